@@ -1,0 +1,149 @@
+//! Command-line conventions: one-line errors `TOOL: what failed: why (hint)`, exit 1 on usage errors.
+
+use std::ffi::OsString;
+
+/// The name to use in messages: the base name of argv[0] (so a symlink named `unshare` speaks as
+/// `unshare`), or `default` when argv[0] is missing or empty.
+pub fn tool_name(default: &str) -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// What parsing decided, for callers that want to act before exiting.
+#[derive(Debug)]
+pub enum Parsed<T> {
+    /// Arguments are fine.
+    Run(T),
+    /// `--help` or `--version`: print this on stdout and exit 0.
+    Info(String),
+    /// A usage error, already formatted as one line.
+    Usage(String),
+}
+
+/// Parses `args` with clap and sorts the result into [`Parsed`], the pure part of [`parse`].
+pub fn try_parse_from<P, I, A>(tool: &str, args: I) -> Parsed<P>
+where
+    P: clap::Parser,
+    I: IntoIterator<Item = A>,
+    A: Into<OsString> + Clone,
+{
+    match P::try_parse_from(args) {
+        Ok(p) => Parsed::Run(p),
+        Err(e) => match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                Parsed::Info(e.render().to_string())
+            }
+            _ => Parsed::Usage(usage_line(tool, &e.render().to_string())),
+        },
+    }
+}
+
+/// Turns clap's multi-line error into `TOOL: message (try 'TOOL --help')`.
+pub fn usage_line(tool: &str, rendered: &str) -> String {
+    let first = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments")
+        .trim();
+    let msg = first.strip_prefix("error: ").unwrap_or(first);
+    format!("{tool}: {msg} (try '{tool} --help')")
+}
+
+/// Parses the process's arguments; prints help/version and exits 0, or prints one line and exits
+/// 1 on a usage error (clap's own default is 2, which util-linux tools never use).
+pub fn parse<P: clap::Parser>(tool: &str) -> P {
+    parse_or_exit(tool, crate::exit::FAILURE)
+}
+
+/// As [`parse`], but a usage error exits with `usage_code` (tinyvmm uses 125, since its guest may
+/// exit with 1).
+pub fn parse_or_exit<P: clap::Parser>(tool: &str, usage_code: i32) -> P {
+    match try_parse_from::<P, _, _>(tool, std::env::args_os()) {
+        Parsed::Run(p) => p,
+        Parsed::Info(text) => {
+            print!("{text}");
+            std::process::exit(0)
+        }
+        Parsed::Usage(line) => {
+            eprintln!("{line}");
+            std::process::exit(usage_code)
+        }
+    }
+}
+
+/// Formats the one error line: `TOOL: what: why (hint)`; the hint is left out when empty.
+pub fn error_line(tool: &str, what: &str, why: &str, hint: &str) -> String {
+    if hint.is_empty() {
+        format!("{tool}: {what}: {why}")
+    } else {
+        format!("{tool}: {what}: {why} ({hint})")
+    }
+}
+
+/// Prints `TOOL: message` once on stderr and exits with `code`.
+pub fn die(tool: &str, message: impl std::fmt::Display, code: i32) -> ! {
+    eprintln!("{tool}: {message}");
+    std::process::exit(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    #[command(name = "demo", version, about = "demo")]
+    struct Demo {
+        #[arg(long)]
+        count: Option<u32>,
+    }
+
+    #[test]
+    fn usage_errors_are_one_line() {
+        match try_parse_from::<Demo, _, _>("demo", ["demo", "--bogus"]) {
+            Parsed::Usage(line) => {
+                assert!(
+                    line.starts_with("demo: unexpected argument '--bogus' found"),
+                    "{line}"
+                );
+                assert!(line.ends_with("(try 'demo --help')"), "{line}");
+                assert!(!line.contains('\n'));
+            }
+            other => panic!("expected a usage error, got {other:?}"),
+        }
+        match try_parse_from::<Demo, _, _>("demo", ["demo", "--count", "x"]) {
+            Parsed::Usage(line) => assert!(line.contains("invalid value 'x'"), "{line}"),
+            other => panic!("expected a usage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn help_and_version_are_info() {
+        assert!(
+            matches!(try_parse_from::<Demo, _, _>("demo", ["demo", "--help"]), Parsed::Info(t) if t.contains("Usage"))
+        );
+        assert!(
+            matches!(try_parse_from::<Demo, _, _>("demo", ["demo", "--version"]), Parsed::Info(t) if t.contains("demo"))
+        );
+        assert!(matches!(
+            try_parse_from::<Demo, _, _>("demo", ["demo", "--count", "3"]),
+            Parsed::Run(Demo { count: Some(3) })
+        ));
+    }
+
+    #[test]
+    fn error_lines() {
+        assert_eq!(
+            error_line("t", "open(/x) failed", "No such file", "create it"),
+            "t: open(/x) failed: No such file (create it)"
+        );
+        assert_eq!(error_line("t", "w", "y", ""), "t: w: y");
+    }
+}

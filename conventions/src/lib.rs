@@ -1,0 +1,13 @@
+//! The conventions every microtools binary follows, written once so that no tool copies them.
+//!
+//! - [`ns`]: the namespace table (name, `CLONE_*` flag, `/proc/PID/ns` file, option letters).
+//! - [`exit`]: wait status to exit code, re-raising a child's fatal signal, exec failure codes.
+//! - [`cli`]: clap errors mapped to exit 1 with one line, the `TOOL: what: why (hint)` format.
+//! - [`size`]: sizes such as `64M`, `1.5G`, `max`.
+//! - [`signal`]: signal names and numbers as `kill(1)` takes them.
+
+pub mod cli;
+pub mod exit;
+pub mod ns;
+pub mod signal;
+pub mod size;

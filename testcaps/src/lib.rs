@@ -1,0 +1,488 @@
+//! What every tool's integration tests share: capability gating (skip with a printed reason, or
+//! fail when `MICROTOOLS_REQUIRE` demands the capability), cgroup cleanup guards, and bounded runs
+//! of built binaries.
+//!
+//! Tests never create user namespaces or call setns in the threaded test process: they run
+//! binaries (ours or util-linux's) that do.
+
+use std::io::Read;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A capability a test may need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    /// Effective uid 0.
+    Root,
+    /// User namespaces can be created (checked by running `unshare -U true`).
+    Userns,
+    /// `/dev/kvm` opens and answers KVM_GET_API_VERSION with 12.
+    Kvm,
+    /// A guest kernel image from `cargo xtask kernel` is at [`kernel_image`].
+    Kernel,
+    /// `qemu-system-x86_64` is on PATH.
+    Qemu,
+    /// The busybox rootfs from `cargo xtask rootfs` is at [`rootfs`].
+    Rootfs,
+}
+
+/// Every capability, with the name `MICROTOOLS_REQUIRE` uses for it.
+pub const ALL: [(Cap, &str); 6] = [
+    (Cap::Root, "root"),
+    (Cap::Userns, "userns"),
+    (Cap::Kvm, "kvm"),
+    (Cap::Kernel, "kernel"),
+    (Cap::Qemu, "qemu"),
+    (Cap::Rootfs, "rootfs"),
+];
+
+impl Cap {
+    /// The name used in `MICROTOOLS_REQUIRE` and in skip messages.
+    pub fn name(self) -> &'static str {
+        ALL.iter()
+            .find(|(c, _)| *c == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("?")
+    }
+
+    /// Looks a capability up by name.
+    pub fn from_name(name: &str) -> Option<Cap> {
+        ALL.iter().find(|(_, n)| *n == name).map(|(c, _)| *c)
+    }
+}
+
+/// Checks whether the machine has `cap`; `Err` says why not. `MICROTOOLS_PRETEND_MISSING`
+/// (a list like `MICROTOOLS_REQUIRE`) makes a capability look missing, so the gating itself can be
+/// tested on a machine that has everything.
+pub fn check(cap: Cap) -> Result<(), String> {
+    if parse_list(&std::env::var("MICROTOOLS_PRETEND_MISSING").unwrap_or_default())
+        .iter()
+        .any(|n| n == cap.name())
+    {
+        return Err("MICROTOOLS_PRETEND_MISSING lists it".to_string());
+    }
+    match cap {
+        // SAFETY: geteuid has no preconditions.
+        Cap::Root => match unsafe { libc::geteuid() } {
+            0 => Ok(()),
+            uid => Err(format!("running as uid {uid}, not root")),
+        },
+        Cap::Userns => {
+            let max = std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
+                .map_err(|e| format!("cannot read /proc/sys/user/max_user_namespaces: {e}"))?;
+            if max.trim() == "0" {
+                return Err("sysctl user.max_user_namespaces is 0".to_string());
+            }
+            let status = Command::new("unshare")
+                .args(["-U", "true"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map_err(|e| format!("cannot run util-linux unshare to probe: {e}"))?;
+            if status.success() {
+                Ok(())
+            } else {
+                Err("`unshare -U true` failed".to_string())
+            }
+        }
+        Cap::Kvm => kvm_api_version().and_then(|v| {
+            if v == 12 {
+                Ok(())
+            } else {
+                Err(format!("KVM_GET_API_VERSION answered {v}, not 12"))
+            }
+        }),
+        Cap::Kernel => {
+            let path = kernel_image();
+            if path.is_file() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "no guest kernel at {} (run `cargo xtask kernel`)",
+                    path.display()
+                ))
+            }
+        }
+        Cap::Qemu => {
+            if find_in_path("qemu-system-x86_64").is_some() {
+                Ok(())
+            } else {
+                Err("qemu-system-x86_64 is not on PATH (run `cargo xtask deps`)".to_string())
+            }
+        }
+        Cap::Rootfs => {
+            let root = rootfs();
+            if root.join("bin/busybox").is_file() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "no busybox rootfs at {} (run `cargo xtask rootfs`)",
+                    root.display()
+                ))
+            }
+        }
+    }
+}
+
+fn kvm_api_version() -> Result<i32, String> {
+    use std::os::fd::AsRawFd;
+    let meta = std::fs::metadata("/dev/kvm").map_err(|e| format!("/dev/kvm: {e}"))?;
+    if !meta.file_type().is_char_device() {
+        return Err("/dev/kvm is not a character device".to_string());
+    }
+    let kvm = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .map_err(|e| format!("open /dev/kvm: {e}"))?;
+    const KVM_GET_API_VERSION: libc::c_ulong = 0xAE00;
+    // SAFETY: KVM_GET_API_VERSION takes no argument and only returns a number.
+    let v = unsafe { libc::ioctl(kvm.as_raw_fd(), KVM_GET_API_VERSION, 0) };
+    if v < 0 {
+        return Err(format!(
+            "KVM_GET_API_VERSION: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(v)
+}
+
+/// Splits a capability list as `MICROTOOLS_REQUIRE` holds it: names separated by commas or spaces.
+pub fn parse_list(s: &str) -> Vec<String> {
+    s.split([',', ' ', '\t', '\n'])
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The capabilities `MICROTOOLS_REQUIRE` demands.
+pub fn required() -> Vec<String> {
+    parse_list(&std::env::var("MICROTOOLS_REQUIRE").unwrap_or_default())
+}
+
+/// What a test does about one capability.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Present: run.
+    Run,
+    /// Missing and not demanded: print `SKIPPED <test>: needs <cap> (<why>)` and return.
+    Skip(String),
+    /// Missing but demanded by `MICROTOOLS_REQUIRE`: the test fails with this message.
+    Fail(String),
+}
+
+/// The pure decision: given whether `cap` is present and the demanded list.
+pub fn decide(test: &str, cap: Cap, present: Result<(), String>, demanded: &[String]) -> Decision {
+    match present {
+        Ok(()) => Decision::Run,
+        Err(why) if demanded.iter().any(|d| d == cap.name()) => Decision::Fail(format!(
+            "{test}: needs {} ({why}), and MICROTOOLS_REQUIRE demands it",
+            cap.name()
+        )),
+        Err(why) => Decision::Skip(format!("SKIPPED {test}: needs {} ({why})", cap.name())),
+    }
+}
+
+/// Gates a test on `caps`: returns true to run; prints the skip line and returns false when one
+/// is missing; panics (fails the test) when a missing one is listed in `MICROTOOLS_REQUIRE`.
+pub fn require(test: &str, caps: &[Cap]) -> bool {
+    let demanded = required();
+    for &cap in caps {
+        match decide(test, cap, check(cap), &demanded) {
+            Decision::Run => {}
+            Decision::Skip(line) => {
+                println!("{line}");
+                eprintln!("{line}");
+                return false;
+            }
+            Decision::Fail(msg) => panic!("{msg}"),
+        }
+    }
+    true
+}
+
+/// `require!(Cap::Root, Cap::Kvm)` at the top of a test returns early (skipping) unless every
+/// capability is present; the test's name comes from the enclosing function's path.
+#[macro_export]
+macro_rules! require {
+    ($($cap:expr),+ $(,)?) => {
+        if !$crate::require($crate::function_name!(), &[$($cap),+]) {
+            return;
+        }
+    };
+}
+
+/// The path of the enclosing function, used as a test's name in skip lines.
+#[macro_export]
+macro_rules! function_name {
+    () => {{
+        fn f() {}
+        fn type_name_of<T>(_: T) -> &'static str {
+            std::any::type_name::<T>()
+        }
+        let name = type_name_of(f);
+        name.strip_suffix("::f").unwrap_or(name)
+    }};
+}
+
+/// The workspace's root directory.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Cargo's target directory (`CARGO_TARGET_DIR`, else `target/` in the workspace).
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if !d.is_empty() => {
+            let d = PathBuf::from(d);
+            if d.is_absolute() {
+                d
+            } else {
+                workspace_root().join(d)
+            }
+        }
+        _ => workspace_root().join("target"),
+    }
+}
+
+/// The busybox rootfs for container tests: `MICROTOOLS_ROOTFS`, else `target/rootfs`.
+pub fn rootfs() -> PathBuf {
+    match std::env::var_os("MICROTOOLS_ROOTFS") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => target_dir().join("rootfs"),
+    }
+}
+
+/// The guest kernel (bzImage) from `cargo xtask kernel`: `MICROTOOLS_KERNEL`, else
+/// `target/kernel/vmlinuz`.
+pub fn kernel_image() -> PathBuf {
+    match std::env::var_os("MICROTOOLS_KERNEL") {
+        Some(k) if !k.is_empty() => PathBuf::from(k),
+        _ => target_dir().join("kernel/vmlinuz"),
+    }
+}
+
+/// A binary of another workspace crate, next to the running test's own profile directory
+/// (`target/debug/NAME`). Panics with a hint when it was not built.
+pub fn sibling_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("."));
+    // Test executables live in target/<profile>/deps/.
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| target_dir().join("debug"));
+    let path = profile_dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built (run `cargo build --workspace` first)",
+        path.display()
+    );
+    path
+}
+
+/// Finds `name` in PATH.
+pub fn find_in_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A name no other test or run uses: `PREFIX-PID-N-NANOS`.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{n}-{nanos}", std::process::id())
+}
+
+/// What a bounded run produced.
+#[derive(Debug)]
+pub struct Output {
+    /// Exit code, or None when killed by a signal.
+    pub code: Option<i32>,
+    /// The signal that killed it, if any.
+    pub signal: Option<i32>,
+    /// Standard output, lossily decoded.
+    pub stdout: String,
+    /// Standard error, lossily decoded.
+    pub stderr: String,
+}
+
+/// Runs `cmd` with stdout and stderr captured (stdin closed unless set), killing it by PID and
+/// failing the test if it runs longer than `limit`.
+pub fn run(cmd: &mut Command, limit: Duration) -> Output {
+    use std::os::unix::process::ExitStatusExt;
+    let desc = format!("{cmd:?}");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn {desc}: {e}"));
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut err = child.stderr.take().expect("piped stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err.read_to_end(&mut buf);
+        buf
+    });
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if start.elapsed() > limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{desc} ran longer than {limit:?} and was killed");
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => panic!("waiting for {desc}: {e}"),
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out_reader.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
+    Output {
+        code: status.code(),
+        signal: status.signal(),
+        stdout,
+        stderr,
+    }
+}
+
+/// Mount points of cgroup hierarchies (v1 and v2) seen in `/proc/self/mountinfo`.
+pub fn cgroup_mounts() -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        .filter_map(|line| {
+            let (pre, post) = line.split_once(" - ")?;
+            let fstype = post.split_whitespace().next()?;
+            if fstype != "cgroup" && fstype != "cgroup2" {
+                return None;
+            }
+            pre.split_whitespace().nth(4).map(PathBuf::from)
+        })
+        .collect()
+}
+
+/// Removes a test's cgroup `NAME` (relative to each hierarchy's root) from every hierarchy when
+/// dropped, even when the test failed: kills what is left in it (by PID), then removes the
+/// directories deepest first.
+#[derive(Debug)]
+pub struct CgroupGuard {
+    name: String,
+}
+
+impl CgroupGuard {
+    /// Guards a fresh, unique cgroup name beginning with `prefix`; nothing is created.
+    pub fn new(prefix: &str) -> CgroupGuard {
+        CgroupGuard {
+            name: unique_name(prefix),
+        }
+    }
+
+    /// The guarded name, relative to each hierarchy's root.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Directories of the guarded group that exist now.
+    pub fn existing(&self) -> Vec<PathBuf> {
+        cgroup_mounts()
+            .into_iter()
+            .map(|m| m.join(&self.name))
+            .filter(|p| p.is_dir())
+            .collect()
+    }
+}
+
+impl Drop for CgroupGuard {
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            let dirs = self.existing();
+            if dirs.is_empty() {
+                return;
+            }
+            for dir in dirs {
+                remove_tree(&dir);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("warning: cgroup {} could not be removed", self.name);
+    }
+}
+
+fn remove_tree(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                remove_tree(&e.path());
+            }
+        }
+    }
+    // Thaw first so that SIGKILL is delivered.
+    let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+    let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+    if std::fs::write(dir.join("cgroup.kill"), "1").is_err() {
+        if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                // SAFETY: kill with a PID read from the test's own cgroup.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_parse() {
+        assert_eq!(
+            parse_list("root, userns,kvm"),
+            vec!["root", "userns", "kvm"]
+        );
+        assert!(parse_list("").is_empty());
+        for (cap, name) in ALL {
+            assert_eq!(Cap::from_name(name), Some(cap));
+            assert_eq!(cap.name(), name);
+        }
+    }
+
+    #[test]
+    fn decisions() {
+        let demanded = vec!["kvm".to_string()];
+        assert_eq!(decide("t", Cap::Kvm, Ok(()), &demanded), Decision::Run);
+        assert_eq!(
+            decide("t", Cap::Root, Err("uid 5".into()), &demanded),
+            Decision::Skip("SKIPPED t: needs root (uid 5)".into())
+        );
+        assert!(matches!(
+            decide("t", Cap::Kvm, Err("no /dev/kvm".into()), &demanded),
+            Decision::Fail(m) if m.contains("needs kvm (no /dev/kvm)") && m.contains("MICROTOOLS_REQUIRE")
+        ));
+    }
+
+    #[test]
+    fn names_the_function() {
+        let name = function_name!();
+        assert!(name.ends_with("tests::names_the_function"), "{name}");
+    }
+}

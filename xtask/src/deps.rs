@@ -1,0 +1,65 @@
+//! `cargo xtask deps`: installs the Debian packages the tests and benchmarks use, only if missing.
+
+use crate::util;
+use std::process::Command;
+
+/// Packages and why each is needed.
+pub const PACKAGES: &[(&str, &str)] = &[
+    (
+        "busybox-static",
+        "the container rootfs (cargo xtask rootfs)",
+    ),
+    ("bubblewrap", "the peer of pivot in benchmarks"),
+    ("hyperfine", "cargo xtask bench"),
+    ("cgroup-tools", "libcgroup's tools, the peer of cgctl"),
+    ("iproute2", "veth pairs in the composition scripts"),
+    (
+        "qemu-system-x86",
+        "the guest-kernel test lane and the peer of tinyvmm",
+    ),
+    ("binutils", "as/ld for tinyvmm's example guests"),
+    (
+        "util-linux",
+        "unshare and nsenter, the peers of unshare-rs and nsenter-rs",
+    ),
+    ("cpio", "initramfs checks"),
+];
+
+fn installed(pkg: &str) -> bool {
+    util::output(Command::new("dpkg-query").args(["-W", "-f=${Status}", pkg]))
+        .map(|s| s.contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+/// Installs what is missing; returns the names it installed.
+pub fn run(args: &[String]) -> Result<Vec<String>, String> {
+    if !args.is_empty() {
+        return Err("deps takes no arguments".to_string());
+    }
+    let missing: Vec<String> = PACKAGES
+        .iter()
+        .filter(|(p, _)| !installed(p))
+        .map(|(p, _)| p.to_string())
+        .collect();
+    if missing.is_empty() {
+        eprintln!(
+            "xtask deps: all {} packages already installed",
+            PACKAGES.len()
+        );
+        return Ok(missing);
+    }
+    for (p, why) in PACKAGES
+        .iter()
+        .filter(|(p, _)| missing.iter().any(|m| m == p))
+    {
+        eprintln!("xtask deps: installing {p}: {why}");
+    }
+    util::run(Command::new("apt-get").args(["update", "-qq"]))?;
+    util::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    Ok(missing)
+}

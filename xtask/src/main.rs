@@ -1,0 +1,52 @@
+//! `cargo xtask`: the project's recipes, so that CI, the README and a developer run the same steps.
+
+mod ci;
+mod deps;
+mod rootfs;
+mod util;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+Usage: cargo xtask <COMMAND> [ARGS]
+
+Commands:
+  ci            fmt check, clippy -D warnings, build, rootfs, cargo test --workspace, cargo doc
+  deps          install (idempotently) the Debian packages tests and benchmarks need
+  rootfs [DIR]  build the busybox root filesystem (default target/rootfs)
+
+Examples:
+  cargo xtask ci
+  MICROTOOLS_REQUIRE=root,userns,kvm,rootfs cargo xtask ci
+  cargo xtask rootfs /tmp/rootfs && chroot /tmp/rootfs /bin/sh -c 'echo ok'
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match args.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => {
+            eprint!("{USAGE}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = match cmd {
+        "ci" => ci::run(rest),
+        "deps" => deps::run(rest).map(|_| ()),
+        "rootfs" => rootfs::run(rest),
+        "-h" | "--help" | "help" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!(
+            "unknown command '{other}' (try 'cargo xtask --help')"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("xtask: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
