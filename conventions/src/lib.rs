@@ -5,9 +5,15 @@
 //! - [`cli`]: clap errors mapped to exit 1 with one line, the `TOOL: what: why (hint)` format.
 //! - [`size`]: sizes such as `64M`, `1.5G`, `max`.
 //! - [`signal`]: signal names and numbers as `kill(1)` takes them.
+//! - [`exec`]: the default program and execvp with 126/127.
+//! - [`ids`]: uid/gid by number or name, dropping to them, `--keep-caps`.
+//! - [`child`]: waiting for a child while forwarding (or ignoring) signals.
 
+pub mod child;
 pub mod cli;
+pub mod exec;
 pub mod exit;
+pub mod ids;
 pub mod ns;
 pub mod signal;
 pub mod size;
