@@ -1,6 +1,8 @@
 //! `cargo xtask`: the project's recipes, so that CI, the README and a developer run the same steps.
 
+mod bench;
 mod ci;
+mod demo;
 mod deps;
 mod rootfs;
 mod util;
@@ -11,7 +13,9 @@ const USAGE: &str = "\
 Usage: cargo xtask <COMMAND> [ARGS]
 
 Commands:
+  bench         each tool against its peer (hyperfine); writes BENCHMARKS.md, docs/bench.svg
   ci            fmt check, clippy -D warnings, build, rootfs, cargo test --workspace, cargo doc
+  demo [--json] a container, a VM and a plain process on this machine, measured side by side
   deps          install (idempotently) the Debian packages tests and benchmarks need
   rootfs [DIR]  build the busybox root filesystem (default target/rootfs)
 
@@ -31,7 +35,9 @@ fn main() -> ExitCode {
         }
     };
     let result = match cmd {
+        "bench" => bench::run(rest),
         "ci" => ci::run(rest),
+        "demo" => demo::run(rest),
         "deps" => deps::run(rest).map(|_| ()),
         "rootfs" => rootfs::run(rest),
         "-h" | "--help" | "help" => {

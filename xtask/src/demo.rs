@@ -1,0 +1,798 @@
+//! `cargo xtask demo [--json]`: the project's front door. It runs a container (cgctl + unshare-rs +
+//! pivot), a tinyvmm guest and a plain process on this machine, shows what each sees from inside,
+//! and measures them side by side, so that "a container is a process in namespaces, a VM divides
+//! the hardware" comes with numbers instead of words.
+
+use crate::bench::measure::{self, Run};
+use crate::{deps, rootfs, util};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Measured repetitions per row, after the live run that prints.
+const REPS: usize = 7;
+/// No single run may take longer than this; the demo as a whole stays under a minute.
+const LIMIT: Duration = Duration::from_secs(15);
+/// The container's memory limit and the VM's guest memory: the same 64 MiB, two meanings.
+const MEMORY: &str = "64M";
+const MEMORY_BYTES: u64 = 64 << 20;
+const PIDS: &str = "64";
+const HOSTNAME: &str = "microtools-demo";
+/// The tools the demo composes.
+pub const TOOLS: [&str; 5] = ["unshare-rs", "nsenter-rs", "pivot", "cgctl", "tinyvmm"];
+
+/// What runs inside the container and the plain process: the same questions, asked from inside.
+/// `$1` is the directory holding the memory cgroup's interface files as this process sees them.
+const PROBE: &str = r#"echo "pid: $$"
+echo "hostname: $(hostname)"
+echo "mounts: $(wc -l < /proc/self/mountinfo)"
+echo "memory limit: $(cat "$1/memory.limit_in_bytes" 2>/dev/null || cat "$1/memory.max" 2>/dev/null || echo unknown)"
+echo "kernel: $(uname -r)"
+"#;
+
+/// Parsed command line.
+#[derive(Debug, Default)]
+struct Options {
+    json: bool,
+    /// Use tools already built here instead of building release binaries (tests use target/debug).
+    bin_dir: Option<PathBuf>,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--json" => o.json = true,
+            "--bin-dir" => {
+                o.bin_dir = Some(PathBuf::from(
+                    it.next().ok_or("--bin-dir needs a directory")?,
+                ))
+            }
+            s if s.starts_with("--bin-dir=") => {
+                o.bin_dir = Some(PathBuf::from(&s["--bin-dir=".len()..]))
+            }
+            other => {
+                return Err(format!(
+                    "demo: unexpected argument '{other}' (usage: cargo xtask demo [--json] [--bin-dir DIR])"
+                ))
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// One approach's line in the table.
+#[derive(Debug)]
+struct Row {
+    name: &'static str,
+    label: String,
+    command: String,
+    measured_command: String,
+    unavailable: Option<String>,
+    inside: Vec<(String, String)>,
+    live_output: String,
+    times_ms: Vec<f64>,
+    rss_kib: Vec<u64>,
+    reserved_bytes: u64,
+    reserved: String,
+    kernel: &'static str,
+    kernel_detail: String,
+    isolation: Vec<String>,
+    exit_code: Option<i32>,
+    exit: String,
+    extra: Value,
+}
+
+impl Row {
+    fn new(name: &'static str, label: &str) -> Row {
+        Row {
+            name,
+            label: label.to_string(),
+            command: String::new(),
+            measured_command: String::new(),
+            unavailable: None,
+            inside: Vec::new(),
+            live_output: String::new(),
+            times_ms: Vec::new(),
+            rss_kib: Vec::new(),
+            reserved_bytes: 0,
+            reserved: String::new(),
+            kernel: "shared",
+            kernel_detail: String::new(),
+            isolation: Vec::new(),
+            exit_code: None,
+            exit: String::new(),
+            extra: Value::Null,
+        }
+    }
+
+    fn ran(&self) -> bool {
+        self.unavailable.is_none()
+    }
+
+    fn median_ms(&self) -> f64 {
+        measure::stats(&self.times_ms).0
+    }
+
+    fn peak_rss_kib(&self) -> u64 {
+        self.rss_kib.iter().copied().max().unwrap_or(0)
+    }
+
+    fn to_json(&self) -> Value {
+        let (median, min, max) = measure::stats(&self.times_ms);
+        let inside: serde_json::Map<String, Value> = self
+            .inside
+            .iter()
+            .map(|(k, v)| (k.replace(' ', "_"), Value::String(v.clone())))
+            .collect();
+        json!({
+            "name": self.name,
+            "label": self.label,
+            "ran": self.ran(),
+            "unavailable": self.unavailable,
+            "command": self.command,
+            "measured_command": self.measured_command,
+            "inside": inside,
+            "output": self.live_output,
+            "repetitions": self.times_ms.len(),
+            "start_to_exit_ms": {"median": median, "min": min, "max": max},
+            "peak_rss_kib": self.peak_rss_kib(),
+            "reserved_bytes": self.reserved_bytes,
+            "reserved": self.reserved,
+            "kernel": self.kernel,
+            "kernel_detail": self.kernel_detail,
+            "isolation": self.isolation,
+            "exit_status": self.exit_code,
+            "exit": self.exit,
+            "details": self.extra,
+        })
+    }
+}
+
+/// Runs the demo; an error only for a broken set-up, otherwise rows say what did not run.
+pub fn run(args: &[String]) -> Result<(), String> {
+    let opts = parse(args)?;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("xtask demo: not root: the container and its cgroup need root; those rows will say why they failed");
+    }
+    let rootfs = match std::env::var_os("MICROTOOLS_ROOTFS") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => rootfs::default_dir(),
+    };
+    let (bin_dir, missing) = setup(&opts, &rootfs)?;
+    let say = |line: &str| {
+        if opts.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+
+    say("\n== 1. a container: cgroup limits + namespaces + its own root filesystem");
+    let container = container_row(&bin_dir, &rootfs, &missing, &say);
+    say("\n== 2. a virtual machine: tinyvmm's embedded guest on KVM");
+    let vm = vm_row(&bin_dir, &missing, &say);
+    say("\n== 3. a plain process, the baseline");
+    let process = process_row(&say);
+    let rows = [process, container, vm];
+    let verdict = verdict(&rows);
+
+    if opts.json {
+        let out = json!({
+            "machine": machine(),
+            "repetitions": REPS,
+            "rows": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
+            "verdict": verdict,
+        });
+        println!("{out}");
+    } else {
+        println!("\n== side by side, measured on this run: start to exit of /bin/true in each (the VM: its embedded guest), median of {REPS}, min-max\n");
+        print!("{}", table(&rows));
+        println!("\n{verdict}");
+    }
+    let failed: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.ran() || r.exit_code != Some(0))
+        .map(|r| {
+            format!(
+                "{}: {}",
+                r.name,
+                r.unavailable
+                    .clone()
+                    .unwrap_or_else(|| format!("exit {}", r.exit))
+            )
+        })
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("demo: not every row ran: {}", failed.join("; ")))
+    }
+}
+
+/// Packages, rootfs and release builds of the tools; returns where the binaries are and which
+/// tools are missing with why.
+fn setup(opts: &Options, rootfs: &Path) -> Result<(PathBuf, Vec<(String, String)>), String> {
+    if opts.bin_dir.is_none() {
+        if let Err(e) = deps::run(&[]) {
+            eprintln!("xtask demo: warning: installing packages failed: {e}");
+        }
+    }
+    rootfs::ensure(rootfs)?;
+    let bin_dir = match &opts.bin_dir {
+        Some(d) => d.clone(),
+        None => {
+            build_release();
+            util::target_dir().join("release")
+        }
+    };
+    let missing = TOOLS
+        .iter()
+        .filter(|t| !bin_dir.join(t).is_file())
+        .map(|t| {
+            (
+                t.to_string(),
+                format!("{} is not built", bin_dir.join(t).display()),
+            )
+        })
+        .collect();
+    Ok((bin_dir, missing))
+}
+
+/// Builds the tools in release mode, all at once, else one by one so that one crate that does
+/// not compile does not take the others down.
+fn build_release() {
+    let mut all = util::cargo();
+    all.args(["build", "--release"]);
+    for t in TOOLS {
+        all.args(["-p", t]);
+    }
+    if util::run(&mut all).is_ok() {
+        return;
+    }
+    for t in TOOLS {
+        if let Err(e) = util::run(util::cargo().args(["build", "--release", "-p", t])) {
+            eprintln!("xtask demo: {t} does not build now: {e}");
+        }
+    }
+}
+
+fn unavailable_tool(missing: &[(String, String)], needed: &[&str]) -> Option<String> {
+    missing
+        .iter()
+        .find(|(t, _)| needed.contains(&t.as_str()))
+        .map(|(_, why)| why.clone())
+}
+
+/// The live run (number 0, which prints what it sees), then `REPS` measured ones; `make` builds
+/// the command for run number `i`: the measured runs start the same thing with `/bin/true` as the
+/// payload (the VM its embedded guest), so the numbers are the cost of starting and finishing,
+/// not of the probe's own processes. The container needs a fresh cgroup name each time.
+fn repeat(
+    row: &mut Row,
+    make: &mut dyn FnMut(usize) -> Command,
+    after: &mut dyn FnMut(usize),
+    say: &dyn Fn(&str),
+) -> Option<Run> {
+    let mut first = make(0);
+    row.command = util::describe(&first);
+    let live = measure::run(&mut first, LIMIT);
+    after(0);
+    let live = match live {
+        Ok(r) => r,
+        Err(e) => {
+            row.unavailable = Some(e);
+            return None;
+        }
+    };
+    row.exit_code = live.code;
+    row.exit = live.status_text();
+    row.live_output = live.stdout.clone();
+    for line in live.stdout.lines() {
+        match line.split_once("memory limit: ") {
+            Some((_, v)) => say(&format!("   | memory limit: {}", pretty_limit(v.trim()))),
+            None => say(&format!("   | {line}")),
+        }
+    }
+    if !live.ok() {
+        row.unavailable = Some(format!("exit {}: {}", live.status_text(), live.why()));
+        say(&format!(
+            "   unavailable: {}",
+            row.unavailable.as_deref().unwrap_or("")
+        ));
+        return Some(live);
+    }
+    row.inside = parse_inside(&live.stdout);
+    for i in 1..=REPS {
+        let mut cmd = make(i);
+        row.measured_command = util::describe(&cmd);
+        match measure::run(&mut cmd, LIMIT) {
+            Ok(r) if r.ok() => {
+                row.times_ms.push(r.wall.as_secs_f64() * 1e3);
+                row.rss_kib.push(r.maxrss_kib);
+            }
+            Ok(r) => {
+                row.exit = r.status_text();
+                row.exit_code = r.code;
+                row.unavailable = Some(format!(
+                    "repetition {i} ended with {}: {}",
+                    r.status_text(),
+                    r.why()
+                ));
+            }
+            Err(e) => row.unavailable = Some(e),
+        }
+        after(i);
+        if row.unavailable.is_some() {
+            break;
+        }
+    }
+    Some(live)
+}
+
+/// `key: value` lines printed from inside.
+fn parse_inside(out: &str) -> Vec<(String, String)> {
+    out.lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| {
+            let v = v.trim();
+            let v = if k == "memory limit" {
+                pretty_limit(v)
+            } else {
+                v.to_string()
+            };
+            (k.trim().to_string(), v)
+        })
+        .collect()
+}
+
+/// A cgroup memory limit as a person reads it: `64 MiB`, or `none` for the kernel's "max".
+fn pretty_limit(v: &str) -> String {
+    match v.parse::<u64>() {
+        Ok(b) if b >= 1 << 60 => "none".to_string(),
+        Ok(b) => mib(b),
+        Err(_) if v == "max" => "none".to_string(),
+        Err(_) => v.to_string(),
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    let m = bytes as f64 / (1u64 << 20) as f64;
+    if m.fract() == 0.0 {
+        format!("{m:.0} MiB")
+    } else {
+        format!("{m:.1} MiB")
+    }
+}
+
+fn container_row(
+    bin: &Path,
+    rootfs: &Path,
+    missing: &[(String, String)],
+    say: &dyn Fn(&str),
+) -> Row {
+    let mut row = Row::new("container", "container");
+    row.kernel = "shared";
+    row.reserved = format!(
+        "nothing ({} MiB is a limit, charged as used)",
+        MEMORY_BYTES >> 20
+    );
+    row.isolation = [
+        "namespaces: pid mnt uts ipc net cgroup",
+        "cgroup limits: memory 64M, pids 64",
+        "own root filesystem (pivot_root)",
+    ]
+    .map(String::from)
+    .to_vec();
+    if let Some(why) = unavailable_tool(missing, &["cgctl", "unshare-rs", "pivot"]) {
+        row.unavailable = Some(why);
+        say(&format!(
+            "   unavailable: {}",
+            row.unavailable.as_deref().unwrap_or("")
+        ));
+        return row;
+    }
+    let memcg = memory_cgroup_root();
+    let base = format!("microtools-demo-{}", std::process::id());
+    let group = |i: usize| format!("{base}-{i}");
+    let mut make = |i: usize| {
+        let name = group(i);
+        let mut c = Command::new(bin.join("cgctl"));
+        c.args([
+            "run", "--name", &name, "--memory", MEMORY, "--pids", PIDS, "--",
+        ]);
+        c.arg(bin.join("unshare-rs"))
+            .args(["-fpmuinC", "--mount-proc", "--"]);
+        c.arg(bin.join("pivot")).args(["--hostname", HOSTNAME]);
+        // The container's own memory cgroup, read-only at /mnt, so that it can read its limit
+        // without mounting a cgroup filesystem.
+        if let Some(root) = &memcg {
+            c.arg("--ro-bind")
+                .arg(format!("{}:/mnt", root.join(&name).display()));
+        }
+        c.arg(rootfs);
+        if i == 0 {
+            c.args(["/bin/sh", "-c", PROBE, "sh", "/mnt"]);
+        } else {
+            c.arg("/bin/true");
+        }
+        c
+    };
+    let mut after = |i: usize| {
+        let name = group(i);
+        if remove_group(&name) {
+            eprintln!("xtask demo: warning: cgroup {name} was left behind by cgctl; removed it");
+        }
+    };
+    repeat(&mut row, &mut make, &mut after, say);
+    row.kernel_detail = format!(
+        "shared: the host's {}",
+        row.inside
+            .iter()
+            .find(|(k, _)| k == "kernel")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(host_kernel)
+    );
+    row
+}
+
+fn vm_row(bin: &Path, missing: &[(String, String)], say: &dyn Fn(&str)) -> Row {
+    let mut row = Row::new("vm", "VM (embedded guest)");
+    row.kernel = "own";
+    row.reserved_bytes = MEMORY_BYTES;
+    row.reserved = format!(
+        "{} MiB of guest RAM carved out (mapped lazily)",
+        MEMORY_BYTES >> 20
+    );
+    row.isolation = [
+        "hardware virtualization (KVM)",
+        "own guest physical memory",
+        "own virtual CPU",
+        "devices emulated by the VMM (UART, status port)",
+    ]
+    .map(String::from)
+    .to_vec();
+    row.kernel_detail = format!(
+        "own: tinyvmm's embedded guest, not Linux ({})",
+        no_kernel_reason()
+    );
+    if let Some(why) = unavailable_tool(missing, &["tinyvmm"]) {
+        row.unavailable = Some(why);
+        say(&format!(
+            "   unavailable: {}",
+            row.unavailable.as_deref().unwrap_or("")
+        ));
+        return row;
+    }
+    say(&format!("   ({})", row.kernel_detail));
+    let report =
+        std::env::temp_dir().join(format!("microtools-demo-{}-vm.json", std::process::id()));
+    let mut make = |_| {
+        let mut c = Command::new(bin.join("tinyvmm"));
+        c.args(["run", "--mem", MEMORY, "--report"]).arg(&report);
+        c
+    };
+    repeat(&mut row, &mut make, &mut |_| {}, say);
+    // The last measured run's report: how the VM's time splits into create, load, run, teardown.
+    if let Some(v) = std::fs::read_to_string(&report)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+    {
+        row.extra = json!({ "report": v });
+    }
+    let _ = std::fs::remove_file(&report);
+    row
+}
+
+fn process_row(say: &dyn Fn(&str)) -> Row {
+    let mut row = Row::new("process", "plain process");
+    row.kernel = "shared";
+    row.kernel_detail = format!("the host's {}", host_kernel());
+    row.reserved = "nothing".to_string();
+    row.isolation = vec!["none (the host's namespaces, cgroup and filesystem)".to_string()];
+    let memdir = own_memory_cgroup()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "/nonexistent".to_string());
+    let mut make = |i| {
+        if i == 0 {
+            let mut c = Command::new("/bin/sh");
+            c.args(["-c", PROBE, "sh", &memdir]);
+            c
+        } else {
+            Command::new("/bin/true")
+        }
+    };
+    repeat(&mut row, &mut make, &mut |_| {}, say);
+    row
+}
+
+/// Why the VM row runs the embedded guest rather than a Linux kernel.
+fn no_kernel_reason() -> String {
+    let kernel = match std::env::var_os("MICROTOOLS_KERNEL") {
+        Some(k) if !k.is_empty() => PathBuf::from(k),
+        _ => util::target_dir().join("kernel/vmlinuz"),
+    };
+    if kernel.is_file() {
+        "a stock Linux guest does not finish booting on this host's KVM, whose guest kernel code is emulated".to_string()
+    } else {
+        format!("no guest kernel at {}", kernel.display())
+    }
+}
+
+/// The one line under the table: what the numbers say about "a container starts in seconds, a
+/// VM in minutes".
+fn verdict(rows: &[Row]) -> String {
+    let get = |n: &str| {
+        rows.iter()
+            .find(|r| r.name == n && r.ran() && !r.times_ms.is_empty())
+    };
+    let p = get("process").map(Row::median_ms);
+    let c = get("container").map(Row::median_ms);
+    let v = get("vm").map(Row::median_ms);
+    match (p, c, v) {
+        (Some(p), Some(c), Some(v)) => format!(
+            "Measured here: a container starts and exits in {c:.1} ms ({:.1}x a plain process) and a VM in {v:.1} ms ({:.1}x): milliseconds, not seconds or minutes; \"seconds vs minutes\" is the time to boot a distribution, firmware and a full kernel (this VM ran a tiny guest), not the cost of namespaces or of KVM.",
+            c / p,
+            v / p
+        ),
+        _ => {
+            let missing: Vec<&str> = rows
+                .iter()
+                .filter(|r| !r.ran())
+                .map(|r| r.name)
+                .collect();
+            format!(
+                "Not measured in full ({} did not run), so this run says nothing yet about \"a container starts in seconds, a VM in minutes\".",
+                missing.join(" and ")
+            )
+        }
+    }
+}
+
+fn table(rows: &[Row]) -> String {
+    let header = [
+        "approach",
+        "start to exit",
+        "peak RSS",
+        "reserved up front",
+        "kernel",
+        "isolation",
+        "exit",
+    ];
+    let mut lines: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for r in rows {
+        if let Some(why) = &r.unavailable {
+            lines.push(vec![
+                r.label.clone(),
+                format!("unavailable: {why}"),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                r.exit.clone(),
+            ]);
+            continue;
+        }
+        let (m, lo, hi) = measure::stats(&r.times_ms);
+        lines.push(vec![
+            r.label.clone(),
+            format!("{m:.2} ms ({lo:.2}-{hi:.2})"),
+            format!("{:.1} MiB", r.peak_rss_kib() as f64 / 1024.0),
+            short_reserved(r),
+            format!("{} ({})", r.kernel, kernel_release_of(r)),
+            short_isolation(r),
+            r.exit.clone(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            lines
+                .iter()
+                .filter(|l| !(l.len() > 1 && l[1].starts_with("unavailable")) || i == 0)
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for l in &lines {
+        if l[1].starts_with("unavailable") {
+            out.push_str(&format!("{:w$}  {}\n", l[0], l[1], w = widths[0]));
+            continue;
+        }
+        let cells: Vec<String> = l
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn short_reserved(r: &Row) -> String {
+    match r.name {
+        "vm" => format!("{} MiB guest RAM", r.reserved_bytes >> 20),
+        "container" => "none (64 MiB limit)".to_string(),
+        _ => "none".to_string(),
+    }
+}
+
+fn short_isolation(r: &Row) -> String {
+    match r.name {
+        "container" => "6 namespaces, cgroup, pivot_root".to_string(),
+        "vm" => "KVM: own memory, vCPU, devices".to_string(),
+        _ => "none".to_string(),
+    }
+}
+
+fn kernel_release_of(r: &Row) -> String {
+    match r.name {
+        "vm" => "embedded guest".to_string(),
+        _ => r
+            .inside
+            .iter()
+            .find(|(k, _)| k == "kernel")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(host_kernel),
+    }
+}
+
+fn host_kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".to_string())
+}
+
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    let date = util::output(Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"]))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    json!({
+        "kernel": host_kernel(),
+        "cpu": cpu,
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "date": date,
+    })
+}
+
+/// Cgroup hierarchies mounted here: (mount point, fstype, super options).
+pub fn cgroup_mounts() -> Vec<(PathBuf, String, String)> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        .filter_map(|line| {
+            let (pre, post) = line.split_once(" - ")?;
+            let mut post = post.split_whitespace();
+            let fstype = post.next()?;
+            if fstype != "cgroup" && fstype != "cgroup2" {
+                return None;
+            }
+            let opts = post.nth(1).unwrap_or("").to_string();
+            let mnt = pre.split_whitespace().nth(4)?;
+            Some((PathBuf::from(mnt), fstype.to_string(), opts))
+        })
+        .collect()
+}
+
+/// Where the memory controller's hierarchy is mounted: the v1 `memory` hierarchy, else a cgroup2
+/// mount that offers `memory`.
+fn memory_cgroup_root() -> Option<PathBuf> {
+    let mounts = cgroup_mounts();
+    mounts
+        .iter()
+        .find(|(_, t, o)| t == "cgroup" && o.split(',').any(|x| x == "memory"))
+        .or_else(|| {
+            mounts.iter().find(|(m, t, _)| {
+                t == "cgroup2"
+                    && std::fs::read_to_string(m.join("cgroup.controllers"))
+                        .map(|c| c.split_whitespace().any(|x| x == "memory"))
+                        .unwrap_or(false)
+            })
+        })
+        .map(|(m, _, _)| m.clone())
+}
+
+/// Our own memory cgroup's directory (the plain process inherits it).
+fn own_memory_cgroup() -> Option<PathBuf> {
+    let root = memory_cgroup_root()?;
+    let v1 = cgroup_mounts()
+        .iter()
+        .any(|(m, t, _)| *m == root && t == "cgroup");
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    own.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let wanted = if v1 {
+            ctrls.split(',').any(|c| c == "memory")
+        } else {
+            ctrls.is_empty()
+        };
+        wanted.then(|| root.join(path.trim_start_matches('/')))
+    })
+}
+
+/// Removes the cgroup `name` (ours: the demo made the name) from every hierarchy where it is
+/// left, killing what is left in it by PID; true if anything was there.
+pub fn remove_group(name: &str) -> bool {
+    let mut found = false;
+    for (mnt, _, _) in cgroup_mounts() {
+        let dir = mnt.join(name);
+        if !dir.is_dir() {
+            continue;
+        }
+        found = true;
+        for _ in 0..50 {
+            if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    // SAFETY: kill with a PID read from a cgroup this demo created.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+            if std::fs::remove_dir(&dir).is_ok() || !dir.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options() {
+        let o = parse(&["--json".into(), "--bin-dir".into(), "/x".into()]).expect("parse");
+        assert!(o.json);
+        assert_eq!(o.bin_dir, Some(PathBuf::from("/x")));
+        assert!(parse(&["--bogus".into()]).is_err());
+        assert!(parse(&["--bin-dir".into()]).is_err());
+    }
+
+    #[test]
+    fn inside_lines() {
+        let v = parse_inside("pid: 1\nhostname: h\nmemory limit: 67108864\nnoise\n");
+        assert_eq!(
+            v,
+            vec![
+                ("pid".to_string(), "1".to_string()),
+                ("hostname".to_string(), "h".to_string()),
+                ("memory limit".to_string(), "64 MiB".to_string()),
+            ]
+        );
+        assert_eq!(pretty_limit("9223372036854771712"), "none");
+        assert_eq!(pretty_limit("max"), "none");
+    }
+
+    #[test]
+    fn verdict_names_what_did_not_run() {
+        let mut p = Row::new("process", "p");
+        p.times_ms = vec![1.0];
+        let mut c = Row::new("container", "c");
+        c.times_ms = vec![5.0];
+        let mut v = Row::new("vm", "v");
+        v.unavailable = Some("x".into());
+        let rows = [p, c, v];
+        assert!(verdict(&rows).contains("vm did not run"));
+        let mut v = Row::new("vm", "v");
+        v.times_ms = vec![10.0];
+        let [p, c, _] = rows;
+        let line = verdict(&[p, c, v]);
+        assert!(line.contains("5.0 ms (5.0x"), "{line}");
+        assert!(line.contains("10.0 ms (10.0x"), "{line}");
+    }
+}
