@@ -1,0 +1,56 @@
+#!/bin/sh
+# container.sh: a container runtime in a page of shell.
+#
+# It shows that a container is an ordinary process the kernel was asked to isolate, built from
+# three single-purpose tools chained by argv:
+#   cgctl run       puts it in a fresh cgroup with a memory and a pids limit, and prints on stderr
+#                   what it used and what struck (one JSON object) when it exits;
+#   unshare-rs      gives it its own pid, mount, uts, ipc, net and cgroup namespaces, with the
+#                   loopback interface up and a /proc of its own;
+#   pivot           makes ROOTFS its root filesystem (fresh /proc, minimal /dev, read-only /sys)
+#                   and sets its hostname.
+# Nothing is left behind: cgctl removes the group, and the namespaces die with the process.
+#
+# Usage: container.sh [--memory SIZE] [--pids N] [--hostname NAME] [--name CGROUP] ROOTFS [CMD [ARG...]]
+# Example: sudo scripts/container.sh --memory 64M target/rootfs /bin/sh -c 'echo $$; hostname'
+set -eu
+
+usage() {
+    echo "usage: $0 [--memory SIZE] [--pids N] [--hostname NAME] [--name CGROUP] ROOTFS [CMD [ARG...]]" >&2
+    exit 1
+}
+
+memory=64M
+pids=64
+hostname=container
+name=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --memory) [ $# -ge 2 ] || usage; memory=$2; shift 2 ;;
+        --memory=*) memory=${1#*=}; shift ;;
+        --pids) [ $# -ge 2 ] || usage; pids=$2; shift 2 ;;
+        --pids=*) pids=${1#*=}; shift ;;
+        --hostname) [ $# -ge 2 ] || usage; hostname=$2; shift 2 ;;
+        --hostname=*) hostname=${1#*=}; shift ;;
+        --name) [ $# -ge 2 ] || usage; name=$2; shift 2 ;;
+        --name=*) name=${1#*=}; shift ;;
+        --) shift; break ;;
+        -*) usage ;;
+        *) break ;;
+    esac
+done
+[ $# -ge 1 ] || usage
+rootfs=$1
+shift
+[ -d "$rootfs" ] || { echo "$0: $rootfs is not a directory (build one: cargo xtask rootfs)" >&2; exit 1; }
+[ $# -gt 0 ] || set -- /bin/sh
+
+# The cgroup name is optional: cgctl picks a unique one unless told.
+set -- pivot --hostname "$hostname" "$rootfs" "$@"
+set -- unshare-rs -fpmuinC --lo-up --mount-proc -- "$@"
+if [ -n "$name" ]; then
+    set -- --name "$name" -- "$@"
+else
+    set -- -- "$@"
+fi
+exec cgctl run --memory "$memory" --pids "$pids" --json "$@"

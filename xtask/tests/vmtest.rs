@@ -1,0 +1,93 @@
+//! `cargo xtask vmtest` boots the guest kernel, runs the guest cases and reports them: the whole
+//! lane end to end, and that a failing guest case fails the lane with its output shown.
+
+use std::process::Command;
+use std::time::Duration;
+use testcaps::{require, Cap};
+
+fn xtask() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    c.arg("vmtest");
+    c
+}
+
+fn summary_line(stdout: &str) -> Option<(usize, usize)> {
+    let last = stdout.lines().last()?;
+    let (p, f) = last.split_once(" passed, ")?;
+    Some((p.parse().ok()?, f.strip_suffix(" failed")?.parse().ok()?))
+}
+
+/// The busybox-only baseline cases pass in the guest: pure cgroup v2 with controllers, an
+/// initramfs root, enforced limits. (The tool cases run in `cargo xtask vmtest` proper.)
+#[test]
+fn baseline_cases_pass_in_the_guest() {
+    require!(Cap::Kernel, Cap::Qemu, Cap::Rootfs);
+    let out = testcaps::run(
+        xtask().args(["baseline", "--timeout", "120"]),
+        Duration::from_secs(180),
+    );
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let (passed, failed) = summary_line(&out.stdout).expect("a final 'N passed, N failed' line");
+    assert_eq!(failed, 0, "{}", out.stdout);
+    assert!(passed >= 2, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("PASS baseline_cgroup2\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("PASS baseline_initramfs\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// A guest case that fails (and one that leaves a cgroup behind) fails the lane, and the failure's
+/// output reaches the host.
+#[test]
+fn failing_guest_cases_fail_the_lane() {
+    require!(Cap::Kernel, Cap::Qemu, Cap::Rootfs);
+    let dir = std::env::temp_dir().join(testcaps::unique_name("xtask-vmtest-cases"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("a_ok.sh"),
+        "expect_eq \"$(cat /proc/1/comm)\" init \"pid 1\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("b_bad.sh"),
+        "echo some-diagnostic-text\nexpect_eq 1 2 \"one and two\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("c_leaky.sh"), "mkdir /sys/fs/cgroup/leaked\n").unwrap();
+    let out = testcaps::run(
+        xtask().arg("--cases").arg(&dir).args(["--timeout", "120"]),
+        Duration::from_secs(180),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(summary_line(&out.stdout), Some((1, 2)), "{}", out.stdout);
+    assert!(out.stdout.contains("PASS a_ok\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("FAIL b_bad (exit 1)\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("    | some-diagnostic-text\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("    | FAIL: one and two: expected '2', got '1'\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("FAIL c_leaky (exit 0 cgroups-left-behind)\n"),
+        "{}",
+        out.stdout
+    );
+}

@@ -1,0 +1,51 @@
+#!/bin/sh
+# PID 1 of the guest-kernel test lane (cargo xtask vmtest): mounts what the cases need, runs every
+# /vmtest/cases/*.sh in name order, reports each as "@@VMTEST PASS|FAIL NAME" on the serial
+# console (a failure's output follows as "@@VMTEST| LINE"), then "@@VMTEST DONE" and powers off.
+# The host side (xtask/src/vmtest.rs) parses exactly these lines.
+export PATH=/usr/local/bin:/bin:/sbin:/usr/bin:/usr/sbin
+export HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mkdir -p /run /tmp /dev/pts /dev/shm
+mount -t tmpfs -o mode=0755 tmpfs /run
+# Only emergencies on the console, so that OOM reports do not scatter through the results.
+echo 1 > /proc/sys/kernel/printk
+
+case_timeout=120
+for f in /vmtest/cases/*.sh; do
+    [ -f "$f" ] || continue
+    name=$(basename "$f" .sh)
+    work=/tmp/case-$name
+    mkdir -p "$work"
+    cgroups_before=$(find /sys/fs/cgroup -mindepth 1 -type d | sort)
+    mounts_before=$(cut -d' ' -f5 /proc/self/mountinfo | sort)
+    (cd "$work" && exec timeout -s KILL "$case_timeout" sh -c '. /vmtest/lib.sh; . "$1"' "$name" "$f") \
+        </dev/null >/tmp/out.$name 2>&1
+    rc=$?
+    left=""
+    cgroups_after=$(find /sys/fs/cgroup -mindepth 1 -type d | sort)
+    [ "$cgroups_before" = "$cgroups_after" ] || left="$left cgroups-left-behind"
+    mounts_after=$(cut -d' ' -f5 /proc/self/mountinfo | sort)
+    [ "$mounts_before" = "$mounts_after" ] || left="$left mounts-left-behind"
+    if [ "$rc" = 0 ] && [ -z "$left" ]; then
+        echo "@@VMTEST PASS $name"
+    else
+        detail="exit $rc"
+        [ "$rc" = 137 ] && detail="killed after ${case_timeout}s or by SIGKILL"
+        echo "@@VMTEST FAIL $name $detail$left"
+        if [ -n "$left" ]; then
+            echo "left behind: cgroups now:" >>/tmp/out.$name
+            echo "$cgroups_after" >>/tmp/out.$name
+            echo "mounts now:" >>/tmp/out.$name
+            cut -d' ' -f5 /proc/self/mountinfo >>/tmp/out.$name
+        fi
+        tail -n 200 /tmp/out.$name | sed 's/^/@@VMTEST| /'
+    fi
+done
+echo "@@VMTEST DONE"
+sync
+poweroff -f
+# If power-off is impossible, ending PID 1 panics and panic=-1 with -no-reboot stops the VMM.
