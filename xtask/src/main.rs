@@ -2,10 +2,13 @@
 
 mod bench;
 mod ci;
+mod cpio;
 mod demo;
 mod deps;
+mod kernel;
 mod rootfs;
 mod util;
+mod vmtest;
 
 use std::process::ExitCode;
 
@@ -17,7 +20,10 @@ Commands:
   ci            fmt check, clippy -D warnings, build, rootfs, cargo test --workspace, cargo doc
   demo [--json] a container, a VM and a plain process on this machine, measured side by side
   deps          install (idempotently) the Debian packages tests and benchmarks need
+  kernel        fetch Debian's cloud kernel into target/kernel (cached), print its path
   rootfs [DIR]  build the busybox root filesystem (default target/rootfs)
+  vmtest [FILTER] [--vmm qemu|tinyvmm] [--timeout SECS] [-v]
+                boot the guest kernel with xtask/vmtest/cases in an initramfs; N passed, N failed
 
 Examples:
   cargo xtask ci
@@ -39,7 +45,9 @@ fn main() -> ExitCode {
         "ci" => ci::run(rest),
         "demo" => demo::run(rest),
         "deps" => deps::run(rest).map(|_| ()),
+        "kernel" => kernel::run(rest),
         "rootfs" => rootfs::run(rest),
+        "vmtest" => vmtest::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())
