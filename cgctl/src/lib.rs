@@ -1,6 +1,31 @@
-//! cgctl: create cgroups, set limits, run commands under them and report what they used. Placeholder until the tool's issue lands.
+//! cgctl: create cgroups, set limits, run commands under them and report what they used, on v1,
+//! v2 and hybrid hosts, writing cgroupfs directly.
 
-use clap::Parser;
+pub mod error;
+pub mod group;
+pub mod layout;
+pub mod limits;
+pub mod run;
+pub mod stats;
+
+pub use error::{Error, Result};
+
+use clap::{Parser, Subcommand};
+use group::Group;
+use layout::{Layout, Version};
+use limits::{LimitArgs, Limits};
+use serde_json::{json, Value};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  cgctl info
+  cgctl run --memory 64M --pids 64 --json -- make -j2
+  cgctl create demo/job1 --cpus 0.5 --memory 1G
+  cgctl exec demo/job1 -- ./worker
+  cgctl stat demo/job1 --json
+  cgctl kill demo/job1 && cgctl delete -r demo";
 
 /// Command line of cgctl.
 #[derive(Parser, Debug)]
@@ -8,16 +33,458 @@ use clap::Parser;
     name = "cgctl",
     version,
     about = "create cgroups, set limits, run commands under them and report what they used",
-    after_help = "Examples:\n  cgctl --help"
+    after_help = EXAMPLES,
+    subcommand_required = true,
+    arg_required_else_help = false
 )]
 pub struct Cli {
-    /// Program and arguments.
-    #[arg(trailing_var_arg = true)]
-    pub args: Vec<std::ffi::OsString>,
+    /// Group NAMEs are relative to this group instead of each hierarchy's root.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub parent: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
 }
 
-/// Runs the tool and returns the process exit code.
-pub fn run(tool: &str, _cli: Cli) -> i32 {
-    eprintln!("{tool}: not implemented yet");
-    conventions::exit::FAILURE
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show the cgroup layout, where each controller lives, and the caller's own groups.
+    #[command(after_help = "Examples:\n  cgctl info\n  cgctl info --json")]
+    Info {
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a group in every hierarchy and apply limits.
+    #[command(
+        after_help = "Examples:\n  cgctl create demo --memory 256M --pids 100\n  cgctl create demo/job1 --cpus 0.5 --cpu-weight 50"
+    )]
+    Create {
+        /// Group name, e.g. demo/job1.
+        name: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Change limits of an existing group.
+    #[command(
+        after_help = "Examples:\n  cgctl set demo --memory 512M\n  cgctl set demo --set pids.max=50"
+    )]
+    Set {
+        /// Group name.
+        name: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Print interface files of a group (its limits when no KEY is given).
+    #[command(
+        after_help = "Examples:\n  cgctl get demo\n  cgctl get demo pids.max memory.limit_in_bytes\n  cgctl get demo pids.current --values"
+    )]
+    Get {
+        /// Group name.
+        name: String,
+        /// Interface files, e.g. pids.max.
+        keys: Vec<String>,
+        /// Print values only, one per line.
+        #[arg(short = 'n', long)]
+        values: bool,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a group from every hierarchy where it exists.
+    #[command(after_help = "Examples:\n  cgctl delete demo/job1\n  cgctl delete -r demo")]
+    Delete {
+        /// Group name.
+        name: String,
+        /// Remove child groups first.
+        #[arg(short = 'r', long)]
+        recursive: bool,
+    },
+    /// List a group and its descendants (all groups without NAME).
+    #[command(after_help = "Examples:\n  cgctl list\n  cgctl list demo --json")]
+    List {
+        /// Group name.
+        name: Option<String>,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the pids in a group and its descendants, one a line.
+    #[command(after_help = "Examples:\n  cgctl pids demo")]
+    Pids {
+        /// Group name.
+        name: String,
+    },
+    /// Move processes into a group (in every hierarchy).
+    #[command(after_help = "Examples:\n  cgctl move demo 1234 1235")]
+    Move {
+        /// Group name.
+        name: String,
+        /// Process ids.
+        #[arg(required = true)]
+        pids: Vec<String>,
+    },
+    /// Join a group, then execute a command.
+    #[command(after_help = "Examples:\n  cgctl exec demo -- ./worker --fast")]
+    Exec {
+        /// Group name.
+        name: String,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<OsString>,
+    },
+    /// Freeze every process of a group.
+    #[command(after_help = "Examples:\n  cgctl freeze demo")]
+    Freeze {
+        /// Group name.
+        name: String,
+    },
+    /// Thaw a frozen group.
+    #[command(after_help = "Examples:\n  cgctl thaw demo")]
+    Thaw {
+        /// Group name.
+        name: String,
+    },
+    /// Signal every process of a group (SIGKILL leaves nothing, even under a fork loop).
+    #[command(after_help = "Examples:\n  cgctl kill demo\n  cgctl kill demo -s TERM")]
+    Kill {
+        /// Group name.
+        name: String,
+        /// Signal name or number.
+        #[arg(short = 's', long, default_value = "KILL")]
+        signal: String,
+    },
+    /// Show what a group uses: memory, CPU, pids and limit hits.
+    #[command(after_help = "Examples:\n  cgctl stat demo\n  cgctl stat demo --json")]
+    Stat {
+        /// Group name.
+        name: String,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command in a fresh group under limits, then report what it used and remove the group.
+    #[command(
+        after_help = "Examples:\n  cgctl run --memory 32M --json -- ./build.sh\n  cgctl run --cpus 0.5 --pids 64 --report usage.json -- make -j4\n\nThe report (JSON): exit_code, signal, oom_killed, oom_kills, memory_peak_bytes,\ncpu_usage_usec, cpu_user_usec, cpu_system_usec, pids_peak, pids_limit_hits,\nwall_time_usec, limits. cgctl exits with the command's status."
+    )]
+    Run {
+        #[command(flatten)]
+        limits: LimitArgs,
+        /// Group name (default: a fresh unique one).
+        #[arg(long)]
+        name: Option<String>,
+        /// Write the report to FILE.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// Print the report on stderr.
+        #[arg(long)]
+        json: bool,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<OsString>,
+    },
+}
+
+fn parse_limits(layout: &Layout, a: &LimitArgs) -> Result<(Limits, Vec<limits::Write>)> {
+    let l = Limits::parse(a, &limits::block_device)?;
+    let route = |c: &str| {
+        if c == "cgroup" {
+            layout.v2().map(|_| Version::V2)
+        } else {
+            layout.route_version(c)
+        }
+    };
+    let w = limits::plan(&l, &route)?;
+    Ok((l, w))
+}
+
+/// Runs the tool and returns the process exit code (errors are printed here, once).
+pub fn run(tool: &str, cli: Cli) -> i32 {
+    match dispatch(tool, cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{tool}: {e}");
+            conventions::exit::FAILURE
+        }
+    }
+}
+
+fn print_json(v: &Value) {
+    println!("{v}");
+}
+
+fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
+    let layout = Layout::host()?;
+    let parent = cli.parent.as_deref();
+    match cli.command {
+        Command::Info { json } => {
+            info(&layout, json);
+            Ok(0)
+        }
+        Command::Create { name, limits } => {
+            let g = Group::new(&layout, parent, &name)?;
+            let (_, writes) = parse_limits(&layout, &limits)?;
+            g.create(&writes)?;
+            Ok(0)
+        }
+        Command::Set { name, limits } => {
+            let g = Group::new(&layout, parent, &name)?;
+            g.require()?;
+            let (l, writes) = parse_limits(&layout, &limits)?;
+            if l.is_empty() {
+                return Err(Error::Usage(
+                    "set: give at least one limit (see cgctl set --help)".to_string(),
+                ));
+            }
+            g.apply(&writes)?;
+            Ok(0)
+        }
+        Command::Get {
+            name,
+            keys,
+            values,
+            json,
+        } => {
+            let g = Group::new(&layout, parent, &name)?;
+            g.require()?;
+            get(&g, &keys, values, json)?;
+            Ok(0)
+        }
+        Command::Delete { name, recursive } => {
+            Group::new(&layout, parent, &name)?.delete(recursive)?;
+            Ok(0)
+        }
+        Command::List { name, json } => {
+            let g = Group::new(&layout, parent, name.as_deref().unwrap_or(""))?;
+            if name.is_some() {
+                g.require()?;
+            }
+            let tree = g.tree();
+            let base = g.name();
+            let full = |r: &str| match (base.is_empty(), r.is_empty()) {
+                (true, _) => r.to_string(),
+                (false, true) => base.clone(),
+                (false, false) => format!("{base}/{r}"),
+            };
+            if json {
+                let items: Vec<Value> = tree
+                    .iter()
+                    .filter(|(r, _)| !(base.is_empty() && r.is_empty()))
+                    .map(|(r, h)| json!({"name": full(r), "hierarchies": h}))
+                    .collect();
+                print_json(&json!({ "cgroups": items }));
+            } else {
+                for (r, _) in &tree {
+                    if base.is_empty() && r.is_empty() {
+                        continue;
+                    }
+                    println!("{}", full(r));
+                }
+            }
+            Ok(0)
+        }
+        Command::Pids { name } => {
+            let g = Group::new(&layout, parent, &name)?;
+            g.require()?;
+            for p in g.procs() {
+                println!("{p}");
+            }
+            Ok(0)
+        }
+        Command::Move { name, pids } => {
+            let g = Group::new(&layout, parent, &name)?;
+            g.require()?;
+            let mut parsed = Vec::new();
+            for p in &pids {
+                match p.trim().parse::<i32>() {
+                    Ok(n) if n > 0 => parsed.push(n),
+                    _ => {
+                        return Err(Error::Usage(format!(
+                            "invalid pid '{p}' (a positive process id)"
+                        )))
+                    }
+                }
+            }
+            for p in parsed {
+                g.join(p)?;
+            }
+            Ok(0)
+        }
+        Command::Exec { name, command } => {
+            let g = Group::new(&layout, parent, &name)?;
+            g.join(0)?;
+            let (msg, code) = conventions::exec::execvp(&command);
+            eprintln!("{tool}: {msg}");
+            Ok(code)
+        }
+        Command::Freeze { name } => {
+            Group::new(&layout, parent, &name)?.set_frozen(true)?;
+            Ok(0)
+        }
+        Command::Thaw { name } => {
+            Group::new(&layout, parent, &name)?.set_frozen(false)?;
+            Ok(0)
+        }
+        Command::Kill { name, signal } => {
+            let sig = conventions::signal::parse(&signal).map_err(Error::Usage)?;
+            Group::new(&layout, parent, &name)?.kill(sig)?;
+            Ok(0)
+        }
+        Command::Stat { name, json } => {
+            let g = Group::new(&layout, parent, &name)?;
+            g.require()?;
+            let s = stats::Stats::read(&g);
+            if json {
+                print_json(&s.to_json());
+            } else {
+                print!("{}", s.to_text());
+            }
+            Ok(0)
+        }
+        Command::Run {
+            limits,
+            name,
+            report,
+            json,
+            command,
+        } => {
+            let (l, writes) = parse_limits(&layout, &limits)?;
+            let name = name.unwrap_or_else(run::unique_name);
+            let group = Group::new(&layout, parent, &name)?;
+            let spec = run::RunSpec {
+                group,
+                writes,
+                limits_json: l.to_json(),
+                argv: command,
+            };
+            let (outcome, rep) = run::run(tool, spec)?;
+            let text = rep.to_json().to_string();
+            if let Some(path) = report {
+                std::fs::write(&path, format!("{text}\n"))
+                    .map_err(|e| Error::sys("write report to", &path, e))?;
+            }
+            if json {
+                eprintln!("{text}");
+            }
+            conventions::exit::relay(outcome)
+        }
+    }
+}
+
+/// The files `get` shows when no KEY is given: the limit files of each controller.
+const LIMIT_FILES: [&str; 16] = [
+    "memory.max",
+    "memory.high",
+    "memory.swap.max",
+    "memory.limit_in_bytes",
+    "memory.memsw.limit_in_bytes",
+    "cpu.max",
+    "cpu.weight",
+    "cpu.cfs_period_us",
+    "cpu.cfs_quota_us",
+    "cpu.shares",
+    "pids.max",
+    "cpuset.cpus",
+    "cpuset.mems",
+    "io.max",
+    "blkio.throttle.read_bps_device",
+    "blkio.throttle.write_bps_device",
+];
+
+fn get(g: &Group, keys: &[String], values: bool, json: bool) -> Result<()> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    if keys.is_empty() {
+        for f in LIMIT_FILES {
+            if let Ok(p) = g.file(f) {
+                if let Ok(v) = std::fs::read_to_string(&p) {
+                    out.push((f.to_string(), v.trim_end().to_string()));
+                }
+            }
+        }
+    } else {
+        for k in keys {
+            limits::check_file_name(k)?;
+            let p = g.file(k)?;
+            let v = group::read(&p)?;
+            out.push((k.clone(), v.trim_end().to_string()));
+        }
+    }
+    if json {
+        let m: serde_json::Map<String, Value> =
+            out.into_iter().map(|(k, v)| (k, Value::from(v))).collect();
+        print_json(&Value::Object(m));
+    } else {
+        for (k, v) in out {
+            if values {
+                println!("{v}");
+            } else if v.contains('\n') {
+                println!("{k}:");
+                for l in v.lines() {
+                    println!("  {l}");
+                }
+            } else {
+                println!("{k}: {v}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn info(layout: &Layout, as_json: bool) {
+    let own = layout::parse_proc_cgroup(
+        &std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
+    );
+    let routes = layout.controllers();
+    if as_json {
+        let hs: Vec<Value> = layout
+            .hierarchies
+            .iter()
+            .map(|h| {
+                json!({
+                    "version": h.version.number(),
+                    "mount": h.mount.display().to_string(),
+                    "root": h.root,
+                    "controllers": h.controllers,
+                    "name": h.name,
+                    "managed": h.managed(),
+                })
+            })
+            .collect();
+        let r: serde_json::Map<String, Value> = routes
+            .iter()
+            .map(|(c, i)| {
+                let h = &layout.hierarchies[*i];
+                (
+                    c.clone(),
+                    json!({"version": h.version.number(), "mount": h.mount.display().to_string()}),
+                )
+            })
+            .collect();
+        let o: Vec<Value> = own
+            .iter()
+            .map(|c| json!({"id": c.id, "controllers": c.controllers, "path": c.path}))
+            .collect();
+        print_json(&json!({
+            "layout": layout.kind.name(),
+            "hierarchies": hs,
+            "controllers": r,
+            "own": o,
+        }));
+        return;
+    }
+    println!("layout: {}", layout.kind.name());
+    println!("hierarchies:");
+    for h in &layout.hierarchies {
+        println!("  {} {}", h.label(), h.mount.display());
+    }
+    println!("controllers:");
+    for (c, i) in &routes {
+        let h = &layout.hierarchies[*i];
+        println!("  {c} v{} {}", h.version.number(), h.mount.display());
+    }
+    println!("own:");
+    for c in &own {
+        println!("  {}:{}:{}", c.id, c.controllers.join(","), c.path);
+    }
 }

@@ -1,0 +1,590 @@
+//! One cgroup across every hierarchy it lives in: the manager that hides v1 and v2 behind one
+//! interface (create, limit, join, freeze, kill, read, delete), writing cgroupfs directly.
+
+use crate::layout::{Layout, Version};
+use crate::limits::Write;
+use crate::{Error, Result};
+use std::io::Write as _;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Controllers cgctl enables for children in v2 parents when they are available there.
+pub const V2_DELEGATE: [&str; 5] = ["memory", "pids", "cpu", "io", "cpuset"];
+
+/// Checks a group name (or `--parent`): a relative path without `.` or `..` components, so it
+/// cannot escape the hierarchy's root. Empty means the root itself.
+pub fn check_name(name: &str) -> Result<PathBuf> {
+    let bad = |why: &str| Error::Usage(format!("invalid cgroup name '{name}': {why}"));
+    if name.contains('\0') || name.contains('\n') {
+        return Err(bad("contains a NUL or newline"));
+    }
+    if name.starts_with('/') {
+        return Err(bad(
+            "must be relative to the hierarchy root (drop the leading /)",
+        ));
+    }
+    let mut out = PathBuf::new();
+    for c in Path::new(name).components() {
+        match c {
+            Component::Normal(s) => out.push(s),
+            Component::CurDir | Component::ParentDir => {
+                return Err(bad("'.' and '..' are not allowed"))
+            }
+            Component::RootDir | Component::Prefix(_) => return Err(bad("must be relative")),
+        }
+    }
+    if name.split('/').any(|c| c == "." || c == "..") {
+        return Err(bad("'.' and '..' are not allowed"));
+    }
+    Ok(out)
+}
+
+/// Reads an interface file.
+pub fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::sys("read", path, e))
+}
+
+/// Writes `value` to an interface file in one write(2), as cgroupfs wants.
+pub fn write(path: &Path, value: &str) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::sys("open", path, e))?;
+    f.write_all(value.as_bytes())
+        .map_err(|e| Error::sys(&format!("write '{value}' to"), path, e))
+}
+
+/// Parses a pid list as cgroup.procs holds it.
+pub fn parse_pids(text: &str) -> Vec<i32> {
+    text.lines()
+        .filter_map(|l| l.trim().parse::<i32>().ok())
+        .filter(|p| *p > 0)
+        .collect()
+}
+
+/// Keyed lines `key value` (cgroup.events, memory.events, cpu.stat, ...).
+pub fn keyed(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+/// A group by name in every managed hierarchy of a layout.
+#[derive(Debug, Clone)]
+pub struct Group<'a> {
+    /// The host's layout.
+    pub layout: &'a Layout,
+    /// The path relative to each hierarchy's root.
+    pub rel: PathBuf,
+}
+
+impl<'a> Group<'a> {
+    /// The group `parent/name`, both checked.
+    pub fn new(layout: &'a Layout, parent: Option<&str>, name: &str) -> Result<Group<'a>> {
+        let mut rel = check_name(parent.unwrap_or(""))?;
+        rel.push(check_name(name)?);
+        Ok(Group { layout, rel })
+    }
+
+    /// The name as the user sees it.
+    pub fn name(&self) -> String {
+        self.rel.display().to_string()
+    }
+
+    /// Its directory in hierarchy `h`.
+    pub fn dir(&self, h: usize) -> PathBuf {
+        self.layout.hierarchies[h].mount.join(&self.rel)
+    }
+
+    /// Hierarchies cgctl makes groups in.
+    pub fn managed(&self) -> Vec<usize> {
+        (0..self.layout.hierarchies.len())
+            .filter(|&h| self.layout.hierarchies[h].managed())
+            .collect()
+    }
+
+    /// Managed hierarchies where the group exists now.
+    pub fn existing(&self) -> Vec<usize> {
+        self.managed()
+            .into_iter()
+            .filter(|&h| self.dir(h).is_dir())
+            .collect()
+    }
+
+    /// As [`Group::existing`], but an error when it exists nowhere.
+    pub fn require(&self) -> Result<Vec<usize>> {
+        if self.rel.as_os_str().is_empty() {
+            return Err(Error::Usage(
+                "refusing to work on the root cgroup (give a NAME)".to_string(),
+            ));
+        }
+        let e = self.existing();
+        if e.is_empty() {
+            Err(Error::Missing(self.name()))
+        } else {
+            Ok(e)
+        }
+    }
+
+    /// The directory where files of `controller` live for this group, if it exists there.
+    pub fn controller_dir(&self, controller: &str) -> Option<PathBuf> {
+        let h = self.layout.route(controller)?;
+        let d = self.dir(h);
+        d.is_dir().then_some(d)
+    }
+
+    /// The path of an interface file (by its controller prefix).
+    pub fn file(&self, file: &str) -> Result<PathBuf> {
+        let h = self
+            .layout
+            .file_home(file)
+            .ok_or_else(|| Error::Controller {
+                what: format!("file {file}"),
+                controller: file.split('.').next().unwrap_or("").to_string(),
+                why: "is unknown or not available on this host".to_string(),
+            })?;
+        Ok(self.dir(h).join(file))
+    }
+
+    /// Creates the group in every managed hierarchy, with parents as needed: v1 cpuset groups
+    /// get their parent's cpus and mems, v2 parents delegate controllers; then applies `writes`.
+    /// On any failure, removes every directory it made.
+    pub fn create(&self, writes: &[Write]) -> Result<()> {
+        if self.rel.as_os_str().is_empty() {
+            return Err(Error::Usage("give a NAME to create".to_string()));
+        }
+        if self.layout.hierarchies.iter().all(|h| !h.managed()) {
+            return Err(Error::NoCgroups);
+        }
+        if !self.existing().is_empty() {
+            return Err(Error::Exists(self.name()));
+        }
+        let mut made: Vec<PathBuf> = Vec::new();
+        let result = self
+            .create_dirs(writes, &mut made)
+            .and_then(|_| self.apply(writes));
+        if result.is_err() {
+            for d in made.iter().rev() {
+                let _ = rmdir_retry(d);
+            }
+        }
+        result
+    }
+
+    fn create_dirs(&self, writes: &[Write], made: &mut Vec<PathBuf>) -> Result<()> {
+        let comps: Vec<_> = self.rel.components().collect();
+        for h in self.managed() {
+            let hier = &self.layout.hierarchies[h];
+            let mut dir = hier.mount.clone();
+            for (i, c) in comps.iter().enumerate() {
+                if hier.version == Version::V2 {
+                    let needed: Vec<&str> = writes
+                        .iter()
+                        .filter(|w| {
+                            w.controller != "cgroup"
+                                && self.layout.route_version(&w.controller) == Some(Version::V2)
+                        })
+                        .map(|w| w.controller.as_str())
+                        .collect();
+                    delegate(&dir, &needed)?;
+                }
+                let parent = dir.clone();
+                dir.push(c);
+                match std::fs::create_dir(&dir) {
+                    Ok(()) => made.push(dir.clone()),
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::AlreadyExists && i + 1 < comps.len() => {
+                    }
+                    Err(e) => return Err(Error::sys("mkdir", &dir, e)),
+                }
+                if hier.version == Version::V1
+                    && hier.controllers.iter().any(|c| c == "cpuset")
+                    && made.last() == Some(&dir)
+                {
+                    // A v1 cpuset group starts with empty cpus and mems, which makes joining it
+                    // fail with ENOSPC: inherit the parent's.
+                    for f in ["cpuset.cpus", "cpuset.mems"] {
+                        let own = read(&dir.join(f)).unwrap_or_default();
+                        if own.trim().is_empty() {
+                            let from = read(&parent.join(f))?;
+                            write(&dir.join(f), from.trim())?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies planned writes to the hierarchies that carry each controller.
+    pub fn apply(&self, writes: &[Write]) -> Result<()> {
+        for w in writes {
+            let h = if w.controller == "cgroup" {
+                self.layout.v2()
+            } else {
+                self.layout.route(&w.controller)
+            };
+            let Some(h) = h else {
+                return Err(Error::Controller {
+                    what: w.file.clone(),
+                    controller: w.controller.clone(),
+                    why: "is not available on this host".to_string(),
+                });
+            };
+            let dir = self.dir(h);
+            if !dir.is_dir() {
+                return Err(Error::Missing(self.name()));
+            }
+            let path = dir.join(&w.file);
+            if !path.exists() {
+                let why = if self.layout.hierarchies[h].version == Version::V2 {
+                    "is not enabled for this group (the parent's cgroup.subtree_control lacks it) or the file is unknown"
+                } else {
+                    "has no such interface file on this kernel"
+                };
+                return Err(Error::Controller {
+                    what: format!("{} ({})", w.file, path.display()),
+                    controller: w.controller.clone(),
+                    why: why.to_string(),
+                });
+            }
+            write(&path, &w.value)?;
+        }
+        Ok(())
+    }
+
+    /// Pids in the group and its descendants, across every hierarchy, sorted and unique.
+    pub fn procs(&self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        for h in self.existing() {
+            collect_procs(&self.dir(h), &mut pids);
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// Moves `pid` (0: the caller) into the group in every hierarchy where it exists.
+    pub fn join(&self, pid: i32) -> Result<()> {
+        for h in self.require()? {
+            let path = self.dir(h).join("cgroup.procs");
+            let mut tries = 0;
+            loop {
+                match write(&path, &pid.to_string()) {
+                    Ok(()) => break,
+                    // A task still being created answers EINVAL for a moment.
+                    Err(e) if e.errno() == Some(libc::EINVAL) && tries < 50 => {
+                        tries += 1;
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    Err(e) if e.errno() == Some(libc::ESRCH) => {
+                        return Err(Error::Usage(format!("no process with pid {pid}")))
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// How freezing works for this group: v1 freezer.state, or v2 cgroup.freeze.
+    fn freezer(&self) -> Result<(PathBuf, Version)> {
+        if self.layout.route_version("freezer") == Some(Version::V1) {
+            if let Some(d) = self.controller_dir("freezer") {
+                return Ok((d, Version::V1));
+            }
+        }
+        if let Some(h) = self.layout.v2() {
+            let d = self.dir(h);
+            if d.join("cgroup.freeze").exists() {
+                return Ok((d, Version::V2));
+            }
+        }
+        Err(Error::Controller {
+            what: "freezing".to_string(),
+            controller: "freezer".to_string(),
+            why: "is not available for this group (no v1 freezer, no v2 cgroup.freeze)".to_string(),
+        })
+    }
+
+    /// Freezes (`true`) or thaws the group and waits until the kernel says it is done.
+    pub fn set_frozen(&self, frozen: bool) -> Result<()> {
+        self.require()?;
+        let (dir, v) = self.freezer()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        match v {
+            Version::V1 => {
+                let (want, path) = (
+                    if frozen { "FROZEN" } else { "THAWED" },
+                    dir.join("freezer.state"),
+                );
+                loop {
+                    write(&path, want)?;
+                    if read(&path)?.trim() == want {
+                        return Ok(());
+                    }
+                    if Instant::now() > deadline {
+                        return Err(Error::Other(format!(
+                            "{} did not become {want} within 10 s",
+                            path.display()
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            Version::V2 => {
+                write(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
+                let events = dir.join("cgroup.events");
+                loop {
+                    let text = read(&events)?;
+                    if keyed(&text, "frozen") == Some(u64::from(frozen)) {
+                        return Ok(());
+                    }
+                    if Instant::now() > deadline {
+                        return Err(Error::Other(format!(
+                            "{} did not show frozen {} within 10 s",
+                            events.display(),
+                            u8::from(frozen)
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+
+    /// Signals every process of the group and its descendants. SIGKILL uses v2 cgroup.kill
+    /// where the group has a v2 directory, then (and on v1) freezes, signals every pid, thaws,
+    /// and repeats until the group is empty, so a fork loop cannot leave an escapee.
+    pub fn kill(&self, sig: i32) -> Result<()> {
+        self.require()?;
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() };
+        if sig == libc::SIGKILL {
+            if let Some(h) = self.layout.v2() {
+                let k = self.dir(h).join("cgroup.kill");
+                if k.exists() {
+                    write(&k, "1")?;
+                }
+            }
+        }
+        let can_freeze = self.freezer().is_ok();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let pids: Vec<i32> = self.procs().into_iter().filter(|&p| p != me).collect();
+            if pids.is_empty() {
+                return Ok(());
+            }
+            if sig == libc::SIGKILL && Instant::now() > deadline {
+                return Err(Error::Other(format!(
+                    "cgroup '{}' still holds {} process(es) 10 s after SIGKILL",
+                    self.name(),
+                    pids.len()
+                )));
+            }
+            let frozen = can_freeze && self.set_frozen(true).is_ok();
+            // Frozen, nothing can fork: the list is complete.
+            let pids: Vec<i32> = if frozen {
+                self.procs().into_iter().filter(|&p| p != me).collect()
+            } else {
+                pids
+            };
+            for pid in pids {
+                // SAFETY: kill(2) with a pid read from this group's cgroup.procs.
+                unsafe { libc::kill(pid, sig) };
+            }
+            if frozen {
+                self.set_frozen(false)?;
+            }
+            if sig != libc::SIGKILL {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Removes the group in every hierarchy where it exists (children first with `recursive`),
+    /// retrying EBUSY; an error when anything is left.
+    pub fn delete(&self, recursive: bool) -> Result<()> {
+        let dirs = self.require()?;
+        let mut first_err = None;
+        for h in dirs {
+            let d = self.dir(h);
+            if let Err(e) = remove_tree(&d, recursive) {
+                first_err.get_or_insert(e);
+            }
+        }
+        match first_err {
+            None => Ok(()),
+            Some(e) => Err(e),
+        }
+    }
+
+    /// Descendant groups (relative to this group), across hierarchies, sorted, with the labels
+    /// of the hierarchies each lives in; the group itself comes first as "".
+    pub fn tree(&self) -> Vec<(String, Vec<String>)> {
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for h in self.managed() {
+            let d = self.dir(h);
+            if !d.is_dir() {
+                continue;
+            }
+            let label = self.layout.hierarchies[h].label();
+            let mut rels = vec![String::new()];
+            walk(&d, &d, &mut rels);
+            for r in rels {
+                match out.iter_mut().find(|(n, _)| *n == r) {
+                    Some((_, labels)) => labels.push(label.clone()),
+                    None => out.push((r, vec![label.clone()])),
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+/// Enables `needed` (an error when not offered) and the usual controllers (when offered) for the
+/// children of the v2 group `dir`.
+fn delegate(dir: &Path, needed: &[&str]) -> Result<()> {
+    let offered = read(&dir.join("cgroup.controllers")).unwrap_or_default();
+    let offered: Vec<&str> = offered.split_whitespace().collect();
+    for n in needed {
+        if !offered.contains(n) {
+            return Err(Error::Controller {
+                what: format!("a limit in {}", dir.display()),
+                controller: (*n).to_string(),
+                why: format!(
+                    "is not delegated to {} (missing from its cgroup.controllers)",
+                    dir.display()
+                ),
+            });
+        }
+    }
+    let path = dir.join("cgroup.subtree_control");
+    let enabled = read(&path).unwrap_or_default();
+    let enabled: Vec<&str> = enabled.split_whitespace().collect();
+    for c in V2_DELEGATE
+        .iter()
+        .filter(|c| offered.contains(c) && !enabled.contains(c))
+    {
+        match write(&path, &format!("+{c}")) {
+            Ok(()) => {}
+            Err(Error::Sys { source, .. }) if source.raw_os_error() == Some(libc::EBUSY) => {
+                return Err(Error::sys_hint(
+                    &format!("write '+{c}' to"),
+                    &path,
+                    source,
+                    "v2 forbids controllers in a group that holds processes: use a --parent without processes",
+                ))
+            }
+            Err(e) if needed.contains(c) => return Err(e),
+            // An optional controller that cannot be enabled only costs statistics.
+            Err(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn collect_procs(dir: &Path, pids: &mut Vec<i32>) {
+    if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        pids.extend(parse_pids(&text));
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                collect_procs(&e.path(), pids);
+            }
+        }
+    }
+}
+
+fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut subs: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+        .map(|e| e.path())
+        .collect();
+    subs.sort();
+    for s in subs {
+        if let Ok(r) = s.strip_prefix(base) {
+            out.push(r.display().to_string());
+        }
+        walk(base, &s, out);
+    }
+}
+
+fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|es| {
+            es.flatten()
+                .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn remove_tree(dir: &Path, recursive: bool) -> Result<()> {
+    let subs = subdirs(dir);
+    if !subs.is_empty() && !recursive {
+        return Err(Error::Other(format!(
+            "{} has child groups (use -r to remove them too)",
+            dir.display()
+        )));
+    }
+    for s in subs {
+        remove_tree(&s, true)?;
+    }
+    rmdir_retry(dir)
+}
+
+fn rmdir_retry(dir: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => {
+                let hint = if e.raw_os_error() == Some(libc::EBUSY) {
+                    "it still holds processes: `cgctl kill NAME` first"
+                } else {
+                    ""
+                };
+                return Err(Error::sys_hint("rmdir", dir, e, hint));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(check_name("demo/job1").unwrap(), Path::new("demo/job1"));
+        assert_eq!(check_name("a//b/").unwrap(), Path::new("a/b"));
+        assert_eq!(check_name("").unwrap(), Path::new(""));
+        for bad in ["../x", "a/../../b", "/etc", "a/./b", ".", "..", "a\nb"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn parsers() {
+        assert_eq!(parse_pids("12\n7\nx\n\n0\n"), vec![12, 7]);
+        let ev = "populated 1\nfrozen 0\n";
+        assert_eq!(keyed(ev, "frozen"), Some(0));
+        assert_eq!(keyed(ev, "populated"), Some(1));
+        assert_eq!(keyed(ev, "nope"), None);
+        assert_eq!(keyed("max 3", "max"), Some(3));
+    }
+}

@@ -1,0 +1,304 @@
+//! `cgctl run`: a command in a fresh group, charged to it from its first instruction (clone3 with
+//! CLONE_INTO_CGROUP on v2, joining every v1 hierarchy before exec), then reaped, measured and
+//! cleaned up whatever happened to it.
+
+use crate::group::Group;
+use crate::layout::Version;
+use crate::stats::{Report, Stats};
+use crate::{Error, Result};
+use conventions::exit::Outcome;
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Instant;
+
+/// Signals forwarded to the command while cgctl waits for it.
+pub const FORWARDED: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+static CHILD: AtomicI32 = AtomicI32::new(0);
+static PENDING: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn early(sig: libc::c_int) {
+    let pid = CHILD.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe; pid is our own unreaped child.
+        unsafe { libc::kill(pid, sig) };
+    } else {
+        PENDING.store(sig, Ordering::SeqCst);
+    }
+}
+
+fn signal_mask(how: libc::c_int) -> libc::sigset_t {
+    // SAFETY: sigset operations on a local set; sigprocmask with a valid set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in FORWARDED {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::sigprocmask(how, &set, &mut old);
+        old
+    }
+}
+
+/// Our handler for the forwarded signals from before the fork until cgctl exits: it forwards to
+/// the child while one exists and otherwise remembers the signal, so a Ctrl-C at any moment ends
+/// in cleanup instead of a group left behind.
+fn install_early_handlers() {
+    for sig in FORWARDED {
+        // SAFETY: a zeroed sigaction with a valid handler; the handler is async-signal-safe.
+        unsafe {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = early as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            act.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut act.sa_mask);
+            libc::sigaction(sig, &act, std::ptr::null_mut());
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Forks; with `cgroup_fd`, the child starts inside that v2 group (clone3 CLONE_INTO_CGROUP).
+/// Returns the pid in the parent, 0 in the child, and whether the v2 placement was done.
+fn fork_into(cgroup_fd: Option<i32>) -> std::io::Result<(i32, bool)> {
+    if let Some(fd) = cgroup_fd {
+        let args = CloneArgs {
+            flags: CLONE_INTO_CGROUP,
+            exit_signal: libc::SIGCHLD as u64,
+            cgroup: fd as u64,
+            ..CloneArgs::default()
+        };
+        // SAFETY: clone3 without CLONE_VM and without a stack behaves like fork: the child gets
+        // a copy of our (single-threaded) address space; args is a valid struct of the size given.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &args as *const CloneArgs,
+                std::mem::size_of::<CloneArgs>(),
+            )
+        };
+        if r >= 0 {
+            return Ok((r as i32, true));
+        }
+        let e = std::io::Error::last_os_error();
+        // Old kernels: fall back to fork and join by writing cgroup.procs.
+        if !matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::E2BIG)) {
+            return Err(e);
+        }
+    }
+    // SAFETY: cgctl is single-threaded here, so the child may run ordinary code until exec.
+    let r = unsafe { libc::fork() };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((r, false))
+}
+
+/// What `run` needs besides the limits.
+#[derive(Debug)]
+pub struct RunSpec<'a> {
+    /// The group to create (must not exist).
+    pub group: Group<'a>,
+    /// Planned limit writes.
+    pub writes: Vec<crate::limits::Write>,
+    /// Limits as JSON for the report.
+    pub limits_json: serde_json::Value,
+    /// The command.
+    pub argv: Vec<OsString>,
+}
+
+/// Runs the command; returns how it ended and the report. The group is gone afterwards.
+pub fn run(tool: &str, spec: RunSpec) -> Result<(Outcome, Report)> {
+    let RunSpec {
+        group,
+        writes,
+        limits_json,
+        argv,
+    } = spec;
+    let cargs: Vec<CString> = argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| Error::Usage("a command argument contains a NUL byte".to_string()))?;
+    if cargs.is_empty() {
+        return Err(Error::Usage("no command given after --".to_string()));
+    }
+    install_early_handlers();
+    group.create(&writes)?;
+    let result = spawn_and_wait(tool, &group, &cargs);
+    // Whatever happened, nothing of the run may outlive it.
+    let kill = group.kill(libc::SIGKILL);
+    let stats = Stats::read(&group);
+    let delete = group.delete(true);
+    CHILD.store(0, Ordering::SeqCst);
+    let (outcome, wall) = result?;
+    kill?;
+    delete?;
+    let report = Report {
+        exit_code: match outcome {
+            Outcome::Exited(c) => Some(c),
+            Outcome::Signaled(_) => None,
+        },
+        signal: match outcome {
+            Outcome::Signaled(s) => Some(s),
+            Outcome::Exited(_) => None,
+        },
+        stats,
+        oom_kills_before: 0,
+        wall_time_usec: wall,
+        limits: limits_json,
+        group: group.name(),
+    };
+    Ok((outcome, report))
+}
+
+fn spawn_and_wait(tool: &str, group: &Group, cargs: &[CString]) -> Result<(Outcome, u64)> {
+    use std::os::fd::AsRawFd;
+    let v2 = group
+        .layout
+        .v2()
+        .map(|h| group.dir(h))
+        .filter(|d| d.is_dir());
+    let v2_fd = match &v2 {
+        Some(d) => Some(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags_dir()
+                .open(d)
+                .map_err(|e| Error::sys("open", d, e))?,
+        ),
+        None => None,
+    };
+    // Paths of cgroup.procs the child writes itself into (all but the v2 one, when clone3 did it).
+    let procs: Vec<(Version, CString)> = group
+        .existing()
+        .into_iter()
+        .filter_map(|h| {
+            let p = group.dir(h).join("cgroup.procs");
+            CString::new(p.as_os_str().as_bytes())
+                .ok()
+                .map(|c| (group.layout.hierarchies[h].version, c))
+        })
+        .collect();
+    let mut ptrs: Vec<*const libc::c_char> = cargs.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    let old_mask = signal_mask(libc::SIG_BLOCK);
+    let start = Instant::now();
+    let forked = fork_into(v2_fd.as_ref().map(|f| f.as_raw_fd()));
+    let (pid, placed_v2) = match forked {
+        Ok(p) => p,
+        Err(e) => {
+            // SAFETY: restores the mask saved above.
+            unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
+            return Err(Error::Other(format!("clone3/fork failed: {e}")));
+        }
+    };
+    if pid == 0 {
+        child(tool, &procs, placed_v2, &ptrs, &old_mask);
+    }
+    CHILD.store(pid, Ordering::SeqCst);
+    // SAFETY: restores the mask saved above; pending signals now reach `early`, which forwards.
+    unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
+    let pending = PENDING.swap(0, Ordering::SeqCst);
+    if pending > 0 {
+        // SAFETY: our own child.
+        unsafe { libc::kill(pid, pending) };
+    }
+    let outcome = conventions::child::wait_relaying(
+        pid,
+        &FORWARDED,
+        conventions::child::Disposition::Forward,
+    );
+    // wait_relaying restored `early`; the child is reaped, so stop forwarding to its pid.
+    CHILD.store(0, Ordering::SeqCst);
+    let wall = start.elapsed().as_micros() as u64;
+    let outcome = outcome.map_err(|e| Error::Other(format!("waitpid({pid}) failed: {e}")))?;
+    Ok((outcome, wall))
+}
+
+/// The child between fork and exec: join the group everywhere, restore signals, exec.
+fn child(
+    tool: &str,
+    procs: &[(Version, CString)],
+    placed_v2: bool,
+    argv: &[*const libc::c_char],
+    old_mask: &libc::sigset_t,
+) -> ! {
+    for (v, path) in procs {
+        if *v == Version::V2 && placed_v2 {
+            continue;
+        }
+        // SAFETY: open/write/close on a valid C string path; "0" means the calling process.
+        let ok = unsafe {
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            let ok = fd >= 0 && libc::write(fd, b"0".as_ptr().cast(), 1) == 1;
+            if fd >= 0 {
+                libc::close(fd);
+            }
+            ok
+        };
+        if !ok {
+            let e = std::io::Error::last_os_error();
+            eprintln!(
+                "{tool}: write '0' to({}) failed: {e} (cannot join the group)",
+                path.to_string_lossy()
+            );
+            // SAFETY: _exit is always safe.
+            unsafe { libc::_exit(conventions::exit::FAILURE) };
+        }
+    }
+    // SAFETY: default dispositions and the original mask for the program; argv is a valid
+    // NULL-terminated array of C strings that outlives execvp.
+    unsafe {
+        for s in FORWARDED {
+            libc::signal(s, libc::SIG_DFL);
+        }
+        libc::sigprocmask(libc::SIG_SETMASK, old_mask, std::ptr::null_mut());
+        libc::execvp(argv[0], argv.as_ptr());
+    }
+    let e = std::io::Error::last_os_error();
+    // SAFETY: argv[0] is a valid C string.
+    let prog = unsafe { std::ffi::CStr::from_ptr(argv[0]) }.to_string_lossy();
+    eprintln!("{tool}: failed to execute {prog}: {e}");
+    let code = conventions::exit::exec_failure_code(e.raw_os_error().unwrap_or(libc::ENOENT));
+    // SAFETY: _exit is always safe.
+    unsafe { libc::_exit(code) }
+}
+
+trait DirFlag {
+    fn custom_flags_dir(&mut self) -> &mut Self;
+}
+
+impl DirFlag for std::fs::OpenOptions {
+    fn custom_flags_dir(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+    }
+}
+
+/// A fresh group name for a run: `cgctl-run-PID-NANOS`.
+pub fn unique_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("cgctl-run-{}-{nanos}", std::process::id())
+}

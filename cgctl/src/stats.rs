@@ -1,0 +1,213 @@
+//! What a group used and what struck it, read from v1 or v2 files into one shape, so `stat` and
+//! the `run` report read the same on every host.
+
+use crate::group::{keyed, Group};
+use crate::layout::Version;
+use serde_json::{json, Value};
+
+/// Usage counters; `None` where the host has no such file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Memory charged now.
+    pub memory_current_bytes: Option<u64>,
+    /// Highest memory charged.
+    pub memory_peak_bytes: Option<u64>,
+    /// Times the memory limit was hit (v2 memory.events max, v1 memory.failcnt).
+    pub memory_limit_hits: Option<u64>,
+    /// Processes the OOM killer killed in the group.
+    pub oom_kills: Option<u64>,
+    /// CPU time in microseconds.
+    pub cpu_usage_usec: Option<u64>,
+    /// User CPU time.
+    pub cpu_user_usec: Option<u64>,
+    /// System CPU time.
+    pub cpu_system_usec: Option<u64>,
+    /// Periods in which the quota throttled the group.
+    pub cpu_nr_throttled: Option<u64>,
+    /// Time spent throttled.
+    pub cpu_throttled_usec: Option<u64>,
+    /// Tasks now.
+    pub pids_current: Option<u64>,
+    /// Most tasks at once.
+    pub pids_peak: Option<u64>,
+    /// Forks refused by pids.max.
+    pub pids_limit_hits: Option<u64>,
+}
+
+fn num(text: Option<String>) -> Option<u64> {
+    text.and_then(|t| t.trim().parse().ok())
+}
+
+/// Parses a v1 cpuacct value in nanoseconds into microseconds.
+pub fn ns_to_us(text: Option<String>) -> Option<u64> {
+    num(text).map(|n| n / 1000)
+}
+
+impl Stats {
+    /// Reads the counters of `g` from whichever hierarchy carries each controller.
+    pub fn read(g: &Group) -> Stats {
+        let mut s = Stats::default();
+        let rd = |dir: &std::path::Path, f: &str| std::fs::read_to_string(dir.join(f)).ok();
+        let v2dir = g.layout.v2().map(|h| g.dir(h)).filter(|d| d.is_dir());
+        if let Some(d) = g.controller_dir("memory") {
+            match g.layout.route_version("memory") {
+                Some(Version::V2) => {
+                    s.memory_current_bytes = num(rd(&d, "memory.current"));
+                    s.memory_peak_bytes = num(rd(&d, "memory.peak"));
+                    let ev = rd(&d, "memory.events").unwrap_or_default();
+                    s.memory_limit_hits = keyed(&ev, "max");
+                    s.oom_kills = keyed(&ev, "oom_kill");
+                }
+                _ => {
+                    s.memory_current_bytes = num(rd(&d, "memory.usage_in_bytes"));
+                    s.memory_peak_bytes = num(rd(&d, "memory.max_usage_in_bytes"));
+                    s.memory_limit_hits = num(rd(&d, "memory.failcnt"));
+                    s.oom_kills = keyed(
+                        &rd(&d, "memory.oom_control").unwrap_or_default(),
+                        "oom_kill",
+                    );
+                }
+            }
+        }
+        if let (Some(d), Some(Version::V1)) = (
+            g.controller_dir("cpuacct"),
+            g.layout.route_version("cpuacct"),
+        ) {
+            s.cpu_usage_usec = ns_to_us(rd(&d, "cpuacct.usage"));
+            s.cpu_user_usec = ns_to_us(rd(&d, "cpuacct.usage_user"));
+            s.cpu_system_usec = ns_to_us(rd(&d, "cpuacct.usage_sys"));
+        } else if let Some(d) = &v2dir {
+            // v2 cpu.stat's usage lines exist even without the cpu controller.
+            let st = rd(d, "cpu.stat").unwrap_or_default();
+            s.cpu_usage_usec = keyed(&st, "usage_usec");
+            s.cpu_user_usec = keyed(&st, "user_usec");
+            s.cpu_system_usec = keyed(&st, "system_usec");
+        }
+        if let Some(d) = g.controller_dir("cpu") {
+            let st = rd(&d, "cpu.stat").unwrap_or_default();
+            s.cpu_nr_throttled = keyed(&st, "nr_throttled");
+            s.cpu_throttled_usec = match g.layout.route_version("cpu") {
+                Some(Version::V2) => keyed(&st, "throttled_usec"),
+                _ => keyed(&st, "throttled_time").map(|n| n / 1000),
+            };
+        }
+        if let Some(d) = g.controller_dir("pids") {
+            s.pids_current = num(rd(&d, "pids.current"));
+            s.pids_peak = num(rd(&d, "pids.peak"));
+            s.pids_limit_hits = keyed(&rd(&d, "pids.events").unwrap_or_default(), "max");
+        }
+        s
+    }
+
+    /// The JSON object of `stat --json` (and the usage part of the run report).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "memory_current_bytes": self.memory_current_bytes,
+            "memory_peak_bytes": self.memory_peak_bytes,
+            "memory_limit_hits": self.memory_limit_hits,
+            "oom_kills": self.oom_kills,
+            "cpu_usage_usec": self.cpu_usage_usec,
+            "cpu_user_usec": self.cpu_user_usec,
+            "cpu_system_usec": self.cpu_system_usec,
+            "cpu_nr_throttled": self.cpu_nr_throttled,
+            "cpu_throttled_usec": self.cpu_throttled_usec,
+            "pids_current": self.pids_current,
+            "pids_peak": self.pids_peak,
+            "pids_limit_hits": self.pids_limit_hits,
+        })
+    }
+
+    /// `key value` lines for `stat` without `--json` (`-` where unknown).
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        if let Value::Object(m) = self.to_json() {
+            for (k, v) in m {
+                let v = if v.is_null() {
+                    "-".to_string()
+                } else {
+                    v.to_string()
+                };
+                out.push_str(&format!("{k} {v}\n"));
+            }
+        }
+        out
+    }
+}
+
+/// What `run` reports about one command.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Exit code, if it exited.
+    pub exit_code: Option<i32>,
+    /// Fatal signal, if it was killed.
+    pub signal: Option<i32>,
+    /// Usage counters read before the group was removed.
+    pub stats: Stats,
+    /// OOM-killer kills counted at the start (0 for a fresh group).
+    pub oom_kills_before: u64,
+    /// Wall time from spawn to reap.
+    pub wall_time_usec: u64,
+    /// The limits as applied.
+    pub limits: Value,
+    /// The group's name.
+    pub group: String,
+}
+
+impl Report {
+    /// The one JSON object of `--report` and `--json`.
+    pub fn to_json(&self) -> Value {
+        let oom_kills = self
+            .stats
+            .oom_kills
+            .map(|n| n.saturating_sub(self.oom_kills_before));
+        json!({
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "oom_killed": oom_kills.unwrap_or(0) > 0,
+            "oom_kills": oom_kills,
+            "memory_peak_bytes": self.stats.memory_peak_bytes,
+            "memory_limit_hits": self.stats.memory_limit_hits,
+            "cpu_usage_usec": self.stats.cpu_usage_usec,
+            "cpu_user_usec": self.stats.cpu_user_usec,
+            "cpu_system_usec": self.stats.cpu_system_usec,
+            "cpu_nr_throttled": self.stats.cpu_nr_throttled,
+            "pids_peak": self.stats.pids_peak,
+            "pids_limit_hits": self.stats.pids_limit_hits,
+            "wall_time_usec": self.wall_time_usec,
+            "cgroup": self.group,
+            "limits": self.limits,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_shape() {
+        let r = Report {
+            exit_code: None,
+            signal: Some(9),
+            stats: Stats {
+                oom_kills: Some(1),
+                memory_peak_bytes: Some(33_554_432),
+                ..Stats::default()
+            },
+            oom_kills_before: 0,
+            wall_time_usec: 5,
+            limits: json!({"memory_bytes": 33554432}),
+            group: "g".into(),
+        };
+        let j = r.to_json();
+        assert_eq!(j["exit_code"], Value::Null);
+        assert_eq!(j["signal"], 9);
+        assert_eq!(j["oom_killed"], true);
+        assert_eq!(j["oom_kills"], 1);
+        assert_eq!(j["pids_peak"], Value::Null);
+        assert_eq!(j["limits"]["memory_bytes"], 33554432);
+        assert_eq!(ns_to_us(Some("1500\n".into())), Some(1));
+        let t = Stats::default().to_text();
+        assert!(t.contains("pids_peak -\n"), "{t}");
+    }
+}
