@@ -2,6 +2,5 @@
 
 fn main() {
     let tool = conventions::cli::tool_name("nsenter-rs");
-    let cli: nsenter_rs::Cli = conventions::cli::parse(&tool);
-    std::process::exit(nsenter_rs::run(&tool, cli));
+    std::process::exit(nsenter_rs::main_with(&tool, std::env::args_os().skip(1)));
 }

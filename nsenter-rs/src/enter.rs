@@ -1,0 +1,710 @@
+//! Carrying out a [`Plan`]: open everything that names the target first (so that a reused pid or
+//! a later mount-namespace switch cannot redirect a path), join the namespaces, then root, cwd,
+//! environment, fork, ids, caps and exec, in util-linux's order.
+
+use crate::args::{IdSpec, Source, TargetSpec};
+use crate::error::Error;
+use crate::plan::{self, Facts, Join, JoinSource, Plan};
+use crate::sys;
+use conventions::ns::{self, NsKind};
+use std::convert::Infallible;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStringExt;
+
+/// The target process, held by a pidfd (where the kernel has one) and a `/proc/PID` directory
+/// descriptor, so that everything read about it is about the same process.
+pub struct Target {
+    /// The pid.
+    pub pid: i32,
+    /// pidfd_open's descriptor, None on kernels without pidfd_open.
+    pub pidfd: Option<OwnedFd>,
+    /// `/proc/PID`, O_PATH.
+    pub procdir: OwnedFd,
+}
+
+impl Target {
+    /// Opens the target and, for `PID:INODE`, checks that PID is still that process.
+    pub fn open(spec: TargetSpec) -> Result<Target, Error> {
+        let pid = spec.pid;
+        let pidfd = match sys::pidfd_open(pid) {
+            Ok(fd) => Some(fd),
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => None,
+            Err(e) => return Err(Error::of_target(pid, format!("pidfd_open({pid})"), e)),
+        };
+        if let Some(expected) = spec.inode {
+            let Some(fd) = &pidfd else {
+                return Err(Error::Invalid(format!(
+                    "cannot check {pid}:{expected}: the kernel has no pidfd_open (Linux 5.3+); give the pid alone"
+                )));
+            };
+            let magic = sys::fs_type(fd).map_err(|e| Error::sys("fstatfs(pidfd)", e, ""))?;
+            if magic != sys::PIDFS_MAGIC {
+                return Err(Error::Invalid(format!(
+                    "cannot check {pid}:{expected}: the kernel has no pidfs (Linux 6.9+), so pidfd inodes do not identify processes; give the pid alone"
+                )));
+            }
+            let actual = sys::inode(fd).map_err(|e| Error::sys("fstat(pidfd)", e, ""))?;
+            if actual != expected {
+                return Err(Error::InodeMismatch {
+                    pid,
+                    expected,
+                    actual,
+                });
+            }
+        }
+        let path = format!("/proc/{pid}");
+        let procdir = sys::openat(None, OsStr::new(&path), libc::O_PATH | libc::O_DIRECTORY)
+            .map_err(|e| Error::of_target(pid, format!("open({path})"), e))?;
+        let t = Target {
+            pid,
+            pidfd,
+            procdir,
+        };
+        t.still_alive()?;
+        Ok(t)
+    }
+
+    /// Fails when the process the pidfd holds has ended: then the pid may already belong to
+    /// another process, and what was opened by path may be that other process's.
+    pub fn still_alive(&self) -> Result<(), Error> {
+        match &self.pidfd {
+            Some(fd) if !sys::pidfd_alive(fd) => Err(Error::TargetGone {
+                pid: self.pid,
+                what: "pidfd_send_signal(0)".to_string(),
+                err: io::Error::from_raw_os_error(libc::ESRCH),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Opens `/proc/PID/<rel>`.
+    pub fn open_rel(&self, rel: &str, flags: libc::c_int) -> Result<OwnedFd, Error> {
+        sys::openat(Some(&self.procdir), OsStr::new(rel), flags)
+            .map_err(|e| Error::of_target(self.pid, format!("open(/proc/{}/{rel})", self.pid), e))
+    }
+
+    /// Reads `/proc/PID/<rel>`.
+    pub fn read(&self, rel: &str) -> Result<Vec<u8>, Error> {
+        let fd = self.open_rel(rel, libc::O_RDONLY)?;
+        let mut buf = Vec::new();
+        io::Read::read_to_end(&mut std::fs::File::from(fd), &mut buf).map_err(|e| {
+            Error::of_target(self.pid, format!("read(/proc/{}/{rel})", self.pid), e)
+        })?;
+        Ok(buf)
+    }
+
+    /// The inode of the target's namespace of `kind`.
+    pub fn ns_inode(&self, kind: NsKind) -> Result<u64, Error> {
+        let fd = self.open_rel(&format!("ns/{}", kind.proc_name), libc::O_RDONLY)?;
+        sys::inode(&fd).map_err(|e| Error::sys("fstat(ns)", e, ""))
+    }
+}
+
+/// One namespace, opened and checked.
+struct Opened {
+    kind: NsKind,
+    fd: OwnedFd,
+    /// Where it came from, for messages.
+    label: String,
+}
+
+fn kind_of_flag(flag: libc::c_int) -> &'static str {
+    ns::by_flag(flag).map(|k| k.proc_name).unwrap_or("unknown")
+}
+
+/// Checks that `fd` is a namespace file of `kind`.
+fn check_ns_file(fd: &OwnedFd, kind: NsKind, label: &str) -> Result<(), Error> {
+    let not_ns = || {
+        Error::Invalid(format!(
+            "{label} is not a namespace file (give /proc/PID/ns/{} or a bind mount of one)",
+            kind.proc_name
+        ))
+    };
+    match sys::fs_type(fd) {
+        Ok(t) if t == sys::NSFS_MAGIC => {}
+        _ => return Err(not_ns()),
+    }
+    match sys::ns_type(fd) {
+        Ok(t) if t == kind.flag => Ok(()),
+        Ok(t) => Err(Error::Invalid(format!(
+            "{label} is a {} namespace, not a {} namespace",
+            kind_of_flag(t),
+            kind.proc_name
+        ))),
+        Err(_) => Err(not_ns()),
+    }
+}
+
+fn open_joins(joins: &[Join], target: Option<&Target>) -> Result<Vec<Opened>, Error> {
+    let mut out = Vec::with_capacity(joins.len());
+    for j in joins {
+        let kind = j.kind;
+        let opened = match &j.source {
+            JoinSource::Target => {
+                let t = target.ok_or_else(|| Error::Invalid("no target".to_string()))?;
+                let rel = format!("ns/{}", kind.proc_name);
+                let fd = t.open_rel(&rel, libc::O_RDONLY)?;
+                Opened {
+                    kind,
+                    fd,
+                    label: format!("/proc/{}/{rel}", t.pid),
+                }
+            }
+            JoinSource::File(f) => {
+                let label = f.to_string_lossy().into_owned();
+                let fd = sys::openat(None, f, libc::O_RDONLY).map_err(|e| {
+                    Error::sys(
+                        format!("open({label})"),
+                        e,
+                        format!(
+                            "--{} takes a namespace file such as /proc/PID/ns/{} or a bind mount of one",
+                            kind.long, kind.proc_name
+                        ),
+                    )
+                })?;
+                check_ns_file(&fd, kind, &label)?;
+                Opened { kind, fd, label }
+            }
+            JoinSource::Socket(sock) => {
+                let t = target.ok_or_else(|| Error::Invalid("no target".to_string()))?;
+                let pidfd = t.pidfd.as_ref().ok_or_else(|| {
+                    Error::Invalid(
+                        "--net-socket needs pidfd_getfd (Linux 5.6+), which this kernel lacks"
+                            .to_string(),
+                    )
+                })?;
+                let what = format!("pidfd_getfd({}, {sock})", t.pid);
+                let dup = sys::pidfd_getfd(pidfd, *sock).map_err(|e| match e.raw_os_error() {
+                    Some(libc::EBADF) => Error::Invalid(format!(
+                        "process {} has no file descriptor {sock} (see /proc/{}/fd)",
+                        t.pid, t.pid
+                    )),
+                    _ => Error::of_target(t.pid, what, e),
+                })?;
+                let fd = sys::ioctl_fd(&dup, sys::SIOCGSKNS).map_err(|e| {
+                    Error::sys(
+                        format!("ioctl(SIOCGSKNS) on fd {sock} of process {}", t.pid),
+                        e,
+                        "the descriptor must be a socket",
+                    )
+                })?;
+                Opened {
+                    kind,
+                    fd,
+                    label: format!(
+                        "the network namespace of socket fd {sock} of process {}",
+                        t.pid
+                    ),
+                }
+            }
+        };
+        out.push(opened);
+    }
+    Ok(out)
+}
+
+/// `--user-parent`: replace the user namespace by its parent, or, without one, add the user
+/// namespace that owns the first other namespace.
+fn user_parent(opened: &mut Vec<Opened>) -> Result<(), Error> {
+    let user = ns::by_name("user").ok_or_else(|| Error::Invalid("no user kind".into()))?;
+    if let Some(u) = opened.iter_mut().find(|o| o.kind == user) {
+        let parent = sys::ioctl_fd(&u.fd, sys::NS_GET_PARENT).map_err(|e| {
+            Error::sys(
+                format!("ioctl(NS_GET_PARENT) on {}", u.label),
+                e,
+                "EPERM: the parent is outside your own user namespace; the initial user namespace has none",
+            )
+        })?;
+        u.fd = parent;
+        u.label = format!("the parent user namespace of {}", u.label);
+        return Ok(());
+    }
+    let first = opened
+        .first()
+        .ok_or_else(|| Error::Invalid("--user-parent: no namespace to start from".into()))?;
+    let owner = sys::ioctl_fd(&first.fd, sys::NS_GET_USERNS).map_err(|e| {
+        Error::sys(
+            format!("ioctl(NS_GET_USERNS) on {}", first.label),
+            e,
+            "the owning user namespace is outside your own",
+        )
+    })?;
+    let label = format!("the user namespace owning {}", first.label);
+    opened.insert(
+        0,
+        Opened {
+            kind: user,
+            fd: owner,
+            label,
+        },
+    );
+    Ok(())
+}
+
+/// A hint for a failed setns of `fd`.
+fn setns_hint(err: &io::Error, kind: NsKind, fd: Option<&OwnedFd>) -> String {
+    match err.raw_os_error() {
+        Some(libc::EINVAL) if kind.proc_name == "user" => {
+            let own = ns::by_name("user")
+                .and_then(|k| k.inode(ns::Proc::Current).ok())
+                .zip(fd.and_then(|f| sys::inode(f).ok()));
+            match own {
+                Some((a, b)) if a == b => {
+                    "it is your own user namespace: drop -U (-a skips it by itself)".to_string()
+                }
+                _ => String::new(),
+            }
+        }
+        Some(libc::EPERM) => {
+            // SAFETY: geteuid has no preconditions.
+            let euid = unsafe { libc::geteuid() };
+            let owner = fd
+                .and_then(|f| {
+                    if kind.proc_name == "user" {
+                        sys::owner_uid(f).ok()
+                    } else {
+                        sys::ioctl_fd(f, sys::NS_GET_USERNS)
+                            .ok()
+                            .and_then(|u| sys::owner_uid(&u).ok())
+                    }
+                })
+                .filter(|&o| o != euid);
+            match owner {
+                Some(o) if euid != 0 => format!(
+                    "the namespace's user namespace is owned by another user (uid {o}); you need CAP_SYS_ADMIN there"
+                ),
+                _ => "needs CAP_SYS_ADMIN in the namespace's owning user namespace (and CAP_SYS_CHROOT for mount namespaces)".to_string(),
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+/// Joins the opened namespaces in two passes as util-linux does: every kind but user first,
+/// ignoring failures, then user and whatever failed, failing for good. Entering the user
+/// namespace last keeps the privileges needed for the others when it deprivileges us; when it is
+/// what grants them, the first pass fails and the second succeeds after it.
+fn join_files(opened: Vec<Opened>) -> Result<(), Error> {
+    let mut pending: Vec<Opened> = Vec::new();
+    let mut user = Vec::new();
+    for o in opened {
+        if o.kind.proc_name == "user" {
+            user.push(o);
+        } else if sys::setns(&o.fd, o.kind.flag).is_err() {
+            pending.push(o);
+        }
+    }
+    for o in user.into_iter().chain(pending) {
+        sys::setns(&o.fd, o.kind.flag).map_err(|e| {
+            let hint = setns_hint(&e, o.kind, Some(&o.fd));
+            Error::sys(
+                format!("setns({}, {})", o.label, ns::flag_names(o.kind.flag)),
+                e,
+                hint,
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn open_dir(src: &Source, rel: &str, target: Option<&Target>) -> Result<OwnedFd, Error> {
+    match src {
+        Source::Target => target
+            .ok_or_else(|| Error::Invalid("no target".to_string()))?
+            .open_rel(rel, libc::O_RDONLY | libc::O_DIRECTORY),
+        Source::File(d) => sys::openat(None, d, libc::O_RDONLY | libc::O_DIRECTORY).map_err(|e| {
+            Error::sys(
+                format!("open({})", d.to_string_lossy()),
+                e,
+                "give an existing directory",
+            )
+        }),
+    }
+}
+
+/// Parses `/proc/PID/environ`: NUL-separated `KEY=VALUE` entries.
+pub fn parse_environ(raw: &[u8]) -> Vec<(OsString, OsString)> {
+    raw.split(|&b| b == 0)
+        .filter_map(|e| {
+            let i = e.iter().position(|&b| b == b'=')?;
+            (i > 0).then(|| {
+                (
+                    OsString::from_vec(e[..i].to_vec()),
+                    OsString::from_vec(e[i + 1..].to_vec()),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The effective uid and gid in `/proc/PID/status`, as the reader's user namespace sees them.
+pub fn parse_status_ids(status: &str) -> Option<(u32, u32)> {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u32>().ok())
+    };
+    Some((field("Uid:")?, field("Gid:")?))
+}
+
+/// The v2 cgroup path of a process from `/proc/PID/cgroup` (the `0::PATH` line).
+pub fn parse_v2_cgroup(content: &str) -> Option<&str> {
+    content.lines().find_map(|l| l.strip_prefix("0::"))
+}
+
+/// Where the cgroup2 hierarchy is mounted, and the cgroup its mount shows as root, from
+/// `/proc/self/mountinfo`.
+pub fn parse_cgroup2_mount(mountinfo: &str) -> Option<(String, String)> {
+    mountinfo.lines().find_map(|line| {
+        let (pre, post) = line.split_once(" - ")?;
+        if post.split_whitespace().next()? != "cgroup2" {
+            return None;
+        }
+        let mut f = pre.split_whitespace();
+        let root = f.nth(3)?.to_string();
+        let point = f.next()?.to_string();
+        Some((point, root))
+    })
+}
+
+/// `-c`: moves us into the target's v2 cgroup, before the mount namespace changes what
+/// /sys/fs/cgroup is.
+fn join_cgroup(t: &Target) -> Result<(), Error> {
+    let raw = t.read("cgroup")?;
+    let content = String::from_utf8_lossy(&raw);
+    let v1_only = || {
+        Error::Invalid(
+            "--join-cgroup joins cgroup v2 only, and no cgroup2 hierarchy is mounted here (cgroup v1 is not supported)"
+                .to_string(),
+        )
+    };
+    let path = parse_v2_cgroup(&content).ok_or_else(v1_only)?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::sys("read(/proc/self/mountinfo)", e, ""))?;
+    let (point, root) = parse_cgroup2_mount(&mountinfo).ok_or_else(v1_only)?;
+    let rel = if root == "/" {
+        path
+    } else {
+        path.strip_prefix(root.as_str()).unwrap_or(path)
+    };
+    let procs = format!("{}/{}/cgroup.procs", point, rel.trim_start_matches('/'));
+    std::fs::write(&procs, format!("{}\n", std::process::id())).map_err(|e| {
+        Error::sys(
+            format!("write({procs})"),
+            e,
+            "the target's cgroup must be a leaf you may write to",
+        )
+    })
+}
+
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() == "deny")
+        .unwrap_or(false)
+}
+
+fn set_ids(
+    uid: Option<u32>,
+    gid: Option<u32>,
+    drop_groups: bool,
+    tolerate_denied_setgroups: bool,
+) -> Result<(), Error> {
+    if let Some(g) = gid {
+        if drop_groups {
+            // SAFETY: setgroups with an empty list reads no memory.
+            let r = unsafe { libc::setgroups(0, std::ptr::null()) };
+            if r != 0 && !(tolerate_denied_setgroups && setgroups_denied()) {
+                return Err(Error::sys(
+                    "setgroups([])",
+                    io::Error::last_os_error(),
+                    "needs CAP_SETGID",
+                ));
+            }
+        }
+        // SAFETY: setgid has no memory arguments.
+        if unsafe { libc::setgid(g) } != 0 {
+            return Err(Error::sys(
+                format!("setgid({g})"),
+                io::Error::last_os_error(),
+                "the gid must be mapped in the user namespace, and CAP_SETGID is needed",
+            ));
+        }
+    }
+    if let Some(u) = uid {
+        // SAFETY: setuid has no memory arguments.
+        if unsafe { libc::setuid(u) } != 0 {
+            return Err(Error::sys(
+                format!("setuid({u})"),
+                io::Error::last_os_error(),
+                "the uid must be mapped in the user namespace, and CAP_SETUID is needed",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn resolve_id(
+    spec: Option<IdSpec>,
+    follow: &mut dyn FnMut() -> Result<u32, Error>,
+) -> Result<Option<u32>, Error> {
+    match spec {
+        None => Ok(None),
+        Some(IdSpec::Id(n)) => Ok(Some(n)),
+        Some(IdSpec::Follow) => follow().map(Some),
+    }
+}
+
+/// Runs the plan. Returns only on failure: on success the process is replaced by the program
+/// (or, when it forked, ends with the child's status).
+pub fn run(plan: Plan) -> Result<Infallible, Error> {
+    let target = plan.target.map(Target::open).transpose()?;
+    let same_user_ns = match (&target, plan.all) {
+        (Some(t), true) => {
+            let user = ns::by_name("user").ok_or_else(|| Error::Invalid("no user kind".into()))?;
+            let own = user
+                .inode(ns::Proc::Current)
+                .map_err(|e| Error::sys("stat(/proc/self/ns/user)", e, ""))?;
+            t.ns_inode(user)? == own
+        }
+        _ => false,
+    };
+    let supported = |k: NsKind| k.supported();
+    let joins = plan::joins(
+        &plan,
+        Facts {
+            supported: &supported,
+            same_user_ns,
+        },
+    )
+    .map_err(Error::Invalid)?;
+
+    // Everything that names the target by path is opened before any namespace changes.
+    let root_fd = plan
+        .root
+        .as_ref()
+        .map(|s| open_dir(s, "root", target.as_ref()))
+        .transpose()?;
+    let wd_fd = plan
+        .wd
+        .as_ref()
+        .map(|s| open_dir(s, "cwd", target.as_ref()))
+        .transpose()?;
+    let environ = match (&target, plan.env) {
+        (Some(t), true) => Some(parse_environ(&t.read("environ")?)),
+        _ => None,
+    };
+    let use_pidfd = plan::pidfd_joinable(&plan, &joins)
+        && target.as_ref().is_some_and(|t| t.pidfd.is_some())
+        && std::env::var_os("NSENTER_RS_NO_PIDFD").is_none();
+    let mut opened = if use_pidfd {
+        Vec::new()
+    } else {
+        let mut o = open_joins(&joins, target.as_ref())?;
+        if plan.user_parent {
+            user_parent(&mut o)?;
+        }
+        o
+    };
+    if let Some(t) = &target {
+        t.still_alive()?;
+        if plan.join_cgroup {
+            join_cgroup(t)?;
+        }
+    }
+    let entered_user = if use_pidfd {
+        joins.iter().any(|j| j.kind.proc_name == "user")
+    } else {
+        opened.iter().any(|o| o.kind.proc_name == "user")
+    };
+
+    let mut joined = false;
+    if let (true, Some(t)) = (use_pidfd, &target) {
+        if let Some(pidfd) = &t.pidfd {
+            let mask = plan::mask(&joins);
+            match sys::setns(pidfd, mask) {
+                Ok(()) => joined = true,
+                // Kernels before 5.8 refuse a pidfd here; the files below then say what is wrong.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    opened = open_joins(&joins, Some(t))?;
+                }
+                Err(e) => {
+                    let kinds = ns::kinds_in(mask);
+                    let kind = kinds.first().copied().unwrap_or(ns::ALL[0]);
+                    // The ptrace access check is the usual cause; opening the file names it.
+                    let fd = match t.open_rel(&format!("ns/{}", kind.proc_name), libc::O_RDONLY) {
+                        Ok(fd) => Some(fd),
+                        Err(access @ Error::Access { .. }) => return Err(access),
+                        Err(_) => None,
+                    };
+                    let hint = setns_hint(&e, kind, fd.as_ref());
+                    return Err(Error::sys(
+                        format!("setns(pidfd of {}, {})", t.pid, ns::flag_names(mask)),
+                        e,
+                        hint,
+                    ));
+                }
+            }
+        }
+    }
+    if !joined {
+        join_files(opened)?;
+    }
+
+    if plan.mount_proc {
+        // A private copy of the entered mount namespace, so that the fresh /proc does not
+        // appear in (and pile up on) the target's own mount table.
+        sys::unshare(libc::CLONE_NEWNS)
+            .map_err(|e| Error::sys("unshare(CLONE_NEWNS) for --mount-proc", e, ""))?;
+        sys::mount("none", "/", None, libc::MS_REC | libc::MS_PRIVATE)
+            .map_err(|e| Error::sys("mount(/, MS_REC|MS_PRIVATE)", e, ""))?;
+    }
+
+    if let Some(root) = &root_fd {
+        // Keep the current directory across the chroot unless one is given.
+        let keep = if wd_fd.is_none() && plan.wdns.is_none() {
+            Some(
+                sys::openat(None, OsStr::new("."), libc::O_RDONLY | libc::O_DIRECTORY)
+                    .map_err(|e| Error::sys("open(.)", e, ""))?,
+            )
+        } else {
+            None
+        };
+        sys::fchdir(root).map_err(|e| Error::sys("fchdir(root)", e, ""))?;
+        sys::chroot(OsStr::new("."))
+            .map_err(|e| Error::sys("chroot(.)", e, "needs CAP_SYS_CHROOT"))?;
+        if let Some(k) = keep {
+            sys::fchdir(&k).map_err(|e| Error::sys("fchdir(old cwd)", e, ""))?;
+        }
+    }
+    if let Some(wd) = &wd_fd {
+        sys::fchdir(wd).map_err(|e| Error::sys("fchdir(wd)", e, ""))?;
+    }
+    if let Some(dir) = &plan.wdns {
+        sys::chdir(dir).map_err(|e| {
+            Error::sys(
+                format!("chdir({}) in the entered namespaces", dir.to_string_lossy()),
+                e,
+                "-W resolves the directory after entering the mount namespace and root",
+            )
+        })?;
+    }
+    if let Some(env) = environ {
+        let keys: Vec<OsString> = std::env::vars_os().map(|(k, _)| k).collect();
+        for k in keys {
+            std::env::remove_var(k);
+        }
+        for (k, v) in env {
+            std::env::set_var(k, v);
+        }
+    }
+
+    if plan::joins_pid(&joins) && plan.may_fork {
+        let child = sys::fork().map_err(|e| Error::sys("fork()", e, ""))?;
+        if child > 0 {
+            let outcome = conventions::child::wait_relaying(
+                child,
+                &[libc::SIGTERM, libc::SIGHUP],
+                conventions::child::Disposition::Forward,
+            )
+            .map_err(|e| Error::sys(format!("waitpid({child})"), e, ""))?;
+            conventions::exit::relay(outcome);
+        }
+    }
+    if plan.mount_proc {
+        sys::mount(
+            "proc",
+            "/proc",
+            Some("proc"),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        )
+        .map_err(|e| {
+            Error::sys(
+                "mount(proc, /proc)",
+                e,
+                "the entered root needs a /proc directory",
+            )
+        })?;
+    }
+
+    let mut status_ids: Option<(u32, u32)> = None;
+    let mut follow = |which: usize| -> Result<u32, Error> {
+        if status_ids.is_none() {
+            let t = target
+                .as_ref()
+                .ok_or_else(|| Error::Invalid("follow needs -t PID".to_string()))?;
+            // Opened after joining, so the ids read are those of the entered user namespace.
+            let raw = t.read("status")?;
+            status_ids = parse_status_ids(&String::from_utf8_lossy(&raw));
+        }
+        status_ids
+            .map(|(u, g)| if which == 0 { u } else { g })
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "cannot parse /proc/{}/status",
+                    plan.target.map_or(0, |t| t.pid)
+                ))
+            })
+    };
+    let uid = resolve_id(plan.uid, &mut || follow(0))?;
+    let gid = resolve_id(plan.gid, &mut || follow(1))?;
+    if entered_user && !plan.preserve_credentials {
+        set_ids(Some(uid.unwrap_or(0)), Some(gid.unwrap_or(0)), true, true)?;
+    } else {
+        set_ids(uid, gid, true, false)?;
+    }
+    if entered_user && plan.keep_caps {
+        conventions::ids::keep_caps().map_err(Error::Invalid)?;
+    }
+
+    let argv = conventions::exec::program_or_default(&plan.program);
+    let (msg, code) = conventions::exec::execvp(&argv);
+    Err(Error::Exec { msg, code })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environ_parses() {
+        let env = parse_environ(b"A=1\0B=x=y\0\0NOEQ\0=v\0C=\0");
+        assert_eq!(
+            env,
+            vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "x=y".into()),
+                ("C".into(), "".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn status_ids_parse() {
+        let s = "Name:\tsleep\nUid:\t5\t7\t7\t7\nGid:\t9\t11\t11\t11\n";
+        assert_eq!(parse_status_ids(s), Some((7, 11)));
+        assert_eq!(parse_status_ids("Name: x\n"), None);
+    }
+
+    #[test]
+    fn cgroup_lines_parse() {
+        assert_eq!(
+            parse_v2_cgroup("4:memory:/a\n0::/user.slice/x\n"),
+            Some("/user.slice/x")
+        );
+        assert_eq!(parse_v2_cgroup("4:memory:/a\n"), None);
+        let mi = "30 25 0:26 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n\
+                  35 25 0:31 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+        assert_eq!(
+            parse_cgroup2_mount(mi),
+            Some(("/sys/fs/cgroup/unified".to_string(), "/".to_string()))
+        );
+        assert_eq!(
+            parse_cgroup2_mount("1 2 3:4 / / rw - ext4 /dev/x rw\n"),
+            None
+        );
+    }
+}
