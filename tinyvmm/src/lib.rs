@@ -1,6 +1,55 @@
-//! tinyvmm: a minimal KVM virtual machine monitor for scripts. Placeholder until the tool's issue lands.
+//! tinyvmm: a minimal KVM virtual machine monitor for scripts: one vCPU, RAM from 0, a UART on
+//! stdin/stdout, a status port whose byte becomes the exit status, and nothing else.
+//!
+//! - [`plan`]: options and image bytes to a [`plan::LoadPlan`], pure and unit-tested.
+//! - [`layout`]: the boot structures (GDT, page tables, memory maps), pure.
+//! - [`vm`]: the KVM calls and the exit loop.
+//! - [`devices`]: the UART, the status port, the i8042 reset.
+//! - [`report`]: the JSON report.
 
-use clap::Parser;
+pub mod devices;
+pub mod error;
+pub mod layout;
+pub mod plan;
+pub mod report;
+pub mod vm;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+pub use error::Error;
+use plan::{FormatArg, Options, PlanError};
+
+/// Exit status: tinyvmm's own failure (bad options, bad image, no /dev/kvm).
+pub const EXIT_FAILURE: i32 = 125;
+/// Exit status: `--timeout` expired.
+pub const EXIT_TIMEOUT: i32 = 124;
+/// Exit status: the guest crashed.
+pub const EXIT_CRASH: i32 = 123;
+
+/// The guest that runs when no image is given (built from guests/info.s).
+pub const EMBEDDED_GUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/info.bin"));
+
+/// Directory holding the example guests built from tinyvmm/guests (used by the tests).
+pub const GUEST_DIR: &str = env!("OUT_DIR");
+
+const AFTER_HELP: &str = "\
+Exit status:
+  N    the guest wrote byte N (0-255) to the status port 0xf4
+  0    the guest halted with no interrupt source, or reset (0xfe to port 0x64)
+  123  the guest crashed (triple fault, KVM internal or emulation error, entry failure)
+  124  --timeout expired
+  125  tinyvmm's own failure: bad options, bad image, no /dev/kvm
+  (not 1: a guest may exit with 1)
+
+Examples:
+  tinyvmm run                          # the built-in guest reports what it sees
+  tinyvmm run hello.bin                # a flat image, format by content
+  tinyvmm run --format real boot.bin   # 16-bit, loaded at 0x1000, entered at 0000:1000
+  tinyvmm run --mem 16M --timeout 5 prog.elf; echo \"guest said $?\"
+  echo hi | tinyvmm run --report run.json echo.bin";
 
 /// Command line of tinyvmm.
 #[derive(Parser, Debug)]
@@ -8,16 +57,175 @@ use clap::Parser;
     name = "tinyvmm",
     version,
     about = "a minimal KVM virtual machine monitor for scripts",
-    after_help = "Examples:\n  tinyvmm --help"
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// Program and arguments.
-    #[arg(trailing_var_arg = true)]
-    pub args: Vec<std::ffi::OsString>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// tinyvmm's subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run IMAGE (or the built-in guest) in a fresh VM until it ends.
+    #[command(after_help = AFTER_HELP)]
+    Run(RunArgs),
+}
+
+/// Options of `tinyvmm run`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// How to load and enter the image.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: FormatArg,
+    /// Guest memory (e.g. 64M, 1G); allocated as the guest touches it.
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_mem)]
+    pub mem: u64,
+    /// Load address of a flat image (real: 0x1000, long: 0x100000).
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    pub load: Option<u64>,
+    /// Stop the guest after SECS seconds (fractions allowed); exit 124.
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
+    /// Give the guest the host's supported CPUID with the hypervisor leaf set (always on for
+    /// the built-in guest).
+    #[arg(long)]
+    pub cpuid: bool,
+    /// Print the run's report as one JSON line on stdout after the guest's output.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the run's report as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Log every vCPU exit on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Guest image; without one, the built-in guest runs.
+    pub image: Option<PathBuf>,
+}
+
+fn parse_mem(s: &str) -> Result<u64, String> {
+    conventions::size::parse_size(s).map_err(|e| e.to_string())
+}
+
+fn parse_addr(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16)
+            .map_err(|_| format!("invalid address '{s}' (e.g. 0x100000 or 1M)")),
+        None => conventions::size::parse_size(t)
+            .map_err(|_| format!("invalid address '{s}' (e.g. 0x100000 or 1M)")),
+    }
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid timeout '{s}' (seconds, e.g. 1 or 0.5)"))?;
+    if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
+        return Err(format!(
+            "invalid timeout '{s}' (more than 0 and at most 1e9 seconds)"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn host_ram() -> u64 {
+    // SAFETY: sysinfo only fills the zeroed struct it is given.
+    unsafe {
+        let mut info: libc::sysinfo = std::mem::zeroed();
+        if libc::sysinfo(&mut info) != 0 {
+            return 0;
+        }
+        (info.totalram as u64).saturating_mul(u64::from(info.mem_unit))
+    }
 }
 
 /// Runs the tool and returns the process exit code.
-pub fn run(tool: &str, _cli: Cli) -> i32 {
-    eprintln!("{tool}: not implemented yet");
-    conventions::exit::FAILURE
+pub fn run(tool: &str, cli: Cli) -> i32 {
+    let Some(Command::Run(args)) = cli.command else {
+        eprintln!("{tool}: missing subcommand 'run' (try '{tool} --help')");
+        return EXIT_FAILURE;
+    };
+    match run_vm(tool, &args) {
+        Ok(outcome) => {
+            match &outcome.end {
+                vm::End::Timeout => {
+                    let secs = args.timeout.map(|d| d.as_secs_f64()).unwrap_or(0.0);
+                    eprintln!("{tool}: timeout: the guest was still running after {secs} s");
+                }
+                vm::End::Crash { what, rip } => match rip {
+                    Some(rip) => eprintln!("{tool}: guest crashed: {what} at RIP 0x{rip:x}"),
+                    None => eprintln!("{tool}: guest crashed: {what}"),
+                },
+                _ => {}
+            }
+            outcome.end.status()
+        }
+        Err(e) => {
+            eprintln!("{tool}: {e}");
+            EXIT_FAILURE
+        }
+    }
+}
+
+/// Plans, runs and reports one guest; the error is tinyvmm's own failure.
+pub fn run_vm(tool: &str, args: &RunArgs) -> Result<vm::Outcome, Error> {
+    let ram = host_ram();
+    // Options first: a bad --mem is reported as such even when the image is bad too.
+    plan::check_mem(args.mem, ram).map_err(|e| match e {
+        PlanError::Image(why) | PlanError::Option(why) => Error::BadOption(why),
+    })?;
+    let (path, bytes) = match &args.image {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|source| Error::ReadImage {
+                path: path.clone(),
+                source,
+            })?;
+            (path.clone(), bytes)
+        }
+        None => (PathBuf::from("<built-in guest>"), EMBEDDED_GUEST.to_vec()),
+    };
+    let opts = Options {
+        format: if args.image.is_none() {
+            FormatArg::Long
+        } else {
+            args.format
+        },
+        mem: args.mem,
+        load: args.load,
+        host_ram: ram,
+    };
+    let plan = plan::plan(&opts, &bytes).map_err(|e| match e {
+        PlanError::Image(why) => Error::BadImage {
+            path: path.clone(),
+            why,
+        },
+        PlanError::Option(why) => Error::BadOption(why),
+    })?;
+    let cfg = vm::RunConfig {
+        timeout: args.timeout,
+        cpuid: args.cpuid || args.image.is_none(),
+        verbose: args.verbose,
+        tool: tool.to_string(),
+    };
+    let outcome = vm::run(&plan, &bytes, &cfg).map_err(|e| match e {
+        Error::BadImage { why, .. } => Error::BadImage { path, why },
+        e => e,
+    })?;
+    if args.json || args.report.is_some() {
+        let json = report::json(&plan, &outcome);
+        if let Some(file) = &args.report {
+            std::fs::write(file, format!("{json}\n")).map_err(|source| Error::Report {
+                path: file.clone(),
+                source,
+            })?;
+        }
+        if args.json {
+            println!("{json}");
+        }
+    }
+    Ok(outcome)
 }

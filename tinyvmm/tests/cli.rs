@@ -40,3 +40,13 @@ fn unknown_option_is_one_line_and_exit_125() {
         "{out:?}"
     );
 }
+
+#[test]
+fn missing_subcommand_is_one_line_and_exit_125() {
+    let out = run(&[]);
+    assert_eq!(out.code, Some(125), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "tinyvmm: missing subcommand 'run' (try 'tinyvmm --help')\n"
+    );
+}

@@ -1,0 +1,98 @@
+//! Builds the example guests in `guests/` with binutils (`as`, `ld`) into OUT_DIR, where the tests
+//! find them and from where the embedded guest is included in the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// How a guest is linked.
+enum Link {
+    /// A flat binary whose first byte is at this guest-physical address.
+    Flat(u64),
+    /// An ELF64 executable linked with this script.
+    Elf(&'static str),
+}
+
+const GUESTS: &[(&str, Link)] = &[
+    ("hello-real", Link::Flat(0x1000)),
+    ("hello-long", Link::Flat(0x10_0000)),
+    ("primes", Link::Elf("elf.ld")),
+    ("echo", Link::Flat(0x10_0000)),
+    ("status", Link::Flat(0x10_0000)),
+    ("spin", Link::Flat(0x10_0000)),
+    ("fault", Link::Flat(0x10_0000)),
+    ("chaos", Link::Flat(0x10_0000)),
+    ("info", Link::Flat(0x10_0000)),
+];
+
+fn tool(name: &str) -> PathBuf {
+    for dir in ["/usr/bin", "/bin", "/usr/local/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return p;
+            }
+        }
+    }
+    panic!(
+        "tinyvmm's example guests need binutils' `{name}`, which is not installed \
+         (install the Debian package binutils: apt-get install binutils)"
+    );
+}
+
+fn run(cmd: &mut Command) {
+    let desc = format!("{cmd:?}");
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {desc}: {e} (is binutils installed?)"));
+    assert!(status.success(), "{desc} failed with {status}");
+}
+
+fn main() {
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let src = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"))
+        .join("guests");
+    println!("cargo:rerun-if-changed=guests");
+    let as_ = tool("as");
+    let ld = tool("ld");
+    for (name, link) in GUESTS {
+        let source = src.join(format!("{name}.s"));
+        println!("cargo:rerun-if-changed={}", source.display());
+        let obj = out.join(format!("{name}.o"));
+        run(Command::new(&as_)
+            .arg("--64")
+            .arg("-o")
+            .arg(&obj)
+            .arg(&source));
+        match link {
+            Link::Flat(base) => {
+                run(Command::new(&ld)
+                    .args(["-m", "elf_x86_64", "--oformat", "binary", "-e", "_start"])
+                    .arg(format!("-Ttext=0x{base:x}"))
+                    .arg("-o")
+                    .arg(out.join(format!("{name}.bin")))
+                    .arg(&obj));
+            }
+            Link::Elf(script) => {
+                run(Command::new(&ld)
+                    .args([
+                        "-m",
+                        "elf_x86_64",
+                        "-static",
+                        "-nostdlib",
+                        "--build-id=none",
+                    ])
+                    .arg("-T")
+                    .arg(src.join(script))
+                    .arg("-o")
+                    .arg(out.join(format!("{name}.elf")))
+                    .arg(&obj));
+            }
+        }
+    }
+}

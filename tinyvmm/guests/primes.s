@@ -1,0 +1,70 @@
+# primes: an ELF64 guest that computes the first ten primes by trial division, prints them on
+# COM1 and exits through the status port with 0.
+        .intel_syntax noprefix
+        .code64
+        .globl _start
+        .text
+_start:
+        lea rsi, [rip + title]
+        call puts
+        mov ebx, 2              # candidate
+        mov r12d, 10            # primes still to find
+next:   mov ecx, 2              # divisor
+trial:  mov eax, ecx
+        imul eax, ecx
+        cmp eax, ebx
+        ja prime                # divisor^2 > candidate: no divisor found
+        mov eax, ebx
+        xor edx, edx
+        div ecx
+        test edx, edx
+        jz composite
+        inc ecx
+        jmp trial
+prime:  mov al, ' '
+        mov dx, 0x3f8
+        out dx, al
+        mov eax, ebx
+        call putdec
+        dec r12d
+        jz done
+composite:
+        inc ebx
+        jmp next
+done:   mov al, '\n'
+        mov dx, 0x3f8
+        out dx, al
+        xor eax, eax
+        out 0xf4, al
+        hlt
+
+# puts: prints the NUL-terminated string at rsi.
+puts:   mov dx, 0x3f8
+1:      lodsb
+        test al, al
+        jz 2f
+        out dx, al
+        jmp 1b
+2:      ret
+
+# putdec: prints eax in decimal.
+putdec: lea rdi, [rsp - 16]     # digits are built downwards below the stack pointer
+        mov rsi, rdi
+        mov ecx, 10
+1:      xor edx, edx
+        div ecx
+        add dl, '0'
+        dec rdi
+        mov [rdi], dl
+        test eax, eax
+        jnz 1b
+        mov dx, 0x3f8
+2:      mov al, [rdi]
+        out dx, al
+        inc rdi
+        cmp rdi, rsi
+        jne 2b
+        ret
+
+        .section .rodata
+title:  .asciz "first primes:"

@@ -1,0 +1,92 @@
+//! The one error type of tinyvmm: every failure of the VMM itself (not of the guest), worded as
+//! `what failed: why (hint)`, naming the ioctl or the path; main.rs prints it once and exits 125.
+
+use std::path::PathBuf;
+
+/// A failure of tinyvmm itself; the guest's own endings are [`crate::vm::End`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// /dev/kvm could not be opened.
+    #[error("open(/dev/kvm) failed: {source} ({hint})")]
+    KvmOpen {
+        /// The errno.
+        source: vmm_sys_util::errno::Error,
+        /// What to do about it.
+        hint: &'static str,
+    },
+    /// The KVM API version is not the stable one.
+    #[error("KVM_GET_API_VERSION answered {0}, not 12 (this kernel's KVM is not supported)")]
+    ApiVersion(i32),
+    /// A KVM ioctl failed.
+    #[error("{ioctl} failed: {source}")]
+    Ioctl {
+        /// The ioctl's name, e.g. `KVM_CREATE_VM`.
+        ioctl: &'static str,
+        /// The errno.
+        source: vmm_sys_util::errno::Error,
+    },
+    /// The image file could not be read.
+    #[error("cannot read image {}: {source}", path.display())]
+    ReadImage {
+        /// The image's path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The image is unusable: empty, truncated, wrong machine, does not fit...
+    #[error("bad image {}: {why}", path.display())]
+    BadImage {
+        /// The image's path (`<embedded>` for the built-in guest).
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// Options that parse but cannot work together or with this host.
+    #[error("{0}")]
+    BadOption(String),
+    /// Guest memory could not be set up.
+    #[error("guest memory of {size} bytes: {why}")]
+    Memory {
+        /// The requested size.
+        size: u64,
+        /// What failed.
+        why: String,
+    },
+    /// A helper thread or signal could not be set up.
+    #[error("{what} failed: {source}")]
+    Setup {
+        /// What failed (a syscall name).
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The report file could not be written.
+    #[error("cannot write report {}: {source}", path.display())]
+    Report {
+        /// The report's path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Wraps a failed KVM ioctl.
+    pub fn ioctl(ioctl: &'static str) -> impl FnOnce(vmm_sys_util::errno::Error) -> Error {
+        move |source| Error::Ioctl { ioctl, source }
+    }
+
+    /// The failure of opening /dev/kvm, with a hint chosen by errno.
+    pub fn kvm_open(source: vmm_sys_util::errno::Error) -> Error {
+        let hint = match source.errno() {
+            libc::ENOENT | libc::ENXIO | libc::ENODEV => {
+                "no KVM here: load the kvm module (kvm_intel/kvm_amd) or enable virtualization"
+            }
+            libc::EACCES | libc::EPERM => {
+                "add the user to the kvm group or grant access: setfacl -m u:$USER:rw /dev/kvm"
+            }
+            _ => "check that /dev/kvm is the KVM device",
+        };
+        Error::KvmOpen { source, hint }
+    }
+}

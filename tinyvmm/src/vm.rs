@@ -1,0 +1,648 @@
+//! The KVM side: create the VM and its one vCPU, load a [`LoadPlan`], set up the entry mode, and
+//! run the exit loop until the guest ends; each KVM call failing names its ioctl.
+
+use std::io::Cursor;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kvm_bindings::{kvm_segment, kvm_userspace_memory_region, CpuId, KVM_MAX_CPUID_ENTRIES};
+use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
+use linux_loader::loader::{elf::PvhBootCapability, Elf, KernelLoader};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+
+use crate::devices::{Console, COM1, I8042_CMD, I8042_RESET, STATUS_PORT};
+use crate::layout;
+use crate::plan::{Format, LoadPlan};
+use crate::Error;
+
+/// Address of the VMX real-mode TSS (three pages), above the largest guest memory.
+const TSS_ADDR: usize = 0xfffb_d000;
+
+/// How the guest's run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// A byte written to the status port.
+    Status(u8),
+    /// HLT with no interrupt source: nothing can ever wake the guest.
+    Halt,
+    /// i8042 reset (0xfe to port 0x64), or a reset system event.
+    Reset,
+    /// A poweroff system event.
+    Poweroff,
+    /// `--timeout` expired.
+    Timeout,
+    /// The guest crashed: what happened, and where.
+    Crash {
+        /// Which crash, naming the KVM exit.
+        what: String,
+        /// The guest's RIP at that point, if it could be read.
+        rip: Option<u64>,
+    },
+}
+
+impl End {
+    /// The exit status tinyvmm gives for this ending.
+    pub fn status(&self) -> i32 {
+        match self {
+            End::Status(b) => i32::from(*b),
+            End::Halt | End::Reset | End::Poweroff => 0,
+            End::Timeout => 124,
+            End::Crash { .. } => 123,
+        }
+    }
+
+    /// The reason's name in the report.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            End::Status(_) => "status-port",
+            End::Halt => "halt",
+            End::Reset => "reset",
+            End::Poweroff => "poweroff",
+            End::Timeout => "timeout",
+            End::Crash { .. } => "crash",
+        }
+    }
+}
+
+/// Numbers of vCPU exits, by kind.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ExitCounts {
+    /// Port reads.
+    pub io_in: u64,
+    /// Port writes.
+    pub io_out: u64,
+    /// Reads outside RAM.
+    pub mmio_read: u64,
+    /// Writes outside RAM.
+    pub mmio_write: u64,
+    /// HLT.
+    pub hlt: u64,
+    /// KVM_RUN interrupted by a signal (the timeout's kick).
+    pub intr: u64,
+    /// Triple faults.
+    pub shutdown: u64,
+    /// System events (reset, poweroff, crash).
+    pub system_event: u64,
+    /// KVM internal errors (emulation failures; real-mode triple faults here).
+    pub internal_error: u64,
+    /// VM-entry failures.
+    pub fail_entry: u64,
+    /// Anything else.
+    pub other: u64,
+}
+
+impl ExitCounts {
+    /// (name, count) pairs, in a stable order.
+    pub fn pairs(&self) -> [(&'static str, u64); 11] {
+        [
+            ("io_in", self.io_in),
+            ("io_out", self.io_out),
+            ("mmio_read", self.mmio_read),
+            ("mmio_write", self.mmio_write),
+            ("hlt", self.hlt),
+            ("intr", self.intr),
+            ("shutdown", self.shutdown),
+            ("system_event", self.system_event),
+            ("internal_error", self.internal_error),
+            ("fail_entry", self.fail_entry),
+            ("other", self.other),
+        ]
+    }
+
+    /// All exits.
+    pub fn total(&self) -> u64 {
+        self.pairs().iter().map(|p| p.1).sum()
+    }
+}
+
+/// How long each phase took.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Timings {
+    /// Opening KVM, creating the VM, its memory and the vCPU.
+    pub create: Duration,
+    /// Loading the image and setting up registers.
+    pub load: Duration,
+    /// The exit loop.
+    pub run: Duration,
+    /// Dropping the vCPU, the VM and the memory.
+    pub teardown: Duration,
+}
+
+/// Run-time settings that are not part of the load plan.
+#[derive(Debug, Clone, Default)]
+pub struct RunConfig {
+    /// Stop the guest after this long.
+    pub timeout: Option<Duration>,
+    /// Pass the host's supported CPUID with the hypervisor leaf set.
+    pub cpuid: bool,
+    /// Log exits on stderr.
+    pub verbose: bool,
+    /// tool name for log lines.
+    pub tool: String,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// How the guest ended.
+    pub end: End,
+    /// Exits by kind.
+    pub exits: ExitCounts,
+    /// Phase timings.
+    pub timings: Timings,
+}
+
+struct Machine {
+    // Field order is drop order: the vCPU before the VM, the VM before its memory.
+    vcpu: VcpuFd,
+    _vm: VmFd,
+    kvm: Kvm,
+    mem: GuestMemoryMmap,
+}
+
+/// Creates the VM, loads `image` as `plan` says and runs it to its end.
+pub fn run(plan: &LoadPlan, image: &[u8], cfg: &RunConfig) -> Result<Outcome, Error> {
+    let t0 = Instant::now();
+    let mut m = create(plan.mem)?;
+    let t1 = Instant::now();
+    load(&mut m, plan, image, cfg)?;
+    let t2 = Instant::now();
+    let (end, exits) = run_loop(&mut m.vcpu, cfg)?;
+    let t3 = Instant::now();
+    drop(m);
+    let t4 = Instant::now();
+    Ok(Outcome {
+        end,
+        exits,
+        timings: Timings {
+            create: t1 - t0,
+            load: t2 - t1,
+            run: t3 - t2,
+            teardown: t4 - t3,
+        },
+    })
+}
+
+fn create(mem_size: u64) -> Result<Machine, Error> {
+    let kvm = Kvm::new().map_err(Error::kvm_open)?;
+    let api = kvm.get_api_version();
+    if api != 12 {
+        return Err(Error::ApiVersion(api));
+    }
+    let vm = kvm.create_vm().map_err(Error::ioctl("KVM_CREATE_VM"))?;
+    vm.set_tss_address(TSS_ADDR)
+        .map_err(Error::ioctl("KVM_SET_TSS_ADDRESS"))?;
+    let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), mem_size as usize)]).map_err(
+        |e| Error::Memory {
+            size: mem_size,
+            why: format!("mmap failed: {e}"),
+        },
+    )?;
+    let host = mem
+        .get_host_address(GuestAddress(0))
+        .map_err(|e| Error::Memory {
+            size: mem_size,
+            why: e.to_string(),
+        })?;
+    let region = kvm_userspace_memory_region {
+        slot: 0,
+        flags: 0,
+        guest_phys_addr: 0,
+        memory_size: mem_size,
+        userspace_addr: host as u64,
+    };
+    // SAFETY: the region is the whole of `mem`, a live anonymous mapping of `mem_size` bytes that
+    // the Machine owns and drops only after the VM fd that refers to it.
+    unsafe { vm.set_user_memory_region(region) }
+        .map_err(Error::ioctl("KVM_SET_USER_MEMORY_REGION"))?;
+    let vcpu = vm.create_vcpu(0).map_err(Error::ioctl("KVM_CREATE_VCPU"))?;
+    Ok(Machine {
+        vcpu,
+        _vm: vm,
+        kvm,
+        mem,
+    })
+}
+
+fn write(mem: &GuestMemoryMmap, addr: u64, bytes: &[u8]) -> Result<(), Error> {
+    mem.write_slice(bytes, GuestAddress(addr))
+        .map_err(|e| Error::Memory {
+            size: bytes.len() as u64,
+            why: format!("writing at 0x{addr:x}: {e}"),
+        })
+}
+
+fn load(m: &mut Machine, plan: &LoadPlan, image: &[u8], cfg: &RunConfig) -> Result<(), Error> {
+    write(&m.mem, layout::BOOT_INFO_ADDR, &layout::boot_info(plan.mem))?;
+    match plan.format {
+        Format::Real | Format::Long => {
+            for p in &plan.pieces {
+                write(&m.mem, p.addr, &image[p.offset..p.offset + p.len])?;
+            }
+        }
+        Format::Elf | Format::Pvh => load_elf(m, plan, image)?,
+    }
+    if cfg.cpuid {
+        set_cpuid(m)?;
+    }
+    let mut sregs = m.vcpu.get_sregs().map_err(Error::ioctl("KVM_GET_SREGS"))?;
+    let mut regs = m.vcpu.get_regs().map_err(Error::ioctl("KVM_GET_REGS"))?;
+    regs.rflags = 0x2;
+    regs.rsi = layout::BOOT_INFO_ADDR;
+    regs.rsp = plan.stack;
+    match plan.format {
+        Format::Real => {
+            let (cs, ip) = if plan.entry < 0x1_0000 {
+                (0, plan.entry)
+            } else {
+                (plan.entry >> 4, 0)
+            };
+            sregs.cs.selector = cs as u16;
+            sregs.cs.base = cs << 4;
+            for seg in [
+                &mut sregs.ds,
+                &mut sregs.es,
+                &mut sregs.ss,
+                &mut sregs.fs,
+                &mut sregs.gs,
+            ] {
+                seg.selector = 0;
+                seg.base = 0;
+            }
+            regs.rip = ip;
+            regs.rsp = plan.stack & 0xffff;
+        }
+        Format::Long | Format::Elf => {
+            write_gdt(&m.mem, true)?;
+            for (addr, entry) in layout::page_table_entries(plan.mem) {
+                write(&m.mem, addr, &entry.to_le_bytes())?;
+            }
+            set_segments(&mut sregs, true);
+            sregs.cr3 = layout::PML4_ADDR;
+            sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+            sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_PG;
+            sregs.efer = EFER_LME | EFER_LMA;
+            regs.rip = plan.entry;
+            set_fpu(m)?;
+        }
+        Format::Pvh => {
+            write_gdt(&m.mem, false)?;
+            write(
+                &m.mem,
+                layout::PVH_INFO_ADDR,
+                &layout::pvh_start_info(plan.mem),
+            )?;
+            set_segments(&mut sregs, false);
+            sregs.cr0 = CR0_PE | CR0_ET;
+            sregs.cr4 = 0;
+            sregs.efer = 0;
+            regs.rip = plan.entry;
+            regs.rbx = layout::PVH_INFO_ADDR;
+        }
+    }
+    m.vcpu
+        .set_sregs(&sregs)
+        .map_err(Error::ioctl("KVM_SET_SREGS"))?;
+    m.vcpu
+        .set_regs(&regs)
+        .map_err(Error::ioctl("KVM_SET_REGS"))?;
+    Ok(())
+}
+
+const CR0_PE: u64 = 1;
+const CR0_MP: u64 = 1 << 1;
+const CR0_ET: u64 = 1 << 4;
+const CR0_NE: u64 = 1 << 5;
+const CR0_PG: u64 = 1 << 31;
+const CR4_PAE: u64 = 1 << 5;
+const CR4_OSFXSR: u64 = 1 << 9;
+const CR4_OSXMMEXCPT: u64 = 1 << 10;
+const EFER_LME: u64 = 1 << 8;
+const EFER_LMA: u64 = 1 << 10;
+
+fn load_elf(m: &mut Machine, plan: &LoadPlan, image: &[u8]) -> Result<(), Error> {
+    let bad = |why: String| Error::BadImage {
+        path: "<image>".into(),
+        why,
+    };
+    let result = Elf::load(&m.mem, None, &mut Cursor::new(image), None)
+        .map_err(|e| bad(format!("ELF loader: {e}")))?;
+    if plan.format == Format::Pvh {
+        match result.pvh_boot_cap {
+            PvhBootCapability::PvhEntryPresent(GuestAddress(e)) if e == plan.entry => {}
+            other => {
+                return Err(bad(format!(
+                    "the ELF loader saw PVH entry {other:?}, the plan 0x{:x}",
+                    plan.entry
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_gdt(mem: &GuestMemoryMmap, long: bool) -> Result<(), Error> {
+    let bytes: Vec<u8> = layout::gdt(long)
+        .iter()
+        .flat_map(|d| d.to_le_bytes())
+        .collect();
+    write(mem, layout::GDT_ADDR, &bytes)
+}
+
+fn segment(selector: u16, code: bool, long: bool) -> kvm_segment {
+    kvm_segment {
+        base: 0,
+        limit: 0xffff_ffff,
+        selector,
+        type_: if code { 0xb } else { 0x3 },
+        present: 1,
+        dpl: 0,
+        db: u8::from(!(code && long)),
+        s: 1,
+        l: u8::from(code && long),
+        g: 1,
+        avl: 0,
+        unusable: 0,
+        padding: 0,
+    }
+}
+
+fn set_segments(sregs: &mut kvm_bindings::kvm_sregs, long: bool) {
+    sregs.gdt.base = layout::GDT_ADDR;
+    sregs.gdt.limit = 31;
+    sregs.idt.base = 0;
+    sregs.idt.limit = 0;
+    sregs.cs = segment(layout::CODE_SEL, true, long);
+    let data = segment(layout::DATA_SEL, false, long);
+    sregs.ds = data;
+    sregs.es = data;
+    sregs.fs = data;
+    sregs.gs = data;
+    sregs.ss = data;
+    sregs.tr = kvm_segment {
+        base: 0,
+        limit: 0x67,
+        selector: layout::TSS_SEL,
+        type_: 0xb,
+        present: 1,
+        s: 0,
+        ..Default::default()
+    };
+}
+
+fn set_fpu(m: &mut Machine) -> Result<(), Error> {
+    let fpu = kvm_bindings::kvm_fpu {
+        fcw: 0x37f,
+        mxcsr: 0x1f80,
+        ..Default::default()
+    };
+    m.vcpu.set_fpu(&fpu).map_err(Error::ioctl("KVM_SET_FPU"))
+}
+
+/// KVM's supported CPUID with the hypervisor bit and KVM's signature leaf, APIC id 0.
+fn set_cpuid(m: &mut Machine) -> Result<(), Error> {
+    let mut cpuid: CpuId = m
+        .kvm
+        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+        .map_err(Error::ioctl("KVM_GET_SUPPORTED_CPUID"))?;
+    let mut has_signature = false;
+    for e in cpuid.as_mut_slice() {
+        match e.function {
+            1 => {
+                e.ecx |= 1 << 31;
+                e.ebx &= 0x00ff_ffff;
+            }
+            0x4000_0000 => {
+                has_signature = true;
+                set_kvm_signature(e);
+            }
+            _ => {}
+        }
+    }
+    if !has_signature {
+        let mut e = kvm_bindings::kvm_cpuid_entry2 {
+            function: 0x4000_0000,
+            ..Default::default()
+        };
+        set_kvm_signature(&mut e);
+        // A full table keeps its entries; the signature is then what KVM itself offers.
+        let _ = cpuid.push(e);
+    }
+    m.vcpu
+        .set_cpuid2(&cpuid)
+        .map_err(Error::ioctl("KVM_SET_CPUID2"))
+}
+
+fn set_kvm_signature(e: &mut kvm_bindings::kvm_cpuid_entry2) {
+    let sig = *b"KVMKVMKVM\0\0\0";
+    e.eax = e.eax.max(0x4000_0001);
+    e.ebx = u32::from_le_bytes([sig[0], sig[1], sig[2], sig[3]]);
+    e.ecx = u32::from_le_bytes([sig[4], sig[5], sig[6], sig[7]]);
+    e.edx = u32::from_le_bytes([sig[8], sig[9], sig[10], sig[11]]);
+}
+
+/// The timeout's shared state: the timer thread sets `expired` and keeps kicking the vCPU
+/// thread with a signal until the loop reports `done`, so a kick that lands just before KVM_RUN
+/// is entered is followed by another.
+struct Timer {
+    expired: Arc<AtomicBool>,
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+extern "C" fn kick_handler(_: libc::c_int) {}
+
+fn kick_signal() -> libc::c_int {
+    libc::SIGRTMIN()
+}
+
+impl Timer {
+    fn start(limit: Duration) -> Result<Timer, Error> {
+        let sig = kick_signal();
+        // SAFETY: a zeroed sigaction is valid; the handler does nothing, which is async-signal
+        // safe; no SA_RESTART, so a blocked KVM_RUN returns EINTR.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = kick_handler as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
+                return Err(Error::Setup {
+                    what: "sigaction",
+                    source: std::io::Error::last_os_error(),
+                });
+            }
+        }
+        // SAFETY: pthread_self has no preconditions.
+        let target = unsafe { libc::pthread_self() };
+        let expired = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicBool::new(false));
+        let (e, d) = (expired.clone(), done.clone());
+        let deadline = Instant::now() + limit;
+        let thread = std::thread::Builder::new()
+            .name("timeout".into())
+            .spawn(move || {
+                loop {
+                    if d.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    std::thread::park_timeout(deadline - now);
+                }
+                e.store(true, Ordering::SeqCst);
+                while !d.load(Ordering::SeqCst) {
+                    // SAFETY: `target` is the vCPU thread, which sets `done` before it could
+                    // end, and this loop stops once `done` is set.
+                    unsafe { libc::pthread_kill(target, sig) };
+                    std::thread::park_timeout(Duration::from_millis(5));
+                }
+            })
+            .map_err(|source| Error::Setup {
+                what: "spawning the timeout thread",
+                source,
+            })?;
+        Ok(Timer {
+            expired,
+            done,
+            thread: Some(thread),
+        })
+    }
+
+    fn expired(&self) -> bool {
+        self.expired.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+fn rip(vcpu: &VcpuFd) -> Option<u64> {
+    vcpu.get_regs().ok().map(|r| r.rip)
+}
+
+fn crash(vcpu: &VcpuFd, what: impl Into<String>) -> End {
+    End::Crash {
+        what: what.into(),
+        rip: rip(vcpu),
+    }
+}
+
+fn run_loop(vcpu: &mut VcpuFd, cfg: &RunConfig) -> Result<(End, ExitCounts), Error> {
+    let timer = cfg.timeout.map(Timer::start).transpose()?;
+    let mut console = Console::new().map_err(|source| Error::Setup {
+        what: "eventfd for the UART",
+        source,
+    })?;
+    let mut n = ExitCounts::default();
+    let log = |what: std::fmt::Arguments| {
+        if cfg.verbose {
+            eprintln!("{}: exit: {what}", cfg.tool);
+        }
+    };
+    let end = loop {
+        if timer.as_ref().is_some_and(Timer::expired) {
+            break End::Timeout;
+        }
+        match vcpu.run() {
+            Ok(VcpuExit::IoOut(port, data)) => {
+                n.io_out += 1;
+                log(format_args!("io out port 0x{port:x} data {data:02x?}"));
+                let value = data.first().copied().unwrap_or(0);
+                match port {
+                    STATUS_PORT => break End::Status(value),
+                    I8042_CMD if value == I8042_RESET => break End::Reset,
+                    p if (COM1..COM1 + 8).contains(&p) => console.write((p - COM1) as u8, value),
+                    _ => {}
+                }
+            }
+            Ok(VcpuExit::IoIn(port, data)) => {
+                n.io_in += 1;
+                match port {
+                    p if (COM1..COM1 + 8).contains(&p) => {
+                        let v = console.read((p - COM1) as u8);
+                        data.fill(0);
+                        if let Some(first) = data.first_mut() {
+                            *first = v;
+                        }
+                    }
+                    // i8042 status: input and output buffers empty, so a reset sequence proceeds.
+                    I8042_CMD => data.fill(0),
+                    _ => data.fill(0xff),
+                }
+                log(format_args!("io in port 0x{port:x} -> {data:02x?}"));
+            }
+            Ok(VcpuExit::MmioRead(addr, data)) => {
+                n.mmio_read += 1;
+                data.fill(0xff);
+                log(format_args!("mmio read 0x{addr:x} ({} bytes)", data.len()));
+            }
+            Ok(VcpuExit::MmioWrite(addr, data)) => {
+                n.mmio_write += 1;
+                log(format_args!("mmio write 0x{addr:x} {data:02x?}"));
+            }
+            Ok(VcpuExit::Hlt) => {
+                n.hlt += 1;
+                log(format_args!("hlt"));
+                break End::Halt;
+            }
+            Ok(VcpuExit::Shutdown) => {
+                n.shutdown += 1;
+                break crash(vcpu, "triple fault (KVM_EXIT_SHUTDOWN)");
+            }
+            Ok(VcpuExit::InternalError) => {
+                n.internal_error += 1;
+                // SAFETY: the exit reason is KVM_EXIT_INTERNAL_ERROR, so `internal` is the
+                // union member the kernel filled in.
+                let sub = unsafe { vcpu.get_kvm_run().__bindgen_anon_1.internal.suberror };
+                let what = match sub {
+                    1 => "emulation failure",
+                    2 => "exception while delivering an exception (triple fault)",
+                    3 => "delivery event failure",
+                    _ => "internal error",
+                };
+                break crash(
+                    vcpu,
+                    format!("KVM_EXIT_INTERNAL_ERROR: {what} (suberror {sub})"),
+                );
+            }
+            Ok(VcpuExit::FailEntry(reason, _)) => {
+                n.fail_entry += 1;
+                break crash(
+                    vcpu,
+                    format!("VM entry failed (KVM_EXIT_FAIL_ENTRY, reason 0x{reason:x})"),
+                );
+            }
+            Ok(VcpuExit::SystemEvent(kind, _)) => {
+                n.system_event += 1;
+                match kind {
+                    kvm_bindings::KVM_SYSTEM_EVENT_SHUTDOWN => break End::Poweroff,
+                    kvm_bindings::KVM_SYSTEM_EVENT_RESET => break End::Reset,
+                    k => break crash(vcpu, format!("system event {k} (KVM_EXIT_SYSTEM_EVENT)")),
+                }
+            }
+            Ok(VcpuExit::Intr) => n.intr += 1,
+            Ok(other) => {
+                n.other += 1;
+                let what = format!("unexpected vCPU exit {other:?}");
+                break crash(vcpu, what);
+            }
+            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => n.intr += 1,
+            Err(e) => break crash(vcpu, format!("KVM_RUN failed: {e}")),
+        }
+    };
+    if let Some(t) = &timer {
+        t.done.store(true, Ordering::SeqCst);
+    }
+    drop(timer);
+    Ok((end, n))
+}

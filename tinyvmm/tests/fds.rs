@@ -1,0 +1,47 @@
+//! tinyvmm's library leaves no file descriptor behind, whether a run succeeds, the guest crashes
+//! or the image is refused: every fd (/dev/kvm, the VM, the vCPU, the eventfd) is closed by RAII.
+//! Its own test binary, so that no concurrent test opens files while fds are counted.
+
+use std::path::PathBuf;
+
+use testcaps::{require, Cap};
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn args(image: Option<PathBuf>, mem: u64) -> tinyvmm::RunArgs {
+    tinyvmm::RunArgs {
+        format: tinyvmm::plan::FormatArg::Auto,
+        mem,
+        load: None,
+        timeout: None,
+        cpuid: true,
+        json: false,
+        report: None,
+        verbose: false,
+        image,
+    }
+}
+
+#[test]
+fn no_fd_is_left_behind() {
+    require!(Cap::Kvm);
+    let guests = PathBuf::from(tinyvmm::GUEST_DIR);
+    // Warm up whatever the runtime opens once.
+    let _ = tinyvmm::run_vm("tinyvmm", &args(Some(guests.join("fault.bin")), 16 << 20));
+    let before = open_fds();
+    for _ in 0..3 {
+        let crashed = tinyvmm::run_vm("tinyvmm", &args(Some(guests.join("fault.bin")), 16 << 20))
+            .expect("the fault guest runs");
+        assert_eq!(crashed.end.status(), 123);
+        assert!(tinyvmm::run_vm("tinyvmm", &args(Some(guests.join("fault.bin")), 0)).is_err());
+        assert!(
+            tinyvmm::run_vm("tinyvmm", &args(Some(guests.join("nonexistent")), 16 << 20)).is_err()
+        );
+        assert!(tinyvmm::run_vm("tinyvmm", &args(Some(guests.clone()), 16 << 20)).is_err());
+    }
+    assert_eq!(open_fds(), before);
+}
