@@ -48,6 +48,7 @@ pub fn read(path: &Path) -> Result<String> {
 pub fn write(path: &Path, value: &str) -> Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
+        .truncate(true)
         .open(path)
         .map_err(|e| Error::sys("open", path, e))?;
     f.write_all(value.as_bytes())
@@ -465,10 +466,20 @@ fn delegate(dir: &Path, needed: &[&str]) -> Result<()> {
     let path = dir.join("cgroup.subtree_control");
     let enabled = read(&path).unwrap_or_default();
     let enabled: Vec<&str> = enabled.split_whitespace().collect();
-    for c in V2_DELEGATE
+    let missing: Vec<&str> = V2_DELEGATE
         .iter()
+        .copied()
         .filter(|c| offered.contains(c) && !enabled.contains(c))
-    {
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    // One write enables them all at once; only when it fails, find out which one is refused.
+    let all: Vec<String> = missing.iter().map(|c| format!("+{c}")).collect();
+    if write(&path, &all.join(" ")).is_ok() {
+        return Ok(());
+    }
+    for c in missing.iter() {
         match write(&path, &format!("+{c}")) {
             Ok(()) => {}
             Err(Error::Sys { source, .. }) if source.raw_os_error() == Some(libc::EBUSY) => {
