@@ -245,8 +245,9 @@ pub fn summarize(expected: &[String], report: &Report) -> (Vec<String>, usize, u
                 format!(" ({})", r.detail)
             };
             lines.push(format!("FAIL {}{detail}", r.name));
-            lines.extend(r.output.iter().map(|o| format!("    | {o}")));
         }
+        // A passing case's output is only sent with -v.
+        lines.extend(r.output.iter().map(|o| format!("    | {o}")));
     }
     for name in expected {
         if !report.results.iter().any(|r| &r.name == name) {
@@ -418,7 +419,12 @@ fn add_tree(a: &mut Archive, dir: &Path, prefix: &str) -> std::io::Result<()> {
 }
 
 /// The VMM's command line.
-pub fn vmm_command(vmm: Vmm, kernel: &Path, initrd: &Path) -> Command {
+pub fn vmm_command(vmm: Vmm, kernel: &Path, initrd: &Path, verbose: bool) -> Command {
+    let cmdline = if verbose {
+        format!("{CMDLINE} vmtest.verbose")
+    } else {
+        CMDLINE.to_string()
+    };
     match vmm {
         Vmm::Qemu => {
             let mut c = Command::new("qemu-system-x86_64");
@@ -429,7 +435,8 @@ pub fn vmm_command(vmm: Vmm, kernel: &Path, initrd: &Path) -> Command {
                 .arg(kernel)
                 .arg("-initrd")
                 .arg(initrd)
-                .args(["-append", CMDLINE])
+                .arg("-append")
+                .arg(&cmdline)
                 .args([
                     "-nographic",
                     "-no-reboot",
@@ -446,7 +453,8 @@ pub fn vmm_command(vmm: Vmm, kernel: &Path, initrd: &Path) -> Command {
                 .arg(kernel)
                 .arg("--initrd")
                 .arg(initrd)
-                .args(["--mem", "512M", "--append", "quiet"]);
+                .args(["--mem", "512M", "--append"])
+                .arg(cmdline.trim_start_matches("console=ttyS0 reboot=k panic=-1 "));
             c
         }
     }
@@ -458,7 +466,7 @@ fn boot(opts: &Opts, kernel: &Path, initrd: &Path) -> Result<(String, bool), Str
     if opts.vmm == Vmm::Tinyvmm && !opts.no_build {
         util::run(util::cargo().args(["build", "-p", "tinyvmm"]))?;
     }
-    let mut cmd = vmm_command(opts.vmm, kernel, initrd);
+    let mut cmd = vmm_command(opts.vmm, kernel, initrd, opts.verbose);
     let desc = util::describe(&cmd);
     eprintln!("xtask: $ {desc}");
     let mut child = cmd

@@ -32,6 +32,10 @@ for f in /vmtest/cases/*.sh; do
     [ "$mounts_before" = "$mounts_after" ] || left="$left mounts-left-behind"
     if [ "$rc" = 0 ] && [ -z "$left" ]; then
         echo "@@VMTEST PASS $name"
+        # cargo xtask vmtest -v: passing cases show their output too.
+        case " $(cat /proc/cmdline) " in
+        *" vmtest.verbose "*) sed 's/^/@@VMTEST| /' /tmp/out.$name ;;
+        esac
     else
         detail="exit $rc"
         [ "$rc" = 137 ] && detail="killed after ${case_timeout}s or by SIGKILL"

@@ -45,3 +45,20 @@ cg_remove() {
     done
     rmdir "$1"
 }
+
+# json_field FILE KEY: a scalar of a one-line JSON object (serde_json's compact form).
+json_field() {
+    sed -n 's/.*"'"$2"'":\([^,}]*\).*/\1/p' "$1"
+}
+
+# wait_for WHAT CMD...: retries CMD for up to 10 s until it succeeds.
+wait_for() {
+    what=$1
+    shift
+    i=0
+    until "$@"; do
+        i=$((i + 1))
+        [ $i -lt 200 ] || fail "timed out waiting for $what"
+        sleep 0.05
+    done
+}
