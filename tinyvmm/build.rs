@@ -22,6 +22,9 @@ const GUESTS: &[(&str, Link)] = &[
     ("fault", Link::Flat(0x10_0000)),
     ("chaos", Link::Flat(0x10_0000)),
     ("info", Link::Flat(0x10_0000)),
+    ("fault-real", Link::Flat(0x1000)),
+    ("reset", Link::Flat(0x10_0000)),
+    ("pvh", Link::Elf("pvh.ld")),
 ];
 
 fn tool(name: &str) -> PathBuf {

@@ -561,6 +561,9 @@ fn run_loop(vcpu: &mut VcpuFd, cfg: &RunConfig) -> Result<(End, ExitCounts), Err
                 match port {
                     STATUS_PORT => break End::Status(value),
                     I8042_CMD if value == I8042_RESET => break End::Reset,
+                    // Every byte to the transmitter, so that `rep outsb` prints a whole
+                    // string in one exit.
+                    COM1 => data.iter().for_each(|&b| console.write(0, b)),
                     p if (COM1..COM1 + 8).contains(&p) => console.write((p - COM1) as u8, value),
                     _ => {}
                 }
@@ -568,6 +571,8 @@ fn run_loop(vcpu: &mut VcpuFd, cfg: &RunConfig) -> Result<(End, ExitCounts), Err
             Ok(VcpuExit::IoIn(port, data)) => {
                 n.io_in += 1;
                 match port {
+                    // Successive reads of the receiver for `rep insb`.
+                    COM1 => data.iter_mut().for_each(|b| *b = console.read(0)),
                     p if (COM1..COM1 + 8).contains(&p) => {
                         let v = console.read((p - COM1) as u8);
                         data.fill(0);

@@ -16,6 +16,17 @@ fn help_shows_examples() {
     assert!(out.stdout.contains("Usage:"), "{out:?}");
     assert!(out.stdout.contains("Examples:"), "{out:?}");
     assert_eq!(out.stderr, "");
+    for args in [&["--help"][..], &["run", "--help"]] {
+        let out = run(args);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        for row in [
+            "  123  the guest crashed",
+            "  124  --timeout expired",
+            "  125  tinyvmm's own",
+        ] {
+            assert!(out.stdout.contains(row), "{args:?} lacks {row:?}: {out:?}");
+        }
+    }
 }
 
 #[test]

@@ -87,6 +87,44 @@ fn elf_guest_computes_primes() {
 }
 
 #[test]
+fn pvh_guest_gets_its_start_info() {
+    require!(Cap::Kvm);
+    let out = run_guest("pvh.elf", &["--mem", "32M"], b"");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "pvh: 32-bit protected mode, start info magic ok, memory map: 32 MiB of RAM\n"
+    );
+    assert_eq!(out.stderr, "");
+}
+
+#[test]
+fn i8042_reset_ends_the_run_with_0() {
+    require!(Cap::Kvm);
+    let out = run_guest("reset.bin", &["--json"], b"");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("JSON on stdout");
+    assert_eq!(v["reason"], "reset");
+}
+
+#[test]
+fn real_mode_triple_fault_is_a_crash() {
+    require!(Cap::Kvm);
+    let out = run_guest("fault-real.bin", &[], b"");
+    assert_eq!(out.code, Some(123), "{out:?}");
+    assert_eq!(out.stdout, "");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    // Hardware KVM reports a shutdown; this machine's PVM an internal error.
+    assert!(
+        out.stderr.starts_with("tinyvmm: guest crashed: ")
+            && (out.stderr.contains("KVM_EXIT_SHUTDOWN")
+                || out.stderr.contains("KVM_EXIT_INTERNAL_ERROR"))
+            && out.stderr.contains(" at RIP 0x"),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn status_port_gives_the_byte_as_exit_status() {
     require!(Cap::Kvm);
     for status in [0u8, 1, 42, 255] {
