@@ -1,7 +1,6 @@
-//! Thin entry point: parse, run, exit with the outcome.
+//! Thin entry point: pick the mode from the name we were called by, run, exit with the outcome.
 
 fn main() {
     let tool = conventions::cli::tool_name("pivot");
-    let cli: pivot::Cli = conventions::cli::parse(&tool);
-    std::process::exit(pivot::run(&tool, cli));
+    std::process::exit(pivot::main_with(&tool, std::env::args_os().collect()));
 }

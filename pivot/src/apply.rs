@@ -1,0 +1,479 @@
+//! Carrying out the planned steps with real syscalls, every target inside the new root resolved
+//! with [`crate::resolve`] and mounted through its fd, and the pivot itself with its initramfs
+//! fallback.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+use crate::mountinfo::{self, RootKind};
+use crate::plan::{Propagation, Step, UserMount};
+use crate::resolve::{self, Create, ResolveError};
+use crate::sys::{self, fd_path};
+
+/// State shared by the steps.
+pub struct Ctx<'a> {
+    /// Tool name for verbose lines.
+    pub tool: &'a str,
+    /// NEWROOT as an absolute host path.
+    pub newroot: PathBuf,
+    /// Print each step.
+    pub verbose: bool,
+    /// The new root's own mount, once [`Step::BindRoot`] ran.
+    root: Option<OwnedFd>,
+    /// pivot_root (or its fallback) succeeded: nothing to clean up any more.
+    pivoted: bool,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for `newroot` (absolute, canonical).
+    pub fn new(tool: &'a str, newroot: PathBuf, verbose: bool) -> Ctx<'a> {
+        Ctx {
+            tool,
+            newroot,
+            verbose,
+            root: None,
+            pivoted: false,
+        }
+    }
+
+    /// Prints a verbose line.
+    pub fn say(&self, msg: impl std::fmt::Display) {
+        if self.verbose {
+            eprintln!("{}: {msg}", self.tool);
+        }
+    }
+
+    fn show(&self, inside: &Path) -> String {
+        let rel = inside.strip_prefix("/").unwrap_or(inside);
+        self.newroot.join(rel).display().to_string()
+    }
+
+    fn root(&self) -> Result<&OwnedFd, Error> {
+        self.root.as_ref().ok_or_else(|| {
+            Error::input(
+                "plan",
+                "a step inside the new root ran before it was bound",
+                "this is a bug in pivot",
+            )
+        })
+    }
+
+    /// Resolves `inside` within the new root.
+    fn resolve(&self, inside: &Path, create: Create) -> Result<resolve::Resolved, Error> {
+        resolve::resolve(self.root()?, inside, create).map_err(|e| self.resolve_error(inside, e))
+    }
+
+    fn resolve_error(&self, inside: &Path, e: ResolveError) -> Error {
+        let hint = match e {
+            ResolveError::Escapes(_) => "paths are resolved inside NEWROOT and may not leave it",
+            _ => "check the path inside NEWROOT",
+        };
+        Error::input(
+            format!(
+                "resolving {} inside {}",
+                inside.display(),
+                self.newroot.display()
+            ),
+            e.to_string(),
+            hint,
+        )
+    }
+
+    fn mount_at(
+        &self,
+        inside: &Path,
+        create: Create,
+        src: Option<&Path>,
+        fstype: Option<&str>,
+        flags: libc::c_ulong,
+        data: Option<&str>,
+    ) -> Result<(), Error> {
+        let t = self.resolve(inside, create)?;
+        let what = fstype.unwrap_or("MS_BIND");
+        sys::mount(src, &fd_path(&t.fd), fstype, flags, data).map_err(|e| {
+            let hint = mount_hint(fstype, &e);
+            Error::sys_hint(
+                format!(
+                    "mount({what}) on {}",
+                    self.show(&Path::new("/").join(&t.rel))
+                ),
+                e,
+                hint,
+            )
+        })
+    }
+
+    /// Makes the mount now on top of `inside` read-only.
+    fn readonly_at(&self, inside: &Path, recursive: bool) -> Result<(), Error> {
+        let t = self.resolve(inside, Create::No)?;
+        sys::make_readonly(&t.fd, recursive).map_err(|e| {
+            Error::sys(
+                format!("mount_setattr(MOUNT_ATTR_RDONLY) on {}", self.show(inside)),
+                e,
+            )
+        })
+    }
+
+    /// Runs one step before the pivot, or the pivot itself.
+    pub fn run(&mut self, step: &Step) -> Result<(), Error> {
+        self.say(step);
+        let nosuid_nodev_noexec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        match step {
+            Step::Propagation(p) => {
+                let flag = match p {
+                    Propagation::Private => libc::MS_PRIVATE,
+                    Propagation::Slave => libc::MS_SLAVE,
+                };
+                match sys::mount(None, Path::new("/"), None, libc::MS_REC | flag, None) {
+                    Ok(()) => Ok(()),
+                    Err(e)
+                        if e.raw_os_error() == Some(libc::EINVAL)
+                            && mountinfo::root_kind(&mountinfo::read())
+                                == RootKind::NotMountPoint =>
+                    {
+                        // In a chroot / is no mount point and has no propagation of its own;
+                        // the mount above it keeps the namespace's.
+                        self.say("/ is not a mount point (chroot): propagation left as it is");
+                        Ok(())
+                    }
+                    Err(e) => Err(Error::sys_hint(
+                        "mount(MS_REC|MS_PRIVATE) on /",
+                        e,
+                        "run in a mount namespace of your own: unshare -m",
+                    )),
+                }
+            }
+            Step::BindRoot => {
+                sys::mount(
+                    Some(&self.newroot),
+                    &self.newroot,
+                    None,
+                    libc::MS_BIND | libc::MS_REC,
+                    None,
+                )
+                .map_err(|e| {
+                    Error::sys(
+                        format!("mount(MS_BIND) of {0} on {0}", self.newroot.display()),
+                        e,
+                    )
+                })?;
+                let fd = sys::open(&self.newroot, libc::O_PATH | libc::O_DIRECTORY)
+                    .map_err(|e| Error::sys(format!("open({})", self.newroot.display()), e))?;
+                self.root = Some(fd);
+                Ok(())
+            }
+            Step::Proc => self.mount_at(
+                Path::new("proc"),
+                Create::Dir,
+                Some(Path::new("proc")),
+                Some("proc"),
+                nosuid_nodev_noexec,
+                None,
+            ),
+            Step::DevTmpfs => self.mount_at(
+                Path::new("dev"),
+                Create::Dir,
+                Some(Path::new("tmpfs")),
+                Some("tmpfs"),
+                libc::MS_NOSUID | libc::MS_STRICTATIME,
+                Some("mode=755,size=65536k"),
+            ),
+            Step::DevNode { name, major, minor } => {
+                let dev = self.resolve(Path::new("dev"), Create::No)?;
+                sys::mknod_char(&dev.fd, OsStr::new(name), *major, *minor).map_err(|e| {
+                    Error::sys_hint(
+                        format!("mknod({})", self.show(&Path::new("/dev").join(name))),
+                        e,
+                        "device nodes need real root; in a user namespace they are bind-mounted",
+                    )
+                })
+            }
+            Step::DevBind { name } => {
+                let host = Path::new("/dev").join(name);
+                if !host.exists() {
+                    self.say(format!("the host has no {}: skipped", host.display()));
+                    return Ok(());
+                }
+                self.mount_at(
+                    &Path::new("dev").join(name),
+                    Create::File,
+                    Some(&host),
+                    None,
+                    libc::MS_BIND,
+                    None,
+                )
+            }
+            Step::DevLink { name, target } => {
+                let dev = self.resolve(Path::new("dev"), Create::No)?;
+                sys::symlinkat(target, &dev.fd, OsStr::new(name)).map_err(|e| {
+                    Error::sys(
+                        format!("symlink({})", self.show(&Path::new("/dev").join(name))),
+                        e,
+                    )
+                })
+            }
+            Step::Devpts => self.mount_at(
+                Path::new("dev/pts"),
+                Create::Dir,
+                Some(Path::new("devpts")),
+                Some("devpts"),
+                libc::MS_NOSUID | libc::MS_NOEXEC,
+                Some("newinstance,ptmxmode=0666,mode=620"),
+            ),
+            Step::DevShm => self.mount_at(
+                Path::new("dev/shm"),
+                Create::Dir,
+                Some(Path::new("shm")),
+                Some("tmpfs"),
+                nosuid_nodev_noexec,
+                Some("mode=1777,size=65536k"),
+            ),
+            Step::Sys => self.sys(),
+            Step::User(UserMount::Bind { src, dst, ro }) => {
+                let create = if src.is_dir() {
+                    Create::Dir
+                } else {
+                    Create::File
+                };
+                self.mount_at(
+                    dst,
+                    create,
+                    Some(src),
+                    None,
+                    libc::MS_BIND | libc::MS_REC,
+                    None,
+                )?;
+                if *ro {
+                    self.readonly_at(dst, true)?;
+                }
+                Ok(())
+            }
+            Step::User(UserMount::Tmpfs { dst }) => self.mount_at(
+                dst,
+                Create::Dir,
+                Some(Path::new("tmpfs")),
+                Some("tmpfs"),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                Some("mode=755"),
+            ),
+            Step::Mask(path) => self.mask(Path::new(path)),
+            Step::ReadOnly(path) => {
+                let inside = Path::new(path);
+                let t = match self.existing(inside)? {
+                    Some(t) => t,
+                    None => return Ok(()),
+                };
+                let p = fd_path(&t.fd);
+                sys::mount(Some(&p), &p, None, libc::MS_BIND | libc::MS_REC, None).map_err(
+                    |e| Error::sys(format!("mount(MS_BIND) on {}", self.show(inside)), e),
+                )?;
+                self.readonly_at(inside, true)
+            }
+            Step::RootReadOnly => {
+                let root = self.root()?;
+                sys::make_readonly(root, false).map_err(|e| {
+                    Error::sys(
+                        format!(
+                            "mount_setattr(MOUNT_ATTR_RDONLY) on {}",
+                            self.newroot.display()
+                        ),
+                        e,
+                    )
+                })
+            }
+            Step::Pivot { put_old } => self.pivot(put_old.as_deref()),
+        }
+    }
+
+    /// Resolves an existing path, `None` (with a verbose note) when it does not exist.
+    fn existing(&self, inside: &Path) -> Result<Option<resolve::Resolved>, Error> {
+        match resolve::resolve(self.root()?, inside, Create::No) {
+            Ok(t) => Ok(Some(t)),
+            Err(ResolveError::Io(_, e)) if e.raw_os_error() == Some(libc::ENOENT) => {
+                self.say(format!("{} does not exist: skipped", inside.display()));
+                Ok(None)
+            }
+            Err(e) => Err(self.resolve_error(inside, e)),
+        }
+    }
+
+    fn mask(&self, inside: &Path) -> Result<(), Error> {
+        let t = match self.existing(inside)? {
+            Some(t) => t,
+            None => return Ok(()),
+        };
+        let st = sys::fstat(&t.fd)
+            .map_err(|e| Error::sys(format!("fstat({})", self.show(inside)), e))?;
+        let target = fd_path(&t.fd);
+        let r = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            sys::mount(
+                Some(Path::new("tmpfs")),
+                &target,
+                Some("tmpfs"),
+                libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                Some("mode=555,size=4k"),
+            )
+        } else {
+            sys::mount(
+                Some(Path::new("/dev/null")),
+                &target,
+                None,
+                libc::MS_BIND,
+                None,
+            )
+        };
+        r.map_err(|e| Error::sys(format!("mount over {} to mask it", self.show(inside)), e))
+    }
+
+    fn sys(&self) -> Result<(), Error> {
+        let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        let inside = Path::new("sys");
+        let t = self.resolve(inside, Create::Dir)?;
+        let target = fd_path(&t.fd);
+        match sys::mount(
+            Some(Path::new("sysfs")),
+            &target,
+            Some("sysfs"),
+            flags,
+            None,
+        ) {
+            Ok(()) => return Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES)) => {
+                // A user namespace may mount sysfs only together with its own network
+                // namespace; the host's /sys, bound read-only, is the next best thing.
+                self.say(format!(
+                    "mount(sysfs) refused ({}): binding the host's /sys read-only instead",
+                    sys::errstr(&e)
+                ));
+            }
+            Err(e) => {
+                return Err(Error::sys(
+                    format!("mount(sysfs) on {}", self.show(inside)),
+                    e,
+                ))
+            }
+        }
+        let bound = sys::mount(
+            Some(Path::new("/sys")),
+            &target,
+            None,
+            libc::MS_BIND | libc::MS_REC,
+            None,
+        );
+        match bound {
+            Ok(()) => self.readonly_at(inside, true),
+            Err(e) => {
+                self.say(format!(
+                    "mount(MS_BIND) of /sys failed too ({}): /sys left empty",
+                    sys::errstr(&e)
+                ));
+                Ok(())
+            }
+        }
+    }
+
+    fn pivot(&mut self, put_old: Option<&Path>) -> Result<(), Error> {
+        let root = self.root()?;
+        let dot = Path::new(".");
+        let old = sys::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY)
+            .map_err(|e| Error::sys("open(/)", e))?;
+        let put_old_rel = match put_old {
+            Some(dir) => Some(self.resolve(dir, Create::Dir)?.rel),
+            None => None,
+        };
+        sys::fchdir(root)
+            .map_err(|e| Error::sys(format!("fchdir({})", self.newroot.display()), e))?;
+        let target = put_old_rel.as_deref().unwrap_or(dot);
+        if let Err(e) = sys::pivot_root(dot, target) {
+            let kind = mountinfo::root_kind(&mountinfo::read());
+            if e.raw_os_error() == Some(libc::EINVAL) && put_old.is_none() {
+                if let Some(why) = fallback_reason(&kind) {
+                    self.say(format!(
+                        "pivot_root(\".\", \".\") failed: {} because {why}: falling back to \
+                         MS_MOVE of {} onto / and chroot(\".\")",
+                        sys::errstr(&e),
+                        self.newroot.display()
+                    ));
+                    move_and_chroot(&self.newroot)?;
+                    self.pivoted = true;
+                    return Ok(());
+                }
+            }
+            // Leave the caller where it was; the rbind is removed by the caller's cleanup.
+            let _ = sys::fchdir(&old);
+            return Err(Error::sys_hint(
+                format!(
+                    "pivot_root(\"{}\", \"{}\")",
+                    self.newroot.display(),
+                    self.newroot.join(target).display()
+                ),
+                e,
+                "NEWROOT and the mount above / must not be shared: run under unshare -m \
+                 --propagation private",
+            ));
+        }
+        self.pivoted = true;
+        if put_old.is_none() {
+            // The old root now sits on top of "/"; take it away without touching the host.
+            sys::fchdir(&old).map_err(|e| Error::sys("fchdir(old root)", e))?;
+            sys::mount(None, dot, None, libc::MS_SLAVE | libc::MS_REC, None)
+                .map_err(|e| Error::sys("mount(MS_REC|MS_SLAVE) on the old root", e))?;
+            sys::umount2(dot, libc::MNT_DETACH)
+                .map_err(|e| Error::sys("umount2(old root, MNT_DETACH)", e))?;
+        }
+        sys::chdir(Path::new("/")).map_err(|e| Error::sys("chdir(/)", e))
+    }
+
+    /// Undoes what was mounted before a failure: the rbind of NEWROOT carries every mount made
+    /// inside it, so one lazy unmount removes them all.
+    pub fn cleanup(&self) {
+        if self.root.is_some() && !self.pivoted {
+            if let Err(e) = sys::umount2(&self.newroot, libc::MNT_DETACH) {
+                self.say(format!(
+                    "cleanup: umount2({}) failed: {}",
+                    self.newroot.display(),
+                    sys::errstr(&e)
+                ));
+            }
+        }
+    }
+}
+
+/// Why pivot_root's EINVAL may be answered with MS_MOVE + chroot, or `None` when it may not.
+pub fn fallback_reason(kind: &RootKind) -> Option<&'static str> {
+    match kind {
+        RootKind::Rootfs => Some("/ is the initramfs (rootfs)"),
+        RootKind::NotMountPoint => Some("/ is not a mount point (chroot)"),
+        RootKind::Mounted(_) => None,
+    }
+}
+
+/// The initramfs way into a new root: move its mount onto `/`, chroot into it, chdir `/`. The
+/// caller's cwd must be the new root's mount.
+pub fn move_and_chroot(newroot: &Path) -> Result<(), Error> {
+    let dot = Path::new(".");
+    sys::mount(Some(dot), Path::new("/"), None, libc::MS_MOVE, None).map_err(|e| {
+        Error::sys_hint(
+            format!("mount(MS_MOVE) of {} onto /", newroot.display()),
+            e,
+            "NEWROOT must be a mount point and its parent mount not shared",
+        )
+    })?;
+    sys::chroot(dot).map_err(|e| Error::sys(format!("chroot({})", newroot.display()), e))?;
+    sys::chdir(Path::new("/")).map_err(|e| Error::sys("chdir(/)", e))
+}
+
+fn mount_hint(fstype: Option<&str>, e: &io::Error) -> &'static str {
+    match (fstype, e.raw_os_error()) {
+        (Some("proc"), Some(libc::EPERM)) => {
+            "a user namespace may mount proc only with a PID namespace of its own (unshare -p -f) \
+             and a fully visible /proc; or use --no-proc"
+        }
+        (Some("sysfs"), Some(libc::EPERM)) => "use --no-sys",
+        (None, Some(libc::ENOENT)) => "the source does not exist",
+        _ => crate::error::hint_for(e),
+    }
+}

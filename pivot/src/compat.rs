@@ -1,0 +1,420 @@
+//! The util-linux behaviours under their names, so scripts and initramfs `init`s can use pivot
+//! in place of `pivot_root(8)` and `switch_root(8)`: invoked through a symlink of that name, or
+//! as `pivot root-compat ...` / `pivot switch-root ...`.
+
+use std::ffi::{CStr, OsStr, OsString};
+use std::io;
+use std::os::fd::{IntoRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+
+use crate::error::Error;
+use crate::mountinfo::{self, RootKind};
+use crate::resolve::{self, Create, ResolveError};
+use crate::sys;
+
+/// ramfs's `statfs` magic.
+pub const RAMFS_MAGIC: i64 = 0x8584_58f6;
+/// tmpfs's `statfs` magic.
+pub const TMPFS_MAGIC: i64 = 0x0102_1994;
+
+/// The API filesystems switch_root carries into the new root.
+pub const MOVED: [&str; 4] = ["/dev", "/proc", "/sys", "/run"];
+
+/// `pivot_root NEW_ROOT PUT_OLD`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "pivot_root",
+    version,
+    about = "Change the root mount (pivot_root(2)): NEW_ROOT becomes /, the old root moves to PUT_OLD",
+    after_help = "Examples:\n  cd /new && pivot_root . old && exec chroot . /sbin/init\n  \
+                  unshare -m sh -c 'mount --bind /r /r; pivot root-compat /r /r/old; ls /old'\n\n\
+                  Refuses the host's initial mount namespace unless \
+                  --i-know-this-is-the-host-namespace is given."
+)]
+pub struct PivotRootCli {
+    /// The mount that becomes /.
+    #[arg(value_name = "NEW_ROOT")]
+    pub new_root: PathBuf,
+    /// Where the old root goes (at or under NEW_ROOT).
+    #[arg(value_name = "PUT_OLD")]
+    pub put_old: PathBuf,
+    /// Allow running in the host's initial mount namespace.
+    #[arg(long = "i-know-this-is-the-host-namespace")]
+    pub host_namespace: bool,
+}
+
+/// `switch_root NEWROOT INIT [ARGS...]`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "switch_root",
+    version,
+    about = "Leave the initramfs: move /dev /proc /sys /run into NEWROOT, make it /, delete the \
+             initramfs's files and exec INIT",
+    after_help = "Examples:\n  exec switch_root /sysroot /sbin/init\n  \
+                  exec pivot switch-root -v /newroot /bin/sh -c 'mount'\n\n\
+                  Only files on the old root's own device are deleted, and only when it is a \
+                  ramfs or tmpfs; mounts are never crossed. Outside an initramfs, refuses the \
+                  host's initial mount namespace unless --i-know-this-is-the-host-namespace."
+)]
+pub struct SwitchRootCli {
+    /// Print each step on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Allow running in the host's initial mount namespace when / is not an initramfs.
+    #[arg(long = "i-know-this-is-the-host-namespace")]
+    pub host_namespace: bool,
+    /// The mount point of the new root.
+    #[arg(value_name = "NEWROOT")]
+    pub newroot: PathBuf,
+    /// The program to exec inside it.
+    #[arg(value_name = "INIT")]
+    pub init: OsString,
+    /// Its arguments.
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub args: Vec<OsString>,
+}
+
+fn parse_with<P: Parser, I, A>(tool: &str, args: I) -> conventions::cli::Parsed<P>
+where
+    I: IntoIterator<Item = A>,
+    A: Into<OsString> + Clone,
+{
+    match P::try_parse_from(args) {
+        Ok(p) => conventions::cli::Parsed::Run(p),
+        Err(e) => crate::clap_error(tool, e),
+    }
+}
+
+/// Parses the pivot_root command line.
+pub fn parse_pivot_root<I, A>(tool: &str, args: I) -> conventions::cli::Parsed<PivotRootCli>
+where
+    I: IntoIterator<Item = A>,
+    A: Into<OsString> + Clone,
+{
+    parse_with(tool, args)
+}
+
+/// Parses the switch_root command line.
+pub fn parse_switch_root<I, A>(tool: &str, args: I) -> conventions::cli::Parsed<SwitchRootCli>
+where
+    I: IntoIterator<Item = A>,
+    A: Into<OsString> + Clone,
+{
+    parse_with(tool, args)
+}
+
+/// pivot_root(8): one pivot_root(2), exit 0.
+pub fn pivot_root(c: &PivotRootCli) -> Result<i32, Error> {
+    crate::refuse_host_namespace(c.host_namespace)?;
+    sys::pivot_root(&c.new_root, &c.put_old).map_err(|e| {
+        Error::sys_hint(
+            format!(
+                "pivot_root(\"{}\", \"{}\")",
+                c.new_root.display(),
+                c.put_old.display()
+            ),
+            e,
+            "NEW_ROOT must be a mount point, PUT_OLD under it, neither shared (run under \
+             unshare -m), and / no initramfs (use switch_root there)",
+        )
+    })?;
+    Ok(0)
+}
+
+fn is_initramfs() -> bool {
+    if mountinfo::root_kind(&mountinfo::read()) == RootKind::Rootfs {
+        return true;
+    }
+    sys::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY)
+        .and_then(|fd| sys::fs_magic(&fd))
+        .is_ok_and(|m| m == RAMFS_MAGIC || m == TMPFS_MAGIC)
+}
+
+/// switch_root(8); returns only on failure.
+pub fn switch_root(tool: &str, c: &SwitchRootCli) -> Result<i32, Error> {
+    let say = |msg: String| {
+        if c.verbose {
+            eprintln!("{tool}: {msg}");
+        }
+    };
+    if !is_initramfs() {
+        crate::refuse_host_namespace(c.host_namespace)?;
+    }
+    let shown = c.newroot.display().to_string();
+    let newroot = std::fs::canonicalize(&c.newroot).map_err(|e| {
+        Error::input(
+            format!("NEWROOT {shown}"),
+            sys::errstr(&e),
+            "give the mount point of the real root",
+        )
+    })?;
+    let mounts = mountinfo::read();
+    let newroot_str = newroot.to_string_lossy().into_owned();
+    if !newroot.is_dir() || !mountinfo::is_mount_point(&mounts, &newroot_str) {
+        return Err(Error::input(
+            format!("NEWROOT {shown}"),
+            "not a mount point",
+            "mount the real root there first",
+        ));
+    }
+    check_init(&newroot, &c.init)?;
+    let old_root = sys::open(Path::new("/"), libc::O_RDONLY | libc::O_DIRECTORY)
+        .map_err(|e| Error::sys("open(/)", e))?;
+    for dir in MOVED {
+        if !mountinfo::is_mount_point(&mounts, dir) {
+            continue;
+        }
+        let target = newroot.join(&dir[1..]);
+        let moved = if target.is_dir() {
+            sys::mount(Some(Path::new(dir)), &target, None, libc::MS_MOVE, None)
+        } else {
+            Err(io::Error::from_raw_os_error(libc::ENOENT))
+        };
+        match moved {
+            Ok(()) => say(format!("moved {dir} to {}", target.display())),
+            Err(e) => {
+                // As util-linux does: what cannot be carried over is let go.
+                eprintln!(
+                    "{tool}: mount(MS_MOVE) of {dir} to {} failed: {}; unmounting it",
+                    target.display(),
+                    sys::errstr(&e)
+                );
+                let _ = sys::umount2(Path::new(dir), libc::MNT_DETACH);
+            }
+        }
+    }
+    sys::chdir(&newroot).map_err(|e| Error::sys(format!("chdir({})", newroot.display()), e))?;
+    crate::apply::move_and_chroot(&newroot)?;
+    say(format!("{} is now /", newroot.display()));
+    let magic = sys::fs_magic(&old_root).unwrap_or(0);
+    if magic == RAMFS_MAGIC || magic == TMPFS_MAGIC {
+        let dev = sys::fstat(&old_root)
+            .map_err(|e| Error::sys("fstat(old root)", e))?
+            .st_dev;
+        let mut errors = Vec::new();
+        let removed = remove_contents(&old_root, dev, &mut errors);
+        say(format!("deleted {removed} entries of the old root"));
+        for e in errors.iter().take(3) {
+            eprintln!("{tool}: warning: {e}");
+        }
+    } else {
+        say("the old root is not a ramfs or tmpfs: nothing deleted".to_string());
+    }
+    drop(old_root);
+    let mut argv = vec![c.init.clone()];
+    argv.extend(c.args.iter().cloned());
+    crate::exec(&argv).map(|never| match never {})
+}
+
+/// Checks that INIT exists inside NEWROOT and is executable, before anything moves.
+fn check_init(newroot: &Path, init: &OsStr) -> Result<(), Error> {
+    let root = sys::open(newroot, libc::O_PATH | libc::O_DIRECTORY)
+        .map_err(|e| Error::sys(format!("open({})", newroot.display()), e))?;
+    let shown = Path::new(init).display().to_string();
+    let t = match resolve::resolve(&root, Path::new(init), Create::No) {
+        Ok(t) => t,
+        Err(ResolveError::Io(_, e)) => {
+            return Err(Error::Exec {
+                msg: format!(
+                    "INIT {shown} inside {}: {}",
+                    newroot.display(),
+                    sys::errstr(&e)
+                ),
+                code: conventions::exit::exec_failure_code(e.raw_os_error().unwrap_or(0)),
+            })
+        }
+        Err(e) => {
+            return Err(Error::Exec {
+                msg: format!("INIT {shown} inside {}: {e}", newroot.display()),
+                code: conventions::exit::NOT_FOUND,
+            })
+        }
+    };
+    let st = sys::fstat(&t.fd).map_err(|e| Error::sys(format!("fstat({shown})"), e))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG || st.st_mode & 0o111 == 0 {
+        return Err(Error::Exec {
+            msg: format!(
+                "INIT {shown} inside {} is not an executable file",
+                newroot.display()
+            ),
+            code: conventions::exit::NOT_EXECUTABLE,
+        });
+    }
+    Ok(())
+}
+
+/// The names in a directory, without `.` and `..`.
+fn list(dir: &OwnedFd) -> io::Result<Vec<OsString>> {
+    let fd = sys::openat(dir, OsStr::new("."), libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+    // SAFETY: fdopendir takes ownership of a valid directory fd.
+    let dirp = unsafe { libc::fdopendir(fd.into_raw_fd()) };
+    if dirp.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    let mut names = Vec::new();
+    loop {
+        // SAFETY: `dirp` is a valid open DIR*; readdir returns NULL at the end or on error.
+        let ent = unsafe { libc::readdir(dirp) };
+        if ent.is_null() {
+            break;
+        }
+        // SAFETY: `ent` points to a dirent whose d_name is NUL-terminated and valid until the
+        // next readdir; it is copied at once.
+        let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) };
+        let bytes = name.to_bytes();
+        if bytes != b"." && bytes != b".." {
+            names.push(OsStr::from_bytes(bytes).to_os_string());
+        }
+    }
+    // SAFETY: `dirp` is valid and closed exactly once.
+    unsafe { libc::closedir(dirp) };
+    Ok(names)
+}
+
+/// Deletes everything under `dir` that lives on device `dev`, never descending into another
+/// filesystem or a mount point, never following a symlink. Returns how many entries were
+/// removed; failures are collected in `errors` (the rest goes on, as util-linux does).
+pub fn remove_contents(dir: &OwnedFd, dev: u64, errors: &mut Vec<String>) -> usize {
+    let mut removed = 0;
+    let names = match list(dir) {
+        Ok(n) => n,
+        Err(e) => {
+            errors.push(format!("readdir: {}", sys::errstr(&e)));
+            return 0;
+        }
+    };
+    for name in names {
+        let shown = Path::new(&name).display().to_string();
+        let st = match sys::lstatat(dir, &name) {
+            Ok(st) => st,
+            Err(e) => {
+                errors.push(format!("stat {shown}: {}", sys::errstr(&e)));
+                continue;
+            }
+        };
+        if st.st_dev != dev {
+            continue;
+        }
+        let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        if is_dir {
+            if sys::is_mount_root(dir, &name).unwrap_or(false) {
+                continue;
+            }
+            match sys::openat(
+                dir,
+                &name,
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                0,
+            ) {
+                Ok(sub) => removed += remove_contents(&sub, dev, errors),
+                Err(e) => {
+                    errors.push(format!("open {shown}: {}", sys::errstr(&e)));
+                    continue;
+                }
+            }
+        }
+        match sys::unlinkat(dir, &name, is_dir) {
+            Ok(()) => removed += 1,
+            Err(e) => errors.push(format!("unlink {shown}: {}", sys::errstr(&e))),
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, MetadataExt};
+
+    fn temp(tag: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("pivot-compat-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    fn tree(root: &Path, outside: &Path) {
+        std::fs::create_dir_all(root.join("a/b/c")).unwrap();
+        std::fs::write(root.join("a/b/c/f"), "x").unwrap();
+        std::fs::write(root.join("top"), "x").unwrap();
+        symlink(outside, root.join("link-out")).unwrap();
+        symlink(outside, root.join("a/link-out")).unwrap();
+    }
+
+    #[test]
+    fn removes_same_device_and_never_follows_symlinks() {
+        let base = temp("same");
+        let root = base.join("root");
+        let outside = base.join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("keep"), "x").unwrap();
+        tree(&root, &outside);
+        let fd = sys::open(&root, libc::O_RDONLY | libc::O_DIRECTORY).unwrap();
+        let dev = std::fs::metadata(&root).unwrap().dev();
+        let mut errors = Vec::new();
+        let n = remove_contents(&fd, dev, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(n, 7, "a, b, c, f, top and two symlinks");
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+        // The symlinks' target survives.
+        assert!(outside.join("keep").is_file());
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn other_devices_are_left_alone() {
+        let base = temp("other");
+        let root = base.join("root");
+        tree(&root, &base);
+        let fd = sys::open(&root, libc::O_RDONLY | libc::O_DIRECTORY).unwrap();
+        let dev = std::fs::metadata(&root).unwrap().dev();
+        // Everything looks as if it were on another filesystem (a mount): nothing is deleted.
+        let mut errors = Vec::new();
+        assert_eq!(remove_contents(&fd, dev.wrapping_add(1), &mut errors), 0);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(root.join("a/b/c/f").is_file());
+        assert!(root.join("top").is_file());
+        // A directory that is a mount point on this machine is never entered: /proc holds one
+        // (it is a mount root), seen from / it is another device anyway, and from its own
+        // device it is a mount root.
+        let slash = sys::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY).unwrap();
+        assert_eq!(
+            sys::is_mount_root(&slash, OsStr::new("proc")).ok(),
+            Some(true)
+        );
+        assert_eq!(sys::is_mount_root(&fd, OsStr::new("a")).ok(), Some(false));
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn compat_command_lines() {
+        use conventions::cli::Parsed;
+        match parse_switch_root("switch_root", ["switch_root", "/new", "/sbin/init", "-x"]) {
+            Parsed::Run(c) => {
+                assert_eq!(c.newroot, PathBuf::from("/new"));
+                assert_eq!(c.init, "/sbin/init");
+                assert_eq!(c.args, ["-x"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_switch_root("switch_root", ["switch_root", "/new"]),
+            Parsed::Usage(l) if l.starts_with("switch_root: ") && !l.contains('\n')
+        ));
+        match parse_pivot_root("pivot_root", ["pivot_root", "/n", "/n/o"]) {
+            Parsed::Run(c) => assert!(!c.host_namespace && c.put_old == Path::new("/n/o")),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_pivot_root("pivot_root", ["pivot_root", "/n"]),
+            Parsed::Usage(_)
+        ));
+    }
+}

@@ -1,0 +1,126 @@
+//! pivot's one error type: every message names what failed (syscall and path), why, and a hint.
+
+use std::io;
+
+use crate::sys::errstr;
+
+/// Everything that can make pivot fail.
+#[derive(Debug)]
+pub enum Error {
+    /// A syscall failed on a path.
+    Sys {
+        /// The call and its path, e.g. `mount(proc) on ROOT/proc`.
+        what: String,
+        /// The kernel's answer.
+        source: io::Error,
+        /// What to do about it.
+        hint: String,
+    },
+    /// Bad input found before anything was changed.
+    Input {
+        /// The argument at fault.
+        what: String,
+        /// What is wrong with it.
+        why: String,
+        /// What to do about it.
+        hint: String,
+    },
+    /// Running in the host's initial mount namespace without the explicit flag.
+    HostNamespace(String),
+    /// The command could not be executed (126/127).
+    Exec {
+        /// The message from conventions::exec.
+        msg: String,
+        /// 126 or 127 (or 1).
+        code: i32,
+    },
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Sys { what, source, hint } => {
+                write!(f, "{what} failed: {} ({hint})", errstr(source))
+            }
+            Error::Input { what, why, hint } => write!(f, "{what}: {why} ({hint})"),
+            Error::HostNamespace(why) => write!(
+                f,
+                "refusing to run in the host's initial mount namespace: {why} (run under \
+                 `unshare -m` or `unshare-rs -m`; pass --i-know-this-is-the-host-namespace only \
+                 to really switch the host's root)"
+            ),
+            Error::Exec { msg, .. } => write!(f, "{msg}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Sys { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn code(&self) -> i32 {
+        match self {
+            Error::Exec { code, .. } => *code,
+            _ => conventions::exit::FAILURE,
+        }
+    }
+
+    /// A syscall failure with the hint chosen from its errno.
+    pub fn sys(what: impl Into<String>, source: io::Error) -> Error {
+        let hint = hint_for(&source).to_string();
+        Error::Sys {
+            what: what.into(),
+            source,
+            hint,
+        }
+    }
+
+    /// A syscall failure with a hint of the caller's.
+    pub fn sys_hint(what: impl Into<String>, source: io::Error, hint: impl Into<String>) -> Error {
+        Error::Sys {
+            what: what.into(),
+            source,
+            hint: hint.into(),
+        }
+    }
+
+    /// Bad input.
+    pub fn input(
+        what: impl Into<String>,
+        why: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Error {
+        Error::Input {
+            what: what.into(),
+            why: why.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+/// The generic hint for an errno.
+pub fn hint_for(e: &io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::EPERM) => {
+            "needs CAP_SYS_ADMIN over the mount namespace: run as root or under `unshare -r -m`"
+        }
+        Some(libc::EACCES) => "permission denied on the path: check its mode and owner",
+        Some(libc::ENOENT) => "the path does not exist",
+        Some(libc::ENOTDIR) => "a path component is not a directory",
+        Some(libc::EROFS) => "the filesystem is read-only",
+        Some(libc::EBUSY) => "something is mounted or in use there",
+        Some(libc::ENODEV) => "the kernel lacks this filesystem type",
+        Some(libc::EINVAL) => {
+            "the kernel rejected the arguments; see the mount's propagation and \
+                               whether the path is a mount point"
+        }
+        _ => "see the manual page of the syscall",
+    }
+}

@@ -1,0 +1,130 @@
+//! Telling whether we run in the host's initial mount (or UTS) namespace, so that a script bug
+//! cannot pivot the host: pivot refuses there unless told explicitly.
+//!
+//! The direct test compares `/proc/self/ns/mnt` with `/proc/1/ns/mnt`. PID 1's namespace links
+//! may be unreadable (a supervisor that is not dumpable, another user namespace), so the kernel's
+//! fixed inode numbers of the initial namespaces are used as well: UTS has had one since Linux
+//! 3.8, the mount namespace since the nsfs rework (`MNT_NS_INIT_INO`, seen on 6.18 kernels).
+
+use std::io;
+use std::path::Path;
+
+/// nsfs inode of the initial mount namespace on kernels that fix it (uapi `linux/nsfs.h`).
+pub const MNT_NS_INIT_INO: u64 = 0xEFFF_FFF8;
+/// nsfs inode of the initial UTS namespace (fixed since Linux 3.8).
+pub const UTS_NS_INIT_INO: u64 = 0xEFFF_FFFE;
+/// First kernel (major, minor) known to give the initial mount namespace a fixed inode.
+pub const FIXED_MNT_INO_SINCE: (u32, u32) = (6, 18);
+
+/// What we can say about our namespace of one kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// It is the host's initial namespace.
+    Host,
+    /// It is not.
+    NotHost,
+    /// We cannot tell; the string says why.
+    Unknown(String),
+}
+
+/// The pure decision. `own` is our namespace file's (dev, ino); `pid1` PID 1's or the error
+/// reading it; `init_ino` the fixed inode of the initial namespace of this kind; `fixed` whether
+/// this kernel is known to use that fixed inode.
+pub fn judge(
+    own: (u64, u64),
+    pid1: &Result<(u64, u64), io::Error>,
+    init_ino: u64,
+    fixed: bool,
+) -> Verdict {
+    if own.1 == init_ino {
+        return Verdict::Host;
+    }
+    match pid1 {
+        Ok(p) if *p == own => Verdict::Host,
+        Ok(_) => Verdict::NotHost,
+        Err(_) if fixed => Verdict::NotHost,
+        Err(e) => Verdict::Unknown(format!(
+            "cannot read /proc/1/ns/*: {} and this kernel has no fixed inode for the initial \
+             namespace",
+            crate::sys::errstr(e)
+        )),
+    }
+}
+
+/// Parses `uname -r` into (major, minor).
+pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
+    let mut it = release.split(|c: char| !c.is_ascii_digit());
+    let major = it.next()?.parse().ok()?;
+    let minor = it.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+fn release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default()
+}
+
+fn verdict(kind: &str, init_ino: u64, fixed: bool) -> Verdict {
+    let own = match crate::sys::dev_ino(&Path::new("/proc/self/ns").join(kind)) {
+        Ok(o) => o,
+        Err(e) => {
+            return Verdict::Unknown(format!(
+                "cannot read /proc/self/ns/{kind}: {} (is /proc mounted?)",
+                crate::sys::errstr(&e)
+            ))
+        }
+    };
+    let pid1 = crate::sys::dev_ino(&Path::new("/proc/1/ns").join(kind));
+    judge(own, &pid1, init_ino, fixed)
+}
+
+/// Our mount namespace compared with the host's.
+pub fn mount_ns() -> Verdict {
+    let fixed = kernel_version(&release()).is_some_and(|v| v >= FIXED_MNT_INO_SINCE);
+    verdict("mnt", MNT_NS_INIT_INO, fixed)
+}
+
+/// Our UTS namespace compared with the host's.
+pub fn uts_ns() -> Verdict {
+    verdict("uts", UTS_NS_INIT_INO, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn denied() -> Result<(u64, u64), io::Error> {
+        Err(io::Error::from_raw_os_error(libc::EACCES))
+    }
+
+    #[test]
+    fn decisions() {
+        // The fixed inode alone proves the host, whatever PID 1 says.
+        assert_eq!(
+            judge((4, MNT_NS_INIT_INO), &denied(), MNT_NS_INIT_INO, false),
+            Verdict::Host
+        );
+        assert_eq!(
+            judge((4, 9), &Ok((4, 9)), MNT_NS_INIT_INO, true),
+            Verdict::Host
+        );
+        assert_eq!(
+            judge((4, 9), &Ok((4, 8)), MNT_NS_INIT_INO, false),
+            Verdict::NotHost
+        );
+        assert_eq!(
+            judge((4, 9), &denied(), MNT_NS_INIT_INO, true),
+            Verdict::NotHost
+        );
+        assert!(matches!(
+            judge((4, 0xF000_0000), &denied(), MNT_NS_INIT_INO, false),
+            Verdict::Unknown(why) if why.contains("Permission denied")
+        ));
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(kernel_version("6.18.44-fc-v595\n"), Some((6, 18)));
+        assert_eq!(kernel_version("5.10.0-21-amd64"), Some((5, 10)));
+        assert_eq!(kernel_version("garbage"), None);
+    }
+}

@@ -1,0 +1,428 @@
+//! The pure part of pivot: options in, the ordered list of mount steps out. No syscalls here, so
+//! the order (which is what runtimes get wrong) is unit-tested on its own.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// How the mount tree is cut off from the host's before anything is mounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    /// Nothing propagates either way (crun, unshare's default).
+    Private,
+    /// Host mounts still propagate in, ours never out (runc, youki).
+    Slave,
+}
+
+/// A user-requested mount, in command-line order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserMount {
+    /// `--bind SRC:DST` (`ro` for `--ro-bind`).
+    Bind {
+        /// Host path.
+        src: PathBuf,
+        /// Path inside the new root.
+        dst: PathBuf,
+        /// Read-only.
+        ro: bool,
+    },
+    /// `--tmpfs DST`.
+    Tmpfs {
+        /// Path inside the new root.
+        dst: PathBuf,
+    },
+}
+
+/// What the command line asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The directory that becomes `/`.
+    pub newroot: PathBuf,
+    /// Program and arguments (never empty: `/bin/sh` by default).
+    pub argv: Vec<OsString>,
+    /// Propagation applied to `/` first.
+    pub propagation: Propagation,
+    /// Mount a fresh /proc.
+    pub proc: bool,
+    /// Mount a minimal /dev.
+    pub dev: bool,
+    /// Mount a read-only /sys.
+    pub sys: bool,
+    /// Apply the masked and read-only paths.
+    pub mask: bool,
+    /// Make the root read-only at the end.
+    pub ro: bool,
+    /// User mounts in order.
+    pub mounts: Vec<UserMount>,
+    /// Keep the old root here (inside the new root) instead of detaching it.
+    pub put_old: Option<PathBuf>,
+    /// Working directory after the pivot.
+    pub wd: Option<PathBuf>,
+    /// Hostname to set.
+    pub hostname: Option<String>,
+    /// Print each step.
+    pub verbose: bool,
+}
+
+/// Facts about the running process that change the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    /// Inside a user namespace that is not the initial one: device nodes cannot be created, so
+    /// they are bind-mounted from the host's /dev.
+    pub in_userns: bool,
+}
+
+/// The character devices of the minimal /dev: name, major, minor.
+pub const DEVICES: [(&str, u32, u32); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// The symlinks of the minimal /dev: name, target.
+pub const DEV_LINKS: [(&str, &str); 5] = [
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+];
+
+/// Paths hidden from the container (runc's defaults): a file gets /dev/null bound over it, a
+/// directory an empty read-only tmpfs.
+pub const MASKED: [&str; 11] = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Paths made read-only (runc's defaults).
+pub const READ_ONLY: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// One step, in the order it runs. Paths of steps before [`Step::Pivot`] are inside the new root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// `mount(NULL, "/", MS_REC|MS_PRIVATE or MS_SLAVE)`.
+    Propagation(Propagation),
+    /// Recursive bind of NEWROOT onto itself: pivot_root needs a mount point.
+    BindRoot,
+    /// Fresh procfs at /proc (nosuid, nodev, noexec).
+    Proc,
+    /// tmpfs at /dev (mode 755, nosuid).
+    DevTmpfs,
+    /// `mknod` of a character device in /dev (real root only).
+    DevNode {
+        /// Name in /dev.
+        name: &'static str,
+        /// Major number.
+        major: u32,
+        /// Minor number.
+        minor: u32,
+    },
+    /// Bind of the host's /dev/NAME (inside a user namespace).
+    DevBind {
+        /// Name in /dev.
+        name: &'static str,
+    },
+    /// Symlink in /dev.
+    DevLink {
+        /// Name in /dev.
+        name: &'static str,
+        /// Target.
+        target: &'static str,
+    },
+    /// devpts (newinstance, ptmxmode=0666) at /dev/pts.
+    Devpts,
+    /// tmpfs at /dev/shm (mode 1777).
+    DevShm,
+    /// Read-only sysfs at /sys (read-only rbind of the host's /sys where sysfs is refused).
+    Sys,
+    /// A user mount.
+    User(UserMount),
+    /// Hide a path (skipped when it does not exist).
+    Mask(&'static str),
+    /// Make a path read-only (skipped when it does not exist).
+    ReadOnly(&'static str),
+    /// Make the new root's own mount read-only.
+    RootReadOnly,
+    /// pivot_root, then detach the old root (or keep it at `put_old`), chdir `/`.
+    Pivot {
+        /// Where to keep the old root.
+        put_old: Option<PathBuf>,
+    },
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Propagation(Propagation::Private) => write!(f, "make / recursively private"),
+            Step::Propagation(Propagation::Slave) => write!(f, "make / recursively slave"),
+            Step::BindRoot => write!(f, "bind NEWROOT onto itself (recursive)"),
+            Step::Proc => write!(f, "mount proc on /proc"),
+            Step::DevTmpfs => write!(f, "mount tmpfs on /dev"),
+            Step::DevNode { name, major, minor } => {
+                write!(f, "mknod /dev/{name} c {major} {minor}")
+            }
+            Step::DevBind { name } => write!(f, "bind the host's /dev/{name} on /dev/{name}"),
+            Step::DevLink { name, target } => write!(f, "symlink /dev/{name} -> {target}"),
+            Step::Devpts => write!(f, "mount devpts (newinstance) on /dev/pts"),
+            Step::DevShm => write!(f, "mount tmpfs on /dev/shm"),
+            Step::Sys => write!(f, "mount sysfs read-only on /sys"),
+            Step::User(UserMount::Bind { src, dst, ro }) => write!(
+                f,
+                "bind{} {} on {}",
+                if *ro { " read-only" } else { "" },
+                src.display(),
+                dst.display()
+            ),
+            Step::User(UserMount::Tmpfs { dst }) => write!(f, "mount tmpfs on {}", dst.display()),
+            Step::Mask(p) => write!(f, "mask {p}"),
+            Step::ReadOnly(p) => write!(f, "make {p} read-only"),
+            Step::RootReadOnly => write!(f, "make / read-only"),
+            Step::Pivot { put_old: None } => write!(f, "pivot_root and detach the old root"),
+            Step::Pivot { put_old: Some(d) } => {
+                write!(f, "pivot_root, keeping the old root at {}", d.display())
+            }
+        }
+    }
+}
+
+/// Orders the steps: cut propagation, make the root a mount point, mount what a program expects
+/// while host paths are still reachable, then user mounts (so they may cover a standard one), then
+/// masks (so no user mount uncovers them), the read-only root, and the pivot last.
+pub fn plan(opts: &Options, facts: Facts) -> Vec<Step> {
+    let mut steps = vec![Step::Propagation(opts.propagation), Step::BindRoot];
+    if opts.proc {
+        steps.push(Step::Proc);
+    }
+    if opts.dev {
+        steps.push(Step::DevTmpfs);
+        for (name, major, minor) in DEVICES {
+            steps.push(if facts.in_userns {
+                Step::DevBind { name }
+            } else {
+                Step::DevNode { name, major, minor }
+            });
+        }
+        for (name, target) in DEV_LINKS {
+            steps.push(Step::DevLink { name, target });
+        }
+        steps.push(Step::Devpts);
+        steps.push(Step::DevShm);
+    }
+    if opts.sys {
+        steps.push(Step::Sys);
+    }
+    steps.extend(opts.mounts.iter().cloned().map(Step::User));
+    if opts.mask {
+        let mounted = |p: &str| {
+            (opts.proc && p.starts_with("/proc/")) || (opts.sys && p.starts_with("/sys/"))
+        };
+        steps.extend(MASKED.into_iter().filter(|p| mounted(p)).map(Step::Mask));
+        steps.extend(
+            READ_ONLY
+                .into_iter()
+                .filter(|p| mounted(p))
+                .map(Step::ReadOnly),
+        );
+    }
+    if opts.ro {
+        steps.push(Step::RootReadOnly);
+    }
+    steps.push(Step::Pivot {
+        put_old: opts.put_old.clone(),
+    });
+    steps
+}
+
+/// Splits `SRC:DST` at the first colon; a lone `SRC` binds to the same path inside.
+pub fn parse_bind(spec: &str) -> Result<(PathBuf, PathBuf), String> {
+    let (src, dst) = match spec.split_once(':') {
+        Some((s, d)) => (s, d),
+        None => (spec, spec),
+    };
+    if src.is_empty() || dst.is_empty() {
+        return Err(format!("'{spec}' is not SRC:DST"));
+    }
+    Ok((PathBuf::from(src), PathBuf::from(dst)))
+}
+
+/// Whether `/proc/self/uid_map` shows the initial user namespace (the identity map of all ids).
+pub fn is_initial_uid_map(map: &str) -> bool {
+    let fields: Vec<&str> = map.split_whitespace().collect();
+    fields == ["0", "0", "4294967295"]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> Options {
+        Options {
+            newroot: PathBuf::from("/r"),
+            argv: vec![OsString::from("/bin/sh")],
+            propagation: Propagation::Private,
+            proc: true,
+            dev: true,
+            sys: true,
+            mask: true,
+            ro: false,
+            mounts: vec![],
+            put_old: None,
+            wd: None,
+            hostname: None,
+            verbose: false,
+        }
+    }
+
+    const ROOT: Facts = Facts { in_userns: false };
+    const USERNS: Facts = Facts { in_userns: true };
+
+    #[test]
+    fn full_plan_order() {
+        let s = plan(&opts(), ROOT);
+        assert_eq!(s[0], Step::Propagation(Propagation::Private));
+        assert_eq!(s[1], Step::BindRoot);
+        assert_eq!(s[2], Step::Proc);
+        assert_eq!(s[3], Step::DevTmpfs);
+        assert_eq!(
+            s[4],
+            Step::DevNode {
+                name: "null",
+                major: 1,
+                minor: 3
+            }
+        );
+        let pos = |step: &Step| s.iter().position(|x| x == step).unwrap();
+        assert!(pos(&Step::Devpts) < pos(&Step::DevShm));
+        assert!(pos(&Step::DevShm) < pos(&Step::Sys));
+        assert!(pos(&Step::Sys) < pos(&Step::Mask("/proc/kcore")));
+        assert!(pos(&Step::Mask("/sys/firmware")) < pos(&Step::ReadOnly("/proc/sys")));
+        assert_eq!(s.last(), Some(&Step::Pivot { put_old: None }));
+        assert_eq!(
+            s.iter().filter(|x| matches!(x, Step::Mask(_))).count(),
+            MASKED.len()
+        );
+        assert!(!s.contains(&Step::RootReadOnly));
+        assert!(!s.iter().any(|x| matches!(x, Step::DevBind { .. })));
+    }
+
+    #[test]
+    fn user_namespace_binds_devices() {
+        let s = plan(&opts(), USERNS);
+        let binds: Vec<_> = s
+            .iter()
+            .filter_map(|x| match x {
+                Step::DevBind { name } => Some(*name),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(binds, ["null", "zero", "full", "random", "urandom", "tty"]);
+        assert!(!s.iter().any(|x| matches!(x, Step::DevNode { .. })));
+    }
+
+    #[test]
+    fn user_mounts_keep_order_and_precede_masks_and_ro() {
+        let mut o = opts();
+        o.ro = true;
+        o.propagation = Propagation::Slave;
+        o.put_old = Some(PathBuf::from("/old"));
+        o.mounts = vec![
+            UserMount::Tmpfs {
+                dst: PathBuf::from("/tmp"),
+            },
+            UserMount::Bind {
+                src: PathBuf::from("/a"),
+                dst: PathBuf::from("/tmp/a"),
+                ro: true,
+            },
+        ];
+        let s = plan(&o, ROOT);
+        assert_eq!(s[0], Step::Propagation(Propagation::Slave));
+        let i = s
+            .iter()
+            .position(|x| matches!(x, Step::User(UserMount::Tmpfs { .. })))
+            .unwrap();
+        assert!(matches!(
+            &s[i + 1],
+            Step::User(UserMount::Bind { ro: true, .. })
+        ));
+        assert_eq!(s[i + 2], Step::Mask(MASKED[0]));
+        let n = s.len();
+        assert_eq!(s[n - 2], Step::RootReadOnly);
+        assert_eq!(
+            s[n - 1],
+            Step::Pivot {
+                put_old: Some(PathBuf::from("/old"))
+            }
+        );
+    }
+
+    #[test]
+    fn bare_plan_is_only_the_pivot() {
+        let mut o = opts();
+        o.proc = false;
+        o.dev = false;
+        o.sys = false;
+        o.mask = false;
+        assert_eq!(
+            plan(&o, ROOT),
+            vec![
+                Step::Propagation(Propagation::Private),
+                Step::BindRoot,
+                Step::Pivot { put_old: None }
+            ]
+        );
+    }
+
+    #[test]
+    fn masks_follow_what_is_mounted() {
+        let mut o = opts();
+        o.proc = false;
+        let s = plan(&o, ROOT);
+        assert!(s.contains(&Step::Mask("/sys/firmware")));
+        assert!(!s
+            .iter()
+            .any(|x| matches!(x, Step::Mask(p) | Step::ReadOnly(p) if p.starts_with("/proc"))));
+        o.mask = false;
+        assert!(!plan(&o, ROOT).iter().any(|x| matches!(x, Step::Mask(_))));
+    }
+
+    #[test]
+    fn bind_specs() {
+        assert_eq!(
+            parse_bind("/a:/b"),
+            Ok((PathBuf::from("/a"), PathBuf::from("/b")))
+        );
+        assert_eq!(
+            parse_bind("/a"),
+            Ok((PathBuf::from("/a"), PathBuf::from("/a")))
+        );
+        assert!(parse_bind(":/b").is_err());
+        assert!(parse_bind("/a:").is_err());
+        assert!(parse_bind("").is_err());
+    }
+
+    #[test]
+    fn uid_maps() {
+        assert!(is_initial_uid_map("         0          0 4294967295\n"));
+        assert!(!is_initial_uid_map("         0       1000          1\n"));
+        assert!(!is_initial_uid_map(""));
+    }
+}

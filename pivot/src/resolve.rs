@@ -1,0 +1,343 @@
+//! Resolving a path inside the new root without ever leaving it: a rootfs is untrusted input, and
+//! a symlink such as `proc -> /` or `etc -> ../../..` must not make us mount over the host.
+//!
+//! The walk opens one component at a time with `O_PATH|O_NOFOLLOW` from a directory fd, reads
+//! symlinks itself and interprets them against the new root (an absolute target restarts at the
+//! new root, as it will after the pivot). A `..` that would climb above the new root, written in
+//! the path or in a symlink, is an error rather than being clamped (which `openat2`'s
+//! `RESOLVE_IN_ROOT` would do silently): a destination that names a place outside the root is a
+//! mistake the user should hear about.
+
+use std::collections::VecDeque;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
+
+use crate::sys;
+
+/// Most symlinks followed in one resolution (the kernel's own limit).
+const MAX_SYMLINKS: u32 = 40;
+
+/// What to do with a missing component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    /// Fail with ENOENT.
+    No,
+    /// Create missing components as directories.
+    Dir,
+    /// Create missing parents as directories and the last component as an empty file (a mount
+    /// point for a file).
+    File,
+}
+
+/// Why a path could not be resolved inside the root.
+#[derive(Debug)]
+pub enum ResolveError {
+    /// A `..` (in the path or in a symlink, named here) would leave the root.
+    Escapes(String),
+    /// Too many symlinks.
+    Loop,
+    /// A component is not a directory but more components follow.
+    NotDir(PathBuf),
+    /// A syscall failed on this path (relative to the root).
+    Io(PathBuf, io::Error),
+}
+
+impl std::fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResolveError::Escapes(via) => write!(f, "it leaves the new root through {via}"),
+            ResolveError::Loop => write!(f, "too many levels of symbolic links"),
+            ResolveError::NotDir(p) => write!(f, "/{} is not a directory", p.display()),
+            ResolveError::Io(p, e) => write!(f, "/{}: {}", p.display(), sys::errstr(e)),
+        }
+    }
+}
+
+/// A path resolved inside the root: an `O_PATH` fd of the object and its symlink-free path
+/// relative to the root.
+#[derive(Debug)]
+pub struct Resolved {
+    /// `O_PATH` fd of the final object.
+    pub fd: OwnedFd,
+    /// The path from the root with every symlink replaced, no `.` or `..`.
+    pub rel: PathBuf,
+}
+
+fn components(path: &Path) -> VecDeque<OsString> {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some(OsString::from("..")),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+        })
+        .collect()
+}
+
+fn rel_of(stack: &[(OwnedFd, OsString)]) -> PathBuf {
+    stack.iter().map(|(_, n)| n.as_os_str()).collect()
+}
+
+fn is_type(st: &libc::stat, kind: libc::mode_t) -> bool {
+    st.st_mode & libc::S_IFMT == kind
+}
+
+/// Resolves `path` (absolute or relative, both taken from `root`) inside the directory `root`.
+/// Missing components are created as `create` says; `Create::No` reports ENOENT as an error.
+pub fn resolve(root: &OwnedFd, path: &Path, create: Create) -> Result<Resolved, ResolveError> {
+    match walk(root, path, Mode::Resolve(create))? {
+        Some(r) => Ok(r),
+        // Only Mode::Check stops early without a result.
+        None => Err(ResolveError::Loop),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Resolve(Create),
+    Check,
+}
+
+fn walk(root: &OwnedFd, path: &Path, mode: Mode) -> Result<Option<Resolved>, ResolveError> {
+    let create = match mode {
+        Mode::Resolve(c) => c,
+        Mode::Check => Create::No,
+    };
+    let mut todo = components(path);
+    // Directories entered so far, each with its name; the root itself is not on the stack.
+    let mut stack: Vec<(OwnedFd, OsString)> = Vec::new();
+    let mut links = 0;
+    while let Some(name) = todo.pop_front() {
+        if name == ".." {
+            if stack.pop().is_none() {
+                return Err(ResolveError::Escapes(format!("'..' in {}", path.display())));
+            }
+            continue;
+        }
+        let dir = stack.last().map(|(fd, _)| fd).unwrap_or(root);
+        let here_path = rel_of(&stack).join(&name);
+        let here = || here_path.clone();
+        let fd = match sys::openat(dir, &name, libc::O_PATH | libc::O_NOFOLLOW, 0) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && mode == Mode::Check => {
+                let mut depth = stack.len() as isize;
+                for c in std::iter::once(name).chain(todo) {
+                    depth += if c == ".." { -1 } else { 1 };
+                    if depth < 0 {
+                        return Err(ResolveError::Escapes(format!("'..' in {}", path.display())));
+                    }
+                }
+                return Ok(None);
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create != Create::No => {
+                let last = todo.is_empty();
+                if last && create == Create::File {
+                    let made = sys::openat(
+                        dir,
+                        &name,
+                        libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW,
+                        0o644,
+                    );
+                    match made {
+                        Ok(_) => {}
+                        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                        Err(e) => return Err(ResolveError::Io(here(), e)),
+                    }
+                } else {
+                    match sys::mkdirat(dir, &name, 0o755) {
+                        Ok(()) => {}
+                        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                        Err(e) => return Err(ResolveError::Io(here(), e)),
+                    }
+                }
+                // Look again: a racing creator may have put a symlink there.
+                todo.push_front(name);
+                continue;
+            }
+            Err(e) => return Err(ResolveError::Io(here(), e)),
+        };
+        let st = sys::fstat(&fd).map_err(|e| ResolveError::Io(here(), e))?;
+        if is_type(&st, libc::S_IFLNK) {
+            links += 1;
+            if links > MAX_SYMLINKS {
+                return Err(ResolveError::Loop);
+            }
+            let target = sys::readlinkat(dir, &name).map_err(|e| ResolveError::Io(here(), e))?;
+            let target_path = Path::new(&target);
+            if target_path.is_absolute() {
+                stack.clear();
+            }
+            // A `..` climbing out through a symlink is reported with the link's name.
+            let mut depth = stack.len() as isize;
+            for c in components(target_path) {
+                depth += if c == ".." { -1 } else { 1 };
+                if depth < 0 {
+                    return Err(ResolveError::Escapes(format!(
+                        "the symlink /{} -> {}",
+                        here().display(),
+                        target_path.display()
+                    )));
+                }
+            }
+            for c in components(target_path).into_iter().rev() {
+                todo.push_front(c);
+            }
+            continue;
+        }
+        if !todo.is_empty() && !is_type(&st, libc::S_IFDIR) {
+            return Err(ResolveError::NotDir(here()));
+        }
+        stack.push((fd, name));
+    }
+    let rel = rel_of(&stack);
+    let fd = match stack.pop() {
+        Some((fd, _)) => fd,
+        None => sys::openat(root, OsStr::new("."), libc::O_PATH, 0)
+            .map_err(|e| ResolveError::Io(PathBuf::new(), e))?,
+    };
+    Ok(Some(Resolved { fd, rel }))
+}
+
+/// Checks, without creating anything, that `path` stays inside `root`: resolves the existing
+/// prefix, then the missing rest lexically (it cannot hold symlinks, only `..`).
+pub fn check(root: &OwnedFd, path: &Path) -> Result<(), ResolveError> {
+    walk(root, path, Mode::Check).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    struct TempDir(PathBuf);
+    impl TempDir {
+        fn new(tag: &str) -> TempDir {
+            let p = std::env::temp_dir().join(format!(
+                "pivot-resolve-{tag}-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).expect("temp dir");
+            TempDir(p)
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn root_fd(p: &Path) -> OwnedFd {
+        sys::open(p, libc::O_PATH | libc::O_DIRECTORY).expect("open root")
+    }
+
+    /// A fake rootfs with a room inside and traps that point outside.
+    fn fixture(tag: &str) -> (TempDir, PathBuf) {
+        let t = TempDir::new(tag);
+        let root = t.0.join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(root.join("usr/lib")).unwrap();
+        std::fs::write(root.join("etc/hosts"), "x").unwrap();
+        std::fs::create_dir_all(t.0.join("outside")).unwrap();
+        symlink("/usr/lib", root.join("lib")).unwrap();
+        symlink("usr/lib", root.join("lib-rel")).unwrap();
+        symlink("../outside", root.join("up")).unwrap();
+        symlink("/", root.join("slash")).unwrap();
+        symlink("loop2", root.join("loop1")).unwrap();
+        symlink("loop1", root.join("loop2")).unwrap();
+        symlink("etc/hosts/x", root.join("through-file")).unwrap();
+        (t, root)
+    }
+
+    #[test]
+    fn plain_and_symlinked_paths_resolve_inside() {
+        let (_t, root) = fixture("inside");
+        let fd = root_fd(&root);
+        let r = resolve(&fd, Path::new("/etc/hosts"), Create::No).unwrap();
+        assert_eq!(r.rel, PathBuf::from("etc/hosts"));
+        // An absolute symlink is taken from the new root, not from the host's /.
+        let r = resolve(&fd, Path::new("/lib"), Create::No).unwrap();
+        assert_eq!(r.rel, PathBuf::from("usr/lib"));
+        let r = resolve(&fd, Path::new("lib-rel/../../etc"), Create::No).unwrap();
+        assert_eq!(r.rel, PathBuf::from("etc"));
+        let r = resolve(&fd, Path::new("/slash/slash/etc"), Create::No).unwrap();
+        assert_eq!(r.rel, PathBuf::from("etc"));
+        let r = resolve(&fd, Path::new("/"), Create::No).unwrap();
+        assert_eq!(r.rel, PathBuf::new());
+    }
+
+    #[test]
+    fn escapes_are_errors() {
+        let (_t, root) = fixture("escape");
+        let fd = root_fd(&root);
+        for p in ["/..", "/etc/../../outside", "/up", "/up/x", "../x"] {
+            match resolve(&fd, Path::new(p), Create::Dir) {
+                Err(ResolveError::Escapes(_)) => {}
+                other => panic!("{p}: expected an escape, got {other:?}"),
+            }
+        }
+        // Nothing was created outside.
+        assert!(!root.parent().unwrap().join("x").exists());
+        assert_eq!(
+            std::fs::read_dir(root.parent().unwrap().join("outside"))
+                .unwrap()
+                .count(),
+            0
+        );
+        assert!(matches!(
+            resolve(&fd, Path::new("/loop1"), Create::No),
+            Err(ResolveError::Loop)
+        ));
+        assert!(matches!(
+            resolve(&fd, Path::new("/through-file"), Create::No),
+            Err(ResolveError::NotDir(_))
+        ));
+        assert!(matches!(
+            resolve(&fd, Path::new("/etc/hosts/x"), Create::Dir),
+            Err(ResolveError::NotDir(_))
+        ));
+    }
+
+    #[test]
+    fn missing_components_are_created_inside() {
+        let (_t, root) = fixture("create");
+        let fd = root_fd(&root);
+        let r = resolve(&fd, Path::new("/lib/new/dir"), Create::Dir).unwrap();
+        assert_eq!(r.rel, PathBuf::from("usr/lib/new/dir"));
+        assert!(root.join("usr/lib/new/dir").is_dir());
+        let r = resolve(&fd, Path::new("/etc/a/file"), Create::File).unwrap();
+        assert_eq!(r.rel, PathBuf::from("etc/a/file"));
+        assert!(root.join("etc/a/file").is_file());
+        match resolve(&fd, Path::new("/nope"), Create::No) {
+            Err(ResolveError::Io(p, e)) => {
+                assert_eq!(p, PathBuf::from("nope"));
+                assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+            }
+            other => panic!("expected ENOENT, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn check_creates_nothing_and_finds_escapes() {
+        let (_t, root) = fixture("check");
+        let fd = root_fd(&root);
+        assert!(check(&fd, Path::new("/etc/hosts")).is_ok());
+        assert!(check(&fd, Path::new("/new/a/b")).is_ok());
+        assert!(check(&fd, Path::new("/new/../etc")).is_ok());
+        assert!(!root.join("new").exists());
+        assert!(matches!(
+            check(&fd, Path::new("/new/../../x")),
+            Err(ResolveError::Escapes(_))
+        ));
+        assert!(matches!(
+            check(&fd, Path::new("/up/new")),
+            Err(ResolveError::Escapes(_))
+        ));
+        assert!(matches!(
+            check(&fd, Path::new("/etc/missing/../../..")),
+            Err(ResolveError::Escapes(_))
+        ));
+    }
+}
