@@ -1,23 +1,118 @@
-//! unshare-rs: create namespaces and run a program in them (util-linux unshare). Placeholder until the tool's issue lands.
+//! unshare-rs: create namespaces and run a program in them, a drop-in for util-linux `unshare`
+//! with `--lo-up`, `--report` and errors that name their cause.
+//!
+//! - [`getopt`]: util-linux's command-line rules.
+//! - [`plan`]: the pure step: options to a checked [`plan::Plan`] and its ordered steps.
+//! - [`idmap`]: id map parsing and building.
+//! - [`persist`]: namespace persistence by bind mounts.
+//! - [`run`]: the syscalls, in util-linux's order.
+//! - [`error`]: the error type and its hints.
 
-use clap::Parser;
+pub mod error;
+pub mod getopt;
+pub mod idmap;
+pub mod persist;
+pub mod plan;
+pub mod run;
 
-/// Command line of unshare-rs.
-#[derive(Parser, Debug)]
-#[command(
-    name = "unshare-rs",
-    version,
-    about = "create namespaces and run a program in them (util-linux unshare)",
-    after_help = "Examples:\n  unshare-rs --help"
-)]
-pub struct Cli {
-    /// Program and arguments.
-    #[arg(trailing_var_arg = true)]
-    pub args: Vec<std::ffi::OsString>,
+use conventions::exit::Outcome;
+use error::Error;
+use std::ffi::OsString;
+
+/// What `main` should do once the command line is handled.
+#[derive(Debug)]
+pub enum Exit {
+    /// Exit with this code (help, version, success without a child).
+    Code(i32),
+    /// End the way the child ended.
+    Child(Outcome),
 }
 
-/// Runs the tool and returns the process exit code.
-pub fn run(tool: &str, _cli: Cli) -> i32 {
-    eprintln!("{tool}: not implemented yet");
-    conventions::exit::FAILURE
+/// The `--help` text for `tool`.
+pub fn help(tool: &str) -> String {
+    format!(
+        "Usage: {tool} [options] [<program> [<argument>...]]
+
+Run a program with some namespaces unshared from the parent (util-linux unshare compatible).
+
+Options:
+ -m, --mount[=<file>]      unshare mounts namespace
+ -u, --uts[=<file>]        unshare UTS namespace (hostname etc)
+ -i, --ipc[=<file>]        unshare System V IPC namespace
+ -n, --net[=<file>]        unshare network namespace
+ -p, --pid[=<file>]        unshare pid namespace
+ -U, --user[=<file>]       unshare user namespace
+ -C, --cgroup[=<file>]     unshare cgroup namespace
+ -T, --time[=<file>]       unshare time namespace
+                           (=<file> persists the namespace by a bind mount on <file>)
+
+ -f, --fork                fork before launching <program>
+ --map-user=<uid>|<name>   map current user to uid (implies --user)
+ --map-group=<gid>|<name>  map current group to gid (implies --user)
+ -r, --map-root-user       map current user to root (implies --user)
+ -c, --map-current-user    map current user to itself (implies --user)
+ --map-auto                map users and groups automatically (implies --user)
+ --map-subids              map the user's subordinate ids to themselves (implies --user)
+ --map-users=<inneruid>:<outeruid>:<count>|auto|subids|all
+                           map count users from outeruid to inneruid (implies --user)
+ --map-groups=<innergid>:<outergid>:<count>|auto|subids|all
+                           map count groups from outergid to innergid (implies --user)
+
+ --kill-child[=<signame>]  when dying, kill the forked child (implies --fork)
+                             defaults to SIGKILL
+ --forward-signals         forward SIGINT and SIGTERM to the child (else they are ignored)
+ --mount-proc[=<dir>]      mount proc filesystem first (implies --mount)
+ --propagation slave|shared|private|unchanged
+                           modify mount propagation in mount namespace (default private)
+ --setgroups allow|deny    control the setgroups syscall in user namespaces
+ --keep-caps               retain capabilities granted in user namespaces
+
+ -R, --root=<dir>          run the command with root directory set to <dir>
+ -w, --wd=<dir>            change working directory to <dir>
+ -S, --setuid <uid>        set uid in entered namespace
+ -G, --setgid <gid>        set gid in entered namespace
+ --monotonic <offset>      set clock monotonic offset (seconds) in time namespaces
+ --boottime <offset>       set clock boottime offset (seconds) in time namespaces
+ --clear-env               run the program with an empty environment
+
+Beyond util-linux:
+ --lo-up                   bring the loopback interface up in the new network namespace
+ --report=<fd>|<file>      before exec, write one JSON line: the program's pid as the caller
+                           sees it and the inode of each namespace it runs in
+
+ -h, --help                display this help
+ -V, --version             display version
+
+Exit status: the program's; 128+N (the signal re-raised) if it was killed by signal N;
+1 if {tool} failed; 126 if the program could not be executed, 127 if it was not found.
+
+Examples:
+  {tool} -r id                          # root in a new user namespace
+  {tool} -fp --mount-proc ps -ef         # a pid namespace with its own /proc
+  {tool} -n --lo-up ping -c1 127.0.0.1   # a network namespace with lo up
+  touch /run/uts1 && {tool} --uts=/run/uts1 hostname demo && nsenter --uts=/run/uts1 hostname
+  {tool} -fpm --report=3 sleep 60 3>ns.json &   # ns.json: pid and namespace inodes
+"
+    )
+}
+
+/// Parses `args` (after argv\[0\]) and runs. Errors are returned for `main` to print once.
+pub fn run(tool: &str, args: &[OsString]) -> Result<Exit, Error> {
+    let caller = plan::Caller {
+        euid: nix::unistd::geteuid().as_raw(),
+        egid: nix::unistd::getegid().as_raw(),
+    };
+    let cmd = plan::parse(args, caller, &conventions::ids::uid, &conventions::ids::gid)
+        .map_err(|m| Error::Usage(format!("{m} (try '{tool} --help')")))?;
+    match cmd {
+        plan::Command::Help => {
+            print!("{}", help(tool));
+            Ok(Exit::Code(0))
+        }
+        plan::Command::Version => {
+            println!("{tool} {}", env!("CARGO_PKG_VERSION"));
+            Ok(Exit::Code(0))
+        }
+        plan::Command::Run(p) => run::execute(tool, &p, caller).map(Exit::Child),
+    }
 }

@@ -1,7 +1,16 @@
-//! Thin entry point: parse, run, exit with the outcome.
+//! Thin entry point: parse and run, print an error once, exit as the child did.
 
 fn main() {
     let tool = conventions::cli::tool_name("unshare-rs");
-    let cli: unshare_rs::Cli = conventions::cli::parse(&tool);
-    std::process::exit(unshare_rs::run(&tool, cli));
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    match unshare_rs::run(&tool, &args) {
+        Ok(unshare_rs::Exit::Code(code)) => {
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            std::process::exit(code)
+        }
+        Ok(unshare_rs::Exit::Child(outcome)) => conventions::exit::relay(outcome),
+        Err(unshare_rs::error::Error::Reported) => std::process::exit(1),
+        Err(e) => conventions::cli::die(&tool, &e, e.code()),
+    }
 }

@@ -1,0 +1,782 @@
+//! The pure half of unshare-rs: the option table, and the command line turned into a [`Plan`]
+//! (what to create, which ids to map, and the ordered steps util-linux takes), with every check
+//! that needs no syscall done here, before anything is created.
+
+use crate::getopt::{self, HasArg, Spec};
+use crate::idmap::{self, MapSpec};
+use conventions::ns::{self, NsKind};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Every option unshare-rs knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opt {
+    /// A namespace option (`-m`, `--uts[=FILE]`, ...), by its `CLONE_NEW*` flag.
+    Ns(libc::c_int),
+    Fork,
+    KillChild,
+    ForwardSignals,
+    MountProc,
+    MapRootUser,
+    MapCurrentUser,
+    MapUser,
+    MapGroup,
+    MapUsers,
+    MapGroups,
+    MapAuto,
+    MapSubids,
+    Setgroups,
+    Propagation,
+    KeepCaps,
+    Root,
+    Wd,
+    Setuid,
+    Setgid,
+    Monotonic,
+    Boottime,
+    ClearEnv,
+    LoUp,
+    Report,
+    Help,
+    Version,
+}
+
+const fn spec(long: &'static str, short: Option<char>, arg: HasArg, id: Opt) -> Spec<Opt> {
+    Spec {
+        long,
+        short,
+        arg,
+        id,
+    }
+}
+
+/// The option table. Short namespace letters take no argument: util-linux 2.38.1 reads `-mfoo`
+/// as `-m -f -o -o` (an error), so persistence is only `--mount=FILE`.
+pub const OPTIONS: [Spec<Opt>; 34] = [
+    spec(
+        "mount",
+        Some('m'),
+        HasArg::Optional,
+        Opt::Ns(libc::CLONE_NEWNS),
+    ),
+    spec(
+        "uts",
+        Some('u'),
+        HasArg::Optional,
+        Opt::Ns(libc::CLONE_NEWUTS),
+    ),
+    spec(
+        "ipc",
+        Some('i'),
+        HasArg::Optional,
+        Opt::Ns(libc::CLONE_NEWIPC),
+    ),
+    spec(
+        "net",
+        Some('n'),
+        HasArg::Optional,
+        Opt::Ns(libc::CLONE_NEWNET),
+    ),
+    spec(
+        "pid",
+        Some('p'),
+        HasArg::Optional,
+        Opt::Ns(libc::CLONE_NEWPID),
+    ),
+    spec(
+        "user",
+        Some('U'),
+        HasArg::Optional,
+        Opt::Ns(libc::CLONE_NEWUSER),
+    ),
+    spec(
+        "cgroup",
+        Some('C'),
+        HasArg::Optional,
+        Opt::Ns(libc::CLONE_NEWCGROUP),
+    ),
+    spec(
+        "time",
+        Some('T'),
+        HasArg::Optional,
+        Opt::Ns(ns::CLONE_NEWTIME),
+    ),
+    spec("fork", Some('f'), HasArg::No, Opt::Fork),
+    spec("kill-child", None, HasArg::Optional, Opt::KillChild),
+    spec("forward-signals", None, HasArg::No, Opt::ForwardSignals),
+    spec("mount-proc", None, HasArg::Optional, Opt::MountProc),
+    spec("map-root-user", Some('r'), HasArg::No, Opt::MapRootUser),
+    spec(
+        "map-current-user",
+        Some('c'),
+        HasArg::No,
+        Opt::MapCurrentUser,
+    ),
+    spec("map-user", None, HasArg::Required, Opt::MapUser),
+    spec("map-group", None, HasArg::Required, Opt::MapGroup),
+    spec("map-users", None, HasArg::Required, Opt::MapUsers),
+    spec("map-groups", None, HasArg::Required, Opt::MapGroups),
+    spec("map-auto", None, HasArg::No, Opt::MapAuto),
+    spec("map-subids", None, HasArg::No, Opt::MapSubids),
+    spec("setgroups", None, HasArg::Required, Opt::Setgroups),
+    spec("propagation", None, HasArg::Required, Opt::Propagation),
+    spec("keep-caps", None, HasArg::No, Opt::KeepCaps),
+    spec("root", Some('R'), HasArg::Required, Opt::Root),
+    spec("wd", Some('w'), HasArg::Required, Opt::Wd),
+    spec("setuid", Some('S'), HasArg::Required, Opt::Setuid),
+    spec("setgid", Some('G'), HasArg::Required, Opt::Setgid),
+    spec("monotonic", None, HasArg::Required, Opt::Monotonic),
+    spec("boottime", None, HasArg::Required, Opt::Boottime),
+    spec("clear-env", None, HasArg::No, Opt::ClearEnv),
+    spec("lo-up", None, HasArg::No, Opt::LoUp),
+    spec("report", None, HasArg::Required, Opt::Report),
+    spec("help", Some('h'), HasArg::No, Opt::Help),
+    spec("version", Some('V'), HasArg::No, Opt::Version),
+];
+
+/// What `/proc/self/setgroups` gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setgroups {
+    /// `allow`.
+    Allow,
+    /// `deny`.
+    Deny,
+}
+
+impl Setgroups {
+    /// The word written to the file.
+    pub fn word(self) -> &'static str {
+        match self {
+            Setgroups::Allow => "allow",
+            Setgroups::Deny => "deny",
+        }
+    }
+}
+
+/// Where `--report` goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportTo {
+    /// An open file descriptor.
+    Fd(i32),
+    /// A file, created or truncated.
+    File(PathBuf),
+}
+
+/// A namespace to persist by bind-mounting its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Persist {
+    /// Which namespace.
+    pub kind: NsKind,
+    /// The bind-mount target.
+    pub path: PathBuf,
+}
+
+/// The ids the caller runs as, which the single-id maps and `auto` refer to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    /// Effective uid.
+    pub euid: u32,
+    /// Effective gid.
+    pub egid: u32,
+}
+
+/// One step of the run, in util-linux's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Fork a helper that stays in the parent namespaces and writes the range maps.
+    SpawnMapHelper,
+    /// Fork a helper that stays in the old namespaces for the persistence binds.
+    SpawnBindHelper,
+    /// unshare(2) with these flags.
+    Unshare(libc::c_int),
+    /// Let the map helper write the maps and wait for it.
+    SyncMapHelper,
+    /// Write `/proc/self/timens_offsets` (before the fork: offsets apply to children).
+    TimeOffsets,
+    /// Bring `lo` up in the new network namespace.
+    LoUp,
+    /// Fork: the parent binds, reports and waits; the child goes on.
+    Fork,
+    /// Bind the namespace files on their targets (by the helper or ourselves).
+    Persist,
+    /// PR_SET_PDEATHSIG in the child.
+    KillWithParent(i32),
+    /// Write the single-id uid map `inner outer 1`.
+    MapUser,
+    /// Write `deny` to setgroups and the single-id gid map.
+    MapGroup,
+    /// Write setgroups.
+    Setgroups(Setgroups),
+    /// Change the propagation of / recursively.
+    Propagation(libc::c_ulong),
+    /// chroot.
+    Chroot,
+    /// chdir.
+    Chdir,
+    /// Mount proc.
+    MountProc,
+    /// setgroups/setgid/setuid.
+    SetIds,
+    /// Permitted capabilities to ambient.
+    KeepCaps,
+    /// Clear the environment.
+    ClearEnv,
+    /// Write the report (or let the parent write it).
+    Report,
+    /// execvp the program.
+    Exec,
+}
+
+/// Everything the command line asked for, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// `CLONE_NEW*` flags for unshare(2).
+    pub flags: libc::c_int,
+    /// Namespaces to persist.
+    pub persist: Vec<Persist>,
+    /// Run the program as a child.
+    pub fork: bool,
+    /// PR_SET_PDEATHSIG signal for the child.
+    pub kill_child: Option<i32>,
+    /// Forward SIGINT/SIGTERM to the child instead of ignoring them.
+    pub forward_signals: bool,
+    /// Where to mount proc.
+    pub mount_proc: Option<PathBuf>,
+    /// Propagation flags for /, None for `unchanged`.
+    pub propagation: Option<libc::c_ulong>,
+    /// What to write to setgroups.
+    pub setgroups: Option<Setgroups>,
+    /// Inner uid the caller's euid maps to (single-id map).
+    pub map_user: Option<u32>,
+    /// Inner gid the caller's egid maps to.
+    pub map_group: Option<u32>,
+    /// `--map-users` specs.
+    pub user_ranges: Vec<MapSpec>,
+    /// `--map-groups` specs.
+    pub group_ranges: Vec<MapSpec>,
+    /// chroot target.
+    pub root: Option<PathBuf>,
+    /// chdir target.
+    pub wd: Option<PathBuf>,
+    /// uid to switch to.
+    pub setuid: Option<u32>,
+    /// gid to switch to.
+    pub setgid: Option<u32>,
+    /// CLOCK_MONOTONIC offset in seconds.
+    pub monotonic: Option<i64>,
+    /// CLOCK_BOOTTIME offset in seconds.
+    pub boottime: Option<i64>,
+    /// Raise permitted caps to ambient.
+    pub keep_caps: bool,
+    /// Run the program with an empty environment.
+    pub clear_env: bool,
+    /// Bring lo up.
+    pub lo_up: bool,
+    /// Where to write the JSON report.
+    pub report: Option<ReportTo>,
+    /// The program and its arguments (empty: the default shell).
+    pub program: Vec<OsString>,
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Run.
+    Run(Box<Plan>),
+    /// Print help.
+    Help,
+    /// Print the version.
+    Version,
+}
+
+fn text(opt: &str, v: &Option<OsString>) -> Result<String, String> {
+    match v {
+        None => Err(format!("option '--{opt}' requires an argument")),
+        Some(s) => s
+            .to_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("invalid --{opt} argument {s:?} (not UTF-8)")),
+    }
+}
+
+fn offset(which: &str, s: &str) -> Result<i64, String> {
+    s.trim().parse::<i64>().map_err(|_| {
+        format!("failed to parse {which} offset: '{s}' (give whole seconds, e.g. 3600 or -60)")
+    })
+}
+
+impl Plan {
+    /// Whether range maps need the helper process.
+    pub fn has_ranges(&self) -> bool {
+        !self.user_ranges.is_empty() || !self.group_ranges.is_empty()
+    }
+
+    /// The steps in the order they run.
+    pub fn steps(&self) -> Vec<Step> {
+        let mut s = Vec::new();
+        if self.has_ranges() {
+            s.push(Step::SpawnMapHelper);
+        }
+        // The binds are made from the old namespaces (a new mount or user namespace could not
+        // reach or would not be allowed to change the old mount tree), so always by a helper.
+        if !self.persist.is_empty() {
+            s.push(Step::SpawnBindHelper);
+        }
+        if self.flags != 0 {
+            s.push(Step::Unshare(self.flags));
+        }
+        if self.has_ranges() {
+            s.push(Step::SyncMapHelper);
+        }
+        if self.monotonic.is_some() || self.boottime.is_some() {
+            s.push(Step::TimeOffsets);
+        }
+        if self.lo_up {
+            s.push(Step::LoUp);
+        }
+        if self.fork {
+            s.push(Step::Fork);
+        } else if !self.persist.is_empty() {
+            s.push(Step::Persist);
+        }
+        if let Some(sig) = self.kill_child {
+            s.push(Step::KillWithParent(sig));
+        }
+        if self.map_user.is_some() && self.user_ranges.is_empty() {
+            s.push(Step::MapUser);
+        }
+        if self.map_group.is_some() && self.group_ranges.is_empty() {
+            s.push(Step::MapGroup);
+        }
+        // With range maps the helper writes setgroups before gid_map (afterwards it is refused).
+        if let (Some(sg), false) = (self.setgroups, !self.group_ranges.is_empty()) {
+            s.push(Step::Setgroups(sg));
+        }
+        if let (Some(p), true) = (self.propagation, self.flags & libc::CLONE_NEWNS != 0) {
+            s.push(Step::Propagation(p));
+        }
+        if self.root.is_some() {
+            s.push(Step::Chroot);
+        }
+        if self.root.is_some() || self.wd.is_some() {
+            s.push(Step::Chdir);
+        }
+        if self.mount_proc.is_some() {
+            s.push(Step::MountProc);
+        }
+        if self.setuid.is_some() || self.setgid.is_some() {
+            s.push(Step::SetIds);
+        }
+        if self.keep_caps && self.flags & libc::CLONE_NEWUSER != 0 {
+            s.push(Step::KeepCaps);
+        }
+        if self.clear_env {
+            s.push(Step::ClearEnv);
+        }
+        if self.report.is_some() {
+            s.push(Step::Report);
+        }
+        s.push(Step::Exec);
+        s
+    }
+
+    /// The directory to chdir to: `--wd`, else `/` after `--root`.
+    pub fn chdir_target(&self) -> Option<PathBuf> {
+        self.wd
+            .clone()
+            .or_else(|| self.root.as_ref().map(|_| PathBuf::from("/")))
+    }
+}
+
+/// Parses the arguments after argv\[0\] into a [`Command`]. `caller` gives the ids that `-c` maps
+/// and `lookup_uid`/`lookup_gid` resolve names (passed in so that this stays pure).
+pub fn parse(
+    args: &[OsString],
+    caller: Caller,
+    lookup_uid: &dyn Fn(&str) -> Result<u32, String>,
+    lookup_gid: &dyn Fn(&str) -> Result<u32, String>,
+) -> Result<Command, String> {
+    let (opts, program) = getopt::parse(&OPTIONS, args).map_err(|e| e.to_string())?;
+    let mut p = Plan {
+        flags: 0,
+        persist: Vec::new(),
+        fork: false,
+        kill_child: None,
+        forward_signals: false,
+        mount_proc: None,
+        propagation: Some(libc::MS_REC | libc::MS_PRIVATE),
+        setgroups: None,
+        map_user: None,
+        map_group: None,
+        user_ranges: Vec::new(),
+        group_ranges: Vec::new(),
+        root: None,
+        wd: None,
+        setuid: None,
+        setgid: None,
+        monotonic: None,
+        boottime: None,
+        keep_caps: false,
+        clear_env: false,
+        lo_up: false,
+        report: None,
+        program,
+    };
+    for (opt, value) in &opts {
+        match *opt {
+            Opt::Ns(flag) => {
+                p.flags |= flag;
+                if let Some(path) = value {
+                    let kind = ns::by_flag(flag).ok_or("unknown namespace flag")?;
+                    if path.is_empty() {
+                        return Err(format!(
+                            "--{}= needs a file name to persist the namespace on",
+                            kind.long
+                        ));
+                    }
+                    p.persist.retain(|x| x.kind != kind);
+                    p.persist.push(Persist {
+                        kind,
+                        path: PathBuf::from(path),
+                    });
+                }
+            }
+            Opt::Fork => p.fork = true,
+            Opt::KillChild => {
+                p.fork = true;
+                p.kill_child = Some(match value {
+                    None => libc::SIGKILL,
+                    Some(v) => conventions::signal::parse(&v.to_string_lossy())?,
+                });
+            }
+            Opt::ForwardSignals => p.forward_signals = true,
+            Opt::MountProc => {
+                p.flags |= libc::CLONE_NEWNS;
+                p.mount_proc = Some(match value {
+                    Some(v) if !v.is_empty() => PathBuf::from(v),
+                    _ => PathBuf::from("/proc"),
+                });
+            }
+            Opt::MapRootUser => {
+                p.flags |= libc::CLONE_NEWUSER;
+                p.map_user = Some(0);
+                p.map_group = Some(0);
+            }
+            Opt::MapCurrentUser => {
+                p.flags |= libc::CLONE_NEWUSER;
+                p.map_user = Some(caller.euid);
+                p.map_group = Some(caller.egid);
+            }
+            Opt::MapUser => {
+                p.flags |= libc::CLONE_NEWUSER;
+                p.map_user = Some(lookup_uid(&text("map-user", value)?)?);
+            }
+            Opt::MapGroup => {
+                p.flags |= libc::CLONE_NEWUSER;
+                p.map_group = Some(lookup_gid(&text("map-group", value)?)?);
+            }
+            Opt::MapUsers => {
+                p.flags |= libc::CLONE_NEWUSER;
+                p.user_ranges
+                    .push(idmap::parse_spec(&text("map-users", value)?)?);
+            }
+            Opt::MapGroups => {
+                p.flags |= libc::CLONE_NEWUSER;
+                p.group_ranges
+                    .push(idmap::parse_spec(&text("map-groups", value)?)?);
+            }
+            Opt::MapAuto | Opt::MapSubids => {
+                p.flags |= libc::CLONE_NEWUSER;
+                let spec = if *opt == Opt::MapAuto {
+                    MapSpec::Auto
+                } else {
+                    MapSpec::Subids
+                };
+                p.user_ranges.push(spec);
+                p.group_ranges.push(spec);
+            }
+            Opt::Setgroups => {
+                p.setgroups = Some(match text("setgroups", value)?.as_str() {
+                    "allow" => Setgroups::Allow,
+                    "deny" => Setgroups::Deny,
+                    other => {
+                        return Err(format!(
+                            "unsupported --setgroups argument '{other}' (use allow or deny)"
+                        ))
+                    }
+                })
+            }
+            Opt::Propagation => {
+                p.propagation = match text("propagation", value)?.as_str() {
+                    "slave" => Some(libc::MS_REC | libc::MS_SLAVE),
+                    "shared" => Some(libc::MS_REC | libc::MS_SHARED),
+                    "private" => Some(libc::MS_REC | libc::MS_PRIVATE),
+                    "unchanged" => None,
+                    other => {
+                        return Err(format!(
+                        "unsupported propagation mode: {other} (use slave, shared, private or unchanged)"
+                    ))
+                    }
+                }
+            }
+            Opt::KeepCaps => p.keep_caps = true,
+            Opt::Root => p.root = Some(PathBuf::from(value.clone().unwrap_or_default())),
+            Opt::Wd => p.wd = Some(PathBuf::from(value.clone().unwrap_or_default())),
+            Opt::Setuid => p.setuid = Some(lookup_uid(&text("setuid", value)?)?),
+            Opt::Setgid => p.setgid = Some(lookup_gid(&text("setgid", value)?)?),
+            Opt::Monotonic => p.monotonic = Some(offset("monotonic", &text("monotonic", value)?)?),
+            Opt::Boottime => p.boottime = Some(offset("boottime", &text("boottime", value)?)?),
+            Opt::ClearEnv => p.clear_env = true,
+            Opt::LoUp => p.lo_up = true,
+            Opt::Report => {
+                let v = text("report", value)?;
+                p.report = Some(if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+                    ReportTo::Fd(
+                        v.parse()
+                            .map_err(|_| format!("invalid --report descriptor '{v}'"))?,
+                    )
+                } else if v.is_empty() {
+                    return Err("--report needs a file descriptor number or a file name".into());
+                } else {
+                    ReportTo::File(PathBuf::from(v))
+                });
+            }
+            Opt::Help => return Ok(Command::Help),
+            Opt::Version => return Ok(Command::Version),
+        }
+    }
+    if (p.monotonic.is_some() || p.boottime.is_some()) && p.flags & ns::CLONE_NEWTIME == 0 {
+        return Err(
+            "options --monotonic and --boottime require unsharing of a time namespace (-T)".into(),
+        );
+    }
+    if p.setgroups == Some(Setgroups::Allow) && p.map_group.is_some() {
+        return Err("options --setgroups=allow and --map-group are mutually exclusive".into());
+    }
+    if p.lo_up && p.flags & libc::CLONE_NEWNET == 0 {
+        return Err("--lo-up needs a new network namespace (-n)".into());
+    }
+    if !p.fork && p.persist.iter().any(|x| x.kind.proc_name == "pid") {
+        return Err("persisting a pid namespace (--pid=FILE) needs --fork: the namespace only exists once a child is in it".into());
+    }
+    Ok(Command::Run(Box::new(p)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ME: Caller = Caller {
+        euid: 1000,
+        egid: 100,
+    };
+
+    fn uid(s: &str) -> Result<u32, String> {
+        match s {
+            "alice" => Ok(1000),
+            _ => s.parse().map_err(|_| format!("unknown user '{s}'")),
+        }
+    }
+
+    fn plan(args: &[&str]) -> Result<Plan, String> {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        match parse(&args, ME, &uid, &uid)? {
+            Command::Run(p) => Ok(*p),
+            other => Err(format!("not a run: {other:?}")),
+        }
+    }
+
+    #[test]
+    fn table_has_unique_names() {
+        for (i, a) in OPTIONS.iter().enumerate() {
+            for b in &OPTIONS[i + 1..] {
+                assert_ne!(a.long, b.long);
+                if a.short.is_some() {
+                    assert_ne!(a.short, b.short, "{}", a.long);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn namespaces_and_implications() {
+        let p = plan(&["-fpmu", "true"]).expect("plan");
+        assert_eq!(
+            p.flags,
+            libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS
+        );
+        assert!(p.fork);
+        assert_eq!(p.program, vec![OsString::from("true")]);
+        let p = plan(&["--mount-proc", "--kill-child"]).expect("plan");
+        assert_eq!(p.flags, libc::CLONE_NEWNS);
+        assert_eq!(p.mount_proc, Some(PathBuf::from("/proc")));
+        assert!(p.fork);
+        assert_eq!(p.kill_child, Some(libc::SIGKILL));
+        let p = plan(&["--kill-child=TERM", "--mount-proc=/mnt/p"]).expect("plan");
+        assert_eq!(p.kill_child, Some(libc::SIGTERM));
+        assert_eq!(p.mount_proc, Some(PathBuf::from("/mnt/p")));
+        let p = plan(&["-r"]).expect("plan");
+        assert_eq!(
+            (p.flags, p.map_user, p.map_group),
+            (libc::CLONE_NEWUSER, Some(0), Some(0))
+        );
+        let p = plan(&["-c"]).expect("plan");
+        assert_eq!((p.map_user, p.map_group), (Some(1000), Some(100)));
+        let p = plan(&["--map-user=alice", "--map-group=7"]).expect("plan");
+        assert_eq!((p.map_user, p.map_group), (Some(1000), Some(7)));
+        assert!(plan(&["-T", "--monotonic", "-5", "--boottime=10"]).is_ok());
+        assert!(p.program.is_empty());
+    }
+
+    #[test]
+    fn persistence_targets() {
+        let p = plan(&["--uts=/run/u", "--net=/run/n", "-m"]).expect("plan");
+        assert_eq!(
+            p.persist
+                .iter()
+                .map(|x| (x.kind.proc_name, x.path.to_string_lossy().into_owned()))
+                .collect::<Vec<_>>(),
+            vec![("uts", "/run/u".to_string()), ("net", "/run/n".to_string())]
+        );
+        assert!(plan(&["--pid=/run/p"])
+            .unwrap_err()
+            .contains("needs --fork"));
+        assert!(plan(&["-f", "--pid=/run/p"]).is_ok());
+        assert!(plan(&["--uts="]).is_err());
+    }
+
+    #[test]
+    fn bad_input_is_refused() {
+        for (args, needle) in [
+            (&["--map-users=1:2"][..], "'1:2'"),
+            (&["--kill-child=FOO"][..], "unknown signal 'FOO'"),
+            (
+                &["-T", "--monotonic=abc"][..],
+                "failed to parse monotonic offset: 'abc'",
+            ),
+            (
+                &["--monotonic=5"][..],
+                "require unsharing of a time namespace",
+            ),
+            (
+                &["--propagation=foo"][..],
+                "unsupported propagation mode: foo",
+            ),
+            (
+                &["--setgroups=x"][..],
+                "unsupported --setgroups argument 'x'",
+            ),
+            (&["-r", "--setgroups=allow"][..], "mutually exclusive"),
+            (&["--lo-up"][..], "needs a new network namespace"),
+            (&["--map-user=nobody-such"][..], "unknown user"),
+            (&["-mfoo"][..], "unexpected argument '-o' found"),
+            (&["--bogus"][..], "unexpected argument '--bogus' found"),
+            (&["--report="][..], "--report needs"),
+        ] {
+            let e = plan(args).expect_err(&format!("{args:?} should fail"));
+            assert!(e.contains(needle), "{args:?}: {e}");
+            assert!(!e.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn help_version_and_reports() {
+        let a = |v: &[&str]| -> Vec<OsString> { v.iter().map(OsString::from).collect() };
+        assert_eq!(parse(&a(&["-h"]), ME, &uid, &uid), Ok(Command::Help));
+        assert_eq!(parse(&a(&["--vers"]), ME, &uid, &uid), Ok(Command::Version));
+        // After the program, -V belongs to the program.
+        assert!(matches!(
+            parse(&a(&["true", "-V"]), ME, &uid, &uid),
+            Ok(Command::Run(_))
+        ));
+        assert_eq!(
+            plan(&["--report=3"]).expect("plan").report,
+            Some(ReportTo::Fd(3))
+        );
+        assert_eq!(
+            plan(&["--report", "/tmp/r.json"]).expect("plan").report,
+            Some(ReportTo::File(PathBuf::from("/tmp/r.json")))
+        );
+    }
+
+    #[test]
+    fn steps_follow_util_linux_order() {
+        let p = plan(&["-fpmur", "--mount-proc", "-R/x", "--kill-child"]).expect("plan");
+        assert_eq!(
+            p.steps(),
+            vec![
+                Step::Unshare(
+                    libc::CLONE_NEWPID
+                        | libc::CLONE_NEWNS
+                        | libc::CLONE_NEWUTS
+                        | libc::CLONE_NEWUSER
+                ),
+                Step::Fork,
+                Step::KillWithParent(libc::SIGKILL),
+                Step::MapUser,
+                Step::MapGroup,
+                Step::Propagation(libc::MS_REC | libc::MS_PRIVATE),
+                Step::Chroot,
+                Step::Chdir,
+                Step::MountProc,
+                Step::Exec,
+            ]
+        );
+        let p = plan(&[
+            "--mount=/a",
+            "-T",
+            "--monotonic=1",
+            "--map-users=0:100000:10",
+            "--map-groups=0:100000:10",
+            "--setgroups=deny",
+            "-n",
+            "--lo-up",
+            "--propagation=unchanged",
+            "--report=1",
+        ])
+        .expect("plan");
+        assert_eq!(
+            p.steps(),
+            vec![
+                Step::SpawnMapHelper,
+                Step::SpawnBindHelper,
+                Step::Unshare(
+                    libc::CLONE_NEWNS
+                        | ns::CLONE_NEWTIME
+                        | libc::CLONE_NEWUSER
+                        | libc::CLONE_NEWNET
+                ),
+                Step::SyncMapHelper,
+                Step::TimeOffsets,
+                Step::LoUp,
+                Step::Persist,
+                Step::Report,
+                Step::Exec,
+            ]
+        );
+        assert_eq!(plan(&[]).expect("plan").steps(), vec![Step::Exec]);
+        let p = plan(&[
+            "-U",
+            "-S",
+            "0",
+            "-G0",
+            "--keep-caps",
+            "--clear-env",
+            "-w",
+            "/",
+        ])
+        .expect("plan");
+        assert_eq!(
+            p.steps(),
+            vec![
+                Step::Unshare(libc::CLONE_NEWUSER),
+                Step::Chdir,
+                Step::SetIds,
+                Step::KeepCaps,
+                Step::ClearEnv,
+                Step::Exec
+            ]
+        );
+        assert_eq!(p.chdir_target(), Some(PathBuf::from("/")));
+    }
+}

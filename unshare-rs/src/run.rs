@@ -1,0 +1,771 @@
+//! The half of unshare-rs that makes syscalls: it checks what can be checked before anything is
+//! created, then walks the plan's steps in util-linux's order.
+
+use crate::error::{self, Error};
+use crate::idmap::{self, MapSpec, Range};
+use crate::persist::{self, Target};
+use crate::plan::{Caller, Plan, ReportTo, Setgroups, Step};
+use conventions::exit::Outcome;
+use conventions::ns::{self, NsKind, Proc};
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+/// A pipe, close-on-exec so that the program never inherits it.
+fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the valid array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(Error::last("pipe2() failed", ""));
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Reads one byte; false on end of file or error (the other side is gone).
+fn read_byte(fd: RawFd) -> bool {
+    let mut b = [0u8; 1];
+    loop {
+        // SAFETY: reads at most one byte into a valid local buffer.
+        let n = unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) };
+        if n == 1 {
+            return true;
+        }
+        if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        return false;
+    }
+}
+
+fn write_byte(fd: RawFd) -> bool {
+    // SAFETY: writes one byte from a valid static buffer.
+    unsafe { libc::write(fd, b"g".as_ptr().cast(), 1) == 1 }
+}
+
+/// fork(2); returns 0 in the child.
+fn fork() -> Result<libc::pid_t, Error> {
+    // SAFETY: unshare-rs is single-threaded, so the child may run arbitrary code after fork.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Error::last("fork() failed", ""));
+    }
+    Ok(pid)
+}
+
+/// Leaves the process at once, without running destructors or flushing buffers twice.
+fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+/// A helper process forked before unshare(2), so that it stays in the old namespaces, which
+/// waits until told to do its work.
+struct Helper {
+    pid: libc::pid_t,
+    go: Option<OwnedFd>,
+}
+
+impl Helper {
+    fn spawn(tool: &str, work: impl FnOnce() -> Result<(), Error>) -> Result<Helper, Error> {
+        let (r, w) = pipe()?;
+        let pid = fork()?;
+        if pid == 0 {
+            drop(w);
+            if !read_byte(r.as_raw_fd()) {
+                // The main process gave up before the helper was needed.
+                exit_now(0);
+            }
+            match work() {
+                Ok(()) => exit_now(0),
+                Err(e) => {
+                    eprintln!("{tool}: {e}");
+                    exit_now(1)
+                }
+            }
+        }
+        drop(r);
+        Ok(Helper { pid, go: Some(w) })
+    }
+
+    /// Lets the helper work and waits for it; its own message was printed if it failed.
+    fn sync(mut self) -> Result<(), Error> {
+        let go = self.go.take();
+        if let Some(fd) = &go {
+            write_byte(fd.as_raw_fd());
+        }
+        drop(go);
+        let pid = std::mem::replace(&mut self.pid, 0);
+        match conventions::exit::wait(pid) {
+            Ok(Outcome::Exited(0)) => Ok(()),
+            Ok(_) => Err(Error::Reported),
+            Err(e) => Err(Error::io(format!("waitpid({pid}) failed"), e, "")),
+        }
+    }
+
+    /// Forgets the helper in a forked child, which must neither wake nor wait for it.
+    fn abandon(mut self) {
+        self.go = None;
+        self.pid = 0;
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        // Closing the pipe tells a waiting helper to leave without working.
+        self.go = None;
+        if self.pid > 0 {
+            let _ = conventions::exit::wait(self.pid);
+        }
+    }
+}
+
+fn write_file(path: &Path, text: &str, hint: &str) -> Result<(), Error> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| Error::io(format!("write {} failed", path.display()), e, hint))
+}
+
+const MAP_HINT: &str = "without CAP_SETUID/CAP_SETGID in the parent user namespace only the \
+                        caller's own id can be mapped (-r, -c, --map-user); ranges need \
+                        newuidmap/newgidmap and /etc/subuid, /etc/subgid entries";
+
+/// The map helper's work: write the range maps of `pid`, directly as root, else through
+/// newuidmap/newgidmap as util-linux does for unprivileged callers.
+fn write_maps(
+    pid: libc::pid_t,
+    uid_lines: &[Range],
+    gid_lines: &[Range],
+    setgroups: Option<Setgroups>,
+    privileged: bool,
+) -> Result<(), Error> {
+    let run = |helper: &str, lines: &[Range]| -> Result<(), Error> {
+        let status = std::process::Command::new(helper)
+            .arg(pid.to_string())
+            .args(idmap::helper_args(lines))
+            .status()
+            .map_err(|e| {
+                Error::io(
+                    format!("failed to execute {helper}"),
+                    e,
+                    "install it (Debian package uidmap) or run as root",
+                )
+            })?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(Error::Failed(format!(
+                "{helper} failed ({status}): check /etc/subuid and /etc/subgid"
+            )))
+        }
+    };
+    if !uid_lines.is_empty() {
+        if privileged {
+            let path = format!("/proc/{pid}/uid_map");
+            write_file(Path::new(&path), &idmap::format(uid_lines), MAP_HINT)?;
+        } else {
+            run("newuidmap", uid_lines)?;
+        }
+    }
+    if !gid_lines.is_empty() {
+        if let Some(sg) = setgroups {
+            let path = format!("/proc/{pid}/setgroups");
+            write_file(Path::new(&path), sg.word(), "")?;
+        }
+        if privileged {
+            let path = format!("/proc/{pid}/gid_map");
+            write_file(Path::new(&path), &idmap::format(gid_lines), MAP_HINT)?;
+        } else {
+            run("newgidmap", gid_lines)?;
+        }
+    }
+    Ok(())
+}
+
+/// Brings `lo` up with SIOCSIFFLAGS on an AF_INET socket (no `ip` needed).
+pub fn lo_up() -> Result<(), Error> {
+    // SAFETY: socket has no memory arguments.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(Error::last("socket(AF_INET) failed", ""));
+    }
+    // SAFETY: fd was just created and is owned here.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain data; all zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the name and writes the flags of a valid ifreq.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(Error::last("ioctl(SIOCGIFFLAGS, lo) failed", ""));
+    }
+    // SAFETY: the kernel filled ifru_flags, the union member SIOCGIFFLAGS uses.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS reads a valid ifreq.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(Error::last(
+            "ioctl(SIOCSIFFLAGS, lo up) failed",
+            "needs CAP_NET_ADMIN in the network namespace's user namespace",
+        ));
+    }
+    Ok(())
+}
+
+/// The JSON object `--report` writes.
+pub fn report_json(pid: i32, namespaces: &[(NsKind, u64)]) -> String {
+    let mut ns = serde_json::Map::new();
+    for (kind, ino) in namespaces {
+        ns.insert(kind.proc_name.to_string(), serde_json::Value::from(*ino));
+    }
+    let mut obj = serde_json::Map::new();
+    obj.insert("pid".into(), serde_json::Value::from(pid));
+    obj.insert("namespaces".into(), serde_json::Value::Object(ns));
+    format!("{}\n", serde_json::Value::Object(obj))
+}
+
+/// Everything checked and resolved before the first syscall that changes anything.
+struct Runner<'a> {
+    tool: &'a str,
+    plan: &'a Plan,
+    caller: Caller,
+    program: Vec<OsString>,
+    uid_lines: Vec<Range>,
+    gid_lines: Vec<Range>,
+    targets: Vec<Target>,
+    /// Files to remove if the run fails before the binds are made.
+    cleanup: Vec<Target>,
+    report_file: Option<File>,
+    report_ns: Option<Vec<(NsKind, u64)>>,
+    map_helper: Option<Helper>,
+    bind_helper: Option<Helper>,
+    /// Parent to child: go (after the binds) and, with --report, the ack after the report.
+    go_r: Option<OwnedFd>,
+    go_w: Option<OwnedFd>,
+    /// Child to parent: setup done, about to exec (with --report).
+    ready_r: Option<OwnedFd>,
+    ready_w: Option<OwnedFd>,
+    forked_child: bool,
+    parent_pid: libc::pid_t,
+}
+
+fn resolve_maps(plan: &Plan, caller: Caller) -> Result<(Vec<Range>, Vec<Range>), Error> {
+    let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(caller.euid))
+        .ok()
+        .flatten()
+        .map(|u| u.name);
+    let group = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(caller.egid))
+        .ok()
+        .flatten()
+        .map(|g| g.name);
+    let one = |specs: &[MapSpec],
+               single: Option<u32>,
+               outer: u32,
+               subfile: &str,
+               procfile: &str,
+               who: Option<&str>,
+               id: u32|
+     -> Result<Vec<Range>, Error> {
+        if specs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ranges = Vec::new();
+        for &spec in specs {
+            let sub = if matches!(spec, MapSpec::Auto | MapSpec::Subids) {
+                let text = std::fs::read_to_string(subfile)
+                    .map_err(|e| Error::io(format!("cannot read {subfile}"), e, ""))?;
+                let block = idmap::subid_block(&text, who, id);
+                if block.is_none() {
+                    return Err(Error::Failed(format!(
+                        "no line matching user \"{}\" in {subfile} (add one, e.g. with usermod --add-subuids)",
+                        who.map(str::to_string).unwrap_or_else(|| id.to_string())
+                    )));
+                }
+                block
+            } else {
+                None
+            };
+            let parent = if spec == MapSpec::All {
+                idmap::parse_proc_map(&std::fs::read_to_string(procfile).unwrap_or_default())
+            } else {
+                Vec::new()
+            };
+            ranges.extend(idmap::resolve(spec, sub, &parent).map_err(Error::Failed)?);
+        }
+        Ok(idmap::build(single.map(|s| (s, outer)), &ranges))
+    };
+    let uids = one(
+        &plan.user_ranges,
+        plan.map_user,
+        caller.euid,
+        "/etc/subuid",
+        "/proc/self/uid_map",
+        name.as_deref(),
+        caller.euid,
+    )?;
+    let gids = one(
+        &plan.group_ranges,
+        plan.map_group,
+        caller.egid,
+        "/etc/subgid",
+        "/proc/self/gid_map",
+        name.as_deref().or(group.as_deref()),
+        caller.euid,
+    )?;
+    Ok((uids, gids))
+}
+
+impl<'a> Runner<'a> {
+    fn new(tool: &'a str, plan: &'a Plan, caller: Caller) -> Result<Runner<'a>, Error> {
+        let program = conventions::exec::program_or_default(&plan.program);
+        if let Some(root) = &plan.root {
+            match std::fs::metadata(root) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(Error::io(
+                        format!("cannot change root directory to '{}'", root.display()),
+                        std::io::Error::from_raw_os_error(libc::ENOTDIR),
+                        "",
+                    ))
+                }
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("cannot change root directory to '{}'", root.display()),
+                        e,
+                        "",
+                    ))
+                }
+            }
+        }
+        let (uid_lines, gid_lines) = if plan.has_ranges() {
+            resolve_maps(plan, caller)?
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let report_file = match &plan.report {
+            Some(ReportTo::File(path)) => Some(File::create(path).map_err(|e| {
+                Error::io(format!("cannot open report file {}", path.display()), e, "")
+            })?),
+            Some(ReportTo::Fd(fd)) => {
+                // SAFETY: F_GETFD only queries the descriptor table.
+                if unsafe { libc::fcntl(*fd, libc::F_GETFD) } < 0 {
+                    return Err(Error::last(
+                        format!("--report={fd}"),
+                        "give an open descriptor, e.g. --report=3 3>report.json",
+                    ));
+                }
+                None
+            }
+            None => None,
+        };
+        let targets = persist::prepare(&plan.persist)?;
+        let needs_go = plan.fork && (!targets.is_empty() || plan.report.is_some());
+        let (go_r, go_w) = if needs_go {
+            let (r, w) = pipe()?;
+            (Some(r), Some(w))
+        } else {
+            (None, None)
+        };
+        let (ready_r, ready_w) = if plan.fork && plan.report.is_some() {
+            let (r, w) = pipe()?;
+            (Some(r), Some(w))
+        } else {
+            (None, None)
+        };
+        Ok(Runner {
+            tool,
+            plan,
+            caller,
+            program,
+            uid_lines,
+            gid_lines,
+            cleanup: targets.clone(),
+            targets,
+            report_file,
+            report_ns: None,
+            map_helper: None,
+            bind_helper: None,
+            go_r,
+            go_w,
+            ready_r,
+            ready_w,
+            forked_child: false,
+            // SAFETY: getpid has no preconditions.
+            parent_pid: unsafe { libc::getpid() },
+        })
+    }
+
+    fn write_report(&mut self, pid: i32, namespaces: &[(NsKind, u64)]) -> Result<(), Error> {
+        let text = report_json(pid, namespaces);
+        match (&self.plan.report, &mut self.report_file) {
+            (_, Some(f)) => f
+                .write_all(text.as_bytes())
+                .and_then(|_| f.flush())
+                .map_err(|e| Error::io("cannot write the report", e, "")),
+            (Some(ReportTo::Fd(fd)), None) => {
+                // SAFETY: the caller's descriptor is borrowed for one write and not closed.
+                let mut f = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(*fd) });
+                f.write_all(text.as_bytes())
+                    .map_err(|e| Error::io(format!("cannot write the report to fd {fd}"), e, ""))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn capture_ns(&mut self) {
+        if self.plan.report.is_some() && !self.plan.fork && self.report_ns.is_none() {
+            self.report_ns = ns::inodes(Proc::Current).ok();
+        }
+    }
+
+    /// The parent's side after the fork: bind, report, release the child, wait for it.
+    fn parent_side(
+        &mut self,
+        child: libc::pid_t,
+        old_mask: &libc::sigset_t,
+    ) -> Result<Outcome, Error> {
+        // SAFETY: setting dispositions to SIG_IGN and restoring our own mask has no memory
+        // hazards; the signals stay ignored until wait_relaying installs its handlers.
+        unsafe {
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            libc::signal(libc::SIGTERM, libc::SIG_IGN);
+            libc::sigprocmask(libc::SIG_SETMASK, old_mask, std::ptr::null_mut());
+        }
+        let kill_child = |e: Error| {
+            // SAFETY: child is our own child process.
+            unsafe { libc::kill(child, libc::SIGKILL) };
+            let _ = conventions::exit::wait(child);
+            e
+        };
+        if let Some(h) = self.bind_helper.take() {
+            h.sync().map_err(kill_child)?;
+            self.cleanup.clear();
+        }
+        self.go_r = None;
+        self.ready_w = None;
+        let go = self.go_w.take();
+        if let Some(w) = &go {
+            write_byte(w.as_raw_fd());
+        }
+        if let Some(r) = self.ready_r.take() {
+            if read_byte(r.as_raw_fd()) {
+                let namespaces = ns::inodes(Proc::Pid(child))
+                    .map_err(|e| Error::io(format!("cannot read /proc/{child}/ns"), e, ""))
+                    .map_err(kill_child)?;
+                self.write_report(child, &namespaces).map_err(kill_child)?;
+                if let Some(w) = &go {
+                    write_byte(w.as_raw_fd());
+                }
+            }
+        }
+        drop(go);
+        let how = if self.plan.forward_signals {
+            conventions::child::Disposition::Forward
+        } else {
+            conventions::child::Disposition::Ignore
+        };
+        conventions::child::wait_relaying(child, &[libc::SIGINT, libc::SIGTERM], how)
+            .map_err(|e| Error::io(format!("waitpid({child}) failed"), e, ""))
+    }
+
+    fn step(&mut self, step: &Step) -> Result<Option<Outcome>, Error> {
+        let plan = self.plan;
+        match step {
+            Step::SpawnMapHelper => {
+                let (pid, uids, gids) = (
+                    self.parent_pid,
+                    self.uid_lines.clone(),
+                    self.gid_lines.clone(),
+                );
+                let (sg, privileged) = (plan.setgroups, self.caller.euid == 0);
+                self.map_helper = Some(Helper::spawn(self.tool, move || {
+                    write_maps(pid, &uids, &gids, sg, privileged)
+                })?);
+            }
+            Step::SpawnBindHelper => {
+                let (pid, targets) = (self.parent_pid, self.targets.clone());
+                self.bind_helper = Some(Helper::spawn(self.tool, move || {
+                    persist::bind_all(pid, &targets)
+                })?);
+            }
+            Step::Unshare(flags) => {
+                // SAFETY: unshare takes only flags.
+                if unsafe { libc::unshare(*flags) } != 0 {
+                    let e = std::io::Error::last_os_error();
+                    let hint = error::unshare_hint(
+                        e.raw_os_error().unwrap_or(0),
+                        *flags,
+                        self.caller.euid,
+                        &error::sysctl,
+                    );
+                    return Err(Error::io(
+                        format!("unshare({}) failed", ns::flag_names(*flags)),
+                        e,
+                        hint,
+                    ));
+                }
+                self.capture_ns();
+            }
+            Step::SyncMapHelper => {
+                if let Some(h) = self.map_helper.take() {
+                    h.sync()?;
+                }
+            }
+            Step::TimeOffsets => {
+                let mut text = String::new();
+                if let Some(s) = plan.monotonic {
+                    text.push_str(&format!("monotonic {s} 0\n"));
+                }
+                if let Some(s) = plan.boottime {
+                    text.push_str(&format!("boottime {s} 0\n"));
+                }
+                write_file(
+                    Path::new("/proc/self/timens_offsets"),
+                    &text,
+                    "offsets can be set only before a process enters the time namespace",
+                )?;
+            }
+            Step::LoUp => lo_up()?,
+            Step::Fork => {
+                // SAFETY: all-zero is a valid sigset_t; sigprocmask fills it.
+                let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+                // SAFETY: the sets are valid locals; blocking SIGINT/SIGTERM keeps them from
+                // killing the parent before it ignores (or forwards) them.
+                unsafe {
+                    let mut set: libc::sigset_t = std::mem::zeroed();
+                    libc::sigemptyset(&mut set);
+                    libc::sigaddset(&mut set, libc::SIGINT);
+                    libc::sigaddset(&mut set, libc::SIGTERM);
+                    libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old);
+                }
+                let pid = fork()?;
+                if pid != 0 {
+                    return self.parent_side(pid, &old).map(Some);
+                }
+                self.forked_child = true;
+                // SAFETY: restores the mask saved above.
+                unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+                if let Some(h) = self.bind_helper.take() {
+                    h.abandon();
+                }
+                self.cleanup.clear();
+                // The child's copies of the parent's ends.
+                self.go_w = None;
+                self.ready_r = None;
+                if let Some(r) = &self.go_r {
+                    if !read_byte(r.as_raw_fd()) {
+                        // The parent failed (and said why): never run the program.
+                        exit_now(1);
+                    }
+                }
+            }
+            Step::Persist => {
+                if let Some(h) = self.bind_helper.take() {
+                    h.sync()?;
+                }
+                self.cleanup.clear();
+            }
+            Step::KillWithParent(sig) => {
+                // SAFETY: prctl with integer arguments only.
+                if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, *sig as libc::c_ulong) } != 0 {
+                    return Err(Error::last("prctl(PR_SET_PDEATHSIG) failed", ""));
+                }
+                // If the parent died before prctl, nobody will send the signal: do it now. In a
+                // new pid namespace getppid() is 0, and the go pipe covered that window.
+                // SAFETY: getppid and raise have no preconditions.
+                unsafe {
+                    let ppid = libc::getppid();
+                    if ppid != 0 && ppid != self.parent_pid {
+                        libc::raise(*sig);
+                    }
+                }
+            }
+            Step::MapUser => {
+                let inner = plan.map_user.unwrap_or(0);
+                write_file(
+                    Path::new("/proc/self/uid_map"),
+                    &format!("{inner} {} 1", self.caller.euid),
+                    MAP_HINT,
+                )?;
+            }
+            Step::MapGroup => {
+                // Since Linux 3.19 an unprivileged gid_map needs setgroups denied first.
+                match std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/proc/self/setgroups")
+                {
+                    Ok(mut f) => f
+                        .write_all(b"deny")
+                        .map_err(|e| Error::io("write /proc/self/setgroups failed", e, ""))?,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("open /proc/self/setgroups failed", e, "")),
+                }
+                let inner = plan.map_group.unwrap_or(0);
+                write_file(
+                    Path::new("/proc/self/gid_map"),
+                    &format!("{inner} {} 1", self.caller.egid),
+                    MAP_HINT,
+                )?;
+            }
+            Step::Setgroups(sg) => write_file(
+                Path::new("/proc/self/setgroups"),
+                sg.word(),
+                "setgroups can be changed only before gid_map is written, in a new user namespace",
+            )?,
+            Step::Propagation(flags) => {
+                nix::mount::mount(
+                    Some("none"),
+                    "/",
+                    None::<&str>,
+                    nix::mount::MsFlags::from_bits_truncate(*flags),
+                    None::<&str>,
+                )
+                .map_err(|e| {
+                    Error::io(
+                        "cannot change root filesystem propagation",
+                        std::io::Error::from_raw_os_error(e as i32),
+                        if e == nix::errno::Errno::EINVAL {
+                            "/ is not a mount point here (a chroot?): use --propagation=unchanged"
+                        } else {
+                            ""
+                        },
+                    )
+                })?;
+            }
+            Step::Chroot => {
+                self.capture_ns();
+                let root = plan.root.clone().unwrap_or_default();
+                nix::unistd::chroot(&root).map_err(|e| {
+                    Error::io(
+                        format!("cannot change root directory to '{}'", root.display()),
+                        std::io::Error::from_raw_os_error(e as i32),
+                        "",
+                    )
+                })?;
+            }
+            Step::Chdir => {
+                let dir = plan.chdir_target().unwrap_or_default();
+                std::env::set_current_dir(&dir).map_err(|e| {
+                    Error::io(format!("cannot chdir to '{}'", dir.display()), e, "")
+                })?;
+            }
+            Step::MountProc => {
+                let dir = plan.mount_proc.clone().unwrap_or_default();
+                use nix::mount::MsFlags;
+                if plan.root.is_none() && plan.propagation != Some(libc::MS_REC | libc::MS_PRIVATE)
+                {
+                    nix::mount::mount(
+                        Some("none"),
+                        &dir,
+                        None::<&str>,
+                        MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+                        None::<&str>,
+                    )
+                    .map_err(|e| {
+                        Error::io(
+                            format!("cannot change {} filesystem propagation", dir.display()),
+                            std::io::Error::from_raw_os_error(e as i32),
+                            "",
+                        )
+                    })?;
+                }
+                nix::mount::mount(
+                    Some("proc"),
+                    &dir,
+                    Some("proc"),
+                    MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                    None::<&str>,
+                )
+                .map_err(|e| {
+                    Error::io(
+                        format!("mount {} failed", dir.display()),
+                        std::io::Error::from_raw_os_error(e as i32),
+                        if e == nix::errno::Errno::EPERM {
+                            "mounting proc needs a new pid namespace's owner: add -p -f"
+                        } else {
+                            ""
+                        },
+                    )
+                })?;
+            }
+            Step::SetIds => {
+                conventions::ids::switch_to(plan.setuid, plan.setgid, plan.setgid.is_some())
+                    .map_err(Error::Failed)?
+            }
+            Step::KeepCaps => conventions::ids::keep_caps().map_err(Error::Failed)?,
+            Step::ClearEnv => {
+                let keys: Vec<OsString> = std::env::vars_os().map(|(k, _)| k).collect();
+                for k in keys {
+                    std::env::remove_var(k);
+                }
+            }
+            Step::Report => {
+                if self.forked_child {
+                    if let Some(w) = &self.ready_w {
+                        write_byte(w.as_raw_fd());
+                    }
+                    if let Some(r) = &self.go_r {
+                        if !read_byte(r.as_raw_fd()) {
+                            exit_now(1);
+                        }
+                    }
+                } else {
+                    self.capture_ns();
+                    let namespaces = self.report_ns.clone().unwrap_or_default();
+                    // SAFETY: getpid has no preconditions.
+                    let pid = unsafe { libc::getpid() };
+                    self.write_report(pid, &namespaces)?;
+                }
+            }
+            Step::Exec => {
+                let (msg, code) = conventions::exec::execvp(&self.program);
+                // std's " (os error N)" is noise next to util-linux's wording.
+                let msg = match msg.find(" (os error ") {
+                    Some(i) => msg[..i].to_string(),
+                    None => msg,
+                };
+                return Err(Error::Exec { msg, code });
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Runs the plan: returns how the child ended (with --fork), or an error; without --fork it
+/// returns only on failure, since the program replaces this process.
+pub fn execute(tool: &str, plan: &Plan, caller: Caller) -> Result<Outcome, Error> {
+    let mut runner = Runner::new(tool, plan, caller)?;
+    let steps = plan.steps();
+    for step in &steps {
+        match runner.step(step) {
+            Ok(Some(outcome)) => return Ok(outcome),
+            Ok(None) => {}
+            Err(e) => {
+                persist::remove_created(&runner.cleanup);
+                return Err(e);
+            }
+        }
+    }
+    Err(Error::Failed(
+        "the plan ended without running the program".into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_is_one_json_line() {
+        let kinds = [ns::ALL[0], ns::ALL[6]];
+        let text = report_json(42, &[(kinds[0], 4026531837), (kinds[1], 4026531841)]);
+        assert_eq!(
+            text,
+            "{\"namespaces\":{\"mnt\":4026531841,\"user\":4026531837},\"pid\":42}\n"
+        );
+    }
+}
