@@ -1,0 +1,600 @@
+//! cgctl against this machine's real cgroups, as root: limits that strike (pids, memory, CPU),
+//! the report, the group commands, bad input, and that nothing is left behind.
+
+use serde_json::Value;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use testcaps::{require, Cap, CgroupGuard};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cgctl");
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn cgctl(args: &[&str]) -> testcaps::Output {
+    testcaps::run(Command::new(BIN).args(args), LIMIT)
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = cgctl(args);
+    assert_eq!(out.code, Some(0), "cgctl {args:?}: {out:?}");
+    out.stdout
+}
+
+/// The report `run --json` printed as the last line of stderr.
+fn report(out: &testcaps::Output) -> Value {
+    let line = out.stderr.lines().last().unwrap_or("");
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("no JSON report ({e}): {out:?}"))
+}
+
+fn mounted(controller: &str) -> bool {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines().any(|l| {
+        l.split_once(" - ").is_some_and(|(_, post)| {
+            let f: Vec<&str> = post.split_whitespace().collect();
+            f.first() == Some(&"cgroup")
+                && f.get(2)
+                    .is_some_and(|o| o.split(',').any(|c| c == controller))
+        })
+    }) || std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+        .unwrap_or_default()
+        .split_whitespace()
+        .any(|c| c == controller)
+}
+
+/// Skips (with a reason) unless the controllers are usable here.
+macro_rules! need {
+    ($($c:expr),+) => {
+        for c in [$($c),+] {
+            if !mounted(c) {
+                println!("SKIPPED {}: the {c} controller is not available", testcaps::function_name!());
+                return;
+            }
+        }
+    };
+}
+
+fn gone(guard: &CgroupGuard) {
+    assert!(
+        guard.existing().is_empty(),
+        "left behind: {:?}",
+        guard.existing()
+    );
+}
+
+fn report_group_gone(rep: &Value) {
+    let name = rep["cgroup"].as_str().expect("cgroup in report");
+    for m in testcaps::cgroup_mounts() {
+        assert!(
+            !m.join(name).exists(),
+            "{} left behind",
+            m.join(name).display()
+        );
+    }
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie counts as gone: it runs nothing and holds no cgroup.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn pids_limit_refuses_forks_and_counts_them() {
+    require!(Cap::Root);
+    need!("pids");
+    let g = CgroupGuard::new("cgctl-pids");
+    let out = cgctl(&[
+        "run",
+        "--pids",
+        "5",
+        "--name",
+        g.name(),
+        "--json",
+        "--",
+        "sh",
+        "-c",
+        "for i in $(seq 20); do sleep 1 & done; wait",
+    ]);
+    let rep = report(&out);
+    assert!(out.stderr.contains("fork"), "{out:?}");
+    assert!(rep["pids_limit_hits"].as_u64().unwrap() >= 1, "{rep}");
+    let peak = rep["pids_peak"].as_u64().unwrap();
+    assert!((1..=5).contains(&peak), "{rep}");
+    assert_eq!(rep["limits"]["pids"], 5);
+    assert_eq!(rep["oom_killed"], false);
+    gone(&g);
+}
+
+#[test]
+fn memory_limit_oom_kills_the_allocation() {
+    require!(Cap::Root);
+    need!("memory");
+    let g = CgroupGuard::new("cgctl-oom");
+    let out = cgctl(&[
+        "run",
+        "--memory",
+        "32M",
+        "--name",
+        g.name(),
+        "--json",
+        "--",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=100M",
+        "count=1",
+    ]);
+    let rep = report(&out);
+    // cgctl dies of the child's signal.
+    assert_eq!(out.signal, Some(libc::SIGKILL), "{out:?}");
+    assert_eq!(rep["signal"], 9, "{rep}");
+    assert_eq!(rep["exit_code"], Value::Null);
+    assert_eq!(rep["oom_killed"], true, "{rep}");
+    assert!(rep["oom_kills"].as_u64().unwrap() >= 1);
+    let peak = rep["memory_peak_bytes"].as_u64().unwrap();
+    assert!(
+        (28 << 20..=32 << 20).contains(&peak),
+        "peak {peak} not near 32M: {rep}"
+    );
+    gone(&g);
+}
+
+#[test]
+fn small_work_under_16m_is_not_oom_killed() {
+    require!(Cap::Root);
+    need!("memory");
+    let out = cgctl(&[
+        "run",
+        "--memory",
+        "16M",
+        "--json",
+        "--",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=1M",
+        "count=4",
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let rep = report(&out);
+    assert_eq!(rep["exit_code"], 0);
+    assert_eq!(rep["oom_killed"], false, "{rep}");
+    assert_eq!(rep["oom_kills"], 0);
+    assert!(rep["memory_peak_bytes"].as_u64().unwrap() < 16 << 20);
+    report_group_gone(&rep);
+}
+
+#[test]
+fn the_allocation_really_allocates() {
+    require!(Cap::Root);
+    need!("memory");
+    // Without a tight limit the same dd reaches 100M: the OOM case above is a real allocation.
+    let out = cgctl(&[
+        "run",
+        "--memory",
+        "512M",
+        "--json",
+        "--",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=100M",
+        "count=1",
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let rep = report(&out);
+    assert!(
+        rep["memory_peak_bytes"].as_u64().unwrap() >= 100 << 20,
+        "{rep}"
+    );
+    assert_eq!(rep["oom_killed"], false);
+    report_group_gone(&rep);
+}
+
+#[test]
+fn cpu_quota_throttles_a_busy_loop() {
+    require!(Cap::Root);
+    need!("cpu");
+    let out = cgctl(&[
+        "run",
+        "--cpus",
+        "0.2",
+        "--json",
+        "--",
+        "timeout",
+        "1",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    assert_eq!(out.code, Some(124), "{out:?}");
+    let rep = report(&out);
+    let cpu = rep["cpu_usage_usec"].as_f64().unwrap();
+    let wall = rep["wall_time_usec"].as_f64().unwrap();
+    let share = cpu / wall;
+    // A functional check that the quota throttles, not a benchmark: unthrottled it would be ~1.
+    assert!((0.1..0.35).contains(&share), "cpu share {share}: {rep}");
+    assert!(rep["cpu_nr_throttled"].as_u64().unwrap() > 0, "{rep}");
+    assert_eq!(rep["limits"]["cpu_quota_usec"], 20000);
+    report_group_gone(&rep);
+}
+
+#[test]
+fn run_passes_exit_codes_and_cleans_up_orphans() {
+    require!(Cap::Root);
+    let out = cgctl(&[
+        "run",
+        "--json",
+        "--",
+        "sh",
+        "-c",
+        "sleep 30 & echo $!; exit 7",
+    ]);
+    assert_eq!(out.code, Some(7), "{out:?}");
+    let rep = report(&out);
+    assert_eq!(rep["exit_code"], 7);
+    let orphan: i32 = out.stdout.trim().parse().expect("orphan pid");
+    wait_until("the orphan to die", || !alive(orphan));
+    report_group_gone(&rep);
+    let out = cgctl(&["run", "--json", "--", "/nonexistent/program"]);
+    assert_eq!(out.code, Some(127), "{out:?}");
+    assert!(out
+        .stderr
+        .contains("failed to execute /nonexistent/program"));
+    report_group_gone(&report(&out));
+}
+
+#[test]
+fn run_places_the_command_in_every_hierarchy_and_writes_the_report() {
+    require!(Cap::Root);
+    let g = CgroupGuard::new("cgctl-place");
+    let file = std::env::temp_dir().join(format!("{}.json", g.name()));
+    let file_s = file.display().to_string();
+    let out = cgctl(&[
+        "run",
+        "--name",
+        g.name(),
+        "--report",
+        &file_s,
+        "--",
+        "cat",
+        "/proc/self/cgroup",
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let own = format!(":/{}", g.name());
+    for line in out.stdout.lines() {
+        if line.contains("name=") {
+            continue;
+        }
+        // v2 (clone3 CLONE_INTO_CGROUP) and every v1 controller hierarchy.
+        assert!(line.ends_with(&own), "{line} not in the group: {out:?}");
+    }
+    let text = std::fs::read_to_string(&file).expect("report file");
+    let _ = std::fs::remove_file(&file);
+    let rep: Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(rep["exit_code"], 0);
+    for key in [
+        "signal",
+        "oom_killed",
+        "oom_kills",
+        "memory_peak_bytes",
+        "cpu_usage_usec",
+        "cpu_user_usec",
+        "cpu_system_usec",
+        "pids_peak",
+        "pids_limit_hits",
+        "wall_time_usec",
+        "limits",
+    ] {
+        assert!(rep.get(key).is_some(), "{key} missing: {rep}");
+    }
+    gone(&g);
+}
+
+#[test]
+fn sigterm_to_cgctl_reaches_the_command_and_cleans_up() {
+    require!(Cap::Root);
+    let g = CgroupGuard::new("cgctl-term");
+    let mut child = Command::new(BIN)
+        .args(["run", "--name", g.name(), "--", "sleep", "30"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("sleep to start", || {
+        cgctl(&["pids", g.name()]).stdout.lines().count() == 1
+    });
+    // SAFETY: kill(2) on the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("cgctl run did not end after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+    gone(&g);
+}
+
+#[test]
+fn concurrent_runs_do_not_collide() {
+    require!(Cap::Root);
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(|| {
+                cgctl(&["run", "--pids", "10", "--json", "--", "sh", "-c", "exit 3"])
+            })
+        })
+        .collect();
+    let mut names = Vec::new();
+    for h in handles {
+        let out = h.join().unwrap();
+        assert_eq!(out.code, Some(3), "{out:?}");
+        let rep = report(&out);
+        report_group_gone(&rep);
+        names.push(rep["cgroup"].as_str().unwrap().to_string());
+    }
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 4);
+}
+
+fn spawn_in(group: &str, script: &str) -> std::process::Child {
+    Command::new(BIN)
+        .args(["exec", group, "--", "sh", "-c", script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn reap(mut c: std::process::Child) {
+    let start = Instant::now();
+    while c.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = c.kill();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn freeze_and_thaw() {
+    require!(Cap::Root);
+    need!("freezer");
+    let g = CgroupGuard::new("cgctl-freeze");
+    ok(&["create", g.name()]);
+    let c = spawn_in(g.name(), "while :; do sleep 0.05; done");
+    wait_until("the loop to start", || !ok(&["pids", g.name()]).is_empty());
+    ok(&["freeze", g.name()]);
+    let state = std::path::Path::new("/sys/fs/cgroup/freezer").join(g.name());
+    let state = std::fs::read_to_string(state.join("freezer.state")).unwrap_or_default();
+    assert_eq!(state.trim(), "FROZEN");
+    // Frozen: no new sleep can start, so the pid list stays the same.
+    let before = ok(&["pids", g.name()]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(ok(&["pids", g.name()]), before);
+    ok(&["thaw", g.name()]);
+    wait_until("a new sleep after thaw", || {
+        ok(&["pids", g.name()]) != before
+    });
+    ok(&["kill", g.name()]);
+    assert_eq!(ok(&["pids", g.name()]), "");
+    reap(c);
+    ok(&["delete", g.name()]);
+    gone(&g);
+}
+
+#[test]
+fn kill_leaves_no_escapee_of_a_fork_loop() {
+    require!(Cap::Root);
+    need!("pids");
+    for sig in ["KILL", "TERM"] {
+        let g = CgroupGuard::new("cgctl-kill");
+        ok(&["create", g.name(), "--pids", "500"]);
+        // Keeps forking (about 100 a second, each child living a second) until killed.
+        let c = spawn_in(g.name(), "while :; do sh -c 'sleep 1' & sleep 0.01; done");
+        wait_until("the fork loop to grow", || {
+            ok(&["pids", g.name()]).lines().count() >= 10
+        });
+        ok(&["kill", g.name(), "-s", sig]);
+        wait_until("the group to empty", || ok(&["pids", g.name()]).is_empty());
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            ok(&["pids", g.name()]),
+            "",
+            "an escapee after kill -s {sig}"
+        );
+        reap(c);
+        ok(&["delete", g.name()]);
+        gone(&g);
+    }
+}
+
+#[test]
+fn move_exec_pids_list_and_delete() {
+    require!(Cap::Root);
+    let g = CgroupGuard::new("cgctl-move");
+    let a = format!("{}/a", g.name());
+    let c = format!("{}/b/c", g.name());
+    ok(&["create", &a]);
+    ok(&["create", &c, "--pids", "10"]);
+    let list = ok(&["list", g.name()]);
+    assert_eq!(
+        list,
+        format!("{0}\n{0}/a\n{0}/b\n{0}/b/c\n", g.name()),
+        "{list}"
+    );
+    let v: Value = serde_json::from_str(ok(&["list", g.name(), "--json"]).trim()).unwrap();
+    assert_eq!(v["cgroups"].as_array().unwrap().len(), 4);
+    // move: a process started outside goes in everywhere.
+    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = sleeper.id().to_string();
+    ok(&["move", &a, &pid]);
+    assert_eq!(ok(&["pids", &a]), format!("{pid}\n"));
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for line in own.lines().filter(|l| !l.contains("name=")) {
+        assert!(line.ends_with(&format!(":/{a}")), "{line}");
+    }
+    // The parent's pids include its descendants'.
+    assert_eq!(ok(&["pids", g.name()]), format!("{pid}\n"));
+    // exec: the program runs inside the group.
+    let out = cgctl(&["exec", &c, "--", "cat", "/proc/self/cgroup"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains(&format!("pids:/{c}\n")), "{out:?}");
+    let out = cgctl(&["exec", &c, "--", "/nonexistent"]);
+    assert_eq!(out.code, Some(127), "{out:?}");
+    // Not empty, not recursive: refused, and nothing removed.
+    let out = cgctl(&["delete", g.name()]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(out.stderr.contains("-r"), "{out:?}");
+    // With a live process, delete -r fails and says so.
+    let out = cgctl(&["delete", "-r", g.name()]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("kill"), "{out:?}");
+    ok(&["kill", g.name()]);
+    let _ = sleeper.wait();
+    ok(&["delete", "-r", g.name()]);
+    gone(&g);
+    let out = cgctl(&["pids", g.name()]);
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("does not exist"), "{out:?}");
+}
+
+#[test]
+fn create_get_set_stat() {
+    require!(Cap::Root);
+    need!("memory", "pids", "cpu");
+    let g = CgroupGuard::new("cgctl-set");
+    ok(&[
+        "create",
+        g.name(),
+        "--memory",
+        "64M",
+        "--pids",
+        "20",
+        "--cpus",
+        "0.5",
+    ]);
+    let out = ok(&["get", g.name(), "pids.max"]);
+    assert_eq!(out, "pids.max: 20\n");
+    ok(&["set", g.name(), "--pids", "30", "--set", "pids.max=31"]);
+    assert_eq!(ok(&["get", g.name(), "pids.max", "-n"]), "31\n");
+    let v: Value = serde_json::from_str(ok(&["get", g.name(), "--json"]).trim()).unwrap();
+    let mem = v
+        .get("memory.max")
+        .or_else(|| v.get("memory.limit_in_bytes"))
+        .unwrap();
+    assert_eq!(mem, "67108864", "{v}");
+    let cpu = v
+        .get("cpu.max")
+        .or_else(|| v.get("cpu.cfs_quota_us"))
+        .unwrap();
+    assert!(cpu.as_str().unwrap().starts_with("50000"), "{v}");
+    let s: Value = serde_json::from_str(ok(&["stat", g.name(), "--json"]).trim()).unwrap();
+    assert_eq!(s["pids_current"], 0, "{s}");
+    assert_eq!(s["oom_kills"], 0, "{s}");
+    let out = cgctl(&["create", g.name()]);
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("already exists"), "{out:?}");
+    ok(&["delete", g.name()]);
+    gone(&g);
+}
+
+#[test]
+fn info_reports_the_layout() {
+    require!(Cap::Root);
+    let v: Value = serde_json::from_str(ok(&["info", "--json"]).trim()).unwrap();
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let v1 = info.contains(" - cgroup cgroup ");
+    let v2 = info.contains(" - cgroup2 ");
+    let want = match (v1, v2) {
+        (true, true) => "hybrid",
+        (false, true) => "unified",
+        (true, false) => "legacy",
+        (false, false) => "none",
+    };
+    assert_eq!(v["layout"], want, "{v}");
+    if mounted("memory") {
+        assert!(v["controllers"]["memory"]["mount"].is_string(), "{v}");
+    }
+    assert!(!v["own"].as_array().unwrap().is_empty());
+    let text = ok(&["info"]);
+    assert!(text.starts_with(&format!("layout: {want}\n")), "{text}");
+}
+
+#[test]
+fn bad_input_is_one_line_and_leaves_nothing() {
+    require!(Cap::Root);
+    let g = CgroupGuard::new("cgctl-bad");
+    let n = g.name();
+    let dotdot = format!("{n}/../x");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["create", n, "--memory", "12Q"], "invalid size"),
+        (vec!["create", n, "--memory", "lots"], "invalid size"),
+        (vec!["create", n, "--pids", "0"], "--pids"),
+        (vec!["create", n, "--pids=-3"], "--pids"),
+        (vec!["create", n, "--cpus", "0"], "--cpus"),
+        (vec!["create", n, "--cpu-weight", "0"], "--cpu-weight"),
+        (
+            vec!["create", n, "--set", "bogus.file=1"],
+            "bogus controller",
+        ),
+        (
+            vec!["create", n, "--io-read-bps", "/dev/no-such-disk=1M"],
+            "unknown device",
+        ),
+        (
+            vec!["create", n, "--io-write-bps", "/dev/null=1M"],
+            "not a block device",
+        ),
+        (vec!["create", &dotdot], "invalid cgroup name"),
+        (vec!["create", "/etc"], "invalid cgroup name"),
+        (vec!["stat", n], "does not exist"),
+        (vec!["delete", n], "does not exist"),
+        (vec!["kill", n, "-s", "NOPE"], "unknown signal"),
+        (vec!["move", n, "0"], ""),
+        (vec!["run", "--memory", "1X", "--", "true"], "invalid size"),
+    ];
+    for (args, needle) in cases {
+        let out = cgctl(&args);
+        assert_eq!(out.code, Some(1), "{args:?}: {out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out:?}");
+        assert!(out.stderr.starts_with("cgctl: "), "{args:?}: {out:?}");
+        assert!(out.stderr.contains(needle), "{args:?}: {out:?}");
+        assert_eq!(out.stdout, "");
+        gone(&g);
+    }
+    if std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.contains(" - cgroup cgroup ") && l.contains(",memory"))
+    {
+        // v1 memory has no memory.high: an error naming the controller, never silence.
+        let out = cgctl(&["create", n, "--memory-high", "1G"]);
+        assert_eq!(out.code, Some(1), "{out:?}");
+        assert!(out.stderr.contains("memory controller"), "{out:?}");
+        gone(&g);
+    }
+}
