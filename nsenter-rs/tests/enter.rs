@@ -1,0 +1,556 @@
+//! Entering real namespaces as root: the program run by nsenter-rs sees exactly the target's
+//! namespace inodes for the kinds asked and the caller's for the others.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use testcaps::Cap;
+
+/// A target without a pid namespace (so /proc/self works after -m), holding mount, uts, ipc,
+/// net and cgroup namespaces.
+fn flat_target() -> Target {
+    Target::start(
+        &[
+            "/usr/bin/unshare",
+            "-m",
+            "-u",
+            "-i",
+            "-n",
+            "-C",
+            "sleep",
+            "60",
+        ],
+        false,
+    )
+}
+
+/// A target in new pid (with its own /proc), mount, uts, ipc, net, cgroup and time namespaces.
+fn pid_target() -> Target {
+    Target::start(
+        &[
+            "/usr/bin/unshare",
+            "-fp",
+            "--mount-proc",
+            "-m",
+            "-u",
+            "-i",
+            "-n",
+            "-C",
+            "-T",
+            "sleep",
+            "60",
+        ],
+        true,
+    )
+}
+
+fn check_kinds(t: &Target, opts: &[&str], entered: &[&str], env_no_pidfd: bool) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(with_target(t.pid, opts)).args(inode_script());
+    if env_no_pidfd {
+        cmd.env("NSENTER_RS_NO_PIDFD", "1");
+    }
+    let out = testcaps::run(&mut cmd, LIMIT);
+    assert_eq!(out.code, Some(0), "{opts:?}: {out:?}");
+    assert_eq!(out.stderr, "", "{opts:?}");
+    assert_eq!(
+        out.stdout,
+        expected_inodes(t.pid, entered),
+        "{opts:?} (no pidfd: {env_no_pidfd})"
+    );
+}
+
+#[test]
+fn each_kind_alone_and_together() {
+    testcaps::require!(Cap::Root);
+    let t = flat_target();
+    for no_pidfd in [false, true] {
+        for (opts, entered) in [
+            (&["-m"][..], &["mnt"][..]),
+            (&["-u"], &["uts"]),
+            (&["-i"], &["ipc"]),
+            (&["-n"], &["net"]),
+            (&["-C"], &["cgroup"]),
+            (&["--net", "--uts"], &["net", "uts"]),
+            (
+                &["-m", "-u", "-i", "-n", "-C"],
+                &["mnt", "uts", "ipc", "net", "cgroup"],
+            ),
+        ] {
+            check_kinds(&t, opts, entered, no_pidfd);
+        }
+    }
+}
+
+#[test]
+fn pid_and_time_namespaces() {
+    testcaps::require!(Cap::Root);
+    let t = pid_target();
+    for no_pidfd in [false, true] {
+        check_kinds(&t, &["-p", "-m"], &["pid", "mnt"], no_pidfd);
+        check_kinds(&t, &["-T", "-m", "-p"], &["time", "pid", "mnt"], no_pidfd);
+        // -a: every kind but our own user namespace, which the target shares.
+        check_kinds(
+            &t,
+            &["-a"],
+            &["cgroup", "ipc", "uts", "net", "pid", "mnt", "time"],
+            no_pidfd,
+        );
+    }
+    // The forked program is a process of the target's pid namespace.
+    let out = nsenter_rs_prog(
+        &with_target(t.pid, &["-p", "-m"]),
+        &["sh".into(), "-c".into(), "echo $$; cat /proc/1/comm".into()],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{out:?}");
+    assert!(lines[0].parse::<i32>().expect("pid") > 1, "{out:?}");
+    assert_eq!(lines[1], "sleep");
+}
+
+#[test]
+fn no_fork_execs_in_place() {
+    testcaps::require!(Cap::Root);
+    let t = pid_target();
+    // With -F the program is not in the pid namespace, only its children would be.
+    let out = nsenter_rs_prog(
+        &with_target(t.pid, &["-p", "-F"]),
+        &[
+            "sh".into(),
+            "-c".into(),
+            "stat -L -c %i /proc/$$/ns/pid /proc/$$/ns/pid_for_children".into(),
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout,
+        format!(
+            "{}\n{}\n",
+            ns_inode("self", "pid"),
+            ns_inode(&t.pid.to_string(), "pid")
+        )
+    );
+}
+
+#[test]
+fn status_is_relayed_through_the_pid_namespace_fork() {
+    testcaps::require!(Cap::Root);
+    let t = pid_target();
+    for (script, code, signal) in [
+        ("exit 0", Some(0), None),
+        ("exit 42", Some(42), None),
+        ("kill -9 $$", None, Some(9)),
+        ("kill -15 $$", None, Some(15)),
+    ] {
+        let out = nsenter_rs_prog(
+            &with_target(t.pid, &["-p"]),
+            &["sh".into(), "-c".into(), script.into()],
+        );
+        assert_eq!((out.code, out.signal), (code, signal), "{script}: {out:?}");
+        assert_eq!(out.stderr, "", "{script}");
+    }
+    // Through a shell the signals show as 128+N.
+    for (script, shown) in [("kill -9 $$", "137"), ("kill -15 $$", "143")] {
+        let out = testcaps::run(
+            Command::new("sh").args([
+                "-c",
+                &format!("'{BIN}' -t {} -p sh -c '{script}'; echo $?", t.pid),
+            ]),
+            LIMIT,
+        );
+        assert_eq!(out.stdout.trim(), shown, "{out:?}");
+    }
+}
+
+#[test]
+fn exec_failures_are_126_and_127() {
+    testcaps::require!(Cap::Root);
+    let t = flat_target();
+    let out = nsenter_rs(&["-t", &t.pid.to_string(), "-n", "/nonexistent/prog"]);
+    assert_eq!(out.code, Some(127), "{out:?}");
+    assert!(out
+        .stderr
+        .starts_with("nsenter-rs: failed to execute /nonexistent/prog"));
+    let out = nsenter_rs(&["-t", &t.pid.to_string(), "-n", "/etc"]);
+    assert_eq!(out.code, Some(126), "{out:?}");
+}
+
+#[test]
+fn mount_proc_shows_the_entered_pid_namespace() {
+    testcaps::require!(Cap::Root);
+    // A target in new pid and mount namespaces that keeps the host's /proc mounted.
+    let t = Target::start(&["/usr/bin/unshare", "-fp", "-m", "sleep", "60"], true);
+    let script = |s: &str| vec!["sh".to_string(), "-c".to_string(), s.to_string()];
+    // Without --mount-proc, /proc is still the host's: our pid 1 is not sleep.
+    let plain = nsenter_rs_prog(
+        &with_target(t.pid, &["-p", "-m"]),
+        &script("cat /proc/1/comm"),
+    );
+    assert_eq!(plain.code, Some(0), "{plain:?}");
+    assert_ne!(plain.stdout, "sleep\n");
+    let fresh = nsenter_rs_prog(
+        &with_target(t.pid, &["-p", "-m", "--mount-proc"]),
+        &script("cat /proc/1/comm; ls /proc | grep -c '^[0-9]'"),
+    );
+    assert_eq!(fresh.code, Some(0), "{fresh:?}");
+    // sleep is pid 1; the only processes are sleep, sh and grep... at most a few.
+    let lines: Vec<&str> = fresh.stdout.lines().collect();
+    assert_eq!(lines[0], "sleep", "{fresh:?}");
+    assert!(lines[1].parse::<u32>().expect("count") <= 4, "{fresh:?}");
+    // The target's own mount table did not get the new /proc.
+    let theirs = std::fs::read_to_string(format!("/proc/{}/mountinfo", t.pid)).expect("mountinfo");
+    let ours = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert_eq!(
+        theirs.lines().filter(|l| l.contains(" /proc ")).count(),
+        ours.lines().filter(|l| l.contains(" /proc ")).count()
+    );
+}
+
+#[test]
+fn net_file_of_a_persisted_namespace() {
+    testcaps::require!(Cap::Root);
+    // Everything happens in a private mount namespace made by util-linux unshare: the tmpfs, the
+    // persisting bind mount, and both nsenters; nothing stays mounted on the host.
+    let script = format!(
+        "set -e; mount -t tmpfs tmpfs /mnt; touch /mnt/netns; \
+         unshare --net=/mnt/netns true; \
+         stat -L -c %i /mnt/netns; \
+         '{BIN}' --net=/mnt/netns stat -L -c %i /proc/self/ns/net; \
+         /usr/bin/nsenter --net=/mnt/netns stat -L -c %i /proc/self/ns/net; \
+         '{BIN}' --net=/mnt/netns -- ip -o link | cut -d: -f2"
+    );
+    let out = testcaps::run(
+        Command::new("/usr/bin/unshare").args([
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+        ]),
+        LIMIT,
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{out:?}");
+    assert_eq!(lines[0], lines[1]);
+    assert_eq!(lines[1], lines[2]);
+    assert_ne!(lines[0], ns_inode("self", "net").to_string());
+    assert_eq!(lines[3].trim(), "lo");
+}
+
+fn user_target() -> Target {
+    // A user namespace whose ids 0-65535 are host ids 100000-165535: our own uid 0 is not
+    // mapped, so --preserve-credentials shows the overflow id.
+    let t = Target::start(&["/usr/bin/unshare", "-U", "sleep", "60"], false);
+    for map in ["uid_map", "gid_map"] {
+        std::fs::write(format!("/proc/{}/{map}", t.pid), "0 100000 65536\n")
+            .unwrap_or_else(|e| panic!("write {map}: {e}"));
+    }
+    t
+}
+
+#[test]
+fn user_namespace_credentials() {
+    testcaps::require!(Cap::Root, Cap::Userns);
+    let t = user_target();
+    let ids = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        "id -u; id -g; stat -L -c %i /proc/self/ns/user".to_string(),
+    ];
+    let user_ino = ns_inode(&t.pid.to_string(), "user");
+    for (opts, want) in [
+        (&["-U"][..], "0\n0"),
+        (&["-U", "--preserve-credentials"], "65534\n65534"),
+        (&["-U", "-S", "5", "-G", "7"], "5\n7"),
+        (&["--user"], "0\n0"),
+    ] {
+        let out = nsenter_rs_prog(&with_target(t.pid, opts), &ids);
+        assert_eq!(out.code, Some(0), "{opts:?}: {out:?}");
+        assert_eq!(out.stdout, format!("{want}\n{user_ino}\n"), "{opts:?}");
+    }
+    // The same with util-linux, for the kinds both know.
+    for opts in [&["-U"][..], &["-U", "--preserve-credentials"]] {
+        let ours = nsenter_rs_prog(&with_target(t.pid, opts), &ids);
+        let theirs = nsenter_ul_prog(&with_target(t.pid, opts), &ids);
+        assert_eq!(
+            (ours.code, ours.stdout),
+            (theirs.code, theirs.stdout),
+            "{opts:?}"
+        );
+    }
+}
+
+#[test]
+fn user_parent_enters_the_parent_user_namespace() {
+    testcaps::require!(Cap::Root, Cap::Userns);
+    // sh stays in the outer user namespace; the sleep it starts is in a nested one.
+    let outer = Target::start(
+        &[
+            "/usr/bin/unshare",
+            "-U",
+            "-r",
+            "sh",
+            "-c",
+            "unshare -U sleep 60 & wait",
+        ],
+        true,
+    );
+    let sh = outer.top();
+    let inner = outer.pid;
+    assert_ne!(
+        ns_inode(&sh.to_string(), "user"),
+        ns_inode(&inner.to_string(), "user")
+    );
+    let out = nsenter_rs_prog(
+        &with_target(inner, &["-U", "--user-parent"]),
+        &[
+            "stat".into(),
+            "-L".into(),
+            "-c".into(),
+            "%i".into(),
+            "/proc/self/ns/user".into(),
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout.trim(),
+        ns_inode(&sh.to_string(), "user").to_string()
+    );
+}
+
+#[test]
+fn setuid_follow_takes_the_targets_ids() {
+    testcaps::require!(Cap::Root);
+    let t = Target::start(
+        &[
+            "setpriv",
+            "--reuid=1234",
+            "--regid=2345",
+            "--clear-groups",
+            "sleep",
+            "60",
+        ],
+        false,
+    );
+    let out = nsenter_rs_prog(
+        &with_target(t.pid, &["-n", "-S", "follow", "-G", "follow"]),
+        &["sh".into(), "-c".into(), "id -u; id -g; id -G".into()],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "1234\n2345\n2345\n");
+}
+
+#[test]
+fn env_is_the_targets() {
+    testcaps::require!(Cap::Root);
+    let t = Target::start(
+        &[
+            "env",
+            "-i",
+            "FOO=bar baz",
+            "PATH=/usr/bin:/bin",
+            "sleep",
+            "60",
+        ],
+        false,
+    );
+    let out = nsenter_rs(&["-t", &t.pid.to_string(), "-e", "env"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let mut lines: Vec<&str> = out.stdout.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["FOO=bar baz", "PATH=/usr/bin:/bin"]);
+}
+
+#[test]
+fn root_and_working_directories() {
+    testcaps::require!(Cap::Root, Cap::Rootfs);
+    let rootfs = testcaps::rootfs();
+    let rootfs_s = rootfs.to_string_lossy().into_owned();
+    // A target chrooted into the busybox rootfs, with /tmp of it as its cwd.
+    let t = Target::start(
+        &[
+            "chroot",
+            &rootfs_s,
+            "/bin/sh",
+            "-c",
+            "cd /tmp && exec /bin/sleep 60",
+        ],
+        false,
+    );
+    let pid = t.pid.to_string();
+    let run = |opts: &[&str], script: &str| {
+        let mut args: Vec<&str> = opts.to_vec();
+        args.extend(["/bin/sh", "-c", script]);
+        nsenter_rs(&args)
+    };
+    // -r: the target's root; the program finds the rootfs's busybox at /bin/busybox.
+    let out = run(
+        &["-t", &pid, "-r", "-w"],
+        "pwd; test -f /bin/busybox && echo inside",
+    );
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), "/tmp\ninside\n"),
+        "{out:?}"
+    );
+    // -W: a directory resolved after entering the root.
+    let out = run(&["-t", &pid, "-r", "-W", "/etc"], "pwd");
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), "/etc\n"),
+        "{out:?}"
+    );
+    // -w alone: the target's cwd, seen from our root.
+    let out = nsenter_rs(&["-t", &pid, "-w", "pwd"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout.trim(), rootfs.join("tmp").to_string_lossy());
+    // Explicit directories, no target.
+    let root_arg = format!("--root={rootfs_s}");
+    let wd_arg = format!("--wd={rootfs_s}/bin");
+    let out = run(&[&root_arg, &wd_arg], "pwd");
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), "/bin\n"),
+        "{out:?}"
+    );
+    // The same with util-linux.
+    for opts in [
+        vec!["-t", pid.as_str(), "-r", "-w"],
+        vec!["-t", pid.as_str(), "-r", "-W", "/etc"],
+        vec![root_arg.as_str(), wd_arg.as_str()],
+    ] {
+        let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
+        args.extend(["/bin/sh".into(), "-c".into(), "pwd; ls /".into()]);
+        let ours = nsenter_rs_prog(&args, &[]);
+        let theirs = nsenter_ul_prog(&args, &[]);
+        assert_eq!(
+            (ours.code, &ours.stdout),
+            (theirs.code, &theirs.stdout),
+            "{opts:?}"
+        );
+    }
+}
+
+#[test]
+fn pid_inode_refuses_another_process() {
+    testcaps::require!(Cap::Root);
+    let t = flat_target();
+    let inode = pidfd_inode(t.pid);
+    let good = format!("{}:{inode}", t.pid);
+    let out = nsenter_rs_prog(&["-t".into(), good, "-n".into()], &inode_script());
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, expected_inodes(t.pid, &["net"]));
+    // The inode of another process: as if the pid had been reused.
+    let other = pidfd_inode(std::process::id() as i32);
+    let out = nsenter_rs(&["-t", &format!("{}:{other}", t.pid), "-n", "echo", "ran"]);
+    assert_fails(&out, "the pid was reused");
+    // A pid that really was reused keeps no process with the old inode.
+    let gone = Target::start(&["sleep", "60"], false);
+    let (pid, ino) = (gone.pid, pidfd_inode(gone.pid));
+    drop(gone);
+    let out = nsenter_rs(&["-t", &format!("{pid}:{ino}"), "-n", "echo", "ran"]);
+    assert_fails(&out, "does not exist");
+}
+
+#[test]
+fn ls_lists_the_targets_namespaces() {
+    testcaps::require!(Cap::Root);
+    let t = flat_target();
+    let pid = t.pid.to_string();
+    let out = nsenter_rs(&["--ls", "--json", "-t", &pid]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), KINDS.len(), "{out:?}");
+    for (line, kind) in lines.iter().zip(KINDS) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("json line");
+        assert_eq!(v["type"], kind);
+        assert_eq!(v["pid"], t.pid);
+        assert_eq!(v["inode"], ns_inode(&pid, kind));
+        let pid1 = std::fs::metadata(format!("/proc/1/ns/{kind}"))
+            .ok()
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m) != ns_inode(&pid, kind));
+        assert_eq!(v["differs_from_pid1"], serde_json::json!(pid1), "{kind}");
+    }
+    let table = nsenter_rs(&["--ls", "--target", &pid]);
+    assert_eq!(table.code, Some(0), "{table:?}");
+    let rows: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(
+        rows[0].split_whitespace().collect::<Vec<_>>(),
+        ["TYPE", "INODE", "PID1"]
+    );
+    for (row, kind) in rows[1..].iter().zip(KINDS) {
+        let f: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(f[0], kind);
+        assert_eq!(f[1], ns_inode(&pid, kind).to_string());
+    }
+    // Alone: our own namespaces (nsenter-rs is our child and shares them).
+    let own = nsenter_rs(&["--ls", "--json"]);
+    assert_eq!(own.code, Some(0), "{own:?}");
+    for (line, kind) in own.stdout.lines().zip(KINDS) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("json line");
+        assert_eq!(v["inode"], ns_inode("self", kind), "{kind}");
+    }
+}
+
+#[test]
+fn net_socket_enters_the_sockets_namespace() {
+    testcaps::require!(Cap::Root);
+    // busybox nc listening in a new network namespace holds a socket of it.
+    let t = Target::start_as(
+        &[
+            "/usr/bin/unshare",
+            "-n",
+            "busybox",
+            "nc",
+            "-l",
+            "-p",
+            "5555",
+        ],
+        false,
+        "busybox",
+    );
+    let fd = t.socket_fd().to_string();
+    let out = nsenter_rs_prog(&with_target(t.pid, &["-N", &fd]), &inode_script());
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, expected_inodes(t.pid, &["net"]));
+    let out = nsenter_rs(&[
+        "-t",
+        &t.pid.to_string(),
+        "--net-socket",
+        "999",
+        "echo",
+        "ran",
+    ]);
+    assert_fails(&out, "has no file descriptor 999");
+    let out = nsenter_rs(&["-t", &t.pid.to_string(), "-N", "0", "echo", "ran"]);
+    assert_fails(&out, "must be a socket");
+}
+
+#[test]
+fn join_cgroup_v2() {
+    testcaps::require!(Cap::Root);
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let t = flat_target();
+    let Some((point, _)) = nsenter_rs::enter::parse_cgroup2_mount(&mountinfo) else {
+        let out = nsenter_rs(&["-t", &t.pid.to_string(), "-c", "echo", "ran"]);
+        assert_fails(&out, "cgroup v2 only");
+        return;
+    };
+    let guard = testcaps::CgroupGuard::new("nsenter-rs-test");
+    let dir = std::path::Path::new(&point).join(guard.name());
+    std::fs::create_dir(&dir).expect("mkdir cgroup");
+    std::fs::write(dir.join("cgroup.procs"), t.pid.to_string()).expect("move target");
+    let out = nsenter_rs(&["-t", &t.pid.to_string(), "-c", "cat", "/proc/self/cgroup"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l == format!("0::/{}", guard.name())),
+        "{out:?}"
+    );
+    drop(t);
+}
