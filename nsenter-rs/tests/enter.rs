@@ -273,7 +273,11 @@ fn user_namespace_credentials() {
         assert_eq!(out.stdout, format!("{want}\n{user_ino}\n"), "{opts:?}");
     }
     // The same with util-linux, for the kinds both know.
-    for opts in [&["-U"][..], &["-U", "--preserve-credentials"]] {
+    for opts in [
+        &["-U"][..],
+        &["-U", "--preserve-credentials"],
+        &["-U", "-S", "5", "-G", "7"],
+    ] {
         let ours = nsenter_rs_prog(&with_target(t.pid, opts), &ids);
         let theirs = nsenter_ul_prog(&with_target(t.pid, opts), &ids);
         assert_eq!(
@@ -282,6 +286,79 @@ fn user_namespace_credentials() {
             "{opts:?}"
         );
     }
+}
+
+#[test]
+fn user_namespace_with_setgroups_denied() {
+    testcaps::require!(Cap::Root, Cap::Userns);
+    // unshare -r writes "deny" to setgroups: dropping groups is then refused, and not needed.
+    let t = Target::start(&["/usr/bin/unshare", "-U", "-r", "sleep", "60"], false);
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{}/setgroups", t.pid)).expect("setgroups"),
+        "deny\n"
+    );
+    let out = nsenter_rs_prog(
+        &with_target(t.pid, &["-U"]),
+        &["sh".into(), "-c".into(), "id -u; id -g".into()],
+    );
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), "0\n0\n"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn user_parent_without_user_takes_the_owner() {
+    testcaps::require!(Cap::Root, Cap::Userns);
+    // The sleep is in a network namespace owned by the user namespace of its parent sh.
+    let t = Target::start(
+        &[
+            "/usr/bin/unshare",
+            "-U",
+            "-r",
+            "sh",
+            "-c",
+            "unshare -n sleep 60 & wait",
+        ],
+        true,
+    );
+    let sh = t.top().to_string();
+    let out = nsenter_rs_prog(
+        &with_target(t.pid, &["-n", "--user-parent"]),
+        &inode_script(),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let want: String = KINDS
+        .iter()
+        .map(|k| {
+            let who = match *k {
+                "user" => sh.clone(),
+                "net" => t.pid.to_string(),
+                _ => "self".to_string(),
+            };
+            format!("{k} {}\n", ns_inode(&who, k))
+        })
+        .collect();
+    assert_eq!(out.stdout, want);
+}
+
+#[test]
+fn sigterm_reaches_the_program_after_the_fork() {
+    testcaps::require!(Cap::Root);
+    let t = pid_target();
+    let mut child = Command::new(BIN)
+        .args(with_target(t.pid, &["-p", "-m", "sleep", "30"]))
+        .spawn()
+        .expect("spawn nsenter-rs");
+    let me = child.id() as i32;
+    // Wait for the forked sleep in the target's pid namespace, then signal nsenter-rs itself.
+    let _sleeper = Target::child_named(me, "sleep");
+    // SAFETY: kill with the pid of the process this test spawned.
+    unsafe { libc::kill(me, libc::SIGTERM) };
+    let status = child.wait().expect("wait");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
 }
 
 #[test]
