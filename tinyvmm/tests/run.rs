@@ -368,18 +368,22 @@ fn inaccessible_dev_kvm_gives_125_with_a_hint() {
         println!("SKIPPED: /dev/kvm is world-accessible (mode {mode:o})");
         return;
     }
+    // A copy the unprivileged user can reach (the checkout may sit under a 0700 home).
+    let dir = std::env::temp_dir().join(testcaps::unique_name("tinyvmm-nobody"));
+    std::fs::create_dir_all(&dir).expect("mkdir in the temp dir");
+    let copy = dir.join("tinyvmm");
+    std::fs::copy(BIN, &copy).expect("copy the binary");
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
     let out = testcaps::run(
         Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                BIN,
-                "run",
-            ])
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&copy)
+            .arg("run")
             .stdin(Stdio::null()),
         Duration::from_secs(30),
     );
+    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(out.code, Some(125), "{out:?}");
     assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
     assert!(out.stderr.contains("Permission denied"), "{out:?}");
