@@ -362,6 +362,10 @@ impl<'a> Group<'a> {
         self.require()?;
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() };
+        // An empty group cannot refill itself (nothing in it can fork): nothing to do.
+        if self.procs().iter().all(|&p| p == me) {
+            return Ok(());
+        }
         if sig == libc::SIGKILL {
             if let Some(h) = self.layout.v2() {
                 let k = self.dir(h).join("cgroup.kill");
@@ -408,7 +412,11 @@ impl<'a> Group<'a> {
     /// Removes the group in every hierarchy where it exists (children first with `recursive`),
     /// retrying EBUSY; an error when anything is left.
     pub fn delete(&self, recursive: bool) -> Result<()> {
-        let dirs = self.require()?;
+        self.require()?;
+        // Every hierarchy, named ones too: a group another tool made there is still this group.
+        let dirs: Vec<usize> = (0..self.layout.hierarchies.len())
+            .filter(|&h| self.dir(h).is_dir())
+            .collect();
         let mut first_err = None;
         for h in dirs {
             let d = self.dir(h);

@@ -518,6 +518,32 @@ fn create_get_set_stat() {
     let out = cgctl(&["create", g.name()]);
     assert_eq!(out.code, Some(1));
     assert!(out.stderr.contains("already exists"), "{out:?}");
+    let out = cgctl(&["run", "--name", g.name(), "--", "true"]);
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("already exists"), "{out:?}");
+    // --parent: NAME is relative to it, for run as for the other commands.
+    let out = cgctl(&[
+        "run",
+        "--parent",
+        g.name(),
+        "--name",
+        "child",
+        "--json",
+        "--",
+        "cat",
+        "/proc/self/cgroup",
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout.contains(&format!("pids:/{}/child\n", g.name())),
+        "{out:?}"
+    );
+    assert_eq!(report(&out)["cgroup"], format!("{}/child", g.name()));
+    assert_eq!(ok(&["list", g.name()]), format!("{}\n", g.name()));
+    assert_eq!(
+        ok(&["get", "--parent", g.name(), "", "pids.max", "-n"]),
+        "31\n"
+    );
     ok(&["delete", g.name()]);
     gone(&g);
 }
