@@ -316,16 +316,24 @@ impl<'a> Ctx<'a> {
                 libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
                 Some("mode=555,size=4k"),
             )
+            .map_err(|e| (e, "mount(tmpfs)".to_string()))
         } else {
-            sys::mount(
-                Some(Path::new("/dev/null")),
-                &target,
-                None,
-                libc::MS_BIND,
-                None,
-            )
+            // The new root's own /dev/null when there is one (an initramfs chroot may have no
+            // /dev of its own), else the host's.
+            let null = resolve::resolve(self.root()?, Path::new("dev/null"), Create::No)
+                .ok()
+                .filter(|n| {
+                    sys::fstat(&n.fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR)
+                });
+            let src = null
+                .as_ref()
+                .map_or(PathBuf::from("/dev/null"), |n| fd_path(&n.fd));
+            sys::mount(Some(&src), &target, None, libc::MS_BIND, None)
+                .map_err(|e| (e, format!("mount(MS_BIND) of {}", src.display())))
         };
-        r.map_err(|e| Error::sys(format!("mount over {} to mask it", self.show(inside)), e))
+        r.map_err(|(e, what)| {
+            Error::sys(format!("{what} over {} to mask it", self.show(inside)), e)
+        })
     }
 
     fn sys(&self) -> Result<(), Error> {

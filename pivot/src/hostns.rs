@@ -27,22 +27,40 @@ pub enum Verdict {
     Unknown(String),
 }
 
-/// The pure decision. `own` is our namespace file's (dev, ino); `pid1` PID 1's or the error
-/// reading it; `init_ino` the fixed inode of the initial namespace of this kind; `fixed` whether
-/// this kernel is known to use that fixed inode.
+/// nsfs inode of the initial PID namespace (fixed since Linux 3.8).
+pub const PID_NS_INIT_INO: u64 = 0xEFFF_FFFC;
+
+/// The pure decision. `own` is our namespace file's (dev, ino); `init_ino` the fixed inode of the
+/// initial namespace of this kind and `fixed` whether this kernel is known to use it; `pid1` is
+/// PID 1's namespace file as /proc shows it, or the error reading it, and `pid1_is_init` whether
+/// that PID 1 is the machine's init (its PID namespace is the initial one: with a fresh /proc in
+/// a PID namespace, PID 1 is that namespace's init and proves nothing).
 pub fn judge(
     own: (u64, u64),
-    pid1: &Result<(u64, u64), io::Error>,
     init_ino: u64,
     fixed: bool,
+    pid1: &Result<(u64, u64), io::Error>,
+    pid1_is_init: bool,
 ) -> Verdict {
     if own.1 == init_ino {
         return Verdict::Host;
     }
+    if fixed {
+        return Verdict::NotHost;
+    }
     match pid1 {
-        Ok(p) if *p == own => Verdict::Host,
-        Ok(_) => Verdict::NotHost,
-        Err(_) if fixed => Verdict::NotHost,
+        Ok(p) if pid1_is_init => {
+            if *p == own {
+                Verdict::Host
+            } else {
+                Verdict::NotHost
+            }
+        }
+        Ok(_) => Verdict::Unknown(
+            "PID 1 in /proc is a PID namespace's init, not the machine's, and this kernel has no \
+             fixed inode for the initial namespace"
+                .to_string(),
+        ),
         Err(e) => Verdict::Unknown(format!(
             "cannot read /proc/1/ns/*: {} and this kernel has no fixed inode for the initial \
              namespace",
@@ -74,7 +92,9 @@ fn verdict(kind: &str, init_ino: u64, fixed: bool) -> Verdict {
         }
     };
     let pid1 = crate::sys::dev_ino(&Path::new("/proc/1/ns").join(kind));
-    judge(own, &pid1, init_ino, fixed)
+    let pid1_is_init = crate::sys::dev_ino(Path::new("/proc/1/ns/pid"))
+        .is_ok_and(|(_, ino)| ino == PID_NS_INIT_INO);
+    judge(own, init_ino, fixed, &pid1, pid1_is_init)
 }
 
 /// Our mount namespace compared with the host's.
@@ -98,25 +118,22 @@ mod tests {
 
     #[test]
     fn decisions() {
+        let m = MNT_NS_INIT_INO;
         // The fixed inode alone proves the host, whatever PID 1 says.
-        assert_eq!(
-            judge((4, MNT_NS_INIT_INO), &denied(), MNT_NS_INIT_INO, false),
-            Verdict::Host
-        );
-        assert_eq!(
-            judge((4, 9), &Ok((4, 9)), MNT_NS_INIT_INO, true),
-            Verdict::Host
-        );
-        assert_eq!(
-            judge((4, 9), &Ok((4, 8)), MNT_NS_INIT_INO, false),
-            Verdict::NotHost
-        );
-        assert_eq!(
-            judge((4, 9), &denied(), MNT_NS_INIT_INO, true),
-            Verdict::NotHost
-        );
+        assert_eq!(judge((4, m), m, false, &denied(), false), Verdict::Host);
+        assert_eq!(judge((4, m), m, true, &Ok((4, 9)), true), Verdict::Host);
+        // On a kernel with the fixed inode, another inode is another namespace.
+        assert_eq!(judge((4, 9), m, true, &Ok((4, 9)), false), Verdict::NotHost);
+        assert_eq!(judge((4, 9), m, true, &denied(), false), Verdict::NotHost);
+        // Without it, only the machine's own init can be compared with.
+        assert_eq!(judge((4, 9), m, false, &Ok((4, 9)), true), Verdict::Host);
+        assert_eq!(judge((4, 9), m, false, &Ok((4, 8)), true), Verdict::NotHost);
         assert!(matches!(
-            judge((4, 0xF000_0000), &denied(), MNT_NS_INIT_INO, false),
+            judge((4, 9), m, false, &Ok((4, 9)), false),
+            Verdict::Unknown(why) if why.contains("PID namespace's init")
+        ));
+        assert!(matches!(
+            judge((4, 0xF000_0000), m, false, &denied(), false),
             Verdict::Unknown(why) if why.contains("Permission denied")
         ));
     }

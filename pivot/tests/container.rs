@@ -1,0 +1,642 @@
+//! pivot for real, as root, each run inside namespaces that util-linux `unshare` creates for it,
+//! so every mount lives and dies in a private mount namespace. After each test the host's own
+//! mount table must be exactly what it was before.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use testcaps::{require, Cap};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pivot");
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn host_mountinfo() -> String {
+    std::fs::read_to_string("/proc/self/mountinfo").expect("read the host's mountinfo")
+}
+
+/// Remembers the host's mount table and checks, at the end of the test, that it did not change.
+struct HostMounts(String);
+
+impl HostMounts {
+    fn now() -> HostMounts {
+        HostMounts(host_mountinfo())
+    }
+    fn unchanged(self) {
+        assert_eq!(
+            host_mountinfo(),
+            self.0,
+            "the host's /proc/self/mountinfo changed"
+        );
+    }
+}
+
+/// A directory of the test's own under /tmp, removed at the end.
+struct Temp(PathBuf);
+
+impl Temp {
+    fn new(tag: &str) -> Temp {
+        let p = std::env::temp_dir().join(testcaps::unique_name(&format!("pivot-{tag}")));
+        std::fs::create_dir_all(&p).expect("temp dir");
+        Temp(p)
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn rootfs() -> String {
+    testcaps::rootfs().display().to_string()
+}
+
+/// `unshare NS... -- pivot ARGS...`.
+fn in_ns(ns: &[&str], args: &[&str]) -> testcaps::Output {
+    testcaps::run(
+        Command::new("unshare")
+            .args(ns)
+            .arg("--")
+            .arg(BIN)
+            .args(args),
+        LIMIT,
+    )
+}
+
+/// The usual container namespaces, as root.
+const CONTAINER: [&str; 8] = [
+    "-m",
+    "-p",
+    "-f",
+    "-u",
+    "-i",
+    "-n",
+    "--propagation",
+    "private",
+];
+
+/// Mount points listed in mountinfo text.
+fn mount_points(mountinfo: &str) -> Vec<String> {
+    mountinfo
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
+        .collect()
+}
+
+/// The line of mountinfo whose mount point is `mp` (the last one: the visible mount).
+fn mount_line<'a>(mountinfo: &'a str, mp: &str) -> Option<&'a str> {
+    mountinfo
+        .lines()
+        .rev()
+        .find(|l| l.split_whitespace().nth(4) == Some(mp))
+}
+
+fn allowed_mount_points() -> BTreeSet<String> {
+    let mut set: BTreeSet<String> = ["/", "/proc", "/dev", "/dev/pts", "/dev/shm", "/sys"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    set.extend(pivot::plan::MASKED.iter().map(|s| s.to_string()));
+    set.extend(pivot::plan::READ_ONLY.iter().map(|s| s.to_string()));
+    set
+}
+
+#[test]
+fn container_sees_pid_1_and_only_its_own_mounts() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let out = in_ns(
+        &CONTAINER,
+        &[
+            &rootfs(),
+            "/bin/sh",
+            "-c",
+            "echo pid=$$; ps; echo ---; cat /proc/self/mountinfo",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stderr, "", "{out:?}");
+    let (head, mountinfo) = out.stdout.split_once("---\n").expect("marker");
+    assert!(head.starts_with("pid=1\n"), "{out:?}");
+    // ps reads the container's own /proc: sh is PID 1 and only ps runs beside it.
+    let procs: Vec<&str> = head.lines().skip(2).collect();
+    assert_eq!(procs.len(), 2, "{head}");
+    assert!(
+        procs[0].trim_start().starts_with("1 root") && procs[0].contains("/bin/sh"),
+        "{head}"
+    );
+    let points = mount_points(mountinfo);
+    let allowed = allowed_mount_points();
+    for p in &points {
+        assert!(allowed.contains(p), "unexpected mount {p} in\n{mountinfo}");
+    }
+    for must in [
+        "/",
+        "/proc",
+        "/dev",
+        "/dev/pts",
+        "/dev/shm",
+        "/sys",
+        "/proc/sys",
+    ] {
+        assert!(
+            points.iter().any(|p| p == must),
+            "{must} missing in\n{mountinfo}"
+        );
+    }
+    // The /proc is a fresh one of the container's (the host's is not bind-mounted).
+    let proc_line = mount_line(mountinfo, "/proc").expect("/proc");
+    assert!(
+        proc_line.contains(" / /proc ") && proc_line.contains("- proc "),
+        "{proc_line}"
+    );
+    assert!(mount_line(mountinfo, "/").is_some_and(|l| l.contains(&rootfs())));
+    host.unchanged();
+}
+
+#[test]
+fn dev_null_is_a_working_char_device_1_3() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let out = in_ns(
+        &CONTAINER,
+        &[
+            &rootfs(),
+            "/bin/sh",
+            "-c",
+            "ls -l /dev/null /dev/zero /dev/tty; echo x > /dev/null && echo null-ok; \
+             head -c 5 /dev/zero | wc -c; ls -l /dev/fd /dev/ptmx; test -c /dev/pts/ptmx && echo pts-ok",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let null = out
+        .stdout
+        .lines()
+        .find(|l| l.ends_with("/dev/null"))
+        .expect("ls /dev/null");
+    assert!(null.starts_with("crw-rw-rw-"), "{null}");
+    assert!(null.contains(" 1,   3 "), "{null}");
+    assert!(out.stdout.contains("null-ok\n5\n"), "{out:?}");
+    assert!(out.stdout.contains("/dev/fd -> /proc/self/fd"), "{out:?}");
+    assert!(out.stdout.contains("/dev/ptmx -> pts/ptmx"), "{out:?}");
+    assert!(out.stdout.contains("pts-ok"), "{out:?}");
+    host.unchanged();
+}
+
+#[test]
+fn sys_is_read_only_and_masked_paths_read_empty() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let out = in_ns(
+        &CONTAINER,
+        &[
+            &rootfs(),
+            "/bin/sh",
+            "-c",
+            "touch /sys/x; echo keys=$(cat /proc/keys | wc -c) timers=$(cat /proc/timer_list | wc -c) \
+             fw=$(ls -A /sys/firmware | wc -l); echo host > /proc/sys/kernel/hostname; \
+             echo ---; cat /proc/self/mountinfo",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr.contains("touch: /sys/x: Read-only file system"),
+        "{out:?}"
+    );
+    assert!(out.stdout.starts_with("keys=0 timers=0 fw=0\n"), "{out:?}");
+    // /proc/sys is read-only (and in a UTS namespace of its own, so nothing could leak).
+    assert!(
+        out.stderr.contains("/proc/sys/kernel/hostname") && out.stderr.contains("Read-only"),
+        "{out:?}"
+    );
+    let (_, mountinfo) = out.stdout.split_once("---\n").expect("marker");
+    let sys = mount_line(mountinfo, "/sys").expect("/sys");
+    assert!(
+        sys.split_whitespace()
+            .nth(5)
+            .is_some_and(|o| o.starts_with("ro")),
+        "{sys}"
+    );
+    assert!(mount_line(mountinfo, "/proc/keys").is_some());
+    host.unchanged();
+}
+
+#[test]
+fn no_mask_leaves_proc_unmasked() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let out = in_ns(
+        &CONTAINER,
+        &["--no-mask", &rootfs(), "/bin/cat", "/proc/self/mountinfo"],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let points = mount_points(&out.stdout);
+    assert!(
+        !points
+            .iter()
+            .any(|p| p.starts_with("/proc/") || p.starts_with("/sys/")),
+        "{out:?}"
+    );
+    host.unchanged();
+}
+
+#[test]
+fn ro_makes_the_root_read_only() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let out = in_ns(
+        &CONTAINER,
+        &[
+            "--ro",
+            &rootfs(),
+            "/bin/sh",
+            "-c",
+            "touch /newfile; echo rc=$?; touch /dev/shm/ok && echo shm-writable",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stderr, "touch: /newfile: Read-only file system\n",
+        "{out:?}"
+    );
+    assert_eq!(out.stdout, "rc=1\nshm-writable\n", "{out:?}");
+    assert!(!testcaps::rootfs().join("newfile").exists());
+    host.unchanged();
+}
+
+#[test]
+fn bind_and_ro_bind_appear_inside() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("bind");
+    std::fs::write(t.0.join("f"), "from the host\n").unwrap();
+    let src = t.0.display().to_string();
+    let out = in_ns(
+        &CONTAINER,
+        &[
+            "--bind",
+            &format!("{src}:/mnt"),
+            "--ro-bind",
+            &format!("{src}:/root"),
+            "--tmpfs",
+            "/tmp",
+            "-w",
+            "/mnt",
+            &rootfs(),
+            "/bin/sh",
+            "-c",
+            "cat f /root/f; touch written; touch /root/no; touch /tmp/t && echo tmp-ok; pwd",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout, "from the host\nfrom the host\ntmp-ok\n/mnt\n",
+        "{out:?}"
+    );
+    assert_eq!(
+        out.stderr, "touch: /root/no: Read-only file system\n",
+        "{out:?}"
+    );
+    assert!(
+        t.0.join("written").is_file(),
+        "the rw bind wrote through to the host"
+    );
+    assert!(!t.0.join("no").exists());
+    host.unchanged();
+}
+
+#[test]
+fn put_old_keeps_the_old_root() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let script = format!("test -x /mnt{BIN} && echo old-root-at-mnt; ls /proc | wc -l");
+    let out = in_ns(
+        &CONTAINER,
+        &[
+            "--bare",
+            "--put-old",
+            "/mnt",
+            &rootfs(),
+            "/bin/sh",
+            "-c",
+            &script,
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "old-root-at-mnt\n0\n", "{out:?}");
+    host.unchanged();
+}
+
+#[test]
+fn bare_mounts_nothing_else() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let out = in_ns(
+        &CONTAINER,
+        &[
+            "--bare",
+            &rootfs(),
+            "/bin/sh",
+            "-c",
+            "echo proc=$(ls -A /proc | wc -l) dev=$(ls -A /dev | wc -l) sys=$(ls -A /sys | wc -l)",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "proc=0 dev=0 sys=0\n", "{out:?}");
+    host.unchanged();
+}
+
+#[test]
+fn hostname_is_set_only_in_a_uts_namespace_of_its_own() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let out = in_ns(
+        &CONTAINER,
+        &["--hostname", "box", &rootfs(), "/bin/hostname"],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "box\n");
+    let out = in_ns(
+        &["-m", "--propagation", "private"],
+        &["--hostname", "box", &rootfs(), "/bin/hostname"],
+    );
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "pivot: --hostname box: this is the host's UTS namespace (add -u to unshare so the name \
+         stays in the container)\n"
+    );
+    host.unchanged();
+}
+
+#[test]
+fn rootless_mode_binds_device_nodes() {
+    require!(Cap::Root, Cap::Rootfs, Cap::Userns);
+    let host = HostMounts::now();
+    let out = in_ns(
+        &["-r", "-m", "-p", "-f", "--propagation", "private"],
+        &[
+            &rootfs(),
+            "/bin/sh",
+            "-c",
+            "id -u; ls -l /dev/null; echo x > /dev/null && echo null-ok; touch /sys/x; \
+             echo ---; cat /proc/self/mountinfo",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let (head, mountinfo) = out.stdout.split_once("---\n").expect("marker");
+    assert!(head.starts_with("0\ncrw-rw-rw-"), "{out:?}");
+    assert!(
+        head.contains(" 1,   3 ") && head.contains("null-ok"),
+        "{out:?}"
+    );
+    // The node is the host's, bind-mounted: mknod is not allowed in a user namespace.
+    let null = mount_line(mountinfo, "/dev/null").expect("/dev/null is a bind mount");
+    assert!(null.contains("/null /dev/null "), "{null}");
+    assert!(
+        out.stderr.contains("/sys/x: Read-only file system"),
+        "{out:?}"
+    );
+    assert!(mount_line(mountinfo, "/proc").is_some());
+    host.unchanged();
+}
+
+#[test]
+fn host_namespace_is_refused() {
+    require!(Cap::Root, Cap::Rootfs);
+    if pivot::hostns::mount_ns() != pivot::hostns::Verdict::Host {
+        // Running pivot here would pivot the test runner's own namespace: nothing to refuse.
+        println!("SKIPPED host_namespace_is_refused: the tests do not run in the host's namespace");
+        return;
+    }
+    let host = HostMounts::now();
+    for args in [
+        vec![rootfs(), "/bin/true".to_string()],
+        vec!["--bare".to_string(), rootfs()],
+        vec![
+            "root-compat".to_string(),
+            rootfs(),
+            format!("{}/mnt", rootfs()),
+        ],
+        vec!["switch-root".to_string(), rootfs(), "/bin/sh".to_string()],
+    ] {
+        let out = testcaps::run(Command::new(BIN).args(&args), LIMIT);
+        assert_eq!(out.code, Some(1), "{args:?}: {out:?}");
+        assert_eq!(out.stdout, "");
+        assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+        assert!(
+            out.stderr
+                .contains("refusing to run in the host's initial mount namespace"),
+            "{out:?}"
+        );
+    }
+    host.unchanged();
+}
+
+#[test]
+fn bad_input_is_one_line_with_the_right_code() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("bad");
+    let evil = t.0.join("evil");
+    std::fs::create_dir_all(evil.join("etc")).unwrap();
+    std::os::unix::fs::symlink("../../..", evil.join("up")).unwrap();
+    let evil = evil.display().to_string();
+    let r = rootfs();
+    let cases: Vec<(Vec<&str>, i32, &str)> =
+        vec![
+        (vec![], 1, "pivot: the following required arguments were not provided"),
+        (vec!["/nonexistent-root"], 1, "pivot: NEWROOT /nonexistent-root: No such file"),
+        (vec!["/etc/passwd"], 1, "pivot: NEWROOT /etc/passwd: not a directory"),
+        (vec![&evil], 127, "pivot: failed to execute /bin/sh: No such file"),
+        (vec![&r, "/nope"], 127, "pivot: failed to execute /nope: No such file"),
+        (vec![&r, "/etc/passwd"], 126, "pivot: failed to execute /etc/passwd: Permission denied"),
+        (vec!["--bind", "/nonexistent-src:/mnt", &r], 1, "pivot: --bind source /nonexistent-src"),
+        (
+            vec!["--bind", "/tmp:/../../x", &r],
+            1,
+            "pivot: --bind destination /../../x: it leaves the new root",
+        ),
+        (
+            vec!["--ro-bind", "/tmp:/up/x", &evil],
+            1,
+            "pivot: --ro-bind destination /up/x: it leaves the new root through the symlink /up",
+        ),
+        (vec!["--tmpfs", "/up", &evil], 1, "pivot: --tmpfs destination /up: it leaves"),
+        (vec!["-w", "/nope", &r, "/bin/true"], 1, "pivot: chdir(/nope) inside the new root"),
+    ];
+    for (args, code, start) in cases {
+        let out = in_ns(&["-m", "--propagation", "private"], &args);
+        assert_eq!(out.code, Some(code), "{args:?}: {out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out:?}");
+        assert!(out.stderr.starts_with(start), "{args:?}: {out:?}");
+    }
+    // Nothing was created outside the evil root.
+    assert_eq!(
+        std::fs::read_dir(&t.0).unwrap().count(),
+        1,
+        "only evil/ in {}",
+        t.0.display()
+    );
+    host.unchanged();
+}
+
+#[test]
+fn a_failure_half_way_leaves_no_mounts_behind() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let r = rootfs();
+    // Binding a file onto a directory fails after /proc, /dev and /sys were mounted.
+    let script = format!(
+        "{BIN} --bind /etc/hostname:/etc {r}; echo rc=$?; grep -c '{r}' /proc/self/mountinfo"
+    );
+    let out = testcaps::run(
+        Command::new("unshare").args(["-m", "--propagation", "private", "--", "sh", "-c", &script]),
+        LIMIT,
+    );
+    assert_eq!(out.stdout, "rc=1\n0\n", "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(
+        out.stderr.starts_with("pivot: mount(MS_BIND) on "),
+        "{out:?}"
+    );
+    host.unchanged();
+}
+
+/// Scaffolding for an "old root" a process can chroot into and still run pivot (a dynamically
+/// linked binary): a tmpfs mounted at `tmpfs_at`, and in `root` (that directory or one below it)
+/// the host's /usr bound read-only, lib symlinks, a procfs, pivot itself, and the busybox rootfs
+/// bound read-only at `new`.
+fn scaffold(tmpfs_at: &str, root: &str) -> String {
+    format!(
+        "set -e; mount -t tmpfs oldroot {tmpfs_at}; \
+         mkdir -p {root}/usr {root}/proc {root}/bin {root}/new; \
+         mount --bind /usr {root}/usr; mount -o remount,bind,ro {root}/usr; \
+         ln -s usr/lib {root}/lib; ln -s usr/lib64 {root}/lib64; \
+         mount -t proc proc {root}/proc; cp {BIN} {root}/bin/pivot; \
+         mount --bind {rootfs} {root}/new; mount -o remount,bind,ro {root}/new; ",
+        rootfs = rootfs()
+    )
+}
+
+/// pivot_root(2) refuses a root that is not a mount point, exactly as it refuses the initramfs;
+/// the same MS_MOVE + chroot fallback answers both. The real initramfs (rootfs as /) exists only
+/// at boot, so that case is covered by the guest lane (`cargo xtask vmtest`); here / is a plain
+/// directory of a tmpfs seen through chroot.
+#[test]
+fn initramfs_fallback_moves_and_chroots() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("fallback");
+    let top = t.0.display().to_string();
+    let sub = format!("{top}/sub");
+    let script = format!(
+        "{} set +e; chroot {sub} /bin/pivot -v /new /bin/sh -c 'echo inside; cat /proc/self/mountinfo'",
+        scaffold(&top, &sub)
+    );
+    let out = testcaps::run(
+        Command::new("unshare").args([
+            "-m",
+            "-p",
+            "-f",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ]),
+        LIMIT,
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.starts_with("inside\n"), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("/ is not a mount point (chroot): falling back to MS_MOVE of /new"),
+        "{out:?}"
+    );
+    let points = mount_points(out.stdout.split_once("inside\n").map_or("", |x| x.1));
+    assert!(points.iter().any(|p| p == "/proc"), "{out:?}");
+    host.unchanged();
+}
+
+#[test]
+fn switch_root_deletes_only_its_own_device() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("switch");
+    let old = format!("{}/old", t.0.display());
+    let view = format!("{}/view", t.0.display());
+    let keep = format!("{}/keep", t.0.display());
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::create_dir_all(&view).unwrap();
+    std::fs::create_dir_all(&keep).unwrap();
+    let script = format!(
+        "{} mkdir -p {old}/junk/deep {old}/mnt {old}/run; touch {old}/junk/deep/f {old}/top; \
+         mount -t tmpfs mnt {old}/mnt; touch {old}/mnt/kept; mount --bind {old}/mnt {keep}; \
+         mount -t tmpfs run {old}/run; touch {old}/run/marker; mount --bind {old} {view}; \
+         set +e; chroot {old} /bin/pivot switch-root -v /new /bin/sh -c \
+         'ls /run; cat /proc/self/mountinfo'; echo rc=$?; echo ---; ls -A {view}; echo ---; \
+         ls -A {keep}",
+        scaffold(&old, &old)
+    );
+    let out = testcaps::run(
+        Command::new("unshare").args([
+            "-m",
+            "-p",
+            "-f",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ]),
+        LIMIT,
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let parts: Vec<&str> = out.stdout.split("---\n").collect();
+    assert_eq!(parts.len(), 3, "{out:?}");
+    // /run and /proc were carried into the new root.
+    assert!(parts[0].starts_with("marker\n"), "{out:?}");
+    let points = mount_points(parts[0]);
+    assert!(points.iter().any(|p| p == "/run"), "{out:?}");
+    assert!(points.iter().any(|p| p == "/proc"), "{out:?}");
+    assert!(parts[0].ends_with("rc=0\n"), "{out:?}");
+    // Of the old root only the mount points remain: usr (the host's, never entered) and mnt
+    // (another tmpfs, whose file survives).
+    assert_eq!(parts[1], "mnt\nusr\n", "{out:?}");
+    assert_eq!(parts[2], "kept\n", "{out:?}");
+    assert!(out.stderr.contains("deleted"), "{out:?}");
+    assert!(Path::new("/usr/bin").is_dir());
+    host.unchanged();
+}
+
+#[test]
+fn pivot_root_compat_keeps_the_old_root_at_put_old() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("compat");
+    let link = t.0.join("pivot_root");
+    std::os::unix::fs::symlink(BIN, &link).unwrap();
+    let r = rootfs();
+    let script = format!(
+        "set -e; mount --bind {r} {r}; cd {r}; {link} . mnt; cd /; \
+         test -x /mnt{BIN} && echo old-root-at-mnt; /bin/ls /etc/hostname",
+        link = link.display()
+    );
+    let out = testcaps::run(
+        Command::new("unshare").args(["-m", "--propagation", "private", "--", "sh", "-c", &script]),
+        LIMIT,
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "old-root-at-mnt\n/etc/hostname\n", "{out:?}");
+    // Named pivot_root, it speaks as pivot_root and wants two arguments.
+    let out = testcaps::run(Command::new(&link).arg("/x"), LIMIT);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.starts_with("pivot_root: "), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    host.unchanged();
+}
