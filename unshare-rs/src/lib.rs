@@ -5,7 +5,7 @@
 //! - [`plan`]: the pure step: options to a checked [`plan::Plan`] and its ordered steps.
 //! - [`idmap`]: id map parsing and building.
 //! - [`persist`]: namespace persistence by bind mounts.
-//! - [`run`]: the syscalls, in util-linux's order.
+//! - [`mod@run`]: the syscalls, in util-linux's order.
 //! - [`error`]: the error type and its hints.
 
 pub mod error;

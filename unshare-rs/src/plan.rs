@@ -348,8 +348,13 @@ impl Plan {
         if self.map_group.is_some() && self.group_ranges.is_empty() {
             s.push(Step::MapGroup);
         }
-        // With range maps the helper writes setgroups before gid_map (afterwards it is refused).
-        if let (Some(sg), false) = (self.setgroups, !self.group_ranges.is_empty()) {
+        // With range maps the helper writes setgroups before gid_map (afterwards it is refused);
+        // with a single gid map `deny` was just written (and `allow` refused by parse).
+        if let (Some(sg), true, false) = (
+            self.setgroups,
+            self.group_ranges.is_empty(),
+            self.map_group.is_some(),
+        ) {
             s.push(Step::Setgroups(sg));
         }
         if let (Some(p), true) = (self.propagation, self.flags & libc::CLONE_NEWNS != 0) {

@@ -1,0 +1,442 @@
+//! unshare-rs against the kernel: which namespaces the program ends up in, id maps, persistence,
+//! exit statuses, signals, --lo-up, --report, and bad input that must leave nothing behind.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use testcaps::Cap;
+
+#[test]
+fn each_namespace_type_differs_only_when_asked() {
+    testcaps::require!(Cap::Root, Cap::Userns);
+    for (opt, kind) in [
+        ("-m", "mnt"),
+        ("-u", "uts"),
+        ("-i", "ipc"),
+        ("-n", "net"),
+        ("-p", "pid"),
+        ("-U", "user"),
+        ("-C", "cgroup"),
+        ("-T", "time"),
+    ] {
+        // -f: pid and time namespaces apply to children only.
+        let (out, diff) = shape(BIN, &["-f", opt]);
+        assert_eq!(out.code, Some(0), "{opt}: {out:?}");
+        assert_eq!(diff, vec![kind.to_string()], "{opt}");
+    }
+    let (_, diff) = shape(BIN, &[]);
+    assert!(diff.is_empty(), "{diff:?}");
+    let (_, diff) = shape(BIN, &["-fmipunUCT"]);
+    assert_eq!(diff.len(), 8, "{diff:?}");
+    // Without -f the program itself stays in the caller's pid namespace, but execve moves it
+    // into the new time namespace (time_for_children).
+    let (_, diff) = shape(BIN, &["-p"]);
+    assert!(diff.is_empty(), "{diff:?}");
+    let (_, diff) = shape(BIN, &["-T"]);
+    assert_eq!(diff, vec!["time".to_string()]);
+}
+
+#[test]
+fn mount_proc_shows_the_program_as_pid_1() {
+    testcaps::require!(Cap::Root);
+    let out = ours(&["-fp", "--mount-proc", "readlink", "/proc/self"]);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(0), "1\n"), "{out:?}");
+    let out = ours(&[
+        "-fp",
+        "--mount-proc",
+        "sh",
+        "-c",
+        "ls /proc | grep -c '^[0-9]'",
+    ]);
+    // sh and ls (and grep's process): only the new namespace's few processes.
+    let n: u32 = out.stdout.trim().parse().expect("a count");
+    assert!((1..=4).contains(&n), "{out:?}");
+    let out = ours(&[
+        "-fp",
+        "--mount-proc",
+        "sh",
+        "-c",
+        "grep ' - proc ' /proc/self/mountinfo",
+    ]);
+    assert!(out.stdout.contains("nosuid,nodev,noexec"), "{out:?}");
+}
+
+fn maps_of(tool: &str, opts: &[&str]) -> testcaps::Output {
+    let mut args = opts.to_vec();
+    args.extend([
+        "cat",
+        "/proc/self/uid_map",
+        "/proc/self/gid_map",
+        "/proc/self/setgroups",
+    ]);
+    run_with(tool, &args)
+}
+
+#[test]
+fn single_id_maps_are_written_as_util_linux_writes_them() {
+    testcaps::require!(Cap::Root, Cap::Userns);
+    for opts in [
+        &["-r"][..],
+        &["-c"],
+        &["--map-user=5"],
+        &["--map-group=7"],
+        &["--map-user=5", "--map-group=7"],
+        &["--map-user=nobody", "--map-group=nogroup"],
+        &["-U"],
+        &["-U", "--setgroups=deny"],
+        &["-rf"],
+    ] {
+        let a = maps_of(BIN, opts);
+        let b = maps_of(UTIL, opts);
+        assert_eq!(a.code, Some(0), "{opts:?}: {a:?}");
+        assert_eq!((a.code, &a.stdout), (b.code, &b.stdout), "{opts:?}");
+    }
+    // util-linux 2.38.1 fails here (setgroups written after gid_map); the maps are the same as -r.
+    let a = maps_of(BIN, &["-r", "--setgroups=deny"]);
+    assert_eq!(a.code, Some(0), "{a:?}");
+    assert_eq!(a.stdout, maps_of(BIN, &["-r"]).stdout);
+}
+
+fn line(inner: u32, outer: u32, count: u32) -> String {
+    format!("{inner:>10} {outer:>10} {count:>10}\n")
+}
+
+#[test]
+fn range_maps_are_written_directly_as_root() {
+    testcaps::require!(Cap::Root, Cap::Userns);
+    let both = |l: &str| format!("{l}{l}");
+    for (opts, expected) in [
+        (
+            &["--map-users=0:100000:65536", "--map-groups=0:100000:65536"][..],
+            both(&line(0, 100000, 65536)),
+        ),
+        // The old comma form: outer first.
+        (
+            &["--map-users=100000,0,65536", "--map-groups=100000,0,65536"],
+            both(&line(0, 100000, 65536)),
+        ),
+        (
+            &["--map-users=all", "--map-groups=all"],
+            both(&line(0, 0, u32::MAX)),
+        ),
+        // -r with a range over inner 0: the range loses its first id, not the overlap check.
+        (
+            &["-r", "--map-users=0:100000:10", "--map-groups=0:100000:10"],
+            both(&format!("{}{}", line(0, 0, 1), line(1, 100000, 9))),
+        ),
+        // Two ranges.
+        (
+            &[
+                "--map-users=0:100000:10",
+                "--map-users=10:200000:5",
+                "--map-groups=0:300000:1",
+            ],
+            format!(
+                "{}{}{}",
+                line(0, 100000, 10),
+                line(10, 200000, 5),
+                line(0, 300000, 1)
+            ),
+        ),
+    ] {
+        let out = maps_of(BIN, opts);
+        assert_eq!(out.code, Some(0), "{opts:?}: {out:?}");
+        let maps: String = out
+            .stdout
+            .lines()
+            .take(opts_lines(&expected))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(maps, expected, "{opts:?}: {out:?}");
+    }
+}
+
+fn opts_lines(s: &str) -> usize {
+    s.lines().count()
+}
+
+#[test]
+fn persisted_uts_namespace_is_entered_by_nsenter() {
+    testcaps::require!(Cap::Root);
+    let dir = TempDir::new("unshare-rs-persist");
+    let nsfs_before = host_nsfs_count();
+    // Everything that mounts happens inside a private mount namespace made by util-linux.
+    let script = r#"
+        set -e
+        D=$1; B=$2
+        mount -t tmpfs tmpfs "$D"
+        "$B" --uts="$D/uts" hostname persisted-uts
+        nsenter --uts="$D/uts" hostname
+        "$B" -f --pid="$D/pid" --net="$D/net" -T --time="$D/time" true
+        grep -c ' - nsfs ' /proc/self/mountinfo
+        nsenter --net="$D/net" ip -o link show lo | grep -c DOWN
+        ln -s "$D" "$D/link"
+        rc=0; "$B" --uts="$D/u2" --ipc="$D/link" true 2>/dev/null || rc=$?
+        echo "halfway rc=$rc"
+        test -e "$D/u2" && echo "u2 left" || echo "u2 removed"
+        grep -c ' - nsfs ' /proc/self/mountinfo
+    "#;
+    let out = run_with(
+        UTIL,
+        &[
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            dir.path(),
+            BIN,
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout, "persisted-uts\n4\n1\nhalfway rc=1\nu2 removed\n4\n",
+        "{out:?}"
+    );
+    assert!(host_mounts_with(dir.path()).is_empty());
+    assert_eq!(host_nsfs_count(), nsfs_before);
+}
+
+#[test]
+fn exit_codes_pass_through() {
+    testcaps::require!(Cap::Root);
+    for code in 0..=255 {
+        let c = code.to_string();
+        let out = ours(&["-f", "sh", "-c", "exit $0", &c]);
+        assert_eq!(out.code, Some(code), "{out:?}");
+    }
+    for code in [0, 1, 42, 255] {
+        let out = ours(&["-u", "sh", "-c", "exit $0", &code.to_string()]);
+        assert_eq!(out.code, Some(code), "{out:?}");
+    }
+    assert_eq!(ours(&["/nonexistent/program"]).code, Some(127));
+    assert_eq!(ours(&["-f", "/nonexistent/program"]).code, Some(127));
+    let dir = TempDir::new("unshare-rs-noexec");
+    let file = dir.0.join("not-executable");
+    std::fs::write(&file, "exit 0\n").expect("write");
+    let out = ours(&[file.to_str().expect("utf-8")]);
+    assert_eq!(out.code, Some(126), "{out:?}");
+}
+
+#[test]
+fn a_child_killed_by_a_signal_is_relayed() {
+    testcaps::require!(Cap::Root);
+    for (sig, code) in [("TERM", 143), ("KILL", 137)] {
+        let out = ours(&["-f", "sh", "-c", &format!("kill -{sig} $$")]);
+        assert_eq!((out.code, out.signal), (None, Some(code - 128)), "{out:?}");
+        // Not in a new pid namespace: there sh would be init, immune to its own signals.
+        let shell = format!("'{BIN}' -f sh -c 'kill -{sig} $$'; echo $?");
+        let out = run_with("sh", &["-c", &shell]);
+        assert_eq!(out.stdout, format!("{code}\n"), "{out:?}");
+    }
+}
+
+/// Spawns `args`, waits for the line `ready` on stdout, and returns the child.
+fn spawn_ready(args: &[&str]) -> std::process::Child {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    BufReader::new(stdout).read_line(&mut line).expect("read");
+    assert_eq!(line, "ready\n");
+    child
+}
+
+fn wait_bounded(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            return st;
+        }
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            panic!("child did not end");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn sigterm(pid: u32) {
+    // SAFETY: kill on a process this test spawned.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+}
+
+#[test]
+fn forward_signals_delivers_sigterm_to_the_child() {
+    testcaps::require!(Cap::Root);
+    let script = "trap 'exit 7' TERM; echo ready; while :; do sleep 0.05; done";
+    let mut child = spawn_ready(&["-f", "--forward-signals", "sh", "-c", script]);
+    sigterm(child.id());
+    assert_eq!(wait_bounded(&mut child).code(), Some(7));
+    // Without it the parent ignores SIGTERM and the child finishes on its own.
+    let script = "echo ready; sleep 0.3; exit 3";
+    let mut child = spawn_ready(&["-f", "sh", "-c", script]);
+    sigterm(child.id());
+    assert_eq!(wait_bounded(&mut child).code(), Some(3));
+}
+
+fn state_of(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+#[test]
+fn kill_child_kills_the_child_when_unshare_rs_dies() {
+    testcaps::require!(Cap::Root);
+    let dir = TempDir::new("unshare-rs-kc");
+    for (opt, signal) in [("--kill-child", 9), ("--kill-child=TERM", 15)] {
+        let report = format!("{}/r{signal}.json", dir.path());
+        let mut child = spawn_ready(&[
+            opt,
+            "--report",
+            &report,
+            "sh",
+            "-c",
+            "echo ready; exec sleep 30",
+        ]);
+        let text = std::fs::read_to_string(&report).expect("report");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let pid = v["pid"].as_i64().expect("pid") as i32;
+        assert!(state_of(pid).is_some(), "the program runs");
+        // SAFETY: kill on a process this test spawned.
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        wait_bounded(&mut child);
+        let start = Instant::now();
+        // Dead means gone or a zombie waiting for init to reap it.
+        while !matches!(state_of(pid), None | Some('Z')) {
+            assert!(start.elapsed() < LIMIT, "{opt}: the child survived");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+#[test]
+fn lo_up_brings_loopback_up() {
+    testcaps::require!(Cap::Root);
+    let out = ours(&["-n", "--lo-up", "ip", "-o", "link", "show", "lo"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains("<LOOPBACK,UP,LOWER_UP>"), "{out:?}");
+    let out = ours(&["-n", "ip", "-o", "link", "show", "lo"]);
+    assert!(out.stdout.contains("state DOWN"), "{out:?}");
+}
+
+#[test]
+fn report_names_the_pid_and_namespaces_of_the_program() {
+    testcaps::require!(Cap::Root);
+    let dir = TempDir::new("unshare-rs-report");
+    let file = format!("{}/r.json", dir.path());
+    let mut args = vec!["-fpun", "--report", &file];
+    let tail = readlink_args();
+    args.extend(tail.iter().map(String::as_str));
+    let out = ours(&args);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let text = std::fs::read_to_string(&file).expect("report");
+    assert_eq!(text.lines().count(), 1);
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert!(
+        v["pid"].as_i64().expect("pid") > 1,
+        "the caller's view: {v}"
+    );
+    let links = parse_links(&out.stdout);
+    for (kind, ino) in &links {
+        assert_eq!(v["namespaces"][kind].as_u64(), Some(*ino), "{kind}: {v}");
+    }
+    // Without --fork the program is unshare-rs itself: same pid; to a descriptor.
+    let out = ours(&["-u", "--report=1", "sh", "-c", "echo $$"]);
+    let mut lines = out.stdout.lines();
+    let v: serde_json::Value = serde_json::from_str(lines.next().expect("report")).expect("json");
+    assert_eq!(
+        v["pid"].as_i64().map(|p| p.to_string()).as_deref(),
+        lines.next(),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn time_offsets_apply_to_the_program() {
+    testcaps::require!(Cap::Root);
+    let host: f64 = std::fs::read_to_string("/proc/uptime")
+        .expect("uptime")
+        .split(' ')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .expect("number");
+    let out = ours(&["-fT", "--boottime=100000", "cat", "/proc/uptime"]);
+    let inside: f64 = out
+        .stdout
+        .split(' ')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .expect("number");
+    assert!(inside >= host + 99_999.0, "{host} {out:?}");
+}
+
+#[test]
+fn bad_input_is_one_line_exit_1_and_leaves_nothing() {
+    testcaps::require!(Cap::Root);
+    let dir = TempDir::new("unshare-rs-bad");
+    let file = format!("--uts={}/f", dir.path());
+    let nsfs_before = host_nsfs_count();
+    for args in [
+        &["--map-users=1:2", "true"][..],
+        &["--map-groups=a:b:c", "true"],
+        &["--kill-child=NOSUCHSIG", "true"],
+        &["-T", "--monotonic=abc", "true"],
+        &["-T", "--boottime=1.5", "true"],
+        &["--monotonic=5", "true"],
+        &["-R", "/nonexistent-root", "true"],
+        &["--bogus"],
+        &["-mfoo"],
+        &["--setgroups=maybe", "true"],
+        &["--propagation=sideways", "true"],
+        &["--map-user=no-such-user-xyz", "true"],
+        &["--pid=/tmp/x", "true"],
+        &["--report=99", "true"],
+        &["--root"],
+        &["--fork=yes"],
+        &["--map"],
+        &[&file, "--kill-child=NOSUCHSIG", "true"],
+        &[&file, "-R", "/nonexistent-root", "true"],
+        &[&file, "--report=99", "true"],
+    ] {
+        let out = ours(args);
+        assert_eq!(out.code, Some(1), "{args:?}: {out:?}");
+        assert_eq!(out.stdout, "", "{args:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out:?}");
+        assert!(out.stderr.starts_with("unshare-rs: "), "{args:?}: {out:?}");
+        assert!(
+            !std::path::Path::new(&format!("{}/f", dir.path())).exists(),
+            "{args:?} created the target"
+        );
+    }
+    assert_eq!(host_nsfs_count(), nsfs_before);
+    assert!(host_mounts_with(dir.path()).is_empty());
+}
+
+#[test]
+fn invoked_as_unshare_it_speaks_as_unshare() {
+    let dir = TempDir::new("unshare-rs-link");
+    let link = dir.0.join("unshare");
+    std::os::unix::fs::symlink(BIN, &link).expect("symlink");
+    let out = testcaps::run(Command::new(&link).arg("--bogus"), LIMIT);
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr
+            .starts_with("unshare: unexpected argument '--bogus' found (try 'unshare --help')"),
+        "{out:?}"
+    );
+    let out = testcaps::run(Command::new(&link).arg("-V"), LIMIT);
+    assert_eq!(
+        out.stdout,
+        format!("unshare {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
