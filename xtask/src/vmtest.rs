@@ -463,8 +463,18 @@ pub fn vmm_command(vmm: Vmm, kernel: &Path, initrd: &Path, verbose: bool) -> Com
 /// Boots the guest and collects its serial console until it stops or the limit passes (then the
 /// VMM is killed by PID). Returns the console text and whether the VMM exited on its own.
 fn boot(opts: &Opts, kernel: &Path, initrd: &Path) -> Result<(String, bool), String> {
-    if opts.vmm == Vmm::Tinyvmm && !opts.no_build {
-        util::run(util::cargo().args(["build", "-p", "tinyvmm"]))?;
+    if opts.vmm == Vmm::Tinyvmm {
+        if !opts.no_build {
+            util::run(util::cargo().args(["build", "-p", "tinyvmm"]))?;
+        }
+        let bin = util::target_dir().join("debug/tinyvmm");
+        let help = util::output(Command::new(&bin).args(["run", "--help"]))?;
+        if !help.contains("--kernel") || !help.contains("--initrd") {
+            return Err(format!(
+                "{} cannot boot Linux yet (its `run` has no --kernel/--initrd): use --vmm qemu",
+                bin.display()
+            ));
+        }
     }
     let mut cmd = vmm_command(opts.vmm, kernel, initrd, opts.verbose);
     let desc = util::describe(&cmd);
