@@ -6,8 +6,9 @@
 #   cgctl run       puts it in a fresh cgroup with a memory and a pids limit, and prints on stderr
 #                   what it used and what struck (one JSON object) when it exits;
 #   unshare-rs      gives it its own pid, mount, uts, ipc, net and cgroup namespaces, with the
-#                   loopback interface up and a /proc of its own;
-#   pivot           makes ROOTFS its root filesystem (fresh /proc, minimal /dev, read-only /sys)
+#                   loopback interface up;
+#   pivot           makes ROOTFS its root filesystem (a /proc of its own, minimal /dev,
+#                   read-only /sys)
 #                   and sets its hostname.
 # Nothing is left behind: cgctl removes the group, and the namespaces die with the process.
 #
@@ -47,7 +48,7 @@ shift
 
 # The cgroup name is optional: cgctl picks a unique one unless told.
 set -- pivot --hostname "$hostname" "$rootfs" "$@"
-set -- unshare-rs -fpmuinC --lo-up --mount-proc -- "$@"
+set -- unshare-rs -fpmuinC --lo-up -- "$@"
 if [ -n "$name" ]; then
     set -- --name "$name" -- "$@"
 else

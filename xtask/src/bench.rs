@@ -1,9 +1,654 @@
 //! `cargo xtask bench`: each tool against its peer on this machine, in the same run, with
-//! hyperfine; writes BENCHMARKS.md and an SVG chart of start latency per approach.
+//! hyperfine (warm-up, many runs, median and spread); peak RSS from wait4 and binary sizes; writes
+//! BENCHMARKS.md and an SVG chart of start latency per approach (process, container, VM).
 
+pub mod chart;
+pub mod guest;
 pub mod measure;
+pub mod report;
 
-/// Runs the benchmarks.
-pub fn run(_args: &[String]) -> Result<(), String> {
-    Err("bench: not implemented yet".to_string())
+use crate::{deps, rootfs, util};
+use report::{CaseResult, Goal, GroupResult};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// One command to time.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// Short name in tables and the chart.
+    pub label: String,
+    /// The program and its arguments (run without a shell).
+    pub argv: Vec<String>,
+    /// The exit status a correct run has.
+    pub expect: i32,
+    /// "process", "container" or "vm" when the case belongs on the chart.
+    pub approach: Option<&'static str>,
+}
+
+impl Case {
+    fn new(label: &str, argv: &[&str]) -> Case {
+        Case {
+            label: label.to_string(),
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            expect: 0,
+            approach: None,
+        }
+    }
+
+    fn on_chart(mut self, approach: &'static str) -> Case {
+        self.approach = Some(approach);
+        self
+    }
+
+    /// The command as hyperfine and a reader take it: words, single-quoted where needed.
+    pub fn command_line(&self) -> String {
+        self.argv
+            .iter()
+            .map(|a| shell_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Quotes a word for a POSIX shell (and for hyperfine's word splitting) only when needed.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Ours against peers, timed in one hyperfine invocation.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// Heading.
+    pub title: String,
+    /// Which tool issue the goal comes from.
+    pub tool: &'static str,
+    /// Our command.
+    pub ours: Case,
+    /// The peers, each with the goal for ours against it.
+    pub peers: Vec<(Case, Goal)>,
+}
+
+#[derive(Debug)]
+struct Options {
+    quick: bool,
+    out: PathBuf,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        quick: false,
+        out: util::root(),
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => o.quick = true,
+            "--out" => o.out = PathBuf::from(it.next().ok_or("--out needs a directory")?),
+            other => {
+                return Err(format!(
+                    "bench: unexpected argument '{other}' (usage: cargo xtask bench [--quick] [--out DIR])"
+                ))
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// A process that holds namespaces for nsenter to enter: util-linux unshare with every kind,
+/// killed (with its child) by PID when dropped.
+struct Holder {
+    launcher: Child,
+    target: i32,
+}
+
+impl Holder {
+    fn start() -> Result<Holder, String> {
+        let mut launcher = Command::new("/usr/bin/unshare")
+            .args([
+                "-fpmuinC",
+                "--kill-child",
+                "--mount-proc",
+                "/bin/sleep",
+                "3600",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run /usr/bin/unshare: {e}"))?;
+        let pid = launcher.id();
+        let children = format!("/proc/{pid}/task/{pid}/children");
+        for _ in 0..200 {
+            let target = std::fs::read_to_string(&children)
+                .ok()
+                .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse().ok()));
+            if let Some(target) = target {
+                return Ok(Holder { launcher, target });
+            }
+            if let Ok(Some(status)) = launcher.try_wait() {
+                return Err(format!("the namespace holder exited early with {status}"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = launcher.kill();
+        let _ = launcher.wait();
+        Err("the namespace holder started no child within 2 s".to_string())
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        // SAFETY: kill by a PID this bench started; the launcher is not reaped yet, and the
+        // target dies with it (--kill-child), so it cannot have been reused either.
+        unsafe { libc::kill(self.target, libc::SIGKILL) };
+        let _ = self.launcher.kill();
+        let _ = self.launcher.wait();
+    }
+}
+
+/// The benchmark plan: every comparison the tool issues name.
+fn plan(bin: &Path, rootfs: &Path, target: Option<i32>, guest: Option<&Path>) -> Vec<Group> {
+    let ours = |name: &str| bin.join(name).display().to_string();
+    let rootfs = rootfs.display().to_string();
+    let mut groups = Vec::new();
+    for args in [
+        &[][..],
+        &["-r"][..],
+        &["-fp", "--mount-proc"][..],
+        &["-n"][..],
+        &["-mipunfC"][..],
+    ] {
+        let mut o = vec![ours("unshare-rs")];
+        o.extend(args.iter().map(|s| s.to_string()));
+        o.push("true".into());
+        let mut p = vec!["/usr/bin/unshare".to_string()];
+        p.extend(args.iter().map(|s| s.to_string()));
+        p.push("true".into());
+        let shown = if args.is_empty() {
+            "true".to_string()
+        } else {
+            format!("{} true", args.join(" "))
+        };
+        groups.push(Group {
+            title: format!("unshare {shown}"),
+            tool: "unshare-rs",
+            ours: Case {
+                label: format!("unshare-rs {shown}"),
+                argv: o,
+                expect: 0,
+                approach: None,
+            },
+            peers: vec![(
+                Case {
+                    label: format!("util-linux unshare {shown}"),
+                    argv: p,
+                    expect: 0,
+                    approach: None,
+                },
+                Goal::Ratio(0.8),
+            )],
+        });
+    }
+    if let Some(t) = target {
+        let t = t.to_string();
+        for args in [&["-a"][..], &["-n"][..], &["-p", "-F"][..]] {
+            let shown = format!("-t PID {} true", args.join(" "));
+            let mut o = vec![ours("nsenter-rs"), "-t".into(), t.clone()];
+            o.extend(args.iter().map(|s| s.to_string()));
+            o.push("true".into());
+            let mut p = vec!["/usr/bin/nsenter".to_string(), "-t".into(), t.clone()];
+            p.extend(args.iter().map(|s| s.to_string()));
+            p.push("true".into());
+            groups.push(Group {
+                title: format!("nsenter {shown}"),
+                tool: "nsenter-rs",
+                ours: Case {
+                    label: format!("nsenter-rs {shown}"),
+                    argv: o,
+                    expect: 0,
+                    approach: None,
+                },
+                peers: vec![(
+                    Case {
+                        label: format!("util-linux nsenter {shown}"),
+                        argv: p,
+                        expect: 0,
+                        approach: None,
+                    },
+                    Goal::Ratio(0.8),
+                )],
+            });
+        }
+    }
+    let true_case = Case::new("/bin/true", &["/bin/true"]).on_chart("process");
+    let container = Case::new(
+        "unshare-rs -mpuinCf -- pivot ROOTFS /bin/true",
+        &[
+            &ours("unshare-rs"),
+            "-mpuinCf",
+            "--",
+            &ours("pivot"),
+            &rootfs,
+            "/bin/true",
+        ],
+    )
+    .on_chart("container");
+    groups.push(Group {
+        title: "a container: namespaces + own root filesystem".into(),
+        tool: "pivot",
+        ours: container,
+        peers: vec![(
+            Case::new(
+                "bwrap --unshare-all --bind ROOTFS / --proc /proc --dev /dev /bin/true",
+                &[
+                    "/usr/bin/bwrap",
+                    "--unshare-all",
+                    "--bind",
+                    &rootfs,
+                    "/",
+                    "--proc",
+                    "/proc",
+                    "--dev",
+                    "/dev",
+                    "/bin/true",
+                ],
+            )
+            .on_chart("container"),
+            Goal::Ratio(1.0),
+        )],
+    });
+    // libcgroup needs four programs; one sh runs them with a name unique to this bench and run,
+    // and deletes the group whatever happened.
+    let seq = format!(
+        "g=mtbench-{}-$$; cgcreate -g memory,pids:$g && cgset -r memory.limit_in_bytes=64M -r pids.max=64 $g && cgexec -g memory,pids:$g /bin/true; s=$?; cgdelete -g memory,pids:$g; exit $s",
+        std::process::id()
+    );
+    groups.push(Group {
+        title: "a command under cgroup limits".into(),
+        tool: "cgctl",
+        ours: Case::new(
+            "cgctl run --pids 64 --memory 64M -- /bin/true",
+            &[
+                &ours("cgctl"),
+                "run",
+                "--pids",
+                "64",
+                "--memory",
+                "64M",
+                "--",
+                "/bin/true",
+            ],
+        )
+        .on_chart("container"),
+        peers: vec![
+            (
+                Case::new(
+                    "libcgroup: sh -c 'cgcreate; cgset; cgexec /bin/true; cgdelete'",
+                    &["/bin/sh", "-c", &seq],
+                ),
+                Goal::Ratio(0.2),
+            ),
+            (true_case.clone(), Goal::OverheadMs(0.3)),
+        ],
+    });
+    groups.push(Group {
+        title: "the whole container: cgroup limits + namespaces + own root filesystem".into(),
+        tool: "composition",
+        ours: Case::new(
+            "cgctl run --pids 64 --memory 64M -- unshare-rs -mpuinCf -- pivot ROOTFS /bin/true",
+            &[
+                &ours("cgctl"),
+                "run",
+                "--pids",
+                "64",
+                "--memory",
+                "64M",
+                "--",
+                &ours("unshare-rs"),
+                "-mpuinCf",
+                "--",
+                &ours("pivot"),
+                &rootfs,
+                "/bin/true",
+            ],
+        )
+        .on_chart("container"),
+        peers: vec![(true_case.clone(), Goal::None)],
+    });
+    if let Some(g) = guest {
+        let elf = g.display().to_string();
+        let mut qemu = Case {
+            label: "qemu-system-x86_64 -M microvm (same PVH guest, KVM)".into(),
+            argv: guest::qemu_argv(g, "16M"),
+            expect: guest::QEMU_STATUS,
+            approach: Some("vm"),
+        };
+        qemu.argv[0] = "/usr/bin/qemu-system-x86_64".into();
+        groups.push(Group {
+            title: "a VM: a tiny guest, start to exit".into(),
+            tool: "tinyvmm",
+            ours: Case::new(
+                "tinyvmm run --mem 16M pvh-exit.elf",
+                &[&ours("tinyvmm"), "run", "--mem", "16M", &elf],
+            )
+            .on_chart("vm"),
+            peers: vec![
+                (qemu, Goal::Ratio(0.05)),
+                (true_case, Goal::OverheadMs(1.0)),
+            ],
+        });
+    }
+    groups
+}
+
+/// Runs the benchmarks and writes the report and chart.
+pub fn run(args: &[String]) -> Result<(), String> {
+    let opts = parse(args)?;
+    if util::output(Command::new("hyperfine").arg("--version")).is_err() {
+        deps::run(&[])?;
+    }
+    let rootfs = rootfs::default_dir();
+    rootfs::ensure(&rootfs)?;
+    crate::demo::build_release();
+    let bin = util::target_dir().join("release");
+    let work = util::target_dir().join("bench");
+    let guest = match guest::build(&work) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            eprintln!("xtask bench: no VM comparison: {e}");
+            None
+        }
+    };
+    let holder = match Holder::start() {
+        Ok(h) => Some(h),
+        Err(e) => {
+            eprintln!("xtask bench: no nsenter comparison: {e}");
+            None
+        }
+    };
+    let groups = plan(
+        &bin,
+        &rootfs,
+        holder.as_ref().map(|h| h.target),
+        guest.as_deref(),
+    );
+    let total = groups.len();
+    let mut results = Vec::new();
+    for (i, g) in groups.iter().enumerate() {
+        eprintln!("\nxtask bench [{}/{total}] {}", i + 1, g.title);
+        results.push(run_group(g, &work, opts.quick));
+        cleanup_libcgroup_groups();
+    }
+    drop(holder);
+    let split = guest
+        .as_deref()
+        .map(|g| tinyvmm_split(&bin.join("tinyvmm"), g))
+        .unwrap_or_default();
+    let sizes = binary_sizes(&bin);
+    let machine = report::Machine::here();
+    let md = report::markdown(&machine, &results, &split, &sizes, opts.quick);
+    let docs = opts.out.join("docs");
+    std::fs::create_dir_all(&docs).map_err(|e| format!("creating {}: {e}", docs.display()))?;
+    let md_path = opts.out.join("BENCHMARKS.md");
+    std::fs::write(&md_path, md).map_err(|e| format!("writing {}: {e}", md_path.display()))?;
+    let svg = docs.join("bench.svg");
+    chart::write(
+        &svg,
+        &format!(
+            "Start to exit on this machine ({}, {})",
+            machine.kernel, machine.date
+        ),
+        &report::chart_bars(&results),
+    )?;
+    eprintln!(
+        "\nxtask bench: wrote {} and {}",
+        md_path.display(),
+        svg.display()
+    );
+    let missing: Vec<String> = results
+        .iter()
+        .flat_map(|g| g.cases.iter())
+        .filter_map(|c| {
+            c.unavailable
+                .as_ref()
+                .map(|why| format!("{}: {why}", c.case.label))
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "bench: {} command(s) could not be measured: {}",
+            missing.len(),
+            missing.join("; ")
+        ))
+    }
+}
+
+/// Checks each case (and records its peak RSS) with a few bounded runs, then times the working
+/// ones together in one hyperfine invocation.
+fn run_group(g: &Group, work: &Path, quick: bool) -> GroupResult {
+    let mut cases: Vec<CaseResult> = std::iter::once((&g.ours, Goal::None))
+        .chain(g.peers.iter().map(|(c, goal)| (c, *goal)))
+        .map(|(c, goal)| check(c, goal))
+        .collect();
+    let ok: Vec<usize> = (0..cases.len())
+        .filter(|&i| cases[i].unavailable.is_none())
+        .collect();
+    if !ok.is_empty() {
+        let json = work.join("hyperfine.json");
+        let mut h = Command::new("hyperfine");
+        h.args(["-N", "--style", "basic", "--export-json"])
+            .arg(&json);
+        if quick {
+            h.args(["--warmup", "2", "--runs", "10"]);
+        } else {
+            h.args(["--warmup", "10", "--min-runs", "30", "--max-runs", "300"]);
+        }
+        if ok.iter().any(|&i| cases[i].case.expect != 0) {
+            h.arg("-i");
+        }
+        for &i in &ok {
+            h.args(["-n", &cases[i].case.label, &cases[i].case.command_line()]);
+        }
+        let _ = std::fs::remove_file(&json);
+        match util::run(&mut h).and_then(|_| {
+            std::fs::read_to_string(&json).map_err(|e| format!("reading {}: {e}", json.display()))
+        }) {
+            Ok(text) => {
+                let times = report::parse_hyperfine(&text);
+                for (k, &i) in ok.iter().enumerate() {
+                    match times.get(k) {
+                        Some(t) if !t.is_empty() => cases[i].times_ms = t.clone(),
+                        _ => cases[i].unavailable = Some("hyperfine gave no times".into()),
+                    }
+                }
+            }
+            Err(e) => {
+                for &i in &ok {
+                    cases[i].unavailable = Some(format!("hyperfine: {e}"));
+                }
+            }
+        }
+    }
+    GroupResult {
+        title: g.title.clone(),
+        tool: g.tool,
+        cases,
+    }
+}
+
+/// Three bounded runs: the exit status must be the expected one; each is followed by one under
+/// GNU time for the peak RSS, the largest of which is kept.
+fn check(c: &Case, goal: Goal) -> CaseResult {
+    let mut r = CaseResult {
+        case: c.clone(),
+        goal,
+        unavailable: None,
+        times_ms: Vec::new(),
+        peak_rss_kib: 0,
+    };
+    for _ in 0..3 {
+        let Some((prog, args)) = c.argv.split_first() else {
+            r.unavailable = Some("empty command".into());
+            return r;
+        };
+        match measure::run(Command::new(prog).args(args), Duration::from_secs(20)) {
+            Ok(run) if run.code == Some(c.expect) && !run.timed_out => {
+                let rss =
+                    measure::peak_rss_kib(Command::new(prog).args(args), Duration::from_secs(20))
+                        .unwrap_or(run.maxrss_kib);
+                r.peak_rss_kib = r.peak_rss_kib.max(rss);
+            }
+            Ok(run) => {
+                r.unavailable = Some(format!("exit {}: {}", run.status_text(), run.why()));
+                eprintln!("  {}: unavailable: {}", c.label, run.why());
+                return r;
+            }
+            Err(e) => {
+                r.unavailable = Some(e);
+                return r;
+            }
+        }
+    }
+    r
+}
+
+/// Removes cgroups the libcgroup sequence of this bench left (an interrupted run).
+fn cleanup_libcgroup_groups() {
+    let prefix = format!("mtbench-{}-", std::process::id());
+    let mut names = Vec::new();
+    for (mnt, _, _) in crate::demo::cgroup_mounts() {
+        if let Ok(entries) = std::fs::read_dir(&mnt) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with(&prefix) && !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+    }
+    for n in names {
+        crate::demo::remove_group(&n);
+    }
+}
+
+/// Medians of tinyvmm's own phase timings (`--report`) over 20 runs of the tiny guest.
+fn tinyvmm_split(tinyvmm: &Path, guest: &Path) -> Vec<(String, f64)> {
+    let report = std::env::temp_dir().join(format!("mt-bench-{}-vm.json", std::process::id()));
+    let keys = ["create_us", "load_us", "run_us", "teardown_us"];
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); keys.len()];
+    for _ in 0..20 {
+        let ok = measure::run(
+            Command::new(tinyvmm)
+                .args(["run", "--mem", "16M", "--report"])
+                .arg(&report)
+                .arg(guest),
+            Duration::from_secs(10),
+        )
+        .map(|r| r.ok())
+        .unwrap_or(false);
+        if !ok {
+            break;
+        }
+        let v: serde_json::Value = std::fs::read_to_string(&report)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        for (k, s) in keys.iter().zip(samples.iter_mut()) {
+            if let Some(x) = v[*k].as_f64() {
+                s.push(x);
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&report);
+    keys.iter()
+        .zip(samples)
+        .filter(|(_, s)| !s.is_empty())
+        .map(|(k, s)| (k.to_string(), measure::stats(&s).0))
+        .collect()
+}
+
+/// Sizes of our release binaries and of the peers' (which link libc dynamically).
+fn binary_sizes(bin: &Path) -> Vec<(String, u64, String)> {
+    let mut v = Vec::new();
+    for t in crate::demo::TOOLS {
+        if let Ok(m) = std::fs::metadata(bin.join(t)) {
+            v.push((
+                t.to_string(),
+                m.len(),
+                "ours, release (LTO, stripped)".into(),
+            ));
+        }
+    }
+    for p in [
+        "/usr/bin/unshare",
+        "/usr/bin/nsenter",
+        "/usr/bin/bwrap",
+        "/usr/bin/cgcreate",
+        "/usr/bin/cgexec",
+        "/usr/bin/qemu-system-x86_64",
+        "/bin/true",
+    ] {
+        if let Ok(m) = std::fs::metadata(p) {
+            v.push((p.to_string(), m.len(), "peer, Debian".into()));
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("/bin/true"), "/bin/true");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn the_plan_names_every_issue_benchmark() {
+        let groups = plan(
+            Path::new("/b"),
+            Path::new("/r"),
+            Some(42),
+            Some(Path::new("/g.elf")),
+        );
+        let titles: Vec<&str> = groups.iter().map(|g| g.title.as_str()).collect();
+        for t in [
+            "unshare true",
+            "unshare -r true",
+            "unshare -fp --mount-proc true",
+            "unshare -n true",
+            "unshare -mipunfC true",
+            "nsenter -t PID -a true",
+            "nsenter -t PID -n true",
+            "nsenter -t PID -p -F true",
+        ] {
+            assert!(titles.contains(&t), "{t} missing from {titles:?}");
+        }
+        let nsenter = groups
+            .iter()
+            .find(|g| g.title == "nsenter -t PID -p -F true")
+            .expect("group");
+        assert_eq!(
+            nsenter.ours.command_line(),
+            "/b/nsenter-rs -t 42 -p -F true"
+        );
+        let vm = groups.iter().find(|g| g.tool == "tinyvmm").expect("vm");
+        assert_eq!(vm.peers[0].0.expect, guest::QEMU_STATUS);
+        let cg = groups.iter().find(|g| g.tool == "cgctl").expect("cgctl");
+        assert!(cg.peers[0].0.command_line().contains("cgdelete"));
+    }
 }

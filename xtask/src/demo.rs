@@ -244,7 +244,7 @@ fn setup(opts: &Options, rootfs: &Path) -> Result<(PathBuf, Vec<(String, String)
 
 /// Builds the tools in release mode, all at once, else one by one so that one crate that does
 /// not compile does not take the others down.
-fn build_release() {
+pub fn build_release() {
     let mut all = util::cargo();
     all.args(["build", "--release"]);
     for t in TOOLS {
@@ -312,7 +312,6 @@ fn repeat(
         match measure::run(&mut cmd, LIMIT) {
             Ok(r) if r.ok() => {
                 row.times_ms.push(r.wall.as_secs_f64() * 1e3);
-                row.rss_kib.push(r.maxrss_kib);
             }
             Ok(r) => {
                 row.exit = r.status_text();
@@ -327,9 +326,13 @@ fn repeat(
         }
         after(i);
         if row.unavailable.is_some() {
-            break;
+            return Some(live);
         }
     }
+    // One more start of the measured command, under GNU time, for its peak RSS.
+    let rss = measure::peak_rss_kib(&make(REPS + 1), LIMIT);
+    after(REPS + 1);
+    row.rss_kib.extend(rss);
     Some(live)
 }
 
@@ -404,8 +407,10 @@ fn container_row(
         c.args([
             "run", "--name", &name, "--memory", MEMORY, "--pids", PIDS, "--",
         ]);
-        c.arg(bin.join("unshare-rs"))
-            .args(["-fpmuinC", "--mount-proc", "--"]);
+        // No --mount-proc: pivot mounts the container's own /proc in the new root anyway, and
+        // with a /proc of the new pid namespace at /proc, pivot's host-namespace check (which
+        // compares with /proc/1, then itself) refuses to run.
+        c.arg(bin.join("unshare-rs")).args(["-fpmuinC", "--"]);
         c.arg(bin.join("pivot")).args(["--hostname", HOSTNAME]);
         // The container's own memory cgroup, read-only at /mnt, so that it can read its limit
         // without mounting a cgroup filesystem.

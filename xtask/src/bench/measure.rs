@@ -18,7 +18,8 @@ pub struct Run {
     pub signal: Option<i32>,
     /// Spawn to reaped exit.
     pub wall: Duration,
-    /// ru_maxrss of the child (the largest process of the tree it waited for), KiB.
+    /// ru_maxrss of the child (the largest process of the tree it waited for), KiB; at least
+    /// the spawning process's own size (see [`peak_rss_kib`]).
     pub maxrss_kib: u64,
     /// Standard output, lossily decoded.
     pub stdout: String,
@@ -156,6 +157,33 @@ pub fn run(cmd: &mut Command, limit: Duration) -> Result<Run, String> {
     })
 }
 
+/// Peak RSS of `cmd` in KiB, measured by running it once under GNU time (`/usr/bin/time -f %M`).
+/// wait4's own ru_maxrss would not do: exec records the high-water mark of the mm it replaces,
+/// so a child spawned from a large parent (this xtask) reports at least the parent's size; GNU
+/// time forks from a process of about 1 MiB, whose copy is what a shell's would be.
+pub fn peak_rss_kib(cmd: &Command, limit: Duration) -> Option<u64> {
+    let (cap, _file) = Capture::new("rss").ok()?;
+    let mut c = Command::new("/usr/bin/time");
+    c.args(["-f", "%M", "-o"])
+        .arg(&cap.path)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let r = run(&mut c, limit).ok()?;
+    if r.timed_out {
+        return None;
+    }
+    cap.take()
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().parse::<u64>().ok())
+}
+
 /// Median, minimum and maximum of `xs` (seconds); zeros for an empty slice.
 pub fn stats(xs: &[f64]) -> (f64, f64, f64) {
     if xs.is_empty() {
@@ -195,6 +223,16 @@ mod tests {
         assert_eq!(r.why(), "err");
         assert!(r.maxrss_kib > 0);
         assert!(!r.timed_out);
+    }
+
+    #[test]
+    fn peak_rss_of_a_small_program() {
+        if !std::path::Path::new("/usr/bin/time").is_file() {
+            return;
+        }
+        let rss = peak_rss_kib(&Command::new("/bin/true"), Duration::from_secs(10))
+            .expect("GNU time's %M");
+        assert!(rss > 0 && rss < 4096, "{rss} KiB for /bin/true");
     }
 
     #[test]

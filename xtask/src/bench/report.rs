@@ -1,0 +1,440 @@
+//! BENCHMARKS.md from the measured results: pure formatting (and hyperfine's JSON parsed), so
+//! that what the file says is unit-tested apart from the measuring.
+
+use super::chart::Bar;
+use super::measure::stats;
+use super::Case;
+use crate::util;
+use std::fmt::Write as _;
+use std::process::Command;
+
+/// What an issue asks of ours against one peer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Goal {
+    /// No goal: shown for reference.
+    None,
+    /// Our median divided by the peer's at most this.
+    Ratio(f64),
+    /// Our median at most this many milliseconds above the peer's.
+    OverheadMs(f64),
+}
+
+/// One command's measurements.
+#[derive(Debug, Clone)]
+pub struct CaseResult {
+    /// The command.
+    pub case: Case,
+    /// The goal of ours against this case (peers only).
+    pub goal: Goal,
+    /// Why it was not measured, if it was not.
+    pub unavailable: Option<String>,
+    /// Every timed run, milliseconds.
+    pub times_ms: Vec<f64>,
+    /// Largest peak RSS of the checking runs, KiB.
+    pub peak_rss_kib: u64,
+}
+
+impl CaseResult {
+    fn median(&self) -> Option<f64> {
+        (!self.times_ms.is_empty()).then(|| stats(&self.times_ms).0)
+    }
+
+    /// 25th and 75th percentiles.
+    fn quartiles(&self) -> (f64, f64) {
+        let mut v = self.times_ms.clone();
+        v.sort_by(|a, b| a.total_cmp(b));
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        if v.is_empty() {
+            (0.0, 0.0)
+        } else {
+            (at(0.25), at(0.75))
+        }
+    }
+}
+
+/// A group's results: the first case is ours, the rest are peers.
+#[derive(Debug, Clone)]
+pub struct GroupResult {
+    /// Heading.
+    pub title: String,
+    /// The tool (issue) the goals come from.
+    pub tool: &'static str,
+    /// Ours first.
+    pub cases: Vec<CaseResult>,
+}
+
+/// Verdict of one goal, as text.
+pub fn judge(goal: Goal, ours: f64, peer: f64) -> String {
+    match goal {
+        Goal::None => String::new(),
+        Goal::Ratio(max) => {
+            let met = if ours / peer <= max { "met" } else { "missed" };
+            format!("ratio <= {max}: {met}")
+        }
+        Goal::OverheadMs(max) => {
+            let met = if ours - peer <= max { "met" } else { "missed" };
+            format!("<= +{max} ms: {met}")
+        }
+    }
+}
+
+/// The machine the numbers come from.
+#[derive(Debug, Clone, Default)]
+pub struct Machine {
+    /// CPU model.
+    pub cpu: String,
+    /// Online CPUs.
+    pub cpus: usize,
+    /// Kernel release.
+    pub kernel: String,
+    /// UTC date and time of the run.
+    pub date: String,
+    /// Versions of the peers and the harness.
+    pub versions: Vec<(String, String)>,
+}
+
+impl Machine {
+    /// Reads this machine's description.
+    pub fn here() -> Machine {
+        let first_line = |cmd: &mut Command| {
+            util::output(cmd)
+                .ok()
+                .and_then(|s| s.lines().next().map(|l| l.trim().to_string()))
+                .unwrap_or_else(|| "not installed".to_string())
+        };
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_default();
+        Machine {
+            cpu,
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+            date: first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
+            versions: vec![
+                (
+                    "util-linux".into(),
+                    first_line(Command::new("unshare").arg("--version")),
+                ),
+                (
+                    "bubblewrap".into(),
+                    first_line(Command::new("bwrap").arg("--version")),
+                ),
+                (
+                    "libcgroup (cgroup-tools)".into(),
+                    first_line(Command::new("dpkg-query").args([
+                        "-W",
+                        "-f=${Version}",
+                        "cgroup-tools",
+                    ])),
+                ),
+                (
+                    "QEMU".into(),
+                    first_line(Command::new("qemu-system-x86_64").arg("--version")),
+                ),
+                (
+                    "hyperfine".into(),
+                    first_line(Command::new("hyperfine").arg("--version")),
+                ),
+            ],
+        }
+    }
+}
+
+/// Per result in hyperfine's `--export-json`, its run times in milliseconds.
+pub fn parse_hyperfine(text: &str) -> Vec<Vec<f64>> {
+    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    v["results"]
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .map(|r| {
+                    r["times"]
+                        .as_array()
+                        .map(|ts| {
+                            ts.iter()
+                                .filter_map(|t| t.as_f64())
+                                .map(|t| t * 1e3)
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The chart's bars: every measured case marked with an approach, once each.
+pub fn chart_bars(groups: &[GroupResult]) -> Vec<Bar> {
+    let mut bars: Vec<Bar> = Vec::new();
+    for c in groups.iter().flat_map(|g| g.cases.iter()) {
+        let (Some(approach), Some(ms)) = (c.case.approach, c.median()) else {
+            continue;
+        };
+        if bars.iter().any(|b| b.label == c.case.label) {
+            continue;
+        }
+        bars.push(Bar {
+            label: short_label(&c.case.label),
+            approach,
+            ms,
+        });
+    }
+    let order = |a: &str| match a {
+        "process" => 0,
+        "container" => 1,
+        _ => 2,
+    };
+    bars.sort_by(|a, b| {
+        order(a.approach)
+            .cmp(&order(b.approach))
+            .then(a.ms.total_cmp(&b.ms))
+    });
+    bars
+}
+
+fn short_label(label: &str) -> String {
+    label
+        .replace(
+            " --unshare-all --bind ROOTFS / --proc /proc --dev /dev /bin/true",
+            " --unshare-all",
+        )
+        .replace(" -- pivot ROOTFS /bin/true", " + pivot")
+        .replace(
+            "cgctl run --pids 64 --memory 64M -- unshare-rs",
+            "cgctl + unshare-rs",
+        )
+        .replace(" --pids 64 --memory 64M -- /bin/true", " (limits)")
+        .replace(" (same PVH guest, KVM)", "")
+}
+
+fn ms(x: f64) -> String {
+    if x >= 10.0 {
+        format!("{x:.1} ms")
+    } else {
+        format!("{x:.3} ms")
+    }
+}
+
+fn size(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+    } else {
+        format!("{:.0} KiB", bytes as f64 / 1024.0)
+    }
+}
+
+/// BENCHMARKS.md.
+pub fn markdown(
+    m: &Machine,
+    groups: &[GroupResult],
+    split: &[(String, f64)],
+    sizes: &[(String, u64, String)],
+    quick: bool,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# Benchmarks\n");
+    let _ = writeln!(
+        s,
+        "Written by `cargo xtask bench` on {} (with `--quick`: {}). Every tool is timed against its \
+         peer on the same machine in the same run; rerun the command to measure yours.\n",
+        m.date,
+        if quick { "yes, few runs" } else { "no" }
+    );
+    let _ = writeln!(s, "## Machine\n");
+    let _ = writeln!(s, "- CPU: {} ({} online)", m.cpu, m.cpus);
+    let _ = writeln!(s, "- kernel: {}", m.kernel);
+    let _ = writeln!(
+        s,
+        "- KVM: /dev/kvm here is a software virtualization layer inside a VM (the KVM control path is \
+         real, guest kernel code is emulated): VM start costs are what a VMM pays, not what a guest \
+         OS would need to boot."
+    );
+    for (k, v) in &m.versions {
+        let _ = writeln!(s, "- {k}: {v}");
+    }
+    let _ = writeln!(s, "\n![start to exit per approach](docs/bench.svg)\n");
+    let _ = writeln!(s, "## Start to exit, ours against each peer\n");
+    let _ = writeln!(
+        s,
+        "Median of all timed runs, spread as the 25th-75th percentile, peak RSS as GNU time's `%M` \
+         (the largest process of the tree), the largest of three runs. Ratio = ours / peer (below 1: ours is faster).\n"
+    );
+    let _ = writeln!(
+        s,
+        "| benchmark | command | median | p25-p75 | runs | peak RSS | ours vs this | goal |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    for g in groups {
+        let ours = g.cases.first().and_then(CaseResult::median);
+        for (i, c) in g.cases.iter().enumerate() {
+            let who = if i == 0 { "**ours**" } else { "peer" };
+            let title = if i == 0 {
+                format!("{} ({})", g.title, g.tool)
+            } else {
+                String::new()
+            };
+            match (&c.unavailable, c.median()) {
+                (Some(why), _) => {
+                    let _ = writeln!(
+                        s,
+                        "| {title} | {who}: `{}` | unavailable: {} | | | | | |",
+                        c.case.label,
+                        why.replace('|', "/")
+                    );
+                }
+                (None, Some(med)) => {
+                    let (q1, q3) = c.quartiles();
+                    let (ratio, goal) = match (i, ours) {
+                        (0, _) | (_, None) => (String::new(), String::new()),
+                        (_, Some(o)) => {
+                            let r = match c.goal {
+                                Goal::OverheadMs(_) => {
+                                    format!("{:.2}x, {:+.3} ms", o / med, o - med)
+                                }
+                                _ => format!("{:.2}x", o / med),
+                            };
+                            (r, judge(c.goal, o, med))
+                        }
+                    };
+                    let _ = writeln!(
+                        s,
+                        "| {title} | {who}: `{}` | {} | {}-{} | {} | {} | {ratio} | {goal} |",
+                        c.case.label,
+                        ms(med),
+                        ms(q1),
+                        ms(q3),
+                        c.times_ms.len(),
+                        size(c.peak_rss_kib * 1024),
+                    );
+                }
+                (None, None) => {}
+            }
+        }
+    }
+    if !split.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## tinyvmm: where a tiny guest's time goes\n\nMedians of its own `--report` over 20 runs \
+             of the PVH guest; the rest of the start-to-exit time is exec, dynamic set-up and exit of \
+             the process.\n"
+        );
+        let _ = writeln!(s, "| phase | median |");
+        let _ = writeln!(s, "|---|---|");
+        for (k, v) in split {
+            let _ = writeln!(s, "| {} | {v:.0} us |", k.trim_end_matches("_us"));
+        }
+    }
+    let _ = writeln!(s, "\n## Binary sizes\n");
+    let _ = writeln!(
+        s,
+        "Ours are Rust release builds (LTO, stripped) that link glibc dynamically, like the peers.\n"
+    );
+    let _ = writeln!(s, "| binary | size | |");
+    let _ = writeln!(s, "|---|---|---|");
+    for (name, bytes, note) in sizes {
+        let _ = writeln!(s, "| `{name}` | {} | {note} |", size(*bytes));
+    }
+    let _ = writeln!(s, "\n## Exact commands\n");
+    let _ = writeln!(
+        s,
+        "Each group ran as one `hyperfine -N {}` invocation (no shell in between, except the libcgroup \
+         sequence, which needs one `sh` for its four programs). Each command was first run three \
+         times to check its exit status (QEMU's isa-debug-exit makes the guest's 0 into 1) and \
+         record its peak RSS. ROOTFS is the busybox rootfs of `cargo xtask rootfs`; PID a \
+         `unshare -fpmuinC --mount-proc sleep` holder; the guest `pvh-exit.elf` is the 3 \
+         instructions of `xtask/src/bench/guest.rs` with a PVH entry note.\n",
+        if quick {
+            "--warmup 2 --runs 10"
+        } else {
+            "--warmup 10 --min-runs 30 --max-runs 300"
+        }
+    );
+    for g in groups {
+        let _ = writeln!(s, "{}:\n\n```sh", g.title);
+        for c in &g.cases {
+            let _ = writeln!(s, "{}", c.case.command_line());
+        }
+        let _ = writeln!(s, "```\n");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(label: &str, times: &[f64], goal: Goal) -> CaseResult {
+        CaseResult {
+            case: Case::new(label, &["/bin/true"]).on_chart("process"),
+            goal,
+            unavailable: None,
+            times_ms: times.to_vec(),
+            peak_rss_kib: 1024,
+        }
+    }
+
+    #[test]
+    fn parses_hyperfine_json() {
+        let t = parse_hyperfine(
+            r#"{"results":[{"command":"a","times":[0.001,0.002]},{"command":"b","times":[0.5]}]}"#,
+        );
+        assert_eq!(t, vec![vec![1.0, 2.0], vec![500.0]]);
+        assert!(parse_hyperfine("garbage").is_empty());
+    }
+
+    #[test]
+    fn goals() {
+        assert_eq!(judge(Goal::Ratio(0.8), 0.4, 1.0), "ratio <= 0.8: met");
+        assert_eq!(judge(Goal::Ratio(0.8), 0.9, 1.0), "ratio <= 0.8: missed");
+        assert_eq!(judge(Goal::OverheadMs(0.3), 1.2, 1.0), "<= +0.3 ms: met");
+        assert_eq!(judge(Goal::None, 1.0, 1.0), "");
+    }
+
+    #[test]
+    fn markdown_has_ratio_machine_and_commands() {
+        let g = GroupResult {
+            title: "unshare true".into(),
+            tool: "unshare-rs",
+            cases: vec![
+                case("ours", &[0.4, 0.5, 0.6], Goal::None),
+                case("peer", &[1.0, 1.0, 1.0], Goal::Ratio(0.8)),
+            ],
+        };
+        let m = Machine {
+            cpu: "cpu".into(),
+            cpus: 2,
+            kernel: "6.1".into(),
+            date: "2026-01-01 00:00 UTC".into(),
+            versions: vec![("hyperfine".into(), "hyperfine 1.15.0".into())],
+        };
+        let md = markdown(
+            &m,
+            std::slice::from_ref(&g),
+            &[("create_us".into(), 120.0)],
+            &[("cgctl".into(), 500_000, "ours".into())],
+            false,
+        );
+        assert!(
+            md.contains("| unshare true (unshare-rs) | **ours**: `ours` | 0.500 ms"),
+            "{md}"
+        );
+        assert!(md.contains("| 0.50x | ratio <= 0.8: met |"), "{md}");
+        assert!(md.contains("2026-01-01 00:00 UTC"));
+        assert!(md.contains("| create | 120 us |"));
+        assert!(md.contains("| `cgctl` | 488 KiB | ours |"));
+        assert!(md.contains("```sh\n/bin/true\n/bin/true\n```"));
+        let bars = chart_bars(&[g]);
+        assert_eq!(bars.len(), 2);
+        assert_eq!(bars[0].ms, 0.5);
+    }
+}

@@ -1,0 +1,119 @@
+//! `cargo xtask demo --json` runs a container, a VM and a plain process for real and prints one
+//! JSON object with every row and field; this checks that object and that nothing is left behind.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+use testcaps::{require, Cap};
+
+const ROW_FIELDS: [&str; 15] = [
+    "name",
+    "label",
+    "ran",
+    "unavailable",
+    "command",
+    "measured_command",
+    "inside",
+    "start_to_exit_ms",
+    "peak_rss_kib",
+    "reserved_bytes",
+    "reserved",
+    "kernel",
+    "kernel_detail",
+    "isolation",
+    "exit_status",
+];
+
+fn demo_groups_left() -> Vec<String> {
+    testcaps::cgroup_mounts()
+        .iter()
+        .filter_map(|m| std::fs::read_dir(m).ok())
+        .flat_map(|d| d.flatten())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("microtools-demo-"))
+        .collect()
+}
+
+#[test]
+fn demo_json_has_every_row_and_the_container_and_vm_ran() {
+    require!(Cap::Root, Cap::Rootfs, Cap::Kvm);
+    let bin_dir = testcaps::sibling_bin("cgctl")
+        .parent()
+        .map(Path::to_path_buf)
+        .expect("target/debug");
+    for t in ["unshare-rs", "pivot", "tinyvmm"] {
+        testcaps::sibling_bin(t);
+    }
+    let out = testcaps::run(
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["demo", "--json", "--bin-dir"])
+            .arg(&bin_dir)
+            .env("MICROTOOLS_ROOTFS", testcaps::rootfs()),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout.lines().count(), 1, "one JSON object: {out:?}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert!(v["verdict"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("Measured here:")));
+    assert!(v["machine"]["kernel"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+    let rows = v["rows"].as_array().expect("rows");
+    let names: Vec<&str> = rows.iter().filter_map(|r| r["name"].as_str()).collect();
+    assert_eq!(names, ["process", "container", "vm"]);
+    for r in rows {
+        for f in ROW_FIELDS {
+            assert!(r.get(f).is_some(), "row {} has no {f}: {r}", r["name"]);
+        }
+        assert_eq!(r["ran"], true, "{r}");
+        assert!(r["unavailable"].is_null(), "{r}");
+        assert_eq!(r["exit_status"], 0, "{r}");
+        let t = &r["start_to_exit_ms"];
+        for k in ["median", "min", "max"] {
+            assert!(t[k].as_f64().is_some_and(|x| x > 0.0), "{k}: {r}");
+        }
+        assert!(t["min"].as_f64() <= t["median"].as_f64());
+        assert!(t["median"].as_f64() <= t["max"].as_f64());
+        assert!(r["repetitions"].as_u64().is_some_and(|n| n >= 5), "{r}");
+        assert!(r["peak_rss_kib"].as_u64().is_some_and(|n| n > 0), "{r}");
+        assert!(
+            r["isolation"].as_array().is_some_and(|a| !a.is_empty()),
+            "{r}"
+        );
+    }
+    let container = &rows[1];
+    assert_eq!(container["inside"]["pid"], "1", "{container}");
+    assert_eq!(
+        container["inside"]["hostname"], "microtools-demo",
+        "{container}"
+    );
+    assert_eq!(container["inside"]["memory_limit"], "64 MiB", "{container}");
+    assert_eq!(container["kernel"], "shared");
+    assert_eq!(container["reserved_bytes"], 0);
+    let process = &rows[0];
+    assert_ne!(process["inside"]["pid"], "1", "{process}");
+    assert_eq!(
+        process["inside"]["kernel"], container["inside"]["kernel"],
+        "a container shares the host's kernel"
+    );
+    let vm = &rows[2];
+    assert_eq!(vm["kernel"], "own");
+    assert_eq!(vm["reserved_bytes"], 64u64 << 20);
+    assert!(
+        vm["output"]
+            .as_str()
+            .is_some_and(|s| s.contains("hello from inside the VM")),
+        "{vm}"
+    );
+    assert!(
+        vm["details"]["report"].is_object(),
+        "tinyvmm's --report: {vm}"
+    );
+    assert!(
+        demo_groups_left().is_empty(),
+        "left behind: {:?}",
+        demo_groups_left()
+    );
+}

@@ -1,0 +1,198 @@
+//! The composition scripts in `scripts/` run for real (as root, through the built binaries) and
+//! show what their headers promise: limits applied, the ping through the veth pair, nsenter-rs in
+//! the right namespaces, a guest speaking from inside its VM.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use testcaps::{require, Cap, CgroupGuard};
+
+fn script(name: &str) -> PathBuf {
+    testcaps::workspace_root().join("scripts").join(name)
+}
+
+/// `sh SCRIPT ARGS` with the workspace's tool binaries first on PATH.
+fn sh(name: &str, tools: &[&str]) -> Command {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for t in tools {
+        let dir = testcaps::sibling_bin(t)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    dirs.extend(std::env::split_paths(&path));
+    let mut c = Command::new("/bin/sh");
+    c.arg(script(name))
+        .env(
+            "PATH",
+            std::env::join_paths(dirs).expect("PATH without colons"),
+        )
+        .env("MICROTOOLS_ROOTFS", testcaps::rootfs());
+    c
+}
+
+/// The JSON object a tool printed on a line of its own.
+fn json_line(text: &str) -> serde_json::Value {
+    text.lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no JSON object in:\n{text}"))
+}
+
+/// True while `pid` exists and is not a zombie, waiting up to 5 s for it to go (a killed
+/// process stays until whoever inherited it reaps it).
+fn pid_alive(pid: i32) -> bool {
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                s.rsplit_once(") ")
+                    .map(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
+                    .unwrap_or(false)
+            })
+            .unwrap_or(false)
+    };
+    for _ in 0..100 {
+        if !running() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
+/// Pids the scripts print in `container NAME: pid N` or `container a: pid N; container b: pid M`.
+fn printed_pids(out: &str) -> Vec<i32> {
+    out.split(|c: char| !c.is_ascii_alphanumeric())
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "pid")
+        .filter_map(|w| w[1].parse().ok())
+        .collect()
+}
+
+#[test]
+fn container_sh_isolates_and_applies_limits() {
+    require!(Cap::Root, Cap::Rootfs);
+    let group = CgroupGuard::new("mt-container-sh");
+    // Eight background sleeps under a pids limit of 4: some forks must fail, which ends the
+    // inner shell only.
+    let inner = "echo pid=$$; echo host=$(hostname); ip -o link show lo; \
+                 sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait' 2>/dev/null; echo done";
+    let out = testcaps::run(
+        sh("container.sh", &["cgctl", "unshare-rs", "pivot"])
+            .args(["--memory", "32M", "--pids", "4", "--hostname", "box"])
+            .args(["--name", group.name()])
+            .arg(testcaps::rootfs())
+            .args(["/bin/sh", "-c", inner]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains("pid=1\n"), "{out:?}");
+    assert!(out.stdout.contains("host=box\n"), "{out:?}");
+    assert!(out.stdout.contains("<LOOPBACK,UP,LOWER_UP>"), "{out:?}");
+    assert!(out.stdout.ends_with("done\n"), "{out:?}");
+    let report = json_line(&out.stderr);
+    assert_eq!(report["exit_code"], 0, "{report}");
+    assert!(
+        report["pids_limit_hits"].as_u64().unwrap_or(0) >= 1,
+        "the pids limit did not strike: {report}"
+    );
+    let limits = report["limits"].to_string();
+    assert!(
+        limits.contains("33554432") || limits.contains("32M"),
+        "memory limit not in the report: {report}"
+    );
+    assert!(
+        group.existing().is_empty(),
+        "cgctl left {:?}",
+        group.existing()
+    );
+}
+
+#[test]
+fn pair_sh_pings_across_the_veth_pair() {
+    require!(Cap::Root, Cap::Rootfs);
+    let out = testcaps::run(
+        sh("pair.sh", &["unshare-rs", "nsenter-rs", "pivot"]).arg(testcaps::rootfs()),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout.contains("1 packets received"),
+        "ping output: {out:?}"
+    );
+    assert!(
+        out.stdout.contains("pair: ping from a to b got through"),
+        "{out:?}"
+    );
+    let pids = printed_pids(&out.stdout);
+    assert_eq!(pids.len(), 2, "{out:?}");
+    for pid in pids {
+        assert!(!pid_alive(pid), "container pid {pid} outlived pair.sh");
+    }
+}
+
+#[test]
+fn enter_sh_enters_the_reported_namespaces() {
+    require!(Cap::Root, Cap::Rootfs);
+    let name = testcaps::unique_name("mt-enter");
+    let report = PathBuf::from(format!("/run/microtools/{name}.json"));
+    let out = testcaps::run(
+        sh("enter.sh", &["unshare-rs", "nsenter-rs", "pivot"])
+            .arg(&name)
+            .arg(testcaps::rootfs()),
+        Duration::from_secs(60),
+    );
+    let _ = std::fs::remove_file(&report);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    for ns in ["mnt", "uts", "ipc", "net", "pid", "cgroup"] {
+        let inode = |prefix: &str| -> u64 {
+            out.stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{prefix} {ns} ")))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no '{prefix} {ns}' line: {out:?}"))
+        };
+        let ours = std::fs::metadata(format!("/proc/self/ns/{ns}"))
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .expect("own namespace");
+        assert_eq!(inode("entered"), inode("container"), "{ns}: {out:?}");
+        assert_ne!(inode("container"), ours, "{ns} is the host's: {out:?}");
+    }
+    assert!(
+        out.stdout.contains(&format!("entered hostname {name}\n")),
+        "{out:?}"
+    );
+    assert!(!report.exists(), "enter.sh left {}", report.display());
+    let pids = printed_pids(&out.stdout);
+    assert_eq!(pids.len(), 1, "{out:?}");
+    assert!(!pid_alive(pids[0]), "the container outlived enter.sh");
+}
+
+#[test]
+fn vm_sh_runs_the_embedded_guest() {
+    require!(Cap::Kvm);
+    let out = testcaps::run(&mut sh("vm.sh", &["tinyvmm"]), Duration::from_secs(60));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains("tinyvmm exit status: 0\n"), "{out:?}");
+    let guest: Vec<&str> = out
+        .stdout
+        .split("guest (64M of guest memory):\n")
+        .nth(1)
+        .and_then(|s| s.split("tinyvmm exit status").next())
+        .map(|s| s.lines().collect())
+        .unwrap_or_default();
+    assert!(!guest.is_empty(), "the guest printed nothing: {out:?}");
+    let guest = guest.join("\n");
+    assert!(
+        guest.contains("hello from inside the VM") && guest.contains("cpu mode: "),
+        "{guest}"
+    );
+    assert!(guest.contains(" MiB of RAM in the memory map"), "{guest}");
+    let report = json_line(&out.stdout.replace("report: ", "\n"));
+    assert!(report.is_object(), "{report}");
+}
