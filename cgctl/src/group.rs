@@ -239,15 +239,17 @@ impl<'a> Group<'a> {
             }
             let path = dir.join(&w.file);
             if !path.exists() {
-                let why = if self.layout.hierarchies[h].version == Version::V2 {
-                    "is not enabled for this group (the parent's cgroup.subtree_control lacks it) or the file is unknown"
-                } else {
-                    "has no such interface file on this kernel"
-                };
+                if self.layout.hierarchies[h].version == Version::V1 {
+                    return Err(Error::Other(format!(
+                        "no interface file {} (the v1 {} controller of this kernel has no such file)",
+                        path.display(),
+                        w.controller
+                    )));
+                }
                 return Err(Error::Controller {
                     what: format!("{} ({})", w.file, path.display()),
                     controller: w.controller.clone(),
-                    why: why.to_string(),
+                    why: "is not enabled for this group (the parent's cgroup.subtree_control lacks it) or has no such file".to_string(),
                 });
             }
             write(&path, &w.value)?;

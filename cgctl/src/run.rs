@@ -98,11 +98,8 @@ fn fork_into(cgroup_fd: Option<i32>) -> std::io::Result<(i32, bool)> {
         if r >= 0 {
             return Ok((r as i32, true));
         }
-        let e = std::io::Error::last_os_error();
-        // Old kernels: fall back to fork and join by writing cgroup.procs.
-        if !matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::E2BIG)) {
-            return Err(e);
-        }
+        // Old kernels (ENOSYS, E2BIG) or a group clone3 cannot enter: fall back to fork, and
+        // the child joins the v2 group by writing cgroup.procs like the v1 ones.
     }
     // SAFETY: cgctl is single-threaded here, so the child may run ordinary code until exec.
     let r = unsafe { libc::fork() };

@@ -52,6 +52,21 @@ macro_rules! need {
     };
 }
 
+fn block_device() -> Option<(String, String)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut devs: Vec<_> = std::fs::read_dir("/dev").ok()?.flatten().collect();
+    devs.sort_by_key(|e| e.path());
+    devs.into_iter().find_map(|e| {
+        let m = std::fs::metadata(e.path()).ok()?;
+        m.file_type().is_block_device().then(|| {
+            (
+                e.path().display().to_string(),
+                format!("{}:{}", libc::major(m.rdev()), libc::minor(m.rdev())),
+            )
+        })
+    })
+}
+
 fn gone(guard: &CgroupGuard) {
     assert!(
         guard.existing().is_empty(),
@@ -512,6 +527,15 @@ fn create_get_set_stat() {
         .or_else(|| v.get("cpu.cfs_quota_us"))
         .unwrap();
     assert!(cpu.as_str().unwrap().starts_with("50000"), "{v}");
+    if mounted("blkio") {
+        if let Some((dev, majmin)) = block_device() {
+            ok(&["set", g.name(), "--io-read-bps", &format!("{dev}=1M")]);
+            assert_eq!(
+                ok(&["get", g.name(), "blkio.throttle.read_bps_device", "-n"]),
+                format!("{majmin} 1048576\n")
+            );
+        }
+    }
     let s: Value = serde_json::from_str(ok(&["stat", g.name(), "--json"]).trim()).unwrap();
     assert_eq!(s["pids_current"], 0, "{s}");
     assert_eq!(s["oom_kills"], 0, "{s}");
@@ -596,6 +620,11 @@ fn bad_input_is_one_line_and_leaves_nothing() {
             "not a block device",
         ),
         (vec!["create", &dotdot], "invalid cgroup name"),
+        // Fails after the directories exist: they must be removed again.
+        (
+            vec!["create", n, "--pids", "5", "--set", "pids.no_such_file=1"],
+            "no_such_file",
+        ),
         (vec!["create", "/etc"], "invalid cgroup name"),
         (vec!["stat", n], "does not exist"),
         (vec!["delete", n], "does not exist"),
