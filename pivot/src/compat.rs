@@ -8,7 +8,7 @@ use std::os::fd::{IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 use crate::error::Error;
 use crate::mountinfo::{self, RootKind};
@@ -81,12 +81,19 @@ pub struct SwitchRootCli {
     pub args: Vec<OsString>,
 }
 
-fn parse_with<P: Parser, I, A>(tool: &str, args: I) -> conventions::cli::Parsed<P>
+fn parse_with<P: Parser + CommandFactory + FromArgMatches, I, A>(
+    tool: &str,
+    args: I,
+) -> conventions::cli::Parsed<P>
 where
     I: IntoIterator<Item = A>,
     A: Into<OsString> + Clone,
 {
-    match P::try_parse_from(args) {
+    let parsed = P::command()
+        .bin_name(tool)
+        .try_get_matches_from(args)
+        .and_then(|m| P::from_arg_matches(&m));
+    match parsed {
         Ok(p) => conventions::cli::Parsed::Run(p),
         Err(e) => crate::clap_error(tool, e),
     }

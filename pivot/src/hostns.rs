@@ -27,6 +27,8 @@ pub enum Verdict {
     Unknown(String),
 }
 
+/// The first inode number the kernel hands out dynamically (`PROC_DYNAMIC_FIRST`).
+pub const FIRST_DYNAMIC_INO: u64 = 0xF000_0000;
 /// nsfs inode of the initial PID namespace (fixed since Linux 3.8).
 pub const PID_NS_INIT_INO: u64 = 0xEFFF_FFFC;
 
@@ -47,6 +49,11 @@ pub fn judge(
     }
     if fixed {
         return Verdict::NotHost;
+    }
+    // Before fixed inodes, the initial mount namespace was the first nsfs inode allocated at
+    // boot; a later namespace never gets it. Refusing on it is the safe side.
+    if own.1 == FIRST_DYNAMIC_INO {
+        return Verdict::Host;
     }
     match pid1 {
         Ok(p) if pid1_is_init => {
@@ -133,9 +140,18 @@ mod tests {
             Verdict::Unknown(why) if why.contains("PID namespace's init")
         ));
         assert!(matches!(
-            judge((4, 0xF000_0000), m, false, &denied(), false),
+            judge((4, 0xF000_0001), m, false, &denied(), false),
             Verdict::Unknown(why) if why.contains("Permission denied")
         ));
+        // An old kernel's initial mount namespace.
+        assert_eq!(
+            judge((4, FIRST_DYNAMIC_INO), m, false, &denied(), false),
+            Verdict::Host
+        );
+        // The UTS rule: fixed since 3.8.
+        let u = UTS_NS_INIT_INO;
+        assert_eq!(judge((4, u), u, true, &denied(), false), Verdict::Host);
+        assert_eq!(judge((4, 5), u, true, &denied(), false), Verdict::NotHost);
     }
 
     #[test]

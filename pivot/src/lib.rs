@@ -126,7 +126,7 @@ where
     A: Into<OsString> + Clone,
 {
     use conventions::cli::Parsed;
-    let matches = match Cli::command().try_get_matches_from(args) {
+    let matches = match Cli::command().bin_name(tool).try_get_matches_from(args) {
         Ok(m) => m,
         Err(e) => return clap_error(tool, e),
     };
@@ -168,7 +168,18 @@ pub fn clap_error<T>(tool: &str, e: clap::Error) -> conventions::cli::Parsed<T> 
     use conventions::cli::Parsed;
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Parsed::Info(e.render().to_string()),
-        _ => Parsed::Usage(conventions::cli::usage_line(tool, &e.render().to_string())),
+        _ => {
+            // clap ends some first lines with ':' and lists the culprits below; keep them.
+            let rendered = e.render().to_string();
+            let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+            let mut first = lines.next().unwrap_or("invalid arguments").to_string();
+            if first.ends_with(':') {
+                if let Some(next) = lines.next() {
+                    first = format!("{first} {next}");
+                }
+            }
+            Parsed::Usage(conventions::cli::usage_line(tool, &first))
+        }
     }
 }
 
