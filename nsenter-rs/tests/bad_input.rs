@@ -123,3 +123,34 @@ fn ptrace_refusal_is_named() {
     );
     assert_fails(&out, "ptrace access mode check");
 }
+
+#[test]
+fn namespace_of_another_users_user_namespace_is_named() {
+    testcaps::require!(Cap::Root);
+    // A network namespace persisted by root (in a private mount namespace that disappears with
+    // the script), entered by uid 1234: setns is refused, and the owner is named.
+    let script = format!(
+        "set -e; mount -t tmpfs tmpfs /mnt; chmod 755 /mnt; touch /mnt/n; \
+         unshare --net=/mnt/n true; \
+         exec setpriv --reuid=1234 --regid=1234 --clear-groups '{BIN}' --net=/mnt/n echo ran"
+    );
+    let out = testcaps::run(
+        std::process::Command::new("/usr/bin/unshare").args([
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+        ]),
+        LIMIT,
+    );
+    assert_fails(
+        &out,
+        "setns(/mnt/n, CLONE_NEWNET) failed: Operation not permitted",
+    );
+    assert!(
+        out.stderr.contains("owned by another user (uid 0)"),
+        "{out:?}"
+    );
+}
