@@ -640,3 +640,114 @@ fn pivot_root_compat_keeps_the_old_root_at_put_old() {
     assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
     host.unchanged();
 }
+
+/// Whether every directory above `p` is searchable by others and `p` readable by them.
+fn world_reachable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |q: &Path| {
+        std::fs::metadata(q)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0)
+    };
+    mode(p) & 0o004 != 0 && p.ancestors().skip(1).all(|a| mode(a) & 0o001 != 0)
+}
+
+#[test]
+fn rootless_as_an_unprivileged_user() {
+    require!(Cap::Root, Cap::Rootfs, Cap::Userns);
+    let host = HostMounts::now();
+    // nobody must reach the binary and the rootfs; a clone under a private home may hide them,
+    // then the test uses copies in a world-readable temp dir.
+    let t = Temp::new("nobody");
+    let (bin, root) = if world_reachable(Path::new(BIN)) && world_reachable(&testcaps::rootfs()) {
+        (PathBuf::from(BIN), rootfs())
+    } else {
+        let bin = t.0.join("pivot");
+        std::fs::copy(BIN, &bin).expect("copy pivot");
+        let root = t.0.join("rootfs");
+        let cp = testcaps::run(
+            Command::new("cp")
+                .arg("-a")
+                .arg(testcaps::rootfs())
+                .arg(&root),
+            LIMIT,
+        );
+        assert_eq!(cp.code, Some(0), "{cp:?}");
+        (bin, root.display().to_string())
+    };
+    // nobody, in a user namespace of its own: the rootless container of an ordinary user.
+    let out = testcaps::run(
+        Command::new("setpriv")
+            .args([
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "--",
+            ])
+            .args([
+                "unshare",
+                "-r",
+                "-m",
+                "-p",
+                "-f",
+                "--propagation",
+                "private",
+                "--",
+            ])
+            .arg(&bin)
+            .args(["--ro", "--tmpfs", "/tmp", &root, "/bin/sh", "-c"])
+            .arg(
+                "id -u; ls -l /dev/null; echo x > /dev/null && echo null-ok; touch /x; \
+                 touch /tmp/ok && echo tmp-ok; touch /sys/x",
+            ),
+        LIMIT,
+    );
+    assert_eq!(out.code, Some(1), "the last touch fails: {out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{out:?}");
+    assert_eq!(lines[0], "0");
+    assert!(
+        lines[1].starts_with("crw-rw-rw-") && lines[1].contains(" 1,   3 "),
+        "{out:?}"
+    );
+    assert_eq!(&lines[2..], ["null-ok", "tmp-ok"]);
+    assert_eq!(
+        out.stderr,
+        "touch: /x: Read-only file system\ntouch: /sys/x: Read-only file system\n"
+    );
+    host.unchanged();
+}
+
+#[test]
+fn double_dash_slave_propagation_and_partial_setups() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let out = in_ns(
+        &CONTAINER,
+        &[
+            "--propagation",
+            "slave",
+            "--no-dev",
+            "--no-sys",
+            &rootfs(),
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo dev=$(ls -A /dev | wc -l) sys=$(ls -A /sys | wc -l); cat /proc/self/mountinfo",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.starts_with("dev=0 sys=0\n"), "{out:?}");
+    let points = mount_points(&out.stdout);
+    assert!(points.iter().any(|p| p == "/proc"), "{out:?}");
+    assert!(points.iter().any(|p| p == "/proc/sys"), "{out:?}");
+    assert!(
+        !points
+            .iter()
+            .any(|p| p.starts_with("/dev") || p.starts_with("/sys")),
+        "{out:?}"
+    );
+    host.unchanged();
+}
