@@ -90,7 +90,7 @@ Examples:
   {tool} -r id                          # root in a new user namespace
   {tool} -fp --mount-proc ps -ef         # a pid namespace with its own /proc
   {tool} -n --lo-up ping -c1 127.0.0.1   # a network namespace with lo up
-  touch /run/uts1 && {tool} --uts=/run/uts1 hostname demo && nsenter --uts=/run/uts1 hostname
+  {tool} --uts=/run/ns/uts hostname demo && nsenter --uts=/run/ns/uts hostname
   {tool} -fpm --report=3 sleep 60 3>ns.json &   # ns.json: pid and namespace inodes
 "
     )

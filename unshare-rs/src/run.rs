@@ -216,6 +216,60 @@ pub fn lo_up() -> Result<(), Error> {
     Ok(())
 }
 
+/// `NS_GET_MNTNS_ID` (Linux 6.8): the 64-bit id of the mount namespace of an nsfs descriptor.
+const NS_GET_MNTNS_ID: libc::c_ulong = 0x8008_b705;
+
+/// The id of our mount namespace, or None on kernels without `NS_GET_MNTNS_ID`.
+fn mnt_ns_id() -> Option<u64> {
+    let f = File::open("/proc/self/ns/mnt").ok()?;
+    let mut id: u64 = 0;
+    // SAFETY: NS_GET_MNTNS_ID writes one u64 into the valid local.
+    let r = unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_MNTNS_ID, &mut id) };
+    (r == 0).then_some(id)
+}
+
+/// Makes sure the new mount namespace's id is above the old one's, so that the helper (still in
+/// the old namespace) may bind it: the kernel refuses as a possible loop a mount namespace file
+/// whose id is not above the binder's, and ids come from per-CPU batches, so a namespace created
+/// later on another CPU can get a lower id. Unsharing again on each allowed CPU in turn finds one
+/// whose batch is above the old id (the CPU that made it, at least).
+fn newer_mount_namespace(old: u64) -> Result<(), Error> {
+    if mnt_ns_id().is_none_or(|id| id > old) {
+        return Ok(());
+    }
+    // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity fills it.
+    let mut saved: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: saved is a valid cpu_set_t of `size` bytes.
+    if unsafe { libc::sched_getaffinity(0, size, &mut saved) } != 0 {
+        return Ok(());
+    }
+    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: CPU_ISSET reads the valid set within CPU_SETSIZE.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &saved) })
+        .collect();
+    let mut result = Ok(());
+    for cpu in cpus {
+        // SAFETY: a zeroed cpu_set_t is valid; CPU_SET stays within CPU_SETSIZE.
+        let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        unsafe { libc::CPU_SET(cpu, &mut one) };
+        // SAFETY: pins this thread to one allowed CPU; restored below.
+        unsafe { libc::sched_setaffinity(0, size, &one) };
+        // SAFETY: unshare takes only flags.
+        if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+            result = Err(Error::last("unshare(CLONE_NEWNS) failed", ""));
+            break;
+        }
+        if mnt_ns_id().is_none_or(|id| id > old) {
+            break;
+        }
+    }
+    // SAFETY: restores the affinity saved above.
+    unsafe { libc::sched_setaffinity(0, size, &saved) };
+    result
+}
+
 /// The JSON object `--report` writes.
 pub fn report_json(pid: i32, namespaces: &[(NsKind, u64)]) -> String {
     let mut ns = serde_json::Map::new();
@@ -416,6 +470,10 @@ impl<'a> Runner<'a> {
         }
     }
 
+    fn persists_mnt(&self) -> bool {
+        self.targets.iter().any(|t| t.what.kind.proc_name == "mnt")
+    }
+
     fn capture_ns(&mut self) {
         if self.plan.report.is_some() && !self.plan.fork && self.report_ns.is_none() {
             self.report_ns = ns::inodes(Proc::Current).ok();
@@ -493,6 +551,11 @@ impl<'a> Runner<'a> {
                 })?);
             }
             Step::Unshare(flags) => {
+                let old_mnt_id = if self.persists_mnt() {
+                    mnt_ns_id()
+                } else {
+                    None
+                };
                 // SAFETY: unshare takes only flags.
                 if unsafe { libc::unshare(*flags) } != 0 {
                     let e = std::io::Error::last_os_error();
@@ -507,6 +570,9 @@ impl<'a> Runner<'a> {
                         e,
                         hint,
                     ));
+                }
+                if let Some(old) = old_mnt_id {
+                    newer_mount_namespace(old)?;
                 }
                 self.capture_ns();
             }
