@@ -82,10 +82,12 @@ pub fn main_with<I: IntoIterator<Item = std::ffi::OsString>>(tool: &str, args: I
     let opts = match args::parse(args) {
         Ok(args::Parsed::Help) => {
             print!("{}", help(tool));
+            flush_stdout();
             return 0;
         }
         Ok(args::Parsed::Version) => {
             println!("{tool} {}", env!("CARGO_PKG_VERSION"));
+            flush_stdout();
             return 0;
         }
         Ok(args::Parsed::Run(o)) => o,
@@ -96,11 +98,19 @@ pub fn main_with<I: IntoIterator<Item = std::ffi::OsString>>(tool: &str, args: I
         Ok(plan::Mode::Ls { target, json }) => ls::run(target, json).map(|()| 0),
         Ok(plan::Mode::Run(p)) => enter::run(p).map(|never| match never {}),
     };
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{tool}: {e}");
             e.code()
         }
-    }
+    };
+    flush_stdout();
+    code
+}
+
+/// Flushes stdout, which nothing else does when `main` is a plain C function.
+fn flush_stdout() {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
 }

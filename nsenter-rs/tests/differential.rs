@@ -81,6 +81,11 @@ fn same_namespaces_as_util_linux() {
         .map(|k| format!("--{k}=/proc/{}/ns/{k}", flat.pid))
         .collect();
     compare(&files, &inode_script());
+    // Signal dispositions and the mask reach the program untouched (no SIGPIPE ignored).
+    compare(
+        &with_target(flat.pid, &["-n"]),
+        &sh("grep -E '^Sig(Ign|Blk)' /proc/self/status"),
+    );
     // Options end at the program: its own options are left alone.
     compare(&with_target(flat.pid, &["-n"]), &sh("echo \"$0\" -n -t 1"));
     compare(
