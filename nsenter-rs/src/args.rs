@@ -517,6 +517,66 @@ mod tests {
     }
 
     #[test]
+    fn random_input_never_panics() {
+        // A small deterministic fuzz: arguments built from option fragments and junk bytes.
+        let pieces: &[&[u8]] = &[
+            b"-",
+            b"--",
+            b"-t",
+            b"1",
+            b":",
+            b"=",
+            b"m",
+            b"a",
+            b"-a",
+            b"--mount",
+            b"--ls",
+            b"--json",
+            b"-S",
+            b"follow",
+            b"-W",
+            b"-w",
+            b"-N",
+            b"\xff",
+            b"0",
+            b"99999999999",
+            b"--t",
+            b"-Z",
+            b"--mount-proc",
+            b"-p",
+            b"-F",
+            b"/x",
+            b"--user-parent",
+            b"-r",
+            b"",
+            b"-mu",
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let n = (next() % 6) as usize;
+            let args: Vec<OsString> = (0..n)
+                .map(|_| {
+                    let k = 1 + (next() % 3) as usize;
+                    let mut a = Vec::new();
+                    for _ in 0..k {
+                        a.extend_from_slice(pieces[(next() % pieces.len() as u64) as usize]);
+                    }
+                    OsString::from_vec(a)
+                })
+                .collect();
+            if let Ok(Parsed::Run(o)) = parse(args) {
+                let _ = crate::plan::plan(o);
+            }
+        }
+    }
+
+    #[test]
     fn later_namespace_option_wins() {
         let o = run(&["--net=/a", "-n"]);
         assert_eq!(o.namespaces, vec![("net", Source::Target)]);

@@ -496,6 +496,8 @@ fn root_and_working_directories() {
     );
     // The same with util-linux.
     for opts in [
+        vec!["-t", pid.as_str(), "-r"],
+        vec!["-t", pid.as_str(), "-w"],
         vec!["-t", pid.as_str(), "-r", "-w"],
         vec!["-t", pid.as_str(), "-r", "-W", "/etc"],
         vec![root_arg.as_str(), wd_arg.as_str()],
