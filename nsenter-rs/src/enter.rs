@@ -530,6 +530,7 @@ pub fn run(plan: Plan) -> Result<Infallible, Error> {
                 // Kernels before 5.8 refuse a pidfd here; the files below then say what is wrong.
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                     opened = open_joins(&joins, Some(t))?;
+                    t.still_alive()?;
                 }
                 Err(e) => {
                     let kinds = ns::kinds_in(mask);

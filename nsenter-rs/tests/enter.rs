@@ -289,6 +289,22 @@ fn user_namespace_credentials() {
 }
 
 #[test]
+fn all_enters_a_foreign_user_namespace_too() {
+    testcaps::require!(Cap::Root, Cap::Userns);
+    // The user namespace is the target's own; the mount namespace it owns is entered as well.
+    let t = Target::start(&["/usr/bin/unshare", "-U", "-m", "sleep", "60"], false);
+    for map in ["uid_map", "gid_map"] {
+        std::fs::write(format!("/proc/{}/{map}", t.pid), "0 100000 65536\n").expect("map");
+    }
+    for no_pidfd in [false, true] {
+        check_kinds(&t, &["-a"], &KINDS, no_pidfd);
+    }
+    let ours = nsenter_rs_prog(&with_target(t.pid, &["-a"]), &inode_script());
+    let theirs = nsenter_ul_prog(&with_target(t.pid, &["-a"]), &inode_script());
+    assert_eq!((ours.code, ours.stdout), (theirs.code, theirs.stdout));
+}
+
+#[test]
 fn user_namespace_with_setgroups_denied() {
     testcaps::require!(Cap::Root, Cap::Userns);
     // unshare -r writes "deny" to setgroups: dropping groups is then refused, and not needed.
