@@ -432,6 +432,28 @@ mod tests {
     }
 
     #[test]
+    fn garbage_never_panics() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let alphabet = b" -:/\\0123456789abcgroup2,=\n";
+        for _ in 0..2000 {
+            let mut s = Vec::new();
+            for _ in 0..(x % 120) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            let text = String::from_utf8_lossy(&s);
+            let _ = Layout::detect(&text, Path::new("/nonexistent-prefix"));
+            let _ = parse_proc_cgroup(&text);
+            let _ = crate::group::check_name(&text);
+            let _ = crate::limits::parse_cpus(&text);
+            let _ = crate::limits::parse_pids(&text);
+            let _ = crate::limits::parse_list("cpuset", &text);
+        }
+    }
+
+    #[test]
     fn escapes_and_proc_cgroup() {
         let info = "1 0 0:40 /a\\040b /mnt/with\\040space rw - cgroup2 none rw\n";
         let m = parse_mountinfo(info);

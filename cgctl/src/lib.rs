@@ -201,6 +201,10 @@ fn parse_limits(layout: &Layout, a: &LimitArgs) -> Result<(Limits, Vec<limits::W
 
 /// Runs the tool and returns the process exit code (errors are printed here, once).
 pub fn run(tool: &str, cli: Cli) -> i32 {
+    // Rust ignores SIGPIPE, which would turn `cgctl list | head` into a panic and, inherited
+    // across exec, hand `run`/`exec` commands an ignored SIGPIPE: restore the default.
+    // SAFETY: setting a signal disposition to SIG_DFL has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     match dispatch(tool, cli) {
         Ok(code) => code,
         Err(e) => {
