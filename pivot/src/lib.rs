@@ -393,8 +393,104 @@ fn validate(opts: &mut Options, allow_host: bool) -> Result<PathBuf, Error> {
     }
     if let Some(dir) = &opts.put_old {
         check_dst("--put-old", dir)?;
+        if dir
+            .components()
+            .all(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(Error::input(
+                format!("--put-old {}", dir.display()),
+                "is the new root itself",
+                "give a directory below it, e.g. /mnt",
+            ));
+        }
     }
+    precheck(&root_fd, opts)?;
     Ok(newroot)
+}
+
+/// Whether anything pivot mounts could provide `path` (inside the new root), so that its absence
+/// now proves nothing.
+fn maybe_mounted(opts: &Options, path: &Path) -> bool {
+    let standard = [(opts.proc, "/proc"), (opts.dev, "/dev"), (opts.sys, "/sys")];
+    let under = |dst: &Path| path.starts_with(Path::new("/").join(dst));
+    standard.iter().any(|(on, p)| *on && under(Path::new(p)))
+        || opts.mounts.iter().any(|m| match m {
+            UserMount::Bind { dst, .. } | UserMount::Tmpfs { dst } => under(dst),
+        })
+}
+
+/// What a path inside the new root is now: `None` when missing.
+fn kind_inside(root: &std::os::fd::OwnedFd, path: &Path) -> Option<libc::mode_t> {
+    let t = resolve::resolve(root, path, resolve::Create::No).ok()?;
+    sys::fstat(&t.fd).ok().map(|st| st.st_mode)
+}
+
+/// Finds before the first mount what would only fail after the pivot: a COMMAND missing from
+/// the new root (127) or not executable (126), a -w directory that does not exist. Paths that a
+/// planned mount may provide are left to the real exec.
+fn precheck(root: &std::os::fd::OwnedFd, opts: &Options) -> Result<(), Error> {
+    let wd = opts.wd.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let wd_abs = Path::new("/").join(&wd);
+    if opts.wd.is_some() && !maybe_mounted(opts, &wd_abs) {
+        let is_dir = kind_inside(root, &wd_abs).map(|m| m & libc::S_IFMT == libc::S_IFDIR);
+        if is_dir != Some(true) {
+            let why = if is_dir.is_none() {
+                "No such file or directory"
+            } else {
+                "Not a directory"
+            };
+            return Err(Error::input(
+                format!("-w {} inside {}", wd.display(), opts.newroot.display()),
+                why,
+                "-w names a directory inside NEWROOT",
+            ));
+        }
+    }
+    let Some(prog) = opts.argv.first() else {
+        return Ok(());
+    };
+    let prog_path = Path::new(prog);
+    let candidates: Vec<PathBuf> = if prog.as_encoded_bytes().contains(&b'/') {
+        vec![wd_abs.join(prog_path)]
+    } else {
+        let path = std::env::var_os("PATH")
+            .unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+        std::env::split_paths(&path)
+            .filter(|d| d.is_absolute())
+            .map(|d| d.join(prog_path))
+            .collect()
+    };
+    if candidates.is_empty() || candidates.iter().any(|c| maybe_mounted(opts, c)) {
+        return Ok(());
+    }
+    let mut found_not_executable = false;
+    for c in &candidates {
+        match kind_inside(root, c) {
+            Some(mode) if mode & libc::S_IFMT == libc::S_IFREG && mode & 0o111 != 0 => {
+                return Ok(())
+            }
+            Some(_) => found_not_executable = true,
+            None => {}
+        }
+    }
+    let shown = prog_path.display();
+    let newroot = opts.newroot.display();
+    Err(if found_not_executable {
+        Error::Exec {
+            msg: format!(
+                "COMMAND {shown} inside {newroot} is not an executable file (nothing was mounted)"
+            ),
+            code: conventions::exit::NOT_EXECUTABLE,
+        }
+    } else {
+        Error::Exec {
+            msg: format!(
+                "COMMAND {shown} not found inside {newroot} (nothing was mounted; it is looked up \
+                 in the new root, with PATH for a bare name)"
+            ),
+            code: conventions::exit::NOT_FOUND,
+        }
+    })
 }
 
 /// Runs pivot's main mode; returns only on failure.
@@ -440,7 +536,7 @@ pub fn exec(argv: &[OsString]) -> Result<Never, Error> {
     let hint = if code == conventions::exit::NOT_FOUND {
         " (the path is looked up inside the new root)"
     } else {
-        ""
+        " (it must be an executable file for this machine, on a filesystem without noexec)"
     };
     Err(Error::Exec {
         msg: format!("{msg}{hint}"),

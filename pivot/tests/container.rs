@@ -157,6 +157,37 @@ fn container_sees_pid_1_and_only_its_own_mounts() {
 }
 
 #[test]
+fn ps_and_mount_show_only_the_container() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    // The issue's own composition, verbatim.
+    let out = in_ns(&CONTAINER, &[&rootfs(), "/bin/sh", "-c", "ps; mount"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let mut lines = out.stdout.lines();
+    assert!(lines.next().is_some_and(|l| l.contains("PID")), "{out:?}");
+    let first = lines.next().unwrap_or_default();
+    assert!(
+        first.trim_start().starts_with("1 root") && first.contains("sh -c ps; mount"),
+        "{out:?}"
+    );
+    let allowed = allowed_mount_points();
+    let mounts: Vec<&str> = lines.filter(|l| l.contains(" on ")).collect();
+    assert!(mounts.len() >= 6, "{out:?}");
+    for m in mounts {
+        // busybox mount: `SOURCE on TARGET type FSTYPE (OPTIONS)`.
+        let target = m
+            .split(" on ")
+            .nth(1)
+            .and_then(|r| r.split(" type ").next());
+        assert!(
+            target.is_some_and(|t| allowed.contains(t)),
+            "unexpected mount: {m}"
+        );
+    }
+    host.unchanged();
+}
+
+#[test]
 fn dev_null_is_a_working_char_device_1_3() {
     require!(Cap::Root, Cap::Rootfs);
     let host = HostMounts::now();
@@ -450,9 +481,21 @@ fn bad_input_is_one_line_with_the_right_code() {
         (vec![], 1, "pivot: the following required arguments were not provided"),
         (vec!["/nonexistent-root"], 1, "pivot: NEWROOT /nonexistent-root: No such file"),
         (vec!["/etc/passwd"], 1, "pivot: NEWROOT /etc/passwd: not a directory"),
-        (vec![&evil], 127, "pivot: failed to execute /bin/sh: No such file"),
-        (vec![&r, "/nope"], 127, "pivot: failed to execute /nope: No such file"),
-        (vec![&r, "/etc/passwd"], 126, "pivot: failed to execute /etc/passwd: Permission denied"),
+        (vec![&evil], 127, "pivot: COMMAND /bin/sh not found inside "),
+        (vec![&r, "/nope"], 127, "pivot: COMMAND /nope not found inside "),
+        (vec![&r, "no-such-program"], 127, "pivot: COMMAND no-such-program not found"),
+        (
+            vec!["--tmpfs", "/opt", &r, "/opt/nope"],
+            127,
+            "pivot: failed to execute /opt/nope: No such file or directory",
+        ),
+        (vec![&r, "/etc/passwd"], 126, "pivot: COMMAND /etc/passwd inside "),
+        (vec![&r, "/etc"], 126, "pivot: COMMAND /etc inside "),
+        (
+            vec!["--tmpfs", "/opt", "--bind", "/etc/passwd:/opt/p", &r, "/opt/p"],
+            126,
+            "pivot: failed to execute /opt/p: Permission denied",
+        ),
         (vec!["--bind", "/nonexistent-src:/mnt", &r], 1, "pivot: --bind source /nonexistent-src"),
         (
             vec!["--bind", "/tmp:/../../x", &r],
@@ -465,7 +508,13 @@ fn bad_input_is_one_line_with_the_right_code() {
             "pivot: --ro-bind destination /up/x: it leaves the new root through the symlink /up",
         ),
         (vec!["--tmpfs", "/up", &evil], 1, "pivot: --tmpfs destination /up: it leaves"),
-        (vec!["-w", "/nope", &r, "/bin/true"], 1, "pivot: chdir(/nope) inside the new root"),
+        (vec!["-w", "/nope", &r, "/bin/true"], 1, "pivot: -w /nope inside "),
+        (vec!["-w", "/etc/passwd", &r, "/bin/true"], 1, "pivot: -w /etc/passwd inside "),
+        (
+            vec!["--tmpfs", "/opt", "-w", "/opt/nope", &r, "/bin/true"],
+            1,
+            "pivot: chdir(/opt/nope) inside the new root failed",
+        ),
     ];
     for (args, code, start) in cases {
         let out = in_ns(&["-m", "--propagation", "private"], &args);
@@ -502,6 +551,18 @@ fn a_failure_half_way_leaves_no_mounts_behind() {
         out.stderr.starts_with("pivot: mount(MS_BIND) on "),
         "{out:?}"
     );
+    // A COMMAND missing from the new root is found before the first mount: the shell that
+    // shares the namespace is not pivoted and sees no mount.
+    let script = format!(
+        "{BIN} {r} /no/such/command; echo rc=$?; grep -c '{r}' /proc/self/mountinfo; \
+         test -d /usr/bin && echo still-on-the-host"
+    );
+    let out = testcaps::run(
+        Command::new("unshare").args(["-m", "--propagation", "private", "--", "sh", "-c", &script]),
+        LIMIT,
+    );
+    assert_eq!(out.stdout, "rc=127\n0\nstill-on-the-host\n", "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
     host.unchanged();
 }
 
