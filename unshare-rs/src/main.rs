@@ -1,6 +1,10 @@
 //! Thin entry point: parse and run, print an error once, exit as the child did.
 
 fn main() {
+    // Rust's runtime ignores SIGPIPE; the program we exec must get the default back (an ignored
+    // signal stays ignored across execve), as it would from util-linux.
+    // SAFETY: resetting a signal disposition to the default has no memory effects.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let tool = conventions::cli::tool_name("unshare-rs");
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     match unshare_rs::run(&tool, &args) {

@@ -80,6 +80,9 @@ const VECTORS: &[&[&str]] = &[
     &["--ut", "-f", "sh", "-c", "exit 6"],
     &["-i", "sh", "-c", "ipcs -q | grep -c 0x || true"],
     &["-C", "cat", "/proc/self/cgroup"],
+    // The program inherits the caller's signal dispositions (Rust's runtime ignores SIGPIPE).
+    &["grep", "^SigIgn", "/proc/self/status"],
+    &["-f", "grep", "^SigIgn", "/proc/self/status"],
     &["/nonexistent/program"],
     &["/proc/self/status"],
 ];
