@@ -305,6 +305,31 @@ fn all_enters_a_foreign_user_namespace_too() {
 }
 
 #[test]
+fn keep_caps_survive_exec_as_an_unmapped_user() {
+    testcaps::require!(Cap::Root, Cap::Userns);
+    let t = user_target();
+    let caps = vec![
+        "grep".to_string(),
+        "^CapAmb".to_string(),
+        "/proc/self/status".to_string(),
+    ];
+    let without = nsenter_rs_prog(
+        &with_target(t.pid, &["-U", "--preserve-credentials"]),
+        &caps,
+    );
+    assert_eq!(without.stdout, "CapAmb:\t0000000000000000\n", "{without:?}");
+    let with = nsenter_rs_prog(
+        &with_target(t.pid, &["-U", "--preserve-credentials", "--keep-caps"]),
+        &caps,
+    );
+    assert_eq!(with.code, Some(0), "{with:?}");
+    let mask = with.stdout.trim().trim_start_matches("CapAmb:").trim();
+    let mask = u64::from_str_radix(mask, 16).expect("hex mask");
+    // Bit 21 is CAP_SYS_ADMIN.
+    assert_ne!(mask & (1 << 21), 0, "{with:?}");
+}
+
+#[test]
 fn user_namespace_with_setgroups_denied() {
     testcaps::require!(Cap::Root, Cap::Userns);
     // unshare -r writes "deny" to setgroups: dropping groups is then refused, and not needed.
