@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// A pipe, close-on-exec so that the program never inherits it.
 fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
@@ -43,6 +44,17 @@ fn read_byte(fd: RawFd) -> bool {
 fn write_byte(fd: RawFd) -> bool {
     // SAFETY: writes one byte from a valid static buffer.
     unsafe { libc::write(fd, b"g".as_ptr().cast(), 1) == 1 }
+}
+
+/// The child that SIGINT/SIGTERM go to until conventions::child takes over.
+static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward_early(sig: libc::c_int) {
+    let pid = FORWARD_TO.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe; pid is our own child.
+        unsafe { libc::kill(pid, sig) };
+    }
 }
 
 /// fork(2); returns 0 in the child.
@@ -486,11 +498,24 @@ impl<'a> Runner<'a> {
         child: libc::pid_t,
         old_mask: &libc::sigset_t,
     ) -> Result<Outcome, Error> {
-        // SAFETY: setting dispositions to SIG_IGN and restoring our own mask has no memory
-        // hazards; the signals stay ignored until wait_relaying installs its handlers.
+        // The signals were blocked across fork. Before unblocking them, give them the disposition
+        // they will have while we wait, so that none is lost or kills us in between;
+        // wait_relaying then installs an equivalent one.
+        FORWARD_TO.store(child, Ordering::SeqCst);
+        let handler = if self.plan.forward_signals {
+            forward_early as extern "C" fn(libc::c_int) as libc::sighandler_t
+        } else {
+            libc::SIG_IGN
+        };
+        // SAFETY: a zeroed sigaction with a valid handler (async-signal-safe: it only calls
+        // kill) and an empty mask is well formed; restoring our own saved mask is harmless.
         unsafe {
-            libc::signal(libc::SIGINT, libc::SIG_IGN);
-            libc::signal(libc::SIGTERM, libc::SIG_IGN);
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = handler;
+            act.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut act.sa_mask);
+            libc::sigaction(libc::SIGINT, &act, std::ptr::null_mut());
+            libc::sigaction(libc::SIGTERM, &act, std::ptr::null_mut());
             libc::sigprocmask(libc::SIG_SETMASK, old_mask, std::ptr::null_mut());
         }
         let kill_child = |e: Error| {
