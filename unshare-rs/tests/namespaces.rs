@@ -447,3 +447,89 @@ fn invoked_as_unshare_it_speaks_as_unshare() {
         format!("unshare {}\n", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// Runs `tool args` as nobody (uid/gid 65534) through setpriv.
+fn as_nobody(tool: &str, args: &[&str]) -> testcaps::Output {
+    let mut all = vec![
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+        tool,
+    ];
+    all.extend_from_slice(args);
+    run_with("setpriv", &all)
+}
+
+#[test]
+fn unprivileged_callers_get_maps_caps_and_hints() {
+    testcaps::require!(Cap::Root, Cap::Userns);
+    // A copy nobody can surely execute, wherever the build directory is.
+    let dir = TempDir::new("unshare-rs-nobody");
+    let bin = dir.0.join("unshare-rs");
+    std::fs::copy(BIN, &bin).expect("copy");
+    use std::os::unix::fs::PermissionsExt;
+    for (p, mode) in [(&dir.0, 0o755), (&bin, 0o755)] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    let bin = bin.to_str().expect("utf-8");
+    for args in [
+        &[
+            "-r",
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map /proc/self/gid_map",
+        ][..],
+        &["-c", "sh", "-c", "id -u; cat /proc/self/uid_map"],
+        &["-r", "--keep-caps", "grep", "^CapAmb", "/proc/self/status"],
+        &["-r", "grep", "^CapAmb", "/proc/self/status"],
+        &["-rfp", "--mount-proc", "readlink", "/proc/self"],
+    ] {
+        let a = as_nobody(bin, args);
+        let b = as_nobody(UTIL, args);
+        assert_eq!(a.code, Some(0), "{args:?}: {a:?}");
+        assert_eq!((a.code, &a.stdout), (b.code, &b.stdout), "{args:?}");
+    }
+    let out = as_nobody(bin, &["-n", "true"]);
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr.starts_with("unshare-rs: unshare(CLONE_NEWNET) failed: Operation not permitted (creating these namespaces needs CAP_SYS_ADMIN"),
+        "{out:?}"
+    );
+    let out = as_nobody(bin, &["-rn", "--lo-up", "ip", "-o", "link", "show", "lo"]);
+    assert!(out.stdout.contains("<LOOPBACK,UP,LOWER_UP>"), "{out:?}");
+}
+
+#[test]
+fn default_program_and_clear_env() {
+    testcaps::require!(Cap::Root);
+    let out = testcaps::run(
+        Command::new(BIN).arg("-u").env("SHELL", "/usr/bin/id"),
+        LIMIT,
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.starts_with("uid=0(root)"), "{out:?}");
+    // No $SHELL: /bin/sh, which reads its commands from stdin here.
+    let dir = TempDir::new("unshare-rs-sh");
+    let script = dir.0.join("script");
+    std::fs::write(&script, "echo sh-ran\n").expect("write");
+    let stdin = std::fs::File::open(&script).expect("open");
+    let out = testcaps::run(
+        Command::new(BIN)
+            .env_remove("SHELL")
+            .stdin(Stdio::from(stdin)),
+        LIMIT,
+    );
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), "sh-ran\n"),
+        "{out:?}"
+    );
+    let out = testcaps::run(
+        Command::new(BIN)
+            .args(["--clear-env", "/usr/bin/env"])
+            .env("FOO", "bar"),
+        LIMIT,
+    );
+    assert_eq!((out.code, out.stdout.as_str()), (Some(0), ""), "{out:?}");
+}
