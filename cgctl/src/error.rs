@@ -19,7 +19,7 @@ pub enum Error {
         why: String,
     },
     /// A syscall on a cgroupfs path failed.
-    #[error("{op}({}) failed: {source}{}", path.display(), hint_suffix(hint))]
+    #[error("{op} {} failed: {}{}", path.display(), os_msg(source), hint_suffix(hint))]
     Sys {
         /// The syscall or operation (`mkdir`, `write`, `rmdir`, ...).
         op: String,
@@ -44,6 +44,15 @@ pub enum Error {
     Other(String),
 }
 
+/// The kernel's message without std's " (os error N)" tail.
+fn os_msg(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
 fn hint_suffix(hint: &str) -> String {
     if hint.is_empty() {
         String::new()
@@ -64,6 +73,8 @@ impl Error {
             }
             Some(libc::EBUSY) => "the group still holds processes or child groups",
             Some(libc::EROFS) => "cgroupfs is mounted read-only here",
+            Some(libc::EINVAL) => "the kernel refused this value for this file",
+            Some(libc::ENOSPC) => "v1 cpuset groups need cpuset.cpus and cpuset.mems set first",
             _ => "",
         };
         Error::Sys {

@@ -255,7 +255,7 @@ fn child(
         if !ok {
             let e = std::io::Error::last_os_error();
             eprintln!(
-                "{tool}: write '0' to({}) failed: {e} (cannot join the group)",
+                "{tool}: write '0' to {} failed: {e} (cannot join the group)",
                 path.to_string_lossy()
             );
             // SAFETY: _exit is always safe.
