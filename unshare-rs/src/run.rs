@@ -306,6 +306,8 @@ struct Runner<'a> {
     /// Files to remove if the run fails before the binds are made.
     cleanup: Vec<Target>,
     report_file: Option<File>,
+    /// The report file, if we created it and have not written it yet (removed on failure).
+    report_created: Option<std::path::PathBuf>,
     report_ns: Option<Vec<(NsKind, u64)>>,
     map_helper: Option<Helper>,
     bind_helper: Option<Helper>,
@@ -412,6 +414,12 @@ impl<'a> Runner<'a> {
         } else {
             (Vec::new(), Vec::new())
         };
+        let report_created = match &plan.report {
+            Some(ReportTo::File(path)) if std::fs::symlink_metadata(path).is_err() => {
+                Some(path.clone())
+            }
+            _ => None,
+        };
         let report_file = match &plan.report {
             Some(ReportTo::File(path)) => Some(File::create(path).map_err(|e| {
                 Error::io(format!("cannot open report file {}", path.display()), e, "")
@@ -428,7 +436,15 @@ impl<'a> Runner<'a> {
             }
             None => None,
         };
-        let targets = persist::prepare(&plan.persist)?;
+        let targets = match persist::prepare(&plan.persist) {
+            Ok(t) => t,
+            Err(e) => {
+                if let Some(p) = &report_created {
+                    let _ = std::fs::remove_file(p);
+                }
+                return Err(e);
+            }
+        };
         let needs_go = plan.fork && (!targets.is_empty() || plan.report.is_some());
         let (go_r, go_w) = if needs_go {
             let (r, w) = pipe()?;
@@ -452,6 +468,7 @@ impl<'a> Runner<'a> {
             cleanup: targets.clone(),
             targets,
             report_file,
+            report_created,
             report_ns: None,
             map_helper: None,
             bind_helper: None,
@@ -467,6 +484,7 @@ impl<'a> Runner<'a> {
 
     fn write_report(&mut self, pid: i32, namespaces: &[(NsKind, u64)]) -> Result<(), Error> {
         let text = report_json(pid, namespaces);
+        self.report_created = None;
         match (&self.plan.report, &mut self.report_file) {
             (_, Some(f)) => f
                 .write_all(text.as_bytes())
@@ -644,6 +662,7 @@ impl<'a> Runner<'a> {
                     h.abandon();
                 }
                 self.cleanup.clear();
+                self.report_created = None;
                 // The child's copies of the parent's ends.
                 self.go_w = None;
                 self.ready_r = None;
@@ -837,6 +856,9 @@ pub fn execute(tool: &str, plan: &Plan, caller: Caller) -> Result<Outcome, Error
             Ok(None) => {}
             Err(e) => {
                 persist::remove_created(&runner.cleanup);
+                if let Some(p) = &runner.report_created {
+                    let _ = std::fs::remove_file(p);
+                }
                 return Err(e);
             }
         }

@@ -490,8 +490,13 @@ fn unprivileged_callers_get_maps_caps_and_hints() {
         assert_eq!(a.code, Some(0), "{args:?}: {a:?}");
         assert_eq!((a.code, &a.stdout), (b.code, &b.stdout), "{args:?}");
     }
-    let out = as_nobody(bin, &["-n", "true"]);
+    // A failure after the report file was opened removes it again.
+    let report = dir.0.join("report.json");
+    let report_arg = format!("--report={}", report.display());
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let out = as_nobody(bin, &["-n", &report_arg, "true"]);
     assert_eq!(out.code, Some(1));
+    assert!(!report.exists(), "the report file was left behind");
     assert!(
         out.stderr.starts_with("unshare-rs: unshare(CLONE_NEWNET) failed: Operation not permitted (creating these namespaces needs CAP_SYS_ADMIN"),
         "{out:?}"
