@@ -51,14 +51,13 @@ json_field() {
     sed -n 's/.*"'"$2"'":\([^,}]*\).*/\1/p' "$1"
 }
 
-# wait_for WHAT CMD...: retries CMD for up to 10 s until it succeeds.
+# wait_for WHAT 'SHELL CONDITION': evaluates the condition (a string, so that command
+# substitutions in it run every time) until it holds, for up to 10 s.
 wait_for() {
-    what=$1
-    shift
     i=0
-    until "$@"; do
+    until eval "$2"; do
         i=$((i + 1))
-        [ $i -lt 200 ] || fail "timed out waiting for $what"
+        [ $i -lt 200 ] || fail "timed out waiting for $1 ($2)"
         sleep 0.05
     done
 }

@@ -6,12 +6,12 @@ trap 'cg_remove /sys/fs/cgroup/$g' EXIT
 cgctl create $g --cpus 0.2 || fail "create exited $?"
 expect_eq "$(cat /sys/fs/cgroup/$g/cpu.max)" "20000 100000" "cpu.max"
 cgctl exec $g -- sh -c 'while :; do :; done' &
-wait_for "the busy loop in $g" grep -q . /sys/fs/cgroup/$g/cgroup.procs
+wait_for "the busy loop in $g" "grep -q . /sys/fs/cgroup/$g/cgroup.procs"
 sleep 1
 thr=$(cg_key /sys/fs/cgroup/$g/cpu.stat nr_throttled)
 [ "$thr" -ge 1 ] || fail "nr_throttled should be >= 1 after 1 s of busy loop at 0.2 cpus, is $thr"
 cgctl kill $g || fail "kill exited $?"
-wait_for "$g to be empty" [ "$(cg_key /sys/fs/cgroup/$g/cgroup.events populated)" = 0 ]
+wait_for "$g to be empty" '[ "$(cg_key /sys/fs/cgroup/$g/cgroup.events populated)" = 0 ]'
 wait
 cgctl delete $g || fail "delete exited $?"
 [ -d /sys/fs/cgroup/$g ] && fail "$g still exists after delete"

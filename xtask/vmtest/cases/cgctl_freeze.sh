@@ -4,7 +4,7 @@ g=vmtest-freeze
 trap 'cg_remove /sys/fs/cgroup/$g' EXIT
 cgctl create $g || fail "create exited $?"
 cgctl exec $g -- sh -c 'while :; do sleep 0.1; done' &
-wait_for "a process in $g" grep -q . /sys/fs/cgroup/$g/cgroup.procs
+wait_for "a process in $g" "grep -q . /sys/fs/cgroup/$g/cgroup.procs"
 cgctl freeze $g || fail "freeze exited $?"
 expect_eq "$(cat /sys/fs/cgroup/$g/cgroup.freeze)" 1 "cgroup.freeze after freeze"
 expect_eq "$(cg_key /sys/fs/cgroup/$g/cgroup.events frozen)" 1 "frozen after freeze"

@@ -6,9 +6,9 @@ unshare -u -i -n -m -p -f --mount-proc sh -c \
     'hostname vmtest-ns; mount -t tmpfs vmt /mnt; echo inside >/mnt/marker; exec sleep 61' &
 upid=$!
 trap 'kill -9 $upid $spid 2>/dev/null; wait' EXIT
-wait_for "the namespaced sleep" pidof sleep >/dev/null
+wait_for "the namespaced sleep" "pidof sleep >/dev/null"
 spid=$(pidof sleep)
-wait_for "its hostname" [ "$(nsenter-rs -t "$spid" -u hostname)" = vmtest-ns ]
+wait_for "its hostname" '[ "$(nsenter-rs -t "$spid" -u hostname)" = vmtest-ns ]'
 
 for ns in uts ipc net pid; do
     case $ns in uts) f=-u ;; ipc) f=-i ;; net) f=-n ;; pid) f=-p ;; esac

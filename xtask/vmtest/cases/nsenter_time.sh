@@ -3,7 +3,7 @@
 unshare-rs -T --boottime 3000 -f sleep 62 &
 upid=$!
 trap 'kill -9 $upid $spid 2>/dev/null; wait' EXIT
-wait_for "the sleep in its time namespace" pidof sleep >/dev/null
+wait_for "the sleep in its time namespace" "pidof sleep >/dev/null"
 spid=$(pidof sleep)
 [ "$(readlink /proc/$spid/ns/time)" != "$(readlink /proc/self/ns/time)" ] || fail "sleep is not in a new time namespace"
 up=$(nsenter-rs -t "$spid" -T cut -d. -f1 /proc/uptime) || fail "nsenter-rs -T exited $?"
