@@ -273,15 +273,10 @@ impl<'a> Ctx<'a> {
                 self.readonly_at(inside, true)
             }
             Step::RootReadOnly => {
-                let root = self.root()?;
-                sys::make_readonly(root, false).map_err(|e| {
-                    Error::sys(
-                        format!(
-                            "mount_setattr(MOUNT_ATTR_RDONLY) on {}",
-                            self.newroot.display()
-                        ),
-                        e,
-                    )
+                let root = sys::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY)
+                    .map_err(|e| Error::sys("open(/) after the pivot", e))?;
+                sys::make_readonly(&root, false).map_err(|e| {
+                    Error::sys("mount_setattr(MOUNT_ATTR_RDONLY) on / (the new root)", e)
                 })
             }
             Step::Pivot { put_old } => self.pivot(put_old.as_deref()),

@@ -159,7 +159,7 @@ pub enum Step {
     Mask(&'static str),
     /// Make a path read-only (skipped when it does not exist).
     ReadOnly(&'static str),
-    /// Make the new root's own mount read-only.
+    /// Make the new root's own mount read-only (runs after the pivot, on `/`).
     RootReadOnly,
     /// pivot_root, then detach the old root (or keep it at `put_old`), chdir `/`.
     Pivot {
@@ -205,7 +205,7 @@ impl std::fmt::Display for Step {
 
 /// Orders the steps: cut propagation, make the root a mount point, mount what a program expects
 /// while host paths are still reachable, then user mounts (so they may cover a standard one), then
-/// masks (so no user mount uncovers them), the read-only root, and the pivot last.
+/// masks (so no user mount uncovers them), the pivot, and the read-only root last.
 pub fn plan(opts: &Options, facts: Facts) -> Vec<Step> {
     let mut steps = vec![Step::Propagation(opts.propagation), Step::BindRoot];
     if opts.proc {
@@ -242,12 +242,13 @@ pub fn plan(opts: &Options, facts: Facts) -> Vec<Step> {
                 .map(Step::ReadOnly),
         );
     }
-    if opts.ro {
-        steps.push(Step::RootReadOnly);
-    }
     steps.push(Step::Pivot {
         put_old: opts.put_old.clone(),
     });
+    // Last, so that the pivot may still create --put-old's directory.
+    if opts.ro {
+        steps.push(Step::RootReadOnly);
+    }
     steps
 }
 
@@ -365,13 +366,13 @@ mod tests {
         ));
         assert_eq!(s[i + 2], Step::Mask(MASKED[0]));
         let n = s.len();
-        assert_eq!(s[n - 2], Step::RootReadOnly);
         assert_eq!(
-            s[n - 1],
+            s[n - 2],
             Step::Pivot {
                 put_old: Some(PathBuf::from("/old"))
             }
         );
+        assert_eq!(s[n - 1], Step::RootReadOnly);
     }
 
     #[test]

@@ -357,6 +357,21 @@ fn put_old_keeps_the_old_root() {
     );
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout, "old-root-at-mnt\n0\n", "{out:?}");
+    // With --ro the new root is read-only, the old one below it is not touched.
+    let out = in_ns(
+        &CONTAINER,
+        &[
+            "--ro",
+            "--put-old",
+            "/mnt",
+            &rootfs(),
+            "/bin/sh",
+            "-c",
+            "touch /x; test -d /mnt/proc",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stderr, "touch: /x: Read-only file system\n", "{out:?}");
     host.unchanged();
 }
 
@@ -376,6 +391,19 @@ fn bare_mounts_nothing_else() {
     );
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout, "proc=0 dev=0 sys=0\n", "{out:?}");
+    // Mounting a proc by hand afterwards shows the whole table: the root and that proc.
+    let out = in_ns(
+        &CONTAINER,
+        &[
+            "--bare",
+            &rootfs(),
+            "/bin/sh",
+            "-c",
+            "mount -t proc proc /proc && cat /proc/self/mountinfo",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(mount_points(&out.stdout), ["/", "/proc"], "{out:?}");
     host.unchanged();
 }
 
