@@ -606,8 +606,22 @@ pub fn run(plan: Plan) -> Result<Infallible, Error> {
     }
 
     if plan::joins_pid(&joins) && plan.may_fork {
+        // The terminal sends SIGINT and SIGQUIT to the program as well; dying of them in the
+        // parent would orphan a program that handles them (an interactive shell). They are
+        // ignored from before the fork, so no signal slips in between, and the child gets
+        // back the dispositions we were started with. SIGTERM and SIGHUP, which are sent to
+        // the parent alone, are passed on below.
+        let saved = [libc::SIGINT, libc::SIGQUIT].map(|sig| {
+            // SAFETY: setting a signal to SIG_IGN has no memory effects; the old value is kept.
+            (sig, unsafe { libc::signal(sig, libc::SIG_IGN) })
+        });
         let child = sys::fork().map_err(|e| Error::sys("fork()", e, ""))?;
-        if child > 0 {
+        if child == 0 {
+            for (sig, old) in saved {
+                // SAFETY: restores a disposition the kernel gave us.
+                unsafe { libc::signal(sig, old) };
+            }
+        } else {
             let outcome = conventions::child::wait_relaying(
                 child,
                 &[libc::SIGTERM, libc::SIGHUP],

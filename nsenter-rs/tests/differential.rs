@@ -114,6 +114,11 @@ fn same_status_as_util_linux() {
         &["/nonexistent/prog".to_string()],
     );
     compare(&with_target(t.pid, &["-n"]), &["/etc".to_string()]);
+    // The forked program gets the signal dispositions and mask we were started with.
+    compare(
+        &with_target(t.pid, &["-p"]),
+        &sh("grep -E '^Sig(Ign|Blk)' /proc/self/status"),
+    );
 }
 
 #[test]

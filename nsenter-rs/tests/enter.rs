@@ -385,7 +385,7 @@ fn user_parent_without_user_takes_the_owner() {
 }
 
 #[test]
-fn sigterm_reaches_the_program_after_the_fork() {
+fn sigterm_is_forwarded_and_sigint_ignored_after_the_fork() {
     testcaps::require!(Cap::Root);
     let t = pid_target();
     let mut child = Command::new(BIN)
@@ -395,7 +395,11 @@ fn sigterm_reaches_the_program_after_the_fork() {
     let me = child.id() as i32;
     // Wait for the forked sleep in the target's pid namespace, then signal nsenter-rs itself.
     let _sleeper = Target::child_named(me, "sleep");
+    // SIGINT to nsenter-rs alone is ignored (the terminal would send it to the program too);
+    // SIGTERM is forwarded, and the program's death by it comes back.
     // SAFETY: kill with the pid of the process this test spawned.
+    unsafe { libc::kill(me, libc::SIGINT) };
+    // SAFETY: as above.
     unsafe { libc::kill(me, libc::SIGTERM) };
     let status = child.wait().expect("wait");
     use std::os::unix::process::ExitStatusExt;
