@@ -139,11 +139,7 @@ impl<'a> Ctx<'a> {
                         self.say("/ is not a mount point (chroot): propagation left as it is");
                         Ok(())
                     }
-                    Err(e) => Err(Error::sys_hint(
-                        "mount(MS_REC|MS_PRIVATE) on /",
-                        e,
-                        "run in a mount namespace of your own: unshare -m",
-                    )),
+                    Err(e) => Err(Error::sys("mount(MS_REC|MS_PRIVATE) on /", e)),
                 }
             }
             Step::BindRoot => {

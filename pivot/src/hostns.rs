@@ -4,7 +4,9 @@
 //! The direct test compares `/proc/self/ns/mnt` with `/proc/1/ns/mnt`. PID 1's namespace links
 //! may be unreadable (a supervisor that is not dumpable, another user namespace), so the kernel's
 //! fixed inode numbers of the initial namespaces are used as well: UTS has had one since Linux
-//! 3.8, the mount namespace since the nsfs rework (`MNT_NS_INIT_INO`, seen on 6.18 kernels).
+//! 3.8, the mount namespace since the nsfs rework (`MNT_NS_INIT_INO`, seen on 6.18 kernels);
+//! before that it got the first dynamic inode at boot. PID 1 is compared with only when it is
+//! the machine's init: in a PID namespace with its own /proc, PID 1 is that namespace's init.
 
 use std::io;
 use std::path::Path;

@@ -741,29 +741,64 @@ fn world_reachable(p: &Path) -> bool {
     mode(p) & 0o004 != 0 && p.ancestors().skip(1).all(|a| mode(a) & 0o001 != 0)
 }
 
+/// The pivot binary and the rootfs as paths nobody (uid 65534) can reach: the real ones, or, when
+/// the clone sits under a private directory, copies in the test's world-readable temp dir.
+fn reachable_by_nobody(t: &Temp) -> (PathBuf, String) {
+    if world_reachable(Path::new(BIN)) && world_reachable(&testcaps::rootfs()) {
+        return (PathBuf::from(BIN), rootfs());
+    }
+    let bin = t.0.join("pivot");
+    std::fs::copy(BIN, &bin).expect("copy pivot");
+    let root = t.0.join("rootfs");
+    let cp = testcaps::run(
+        Command::new("cp")
+            .arg("-a")
+            .arg(testcaps::rootfs())
+            .arg(&root),
+        LIMIT,
+    );
+    assert_eq!(cp.code, Some(0), "{cp:?}");
+    (bin, root.display().to_string())
+}
+
+#[test]
+fn without_privilege_the_error_names_the_call_and_a_hint() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("noprivs");
+    let (bin, root) = reachable_by_nobody(&t);
+    // A mount namespace of its own, but nobody has no capability in it.
+    let out = testcaps::run(
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "--"])
+            .args([
+                "setpriv",
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "--",
+            ])
+            .arg(&bin)
+            .args([&root, "/bin/true"]),
+        LIMIT,
+    );
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "pivot: mount(MS_REC|MS_PRIVATE) on / failed: Operation not permitted (needs \
+         CAP_SYS_ADMIN over the mount namespace: run as root or under `unshare -r -m`)\n"
+    );
+    host.unchanged();
+}
+
 #[test]
 fn rootless_as_an_unprivileged_user() {
     require!(Cap::Root, Cap::Rootfs, Cap::Userns);
     let host = HostMounts::now();
-    // nobody must reach the binary and the rootfs; a clone under a private home may hide them,
-    // then the test uses copies in a world-readable temp dir.
     let t = Temp::new("nobody");
-    let (bin, root) = if world_reachable(Path::new(BIN)) && world_reachable(&testcaps::rootfs()) {
-        (PathBuf::from(BIN), rootfs())
-    } else {
-        let bin = t.0.join("pivot");
-        std::fs::copy(BIN, &bin).expect("copy pivot");
-        let root = t.0.join("rootfs");
-        let cp = testcaps::run(
-            Command::new("cp")
-                .arg("-a")
-                .arg(testcaps::rootfs())
-                .arg(&root),
-            LIMIT,
-        );
-        assert_eq!(cp.code, Some(0), "{cp:?}");
-        (bin, root.display().to_string())
-    };
+    let (bin, root) = reachable_by_nobody(&t);
     // nobody, in a user namespace of its own: the rootless container of an ordinary user.
     let out = testcaps::run(
         Command::new("setpriv")
