@@ -513,16 +513,16 @@ fn bad_input_is_one_line_with_the_right_code() {
         (vec![&r, "/nope"], 127, "pivot: COMMAND /nope not found inside "),
         (vec![&r, "no-such-program"], 127, "pivot: COMMAND no-such-program not found"),
         (
-            vec!["--tmpfs", "/opt", &r, "/opt/nope"],
+            vec!["--tmpfs", "/home", &r, "/home/nope"],
             127,
-            "pivot: failed to execute /opt/nope: No such file or directory",
+            "pivot: failed to execute /home/nope: No such file or directory",
         ),
         (vec![&r, "/etc/passwd"], 126, "pivot: COMMAND /etc/passwd inside "),
         (vec![&r, "/etc"], 126, "pivot: COMMAND /etc inside "),
         (
-            vec!["--tmpfs", "/opt", "--bind", "/etc/passwd:/opt/p", &r, "/opt/p"],
+            vec!["--tmpfs", "/home", "--bind", "/etc/passwd:/home/p", &r, "/home/p"],
             126,
-            "pivot: failed to execute /opt/p: Permission denied",
+            "pivot: failed to execute /home/p: Permission denied",
         ),
         (vec!["--bind", "/nonexistent-src:/mnt", &r], 1, "pivot: --bind source /nonexistent-src"),
         (
@@ -539,9 +539,9 @@ fn bad_input_is_one_line_with_the_right_code() {
         (vec!["-w", "/nope", &r, "/bin/true"], 1, "pivot: -w /nope inside "),
         (vec!["-w", "/etc/passwd", &r, "/bin/true"], 1, "pivot: -w /etc/passwd inside "),
         (
-            vec!["--tmpfs", "/opt", "-w", "/opt/nope", &r, "/bin/true"],
+            vec!["--tmpfs", "/home", "-w", "/home/nope", &r, "/bin/true"],
             1,
-            "pivot: chdir(/opt/nope) inside the new root failed",
+            "pivot: chdir(/home/nope) inside the new root failed",
         ),
     ];
     for (args, code, start) in cases {
