@@ -66,6 +66,8 @@ Options:
                            modify mount propagation in mount namespace (default private)
  --setgroups allow|deny    control the setgroups syscall in user namespaces
  --keep-caps               retain capabilities granted in user namespaces
+ --owner=<uid>:<gid>       create the user namespace as (and owned by) this user; the maps
+                           are written by a privileged helper (implies --user; needs root)
 
  -R, --root=<dir>          run the command with root directory set to <dir>
  -w, --wd=<dir>            change working directory to <dir>

@@ -35,6 +35,7 @@ pub enum Opt {
     Monotonic,
     Boottime,
     ClearEnv,
+    Owner,
     LoUp,
     Report,
     Help,
@@ -52,7 +53,7 @@ const fn spec(long: &'static str, short: Option<char>, arg: HasArg, id: Opt) -> 
 
 /// The option table. Short namespace letters take no argument: util-linux 2.38.1 reads `-mfoo`
 /// as `-m -f -o -o` (an error), so persistence is only `--mount=FILE`.
-pub const OPTIONS: [Spec<Opt>; 34] = [
+pub const OPTIONS: [Spec<Opt>; 35] = [
     spec(
         "mount",
         Some('m'),
@@ -128,6 +129,7 @@ pub const OPTIONS: [Spec<Opt>; 34] = [
     spec("monotonic", None, HasArg::Required, Opt::Monotonic),
     spec("boottime", None, HasArg::Required, Opt::Boottime),
     spec("clear-env", None, HasArg::No, Opt::ClearEnv),
+    spec("owner", None, HasArg::Required, Opt::Owner),
     spec("lo-up", None, HasArg::No, Opt::LoUp),
     spec("report", None, HasArg::Required, Opt::Report),
     spec("help", Some('h'), HasArg::No, Opt::Help),
@@ -187,6 +189,9 @@ pub enum Step {
     SpawnMapHelper,
     /// Fork a helper that stays in the old namespaces for the persistence binds.
     SpawnBindHelper,
+    /// Become the `--owner` (ids and no supplementary groups), so the new user namespace is
+    /// owned by it.
+    BecomeOwner,
     /// unshare(2) with these flags.
     Unshare(libc::c_int),
     /// Let the map helper write the maps and wait for it.
@@ -270,6 +275,8 @@ pub struct Plan {
     pub keep_caps: bool,
     /// Run the program with an empty environment.
     pub clear_env: bool,
+    /// `--owner`: uid and gid that create (and so own) the user namespace.
+    pub owner: Option<(u32, u32)>,
     /// Bring lo up.
     pub lo_up: bool,
     /// Where to write the JSON report.
@@ -306,15 +313,34 @@ fn offset(which: &str, s: &str) -> Result<i64, String> {
 }
 
 impl Plan {
-    /// Whether range maps need the helper process.
-    pub fn has_ranges(&self) -> bool {
-        !self.user_ranges.is_empty() || !self.group_ranges.is_empty()
+    /// Whether the map helper writes uid_map: for ranges, and with `--owner` for every map
+    /// (the process itself is then the owner, without the rights to write them).
+    pub fn helper_maps_users(&self) -> bool {
+        !self.user_ranges.is_empty() || (self.owner.is_some() && self.map_user.is_some())
+    }
+
+    /// Whether the map helper writes gid_map.
+    pub fn helper_maps_groups(&self) -> bool {
+        !self.group_ranges.is_empty() || (self.owner.is_some() && self.map_group.is_some())
+    }
+
+    /// Whether the map helper is needed at all.
+    pub fn uses_map_helper(&self) -> bool {
+        self.helper_maps_users() || self.helper_maps_groups()
+    }
+
+    /// What the map helper writes to setgroups before gid_map (a single gid map implies deny).
+    pub fn helper_setgroups(&self) -> Option<Setgroups> {
+        if !self.helper_maps_groups() {
+            return None;
+        }
+        self.setgroups.or(self.map_group.map(|_| Setgroups::Deny))
     }
 
     /// The steps in the order they run.
     pub fn steps(&self) -> Vec<Step> {
         let mut s = Vec::new();
-        if self.has_ranges() {
+        if self.uses_map_helper() {
             s.push(Step::SpawnMapHelper);
         }
         // The binds are made from the old namespaces (a new mount or user namespace could not
@@ -322,10 +348,13 @@ impl Plan {
         if !self.persist.is_empty() {
             s.push(Step::SpawnBindHelper);
         }
+        if self.owner.is_some() {
+            s.push(Step::BecomeOwner);
+        }
         if self.flags != 0 {
             s.push(Step::Unshare(self.flags));
         }
-        if self.has_ranges() {
+        if self.uses_map_helper() {
             s.push(Step::SyncMapHelper);
         }
         if self.monotonic.is_some() || self.boottime.is_some() {
@@ -342,17 +371,17 @@ impl Plan {
         if let Some(sig) = self.kill_child {
             s.push(Step::KillWithParent(sig));
         }
-        if self.map_user.is_some() && self.user_ranges.is_empty() {
+        if self.map_user.is_some() && !self.helper_maps_users() {
             s.push(Step::MapUser);
         }
-        if self.map_group.is_some() && self.group_ranges.is_empty() {
+        if self.map_group.is_some() && !self.helper_maps_groups() {
             s.push(Step::MapGroup);
         }
-        // With range maps the helper writes setgroups before gid_map (afterwards it is refused);
+        // When the helper writes gid_map it writes setgroups first (afterwards it is refused);
         // with a single gid map `deny` was just written (and `allow` refused by parse).
-        if let (Some(sg), true, false) = (
+        if let (Some(sg), false, false) = (
             self.setgroups,
-            self.group_ranges.is_empty(),
+            self.helper_maps_groups(),
             self.map_group.is_some(),
         ) {
             s.push(Step::Setgroups(sg));
@@ -423,6 +452,7 @@ pub fn parse(
         boottime: None,
         keep_caps: false,
         clear_env: false,
+        owner: None,
         lo_up: false,
         report: None,
         program,
@@ -532,6 +562,14 @@ pub fn parse(
             Opt::Monotonic => p.monotonic = Some(offset("monotonic", &text("monotonic", value)?)?),
             Opt::Boottime => p.boottime = Some(offset("boottime", &text("boottime", value)?)?),
             Opt::ClearEnv => p.clear_env = true,
+            Opt::Owner => {
+                let v = text("owner", value)?;
+                let (u, g) = v
+                    .split_once(':')
+                    .ok_or_else(|| format!("invalid --owner '{v}' (expected UID:GID)"))?;
+                p.flags |= libc::CLONE_NEWUSER;
+                p.owner = Some((lookup_uid(u)?, lookup_gid(g)?));
+            }
             Opt::LoUp => p.lo_up = true,
             Opt::Report => {
                 let v = text("report", value)?;
@@ -760,6 +798,27 @@ mod tests {
             ]
         );
         assert_eq!(plan(&[]).expect("plan").steps(), vec![Step::Exec]);
+        // --owner: the helper writes even the single-id maps, after we became the owner.
+        let p = plan(&["--owner=1000:100", "-r"]).expect("plan");
+        assert_eq!(p.owner, Some((1000, 100)));
+        assert_eq!(p.helper_setgroups(), Some(Setgroups::Deny));
+        assert_eq!(
+            p.steps(),
+            vec![
+                Step::SpawnMapHelper,
+                Step::BecomeOwner,
+                Step::Unshare(libc::CLONE_NEWUSER),
+                Step::SyncMapHelper,
+                Step::Exec
+            ]
+        );
+        assert!(plan(&["--owner=1000"]).unwrap_err().contains("UID:GID"));
+        assert_eq!(
+            plan(&["--map-users=0:1:1"])
+                .expect("plan")
+                .helper_setgroups(),
+            None
+        );
         let p = plan(&[
             "-U",
             "-S",

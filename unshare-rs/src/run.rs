@@ -330,7 +330,8 @@ fn resolve_maps(plan: &Plan, caller: Caller) -> Result<(Vec<Range>, Vec<Range>),
         .ok()
         .flatten()
         .map(|g| g.name);
-    let one = |specs: &[MapSpec],
+    let one = |helper_maps: bool,
+               specs: &[MapSpec],
                single: Option<u32>,
                outer: u32,
                subfile: &str,
@@ -338,7 +339,7 @@ fn resolve_maps(plan: &Plan, caller: Caller) -> Result<(Vec<Range>, Vec<Range>),
                who: Option<&str>,
                id: u32|
      -> Result<Vec<Range>, Error> {
-        if specs.is_empty() {
+        if !helper_maps {
             return Ok(Vec::new());
         }
         let mut ranges = Vec::new();
@@ -367,6 +368,7 @@ fn resolve_maps(plan: &Plan, caller: Caller) -> Result<(Vec<Range>, Vec<Range>),
         Ok(idmap::build(single.map(|s| (s, outer)), &ranges))
     };
     let uids = one(
+        plan.helper_maps_users(),
         &plan.user_ranges,
         plan.map_user,
         caller.euid,
@@ -376,6 +378,7 @@ fn resolve_maps(plan: &Plan, caller: Caller) -> Result<(Vec<Range>, Vec<Range>),
         caller.euid,
     )?;
     let gids = one(
+        plan.helper_maps_groups(),
         &plan.group_ranges,
         plan.map_group,
         caller.egid,
@@ -409,7 +412,7 @@ impl<'a> Runner<'a> {
                 }
             }
         }
-        let (uid_lines, gid_lines) = if plan.has_ranges() {
+        let (uid_lines, gid_lines) = if plan.uses_map_helper() {
             resolve_maps(plan, caller)?
         } else {
             (Vec::new(), Vec::new())
@@ -553,10 +556,18 @@ impl<'a> Runner<'a> {
             write_byte(w.as_raw_fd());
         }
         if let Some(r) = self.ready_r.take() {
-            if read_byte(r.as_raw_fd()) {
-                let namespaces = ns::inodes(Proc::Pid(child))
-                    .map_err(|e| Error::io(format!("cannot read /proc/{child}/ns"), e, ""))
-                    .map_err(kill_child)?;
+            // The child sends its namespace inodes (read by itself: with --owner we may not read
+            // its /proc files) and closes the pipe just before exec; nothing means it failed.
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut File::from(r), &mut text);
+            let namespaces: Vec<(NsKind, u64)> = text
+                .lines()
+                .filter_map(|l| {
+                    let (name, ino) = l.split_once(' ')?;
+                    Some((ns::by_name(name)?, ino.parse().ok()?))
+                })
+                .collect();
+            if !namespaces.is_empty() {
                 self.write_report(child, &namespaces).map_err(kill_child)?;
                 if let Some(w) = &go {
                     write_byte(w.as_raw_fd());
@@ -582,7 +593,7 @@ impl<'a> Runner<'a> {
                     self.uid_lines.clone(),
                     self.gid_lines.clone(),
                 );
-                let (sg, privileged) = (plan.setgroups, self.caller.euid == 0);
+                let (sg, privileged) = (plan.helper_setgroups(), self.caller.euid == 0);
                 self.map_helper = Some(Helper::spawn(self.tool, move || {
                     write_maps(pid, &uids, &gids, sg, privileged)
                 })?);
@@ -592,6 +603,29 @@ impl<'a> Runner<'a> {
                 self.bind_helper = Some(Helper::spawn(self.tool, move || {
                     persist::bind_all(pid, &targets)
                 })?);
+            }
+            Step::BecomeOwner => {
+                let (uid, gid) = plan.owner.unwrap_or((self.caller.euid, self.caller.egid));
+                let hint = "--owner needs root (CAP_SETUID and CAP_SETGID)";
+                nix::unistd::setgroups(&[]).map_err(|e| {
+                    Error::io("setgroups([]) failed", std::io::Error::from(e), hint)
+                })?;
+                let g = nix::unistd::Gid::from_raw(gid);
+                nix::unistd::setresgid(g, g, g).map_err(|e| {
+                    Error::io(
+                        format!("setresgid({gid}) failed"),
+                        std::io::Error::from(e),
+                        hint,
+                    )
+                })?;
+                let u = nix::unistd::Uid::from_raw(uid);
+                nix::unistd::setresuid(u, u, u).map_err(|e| {
+                    Error::io(
+                        format!("setresuid({uid}) failed"),
+                        std::io::Error::from(e),
+                        hint,
+                    )
+                })?;
             }
             Step::Unshare(flags) => {
                 let old_mnt_id = if self.persists_mnt() {
@@ -671,6 +705,10 @@ impl<'a> Runner<'a> {
                         // The parent failed (and said why): never run the program.
                         exit_now(1);
                     }
+                }
+                if plan.report.is_some() {
+                    // Now, while /proc is still the caller's (before chroot and --mount-proc).
+                    self.report_ns = ns::inodes(Proc::Current).ok();
                 }
             }
             Step::Persist => {
@@ -815,8 +853,14 @@ impl<'a> Runner<'a> {
             }
             Step::Report => {
                 if self.forked_child {
-                    if let Some(w) = &self.ready_w {
-                        write_byte(w.as_raw_fd());
+                    if let Some(w) = self.ready_w.take() {
+                        let text: String = self
+                            .report_ns
+                            .iter()
+                            .flatten()
+                            .map(|(k, ino)| format!("{} {ino}\n", k.proc_name))
+                            .collect();
+                        let _ = File::from(w).write_all(text.as_bytes());
                     }
                     if let Some(r) = &self.go_r {
                         if !read_byte(r.as_raw_fd()) {

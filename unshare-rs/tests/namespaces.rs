@@ -538,3 +538,43 @@ fn default_program_and_clear_env() {
     );
     assert_eq!((out.code, out.stdout.as_str()), (Some(0), ""), "{out:?}");
 }
+
+#[test]
+fn owner_creates_the_user_namespace_for_another_user() {
+    testcaps::require!(Cap::Root, Cap::Userns);
+    let maps = [
+        "--owner=100000:100000",
+        "--map-users=0:100000:65536",
+        "--map-groups=0:100000:65536",
+    ];
+    let mut args = maps.to_vec();
+    args.extend(["sh", "-c", "id -u; id -g; cat /proc/self/uid_map"]);
+    let out = ours(&args);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, format!("0\n0\n{}", line(0, 100000, 65536)));
+    // The kernel names 100000 as the namespace's owner.
+    let dir = TempDir::new("unshare-rs-owner");
+    let report = format!("{}/r.json", dir.path());
+    let mut args = maps.to_vec();
+    args.extend(["--kill-child", "--report", &report]);
+    args.extend(["sh", "-c", "echo ready; exec sleep 30"]);
+    let mut child = spawn_ready(&args);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    let pid = v["pid"].as_i64().expect("pid");
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/user")).expect("ns file");
+    let mut owner: libc::uid_t = u32::MAX;
+    const NS_GET_OWNER_UID: libc::c_ulong = 0xb704;
+    // SAFETY: NS_GET_OWNER_UID writes one uid_t into the valid local; this is a query, not setns.
+    let r = unsafe {
+        libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(&ns),
+            NS_GET_OWNER_UID,
+            &mut owner,
+        )
+    };
+    // SAFETY: kill on a process this test spawned (--kill-child takes the program with it).
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    wait_bounded(&mut child);
+    assert_eq!((r, owner), (0, 100000));
+}
