@@ -443,46 +443,63 @@ fn run_group(g: &Group, work: &Path, quick: bool) -> GroupResult {
     let ok: Vec<usize> = (0..cases.len())
         .filter(|&i| cases[i].unavailable.is_none())
         .collect();
-    if !ok.is_empty() {
-        let json = work.join("hyperfine.json");
-        let mut h = Command::new("hyperfine");
-        h.args(["-N", "--style", "basic", "--export-json"])
-            .arg(&json);
-        if quick {
-            h.args(["--warmup", "2", "--runs", "10"]);
-        } else {
-            h.args(["--warmup", "10", "--min-runs", "30", "--max-runs", "300"]);
-        }
-        if ok.iter().any(|&i| cases[i].case.expect != 0) {
-            h.arg("-i");
-        }
-        for &i in &ok {
-            h.args(["-n", &cases[i].case.label, &cases[i].case.command_line()]);
-        }
-        let _ = std::fs::remove_file(&json);
-        match util::run(&mut h).and_then(|_| {
-            std::fs::read_to_string(&json).map_err(|e| format!("reading {}: {e}", json.display()))
-        }) {
-            Ok(text) => {
-                let times = report::parse_hyperfine(&text);
-                for (k, &i) in ok.iter().enumerate() {
-                    match times.get(k) {
-                        Some(t) if !t.is_empty() => cases[i].times_ms = t.clone(),
-                        _ => cases[i].unavailable = Some("hyperfine gave no times".into()),
-                    }
-                }
+    // Two hyperfine passes, the second in reverse order, so that a burst of load from elsewhere
+    // on the machine does not fall on one side of a comparison only.
+    let passes: [Vec<usize>; 2] = [ok.clone(), ok.iter().rev().copied().collect()];
+    for order in passes.iter().filter(|o| !o.is_empty()) {
+        if let Err(e) = hyperfine_pass(&mut cases, order, work, quick) {
+            for &i in order {
+                cases[i].unavailable = Some(e.clone());
+                cases[i].times_ms.clear();
             }
-            Err(e) => {
-                for &i in &ok {
-                    cases[i].unavailable = Some(format!("hyperfine: {e}"));
-                }
-            }
+            break;
         }
     }
     GroupResult {
         title: g.title.clone(),
         tool: g.tool,
         cases,
+    }
+}
+
+/// One hyperfine invocation over `order`; appends each case's run times.
+fn hyperfine_pass(
+    cases: &mut [CaseResult],
+    order: &[usize],
+    work: &Path,
+    quick: bool,
+) -> Result<(), String> {
+    let json = work.join("hyperfine.json");
+    let mut h = Command::new("hyperfine");
+    h.args(["-N", "--style", "basic", "--export-json"])
+        .arg(&json)
+        .args(hyperfine_runs(quick));
+    if order.iter().any(|&i| cases[i].case.expect != 0) {
+        h.arg("-i");
+    }
+    for &i in order {
+        h.args(["-n", &cases[i].case.label, &cases[i].case.command_line()]);
+    }
+    let _ = std::fs::remove_file(&json);
+    util::run(&mut h).map_err(|e| format!("hyperfine: {e}"))?;
+    let text =
+        std::fs::read_to_string(&json).map_err(|e| format!("reading {}: {e}", json.display()))?;
+    let times = report::parse_hyperfine(&text);
+    for (k, &i) in order.iter().enumerate() {
+        match times.get(k) {
+            Some(t) if !t.is_empty() => cases[i].times_ms.extend(t),
+            _ => return Err("hyperfine gave no times".into()),
+        }
+    }
+    Ok(())
+}
+
+/// Warm-up and run counts of each of the two passes.
+pub fn hyperfine_runs(quick: bool) -> [&'static str; 6] {
+    if quick {
+        ["--warmup", "2", "--min-runs", "5", "--max-runs", "5"]
+    } else {
+        ["--warmup", "10", "--min-runs", "20", "--max-runs", "150"]
     }
 }
 

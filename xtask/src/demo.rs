@@ -486,6 +486,11 @@ fn vm_row(bin: &Path, missing: &[(String, String)], say: &dyn Fn(&str)) -> Row {
         .ok()
         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
     {
+        // The guest memory tinyvmm says it gave the guest, rather than what we asked for.
+        if let Some(mem) = v["mem"].as_u64().filter(|m| *m > 0) {
+            row.reserved_bytes = mem;
+            row.reserved = format!("{} of guest RAM carved out (mapped lazily)", mib(mem));
+        }
         row.extra = json!({ "report": v });
     }
     let _ = std::fs::remove_file(&report);
@@ -621,7 +626,7 @@ fn table(rows: &[Row]) -> String {
 
 fn short_reserved(r: &Row) -> String {
     match r.name {
-        "vm" => format!("{} MiB guest RAM", r.reserved_bytes >> 20),
+        "vm" => format!("{} guest RAM", mib(r.reserved_bytes)),
         "container" => "none (64 MiB limit)".to_string(),
         _ => "none".to_string(),
     }

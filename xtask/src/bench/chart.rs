@@ -23,6 +23,14 @@ fn colour(approach: &str) -> RGBColor {
     }
 }
 
+fn kind(approach: &str) -> &'static str {
+    match approach {
+        "process" => "process",
+        "container" => "container",
+        _ => "VM",
+    }
+}
+
 /// Writes the chart to `path`.
 pub fn write(path: &Path, title: &str, bars: &[Bar]) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| format!("drawing {}: {e}", path.display());
@@ -45,10 +53,14 @@ pub fn write(path: &Path, title: &str, bars: &[Bar]) -> Result<(), String> {
         .caption(title, ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(36)
-        .y_label_area_size(300)
-        .build_cartesian_2d((lo..hi).log_scale(), (0u32..n).into_segmented())
+        .y_label_area_size(330)
+        // A segmented range over 0..n-1 has exactly n bands, one per bar.
+        .build_cartesian_2d((lo..hi).log_scale(), (0u32..n - 1).into_segmented())
         .map_err(|e| err(&e))?;
-    let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
+    let labels: Vec<String> = bars
+        .iter()
+        .map(|b| format!("{}: {}", kind(b.approach), b.label))
+        .collect();
     chart
         .configure_mesh()
         .disable_y_mesh()

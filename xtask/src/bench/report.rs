@@ -347,17 +347,14 @@ pub fn markdown(
     let _ = writeln!(s, "\n## Exact commands\n");
     let _ = writeln!(
         s,
-        "Each group ran as one `hyperfine -N {}` invocation (no shell in between, except the libcgroup \
-         sequence, which needs one `sh` for its four programs). Each command was first run three \
+        "Each group ran as two `hyperfine -N {}` invocations, the second with the commands in \
+         reverse order, and the times of both are pooled (no shell in between, except for the \
+         libcgroup sequence, which needs one `sh` for its four programs). Each command was first run three \
          times to check its exit status (QEMU's isa-debug-exit makes the guest's 0 into 1) and \
          record its peak RSS. ROOTFS is the busybox rootfs of `cargo xtask rootfs`; PID a \
          `unshare -fpmuinC --mount-proc sleep` holder; the guest `pvh-exit.elf` is the 3 \
          instructions of `xtask/src/bench/guest.rs` with a PVH entry note.\n",
-        if quick {
-            "--warmup 2 --runs 10"
-        } else {
-            "--warmup 10 --min-runs 30 --max-runs 300"
-        }
+        super::hyperfine_runs(quick).join(" ")
     );
     for g in groups {
         let _ = writeln!(s, "{}:\n\n```sh", g.title);
