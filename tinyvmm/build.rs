@@ -10,6 +10,8 @@ enum Link {
     Flat(u64),
     /// An ELF64 executable linked with this script.
     Elf(&'static str),
+    /// A flat binary laid out by this script (the synthetic bzImage).
+    Script(&'static str),
 }
 
 const GUESTS: &[(&str, Link)] = &[
@@ -25,6 +27,8 @@ const GUESTS: &[(&str, Link)] = &[
     ("fault-real", Link::Flat(0x1000)),
     ("reset", Link::Flat(0x10_0000)),
     ("pvh", Link::Elf("pvh.ld")),
+    ("testkernel-bz", Link::Script("bzimage.ld")),
+    ("testkernel-pvh", Link::Elf("pvh.ld")),
 ];
 
 fn tool(name: &str) -> PathBuf {
@@ -77,6 +81,15 @@ fn main() {
                 run(Command::new(&ld)
                     .args(["-m", "elf_x86_64", "--oformat", "binary", "-e", "_start"])
                     .arg(format!("-Ttext=0x{base:x}"))
+                    .arg("-o")
+                    .arg(out.join(format!("{name}.bin")))
+                    .arg(&obj));
+            }
+            Link::Script(script) => {
+                run(Command::new(&ld)
+                    .args(["-m", "elf_x86_64", "--oformat", "binary"])
+                    .arg("-T")
+                    .arg(src.join(script))
                     .arg("-o")
                     .arg(out.join(format!("{name}.bin")))
                     .arg(&obj));

@@ -1,15 +1,18 @@
-//! The guest's devices: the COM1 UART (vm-superio's 16550) wired to raw stdout and, through a
-//! reader thread started on the guest's first read, to stdin; the status port; the i8042 reset.
+//! The guest's devices: the COM1 UART (vm-superio's 16550) wired to raw stdout and to stdin
+//! through a reader thread, the status port, the i8042 reset. Input reaches the UART both when
+//! the guest polls it and, for a guest that waits for its interrupt, as soon as it arrives.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use vm_superio::{Serial, Trigger};
 use vmm_sys_util::eventfd::EventFd;
 
 /// COM1's base port.
 pub const COM1: u16 = 0x3f8;
+/// COM1's interrupt line (GSI), used when there is an interrupt controller.
+pub const COM1_IRQ: u32 = 4;
 /// The status port: a byte written here ends the run and becomes the exit status.
 pub const STATUS_PORT: u16 = 0xf4;
 /// The i8042 command port; 0xfe written here pulses the reset line.
@@ -17,8 +20,8 @@ pub const I8042_CMD: u16 = 0x64;
 /// The i8042 reset command.
 pub const I8042_RESET: u8 = 0xfe;
 
-/// The UART's interrupt line. tinyvmm has no interrupt controller (a halt must end the run), so
-/// guests poll; the eventfd only satisfies vm-superio's interface.
+/// The UART's interrupt line: an eventfd that KVM turns into IRQ 4 (KVM_IRQFD) when the VM has
+/// an interrupt controller; without one nothing listens and guests poll.
 pub struct Irq(EventFd);
 
 impl Trigger for Irq {
@@ -53,58 +56,17 @@ impl Write for RawStdout {
     }
 }
 
-/// Where guest output goes and guest input comes from.
-pub struct Console {
-    serial: Serial<Irq, vm_superio::serial::NoEvents, RawStdout>,
-    input: Option<Receiver<Vec<u8>>>,
+type Uart = Serial<Irq, vm_superio::serial::NoEvents, RawStdout>;
+
+/// The UART and the input that did not fit in its FIFO yet.
+struct Shared {
+    serial: Uart,
     pending: VecDeque<u8>,
-    started: bool,
 }
 
-impl Console {
-    /// A UART on stdout; stdin is read only once the guest reads the UART.
-    pub fn new() -> io::Result<Console> {
-        let irq = Irq(EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC)?);
-        Ok(Console {
-            serial: Serial::new(irq, RawStdout),
-            input: None,
-            pending: VecDeque::new(),
-            started: false,
-        })
-    }
-
-    /// A guest write to COM1 + `offset`. Output errors (a closed stdout) are the reader's loss,
-    /// not a reason to stop the guest.
-    pub fn write(&mut self, offset: u8, value: u8) {
-        let _ = self.serial.write(offset, value);
-    }
-
-    /// A guest read from COM1 + `offset`.
-    pub fn read(&mut self, offset: u8) -> u8 {
-        // Receive buffer and line status are where a guest looks for input.
-        if offset == 0 || offset == 5 {
-            self.pump();
-        }
-        self.serial.read(offset)
-    }
-
-    fn pump(&mut self) {
-        if !self.started {
-            self.started = true;
-            self.input = spawn_stdin_reader();
-        }
-        if let Some(rx) = &self.input {
-            loop {
-                match rx.try_recv() {
-                    Ok(chunk) => self.pending.extend(chunk),
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => {
-                        self.input = None;
-                        break;
-                    }
-                }
-            }
-        }
+impl Shared {
+    /// Moves pending input into the FIFO as far as it has room (raising the data-ready interrupt).
+    fn fill(&mut self) {
         let room = self.serial.fifo_capacity().min(self.pending.len());
         if room > 0 {
             let bytes: Vec<u8> = self.pending.drain(..room).collect();
@@ -113,28 +75,78 @@ impl Console {
     }
 }
 
-/// Reads stdin in a thread (a blocking read must never stall the vCPU) and hands chunks over;
-/// the channel closes at end of input. Without a thread (spawn failed) the guest sees no input.
-fn spawn_stdin_reader() -> Option<Receiver<Vec<u8>>> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("stdin".into())
-        .spawn(move || {
-            let mut stdin = io::stdin();
-            let mut buf = [0u8; 4096];
-            loop {
-                match stdin.read(&mut buf) {
-                    Ok(0) => return,
-                    Ok(n) => {
-                        if tx.send(buf[..n].to_vec()).is_err() {
-                            return;
-                        }
+/// Where guest output goes and guest input comes from.
+pub struct Console {
+    shared: Arc<Mutex<Shared>>,
+    started: bool,
+}
+
+fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    // A panic elsewhere cannot leave the UART half-updated in a way that matters more than
+    // losing the guest's console, so a poisoned lock is used as is.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Console {
+    /// A UART on stdout whose interrupt line is `irq`. Stdin is read from the guest's first
+    /// read of the UART on, or at once with [`Console::start_input`].
+    pub fn new(irq: EventFd) -> Console {
+        Console {
+            shared: Arc::new(Mutex::new(Shared {
+                serial: Serial::new(Irq(irq), RawStdout),
+                pending: VecDeque::new(),
+            })),
+            started: false,
+        }
+    }
+
+    /// A guest write to COM1 + `offset`. Output errors (a closed stdout) are the reader's loss,
+    /// not a reason to stop the guest.
+    pub fn write(&mut self, offset: u8, value: u8) {
+        let _ = lock(&self.shared).serial.write(offset, value);
+    }
+
+    /// A guest read from COM1 + `offset`.
+    pub fn read(&mut self, offset: u8) -> u8 {
+        // Receive buffer and line status are where a polling guest looks for input.
+        if offset == 0 || offset == 5 {
+            self.start_input();
+        }
+        let mut s = lock(&self.shared);
+        s.fill();
+        s.serial.read(offset)
+    }
+
+    /// Starts the stdin reader thread (once). Without a thread (spawn failed) the guest sees no
+    /// input.
+    pub fn start_input(&mut self) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let shared = Arc::clone(&self.shared);
+        // The thread blocks in read(2) and dies with the process.
+        let _ = std::thread::Builder::new()
+            .name("stdin".into())
+            .spawn(move || {
+                let mut stdin = io::stdin();
+                let mut buf = [0u8; 4096];
+                loop {
+                    // Read no further ahead of the guest than this.
+                    while lock(&shared).pending.len() >= 1 << 16 {
+                        std::thread::sleep(std::time::Duration::from_millis(2));
                     }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => return,
+                    match stdin.read(&mut buf) {
+                        Ok(0) => return,
+                        Ok(n) => {
+                            let mut s = lock(&shared);
+                            s.pending.extend(&buf[..n]);
+                            s.fill();
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => return,
+                    }
                 }
-            }
-        })
-        .ok()
-        .map(|_| rx)
+            });
+    }
 }

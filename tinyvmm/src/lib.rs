@@ -4,12 +4,14 @@
 //! - [`plan`]: options and image bytes to a [`plan::LoadPlan`], pure and unit-tested.
 //! - [`layout`]: the boot structures (GDT, page tables, memory maps), pure.
 //! - [`vm`]: the KVM calls and the exit loop.
+//! - [`linux`]: booting Linux-style kernels (`--kernel`): plan, zero page, PVH start info.
 //! - [`devices`]: the UART, the status port, the i8042 reset.
 //! - [`report`]: the JSON report.
 
 pub mod devices;
 pub mod error;
 pub mod layout;
+pub mod linux;
 pub mod plan;
 pub mod report;
 pub mod vm;
@@ -49,7 +51,8 @@ Examples:
   tinyvmm run hello.bin                # a flat image, format by content
   tinyvmm run --format real boot.bin   # 16-bit, loaded at 0x1000, entered at 0000:1000
   tinyvmm run --mem 16M --timeout 5 prog.elf; echo \"guest said $?\"
-  echo hi | tinyvmm run --report run.json echo.bin";
+  echo hi | tinyvmm run --report run.json echo.bin
+  tinyvmm run --kernel vmlinux --initrd initrd.cpio --append quiet --mem 512M";
 
 /// Command line of tinyvmm.
 #[derive(Parser, Debug)]
@@ -101,7 +104,18 @@ pub struct RunArgs {
     /// Log every vCPU exit on stderr.
     #[arg(short, long)]
     pub verbose: bool,
-    /// Guest image; without one, the built-in guest runs.
+    /// Boot a Linux kernel instead of an image: a bzImage (64-bit boot protocol) or an ELF
+    /// vmlinux (PVH entry when it has the note), with an interrupt controller, a PIT and the
+    /// UART on IRQ 4.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["image", "format", "load"])]
+    pub kernel: Option<PathBuf>,
+    /// Initial ramdisk for --kernel, placed page-aligned at the top of memory.
+    #[arg(long, value_name = "FILE")]
+    pub initrd: Option<PathBuf>,
+    /// Words added to the kernel command line "console=ttyS0 reboot=k panic=-1".
+    #[arg(long, value_name = "CMDLINE")]
+    pub append: Option<String>,
+    /// Guest image; without one (and without --kernel), the built-in guest runs.
     pub image: Option<PathBuf>,
 }
 
@@ -174,36 +188,14 @@ pub fn run(tool: &str, cli: Cli) -> i32 {
 /// Plans, runs and reports one guest; the error is tinyvmm's own failure.
 pub fn run_vm(tool: &str, args: &RunArgs) -> Result<vm::Outcome, Error> {
     let ram = host_ram();
+    if args.kernel.is_none() && (args.initrd.is_some() || args.append.is_some()) {
+        return Err(Error::BadOption(
+            "--initrd and --append go with --kernel".to_string(),
+        ));
+    }
     // Options first: a bad --mem is reported as such even when the image is bad too.
     plan::check_mem(args.mem, ram).map_err(|e| match e {
         PlanError::Image(why) | PlanError::Option(why) => Error::BadOption(why),
-    })?;
-    let (path, bytes) = match &args.image {
-        Some(path) => {
-            let bytes = std::fs::read(path).map_err(|source| Error::ReadImage {
-                path: path.clone(),
-                source,
-            })?;
-            (path.clone(), bytes)
-        }
-        None => (PathBuf::from("<built-in guest>"), EMBEDDED_GUEST.to_vec()),
-    };
-    let opts = Options {
-        format: if args.image.is_none() {
-            FormatArg::Long
-        } else {
-            args.format
-        },
-        mem: args.mem,
-        load: args.load,
-        host_ram: ram,
-    };
-    let plan = plan::plan(&opts, &bytes).map_err(|e| match e {
-        PlanError::Image(why) => Error::BadImage {
-            path: path.clone(),
-            why,
-        },
-        PlanError::Option(why) => Error::BadOption(why),
     })?;
     let cfg = vm::RunConfig {
         timeout: args.timeout,
@@ -211,12 +203,81 @@ pub fn run_vm(tool: &str, args: &RunArgs) -> Result<vm::Outcome, Error> {
         verbose: args.verbose,
         tool: tool.to_string(),
     };
-    let outcome = vm::run(&plan, &bytes, &cfg).map_err(|e| match e {
-        Error::BadImage { why, .. } => Error::BadImage { path, why },
-        e => e,
-    })?;
+    let read = |path: &PathBuf| {
+        std::fs::read(path).map_err(|source| Error::ReadImage {
+            path: path.clone(),
+            source,
+        })
+    };
+    let (format, outcome) = if let Some(kpath) = &args.kernel {
+        let kernel = read(kpath)?;
+        let initrd = args.initrd.as_ref().map(read).transpose()?;
+        let plan = linux::plan(
+            &kernel,
+            initrd.as_ref().map(|i| i.len() as u64),
+            args.append.as_deref(),
+            args.mem,
+            ram,
+        )
+        .map_err(|e| match e {
+            PlanError::Image(why) => Error::BadImage {
+                path: kpath.clone(),
+                why,
+            },
+            PlanError::Option(why) => Error::BadOption(why),
+        })?;
+        let boot = vm::Boot::Kernel {
+            plan: &plan,
+            kernel: &kernel,
+            initrd: initrd.as_deref(),
+        };
+        let outcome = vm::run(boot, &cfg).map_err(|e| match e {
+            Error::BadImage { why, .. } => Error::BadImage {
+                path: kpath.clone(),
+                why,
+            },
+            e => e,
+        })?;
+        let format = match plan.kind {
+            linux::KernelKind::BzImage => "kernel-bzimage",
+            linux::KernelKind::Pvh => "kernel-pvh",
+            linux::KernelKind::Elf => "kernel-elf",
+        };
+        (format, outcome)
+    } else {
+        let (path, bytes) = match &args.image {
+            Some(path) => (path.clone(), read(path)?),
+            None => (PathBuf::from("<built-in guest>"), EMBEDDED_GUEST.to_vec()),
+        };
+        let opts = Options {
+            format: if args.image.is_none() {
+                FormatArg::Long
+            } else {
+                args.format
+            },
+            mem: args.mem,
+            load: args.load,
+            host_ram: ram,
+        };
+        let plan = plan::plan(&opts, &bytes).map_err(|e| match e {
+            PlanError::Image(why) => Error::BadImage {
+                path: path.clone(),
+                why,
+            },
+            PlanError::Option(why) => Error::BadOption(why),
+        })?;
+        let boot = vm::Boot::Image {
+            plan: &plan,
+            image: &bytes,
+        };
+        let outcome = vm::run(boot, &cfg).map_err(|e| match e {
+            Error::BadImage { why, .. } => Error::BadImage { path, why },
+            e => e,
+        })?;
+        (plan.format.name(), outcome)
+    };
     if args.json || args.report.is_some() {
-        let json = report::json(&plan, &outcome);
+        let json = report::json(format, args.mem, &outcome);
         if let Some(file) = &args.report {
             std::fs::write(file, format!("{json}\n")).map_err(|source| Error::Report {
                 path: file.clone(),

@@ -3,11 +3,10 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::plan::LoadPlan;
 use crate::vm::{End, Outcome};
 
 /// The report as one JSON object.
-pub fn json(plan: &LoadPlan, o: &Outcome) -> Value {
+pub fn json(format: &str, mem: u64, o: &Outcome) -> Value {
     let exits: Map<String, Value> = o
         .exits
         .pairs()
@@ -23,8 +22,8 @@ pub fn json(plan: &LoadPlan, o: &Outcome) -> Value {
         "status": o.end.status(),
         "crash": crash,
         "rip": rip,
-        "format": plan.format.name(),
-        "mem": plan.mem,
+        "format": format,
+        "mem": mem,
         "exits": exits,
         "exits_total": o.exits.total(),
         "create_us": o.timings.create.as_micros() as u64,

@@ -8,11 +8,14 @@ use std::time::{Duration, Instant};
 
 use kvm_bindings::{kvm_segment, kvm_userspace_memory_region, CpuId, KVM_MAX_CPUID_ENTRIES};
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
-use linux_loader::loader::{elf::PvhBootCapability, Elf, KernelLoader};
+use linux_loader::loader::{elf::PvhBootCapability, BzImage, Elf, KernelLoader};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
-use crate::devices::{Console, COM1, I8042_CMD, I8042_RESET, STATUS_PORT};
+use vmm_sys_util::eventfd::EventFd;
+
+use crate::devices::{Console, COM1, COM1_IRQ, I8042_CMD, I8042_RESET, STATUS_PORT};
 use crate::layout;
+use crate::linux::{self, KernelKind, KernelPlan};
 use crate::plan::{Format, LoadPlan};
 use crate::Error;
 
@@ -156,19 +159,71 @@ pub struct Outcome {
 struct Machine {
     // Field order is drop order: the vCPU before the VM, the VM before its memory.
     vcpu: VcpuFd,
-    _vm: VmFd,
+    vm: VmFd,
     kvm: Kvm,
     mem: GuestMemoryMmap,
 }
 
-/// Creates the VM, loads `image` as `plan` says and runs it to its end.
-pub fn run(plan: &LoadPlan, image: &[u8], cfg: &RunConfig) -> Result<Outcome, Error> {
+/// What to boot.
+#[derive(Debug, Clone, Copy)]
+pub enum Boot<'a> {
+    /// An image as `run IMAGE` loads it.
+    Image {
+        /// Where it goes and how it is entered.
+        plan: &'a LoadPlan,
+        /// Its bytes.
+        image: &'a [u8],
+    },
+    /// A Linux-style kernel (`run --kernel`).
+    Kernel {
+        /// Where it goes and how it is entered.
+        plan: &'a KernelPlan,
+        /// The kernel's bytes.
+        kernel: &'a [u8],
+        /// The initrd's bytes.
+        initrd: Option<&'a [u8]>,
+    },
+}
+
+impl Boot<'_> {
+    fn mem(&self) -> u64 {
+        match self {
+            Boot::Image { plan, .. } => plan.mem,
+            Boot::Kernel { plan, .. } => plan.mem,
+        }
+    }
+}
+
+/// Creates the VM, loads what `boot` says and runs it to its end.
+pub fn run(boot: Boot<'_>, cfg: &RunConfig) -> Result<Outcome, Error> {
+    let kernel = matches!(boot, Boot::Kernel { .. });
     let t0 = Instant::now();
-    let mut m = create(plan.mem)?;
+    let mut m = create(boot.mem(), kernel)?;
+    let irq =
+        EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC).map_err(|source| Error::Setup {
+            what: "eventfd for the UART",
+            source,
+        })?;
+    if kernel {
+        m.vm.register_irqfd(&irq, COM1_IRQ)
+            .map_err(Error::ioctl("KVM_IRQFD"))?;
+    }
     let t1 = Instant::now();
-    load(&mut m, plan, image, cfg)?;
+    match boot {
+        Boot::Image { plan, image } => load(&mut m, plan, image, cfg)?,
+        Boot::Kernel {
+            plan,
+            kernel,
+            initrd,
+        } => load_kernel(&mut m, plan, kernel, initrd)?,
+    }
     let t2 = Instant::now();
-    let (end, exits) = run_loop(&mut m.vcpu, cfg)?;
+    let mut console = Console::new(irq);
+    if kernel {
+        // A kernel waits for the UART's interrupt rather than polling it.
+        console.start_input();
+    }
+    let (end, exits) = run_loop(&mut m.vcpu, console, cfg)?;
     let t3 = Instant::now();
     drop(m);
     let t4 = Instant::now();
@@ -184,7 +239,7 @@ pub fn run(plan: &LoadPlan, image: &[u8], cfg: &RunConfig) -> Result<Outcome, Er
     })
 }
 
-fn create(mem_size: u64) -> Result<Machine, Error> {
+fn create(mem_size: u64, irqchip: bool) -> Result<Machine, Error> {
     let kvm = Kvm::new().map_err(Error::kvm_open)?;
     let api = kvm.get_api_version();
     if api != 12 {
@@ -193,6 +248,18 @@ fn create(mem_size: u64) -> Result<Machine, Error> {
     let vm = kvm.create_vm().map_err(Error::ioctl("KVM_CREATE_VM"))?;
     vm.set_tss_address(TSS_ADDR)
         .map_err(Error::ioctl("KVM_SET_TSS_ADDRESS"))?;
+    if irqchip {
+        // Only for kernels: with an in-kernel interrupt controller KVM handles HLT itself, and
+        // a halt could no longer end a simple guest's run.
+        vm.create_irq_chip()
+            .map_err(Error::ioctl("KVM_CREATE_IRQCHIP"))?;
+        let pit = kvm_bindings::kvm_pit_config {
+            flags: kvm_bindings::KVM_PIT_SPEAKER_DUMMY,
+            ..Default::default()
+        };
+        vm.create_pit2(pit)
+            .map_err(Error::ioctl("KVM_CREATE_PIT2"))?;
+    }
     let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), mem_size as usize)]).map_err(
         |e| Error::Memory {
             size: mem_size,
@@ -217,12 +284,7 @@ fn create(mem_size: u64) -> Result<Machine, Error> {
     unsafe { vm.set_user_memory_region(region) }
         .map_err(Error::ioctl("KVM_SET_USER_MEMORY_REGION"))?;
     let vcpu = vm.create_vcpu(0).map_err(Error::ioctl("KVM_CREATE_VCPU"))?;
-    Ok(Machine {
-        vcpu,
-        _vm: vm,
-        kvm,
-        mem,
-    })
+    Ok(Machine { vcpu, vm, kvm, mem })
 }
 
 fn write(mem: &GuestMemoryMmap, addr: u64, bytes: &[u8]) -> Result<(), Error> {
@@ -308,6 +370,96 @@ fn load(m: &mut Machine, plan: &LoadPlan, image: &[u8], cfg: &RunConfig) -> Resu
         .set_regs(&regs)
         .map_err(Error::ioctl("KVM_SET_REGS"))?;
     Ok(())
+}
+
+fn load_kernel(
+    m: &mut Machine,
+    plan: &KernelPlan,
+    kernel: &[u8],
+    initrd: Option<&[u8]>,
+) -> Result<(), Error> {
+    let bad = |why: String| Error::BadImage {
+        path: "<kernel>".into(),
+        why,
+    };
+    match plan.kind {
+        KernelKind::BzImage => {
+            BzImage::load(
+                &m.mem,
+                Some(GuestAddress(linux::BZIMAGE_LOAD)),
+                &mut Cursor::new(kernel),
+                None,
+            )
+            .map_err(|e| bad(format!("bzImage loader: {e}")))?;
+        }
+        KernelKind::Pvh | KernelKind::Elf => {
+            Elf::load(&m.mem, None, &mut Cursor::new(kernel), None)
+                .map_err(|e| bad(format!("ELF loader: {e}")))?;
+        }
+    }
+    if let (Some((addr, _)), Some(bytes)) = (plan.initrd, initrd) {
+        write(&m.mem, addr, bytes)?;
+    }
+    write(&m.mem, linux::CMDLINE_ADDR, &plan.cmdline)?;
+    set_cpuid(m)?;
+    set_lapic(m)?;
+    let mut sregs = m.vcpu.get_sregs().map_err(Error::ioctl("KVM_GET_SREGS"))?;
+    let mut regs = m.vcpu.get_regs().map_err(Error::ioctl("KVM_GET_REGS"))?;
+    regs.rflags = 0x2;
+    regs.rip = plan.entry;
+    regs.rsp = linux::BOOT_STACK;
+    regs.rbp = linux::BOOT_STACK;
+    if plan.kind == KernelKind::Pvh {
+        for (addr, bytes) in linux::pvh_info(plan) {
+            write(&m.mem, addr, &bytes)?;
+        }
+        write_gdt(&m.mem, false)?;
+        set_segments(&mut sregs, false);
+        sregs.cr0 = CR0_PE | CR0_ET;
+        sregs.cr4 = 0;
+        sregs.efer = 0;
+        regs.rbx = layout::PVH_INFO_ADDR;
+    } else {
+        write(&m.mem, linux::ZERO_PAGE_ADDR, &linux::zero_page(plan))?;
+        write_gdt(&m.mem, true)?;
+        for (addr, entry) in layout::page_table_entries(plan.mem) {
+            write(&m.mem, addr, &entry.to_le_bytes())?;
+        }
+        set_segments(&mut sregs, true);
+        sregs.cr3 = layout::PML4_ADDR;
+        sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+        sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_PG;
+        sregs.efer = EFER_LME | EFER_LMA;
+        regs.rsi = linux::ZERO_PAGE_ADDR;
+    }
+    set_fpu(m)?;
+    m.vcpu
+        .set_sregs(&sregs)
+        .map_err(Error::ioctl("KVM_SET_SREGS"))?;
+    m.vcpu
+        .set_regs(&regs)
+        .map_err(Error::ioctl("KVM_SET_REGS"))?;
+    Ok(())
+}
+
+/// LINT0 as ExtINT (the PIC's interrupts, the PIT's timer among them) and LINT1 as NMI, as a
+/// BIOS leaves them.
+fn set_lapic(m: &mut Machine) -> Result<(), Error> {
+    const LVT_LINT0: usize = 0x350;
+    const LVT_LINT1: usize = 0x360;
+    const EXTINT: u32 = 7;
+    const NMI: u32 = 4;
+    let mut lapic = m.vcpu.get_lapic().map_err(Error::ioctl("KVM_GET_LAPIC"))?;
+    for (off, mode) in [(LVT_LINT0, EXTINT), (LVT_LINT1, NMI)] {
+        let raw: [u8; 4] = std::array::from_fn(|i| lapic.regs[off + i] as u8);
+        let v = (u32::from_le_bytes(raw) & !0x700) | (mode << 8);
+        for (i, b) in v.to_le_bytes().iter().enumerate() {
+            lapic.regs[off + i] = *b as _;
+        }
+    }
+    m.vcpu
+        .set_lapic(&lapic)
+        .map_err(Error::ioctl("KVM_SET_LAPIC"))
 }
 
 const CR0_PE: u64 = 1;
@@ -537,12 +689,12 @@ fn crash(vcpu: &VcpuFd, what: impl Into<String>) -> End {
     }
 }
 
-fn run_loop(vcpu: &mut VcpuFd, cfg: &RunConfig) -> Result<(End, ExitCounts), Error> {
+fn run_loop(
+    vcpu: &mut VcpuFd,
+    mut console: Console,
+    cfg: &RunConfig,
+) -> Result<(End, ExitCounts), Error> {
     let timer = cfg.timeout.map(Timer::start).transpose()?;
-    let mut console = Console::new().map_err(|source| Error::Setup {
-        what: "eventfd for the UART",
-        source,
-    })?;
     let mut n = ExitCounts::default();
     let log = |what: std::fmt::Arguments| {
         if cfg.verbose {
@@ -551,6 +703,10 @@ fn run_loop(vcpu: &mut VcpuFd, cfg: &RunConfig) -> Result<(End, ExitCounts), Err
     };
     let end = loop {
         if timer.as_ref().is_some_and(Timer::expired) {
+            if cfg.verbose {
+                let at = rip(vcpu).map(|r| format!("0x{r:x}")).unwrap_or_default();
+                log(format_args!("timeout at RIP {at}"));
+            }
             break End::Timeout;
         }
         match vcpu.run() {

@@ -22,6 +22,9 @@ fn args(image: Option<PathBuf>, mem: u64) -> tinyvmm::RunArgs {
         json: false,
         report: None,
         verbose: false,
+        kernel: None,
+        initrd: None,
+        append: None,
         image,
     }
 }
@@ -42,6 +45,14 @@ fn no_fd_is_left_behind() {
             tinyvmm::run_vm("tinyvmm", &args(Some(guests.join("nonexistent")), 16 << 20)).is_err()
         );
         assert!(tinyvmm::run_vm("tinyvmm", &args(Some(guests.clone()), 16 << 20)).is_err());
+        // A kernel: interrupt controller, PIT, irqfd (the synthetic kernel prints its
+        // findings into the test's output).
+        let mut k = args(None, 16 << 20);
+        k.kernel = Some(guests.join("testkernel-bz.bin"));
+        let booted = tinyvmm::run_vm("tinyvmm", &k).expect("the synthetic kernel boots");
+        assert_eq!(booted.end.status(), 0);
+        k.initrd = Some(guests.join("nonexistent"));
+        assert!(tinyvmm::run_vm("tinyvmm", &k).is_err());
     }
     assert_eq!(open_fds(), before);
 }

@@ -1,0 +1,417 @@
+//! Booting Linux-style kernels (`run --kernel`): the pure plan (bzImage setup header or ELF
+//! vmlinux, command line, initrd placement, e820 map) and the boot structures Linux reads (the
+//! zero page of the 64-bit boot protocol, PVH's start info), built as bytes so they are
+//! unit-tested without KVM.
+
+use crate::layout;
+use crate::plan::{self, PlanError};
+
+/// The command line every kernel gets before `--append`.
+pub const DEFAULT_CMDLINE: &str = "console=ttyS0 reboot=k panic=-1";
+/// Where the zero page (`boot_params`) goes; RSI points at it.
+pub const ZERO_PAGE_ADDR: u64 = 0x7000;
+/// Where the command line goes.
+pub const CMDLINE_ADDR: u64 = 0x2_0000;
+/// The initial stack of the 64-bit boot protocol, below the page tables.
+pub const BOOT_STACK: u64 = 0x8ff0;
+/// Where the PVH module list (the initrd) goes, after the start info and its memory map.
+pub const PVH_MODLIST_ADDR: u64 = layout::PVH_INFO_ADDR + 0x100;
+/// Where a bzImage's protected-mode part loads.
+pub const BZIMAGE_LOAD: u64 = 0x10_0000;
+/// Start of the legacy hole the e820 map reserves (EBDA, video, BIOS).
+pub const EBDA_START: u64 = 0x9_fc00;
+/// End of the legacy hole.
+pub const HIGH_MEMORY: u64 = 0x10_0000;
+/// e820 type: RAM.
+pub const E820_RAM: u32 = 1;
+/// e820 type: reserved.
+pub const E820_RESERVED: u32 = 2;
+
+// The boot structures stay clear of each other (the memory map has three entries).
+const _: () = assert!(layout::PVH_MEMMAP_ADDR + 3 * 24 <= PVH_MODLIST_ADDR);
+const _: () = assert!(PVH_MODLIST_ADDR + 32 <= ZERO_PAGE_ADDR);
+const _: () = assert!(ZERO_PAGE_ADDR + 4096 < BOOT_STACK && BOOT_STACK < layout::PML4_ADDR);
+const _: () = assert!(BOOT_STACK < CMDLINE_ADDR && CMDLINE_ADDR + 4096 < EBDA_START);
+
+const HDRS: u32 = 0x5372_6448;
+const XLF_KERNEL_64: u16 = 1;
+const LOADED_HIGH: u8 = 1;
+
+/// How the kernel is entered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelKind {
+    /// bzImage: 64-bit boot protocol at load address + 0x200, RSI = zero page.
+    BzImage,
+    /// ELF with the PVH note: 32-bit protected mode, EBX = start info.
+    Pvh,
+    /// ELF without the note: 64-bit boot protocol at e_entry, RSI = zero page.
+    Elf,
+}
+
+/// Everything needed to boot a kernel, decided without KVM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelPlan {
+    /// How it is entered.
+    pub kind: KernelKind,
+    /// Guest memory.
+    pub mem: u64,
+    /// Entry point (guest-physical).
+    pub entry: u64,
+    /// End of the kernel in memory (initrd goes above).
+    pub kernel_end: u64,
+    /// The command line, NUL-terminated.
+    pub cmdline: Vec<u8>,
+    /// The initrd's address and size.
+    pub initrd: Option<(u64, u64)>,
+    /// The e820 map: base, length, type.
+    pub e820: Vec<(u64, u64, u32)>,
+    /// A bzImage's setup header bytes (0x1f1 up to its end), copied into the zero page.
+    pub setup_header: Vec<u8>,
+}
+
+fn bad(why: impl Into<String>) -> PlanError {
+    PlanError::Image(why.into())
+}
+
+fn u16_at(b: &[u8], off: usize) -> u16 {
+    u16::from_le_bytes([b[off], b[off + 1]])
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
+}
+
+/// The e820 map for `mem` bytes: low RAM, the legacy hole, RAM from 1 MiB.
+pub fn e820(mem: u64) -> Vec<(u64, u64, u32)> {
+    let mut map = vec![
+        (0, EBDA_START.min(mem), E820_RAM),
+        (EBDA_START, HIGH_MEMORY - EBDA_START, E820_RESERVED),
+    ];
+    if mem > HIGH_MEMORY {
+        map.push((HIGH_MEMORY, mem - HIGH_MEMORY, E820_RAM));
+    }
+    map
+}
+
+/// Plans booting `kernel` with an initrd of `initrd_len` bytes and `--append`.
+pub fn plan(
+    kernel: &[u8],
+    initrd_len: Option<u64>,
+    append: Option<&str>,
+    mem: u64,
+    host_ram: u64,
+) -> Result<KernelPlan, PlanError> {
+    plan::check_mem(mem, host_ram)?;
+    if mem < 2 * HIGH_MEMORY {
+        return Err(PlanError::Option(
+            "--mem: a kernel needs at least 2M of guest memory".into(),
+        ));
+    }
+    if kernel.is_empty() {
+        return Err(bad("the kernel is empty"));
+    }
+    let mut cmdline = DEFAULT_CMDLINE.to_string();
+    if let Some(extra) = append.filter(|a| !a.trim().is_empty()) {
+        cmdline.push(' ');
+        cmdline.push_str(extra.trim());
+    }
+    if cmdline.contains('\0') {
+        return Err(PlanError::Option(
+            "--append: the command line cannot contain NUL".into(),
+        ));
+    }
+    let mut cmdline_max: u64 = 4095;
+    let mut initrd_max: u64 = 0xffff_ffff;
+    let (kind, entry, kernel_end, setup_header) = if kernel.starts_with(b"\x7fELF") {
+        let elf = plan::parse_elf(kernel)?;
+        let mut end = 0;
+        for p in &elf.pieces {
+            let stop = p
+                .addr
+                .checked_add(p.mem_len)
+                .ok_or_else(|| bad("a segment overflows the address space"))?;
+            if p.addr < HIGH_MEMORY {
+                return Err(bad(format!(
+                    "segment at 0x{:x} is below 1 MiB, where the boot structures go",
+                    p.addr
+                )));
+            }
+            if stop > mem {
+                return Err(bad(format!(
+                    "segment [0x{:x}, 0x{stop:x}) lies outside guest memory (--mem)",
+                    p.addr
+                )));
+            }
+            end = end.max(stop);
+        }
+        match elf.pvh_entry {
+            Some(e) => (KernelKind::Pvh, e, end, Vec::new()),
+            None => (KernelKind::Elf, elf.entry, end, Vec::new()),
+        }
+    } else {
+        if kernel.len() < 0x270 || u32_at(kernel, 0x202) != HDRS {
+            return Err(bad(
+                "neither an ELF vmlinux nor a bzImage (no \"HdrS\" setup header at 0x202)",
+            ));
+        }
+        let version = u16_at(kernel, 0x206);
+        if version < 0x020c {
+            return Err(bad(format!(
+                "boot protocol {}.{:02} is too old: the 64-bit entry needs 2.12 (Linux 3.8)",
+                version >> 8,
+                version & 0xff
+            )));
+        }
+        if u16_at(kernel, 0x236) & XLF_KERNEL_64 == 0 {
+            return Err(bad(
+                "the bzImage has no 64-bit entry (XLF_KERNEL_64 is clear)",
+            ));
+        }
+        if kernel[0x211] & LOADED_HIGH == 0 {
+            return Err(bad("the bzImage does not load high (zImage)"));
+        }
+        let sects = match kernel[0x1f1] {
+            0 => 4,
+            n => u64::from(n),
+        };
+        let setup_len = (sects + 1) * 512;
+        let pm_len = (kernel.len() as u64)
+            .checked_sub(setup_len)
+            .filter(|&n| n > 0)
+            .ok_or_else(|| bad("truncated bzImage: nothing after the setup sectors"))?;
+        let init_size = u64::from(u32_at(kernel, 0x260));
+        let end = BZIMAGE_LOAD + pm_len.max(init_size);
+        if end > mem {
+            return Err(bad(format!(
+                "the kernel needs [0x{BZIMAGE_LOAD:x}, 0x{end:x}), more than --mem"
+            )));
+        }
+        cmdline_max = u64::from(u32_at(kernel, 0x238)).max(255);
+        initrd_max = u64::from(u32_at(kernel, 0x22c));
+        let header_end = (0x202 + usize::from(kernel[0x201])).clamp(0x268, 0x290);
+        let header = kernel[0x1f1..header_end.min(kernel.len())].to_vec();
+        (KernelKind::BzImage, BZIMAGE_LOAD + 0x200, end, header)
+    };
+    if entry >= mem {
+        return Err(bad(format!(
+            "entry point 0x{entry:x} lies outside guest memory"
+        )));
+    }
+    if cmdline.len() as u64 > cmdline_max {
+        return Err(PlanError::Option(format!(
+            "--append: the command line has {} bytes, the kernel takes at most {cmdline_max}",
+            cmdline.len()
+        )));
+    }
+    let initrd = match initrd_len {
+        None => None,
+        Some(0) => return Err(bad("the initrd is empty")),
+        Some(len) => {
+            let top = mem.min(initrd_max.saturating_add(1));
+            let addr = top
+                .checked_sub(len)
+                .map(|a| a & !0xfff)
+                .filter(|&a| a >= kernel_end)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "the initrd ({len} bytes) does not fit between the kernel's end \
+                         (0x{kernel_end:x}) and 0x{top:x} (raise --mem)"
+                    ))
+                })?;
+            Some((addr, len))
+        }
+    };
+    let mut cmd = cmdline.into_bytes();
+    cmd.push(0);
+    Ok(KernelPlan {
+        kind,
+        mem,
+        entry,
+        kernel_end,
+        cmdline: cmd,
+        initrd,
+        e820: e820(mem),
+        setup_header,
+    })
+}
+
+/// The zero page (`boot_params`, 4 KiB) of the 64-bit boot protocol.
+pub fn zero_page(p: &KernelPlan) -> Vec<u8> {
+    let mut z = vec![0u8; 4096];
+    let put16 =
+        |z: &mut [u8], off: usize, v: u16| z[off..off + 2].copy_from_slice(&v.to_le_bytes());
+    let put32 =
+        |z: &mut [u8], off: usize, v: u32| z[off..off + 4].copy_from_slice(&v.to_le_bytes());
+    if p.setup_header.is_empty() {
+        // An ELF vmlinux has no setup header: give the fields the kernel reads.
+        put16(&mut z, 0x1fe, 0xaa55);
+        put32(&mut z, 0x202, HDRS);
+        put16(&mut z, 0x206, 0x020c);
+        put32(&mut z, 0x230, 0x100_0000); // kernel_alignment
+    } else {
+        z[0x1f1..0x1f1 + p.setup_header.len()].copy_from_slice(&p.setup_header);
+    }
+    z[0x210] = 0xff; // type_of_loader: undefined
+    z[0x211] |= LOADED_HIGH;
+    put32(&mut z, 0x228, CMDLINE_ADDR as u32);
+    put32(&mut z, 0x238, (p.cmdline.len() - 1) as u32);
+    if let Some((addr, len)) = p.initrd {
+        put32(&mut z, 0x218, addr as u32);
+        put32(&mut z, 0x21c, len as u32);
+        put32(&mut z, 0x0c0, (addr >> 32) as u32);
+        put32(&mut z, 0x0c4, (len >> 32) as u32);
+    }
+    z[0x1e8] = p.e820.len() as u8;
+    for (i, &(base, len, kind)) in p.e820.iter().enumerate() {
+        let off = 0x2d0 + i * 20;
+        z[off..off + 8].copy_from_slice(&base.to_le_bytes());
+        z[off + 8..off + 16].copy_from_slice(&len.to_le_bytes());
+        put32(&mut z, off + 16, kind);
+    }
+    z
+}
+
+/// PVH's start info with its memory map (at [`layout::PVH_MEMMAP_ADDR`]), and the module list
+/// for the initrd (at [`PVH_MODLIST_ADDR`]): (address, bytes) pieces to write.
+pub fn pvh_info(p: &KernelPlan) -> Vec<(u64, Vec<u8>)> {
+    let mut info = vec![0u8; 56];
+    info[0..4].copy_from_slice(&layout::PVH_MAGIC.to_le_bytes());
+    info[4..8].copy_from_slice(&1u32.to_le_bytes());
+    if let Some((_, _)) = p.initrd {
+        info[12..16].copy_from_slice(&1u32.to_le_bytes());
+        info[16..24].copy_from_slice(&PVH_MODLIST_ADDR.to_le_bytes());
+    }
+    info[24..32].copy_from_slice(&CMDLINE_ADDR.to_le_bytes());
+    info[40..48].copy_from_slice(&layout::PVH_MEMMAP_ADDR.to_le_bytes());
+    info[48..52].copy_from_slice(&(p.e820.len() as u32).to_le_bytes());
+    let map: Vec<u8> = p
+        .e820
+        .iter()
+        .flat_map(|&(b, l, t)| layout::map_entry(b, l, t))
+        .collect();
+    let mut out = vec![
+        (layout::PVH_INFO_ADDR, info),
+        (layout::PVH_MEMMAP_ADDR, map),
+    ];
+    if let Some((addr, len)) = p.initrd {
+        let mut m = vec![0u8; 32];
+        m[0..8].copy_from_slice(&addr.to_le_bytes());
+        m[8..16].copy_from_slice(&len.to_le_bytes());
+        out.push((PVH_MODLIST_ADDR, m));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bzImage header with `version` and `xloadflags`, one setup sector, `pm` payload bytes.
+    fn bz(version: u16, xloadflags: u16, pm: usize) -> Vec<u8> {
+        let mut k = vec![0u8; 1024 + pm];
+        k[0x1f1] = 1;
+        k[0x1fe..0x200].copy_from_slice(&0xaa55u16.to_le_bytes());
+        k[0x201] = 0x66;
+        k[0x202..0x206].copy_from_slice(b"HdrS");
+        k[0x206..0x208].copy_from_slice(&version.to_le_bytes());
+        k[0x211] = 1;
+        k[0x214..0x218].copy_from_slice(&0x10_0000u32.to_le_bytes());
+        k[0x22c..0x230].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+        k[0x236..0x238].copy_from_slice(&xloadflags.to_le_bytes());
+        k[0x238..0x23c].copy_from_slice(&2047u32.to_le_bytes());
+        k[0x260..0x264].copy_from_slice(&0x1_0000u32.to_le_bytes());
+        k
+    }
+
+    const MEM: u64 = 64 << 20;
+
+    #[test]
+    fn bzimage_plan() {
+        let p = plan(&bz(0x020f, 1, 4096), Some(10_000), Some("quiet"), MEM, 0).unwrap();
+        assert_eq!(p.kind, KernelKind::BzImage);
+        assert_eq!(p.entry, 0x10_0200);
+        assert_eq!(p.kernel_end, 0x11_0000);
+        assert_eq!(p.cmdline, b"console=ttyS0 reboot=k panic=-1 quiet\0");
+        assert_eq!(p.initrd, Some(((MEM - 10_000) & !0xfff, 10_000)));
+        assert_eq!(
+            p.e820,
+            vec![
+                (0, 0x9_fc00, 1),
+                (0x9_fc00, 0x6_0400, 2),
+                (0x10_0000, MEM - 0x10_0000, 1)
+            ]
+        );
+        assert_eq!(p.setup_header.len(), 0x268 - 0x1f1);
+    }
+
+    #[test]
+    fn bzimage_refusals() {
+        let too_old = plan(&bz(0x020b, 1, 4096), None, None, MEM, 0);
+        assert!(matches!(too_old, Err(PlanError::Image(m)) if m.contains("too old")));
+        let no64 = plan(&bz(0x020f, 0, 4096), None, None, MEM, 0);
+        assert!(matches!(no64, Err(PlanError::Image(m)) if m.contains("XLF_KERNEL_64")));
+        let empty_pm = plan(&bz(0x020f, 1, 0), None, None, MEM, 0);
+        assert!(matches!(empty_pm, Err(PlanError::Image(m)) if m.contains("truncated")));
+        assert!(plan(b"garbage", None, None, MEM, 0).is_err());
+        assert!(plan(&[], None, None, MEM, 0).is_err());
+        let long = "x".repeat(3000);
+        assert!(matches!(
+            plan(&bz(0x020f, 1, 16), None, Some(&long), MEM, 0),
+            Err(PlanError::Option(m)) if m.contains("at most 2047")
+        ));
+        // An initrd that cannot fit above the kernel.
+        assert!(plan(&bz(0x020f, 1, 16), Some(MEM), None, MEM, 0).is_err());
+        assert!(plan(&bz(0x020f, 1, 16), Some(0), None, MEM, 0).is_err());
+        // Memory too small for the kernel's init_size.
+        assert!(plan(&bz(0x020f, 1, 16), None, None, 1 << 20, 0).is_err());
+    }
+
+    #[test]
+    fn initrd_respects_initrd_addr_max() {
+        let mut k = bz(0x020f, 1, 16);
+        k[0x22c..0x230].copy_from_slice(&0x1ff_ffffu32.to_le_bytes()); // 32 MiB - 1
+        let p = plan(&k, Some(4096), None, MEM, 0).unwrap();
+        assert_eq!(p.initrd, Some((0x200_0000 - 4096, 4096)));
+    }
+
+    #[test]
+    fn zero_page_fields() {
+        let p = plan(&bz(0x020f, 1, 4096), Some(8192), Some("a=b"), MEM, 0).unwrap();
+        let z = zero_page(&p);
+        assert_eq!(&z[0x202..0x206], b"HdrS");
+        assert_eq!(z[0x1fe..0x200], [0x55, 0xaa]);
+        assert_eq!(z[0x210], 0xff);
+        assert_eq!(u32_at(&z, 0x228), 0x2_0000);
+        assert_eq!(u32_at(&z, 0x218) as u64, p.initrd.unwrap().0);
+        assert_eq!(u32_at(&z, 0x21c), 8192);
+        assert_eq!(z[0x1e8], 3);
+        assert_eq!(u32_at(&z, 0x2d0 + 2 * 20 + 16), 1);
+        assert_eq!(
+            u64::from_le_bytes(z[0x2d0 + 48..0x2d0 + 56].try_into().unwrap()),
+            MEM - 0x10_0000
+        );
+    }
+
+    #[test]
+    fn pvh_start_info_has_cmdline_memmap_and_module() {
+        let p = KernelPlan {
+            kind: KernelKind::Pvh,
+            mem: MEM,
+            entry: 0x100_0000,
+            kernel_end: 0x200_0000,
+            cmdline: b"x\0".to_vec(),
+            initrd: Some((0x300_0000, 100)),
+            e820: e820(MEM),
+            setup_header: Vec::new(),
+        };
+        let parts = pvh_info(&p);
+        let info = &parts[0].1;
+        assert_eq!(parts[0].0, layout::PVH_INFO_ADDR);
+        assert_eq!(u32_at(info, 0), layout::PVH_MAGIC);
+        assert_eq!(u32_at(info, 12), 1);
+        assert_eq!(u32_at(info, 48), 3);
+        assert_eq!(parts[1].1.len(), 3 * 24);
+        assert_eq!(parts[2].0, PVH_MODLIST_ADDR);
+        assert_eq!(u32_at(&parts[2].1, 0), 0x300_0000);
+    }
+}
