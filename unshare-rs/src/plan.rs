@@ -743,6 +743,50 @@ mod tests {
     }
 
     #[test]
+    fn random_command_lines_never_panic() {
+        const TOKENS: [&str; 24] = [
+            "-m",
+            "-fpmu",
+            "--uts=/x",
+            "--mount=",
+            "-R",
+            "/",
+            "--map-users=0:1:2",
+            "--map-users",
+            "1:2",
+            "--kill-child=",
+            "--kill-child=TERM",
+            "-T",
+            "--monotonic=-1",
+            "--boottime",
+            "x",
+            "--",
+            "-",
+            "--map",
+            "--owner=1:",
+            "--report=",
+            "--report=3",
+            "-Z",
+            "\u{0}",
+            "--lo-up",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..5_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let n = (state % 7) as usize;
+            let args: Vec<OsString> = (0..n)
+                .map(|i| OsString::from(TOKENS[((state >> (i * 5)) % 24) as usize]))
+                .collect();
+            if let Ok(Command::Run(p)) = parse(&args, ME, &uid, &uid) {
+                let steps = p.steps();
+                assert_eq!(steps.last(), Some(&Step::Exec));
+            }
+        }
+    }
+
+    #[test]
     fn steps_follow_util_linux_order() {
         let p = plan(&["-fpmur", "--mount-proc", "-R/x", "--kill-child"]).expect("plan");
         assert_eq!(
