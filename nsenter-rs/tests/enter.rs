@@ -572,6 +572,15 @@ fn pid_inode_refuses_another_process() {
     let other = pidfd_inode(std::process::id() as i32);
     let out = nsenter_rs(&["-t", &format!("{}:{other}", t.pid), "-n", "echo", "ran"]);
     assert_fails(&out, "the pid was reused");
+    // --ls checks it too.
+    let out = nsenter_rs(&["--ls", "-t", &format!("{}:{other}", t.pid)]);
+    assert_fails(&out, "the pid was reused");
+    let out = nsenter_rs(&["--ls", "--json", "-t", &format!("{}:{inode}", t.pid)]);
+    assert_eq!(
+        (out.code, out.stdout.lines().count()),
+        (Some(0), KINDS.len()),
+        "{out:?}"
+    );
     // A pid that really was reused keeps no process with the old inode.
     let gone = Target::start(&["sleep", "60"], false);
     let (pid, ino) = (gone.pid, pidfd_inode(gone.pid));
