@@ -48,7 +48,8 @@ fn every_guest_case_passes() {
     );
 }
 
-/// A guest case that fails (and one that leaves a cgroup behind) fails the lane, and the failure's
+/// A guest case that fails, one that leaves a cgroup behind and one that leaves a process behind
+/// fail the lane, and the failure's
 /// output reaches the host.
 #[test]
 fn failing_guest_cases_fail_the_lane() {
@@ -66,13 +67,14 @@ fn failing_guest_cases_fail_the_lane() {
     )
     .unwrap();
     std::fs::write(dir.join("c_leaky.sh"), "mkdir /sys/fs/cgroup/leaked\n").unwrap();
+    std::fs::write(dir.join("d_orphan.sh"), "sleep 30 &\n").unwrap();
     let out = testcaps::run(
         xtask().arg("--cases").arg(&dir).args(["--timeout", "120"]),
         Duration::from_secs(180),
     );
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
-    assert_eq!(summary_line(&out.stdout), Some((1, 2)), "{}", out.stdout);
+    assert_eq!(summary_line(&out.stdout), Some((1, 3)), "{}", out.stdout);
     assert!(out.stdout.contains("PASS a_ok\n"), "{}", out.stdout);
     assert!(
         out.stdout.contains("FAIL b_bad (exit 1)\n"),
@@ -93,6 +95,12 @@ fn failing_guest_cases_fail_the_lane() {
     assert!(
         out.stdout
             .contains("FAIL c_leaky (exit 0 cgroups-left-behind)\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("FAIL d_orphan (exit 0 processes-left-behind)\n"),
         "{}",
         out.stdout
     );

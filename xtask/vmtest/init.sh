@@ -15,6 +15,25 @@ mount -t tmpfs -o mode=0755 tmpfs /run
 echo 1 > /proc/sys/kernel/printk
 
 case_timeout=120
+
+# User processes other than PID 1 (no kernel threads, no zombies), one "PID COMM" a line; no
+# command substitution, so the listing does not list itself.
+user_procs() {
+    for p in /proc/[0-9]*; do
+        pid=${p#/proc/}
+        [ "$pid" = 1 ] && continue
+        read -r stat <"$p/stat" 2>/dev/null || continue
+        rest=${stat##*) }
+        set -- $rest
+        [ "$1" = Z ] && continue
+        [ "$pid" = 2 ] || [ "$2" = 2 ] && continue
+        comm=${stat#*(}
+        comm=${comm%%)*}
+        # busybox timeout's watcher outlives the case by up to a second.
+        [ "$comm" = timeout ] && continue
+        echo "$pid $comm"
+    done
+}
 for f in /vmtest/cases/*.sh; do
     [ -f "$f" ] || continue
     name=$(basename "$f" .sh)
@@ -30,6 +49,14 @@ for f in /vmtest/cases/*.sh; do
     [ "$cgroups_before" = "$cgroups_after" ] || left="$left cgroups-left-behind"
     mounts_after=$(cut -d' ' -f5 /proc/self/mountinfo | sort)
     [ "$mounts_before" = "$mounts_after" ] || left="$left mounts-left-behind"
+    user_procs >/tmp/procs.$name
+    if [ -s /tmp/procs.$name ]; then
+        left="$left processes-left-behind"
+        echo "processes left behind:" >>/tmp/out.$name
+        cat /tmp/procs.$name >>/tmp/out.$name
+        # Do not let them disturb the next cases.
+        while read -r pid comm; do kill -9 "$pid" 2>/dev/null; done </tmp/procs.$name
+    fi
     if [ "$rc" = 0 ] && [ -z "$left" ]; then
         echo "@@VMTEST PASS $name"
         # cargo xtask vmtest -v: passing cases show their output too.
@@ -40,12 +67,16 @@ for f in /vmtest/cases/*.sh; do
         detail="exit $rc"
         [ "$rc" = 137 ] && detail="killed after ${case_timeout}s or by SIGKILL"
         echo "@@VMTEST FAIL $name $detail$left"
-        if [ -n "$left" ]; then
-            echo "left behind: cgroups now:" >>/tmp/out.$name
+        case "$left" in *cgroups-left-behind*)
+            echo "cgroups now:" >>/tmp/out.$name
             echo "$cgroups_after" >>/tmp/out.$name
+            ;;
+        esac
+        case "$left" in *mounts-left-behind*)
             echo "mounts now:" >>/tmp/out.$name
-            cut -d' ' -f5 /proc/self/mountinfo >>/tmp/out.$name
-        fi
+            echo "$mounts_after" >>/tmp/out.$name
+            ;;
+        esac
         tail -n 200 /tmp/out.$name | sed 's/^/@@VMTEST| /'
     fi
 done
