@@ -14,12 +14,22 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-/// A pipe, close-on-exec so that the program never inherits it.
+/// A one-way channel (read end, write end), close-on-exec so that the program never inherits
+/// it. A socket pair rather than a pipe, so that a write to a peer that died fails with EPIPE
+/// (MSG_NOSIGNAL) instead of killing us with SIGPIPE, which the program needs at its default.
 fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
     let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two descriptors into the valid array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(Error::last("pipe2() failed", ""));
+    // SAFETY: socketpair writes two descriptors into the valid array.
+    let r = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if r != 0 {
+        return Err(Error::last("socketpair(AF_UNIX) failed", ""));
     }
     // SAFETY: both descriptors were just created and are owned by nobody else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
@@ -42,8 +52,8 @@ fn read_byte(fd: RawFd) -> bool {
 }
 
 fn write_byte(fd: RawFd) -> bool {
-    // SAFETY: writes one byte from a valid static buffer.
-    unsafe { libc::write(fd, b"g".as_ptr().cast(), 1) == 1 }
+    // SAFETY: sends one byte from a valid static buffer.
+    unsafe { libc::send(fd, b"g".as_ptr().cast(), 1, libc::MSG_NOSIGNAL) == 1 }
 }
 
 /// The child that SIGINT/SIGTERM go to until conventions::child takes over.
