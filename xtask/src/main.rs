@@ -16,7 +16,8 @@ const USAGE: &str = "\
 Usage: cargo xtask <COMMAND> [ARGS]
 
 Commands:
-  bench         each tool against its peer (hyperfine); writes BENCHMARKS.md, docs/bench.svg
+  bench [--quick] [--out DIR]
+                each tool against its peer (hyperfine); writes BENCHMARKS.md, docs/bench.svg
   ci            fmt check, clippy -D warnings, build, rootfs, cargo test --workspace, cargo doc
   demo [--json] a container, a VM and a plain process on this machine, measured side by side
   deps          install (idempotently) the Debian packages tests and benchmarks need
@@ -26,6 +27,8 @@ Commands:
                 boot the guest kernel with xtask/vmtest/cases in an initramfs; N passed, N failed
 
 Examples:
+  cargo xtask demo --json > demo.json
+  cargo xtask bench --quick --out /tmp/bench
   cargo xtask ci
   MICROTOOLS_REQUIRE=root,userns,kvm,rootfs cargo xtask ci
   cargo xtask rootfs /tmp/rootfs && chroot /tmp/rootfs /bin/sh -c 'echo ok'

@@ -89,8 +89,30 @@ pub struct Machine {
     pub kernel: String,
     /// UTC date and time of the run.
     pub date: String,
+    /// What kind of KVM this is.
+    pub kvm: String,
     /// Versions of the peers and the harness.
     pub versions: Vec<(String, String)>,
+}
+
+/// Describes /dev/kvm from the CPU flags: hardware virtualization, or a software layer that
+/// offers the KVM interface without vmx/svm (as on the machine these tools were written on).
+pub fn describe_kvm(cpuinfo: &str, dev_kvm: bool) -> String {
+    if !dev_kvm {
+        return "no /dev/kvm: VM rows could not run".to_string();
+    }
+    let hw = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("flags"))
+        .any(|l| l.split_whitespace().any(|f| f == "vmx" || f == "svm"));
+    if hw {
+        "/dev/kvm with hardware virtualization (vmx/svm)".to_string()
+    } else {
+        "/dev/kvm without vmx/svm in the CPU flags: a software virtualization layer inside a VM, \
+         whose KVM control path is real and fast while guest kernel code is emulated; VM start \
+         costs here are what a VMM pays, not what a guest OS needs to boot"
+            .to_string()
+    }
 }
 
 impl Machine {
@@ -111,7 +133,9 @@ impl Machine {
                     .map(|(_, v)| v.trim().to_string())
             })
             .unwrap_or_default();
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         Machine {
+            kvm: describe_kvm(&cpuinfo, std::path::Path::new("/dev/kvm").exists()),
             cpu,
             cpus: std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -253,12 +277,7 @@ pub fn markdown(
     let _ = writeln!(s, "## Machine\n");
     let _ = writeln!(s, "- CPU: {} ({} online)", m.cpu, m.cpus);
     let _ = writeln!(s, "- kernel: {}", m.kernel);
-    let _ = writeln!(
-        s,
-        "- KVM: /dev/kvm here is a software virtualization layer inside a VM (the KVM control path is \
-         real, guest kernel code is emulated): VM start costs are what a VMM pays, not what a guest \
-         OS would need to boot."
-    );
+    let _ = writeln!(s, "- KVM: {}", m.kvm);
     for (k, v) in &m.versions {
         let _ = writeln!(s, "- {k}: {v}");
     }
@@ -390,6 +409,13 @@ mod tests {
     }
 
     #[test]
+    fn kvm_kinds() {
+        assert!(describe_kvm("flags : fpu vmx sse\n", true).contains("hardware"));
+        assert!(describe_kvm("flags : fpu sse\n", true).contains("software"));
+        assert!(describe_kvm("", false).starts_with("no /dev/kvm"));
+    }
+
+    #[test]
     fn goals() {
         assert_eq!(judge(Goal::Ratio(0.8), 0.4, 1.0), "ratio <= 0.8: met");
         assert_eq!(judge(Goal::Ratio(0.8), 0.9, 1.0), "ratio <= 0.8: missed");
@@ -412,6 +438,7 @@ mod tests {
             cpus: 2,
             kernel: "6.1".into(),
             date: "2026-01-01 00:00 UTC".into(),
+            kvm: "kvm".into(),
             versions: vec![("hyperfine".into(), "hyperfine 1.15.0".into())],
         };
         let md = markdown(
