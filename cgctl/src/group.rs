@@ -565,12 +565,21 @@ fn remove_tree(dir: &Path, recursive: bool) -> Result<()> {
 }
 
 fn rmdir_retry(dir: &Path) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let start = Instant::now();
     loop {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+            Err(e)
+                if e.raw_os_error() == Some(libc::EBUSY) && {
+                    // Tasks that are exiting leave in a moment; live ones would not: give up on
+                    // those soon instead of waiting the full grace period.
+                    let live = std::fs::read_to_string(dir.join("cgroup.procs"))
+                        .map(|t| !parse_pids(&t).is_empty())
+                        .unwrap_or(false);
+                    start.elapsed() < Duration::from_millis(if live { 100 } else { 2000 })
+                } =>
+            {
                 std::thread::sleep(Duration::from_millis(10));
             }
             Err(e) => {
