@@ -114,9 +114,13 @@ fn ptrace_refusal_is_named() {
     testcaps::require!(Cap::Root);
     // An unprivileged caller may not look into root's process: the ptrace access check.
     let t = Target::start(&["sleep", "60"], false);
+    let bin = WorldExec::new();
     let out = testcaps::run(
         std::process::Command::new("setpriv")
-            .args(["--reuid=1234", "--regid=1234", "--clear-groups", BIN, "-t"])
+            .current_dir("/")
+            .args(["--reuid=1234", "--regid=1234", "--clear-groups"])
+            .arg(&bin.bin)
+            .arg("-t")
             .arg(t.pid.to_string())
             .args(["-n", "echo", "ran"]),
         LIMIT,
@@ -129,20 +133,17 @@ fn namespace_of_another_users_user_namespace_is_named() {
     testcaps::require!(Cap::Root);
     // A network namespace persisted by root (in a private mount namespace that disappears with
     // the script), entered by uid 1234: setns is refused, and the owner is named.
+    let bin = WorldExec::new();
     let script = format!(
         "set -e; mount -t tmpfs tmpfs /mnt; chmod 755 /mnt; touch /mnt/n; \
          unshare --net=/mnt/n true; \
-         exec setpriv --reuid=1234 --regid=1234 --clear-groups '{BIN}' --net=/mnt/n echo ran"
+         exec setpriv --reuid=1234 --regid=1234 --clear-groups '{}' --net=/mnt/n echo ran",
+        bin.path()
     );
     let out = testcaps::run(
-        std::process::Command::new("/usr/bin/unshare").args([
-            "-m",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            &script,
-        ]),
+        std::process::Command::new("/usr/bin/unshare")
+            .current_dir("/")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script]),
         LIMIT,
     );
     assert_fails(

@@ -458,9 +458,13 @@ fn setuid_follow_takes_the_targets_ids() {
         ],
         false,
     );
-    let out = nsenter_rs_prog(
-        &with_target(t.pid, &["-n", "-S", "follow", "-G", "follow"]),
-        &["sh".into(), "-c".into(), "id -u; id -g; id -G".into()],
+    // From /, which the unprivileged program may enter wherever the checkout is.
+    let out = testcaps::run(
+        Command::new(BIN)
+            .current_dir("/")
+            .args(with_target(t.pid, &["-n", "-S", "follow", "-G", "follow"]))
+            .args(["sh", "-c", "id -u; id -g; id -G"]),
+        LIMIT,
     );
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout, "1234\n2345\n2345\n");

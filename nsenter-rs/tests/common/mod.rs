@@ -221,3 +221,37 @@ pub fn pidfd_inode(pid: i32) -> u64 {
         .expect("fstat pidfd")
         .ino()
 }
+
+/// A copy of nsenter-rs in a fresh directory under /tmp that any user may execute, for tests
+/// that run it unprivileged (the checkout may sit in a directory only root can enter).
+/// Removed on drop.
+pub struct WorldExec {
+    dir: std::path::PathBuf,
+    /// The copy.
+    pub bin: std::path::PathBuf,
+}
+
+impl WorldExec {
+    /// Makes the copy.
+    pub fn new() -> WorldExec {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(testcaps::unique_name("nsenter-rs-test"));
+        std::fs::create_dir(&dir).expect("temp dir");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
+        let bin = dir.join("nsenter-rs");
+        std::fs::copy(BIN, &bin).expect("copy nsenter-rs");
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod bin");
+        WorldExec { dir, bin }
+    }
+
+    /// The copy's path as a string.
+    pub fn path(&self) -> String {
+        self.bin.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for WorldExec {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
