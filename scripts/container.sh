@@ -48,7 +48,7 @@ shift
 
 # The cgroup name is optional: cgctl picks a unique one unless told.
 set -- pivot --hostname "$hostname" "$rootfs" "$@"
-set -- unshare-rs -fpmuinC --lo-up -- "$@"
+set -- unshare-rs -fpmuinC --lo-up --mount-proc -- "$@"
 if [ -n "$name" ]; then
     set -- --name "$name" -- "$@"
 else

@@ -36,7 +36,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-unshare-rs -fpmuinC --kill-child --report="$report" -- \
+unshare-rs -fpmuinC --kill-child --mount-proc --report="$report" -- \
     pivot --hostname "$name" "$rootfs" /bin/sleep 3600 &
 outer=$!
 

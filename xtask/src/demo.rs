@@ -407,10 +407,10 @@ fn container_row(
         c.args([
             "run", "--name", &name, "--memory", MEMORY, "--pids", PIDS, "--",
         ]);
-        // No --mount-proc: pivot mounts the container's own /proc in the new root anyway, and
-        // with a /proc of the new pid namespace at /proc, pivot's host-namespace check (which
-        // compares with /proc/1, then itself) refuses to run.
-        c.arg(bin.join("unshare-rs")).args(["-fpmuinC", "--"]);
+        // The README's composition as written; --mount-proc is redundant under pivot (which
+        // mounts the container's own /proc in the new root) but is what a user types.
+        c.arg(bin.join("unshare-rs"))
+            .args(["-fpmuinC", "--mount-proc", "--"]);
         c.arg(bin.join("pivot")).args(["--hostname", HOSTNAME]);
         // The container's own memory cgroup, read-only at /mnt, so that it can read its limit
         // without mounting a cgroup filesystem.
