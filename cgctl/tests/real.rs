@@ -718,3 +718,43 @@ fn v2_controllers_for_real_where_the_host_has_them() {
     assert!(rep["pids_peak"].as_u64().is_some(), "{rep}");
     gone(&g);
 }
+
+#[test]
+fn sigint_is_forwarded_to_the_command() {
+    require!(Cap::Root);
+    let g = CgroupGuard::new("cgctl-int");
+    let mut child = Command::new(BIN)
+        .args([
+            "run",
+            "--name",
+            g.name(),
+            "--",
+            "sh",
+            "-c",
+            "trap 'exit 5' INT; sleep 30 & wait",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The shell and its sleep are both in the group once the trap is set.
+    wait_until("sh and sleep to start", || {
+        cgctl(&["pids", g.name()]).stdout.lines().count() == 2
+    });
+    // SAFETY: kill(2) on the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("cgctl run did not end after SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // The command caught the forwarded SIGINT and exited 5; its orphaned sleep was killed.
+    assert_eq!(status.code(), Some(5), "{status:?}");
+    gone(&g);
+}
