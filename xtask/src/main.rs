@@ -18,8 +18,6 @@ Usage: cargo xtask <COMMAND> [ARGS]
 Commands:
   bench [--quick] [--out DIR]
                 each tool against its peer (hyperfine); writes BENCHMARKS.md, docs/bench.svg
-  bench [--quick] [--out DIR]
-                each tool against its peer (hyperfine); writes BENCHMARKS.md, docs/bench.svg
   ci            fmt check, clippy -D warnings, build, rootfs, cargo test --workspace, cargo doc
   demo [--json] a container, a VM and a plain process on this machine, measured side by side
   deps          install (idempotently) the Debian packages tests and benchmarks need
