@@ -115,16 +115,16 @@ fn ptrace_refusal_is_named() {
     // An unprivileged caller may not look into root's process: the ptrace access check.
     let t = Target::start(&["sleep", "60"], false);
     let bin = WorldExec::new();
-    let out = testcaps::run(
-        std::process::Command::new("setpriv")
-            .current_dir("/")
+    let out = bin.run_retrying(|| {
+        let mut c = std::process::Command::new("setpriv");
+        c.current_dir("/")
             .args(["--reuid=1234", "--regid=1234", "--clear-groups"])
             .arg(&bin.bin)
             .arg("-t")
             .arg(t.pid.to_string())
-            .args(["-n", "echo", "ran"]),
-        LIMIT,
-    );
+            .args(["-n", "echo", "ran"]);
+        c
+    });
     assert_fails(&out, "ptrace access mode check");
 }
 
@@ -140,12 +140,12 @@ fn namespace_of_another_users_user_namespace_is_named() {
          exec setpriv --reuid=1234 --regid=1234 --clear-groups '{}' --net=/mnt/n echo ran",
         bin.path()
     );
-    let out = testcaps::run(
-        std::process::Command::new("/usr/bin/unshare")
-            .current_dir("/")
-            .args(["-m", "--propagation", "private", "sh", "-c", &script]),
-        LIMIT,
-    );
+    let out = bin.run_retrying(|| {
+        let mut c = std::process::Command::new("/usr/bin/unshare");
+        c.current_dir("/")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script]);
+        c
+    });
     assert_fails(
         &out,
         "setns(/mnt/n, CLONE_NEWNET) failed: Operation not permitted",

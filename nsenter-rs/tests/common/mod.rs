@@ -239,9 +239,27 @@ impl WorldExec {
         std::fs::create_dir(&dir).expect("temp dir");
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
         let bin = dir.join("nsenter-rs");
-        std::fs::copy(BIN, &bin).expect("copy nsenter-rs");
-        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod bin");
+        // A hard link opens nothing for writing; a copy does, and a process another test thread
+        // forks meanwhile may hold that descriptor until it execs (see `run_retrying`).
+        if std::fs::hard_link(BIN, &bin).is_err() {
+            std::fs::copy(BIN, &bin).expect("copy nsenter-rs");
+            std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod bin");
+        }
         WorldExec { dir, bin }
+    }
+
+    /// Runs `make()`'s command, again while exec of the copy fails with ETXTBSY (a sibling test
+    /// thread's fork briefly inheriting the copy's write descriptor).
+    pub fn run_retrying(&self, make: impl Fn() -> Command) -> testcaps::Output {
+        for _ in 0..20 {
+            let out = testcaps::run(&mut make(), LIMIT);
+            if !out.stderr.contains("Text file busy") {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("{} stayed busy", self.bin.display());
     }
 
     /// The copy's path as a string.
