@@ -354,6 +354,11 @@ fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
             command,
         } => {
             let (l, writes) = parse_limits(&layout, &limits)?;
+            // Open the report first: a bad path is an error before anything runs.
+            let report_file = report
+                .as_ref()
+                .map(|p| std::fs::File::create(p).map_err(|e| Error::sys("create report", p, e)))
+                .transpose()?;
             let name = name.unwrap_or_else(run::unique_name);
             let group = Group::new(&layout, parent, &name)?;
             let spec = run::RunSpec {
@@ -364,9 +369,10 @@ fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
             };
             let (outcome, rep) = run::run(tool, spec)?;
             let text = rep.to_json().to_string();
-            if let Some(path) = report {
-                std::fs::write(&path, format!("{text}\n"))
-                    .map_err(|e| Error::sys("write report to", &path, e))?;
+            if let (Some(mut f), Some(path)) = (report_file, report) {
+                use std::io::Write as _;
+                f.write_all(format!("{text}\n").as_bytes())
+                    .map_err(|e| Error::sys("write report", &path, e))?;
             }
             if json {
                 eprintln!("{text}");

@@ -88,6 +88,8 @@ fn fork_into(cgroup_fd: Option<i32>) -> std::io::Result<(i32, bool)> {
         };
         // SAFETY: clone3 without CLONE_VM and without a stack behaves like fork: the child gets
         // a copy of our (single-threaded) address space; args is a valid struct of the size given.
+        // glibc's atfork handlers do not run and its cached tid is stale in the child, which
+        // only matters to code we do not run there (the child opens, writes and execs).
         let r = unsafe {
             libc::syscall(
                 libc::SYS_clone3,

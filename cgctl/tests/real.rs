@@ -658,6 +658,10 @@ fn bad_input_is_one_line_and_leaves_nothing() {
         (vec!["kill", n, "-s", "NOPE"], "unknown signal"),
         (vec!["move", n, "0"], ""),
         (vec!["run", "--memory", "1X", "--", "true"], "invalid size"),
+        (
+            vec!["run", "--report", "/nonexistent-dir/r.json", "--", "true"],
+            "create report /nonexistent-dir/r.json failed",
+        ),
     ];
     for (args, needle) in cases {
         let out = cgctl(&args);
