@@ -45,6 +45,44 @@ fn json_line(text: &str) -> serde_json::Value {
 
 /// True while `pid` exists and is not a zombie, waiting up to 5 s for it to go (a killed
 /// process stays until whoever inherited it reaps it).
+/// Kills, when dropped, the container of every unshare-rs report in `dir` (by the PID the report
+/// names) and removes the reports: a script killed at its time limit cannot run its own trap.
+struct ReportGuard {
+    files: Vec<PathBuf>,
+    dir: Option<PathBuf>,
+}
+
+impl Drop for ReportGuard {
+    fn drop(&mut self) {
+        let mut files = self.files.clone();
+        if let Some(dir) = &self.dir {
+            let reports = std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
+                .map(|e| e.path());
+            files.extend(reports);
+        }
+        for f in files {
+            let pid = std::fs::read_to_string(&f)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|v| v["pid"].as_i64());
+            if let Some(pid) = pid.filter(|p| *p > 1) {
+                // SAFETY: kill by the PID of a container this test's script started.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+            let _ = std::fs::remove_file(&f);
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 fn pid_alive(pid: i32) -> bool {
     let running = || {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -116,8 +154,17 @@ fn container_sh_isolates_and_applies_limits() {
 #[test]
 fn pair_sh_pings_across_the_veth_pair() {
     require!(Cap::Root, Cap::Rootfs);
+    // pair.sh keeps its reports in a temporary directory under TMPDIR: a private one here.
+    let tmp = std::env::temp_dir().join(testcaps::unique_name("mt-pair"));
+    std::fs::create_dir_all(&tmp).expect("temp dir");
+    let guard = ReportGuard {
+        files: Vec::new(),
+        dir: Some(tmp.clone()),
+    };
     let out = testcaps::run(
-        sh("pair.sh", &["unshare-rs", "nsenter-rs", "pivot"]).arg(testcaps::rootfs()),
+        sh("pair.sh", &["unshare-rs", "nsenter-rs", "pivot"])
+            .env("TMPDIR", &tmp)
+            .arg(testcaps::rootfs()),
         Duration::from_secs(60),
     );
     assert_eq!(out.code, Some(0), "{out:?}");
@@ -129,6 +176,14 @@ fn pair_sh_pings_across_the_veth_pair() {
         out.stdout.contains("pair: ping from a to b got through"),
         "{out:?}"
     );
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "pair.sh left {left:?}");
+    drop(guard);
     let pids = printed_pids(&out.stdout);
     assert_eq!(pids.len(), 2, "{out:?}");
     for pid in pids {
@@ -141,13 +196,16 @@ fn enter_sh_enters_the_reported_namespaces() {
     require!(Cap::Root, Cap::Rootfs);
     let name = testcaps::unique_name("mt-enter");
     let report = PathBuf::from(format!("/run/microtools/{name}.json"));
+    let _guard = ReportGuard {
+        files: vec![report.clone()],
+        dir: None,
+    };
     let out = testcaps::run(
         sh("enter.sh", &["unshare-rs", "nsenter-rs", "pivot"])
             .arg(&name)
             .arg(testcaps::rootfs()),
         Duration::from_secs(60),
     );
-    let _ = std::fs::remove_file(&report);
     assert_eq!(out.code, Some(0), "{out:?}");
     for ns in ["mnt", "uts", "ipc", "net", "pid", "cgroup"] {
         let inode = |prefix: &str| -> u64 {
