@@ -334,6 +334,23 @@ pub fn run(args: &[String]) -> Result<(), String> {
 /// Writes the initramfs: the busybox rootfs, the tools and their libraries, the runner as /init,
 /// and the cases.
 fn write_initramfs(path: &Path, cases: &[Case], tools: &[String]) -> Result<(), String> {
+    let rootfs = rootfs::default_dir();
+    rootfs::ensure(&rootfs)?;
+    let bin_dir = util::target_dir().join("debug");
+    let bins: Vec<PathBuf> = tools.iter().map(|t| bin_dir.join(t)).collect();
+    let a = build_initramfs(cases, &bins, &rootfs)?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("creating {}: {e}", parent.display()))?;
+    }
+    std::fs::write(path, a.to_bytes()).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(())
+}
+
+/// The guest's initramfs: `/dev/console`, the runner as `/init`, `/vmtest/lib.sh`, the cases in
+/// `/vmtest/cases/`, each binary at `/usr/local/bin/NAME` with the libraries `ldd` names (at their
+/// host paths), and the busybox rootfs. The first entry for a path wins.
+fn build_initramfs(cases: &[Case], bins: &[PathBuf], rootfs: &Path) -> Result<Archive, String> {
     let mut a = Archive::new();
     let vm = vmtest_dir();
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
@@ -347,24 +364,19 @@ fn write_initramfs(path: &Path, cases: &[Case], tools: &[String]) -> Result<(), 
             c.script.as_bytes().to_vec(),
         );
     }
-    let bin_dir = util::target_dir().join("debug");
-    for t in tools {
-        let bin = bin_dir.join(t);
-        a.file(&format!("/usr/local/bin/{t}"), 0o755, stripped(&bin)?);
-        let ldd = util::output(Command::new("ldd").arg(&bin)).unwrap_or_default();
+    for bin in bins {
+        let name = bin
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| format!("{} has no file name", bin.display()))?;
+        a.file(&format!("/usr/local/bin/{name}"), 0o755, stripped(bin)?);
+        let ldd = util::output(Command::new("ldd").arg(bin)).unwrap_or_default();
         for lib in parse_ldd(&ldd) {
             a.file(&lib, 0o755, read(Path::new(&lib))?);
         }
     }
-    let rootfs = rootfs::default_dir();
-    rootfs::ensure(&rootfs)?;
-    add_tree(&mut a, &rootfs, "").map_err(|e| format!("adding {}: {e}", rootfs.display()))?;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("creating {}: {e}", parent.display()))?;
-    }
-    std::fs::write(path, a.to_bytes()).map_err(|e| format!("writing {}: {e}", path.display()))?;
-    Ok(())
+    add_tree(&mut a, rootfs, "").map_err(|e| format!("adding {}: {e}", rootfs.display()))?;
+    Ok(a)
 }
 
 /// The binary without debug info (it would only cost guest memory), or as is when `strip` is
@@ -590,6 +602,70 @@ mod tests {
             ]
         );
         assert!(parse_ldd("\tnot a dynamic executable\n").is_empty());
+    }
+
+    /// The archive unpacks (cpio -t) to the layout /init and the cases expect.
+    #[test]
+    fn initramfs_layout() {
+        use std::io::Write;
+        let root = std::env::temp_dir().join(format!("xtask-vmtest-rootfs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::write(root.join("bin/busybox"), b"not really busybox").unwrap();
+        std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
+        std::fs::write(root.join(".microtools-rootfs"), b"stamp").unwrap();
+        let case = Case {
+            name: "one".to_string(),
+            script: "# needs: true\nexit 0\n".to_string(),
+            needs: vec!["true".to_string()],
+        };
+        // A dynamically linked host binary stands in for a tool.
+        let a = build_initramfs(&[case], &[PathBuf::from("/bin/true")], &root);
+        let _ = std::fs::remove_dir_all(&root);
+        let bytes = a.unwrap().to_bytes();
+        let list = |args: &[&str]| {
+            let mut child = Command::new("cpio")
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("cpio (cargo xtask deps installs it)");
+            child.stdin.take().unwrap().write_all(&bytes).unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success());
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let names = list(&["-it", "--quiet"]);
+        let names: Vec<&str> = names.lines().collect();
+        for want in [
+            "dev/console",
+            "init",
+            "vmtest/lib.sh",
+            "vmtest/cases/one.sh",
+            "usr/local/bin/true",
+            "bin/busybox",
+            "bin/sh",
+        ] {
+            assert!(names.contains(&want), "{want} missing from {names:?}");
+        }
+        assert!(
+            !names.iter().any(|n| n.contains(".microtools")),
+            "{names:?}"
+        );
+        let libc = names.iter().any(|n| n.ends_with("/libc.so.6"));
+        let loader = names.iter().any(|n| n.contains("ld-linux"));
+        assert!(
+            libc && loader,
+            "no libc or loader for /bin/true in {names:?}"
+        );
+        let init = list(&["-i", "--quiet", "--to-stdout", "init"]);
+        assert_eq!(
+            init,
+            std::fs::read_to_string(vmtest_dir().join("init.sh")).unwrap()
+        );
+        let long = list(&["-itv", "--quiet", "dev/console"]);
+        assert!(long.starts_with("crw-------"), "{long}");
     }
 
     #[test]
