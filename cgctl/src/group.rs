@@ -476,11 +476,17 @@ fn delegate(dir: &Path, needed: &[&str]) -> Result<()> {
     let path = dir.join("cgroup.subtree_control");
     let enabled = read(&path).unwrap_or_default();
     let enabled: Vec<&str> = enabled.split_whitespace().collect();
-    let missing: Vec<&str> = V2_DELEGATE
+    let mut missing: Vec<&str> = V2_DELEGATE
         .iter()
         .copied()
-        .filter(|c| offered.contains(c) && !enabled.contains(c))
+        .filter(|c| offered.contains(c))
         .collect();
+    for n in needed {
+        if !missing.contains(n) {
+            missing.push(n);
+        }
+    }
+    missing.retain(|c| !enabled.contains(c));
     if missing.is_empty() {
         return Ok(());
     }
@@ -492,7 +498,9 @@ fn delegate(dir: &Path, needed: &[&str]) -> Result<()> {
     for c in missing.iter() {
         match write(&path, &format!("+{c}")) {
             Ok(()) => {}
-            Err(Error::Sys { source, .. }) if source.raw_os_error() == Some(libc::EBUSY) => {
+            Err(Error::Sys { source, .. })
+                if needed.contains(c) && source.raw_os_error() == Some(libc::EBUSY) =>
+            {
                 return Err(Error::sys_hint(
                     &format!("write '+{c}' to"),
                     &path,
@@ -501,7 +509,8 @@ fn delegate(dir: &Path, needed: &[&str]) -> Result<()> {
                 ))
             }
             Err(e) if needed.contains(c) => return Err(e),
-            // An optional controller that cannot be enabled only costs statistics.
+            // An optional controller that cannot be enabled (a parent that holds processes)
+            // only costs statistics; the group still works with v2's core files.
             Err(_) => {}
         }
     }

@@ -290,4 +290,22 @@ fn no_internal_processes_is_explained() {
     one_line_error(&out, "busy/cgroup.subtree_control");
     assert!(!p.join("leaf").exists());
     assert!(Path::new(&p).is_dir());
+    // Without limits the controllers are optional: the group is made and works with v2's
+    // core files (kill, freeze, events).
+    let out = fake.run(&["create", "busy/leaf"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(p.join("leaf").is_dir());
+}
+
+#[test]
+fn controllers_named_by_set_are_delegated_too() {
+    let fake = Fake::new("memory hugetlb");
+    let out = fake.run(&["create", "h", "--set", "hugetlb.2MB.max=0"]);
+    // The fake kernel makes no hugetlb files, so the write fails and the group is removed, but
+    // the root was asked to delegate hugetlb as well as the usual controllers.
+    one_line_error(&out, "hugetlb");
+    assert_eq!(fake.read("cgroup.subtree_control"), "+memory +hugetlb");
+    assert!(!fake.root().join("h").exists());
+    let out = fake.run(&["create", "h", "--set", "rdma.max=x"]);
+    one_line_error(&out, "rdma controller");
 }
