@@ -50,7 +50,8 @@ Options:
 
 Beyond util-linux:
      --ls               list the namespaces of the target (or of {tool}) and whether they
-                        differ from PID 1's; --json prints one JSON object per line
+                        differ from PID 1's, with its pidfs inode (for -t PID:INODE);
+                        --json prints one JSON object per line
      --json             with --ls
      --mount-proc       with -p and -m: mount a fresh /proc for the program (in a private copy
                         of the entered mount namespace, so the target's mounts are untouched)

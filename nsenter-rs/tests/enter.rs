@@ -606,6 +606,7 @@ fn ls_lists_the_targets_namespaces() {
         let v: serde_json::Value = serde_json::from_str(line).expect("json line");
         assert_eq!(v["type"], kind);
         assert_eq!(v["pid"], t.pid);
+        assert_eq!(v["pidfs_inode"], pidfd_inode(t.pid));
         assert_eq!(v["inode"], ns_inode(&pid, kind));
         let pid1 = std::fs::metadata(format!("/proc/1/ns/{kind}"))
             .ok()
@@ -614,7 +615,13 @@ fn ls_lists_the_targets_namespaces() {
     }
     let table = nsenter_rs(&["--ls", "--target", &pid]);
     assert_eq!(table.code, Some(0), "{table:?}");
-    let rows: Vec<&str> = table.stdout.lines().collect();
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    let ino = pidfd_inode(t.pid);
+    assert_eq!(
+        lines[0],
+        format!("process {pid}, pidfs inode {ino} (-t {pid}:{ino})")
+    );
+    let rows = &lines[1..];
     assert_eq!(
         rows[0].split_whitespace().collect::<Vec<_>>(),
         ["TYPE", "INODE", "PID1"]
