@@ -150,8 +150,9 @@ impl<'a> Group<'a> {
 
     /// Creates the group in every managed hierarchy, with parents as needed: v1 cpuset groups
     /// get their parent's cpus and mems, v2 parents delegate controllers; then applies `writes`.
-    /// On any failure, removes every directory it made.
-    pub fn create(&self, writes: &[Write]) -> Result<()> {
+    /// On any failure, removes every directory it made. Returns the directories it made,
+    /// parents first, so that a caller can remove new parents again.
+    pub fn create(&self, writes: &[Write]) -> Result<Vec<PathBuf>> {
         if self.rel.as_os_str().is_empty() {
             return Err(Error::Usage("give a NAME to create".to_string()));
         }
@@ -170,7 +171,17 @@ impl<'a> Group<'a> {
                 let _ = rmdir_retry(d);
             }
         }
-        result
+        result.map(|_| made)
+    }
+
+    /// Removes directories `create` made (deepest first) that still exist and are empty of
+    /// groups: the new parents of a nested name.
+    pub fn remove_made(made: &[PathBuf]) {
+        for d in made.iter().rev() {
+            if d.is_dir() && subdirs(d).is_empty() {
+                let _ = rmdir_retry(d);
+            }
+        }
     }
 
     fn create_dirs(&self, writes: &[Write], made: &mut Vec<PathBuf>) -> Result<()> {

@@ -141,12 +141,14 @@ pub fn run(tool: &str, spec: RunSpec) -> Result<(Outcome, Report)> {
         return Err(Error::Usage("no command given after --".to_string()));
     }
     install_early_handlers();
-    group.create(&writes)?;
+    let made = group.create(&writes)?;
     let result = spawn_and_wait(tool, &group, &cargs);
     // Whatever happened, nothing of the run may outlive it.
     let kill = group.kill(libc::SIGKILL);
     let stats = Stats::read(&group);
     let delete = group.delete(true);
+    // A nested --name may have made its parents: they go too.
+    Group::remove_made(&made);
     CHILD.store(0, Ordering::SeqCst);
     let (outcome, wall) = result?;
     kill?;

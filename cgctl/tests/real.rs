@@ -762,3 +762,20 @@ fn sigint_is_forwarded_to_the_command() {
     assert_eq!(status.code(), Some(5), "{status:?}");
     gone(&g);
 }
+
+#[test]
+fn run_with_a_nested_name_removes_only_the_parents_it_made() {
+    require!(Cap::Root);
+    let g = CgroupGuard::new("cgctl-nest");
+    let nested = format!("{}/inner/job", g.name());
+    let out = cgctl(&["run", "--name", &nested, "--", "true"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    gone(&g);
+    ok(&["create", g.name()]);
+    let out = cgctl(&["run", "--name", &nested, "--", "true"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    // The parent existed before the run: it stays, and only it.
+    assert_eq!(ok(&["list", g.name()]), format!("{}\n", g.name()));
+    ok(&["delete", g.name()]);
+    gone(&g);
+}
