@@ -37,6 +37,10 @@ pub fn execvp(argv: &[OsString]) -> (String, i32) {
     };
     let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     ptrs.push(std::ptr::null());
+    // Rust's runtime ignores SIGPIPE, and an ignored disposition survives execve: the program
+    // must start with the default, as it would under util-linux (`yes | head` must end quietly).
+    // SAFETY: setting a standard signal to its default disposition has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     // SAFETY: args outlive the call; ptrs is a NULL-terminated array of valid C strings.
     unsafe { libc::execvp(ptrs[0], ptrs.as_ptr()) };
     let err = std::io::Error::last_os_error();
