@@ -67,6 +67,14 @@ const VECTORS: &[&[&str]] = &[
     ],
     &["-R", "/", "-w", "/tmp", "pwd"],
     &["-R", "/", "pwd"],
+    &["-fp", "-R", "/", "--mount-proc", "readlink", "/proc/self"],
+    &[
+        "-m",
+        "--mount-proc",
+        "sh",
+        "-c",
+        "test -d /proc/self && echo proc",
+    ],
     &["--wd=/usr", "pwd"],
     &["-S", "5", "-G", "7", "id"],
     &["--setuid=0", "--setgid=0", "id", "-u"],
@@ -154,6 +162,8 @@ fn the_same_usage_errors_as_util_linux() {
         &["--setgroups=x", "true"],
         &["-r", "--setgroups=allow", "true"],
         &["-R", "/nonexistent", "true"],
+        &["-w", "/nonexistent", "true"],
+        &["-S", "no-such-user-xyz", "true"],
     ] {
         let a = ours(args);
         let b = util(args);
