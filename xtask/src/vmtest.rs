@@ -264,6 +264,10 @@ pub fn summarize(expected: &[String], report: &Report) -> (Vec<String>, usize, u
 
 /// Runs the lane.
 pub fn run(args: &[String]) -> Result<(), String> {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return Ok(());
+    }
     let opts = parse_args(args)?;
     let case_dir = opts
         .cases
