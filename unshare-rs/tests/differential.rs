@@ -172,3 +172,62 @@ fn the_same_usage_errors_as_util_linux() {
         assert_eq!(a.stderr.lines().count(), 1, "{args:?}: {a:?}");
     }
 }
+
+#[test]
+fn persistence_behaves_like_util_linux() {
+    testcaps::require!(Cap::Root);
+    // Each run in its own private mount namespace, on its own tmpfs; util-linux 2.38.1 needs
+    // the target files to exist. (Not --user=FILE: util-linux 2.38.1 binds it from inside the
+    // new user namespace and gets EPERM; namespaces.rs checks that unshare-rs persists it.)
+    let script = r#"
+        set -e
+        D=$1; B=$2
+        mount -t tmpfs tmpfs "$D"
+        touch "$D/uts" "$D/ipc" "$D/net" "$D/pid" "$D/time"
+        "$B" --uts="$D/uts" --ipc="$D/ipc" --net="$D/net" hostname same-name
+        nsenter --uts="$D/uts" hostname
+        nsenter --net="$D/net" ip -o link show lo | grep -c DOWN
+        "$B" -f --pid="$D/pid" --time="$D/time" --boottime=1000 true
+        nsenter --time="$D/time" cat /proc/uptime | awk '{ print ($1 >= 1000) }'
+        awk '/ - nsfs / { split($4, a, ":"); print a[1] }' /proc/self/mountinfo | sort
+    "#;
+    let dir_a = TempDir::new("unshare-rs-diff-a");
+    let dir_b = TempDir::new("unshare-rs-diff-b");
+    let run = |dir: &TempDir, tool: &str| {
+        let args = [
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            dir.path(),
+            tool,
+        ];
+        run_with(UTIL, &args)
+    };
+    let a = run(&dir_a, BIN);
+    let b = run(&dir_b, UTIL);
+    assert_eq!(a.code, Some(0), "{a:?}");
+    assert_eq!((a.code, &a.stdout), (b.code, &b.stdout), "{b:?}");
+    assert_eq!(a.stdout, "same-name\n1\n1\nipc\nnet\npid\ntime\nuts\n");
+    assert!(host_mounts_with(dir_a.path()).is_empty());
+    assert!(host_mounts_with(dir_b.path()).is_empty());
+}
+
+#[test]
+fn help_and_version_exit_0_like_util_linux() {
+    for args in [
+        &["-h"][..],
+        &["--help"],
+        &["-V"],
+        &["--version"],
+        &["-m", "-V"],
+    ] {
+        let a = ours(args);
+        let b = util(args);
+        assert_eq!((a.code, b.code), (Some(0), Some(0)), "{args:?}");
+        assert!(!a.stdout.is_empty() && a.stderr.is_empty(), "{args:?}");
+    }
+}

@@ -178,6 +178,7 @@ fn persisted_uts_namespace_is_entered_by_nsenter() {
         findmnt -n -o SOURCE /mnt || echo "not in the caller's"
         # Mount namespace ids are not monotonic across CPUs; binding must work every time.
         for i in 1 2 3 4 5 6; do "$B" --mount="$D/m$i" true; done
+        "$B" -r --user="$D/user" --uts="$D/uts2" true
         grep -c ' - nsfs ' /proc/self/mountinfo
         ln -s "$D" "$D/link"
         rc=0; "$B" --uts="$D/u2" --ipc="$D/link" true 2>/dev/null || rc=$?
@@ -202,7 +203,7 @@ fn persisted_uts_namespace_is_entered_by_nsenter() {
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(
         out.stdout,
-        "persisted-uts\n4\n1\nmarker-fs\nnot in the caller's\n11\nhalfway rc=1\nu2 removed\n11\n",
+        "persisted-uts\n4\n1\nmarker-fs\nnot in the caller's\n13\nhalfway rc=1\nu2 removed\n13\n",
         "{out:?}"
     );
     assert!(host_mounts_with(dir.path()).is_empty());
