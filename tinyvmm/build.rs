@@ -12,6 +12,8 @@ enum Link {
     Elf(&'static str),
     /// A flat binary laid out by this script (the synthetic bzImage).
     Script(&'static str),
+    /// A static Linux program (default linker layout).
+    Program,
 }
 
 const GUESTS: &[(&str, Link)] = &[
@@ -29,6 +31,7 @@ const GUESTS: &[(&str, Link)] = &[
     ("pvh", Link::Elf("pvh.ld")),
     ("testkernel-bz", Link::Script("bzimage.ld")),
     ("testkernel-pvh", Link::Elf("pvh.ld")),
+    ("exit-helper", Link::Program),
 ];
 
 fn tool(name: &str) -> PathBuf {
@@ -83,6 +86,20 @@ fn main() {
                     .arg(format!("-Ttext=0x{base:x}"))
                     .arg("-o")
                     .arg(out.join(format!("{name}.bin")))
+                    .arg(&obj));
+            }
+            Link::Program => {
+                run(Command::new(&ld)
+                    .args([
+                        "-m",
+                        "elf_x86_64",
+                        "-static",
+                        "--build-id=none",
+                        "-e",
+                        "_start",
+                    ])
+                    .arg("-o")
+                    .arg(out.join(name))
                     .arg(&obj));
             }
             Link::Script(script) => {

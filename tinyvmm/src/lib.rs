@@ -5,11 +5,13 @@
 //! - [`layout`]: the boot structures (GDT, page tables, memory maps), pure.
 //! - [`vm`]: the KVM calls and the exit loop.
 //! - [`linux`]: booting Linux-style kernels (`--kernel`): plan, zero page, PVH start info.
+//! - [`initramfs`]: the one-shot mode's initramfs (`--rootfs DIR -- CMD`).
 //! - [`devices`]: the UART, the status port, the i8042 reset.
 //! - [`report`]: the JSON report.
 
 pub mod devices;
 pub mod error;
+pub mod initramfs;
 pub mod layout;
 pub mod linux;
 pub mod plan;
@@ -52,7 +54,8 @@ Examples:
   tinyvmm run --format real boot.bin   # 16-bit, loaded at 0x1000, entered at 0000:1000
   tinyvmm run --mem 16M --timeout 5 prog.elf; echo \"guest said $?\"
   echo hi | tinyvmm run --report run.json echo.bin
-  tinyvmm run --kernel vmlinux --initrd initrd.cpio --append quiet --mem 512M";
+  tinyvmm run --kernel vmlinux --initrd initrd.cpio --append quiet --mem 512M
+  tinyvmm run --kernel bzImage --rootfs ./rootfs -- sh -c 'exit 3'; echo $?   # 3";
 
 /// Command line of tinyvmm.
 #[derive(Parser, Debug)]
@@ -115,8 +118,15 @@ pub struct RunArgs {
     /// Words added to the kernel command line "console=ttyS0 reboot=k panic=-1".
     #[arg(long, value_name = "CMDLINE")]
     pub append: Option<String>,
+    /// One-shot mode with --kernel: build an initramfs from DIR whose /init runs CMD and reports
+    /// its exit status, which becomes tinyvmm's.
+    #[arg(long, value_name = "DIR", conflicts_with = "initrd")]
+    pub rootfs: Option<PathBuf>,
     /// Guest image; without one (and without --kernel), the built-in guest runs.
     pub image: Option<PathBuf>,
+    /// The command the one-shot mode runs (after `--`).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 fn parse_mem(s: &str) -> Result<u64, String> {
@@ -188,9 +198,16 @@ pub fn run(tool: &str, cli: Cli) -> i32 {
 /// Plans, runs and reports one guest; the error is tinyvmm's own failure.
 pub fn run_vm(tool: &str, args: &RunArgs) -> Result<vm::Outcome, Error> {
     let ram = host_ram();
-    if args.kernel.is_none() && (args.initrd.is_some() || args.append.is_some()) {
+    if args.kernel.is_none()
+        && (args.initrd.is_some() || args.append.is_some() || args.rootfs.is_some())
+    {
         return Err(Error::BadOption(
-            "--initrd and --append go with --kernel".to_string(),
+            "--initrd, --append and --rootfs go with --kernel".to_string(),
+        ));
+    }
+    if args.rootfs.is_some() == args.command.is_empty() {
+        return Err(Error::BadOption(
+            "--rootfs DIR and a command after -- go together".to_string(),
         ));
     }
     // Options first: a bad --mem is reported as such even when the image is bad too.
@@ -211,7 +228,12 @@ pub fn run_vm(tool: &str, args: &RunArgs) -> Result<vm::Outcome, Error> {
     };
     let (format, outcome) = if let Some(kpath) = &args.kernel {
         let kernel = read(kpath)?;
-        let initrd = args.initrd.as_ref().map(read).transpose()?;
+        let initrd = match &args.rootfs {
+            Some(dir) => Some(initramfs::build(dir, &args.command).map_err(|e| {
+                Error::BadOption(format!("--rootfs: cannot build the initramfs: {}", e.0))
+            })?),
+            None => args.initrd.as_ref().map(read).transpose()?,
+        };
         let plan = linux::plan(
             &kernel,
             initrd.as_ref().map(|i| i.len() as u64),

@@ -25,7 +25,9 @@ fn args(image: Option<PathBuf>, mem: u64) -> tinyvmm::RunArgs {
         kernel: None,
         initrd: None,
         append: None,
+        rootfs: None,
         image,
+        command: Vec::new(),
     }
 }
 

@@ -134,6 +134,20 @@ fn bad_kernels_and_options_give_125() {
             "does not fit",
         ),
         (vec!["run", "--initrd", &e], "go with --kernel"),
+        (vec!["run", "--kernel", &bz, "--rootfs", "/"], "go together"),
+        (vec!["run", "--kernel", &bz, "--", "true"], "go together"),
+        (
+            vec![
+                "run",
+                "--kernel",
+                &bz,
+                "--rootfs",
+                "/nonexistent",
+                "--",
+                "true",
+            ],
+            "cannot build the initramfs",
+        ),
         (vec!["run", "--kernel", &bz, &g], "cannot be used with"),
         (
             vec!["run", "--kernel", "/nonexistent/vmlinuz"],
@@ -151,6 +165,32 @@ fn bad_kernels_and_options_give_125() {
     for f in [garbage, empty, big] {
         let _ = std::fs::remove_file(f);
     }
+}
+
+/// The one-shot mode hands the kernel a newc initramfs (the synthetic kernel shows its first
+/// bytes); that its /init reports the command's status needs a full boot, which this host cannot
+/// do (the archive and the script are unit-tested).
+#[test]
+fn rootfs_becomes_a_cpio_initrd() {
+    require!(Cap::Kvm, Cap::Rootfs);
+    let root = testcaps::rootfs();
+    let out = tinyvmm(&[
+        "run",
+        "--kernel",
+        &guest("testkernel-bz.bin"),
+        "--rootfs",
+        root.to_str().expect("utf-8"),
+        "--",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout
+            .contains(", page-aligned: yes, starts with \"07070100\"\n"),
+        "{out:?}"
+    );
 }
 
 /// Debian's kernel, entered at its PVH note, prints its early console: the version, our command
@@ -208,4 +248,81 @@ fn debian_kernel_prints_its_early_console_through_pvh() {
         "{text}"
     );
     assert!(text.contains(last), "{text}");
+}
+
+/// The one-shot initramfs, booted by QEMU in software emulation (this host's KVM cannot boot
+/// Linux): /init runs the command on the console and its status reaches port 0xf4, where QEMU's
+/// isa-debug-exit turns 42 into (42 << 1) | 1 = 85.
+#[test]
+fn one_shot_initramfs_reports_the_status_under_qemu() {
+    require!(Cap::Kernel, Cap::Rootfs, Cap::Qemu);
+    let cpio = tinyvmm::initramfs::build(
+        &testcaps::rootfs(),
+        &[
+            "sh".to_string(),
+            "-c".to_string(),
+            "echo \"hello from $(uname -s)\"; exit 42".to_string(),
+        ],
+    )
+    .expect("initramfs from the rootfs");
+    let initrd = tmp_file("oneshot.cpio", &cpio);
+    let out = testcaps::run(
+        Command::new("qemu-system-x86_64")
+            .args(["-M", "pc", "-accel", "tcg", "-cpu", "max", "-m", "256M"])
+            .args([
+                "-nographic",
+                "-no-reboot",
+                "-nodefaults",
+                "-serial",
+                "stdio",
+            ])
+            .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=1", "-kernel"])
+            .arg(testcaps::kernel_image())
+            .arg("-initrd")
+            .arg(&initrd)
+            .args(["-append", "console=ttyS0 reboot=k panic=-1 quiet"])
+            .stdin(Stdio::null()),
+        Duration::from_secs(120),
+    );
+    let _ = std::fs::remove_file(&initrd);
+    assert_eq!(out.code, Some((42 << 1) | 1), "{out:?}");
+    assert!(
+        out.stdout.contains("hello from Linux\r\n") || out.stdout.contains("hello from Linux\n"),
+        "{out:?}"
+    );
+}
+
+/// The whole one-shot path in tinyvmm: needs KVM that can boot Linux, which a PVM host (software
+/// virtualization, /sys/module/kvm_pvm) cannot.
+#[test]
+fn one_shot_command_status_becomes_tinyvmms() {
+    require!(Cap::Kvm, Cap::Kernel, Cap::Rootfs);
+    if std::path::Path::new("/sys/module/kvm_pvm").exists() {
+        println!(
+            "SKIPPED one_shot_command_status_becomes_tinyvmms: KVM here is PVM (software \
+             virtualization), which cannot boot stock Linux"
+        );
+        return;
+    }
+    let kernel = testcaps::kernel_image();
+    let root = testcaps::rootfs();
+    let out = tinyvmm(&[
+        "run",
+        "--mem",
+        "256M",
+        "--timeout",
+        "50",
+        "--kernel",
+        kernel.to_str().expect("utf-8"),
+        "--append",
+        "quiet",
+        "--rootfs",
+        root.to_str().expect("utf-8"),
+        "--",
+        "sh",
+        "-c",
+        "echo one-shot; exit 42",
+    ]);
+    assert_eq!(out.code, Some(42), "{out:?}");
+    assert!(out.stdout.contains("one-shot"), "{out:?}");
 }
