@@ -279,10 +279,18 @@ impl<'a> Group<'a> {
         pids
     }
 
-    /// Moves `pid` (0: the caller) into the group in every hierarchy where it exists.
+    /// Moves `pid` (0: the caller, which must be single-threaded) into the group in every
+    /// hierarchy where it exists.
     pub fn join(&self, pid: i32) -> Result<()> {
         for h in self.require()? {
-            let path = self.dir(h).join("cgroup.procs");
+            // The caller moving its only thread through v1 `tasks` avoids the global
+            // threadgroup lock (and an RCU grace period) that a cgroup.procs write takes.
+            let file = if pid == 0 && self.layout.hierarchies[h].version == Version::V1 {
+                "tasks"
+            } else {
+                "cgroup.procs"
+            };
+            let path = self.dir(h).join(file);
             let mut tries = 0;
             loop {
                 match write(&path, &pid.to_string()) {

@@ -188,12 +188,19 @@ fn spawn_and_wait(tool: &str, group: &Group, cargs: &[CString]) -> Result<(Outco
         ),
         None => None,
     };
-    // Paths of cgroup.procs the child writes itself into (all but the v2 one, when clone3 did it).
+    // Files the child writes itself into (all but the v2 one, when clone3 did it). On v1 the
+    // single-threaded child moves itself through `tasks`: a write of the caller's own thread
+    // skips the global threadgroup lock that a cgroup.procs write takes, and with it an RCU
+    // grace period (milliseconds) per run.
     let procs: Vec<(Version, CString)> = group
         .existing()
         .into_iter()
         .filter_map(|h| {
-            let p = group.dir(h).join("cgroup.procs");
+            let file = match group.layout.hierarchies[h].version {
+                Version::V1 => "tasks",
+                Version::V2 => "cgroup.procs",
+            };
+            let p = group.dir(h).join(file);
             CString::new(p.as_os_str().as_bytes())
                 .ok()
                 .map(|c| (group.layout.hierarchies[h].version, c))
