@@ -105,3 +105,57 @@ fn failing_guest_cases_fail_the_lane() {
         out.stdout
     );
 }
+
+fn one_case_dir(name: &str, script: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(testcaps::unique_name("xtask-vmtest-cases"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.sh")), script).unwrap();
+    dir
+}
+
+/// A guest that runs past --timeout is killed (by PID) and the lane fails, naming the case that
+/// never reported.
+#[test]
+fn a_guest_past_its_time_limit_is_killed_and_fails() {
+    require!(Cap::Kernel, Cap::Qemu, Cap::Rootfs);
+    let dir = one_case_dir("hangs", "sleep 600\n");
+    let out = testcaps::run(
+        xtask().arg("--cases").arg(&dir).args(["--timeout", "10"]),
+        Duration::from_secs(120),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("killing the VMM"), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("FAIL hangs (no result: the guest did not run it)\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("guest did not finish"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(summary_line(&out.stdout), Some((0, 1)), "{}", out.stdout);
+}
+
+/// A guest kernel panic (panic=-1 and -no-reboot end QEMU) fails the lane.
+#[test]
+fn a_guest_panic_fails_the_lane() {
+    require!(Cap::Kernel, Cap::Qemu, Cap::Rootfs);
+    let dir = one_case_dir("crashes", "echo c >/proc/sysrq-trigger\nsleep 60\n");
+    let out = testcaps::run(
+        xtask().arg("--cases").arg(&dir).args(["--timeout", "120"]),
+        Duration::from_secs(180),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
+    assert!(!out.stderr.contains("killing the VMM"), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("guest did not finish"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(summary_line(&out.stdout), Some((0, 1)), "{}", out.stdout);
+}
