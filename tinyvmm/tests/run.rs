@@ -375,14 +375,24 @@ fn inaccessible_dev_kvm_gives_125_with_a_hint() {
     std::fs::copy(BIN, &copy).expect("copy the binary");
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
-    let out = testcaps::run(
-        Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&copy)
-            .arg("run")
-            .stdin(Stdio::null()),
-        Duration::from_secs(30),
-    );
+    // Another test thread forking while the copy was open for writing makes exec fail with
+    // ETXTBSY until that child has exec'd; try again briefly.
+    let mut attempts = 0;
+    let out = loop {
+        let out = testcaps::run(
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&copy)
+                .arg("run")
+                .stdin(Stdio::null()),
+            Duration::from_secs(30),
+        );
+        attempts += 1;
+        if !out.stderr.contains("Text file busy") || attempts == 50 {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(out.code, Some(125), "{out:?}");
     assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
