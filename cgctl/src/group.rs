@@ -246,7 +246,13 @@ impl<'a> Group<'a> {
             };
             let dir = self.dir(h);
             if !dir.is_dir() {
-                return Err(Error::Missing(self.name()));
+                return Err(Error::Other(format!(
+                    "cgroup '{}' does not exist in the {} hierarchy ({}), which {} needs",
+                    self.name(),
+                    self.layout.hierarchies[h].label(),
+                    dir.display(),
+                    w.file
+                )));
             }
             let path = dir.join(&w.file);
             if !path.exists() {
