@@ -579,3 +579,46 @@ fn owner_creates_the_user_namespace_for_another_user() {
     wait_bounded(&mut child);
     assert_eq!((r, owner), (0, 100000));
 }
+
+#[test]
+fn unprivileged_ranges_go_through_newuidmap_and_newgidmap() {
+    testcaps::require!(Cap::Root, Cap::Userns);
+    // Stand-ins that record their arguments (the real ones may not be installed).
+    let dir = TempDir::new("unshare-rs-idmap-helpers");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    for tool in ["newuidmap", "newgidmap"] {
+        let path = dir.0.join(tool);
+        let script = format!("#!/bin/sh\necho \"$*\" > '{}/{tool}.args'\n", dir.path());
+        std::fs::write(&path, script).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let bin = dir.0.join("unshare-rs");
+    std::fs::copy(BIN, &bin).expect("copy");
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = testcaps::run(
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                bin.to_str().expect("utf-8"),
+                "--map-user=0",
+                "--map-users=1:100000:65536",
+                "--map-groups=0:200000:10",
+                "true",
+            ])
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.path())),
+        LIMIT,
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let args = |tool: &str| {
+        let text = std::fs::read_to_string(dir.0.join(format!("{tool}.args"))).expect(tool);
+        let (pid, rest) = text.trim_end().split_once(' ').expect("pid and ranges");
+        assert!(pid.parse::<u32>().is_ok(), "{text}");
+        rest.to_string()
+    };
+    // The single id first, then the range (no overlap here).
+    assert_eq!(args("newuidmap"), "0 65534 1 1 100000 65536");
+    assert_eq!(args("newgidmap"), "0 200000 10");
+}
