@@ -375,6 +375,32 @@ mod tests {
     }
 
     #[test]
+    fn never_panics_on_garbage() {
+        let mut seed = 0x9e37_79b9u32;
+        for len in [0usize, 1, 100, 0x268, 0x300, 0x400, 0x401, 2000] {
+            for variant in 0..8 {
+                let mut k: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                        (seed >> 16) as u8
+                    })
+                    .collect();
+                if len > 0x206 && variant & 1 == 1 {
+                    k[0x202..0x206].copy_from_slice(b"HdrS");
+                }
+                if len > 4 && variant & 2 == 2 {
+                    k[0..4].copy_from_slice(b"\x7fELF");
+                }
+                let initrd = (variant & 4 == 4).then_some(u64::from(seed));
+                if let Ok(p) = plan(&k, initrd, Some("x"), MEM, 0) {
+                    let _ = zero_page(&p);
+                    let _ = pvh_info(&p);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn zero_page_fields() {
         let p = plan(&bz(0x020f, 1, 4096), Some(8192), Some("a=b"), MEM, 0).unwrap();
         let z = zero_page(&p);

@@ -403,6 +403,7 @@ fn load_kernel(
     write(&m.mem, linux::CMDLINE_ADDR, &plan.cmdline)?;
     set_cpuid(m)?;
     set_lapic(m)?;
+    set_boot_msrs(m)?;
     let mut sregs = m.vcpu.get_sregs().map_err(Error::ioctl("KVM_GET_SREGS"))?;
     let mut regs = m.vcpu.get_regs().map_err(Error::ioctl("KVM_GET_REGS"))?;
     regs.rflags = 0x2;
@@ -439,6 +440,46 @@ fn load_kernel(
     m.vcpu
         .set_regs(&regs)
         .map_err(Error::ioctl("KVM_SET_REGS"))?;
+    Ok(())
+}
+
+/// The MSRs as a kernel expects them from firmware: the syscall and sysenter MSRs cleared, the
+/// TSC at 0, fast strings enabled.
+fn set_boot_msrs(m: &mut Machine) -> Result<(), Error> {
+    const MSRS: [(u32, u64); 10] = [
+        (0x174, 0),       // IA32_SYSENTER_CS
+        (0x175, 0),       // IA32_SYSENTER_ESP
+        (0x176, 0),       // IA32_SYSENTER_EIP
+        (0xc000_0081, 0), // STAR
+        (0xc000_0082, 0), // LSTAR
+        (0xc000_0083, 0), // CSTAR
+        (0xc000_0084, 0), // SYSCALL_MASK
+        (0xc000_0102, 0), // KERNEL_GS_BASE
+        (0x10, 0),        // IA32_TSC
+        (0x1a0, 1),       // IA32_MISC_ENABLE: fast strings
+    ];
+    let entries: Vec<kvm_bindings::kvm_msr_entry> = MSRS
+        .iter()
+        .map(|&(index, data)| kvm_bindings::kvm_msr_entry {
+            index,
+            data,
+            ..Default::default()
+        })
+        .collect();
+    let msrs = kvm_bindings::Msrs::from_entries(&entries).map_err(|_| Error::Ioctl {
+        ioctl: "KVM_SET_MSRS",
+        source: vmm_sys_util::errno::Error::new(libc::E2BIG),
+    })?;
+    let set = m
+        .vcpu
+        .set_msrs(&msrs)
+        .map_err(Error::ioctl("KVM_SET_MSRS"))?;
+    if set != entries.len() {
+        return Err(Error::Ioctl {
+            ioctl: "KVM_SET_MSRS",
+            source: vmm_sys_util::errno::Error::new(libc::EINVAL),
+        });
+    }
     Ok(())
 }
 
