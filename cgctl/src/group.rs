@@ -393,20 +393,29 @@ impl<'a> Group<'a> {
         if self.procs().iter().all(|&p| p == me) {
             return Ok(());
         }
+        let mut used_kill = false;
         if sig == libc::SIGKILL {
             if let Some(h) = self.layout.v2() {
                 let k = self.dir(h).join("cgroup.kill");
                 if k.exists() {
                     write(&k, "1")?;
+                    used_kill = true;
                 }
             }
         }
         let can_freeze = self.freezer().is_ok();
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(10);
         loop {
             let pids: Vec<i32> = self.procs().into_iter().filter(|&p| p != me).collect();
             if pids.is_empty() {
                 return Ok(());
+            }
+            // cgroup.kill leaves no escapee by itself; give its victims a moment to exit before
+            // hunting processes it could not see (members of v1 groups only).
+            if used_kill && start.elapsed() < Duration::from_millis(200) {
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
             }
             if sig == libc::SIGKILL && Instant::now() > deadline {
                 return Err(Error::Other(format!(
