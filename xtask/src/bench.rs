@@ -74,6 +74,10 @@ pub struct Group {
     pub ours: Case,
     /// The peers, each with the goal for ours against it.
     pub peers: Vec<(Case, Goal)>,
+    /// The first command is a reference point, not one of ours.
+    pub reference: bool,
+    /// Seconds per run: a few runs only.
+    pub slow: bool,
 }
 
 #[derive(Debug)]
@@ -155,7 +159,13 @@ impl Drop for Holder {
 }
 
 /// The benchmark plan: every comparison the tool issues name.
-fn plan(bin: &Path, rootfs: &Path, target: Option<i32>, guest: Option<&Path>) -> Vec<Group> {
+fn plan(
+    bin: &Path,
+    rootfs: &Path,
+    target: Option<i32>,
+    guest: Option<&Path>,
+    linux: Option<&LinuxBoot>,
+) -> Vec<Group> {
     let ours = |name: &str| bin.join(name).display().to_string();
     let rootfs = rootfs.display().to_string();
     let mut groups = Vec::new();
@@ -180,6 +190,8 @@ fn plan(bin: &Path, rootfs: &Path, target: Option<i32>, guest: Option<&Path>) ->
         groups.push(Group {
             title: format!("unshare {shown}"),
             tool: "unshare-rs",
+            reference: false,
+            slow: false,
             ours: Case {
                 label: format!("unshare-rs {shown}"),
                 argv: o,
@@ -210,6 +222,8 @@ fn plan(bin: &Path, rootfs: &Path, target: Option<i32>, guest: Option<&Path>) ->
             groups.push(Group {
                 title: format!("nsenter {shown}"),
                 tool: "nsenter-rs",
+                reference: false,
+                slow: false,
                 ours: Case {
                     label: format!("nsenter-rs {shown}"),
                     argv: o,
@@ -244,6 +258,8 @@ fn plan(bin: &Path, rootfs: &Path, target: Option<i32>, guest: Option<&Path>) ->
     groups.push(Group {
         title: "a container: namespaces + own root filesystem".into(),
         tool: "pivot",
+        reference: false,
+        slow: false,
         ours: container,
         peers: vec![(
             Case::new(
@@ -274,6 +290,8 @@ fn plan(bin: &Path, rootfs: &Path, target: Option<i32>, guest: Option<&Path>) ->
     groups.push(Group {
         title: "a command under cgroup limits".into(),
         tool: "cgctl",
+        reference: false,
+        slow: false,
         ours: Case::new(
             "cgctl run --pids 64 --memory 64M -- /bin/true",
             &[
@@ -302,6 +320,8 @@ fn plan(bin: &Path, rootfs: &Path, target: Option<i32>, guest: Option<&Path>) ->
     groups.push(Group {
         title: "the whole container: cgroup limits + namespaces + own root filesystem".into(),
         tool: "composition",
+        reference: false,
+        slow: false,
         ours: Case::new(
             "cgctl run --pids 64 --memory 64M -- unshare-rs -mpuinCf -- pivot ROOTFS /bin/true",
             &[
@@ -335,6 +355,8 @@ fn plan(bin: &Path, rootfs: &Path, target: Option<i32>, guest: Option<&Path>) ->
         groups.push(Group {
             title: "a VM: a tiny guest, start to exit".into(),
             tool: "tinyvmm",
+            reference: false,
+            slow: false,
             ours: Case::new(
                 "tinyvmm run --mem 16M pvh-exit.elf",
                 &[&ours("tinyvmm"), "run", "--mem", "16M", &elf],
@@ -346,7 +368,53 @@ fn plan(bin: &Path, rootfs: &Path, target: Option<i32>, guest: Option<&Path>) ->
             ],
         });
     }
+    if let Some(l) = linux {
+        let mut argv = vec![l.qemu_cmd.get_program().to_string_lossy().into_owned()];
+        argv.extend(
+            l.qemu_cmd
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned()),
+        );
+        groups.push(Group {
+            title: "a VM booting a Linux kernel to its init and powering off".into(),
+            tool: "reference",
+            ours: Case {
+                label: "qemu-system-x86_64 -accel tcg -M pc: Linux to init, power-off".into(),
+                argv,
+                expect: 0,
+                approach: Some("vm"),
+            },
+            peers: Vec::new(),
+            reference: true,
+            slow: true,
+        });
+    }
     groups
+}
+
+/// A Linux boot for the reference group: QEMU with the CPU emulated in software (KVM on hosts
+/// like this one cannot run a stock kernel), the demo's busybox initramfs.
+pub struct LinuxBoot {
+    qemu_cmd: Command,
+}
+
+impl LinuxBoot {
+    fn prepare(rootfs: &Path, work: &Path) -> Result<LinuxBoot, String> {
+        let kernel = crate::kernel::image();
+        if !kernel.is_file() {
+            return Err(format!(
+                "no guest kernel at {} (`cargo xtask kernel` fetches Debian's)",
+                kernel.display()
+            ));
+        }
+        let qemu = crate::demo::find_in_path("qemu-system-x86_64")
+            .ok_or("qemu-system-x86_64 is not installed")?;
+        let initrd = work.join("linux-init.cpio");
+        crate::demo::write_linux_initramfs(rootfs, &initrd)?;
+        Ok(LinuxBoot {
+            qemu_cmd: crate::demo::linux_qemu(&qemu, &kernel, &initrd),
+        })
+    }
 }
 
 /// Runs the benchmarks and writes the report and chart.
@@ -374,11 +442,19 @@ pub fn run(args: &[String]) -> Result<(), String> {
             None
         }
     };
+    let linux = match LinuxBoot::prepare(&rootfs, &work) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            eprintln!("xtask bench: no Linux boot reference: {e}");
+            None
+        }
+    };
     let groups = plan(
         &bin,
         &rootfs,
         holder.as_ref().map(|h| h.target),
         guest.as_deref(),
+        linux.as_ref(),
     );
     let total = groups.len();
     let mut results = Vec::new();
@@ -438,7 +514,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 fn run_group(g: &Group, work: &Path, quick: bool) -> GroupResult {
     let mut cases: Vec<CaseResult> = std::iter::once((&g.ours, Goal::None))
         .chain(g.peers.iter().map(|(c, goal)| (c, *goal)))
-        .map(|(c, goal)| check(c, goal))
+        .map(|(c, goal)| check(c, goal, if g.slow { 1 } else { 3 }))
         .collect();
     let ok: Vec<usize> = (0..cases.len())
         .filter(|&i| cases[i].unavailable.is_none())
@@ -447,7 +523,7 @@ fn run_group(g: &Group, work: &Path, quick: bool) -> GroupResult {
     // on the machine does not fall on one side of a comparison only.
     let passes: [Vec<usize>; 2] = [ok.clone(), ok.iter().rev().copied().collect()];
     for order in passes.iter().filter(|o| !o.is_empty()) {
-        if let Err(e) = hyperfine_pass(&mut cases, order, work, quick) {
+        if let Err(e) = hyperfine_pass(&mut cases, order, work, quick, g.slow) {
             for &i in order {
                 cases[i].unavailable = Some(e.clone());
                 cases[i].times_ms.clear();
@@ -458,6 +534,7 @@ fn run_group(g: &Group, work: &Path, quick: bool) -> GroupResult {
     GroupResult {
         title: g.title.clone(),
         tool: g.tool,
+        reference: g.reference,
         cases,
     }
 }
@@ -468,12 +545,17 @@ fn hyperfine_pass(
     order: &[usize],
     work: &Path,
     quick: bool,
+    slow: bool,
 ) -> Result<(), String> {
     let json = work.join("hyperfine.json");
     let mut h = Command::new("hyperfine");
     h.args(["-N", "--style", "basic", "--export-json"])
         .arg(&json)
-        .args(hyperfine_runs(quick));
+        .args(if slow {
+            ["--warmup", "1", "--min-runs", "3", "--max-runs", "3"]
+        } else {
+            hyperfine_runs(quick)
+        });
     if order.iter().any(|&i| cases[i].case.expect != 0) {
         h.arg("-i");
     }
@@ -503,9 +585,9 @@ pub fn hyperfine_runs(quick: bool) -> [&'static str; 6] {
     }
 }
 
-/// Three bounded runs: the exit status must be the expected one; each is followed by one under
+/// `runs` bounded runs: the exit status must be the expected one; each is followed by one under
 /// GNU time for the peak RSS, the largest of which is kept.
-fn check(c: &Case, goal: Goal) -> CaseResult {
+fn check(c: &Case, goal: Goal, runs: usize) -> CaseResult {
     let mut r = CaseResult {
         case: c.clone(),
         goal,
@@ -513,7 +595,7 @@ fn check(c: &Case, goal: Goal) -> CaseResult {
         times_ms: Vec::new(),
         peak_rss_kib: 0,
     };
-    for _ in 0..3 {
+    for _ in 0..runs {
         let Some((prog, args)) = c.argv.split_first() else {
             r.unavailable = Some("empty command".into());
             return r;
@@ -641,6 +723,7 @@ mod tests {
             Path::new("/r"),
             Some(42),
             Some(Path::new("/g.elf")),
+            None,
         );
         let titles: Vec<&str> = groups.iter().map(|g| g.title.as_str()).collect();
         for t in [

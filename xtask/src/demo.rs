@@ -563,47 +563,15 @@ fn linux_row(rootfs: &Path, say: &dyn Fn(&str)) -> Row {
         return row;
     };
     let initrd = std::env::temp_dir().join(format!("microtools-demo-{}.cpio", std::process::id()));
-    let mut a = crate::cpio::Archive::new();
-    a.dir("/proc", 0o755);
-    a.dir("/dev", 0o755);
-    a.chardev("/dev/console", 0o600, 5, 1);
-    match std::fs::read(rootfs.join("bin/busybox")) {
-        Ok(bb) => a.file("/bin/busybox", 0o755, bb),
-        Err(e) => {
-            row.unavailable = Some(format!("reading the rootfs's busybox: {e}"));
-            return row;
-        }
-    }
-    a.file("/init", 0o755, LINUX_INIT.as_bytes().to_vec());
-    if let Err(e) = std::fs::write(&initrd, a.to_bytes()) {
-        row.unavailable = Some(format!("writing {}: {e}", initrd.display()));
+    if let Err(e) = write_linux_initramfs(rootfs, &initrd) {
+        row.unavailable = Some(e);
         return row;
     }
     row.kernel_detail = format!(
         "own: {} booted by QEMU with the CPU emulated in software (TCG)",
         kernel.display()
     );
-    let mut make = |_| {
-        let mut c = Command::new(&qemu);
-        c.args(["-accel", "tcg", "-M", "pc", "-cpu", "max", "-m"])
-            .arg(LINUX_MEM_MIB.to_string())
-            .arg("-kernel")
-            .arg(&kernel)
-            .arg("-initrd")
-            .arg(&initrd)
-            .args([
-                "-append",
-                "console=ttyS0 reboot=k panic=-1 quiet loglevel=0",
-            ])
-            .args([
-                "-nographic",
-                "-no-reboot",
-                "-nodefaults",
-                "-serial",
-                "stdio",
-            ]);
-        c
-    };
+    let mut make = |_| linux_qemu(&qemu, &kernel, &initrd);
     repeat(&mut row, &mut make, &mut |_| {}, say);
     let _ = std::fs::remove_file(&initrd);
     if let Some((_, k)) = row.inside.iter().find(|(k, _)| k == "kernel") {
@@ -615,7 +583,44 @@ fn linux_row(rootfs: &Path, say: &dyn Fn(&str)) -> Row {
     row
 }
 
-fn find_in_path(name: &str) -> Option<PathBuf> {
+/// Writes the Linux guest's initramfs: the rootfs's static busybox and [`LINUX_INIT`].
+pub fn write_linux_initramfs(rootfs: &Path, path: &Path) -> Result<(), String> {
+    let mut a = crate::cpio::Archive::new();
+    a.dir("/proc", 0o755);
+    a.dir("/dev", 0o755);
+    a.chardev("/dev/console", 0o600, 5, 1);
+    let bb = std::fs::read(rootfs.join("bin/busybox"))
+        .map_err(|e| format!("reading {}: {e}", rootfs.join("bin/busybox").display()))?;
+    a.file("/bin/busybox", 0o755, bb);
+    a.file("/init", 0o755, LINUX_INIT.as_bytes().to_vec());
+    std::fs::write(path, a.to_bytes()).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// QEMU booting `kernel` with `initrd`, the CPU emulated in software, exiting at power-off.
+pub fn linux_qemu(qemu: &Path, kernel: &Path, initrd: &Path) -> Command {
+    let mut c = Command::new(qemu);
+    c.args(["-accel", "tcg", "-M", "pc", "-cpu", "max", "-m"])
+        .arg(LINUX_MEM_MIB.to_string())
+        .arg("-kernel")
+        .arg(kernel)
+        .arg("-initrd")
+        .arg(initrd)
+        .args([
+            "-append",
+            "console=ttyS0 reboot=k panic=-1 quiet loglevel=0",
+        ])
+        .args([
+            "-nographic",
+            "-no-reboot",
+            "-nodefaults",
+            "-serial",
+            "stdio",
+        ]);
+    c
+}
+
+/// `name` found in PATH.
+pub fn find_in_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|d| d.join(name))

@@ -97,7 +97,11 @@ pub fn write(path: &Path, title: &str, bars: &[Bar]) -> Result<(), String> {
     chart
         .draw_series(bars.iter().enumerate().map(|(i, b)| {
             Text::new(
-                format!("{:.2} ms", b.ms),
+                if b.ms >= 1000.0 {
+                    format!("{:.2} s", b.ms / 1e3)
+                } else {
+                    format!("{:.2} ms", b.ms)
+                },
                 (b.ms.max(lo) * 1.08, SegmentValue::CenterOf(i as u32)),
                 ("sans-serif", 13).into_font(),
             )
