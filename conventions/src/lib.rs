@@ -7,6 +7,7 @@
 //! - [`signal`]: signal names and numbers as `kill(1)` takes them.
 //! - [`exec`]: the default program and execvp with 126/127.
 //! - [`ids`]: uid/gid by number or name, dropping to them, `--keep-caps`.
+//! - [`mountinfo`]: `/proc/self/mountinfo` parsed once.
 //! - [`child`]: waiting for a child while forwarding (or ignoring) signals.
 
 pub mod child;
@@ -14,6 +15,7 @@ pub mod cli;
 pub mod exec;
 pub mod exit;
 pub mod ids;
+pub mod mountinfo;
 pub mod ns;
 pub mod signal;
 pub mod size;
