@@ -486,3 +486,43 @@ mod tests {
         assert!(name.ends_with("tests::names_the_function"), "{name}");
     }
 }
+
+/// The command-line conventions every tool's `tests/cli.rs` checks, written once.
+pub mod cli {
+    use std::process::Command;
+    use std::time::Duration;
+
+    fn run(bin: &str, args: &[&str]) -> crate::Output {
+        crate::run(Command::new(bin).args(args), Duration::from_secs(30))
+    }
+
+    /// `--help` exits 0, prints usage and an `Examples:` section on stdout, nothing on stderr.
+    pub fn assert_help_has_examples(bin: &str) {
+        let out = run(bin, &["--help"]);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        assert!(out.stdout.contains("Usage:"), "{out:?}");
+        assert!(out.stdout.contains("Examples:"), "{out:?}");
+        assert_eq!(out.stderr, "");
+    }
+
+    /// `--version` prints exactly `NAME VERSION` and exits 0.
+    pub fn assert_version(bin: &str, name: &str, version: &str) {
+        let out = run(bin, &["--version"]);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        assert_eq!(out.stdout, format!("{name} {version}\n"));
+    }
+
+    /// An unknown option gives exit `code` and one line on stderr naming it, nothing on stdout.
+    pub fn assert_unknown_option(bin: &str, name: &str, code: i32) {
+        let out = run(bin, &["--no-such-option"]);
+        assert_eq!(out.code, Some(code), "{out:?}");
+        assert_eq!(out.stdout, "");
+        assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+        assert!(
+            out.stderr.starts_with(&format!(
+                "{name}: unexpected argument '--no-such-option' found"
+            )),
+            "{out:?}"
+        );
+    }
+}

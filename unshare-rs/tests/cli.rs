@@ -1,42 +1,18 @@
 //! The conventions every tool follows: --help with examples, --version, unknown options exit 1.
 
-use std::process::Command;
-use std::time::Duration;
-
 const BIN: &str = env!("CARGO_BIN_EXE_unshare-rs");
-
-fn run(args: &[&str]) -> testcaps::Output {
-    testcaps::run(Command::new(BIN).args(args), Duration::from_secs(30))
-}
 
 #[test]
 fn help_shows_examples() {
-    let out = run(&["--help"]);
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert!(out.stdout.contains("Usage:"), "{out:?}");
-    assert!(out.stdout.contains("Examples:"), "{out:?}");
-    assert_eq!(out.stderr, "");
+    testcaps::cli::assert_help_has_examples(BIN);
 }
 
 #[test]
 fn version_prints_the_version() {
-    let out = run(&["--version"]);
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert_eq!(
-        out.stdout,
-        format!("unshare-rs {}\n", env!("CARGO_PKG_VERSION"))
-    );
+    testcaps::cli::assert_version(BIN, "unshare-rs", env!("CARGO_PKG_VERSION"));
 }
 
 #[test]
 fn unknown_option_is_one_line_and_exit_1() {
-    let out = run(&["--no-such-option"]);
-    assert_eq!(out.code, Some(1), "{out:?}");
-    assert_eq!(out.stdout, "");
-    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
-    assert!(
-        out.stderr
-            .starts_with("unshare-rs: unexpected argument '--no-such-option' found"),
-        "{out:?}"
-    );
+    testcaps::cli::assert_unknown_option(BIN, "unshare-rs", 1);
 }
