@@ -82,70 +82,41 @@ pub struct Mount {
     pub name: Option<String>,
 }
 
-fn unescape(s: &str) -> String {
-    // mountinfo escapes space, tab, newline and backslash as \ooo.
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 4 <= b.len() {
-            let oct = &b[i + 1..i + 4];
-            if oct.iter().all(|c| (b'0'..=b'7').contains(c)) {
-                let v = u32::from(oct[0] - b'0') * 64
-                    + u32::from(oct[1] - b'0') * 8
-                    + u32::from(oct[2] - b'0');
-                if let Ok(v) = u8::try_from(v) {
-                    out.push(v);
-                    i += 4;
-                    continue;
-                }
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// The cgroup and cgroup2 mounts of a mountinfo text (parsed by [`conventions::mountinfo`]);
+/// other filesystems and malformed lines are skipped.
+pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
+    conventions::mountinfo::parse(text)
+        .into_iter()
+        .filter_map(cgroup_mount)
+        .collect()
 }
 
-/// Parses the cgroup and cgroup2 lines of a mountinfo text; other lines and garbage are skipped.
-pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
-    let mut mounts = Vec::new();
-    for line in text.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let pre: Vec<&str> = pre.split_whitespace().collect();
-        let post: Vec<&str> = post.split_whitespace().collect();
-        if pre.len() < 5 || post.is_empty() {
-            continue;
-        }
-        let version = match post[0] {
-            "cgroup" => Version::V1,
-            "cgroup2" => Version::V2,
-            _ => continue,
-        };
-        let supers = post.get(2).copied().unwrap_or("");
-        let mut controllers = Vec::new();
-        let mut name = None;
-        if version == Version::V1 {
-            for opt in supers.split(',') {
-                if V1_CONTROLLERS.contains(&opt) {
-                    controllers.push(opt.to_string());
-                } else if let Some(n) = opt.strip_prefix("name=") {
-                    name = Some(n.to_string());
-                }
+/// The cgroup view of one mount, `None` when it is no cgroup filesystem.
+fn cgroup_mount(m: conventions::mountinfo::Mount) -> Option<Mount> {
+    let version = match m.fstype.as_str() {
+        "cgroup" => Version::V1,
+        "cgroup2" => Version::V2,
+        _ => return None,
+    };
+    let mut controllers = Vec::new();
+    let mut name = None;
+    if version == Version::V1 {
+        for opt in m.super_option_list() {
+            if V1_CONTROLLERS.contains(&opt) {
+                controllers.push(opt.to_string());
+            } else if let Some(n) = opt.strip_prefix("name=") {
+                name = Some(n.to_string());
             }
         }
-        mounts.push(Mount {
-            version,
-            dev: pre[2].to_string(),
-            root: unescape(pre[3]),
-            mount_point: PathBuf::from(unescape(pre[4])),
-            controllers,
-            name,
-        });
     }
-    mounts
+    Some(Mount {
+        version,
+        dev: m.dev,
+        root: m.root,
+        mount_point: PathBuf::from(m.mount_point),
+        controllers,
+        name,
+    })
 }
 
 /// One hierarchy cgctl may use.
