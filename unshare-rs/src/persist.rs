@@ -3,6 +3,7 @@
 
 use crate::error::Error;
 use crate::plan::Persist;
+use conventions::mountinfo::{self, Mount};
 use conventions::ns::Proc;
 use std::path::{Path, PathBuf};
 
@@ -15,53 +16,10 @@ pub struct Target {
     pub created: bool,
 }
 
-/// Decodes the octal escapes (`\040` for a space) of a mountinfo field.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') as u32 * 64
-                + (b[i + 2] - b'0') as u32 * 8
-                + (b[i + 3] - b'0') as u32;
-            out.push(v as u8);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The mount that holds `dir` (an absolute, canonical path) according to `mountinfo` text: its
-/// mount point and whether it is shared. The last, longest match wins, as the kernel stacks them.
-pub fn mount_of(mountinfo: &str, dir: &Path) -> Option<(PathBuf, bool)> {
-    let mut best: Option<(PathBuf, bool)> = None;
-    for line in mountinfo.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        if fields.len() < 7 {
-            continue;
-        }
-        let point = PathBuf::from(unescape(fields[4]));
-        if !dir.starts_with(&point) {
-            continue;
-        }
-        let optional = fields[6..].iter().take_while(|f| **f != "-");
-        let shared = optional.clone().any(|f| f.starts_with("shared:"));
-        let longer = best
-            .as_ref()
-            .map(|(b, _)| point.as_os_str().len() >= b.as_os_str().len())
-            .unwrap_or(true);
-        if longer {
-            best = Some((point, shared));
-        }
-    }
-    best
+/// The mount that holds `dir` (an absolute, canonical path) if it is shared: a mount namespace
+/// bound there would propagate into itself.
+pub fn shared_mount_of<'a>(mounts: &'a [Mount], dir: &Path) -> Option<&'a Mount> {
+    mountinfo::mount_of(mounts, dir).filter(|m| m.is_shared())
 }
 
 fn describe(p: &Persist) -> String {
@@ -100,8 +58,9 @@ pub fn prepare(persist: &[Persist]) -> Result<Vec<Target>, Error> {
             }
         };
         if p.kind.proc_name == "mnt" {
-            let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-            if let Some((point, true)) = mount_of(&info, &dir) {
+            // Unreadable mountinfo skips the check; the kernel still refuses the bind.
+            let mounts = mountinfo::read_self().unwrap_or_default();
+            if let Some(shared) = shared_mount_of(&mounts, &dir) {
                 return Err(fail(
                     &targets,
                     Error::Failed(format!(
@@ -109,7 +68,7 @@ pub fn prepare(persist: &[Persist]) -> Result<Vec<Target>, Error> {
                          mount --bind {} {} && mount --make-private {})",
                         describe(p),
                         p.path.display(),
-                        point.display(),
+                        shared.mount_point,
                         dir.display(),
                         dir.display(),
                         dir.display()
@@ -213,36 +172,21 @@ mod tests {
 ";
 
     #[test]
-    fn finds_the_holding_mount() {
-        assert_eq!(
-            mount_of(INFO, Path::new("/run/x")),
-            Some((PathBuf::from("/run"), false))
-        );
-        assert_eq!(
-            mount_of(INFO, Path::new("/var/lib")),
-            Some((PathBuf::from("/"), true))
-        );
-        assert_eq!(
-            mount_of(INFO, Path::new("/tmp")),
-            Some((PathBuf::from("/tmp"), true))
-        );
-        assert_eq!(
-            mount_of(INFO, Path::new("/run/with space/f")),
-            Some((PathBuf::from("/run/with space"), false))
-        );
+    fn refuses_only_shared_holders() {
+        let m = mountinfo::parse(INFO);
+        let shared = |p: &str| shared_mount_of(&m, Path::new(p)).map(|m| m.mount_point.as_str());
+        assert_eq!(shared("/run/x"), None);
+        assert_eq!(shared("/var/lib"), Some("/"));
+        assert_eq!(shared("/tmp"), Some("/tmp"));
+        assert_eq!(shared("/run/with space/f"), None);
+        let spaced = mountinfo::mount_of(&m, Path::new("/run/with space/f"));
+        assert_eq!(spaced.map(|m| m.id), Some(31));
         // /running is not under /run.
+        assert_eq!(shared("/running"), Some("/"));
+        assert_eq!(shared_mount_of(&[], Path::new("/")), None);
         assert_eq!(
-            mount_of(INFO, Path::new("/running")),
-            Some((PathBuf::from("/"), true))
+            shared_mount_of(&mountinfo::parse("garbage\n1 2 3\n"), Path::new("/")),
+            None
         );
-        assert_eq!(mount_of("", Path::new("/")), None);
-        assert_eq!(mount_of("garbage\n1 2 3\n", Path::new("/")), None);
-    }
-
-    #[test]
-    fn unescapes() {
-        assert_eq!(unescape("a\\040b"), "a b");
-        assert_eq!(unescape("a\\04"), "a\\04");
-        assert_eq!(unescape("\\"), "\\");
     }
 }
