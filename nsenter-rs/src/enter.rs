@@ -357,18 +357,12 @@ pub fn parse_v2_cgroup(content: &str) -> Option<&str> {
 }
 
 /// Where the cgroup2 hierarchy is mounted, and the cgroup its mount shows as root, from
-/// `/proc/self/mountinfo`.
+/// `/proc/self/mountinfo` text (parsed by [`conventions::mountinfo`], so both are unescaped).
 pub fn parse_cgroup2_mount(mountinfo: &str) -> Option<(String, String)> {
-    mountinfo.lines().find_map(|line| {
-        let (pre, post) = line.split_once(" - ")?;
-        if post.split_whitespace().next()? != "cgroup2" {
-            return None;
-        }
-        let mut f = pre.split_whitespace();
-        let root = f.nth(3)?.to_string();
-        let point = f.next()?.to_string();
-        Some((point, root))
-    })
+    conventions::mountinfo::parse(mountinfo)
+        .into_iter()
+        .find(|m| m.fstype == "cgroup2")
+        .map(|m| (m.mount_point, m.root))
 }
 
 /// `-c`: moves us into the target's v2 cgroup, before the mount namespace changes what
@@ -722,6 +716,10 @@ mod tests {
         assert_eq!(
             parse_cgroup2_mount("1 2 3:4 / / rw - ext4 /dev/x rw\n"),
             None
+        );
+        assert_eq!(
+            parse_cgroup2_mount("9 1 0:40 /a\\040b /cg\\040two rw - cgroup2 none rw\n"),
+            Some(("/cg two".to_string(), "/a b".to_string()))
         );
     }
 }
