@@ -456,6 +456,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         guest.as_deref(),
         linux.as_ref(),
     );
+    // After the build: what other work there is, not ours.
+    let load_start = report::load_average();
     let total = groups.len();
     let mut results = Vec::new();
     for (i, g) in groups.iter().enumerate() {
@@ -469,7 +471,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .map(|g| tinyvmm_split(&bin.join("tinyvmm"), g))
         .unwrap_or_default();
     let sizes = binary_sizes(&bin);
-    let machine = report::Machine::here();
+    let mut machine = report::Machine::here();
+    machine.load.0 = load_start;
     let md = report::markdown(&machine, &results, &split, &sizes, opts.quick);
     let docs = opts.out.join("docs");
     std::fs::create_dir_all(&docs).map_err(|e| format!("creating {}: {e}", docs.display()))?;

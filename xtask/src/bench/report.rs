@@ -93,6 +93,9 @@ pub struct Machine {
     pub date: String,
     /// What kind of KVM this is.
     pub kvm: String,
+    /// /proc/loadavg's 1-minute figure when the run started and when it ended: how busy the
+    /// machine was with other work.
+    pub load: (String, String),
     /// Versions of the peers and the harness.
     pub versions: Vec<(String, String)>,
 }
@@ -137,6 +140,7 @@ impl Machine {
             .unwrap_or_default();
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         Machine {
+            load: (String::new(), load_average()),
             kvm: describe_kvm(&cpuinfo, std::path::Path::new("/dev/kvm").exists()),
             cpu,
             cpus: std::thread::available_parallelism()
@@ -174,6 +178,14 @@ impl Machine {
             ],
         }
     }
+}
+
+/// The 1-minute load average now.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".to_string())
 }
 
 /// Per result in hyperfine's `--export-json`, its run times in milliseconds.
@@ -292,6 +304,11 @@ pub fn markdown(
     let _ = writeln!(s, "## Machine\n");
     let _ = writeln!(s, "- CPU: {} ({} online)", m.cpu, m.cpus);
     let _ = writeln!(s, "- kernel: {}", m.kernel);
+    let _ = writeln!(
+        s,
+        "- load average (1 min) at the start and end of the run: {} and {} (other work on the machine widens the spreads)",
+        m.load.0, m.load.1
+    );
     let _ = writeln!(s, "- KVM: {}", m.kvm);
     for (k, v) in &m.versions {
         let _ = writeln!(s, "- {k}: {v}");
@@ -463,6 +480,7 @@ mod tests {
             kernel: "6.1".into(),
             date: "2026-01-01 00:00 UTC".into(),
             kvm: "kvm".into(),
+            load: ("0.10".into(), "0.20".into()),
             versions: vec![("hyperfine".into(), "hyperfine 1.15.0".into())],
         };
         let md = markdown(
@@ -478,6 +496,7 @@ mod tests {
         );
         assert!(md.contains("| 0.50x | ratio <= 0.8: met |"), "{md}");
         assert!(md.contains("2026-01-01 00:00 UTC"));
+        assert!(md.contains("run: 0.10 and 0.20"), "{md}");
         assert!(md.contains("| create | 120 us |"));
         assert!(md.contains("| `cgctl` | 488 KiB | ours |"));
         assert!(md.contains("```sh\n/bin/true\n/bin/true\n```"));
