@@ -1,7 +1,8 @@
 //! `cargo xtask demo [--json]`: the project's front door. It runs a container (cgctl + unshare-rs +
-//! pivot), a tinyvmm guest and a plain process on this machine, shows what each sees from inside,
-//! and measures them side by side, so that "a container is a process in namespaces, a VM divides
-//! the hardware" comes with numbers instead of words.
+//! pivot), a tinyvmm guest, a Linux kernel under QEMU (when `cargo xtask kernel` fetched one) and a
+//! plain process on this machine, shows what each sees from inside, and measures them side by
+//! side, so that "a container is a process in namespaces, a VM divides the hardware" comes with
+//! numbers instead of words.
 
 use crate::bench::measure::{self, Run};
 use crate::{deps, rootfs, util};
