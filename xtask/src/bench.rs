@@ -283,8 +283,17 @@ fn plan(
     });
     // libcgroup needs four programs; one sh runs them with a name unique to this bench and run,
     // and deletes the group whatever happened.
+    // The memory limit's file is named after the hierarchy that holds the controller.
+    let v1_memory = crate::demo::cgroup_mounts()
+        .iter()
+        .any(|(_, t, o)| t == "cgroup" && o.split(',').any(|x| x == "memory"));
+    let mem_key = if v1_memory {
+        "memory.limit_in_bytes"
+    } else {
+        "memory.max"
+    };
     let seq = format!(
-        "g=mtbench-{}-$$; cgcreate -g memory,pids:$g && cgset -r memory.limit_in_bytes=64M -r pids.max=64 $g && cgexec -g memory,pids:$g /bin/true; s=$?; cgdelete -g memory,pids:$g; exit $s",
+        "g=mtbench-{}-$$; cgcreate -g memory,pids:$g && cgset -r {mem_key}=64M -r pids.max=64 $g && cgexec -g memory,pids:$g /bin/true; s=$?; cgdelete -g memory,pids:$g; exit $s",
         std::process::id()
     );
     groups.push(Group {
