@@ -1,7 +1,8 @@
 # testkernel-bz: a synthetic kernel in bzImage format for `tinyvmm run --kernel`. Its setup
 # header says what a 64-bit Linux says (boot protocol 2.15, LOADED_HIGH, XLF_KERNEL_64), and its
 # 64-bit entry (load address + 0x200) checks and prints what Linux reads from boot_params (RSI):
-# the "HdrS" magic, the command line at cmd_line_ptr, the e820 map and the initrd fields; then it
+# the "HdrS" magic, the command line at cmd_line_ptr, the e820 map, the processors in the MP
+# table at 0x9fc00 and the initrd fields; then it
 # exits through the status port with 0 (1 when boot_params lack "HdrS").
         .intel_syntax noprefix
 
@@ -99,7 +100,37 @@ startup_64:
         dec r12d
         jmp 1b
 
-2:      mov r12d, [rbp + 0x21c]         # ramdisk_size
+2:      cmp dword ptr [0x9fc00], 0x5f504d5f     # "_MP_": the MP floating pointer
+        jne 5f
+        mov esi, [0x9fc04]                      # the configuration table
+        movzx ecx, word ptr [rsi + 34]          # entry count
+        lea rdi, [rsi + 44]
+        xor ebx, ebx                            # processors
+6:      test ecx, ecx
+        jz 8f
+        cmp byte ptr [rdi], 0
+        jne 7f
+        inc ebx
+        add rdi, 12                             # processor entries are 20 bytes, others 8
+7:      add rdi, 8
+        dec ecx
+        jmp 6b
+8:      lea rsi, [rip + s_mp]
+        call puts
+        mov eax, ebx
+        xor edx, edx
+        mov ecx, 10
+        div ecx
+        test eax, eax
+        jz 9f
+        push rdx
+        call putdigit
+        pop rdx
+9:      mov eax, edx
+        call putdigit
+        lea rsi, [rip + s_mp2]
+        call puts
+5:      mov r12d, [rbp + 0x21c]         # ramdisk_size
         test r12d, r12d
         jz 4f
         lea rsi, [rip + s_initrd]
@@ -187,3 +218,5 @@ s_no:      .asciz "no"
 s_starts:  .asciz ", starts with \""
 s_quote:   .asciz "\"\n"
 s_nohdrs:  .asciz "boot: no HdrS in boot_params\n"
+s_mp:      .asciz "mptable: processors: "
+s_mp2:     .asciz "\n"

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use vm_superio::{Serial, Trigger};
@@ -75,10 +76,12 @@ impl Shared {
     }
 }
 
-/// Where guest output goes and guest input comes from.
+/// Where guest output goes and guest input comes from; clones share the one UART (one per
+/// vCPU thread).
+#[derive(Clone)]
 pub struct Console {
     shared: Arc<Mutex<Shared>>,
-    started: bool,
+    started: Arc<AtomicBool>,
 }
 
 fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -96,18 +99,18 @@ impl Console {
                 serial: Serial::new(Irq(irq), RawStdout),
                 pending: VecDeque::new(),
             })),
-            started: false,
+            started: Arc::new(AtomicBool::new(false)),
         }
     }
 
     /// A guest write to COM1 + `offset`. Output errors (a closed stdout) are the reader's loss,
     /// not a reason to stop the guest.
-    pub fn write(&mut self, offset: u8, value: u8) {
+    pub fn write(&self, offset: u8, value: u8) {
         let _ = lock(&self.shared).serial.write(offset, value);
     }
 
     /// A guest read from COM1 + `offset`.
-    pub fn read(&mut self, offset: u8) -> u8 {
+    pub fn read(&self, offset: u8) -> u8 {
         // Receive buffer and line status are where a polling guest looks for input.
         if offset == 0 || offset == 5 {
             self.start_input();
@@ -119,11 +122,10 @@ impl Console {
 
     /// Starts the stdin reader thread (once). Without a thread (spawn failed) the guest sees no
     /// input.
-    pub fn start_input(&mut self) {
-        if self.started {
+    pub fn start_input(&self) {
+        if self.started.swap(true, Ordering::SeqCst) {
             return;
         }
-        self.started = true;
         let shared = Arc::clone(&self.shared);
         // The thread blocks in read(2) and dies with the process.
         let _ = std::thread::Builder::new()

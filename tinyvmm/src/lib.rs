@@ -6,6 +6,7 @@
 //! - [`vm`]: the KVM calls and the exit loop.
 //! - [`linux`]: booting Linux-style kernels (`--kernel`): plan, zero page, PVH start info.
 //! - [`initramfs`]: the one-shot mode's initramfs (`--rootfs DIR -- CMD`).
+//! - [`mptable`]: the MultiProcessor table for `--cpus`.
 //! - [`devices`]: the UART, the status port, the i8042 reset.
 //! - [`report`]: the JSON report.
 
@@ -14,6 +15,7 @@ pub mod error;
 pub mod initramfs;
 pub mod layout;
 pub mod linux;
+pub mod mptable;
 pub mod plan;
 pub mod report;
 pub mod vm;
@@ -122,6 +124,9 @@ pub struct RunArgs {
     /// its exit status, which becomes tinyvmm's.
     #[arg(long, value_name = "DIR", conflicts_with = "initrd")]
     pub rootfs: Option<PathBuf>,
+    /// vCPUs for --kernel (1 to 32); the kernel starts the others from the MP table.
+    #[arg(long, value_name = "N", default_value = "1", value_parser = clap::value_parser!(u8).range(1..=32))]
+    pub cpus: u8,
     /// Guest image; without one (and without --kernel), the built-in guest runs.
     pub image: Option<PathBuf>,
     /// The command the one-shot mode runs (after `--`).
@@ -205,6 +210,9 @@ pub fn run_vm(tool: &str, args: &RunArgs) -> Result<vm::Outcome, Error> {
             "--initrd, --append and --rootfs go with --kernel".to_string(),
         ));
     }
+    if args.kernel.is_none() && args.cpus != 1 {
+        return Err(Error::BadOption("--cpus goes with --kernel".to_string()));
+    }
     if args.rootfs.is_some() == args.command.is_empty() {
         return Err(Error::BadOption(
             "--rootfs DIR and a command after -- go together".to_string(),
@@ -250,6 +258,7 @@ pub fn run_vm(tool: &str, args: &RunArgs) -> Result<vm::Outcome, Error> {
         })?;
         let boot = vm::Boot::Kernel {
             plan: &plan,
+            cpus: args.cpus,
             kernel: &kernel,
             initrd: initrd.as_deref(),
         };

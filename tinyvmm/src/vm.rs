@@ -3,7 +3,7 @@
 
 use std::io::Cursor;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use kvm_bindings::{kvm_segment, kvm_userspace_memory_region, CpuId, KVM_MAX_CPUID_ENTRIES};
@@ -16,6 +16,7 @@ use vmm_sys_util::eventfd::EventFd;
 use crate::devices::{Console, COM1, COM1_IRQ, I8042_CMD, I8042_RESET, STATUS_PORT};
 use crate::layout;
 use crate::linux::{self, KernelKind, KernelPlan};
+use crate::mptable;
 use crate::plan::{Format, LoadPlan};
 use crate::Error;
 
@@ -113,6 +114,21 @@ impl ExitCounts {
         ]
     }
 
+    /// Adds another vCPU's counts.
+    pub fn add(&mut self, o: &ExitCounts) {
+        self.io_in += o.io_in;
+        self.io_out += o.io_out;
+        self.mmio_read += o.mmio_read;
+        self.mmio_write += o.mmio_write;
+        self.hlt += o.hlt;
+        self.intr += o.intr;
+        self.shutdown += o.shutdown;
+        self.system_event += o.system_event;
+        self.internal_error += o.internal_error;
+        self.fail_entry += o.fail_entry;
+        self.other += o.other;
+    }
+
     /// All exits.
     pub fn total(&self) -> u64 {
         self.pairs().iter().map(|p| p.1).sum()
@@ -157,8 +173,9 @@ pub struct Outcome {
 }
 
 struct Machine {
-    // Field order is drop order: the vCPU before the VM, the VM before its memory.
+    // Field order is drop order: the vCPUs before the VM, the VM before its memory.
     vcpu: VcpuFd,
+    aps: Vec<VcpuFd>,
     vm: VmFd,
     kvm: Kvm,
     mem: GuestMemoryMmap,
@@ -178,6 +195,8 @@ pub enum Boot<'a> {
     Kernel {
         /// Where it goes and how it is entered.
         plan: &'a KernelPlan,
+        /// vCPUs (the first boots, the others wait for the kernel's INIT/SIPI).
+        cpus: u8,
         /// The kernel's bytes.
         kernel: &'a [u8],
         /// The initrd's bytes.
@@ -197,8 +216,12 @@ impl Boot<'_> {
 /// Creates the VM, loads what `boot` says and runs it to its end.
 pub fn run(boot: Boot<'_>, cfg: &RunConfig) -> Result<Outcome, Error> {
     let kernel = matches!(boot, Boot::Kernel { .. });
+    let cpus = match boot {
+        Boot::Kernel { cpus, .. } => cpus.max(1),
+        Boot::Image { .. } => 1,
+    };
     let t0 = Instant::now();
-    let mut m = create(boot.mem(), kernel)?;
+    let mut m = create(boot.mem(), kernel, cpus)?;
     let irq =
         EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC).map_err(|source| Error::Setup {
             what: "eventfd for the UART",
@@ -215,15 +238,16 @@ pub fn run(boot: Boot<'_>, cfg: &RunConfig) -> Result<Outcome, Error> {
             plan,
             kernel,
             initrd,
+            ..
         } => load_kernel(&mut m, plan, kernel, initrd)?,
     }
     let t2 = Instant::now();
-    let mut console = Console::new(irq);
+    let console = Console::new(irq);
     if kernel {
         // A kernel waits for the UART's interrupt rather than polling it.
         console.start_input();
     }
-    let (end, exits) = run_loop(&mut m.vcpu, console, cfg)?;
+    let (end, exits) = run_vcpus(&mut m, console, cfg)?;
     let t3 = Instant::now();
     drop(m);
     let t4 = Instant::now();
@@ -239,7 +263,7 @@ pub fn run(boot: Boot<'_>, cfg: &RunConfig) -> Result<Outcome, Error> {
     })
 }
 
-fn create(mem_size: u64, irqchip: bool) -> Result<Machine, Error> {
+fn create(mem_size: u64, irqchip: bool, cpus: u8) -> Result<Machine, Error> {
     let kvm = Kvm::new().map_err(Error::kvm_open)?;
     let api = kvm.get_api_version();
     if api != 12 {
@@ -284,7 +308,17 @@ fn create(mem_size: u64, irqchip: bool) -> Result<Machine, Error> {
     unsafe { vm.set_user_memory_region(region) }
         .map_err(Error::ioctl("KVM_SET_USER_MEMORY_REGION"))?;
     let vcpu = vm.create_vcpu(0).map_err(Error::ioctl("KVM_CREATE_VCPU"))?;
-    Ok(Machine { vcpu, vm, kvm, mem })
+    let aps = (1..cpus)
+        .map(|id| vm.create_vcpu(u64::from(id)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Error::ioctl("KVM_CREATE_VCPU"))?;
+    Ok(Machine {
+        vcpu,
+        aps,
+        vm,
+        kvm,
+        mem,
+    })
 }
 
 fn write(mem: &GuestMemoryMmap, addr: u64, bytes: &[u8]) -> Result<(), Error> {
@@ -306,7 +340,7 @@ fn load(m: &mut Machine, plan: &LoadPlan, image: &[u8], cfg: &RunConfig) -> Resu
         Format::Elf | Format::Pvh => load_elf(m, plan, image)?,
     }
     if cfg.cpuid {
-        set_cpuid(m)?;
+        set_cpuid(&m.kvm, &m.vcpu, 0)?;
     }
     let mut sregs = m.vcpu.get_sregs().map_err(Error::ioctl("KVM_GET_SREGS"))?;
     let mut regs = m.vcpu.get_regs().map_err(Error::ioctl("KVM_GET_REGS"))?;
@@ -346,7 +380,7 @@ fn load(m: &mut Machine, plan: &LoadPlan, image: &[u8], cfg: &RunConfig) -> Resu
             sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_PG;
             sregs.efer = EFER_LME | EFER_LMA;
             regs.rip = plan.entry;
-            set_fpu(m)?;
+            set_fpu(&m.vcpu)?;
         }
         Format::Pvh => {
             write_gdt(&m.mem, false)?;
@@ -401,9 +435,17 @@ fn load_kernel(
         write(&m.mem, addr, bytes)?;
     }
     write(&m.mem, linux::CMDLINE_ADDR, &plan.cmdline)?;
-    set_cpuid(m)?;
-    set_lapic(m)?;
-    set_boot_msrs(m)?;
+    write(
+        &m.mem,
+        mptable::MPTABLE_ADDR,
+        &mptable::mptable(1 + m.aps.len() as u8),
+    )?;
+    for (id, vcpu) in std::iter::once(&m.vcpu).chain(&m.aps).enumerate() {
+        set_cpuid(&m.kvm, vcpu, id as u8)?;
+        set_lapic(vcpu)?;
+        set_boot_msrs(vcpu)?;
+        set_fpu(vcpu)?;
+    }
     let mut sregs = m.vcpu.get_sregs().map_err(Error::ioctl("KVM_GET_SREGS"))?;
     let mut regs = m.vcpu.get_regs().map_err(Error::ioctl("KVM_GET_REGS"))?;
     regs.rflags = 0x2;
@@ -433,7 +475,6 @@ fn load_kernel(
         sregs.efer = EFER_LME | EFER_LMA;
         regs.rsi = linux::ZERO_PAGE_ADDR;
     }
-    set_fpu(m)?;
     m.vcpu
         .set_sregs(&sregs)
         .map_err(Error::ioctl("KVM_SET_SREGS"))?;
@@ -445,7 +486,7 @@ fn load_kernel(
 
 /// The MSRs as a kernel expects them from firmware: the syscall and sysenter MSRs cleared, the
 /// TSC at 0, fast strings enabled.
-fn set_boot_msrs(m: &mut Machine) -> Result<(), Error> {
+fn set_boot_msrs(vcpu: &VcpuFd) -> Result<(), Error> {
     const MSRS: [(u32, u64); 10] = [
         (0x174, 0),       // IA32_SYSENTER_CS
         (0x175, 0),       // IA32_SYSENTER_ESP
@@ -470,10 +511,7 @@ fn set_boot_msrs(m: &mut Machine) -> Result<(), Error> {
         ioctl: "KVM_SET_MSRS",
         source: vmm_sys_util::errno::Error::new(libc::E2BIG),
     })?;
-    let set = m
-        .vcpu
-        .set_msrs(&msrs)
-        .map_err(Error::ioctl("KVM_SET_MSRS"))?;
+    let set = vcpu.set_msrs(&msrs).map_err(Error::ioctl("KVM_SET_MSRS"))?;
     if set != entries.len() {
         return Err(Error::Ioctl {
             ioctl: "KVM_SET_MSRS",
@@ -485,12 +523,12 @@ fn set_boot_msrs(m: &mut Machine) -> Result<(), Error> {
 
 /// LINT0 as ExtINT (the PIC's interrupts, the PIT's timer among them) and LINT1 as NMI, as a
 /// BIOS leaves them.
-fn set_lapic(m: &mut Machine) -> Result<(), Error> {
+fn set_lapic(vcpu: &VcpuFd) -> Result<(), Error> {
     const LVT_LINT0: usize = 0x350;
     const LVT_LINT1: usize = 0x360;
     const EXTINT: u32 = 7;
     const NMI: u32 = 4;
-    let mut lapic = m.vcpu.get_lapic().map_err(Error::ioctl("KVM_GET_LAPIC"))?;
+    let mut lapic = vcpu.get_lapic().map_err(Error::ioctl("KVM_GET_LAPIC"))?;
     for (off, mode) in [(LVT_LINT0, EXTINT), (LVT_LINT1, NMI)] {
         let raw: [u8; 4] = std::array::from_fn(|i| lapic.regs[off + i] as u8);
         let v = (u32::from_le_bytes(raw) & !0x700) | (mode << 8);
@@ -498,8 +536,7 @@ fn set_lapic(m: &mut Machine) -> Result<(), Error> {
             lapic.regs[off + i] = *b as _;
         }
     }
-    m.vcpu
-        .set_lapic(&lapic)
+    vcpu.set_lapic(&lapic)
         .map_err(Error::ioctl("KVM_SET_LAPIC"))
 }
 
@@ -584,19 +621,19 @@ fn set_segments(sregs: &mut kvm_bindings::kvm_sregs, long: bool) {
     };
 }
 
-fn set_fpu(m: &mut Machine) -> Result<(), Error> {
+fn set_fpu(vcpu: &VcpuFd) -> Result<(), Error> {
     let fpu = kvm_bindings::kvm_fpu {
         fcw: 0x37f,
         mxcsr: 0x1f80,
         ..Default::default()
     };
-    m.vcpu.set_fpu(&fpu).map_err(Error::ioctl("KVM_SET_FPU"))
+    vcpu.set_fpu(&fpu).map_err(Error::ioctl("KVM_SET_FPU"))
 }
 
-/// KVM's supported CPUID with the hypervisor bit and KVM's signature leaf, APIC id 0.
-fn set_cpuid(m: &mut Machine) -> Result<(), Error> {
-    let mut cpuid: CpuId = m
-        .kvm
+/// KVM's supported CPUID with the hypervisor bit and KVM's signature leaf, and `apic_id` as
+/// the initial (x2)APIC id.
+fn set_cpuid(kvm: &Kvm, vcpu: &VcpuFd, apic_id: u8) -> Result<(), Error> {
+    let mut cpuid: CpuId = kvm
         .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
         .map_err(Error::ioctl("KVM_GET_SUPPORTED_CPUID"))?;
     let mut has_signature = false;
@@ -604,8 +641,9 @@ fn set_cpuid(m: &mut Machine) -> Result<(), Error> {
         match e.function {
             1 => {
                 e.ecx |= 1 << 31;
-                e.ebx &= 0x00ff_ffff;
+                e.ebx = (e.ebx & 0x00ff_ffff) | (u32::from(apic_id) << 24);
             }
+            0xb | 0x1f => e.edx = u32::from(apic_id),
             0x4000_0000 => {
                 has_signature = true;
                 set_kvm_signature(e);
@@ -622,8 +660,7 @@ fn set_cpuid(m: &mut Machine) -> Result<(), Error> {
         // A full table keeps its entries; the signature is then what KVM itself offers.
         let _ = cpuid.push(e);
     }
-    m.vcpu
-        .set_cpuid2(&cpuid)
+    vcpu.set_cpuid2(&cpuid)
         .map_err(Error::ioctl("KVM_SET_CPUID2"))
 }
 
@@ -635,13 +672,24 @@ fn set_kvm_signature(e: &mut kvm_bindings::kvm_cpuid_entry2) {
     e.edx = u32::from_le_bytes([sig[8], sig[9], sig[10], sig[11]]);
 }
 
-/// The timeout's shared state: the timer thread sets `expired` and keeps kicking the vCPU
-/// thread with a signal until the loop reports `done`, so a kick that lands just before KVM_RUN
-/// is entered is followed by another.
-struct Timer {
-    expired: Arc<AtomicBool>,
-    done: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+/// How the vCPU threads learn that the run is over: the first vCPU to end the run (or the
+/// timeout) sets `stop`; a watchdog thread then keeps kicking every vCPU thread still in KVM_RUN
+/// with a signal until all have left, so that a kick landing just before KVM_RUN is entered is
+/// followed by another.
+struct Control {
+    stop: AtomicBool,
+    state: Mutex<ControlState>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct ControlState {
+    /// Threads of the vCPUs still running.
+    live: Vec<libc::pthread_t>,
+    /// How the run ended, from the first vCPU that ended it.
+    end: Option<End>,
+    /// The run is over: the watchdog returns.
+    quit: bool,
 }
 
 extern "C" fn kick_handler(_: libc::c_int) {}
@@ -650,73 +698,156 @@ fn kick_signal() -> libc::c_int {
     libc::SIGRTMIN()
 }
 
-impl Timer {
-    fn start(limit: Duration) -> Result<Timer, Error> {
-        let sig = kick_signal();
-        // SAFETY: a zeroed sigaction is valid; the handler does nothing, which is async-signal
-        // safe; no SA_RESTART, so a blocked KVM_RUN returns EINTR.
-        unsafe {
+impl Control {
+    fn new() -> Control {
+        Control {
+            stop: AtomicBool::new(false),
+            state: Mutex::new(ControlState::default()),
+            cv: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ControlState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Installs the kick signal's handler: it does nothing, which is async-signal safe; without
+    /// SA_RESTART a blocked KVM_RUN returns EINTR.
+    fn install_handler() -> Result<(), Error> {
+        // SAFETY: a zeroed sigaction is valid; the handler is an extern "C" fn doing nothing.
+        let r = unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = kick_handler as *const () as usize;
             libc::sigemptyset(&mut sa.sa_mask);
-            if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
-                return Err(Error::Setup {
-                    what: "sigaction",
-                    source: std::io::Error::last_os_error(),
-                });
-            }
+            libc::sigaction(kick_signal(), &sa, std::ptr::null_mut())
+        };
+        if r != 0 {
+            return Err(Error::Setup {
+                what: "sigaction",
+                source: std::io::Error::last_os_error(),
+            });
         }
-        // SAFETY: pthread_self has no preconditions.
-        let target = unsafe { libc::pthread_self() };
-        let expired = Arc::new(AtomicBool::new(false));
-        let done = Arc::new(AtomicBool::new(false));
-        let (e, d) = (expired.clone(), done.clone());
-        let deadline = Instant::now() + limit;
-        let thread = std::thread::Builder::new()
-            .name("timeout".into())
-            .spawn(move || {
-                loop {
-                    if d.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let now = Instant::now();
-                    if now >= deadline {
-                        break;
-                    }
-                    std::thread::park_timeout(deadline - now);
-                }
-                e.store(true, Ordering::SeqCst);
-                while !d.load(Ordering::SeqCst) {
-                    // SAFETY: `target` is the vCPU thread, which sets `done` before it could
-                    // end, and this loop stops once `done` is set.
-                    unsafe { libc::pthread_kill(target, sig) };
-                    std::thread::park_timeout(Duration::from_millis(5));
-                }
-            })
-            .map_err(|source| Error::Setup {
-                what: "spawning the timeout thread",
-                source,
-            })?;
-        Ok(Timer {
-            expired,
-            done,
-            thread: Some(thread),
-        })
+        Ok(())
     }
 
-    fn expired(&self) -> bool {
-        self.expired.load(Ordering::SeqCst)
+    /// Registers the calling thread as a running vCPU.
+    fn enter(&self) {
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() };
+        self.lock().live.push(me);
+    }
+
+    /// Deregisters the calling thread, recording `end` if it is the first.
+    fn leave(&self, end: Option<End>) {
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() };
+        let mut st = self.lock();
+        st.live.retain(|&t| t != me);
+        if let Some(e) = end {
+            if st.end.is_none() {
+                st.end = Some(e);
+            }
+            self.stop.store(true, Ordering::SeqCst);
+        }
+        self.cv.notify_all();
+    }
+
+    /// The watchdog: waits for the deadline or a stop, then kicks the live vCPU threads until
+    /// none is left or the run is declared over.
+    fn watch(&self, deadline: Option<Instant>) {
+        let mut st = self.lock();
+        loop {
+            if st.quit {
+                return;
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            st = match deadline {
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        self.stop.store(true, Ordering::SeqCst);
+                        break;
+                    }
+                    self.cv
+                        .wait_timeout(st, d - now)
+                        .map(|(g, _)| g)
+                        .unwrap_or_else(|e| e.into_inner().0)
+                }
+                None => self.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
+            };
+        }
+        while !st.quit && !st.live.is_empty() {
+            for &t in &st.live {
+                // SAFETY: every thread in `live` is a vCPU thread that removes itself (under
+                // this lock) before it ends, so `t` names a live thread.
+                unsafe { libc::pthread_kill(t, kick_signal()) };
+            }
+            st = self
+                .cv
+                .wait_timeout(st, Duration::from_millis(5))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
     }
 }
 
-impl Drop for Timer {
-    fn drop(&mut self) {
-        self.done.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            t.thread().unpark();
-            let _ = t.join();
-        }
+/// Runs the bootstrap vCPU on this thread and the others on their own, until the run ends.
+fn run_vcpus(
+    m: &mut Machine,
+    console: Console,
+    cfg: &RunConfig,
+) -> Result<(End, ExitCounts), Error> {
+    // One vCPU and no timeout: nothing to coordinate, no thread, no signal.
+    if m.aps.is_empty() && cfg.timeout.is_none() {
+        let control = Control::new();
+        let (end, n) = run_loop(&mut m.vcpu, &console, &control, cfg);
+        return Ok((end.unwrap_or(End::Timeout), n));
     }
+    Control::install_handler()?;
+    let control = Control::new();
+    let deadline = cfg.timeout.map(|t| Instant::now() + t);
+    let (bsp_end, total) = std::thread::scope(|scope| -> Result<_, Error> {
+        let watchdog = std::thread::Builder::new()
+            .name("watchdog".into())
+            .spawn_scoped(scope, || control.watch(deadline))
+            .map_err(|source| Error::Setup {
+                what: "spawning the watchdog thread",
+                source,
+            })?;
+        let mut aps = Vec::new();
+        for (i, ap) in m.aps.iter_mut().enumerate() {
+            let (console, control) = (console.clone(), &control);
+            let spawned = std::thread::Builder::new()
+                .name(format!("vcpu{}", i + 1))
+                .spawn_scoped(scope, move || run_loop(ap, &console, control, cfg));
+            match spawned {
+                Ok(h) => aps.push(h),
+                Err(source) => {
+                    control.stop.store(true, Ordering::SeqCst);
+                    control.cv.notify_all();
+                    return Err(Error::Setup {
+                        what: "spawning a vCPU thread",
+                        source,
+                    });
+                }
+            }
+        }
+        let (end, mut n) = run_loop(&mut m.vcpu, &console, &control, cfg);
+        for h in aps {
+            if let Ok((_, an)) = h.join() {
+                n.add(&an);
+            }
+        }
+        control.lock().quit = true;
+        control.cv.notify_all();
+        let _ = watchdog.join();
+        Ok((end, n))
+    })?;
+    // The first vCPU to end the run says how; if none did, the timeout stopped them all.
+    let first = control.lock().end.take();
+    Ok((first.or(bsp_end).unwrap_or(End::Timeout), total))
 }
 
 fn rip(vcpu: &VcpuFd) -> Option<u64> {
@@ -730,12 +861,15 @@ fn crash(vcpu: &VcpuFd, what: impl Into<String>) -> End {
     }
 }
 
+/// One vCPU's exit loop: returns how it ended the run, or None when it was stopped because
+/// another vCPU or the timeout ended it.
 fn run_loop(
     vcpu: &mut VcpuFd,
-    mut console: Console,
+    console: &Console,
+    control: &Control,
     cfg: &RunConfig,
-) -> Result<(End, ExitCounts), Error> {
-    let timer = cfg.timeout.map(Timer::start).transpose()?;
+) -> (Option<End>, ExitCounts) {
+    control.enter();
     let mut n = ExitCounts::default();
     let log = |what: std::fmt::Arguments| {
         if cfg.verbose {
@@ -743,12 +877,13 @@ fn run_loop(
         }
     };
     let end = loop {
-        if timer.as_ref().is_some_and(Timer::expired) {
+        if control.stop.load(Ordering::SeqCst) {
             if cfg.verbose {
                 let at = rip(vcpu).map(|r| format!("0x{r:x}")).unwrap_or_default();
-                log(format_args!("timeout at RIP {at}"));
+                log(format_args!("stopped at RIP {at}"));
             }
-            break End::Timeout;
+            control.leave(None);
+            return (None, n);
         }
         match vcpu.run() {
             Ok(VcpuExit::IoOut(port, data)) => {
@@ -842,9 +977,6 @@ fn run_loop(
             Err(e) => break crash(vcpu, format!("KVM_RUN failed: {e}")),
         }
     };
-    if let Some(t) = &timer {
-        t.done.store(true, Ordering::SeqCst);
-    }
-    drop(timer);
-    Ok((end, n))
+    control.leave(Some(end.clone()));
+    (Some(end), n)
 }

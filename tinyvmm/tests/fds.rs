@@ -26,6 +26,7 @@ fn args(image: Option<PathBuf>, mem: u64) -> tinyvmm::RunArgs {
         initrd: None,
         append: None,
         rootfs: None,
+        cpus: 1,
         image,
         command: Vec::new(),
     }
@@ -53,6 +54,11 @@ fn no_fd_is_left_behind() {
         k.kernel = Some(guests.join("testkernel-bz.bin"));
         let booted = tinyvmm::run_vm("tinyvmm", &k).expect("the synthetic kernel boots");
         assert_eq!(booted.end.status(), 0);
+        // Waiting application processors on their own threads, kicked out at the end.
+        k.cpus = 3;
+        let smp = tinyvmm::run_vm("tinyvmm", &k).expect("the synthetic kernel boots with 3 vCPUs");
+        assert_eq!(smp.end.status(), 0);
+        k.cpus = 1;
         k.initrd = Some(guests.join("nonexistent"));
         assert!(tinyvmm::run_vm("tinyvmm", &k).is_err());
     }

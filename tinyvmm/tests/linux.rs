@@ -35,15 +35,19 @@ fn tinyvmm(args: &[&str]) -> testcaps::Output {
 }
 
 /// What both synthetic kernels print after their first line, for `mem` bytes and a 17-byte
-/// initrd starting "TVMMINIT".
-fn boot_lines(mem: u64) -> String {
+/// initrd starting "TVMMINIT"; the bzImage one also counts the MP table's processors.
+fn boot_lines(mem: u64, processors: Option<u8>) -> String {
     format!(
         "cmdline: console=ttyS0 reboot=k panic=-1 root=/dev/vda quiet\n\
          e820: 0x0000000000000000 size 0x000000000009fc00 type 1\n\
          e820: 0x000000000009fc00 size 0x0000000000060400 type 2\n\
          e820: 0x0000000000100000 size 0x{:016x} type 1\n\
+         {}\
          initrd: size 0x0000000000000011, page-aligned: yes, starts with \"TVMMINIT\"\n",
-        mem - 0x10_0000
+        mem - 0x10_0000,
+        processors
+            .map(|n| format!("mptable: processors: {n}\n"))
+            .unwrap_or_default()
     )
 }
 
@@ -69,7 +73,7 @@ fn bzimage_gets_boot_params_cmdline_e820_and_initrd() {
         out.stdout,
         format!(
             "boot: 64-bit boot protocol, boot_params at 0x0000000000007000 with HdrS\n{}",
-            boot_lines(64 << 20)
+            boot_lines(64 << 20, Some(1))
         )
     );
     assert_eq!(out.stderr, "");
@@ -103,12 +107,47 @@ fn pvh_kernel_gets_start_info_cmdline_memmap_and_module() {
         console,
         format!(
             "boot: PVH, hvm_start_info at 0x0000000000006000 with its magic\n{}",
-            boot_lines(48 << 20)
+            boot_lines(48 << 20, None)
         )
     );
     let v: serde_json::Value = serde_json::from_str(json.trim()).expect("JSON report");
     assert_eq!(v["format"], "kernel-pvh");
     assert_eq!(v["reason"], "status-port");
+}
+
+/// Extra vCPUs wait in KVM for the kernel's INIT/SIPI; the MP table lists them all, and when
+/// the bootstrap vCPU ends the run the waiting ones are kicked out and the run ends.
+#[test]
+fn cpus_are_in_the_mp_table_and_the_run_ends() {
+    require!(Cap::Kvm);
+    for cpus in ["2", "8"] {
+        let out = tinyvmm(&[
+            "run",
+            "--cpus",
+            cpus,
+            "--kernel",
+            &guest("testkernel-bz.bin"),
+            "--report",
+            "/dev/null",
+        ]);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        assert!(
+            out.stdout
+                .contains(&format!("\nmptable: processors: {cpus}\n")),
+            "{out:?}"
+        );
+    }
+    // With a timeout as well: the watchdog then also watches the clock.
+    let out = tinyvmm(&[
+        "run",
+        "--cpus",
+        "3",
+        "--timeout",
+        "20",
+        "--kernel",
+        &guest("testkernel-bz.bin"),
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
 }
 
 #[test]
@@ -134,6 +173,15 @@ fn bad_kernels_and_options_give_125() {
             "does not fit",
         ),
         (vec!["run", "--initrd", &e], "go with --kernel"),
+        (vec!["run", "--cpus", "2"], "--cpus goes with --kernel"),
+        (
+            vec!["run", "--kernel", &bz, "--cpus", "33"],
+            "invalid value '33'",
+        ),
+        (
+            vec!["run", "--kernel", &bz, "--cpus", "0"],
+            "invalid value '0'",
+        ),
         (vec!["run", "--kernel", &bz, "--rootfs", "/"], "go together"),
         (vec!["run", "--kernel", &bz, "--", "true"], "go together"),
         (
