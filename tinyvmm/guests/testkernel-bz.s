@@ -2,8 +2,9 @@
 # header says what a 64-bit Linux says (boot protocol 2.15, LOADED_HIGH, XLF_KERNEL_64), and its
 # 64-bit entry (load address + 0x200) checks and prints what Linux reads from boot_params (RSI):
 # the "HdrS" magic, the command line at cmd_line_ptr, the e820 map, the processors in the MP
-# table at 0x9fc00 and the initrd fields; then it
-# exits through the status port with 0 (1 when boot_params lack "HdrS").
+# table at 0x9fc00 and the initrd fields; then it goes down as the command line's "end=X" says
+# (p: panic, o: poweroff, r: reboot by i8042, t: reboot by triple fault), printing Linux's lines,
+# or else it exits through the status port with 0 (1 when boot_params lack "HdrS").
         .intel_syntax noprefix
 
 # ---- the real-mode setup part: the boot sector and one setup sector (file offsets 0-0x3ff) ----
@@ -153,8 +154,43 @@ startup_64:
         rep outsb
         lea rsi, [rip + s_quote]
         call puts
-4:      xor eax, eax
+4:      mov rsi, [rbp + 0x228]          # "end=X" on the command line: go down like Linux
+        mov esi, esi
+10:     cmp dword ptr [rsi], 0x3d646e65 # "end="
+        je 11f
+        cmp byte ptr [rsi], 0
+        je 12f
+        inc rsi
+        jmp 10b
+11:     movzx ebx, byte ptr [rsi + 4]
+        cmp bl, 'p'                     # panic=-1: the panic line, then an i8042 reset
+        jne 13f
+        lea rsi, [rip + s_panic]
+        call puts
+        jmp reset
+13:     cmp bl, 'o'                     # poweroff without ACPI: Power down, init dies, panic
+        jne 14f
+        lea rsi, [rip + s_powerdown]
+        call puts
+        lea rsi, [rip + s_panic]
+        call puts
+        jmp reset
+14:     cmp bl, 'r'                     # reboot=k
+        jne 15f
+        lea rsi, [rip + s_restart]
+        call puts
+        jmp reset
+15:     cmp bl, 't'                     # reboot=t: a triple fault
+        jne 12f
+        lea rsi, [rip + s_restart]
+        call puts
+        lidt [rip + no_idt]
+        ud2
+12:     xor eax, eax
         out 0xf4, al
+        hlt
+reset:  mov al, 0xfe
+        out 0x64, al
         hlt
 no_hdrs:
         lea rsi, [rip + s_nohdrs]
@@ -218,5 +254,10 @@ s_no:      .asciz "no"
 s_starts:  .asciz ", starts with \""
 s_quote:   .asciz "\"\n"
 s_nohdrs:  .asciz "boot: no HdrS in boot_params\n"
+s_panic:   .asciz "[    1.000000] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000000\n"
+s_powerdown: .asciz "[    1.000000] reboot: Power down\n"
+s_restart: .asciz "[    1.000000] reboot: Restarting system\n"
+no_idt:    .word 0
+           .quad 0
 s_mp:      .asciz "mptable: processors: "
 s_mp2:     .asciz "\n"

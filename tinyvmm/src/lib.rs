@@ -44,7 +44,10 @@ pub const GUEST_DIR: &str = env!("OUT_DIR");
 const AFTER_HELP: &str = "\
 Exit status:
   N    the guest wrote byte N (0-255) to the status port 0xf4
-  0    the guest halted with no interrupt source, or reset (0xfe to port 0x64)
+  0    the guest halted with no interrupt source, or reset (0xfe to port 0x64);
+       a kernel (--kernel) powered off
+  121  a kernel panicked (it printed 'Kernel panic - not syncing', then went down)
+  122  a kernel rebooted (i8042 reset or triple fault without a panic or power-off)
   123  the guest crashed (triple fault, KVM internal or emulation error, entry failure)
   124  --timeout expired
   125  tinyvmm's own failure: bad options, bad image, no /dev/kvm

@@ -13,7 +13,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use vmm_sys_util::eventfd::EventFd;
 
-use crate::devices::{Console, COM1, COM1_IRQ, I8042_CMD, I8042_RESET, STATUS_PORT};
+use crate::devices::{Console, Saw, COM1, COM1_IRQ, I8042_CMD, I8042_RESET, STATUS_PORT};
 use crate::layout;
 use crate::linux::{self, KernelKind, KernelPlan};
 use crate::mptable;
@@ -32,8 +32,13 @@ pub enum End {
     Halt,
     /// i8042 reset (0xfe to port 0x64), or a reset system event.
     Reset,
-    /// A poweroff system event.
+    /// A poweroff system event, or a kernel that said `reboot: Power down` before going down.
     Poweroff,
+    /// A kernel that went down by reset or triple fault without powering off or panicking
+    /// (`reboot`, with `reboot=k` or `reboot=t`).
+    Reboot,
+    /// A kernel that said `Kernel panic - not syncing` before going down (`panic=-1`).
+    Panic,
     /// `--timeout` expired.
     Timeout,
     /// The guest crashed: what happened, and where.
@@ -51,6 +56,8 @@ impl End {
         match self {
             End::Status(b) => i32::from(*b),
             End::Halt | End::Reset | End::Poweroff => 0,
+            End::Panic => 121,
+            End::Reboot => 122,
             End::Timeout => 124,
             End::Crash { .. } => 123,
         }
@@ -63,6 +70,8 @@ impl End {
             End::Halt => "halt",
             End::Reset => "reset",
             End::Poweroff => "poweroff",
+            End::Reboot => "reboot",
+            End::Panic => "panic",
             End::Timeout => "timeout",
             End::Crash { .. } => "crash",
         }
@@ -247,7 +256,12 @@ pub fn run(boot: Boot<'_>, cfg: &RunConfig) -> Result<Outcome, Error> {
         // A kernel waits for the UART's interrupt rather than polling it.
         console.start_input();
     }
-    let (end, exits) = run_vcpus(&mut m, console, cfg)?;
+    let (end, exits) = run_vcpus(&mut m, console.clone(), cfg)?;
+    let end = if kernel {
+        kernel_end(end, console.saw())
+    } else {
+        end
+    };
     let t3 = Instant::now();
     drop(m);
     let t4 = Instant::now();
@@ -261,6 +275,23 @@ pub fn run(boot: Boot<'_>, cfg: &RunConfig) -> Result<Outcome, Error> {
             teardown: t4 - t3,
         },
     })
+}
+
+/// How a kernel went down: a reset, a triple fault or a poweroff event all end the run, and
+/// what the kernel printed just before says which of poweroff, panic or reboot it was.
+pub fn kernel_end(end: End, saw: Saw) -> End {
+    let down = matches!(end, End::Reset | End::Poweroff | End::Crash { .. });
+    if !down {
+        end
+    } else if saw.power_down {
+        End::Poweroff
+    } else if saw.panic {
+        End::Panic
+    } else if end == End::Reset || saw.restarting {
+        End::Reboot
+    } else {
+        end
+    }
 }
 
 fn create(mem_size: u64, irqchip: bool, cpus: u8) -> Result<Machine, Error> {
@@ -979,4 +1010,49 @@ fn run_loop(
     };
     control.leave(Some(end.clone()));
     (Some(end), n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernels_go_down_three_ways() {
+        let saw = |power_down, restarting, panic| Saw {
+            power_down,
+            restarting,
+            panic,
+        };
+        let triple = End::Crash {
+            what: "triple fault".into(),
+            rip: Some(1),
+        };
+        assert_eq!(kernel_end(End::Reset, saw(false, true, false)), End::Reboot);
+        assert_eq!(kernel_end(End::Reset, Saw::default()), End::Reboot);
+        assert_eq!(
+            kernel_end(triple.clone(), saw(false, true, false)),
+            End::Reboot
+        );
+        assert_eq!(kernel_end(triple.clone(), Saw::default()), triple);
+        assert_eq!(kernel_end(End::Reset, saw(false, false, true)), End::Panic);
+        assert_eq!(kernel_end(triple, saw(false, false, true)), End::Panic);
+        // Linux without ACPI: Power down, then init's exit panics, then the reset.
+        assert_eq!(
+            kernel_end(End::Reset, saw(true, false, true)),
+            End::Poweroff
+        );
+        // The status port and the timeout are what they are.
+        assert_eq!(
+            kernel_end(End::Status(3), saw(true, true, true)),
+            End::Status(3)
+        );
+        assert_eq!(
+            kernel_end(End::Timeout, saw(true, true, true)),
+            End::Timeout
+        );
+        assert_eq!(
+            [End::Poweroff, End::Panic, End::Reboot, End::Reset].map(|e| e.status()),
+            [0, 121, 122, 0]
+        );
+    }
 }

@@ -150,6 +150,36 @@ fn cpus_are_in_the_mp_table_and_the_run_ends() {
     assert_eq!(out.code, Some(0), "{out:?}");
 }
 
+/// Linux prints how it goes down just before the reset or triple fault that ends the run; the
+/// synthetic kernel prints the same lines when its command line says `end=X`.
+#[test]
+fn kernel_poweroff_reboot_and_panic_have_their_own_statuses() {
+    require!(Cap::Kvm);
+    for (end, status, reason) in [
+        ("p", 121, "panic"),
+        ("o", 0, "poweroff"),
+        ("r", 122, "reboot"),
+        ("t", 122, "reboot"),
+    ] {
+        let report = tmp_file("report.json", b"");
+        let out = tinyvmm(&[
+            "run",
+            "--kernel",
+            &guest("testkernel-bz.bin"),
+            "--append",
+            &format!("end={end}"),
+            "--report",
+            report.to_str().expect("utf-8"),
+        ]);
+        let text = std::fs::read_to_string(&report).unwrap_or_default();
+        let _ = std::fs::remove_file(&report);
+        assert_eq!(out.code, Some(status), "end={end}: {out:?}");
+        assert_eq!(out.stderr, "", "end={end}: {out:?}");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("report");
+        assert_eq!(v["reason"], reason, "end={end}: {v}");
+    }
+}
+
 #[test]
 fn bad_kernels_and_options_give_125() {
     let garbage = tmp_file("kernel", b"this is no kernel at all");
