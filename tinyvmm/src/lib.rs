@@ -1,5 +1,6 @@
-//! tinyvmm: a minimal KVM virtual machine monitor for scripts: one vCPU, RAM from 0, a UART on
-//! stdin/stdout, a status port whose byte becomes the exit status, and nothing else.
+//! tinyvmm: a minimal KVM virtual machine monitor for scripts: one vCPU (more for kernels), RAM
+//! from 0, a UART on stdin/stdout, a status port whose byte becomes the exit status, and little
+//! else.
 //!
 //! - [`plan`]: options and image bytes to a [`plan::LoadPlan`], pure and unit-tested.
 //! - [`layout`]: the boot structures (GDT, page tables, memory maps), pure.
@@ -34,6 +35,10 @@ pub const EXIT_FAILURE: i32 = 125;
 pub const EXIT_TIMEOUT: i32 = 124;
 /// Exit status: the guest crashed.
 pub const EXIT_CRASH: i32 = 123;
+/// Exit status: a kernel rebooted.
+pub const EXIT_REBOOT: i32 = 122;
+/// Exit status: a kernel panicked.
+pub const EXIT_PANIC: i32 = 121;
 
 /// The guest that runs when no image is given (built from guests/info.s).
 pub const EMBEDDED_GUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/info.bin"));

@@ -56,10 +56,10 @@ impl End {
         match self {
             End::Status(b) => i32::from(*b),
             End::Halt | End::Reset | End::Poweroff => 0,
-            End::Panic => 121,
-            End::Reboot => 122,
-            End::Timeout => 124,
-            End::Crash { .. } => 123,
+            End::Panic => crate::EXIT_PANIC,
+            End::Reboot => crate::EXIT_REBOOT,
+            End::Timeout => crate::EXIT_TIMEOUT,
+            End::Crash { .. } => crate::EXIT_CRASH,
         }
     }
 
