@@ -2,8 +2,8 @@
 
 use std::ffi::OsString;
 
-/// The name to use in messages: the base name of argv[0] (so a symlink named `unshare` speaks as
-/// `unshare`), or `default` when argv[0] is missing or empty.
+/// The name to use in messages: the base name of `argv[0]` (so a symlink named `unshare` speaks as
+/// `unshare`), or `default` when `argv[0]` is missing or empty.
 pub fn tool_name(default: &str) -> String {
     std::env::args_os()
         .next()
@@ -47,12 +47,19 @@ where
 
 /// Turns clap's multi-line error into `TOOL: message (try 'TOOL --help')`.
 pub fn usage_line(tool: &str, rendered: &str) -> String {
-    let first = rendered
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("invalid arguments")
-        .trim();
-    let msg = first.strip_prefix("error: ").unwrap_or(first);
+    let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next().unwrap_or("invalid arguments").trim();
+    let mut msg = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    // "the following required arguments were not provided:" lists them on the next lines.
+    if msg.ends_with(':') {
+        let listed: Vec<&str> = lines
+            .take_while(|l| l.starts_with("  ") && !l.trim_start().starts_with("tip:"))
+            .map(str::trim)
+            .collect();
+        if !listed.is_empty() {
+            msg = format!("{} {}", msg, listed.join(", "));
+        }
+    }
     format!("{tool}: {msg} (try '{tool} --help')")
 }
 
@@ -120,6 +127,24 @@ mod tests {
         }
         match try_parse_from::<Demo, _, _>("demo", ["demo", "--count", "x"]) {
             Parsed::Usage(line) => assert!(line.contains("invalid value 'x'"), "{line}"),
+            other => panic!("expected a usage error, got {other:?}"),
+        }
+    }
+
+    #[derive(Parser, Debug)]
+    #[command(name = "need")]
+    struct Need {
+        #[arg(long, required = true)]
+        kernel: String,
+    }
+
+    #[test]
+    fn missing_required_arguments_are_named() {
+        match try_parse_from::<Need, _, _>("need", ["need"]) {
+            Parsed::Usage(line) => assert_eq!(
+                line,
+                "need: the following required arguments were not provided: --kernel <KERNEL> (try 'need --help')"
+            ),
             other => panic!("expected a usage error, got {other:?}"),
         }
     }
