@@ -553,6 +553,8 @@ fn boot(opts: &Opts, kernel: &Path, initrd: &Path) -> Result<(String, bool), Str
     let err = err_reader.join().unwrap_or_default();
     if finished && !status.success() {
         eprintln!("xtask vmtest: {desc} exited with {status}: {}", err.trim());
+    } else if !finished && !err.trim().is_empty() {
+        eprintln!("xtask vmtest: the VMM's stderr: {}", err.trim());
     }
     Ok((serial, finished))
 }
