@@ -1,6 +1,6 @@
 # needs: pivot
 # switch_root compatibility (pivot invoked as switch_root) from a tmpfs standing in for the
-# initramfs: /proc /sys /dev move into the new root, INIT runs there, and the old root's contents
+# initramfs: /proc /sys /dev /run move into the new root, INIT runs there, and the old root's contents
 # are deleted, but never across a mount.
 unshare -m sh -c '
     set -e
@@ -8,7 +8,7 @@ unshare -m sh -c '
     mkdir -p $f /tmp/fake-view /tmp/keep-view
     mount -t tmpfs fake $f
     mount --bind $f /tmp/fake-view
-    mkdir -p $f/bin $f/proc $f/sys $f/dev $f/new $f/keep $f/old-dir/sub
+    mkdir -p $f/bin $f/proc $f/sys $f/dev $f/run $f/new $f/keep $f/old-dir/sub
     cp /bin/busybox $f/bin/busybox
     ln -s busybox $f/bin/sh
     cp -a /lib /lib64 $f/ 2>/dev/null || cp -a /lib $f/
@@ -20,14 +20,16 @@ unshare -m sh -c '
     echo precious >/tmp/keep-view/precious
     mount --bind /tmp/keep-view $f/keep
     mount -t tmpfs new $f/new
-    mkdir -p $f/new/bin $f/new/proc $f/new/sys $f/new/dev
+    mkdir -p $f/new/bin $f/new/proc $f/new/sys $f/new/dev $f/new/run
     cp /bin/busybox $f/new/bin/busybox
     /bin/busybox --install -s $f/new/bin
-    printf "%s\n" "#!/bin/sh" "echo init-ran" "ls /" "cut -d\" \" -f5 /proc/self/mountinfo" "exit 4" >$f/new/check
+    printf "%s\n" "#!/bin/sh" "echo init-ran" "ls /" "cat /run/marker" "cut -d\" \" -f5 /proc/self/mountinfo" "exit 4" >$f/new/check
     chmod +x $f/new/check
     mount -t proc proc $f/proc
     mount -t sysfs sys $f/sys
     mount -t devtmpfs dev $f/dev
+    mount -t tmpfs run $f/run
+    echo carried >$f/run/marker
     set +e
     chroot $f /bin/switch_root /new /check >out 2>err
     echo "status $?" >>out
@@ -37,7 +39,8 @@ unshare -m sh -c '
 cat out err left kept
 expect_eq "$(head -n 1 out)" init-ran "INIT ran in the new root"
 expect_eq "$(tail -n 1 out)" "status 4" "INIT's exit status"
-for m in /proc /sys /dev; do
+grep -qx carried out || fail "/run's contents did not come along"
+for m in /proc /sys /dev /run; do
     grep -qx "$m" out || fail "$m was not moved into the new root"
 done
 grep -qx old-file out && fail "the old root is still / after switch_root"
