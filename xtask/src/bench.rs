@@ -314,7 +314,7 @@ fn plan(
                 "/bin/true",
             ],
         )
-        .on_chart("container"),
+        .on_chart("process"),
         peers: vec![
             (
                 Case::new(
