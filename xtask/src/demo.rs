@@ -484,7 +484,10 @@ fn vm_row(bin: &Path, missing: &[(String, String)], say: &dyn Fn(&str)) -> Row {
         ));
         return row;
     }
-    say(&format!("   ({})", row.kernel_detail));
+    say(&format!(
+        "   the embedded guest, not a Linux kernel: {}",
+        no_kernel_reason()
+    ));
     let report =
         std::env::temp_dir().join(format!("microtools-demo-{}-vm.json", std::process::id()));
     let mut make = |_| {
