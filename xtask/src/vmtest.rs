@@ -178,6 +178,8 @@ pub struct CaseResult {
     pub passed: bool,
     /// Why it failed (exit status and the like).
     pub detail: String,
+    /// How long it ran in the guest, as the guest wrote it (`1.2s`).
+    pub took: Option<String>,
     /// Its output, sent only on failure.
     pub output: Vec<String>,
 }
@@ -214,10 +216,21 @@ pub fn parse_serial(serial: &str) -> Report {
         match words.next() {
             Some(verdict @ ("PASS" | "FAIL")) => {
                 let Some(name) = words.next() else { continue };
+                let mut rest: Vec<&str> = words.collect();
+                let took = match rest.first() {
+                    Some(t)
+                        if t.strip_suffix('s')
+                            .is_some_and(|n| n.parse::<f64>().is_ok()) =>
+                    {
+                        Some(rest.remove(0).to_string())
+                    }
+                    _ => None,
+                };
                 report.results.push(CaseResult {
                     name: name.to_string(),
                     passed: verdict == "PASS",
-                    detail: words.collect::<Vec<_>>().join(" "),
+                    detail: rest.join(" "),
+                    took,
                     output: Vec::new(),
                 });
             }
@@ -234,18 +247,23 @@ pub fn summarize(expected: &[String], report: &Report) -> (Vec<String>, usize, u
     let mut lines = Vec::new();
     let (mut passed, mut failed) = (0, 0);
     for r in &report.results {
+        let detail = if r.detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", r.detail)
+        };
+        let took = r
+            .took
+            .as_deref()
+            .map(|t| format!(" [{t}]"))
+            .unwrap_or_default();
+        let verdict = if r.passed { "PASS" } else { "FAIL" };
         if r.passed {
             passed += 1;
-            lines.push(format!("PASS {}", r.name));
         } else {
             failed += 1;
-            let detail = if r.detail.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", r.detail)
-            };
-            lines.push(format!("FAIL {}{detail}", r.name));
         }
+        lines.push(format!("{verdict} {}{detail}{took}", r.name));
         // A passing case's output is only sent with -v.
         lines.extend(r.output.iter().map(|o| format!("    | {o}")));
     }
@@ -678,7 +696,7 @@ mod tests {
     fn serial_results() {
         let serial = "SeaBIOS\r\nBooting\r\n\x1b[2J@@VMTEST PASS baseline\r\n\
             [    2.1] Memory cgroup out of memory: Killed process 99 (sh)\r\n\
-            @@VMTEST FAIL cgctl_oom exit 1\r\n@@VMTEST| expected oom_killed true\r\n\
+            @@VMTEST FAIL cgctl_oom 2.5s exit 1\r\n@@VMTEST| expected oom_killed true\r\n\
             @@VMTEST|   got: false\r\n@@VMTEST PASS pivot\r\n@@VMTEST DONE\r\n[ 3.0] reboot: Power down\r\n";
         let r = parse_serial(serial);
         assert!(r.done);
@@ -687,6 +705,8 @@ mod tests {
         assert!(r.results[0].passed);
         assert!(!r.results[1].passed);
         assert_eq!(r.results[1].detail, "exit 1");
+        assert_eq!(r.results[1].took.as_deref(), Some("2.5s"));
+        assert_eq!(r.results[0].took, None);
         assert_eq!(
             r.results[1].output,
             ["expected oom_killed true", "  got: false"]
@@ -694,7 +714,8 @@ mod tests {
         let (lines, p, f) = summarize(&s(&["baseline", "cgctl_oom", "pivot", "never"]), &r);
         assert_eq!((p, f), (2, 2));
         assert_eq!(lines.last().unwrap(), "2 passed, 2 failed");
-        assert!(lines.contains(&"FAIL cgctl_oom (exit 1)".to_string()));
+        assert!(lines.contains(&"FAIL cgctl_oom (exit 1) [2.5s]".to_string()));
+        assert!(lines.contains(&"PASS baseline".to_string()));
         assert!(lines.contains(&"    | expected oom_killed true".to_string()));
         assert!(lines.iter().any(|l| l.starts_with("FAIL never (no result")));
     }

@@ -37,20 +37,19 @@ fn every_guest_case_passes() {
         out.stdout
     );
     assert!(
-        out.stdout.contains("PASS baseline_cgroup2\n"),
+        out.stdout.contains("PASS baseline_cgroup2 ["),
         "{}",
         out.stdout
     );
     assert!(
-        out.stdout.contains("PASS baseline_initramfs\n"),
+        out.stdout.contains("PASS baseline_initramfs ["),
         "{}",
         out.stdout
     );
 }
 
 /// A guest case that fails, one that leaves a cgroup behind and one that leaves a process behind
-/// fail the lane, and the failure's
-/// output reaches the host.
+/// fail the lane, and the failure's output reaches the host.
 #[test]
 fn failing_guest_cases_fail_the_lane() {
     require!(Cap::Kernel, Cap::Qemu, Cap::Rootfs);
@@ -75,9 +74,9 @@ fn failing_guest_cases_fail_the_lane() {
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
     assert_eq!(summary_line(&out.stdout), Some((1, 3)), "{}", out.stdout);
-    assert!(out.stdout.contains("PASS a_ok\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("PASS a_ok ["), "{}", out.stdout);
     assert!(
-        out.stdout.contains("FAIL b_bad (exit 1)\n"),
+        out.stdout.contains("FAIL b_bad (exit 1) ["),
         "{}",
         out.stdout
     );
@@ -94,13 +93,13 @@ fn failing_guest_cases_fail_the_lane() {
     );
     assert!(
         out.stdout
-            .contains("FAIL c_leaky (exit 0 cgroups-left-behind)\n"),
+            .contains("FAIL c_leaky (exit 0 cgroups-left-behind) ["),
         "{}",
         out.stdout
     );
     assert!(
         out.stdout
-            .contains("FAIL d_orphan (exit 0 processes-left-behind)\n"),
+            .contains("FAIL d_orphan (exit 0 processes-left-behind) ["),
         "{}",
         out.stdout
     );

@@ -40,10 +40,13 @@ for f in /vmtest/cases/*.sh; do
     work=/tmp/case-$name
     mkdir -p "$work"
     cgroups_before=$(find /sys/fs/cgroup -mindepth 1 -type d | sort)
+    read -r t0 _ </proc/uptime
     mounts_before=$(cut -d' ' -f5 /proc/self/mountinfo | sort)
     (cd "$work" && exec timeout -s KILL "$case_timeout" sh -c '. /vmtest/lib.sh; . "$1"' "$name" "$f") \
         </dev/null >/tmp/out.$name 2>&1
     rc=$?
+    read -r t1 _ </proc/uptime
+    took=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1fs", b - a }')
     left=""
     cgroups_after=$(find /sys/fs/cgroup -mindepth 1 -type d | sort)
     [ "$cgroups_before" = "$cgroups_after" ] || left="$left cgroups-left-behind"
@@ -58,7 +61,7 @@ for f in /vmtest/cases/*.sh; do
         while read -r pid comm; do kill -9 "$pid" 2>/dev/null; done </tmp/procs.$name
     fi
     if [ "$rc" = 0 ] && [ -z "$left" ]; then
-        echo "@@VMTEST PASS $name"
+        echo "@@VMTEST PASS $name $took"
         # cargo xtask vmtest -v: passing cases show their output too.
         case " $(cat /proc/cmdline) " in
         *" vmtest.verbose "*) sed 's/^/@@VMTEST| /' /tmp/out.$name ;;
@@ -66,7 +69,7 @@ for f in /vmtest/cases/*.sh; do
     else
         detail="exit $rc"
         [ "$rc" = 137 ] && detail="killed after ${case_timeout}s or by SIGKILL"
-        echo "@@VMTEST FAIL $name $detail$left"
+        echo "@@VMTEST FAIL $name $took $detail$left"
         case "$left" in *cgroups-left-behind*)
             echo "cgroups now:" >>/tmp/out.$name
             echo "$cgroups_after" >>/tmp/out.$name
