@@ -6,7 +6,8 @@
 //! fixed inode numbers of the initial namespaces are used as well: UTS has had one since Linux
 //! 3.8, the mount namespace since the nsfs rework (`MNT_NS_INIT_INO`, seen on 6.18 kernels);
 //! before that it got the first dynamic inode at boot. PID 1 is compared with only when it is
-//! the machine's init: in a PID namespace with its own /proc, PID 1 is that namespace's init.
+//! the machine's init: in a PID namespace with its own /proc, PID 1 is that namespace's init,
+//! and such a /proc only exists in a mount namespace a container set-up made.
 
 use std::io;
 use std::path::Path;
@@ -65,11 +66,11 @@ pub fn judge(
                 Verdict::NotHost
             }
         }
-        Ok(_) => Verdict::Unknown(
-            "PID 1 in /proc is a PID namespace's init, not the machine's, and this kernel has no \
-             fixed inode for the initial namespace"
-                .to_string(),
-        ),
+        // /proc shows the PID namespace it was mounted for. A /proc whose PID 1 is not the
+        // machine's init was mounted for a new PID namespace, which container set-ups (`unshare
+        // -fp --mount-proc`, which implies -m) do in a mount namespace of their own: the host's
+        // /proc always shows the machine's init.
+        Ok(_) => Verdict::NotHost,
         Err(e) => Verdict::Unknown(format!(
             "cannot read /proc/1/ns/*: {} and this kernel has no fixed inode for the initial \
              namespace",
@@ -137,10 +138,11 @@ mod tests {
         // Without it, only the machine's own init can be compared with.
         assert_eq!(judge((4, 9), m, false, &Ok((4, 9)), true), Verdict::Host);
         assert_eq!(judge((4, 9), m, false, &Ok((4, 8)), true), Verdict::NotHost);
-        assert!(matches!(
+        // A /proc mounted for a PID namespace of its own is a container's, not the host's.
+        assert_eq!(
             judge((4, 9), m, false, &Ok((4, 9)), false),
-            Verdict::Unknown(why) if why.contains("PID namespace's init")
-        ));
+            Verdict::NotHost
+        );
         assert!(matches!(
             judge((4, 0xF000_0001), m, false, &denied(), false),
             Verdict::Unknown(why) if why.contains("Permission denied")
