@@ -197,12 +197,28 @@ pub fn require(test: &str, caps: &[Cap]) -> bool {
             Decision::Skip(line) => {
                 println!("{line}");
                 eprintln!("{line}");
+                log_skip(&line);
                 return false;
             }
             Decision::Fail(msg) => panic!("{msg}"),
         }
     }
     true
+}
+
+/// Appends a skip line to the file `MICROTOOLS_SKIP_LOG` names, if any: cargo test captures a
+/// passing test's output, so `cargo xtask ci` collects skips there and prints them at the end.
+fn log_skip(line: &str) {
+    use std::io::Write;
+    if let Some(path) = std::env::var_os("MICROTOOLS_SKIP_LOG").filter(|p| !p.is_empty()) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
 }
 
 /// `require!(Cap::Root, Cap::Kvm)` at the top of a test returns early (skipping) unless every

@@ -18,7 +18,8 @@ Usage: cargo xtask <COMMAND> [ARGS]
 Commands:
   bench [--quick] [--out DIR]
                 each tool against its peer (hyperfine); writes BENCHMARKS.md, docs/bench.svg
-  ci            fmt check, clippy -D warnings, build, rootfs, cargo test --workspace, cargo doc
+  ci            deps, rootfs, kernel; fmt check, clippy -D warnings, build, cargo test
+                --workspace, cargo doc, fuzz targets check, vmtest
   demo [--json] a container, a VM and a plain process on this machine, measured side by side
   deps          install (idempotently) the Debian packages tests and benchmarks need
   kernel        fetch Debian's cloud kernel into target/kernel (cached), print its path
