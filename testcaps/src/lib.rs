@@ -27,16 +27,20 @@ pub enum Cap {
     Qemu,
     /// The busybox rootfs from `cargo xtask rootfs` is at [`rootfs`].
     Rootfs,
+    /// KVM backed by the CPU's virtualization extensions (vmx/svm), able to boot stock Linux;
+    /// not PVM, the software layer some cloud VMs offer as /dev/kvm.
+    HwKvm,
 }
 
 /// Every capability, with the name `MICROTOOLS_REQUIRE` uses for it.
-pub const ALL: [(Cap, &str); 6] = [
+pub const ALL: [(Cap, &str); 7] = [
     (Cap::Root, "root"),
     (Cap::Userns, "userns"),
     (Cap::Kvm, "kvm"),
     (Cap::Kernel, "kernel"),
     (Cap::Qemu, "qemu"),
     (Cap::Rootfs, "rootfs"),
+    (Cap::HwKvm, "hwkvm"),
 ];
 
 impl Cap {
@@ -111,6 +115,26 @@ pub fn check(cap: Cap) -> Result<(), String> {
                 Ok(())
             } else {
                 Err("qemu-system-x86_64 is not on PATH (run `cargo xtask deps`)".to_string())
+            }
+        }
+        Cap::HwKvm => {
+            check(Cap::Kvm)?;
+            if Path::new("/sys/module/kvm_pvm").exists() {
+                return Err(
+                    "KVM here is PVM (software virtualization), which cannot boot stock \
+                            Linux"
+                        .to_string(),
+                );
+            }
+            let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+            let flags = cpuinfo
+                .lines()
+                .find(|l| l.starts_with("flags"))
+                .unwrap_or("");
+            if flags.split_whitespace().any(|f| f == "vmx" || f == "svm") {
+                Ok(())
+            } else {
+                Err("the CPU flags have neither vmx nor svm".to_string())
             }
         }
         Cap::Rootfs => {

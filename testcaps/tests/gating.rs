@@ -43,6 +43,7 @@ fn run_inner(require_list: &str) -> testcaps::Output {
                 "--test-threads=1",
             ])
             .env("MICROTOOLS_PRETEND_MISSING", "kvm")
+            .env_remove("MICROTOOLS_SKIP_LOG")
             .env("MICROTOOLS_REQUIRE", require_list),
         Duration::from_secs(60),
     )
