@@ -39,9 +39,26 @@ pub fn check_name(name: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
-/// Reads an interface file.
+/// Reads an interface file: open, read, close. (`fs::read_to_string` would add a statx for a
+/// size hint that cgroupfs answers with 0 anyway, and start with a 32-byte buffer.)
 pub fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::sys("read", path, e))
+    read_small(path).map_err(|e| Error::sys("read", path, e))
+}
+
+/// [`read`] without the error wrapping, for counters that may be absent.
+pub fn read_small(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = f.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// Writes `value` to an interface file in one write(2), as cgroupfs wants.
@@ -78,6 +95,9 @@ pub struct Group<'a> {
     pub layout: &'a Layout,
     /// The path relative to each hierarchy's root.
     pub rel: PathBuf,
+    /// When set, the only hierarchies this group lives in (a `run`'s group: see
+    /// [`crate::run::scope`]); otherwise every managed one.
+    pub scope: Option<Vec<usize>>,
 }
 
 impl<'a> Group<'a> {
@@ -85,7 +105,22 @@ impl<'a> Group<'a> {
     pub fn new(layout: &'a Layout, parent: Option<&str>, name: &str) -> Result<Group<'a>> {
         let mut rel = check_name(parent.unwrap_or(""))?;
         rel.push(check_name(name)?);
-        Ok(Group { layout, rel })
+        Ok(Group {
+            layout,
+            rel,
+            scope: None,
+        })
+    }
+
+    /// The same group restricted to the hierarchies `hs`.
+    pub fn scoped(mut self, hs: Vec<usize>) -> Group<'a> {
+        self.scope = Some(hs);
+        self
+    }
+
+    /// Whether hierarchy `h` is one this group may live in.
+    pub fn in_scope(&self, h: usize) -> bool {
+        self.scope.as_ref().is_none_or(|s| s.contains(&h))
     }
 
     /// The name as the user sees it.
@@ -101,7 +136,7 @@ impl<'a> Group<'a> {
     /// Hierarchies cgctl makes groups in.
     pub fn managed(&self) -> Vec<usize> {
         (0..self.layout.hierarchies.len())
-            .filter(|&h| self.layout.hierarchies[h].managed())
+            .filter(|&h| self.layout.hierarchies[h].managed() && self.in_scope(h))
             .collect()
     }
 
@@ -131,6 +166,9 @@ impl<'a> Group<'a> {
     /// The directory where files of `controller` live for this group, if it exists there.
     pub fn controller_dir(&self, controller: &str) -> Option<PathBuf> {
         let h = self.layout.route(controller)?;
+        if !self.in_scope(h) {
+            return None;
+        }
         let d = self.dir(h);
         d.is_dir().then_some(d)
     }
@@ -158,9 +196,6 @@ impl<'a> Group<'a> {
         }
         if self.layout.hierarchies.iter().all(|h| !h.managed()) {
             return Err(Error::NoCgroups);
-        }
-        if !self.existing().is_empty() {
-            return Err(Error::Exists(self.name()));
         }
         let mut made: Vec<PathBuf> = Vec::new();
         let result = self
@@ -208,6 +243,10 @@ impl<'a> Group<'a> {
                     Err(e)
                         if e.kind() == std::io::ErrorKind::AlreadyExists && i + 1 < comps.len() => {
                     }
+                    // mkdir itself is the existence check: no stat of every hierarchy first.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        return Err(Error::Exists(self.name()))
+                    }
                     Err(e) => return Err(Error::sys("mkdir", &dir, e)),
                 }
                 if hier.version == Version::V1
@@ -245,6 +284,15 @@ impl<'a> Group<'a> {
                 });
             };
             let dir = self.dir(h);
+            let path = dir.join(&w.file);
+            // Write first; only a failure is worth the stats that explain it.
+            let err = match write(&path, &w.value) {
+                Ok(()) => continue,
+                Err(e) => e,
+            };
+            if err.errno() != Some(libc::ENOENT) {
+                return Err(err);
+            }
             if !dir.is_dir() {
                 return Err(Error::Other(format!(
                     "cgroup '{}' does not exist in the {} hierarchy ({}), which {} needs",
@@ -254,22 +302,18 @@ impl<'a> Group<'a> {
                     w.file
                 )));
             }
-            let path = dir.join(&w.file);
-            if !path.exists() {
-                if self.layout.hierarchies[h].version == Version::V1 {
-                    return Err(Error::Other(format!(
-                        "no interface file {} (the v1 {} controller of this kernel has no such file)",
-                        path.display(),
-                        w.controller
-                    )));
-                }
-                return Err(Error::Controller {
-                    what: format!("{} ({})", w.file, path.display()),
-                    controller: w.controller.clone(),
-                    why: "is not enabled for this group (the parent's cgroup.subtree_control lacks it) or has no such file".to_string(),
-                });
+            if self.layout.hierarchies[h].version == Version::V1 {
+                return Err(Error::Other(format!(
+                    "no interface file {} (the v1 {} controller of this kernel has no such file)",
+                    path.display(),
+                    w.controller
+                )));
             }
-            write(&path, &w.value)?;
+            return Err(Error::Controller {
+                what: format!("{} ({})", w.file, path.display()),
+                controller: w.controller.clone(),
+                why: "is not enabled for this group (the parent's cgroup.subtree_control lacks it) or has no such file".to_string(),
+            });
         }
         Ok(())
     }
@@ -323,7 +367,7 @@ impl<'a> Group<'a> {
                 return Ok((d, Version::V1));
             }
         }
-        if let Some(h) = self.layout.v2() {
+        if let Some(h) = self.layout.v2().filter(|&h| self.in_scope(h)) {
             let d = self.dir(h);
             if d.join("cgroup.freeze").exists() {
                 return Ok((d, Version::V2));
@@ -395,7 +439,7 @@ impl<'a> Group<'a> {
         }
         let mut used_kill = false;
         if sig == libc::SIGKILL {
-            if let Some(h) = self.layout.v2() {
+            if let Some(h) = self.layout.v2().filter(|&h| self.in_scope(h)) {
                 let k = self.dir(h).join("cgroup.kill");
                 if k.exists() {
                     write(&k, "1")?;
@@ -449,10 +493,14 @@ impl<'a> Group<'a> {
     /// retrying EBUSY; an error when anything is left.
     pub fn delete(&self, recursive: bool) -> Result<()> {
         self.require()?;
-        // Every hierarchy, named ones too: a group another tool made there is still this group.
-        let dirs: Vec<usize> = (0..self.layout.hierarchies.len())
-            .filter(|&h| self.dir(h).is_dir())
-            .collect();
+        // Every hierarchy, named ones too: a group another tool made there is still this group;
+        // a scoped group (a run's) only where it was made.
+        let dirs: Vec<usize> = match &self.scope {
+            Some(s) => s.clone(),
+            None => (0..self.layout.hierarchies.len())
+                .filter(|&h| self.dir(h).is_dir())
+                .collect(),
+        };
         let mut first_err = None;
         for h in dirs {
             let d = self.dir(h);
@@ -464,6 +512,22 @@ impl<'a> Group<'a> {
             None => Ok(()),
             Some(e) => Err(e),
         }
+    }
+
+    /// Whether anything lives in the group or below it, from one hierarchical counter: v2
+    /// cgroup.events `populated`, else v1 pids.current; `None` when neither is at hand.
+    pub fn populated(&self) -> Option<bool> {
+        if let Some(h) = self.layout.v2().filter(|&h| self.in_scope(h)) {
+            let ev = read_small(&self.dir(h).join("cgroup.events")).ok()?;
+            return keyed(&ev, "populated").map(|n| n > 0);
+        }
+        let h = self.layout.route("pids").filter(|&h| self.in_scope(h))?;
+        let n: u64 = read_small(&self.dir(h).join("pids.current"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(n > 0)
     }
 
     /// Descendant groups (relative to this group), across hierarchies, sorted, with the labels
@@ -508,8 +572,6 @@ fn delegate(dir: &Path, needed: &[&str]) -> Result<()> {
         }
     }
     let path = dir.join("cgroup.subtree_control");
-    let enabled = read(&path).unwrap_or_default();
-    let enabled: Vec<&str> = enabled.split_whitespace().collect();
     let mut missing: Vec<&str> = V2_DELEGATE
         .iter()
         .copied()
@@ -520,6 +582,12 @@ fn delegate(dir: &Path, needed: &[&str]) -> Result<()> {
             missing.push(n);
         }
     }
+    if missing.is_empty() {
+        // Nothing to delegate (a hybrid host's v2 with hugetlb only): no need to read more.
+        return Ok(());
+    }
+    let enabled = read(&path).unwrap_or_default();
+    let enabled: Vec<&str> = enabled.split_whitespace().collect();
     missing.retain(|c| !enabled.contains(c));
     if missing.is_empty() {
         return Ok(());
@@ -552,7 +620,7 @@ fn delegate(dir: &Path, needed: &[&str]) -> Result<()> {
 }
 
 fn collect_procs(dir: &Path, pids: &mut Vec<i32>) {
-    if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+    if let Ok(text) = read_small(&dir.join("cgroup.procs")) {
         pids.extend(parse_pids(&text));
     }
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -594,6 +662,14 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn remove_tree(dir: &Path, recursive: bool) -> Result<()> {
+    // The common case, a leaf with nothing left in it, costs one rmdir; only a refusal is
+    // worth listing the directory.
+    match std::fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
+        Err(e) => return Err(Error::sys("rmdir", dir, e)),
+    }
     let subs = subdirs(dir);
     if !subs.is_empty() && !recursive {
         return Err(Error::Other(format!(

@@ -185,7 +185,7 @@ impl Layout {
             let mount = join_prefix(prefix, &m.mount_point);
             let controllers = match m.version {
                 Version::V1 => m.controllers.clone(),
-                Version::V2 => std::fs::read_to_string(mount.join("cgroup.controllers"))
+                Version::V2 => crate::group::read_small(&mount.join("cgroup.controllers"))
                     .unwrap_or_default()
                     .split_whitespace()
                     .map(str::to_string)
@@ -221,8 +221,7 @@ impl Layout {
         let prefix = std::env::var_os("CGCTL_ROOT")
             .map(PathBuf::from)
             .unwrap_or_default();
-        let text = std::fs::read_to_string(&info_path)
-            .map_err(|e| crate::Error::sys("read", &info_path, e))?;
+        let text = crate::group::read(&info_path)?;
         Ok(Layout::detect(&text, &prefix))
     }
 

@@ -3,7 +3,8 @@
 //! cleaned up whatever happened to it.
 
 use crate::group::Group;
-use crate::layout::Version;
+use crate::layout::{Layout, Version};
+use crate::limits::Write;
 use crate::stats::{Report, Stats};
 use crate::{Error, Result};
 use conventions::exit::Outcome;
@@ -124,6 +125,40 @@ pub struct RunSpec<'a> {
     pub argv: Vec<OsString>,
 }
 
+/// Controllers whose counters the report reads, wherever the host has them.
+pub const REPORTED: [&str; 3] = ["memory", "pids", "cpuacct"];
+
+/// The hierarchies a run makes its group in: those its limits write to, those the report reads
+/// (memory, pids, cpuacct; v2 cpu.stat needs no controller), and the one that can end
+/// everything left behind: v2 (clone3 places the child there, cgroup.kill) where it is mounted,
+/// else the v1 freezer. Hierarchies that carry no limit and no counter of the run (devices,
+/// blkio, cpuset, net_cls, ... without options that need them) get no group: the command
+/// stays in cgctl's own group there, which charges it nothing, as nothing there is limited or
+/// measured. Each directory costs a mkdir, a migration and an rmdir.
+pub fn scope(layout: &Layout, writes: &[Write]) -> Vec<usize> {
+    let mut hs: Vec<usize> = Vec::new();
+    let mut add = |h: Option<usize>| {
+        if let Some(h) = h {
+            if !hs.contains(&h) {
+                hs.push(h);
+            }
+        }
+    };
+    for w in writes {
+        add(if w.controller == "cgroup" {
+            layout.v2()
+        } else {
+            layout.route(&w.controller)
+        });
+    }
+    for c in REPORTED {
+        add(layout.route(c));
+    }
+    add(layout.v2().or_else(|| layout.route("freezer")));
+    hs.sort_unstable();
+    hs
+}
+
 /// Runs the command; returns how it ended and the report. The group is gone afterwards.
 pub fn run(tool: &str, spec: RunSpec) -> Result<(Outcome, Report)> {
     let RunSpec {
@@ -140,15 +175,39 @@ pub fn run(tool: &str, spec: RunSpec) -> Result<(Outcome, Report)> {
     if cargs.is_empty() {
         return Err(Error::Usage("no command given after --".to_string()));
     }
+    let group = {
+        let hs = scope(group.layout, &writes);
+        group.scoped(hs)
+    };
     install_early_handlers();
     let made = group.create(&writes)?;
     let result = spawn_and_wait(tool, &group, &cargs);
-    // Whatever happened, nothing of the run may outlive it.
-    let kill = group.kill(libc::SIGKILL);
-    let stats = Stats::read(&group);
-    let delete = group.delete(true);
+    // Whatever happened, nothing of the run may outlive it; one hierarchical counter tells
+    // whether anything is left to kill (usually nothing: the command was reaped).
+    let kill = if group.populated() == Some(false) {
+        Ok(())
+    } else {
+        group.kill(libc::SIGKILL)
+    };
+    let mut stats = Stats::read(&group);
+    if stats.cpu_nr_throttled.is_none()
+        && !writes.iter().any(|w| w.controller == "cpu")
+        && group.layout.route("cpu").is_some()
+    {
+        // No cpu group of its own: nothing set a quota on it, so nothing throttled it.
+        stats.cpu_nr_throttled = Some(0);
+    }
+    // A process that left the hierarchy the counter watches still blocks an rmdir: kill what
+    // the remaining directories hold, then try again.
+    let delete = group
+        .delete(true)
+        .or_else(|_| group.kill(libc::SIGKILL).and_then(|()| group.delete(true)));
     // A nested --name may have made its parents: they go too.
-    Group::remove_made(&made);
+    let parents: Vec<std::path::PathBuf> = made
+        .into_iter()
+        .filter(|d| !d.ends_with(&group.rel))
+        .collect();
+    Group::remove_made(&parents);
     CHILD.store(0, Ordering::SeqCst);
     let (outcome, wall) = result?;
     kill?;
@@ -176,8 +235,8 @@ fn spawn_and_wait(tool: &str, group: &Group, cargs: &[CString]) -> Result<(Outco
     let v2 = group
         .layout
         .v2()
-        .map(|h| group.dir(h))
-        .filter(|d| d.is_dir());
+        .filter(|&h| group.in_scope(h))
+        .map(|h| group.dir(h));
     let v2_fd = match &v2 {
         Some(d) => Some(
             std::fs::OpenOptions::new()
@@ -193,7 +252,7 @@ fn spawn_and_wait(tool: &str, group: &Group, cargs: &[CString]) -> Result<(Outco
     // skips the global threadgroup lock that a cgroup.procs write takes, and with it an RCU
     // grace period (milliseconds) per run.
     let procs: Vec<(Version, CString)> = group
-        .existing()
+        .managed()
         .into_iter()
         .filter_map(|h| {
             let file = match group.layout.hierarchies[h].version {
@@ -309,4 +368,72 @@ pub fn unique_name() -> String {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     format!("cgctl-run-{}-{nanos}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const HYBRID: &str = "\
+32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu
+33 31 0:30 / /sys/fs/cgroup/cpuacct rw - cgroup cgroup rw,cpuacct
+34 31 0:31 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset
+35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+36 31 0:33 / /sys/fs/cgroup/devices rw - cgroup cgroup rw,devices
+37 31 0:34 / /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer
+38 31 0:35 / /sys/fs/cgroup/blkio rw - cgroup cgroup rw,blkio
+39 31 0:36 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+";
+
+    fn w(controller: &str, file: &str) -> Write {
+        Write {
+            controller: controller.into(),
+            file: file.into(),
+            value: "1".into(),
+        }
+    }
+
+    fn mounts(l: &Layout, hs: &[usize]) -> Vec<String> {
+        hs.iter()
+            .map(|&h| l.hierarchies[h].mount.display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn scope_is_the_limits_the_report_and_the_killer() {
+        let l = Layout::detect(HYBRID, Path::new(""));
+        let base = mounts(&l, &scope(&l, &[]));
+        assert_eq!(
+            base,
+            [
+                "/sys/fs/cgroup/cpuacct",
+                "/sys/fs/cgroup/memory",
+                "/sys/fs/cgroup/pids",
+                "/sys/fs/cgroup/unified"
+            ]
+        );
+        let with = mounts(
+            &l,
+            &scope(&l, &[w("cpu", "cpu.cfs_quota_us"), w("io", "blkio.x")]),
+        );
+        assert!(with.contains(&"/sys/fs/cgroup/cpu".to_string()), "{with:?}");
+        assert!(
+            with.contains(&"/sys/fs/cgroup/blkio".to_string()),
+            "{with:?}"
+        );
+        assert!(!with.contains(&"/sys/fs/cgroup/devices".to_string()));
+        // Without v2, the v1 freezer is what stops a fork loop.
+        let legacy: String = HYBRID
+            .lines()
+            .filter(|l| !l.contains("cgroup2"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let l = Layout::detect(&legacy, Path::new(""));
+        let hs = mounts(&l, &scope(&l, &[]));
+        assert!(hs.contains(&"/sys/fs/cgroup/freezer".to_string()), "{hs:?}");
+        assert_eq!(hs.len(), 4, "{hs:?}");
+    }
 }

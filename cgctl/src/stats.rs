@@ -47,7 +47,7 @@ impl Stats {
     /// Reads the counters of `g` from whichever hierarchy carries each controller.
     pub fn read(g: &Group) -> Stats {
         let mut s = Stats::default();
-        let rd = |dir: &std::path::Path, f: &str| std::fs::read_to_string(dir.join(f)).ok();
+        let rd = |dir: &std::path::Path, f: &str| crate::group::read_small(&dir.join(f)).ok();
         let v2dir = g.layout.v2().map(|h| g.dir(h)).filter(|d| d.is_dir());
         if let Some(d) = g.controller_dir("memory") {
             match g.layout.route_version("memory") {

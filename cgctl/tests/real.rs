@@ -70,6 +70,21 @@ fn in_group(proc_cgroup: &str, group: &str) -> bool {
     !lines.is_empty() && lines.iter().all(|l| l.ends_with(&format!(":/{group}")))
 }
 
+/// Whether a /proc/PID/cgroup text puts a `run`'s command in `group` where a run places it:
+/// v2 and the hierarchies of the report's controllers (memory, pids, cpuacct).
+fn in_run_group(proc_cgroup: &str, group: &str) -> bool {
+    let lines: Vec<&str> = proc_cgroup
+        .lines()
+        .filter(|l| {
+            let c = l.split(':').nth(1).unwrap_or("");
+            l.starts_with("0::")
+                || c.split(',')
+                    .any(|c| ["memory", "pids", "cpuacct"].contains(&c))
+        })
+        .collect();
+    !lines.is_empty() && lines.iter().all(|l| l.ends_with(&format!(":/{group}")))
+}
+
 /// Swap in use makes a memory limit swap instead of OOM-kill: limit swap too where there is any.
 fn swap_args() -> Vec<&'static str> {
     let swaps = std::fs::read_to_string("/proc/swaps").unwrap_or_default();
@@ -318,12 +333,53 @@ fn run_places_the_command_in_every_hierarchy_and_writes_the_report() {
     ]);
     assert_eq!(out.code, Some(0), "{out:?}");
     let own = format!(":/{}", g.name());
+    // The hierarchies a run uses: the report's (memory, pids, cpuacct) and v2 (clone3
+    // CLONE_INTO_CGROUP), or the v1 freezer without v2. Elsewhere the command stays where
+    // cgctl was, as this test's own /proc/self/cgroup shows.
+    let mine = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let used = |line: &str| {
+        let ctrls = line.split(':').nth(1).unwrap_or("");
+        let v2 = line.starts_with("0::");
+        v2 || ctrls
+            .split(',')
+            .any(|c| ["memory", "pids", "cpuacct"].contains(&c))
+            || (ctrls.split(',').any(|c| c == "freezer")
+                && !mine.lines().any(|l| l.starts_with("0::")))
+    };
+    let mut checked = 0;
     for line in out.stdout.lines() {
         if line.contains("name=") {
             continue;
         }
-        // v2 (clone3 CLONE_INTO_CGROUP) and every v1 controller hierarchy.
-        assert!(line.ends_with(&own), "{line} not in the group: {out:?}");
+        if used(line) {
+            assert!(line.ends_with(&own), "{line} not in the group: {out:?}");
+            checked += 1;
+        } else {
+            assert!(
+                mine.lines().any(|l| l == line),
+                "{line} moved although the run needs nothing there: {out:?}"
+            );
+        }
+    }
+    assert!(checked > 0, "no hierarchy checked: {out:?}");
+    // A limit brings its hierarchy in: --cpuset places the command in the cpuset group too.
+    if route("cpuset").is_some_and(|(v, _)| v == 1) {
+        let out = cgctl(&[
+            "run",
+            "--cpuset",
+            "0",
+            "--name",
+            g.name(),
+            "--",
+            "cat",
+            "/proc/self/cgroup",
+        ]);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.split(':').nth(1) == Some("cpuset"));
+        assert!(line.is_some_and(|l| l.ends_with(&own)), "{out:?}");
     }
     let text = std::fs::read_to_string(&file).expect("report file");
     let _ = std::fs::remove_file(&file);
@@ -603,7 +659,7 @@ fn create_get_set_stat() {
     ]);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(
-        in_group(&out.stdout, &format!("{}/child", g.name())),
+        in_run_group(&out.stdout, &format!("{}/child", g.name())),
         "{out:?}"
     );
     assert_eq!(report(&out)["cgroup"], format!("{}/child", g.name()));
