@@ -22,14 +22,17 @@ pub const I8042_CMD: u16 = 0x64;
 pub const I8042_RESET: u8 = 0xfe;
 
 /// The UART's interrupt line: an eventfd that KVM turns into IRQ 4 (KVM_IRQFD) when the VM has
-/// an interrupt controller; without one nothing listens and guests poll.
-pub struct Irq(EventFd);
+/// an interrupt controller; without one there is no line at all (None) and guests poll.
+pub struct Irq(Option<EventFd>);
 
 impl Trigger for Irq {
     type E = io::Error;
 
     fn trigger(&self) -> io::Result<()> {
-        self.0.write(1)
+        match &self.0 {
+            Some(fd) => fd.write(1),
+            None => Ok(()),
+        }
     }
 }
 
@@ -152,9 +155,9 @@ fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 }
 
 impl Console {
-    /// A UART on stdout whose interrupt line is `irq`. Stdin is read from the guest's first
-    /// read of the UART on, or at once with [`Console::start_input`].
-    pub fn new(irq: EventFd) -> Console {
+    /// A UART on stdout whose interrupt line is `irq` (None: no interrupt controller). Stdin is
+    /// read from the guest's first read of the UART on, or at once with [`Console::start_input`].
+    pub fn new(irq: Option<EventFd>) -> Console {
         Console {
             shared: Arc::new(Mutex::new(Shared {
                 serial: Serial::new(Irq(irq), RawStdout::default()),

@@ -180,13 +180,15 @@ fn host_ram() -> u64 {
     }
 }
 
-/// Runs the tool and returns the process exit code.
+/// Runs the tool and returns the process exit code, for `main` to exit with at once: the VM is
+/// left to the process exit (see [`vm::RunConfig::leave_to_exit`]); library callers that go on
+/// running use [`run_vm`].
 pub fn run(tool: &str, cli: Cli) -> i32 {
     let Some(Command::Run(args)) = cli.command else {
         eprintln!("{tool}: missing subcommand 'run' (try '{tool} --help')");
         return EXIT_FAILURE;
     };
-    match run_vm(tool, &args) {
+    match run_vm_then_exit(tool, &args) {
         Ok(outcome) => {
             match &outcome.end {
                 vm::End::Timeout => {
@@ -208,8 +210,19 @@ pub fn run(tool: &str, cli: Cli) -> i32 {
     }
 }
 
-/// Plans, runs and reports one guest; the error is tinyvmm's own failure.
+/// Plans, runs and reports one guest; the error is tinyvmm's own failure. Everything the run
+/// opened and mapped is closed and unmapped before it returns.
 pub fn run_vm(tool: &str, args: &RunArgs) -> Result<vm::Outcome, Error> {
+    run_vm_with(tool, args, false)
+}
+
+/// [`run_vm`] for a process that exits right after: the VM is left to the process exit (see
+/// [`vm::RunConfig::leave_to_exit`]).
+fn run_vm_then_exit(tool: &str, args: &RunArgs) -> Result<vm::Outcome, Error> {
+    run_vm_with(tool, args, true)
+}
+
+fn run_vm_with(tool: &str, args: &RunArgs, leave_to_exit: bool) -> Result<vm::Outcome, Error> {
     let ram = host_ram();
     if args.kernel.is_none()
         && (args.initrd.is_some() || args.append.is_some() || args.rootfs.is_some())
@@ -235,6 +248,7 @@ pub fn run_vm(tool: &str, args: &RunArgs) -> Result<vm::Outcome, Error> {
         cpuid: args.cpuid || args.image.is_none(),
         verbose: args.verbose,
         tool: tool.to_string(),
+        leave_to_exit,
     };
     let read = |path: &PathBuf| {
         std::fs::read(path).map_err(|source| Error::ReadImage {

@@ -153,7 +153,8 @@ pub struct Timings {
     pub load: Duration,
     /// The exit loop.
     pub run: Duration,
-    /// Dropping the vCPU, the VM and the memory.
+    /// Dropping the vCPU, the VM and the memory (near zero with [`RunConfig::leave_to_exit`]:
+    /// the kernel's process-exit teardown then does that work, after the report).
     pub teardown: Duration,
 }
 
@@ -168,6 +169,11 @@ pub struct RunConfig {
     pub verbose: bool,
     /// tool name for log lines.
     pub tool: String,
+    /// The process exits right after the run: leave the vCPU, the VM and the guest memory to
+    /// the kernel's process-exit teardown instead of closing and unmapping them one by one,
+    /// which measures about 0.15 ms faster start to exit here. Library callers that go on
+    /// running keep this false, so that nothing is left behind.
+    pub leave_to_exit: bool,
 }
 
 /// What a run produced.
@@ -231,15 +237,20 @@ pub fn run(boot: Boot<'_>, cfg: &RunConfig) -> Result<Outcome, Error> {
     };
     let t0 = Instant::now();
     let mut m = create(boot.mem(), kernel, cpus)?;
-    let irq =
-        EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC).map_err(|source| Error::Setup {
-            what: "eventfd for the UART",
-            source,
+    // Only a kernel has an interrupt controller for the UART's line; an image guest polls.
+    let irq = if kernel {
+        let irq = EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC).map_err(|source| {
+            Error::Setup {
+                what: "eventfd for the UART",
+                source,
+            }
         })?;
-    if kernel {
         m.vm.register_irqfd(&irq, COM1_IRQ)
             .map_err(Error::ioctl("KVM_IRQFD"))?;
-    }
+        Some(irq)
+    } else {
+        None
+    };
     let t1 = Instant::now();
     match boot {
         Boot::Image { plan, image } => load(&mut m, plan, image, cfg)?,
@@ -263,7 +274,11 @@ pub fn run(boot: Boot<'_>, cfg: &RunConfig) -> Result<Outcome, Error> {
         end
     };
     let t3 = Instant::now();
-    drop(m);
+    if cfg.leave_to_exit {
+        std::mem::forget(m);
+    } else {
+        drop(m);
+    }
     let t4 = Instant::now();
     Ok(Outcome {
         end,
