@@ -607,7 +607,7 @@ fn delegate(dir: &Path, needed: &[&str]) -> Result<()> {
                     &format!("write '+{c}' to"),
                     &path,
                     source,
-                    "v2 forbids controllers in a group that holds processes: use a --parent without processes",
+                    "v2 forbids controllers in a group that holds processes: use a --parent without processes; `cgctl run` steps aside into a leaf only when it is the parent's sole process",
                 ))
             }
             Err(e) if needed.contains(c) => return Err(e),

@@ -125,6 +125,91 @@ pub struct RunSpec<'a> {
     pub argv: Vec<OsString>,
 }
 
+/// Whether the processes of a v2 group that refused to enable controllers for its children
+/// (the no-internal-process rule) are only cgctl itself, which can step aside into a leaf.
+pub fn only_me(procs: &[i32], me: i32) -> bool {
+    !procs.is_empty() && procs.iter().all(|&p| p == me)
+}
+
+/// A leaf cgctl made in a v2 parent and moved itself into, so that the parent may enable
+/// controllers for the run's group (v2 forbids controllers for the children of a group that
+/// holds processes). `restore` undoes it all: the controllers cgctl enabled there, its own
+/// place, the leaf.
+#[derive(Debug)]
+struct Leaf {
+    /// The parent that held cgctl.
+    parent: std::path::PathBuf,
+    /// `parent/cgctl-leaf-PID`.
+    dir: std::path::PathBuf,
+    /// The parent's cgroup.subtree_control before.
+    before: Vec<String>,
+}
+
+impl Leaf {
+    /// When `err` is the EBUSY of a v2 parent's cgroup.subtree_control and cgctl is the only
+    /// process in that parent, moves cgctl into a new leaf of it; `None` when the refusal is
+    /// another one (other processes live there: the error stands).
+    fn for_refusal(group: &Group, err: &Error) -> Result<Option<Leaf>> {
+        let Error::Sys { path, .. } = err else {
+            return Ok(None);
+        };
+        let Some(v2) = group.layout.v2() else {
+            return Ok(None);
+        };
+        if err.errno() != Some(libc::EBUSY)
+            || path.file_name() != Some(std::ffi::OsStr::new("cgroup.subtree_control"))
+            || !path.starts_with(&group.layout.hierarchies[v2].mount)
+        {
+            return Ok(None);
+        }
+        let Some(parent) = path.parent() else {
+            return Ok(None);
+        };
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() };
+        let procs = crate::group::parse_pids(
+            &crate::group::read_small(&parent.join("cgroup.procs")).unwrap_or_default(),
+        );
+        if !only_me(&procs, me) {
+            return Ok(None);
+        }
+        let before: Vec<String> = crate::group::read(path)?
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        let dir = parent.join(format!("cgctl-leaf-{me}"));
+        std::fs::create_dir(&dir).map_err(|e| Error::sys("mkdir", &dir, e))?;
+        if let Err(e) = crate::group::write(&dir.join("cgroup.procs"), &me.to_string()) {
+            let _ = std::fs::remove_dir(&dir);
+            return Err(e);
+        }
+        Ok(Some(Leaf {
+            parent: parent.to_path_buf(),
+            dir,
+            before,
+        }))
+    }
+
+    /// Disables the controllers enabled in the parent since, moves cgctl back into the parent
+    /// and removes the leaf.
+    fn restore(self) -> Result<()> {
+        let ctl = self.parent.join("cgroup.subtree_control");
+        let now = crate::group::read(&ctl)?;
+        let off: Vec<String> = now
+            .split_whitespace()
+            .filter(|c| !self.before.iter().any(|b| b == c))
+            .map(|c| format!("-{c}"))
+            .collect();
+        if !off.is_empty() {
+            crate::group::write(&ctl, &off.join(" "))?;
+        }
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() };
+        crate::group::write(&self.parent.join("cgroup.procs"), &me.to_string())?;
+        std::fs::remove_dir(&self.dir).map_err(|e| Error::sys("rmdir", &self.dir, e))
+    }
+}
+
 /// Controllers whose counters the report reads, wherever the host has them.
 pub const REPORTED: [&str; 3] = ["memory", "pids", "cpuacct"];
 
@@ -180,7 +265,20 @@ pub fn run(tool: &str, spec: RunSpec) -> Result<(Outcome, Report)> {
         group.scoped(hs)
     };
     install_early_handlers();
-    let made = group.create(&writes)?;
+    let (made, leaf) = match group.create(&writes) {
+        Ok(made) => (made, None),
+        Err(e) => match Leaf::for_refusal(&group, &e)? {
+            // cgctl itself was the only process in the parent: it waits in a leaf instead.
+            Some(leaf) => match group.create(&writes) {
+                Ok(made) => (made, Some(leaf)),
+                Err(e) => {
+                    leaf.restore()?;
+                    return Err(e);
+                }
+            },
+            None => return Err(e),
+        },
+    };
     let result = spawn_and_wait(tool, &group, &cargs);
     // Whatever happened, nothing of the run may outlive it; one hierarchical counter tells
     // whether anything is left to kill (usually nothing: the command was reaped).
@@ -208,10 +306,12 @@ pub fn run(tool: &str, spec: RunSpec) -> Result<(Outcome, Report)> {
         .filter(|d| !d.ends_with(&group.rel))
         .collect();
     Group::remove_made(&parents);
+    let restore = leaf.map(|l| l.restore()).unwrap_or(Ok(()));
     CHILD.store(0, Ordering::SeqCst);
     let (outcome, wall) = result?;
     kill?;
     delete?;
+    restore?;
     let report = Report {
         exit_code: match outcome {
             Outcome::Exited(c) => Some(c),
@@ -400,6 +500,14 @@ mod tests {
         hs.iter()
             .map(|&h| l.hierarchies[h].mount.display().to_string())
             .collect()
+    }
+
+    #[test]
+    fn only_cgctl_itself_may_step_aside() {
+        assert!(only_me(&[42], 42));
+        assert!(!only_me(&[42, 7], 42));
+        assert!(!only_me(&[7], 42));
+        assert!(!only_me(&[], 42));
     }
 
     #[test]
