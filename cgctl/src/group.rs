@@ -170,7 +170,8 @@ impl<'a> Group<'a> {
             return None;
         }
         let d = self.dir(h);
-        d.is_dir().then_some(d)
+        // A scoped group (a run's) was made in each of its hierarchies: no need to look.
+        (self.scope.is_some() || d.is_dir()).then_some(d)
     }
 
     /// The path of an interface file (by its controller prefix).
@@ -234,7 +235,9 @@ impl<'a> Group<'a> {
                         })
                         .map(|w| w.controller.as_str())
                         .collect();
-                    delegate(&dir, &needed)?;
+                    // The hierarchy's root offers what the layout already read from it.
+                    let known = (dir == hier.mount).then_some(hier.controllers.as_slice());
+                    delegate(&dir, known, &needed)?;
                 }
                 let parent = dir.clone();
                 dir.push(c);
@@ -492,7 +495,11 @@ impl<'a> Group<'a> {
     /// Removes the group in every hierarchy where it exists (children first with `recursive`),
     /// retrying EBUSY; an error when anything is left.
     pub fn delete(&self, recursive: bool) -> Result<()> {
-        self.require()?;
+        if self.scope.is_none() {
+            self.require()?;
+        } else if self.rel.as_os_str().is_empty() {
+            return Err(Error::Usage("refusing to delete a root cgroup".to_string()));
+        }
         // Every hierarchy, named ones too: a group another tool made there is still this group;
         // a scoped group (a run's) only where it was made.
         let dirs: Vec<usize> = match &self.scope {
@@ -555,10 +562,13 @@ impl<'a> Group<'a> {
 }
 
 /// Enables `needed` (an error when not offered) and the usual controllers (when offered) for the
-/// children of the v2 group `dir`.
-fn delegate(dir: &Path, needed: &[&str]) -> Result<()> {
-    let offered = read(&dir.join("cgroup.controllers")).unwrap_or_default();
-    let offered: Vec<&str> = offered.split_whitespace().collect();
+/// children of the v2 group `dir`; `known` is what it offers when that was read already.
+fn delegate(dir: &Path, known: Option<&[String]>, needed: &[&str]) -> Result<()> {
+    let text = match known {
+        Some(k) => k.join(" "),
+        None => read(&dir.join("cgroup.controllers")).unwrap_or_default(),
+    };
+    let offered: Vec<&str> = text.split_whitespace().collect();
     for n in needed {
         if !offered.contains(n) {
             return Err(Error::Controller {

@@ -211,12 +211,12 @@ impl Leaf {
 }
 
 /// Controllers whose counters the report reads, wherever the host has them.
-pub const REPORTED: [&str; 3] = ["memory", "pids", "cpuacct"];
+pub const REPORTED: [&str; 2] = ["memory", "pids"];
 
 /// The hierarchies a run makes its group in: those its limits write to, those the report reads
-/// (memory, pids, cpuacct; v2 cpu.stat needs no controller), and the one that can end
-/// everything left behind: v2 (clone3 places the child there, cgroup.kill) where it is mounted,
-/// else the v1 freezer. Hierarchies that carry no limit and no counter of the run (devices,
+/// (memory, pids; CPU time from v2 cpu.stat, which needs no controller, or from v1 cpuacct
+/// without v2), and the one that can end everything left behind: v2 (clone3 places the child
+/// there, cgroup.kill) where it is mounted, else the v1 freezer. Hierarchies that carry no limit and no counter of the run (devices,
 /// blkio, cpuset, net_cls, ... without options that need them) get no group: the command
 /// stays in cgctl's own group there, which charges it nothing, as nothing there is limited or
 /// measured. Each directory costs a mkdir, a migration and an rmdir.
@@ -239,7 +239,13 @@ pub fn scope(layout: &Layout, writes: &[Write]) -> Vec<usize> {
     for c in REPORTED {
         add(layout.route(c));
     }
-    add(layout.v2().or_else(|| layout.route("freezer")));
+    match layout.v2() {
+        Some(v2) => add(Some(v2)),
+        None => {
+            add(layout.route("cpuacct"));
+            add(layout.route("freezer"));
+        }
+    }
     hs.sort_unstable();
     hs
 }
@@ -517,7 +523,6 @@ mod tests {
         assert_eq!(
             base,
             [
-                "/sys/fs/cgroup/cpuacct",
                 "/sys/fs/cgroup/memory",
                 "/sys/fs/cgroup/pids",
                 "/sys/fs/cgroup/unified"
@@ -533,7 +538,7 @@ mod tests {
             "{with:?}"
         );
         assert!(!with.contains(&"/sys/fs/cgroup/devices".to_string()));
-        // Without v2, the v1 freezer is what stops a fork loop.
+        // Without v2, CPU time comes from v1 cpuacct and the v1 freezer stops a fork loop.
         let legacy: String = HYBRID
             .lines()
             .filter(|l| !l.contains("cgroup2"))
@@ -542,6 +547,7 @@ mod tests {
         let l = Layout::detect(&legacy, Path::new(""));
         let hs = mounts(&l, &scope(&l, &[]));
         assert!(hs.contains(&"/sys/fs/cgroup/freezer".to_string()), "{hs:?}");
+        assert!(hs.contains(&"/sys/fs/cgroup/cpuacct".to_string()), "{hs:?}");
         assert_eq!(hs.len(), 4, "{hs:?}");
     }
 }

@@ -48,7 +48,12 @@ impl Stats {
     pub fn read(g: &Group) -> Stats {
         let mut s = Stats::default();
         let rd = |dir: &std::path::Path, f: &str| crate::group::read_small(&dir.join(f)).ok();
-        let v2dir = g.layout.v2().map(|h| g.dir(h)).filter(|d| d.is_dir());
+        let v2dir = g
+            .layout
+            .v2()
+            .filter(|&h| g.in_scope(h))
+            .map(|h| g.dir(h))
+            .filter(|d| d.is_dir());
         if let Some(d) = g.controller_dir("memory") {
             match g.layout.route_version("memory") {
                 Some(Version::V2) => {
