@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::plan::{self, Facts, Join, JoinSource, Plan};
 use crate::sys;
 use conventions::ns::{self, NsKind};
+use std::cell::{OnceCell, RefCell};
 use std::convert::Infallible;
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -20,8 +21,9 @@ pub struct Target {
     pub pid: i32,
     /// pidfd_open's descriptor, None on kernels without pidfd_open.
     pub pidfd: Option<OwnedFd>,
-    /// `/proc/PID`, O_PATH.
-    pub procdir: OwnedFd,
+    /// `/proc/PID`, O_PATH, opened on first use: a plain `-t PID -n` joins through the pidfd
+    /// alone and needs no path. See [`Target::dir`].
+    procdir: OnceCell<OwnedFd>,
 }
 
 impl Target {
@@ -54,16 +56,31 @@ impl Target {
                 });
             }
         }
-        let path = format!("/proc/{pid}");
-        let procdir = sys::openat(None, OsStr::new(&path), libc::O_PATH | libc::O_DIRECTORY)
-            .map_err(|e| Error::of_target(pid, format!("open({path})"), e))?;
         let t = Target {
             pid,
             pidfd,
-            procdir,
+            procdir: OnceCell::new(),
         };
-        t.still_alive()?;
+        if t.pidfd.is_none() {
+            // Without a pidfd, opening /proc/PID is what says the process exists.
+            t.dir()?;
+        }
         Ok(t)
+    }
+
+    /// `/proc/PID`, opened on first use and checked against the pidfd, so that what is opened
+    /// through it is the target's even if the pid was reused. Callers that read through it after
+    /// joining a mount namespace must call this before joining: the path names the caller's
+    /// /proc.
+    pub fn dir(&self) -> Result<&OwnedFd, Error> {
+        if let Some(fd) = self.procdir.get() {
+            return Ok(fd);
+        }
+        let path = format!("/proc/{}", self.pid);
+        let fd = sys::openat(None, OsStr::new(&path), libc::O_PATH | libc::O_DIRECTORY)
+            .map_err(|e| Error::of_target(self.pid, format!("open({path})"), e))?;
+        self.still_alive()?;
+        Ok(self.procdir.get_or_init(|| fd))
     }
 
     /// Fails when the process the pidfd holds has ended: then the pid may already belong to
@@ -81,7 +98,7 @@ impl Target {
 
     /// Opens `/proc/PID/<rel>`.
     pub fn open_rel(&self, rel: &str, flags: libc::c_int) -> Result<OwnedFd, Error> {
-        sys::openat(Some(&self.procdir), OsStr::new(rel), flags)
+        sys::openat(Some(self.dir()?), OsStr::new(rel), flags)
             .map_err(|e| Error::of_target(self.pid, format!("open(/proc/{}/{rel})", self.pid), e))
     }
 
@@ -466,9 +483,17 @@ pub fn run(plan: Plan) -> Result<Infallible, Error> {
         }
         _ => false,
     };
-    // One stat per kind, however often the plan asks.
-    let have: Vec<NsKind> = ns::ALL.into_iter().filter(|k| k.supported()).collect();
-    let supported = |k: NsKind| have.contains(&k);
+    // One stat per kind, however often the plan asks, and only for the kinds it asks about:
+    // `-n` needs one, not one per kind.
+    let known: RefCell<Vec<(NsKind, bool)>> = RefCell::new(Vec::new());
+    let supported = |k: NsKind| {
+        if let Some(&(_, s)) = known.borrow().iter().find(|(kind, _)| *kind == k) {
+            return s;
+        }
+        let s = k.supported();
+        known.borrow_mut().push((k, s));
+        s
+    };
     let joins = plan::joins(
         &plan,
         Facts {
@@ -517,6 +542,13 @@ pub fn run(plan: Plan) -> Result<Infallible, Error> {
         opened.iter().any(|o| o.kind.proc_name == "user")
     };
 
+    // --setuid/--setgid follow read /proc/PID/status after joining, when /proc may be the
+    // entered mount namespace's: the directory is opened now, naming our /proc.
+    if let Some(t) = &target {
+        if plan.uid == Some(IdSpec::Follow) || plan.gid == Some(IdSpec::Follow) {
+            t.dir()?;
+        }
+    }
     let mut joined = false;
     if let (true, Some(t)) = (use_pidfd, &target) {
         if let Some(pidfd) = &t.pidfd {

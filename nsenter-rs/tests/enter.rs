@@ -471,6 +471,36 @@ fn setuid_follow_takes_the_targets_ids() {
 }
 
 #[test]
+fn setuid_follow_reads_our_proc_after_joining_the_mount_namespace() {
+    testcaps::require!(Cap::Root);
+    // The target's /proc is its own pid namespace's, where its outer pid names nobody: the
+    // status that `follow` reads after joining must still come through our /proc.
+    let t = Target::start(
+        &[
+            "/usr/bin/unshare",
+            "-fp",
+            "--mount-proc",
+            "setpriv",
+            "--reuid=1234",
+            "--regid=2345",
+            "--clear-groups",
+            "sleep",
+            "60",
+        ],
+        true,
+    );
+    let out = testcaps::run(
+        Command::new(BIN)
+            .current_dir("/")
+            .args(with_target(t.pid, &["-m", "-S", "follow", "-G", "follow"]))
+            .args(["sh", "-c", "id -u; id -g"]),
+        LIMIT,
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "1234\n2345\n");
+}
+
+#[test]
 fn env_is_the_targets() {
     testcaps::require!(Cap::Root);
     let t = Target::start(
