@@ -4,6 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The tools' shared build script: libgcc_s.so is not loaded at start-up.
+#[path = "../build/static_unwinder.rs"]
+mod unwinder;
+
 /// How a guest is linked.
 enum Link {
     /// A flat binary whose first byte is at this guest-physical address.
@@ -64,6 +68,8 @@ fn run(cmd: &mut Command) {
 }
 
 fn main() {
+    println!("cargo:rerun-if-changed=../build/static_unwinder.rs");
+    unwinder::link_static_unwinder();
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let src = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"))
         .join("guests");
