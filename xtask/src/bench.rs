@@ -434,8 +434,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let rootfs = rootfs::default_dir();
     rootfs::ensure(&rootfs)?;
-    crate::demo::build_release();
-    let bin = util::target_dir().join("release");
+    let bin = crate::demo::build_release();
     let work = util::target_dir().join("bench");
     let guest = match guest::build(&work) {
         Ok(g) => Some(g),
@@ -696,7 +695,7 @@ fn binary_sizes(bin: &Path) -> Vec<(String, u64, String)> {
             v.push((
                 t.to_string(),
                 m.len(),
-                "ours, release (LTO, stripped)".into(),
+                "ours, release (LTO, stripped, static)".into(),
             ));
         }
     }

@@ -234,12 +234,13 @@ fn setup(opts: &Options, rootfs: &Path) -> Result<(PathBuf, Vec<(String, String)
         }
     }
     rootfs::ensure(rootfs)?;
+    // The Linux VM row boots Debian's kernel; without it that row says why and the rest runs.
+    if let Err(e) = crate::kernel::ensure() {
+        eprintln!("xtask demo: warning: fetching the guest kernel failed: {e}");
+    }
     let bin_dir = match &opts.bin_dir {
         Some(d) => d.clone(),
-        None => {
-            build_release();
-            util::target_dir().join("release")
-        }
+        None => build_release(),
     };
     let missing = TOOLS
         .iter()
@@ -254,22 +255,32 @@ fn setup(opts: &Options, rootfs: &Path) -> Result<(PathBuf, Vec<(String, String)
     Ok((bin_dir, missing))
 }
 
-/// Builds the tools in release mode, all at once, else one by one so that one crate that does
-/// not compile does not take the others down.
-pub fn build_release() {
-    let mut all = util::cargo();
-    all.args(["build", "--release"]);
-    for t in TOOLS {
-        all.args(["-p", t]);
-    }
-    if util::run(&mut all).is_ok() {
-        return;
-    }
-    for t in TOOLS {
-        if let Err(e) = util::run(util::cargo().args(["build", "--release", "-p", t])) {
-            eprintln!("xtask demo: {t} does not build now: {e}");
+/// The target triple of the shipped builds: named explicitly so that `crt-static` applies to the
+/// tools and not to build scripts and proc macros.
+const RELEASE_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// Builds the tools as they are shipped: release, statically linked (glibc's dynamic loading
+/// costs 0.1-0.3 ms of every start here, a fifth of what a tool takes), all at once, else one by
+/// one so that one crate that does not compile does not take the others down. Returns the
+/// directory of the binaries.
+pub fn build_release() -> std::path::PathBuf {
+    let build = |pkgs: &[&str]| {
+        let mut cmd = util::cargo();
+        cmd.args(["build", "--release", "--target", RELEASE_TARGET])
+            .env("RUSTFLAGS", "-C target-feature=+crt-static");
+        for p in pkgs {
+            cmd.args(["-p", p]);
+        }
+        util::run(&mut cmd)
+    };
+    if build(&TOOLS).is_err() {
+        for t in TOOLS {
+            if let Err(e) = build(&[t]) {
+                eprintln!("xtask demo: {t} does not build now: {e}");
+            }
         }
     }
+    util::target_dir().join(RELEASE_TARGET).join("release")
 }
 
 fn unavailable_tool(missing: &[(String, String)], needed: &[&str]) -> Option<String> {

@@ -392,7 +392,7 @@ pub fn markdown(
     let _ = writeln!(s, "\n## Binary sizes\n");
     let _ = writeln!(
         s,
-        "Ours are Rust release builds (LTO, stripped) that link glibc dynamically, like the peers.\n"
+        "Ours are Rust release builds (LTO, stripped) linked statically (glibc included: `crt-static`, as `cargo xtask demo` and `bench` build them); the peers link libc dynamically.\n"
     );
     let _ = writeln!(s, "| binary | size | |");
     let _ = writeln!(s, "|---|---|---|");
