@@ -65,6 +65,40 @@ fn in_ns(ns: &[&str], args: &[&str]) -> testcaps::Output {
     )
 }
 
+/// `unshare NS... -- sh -c SCRIPT`: a shell in the namespaces, for steps around pivot itself.
+fn sh_in_ns(ns: &[&str], script: &str) -> testcaps::Output {
+    testcaps::run(
+        Command::new("unshare")
+            .args(ns)
+            .args(["--", "sh", "-c", script]),
+        LIMIT,
+    )
+}
+
+/// A private mount namespace only.
+const MOUNT_ONLY: [&str; 3] = ["-m", "--propagation", "private"];
+
+/// A private mount namespace and a PID namespace, so a procfs can be mounted for the new root.
+const MOUNT_AND_PID: [&str; 5] = ["-m", "-p", "-f", "--propagation", "private"];
+
+/// setpriv's arguments that drop to nobody (uid and gid 65534, no groups) before `--`.
+const AS_NOBODY: [&str; 6] = [
+    "--reuid",
+    "65534",
+    "--regid",
+    "65534",
+    "--clear-groups",
+    "--",
+];
+
+/// `unshare CONTAINER... -- pivot OPTS... ROOTFS /bin/sh -c SCRIPT`.
+fn sh_in_container(opts: &[&str], script: &str) -> testcaps::Output {
+    let root = rootfs();
+    let mut args = opts.to_vec();
+    args.extend([root.as_str(), "/bin/sh", "-c", script]);
+    in_ns(&CONTAINER, &args)
+}
+
 /// The usual container namespaces, as root.
 const CONTAINER: [&str; 8] = [
     "-m",
@@ -107,15 +141,7 @@ fn allowed_mount_points() -> BTreeSet<String> {
 fn container_sees_pid_1_and_only_its_own_mounts() {
     require!(Cap::Root, Cap::Rootfs);
     let host = HostMounts::now();
-    let out = in_ns(
-        &CONTAINER,
-        &[
-            &rootfs(),
-            "/bin/sh",
-            "-c",
-            "echo pid=$$; ps; echo ---; cat /proc/self/mountinfo",
-        ],
-    );
+    let out = sh_in_container(&[], "echo pid=$$; ps; echo ---; cat /proc/self/mountinfo");
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stderr, "", "{out:?}");
     let (head, mountinfo) = out.stdout.split_once("---\n").expect("marker");
@@ -161,7 +187,7 @@ fn ps_and_mount_show_only_the_container() {
     require!(Cap::Root, Cap::Rootfs);
     let host = HostMounts::now();
     // The issue's own composition, verbatim.
-    let out = in_ns(&CONTAINER, &[&rootfs(), "/bin/sh", "-c", "ps; mount"]);
+    let out = sh_in_container(&[], "ps; mount");
     assert_eq!(out.code, Some(0), "{out:?}");
     let mut lines = out.stdout.lines();
     assert!(lines.next().is_some_and(|l| l.contains("PID")), "{out:?}");
@@ -191,15 +217,10 @@ fn ps_and_mount_show_only_the_container() {
 fn dev_null_is_a_working_char_device_1_3() {
     require!(Cap::Root, Cap::Rootfs);
     let host = HostMounts::now();
-    let out = in_ns(
-        &CONTAINER,
-        &[
-            &rootfs(),
-            "/bin/sh",
-            "-c",
-            "ls -l /dev/null /dev/zero /dev/tty; echo x > /dev/null && echo null-ok; \
-             head -c 5 /dev/zero | wc -c; ls -l /dev/fd /dev/ptmx; test -c /dev/pts/ptmx && echo pts-ok",
-        ],
+    let out = sh_in_container(
+        &[],
+        "ls -l /dev/null /dev/zero /dev/tty; echo x > /dev/null && echo null-ok; \
+         head -c 5 /dev/zero | wc -c; ls -l /dev/fd /dev/ptmx; test -c /dev/pts/ptmx && echo pts-ok",
     );
     assert_eq!(out.code, Some(0), "{out:?}");
     let null = out
@@ -220,16 +241,11 @@ fn dev_null_is_a_working_char_device_1_3() {
 fn sys_is_read_only_and_masked_paths_read_empty() {
     require!(Cap::Root, Cap::Rootfs);
     let host = HostMounts::now();
-    let out = in_ns(
-        &CONTAINER,
-        &[
-            &rootfs(),
-            "/bin/sh",
-            "-c",
-            "touch /sys/x; echo keys=$(cat /proc/keys | wc -c) timers=$(cat /proc/timer_list | wc -c) \
-             fw=$(ls -A /sys/firmware | wc -l); echo host > /proc/sys/kernel/hostname; \
-             echo ---; cat /proc/self/mountinfo",
-        ],
+    let out = sh_in_container(
+        &[],
+        "touch /sys/x; echo keys=$(cat /proc/keys | wc -c) timers=$(cat /proc/timer_list | wc -c) \
+         fw=$(ls -A /sys/firmware | wc -l); echo host > /proc/sys/kernel/hostname; \
+         echo ---; cat /proc/self/mountinfo",
     );
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(
@@ -277,15 +293,9 @@ fn no_mask_leaves_proc_unmasked() {
 fn ro_makes_the_root_read_only() {
     require!(Cap::Root, Cap::Rootfs);
     let host = HostMounts::now();
-    let out = in_ns(
-        &CONTAINER,
-        &[
-            "--ro",
-            &rootfs(),
-            "/bin/sh",
-            "-c",
-            "touch /newfile; echo rc=$?; touch /dev/shm/ok && echo shm-writable",
-        ],
+    let out = sh_in_container(
+        &["--ro"],
+        "touch /newfile; echo rc=$?; touch /dev/shm/ok && echo shm-writable",
     );
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(
@@ -304,8 +314,7 @@ fn bind_and_ro_bind_appear_inside() {
     let t = Temp::new("bind");
     std::fs::write(t.0.join("f"), "from the host\n").unwrap();
     let src = t.0.display().to_string();
-    let out = in_ns(
-        &CONTAINER,
+    let out = sh_in_container(
         &[
             "--bind",
             &format!("{src}:/mnt"),
@@ -315,11 +324,8 @@ fn bind_and_ro_bind_appear_inside() {
             "/tmp",
             "-w",
             "/mnt",
-            &rootfs(),
-            "/bin/sh",
-            "-c",
-            "cat f /root/f; touch written; touch /root/no; touch /tmp/t && echo tmp-ok; pwd",
         ],
+        "cat f /root/f; touch written; touch /root/no; touch /tmp/t && echo tmp-ok; pwd",
     );
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(
@@ -343,32 +349,13 @@ fn put_old_keeps_the_old_root() {
     require!(Cap::Root, Cap::Rootfs);
     let host = HostMounts::now();
     let script = format!("test -x /mnt{BIN} && echo old-root-at-mnt; ls /proc | wc -l");
-    let out = in_ns(
-        &CONTAINER,
-        &[
-            "--bare",
-            "--put-old",
-            "/mnt",
-            &rootfs(),
-            "/bin/sh",
-            "-c",
-            &script,
-        ],
-    );
+    let out = sh_in_container(&["--bare", "--put-old", "/mnt"], &script);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout, "old-root-at-mnt\n0\n", "{out:?}");
     // With --ro the new root is read-only, the old one below it is not touched.
-    let out = in_ns(
-        &CONTAINER,
-        &[
-            "--ro",
-            "--put-old",
-            "/mnt",
-            &rootfs(),
-            "/bin/sh",
-            "-c",
-            "touch /x; test -d /mnt/proc",
-        ],
+    let out = sh_in_container(
+        &["--ro", "--put-old", "/mnt"],
+        "touch /x; test -d /mnt/proc",
     );
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stderr, "touch: /x: Read-only file system\n", "{out:?}");
@@ -379,28 +366,16 @@ fn put_old_keeps_the_old_root() {
 fn bare_mounts_nothing_else() {
     require!(Cap::Root, Cap::Rootfs);
     let host = HostMounts::now();
-    let out = in_ns(
-        &CONTAINER,
-        &[
-            "--bare",
-            &rootfs(),
-            "/bin/sh",
-            "-c",
-            "echo proc=$(ls -A /proc | wc -l) dev=$(ls -A /dev | wc -l) sys=$(ls -A /sys | wc -l)",
-        ],
+    let out = sh_in_container(
+        &["--bare"],
+        "echo proc=$(ls -A /proc | wc -l) dev=$(ls -A /dev | wc -l) sys=$(ls -A /sys | wc -l)",
     );
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout, "proc=0 dev=0 sys=0\n", "{out:?}");
     // Mounting a proc by hand afterwards shows the whole table: the root and that proc.
-    let out = in_ns(
-        &CONTAINER,
-        &[
-            "--bare",
-            &rootfs(),
-            "/bin/sh",
-            "-c",
-            "mount -t proc proc /proc && cat /proc/self/mountinfo",
-        ],
+    let out = sh_in_container(
+        &["--bare"],
+        "mount -t proc proc /proc && cat /proc/self/mountinfo",
     );
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(mount_points(&out.stdout), ["/", "/proc"], "{out:?}");
@@ -418,7 +393,7 @@ fn hostname_is_set_only_in_a_uts_namespace_of_its_own() {
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout, "box\n");
     let out = in_ns(
-        &["-m", "--propagation", "private"],
+        &MOUNT_ONLY,
         &["--hostname", "box", &rootfs(), "/bin/hostname"],
     );
     assert_eq!(out.code, Some(1), "{out:?}");
@@ -545,7 +520,7 @@ fn bad_input_is_one_line_with_the_right_code() {
         ),
     ];
     for (args, code, start) in cases {
-        let out = in_ns(&["-m", "--propagation", "private"], &args);
+        let out = in_ns(&MOUNT_ONLY, &args);
         assert_eq!(out.code, Some(code), "{args:?}: {out:?}");
         assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out:?}");
         assert!(out.stderr.starts_with(start), "{args:?}: {out:?}");
@@ -569,10 +544,7 @@ fn a_failure_half_way_leaves_no_mounts_behind() {
     let script = format!(
         "{BIN} --bind /etc/hostname:/etc {r}; echo rc=$?; grep -c '{r}' /proc/self/mountinfo"
     );
-    let out = testcaps::run(
-        Command::new("unshare").args(["-m", "--propagation", "private", "--", "sh", "-c", &script]),
-        LIMIT,
-    );
+    let out = sh_in_ns(&MOUNT_ONLY, &script);
     assert_eq!(out.stdout, "rc=1\n0\n", "{out:?}");
     assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
     assert!(
@@ -585,10 +557,7 @@ fn a_failure_half_way_leaves_no_mounts_behind() {
         "{BIN} {r} /no/such/command; echo rc=$?; grep -c '{r}' /proc/self/mountinfo; \
          test -d /usr/bin && echo still-on-the-host"
     );
-    let out = testcaps::run(
-        Command::new("unshare").args(["-m", "--propagation", "private", "--", "sh", "-c", &script]),
-        LIMIT,
-    );
+    let out = sh_in_ns(&MOUNT_ONLY, &script);
     assert_eq!(out.stdout, "rc=127\n0\nstill-on-the-host\n", "{out:?}");
     assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
     host.unchanged();
@@ -625,20 +594,7 @@ fn initramfs_fallback_moves_and_chroots() {
         "{} set +e; chroot {sub} /bin/pivot -v /new /bin/sh -c 'echo inside; cat /proc/self/mountinfo'",
         scaffold(&top, &sub)
     );
-    let out = testcaps::run(
-        Command::new("unshare").args([
-            "-m",
-            "-p",
-            "-f",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ]),
-        LIMIT,
-    );
+    let out = sh_in_ns(&MOUNT_AND_PID, &script);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.starts_with("inside\n"), "{out:?}");
     assert!(
@@ -671,20 +627,7 @@ fn switch_root_deletes_only_its_own_device() {
          ls -A {keep}",
         scaffold(&old, &old)
     );
-    let out = testcaps::run(
-        Command::new("unshare").args([
-            "-m",
-            "-p",
-            "-f",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ]),
-        LIMIT,
-    );
+    let out = sh_in_ns(&MOUNT_AND_PID, &script);
     assert_eq!(out.code, Some(0), "{out:?}");
     let parts: Vec<&str> = out.stdout.split("---\n").collect();
     assert_eq!(parts.len(), 3, "{out:?}");
@@ -716,10 +659,7 @@ fn pivot_root_compat_keeps_the_old_root_at_put_old() {
          test -x /mnt{BIN} && echo old-root-at-mnt; /bin/ls /etc/hostname",
         link = link.display()
     );
-    let out = testcaps::run(
-        Command::new("unshare").args(["-m", "--propagation", "private", "--", "sh", "-c", &script]),
-        LIMIT,
-    );
+    let out = sh_in_ns(&MOUNT_ONLY, &script);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout, "old-root-at-mnt\n/etc/hostname\n", "{out:?}");
     // Named pivot_root, it speaks as pivot_root and wants two arguments.
@@ -770,16 +710,9 @@ fn without_privilege_the_error_names_the_call_and_a_hint() {
     // A mount namespace of its own, but nobody has no capability in it.
     let out = testcaps::run(
         Command::new("unshare")
-            .args(["-m", "--propagation", "private", "--"])
-            .args([
-                "setpriv",
-                "--reuid",
-                "65534",
-                "--regid",
-                "65534",
-                "--clear-groups",
-                "--",
-            ])
+            .args(MOUNT_ONLY)
+            .args(["--", "setpriv"])
+            .args(AS_NOBODY)
             .arg(&bin)
             .args([&root, "/bin/true"]),
         LIMIT,
@@ -802,24 +735,10 @@ fn rootless_as_an_unprivileged_user() {
     // nobody, in a user namespace of its own: the rootless container of an ordinary user.
     let out = testcaps::run(
         Command::new("setpriv")
-            .args([
-                "--reuid",
-                "65534",
-                "--regid",
-                "65534",
-                "--clear-groups",
-                "--",
-            ])
-            .args([
-                "unshare",
-                "-r",
-                "-m",
-                "-p",
-                "-f",
-                "--propagation",
-                "private",
-                "--",
-            ])
+            .args(AS_NOBODY)
+            .args(["unshare", "-r"])
+            .args(MOUNT_AND_PID)
+            .arg("--")
             .arg(&bin)
             .args(["--ro", "--tmpfs", "/tmp", &root, "/bin/sh", "-c"])
             .arg(
