@@ -298,28 +298,30 @@ mod tests {
     }
 
     const EVERYTHING: &dyn Fn(NsKind) -> bool = &|_| true;
+    const NO_TIME: &dyn Fn(NsKind) -> bool = &|k| k.proc_name != "time";
+
+    /// `joins` for `p` on a kernel with the `supported` kinds and a target whose user namespace
+    /// is (`same_user_ns`) or is not the caller's.
+    fn joins_with(
+        p: &Plan,
+        supported: &dyn Fn(NsKind) -> bool,
+        same_user_ns: bool,
+    ) -> Result<Vec<Join>, String> {
+        joins(
+            p,
+            Facts {
+                supported,
+                same_user_ns,
+            },
+        )
+    }
 
     #[test]
     fn all_skips_own_user_ns_and_missing_kinds() {
         let p = run_plan(&["-t", "1", "-a"]);
-        let no_time = |k: NsKind| k.proc_name != "time";
-        let j = joins(
-            &p,
-            Facts {
-                supported: &no_time,
-                same_user_ns: true,
-            },
-        )
-        .unwrap();
+        let j = joins_with(&p, NO_TIME, true).unwrap();
         assert_eq!(names(&j), ["cgroup", "ipc", "uts", "net", "pid", "mnt"]);
-        let j = joins(
-            &p,
-            Facts {
-                supported: EVERYTHING,
-                same_user_ns: false,
-            },
-        )
-        .unwrap();
+        let j = joins_with(&p, EVERYTHING, false).unwrap();
         assert_eq!(
             names(&j),
             ["user", "cgroup", "ipc", "uts", "net", "pid", "mnt", "time"]
@@ -332,26 +334,12 @@ mod tests {
     #[test]
     fn explicit_kinds_in_table_order_files_win() {
         let p = run_plan(&["-t", "1", "-a", "--net=/run/netns/x", "-m"]);
-        let j = joins(
-            &p,
-            Facts {
-                supported: EVERYTHING,
-                same_user_ns: true,
-            },
-        )
-        .unwrap();
+        let j = joins_with(&p, EVERYTHING, true).unwrap();
         let net = j.iter().find(|j| j.kind.proc_name == "net").unwrap();
         assert_eq!(net.source, JoinSource::File("/run/netns/x".into()));
         assert!(!pidfd_joinable(&p, &j));
         let p = run_plan(&["-t", "1", "-m", "-U", "-n"]);
-        let j = joins(
-            &p,
-            Facts {
-                supported: EVERYTHING,
-                same_user_ns: true,
-            },
-        )
-        .unwrap();
+        let j = joins_with(&p, EVERYTHING, true).unwrap();
         // Explicit -U is kept even for the caller's own user ns: the kernel's error is reported.
         assert_eq!(names(&j), ["user", "net", "mnt"]);
         assert!(!joins_pid(&j));
@@ -364,29 +352,14 @@ mod tests {
     #[test]
     fn explicit_missing_kind_is_an_error() {
         let p = run_plan(&["-t", "1", "-T"]);
-        let no_time = |k: NsKind| k.proc_name != "time";
-        let e = joins(
-            &p,
-            Facts {
-                supported: &no_time,
-                same_user_ns: false,
-            },
-        )
-        .unwrap_err();
+        let e = joins_with(&p, NO_TIME, false).unwrap_err();
         assert!(e.contains("no time namespaces"), "{e}");
     }
 
     #[test]
     fn net_socket_replaces_net() {
         let p = run_plan(&["-t", "1", "-N", "3", "-u"]);
-        let j = joins(
-            &p,
-            Facts {
-                supported: EVERYTHING,
-                same_user_ns: false,
-            },
-        )
-        .unwrap();
+        let j = joins_with(&p, EVERYTHING, false).unwrap();
         assert_eq!(names(&j), ["uts", "net"]);
         assert_eq!(j[1].source, JoinSource::Socket(3));
         assert!(!pidfd_joinable(&p, &j));

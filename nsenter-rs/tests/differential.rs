@@ -24,19 +24,7 @@ fn sh(script: &str) -> Vec<String> {
 #[test]
 fn same_namespaces_as_util_linux() {
     testcaps::require!(Cap::Root);
-    let flat = Target::start(
-        &[
-            "/usr/bin/unshare",
-            "-m",
-            "-u",
-            "-i",
-            "-n",
-            "-C",
-            "sleep",
-            "60",
-        ],
-        false,
-    );
+    let flat = flat_target();
     for opts in [
         &["-m"][..],
         &["-u"],
@@ -51,22 +39,7 @@ fn same_namespaces_as_util_linux() {
     ] {
         compare(&with_target(flat.pid, opts), &inode_script());
     }
-    let pid = Target::start(
-        &[
-            "/usr/bin/unshare",
-            "-fp",
-            "--mount-proc",
-            "-m",
-            "-u",
-            "-i",
-            "-n",
-            "-C",
-            "-T",
-            "sleep",
-            "60",
-        ],
-        true,
-    );
+    let pid = pid_target();
     for opts in [
         &["-p", "-m"][..],
         &["-a"],

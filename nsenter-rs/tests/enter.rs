@@ -7,44 +7,6 @@ use common::*;
 use std::process::Command;
 use testcaps::Cap;
 
-/// A target without a pid namespace (so /proc/self works after -m), holding mount, uts, ipc,
-/// net and cgroup namespaces.
-fn flat_target() -> Target {
-    Target::start(
-        &[
-            "/usr/bin/unshare",
-            "-m",
-            "-u",
-            "-i",
-            "-n",
-            "-C",
-            "sleep",
-            "60",
-        ],
-        false,
-    )
-}
-
-/// A target in new pid (with its own /proc), mount, uts, ipc, net, cgroup and time namespaces.
-fn pid_target() -> Target {
-    Target::start(
-        &[
-            "/usr/bin/unshare",
-            "-fp",
-            "--mount-proc",
-            "-m",
-            "-u",
-            "-i",
-            "-n",
-            "-C",
-            "-T",
-            "sleep",
-            "60",
-        ],
-        true,
-    )
-}
-
 fn check_kinds(t: &Target, opts: &[&str], entered: &[&str], env_no_pidfd: bool) {
     let mut cmd = Command::new(BIN);
     cmd.args(with_target(t.pid, opts)).args(inode_script());
@@ -444,28 +406,33 @@ fn user_parent_enters_the_parent_user_namespace() {
     );
 }
 
+/// `sleep 60` as uid 1234, gid 2345 and no supplementary groups.
+const SLEEP_AS_1234: [&str; 6] = [
+    "setpriv",
+    "--reuid=1234",
+    "--regid=2345",
+    "--clear-groups",
+    "sleep",
+    "60",
+];
+
+/// Runs `sh -c SCRIPT` in `t`'s `kind` namespace with `-S follow -G follow`, from /, which the
+/// unprivileged program may enter wherever the checkout is.
+fn follow_ids(t: &Target, kind: &str, script: &str) -> testcaps::Output {
+    testcaps::run(
+        Command::new(BIN)
+            .current_dir("/")
+            .args(with_target(t.pid, &[kind, "-S", "follow", "-G", "follow"]))
+            .args(["sh", "-c", script]),
+        LIMIT,
+    )
+}
+
 #[test]
 fn setuid_follow_takes_the_targets_ids() {
     testcaps::require!(Cap::Root);
-    let t = Target::start(
-        &[
-            "setpriv",
-            "--reuid=1234",
-            "--regid=2345",
-            "--clear-groups",
-            "sleep",
-            "60",
-        ],
-        false,
-    );
-    // From /, which the unprivileged program may enter wherever the checkout is.
-    let out = testcaps::run(
-        Command::new(BIN)
-            .current_dir("/")
-            .args(with_target(t.pid, &["-n", "-S", "follow", "-G", "follow"]))
-            .args(["sh", "-c", "id -u; id -g; id -G"]),
-        LIMIT,
-    );
+    let t = Target::start(&SLEEP_AS_1234, false);
+    let out = follow_ids(&t, "-n", "id -u; id -g; id -G");
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout, "1234\n2345\n2345\n");
 }
@@ -477,25 +444,13 @@ fn setuid_follow_reads_our_proc_after_joining_the_mount_namespace() {
     // status that `follow` reads after joining must still come through our /proc.
     let t = Target::start(
         &[
-            "/usr/bin/unshare",
-            "-fp",
-            "--mount-proc",
-            "setpriv",
-            "--reuid=1234",
-            "--regid=2345",
-            "--clear-groups",
-            "sleep",
-            "60",
-        ],
+            &["/usr/bin/unshare", "-fp", "--mount-proc"][..],
+            &SLEEP_AS_1234,
+        ]
+        .concat(),
         true,
     );
-    let out = testcaps::run(
-        Command::new(BIN)
-            .current_dir("/")
-            .args(with_target(t.pid, &["-m", "-S", "follow", "-G", "follow"]))
-            .args(["sh", "-c", "id -u; id -g"]),
-        LIMIT,
-    );
+    let out = follow_ids(&t, "-m", "id -u; id -g");
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout, "1234\n2345\n");
 }

@@ -46,6 +46,44 @@ pub fn expected_inodes(target: i32, entered: &[&str]) -> String {
         .collect()
 }
 
+/// A target without a pid namespace (so /proc/self works after -m), holding mount, uts, ipc,
+/// net and cgroup namespaces.
+pub fn flat_target() -> Target {
+    Target::start(
+        &[
+            "/usr/bin/unshare",
+            "-m",
+            "-u",
+            "-i",
+            "-n",
+            "-C",
+            "sleep",
+            "60",
+        ],
+        false,
+    )
+}
+
+/// A target in new pid (with its own /proc), mount, uts, ipc, net, cgroup and time namespaces.
+pub fn pid_target() -> Target {
+    Target::start(
+        &[
+            "/usr/bin/unshare",
+            "-fp",
+            "--mount-proc",
+            "-m",
+            "-u",
+            "-i",
+            "-n",
+            "-C",
+            "-T",
+            "sleep",
+            "60",
+        ],
+        true,
+    )
+}
+
 /// A process to enter, started by the test, killed (the whole tree it started, by PID) on drop.
 pub struct Target {
     spawned: Child,
