@@ -1,5 +1,6 @@
 //! Builds the example guests in `guests/` with binutils (`as`, `ld`) into OUT_DIR, where the tests
-//! find them and from where the embedded guest is included in the binary.
+//! find them and from where the embedded guest is included in the binary. Routines several guests
+//! share live once in `guests/lib/*.inc`, found through the assembler's include path.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -74,6 +75,17 @@ fn main() {
     let src = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"))
         .join("guests");
     println!("cargo:rerun-if-changed=guests");
+    // The routines the guests share (`.include "uart.inc"`): a change there must rebuild them all.
+    let lib = src.join("lib");
+    let mut includes: Vec<PathBuf> = std::fs::read_dir(&lib)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", lib.display()))
+        .map(|entry| entry.expect("readable guests/lib entry").path())
+        .filter(|p| p.extension().is_some_and(|ext| ext == "inc"))
+        .collect();
+    includes.sort();
+    for inc in &includes {
+        println!("cargo:rerun-if-changed={}", inc.display());
+    }
     let as_ = tool("as");
     let ld = tool("ld");
     for (name, link) in GUESTS {
@@ -82,6 +94,8 @@ fn main() {
         let obj = out.join(format!("{name}.o"));
         run(Command::new(&as_)
             .arg("--64")
+            .arg("-I")
+            .arg(&lib)
             .arg("-o")
             .arg(&obj)
             .arg(&source));

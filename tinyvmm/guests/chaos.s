@@ -2,6 +2,7 @@
 # the status port and the i8042) and memory that is mapped by the page tables but not backed by
 # RAM, checks that such reads give all-ones, then prints a verdict and halts (status 0).
         .intel_syntax noprefix
+        .include "uart.inc"
         .code64
         .globl _start
         .text
@@ -44,12 +45,7 @@ _start:
         test r13d, r13d
         jz 5f
         lea rsi, [rip + bad]
-5:      mov dx, 0x3f8
-6:      lodsb
-        test al, al
-        jz 7f
-        out dx, al
-        jmp 6b
-7:      hlt
+5:      uart_print
+        hlt
 good:   .asciz "chaos: unknown ports and unbacked memory read all-ones\n"
 bad:    .asciz "chaos: an unknown port or unbacked memory did not read all-ones\n"

@@ -1,6 +1,7 @@
 # echo: a flat 64-bit guest that reads bytes from COM1 (polling the line status register) and
 # echoes them back until it has echoed a newline, then exits with status 0.
         .intel_syntax noprefix
+        .include "status.inc"
         .code64
         .globl _start
         .text
@@ -14,6 +15,4 @@ _start:
         out dx, al
         cmp al, '\n'
         jne _start
-        xor eax, eax
-        out 0xf4, al
-        hlt
+        status_exit 0

@@ -2,6 +2,7 @@
 # at 0000:1000. It prints one line on the COM1 UART and writes status 0 to the status port.
 # The 0xaa55 signature at byte 510 is what makes `--format auto` pick real mode.
         .intel_syntax noprefix
+        .include "uart.inc"
         .code16
         .globl _start
         .text
@@ -10,13 +11,8 @@ _start:
         xor ax, ax
         mov ds, ax
         mov si, offset msg
-        mov dx, 0x3f8
-1:      lodsb
-        test al, al
-        jz 2f
-        out dx, al
-        jmp 1b
-2:      xor al, al
+        uart_print
+        xor al, al
         out 0xf4, al
         hlt
 msg:    .asciz "Hello from real mode!\n"

@@ -2,6 +2,8 @@
 # sees: the CPU mode (EFER.LMA, read with rdmsr), the RAM that tinyvmm's memory map at RSI
 # describes, and the hypervisor's CPUID signature; then it exits through the status port with 0.
         .intel_syntax noprefix
+        .include "uart.inc"
+        .include "status.inc"
         .code64
         .globl _start
         .text
@@ -60,18 +62,9 @@ _start:
         add rsp, 16
         lea rsi, [rip + s_nl]
 5:      call puts
-        xor eax, eax
-        out 0xf4, al
-        hlt
+        status_exit 0
 
-# puts: prints the NUL-terminated string at rsi.
-puts:   mov dx, 0x3f8
-1:      lodsb
-        test al, al
-        jz 2f
-        out dx, al
-        jmp 1b
-2:      ret
+        uart_puts
 
 # putdec: prints rax in decimal.
 putdec: lea rdi, [rsp - 32]

@@ -1,6 +1,8 @@
 # primes: an ELF64 guest that computes the first ten primes by trial division, prints them on
 # COM1 and exits through the status port with 0.
         .intel_syntax noprefix
+        .include "uart.inc"
+        .include "status.inc"
         .code64
         .globl _start
         .text
@@ -34,18 +36,9 @@ composite:
 done:   mov al, '\n'
         mov dx, 0x3f8
         out dx, al
-        xor eax, eax
-        out 0xf4, al
-        hlt
+        status_exit 0
 
-# puts: prints the NUL-terminated string at rsi.
-puts:   mov dx, 0x3f8
-1:      lodsb
-        test al, al
-        jz 2f
-        out dx, al
-        jmp 1b
-2:      ret
+        uart_puts
 
 # putdec: prints eax in decimal.
 putdec: lea rdi, [rsp - 16]     # digits are built downwards below the stack pointer

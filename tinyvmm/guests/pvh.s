@@ -3,6 +3,8 @@
 # adds up the RAM entries of the memory map the start info points to, prints the result and
 # exits through the status port with 0 (or 1 when the start info is not there).
         .intel_syntax noprefix
+        .include "uart.inc"
+        .include "status.inc"
         .code32
         .globl _start
         .text
@@ -32,23 +34,12 @@ _start:
         call putdec
         lea esi, [msg_mib]
         call puts
-        xor eax, eax
-        out 0xf4, al
-        hlt
+        status_exit 0
 bad:    lea esi, [msg_bad]
         call puts
-        mov al, 1
-        out 0xf4, al
-        hlt
+        status_exit 1
 
-# puts: prints the NUL-terminated string at esi.
-puts:   mov dx, 0x3f8
-1:      lodsb
-        test al, al
-        jz 2f
-        out dx, al
-        jmp 1b
-2:      ret
+        uart_puts
 
 # putdec: prints eax in decimal, using the 16 bytes at digits.
 putdec: lea edi, [digits + 16]

@@ -1,12 +1,11 @@
 # reset: a flat 64-bit guest that pulses the i8042 reset line (0xfe to port 0x64), which ends
 # the run with status 0; were the reset ignored, it would exit with status 9 instead.
         .intel_syntax noprefix
+        .include "status.inc"
         .code64
         .globl _start
         .text
 _start:
         mov al, 0xfe
         out 0x64, al
-        mov al, 9
-        out 0xf4, al
-        hlt
+        status_exit 9

@@ -6,6 +6,8 @@
 # (p: panic, o: poweroff, r: reboot by i8042, t: reboot by triple fault), printing Linux's lines,
 # or else it exits through the status port with 0 (1 when boot_params lack "HdrS").
         .intel_syntax noprefix
+        .include "uart.inc"
+        .include "status.inc"
 
 # ---- the real-mode setup part: the boot sector and one setup sector (file offsets 0-0x3ff) ----
         .section .setup, "a"
@@ -186,33 +188,17 @@ startup_64:
         call puts
         lidt [rip + no_idt]
         ud2
-12:     xor eax, eax
-        out 0xf4, al
-        hlt
+12:     status_exit 0
 reset:  mov al, 0xfe
         out 0x64, al
         hlt
 no_hdrs:
         lea rsi, [rip + s_nohdrs]
         call puts
-        mov al, 1
-        out 0xf4, al
-        hlt
+        status_exit 1
 
-# puts: prints the NUL-terminated string at rsi.
-puts:   mov dx, 0x3f8
-1:      lodsb
-        test al, al
-        jz 2f
-        out dx, al
-        jmp 1b
-2:      ret
-
-newline:
-        mov al, '\n'
-        mov dx, 0x3f8
-        out dx, al
-        ret
+        uart_puts
+        uart_newline
 
 # putdigit: prints al (0-9) as a digit.
 putdigit:

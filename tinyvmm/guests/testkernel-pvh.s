@@ -4,6 +4,8 @@
 # and the first module (the initrd); then it exits through the status port with 0 (1 when the
 # magic is wrong). Its lines match testkernel-bz's after the first.
         .intel_syntax noprefix
+        .include "uart.inc"
+        .include "status.inc"
         .code32
         .globl _start
         .text
@@ -75,29 +77,13 @@ _start:
         rep outsb
         lea esi, [s_quote]
         call puts
-4:      xor eax, eax
-        out 0xf4, al
-        hlt
+4:      status_exit 0
 bad:    lea esi, [s_bad]
         call puts
-        mov al, 1
-        out 0xf4, al
-        hlt
+        status_exit 1
 
-# puts: prints the NUL-terminated string at esi.
-puts:   mov dx, 0x3f8
-1:      lodsb
-        test al, al
-        jz 2f
-        out dx, al
-        jmp 1b
-2:      ret
-
-newline:
-        mov al, '\n'
-        mov dx, 0x3f8
-        out dx, al
-        ret
+        uart_puts
+        uart_newline
 
 # puthex64: prints edx:eax as 0x and 16 hex digits.
 puthex64:

@@ -416,40 +416,22 @@ fn load(m: &mut Machine, plan: &LoadPlan, image: &[u8], cfg: &RunConfig) -> Resu
             regs.rsp = plan.stack & 0xffff;
         }
         Format::Long | Format::Elf => {
-            write_gdt(&m.mem, true)?;
-            for (addr, entry) in layout::page_table_entries(plan.mem) {
-                write(&m.mem, addr, &entry.to_le_bytes())?;
-            }
-            set_segments(&mut sregs, true);
-            sregs.cr3 = layout::PML4_ADDR;
-            sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
-            sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_PG;
-            sregs.efer = EFER_LME | EFER_LMA;
+            enter_long_mode(&m.mem, &mut sregs, plan.mem)?;
             regs.rip = plan.entry;
             set_fpu(&m.vcpu)?;
         }
         Format::Pvh => {
-            write_gdt(&m.mem, false)?;
             write(
                 &m.mem,
                 layout::PVH_INFO_ADDR,
                 &layout::pvh_start_info(plan.mem),
             )?;
-            set_segments(&mut sregs, false);
-            sregs.cr0 = CR0_PE | CR0_ET;
-            sregs.cr4 = 0;
-            sregs.efer = 0;
+            enter_protected_mode(&m.mem, &mut sregs)?;
             regs.rip = plan.entry;
             regs.rbx = layout::PVH_INFO_ADDR;
         }
     }
-    m.vcpu
-        .set_sregs(&sregs)
-        .map_err(Error::ioctl("KVM_SET_SREGS"))?;
-    m.vcpu
-        .set_regs(&regs)
-        .map_err(Error::ioctl("KVM_SET_REGS"))?;
-    Ok(())
+    commit_registers(&m.vcpu, &sregs, &regs)
 }
 
 fn load_kernel(
@@ -502,31 +484,59 @@ fn load_kernel(
         for (addr, bytes) in linux::pvh_info(plan) {
             write(&m.mem, addr, &bytes)?;
         }
-        write_gdt(&m.mem, false)?;
-        set_segments(&mut sregs, false);
-        sregs.cr0 = CR0_PE | CR0_ET;
-        sregs.cr4 = 0;
-        sregs.efer = 0;
+        enter_protected_mode(&m.mem, &mut sregs)?;
         regs.rbx = layout::PVH_INFO_ADDR;
     } else {
         write(&m.mem, linux::ZERO_PAGE_ADDR, &linux::zero_page(plan))?;
-        write_gdt(&m.mem, true)?;
-        for (addr, entry) in layout::page_table_entries(plan.mem) {
-            write(&m.mem, addr, &entry.to_le_bytes())?;
-        }
-        set_segments(&mut sregs, true);
-        sregs.cr3 = layout::PML4_ADDR;
-        sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
-        sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_PG;
-        sregs.efer = EFER_LME | EFER_LMA;
+        enter_long_mode(&m.mem, &mut sregs, plan.mem)?;
         regs.rsi = linux::ZERO_PAGE_ADDR;
     }
-    m.vcpu
-        .set_sregs(&sregs)
+    commit_registers(&m.vcpu, &sregs, &regs)
+}
+
+/// Long mode as a 64-bit boot protocol hands it over: the flat GDT, identity-mapped page tables
+/// for `ram` bytes, paging, PAE and SSE enabled; shared by flat/ELF guests and bzImage kernels.
+fn enter_long_mode(
+    mem: &GuestMemoryMmap,
+    sregs: &mut kvm_bindings::kvm_sregs,
+    ram: u64,
+) -> Result<(), Error> {
+    write_gdt(mem, true)?;
+    for (addr, entry) in layout::page_table_entries(ram) {
+        write(mem, addr, &entry.to_le_bytes())?;
+    }
+    set_segments(sregs, true);
+    sregs.cr3 = layout::PML4_ADDR;
+    sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+    sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_PG;
+    sregs.efer = EFER_LME | EFER_LMA;
+    Ok(())
+}
+
+/// 32-bit protected mode with paging off, as the PVH entry expects it; shared by PVH guests and
+/// PVH kernels.
+fn enter_protected_mode(
+    mem: &GuestMemoryMmap,
+    sregs: &mut kvm_bindings::kvm_sregs,
+) -> Result<(), Error> {
+    write_gdt(mem, false)?;
+    set_segments(sregs, false);
+    sregs.cr0 = CR0_PE | CR0_ET;
+    sregs.cr4 = 0;
+    sregs.efer = 0;
+    Ok(())
+}
+
+/// Hands the prepared boot CPU state to KVM: segment/control registers first, then the
+/// general-purpose registers.
+fn commit_registers(
+    vcpu: &VcpuFd,
+    sregs: &kvm_bindings::kvm_sregs,
+    regs: &kvm_bindings::kvm_regs,
+) -> Result<(), Error> {
+    vcpu.set_sregs(sregs)
         .map_err(Error::ioctl("KVM_SET_SREGS"))?;
-    m.vcpu
-        .set_regs(&regs)
-        .map_err(Error::ioctl("KVM_SET_REGS"))?;
+    vcpu.set_regs(regs).map_err(Error::ioctl("KVM_SET_REGS"))?;
     Ok(())
 }
 
