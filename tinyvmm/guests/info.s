@@ -67,23 +67,7 @@ _start:
         uart_puts
 
 # putdec: prints rax in decimal.
-putdec: lea rdi, [rsp - 32]
-        mov rsi, rdi
-        mov ecx, 10
-1:      xor edx, edx
-        div rcx
-        add dl, '0'
-        dec rdi
-        mov [rdi], dl
-        test rax, rax
-        jnz 1b
-        mov dx, 0x3f8
-2:      mov al, [rdi]
-        out dx, al
-        inc rdi
-        cmp rdi, rsi
-        jne 2b
-        ret
+        uart_putdec64 rax, rcx, 32
 
 s_hello: .asciz "tinyvmm: hello from inside the VM\n"
 s_mode:  .asciz "cpu mode: "

@@ -41,23 +41,7 @@ done:   mov al, '\n'
         uart_puts
 
 # putdec: prints eax in decimal.
-putdec: lea rdi, [rsp - 16]     # digits are built downwards below the stack pointer
-        mov rsi, rdi
-        mov ecx, 10
-1:      xor edx, edx
-        div ecx
-        add dl, '0'
-        dec rdi
-        mov [rdi], dl
-        test eax, eax
-        jnz 1b
-        mov dx, 0x3f8
-2:      mov al, [rdi]
-        out dx, al
-        inc rdi
-        cmp rdi, rsi
-        jne 2b
-        ret
+        uart_putdec64 eax, ecx, 16
 
         .section .rodata
 title:  .asciz "first primes:"

@@ -5,6 +5,7 @@
         .intel_syntax noprefix
         .include "uart.inc"
         .include "status.inc"
+        .include "pvh.inc"
         .code32
         .globl _start
         .text
@@ -67,10 +68,4 @@ msg_bad: .asciz "pvh: no hvm_start_info in EBX\n"
         .data
 digits: .space 16
 
-        .section .note.Xen, "a"
-        .balign 4
-        .long 4                                 # name size
-        .long 4                                 # descriptor size
-        .long 18                                # XEN_ELFNOTE_PHYS32_ENTRY
-        .asciz "Xen"
-        .long _start
+        pvh_entry_note _start

@@ -215,16 +215,7 @@ puthex: mov rbx, rax
         mov al, 'x'
         out dx, al
         mov ecx, 16
-1:      rol rbx, 4
-        mov al, bl
-        and al, 0xf
-        add al, '0'
-        cmp al, '9'
-        jbe 2f
-        add al, 'a' - '9' - 1
-2:      out dx, al
-        dec ecx
-        jnz 1b
+        uart_hex_digits rbx
         ret
 
 s_boot:    .asciz "boot: 64-bit boot protocol, boot_params at "

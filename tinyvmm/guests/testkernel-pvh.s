@@ -6,6 +6,7 @@
         .intel_syntax noprefix
         .include "uart.inc"
         .include "status.inc"
+        .include "pvh.inc"
         .code32
         .globl _start
         .text
@@ -98,16 +99,7 @@ puthex64:
         pop ebx
 # hex8: prints ebx as 8 hex digits (dx = 0x3f8).
 hex8:   mov ecx, 8
-1:      rol ebx, 4
-        mov al, bl
-        and al, 0xf
-        add al, '0'
-        cmp al, '9'
-        jbe 2f
-        add al, 'a' - '9' - 1
-2:      out dx, al
-        dec ecx
-        jnz 1b
+        uart_hex_digits ebx
         ret
 
         .section .rodata
@@ -125,10 +117,4 @@ s_starts:  .asciz ", starts with \""
 s_quote:   .asciz "\"\n"
 s_bad:     .asciz "boot: no hvm_start_info magic\n"
 
-        .section .note.Xen, "a"
-        .balign 4
-        .long 4
-        .long 4
-        .long 18                        # XEN_ELFNOTE_PHYS32_ENTRY
-        .asciz "Xen"
-        .long _start
+        pvh_entry_note _start
