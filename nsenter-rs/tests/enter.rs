@@ -45,6 +45,43 @@ fn each_kind_alone_and_together() {
     }
 }
 
+/// Targets made by our own unshare-rs (the issue asks for both makers): every kind, the user
+/// namespace included, is entered with -a and with each flag.
+#[test]
+fn targets_made_by_unshare_rs() {
+    testcaps::require!(Cap::Root, Cap::Userns);
+    let unshare_rs = testcaps::sibling_bin("unshare-rs");
+    let unshare_rs = unshare_rs.to_str().expect("utf-8 path");
+    let t = Target::start(
+        &[
+            unshare_rs,
+            "-U",
+            "-r",
+            "-fp",
+            "--mount-proc",
+            "-m",
+            "-u",
+            "-i",
+            "-n",
+            "-C",
+            "-T",
+            "sleep",
+            "60",
+        ],
+        true,
+    );
+    for no_pidfd in [false, true] {
+        check_kinds(&t, &["-a"], &KINDS, no_pidfd);
+        check_kinds(
+            &t,
+            &["-U", "-C", "-i", "-u", "-n", "-p", "-m", "-T"],
+            &KINDS,
+            no_pidfd,
+        );
+        check_kinds(&t, &["-U", "-n"], &["user", "net"], no_pidfd);
+    }
+}
+
 #[test]
 fn pid_and_time_namespaces() {
     testcaps::require!(Cap::Root);
