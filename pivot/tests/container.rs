@@ -794,3 +794,66 @@ fn double_dash_slave_propagation_and_partial_setups() {
     );
     host.unchanged();
 }
+
+/// The composition the issue names, with our own unshare-rs instead of util-linux's: as root
+/// (`-m -p -f -u -i -n`, sh is PID 1 and sees only the container's mounts and processes) and
+/// rootless (`-r -m -p -f`, device nodes bind-mounted from the host).
+#[test]
+fn composes_with_unshare_rs_as_root_and_rootless() {
+    require!(Cap::Root, Cap::Rootfs, Cap::Userns);
+    let host = HostMounts::now();
+    let unshare_rs = testcaps::sibling_bin("unshare-rs");
+    let run = |ns: &[&str]| {
+        testcaps::run(
+            Command::new(&unshare_rs).args(ns).arg("--").arg(BIN).args([
+                rootfs().as_str(),
+                "/bin/sh",
+                "-c",
+                "echo pid=$$ uid=$(id -u); ps -o pid,comm; ls -l /dev/null; echo ---; \
+                     cat /proc/self/mountinfo",
+            ]),
+            LIMIT,
+        )
+    };
+    for (ns, uid) in [
+        (&["-m", "-p", "-f", "-u", "-i", "-n"][..], "0"),
+        (&["-r", "-m", "-p", "-f"][..], "0"),
+    ] {
+        let out = run(ns);
+        assert_eq!(out.code, Some(0), "{ns:?}: {out:?}");
+        let (head, mountinfo) = out.stdout.split_once("---\n").expect("marker");
+        assert!(
+            head.starts_with(&format!("pid=1 uid={uid}\n")),
+            "{ns:?}: {out:?}"
+        );
+        let procs: Vec<&str> = head
+            .lines()
+            .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+            .collect();
+        assert_eq!(procs.len(), 2, "sh and ps only: {ns:?}: {out:?}");
+        assert!(head.contains(" 1,   3 "), "{ns:?}: {out:?}");
+        if ns.contains(&"-r") {
+            // Rootless: the nodes are the host's, bind-mounted, and /sys is the host's read-only
+            // rbind (its submounts come along); nothing else of the host is visible.
+            assert!(mount_line(mountinfo, "/dev/null").is_some(), "{out:?}");
+            for mp in mount_points(mountinfo) {
+                let inside = ["/proc", "/dev", "/sys"]
+                    .iter()
+                    .any(|p| mp == *p || mp.starts_with(&format!("{p}/")));
+                assert!(
+                    mp == "/" || inside,
+                    "{ns:?}: unexpected mount {mp}: {out:?}"
+                );
+            }
+        } else {
+            let allowed = allowed_mount_points();
+            for mp in mount_points(mountinfo) {
+                assert!(
+                    allowed.contains(&mp),
+                    "{ns:?}: unexpected mount {mp}: {out:?}"
+                );
+            }
+        }
+    }
+    host.unchanged();
+}
