@@ -105,16 +105,7 @@ hex8:   mov ecx, 8
         .section .rodata
 s_boot:    .asciz "boot: PVH, hvm_start_info at "
 s_boot2:   .asciz " with its magic\n"
-s_cmdline: .asciz "cmdline: "
-s_e820:    .asciz "e820: "
-s_plus:    .asciz " size "
-s_type:    .asciz " type "
-s_initrd:  .asciz "initrd: size "
-s_aligned: .asciz ", page-aligned: "
-s_yes:     .asciz "yes"
-s_no:      .asciz "no"
-s_starts:  .asciz ", starts with \""
-s_quote:   .asciz "\"\n"
+        .include "kernel-lines.inc"
 s_bad:     .asciz "boot: no hvm_start_info magic\n"
 
         pvh_entry_note _start
