@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+mod common;
+use common::block_device;
+
 const BIN: &str = env!("CARGO_BIN_EXE_cgctl");
 
 /// A fake unified host: mountinfo names cgroup2 at /sys/fs/cgroup, the tree lives in a temp dir.
@@ -96,21 +99,6 @@ fn one_line_error(out: &testcaps::Output, needle: &str) {
     assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
     assert!(out.stderr.starts_with("cgctl: "), "{out:?}");
     assert!(out.stderr.contains(needle), "{needle:?} not in {out:?}");
-}
-
-fn block_device() -> Option<(String, String)> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let mut devs: Vec<_> = std::fs::read_dir("/dev").ok()?.flatten().collect();
-    devs.sort_by_key(|e| e.path());
-    devs.into_iter().find_map(|e| {
-        let m = std::fs::metadata(e.path()).ok()?;
-        m.file_type().is_block_device().then(|| {
-            (
-                e.path().display().to_string(),
-                format!("{}:{}", libc::major(m.rdev()), libc::minor(m.rdev())),
-            )
-        })
-    })
 }
 
 #[test]

@@ -6,6 +6,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use testcaps::{require, Cap, CgroupGuard};
 
+mod common;
+use common::block_device;
+
 const BIN: &str = env!("CARGO_BIN_EXE_cgctl");
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -93,21 +96,6 @@ fn swap_args() -> Vec<&'static str> {
     }
 }
 
-fn block_device() -> Option<(String, String)> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let mut devs: Vec<_> = std::fs::read_dir("/dev").ok()?.flatten().collect();
-    devs.sort_by_key(|e| e.path());
-    devs.into_iter().find_map(|e| {
-        let m = std::fs::metadata(e.path()).ok()?;
-        m.file_type().is_block_device().then(|| {
-            (
-                e.path().display().to_string(),
-                format!("{}:{}", libc::major(m.rdev()), libc::minor(m.rdev())),
-            )
-        })
-    })
-}
-
 fn gone(guard: &CgroupGuard) {
     assert!(
         guard.existing().is_empty(),
@@ -134,6 +122,38 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
             start.elapsed() < Duration::from_secs(10),
             "timed out: {what}"
         );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Starts `cgctl args` in the background with its output discarded, for tests that signal it.
+fn spawn_quiet(args: &[&str]) -> std::process::Child {
+    Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Sends `sig` to `child` and waits up to 20 s for it to end (killing it and panicking with
+/// "cgctl run did not end after {name}" otherwise).
+fn signal_and_wait(
+    child: &mut std::process::Child,
+    sig: i32,
+    name: &str,
+) -> std::process::ExitStatus {
+    // SAFETY: kill(2) on the child this test started.
+    unsafe { libc::kill(child.id() as i32, sig) };
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("cgctl run did not end after {name}");
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -403,28 +423,11 @@ fn run_places_the_command_in_every_hierarchy_and_writes_the_report() {
 fn sigterm_to_cgctl_reaches_the_command_and_cleans_up() {
     require!(Cap::Root);
     let g = CgroupGuard::new("cgctl-term");
-    let mut child = Command::new(BIN)
-        .args(["run", "--name", g.name(), "--", "sleep", "30"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_quiet(&["run", "--name", g.name(), "--", "sleep", "30"]);
     wait_until("sleep to start", || {
         cgctl(&["pids", g.name()]).stdout.lines().count() == 1
     });
-    // SAFETY: kill(2) on the child this test started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            panic!("cgctl run did not end after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = signal_and_wait(&mut child, libc::SIGTERM, "SIGTERM");
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
     gone(&g);
@@ -454,12 +457,7 @@ fn concurrent_runs_do_not_collide() {
 }
 
 fn spawn_in(group: &str, script: &str) -> std::process::Child {
-    Command::new(BIN)
-        .args(["exec", group, "--", "sh", "-c", script])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    spawn_quiet(&["exec", group, "--", "sh", "-c", script])
 }
 
 fn reap(mut c: std::process::Child) {
@@ -800,37 +798,20 @@ fn v2_controllers_for_real_where_the_host_has_them() {
 fn sigint_is_forwarded_to_the_command() {
     require!(Cap::Root);
     let g = CgroupGuard::new("cgctl-int");
-    let mut child = Command::new(BIN)
-        .args([
-            "run",
-            "--name",
-            g.name(),
-            "--",
-            "sh",
-            "-c",
-            "trap 'exit 5' INT; sleep 30 & wait",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_quiet(&[
+        "run",
+        "--name",
+        g.name(),
+        "--",
+        "sh",
+        "-c",
+        "trap 'exit 5' INT; sleep 30 & wait",
+    ]);
     // The shell and its sleep are both in the group once the trap is set.
     wait_until("sh and sleep to start", || {
         cgctl(&["pids", g.name()]).stdout.lines().count() == 2
     });
-    // SAFETY: kill(2) on the child this test started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            panic!("cgctl run did not end after SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = signal_and_wait(&mut child, libc::SIGINT, "SIGINT");
     // The command caught the forwarded SIGINT and exited 5; its orphaned sleep was killed.
     assert_eq!(status.code(), Some(5), "{status:?}");
     gone(&g);
