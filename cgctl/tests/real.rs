@@ -96,6 +96,26 @@ fn swap_args() -> Vec<&'static str> {
     }
 }
 
+/// `cgctl run OPTS --json [--swap 0] -- dd` of one 100M block: the allocation the memory limit
+/// tests OOM-kill; returns the output and its report.
+fn run_100m_alloc(opts: &[&str]) -> (testcaps::Output, Value) {
+    let mut args = vec!["run"];
+    args.extend(opts);
+    args.push("--json");
+    args.extend(swap_args());
+    args.extend([
+        "--",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=100M",
+        "count=1",
+    ]);
+    let out = cgctl(&args);
+    let rep = report(&out);
+    (out, rep)
+}
+
 fn gone(guard: &CgroupGuard) {
     assert!(
         guard.existing().is_empty(),
@@ -202,18 +222,7 @@ fn memory_limit_oom_kills_the_allocation() {
     require!(Cap::Root);
     need!("memory");
     let g = CgroupGuard::new("cgctl-oom");
-    let mut args = vec!["run", "--memory", "32M", "--name", g.name(), "--json"];
-    args.extend(swap_args());
-    args.extend([
-        "--",
-        "dd",
-        "if=/dev/zero",
-        "of=/dev/null",
-        "bs=100M",
-        "count=1",
-    ]);
-    let out = cgctl(&args);
-    let rep = report(&out);
+    let (out, rep) = run_100m_alloc(&["--memory", "32M", "--name", g.name()]);
     // cgctl dies of the child's signal.
     assert_eq!(out.signal, Some(libc::SIGKILL), "{out:?}");
     assert_eq!(rep["signal"], 9, "{rep}");
@@ -763,27 +772,7 @@ fn v2_controllers_for_real_where_the_host_has_them() {
         return;
     };
     let g = CgroupGuard::new("cgctl-v2");
-    let mut args = vec![
-        "run",
-        "--memory",
-        "32M",
-        "--pids",
-        "16",
-        "--name",
-        g.name(),
-        "--json",
-    ];
-    args.extend(swap_args());
-    args.extend([
-        "--",
-        "dd",
-        "if=/dev/zero",
-        "of=/dev/null",
-        "bs=100M",
-        "count=1",
-    ]);
-    let out = cgctl(&args);
-    let rep = report(&out);
+    let (out, rep) = run_100m_alloc(&["--memory", "32M", "--pids", "16", "--name", g.name()]);
     assert_eq!(out.signal, Some(libc::SIGKILL), "{out:?}");
     assert_eq!(rep["oom_killed"], true, "{rep}");
     assert!(
