@@ -193,22 +193,8 @@ fn persistence_behaves_like_util_linux() {
     "#;
     let dir_a = TempDir::new("unshare-rs-diff-a");
     let dir_b = TempDir::new("unshare-rs-diff-b");
-    let run = |dir: &TempDir, tool: &str| {
-        let args = [
-            "-m",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-            "sh",
-            dir.path(),
-            tool,
-        ];
-        run_with(UTIL, &args)
-    };
-    let a = run(&dir_a, BIN);
-    let b = run(&dir_b, UTIL);
+    let a = script_in_private_mnt_ns(script, &dir_a, BIN);
+    let b = script_in_private_mnt_ns(script, &dir_b, UTIL);
     assert_eq!(a.code, Some(0), "{a:?}");
     assert_eq!((a.code, &a.stdout), (b.code, &b.stdout), "{b:?}");
     assert_eq!(a.stdout, "same-name\n1\n1\nipc\nnet\npid\ntime\nuts\n");

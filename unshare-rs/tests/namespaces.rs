@@ -186,20 +186,7 @@ fn persisted_uts_namespace_is_entered_by_nsenter() {
         test -e "$D/u2" && echo "u2 left" || echo "u2 removed"
         grep -c ' - nsfs ' /proc/self/mountinfo
     "#;
-    let out = run_with(
-        UTIL,
-        &[
-            "-m",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-            "sh",
-            dir.path(),
-            BIN,
-        ],
-    );
+    let out = script_in_private_mnt_ns(script, &dir, BIN);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(
         out.stdout,

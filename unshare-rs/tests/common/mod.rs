@@ -77,6 +77,23 @@ pub fn shape(tool: &str, opts: &[&str]) -> (testcaps::Output, Vec<String>) {
     (out, differing(&links))
 }
 
+/// Runs `sh -c script sh DIR TOOL` under util-linux `unshare -m --propagation private`, so that
+/// the script's mounts stay out of the host's mount namespace.
+pub fn script_in_private_mnt_ns(script: &str, dir: &TempDir, tool: &str) -> testcaps::Output {
+    let args = [
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        "sh",
+        dir.path(),
+        tool,
+    ];
+    run_with(UTIL, &args)
+}
+
 /// A fresh directory under the temp dir, removed on drop.
 pub struct TempDir(pub PathBuf);
 
