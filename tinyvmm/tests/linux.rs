@@ -34,6 +34,28 @@ fn tinyvmm(args: &[&str]) -> testcaps::Output {
     )
 }
 
+/// Runs the synthetic kernel `kernel` with `mem` of memory, `root=/dev/vda quiet` appended and a
+/// 17-byte initrd starting "TVMMINIT" (removed afterwards), plus `extra` options.
+fn boot_with_initrd(kernel: &str, mem: &str, extra: &[&str]) -> testcaps::Output {
+    let initrd = tmp_file("initrd", b"TVMMINIT and more");
+    let kernel = guest(kernel);
+    let mut args = vec![
+        "run",
+        "--kernel",
+        &kernel,
+        "--initrd",
+        initrd.to_str().expect("utf-8"),
+        "--append",
+        "root=/dev/vda quiet",
+        "--mem",
+        mem,
+    ];
+    args.extend(extra);
+    let out = tinyvmm(&args);
+    let _ = std::fs::remove_file(&initrd);
+    out
+}
+
 /// What both synthetic kernels print after their first line, for `mem` bytes and a 17-byte
 /// initrd starting "TVMMINIT"; the bzImage one also counts the MP table's processors.
 fn boot_lines(mem: u64, processors: Option<u8>) -> String {
@@ -54,20 +76,7 @@ fn boot_lines(mem: u64, processors: Option<u8>) -> String {
 #[test]
 fn bzimage_gets_boot_params_cmdline_e820_and_initrd() {
     require!(Cap::Kvm);
-    let initrd = tmp_file("initrd", b"TVMMINIT and more");
-    let kernel = guest("testkernel-bz.bin");
-    let out = tinyvmm(&[
-        "run",
-        "--kernel",
-        &kernel,
-        "--initrd",
-        initrd.to_str().expect("utf-8"),
-        "--append",
-        "root=/dev/vda quiet",
-        "--mem",
-        "64M",
-    ]);
-    let _ = std::fs::remove_file(&initrd);
+    let out = boot_with_initrd("testkernel-bz.bin", "64M", &[]);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(
         out.stdout,
@@ -82,21 +91,7 @@ fn bzimage_gets_boot_params_cmdline_e820_and_initrd() {
 #[test]
 fn pvh_kernel_gets_start_info_cmdline_memmap_and_module() {
     require!(Cap::Kvm);
-    let initrd = tmp_file("initrd", b"TVMMINIT and more");
-    let kernel = guest("testkernel-pvh.elf");
-    let out = tinyvmm(&[
-        "run",
-        "--kernel",
-        &kernel,
-        "--initrd",
-        initrd.to_str().expect("utf-8"),
-        "--append",
-        "root=/dev/vda quiet",
-        "--mem",
-        "48M",
-        "--json",
-    ]);
-    let _ = std::fs::remove_file(&initrd);
+    let out = boot_with_initrd("testkernel-pvh.elf", "48M", &["--json"]);
     assert_eq!(out.code, Some(0), "{out:?}");
     let (console, json) = out
         .stdout
