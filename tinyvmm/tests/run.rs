@@ -40,13 +40,18 @@ fn run_guest(name: &str, extra: &[&str], input: &[u8]) -> testcaps::Output {
     tinyvmm(&args, input)
 }
 
+/// The run ended with 0, printed exactly `stdout` and nothing on stderr.
+fn assert_clean_exit(out: &testcaps::Output, stdout: &str) {
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, stdout);
+    assert_eq!(out.stderr, "");
+}
+
 #[test]
 fn real_mode_hello() {
     require!(Cap::Kvm);
     let out = run_guest("hello-real.bin", &[], b"");
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert_eq!(out.stdout, "Hello from real mode!\n");
-    assert_eq!(out.stderr, "");
+    assert_clean_exit(&out, "Hello from real mode!\n");
     // Forcing the format gives the same.
     let forced = run_guest("hello-real.bin", &["--format", "real"], b"");
     assert_eq!(
@@ -59,9 +64,7 @@ fn real_mode_hello() {
 fn long_mode_hello_halts_with_0() {
     require!(Cap::Kvm);
     let out = run_guest("hello-long.bin", &[], b"");
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert_eq!(out.stdout, "Hello from long mode!\n");
-    assert_eq!(out.stderr, "");
+    assert_clean_exit(&out, "Hello from long mode!\n");
 }
 
 #[test]
@@ -81,21 +84,17 @@ fn long_mode_at_another_load_address() {
 fn elf_guest_computes_primes() {
     require!(Cap::Kvm);
     let out = run_guest("primes.elf", &[], b"");
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert_eq!(out.stdout, "first primes: 2 3 5 7 11 13 17 19 23 29\n");
-    assert_eq!(out.stderr, "");
+    assert_clean_exit(&out, "first primes: 2 3 5 7 11 13 17 19 23 29\n");
 }
 
 #[test]
 fn pvh_guest_gets_its_start_info() {
     require!(Cap::Kvm);
     let out = run_guest("pvh.elf", &["--mem", "32M"], b"");
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert_eq!(
-        out.stdout,
-        "pvh: 32-bit protected mode, start info magic ok, memory map: 32 MiB of RAM\n"
+    assert_clean_exit(
+        &out,
+        "pvh: 32-bit protected mode, start info magic ok, memory map: 32 MiB of RAM\n",
     );
-    assert_eq!(out.stderr, "");
 }
 
 #[test]
@@ -182,12 +181,10 @@ fn triple_fault_is_a_crash() {
 fn chaos_guest_ends_normally() {
     require!(Cap::Kvm);
     let out = run_guest("chaos.bin", &[], b"");
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert_eq!(
-        out.stdout,
-        "chaos: unknown ports and unbacked memory read all-ones\n"
+    assert_clean_exit(
+        &out,
+        "chaos: unknown ports and unbacked memory read all-ones\n",
     );
-    assert_eq!(out.stderr, "");
 }
 
 #[test]
