@@ -116,6 +116,25 @@ fn run_100m_alloc(opts: &[&str]) -> (testcaps::Output, Value) {
     (out, rep)
 }
 
+/// `cgctl run --memory MEMORY --json -- dd if=/dev/zero of=/dev/null BS COUNT`, which must exit
+/// 0; returns its report.
+fn dd_ok_under(memory: &str, bs: &str, count: &str) -> Value {
+    let out = cgctl(&[
+        "run",
+        "--memory",
+        memory,
+        "--json",
+        "--",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        bs,
+        count,
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    report(&out)
+}
+
 fn gone(guard: &CgroupGuard) {
     assert!(
         guard.existing().is_empty(),
@@ -241,20 +260,7 @@ fn memory_limit_oom_kills_the_allocation() {
 fn small_work_under_16m_is_not_oom_killed() {
     require!(Cap::Root);
     need!("memory");
-    let out = cgctl(&[
-        "run",
-        "--memory",
-        "16M",
-        "--json",
-        "--",
-        "dd",
-        "if=/dev/zero",
-        "of=/dev/null",
-        "bs=1M",
-        "count=4",
-    ]);
-    assert_eq!(out.code, Some(0), "{out:?}");
-    let rep = report(&out);
+    let rep = dd_ok_under("16M", "bs=1M", "count=4");
     assert_eq!(rep["exit_code"], 0);
     assert_eq!(rep["oom_killed"], false, "{rep}");
     assert_eq!(rep["oom_kills"], 0);
@@ -267,20 +273,7 @@ fn the_allocation_really_allocates() {
     require!(Cap::Root);
     need!("memory");
     // Without a tight limit the same dd reaches 100M: the OOM case above is a real allocation.
-    let out = cgctl(&[
-        "run",
-        "--memory",
-        "512M",
-        "--json",
-        "--",
-        "dd",
-        "if=/dev/zero",
-        "of=/dev/null",
-        "bs=100M",
-        "count=1",
-    ]);
-    assert_eq!(out.code, Some(0), "{out:?}");
-    let rep = report(&out);
+    let rep = dd_ok_under("512M", "bs=100M", "count=1");
     assert!(
         rep["memory_peak_bytes"].as_u64().unwrap() >= 100 << 20,
         "{rep}"
