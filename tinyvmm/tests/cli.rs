@@ -10,12 +10,8 @@ fn run(args: &[&str]) -> testcaps::Output {
 }
 
 #[test]
-fn help_shows_examples() {
-    let out = run(&["--help"]);
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert!(out.stdout.contains("Usage:"), "{out:?}");
-    assert!(out.stdout.contains("Examples:"), "{out:?}");
-    assert_eq!(out.stderr, "");
+fn help_shows_examples_and_the_exit_statuses() {
+    testcaps::cli::assert_help_has_examples(BIN);
     for args in [&["--help"][..], &["run", "--help"]] {
         let out = run(args);
         assert_eq!(out.code, Some(0), "{out:?}");
@@ -31,25 +27,12 @@ fn help_shows_examples() {
 
 #[test]
 fn version_prints_the_version() {
-    let out = run(&["--version"]);
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert_eq!(
-        out.stdout,
-        format!("tinyvmm {}\n", env!("CARGO_PKG_VERSION"))
-    );
+    testcaps::cli::assert_version(BIN, "tinyvmm", env!("CARGO_PKG_VERSION"));
 }
 
 #[test]
 fn unknown_option_is_one_line_and_exit_125() {
-    let out = run(&["--no-such-option"]);
-    assert_eq!(out.code, Some(125), "{out:?}");
-    assert_eq!(out.stdout, "");
-    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
-    assert!(
-        out.stderr
-            .starts_with("tinyvmm: unexpected argument '--no-such-option' found"),
-        "{out:?}"
-    );
+    testcaps::cli::assert_unknown_option(BIN, "tinyvmm", 125);
 }
 
 #[test]
