@@ -170,7 +170,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
         Some(d) if !d.is_empty() => PathBuf::from(d),
         _ => rootfs::default_dir(),
     };
-    let (bin_dir, missing) = setup(&opts, &rootfs)?;
+    // With --json, stdout carries the one JSON object only: what set-up's programs print
+    // (apt-get, cargo, the kernel fetch) goes to stderr.
+    let saved = if opts.json { stdout_to_stderr() } else { None };
+    let setup = setup(&opts, &rootfs);
+    if let Some(fd) = saved {
+        restore_stdout(fd);
+    }
+    let (bin_dir, missing) = setup?;
     let say = |line: &str| {
         if opts.json {
             eprintln!("{line}");
@@ -222,6 +229,34 @@ pub fn run(args: &[String]) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("demo: not every row ran: {}", failed.join("; ")))
+    }
+}
+
+/// Points fd 1 at stderr; returns a copy of the old stdout to restore.
+fn stdout_to_stderr() -> Option<i32> {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    // SAFETY: dup and dup2 on the process's own standard descriptors; no Rust object owns fd 1.
+    unsafe {
+        let saved = libc::dup(1);
+        if saved < 0 || libc::dup2(2, 1) < 0 {
+            if saved >= 0 {
+                libc::close(saved);
+            }
+            return None;
+        }
+        Some(saved)
+    }
+}
+
+/// Undoes [`stdout_to_stderr`].
+fn restore_stdout(saved: i32) {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    // SAFETY: `saved` is the descriptor stdout_to_stderr duplicated and nothing else closed.
+    unsafe {
+        libc::dup2(saved, 1);
+        libc::close(saved);
     }
 }
 
