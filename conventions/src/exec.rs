@@ -20,6 +20,14 @@ pub fn program_or_default(argv: &[OsString]) -> Vec<OsString> {
     }
 }
 
+/// The first file named `name` in a directory of `$PATH`, as a shell would look it up.
+pub fn find_in_path(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
 fn cstring(s: &OsStr) -> Result<CString, String> {
     CString::new(s.as_bytes()).map_err(|_| format!("argument {s:?} contains a NUL byte"))
 }
@@ -54,6 +62,12 @@ pub fn execvp(argv: &[OsString]) -> (String, i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_programs_in_path() {
+        assert!(find_in_path("sh").is_some_and(|p| p.ends_with("sh")));
+        assert_eq!(find_in_path("no-such-program-microtools"), None);
+    }
 
     #[test]
     fn default_program_is_shell_or_sh() {

@@ -329,12 +329,7 @@ pub fn sibling_bin(name: &str) -> PathBuf {
 }
 
 /// Finds `name` in PATH.
-pub fn find_in_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
+pub use conventions::exec::find_in_path;
 
 /// A name no other test or run uses: `PREFIX-PID-N-NANOS`.
 pub fn unique_name(prefix: &str) -> String {

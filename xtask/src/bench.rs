@@ -158,6 +158,56 @@ impl Drop for Holder {
     }
 }
 
+/// `OURS_TOOL [LEAD] ARGS true` against util-linux's `/usr/bin/TOOL [LEAD] ARGS true`, with the
+/// issues' goal of a ratio at or below 0.8. LEAD is shown as `-t PID` in titles.
+fn against_util_linux(
+    tool: &str,
+    ours_tool: &'static str,
+    ours: &str,
+    lead: &[&str],
+    args: &[&str],
+) -> Group {
+    let argv = |program: String| {
+        let mut v = vec![program];
+        v.extend(lead.iter().chain(args).map(|s| s.to_string()));
+        v.push("true".into());
+        v
+    };
+    let shown_lead = if lead.is_empty() {
+        vec![]
+    } else {
+        vec!["-t", "PID"]
+    };
+    let shown = shown_lead
+        .iter()
+        .chain(args)
+        .chain(&["true"])
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    Group {
+        title: format!("{tool} {shown}"),
+        tool: ours_tool,
+        reference: false,
+        slow: false,
+        ours: Case {
+            label: format!("{ours_tool} {shown}"),
+            argv: argv(ours.to_string()),
+            expect: 0,
+            approach: None,
+        },
+        peers: vec![(
+            Case {
+                label: format!("util-linux {tool} {shown}"),
+                argv: argv(format!("/usr/bin/{tool}")),
+                expect: 0,
+                approach: None,
+            },
+            Goal::Ratio(0.8),
+        )],
+    }
+}
+
 /// The benchmark plan: every comparison the tool issues name.
 fn plan(
     bin: &Path,
@@ -176,70 +226,24 @@ fn plan(
         &["-n"][..],
         &["-mipunfC"][..],
     ] {
-        let mut o = vec![ours("unshare-rs")];
-        o.extend(args.iter().map(|s| s.to_string()));
-        o.push("true".into());
-        let mut p = vec!["/usr/bin/unshare".to_string()];
-        p.extend(args.iter().map(|s| s.to_string()));
-        p.push("true".into());
-        let shown = if args.is_empty() {
-            "true".to_string()
-        } else {
-            format!("{} true", args.join(" "))
-        };
-        groups.push(Group {
-            title: format!("unshare {shown}"),
-            tool: "unshare-rs",
-            reference: false,
-            slow: false,
-            ours: Case {
-                label: format!("unshare-rs {shown}"),
-                argv: o,
-                expect: 0,
-                approach: None,
-            },
-            peers: vec![(
-                Case {
-                    label: format!("util-linux unshare {shown}"),
-                    argv: p,
-                    expect: 0,
-                    approach: None,
-                },
-                Goal::Ratio(0.8),
-            )],
-        });
+        groups.push(against_util_linux(
+            "unshare",
+            "unshare-rs",
+            &ours("unshare-rs"),
+            &[],
+            args,
+        ));
     }
     if let Some(t) = target {
         let t = t.to_string();
         for args in [&["-a"][..], &["-n"][..], &["-p", "-F"][..]] {
-            let shown = format!("-t PID {} true", args.join(" "));
-            let mut o = vec![ours("nsenter-rs"), "-t".into(), t.clone()];
-            o.extend(args.iter().map(|s| s.to_string()));
-            o.push("true".into());
-            let mut p = vec!["/usr/bin/nsenter".to_string(), "-t".into(), t.clone()];
-            p.extend(args.iter().map(|s| s.to_string()));
-            p.push("true".into());
-            groups.push(Group {
-                title: format!("nsenter {shown}"),
-                tool: "nsenter-rs",
-                reference: false,
-                slow: false,
-                ours: Case {
-                    label: format!("nsenter-rs {shown}"),
-                    argv: o,
-                    expect: 0,
-                    approach: None,
-                },
-                peers: vec![(
-                    Case {
-                        label: format!("util-linux nsenter {shown}"),
-                        argv: p,
-                        expect: 0,
-                        approach: None,
-                    },
-                    Goal::Ratio(0.8),
-                )],
-            });
+            groups.push(against_util_linux(
+                "nsenter",
+                "nsenter-rs",
+                &ours("nsenter-rs"),
+                &["-t", &t],
+                args,
+            ));
         }
     }
     let true_case = Case::new("/bin/true", &["/bin/true"]).on_chart("process");
@@ -416,7 +420,7 @@ impl LinuxBoot {
                 kernel.display()
             ));
         }
-        let qemu = crate::demo::find_in_path("qemu-system-x86_64")
+        let qemu = conventions::exec::find_in_path("qemu-system-x86_64")
             .ok_or("qemu-system-x86_64 is not installed")?;
         let initrd = work.join("linux-init.cpio");
         crate::demo::write_linux_initramfs(rootfs, &initrd)?;

@@ -605,7 +605,7 @@ fn linux_row(rootfs: &Path, say: &dyn Fn(&str)) -> Row {
         );
         return row;
     }
-    let Some(qemu) = find_in_path("qemu-system-x86_64") else {
+    let Some(qemu) = conventions::exec::find_in_path("qemu-system-x86_64") else {
         skip(
             &mut row,
             "qemu-system-x86_64 is not installed (cargo xtask deps)".into(),
@@ -667,14 +667,6 @@ pub fn linux_qemu(qemu: &Path, kernel: &Path, initrd: &Path) -> Command {
             "stdio",
         ]);
     c
-}
-
-/// `name` found in PATH.
-pub fn find_in_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }
 
 /// Terminal control sequences removed (a VM's firmware clears the screen on the serial line).
@@ -884,15 +876,7 @@ fn host_kernel() -> String {
 }
 
 fn machine() -> Value {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_default();
+    let cpu = util::cpu_model();
     let date = util::output(Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"]))
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
@@ -904,21 +888,14 @@ fn machine() -> Value {
     })
 }
 
-/// Cgroup hierarchies mounted here: (mount point, fstype, super options).
+/// Cgroup hierarchies mounted here: (mount point, fstype, super options), from the shared
+/// mountinfo parser.
 pub fn cgroup_mounts() -> Vec<(PathBuf, String, String)> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    info.lines()
-        .filter_map(|line| {
-            let (pre, post) = line.split_once(" - ")?;
-            let mut post = post.split_whitespace();
-            let fstype = post.next()?;
-            if fstype != "cgroup" && fstype != "cgroup2" {
-                return None;
-            }
-            let opts = post.nth(1).unwrap_or("").to_string();
-            let mnt = pre.split_whitespace().nth(4)?;
-            Some((PathBuf::from(mnt), fstype.to_string(), opts))
-        })
+    conventions::mountinfo::read_self()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
+        .map(|m| (PathBuf::from(m.mount_point), m.fstype, m.super_options))
         .collect()
 }
 

@@ -65,3 +65,16 @@ pub fn describe(cmd: &Command) -> String {
     }
     s
 }
+
+/// The CPU's model name from /proc/cpuinfo, or an empty string.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_default()
+}

@@ -129,15 +129,7 @@ impl Machine {
                 .and_then(|s| s.lines().next().map(|l| l.trim().to_string()))
                 .unwrap_or_else(|| "not installed".to_string())
         };
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("model name"))
-                    .and_then(|l| l.split_once(':'))
-                    .map(|(_, v)| v.trim().to_string())
-            })
-            .unwrap_or_default();
+        let cpu = util::cpu_model();
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         Machine {
             load: (String::new(), load_average()),
