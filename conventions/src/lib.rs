@@ -9,6 +9,7 @@
 //! - [`ids`]: uid/gid by number or name, dropping to them, `--keep-caps`.
 //! - [`mountinfo`]: `/proc/self/mountinfo` parsed once.
 //! - [`child`]: waiting for a child while forwarding (or ignoring) signals.
+//! - [`spawn`]: starting a child that borrows our memory until it execs (vfork semantics).
 
 pub mod child;
 pub mod cli;
@@ -19,3 +20,4 @@ pub mod mountinfo;
 pub mod ns;
 pub mod signal;
 pub mod size;
+pub mod spawn;

@@ -337,6 +337,20 @@ impl Plan {
         self.setgroups.or(self.map_group.map(|_| Setgroups::Deny))
     }
 
+    /// Whether the forked child may borrow our memory until it execs (vfork semantics)
+    /// instead of getting a copy of it: only when the parent has nothing to do between the fork
+    /// and the child's exec (no namespace file to bind, no report to write), when no time
+    /// namespace is to be entered (the kernel refuses CLONE_VM while the children's time
+    /// namespace differs from ours), and when the environment is kept (clearing it would edit
+    /// ours in place).
+    pub fn child_borrows_memory(&self) -> bool {
+        self.fork
+            && self.persist.is_empty()
+            && self.report.is_none()
+            && self.flags & libc::CLONE_NEWTIME == 0
+            && !self.clear_env
+    }
+
     /// The steps in the order they run.
     pub fn steps(&self) -> Vec<Step> {
         let mut s = Vec::new();
@@ -626,6 +640,36 @@ mod tests {
         match parse(&args, ME, &uid, &uid)? {
             Command::Run(p) => Ok(*p),
             other => Err(format!("not a run: {other:?}")),
+        }
+    }
+
+    #[test]
+    fn child_borrows_memory_only_when_the_parent_waits_idle() {
+        for args in [
+            &["-f", "true"][..],
+            &["-fp", "--mount-proc", "true"],
+            &["-mipunfC", "true"],
+            &["-r", "-f", "--kill-child", "true"],
+            &["-f", "-R", "/", "-w", "/tmp", "true"],
+        ] {
+            assert!(plan(args).expect("plan").child_borrows_memory(), "{args:?}");
+        }
+        for args in [
+            // No fork: no child at all.
+            &["-n", "true"][..],
+            // The parent binds the pid namespace file while the child waits.
+            &["-f", "--pid=/run/x/pid", "true"],
+            // The parent writes the report while the child waits.
+            &["-f", "--report=3", "true"],
+            // clone(CLONE_VM) is refused while children enter a new time namespace.
+            &["-fT", "true"],
+            // Clearing the environment would edit the parent's.
+            &["-f", "--clear-env", "true"],
+        ] {
+            assert!(
+                !plan(args).expect("plan").child_borrows_memory(),
+                "{args:?}"
+            );
         }
     }
 

@@ -7,6 +7,7 @@ use crate::persist::{self, Target};
 use crate::plan::{Caller, Plan, ReportTo, Setgroups, Step};
 use conventions::exit::Outcome;
 use conventions::ns::{self, NsKind, Proc};
+use std::convert::Infallible;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::Write;
@@ -594,7 +595,28 @@ impl<'a> Runner<'a> {
             .map_err(|e| Error::io(format!("waitpid({child}) failed"), e, ""))
     }
 
-    fn step(&mut self, step: &Step) -> Result<Option<Outcome>, Error> {
+    /// The child that borrows our memory: runs the steps after the fork and execs; it cannot
+    /// return into the parent's code, so a failure is printed here, as `main` would, and ends
+    /// the child with the code `main` would use.
+    fn borrowed_child(&mut self, old_mask: &libc::sigset_t, rest: &[Step]) -> ! {
+        self.forked_child = true;
+        // SAFETY: restores the mask saved before the spawn (in this child only).
+        unsafe { libc::sigprocmask(libc::SIG_SETMASK, old_mask, std::ptr::null_mut()) };
+        for step in rest {
+            if let Err(e) = self.step(step, &[]) {
+                if !matches!(e, Error::Reported) {
+                    eprintln!("{}: {e}", self.tool);
+                }
+                // SAFETY: _exit ends this child without running the parent's exit handlers.
+                unsafe { libc::_exit(e.code()) };
+            }
+        }
+        eprintln!("{}: the plan ended without running the program", self.tool);
+        // SAFETY: as above.
+        unsafe { libc::_exit(conventions::exit::FAILURE) }
+    }
+
+    fn step(&mut self, step: &Step, rest: &[Step]) -> Result<Option<Outcome>, Error> {
         let plan = self.plan;
         match step {
             Step::SpawnMapHelper => {
@@ -694,6 +716,20 @@ impl<'a> Runner<'a> {
                     libc::sigaddset(&mut set, libc::SIGINT);
                     libc::sigaddset(&mut set, libc::SIGTERM);
                     libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old);
+                }
+                if plan.child_borrows_memory() {
+                    let mut body = |_: bool| -> Infallible { self.borrowed_child(&old, rest) };
+                    // SAFETY: unshare-rs is single-threaded, and `borrowed_child` ends in exec
+                    // or _exit. The plan leaves the parent nothing to do until the child has
+                    // exec'd, so the child may run on our memory and save copying it.
+                    match unsafe { conventions::spawn::spawn(None, &mut body) } {
+                        Ok(s) => return self.parent_side(s.pid, &old).map(Some),
+                        // EINVAL: a kernel that refuses CLONE_VM here; fork below.
+                        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+                        Err(e) => {
+                            return Err(Error::io("clone(CLONE_VM|CLONE_VFORK) failed", e, ""))
+                        }
+                    }
                 }
                 let pid = fork()?;
                 if pid != 0 {
@@ -904,8 +940,8 @@ impl<'a> Runner<'a> {
 pub fn execute(tool: &str, plan: &Plan, caller: Caller) -> Result<Outcome, Error> {
     let mut runner = Runner::new(tool, plan, caller)?;
     let steps = plan.steps();
-    for step in &steps {
-        match runner.step(step) {
+    for (i, step) in steps.iter().enumerate() {
+        match runner.step(step, &steps[i + 1..]) {
             Ok(Some(outcome)) => return Ok(outcome),
             Ok(None) => {}
             Err(e) => {

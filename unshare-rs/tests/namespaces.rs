@@ -211,6 +211,25 @@ fn exit_codes_pass_through() {
     }
     assert_eq!(ours(&["/nonexistent/program"]).code, Some(127));
     assert_eq!(ours(&["-f", "/nonexistent/program"]).code, Some(127));
+    // The forked child runs on the parent's memory until it execs: its failures are printed
+    // once, by the child, and its code comes back through the parent.
+    let out = ours(&["-fp", "/nonexistent/program"]);
+    assert_eq!(out.code, Some(127), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "unshare-rs: failed to execute /nonexistent/program: No such file or directory\n"
+    );
+    let out = ours(&["-fp", "--mount-proc=/nonexistent-dir", "true"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(
+        out.stderr
+            .starts_with("unshare-rs: mount /nonexistent-dir failed: "),
+        "{out:?}"
+    );
+    // A time namespace takes the copying fork (CLONE_VM is refused there), with the same codes.
+    let out = ours(&["-fT", "sh", "-c", "exit 9"]);
+    assert_eq!(out.code, Some(9), "{out:?}");
     let dir = TempDir::new("unshare-rs-noexec");
     let file = dir.0.join("not-executable");
     std::fs::write(&file, "exit 0\n").expect("write");
