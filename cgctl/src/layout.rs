@@ -85,8 +85,15 @@ pub struct Mount {
 /// The cgroup and cgroup2 mounts of a mountinfo text (parsed by [`conventions::mountinfo`]);
 /// other filesystems and malformed lines are skipped.
 pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
-    conventions::mountinfo::parse(text)
-        .into_iter()
+    // Only cgroup lines are parsed in full: every field of every mount would be a few hundred
+    // allocations on each start, for lines that are dropped anyway.
+    let is_cgroup = |line: &&str| {
+        line.split_once(" - ")
+            .is_some_and(|(_, fs)| fs.starts_with("cgroup ") || fs.starts_with("cgroup2 "))
+    };
+    text.lines()
+        .filter(is_cgroup)
+        .filter_map(conventions::mountinfo::parse_line)
         .filter_map(cgroup_mount)
         .collect()
 }

@@ -2,6 +2,7 @@
 //! v2 and hybrid hosts, writing cgroupfs directly.
 
 pub mod error;
+pub mod fastargs;
 pub mod group;
 pub mod layout;
 pub mod limits;
@@ -28,7 +29,7 @@ Examples:
   cgctl kill demo/job1 && cgctl delete -r demo";
 
 /// Command line of cgctl.
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, PartialEq)]
 #[command(
     name = "cgctl",
     version,
@@ -47,7 +48,7 @@ pub struct Cli {
 }
 
 /// The subcommands.
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, PartialEq)]
 pub enum Command {
     /// Show the cgroup layout, where each controller lives, and the caller's own groups.
     #[command(after_help = "Examples:\n  cgctl info\n  cgctl info --json")]

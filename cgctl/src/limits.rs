@@ -6,7 +6,7 @@ use crate::{Error, Result};
 use conventions::size::{parse_limit, Limit};
 
 /// The limit options shared by `create`, `set` and `run`.
-#[derive(clap::Args, Debug, Clone, Default)]
+#[derive(clap::Args, Debug, Clone, Default, PartialEq)]
 pub struct LimitArgs {
     /// Hard memory limit: bytes with K/M/G/T (binary), or max.
     #[arg(long, value_name = "SIZE")]

@@ -1,7 +1,16 @@
-//! Thin entry point: parse, run, exit with the outcome.
+//! Thin entry point: parse (the everyday `run` line by `fastargs`, the rest by clap), run, exit
+//! with the outcome.
+//!
+//! `no_main` skips Rust's runtime start-up (SIGPIPE ignored, fds 0-2 polled, /proc/self/maps read
+//! for a stack guard, an alternate signal stack), a measurable share of a millisecond's run.
 
-fn main() {
+#![no_main]
+
+#[no_mangle]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     let tool = conventions::cli::tool_name("cgctl");
-    let cli: cgctl::Cli = conventions::cli::parse(&tool);
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let cli = cgctl::fastargs::parse_run(&args)
+        .unwrap_or_else(|| conventions::cli::parse::<cgctl::Cli>(&tool));
     std::process::exit(cgctl::run(&tool, cli));
 }

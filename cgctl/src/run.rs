@@ -1,6 +1,7 @@
 //! `cgctl run`: a command in a fresh group, charged to it from its first instruction (clone3 with
 //! CLONE_INTO_CGROUP on v2, joining every v1 hierarchy before exec), then reaped, measured and
-//! cleaned up whatever happened to it.
+//! cleaned up whatever happened to it. The child borrows cgctl's memory until it execs
+//! (`conventions::spawn`), so starting it copies nothing.
 
 use crate::group::Group;
 use crate::layout::{Layout, Version};
@@ -8,6 +9,7 @@ use crate::limits::Write;
 use crate::stats::{Report, Stats};
 use crate::{Error, Result};
 use conventions::exit::Outcome;
+use std::convert::Infallible;
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -43,7 +45,7 @@ fn signal_mask(how: libc::c_int) -> libc::sigset_t {
     }
 }
 
-/// Our handler for the forwarded signals from before the fork until cgctl exits: it forwards to
+/// Our handler for the forwarded signals from before the spawn until cgctl exits: it forwards to
 /// the child while one exists and otherwise remembers the signal, so a Ctrl-C at any moment ends
 /// in cleanup instead of a group left behind.
 fn install_early_handlers() {
@@ -57,59 +59,6 @@ fn install_early_handlers() {
             libc::sigaction(sig, &act, std::ptr::null_mut());
         }
     }
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-
-/// Forks; with `cgroup_fd`, the child starts inside that v2 group (clone3 CLONE_INTO_CGROUP).
-/// Returns the pid in the parent, 0 in the child, and whether the v2 placement was done.
-fn fork_into(cgroup_fd: Option<i32>) -> std::io::Result<(i32, bool)> {
-    if let Some(fd) = cgroup_fd {
-        let args = CloneArgs {
-            flags: CLONE_INTO_CGROUP,
-            exit_signal: libc::SIGCHLD as u64,
-            cgroup: fd as u64,
-            ..CloneArgs::default()
-        };
-        // SAFETY: clone3 without CLONE_VM and without a stack behaves like fork: the child gets
-        // a copy of our (single-threaded) address space; args is a valid struct of the size given.
-        // glibc's atfork handlers do not run and its cached tid is stale in the child, which
-        // only matters to code we do not run there (the child opens, writes and execs).
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_clone3,
-                &args as *const CloneArgs,
-                std::mem::size_of::<CloneArgs>(),
-            )
-        };
-        if r >= 0 {
-            return Ok((r as i32, true));
-        }
-        // Old kernels (ENOSYS, E2BIG) or a group clone3 cannot enter: fall back to fork, and
-        // the child joins the v2 group by writing cgroup.procs like the v1 ones.
-    }
-    // SAFETY: cgctl is single-threaded here, so the child may run ordinary code until exec.
-    let r = unsafe { libc::fork() };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok((r, false))
 }
 
 /// What `run` needs besides the limits.
@@ -293,7 +242,7 @@ pub fn run(tool: &str, spec: RunSpec) -> Result<(Outcome, Report)> {
     } else {
         group.kill(libc::SIGKILL)
     };
-    let mut stats = Stats::read(&group);
+    let mut stats = Stats::read_for_report(&group);
     if stats.cpu_nr_throttled.is_none()
         && !writes.iter().any(|w| w.controller == "cpu")
         && group.layout.route("cpu").is_some()
@@ -375,18 +324,21 @@ fn spawn_and_wait(tool: &str, group: &Group, cargs: &[CString]) -> Result<(Outco
     ptrs.push(std::ptr::null());
     let old_mask = signal_mask(libc::SIG_BLOCK);
     let start = Instant::now();
-    let forked = fork_into(v2_fd.as_ref().map(|f| f.as_raw_fd()));
-    let (pid, placed_v2) = match forked {
-        Ok(p) => p,
+    let mut body =
+        |in_cgroup: bool| -> Infallible { child(tool, &procs, in_cgroup, &ptrs, &old_mask) };
+    // SAFETY: cgctl is single-threaded, and `child` ends in execvp or _exit. The child borrows
+    // our memory until it execs: no copy of cgctl's address space for a program that replaces
+    // it at once.
+    let spawned =
+        unsafe { conventions::spawn::spawn(v2_fd.as_ref().map(|f| f.as_raw_fd()), &mut body) };
+    let pid = match spawned {
+        Ok(s) => s.pid,
         Err(e) => {
             // SAFETY: restores the mask saved above.
             unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
-            return Err(Error::Other(format!("clone3/fork failed: {e}")));
+            return Err(Error::Other(format!("clone3/clone failed: {e}")));
         }
     };
-    if pid == 0 {
-        child(tool, &procs, placed_v2, &ptrs, &old_mask);
-    }
     CHILD.store(pid, Ordering::SeqCst);
     // SAFETY: restores the mask saved above; pending signals now reach `early`, which forwards.
     unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
@@ -407,7 +359,7 @@ fn spawn_and_wait(tool: &str, group: &Group, cargs: &[CString]) -> Result<(Outco
     Ok((outcome, wall))
 }
 
-/// The child between fork and exec: join the group everywhere, restore signals, exec.
+/// The child between spawn and exec: join the group everywhere, restore signals, exec.
 fn child(
     tool: &str,
     procs: &[(Version, CString)],

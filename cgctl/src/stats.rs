@@ -46,25 +46,34 @@ pub fn ns_to_us(text: Option<String>) -> Option<u64> {
 impl Stats {
     /// Reads the counters of `g` from whichever hierarchy carries each controller.
     pub fn read(g: &Group) -> Stats {
+        Stats::read_some(g, true)
+    }
+
+    /// What the `run` report shows: [`Stats::read`] without the current values (memory and
+    /// pids in use), which are zero once the command is reaped and are not reported.
+    pub fn read_for_report(g: &Group) -> Stats {
+        Stats::read_some(g, false)
+    }
+
+    fn read_some(g: &Group, current: bool) -> Stats {
         let mut s = Stats::default();
         let rd = |dir: &std::path::Path, f: &str| crate::group::read_small(&dir.join(f)).ok();
-        let v2dir = g
-            .layout
-            .v2()
-            .filter(|&h| g.in_scope(h))
-            .map(|h| g.dir(h))
-            .filter(|d| d.is_dir());
+        let v2dir = g.layout.v2().filter(|&h| g.in_scope(h)).map(|h| g.dir(h));
         if let Some(d) = g.controller_dir("memory") {
             match g.layout.route_version("memory") {
                 Some(Version::V2) => {
-                    s.memory_current_bytes = num(rd(&d, "memory.current"));
+                    if current {
+                        s.memory_current_bytes = num(rd(&d, "memory.current"));
+                    }
                     s.memory_peak_bytes = num(rd(&d, "memory.peak"));
                     let ev = rd(&d, "memory.events").unwrap_or_default();
                     s.memory_limit_hits = keyed(&ev, "max");
                     s.oom_kills = keyed(&ev, "oom_kill");
                 }
                 _ => {
-                    s.memory_current_bytes = num(rd(&d, "memory.usage_in_bytes"));
+                    if current {
+                        s.memory_current_bytes = num(rd(&d, "memory.usage_in_bytes"));
+                    }
                     s.memory_peak_bytes = num(rd(&d, "memory.max_usage_in_bytes"));
                     s.memory_limit_hits = num(rd(&d, "memory.failcnt"));
                     s.oom_kills = keyed(
@@ -97,7 +106,9 @@ impl Stats {
             };
         }
         if let Some(d) = g.controller_dir("pids") {
-            s.pids_current = num(rd(&d, "pids.current"));
+            if current {
+                s.pids_current = num(rd(&d, "pids.current"));
+            }
             s.pids_peak = num(rd(&d, "pids.peak"));
             s.pids_limit_hits = keyed(&rd(&d, "pids.events").unwrap_or_default(), "max");
         }
