@@ -384,7 +384,7 @@ pub fn markdown(
     let _ = writeln!(s, "\n## Binary sizes\n");
     let _ = writeln!(
         s,
-        "Ours are Rust release builds (LTO, stripped) linked statically (glibc included: `crt-static`, as `cargo xtask demo` and `bench` build them); the peers link libc dynamically.\n"
+        "Ours are Rust release builds (LTO, stripped) linked statically and not position independent (glibc included: `crt-static`, `relocation-model=static`, as `cargo xtask demo` and `bench` build them); the peers link libc dynamically.\n"
     );
     let _ = writeln!(s, "| binary | size | |");
     let _ = writeln!(s, "|---|---|---|");
