@@ -10,9 +10,11 @@
 //! - [`mptable`]: the MultiProcessor table for `--cpus`.
 //! - [`devices`]: the UART, the status port, the i8042 reset.
 //! - [`report`]: the JSON report.
+//! - [`fastargs`]: the everyday `run` line parsed without clap (clap takes the rest).
 
 pub mod devices;
 pub mod error;
+pub mod fastargs;
 pub mod initramfs;
 pub mod layout;
 pub mod linux;
@@ -68,7 +70,7 @@ Examples:
   tinyvmm run --kernel bzImage --rootfs ./rootfs -- sh -c 'exit 3'; echo $?   # 3";
 
 /// Command line of tinyvmm.
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, PartialEq)]
 #[command(
     name = "tinyvmm",
     version,
@@ -82,7 +84,7 @@ pub struct Cli {
 }
 
 /// tinyvmm's subcommands.
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, PartialEq)]
 pub enum Command {
     /// Run IMAGE (or the built-in guest) in a fresh VM until it ends.
     #[command(after_help = AFTER_HELP)]
@@ -90,7 +92,7 @@ pub enum Command {
 }
 
 /// Options of `tinyvmm run`.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Debug, Clone, PartialEq)]
 pub struct RunArgs {
     /// How to load and enter the image.
     #[arg(long, value_enum, default_value = "auto")]
@@ -142,11 +144,11 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
-fn parse_mem(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_mem(s: &str) -> Result<u64, String> {
     conventions::size::parse_size(s).map_err(|e| e.to_string())
 }
 
-fn parse_addr(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_addr(s: &str) -> Result<u64, String> {
     let t = s.trim();
     match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
         Some(hex) => u64::from_str_radix(hex, 16)
@@ -156,7 +158,7 @@ fn parse_addr(s: &str) -> Result<u64, String> {
     }
 }
 
-fn parse_timeout(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_timeout(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .trim()
         .parse()

@@ -1,4 +1,5 @@
-//! Thin entry point: parse, run, exit with the outcome.
+//! Thin entry point: parse (the everyday `run` line by `fastargs`, the rest by clap), run, exit
+//! with the outcome.
 //!
 //! `no_main` skips Rust's runtime start-up (SIGPIPE ignored, fds 0-2 polled, /proc/self/maps read
 //! for a stack guard, an alternate signal stack): a VM whose whole run takes a millisecond should
@@ -9,6 +10,8 @@
 #[no_mangle]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     let tool = conventions::cli::tool_name("tinyvmm");
-    let cli: tinyvmm::Cli = conventions::cli::parse_or_exit(&tool, 125);
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let cli = tinyvmm::fastargs::parse_run(&args)
+        .unwrap_or_else(|| conventions::cli::parse_or_exit::<tinyvmm::Cli>(&tool, 125));
     std::process::exit(tinyvmm::run(&tool, cli));
 }
