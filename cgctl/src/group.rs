@@ -47,8 +47,12 @@ pub fn read(path: &Path) -> Result<String> {
 
 /// [`read`] without the error wrapping, for counters that may be absent.
 pub fn read_small(path: &Path) -> std::io::Result<String> {
+    read_all(std::fs::File::open(path)?)
+}
+
+/// Reads an open interface file to its end.
+fn read_all(mut f: std::fs::File) -> std::io::Result<String> {
     use std::io::Read as _;
-    let mut f = std::fs::File::open(path)?;
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     loop {
@@ -59,6 +63,31 @@ pub fn read_small(path: &Path) -> std::io::Result<String> {
         buf.extend_from_slice(&chunk[..n]);
     }
     String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// Interface files opened ahead of reading them: `cgctl run` opens the counters while the
+/// command runs (on the other CPU), so that once it has ended only the reads stand between it
+/// and the report. A cgroup file's content is made when it is read, not when it is opened.
+#[derive(Debug, Default)]
+pub struct Ahead {
+    files: Vec<(PathBuf, std::fs::File)>,
+}
+
+impl Ahead {
+    /// Opens `path` for a later [`Ahead::read`]; a file that cannot be opened now is left to it.
+    pub fn open(&mut self, path: &Path) {
+        if let Ok(f) = std::fs::File::open(path) {
+            self.files.push((path.to_path_buf(), f));
+        }
+    }
+
+    /// Reads `path` through the descriptor opened ahead (used once), else opens it now.
+    pub fn read(&mut self, path: &Path) -> std::io::Result<String> {
+        match self.files.iter().position(|(p, _)| p == path) {
+            Some(i) => read_all(self.files.swap_remove(i).1),
+            None => read_small(path),
+        }
+    }
 }
 
 /// Writes `value` to an interface file in one write(2), as cgroupfs wants.
@@ -524,17 +553,34 @@ impl<'a> Group<'a> {
     /// Whether anything lives in the group or below it, from one hierarchical counter: v2
     /// cgroup.events `populated`, else v1 pids.current; `None` when neither is at hand.
     pub fn populated(&self) -> Option<bool> {
+        self.populated_via(&mut Ahead::default())
+    }
+
+    /// The file [`Group::populated`] reads.
+    fn populated_file(&self) -> Option<PathBuf> {
         if let Some(h) = self.layout.v2().filter(|&h| self.in_scope(h)) {
-            let ev = read_small(&self.dir(h).join("cgroup.events")).ok()?;
-            return keyed(&ev, "populated").map(|n| n > 0);
+            return Some(self.dir(h).join("cgroup.events"));
         }
         let h = self.layout.route("pids").filter(|&h| self.in_scope(h))?;
-        let n: u64 = read_small(&self.dir(h).join("pids.current"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        Some(n > 0)
+        Some(self.dir(h).join("pids.current"))
+    }
+
+    /// Opens the file [`Group::populated_via`] will read.
+    pub fn open_populated_ahead(&self, ahead: &mut Ahead) {
+        if let Some(p) = self.populated_file() {
+            ahead.open(&p);
+        }
+    }
+
+    /// [`Group::populated`] through files opened ahead.
+    pub fn populated_via(&self, ahead: &mut Ahead) -> Option<bool> {
+        let p = self.populated_file()?;
+        let text = ahead.read(&p).ok()?;
+        if p.ends_with("cgroup.events") {
+            keyed(&text, "populated").map(|n| n > 0)
+        } else {
+            text.trim().parse::<u64>().ok().map(|n| n > 0)
+        }
     }
 
     /// Descendant groups (relative to this group), across hierarchies, sorted, with the labels

@@ -3,7 +3,7 @@
 //! cleaned up whatever happened to it. The child borrows cgctl's memory until it execs
 //! (`conventions::spawn`), so starting it copies nothing.
 
-use crate::group::Group;
+use crate::group::{Ahead, Group};
 use crate::layout::{Layout, Version};
 use crate::limits::Write;
 use crate::stats::{Report, Stats};
@@ -234,15 +234,16 @@ pub fn run(tool: &str, spec: RunSpec) -> Result<(Outcome, Report)> {
             None => return Err(e),
         },
     };
-    let result = spawn_and_wait(tool, &group, &cargs);
+    let mut ahead = Ahead::default();
+    let result = spawn_and_wait(tool, &group, &cargs, &mut ahead);
     // Whatever happened, nothing of the run may outlive it; one hierarchical counter tells
     // whether anything is left to kill (usually nothing: the command was reaped).
-    let kill = if group.populated() == Some(false) {
+    let kill = if group.populated_via(&mut ahead) == Some(false) {
         Ok(())
     } else {
         group.kill(libc::SIGKILL)
     };
-    let mut stats = Stats::read_for_report(&group);
+    let mut stats = Stats::read_for_report(&group, &mut ahead);
     if stats.cpu_nr_throttled.is_none()
         && !writes.iter().any(|w| w.controller == "cpu")
         && group.layout.route("cpu").is_some()
@@ -285,7 +286,14 @@ pub fn run(tool: &str, spec: RunSpec) -> Result<(Outcome, Report)> {
     Ok((outcome, report))
 }
 
-fn spawn_and_wait(tool: &str, group: &Group, cargs: &[CString]) -> Result<(Outcome, u64)> {
+/// Starts the command in the group and waits for it; while it runs, opens the files the report
+/// will read into `ahead`.
+fn spawn_and_wait(
+    tool: &str,
+    group: &Group,
+    cargs: &[CString],
+    ahead: &mut Ahead,
+) -> Result<(Outcome, u64)> {
     use std::os::fd::AsRawFd;
     let v2 = group
         .layout
@@ -347,6 +355,9 @@ fn spawn_and_wait(tool: &str, group: &Group, cargs: &[CString]) -> Result<(Outco
         // SAFETY: our own child.
         unsafe { libc::kill(pid, pending) };
     }
+    // The command runs (on the other CPU, if there is one): open what the report will read.
+    group.open_populated_ahead(ahead);
+    Stats::open_ahead(group, ahead);
     let outcome = conventions::child::wait_relaying(
         pid,
         &FORWARDED,

@@ -1,7 +1,7 @@
 //! What a group used and what struck it, read from v1 or v2 files into one shape, so `stat` and
 //! the `run` report read the same on every host.
 
-use crate::group::{keyed, Group};
+use crate::group::{keyed, Ahead, Group};
 use crate::layout::Version;
 use serde_json::{json, Value};
 
@@ -46,18 +46,33 @@ pub fn ns_to_us(text: Option<String>) -> Option<u64> {
 impl Stats {
     /// Reads the counters of `g` from whichever hierarchy carries each controller.
     pub fn read(g: &Group) -> Stats {
-        Stats::read_some(g, true)
+        Stats::read_some(g, true, &mut |p| crate::group::read_small(p).ok())
     }
 
     /// What the `run` report shows: [`Stats::read`] without the current values (memory and
-    /// pids in use), which are zero once the command is reaped and are not reported.
-    pub fn read_for_report(g: &Group) -> Stats {
-        Stats::read_some(g, false)
+    /// pids in use), which are zero once the command is reaped and are not reported, read
+    /// through the files [`Stats::open_ahead`] opened.
+    pub fn read_for_report(g: &Group, ahead: &mut Ahead) -> Stats {
+        Stats::read_some(g, false, &mut |p| ahead.read(p).ok())
     }
 
-    fn read_some(g: &Group, current: bool) -> Stats {
+    /// Opens the files [`Stats::read_for_report`] reads (the same walk, reading nothing).
+    pub fn open_ahead(g: &Group, ahead: &mut Ahead) {
+        Stats::read_some(g, false, &mut |p| {
+            ahead.open(p);
+            None
+        });
+    }
+
+    /// The walk over the counter files; `read` gives a file's text (the walk never depends on
+    /// it, so opening ahead sees the same files as reading).
+    fn read_some(
+        g: &Group,
+        current: bool,
+        read: &mut dyn FnMut(&std::path::Path) -> Option<String>,
+    ) -> Stats {
         let mut s = Stats::default();
-        let rd = |dir: &std::path::Path, f: &str| crate::group::read_small(&dir.join(f)).ok();
+        let mut rd = |dir: &std::path::Path, f: &str| read(&dir.join(f));
         let v2dir = g.layout.v2().filter(|&h| g.in_scope(h)).map(|h| g.dir(h));
         if let Some(d) = g.controller_dir("memory") {
             match g.layout.route_version("memory") {
