@@ -534,10 +534,14 @@ fn run_group(g: &Group, work: &Path, quick: bool) -> GroupResult {
     let ok: Vec<usize> = (0..cases.len())
         .filter(|&i| cases[i].unavailable.is_none())
         .collect();
-    // Two hyperfine passes, the second in reverse order, so that a burst of load from elsewhere
-    // on the machine does not fall on one side of a comparison only.
-    let passes: [Vec<usize>; 2] = [ok.clone(), ok.iter().rev().copied().collect()];
-    for order in passes.iter().filter(|o| !o.is_empty()) {
+    // Several hyperfine passes, alternating forward and reverse order, so that load from
+    // elsewhere on this shared machine (it drifts over minutes) falls on both sides of a
+    // comparison alike; the slow reference keeps two.
+    let rev: Vec<usize> = ok.iter().rev().copied().collect();
+    let passes: Vec<&Vec<usize>> = (0..if g.slow { 2 } else { PASSES })
+        .map(|k| if k % 2 == 0 { &ok } else { &rev })
+        .collect();
+    for order in passes.into_iter().filter(|o| !o.is_empty()) {
         if let Err(e) = hyperfine_pass(&mut cases, order, work, quick, g.slow) {
             for &i in order {
                 cases[i].unavailable = Some(e.clone());
@@ -591,12 +595,15 @@ fn hyperfine_pass(
     Ok(())
 }
 
-/// Warm-up and run counts of each of the two passes.
+/// hyperfine passes per group (alternating order; the slow reference has two).
+pub const PASSES: usize = 4;
+
+/// Warm-up and run counts of each pass.
 pub fn hyperfine_runs(quick: bool) -> [&'static str; 6] {
     if quick {
-        ["--warmup", "2", "--min-runs", "5", "--max-runs", "5"]
+        ["--warmup", "2", "--min-runs", "3", "--max-runs", "3"]
     } else {
-        ["--warmup", "10", "--min-runs", "20", "--max-runs", "150"]
+        ["--warmup", "5", "--min-runs", "10", "--max-runs", "75"]
     }
 }
 

@@ -394,8 +394,8 @@ pub fn markdown(
     let _ = writeln!(s, "\n## Exact commands\n");
     let _ = writeln!(
         s,
-        "Each group ran as two `hyperfine -N {}` invocations, the second with the commands in \
-         reverse order, and the times of both are pooled (no shell in between, except for the \
+        "Each group ran as {} `hyperfine -N {}` invocations, alternating the order of the \
+         commands (forward, reverse, ...), and the times of all are pooled (no shell in between, except for the \
          libcgroup sequence, which needs one `sh` for its four programs). Each command was first run three \
          times to check its exit status (QEMU's isa-debug-exit makes the guest's 0 into 1) and \
          record its peak RSS. ROOTFS is the busybox rootfs of `cargo xtask rootfs`; PID a \
@@ -404,7 +404,8 @@ pub fn markdown(
          boots `cargo xtask kernel`'s Debian kernel with the demo's busybox initramfs (its /init \
          prints a few lines and powers off) under QEMU with the CPU emulated in software, since KVM \
          on a host without vmx/svm cannot run a stock kernel; it is checked once and timed with \
-         `--warmup 1 --runs 3` per pass.\n",
+         `--warmup 1 --runs 3` in two passes.\n",
+        super::PASSES,
         super::hyperfine_runs(quick).join(" ")
     );
     for g in groups {
