@@ -66,11 +66,13 @@ pub fn wait(pid: libc::pid_t) -> std::io::Result<Outcome> {
 /// our parent sees the same status (a shell prints 128+N). If the signal cannot kill us (it is
 /// ignored by the kernel for us, as for a PID 1), exit with 128+N instead.
 pub fn relay(outcome: Outcome) -> ! {
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
     match outcome {
+        // process::exit flushes stdout if it was ever used (and does not set it up otherwise).
         Outcome::Exited(code) => std::process::exit(code),
         Outcome::Signaled(sig) => {
+            use std::io::Write;
+            // The signal ends us before process::exit could flush.
+            let _ = std::io::stdout().flush();
             // SAFETY: plain syscalls on our own process with valid arguments; we are about to
             // die, so changing the disposition, the mask and the core limit cannot hurt.
             unsafe {
