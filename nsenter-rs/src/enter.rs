@@ -471,7 +471,7 @@ fn resolve_id(
 
 /// Runs the plan. Returns only on failure: on success the process is replaced by the program
 /// (or, when it forked, ends with the child's status).
-pub fn run(plan: Plan) -> Result<Infallible, Error> {
+pub fn run(tool: &str, plan: Plan) -> Result<Infallible, Error> {
     let target = plan.target.map(Target::open).transpose()?;
     let same_user_ns = match (&target, plan.all) {
         (Some(t), true) => {
@@ -654,22 +654,50 @@ pub fn run(plan: Plan) -> Result<Infallible, Error> {
             // SAFETY: setting a signal to SIG_IGN has no memory effects; the old value is kept.
             (sig, unsafe { libc::signal(sig, libc::SIG_IGN) })
         });
-        let child = sys::fork().map_err(|e| Error::sys("fork()", e, ""))?;
-        if child == 0 {
+        let mut child = |_: bool| -> Infallible {
             for (sig, old) in saved {
-                // SAFETY: restores a disposition the kernel gave us.
+                // SAFETY: restores a disposition the kernel gave us (in this child only).
                 unsafe { libc::signal(sig, old) };
             }
-        } else {
-            let outcome = conventions::child::wait_relaying(
-                child,
-                &[libc::SIGTERM, libc::SIGHUP],
-                conventions::child::Disposition::Forward,
-            )
-            .map_err(|e| Error::sys(format!("waitpid({child})"), e, ""))?;
-            conventions::exit::relay(outcome);
-        }
+            let e = match finish(&plan, target.as_ref(), entered_user) {
+                Err(e) => e,
+                Ok(never) => match never {},
+            };
+            eprintln!("{tool}: {e}");
+            // SAFETY: _exit ends this child without running the parent's exit handlers.
+            unsafe { libc::_exit(e.code()) }
+        };
+        // SAFETY: nsenter-rs is single-threaded, and the child ends in exec or _exit. It
+        // borrows our memory until it execs: nothing of ours is copied for a program that
+        // replaces the child at once.
+        let child = match unsafe { conventions::spawn::spawn(None, &mut child) } {
+            Ok(s) => s.pid,
+            // EINVAL: a kernel that refuses CLONE_VM here; a copying fork runs the same child.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                let pid = sys::fork().map_err(|e| Error::sys("fork()", e, ""))?;
+                if pid == 0 {
+                    // The closure's type says it cannot return.
+                    #[allow(unreachable_code)]
+                    match child(false) {}
+                }
+                pid
+            }
+            Err(e) => return Err(Error::sys("clone(CLONE_VM|CLONE_VFORK)", e, "")),
+        };
+        let outcome = conventions::child::wait_relaying(
+            child,
+            &[libc::SIGTERM, libc::SIGHUP],
+            conventions::child::Disposition::Forward,
+        )
+        .map_err(|e| Error::sys(format!("waitpid({child})"), e, ""))?;
+        conventions::exit::relay(outcome);
     }
+    finish(&plan, target.as_ref(), entered_user)
+}
+
+/// The last steps, in the process that execs (the forked child when a pid namespace was
+/// joined): mount /proc, switch ids, keep caps, exec.
+fn finish(plan: &Plan, target: Option<&Target>, entered_user: bool) -> Result<Infallible, Error> {
     if plan.mount_proc {
         sys::mount(
             "proc",
@@ -689,9 +717,7 @@ pub fn run(plan: Plan) -> Result<Infallible, Error> {
     let mut status_ids: Option<(u32, u32)> = None;
     let mut follow = |which: usize| -> Result<u32, Error> {
         if status_ids.is_none() {
-            let t = target
-                .as_ref()
-                .ok_or_else(|| Error::Invalid("follow needs -t PID".to_string()))?;
+            let t = target.ok_or_else(|| Error::Invalid("follow needs -t PID".to_string()))?;
             // Opened after joining, so the ids read are those of the entered user namespace.
             let raw = t.read("status")?;
             status_ids = parse_status_ids(&String::from_utf8_lossy(&raw));

@@ -97,7 +97,7 @@ pub fn main_with<I: IntoIterator<Item = std::ffi::OsString>>(tool: &str, args: I
     let result = match plan::plan(opts) {
         Err(msg) => return usage(msg),
         Ok(plan::Mode::Ls { target, json }) => ls::run(target, json).map(|()| 0),
-        Ok(plan::Mode::Run(p)) => enter::run(p).map(|never| match never {}),
+        Ok(plan::Mode::Run(p)) => enter::run(tool, p).map(|never| match never {}),
     };
     let code = match result {
         Ok(code) => code,

@@ -174,6 +174,17 @@ fn exec_failures_are_126_and_127() {
         .starts_with("nsenter-rs: failed to execute /nonexistent/prog"));
     let out = nsenter_rs(&["-t", &t.pid.to_string(), "-n", "/etc"]);
     assert_eq!(out.code, Some(126), "{out:?}");
+    // After a pid-namespace join the child that execs borrows our memory until then: its
+    // failure is printed once, by the child, and its code comes back through the parent.
+    let t = pid_target();
+    let out = nsenter_rs(&["-t", &t.pid.to_string(), "-p", "/nonexistent/prog"]);
+    assert_eq!(out.code, Some(127), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(out
+        .stderr
+        .starts_with("nsenter-rs: failed to execute /nonexistent/prog"));
+    let out = nsenter_rs(&["-t", &t.pid.to_string(), "-p", "/etc"]);
+    assert_eq!(out.code, Some(126), "{out:?}");
 }
 
 #[test]
