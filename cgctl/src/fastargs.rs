@@ -118,24 +118,13 @@ fn value(a: &OsString) -> Option<&str> {
 /// The property both stages keep, for the tests and the fuzz target: whatever the fast stage
 /// accepts, clap parses to the same `Cli`.
 pub fn agrees_with_clap(args: &[OsString]) -> bool {
-    use clap::Parser;
-    match parse_run(args) {
-        None => true,
-        Some(fast) => {
-            let mut full = vec![OsString::from("cgctl")];
-            full.extend_from_slice(args);
-            matches!(Cli::try_parse_from(&full), Ok(c) if c == fast)
-        }
-    }
+    conventions::cli::agrees_with_clap::<Cli>("cgctl", args, parse_run(args))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn os(args: &[&str]) -> Vec<OsString> {
-        args.iter().map(OsString::from).collect()
-    }
+    use testcaps::os_args as os;
 
     #[test]
     fn everyday_run_lines_are_read_here_as_clap_reads_them() {

@@ -45,6 +45,22 @@ where
     }
 }
 
+/// What a tool's fast first parsing stage must keep (its differential tests and fuzz target
+/// check it): whatever the fast stage accepted (`fast`), clap parses `args` (without argv\[0\])
+/// to the same value; a line the fast stage left to clap (`None`) holds trivially.
+pub fn agrees_with_clap<P>(tool: &str, args: &[OsString], fast: Option<P>) -> bool
+where
+    P: clap::Parser + PartialEq,
+{
+    match fast {
+        None => true,
+        Some(fast) => {
+            let full = std::iter::once(OsString::from(tool)).chain(args.iter().cloned());
+            matches!(P::try_parse_from(full), Ok(p) if p == fast)
+        }
+    }
+}
+
 /// Turns clap's multi-line error into `TOOL: message (try 'TOOL --help')`.
 pub fn usage_line(tool: &str, rendered: &str) -> String {
     let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());

@@ -331,6 +331,11 @@ pub fn sibling_bin(name: &str) -> PathBuf {
 /// Finds `name` in PATH.
 pub use conventions::exec::find_in_path;
 
+/// An argument vector from string literals, as parsers take it.
+pub fn os_args(args: &[&str]) -> Vec<std::ffi::OsString> {
+    args.iter().map(std::ffi::OsString::from).collect()
+}
+
 /// A name no other test or run uses: `PREFIX-PID-N-NANOS`.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);

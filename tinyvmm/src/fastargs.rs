@@ -17,23 +17,7 @@ pub fn parse_run(args: &[OsString]) -> Option<Cli> {
     if first.to_str()? != "run" {
         return None;
     }
-    let mut a = RunArgs {
-        format: FormatArg::Auto,
-        mem: crate::plan::DEFAULT_MEM,
-        load: None,
-        timeout: None,
-        cpuid: false,
-        json: false,
-        report: None,
-        verbose: false,
-        kernel: None,
-        initrd: None,
-        append: None,
-        rootfs: None,
-        cpus: 1,
-        image: None,
-        command: Vec::new(),
-    };
+    let mut a = RunArgs::default();
     let mut seen: Vec<&str> = Vec::new();
     let mut i = 0;
     while i < rest.len() {
@@ -98,24 +82,13 @@ pub fn parse_run(args: &[OsString]) -> Option<Cli> {
 /// The property both stages keep, for the tests and the fuzz target: whatever the fast stage
 /// accepts, clap parses to the same `Cli`.
 pub fn agrees_with_clap(args: &[OsString]) -> bool {
-    use clap::Parser;
-    match parse_run(args) {
-        None => true,
-        Some(fast) => {
-            let mut full = vec![OsString::from("tinyvmm")];
-            full.extend_from_slice(args);
-            matches!(Cli::try_parse_from(&full), Ok(c) if c == fast)
-        }
-    }
+    conventions::cli::agrees_with_clap::<Cli>("tinyvmm", args, parse_run(args))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn os(args: &[&str]) -> Vec<OsString> {
-        args.iter().map(OsString::from).collect()
-    }
+    use testcaps::os_args as os;
 
     #[test]
     fn everyday_run_lines_are_read_here_as_clap_reads_them() {

@@ -144,6 +144,30 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
+impl Default for RunArgs {
+    /// What `tinyvmm run` with no options means (clap's defaults; the fast parsing stage starts
+    /// from these, and its differential test holds them equal).
+    fn default() -> RunArgs {
+        RunArgs {
+            format: FormatArg::Auto,
+            mem: plan::DEFAULT_MEM,
+            load: None,
+            timeout: None,
+            cpuid: false,
+            json: false,
+            report: None,
+            verbose: false,
+            kernel: None,
+            initrd: None,
+            append: None,
+            rootfs: None,
+            cpus: 1,
+            image: None,
+            command: Vec::new(),
+        }
+    }
+}
+
 pub(crate) fn parse_mem(s: &str) -> Result<u64, String> {
     conventions::size::parse_size(s).map_err(|e| e.to_string())
 }

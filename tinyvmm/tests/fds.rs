@@ -14,21 +14,10 @@ fn open_fds() -> usize {
 
 fn args(image: Option<PathBuf>, mem: u64) -> tinyvmm::RunArgs {
     tinyvmm::RunArgs {
-        format: tinyvmm::plan::FormatArg::Auto,
         mem,
-        load: None,
-        timeout: None,
         cpuid: true,
-        json: false,
-        report: None,
-        verbose: false,
-        kernel: None,
-        initrd: None,
-        append: None,
-        rootfs: None,
-        cpus: 1,
         image,
-        command: Vec::new(),
+        ..Default::default()
     }
 }
 
