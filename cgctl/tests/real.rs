@@ -815,3 +815,27 @@ fn run_with_a_nested_name_removes_only_the_parents_it_made() {
     ok(&["delete", g.name()]);
     gone(&g);
 }
+
+#[test]
+fn the_command_borrows_our_memory_until_it_execs() {
+    require!(Cap::Root);
+    need!("pids");
+    let (out, trace) = testcaps::strace(
+        Command::new(BIN).args(["run", "--pids", "8", "--", "true"]),
+        LIMIT,
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    if v2_mount().is_some() {
+        // Born in its v2 group (clone3 CLONE_INTO_CGROUP), on cgctl's memory until it execs.
+        let c = testcaps::calls(&trace, "clone3");
+        assert_eq!(c.len(), 1, "{trace}");
+        assert!(
+            c[0].contains("flags=CLONE_VM|CLONE_VFORK|CLONE_INTO_CGROUP"),
+            "{trace}"
+        );
+    } else {
+        let c = testcaps::calls(&trace, "clone");
+        assert_eq!(c.len(), 1, "{trace}");
+        assert!(c[0].contains("flags=CLONE_VM|CLONE_VFORK|SIGCHLD"), "{trace}");
+    }
+}

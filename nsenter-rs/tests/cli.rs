@@ -16,3 +16,8 @@ fn version_prints_the_version() {
 fn unknown_option_is_one_line_and_exit_1() {
     testcaps::cli::assert_unknown_option(BIN, "nsenter-rs", 1);
 }
+
+#[test]
+fn starts_without_the_std_runtime() {
+    testcaps::cli::assert_starts_without_std_runtime(BIN);
+}

@@ -731,3 +731,17 @@ fn join_cgroup_v2() {
     );
     drop(t);
 }
+
+#[test]
+fn the_pid_namespace_child_borrows_our_memory_until_it_execs() {
+    testcaps::require!(Cap::Root);
+    let t = pid_target();
+    let (out, trace) = testcaps::strace(
+        Command::new(BIN).args(["-t", &t.pid.to_string(), "-p", "true"]),
+        LIMIT,
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let clones = testcaps::calls(&trace, "clone");
+    assert_eq!(clones.len(), 1, "{trace}");
+    assert!(clones[0].contains("flags=CLONE_VM|CLONE_VFORK|SIGCHLD"), "{trace}");
+}

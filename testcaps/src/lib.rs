@@ -331,6 +331,64 @@ pub fn sibling_bin(name: &str) -> PathBuf {
 /// Finds `name` in PATH.
 pub use conventions::exec::find_in_path;
 
+/// The syscalls `cmd` makes, as `strace -f -qq` prints them (one per line, children
+/// included), for tests that check how a tool starts; panics with a hint when strace is missing
+/// (`cargo xtask deps` installs it).
+pub fn strace(cmd: &mut Command, limit: Duration) -> (Output, String) {
+    let log = std::env::temp_dir().join(unique_name("strace").replace('/', "-"));
+    let mut traced = Command::new("strace");
+    traced
+        .args(["-f", "-qq", "-s", "64", "-o"])
+        .arg(&log)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => traced.env(k, v),
+            None => traced.env_remove(k),
+        };
+    }
+    if conventions::exec::find_in_path("strace").is_none() {
+        panic!("strace is not installed (cargo xtask deps installs it)");
+    }
+    let out = run(&mut traced, limit);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    (out, text)
+}
+
+/// The lines of an strace log that call `syscall` (`name(` at the start of the call).
+pub fn calls<'a>(trace: &'a str, syscall: &str) -> Vec<&'a str> {
+    let open = format!("{syscall}(");
+    trace
+        .lines()
+        .filter(|l| {
+            // "PID name(args..." with -f; the pid column is optional.
+            let call = l.split_once(' ').map_or(*l, |(first, rest)| {
+                if first.chars().all(|c| c.is_ascii_digit()) {
+                    rest.trim_start()
+                } else {
+                    l
+                }
+            });
+            call.starts_with(&open)
+        })
+        .collect()
+}
+
+/// Checks that a trace shows none of what Rust's runtime start-up does (the tools have a plain
+/// C `main`): no poll of fds 0-2, no read of /proc/self/maps, no alternate signal stack.
+pub fn assert_no_std_runtime_startup(trace: &str) {
+    for call in ["poll", "sigaltstack"] {
+        let found = calls(trace, call);
+        assert!(found.is_empty(), "{call} at start-up: {found:?}\n{trace}");
+    }
+    assert!(
+        !trace.contains("/proc/self/maps"),
+        "/proc/self/maps read at start-up:\n{trace}"
+    );
+}
+
 /// An argument vector from string literals, as parsers take it.
 pub fn os_args(args: &[&str]) -> Vec<std::ffi::OsString> {
     args.iter().map(std::ffi::OsString::from).collect()
@@ -545,6 +603,15 @@ pub mod cli {
         let out = run(bin, &["--version"]);
         assert_eq!(out.code, Some(0), "{out:?}");
         assert_eq!(out.stdout, format!("{name} {version}\n"));
+    }
+
+    /// `--version` under strace shows none of Rust's runtime start-up: the tool's `main` is a
+    /// plain C `main` (CONVENTIONS.md, "Start-up").
+    pub fn assert_starts_without_std_runtime(bin: &str) {
+        let (out, trace) = crate::strace(Command::new(bin).arg("--version"), Duration::from_secs(30));
+        assert_eq!(out.code, Some(0), "{out:?}");
+        assert!(!crate::calls(&trace, "execve").is_empty(), "no trace: {trace}");
+        crate::assert_no_std_runtime_startup(&trace);
     }
 
     /// An unknown option gives exit `code` and one line on stderr naming it, nothing on stdout.

@@ -44,3 +44,8 @@ fn missing_subcommand_is_one_line_and_exit_125() {
         "tinyvmm: missing subcommand 'run' (try 'tinyvmm --help')\n"
     );
 }
+
+#[test]
+fn starts_without_the_std_runtime() {
+    testcaps::cli::assert_starts_without_std_runtime(BIN);
+}

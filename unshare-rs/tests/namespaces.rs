@@ -628,3 +628,19 @@ fn unprivileged_ranges_go_through_newuidmap_and_newgidmap() {
     assert_eq!(args("newuidmap"), "0 65534 1 1 100000 65536");
     assert_eq!(args("newgidmap"), "0 200000 10");
 }
+
+#[test]
+fn the_forked_child_borrows_our_memory_until_it_execs() {
+    testcaps::require!(Cap::Root);
+    let (out, trace) = testcaps::strace(Command::new(BIN).args(["-fp", "true"]), LIMIT);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let clones = testcaps::calls(&trace, "clone");
+    assert_eq!(clones.len(), 1, "{trace}");
+    assert!(clones[0].contains("flags=CLONE_VM|CLONE_VFORK|SIGCHLD"), "{trace}");
+    // A time namespace takes the copying fork: the kernel refuses CLONE_VM there.
+    let (out, trace) = testcaps::strace(Command::new(BIN).args(["-fT", "true"]), LIMIT);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let clones = testcaps::calls(&trace, "clone");
+    assert_eq!(clones.len(), 1, "{trace}");
+    assert!(!clones[0].contains("CLONE_VM"), "{trace}");
+}

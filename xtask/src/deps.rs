@@ -23,6 +23,10 @@ pub const PACKAGES: &[(&str, &str)] = &[
         "unshare and nsenter, the peers of unshare-rs and nsenter-rs",
     ),
     ("cpio", "initramfs checks"),
+    (
+        "strace",
+        "tests that check how the tools start (no std runtime start-up, vfork-style children)",
+    ),
 ];
 
 fn installed(pkg: &str) -> bool {
