@@ -836,6 +836,9 @@ fn the_command_borrows_our_memory_until_it_execs() {
     } else {
         let c = testcaps::calls(&trace, "clone");
         assert_eq!(c.len(), 1, "{trace}");
-        assert!(c[0].contains("flags=CLONE_VM|CLONE_VFORK|SIGCHLD"), "{trace}");
+        assert!(
+            c[0].contains("flags=CLONE_VM|CLONE_VFORK|SIGCHLD"),
+            "{trace}"
+        );
     }
 }

@@ -608,9 +608,13 @@ pub mod cli {
     /// `--version` under strace shows none of Rust's runtime start-up: the tool's `main` is a
     /// plain C `main` (CONVENTIONS.md, "Start-up").
     pub fn assert_starts_without_std_runtime(bin: &str) {
-        let (out, trace) = crate::strace(Command::new(bin).arg("--version"), Duration::from_secs(30));
+        let (out, trace) =
+            crate::strace(Command::new(bin).arg("--version"), Duration::from_secs(30));
         assert_eq!(out.code, Some(0), "{out:?}");
-        assert!(!crate::calls(&trace, "execve").is_empty(), "no trace: {trace}");
+        assert!(
+            !crate::calls(&trace, "execve").is_empty(),
+            "no trace: {trace}"
+        );
         crate::assert_no_std_runtime_startup(&trace);
     }
 
