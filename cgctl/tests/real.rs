@@ -827,17 +827,15 @@ fn the_command_borrows_our_memory_until_it_execs() {
     assert_eq!(out.code, Some(0), "{out:?}");
     if v2_mount().is_some() {
         // Born in its v2 group (clone3 CLONE_INTO_CGROUP), on cgctl's memory until it execs.
-        let c = testcaps::calls(&trace, "clone3");
-        assert_eq!(c.len(), 1, "{trace}");
+        let clone = testcaps::one_call(&trace, "clone3");
         assert!(
-            c[0].contains("flags=CLONE_VM|CLONE_VFORK|CLONE_INTO_CGROUP"),
+            clone.contains("flags=CLONE_VM|CLONE_VFORK|CLONE_INTO_CGROUP"),
             "{trace}"
         );
     } else {
-        let c = testcaps::calls(&trace, "clone");
-        assert_eq!(c.len(), 1, "{trace}");
+        let clone = testcaps::one_call(&trace, "clone");
         assert!(
-            c[0].contains("flags=CLONE_VM|CLONE_VFORK|SIGCHLD"),
+            clone.contains("flags=CLONE_VM|CLONE_VFORK|SIGCHLD"),
             "{trace}"
         );
     }

@@ -376,6 +376,15 @@ pub fn calls<'a>(trace: &'a str, syscall: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The one call of `syscall` in a trace (panics, showing the trace, unless there is exactly
+/// one): e.g. the clone that started a tool's child.
+pub fn one_call<'a>(trace: &'a str, syscall: &str) -> &'a str {
+    match calls(trace, syscall)[..] {
+        [one] => one,
+        ref other => panic!("{} {syscall} calls, not one:\n{trace}", other.len()),
+    }
+}
+
 /// Checks that a trace shows none of what Rust's runtime start-up does (the tools have a plain
 /// C `main`): no poll of fds 0-2, no read of /proc/self/maps, no alternate signal stack.
 pub fn assert_no_std_runtime_startup(trace: &str) {
