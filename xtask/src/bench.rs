@@ -461,6 +461,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
             None
         }
     };
+    // What was just written (the release build, the guest, the initramfs) is flushed before
+    // the timing starts, so that its writeback does not land in the first groups' runs.
+    util::run(&mut Command::new("sync"))?;
     let groups = plan(
         &bin,
         &rootfs,
