@@ -460,26 +460,13 @@ pub fn vmm_command(vmm: Vmm, kernel: &Path, initrd: &Path, verbose: bool) -> Com
         CMDLINE.to_string()
     };
     match vmm {
-        Vmm::Qemu => {
-            let mut c = Command::new("qemu-system-x86_64");
-            // KVM cannot boot Linux on this machine's nested KVM; TCG can. -M microvm stalled in
-            // TSC calibration under TCG, -M pc works.
-            c.args(["-accel", "tcg", "-M", "pc", "-cpu", "max", "-m", "512"])
-                .arg("-kernel")
-                .arg(kernel)
-                .arg("-initrd")
-                .arg(initrd)
-                .arg("-append")
-                .arg(&cmdline)
-                .args([
-                    "-nographic",
-                    "-no-reboot",
-                    "-nodefaults",
-                    "-serial",
-                    "stdio",
-                ]);
-            c
-        }
+        Vmm::Qemu => crate::demo::qemu_tcg(
+            Path::new("qemu-system-x86_64"),
+            kernel,
+            initrd,
+            512,
+            &cmdline,
+        ),
         Vmm::Tinyvmm => {
             let mut c = Command::new(util::target_dir().join("debug/tinyvmm"));
             c.arg("run")
