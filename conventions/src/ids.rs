@@ -5,9 +5,9 @@ pub fn uid(spec: &str) -> Result<u32, String> {
     if let Ok(n) = spec.parse::<u32>() {
         return Ok(n);
     }
-    match nix::unistd::User::from_name(spec) {
-        Ok(Some(u)) => Ok(u.uid.as_raw()),
-        _ => Err(format!(
+    match user_by_name(spec) {
+        Some(uid) => Ok(uid),
+        None => Err(format!(
             "unknown user '{spec}' (give a number or a name from /etc/passwd)"
         )),
     }
@@ -18,12 +18,57 @@ pub fn gid(spec: &str) -> Result<u32, String> {
     if let Ok(n) = spec.parse::<u32>() {
         return Ok(n);
     }
-    match nix::unistd::Group::from_name(spec) {
-        Ok(Some(g)) => Ok(g.gid.as_raw()),
-        _ => Err(format!(
+    match group_by_name(spec) {
+        Some(gid) => Ok(gid),
+        None => Err(format!(
             "unknown group '{spec}' (give a number or a name from /etc/group)"
         )),
     }
+}
+
+/// A user's uid by name, through NSS (getpwnam_r).
+#[cfg(not(target_feature = "crt-static"))]
+fn user_by_name(name: &str) -> Option<u32> {
+    nix::unistd::User::from_name(name)
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw())
+}
+
+/// A group's gid by name, through NSS (getgrnam_r).
+#[cfg(not(target_feature = "crt-static"))]
+fn group_by_name(name: &str) -> Option<u32> {
+    nix::unistd::Group::from_name(name)
+        .ok()
+        .flatten()
+        .map(|g| g.gid.as_raw())
+}
+
+/// A user's uid by name, from /etc/passwd: a static glibc loads NSS modules other than `files`
+/// (systemd's, say) with its own dlopen, and a name that `files` does not know crashed the
+/// static build inside libnss_systemd. The shipped (static) builds resolve names from the files
+/// only, as a static busybox does.
+#[cfg(target_feature = "crt-static")]
+fn user_by_name(name: &str) -> Option<u32> {
+    id_in_file(&std::fs::read_to_string("/etc/passwd").ok()?, name)
+}
+
+/// A group's gid by name, from /etc/group (see [`user_by_name`]).
+#[cfg(target_feature = "crt-static")]
+fn group_by_name(name: &str) -> Option<u32> {
+    id_in_file(&std::fs::read_to_string("/etc/group").ok()?, name)
+}
+
+/// The id (third field) of `name` in the text of /etc/passwd or /etc/group.
+#[cfg_attr(not(target_feature = "crt-static"), allow(dead_code))]
+fn id_in_file(text: &str, name: &str) -> Option<u32> {
+    text.lines().find_map(|l| {
+        let mut fields = l.split(':');
+        if fields.next()? != name {
+            return None;
+        }
+        fields.nth(1)?.parse().ok()
+    })
 }
 
 /// Sets the gid (dropping supplementary groups when `drop_groups`), then the uid. Each failure
@@ -72,5 +117,16 @@ mod tests {
             .unwrap_err()
             .contains("unknown user 'no-such-user-xyz'"));
         assert!(gid("-1").is_err());
+    }
+
+    #[test]
+    fn reads_ids_from_passwd_and_group_text() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n# comment\nnobody:x:65534:65534::/:/bin/false\nbad:x:y:1\n";
+        assert_eq!(id_in_file(passwd, "root"), Some(0));
+        assert_eq!(id_in_file(passwd, "nobody"), Some(65534));
+        assert_eq!(id_in_file(passwd, "bad"), None);
+        assert_eq!(id_in_file(passwd, "no"), None);
+        assert_eq!(id_in_file(passwd, ""), None);
+        assert_eq!(id_in_file("users:x:100:alice,bob\n", "users"), Some(100));
     }
 }
