@@ -19,6 +19,8 @@ pub enum Outcome {
 impl Outcome {
     /// Decodes a raw wait status as waitpid(2) returns it. A stopped or continued status is not
     /// an end; callers wait without WUNTRACED, so it is mapped as the shell would see a stop.
+    /// Inlined always: `prelibc::sys::relay` runs it before glibc starts.
+    #[inline(always)]
     pub fn from_raw(status: i32) -> Outcome {
         if libc::WIFEXITED(status) {
             Outcome::Exited(libc::WEXITSTATUS(status))
@@ -48,18 +50,9 @@ pub fn exec_failure_code(errno: i32) -> i32 {
 
 /// Waits for `pid` to end, retrying EINTR, and returns how it ended.
 pub fn wait(pid: libc::pid_t) -> std::io::Result<Outcome> {
-    let mut status = 0;
-    loop {
-        // SAFETY: waitpid writes only into `status`, a valid local.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if r == pid {
-            return Ok(Outcome::from_raw(status));
-        }
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EINTR) {
-            return Err(err);
-        }
-    }
+    crate::prelibc::sys::wait(pid)
+        .map(Outcome::from_raw)
+        .map_err(|e| std::io::Error::from_raw_os_error(-e as i32))
 }
 
 /// Ends this process the way the child ended: exit with its code, or die of its signal so that
@@ -73,23 +66,7 @@ pub fn relay(outcome: Outcome) -> ! {
             use std::io::Write;
             // The signal ends us before process::exit could flush.
             let _ = std::io::stdout().flush();
-            // SAFETY: plain syscalls on our own process with valid arguments; we are about to
-            // die, so changing the disposition, the mask and the core limit cannot hurt.
-            unsafe {
-                // A re-raised SIGSEGV or SIGABRT must not leave a core of ours behind.
-                let no_core = libc::rlimit {
-                    rlim_cur: 0,
-                    rlim_max: 0,
-                };
-                libc::setrlimit(libc::RLIMIT_CORE, &no_core);
-                libc::signal(sig, libc::SIG_DFL);
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigaddset(&mut set, sig);
-                libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-                libc::kill(libc::getpid(), sig);
-            }
-            std::process::exit(128 + sig)
+            crate::prelibc::sys::reraise(sig)
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`ids`]: uid/gid by number or name, dropping to them, `--keep-caps`.
 //! - [`mountinfo`]: `/proc/self/mountinfo` parsed once.
 //! - [`child`]: waiting for a child while forwarding (or ignoring) signals.
+//! - [`prelibc`]: an entry point that runs before glibc starts, and raw syscalls for it.
 //! - [`spawn`]: starting a child that borrows our memory until it execs (vfork semantics).
 
 pub mod child;
@@ -18,6 +19,7 @@ pub mod exit;
 pub mod ids;
 pub mod mountinfo;
 pub mod ns;
+pub mod prelibc;
 pub mod signal;
 pub mod size;
 pub mod spawn;
