@@ -328,6 +328,34 @@ pub fn sibling_bin(name: &str) -> PathBuf {
     path
 }
 
+/// The tool binary a test runs: `$MICROTOOLS_BIN_DIR/NAME` when that is set (`cargo xtask ci`
+/// runs unshare-rs's tests a second time on the shipped static build that way), else `built`,
+/// the test build cargo names in `CARGO_BIN_EXE_<name>`.
+pub fn tool_bin(name: &str, built: &'static str) -> &'static str {
+    match std::env::var_os("MICROTOOLS_BIN_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let path = PathBuf::from(dir).join(name);
+            assert!(
+                path.is_file(),
+                "MICROTOOLS_BIN_DIR has no {}",
+                path.display()
+            );
+            Box::leak(
+                path.into_os_string()
+                    .into_string()
+                    .unwrap_or_default()
+                    .into_boxed_str(),
+            )
+        }
+        _ => built,
+    }
+}
+
+/// Whether the tests run on a build other than cargo's test build (see [`tool_bin`]).
+pub fn shipped_build() -> bool {
+    std::env::var_os("MICROTOOLS_BIN_DIR").is_some_and(|d| !d.is_empty())
+}
+
 /// Finds `name` in PATH.
 pub use conventions::exec::find_in_path;
 

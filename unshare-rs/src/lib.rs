@@ -1,6 +1,7 @@
 //! unshare-rs: create namespaces and run a program in them, a drop-in for util-linux `unshare`
 //! with `--lo-up`, `--report` and errors that name their cause.
 //!
+//! - [`early`]: the fast path, an everyday command line run before glibc starts.
 //! - [`getopt`]: util-linux's command-line rules.
 //! - [`plan`]: the pure step: options to a checked [`plan::Plan`] and its ordered steps.
 //! - [`idmap`]: id map parsing and building.
@@ -8,6 +9,7 @@
 //! - [`mod@run`]: the syscalls, in util-linux's order.
 //! - [`error`]: the error type and its hints.
 
+pub mod early;
 pub mod error;
 pub mod getopt;
 pub mod idmap;
@@ -100,9 +102,20 @@ Examples:
 
 /// Parses `args` (after argv\[0\]) and runs. Errors are returned for `main` to print once.
 pub fn run(tool: &str, args: &[OsString]) -> Result<Exit, Error> {
-    let caller = plan::Caller {
-        euid: nix::unistd::geteuid().as_raw(),
-        egid: nix::unistd::getegid().as_raw(),
+    run_from(tool, args, early::Handover::Start)
+}
+
+/// [`run`], taking over from the fast path where it stopped.
+pub fn run_from(tool: &str, args: &[OsString], from: early::Handover) -> Result<Exit, Error> {
+    let caller = match from {
+        early::Handover::Resume {
+            caller: Some((euid, egid)),
+            ..
+        } => plan::Caller { euid, egid },
+        _ => plan::Caller {
+            euid: nix::unistd::geteuid().as_raw(),
+            egid: nix::unistd::getegid().as_raw(),
+        },
     };
     let cmd = plan::parse(args, caller, &conventions::ids::uid, &conventions::ids::gid)
         .map_err(|m| Error::Usage(format!("{m} (try '{tool} --help')")))?;
@@ -115,6 +128,13 @@ pub fn run(tool: &str, args: &[OsString]) -> Result<Exit, Error> {
             println!("{tool} {}", env!("CARGO_PKG_VERSION"));
             Ok(Exit::Code(0))
         }
-        plan::Command::Run(p) => run::execute(tool, &p, caller).map(Exit::Child),
+        plan::Command::Run(p) => match from {
+            early::Handover::Start => run::execute(tool, &p, caller, 0, false),
+            early::Handover::Resume { step, child, .. } => {
+                run::execute(tool, &p, caller, step, child)
+            }
+            early::Handover::Wait(pid) => run::wait_for(&p, pid),
+        }
+        .map(Exit::Child),
     }
 }

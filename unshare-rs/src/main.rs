@@ -8,11 +8,15 @@
 
 #![no_main]
 
+// The binary starts in the fast path, which runs everyday command lines before glibc starts
+// and returns to glibc's `_start` for the rest (see unshare_rs::early).
+conventions::early_entry!(unshare_rs::early::entry);
+
 #[no_mangle]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     let tool = conventions::cli::tool_name("unshare-rs");
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    match unshare_rs::run(&tool, &args) {
+    match unshare_rs::run_from(&tool, &args, unshare_rs::early::handover()) {
         Ok(unshare_rs::Exit::Code(code)) => {
             use std::io::Write;
             let _ = std::io::stdout().flush();

@@ -183,7 +183,7 @@ pub struct Caller {
 }
 
 /// One step of the run, in util-linux's order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// Fork a helper that stays in the parent namespaces and writes the range maps.
     SpawnMapHelper,

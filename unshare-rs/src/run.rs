@@ -586,13 +586,7 @@ impl<'a> Runner<'a> {
             }
         }
         drop(go);
-        let how = if self.plan.forward_signals {
-            conventions::child::Disposition::Forward
-        } else {
-            conventions::child::Disposition::Ignore
-        };
-        conventions::child::wait_relaying(child, &[libc::SIGINT, libc::SIGTERM], how)
-            .map_err(|e| Error::io(format!("waitpid({child}) failed"), e, ""))
+        wait_for(self.plan, child)
     }
 
     /// The child that borrows our memory: runs the steps after the fork and execs; it cannot
@@ -935,12 +929,32 @@ impl<'a> Runner<'a> {
     }
 }
 
-/// Runs the plan: returns how the child ended (with --fork), or an error; without --fork it
-/// returns only on failure, since the program replaces this process.
-pub fn execute(tool: &str, plan: &Plan, caller: Caller) -> Result<Outcome, Error> {
+/// The parent's wait for the forked child, SIGINT and SIGTERM ignored or forwarded meanwhile.
+pub fn wait_for(plan: &Plan, child: libc::pid_t) -> Result<Outcome, Error> {
+    let how = if plan.forward_signals {
+        conventions::child::Disposition::Forward
+    } else {
+        conventions::child::Disposition::Ignore
+    };
+    conventions::child::wait_relaying(child, &[libc::SIGINT, libc::SIGTERM], how)
+        .map_err(|e| Error::io(format!("waitpid({child}) failed"), e, ""))
+}
+
+/// Runs the plan from step `from` (0: all of it; more when the fast path in `early` ran the
+/// first steps), as the forked child if `forked_child`: returns how the child ended (with
+/// --fork), or an error; without --fork it returns only on failure, since the program replaces
+/// this process.
+pub fn execute(
+    tool: &str,
+    plan: &Plan,
+    caller: Caller,
+    from: usize,
+    forked_child: bool,
+) -> Result<Outcome, Error> {
     let mut runner = Runner::new(tool, plan, caller)?;
+    runner.forked_child = forked_child;
     let steps = plan.steps();
-    for (i, step) in steps.iter().enumerate() {
+    for (i, step) in steps.iter().enumerate().skip(from) {
         match runner.step(step, &steps[i + 1..]) {
             Ok(Some(outcome)) => return Ok(outcome),
             Ok(None) => {}

@@ -1,23 +1,25 @@
 //! The conventions every tool follows: --help with examples, --version, unknown options exit 1.
 
-const BIN: &str = env!("CARGO_BIN_EXE_unshare-rs");
+fn bin() -> &'static str {
+    testcaps::tool_bin("unshare-rs", env!("CARGO_BIN_EXE_unshare-rs"))
+}
 
 #[test]
 fn help_shows_examples() {
-    testcaps::cli::assert_help_has_examples(BIN);
+    testcaps::cli::assert_help_has_examples(bin());
 }
 
 #[test]
 fn version_prints_the_version() {
-    testcaps::cli::assert_version(BIN, "unshare-rs", env!("CARGO_PKG_VERSION"));
+    testcaps::cli::assert_version(bin(), "unshare-rs", env!("CARGO_PKG_VERSION"));
 }
 
 #[test]
 fn unknown_option_is_one_line_and_exit_1() {
-    testcaps::cli::assert_unknown_option(BIN, "unshare-rs", 1);
+    testcaps::cli::assert_unknown_option(bin(), "unshare-rs", 1);
 }
 
 #[test]
 fn starts_without_the_std_runtime() {
-    testcaps::cli::assert_starts_without_std_runtime(BIN);
+    testcaps::cli::assert_starts_without_std_runtime(bin());
 }

@@ -137,7 +137,7 @@ fn same_namespace_shape_as_util_linux() {
         &["--user", "--net", "--fork", "--pid"],
         &["--map-current-user"],
     ] {
-        let (a, da) = shape(BIN, opts);
+        let (a, da) = shape(bin(), opts);
         let (b, db) = shape(UTIL, opts);
         assert_eq!(a.code, b.code, "{opts:?}");
         assert_eq!(da, db, "{opts:?}");
@@ -193,7 +193,7 @@ fn persistence_behaves_like_util_linux() {
     "#;
     let dir_a = TempDir::new("unshare-rs-diff-a");
     let dir_b = TempDir::new("unshare-rs-diff-b");
-    let a = script_in_private_mnt_ns(script, &dir_a, BIN);
+    let a = script_in_private_mnt_ns(script, &dir_a, bin());
     let b = script_in_private_mnt_ns(script, &dir_b, UTIL);
     assert_eq!(a.code, Some(0), "{a:?}");
     assert_eq!((a.code, &a.stdout), (b.code, &b.stdout), "{b:?}");

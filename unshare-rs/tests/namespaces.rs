@@ -23,19 +23,19 @@ fn each_namespace_type_differs_only_when_asked() {
         ("-T", "time"),
     ] {
         // -f: pid and time namespaces apply to children only.
-        let (out, diff) = shape(BIN, &["-f", opt]);
+        let (out, diff) = shape(bin(), &["-f", opt]);
         assert_eq!(out.code, Some(0), "{opt}: {out:?}");
         assert_eq!(diff, vec![kind.to_string()], "{opt}");
     }
-    let (_, diff) = shape(BIN, &[]);
+    let (_, diff) = shape(bin(), &[]);
     assert!(diff.is_empty(), "{diff:?}");
-    let (_, diff) = shape(BIN, &["-fmipunUCT"]);
+    let (_, diff) = shape(bin(), &["-fmipunUCT"]);
     assert_eq!(diff.len(), 8, "{diff:?}");
     // Without -f the program itself stays in the caller's pid namespace, but execve moves it
     // into the new time namespace (time_for_children).
-    let (_, diff) = shape(BIN, &["-p"]);
+    let (_, diff) = shape(bin(), &["-p"]);
     assert!(diff.is_empty(), "{diff:?}");
-    let (_, diff) = shape(BIN, &["-T"]);
+    let (_, diff) = shape(bin(), &["-T"]);
     assert_eq!(diff, vec!["time".to_string()]);
 }
 
@@ -89,15 +89,15 @@ fn single_id_maps_are_written_as_util_linux_writes_them() {
         &["-U", "--setgroups=deny"],
         &["-rf"],
     ] {
-        let a = maps_of(BIN, opts);
+        let a = maps_of(bin(), opts);
         let b = maps_of(UTIL, opts);
         assert_eq!(a.code, Some(0), "{opts:?}: {a:?}");
         assert_eq!((a.code, &a.stdout), (b.code, &b.stdout), "{opts:?}");
     }
     // util-linux 2.38.1 fails here (setgroups written after gid_map); the maps are the same as -r.
-    let a = maps_of(BIN, &["-r", "--setgroups=deny"]);
+    let a = maps_of(bin(), &["-r", "--setgroups=deny"]);
     assert_eq!(a.code, Some(0), "{a:?}");
-    assert_eq!(a.stdout, maps_of(BIN, &["-r"]).stdout);
+    assert_eq!(a.stdout, maps_of(bin(), &["-r"]).stdout);
 }
 
 fn line(inner: u32, outer: u32, count: u32) -> String {
@@ -142,7 +142,7 @@ fn range_maps_are_written_directly_as_root() {
             ),
         ),
     ] {
-        let out = maps_of(BIN, opts);
+        let out = maps_of(bin(), opts);
         assert_eq!(out.code, Some(0), "{opts:?}: {out:?}");
         let maps: String = out
             .stdout
@@ -186,7 +186,7 @@ fn persisted_uts_namespace_is_entered_by_nsenter() {
         test -e "$D/u2" && echo "u2 left" || echo "u2 removed"
         grep -c ' - nsfs ' /proc/self/mountinfo
     "#;
-    let out = script_in_private_mnt_ns(script, &dir, BIN);
+    let out = script_in_private_mnt_ns(script, &dir, bin());
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(
         out.stdout,
@@ -244,7 +244,7 @@ fn a_child_killed_by_a_signal_is_relayed() {
         let out = ours(&["-f", "sh", "-c", &format!("kill -{sig} $$")]);
         assert_eq!((out.code, out.signal), (None, Some(code - 128)), "{out:?}");
         // Not in a new pid namespace: there sh would be init, immune to its own signals.
-        let shell = format!("'{BIN}' -f sh -c 'kill -{sig} $$'; echo $?");
+        let shell = format!("'{}' -f sh -c 'kill -{sig} $$'; echo $?", bin());
         let out = run_with("sh", &["-c", &shell]);
         assert_eq!(out.stdout, format!("{code}\n"), "{out:?}");
     }
@@ -252,7 +252,7 @@ fn a_child_killed_by_a_signal_is_relayed() {
 
 /// Spawns `args`, waits for the line `ready` on stdout, and returns the child.
 fn spawn_ready(args: &[&str]) -> std::process::Child {
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -440,7 +440,7 @@ fn bad_input_is_one_line_exit_1_and_leaves_nothing() {
 fn invoked_as_unshare_it_speaks_as_unshare() {
     let dir = TempDir::new("unshare-rs-link");
     let link = dir.0.join("unshare");
-    std::os::unix::fs::symlink(BIN, &link).expect("symlink");
+    std::os::unix::fs::symlink(bin(), &link).expect("symlink");
     let out = testcaps::run(Command::new(&link).arg("--bogus"), LIMIT);
     assert_eq!(out.code, Some(1));
     assert!(
@@ -473,13 +473,13 @@ fn unprivileged_callers_get_maps_caps_and_hints() {
     testcaps::require!(Cap::Root, Cap::Userns);
     // A copy nobody can surely execute, wherever the build directory is.
     let dir = TempDir::new("unshare-rs-nobody");
-    let bin = dir.0.join("unshare-rs");
-    std::fs::copy(BIN, &bin).expect("copy");
+    let copy = dir.0.join("unshare-rs");
+    std::fs::copy(bin(), &copy).expect("copy");
     use std::os::unix::fs::PermissionsExt;
-    for (p, mode) in [(&dir.0, 0o755), (&bin, 0o755)] {
+    for (p, mode) in [(&dir.0, 0o755), (&copy, 0o755)] {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
     }
-    let bin = bin.to_str().expect("utf-8");
+    let bin = copy.to_str().expect("utf-8");
     for args in [
         &[
             "-r",
@@ -516,7 +516,7 @@ fn unprivileged_callers_get_maps_caps_and_hints() {
 fn default_program_and_clear_env() {
     testcaps::require!(Cap::Root);
     let out = testcaps::run(
-        Command::new(BIN).arg("-u").env("SHELL", "/usr/bin/id"),
+        Command::new(bin()).arg("-u").env("SHELL", "/usr/bin/id"),
         LIMIT,
     );
     assert_eq!(out.code, Some(0), "{out:?}");
@@ -527,7 +527,7 @@ fn default_program_and_clear_env() {
     std::fs::write(&script, "echo sh-ran\n").expect("write");
     let stdin = std::fs::File::open(&script).expect("open");
     let out = testcaps::run(
-        Command::new(BIN)
+        Command::new(bin())
             .env_remove("SHELL")
             .stdin(Stdio::from(stdin)),
         LIMIT,
@@ -538,7 +538,7 @@ fn default_program_and_clear_env() {
         "{out:?}"
     );
     let out = testcaps::run(
-        Command::new(BIN)
+        Command::new(bin())
             .args(["--clear-env", "/usr/bin/env"])
             .env("FOO", "bar"),
         LIMIT,
@@ -599,16 +599,16 @@ fn unprivileged_ranges_go_through_newuidmap_and_newgidmap() {
         std::fs::write(&path, script).expect("write");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
-    let bin = dir.0.join("unshare-rs");
-    std::fs::copy(BIN, &bin).expect("copy");
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let copy = dir.0.join("unshare-rs");
+    std::fs::copy(bin(), &copy).expect("copy");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let out = testcaps::run(
         Command::new("setpriv")
             .args([
                 "--reuid=65534",
                 "--regid=65534",
                 "--clear-groups",
-                bin.to_str().expect("utf-8"),
+                copy.to_str().expect("utf-8"),
                 "--map-user=0",
                 "--map-users=1:100000:65536",
                 "--map-groups=0:200000:10",
@@ -632,7 +632,14 @@ fn unprivileged_ranges_go_through_newuidmap_and_newgidmap() {
 #[test]
 fn the_forked_child_borrows_our_memory_until_it_execs() {
     testcaps::require!(Cap::Root);
-    let (out, trace) = testcaps::strace(Command::new(BIN).args(["-fp", "true"]), LIMIT);
+    // The ordinary path: the fast path (tests/early.rs) forks before glibc starts, when there
+    // is little memory to copy.
+    let (out, trace) = testcaps::strace(
+        Command::new(bin())
+            .args(["-fp", "true"])
+            .env("MICROTOOLS_EARLY", "0"),
+        LIMIT,
+    );
     assert_eq!(out.code, Some(0), "{out:?}");
     let clone = testcaps::one_call(&trace, "clone");
     assert!(
@@ -640,7 +647,7 @@ fn the_forked_child_borrows_our_memory_until_it_execs() {
         "{trace}"
     );
     // A time namespace takes the copying fork: the kernel refuses CLONE_VM there.
-    let (out, trace) = testcaps::strace(Command::new(BIN).args(["-fT", "true"]), LIMIT);
+    let (out, trace) = testcaps::strace(Command::new(bin()).args(["-fT", "true"]), LIMIT);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(
         !testcaps::one_call(&trace, "clone").contains("CLONE_VM"),

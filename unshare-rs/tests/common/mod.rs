@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_unshare-rs");
+/// The unshare-rs under test: cargo's test build, or the shipped one (`MICROTOOLS_BIN_DIR`).
+pub fn bin() -> &'static str {
+    testcaps::tool_bin("unshare-rs", env!("CARGO_BIN_EXE_unshare-rs"))
+}
 pub const UTIL: &str = "/usr/bin/unshare";
 pub const LIMIT: Duration = Duration::from_secs(20);
 
@@ -19,7 +22,7 @@ pub fn run_with(prog: &str, args: &[&str]) -> testcaps::Output {
 
 /// Runs unshare-rs.
 pub fn ours(args: &[&str]) -> testcaps::Output {
-    run_with(BIN, args)
+    run_with(bin(), args)
 }
 
 /// Runs util-linux unshare.
