@@ -1,8 +1,9 @@
 //! `cargo xtask ci`: the whole test suite, the same steps on a laptop and in `.ci/run`.
 
-use crate::{deps, kernel, rootfs, util, vmtest};
+use crate::{demo, deps, early, kernel, rootfs, util, vmtest};
 
-/// Runs set-up (packages, rootfs, guest kernel), then fmt, clippy, build, the tests, docs, a
+/// Runs set-up (packages, rootfs, guest kernel), then fmt, clippy, build, the tests (unshare-rs's
+/// also on its shipped build, whose early code is audited first), docs, a
 /// build check of the fuzz targets and the guest-kernel lane; stops at the first failure and
 /// lists the tests that skipped for a missing capability.
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -32,6 +33,22 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .env("MICROTOOLS_KERNEL", &kernel)
             .env("MICROTOOLS_SKIP_LOG", &skips),
     );
+    // unshare-rs runs everyday command lines before glibc starts, which in the shipped static
+    // build only works if that code calls nothing of glibc's: audit it, then run unshare-rs's
+    // integration tests again on the shipped binary.
+    let tests = tests.and_then(|()| {
+        demo::build_release_of(&["unshare-rs"])?;
+        early::audit(&demo::release_dir().join("unshare-rs"))?;
+        eprintln!("xtask ci: the shipped unshare-rs's early code calls nothing outside itself");
+        util::run(
+            util::cargo()
+                .args(["test", "-p", "unshare-rs", "--test", "*"])
+                .env("MICROTOOLS_BIN_DIR", demo::release_dir())
+                .env("MICROTOOLS_ROOTFS", &rootfs)
+                .env("MICROTOOLS_KERNEL", &kernel)
+                .env("MICROTOOLS_SKIP_LOG", &skips),
+        )
+    });
     let skipped = std::fs::read_to_string(&skips).unwrap_or_default();
     if skipped.is_empty() {
         eprintln!("xtask ci: no test skipped");

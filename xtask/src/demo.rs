@@ -302,25 +302,32 @@ const RELEASE_TARGET: &str = "x86_64-unknown-linux-gnu";
 /// once, else one by one so that one crate that does not compile does not take the others
 /// down. Returns the directory of the binaries.
 pub fn build_release() -> std::path::PathBuf {
-    let build = |pkgs: &[&str]| {
-        let mut cmd = util::cargo();
-        cmd.args(["build", "--release", "--target", RELEASE_TARGET])
-            .env(
-                "RUSTFLAGS",
-                "-C target-feature=+crt-static -C relocation-model=static",
-            );
-        for p in pkgs {
-            cmd.args(["-p", p]);
-        }
-        util::run(&mut cmd)
-    };
-    if build(&TOOLS).is_err() {
+    if build_release_of(&TOOLS).is_err() {
         for t in TOOLS {
-            if let Err(e) = build(&[t]) {
+            if let Err(e) = build_release_of(&[t]) {
                 eprintln!("xtask demo: {t} does not build now: {e}");
             }
         }
     }
+    release_dir()
+}
+
+/// Builds these packages as they are shipped (see [`build_release`]), into [`release_dir`].
+pub fn build_release_of(pkgs: &[&str]) -> Result<(), String> {
+    let mut cmd = util::cargo();
+    cmd.args(["build", "--release", "--target", RELEASE_TARGET])
+        .env(
+            "RUSTFLAGS",
+            "-C target-feature=+crt-static -C relocation-model=static",
+        );
+    for p in pkgs {
+        cmd.args(["-p", p]);
+    }
+    util::run(&mut cmd)
+}
+
+/// Where the shipped builds are.
+pub fn release_dir() -> std::path::PathBuf {
     util::target_dir().join(RELEASE_TARGET).join("release")
 }
 

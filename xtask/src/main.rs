@@ -5,6 +5,7 @@ mod ci;
 mod cpio;
 mod demo;
 mod deps;
+mod early;
 mod kernel;
 mod rootfs;
 mod util;
