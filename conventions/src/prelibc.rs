@@ -110,6 +110,30 @@ impl Start {
         unsafe { Some(cstr(*self.argv.add(i))) }
     }
 
+    /// Whether the kernel started us in secure-execution mode (AT_SECURE: set-uid, set-gid or
+    /// file capabilities), in which glibc cleans the environment before anything runs; early
+    /// code should then leave everything to the ordinary path.
+    #[inline(always)]
+    pub fn secure(&self) -> bool {
+        // SAFETY: the auxiliary vector (type, value pairs ending in AT_NULL) follows envp's NULL.
+        unsafe {
+            let mut p = self.envp;
+            while !(*p).is_null() {
+                p = p.add(1);
+            }
+            let mut aux = p.add(1) as *const usize;
+            while *aux != libc::AT_NULL as usize {
+                if *aux == libc::AT_SECURE as usize {
+                    return *aux.add(1) != 0;
+                }
+                aux = aux.add(2);
+            }
+        }
+        // No AT_SECURE entry: a kernel that predates it, which did not start us set-uid either
+        // as far as glibc could tell; be safe.
+        true
+    }
+
     /// The value of environment variable `name` (given with its `=`, e.g. `b"PATH="`).
     #[inline(always)]
     pub fn env(&self, name: &[u8]) -> Option<&'static [u8]> {
@@ -375,13 +399,19 @@ mod tests {
         let b = b"-n\0";
         let e = b"PATH=/bin:/usr/bin\0";
         let f = b"SHELL=/bin/sh\0";
-        let stack: [usize; 7] = [
+        let stack: [usize; 13] = [
             2,
             a.as_ptr() as usize,
             b.as_ptr() as usize,
             0,
             e.as_ptr() as usize,
             f.as_ptr() as usize,
+            0,
+            libc::AT_PAGESZ as usize,
+            4096,
+            libc::AT_SECURE as usize,
+            0,
+            libc::AT_NULL as usize,
             0,
         ];
         // SAFETY: the array is laid out like an initial stack and outlives `s`; the strings
@@ -394,6 +424,11 @@ mod tests {
         assert_eq!(s.env(b"PATH="), Some(&b"/bin:/usr/bin"[..]));
         assert_eq!(s.env(b"SHELL="), Some(&b"/bin/sh"[..]));
         assert_eq!(s.env(b"HOME="), None);
+        assert!(!s.secure());
+        let mut secure = stack;
+        secure[10] = 1;
+        // SAFETY: as above.
+        assert!(unsafe { Start::from_stack(secure.as_ptr()) }.secure());
         assert!(eq(b"-n", b"-n") && !eq(b"-n", b"-nx") && !eq(b"-n", b"-m"));
         assert!(starts_with(b"--mount", b"--") && !starts_with(b"-", b"--"));
     }

@@ -8,7 +8,9 @@
 //! once more there (a failed unshare, mount, write or execve changed nothing) and fails with the
 //! ordinary message and exit code. Nothing here prints.
 //!
-//! `MICROTOOLS_EARLY=0` in the environment sends every command line to the ordinary path.
+//! `MICROTOOLS_EARLY=0` in the environment sends every command line to the ordinary path, and so
+//! does a start in secure-execution mode (set-uid, file capabilities), where glibc cleans the
+//! environment first.
 
 use crate::plan::Step;
 use conventions::prelibc::{self, Start};
@@ -234,6 +236,10 @@ pub fn handover() -> Handover {
 pub unsafe extern "C" fn entry(sp: *const usize) {
     // SAFETY: the entry point passes the stack the process started with.
     let start = unsafe { Start::from_stack(sp) };
+    // Set-uid or with file capabilities: glibc must clean the environment first.
+    if start.secure() {
+        return;
+    }
     if let Some(v) = start.env(b"MICROTOOLS_EARLY=") {
         if prelibc::eq(v, b"0") {
             return;

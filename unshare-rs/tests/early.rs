@@ -186,3 +186,36 @@ fn the_fast_path_runs_before_glibc_starts() {
         assert!(!ours(&fast).contains(tls), "{fast}");
     }
 }
+
+/// A set-uid start (AT_SECURE) is left to the ordinary path, where glibc cleans the environment
+/// first: with the set-uid bit, the caller's ids are read before the unshare, as the ordinary
+/// path does; without it, not.
+#[test]
+fn a_set_uid_start_takes_the_ordinary_path() {
+    testcaps::require!(Cap::Root);
+    let dir = TempDir::new("unshare-rs-setuid");
+    let copy = dir.0.join("unshare-rs");
+    std::fs::copy(bin(), &copy).expect("copy");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let traced = |mode: u32| {
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        let log = dir.0.join(format!("trace-{mode:o}"));
+        // strace -u runs the program as nobody with its set-uid bit honoured.
+        let out = testcaps::run(
+            Command::new("strace")
+                .args(["-f", "-qq", "-u", "nobody", "-o"])
+                .arg(&log)
+                .arg(&copy)
+                .args(["-U", "true"]),
+            LIMIT,
+        );
+        assert_eq!(out.code, Some(0), "{out:?}");
+        std::fs::read_to_string(&log).expect("trace")
+    };
+    let plain = traced(0o755);
+    let setuid = traced(0o4755);
+    let reads_ids = |trace: &str| before_unshare(trace).iter().any(|l| l.contains("getpid("));
+    assert!(!reads_ids(&plain), "{plain}");
+    assert!(reads_ids(&setuid), "{setuid}");
+}
