@@ -247,6 +247,16 @@ pub mod sys {
         pub mask: u64,
     }
 
+    impl KernelSigaction {
+        /// All zero: where rt_sigaction writes a previous disposition.
+        pub const EMPTY: KernelSigaction = KernelSigaction {
+            handler: 0,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+    }
+
     /// Sets `sig`'s disposition to `handler` (SIG_DFL or SIG_IGN only: a handler would need a
     /// restorer) with SA_RESTART, returning the previous one in `old`.
     #[inline(always)]
@@ -354,12 +364,7 @@ pub mod sys {
     #[inline(always)]
     pub fn reraise(sig: i32) -> ! {
         let no_core = [0u64; 2];
-        let mut prev = KernelSigaction {
-            handler: 0,
-            flags: 0,
-            restorer: 0,
-            mask: 0,
-        };
+        let mut prev = KernelSigaction::EMPTY;
         // SAFETY: setrlimit reads a valid struct rlimit; getpid and kill take integers. We are
         // about to die, so the core limit, the disposition and the mask no longer matter.
         unsafe {
@@ -435,12 +440,7 @@ mod tests {
 
     #[test]
     fn raw_syscalls_return_minus_errno() {
-        let mut old = sys::KernelSigaction {
-            handler: 0,
-            flags: 0,
-            restorer: 0,
-            mask: 0,
-        };
+        let mut old = sys::KernelSigaction::EMPTY;
         // Signal 0 does not exist: EINVAL, and nothing changed.
         assert_eq!(
             sys::set_disposition(0, libc::SIG_IGN, &mut old),

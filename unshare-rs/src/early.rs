@@ -487,12 +487,7 @@ fn fork_and_wait() -> Forked {
         };
     }
     let pid = pid as libc::pid_t;
-    let mut prev = sys::KernelSigaction {
-        handler: 0,
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    };
+    let mut prev = sys::KernelSigaction::EMPTY;
     sys::set_disposition(libc::SIGINT, libc::SIG_IGN, &mut prev);
     sys::set_disposition(libc::SIGTERM, libc::SIG_IGN, &mut prev);
     let _ = sys::sigprocmask(libc::SIG_SETMASK, old);
@@ -513,12 +508,7 @@ fn exec(start: &Start, program: usize) {
         return;
     };
     // The ordinary path's execvp sets SIGPIPE to its default first.
-    let mut prev = sys::KernelSigaction {
-        handler: 0,
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    };
+    let mut prev = sys::KernelSigaction::EMPTY;
     sys::set_disposition(libc::SIGPIPE, libc::SIG_DFL, &mut prev);
     // SAFETY: program < argc, so argv + program is within argv, and NULL-terminated.
     let argv = unsafe { start.argv().add(program) } as usize;
