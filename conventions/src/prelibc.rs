@@ -4,9 +4,10 @@
 //! glibc's start-up costs a static binary about 0.27 ms here (of a tool's 0.6 ms): it probes the
 //! CPU with some 43 CPUID instructions, each a trap to the hypervisor on a VM, sets up TLS and
 //! resolves its string functions. A tool that only makes a few syscalls and execs needs none of
-//! that. [`entry!`] makes the binary start in a tool's function, which gets the initial stack
-//! (argc, argv, envp) and either never returns (it exec'd or exited) or returns, and then glibc's
-//! `_start` runs with the registers and stack the kernel (or the dynamic loader) gave.
+//! that. [`early_entry!`](crate::early_entry) makes the binary start in a tool's function, which
+//! gets the initial stack (argc, argv, envp) and either never returns (it exec'd or exited) or
+//! returns, and then glibc's `_start` runs with the registers and stack the kernel (or the
+//! dynamic loader) gave.
 //!
 //! What such a function may do is narrow, because nothing of the C runtime exists yet:
 //! - no TLS (`%fs` is 0 in a static binary): no `errno`, no `thread_local!`, no panics (std's

@@ -105,7 +105,7 @@ pub fn run(tool: &str, args: &[OsString]) -> Result<Exit, Error> {
     run_from(tool, args, early::Handover::Start)
 }
 
-/// [`run`], taking over from the fast path where it stopped.
+/// [`run()`], taking over from the fast path where it stopped.
 pub fn run_from(tool: &str, args: &[OsString], from: early::Handover) -> Result<Exit, Error> {
     let caller = match from {
         early::Handover::Resume {
