@@ -22,11 +22,10 @@
 //! build script (`build/early_entry.rs`); a binary built without that flag starts at `_start` as
 //! usual and the function is never called.
 
-/// The section that holds the entry point and everything it runs.
+/// The section that holds the entry point and everything it runs (the audit in xtask reads it;
+/// `#[link_section]` needs the literal). The entry symbol is `microtools_early_entry`, which
+/// `build/early_entry.rs` names to the linker.
 pub const SECTION: &str = "early_text";
-
-/// The entry symbol that the build script passes to the linker (`--entry`).
-pub const ENTRY: &str = "microtools_early_entry";
 
 /// Defines the binary's entry point: `$f`, an `extern "C" fn(*const usize)` placed in
 /// `early_text`, is called with the initial stack pointer; if it returns, glibc's `_start` runs.

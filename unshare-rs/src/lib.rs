@@ -100,13 +100,10 @@ Examples:
     )
 }
 
-/// Parses `args` (after argv\[0\]) and runs. Errors are returned for `main` to print once.
-pub fn run(tool: &str, args: &[OsString]) -> Result<Exit, Error> {
-    run_from(tool, args, early::Handover::Start)
-}
-
-/// [`run()`], taking over from the fast path where it stopped.
-pub fn run_from(tool: &str, args: &[OsString], from: early::Handover) -> Result<Exit, Error> {
+/// Parses `args` (after argv\[0\]) and runs, taking over from the fast path where it stopped
+/// (`from`, [`early::handover`]; `Start` when it did nothing). Errors are returned for `main` to
+/// print once.
+pub fn run(tool: &str, args: &[OsString], from: early::Handover) -> Result<Exit, Error> {
     let caller = match from {
         early::Handover::Resume {
             caller: Some((euid, egid)),

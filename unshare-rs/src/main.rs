@@ -16,7 +16,7 @@ conventions::early_entry!(unshare_rs::early::entry);
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     let tool = conventions::cli::tool_name("unshare-rs");
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    match unshare_rs::run_from(&tool, &args, unshare_rs::early::handover()) {
+    match unshare_rs::run(&tool, &args, unshare_rs::early::handover()) {
         Ok(unshare_rs::Exit::Code(code)) => {
             use std::io::Write;
             let _ = std::io::stdout().flush();

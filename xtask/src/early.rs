@@ -6,8 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-/// The section the early code lives in (`conventions::prelibc::SECTION`).
-const SECTION: &str = "early_text";
+use conventions::prelibc::SECTION;
 
 /// Checks `binary`: it starts at the early section, and the code there calls and jumps only
 /// within it (but for the one jump to glibc's `_start` at the end of the entry stub), makes no
