@@ -162,9 +162,7 @@ pub fn switch_root(tool: &str, c: &SwitchRootCli) -> Result<i32, Error> {
             "give the mount point of the real root",
         )
     })?;
-    let mounts = mountinfo::read();
-    let newroot_str = newroot.to_string_lossy().into_owned();
-    if !newroot.is_dir() || !mountinfo::is_mount_point(&mounts, &newroot_str) {
+    if !newroot.is_dir() || !is_mount_point(&newroot).unwrap_or(false) {
         return Err(Error::input(
             format!("NEWROOT {shown}"),
             "not a mount point",
@@ -175,7 +173,7 @@ pub fn switch_root(tool: &str, c: &SwitchRootCli) -> Result<i32, Error> {
     let old_root = sys::open(Path::new("/"), libc::O_RDONLY | libc::O_DIRECTORY)
         .map_err(|e| Error::sys("open(/)", e))?;
     for dir in MOVED {
-        if !mountinfo::is_mount_point(&mounts, dir) {
+        if !is_mount_point(Path::new(dir)).unwrap_or(false) {
             continue;
         }
         let target = newroot.join(&dir[1..]);
@@ -285,21 +283,101 @@ fn list(dir: &OwnedFd) -> io::Result<Vec<OsString>> {
     Ok(names)
 }
 
-/// Deletes everything under `dir` that lives on device `dev`, never descending into another
+/// One directory on the way down of [`remove_contents`].
+struct Level {
+    /// Entries still to look at.
+    names: Vec<OsString>,
+    /// Its inode, to check that `..` leads back to it.
+    ino: u64,
+    /// Its name in the level above (`None` for the top, which stays).
+    name: Option<OsString>,
+    /// Kept for the top only: its `..` is not the way back (see below).
+    fd: Option<OwnedFd>,
+}
+
+/// Deletes everything under `top` that lives on device `dev`, never descending into another
 /// filesystem or a mount point, never following a symlink. Returns how many entries were
 /// removed; failures are collected in `errors` (the rest goes on, as util-linux does).
-pub fn remove_contents(dir: &OwnedFd, dev: u64, errors: &mut Vec<String>) -> usize {
+///
+/// The walk is a loop, not a recursion, and holds one directory fd at a time: an initramfs may
+/// hold a chain of directories deeper than any stack or limit of open files, and this runs after
+/// the root was switched, where a crash would take the system's init with it. It climbs back up
+/// through `..`, checked against the inode it came from; if that ever differs (the tree was
+/// moved under us) it stops rather than delete anywhere else. The top's fd is kept: the old root
+/// is covered by the new one, so a lookup of `..` that reaches it lands on the mount above.
+pub fn remove_contents(top: &OwnedFd, dev: u64, errors: &mut Vec<String>) -> usize {
     let mut removed = 0;
-    let names = match list(dir) {
-        Ok(n) => n,
+    let first = sys::openat(top, OsStr::new("."), libc::O_RDONLY | libc::O_DIRECTORY, 0)
+        .and_then(|fd| Ok((sys::fstat(&fd)?, list(&fd)?, fd)));
+    let (st, names, mut cur) = match first {
+        Ok(x) => x,
         Err(e) => {
             errors.push(format!("readdir: {}", sys::errstr(&e)));
             return 0;
         }
     };
-    for name in names {
+    let top_fd = match cur.try_clone() {
+        Ok(fd) => fd,
+        Err(e) => {
+            errors.push(format!("dup: {}", sys::errstr(&e)));
+            return 0;
+        }
+    };
+    let mut levels = vec![Level {
+        names,
+        ino: st.st_ino,
+        name: None,
+        fd: Some(top_fd),
+    }];
+    while let Some(level) = levels.last_mut() {
+        let Some(name) = level.names.pop() else {
+            // This directory is done: back to its parent, and remove it there.
+            let Some(done) = levels.pop().and_then(|l| l.name) else {
+                break;
+            };
+            let Some(above) = levels.last() else {
+                break;
+            };
+            let expected = above.ino;
+            let parent = match &above.fd {
+                Some(fd) => fd.try_clone(),
+                None => sys::openat(
+                    &cur,
+                    OsStr::new(".."),
+                    libc::O_RDONLY | libc::O_DIRECTORY,
+                    0,
+                ),
+            };
+            let parent = match parent {
+                Ok(p) => p,
+                Err(e) => {
+                    errors.push(format!("open ..: {}: deletion stopped", sys::errstr(&e)));
+                    break;
+                }
+            };
+            match sys::fstat(&parent) {
+                Ok(st) if st.st_ino == expected && st.st_dev == dev => {}
+                _ => {
+                    errors.push(format!(
+                        "the parent of {} changed during the deletion: stopped",
+                        Path::new(&done).display()
+                    ));
+                    break;
+                }
+            }
+            cur = parent;
+            match sys::unlinkat(&cur, &done, true) {
+                Ok(()) => removed += 1,
+                Err(e) => errors.push(format!(
+                    "rmdir {}: {}",
+                    Path::new(&done).display(),
+                    sys::errstr(&e)
+                )),
+            }
+            continue;
+        };
         let shown = Path::new(&name).display().to_string();
-        let st = match sys::lstatat(dir, &name) {
+        let st = match sys::lstatat(&cur, &name) {
             Ok(st) => st,
             Err(e) => {
                 errors.push(format!("stat {shown}: {}", sys::errstr(&e)));
@@ -309,30 +387,59 @@ pub fn remove_contents(dir: &OwnedFd, dev: u64, errors: &mut Vec<String>) -> usi
         if st.st_dev != dev {
             continue;
         }
-        let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
-        if is_dir {
-            if sys::is_mount_root(dir, &name).unwrap_or(false) {
-                continue;
+        if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+            match sys::unlinkat(&cur, &name, false) {
+                Ok(()) => removed += 1,
+                Err(e) => errors.push(format!("unlink {shown}: {}", sys::errstr(&e))),
             }
-            match sys::openat(
-                dir,
-                &name,
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-                0,
-            ) {
-                Ok(sub) => removed += remove_contents(&sub, dev, errors),
-                Err(e) => {
-                    errors.push(format!("open {shown}: {}", sys::errstr(&e)));
-                    continue;
-                }
-            }
+            continue;
         }
-        match sys::unlinkat(dir, &name, is_dir) {
-            Ok(()) => removed += 1,
-            Err(e) => errors.push(format!("unlink {shown}: {}", sys::errstr(&e))),
+        if sys::is_mount_root(&cur, &name).unwrap_or(false) {
+            continue;
+        }
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+        let entered = sys::openat(&cur, &name, flags, 0).and_then(|sub| {
+            let sub_st = sys::fstat(&sub)?;
+            if sub_st.st_ino != st.st_ino || sub_st.st_dev != dev {
+                // Replaced since the stat: not the directory that was checked.
+                return Err(io::Error::from_raw_os_error(libc::ESTALE));
+            }
+            Ok((list(&sub)?, sub))
+        });
+        match entered {
+            Ok((names, sub)) => {
+                levels.push(Level {
+                    names,
+                    ino: st.st_ino,
+                    name: Some(name),
+                    fd: None,
+                });
+                cur = sub;
+            }
+            Err(e) => errors.push(format!("open {shown}: {}", sys::errstr(&e))),
         }
     }
     removed
+}
+
+/// Whether `path` is a mount point, without /proc (an initramfs may not have mounted it yet):
+/// statx's `STATX_ATTR_MOUNT_ROOT`, or where the kernel lacks it, a device different from its
+/// parent's (what util-linux's switch_root checks).
+pub fn is_mount_point(path: &Path) -> io::Result<bool> {
+    let (parent, name) = match (path.parent(), path.file_name()) {
+        (Some(p), Some(n)) => (p, n),
+        // `/` is always a mount point.
+        _ => return Ok(true),
+    };
+    let dir = sys::open(parent, libc::O_PATH | libc::O_DIRECTORY)?;
+    match sys::is_mount_root(&dir, name) {
+        Ok(yes) => Ok(yes),
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+            let st = sys::lstatat(&dir, name)?;
+            Ok(st.st_dev != sys::fstat(&dir)?.st_dev)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
@@ -398,6 +505,37 @@ mod tests {
         );
         assert_eq!(sys::is_mount_root(&fd, OsStr::new("a")).ok(), Some(false));
         let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn a_chain_deeper_than_the_stack_and_the_fd_limit_is_removed() {
+        let base = temp("deep");
+        let root = base.join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let top = sys::open(&root, libc::O_RDONLY | libc::O_DIRECTORY).unwrap();
+        let mut cur = top.try_clone().unwrap();
+        let depth = 15_000;
+        for _ in 0..depth {
+            sys::mkdirat(&cur, OsStr::new("d"), 0o755).unwrap();
+            cur = sys::openat(&cur, OsStr::new("d"), libc::O_PATH | libc::O_DIRECTORY, 0).unwrap();
+        }
+        drop(cur);
+        std::fs::write(root.join("side"), "x").unwrap();
+        let dev = std::fs::metadata(&root).unwrap().dev();
+        let mut errors = Vec::new();
+        assert_eq!(remove_contents(&top, dev, &mut errors), depth + 1);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn mount_points_are_found_without_proc() {
+        // statx (or the device check) alone: / and /proc are mount points, /etc is not.
+        assert!(is_mount_point(Path::new("/")).unwrap());
+        assert!(is_mount_point(Path::new("/proc")).unwrap());
+        assert!(!is_mount_point(Path::new("/etc")).unwrap());
+        assert!(is_mount_point(Path::new("/nonexistent-dir")).is_err());
     }
 
     #[test]

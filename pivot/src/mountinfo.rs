@@ -29,11 +29,6 @@ pub fn read() -> Vec<Mount> {
     conventions::mountinfo::read_self().unwrap_or_default()
 }
 
-/// Whether `path` (as mountinfo shows it) is a mount point.
-pub fn is_mount_point(mounts: &[Mount], path: &str) -> bool {
-    mounts.iter().any(|m| m.mount_point == path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,9 +44,6 @@ mod tests {
         assert_eq!(e.len(), 3);
         assert_eq!(e[2].mount_point, "/mnt/with space");
         assert_eq!(root_kind(&e), RootKind::Mounted("ext4".into()));
-        assert!(is_mount_point(&e, "/proc"));
-        assert!(is_mount_point(&e, "/mnt/with space"));
-        assert!(!is_mount_point(&e, "/sys"));
         let initramfs = parse("1 1 0:2 / / rw - rootfs rootfs rw\n");
         assert_eq!(root_kind(&initramfs), RootKind::Rootfs);
         // In a chroot, mounts outside the root are not listed and none is on /.

@@ -857,3 +857,62 @@ fn composes_with_unshare_rs_as_root_and_rootless() {
     }
     host.unchanged();
 }
+
+/// switch_root's deletion of the old root is not recursive: a directory chain 15,000 levels deep
+/// (deeper than any stack allows for a recursive walk, and than the limit of open files) is
+/// deleted after the root was switched, and INIT runs.
+#[test]
+fn switch_root_deletes_a_very_deep_tree() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("deep");
+    let old = format!("{}/old", t.0.display());
+    let view = format!("{}/view", t.0.display());
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::create_dir_all(&view).unwrap();
+    // Built bottom up: each round makes 2,000 levels with one mkdir -p (a path below PATH_MAX)
+    // and renames the chain so far to their bottom.
+    let step = vec!["d"; 2000].join("/");
+    let script = format!(
+        "{} mount --bind {old} {view}; cd {old}; mkdir -p {rest}; touch {rest}/bottom; \
+         mv d chain; i=0; while [ $i -lt 7 ]; do mkdir -p {step}; mv chain {step}/chain; \
+         mv d chain; i=$((i+1)); done; cd /; \
+         set +e; chroot {old} /bin/pivot switch-root /new /bin/sh -c 'echo init-ran; exit 7'; \
+         echo rc=$?; ls -A {view}",
+        scaffold(&old, &old),
+        rest = vec!["d"; 1000].join("/"),
+    );
+    let out = sh_in_ns(&MOUNT_AND_PID, &script);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "init-ran\nrc=7\nusr\n", "{out:?}");
+    assert_eq!(out.stderr, "", "{out:?}");
+    host.unchanged();
+}
+
+/// switch_root decides whether NEWROOT is a mount point without /proc (an initramfs need not have
+/// mounted it), as util-linux does.
+#[test]
+fn switch_root_works_without_proc() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("noproc");
+    let old = format!("{}/old", t.0.display());
+    let view = format!("{}/view", t.0.display());
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::create_dir_all(&view).unwrap();
+    let script = format!(
+        "{} umount {old}/proc; mkdir {old}/plain; mount --bind {old} {view}; set +e; \
+         chroot {old} /bin/pivot switch-root /plain /bin/sh; echo rc=$?; \
+         chroot {old} /bin/pivot switch-root /new /bin/sh -c 'echo init-ran; ls /proc | wc -l'; \
+         echo rc=$?; ls -A {view}",
+        scaffold(&old, &old),
+    );
+    let out = sh_in_ns(&MOUNT_AND_PID, &script);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "rc=1\ninit-ran\n0\nrc=0\nusr\n", "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "pivot switch-root: NEWROOT /plain: not a mount point (mount the real root there first)\n"
+    );
+    host.unchanged();
+}
