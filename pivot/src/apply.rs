@@ -7,7 +7,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use crate::error::Error;
+use crate::error::{self, Error};
 use crate::mountinfo::{self, RootKind};
 use crate::plan::{Propagation, Step, UserMount};
 use crate::resolve::{self, Create, ResolveError};
@@ -23,6 +23,9 @@ pub struct Ctx<'a> {
     pub verbose: bool,
     /// The new root's own mount, once [`Step::BindRoot`] ran.
     root: Option<OwnedFd>,
+    /// The root of pivot's own tmpfs on /dev, once [`Step::DevTmpfs`] ran: everything of /dev is
+    /// made through it, so nothing lands in the rootfs on disk.
+    dev: Option<OwnedFd>,
     /// pivot_root (or its fallback) succeeded: nothing to clean up any more.
     pivoted: bool,
 }
@@ -35,6 +38,7 @@ impl<'a> Ctx<'a> {
             newroot,
             verbose,
             root: None,
+            dev: None,
             pivoted: false,
         }
     }
@@ -61,9 +65,44 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    fn dev(&self) -> Result<&OwnedFd, Error> {
+        self.dev.as_ref().ok_or_else(|| {
+            Error::input(
+                "plan",
+                "a step inside /dev ran before its tmpfs was mounted",
+                "this is a bug in pivot",
+            )
+        })
+    }
+
     /// Resolves `inside` within the new root.
     fn resolve(&self, inside: &Path, create: Create) -> Result<resolve::Resolved, Error> {
         resolve::resolve(self.root()?, inside, create).map_err(|e| self.resolve_error(inside, e))
+    }
+
+    /// Resolves `name` within pivot's /dev tmpfs.
+    fn resolve_dev(&self, name: &str, create: Create) -> Result<resolve::Resolved, Error> {
+        let inside = Path::new("/dev").join(name);
+        let mut t = resolve::resolve(self.dev()?, Path::new(name), create)
+            .map_err(|e| self.resolve_error(&inside, e))?;
+        t.rel = Path::new("dev").join(&t.rel);
+        Ok(t)
+    }
+
+    /// The real directory `/NAME` of the new root (proc, dev, sys), created when missing.
+    fn real_dir(&self, name: &str) -> Result<resolve::Resolved, Error> {
+        match resolve::real_dir(self.root()?, OsStr::new(name), true) {
+            Ok(Some(fd)) => Ok(resolve::Resolved {
+                fd,
+                rel: PathBuf::from(name),
+            }),
+            Ok(None) => Err(error::not_real_dir(
+                &self.newroot,
+                name,
+                resolve::RealDirError::Io(io::Error::from_raw_os_error(libc::ENOENT)),
+            )),
+            Err(e) => Err(error::not_real_dir(&self.newroot, name, e)),
+        }
     }
 
     fn resolve_error(&self, inside: &Path, e: ResolveError) -> Error {
@@ -92,7 +131,27 @@ impl<'a> Ctx<'a> {
         data: Option<&str>,
     ) -> Result<(), Error> {
         let t = self.resolve(inside, create)?;
+        self.mount_on(&t, src, fstype, flags, data)
+    }
+
+    /// Mounts onto a resolved target, never onto the new root itself: a mount there would sit on
+    /// top of the bind that pivot_root uses and be lost (or, for proc, be reachable as `/..`).
+    fn mount_on(
+        &self,
+        t: &resolve::Resolved,
+        src: Option<&Path>,
+        fstype: Option<&str>,
+        flags: libc::c_ulong,
+        data: Option<&str>,
+    ) -> Result<(), Error> {
         let what = fstype.unwrap_or("MS_BIND");
+        if t.rel.as_os_str().is_empty() {
+            return Err(Error::input(
+                format!("mount({what}) inside {}", self.newroot.display()),
+                "the target resolves to the new root itself",
+                "mount onto a directory below it",
+            ));
+        }
         sys::mount(src, &fd_path(&t.fd), fstype, flags, data).map_err(|e| {
             let hint = mount_hint(fstype, &e);
             Error::sys_hint(
@@ -161,25 +220,27 @@ impl<'a> Ctx<'a> {
                 self.root = Some(fd);
                 Ok(())
             }
-            Step::Proc => self.mount_at(
-                Path::new("proc"),
-                Create::Dir,
+            Step::Proc => self.mount_on(
+                &self.real_dir("proc")?,
                 Some(Path::new("proc")),
                 Some("proc"),
                 nosuid_nodev_noexec,
                 None,
             ),
-            Step::DevTmpfs => self.mount_at(
-                Path::new("dev"),
-                Create::Dir,
-                Some(Path::new("tmpfs")),
-                Some("tmpfs"),
-                libc::MS_NOSUID | libc::MS_STRICTATIME,
-                Some("mode=755,size=65536k"),
-            ),
+            Step::DevTmpfs => {
+                let dir = self.real_dir("dev")?;
+                self.mount_on(
+                    &dir,
+                    Some(Path::new("tmpfs")),
+                    Some("tmpfs"),
+                    libc::MS_NOSUID | libc::MS_STRICTATIME,
+                    Some("mode=755,size=65536k"),
+                )?;
+                self.dev = Some(self.mounted_dev(&dir)?);
+                Ok(())
+            }
             Step::DevNode { name, major, minor } => {
-                let dev = self.resolve(Path::new("dev"), Create::No)?;
-                sys::mknod_char(&dev.fd, OsStr::new(name), *major, *minor).map_err(|e| {
+                sys::mknod_char(self.dev()?, OsStr::new(name), *major, *minor).map_err(|e| {
                     Error::sys_hint(
                         format!("mknod({})", self.show(&Path::new("/dev").join(name))),
                         e,
@@ -193,35 +254,25 @@ impl<'a> Ctx<'a> {
                     self.say(format!("the host has no {}: skipped", host.display()));
                     return Ok(());
                 }
-                self.mount_at(
-                    &Path::new("dev").join(name),
-                    Create::File,
-                    Some(&host),
-                    None,
-                    libc::MS_BIND,
-                    None,
-                )
+                let t = self.resolve_dev(name, Create::File)?;
+                self.mount_on(&t, Some(&host), None, libc::MS_BIND, None)
             }
-            Step::DevLink { name, target } => {
-                let dev = self.resolve(Path::new("dev"), Create::No)?;
-                sys::symlinkat(target, &dev.fd, OsStr::new(name)).map_err(|e| {
+            Step::DevLink { name, target } => sys::symlinkat(target, self.dev()?, OsStr::new(name))
+                .map_err(|e| {
                     Error::sys(
                         format!("symlink({})", self.show(&Path::new("/dev").join(name))),
                         e,
                     )
-                })
-            }
-            Step::Devpts => self.mount_at(
-                Path::new("dev/pts"),
-                Create::Dir,
+                }),
+            Step::Devpts => self.mount_on(
+                &self.resolve_dev("pts", Create::Dir)?,
                 Some(Path::new("devpts")),
                 Some("devpts"),
                 libc::MS_NOSUID | libc::MS_NOEXEC,
                 Some("newinstance,ptmxmode=0666,mode=620"),
             ),
-            Step::DevShm => self.mount_at(
-                Path::new("dev/shm"),
-                Create::Dir,
+            Step::DevShm => self.mount_on(
+                &self.resolve_dev("shm", Create::Dir)?,
                 Some(Path::new("shm")),
                 Some("tmpfs"),
                 nosuid_nodev_noexec,
@@ -279,9 +330,39 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Resolves an existing path, `None` (with a verbose note) when it does not exist.
+    /// The root of the tmpfs just mounted on the real directory `dir` (`/dev`): opened again by
+    /// name, which crosses into the mount on top, and checked to be a filesystem of its own.
+    fn mounted_dev(&self, dir: &resolve::Resolved) -> Result<OwnedFd, Error> {
+        let shown = self.show(Path::new("/dev"));
+        let fd = sys::openat(
+            self.root()?,
+            dir.rel.as_os_str(),
+            libc::O_PATH | libc::O_NOFOLLOW | libc::O_DIRECTORY,
+            0,
+        )
+        .map_err(|e| Error::sys(format!("open({shown}) after mounting tmpfs"), e))?;
+        let below = sys::fstat(&dir.fd).map_err(|e| Error::sys(format!("fstat({shown})"), e))?;
+        let on_top = sys::fstat(&fd).map_err(|e| Error::sys(format!("fstat({shown})"), e))?;
+        if on_top.st_dev == below.st_dev {
+            return Err(Error::input(
+                format!("{shown} after mounting tmpfs"),
+                "is not the new tmpfs",
+                "something else changed the new root's /dev meanwhile",
+            ));
+        }
+        Ok(fd)
+    }
+
+    /// Resolves an existing path, `None` (with a verbose note) when it does not exist. A masked
+    /// or read-only path must be where the kernel puts it, reached through no symlink: one would
+    /// make the mask land elsewhere and leave the real path open.
     fn existing(&self, inside: &Path) -> Result<Option<resolve::Resolved>, Error> {
         match resolve::resolve(self.root()?, inside, Create::No) {
+            Ok(t) if t.rel != inside.strip_prefix("/").unwrap_or(inside) => Err(Error::input(
+                format!("{} inside {}", inside.display(), self.newroot.display()),
+                format!("resolves to /{} through a symlink", t.rel.display()),
+                "masked and read-only paths must be real, as proc and sys make them",
+            )),
             Ok(t) => Ok(Some(t)),
             Err(ResolveError::Io(_, e)) if e.raw_os_error() == Some(libc::ENOENT) => {
                 self.say(format!("{} does not exist: skipped", inside.display()));
@@ -330,7 +411,7 @@ impl<'a> Ctx<'a> {
     fn sys(&self) -> Result<(), Error> {
         let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
         let inside = Path::new("sys");
-        let t = self.resolve(inside, Create::Dir)?;
+        let t = self.real_dir("sys")?;
         let target = fd_path(&t.fd);
         match sys::mount(
             Some(Path::new("sysfs")),

@@ -105,6 +105,31 @@ impl Error {
     }
 }
 
+/// `/NAME` inside `newroot` cannot take the proc, dev or sys mount pivot would put there.
+pub fn not_real_dir(
+    newroot: &std::path::Path,
+    name: &str,
+    e: crate::resolve::RealDirError,
+) -> Error {
+    use crate::resolve::RealDirError;
+    let what = format!("/{name} inside {}", newroot.display());
+    let why = match e {
+        RealDirError::Symlink(to) => {
+            format!("is a symlink (to {})", std::path::Path::new(&to).display())
+        }
+        RealDirError::NotDir => "is not a directory".to_string(),
+        RealDirError::Io(e) => return Error::sys(format!("open({what})"), e),
+    };
+    Error::input(
+        what,
+        why,
+        format!(
+            "pivot mounts {name} only on a real directory, as runc does: make /{name} a \
+             directory, or pass --no-{name}"
+        ),
+    )
+}
+
 /// The generic hint for an errno.
 pub fn hint_for(e: &io::Error) -> &'static str {
     match e.raw_os_error() {

@@ -365,6 +365,13 @@ fn validate(opts: &mut Options, allow_host: bool) -> Result<PathBuf, Error> {
     }
     let root_fd = sys::open(&newroot, libc::O_PATH | libc::O_DIRECTORY)
         .map_err(|e| Error::sys(format!("open({})", newroot.display()), e))?;
+    // proc, dev and sys go only onto real directories (created when missing, at mount time).
+    for (on, name) in [(opts.proc, "proc"), (opts.dev, "dev"), (opts.sys, "sys")] {
+        if on {
+            resolve::real_dir(&root_fd, std::ffi::OsStr::new(name), false)
+                .map_err(|e| error::not_real_dir(&opts.newroot, name, e))?;
+        }
+    }
     let check_dst = |opt: &str, dst: &Path| -> Result<(), Error> {
         resolve::check(&root_fd, dst).map_err(|e| {
             Error::input(

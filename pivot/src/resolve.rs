@@ -199,6 +199,50 @@ fn walk(root: &OwnedFd, path: &Path, mode: Mode) -> Result<Option<Resolved>, Res
     Ok(Some(Resolved { fd, rel }))
 }
 
+/// Why a directory of the root that pivot mounts proc, dev or sys on cannot take that mount.
+#[derive(Debug)]
+pub enum RealDirError {
+    /// It is a symlink (to this target): even one that stays inside the root would put the
+    /// mount somewhere else (`proc -> /` over the root itself, `proc -> /etc` over /etc).
+    Symlink(OsString),
+    /// It exists but is no directory.
+    NotDir,
+    /// A syscall failed.
+    Io(io::Error),
+}
+
+/// Opens (`O_PATH`) the directory `name` directly in `root`, which must be a real directory, not a
+/// symlink, as runc requires of /proc; a missing one is created when `create`, else `Ok(None)`.
+pub fn real_dir(
+    root: &OwnedFd,
+    name: &OsStr,
+    create: bool,
+) -> Result<Option<OwnedFd>, RealDirError> {
+    let flags = libc::O_PATH | libc::O_NOFOLLOW;
+    let fd = match sys::openat(root, name, flags, 0) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) && !create => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            match sys::mkdirat(root, name, 0o755) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                Err(e) => return Err(RealDirError::Io(e)),
+            }
+            sys::openat(root, name, flags, 0).map_err(RealDirError::Io)?
+        }
+        Err(e) => return Err(RealDirError::Io(e)),
+    };
+    let st = sys::fstat(&fd).map_err(RealDirError::Io)?;
+    if is_type(&st, libc::S_IFLNK) {
+        let target = sys::readlinkat(root, name).map_err(RealDirError::Io)?;
+        return Err(RealDirError::Symlink(target));
+    }
+    if !is_type(&st, libc::S_IFDIR) {
+        return Err(RealDirError::NotDir);
+    }
+    Ok(Some(fd))
+}
+
 /// Checks, without creating anything, that `path` stays inside `root`: resolves the existing
 /// prefix, then the missing rest lexically (it cannot hold symlinks, only `..`).
 pub fn check(root: &OwnedFd, path: &Path) -> Result<(), ResolveError> {
@@ -317,6 +361,30 @@ mod tests {
             }
             other => panic!("expected ENOENT, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn real_dirs_refuse_symlinks_and_files() {
+        let (_t, root) = fixture("realdir");
+        let fd = root_fd(&root);
+        assert!(real_dir(&fd, OsStr::new("etc"), false).unwrap().is_some());
+        assert!(real_dir(&fd, OsStr::new("proc"), false).unwrap().is_none());
+        assert!(!root.join("proc").exists());
+        assert!(real_dir(&fd, OsStr::new("proc"), true).unwrap().is_some());
+        assert!(root.join("proc").is_dir());
+        match real_dir(&fd, OsStr::new("slash"), true) {
+            Err(RealDirError::Symlink(t)) => assert_eq!(t, "/"),
+            other => panic!("expected a symlink, got {other:?}"),
+        }
+        assert!(matches!(
+            real_dir(&fd, OsStr::new("lib-rel"), true),
+            Err(RealDirError::Symlink(_))
+        ));
+        std::fs::write(root.join("file"), "").unwrap();
+        assert!(matches!(
+            real_dir(&fd, OsStr::new("file"), true),
+            Err(RealDirError::NotDir)
+        ));
     }
 
     #[test]

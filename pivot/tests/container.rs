@@ -916,3 +916,155 @@ fn switch_root_works_without_proc() {
     );
     host.unchanged();
 }
+/// A copy of the busybox rootfs under `t`, named `name`, for a test to make hostile.
+fn rootfs_copy(t: &Temp, name: &str) -> PathBuf {
+    let root = t.0.join(name);
+    let cp = testcaps::run(
+        Command::new("cp")
+            .arg("-a")
+            .arg(testcaps::rootfs())
+            .arg(&root),
+        LIMIT,
+    );
+    assert_eq!(cp.code, Some(0), "{cp:?}");
+    root
+}
+
+/// Every entry under `dir` (symlinks not followed) with its type and mode bits, to prove that a
+/// run created, removed or changed nothing on disk.
+fn tree_snapshot(dir: &Path) -> BTreeSet<(String, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = BTreeSet::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).expect("read_dir") {
+            let p = entry.expect("entry").path();
+            let m = std::fs::symlink_metadata(&p).expect("lstat");
+            let shown = p.strip_prefix(dir).unwrap().display().to_string();
+            let link = std::fs::read_link(&p)
+                .map(|l| format!(" -> {}", l.display()))
+                .unwrap_or_default();
+            out.insert((format!("{shown}{link}"), m.mode()));
+            if m.is_dir() {
+                todo.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Runs `pivot ARGS...` in a private mount namespace, then reports its status and how many
+/// mounts of the namespace mention `root`: nothing may be left mounted after a refusal.
+fn refused_in_ns(args: &[&str], root: &Path) -> testcaps::Output {
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let script = format!(
+        "{BIN} {}; echo rc=$?; grep -c '{}' /proc/self/mountinfo",
+        quoted.join(" "),
+        root.display()
+    );
+    sh_in_ns(&MOUNT_AND_PID, &script)
+}
+
+/// A rootfs whose /proc, /dev or /sys is a symlink (to `/`, `.` or another directory) would make
+/// pivot mount over the root itself or another directory and create device nodes in the rootfs
+/// on disk. Like runc, pivot mounts these only on real directories: it refuses, one line, before
+/// the first mount, and the rootfs is left exactly as it was.
+#[test]
+fn hostile_proc_dev_sys_symlinks_are_refused_and_nothing_is_created() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("hostile");
+    let root = rootfs_copy(&t, "r");
+    let r = root.display().to_string();
+    for (dir, target, opt) in [
+        ("proc", "/", "--no-proc"),
+        ("proc", "/etc", "--no-proc"),
+        ("proc", ".", "--no-proc"),
+        ("dev", "/", "--no-dev"),
+        ("dev", ".", "--no-dev"),
+        ("dev", "/etc", "--no-dev"),
+        ("sys", "/", "--no-sys"),
+        ("sys", "etc", "--no-sys"),
+    ] {
+        let p = root.join(dir);
+        std::fs::remove_dir_all(&p)
+            .or_else(|_| std::fs::remove_file(&p))
+            .unwrap();
+        std::os::unix::fs::symlink(target, &p).unwrap();
+        let before = tree_snapshot(&root);
+        let out = refused_in_ns(&[&r, "/bin/true"], &root);
+        assert_eq!(out.stdout, "rc=1\n0\n", "{dir} -> {target}: {out:?}");
+        assert_eq!(
+            out.stderr,
+            format!(
+                "pivot: /{dir} inside {r}: is a symlink (to {target}) (pivot mounts {dir} only \
+                 on a real directory, as runc does: make /{dir} a directory, or pass {opt})\n"
+            ),
+            "{dir} -> {target}"
+        );
+        assert_eq!(tree_snapshot(&root), before, "{dir} -> {target}");
+        // Without that mount the link is no mount target: the run goes on, and still creates
+        // nothing in the rootfs on disk.
+        let out = in_ns(&MOUNT_AND_PID, &[opt, &r, "/bin/sh", "-c", "echo ran"]);
+        assert_eq!(out.code, Some(0), "{opt} with {dir} -> {target}: {out:?}");
+        assert_eq!(out.stdout, "ran\n", "{opt} with {dir} -> {target}: {out:?}");
+        assert_eq!(tree_snapshot(&root), before, "{dir} -> {target}");
+        std::fs::remove_file(&p).unwrap();
+        std::fs::create_dir(&p).unwrap();
+    }
+    // A masked path reached through a symlink (here in a directory bound over /proc) would put
+    // the mask elsewhere: refused, and the mounts made so far are undone.
+    let fake = t.0.join("fakeproc");
+    std::fs::create_dir(&fake).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", fake.join("kcore")).unwrap();
+    let bind = format!("{}:/proc", fake.display());
+    let before = tree_snapshot(&root);
+    let out = refused_in_ns(&["--bind", &bind, &r, "/bin/true"], &root);
+    assert_eq!(out.stdout, "rc=1\n0\n", "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "pivot: /proc/kcore inside {r}: resolves to /etc/hostname through a symlink (masked \
+             and read-only paths must be real, as proc and sys make them)\n"
+        )
+    );
+    assert_eq!(tree_snapshot(&root), before);
+    // A plain file where /dev should be is refused as well.
+    std::fs::remove_dir(root.join("dev")).unwrap();
+    std::fs::write(root.join("dev"), "").unwrap();
+    let out = refused_in_ns(&[&r, "/bin/true"], &root);
+    assert_eq!(out.stdout, "rc=1\n0\n", "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "pivot: /dev inside {r}: is not a directory (pivot mounts dev only on a real \
+             directory, as runc does: make /dev a directory, or pass --no-dev)\n"
+        )
+    );
+    host.unchanged();
+}
+
+/// With the real directories in place, a normal run creates nothing in the rootfs on disk: the
+/// device nodes, symlinks and directories of /dev all live in pivot's own tmpfs.
+#[test]
+fn a_normal_run_creates_nothing_in_the_rootfs_on_disk() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("pristine");
+    let root = rootfs_copy(&t, "r");
+    let r = root.display().to_string();
+    let before = tree_snapshot(&root);
+    let out = in_ns(
+        &MOUNT_AND_PID,
+        &[
+            &r,
+            "/bin/sh",
+            "-c",
+            "test -c /dev/null && test -L /dev/fd && test -d /dev/pts",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stderr, "", "{out:?}");
+    assert_eq!(tree_snapshot(&root), before);
+    host.unchanged();
+}
