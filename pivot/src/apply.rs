@@ -106,8 +106,13 @@ impl<'a> Ctx<'a> {
     }
 
     fn resolve_error(&self, inside: &Path, e: ResolveError) -> Error {
-        let hint = match e {
+        let hint = match &e {
             ResolveError::Escapes(_) => "paths are resolved inside NEWROOT and may not leave it",
+            ResolveError::Io(_, io)
+                if matches!(io.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) =>
+            {
+                crate::error::hint_for(io)
+            }
             _ => "check the path inside NEWROOT",
         };
         Error::input(

@@ -142,6 +142,7 @@ pub fn hint_for(e: &io::Error) -> &'static str {
         Some(libc::EROFS) => "the filesystem is read-only",
         Some(libc::EBUSY) => "something is mounted or in use there",
         Some(libc::ENODEV) => "the kernel lacks this filesystem type",
+        Some(libc::EMFILE) | Some(libc::ENFILE) => "raise the limit of open files, ulimit -n",
         Some(libc::EINVAL) => {
             "the kernel rejected the arguments; see the mount's propagation and \
                                whether the path is a mount point"

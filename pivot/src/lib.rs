@@ -53,13 +53,14 @@ pub enum PropagationArg {
     after_help = EXAMPLES
 )]
 pub struct Cli {
-    /// Bind-mount host path SRC at DST inside the new root (repeatable; `SRC` alone: same path).
+    /// Bind-mount host path SRC at absolute DST inside the new root (repeatable; an absolute
+    /// `SRC` alone: same path; write `\:` for a colon and `\\` for a backslash in a path).
     #[arg(long, value_name = "SRC:DST")]
     pub bind: Vec<String>,
     /// As --bind, read-only (recursively).
     #[arg(long = "ro-bind", value_name = "SRC:DST")]
     pub ro_bind: Vec<String>,
-    /// Mount an empty tmpfs at DST inside the new root (repeatable).
+    /// Mount an empty tmpfs at absolute DST inside the new root (repeatable).
     #[arg(long, value_name = "DST")]
     pub tmpfs: Vec<PathBuf>,
     /// Make the new root read-only (its own mount, not /proc, /dev or other mounts).
@@ -80,7 +81,8 @@ pub struct Cli {
     /// Only pivot, detach the old root and exec (= --no-proc --no-dev --no-sys --no-mask).
     #[arg(long)]
     pub bare: bool,
-    /// Keep the old root mounted at DIR inside the new root instead of detaching it.
+    /// Keep the old root mounted at DIR inside the new root instead of detaching it (a
+    /// directory, created when missing).
     #[arg(long, value_name = "DIR")]
     pub put_old: Option<PathBuf>,
     /// Working directory inside the new root (default /).
@@ -153,6 +155,14 @@ where
     let values = matches.get_many::<PathBuf>("tmpfs").into_iter().flatten();
     let indices = matches.indices_of("tmpfs").into_iter().flatten();
     for (dst, i) in values.zip(indices) {
+        if !dst.is_absolute() {
+            return Parsed::Usage(format!(
+                "{tool}: invalid value for --tmpfs: '{}' is not an absolute path ({}) (try \
+                 '{tool} --help')",
+                dst.display(),
+                plan::DST_ABSOLUTE
+            ));
+        }
         indexed.push((i, UserMount::Tmpfs { dst: dst.clone() }));
     }
     indexed.sort_by_key(|(i, _)| *i);
@@ -373,13 +383,23 @@ fn validate(opts: &mut Options, allow_host: bool) -> Result<PathBuf, Error> {
         }
     }
     let check_dst = |opt: &str, dst: &Path| -> Result<(), Error> {
-        resolve::check(&root_fd, dst).map_err(|e| {
+        let root_itself = resolve::check(&root_fd, dst).map_err(|e| {
             Error::input(
                 format!("{opt} destination {}", dst.display()),
                 e.to_string(),
                 "destinations are resolved inside NEWROOT and may not leave it",
             )
-        })
+        })?;
+        if root_itself {
+            // A mount there would sit on the bind pivot_root uses and be lost without a word.
+            let verb = if opt == "--tmpfs" { "mount" } else { "bind" };
+            return Err(Error::input(
+                format!("{opt} destination {}", dst.display()),
+                "is the new root itself",
+                format!("{verb} onto a directory below it"),
+            ));
+        }
+        Ok(())
     };
     for m in &mut opts.mounts {
         match m {
@@ -399,17 +419,7 @@ fn validate(opts: &mut Options, allow_host: bool) -> Result<PathBuf, Error> {
         }
     }
     if let Some(dir) = &opts.put_old {
-        check_dst("--put-old", dir)?;
-        if dir
-            .components()
-            .all(|c| !matches!(c, std::path::Component::Normal(_)))
-        {
-            return Err(Error::input(
-                format!("--put-old {}", dir.display()),
-                "is the new root itself",
-                "give a directory below it, e.g. /mnt",
-            ));
-        }
+        check_put_old(&root_fd, opts, dir)?;
     }
     precheck(&root_fd, opts)?;
     Ok(newroot)
@@ -426,10 +436,74 @@ fn maybe_mounted(opts: &Options, path: &Path) -> bool {
         })
 }
 
-/// What a path inside the new root is now: `None` when missing.
-fn kind_inside(root: &std::os::fd::OwnedFd, path: &Path) -> Option<libc::mode_t> {
-    let t = resolve::resolve(root, path, resolve::Create::No).ok()?;
-    sys::fstat(&t.fd).ok().map(|st| st.st_mode)
+/// `--put-old DIR`: inside the new root, below it, and a directory or a path to create; found
+/// now rather than at pivot_root with an unrelated hint.
+fn check_put_old(root: &std::os::fd::OwnedFd, opts: &Options, dir: &Path) -> Result<(), Error> {
+    let bad = |why: String| {
+        Error::input(
+            format!(
+                "--put-old {} inside {}",
+                dir.display(),
+                opts.newroot.display()
+            ),
+            why,
+            "give a directory inside NEWROOT, or a path to create",
+        )
+    };
+    match resolve::check(root, dir) {
+        Ok(false) => {}
+        Ok(true) => {
+            return Err(Error::input(
+                format!("--put-old {}", dir.display()),
+                "is the new root itself",
+                "give a directory below it, e.g. /mnt",
+            ))
+        }
+        Err(e @ resolve::ResolveError::NotDir(_)) => return Err(bad(e.to_string())),
+        Err(e) => {
+            return Err(Error::input(
+                format!("--put-old destination {}", dir.display()),
+                e.to_string(),
+                "destinations are resolved inside NEWROOT and may not leave it",
+            ))
+        }
+    }
+    match kind_inside(root, dir, "--put-old")? {
+        Some(mode) if mode & libc::S_IFMT != libc::S_IFDIR => Err(bad("not a directory".into())),
+        _ => Ok(()),
+    }
+}
+
+/// What a path inside the new root is now: `None` when it is not there (missing, or a component
+/// on the way is no directory, loops or leaves the root). Any other failure (too few free
+/// descriptors, I/O) is an error: the path may well be there, and saying "not found" would lie.
+fn kind_inside(
+    root: &std::os::fd::OwnedFd,
+    path: &Path,
+    what: &str,
+) -> Result<Option<libc::mode_t>, Error> {
+    use resolve::ResolveError;
+    let lookup_failed = |e: std::io::Error| {
+        Error::sys(
+            format!("looking up {what} {} inside the new root", path.display()),
+            e,
+        )
+    };
+    match resolve::resolve(root, path, resolve::Create::No) {
+        Ok(t) => sys::fstat(&t.fd)
+            .map(|st| Some(st.st_mode))
+            .map_err(lookup_failed),
+        Err(ResolveError::Io(_, e))
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::EACCES)
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(ResolveError::Io(_, e)) => Err(lookup_failed(e)),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Finds before the first mount what would only fail after the pivot: a COMMAND missing from
@@ -439,7 +513,7 @@ fn precheck(root: &std::os::fd::OwnedFd, opts: &Options) -> Result<(), Error> {
     let wd = opts.wd.clone().unwrap_or_else(|| PathBuf::from("/"));
     let wd_abs = Path::new("/").join(&wd);
     if opts.wd.is_some() && !maybe_mounted(opts, &wd_abs) {
-        let is_dir = kind_inside(root, &wd_abs).map(|m| m & libc::S_IFMT == libc::S_IFDIR);
+        let is_dir = kind_inside(root, &wd_abs, "-w")?.map(|m| m & libc::S_IFMT == libc::S_IFDIR);
         if is_dir != Some(true) {
             let why = if is_dir.is_none() {
                 "No such file or directory"
@@ -472,7 +546,7 @@ fn precheck(root: &std::os::fd::OwnedFd, opts: &Options) -> Result<(), Error> {
     }
     let mut found_not_executable = false;
     for c in &candidates {
-        match kind_inside(root, c) {
+        match kind_inside(root, c, "COMMAND")? {
             Some(mode) if mode & libc::S_IFMT == libc::S_IFREG && mode & 0o111 != 0 => {
                 return Ok(())
             }

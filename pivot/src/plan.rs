@@ -252,16 +252,68 @@ pub fn plan(opts: &Options, facts: Facts) -> Vec<Step> {
     steps
 }
 
-/// Splits `SRC:DST` at the first colon; a lone `SRC` binds to the same path inside.
+/// Why a destination must be absolute, for the usage errors.
+pub const DST_ABSOLUTE: &str = "DST is a path inside the new root, starting with /";
+
+/// Parses `--bind SRC:DST` (or `SRC` alone, bound to the same path inside). Exactly one `:`
+/// separates the two; a colon that is part of a path is written `\:`, a backslash `\\`. A second
+/// `:`, a relative DST, or a relative lone SRC (it would name a different place inside) is an
+/// error rather than a guess.
 pub fn parse_bind(spec: &str) -> Result<(PathBuf, PathBuf), String> {
-    let (src, dst) = match spec.split_once(':') {
-        Some((s, d)) => (s, d),
-        None => (spec, spec),
+    let mut parts = vec![String::new()];
+    let mut chars = spec.chars();
+    while let Some(c) = chars.next() {
+        let part = match parts.last_mut() {
+            Some(p) => p,
+            None => return Err(format!("'{spec}' is not SRC:DST")),
+        };
+        match c {
+            '\\' => match chars.next() {
+                Some(e @ (':' | '\\')) => part.push(e),
+                Some(other) => {
+                    return Err(format!(
+                        "'{spec}' has '\\{other}', which is no escape (only \\: and \\\\ are)"
+                    ))
+                }
+                None => {
+                    return Err(format!(
+                        "'{spec}' ends in a lone '\\' (write \\\\ for a backslash)"
+                    ))
+                }
+            },
+            ':' => parts.push(String::new()),
+            c => part.push(c),
+        }
+    }
+    let (src, dst, lone) = match parts.as_slice() {
+        [src] => (src.clone(), src.clone(), true),
+        [src, dst] => (src.clone(), dst.clone(), false),
+        _ => {
+            return Err(format!(
+                "'{spec}' has more than one ':' (write \\: for a colon that is part of a path)"
+            ))
+        }
     };
     if src.is_empty() || dst.is_empty() {
         return Err(format!("'{spec}' is not SRC:DST"));
     }
+    if !dst.starts_with('/') {
+        return Err(if lone {
+            format!(
+                "'{src}' is not an absolute path (SRC alone is also the destination inside the \
+                 new root; give SRC:DST)"
+            )
+        } else {
+            format!("'{dst}' is not an absolute path ({DST_ABSOLUTE})")
+        });
+    }
     Ok((PathBuf::from(src), PathBuf::from(dst)))
+}
+
+/// The `--bind` spec that [`parse_bind`] reads back as `src` and `dst`.
+pub fn bind_spec(src: &str, dst: &str) -> String {
+    let esc = |p: &str| p.replace('\\', "\\\\").replace(':', "\\:");
+    format!("{}:{}", esc(src), esc(dst))
 }
 
 /// Whether `/proc/self/uid_map` shows the initial user namespace (the identity map of all ids).
@@ -418,6 +470,37 @@ mod tests {
         assert!(parse_bind(":/b").is_err());
         assert!(parse_bind("/a:").is_err());
         assert!(parse_bind("").is_err());
+        assert!(parse_bind(":").is_err());
+        // Relative SRC is a host path (made absolute later); DST never is.
+        assert_eq!(
+            parse_bind("a:/b"),
+            Ok((PathBuf::from("a"), PathBuf::from("/b")))
+        );
+        assert!(parse_bind("/a:b")
+            .unwrap_err()
+            .contains("'b' is not an absolute path"));
+        assert!(parse_bind("a").unwrap_err().contains("SRC alone"));
+        assert!(parse_bind("/a:/b:/c")
+            .unwrap_err()
+            .contains("more than one ':'"));
+        // Escapes: a colon or a backslash that is part of a path.
+        assert_eq!(
+            parse_bind(r"/a\:b:/c\\d"),
+            Ok((PathBuf::from("/a:b"), PathBuf::from(r"/c\d")))
+        );
+        assert_eq!(
+            parse_bind(r"/x\:y"),
+            Ok((PathBuf::from("/x:y"), PathBuf::from("/x:y")))
+        );
+        assert!(parse_bind(r"/a\n:/b").unwrap_err().contains("no escape"));
+        assert!(parse_bind(r"/a:/b\").unwrap_err().contains("lone"));
+        for (src, dst) in [("/a:b", r"/c\:"), (r"\", "/"), ("/::", "/:")] {
+            assert_eq!(
+                parse_bind(&bind_spec(src, dst)),
+                Ok((PathBuf::from(src), PathBuf::from(dst))),
+                "{src} {dst}"
+            );
+        }
     }
 
     #[test]

@@ -87,10 +87,19 @@ fn is_type(st: &libc::stat, kind: libc::mode_t) -> bool {
 /// Missing components are created as `create` says; `Create::No` reports ENOENT as an error.
 pub fn resolve(root: &OwnedFd, path: &Path, create: Create) -> Result<Resolved, ResolveError> {
     match walk(root, path, Mode::Resolve(create))? {
-        Some(r) => Ok(r),
+        Walked::Found(r) => Ok(r),
         // Only Mode::Check stops early without a result.
-        None => Err(ResolveError::Loop),
+        Walked::Missing { .. } => Err(ResolveError::Loop),
     }
+}
+
+/// The end of a walk.
+enum Walked {
+    /// Everything exists.
+    Found(Resolved),
+    /// A component is missing ([`Mode::Check`]); the rest, taken lexically, ends at the root
+    /// itself or below it.
+    Missing { root_itself: bool },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -99,7 +108,7 @@ enum Mode {
     Check,
 }
 
-fn walk(root: &OwnedFd, path: &Path, mode: Mode) -> Result<Option<Resolved>, ResolveError> {
+fn walk(root: &OwnedFd, path: &Path, mode: Mode) -> Result<Walked, ResolveError> {
     let create = match mode {
         Mode::Resolve(c) => c,
         Mode::Check => Create::No,
@@ -128,7 +137,9 @@ fn walk(root: &OwnedFd, path: &Path, mode: Mode) -> Result<Option<Resolved>, Res
                         return Err(ResolveError::Escapes(format!("'..' in {}", path.display())));
                     }
                 }
-                return Ok(None);
+                return Ok(Walked::Missing {
+                    root_itself: depth == 0,
+                });
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create != Create::No => {
                 let last = todo.is_empty();
@@ -196,7 +207,7 @@ fn walk(root: &OwnedFd, path: &Path, mode: Mode) -> Result<Option<Resolved>, Res
         None => sys::openat(root, OsStr::new("."), libc::O_PATH, 0)
             .map_err(|e| ResolveError::Io(PathBuf::new(), e))?,
     };
-    Ok(Some(Resolved { fd, rel }))
+    Ok(Walked::Found(Resolved { fd, rel }))
 }
 
 /// Why a directory of the root that pivot mounts proc, dev or sys on cannot take that mount.
@@ -244,9 +255,13 @@ pub fn real_dir(
 }
 
 /// Checks, without creating anything, that `path` stays inside `root`: resolves the existing
-/// prefix, then the missing rest lexically (it cannot hold symlinks, only `..`).
-pub fn check(root: &OwnedFd, path: &Path) -> Result<(), ResolveError> {
-    walk(root, path, Mode::Check).map(|_| ())
+/// prefix, then the missing rest lexically (it cannot hold symlinks, only `..`). `Ok(true)` when
+/// it names the root itself (`/`, `/etc/..`, a symlink to `/`), where no mount may go.
+pub fn check(root: &OwnedFd, path: &Path) -> Result<bool, ResolveError> {
+    Ok(match walk(root, path, Mode::Check)? {
+        Walked::Found(r) => r.rel.as_os_str().is_empty(),
+        Walked::Missing { root_itself } => root_itself,
+    })
 }
 
 #[cfg(test)]
@@ -391,9 +406,21 @@ mod tests {
     fn check_creates_nothing_and_finds_escapes() {
         let (_t, root) = fixture("check");
         let fd = root_fd(&root);
-        assert!(check(&fd, Path::new("/etc/hosts")).is_ok());
-        assert!(check(&fd, Path::new("/new/a/b")).is_ok());
-        assert!(check(&fd, Path::new("/new/../etc")).is_ok());
+        assert!(!check(&fd, Path::new("/etc/hosts")).unwrap());
+        assert!(!check(&fd, Path::new("/new/a/b")).unwrap());
+        assert!(!check(&fd, Path::new("/new/../etc")).unwrap());
+        // The root itself, however it is named.
+        for p in [
+            "/",
+            "",
+            "/etc/..",
+            "/new/..",
+            "/new/a/../..",
+            "/slash",
+            "/lib/../..",
+        ] {
+            assert!(check(&fd, Path::new(p)).unwrap(), "{p}");
+        }
         assert!(!root.join("new").exists());
         assert!(matches!(
             check(&fd, Path::new("/new/../../x")),

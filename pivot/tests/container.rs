@@ -1068,3 +1068,106 @@ fn a_normal_run_creates_nothing_in_the_rootfs_on_disk() {
     assert_eq!(tree_snapshot(&root), before);
     host.unchanged();
 }
+
+/// Bad input that pivot used to take silently or report as something else (issue #22, item 4 and
+/// item 12): each is one line, exit 1, before the first mount.
+#[test]
+fn misleading_input_is_refused_with_the_real_reason() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("misreport");
+    let root = rootfs_copy(&t, "r");
+    let r = root.display().to_string();
+    let before = tree_snapshot(&root);
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec!["--bind", "/tmp:/", &r],
+            "pivot: --bind destination /: is the new root itself (bind onto a directory \
+             below it)"
+                .to_string(),
+        ),
+        (
+            vec!["--ro-bind", "/tmp:/etc/..", &r],
+            "pivot: --ro-bind destination /etc/..: is the new root itself (bind onto a \
+             directory below it)"
+                .to_string(),
+        ),
+        (
+            vec!["--tmpfs", "/", &r],
+            "pivot: --tmpfs destination /: is the new root itself (mount onto a directory \
+             below it)"
+                .to_string(),
+        ),
+        (
+            vec!["--bind", "/tmp:/mnt:/x", &r],
+            "pivot: invalid value for --bind: '/tmp:/mnt:/x' has more than one ':' (write \\: \
+             for a colon that is part of a path) (try 'pivot --help')"
+                .to_string(),
+        ),
+        (
+            vec!["--tmpfs", "tmp", &r],
+            "pivot: invalid value for --tmpfs: 'tmp' is not an absolute path (DST is a path \
+             inside the new root, starting with /) (try 'pivot --help')"
+                .to_string(),
+        ),
+        (
+            vec!["--bind", "/tmp:mnt", &r],
+            "pivot: invalid value for --bind: 'mnt' is not an absolute path (DST is a path \
+             inside the new root, starting with /) (try 'pivot --help')"
+                .to_string(),
+        ),
+        (
+            vec!["--bind", "tmp", &r],
+            "pivot: invalid value for --bind: 'tmp' is not an absolute path (SRC alone is also \
+             the destination inside the new root; give SRC:DST) (try 'pivot --help')"
+                .to_string(),
+        ),
+        (
+            vec!["--put-old", "/etc/passwd", &r],
+            format!(
+                "pivot: --put-old /etc/passwd inside {r}: not a directory (give a directory \
+                 inside NEWROOT, or a path to create)"
+            ),
+        ),
+        (
+            vec!["--bare", "--put-old", "/bin/sh/x", &r],
+            format!(
+                "pivot: --put-old /bin/sh/x inside {r}: /bin/busybox is not a directory (give a \
+                 directory inside NEWROOT, or a path to create)"
+            ),
+        ),
+    ];
+    for (args, err) in cases {
+        let out = refused_in_ns(&args, &root);
+        assert_eq!(out.stdout, "rc=1\n0\n", "{args:?}: {out:?}");
+        assert_eq!(out.stderr, format!("{err}\n"), "{args:?}");
+    }
+    assert_eq!(tree_snapshot(&root), before);
+    host.unchanged();
+}
+
+/// With almost no free descriptors the lookup of a COMMAND that is there fails with EMFILE; that
+/// is reported as what it is, not as "not found" (127).
+#[test]
+fn too_few_descriptors_is_not_reported_as_command_not_found() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let r = rootfs();
+    for n in [4, 5] {
+        let script = format!(
+            "(ulimit -n {n}; exec {BIN} {r} /bin/true); echo rc=$?; \
+             grep -c '{r}' /proc/self/mountinfo"
+        );
+        let out = sh_in_ns(&MOUNT_AND_PID, &script);
+        assert_eq!(out.stdout, "rc=1\n0\n", "ulimit -n {n}: {out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+        assert!(
+            out.stderr.starts_with("pivot: ")
+                && out
+                    .stderr
+                    .contains("Too many open files (raise the limit of open files, ulimit -n)"),
+            "ulimit -n {n}: {out:?}"
+        );
+    }
+    host.unchanged();
+}
