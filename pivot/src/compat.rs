@@ -170,17 +170,39 @@ pub fn switch_root(tool: &str, c: &SwitchRootCli) -> Result<i32, Error> {
         ));
     }
     check_init(&newroot, &c.init)?;
+    let newroot_fd = sys::open(&newroot, libc::O_PATH | libc::O_DIRECTORY)
+        .map_err(|e| Error::sys(format!("open({})", newroot.display()), e))?;
     let old_root = sys::open(Path::new("/"), libc::O_RDONLY | libc::O_DIRECTORY)
         .map_err(|e| Error::sys("open(/)", e))?;
     for dir in MOVED {
         if !is_mount_point(Path::new(dir)).unwrap_or(false) {
             continue;
         }
-        let target = newroot.join(&dir[1..]);
-        let moved = if target.is_dir() {
-            sys::mount(Some(Path::new(dir)), &target, None, libc::MS_MOVE, None)
-        } else {
-            Err(io::Error::from_raw_os_error(libc::ENOENT))
+        let name = &dir[1..];
+        let target = newroot.join(name);
+        // Only onto a real directory of NEWROOT: through a symlink (`run -> /`) the mount would
+        // land on whatever the link names in the old root, not in the new one.
+        let moved = match resolve::real_dir(&newroot_fd, OsStr::new(name), false) {
+            Ok(Some(_)) => sys::mount(Some(Path::new(dir)), &target, None, libc::MS_MOVE, None),
+            Ok(None) => Err(io::Error::from_raw_os_error(libc::ENOENT)),
+            Err(resolve::RealDirError::Io(e)) => Err(e),
+            Err(why) => {
+                let what = match why {
+                    resolve::RealDirError::Symlink(to) => {
+                        format!(
+                            "is a symlink (to {}), not a directory",
+                            Path::new(&to).display()
+                        )
+                    }
+                    _ => "is not a directory".to_string(),
+                };
+                eprintln!(
+                    "{tool}: {} {what}: unmounting {dir} instead of moving it",
+                    target.display()
+                );
+                let _ = sys::umount2(Path::new(dir), libc::MNT_DETACH);
+                continue;
+            }
         };
         match moved {
             Ok(()) => say(format!("moved {dir} to {}", target.display())),

@@ -1171,3 +1171,51 @@ fn too_few_descriptors_is_not_reported_as_command_not_found() {
     }
     host.unchanged();
 }
+
+/// switch_root moves /dev /proc /sys /run only onto real directories of NEWROOT: `run -> /` in a
+/// hostile new root would move the old root's /run onto the old root itself (and out of reach).
+/// Such a mount is let go with a warning, as one whose directory is missing.
+#[test]
+fn switch_root_moves_mounts_only_onto_real_directories() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("switch-hostile");
+    let copy = rootfs_copy(&t, "r");
+    std::fs::remove_dir(copy.join("run")).unwrap();
+    std::os::unix::fs::symlink("/", copy.join("run")).unwrap();
+    let before = tree_snapshot(&copy);
+    let old = format!("{}/old", t.0.display());
+    let view = format!("{}/view", t.0.display());
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::create_dir_all(&view).unwrap();
+    let script = format!(
+        "{} mkdir {old}/hostile {old}/run; mount --bind {copy} {old}/hostile; \
+         mount -t tmpfs run {old}/run; touch {old}/run/marker; mount --bind {old} {view}; \
+         set +e; chroot {old} /bin/pivot switch-root /hostile /bin/sh -c \
+         'ls -A /run | head -3; cut -d\" \" -f5 /proc/self/mountinfo'; echo rc=$?; ls -A {view}; \
+         echo run-mounts=$(grep -c ' - tmpfs run ' /proc/self/mountinfo)",
+        scaffold(&old, &old),
+        copy = copy.display(),
+    );
+    let out = sh_in_ns(&MOUNT_AND_PID, &script);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "pivot switch-root: /hostile/run is a symlink (to /), not a directory: unmounting /run \
+         instead of moving it\n",
+        "{out:?}"
+    );
+    // Inside, /run is the new root's symlink to its own /, and only / and /proc are mounted; the
+    // old root keeps only its mount points (usr, new); the old /run is mounted nowhere.
+    let (inside, after) = out.stdout.split_once("rc=0\n").expect("rc=0");
+    let mut lines: Vec<&str> = inside.lines().collect();
+    assert_eq!(
+        lines.drain(..3).collect::<Vec<_>>(),
+        [".microtools-rootfs", "bin", "dev"]
+    );
+    lines.sort_unstable();
+    assert_eq!(lines, ["/", "/proc"], "{out:?}");
+    assert_eq!(after, "new\nusr\nrun-mounts=0\n", "{out:?}");
+    assert_eq!(tree_snapshot(&copy), before);
+    host.unchanged();
+}
