@@ -10,7 +10,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok((src, dst)) = parse_bind(&text) {
         assert!(dst.is_absolute(), "{text:?}");
         let (s, d) = (src.to_string_lossy(), dst.to_string_lossy());
-        assert_eq!(parse_bind(&bind_spec(&s, &d)), Ok((src.clone(), dst.clone())));
+        assert_eq!(
+            parse_bind(&bind_spec(&s, &d)),
+            Ok((src.clone(), dst.clone()))
+        );
     }
     // The same bytes as a whole command line, one argument per NUL-separated piece.
     let args = std::iter::once("pivot").chain(text.split('\0'));
