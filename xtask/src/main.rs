@@ -8,6 +8,7 @@ mod deps;
 mod early;
 mod kernel;
 mod rootfs;
+mod soak;
 mod util;
 mod vmtest;
 
@@ -25,6 +26,8 @@ Commands:
   deps          install (idempotently) the Debian packages tests and benchmarks need
   kernel        fetch Debian's cloud kernel into target/kernel (cached), print its path
   rootfs [DIR]  build the busybox root filesystem (default target/rootfs)
+  soak [--containers N] [--vms N] [--parallel N] [--time-limit SECS] [--bin-dir DIR]
+                1,000 containers and 1,000 tiny VMs, 20 at a time; fails if anything is left
   vmtest [FILTER] [--vmm qemu|tinyvmm] [--timeout SECS] [-v]
                 boot the guest kernel with xtask/vmtest/cases in an initramfs; N passed, N failed
 
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         "deps" => deps::run(rest).map(|_| ()),
         "kernel" => kernel::run(rest),
         "rootfs" => rootfs::run(rest),
+        "soak" => soak::run(rest),
         "vmtest" => vmtest::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");

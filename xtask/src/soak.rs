@@ -1,0 +1,710 @@
+//! `cargo xtask soak`: many containers and many tiny VMs started and ended in a loop, so that a
+//! leak that one run cannot show (a mount, a cgroup, a process, a descriptor, a temp file, memory
+//! that grows) shows after a thousand.
+//!
+//! Each soak keeps `--parallel` instances running at once and starts the next as one ends. The
+//! driver makes itself a child subreaper, so a process an instance leaves behind is reparented
+//! to it and counted, instead of vanishing into the host's init. Afterwards it compares the
+//! world with what it was before: the host's mount table, the cgroups under the soak's own
+//! parent group in every hierarchy, its own descriptors and the instances' private TMPDIR.
+//! Memory: every instance runs in a group under that parent, so what the instances leave
+//! charged (page cache, kernel memory of removed groups) stays in the parent's memory usage;
+//! it is read once the first tenth has ended and again at the end, and must not grow.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "\
+Usage: cargo xtask soak [--containers N] [--vms N] [--parallel N] [--time-limit SECS] [--bin-dir DIR]
+
+Starts N containers (cgctl run -> unshare-rs -> pivot, /bin/true in the busybox rootfs) and N
+tiny VMs (tinyvmm's embedded guest), --parallel at a time, and fails if anything is left after
+them: host mounts, cgroups, processes, descriptors, temp files, or memory that grew.
+Defaults: 1000 of each, 20 at a time, 600 s per soak, binaries from target/debug.
+
+Examples:
+  cargo xtask soak
+  cargo xtask soak --containers 100 --vms 0 --parallel 4
+";
+
+/// What the command line asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub containers: usize,
+    pub vms: usize,
+    pub parallel: usize,
+    pub time_limit: Duration,
+    pub bin_dir: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            containers: 1000,
+            vms: 1000,
+            parallel: 20,
+            time_limit: Duration::from_secs(600),
+            bin_dir: None,
+        }
+    }
+}
+
+/// Reads the recipe's arguments; `Ok(None)` means help was asked for.
+pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
+    let mut o = Options::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (name, inline) = match a.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        if name == "-h" || name == "--help" {
+            return Ok(None);
+        }
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| format!("soak: {name} needs a value"))
+        };
+        let number = |v: String| {
+            v.parse::<usize>()
+                .map_err(|_| format!("soak: {name}: '{v}' is not a whole number"))
+        };
+        match name {
+            "--containers" => o.containers = number(value()?)?,
+            "--vms" => o.vms = number(value()?)?,
+            "--parallel" => o.parallel = number(value()?)?,
+            "--time-limit" => {
+                let v = value()?;
+                let secs: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s < 1e7)
+                    .ok_or_else(|| {
+                        format!("soak: --time-limit: '{v}' is not a number of seconds")
+                    })?;
+                o.time_limit = Duration::from_secs_f64(secs);
+            }
+            "--bin-dir" => o.bin_dir = Some(PathBuf::from(value()?)),
+            other => return Err(format!("soak: unknown argument '{other}' (try --help)")),
+        }
+    }
+    if o.parallel == 0 || o.parallel > 1000 {
+        return Err(format!(
+            "soak: --parallel must be 1 to 1000, not {}",
+            o.parallel
+        ));
+    }
+    Ok(Some(o))
+}
+
+/// What one soak saw.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub name: &'static str,
+    pub started: usize,
+    pub failed: Vec<String>,
+    pub leftovers: Vec<String>,
+    pub wall: Duration,
+    /// The parent group's memory usage once the first tenth had ended, and at the end.
+    pub memory_after_tenth: u64,
+    pub memory_at_end: u64,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        self.failed.is_empty() && self.leftovers.is_empty()
+    }
+}
+
+/// Runs the recipe: each soak in turn, a line for each, and the "N passed, N failed" summary.
+pub fn run(args: &[String]) -> Result<(), String> {
+    let Some(opts) = parse(args)? else {
+        print!("{USAGE}");
+        return Ok(());
+    };
+    let bin_dir = opts
+        .bin_dir
+        .clone()
+        .unwrap_or_else(|| crate::util::target_dir().join("debug"));
+    for tool in ["cgctl", "unshare-rs", "pivot", "tinyvmm"] {
+        if !bin_dir.join(tool).is_file() {
+            return Err(format!(
+                "soak: no {tool} in {} (build it: cargo build --workspace)",
+                bin_dir.display()
+            ));
+        }
+    }
+    become_subreaper()?;
+    block_sigchld()?;
+    let mut outcomes = Vec::new();
+    if opts.containers > 0 {
+        let rootfs = crate::rootfs::default_dir();
+        crate::rootfs::ensure(&rootfs)?;
+        outcomes.push(containers(&opts, &bin_dir, &rootfs)?);
+    }
+    if opts.vms > 0 {
+        outcomes.push(vms(&opts, &bin_dir)?);
+    }
+    let mut passed = 0;
+    for o in &outcomes {
+        let rate = o.started as f64 / o.wall.as_secs_f64().max(1e-9);
+        if o.passed() {
+            passed += 1;
+            println!(
+                "PASS soak_{}: {} started and ended, {} at a time, in {:.1} s ({rate:.0}/s); \
+                 memory charged after the first tenth {} KiB, at the end {} KiB; nothing left",
+                o.name,
+                o.started,
+                opts.parallel,
+                o.wall.as_secs_f64(),
+                o.memory_after_tenth / 1024,
+                o.memory_at_end / 1024
+            );
+        } else {
+            println!(
+                "FAIL soak_{}: {} started in {:.1} s",
+                o.name,
+                o.started,
+                o.wall.as_secs_f64()
+            );
+            for f in o.failed.iter().take(5) {
+                println!("    | failed: {f}");
+            }
+            if o.failed.len() > 5 {
+                println!("    | ... {} failures in all", o.failed.len());
+            }
+            for l in &o.leftovers {
+                println!("    | left behind: {l}");
+            }
+        }
+    }
+    println!("{passed} passed, {} failed", outcomes.len() - passed);
+    if passed == outcomes.len() {
+        Ok(())
+    } else {
+        Err("soak: something failed or was left behind (see above)".to_string())
+    }
+}
+
+fn become_subreaper() -> Result<(), String> {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag and touches no memory of ours.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "soak: prctl(PR_SET_CHILD_SUBREAPER) failed: {}",
+            std::io::Error::last_os_error()
+        ))
+    }
+}
+
+/// The state a soak must leave as it found it.
+#[derive(Debug, PartialEq, Eq)]
+struct World {
+    mounts: BTreeSet<String>,
+    fds: BTreeSet<String>,
+}
+
+fn world() -> World {
+    World {
+        mounts: host_mounts(),
+        fds: std::fs::read_dir("/proc/self/fd")
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| std::fs::read_link(e.path()).ok())
+                    .map(|p| p.display().to_string())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// The host's mounts as "mount point fstype source", without the ones the kernel mounts by
+/// itself on first use (autofs-triggered tracefs, debugfs, binfmt_misc), which say nothing of us.
+fn host_mounts() -> BTreeSet<String> {
+    conventions::mountinfo::read_self()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| !matches!(m.fstype.as_str(), "tracefs" | "debugfs" | "binfmt_misc"))
+        .map(|m| format!("{} {} {}", m.mount_point, m.fstype, m.source))
+        .collect()
+}
+
+/// Differences between two worlds, each as a line for the report.
+fn compare(before: &World, after: &World) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in after.mounts.difference(&before.mounts) {
+        out.push(format!("mount {m}"));
+    }
+    for m in before.mounts.difference(&after.mounts) {
+        out.push(format!("mount gone: {m}"));
+    }
+    for f in after.fds.difference(&before.fds) {
+        out.push(format!("descriptor of the driver: {f}"));
+    }
+    out
+}
+
+/// Processes that were reparented to the driver (it is their subreaper) and still run.
+fn adopted_children(known: &HashMap<i32, usize>) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the command name, which may itself hold spaces and parentheses.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let mut f = rest.split_whitespace();
+        let _state = f.next();
+        if f.next().and_then(|p| p.parse::<i32>().ok()) == Some(me) && !known.contains_key(&pid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// One soak: `make(i)` builds instance i's command, which runs in a group under `parent`;
+/// every instance must exit 0.
+fn soak(
+    name: &'static str,
+    opts: &Options,
+    count: usize,
+    parent: &ParentGroup,
+    make: &dyn Fn(usize) -> Command,
+) -> Result<Outcome, String> {
+    let tmp = TempDir::new(name)?;
+    let tmpdir = tmp.0.as_path();
+    let before = world();
+    let mut outcome = Outcome {
+        name,
+        ..Outcome::default()
+    };
+    let mut running: HashMap<i32, usize> = HashMap::new();
+    let mut strays = 0usize;
+    let tenth = (count / 10).max(1);
+    let start = Instant::now();
+    let mut next = 0;
+    while next < count || !running.is_empty() {
+        if next == tenth && running.is_empty() && outcome.memory_after_tenth == 0 {
+            outcome.memory_after_tenth = parent.memory_usage()?;
+        }
+        // The first tenth ends before the rest starts, so that the memory read after it is
+        // read with nothing running.
+        let batch_end = if next < tenth { tenth } else { count };
+        while next < batch_end && running.len() < opts.parallel {
+            let mut cmd = make(next);
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .env("TMPDIR", tmpdir);
+            let child = cmd
+                .spawn()
+                .map_err(|e| format!("soak: cannot start {}: {e}", crate::util::describe(&cmd)))?;
+            running.insert(child.id() as i32, next);
+            outcome.started += 1;
+            next += 1;
+        }
+        if start.elapsed() > opts.time_limit {
+            for pid in running.keys() {
+                // SAFETY: kill takes plain integers; these PIDs are our own unreaped children,
+                // so they cannot have been reused by another process.
+                unsafe { libc::kill(*pid, libc::SIGKILL) };
+            }
+            while let Reaped::Child(pid, _) = reap(Duration::from_secs(5)) {
+                running.remove(&pid);
+            }
+            outcome.failed.push(format!(
+                "time limit of {:?} reached after {} of {count} instances",
+                opts.time_limit, outcome.started
+            ));
+            break;
+        }
+        match reap(Duration::from_millis(200)) {
+            Reaped::Child(pid, status) => match running.remove(&pid) {
+                Some(i) => {
+                    if status != 0 {
+                        outcome
+                            .failed
+                            .push(format!("instance {i}: {}", describe_status(status)));
+                    }
+                }
+                None => strays += 1,
+            },
+            Reaped::NotYet => {}
+            Reaped::NoChildren => break,
+        }
+    }
+    outcome.wall = start.elapsed();
+    let adopted = adopted_children(&running);
+    for pid in &adopted {
+        // SAFETY: as above; a process reparented to us is one an instance of ours left behind.
+        unsafe { libc::kill(*pid, libc::SIGKILL) };
+    }
+    while let Reaped::Child(..) = reap(Duration::from_secs(5)) {}
+    if strays > 0 {
+        outcome.leftovers.push(format!(
+            "{strays} process(es) outlived their instance and were reaped by the driver"
+        ));
+    }
+    if !adopted.is_empty() {
+        outcome
+            .leftovers
+            .push(format!("processes still running: {adopted:?} (killed)"));
+    }
+    outcome.leftovers.extend(compare(&before, &world()));
+    let left: Vec<String> = std::fs::read_dir(tmpdir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().display().to_string())
+        .collect();
+    if !left.is_empty() {
+        outcome.leftovers.push(format!("temp files: {left:?}"));
+    }
+    let groups = parent.children();
+    if !groups.is_empty() {
+        outcome.leftovers.push(format!(
+            "{} cgroup(s) under {}: {:?}",
+            groups.len(),
+            parent.name,
+            groups.iter().take(5).collect::<Vec<_>>()
+        ));
+    }
+    outcome.memory_at_end = parent.memory_usage()?;
+    if outcome.memory_after_tenth == 0 {
+        outcome.memory_after_tenth = outcome.memory_at_end;
+    }
+    if !memory_flat(outcome.memory_after_tenth, outcome.memory_at_end) {
+        outcome.leftovers.push(format!(
+            "memory grew: {} KiB charged to {} after the first tenth, {} KiB at the end",
+            outcome.memory_after_tenth / 1024,
+            parent.name,
+            outcome.memory_at_end / 1024
+        ));
+    }
+    Ok(outcome)
+}
+
+/// Whether the memory charged at the end stays within a quarter, and 4 MiB, of what was
+/// charged after the first tenth: a leak of a page per instance over 900 more would not.
+pub fn memory_flat(after_tenth: u64, at_end: u64) -> bool {
+    at_end <= after_tenth + after_tenth / 4 + (4 << 20)
+}
+
+/// What waiting for a child gave.
+enum Reaped {
+    /// (pid, wait status)
+    Child(i32, i32),
+    /// None ended within the time given.
+    NotYet,
+    /// There is no child left to wait for.
+    NoChildren,
+}
+
+/// Waits up to `within` for any child to end. SIGCHLD is blocked (see `block_sigchld`) and
+/// waited for with sigtimedwait, so that a hung instance cannot keep the driver from checking
+/// its time limit.
+fn reap(within: Duration) -> Reaped {
+    let mut waited = false;
+    loop {
+        let mut status = 0;
+        // SAFETY: status is a valid, writable local for the duration of the call.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid > 0 {
+            return Reaped::Child(pid, status);
+        }
+        if pid < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Reaped::NoChildren;
+        }
+        if waited {
+            return Reaped::NotYet;
+        }
+        let set = sigchld_set();
+        let ts = libc::timespec {
+            tv_sec: within.as_secs() as libc::time_t,
+            tv_nsec: within.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: set and ts are valid for the call; a null siginfo pointer is allowed.
+        unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) };
+        waited = true;
+    }
+}
+
+fn sigchld_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset initialises the set it is given before sigaddset reads it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        set
+    }
+}
+
+/// Blocks SIGCHLD in the driver, so that `reap` can wait for it; spawned children start with
+/// an empty mask (std resets it), so the instances do not inherit this.
+fn block_sigchld() -> Result<(), String> {
+    let set = sigchld_set();
+    // SAFETY: set is initialised; a null old-set pointer is allowed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "soak: pthread_sigmask(SIG_BLOCK, SIGCHLD) failed: {}",
+            std::io::Error::from_raw_os_error(rc)
+        ))
+    }
+}
+
+fn describe_status(status: i32) -> String {
+    if libc::WIFEXITED(status) {
+        format!("exit {}", libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        format!("killed by signal {}", libc::WTERMSIG(status))
+    } else {
+        format!("wait status {status:#x}")
+    }
+}
+
+/// A private directory for the instances' TMPDIR, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(what: &str) -> Result<TempDir, String> {
+        let dir = crate::util::target_dir()
+            .join("tmp")
+            .join(format!("soak-{what}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("soak: cannot create {}: {e}", dir.display()))?;
+        Ok(TempDir(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The cgroup every container's group is made under, in every hierarchy, so that what the
+/// soak leaves is read off one place and nothing else on the host is looked at.
+struct ParentGroup {
+    cgctl: PathBuf,
+    name: String,
+}
+
+impl ParentGroup {
+    fn new(cgctl: &Path, what: &str) -> Result<ParentGroup, String> {
+        let name = format!("xtask-soak-{what}-{}", std::process::id());
+        let out = Command::new(cgctl)
+            .args(["create", &name])
+            .output()
+            .map_err(|e| format!("soak: cannot run {}: {e}", cgctl.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "soak: cgctl create {name} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(ParentGroup {
+            cgctl: cgctl.to_path_buf(),
+            name,
+        })
+    }
+
+    /// The memory charged to the parent and what is under it, in bytes (v1
+    /// memory.usage_in_bytes, or v2 memory.current where the memory controller is on v2).
+    fn memory_usage(&self) -> Result<u64, String> {
+        for mount in cgroup_mounts() {
+            for file in ["memory.usage_in_bytes", "memory.current"] {
+                let path = mount.join(&self.name).join(file);
+                if let Ok(text) = std::fs::read_to_string(&path) {
+                    return text.trim().parse().map_err(|_| {
+                        format!(
+                            "soak: {} holds '{}', not a number",
+                            path.display(),
+                            text.trim()
+                        )
+                    });
+                }
+            }
+        }
+        Err(format!(
+            "soak: no memory controller file for group {} (memory.usage_in_bytes or \
+             memory.current) in any cgroup hierarchy",
+            self.name
+        ))
+    }
+
+    /// Groups left under the parent, in any hierarchy.
+    fn children(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for mount in cgroup_mounts() {
+            let dir = mount.join(&self.name);
+            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    out.push(e.path().display().to_string());
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for ParentGroup {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.cgctl)
+            .args(["delete", "-r", &self.name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn cgroup_mounts() -> Vec<PathBuf> {
+    conventions::mountinfo::read_self()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
+        .map(|m| PathBuf::from(m.mount_point))
+        .collect()
+}
+
+fn containers(opts: &Options, bin: &Path, rootfs: &Path) -> Result<Outcome, String> {
+    let parent = ParentGroup::new(&bin.join("cgctl"), "containers")?;
+    let make = |_i: usize| {
+        let mut c = Command::new(bin.join("cgctl"));
+        c.args([
+            "run",
+            "--parent",
+            &parent.name,
+            "--memory",
+            "64M",
+            "--pids",
+            "20",
+        ])
+        .arg("--")
+        .arg(bin.join("unshare-rs"))
+        .args(["-fpmuin", "--mount-proc", "--"])
+        .arg(bin.join("pivot"))
+        .arg(rootfs)
+        .arg("/bin/true");
+        c
+    };
+    soak("containers", opts, opts.containers, &parent, &make)
+}
+
+/// Each VM joins the soak's group (`cgctl exec`, which only joins and execs) so that what its
+/// guest memory and KVM objects leave charged is counted.
+fn vms(opts: &Options, bin: &Path) -> Result<Outcome, String> {
+    let parent = ParentGroup::new(&bin.join("cgctl"), "vms")?;
+    let tinyvmm: OsString = bin.join("tinyvmm").into_os_string();
+    let make = |_i: usize| {
+        let mut c = Command::new(bin.join("cgctl"));
+        c.args(["exec", &parent.name, "--"]).arg(&tinyvmm).args([
+            "run",
+            "--mem",
+            "16M",
+            "--timeout",
+            "60",
+        ]);
+        c
+    };
+    soak("vms", opts, opts.vms, &parent, &make)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn defaults_are_a_thousand_of_each_twenty_at_a_time() {
+        let o = parse(&[]).unwrap().unwrap();
+        assert_eq!(o, Options::default());
+        assert_eq!((o.containers, o.vms, o.parallel), (1000, 1000, 20));
+    }
+
+    #[test]
+    fn options_take_separate_and_inline_values() {
+        let o = parse(&args(
+            "--containers 5 --vms=7 --parallel 3 --time-limit 1.5 --bin-dir /b",
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            o,
+            Options {
+                containers: 5,
+                vms: 7,
+                parallel: 3,
+                time_limit: Duration::from_millis(1500),
+                bin_dir: Some(PathBuf::from("/b")),
+            }
+        );
+        assert_eq!(parse(&args("--help")).unwrap(), None);
+    }
+
+    #[test]
+    fn bad_arguments_are_refused_with_the_option_named() {
+        for (line, needle) in [
+            ("--containers", "--containers needs a value"),
+            ("--vms x", "--vms: 'x' is not a whole number"),
+            ("--parallel 0", "--parallel must be 1 to 1000"),
+            ("--time-limit -1", "--time-limit: '-1'"),
+            ("--time-limit nan", "--time-limit: 'nan'"),
+            ("--frobnicate", "unknown argument '--frobnicate'"),
+        ] {
+            let err = parse(&args(line)).unwrap_err();
+            assert!(err.contains(needle), "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn memory_is_flat_within_a_quarter_and_four_mib() {
+        let mib = 1 << 20;
+        assert!(memory_flat(8 * mib, 8 * mib));
+        assert!(memory_flat(8 * mib, 14 * mib));
+        assert!(!memory_flat(8 * mib, 14 * mib + 1));
+        assert!(!memory_flat(0, 5 * mib));
+    }
+
+    #[test]
+    fn a_new_mount_and_a_new_descriptor_are_reported() {
+        let before = World {
+            mounts: ["/ ext4 /dev/vda".to_string()].into(),
+            fds: ["/dev/null".to_string()].into(),
+        };
+        let after = World {
+            mounts: ["/ ext4 /dev/vda".to_string(), "/x proc proc".to_string()].into(),
+            fds: ["/dev/null".to_string(), "/dev/kvm".to_string()].into(),
+        };
+        assert_eq!(compare(&before, &before), Vec::<String>::new());
+        assert_eq!(
+            compare(&before, &after),
+            vec![
+                "mount /x proc proc".to_string(),
+                "descriptor of the driver: /dev/kvm".to_string()
+            ]
+        );
+    }
+}
