@@ -2,8 +2,7 @@
 //! with `--lo-up`, `--report` and errors that name their cause.
 //!
 //! - [`early`]: the fast path, an everyday command line run before glibc starts.
-//! - [`getopt`]: util-linux's command-line rules.
-//! - [`plan`]: the pure step: options to a checked [`plan::Plan`] and its ordered steps.
+//! - [`plan`]: the pure step: the command line (read by [`conventions::getopt`]) to a checked [`plan::Plan`] and its ordered steps.
 //! - [`idmap`]: id map parsing and building.
 //! - [`persist`]: namespace persistence by bind mounts.
 //! - [`mod@run`]: the syscalls, in util-linux's order.
@@ -11,7 +10,6 @@
 
 pub mod early;
 pub mod error;
-pub mod getopt;
 pub mod idmap;
 pub mod persist;
 pub mod plan;

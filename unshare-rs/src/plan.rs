@@ -2,8 +2,8 @@
 //! (what to create, which ids to map, and the ordered steps util-linux takes), with every check
 //! that needs no syscall done here, before anything is created.
 
-use crate::getopt::{self, HasArg, Spec};
 use crate::idmap::{self, MapSpec};
+use conventions::getopt::{Getopt, HasArg, Spec};
 use conventions::ns::{self, NsKind};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -43,65 +43,25 @@ pub enum Opt {
 }
 
 const fn spec(long: &'static str, short: Option<char>, arg: HasArg, id: Opt) -> Spec<Opt> {
-    Spec {
-        long,
-        short,
-        arg,
-        id,
-    }
+    Spec::new(long, short, arg, id)
+}
+
+/// A namespace option: `--mount[=FILE]`, but a plain `-m`.
+const fn ns_spec(long: &'static str, short: char, flag: libc::c_int) -> Spec<Opt> {
+    Spec::new(long, Some(short), HasArg::Optional, Opt::Ns(flag)).short_flag()
 }
 
 /// The option table. Short namespace letters take no argument: util-linux 2.38.1 reads `-mfoo`
 /// as `-m -f -o -o` (an error), so persistence is only `--mount=FILE`.
 pub const OPTIONS: [Spec<Opt>; 35] = [
-    spec(
-        "mount",
-        Some('m'),
-        HasArg::Optional,
-        Opt::Ns(libc::CLONE_NEWNS),
-    ),
-    spec(
-        "uts",
-        Some('u'),
-        HasArg::Optional,
-        Opt::Ns(libc::CLONE_NEWUTS),
-    ),
-    spec(
-        "ipc",
-        Some('i'),
-        HasArg::Optional,
-        Opt::Ns(libc::CLONE_NEWIPC),
-    ),
-    spec(
-        "net",
-        Some('n'),
-        HasArg::Optional,
-        Opt::Ns(libc::CLONE_NEWNET),
-    ),
-    spec(
-        "pid",
-        Some('p'),
-        HasArg::Optional,
-        Opt::Ns(libc::CLONE_NEWPID),
-    ),
-    spec(
-        "user",
-        Some('U'),
-        HasArg::Optional,
-        Opt::Ns(libc::CLONE_NEWUSER),
-    ),
-    spec(
-        "cgroup",
-        Some('C'),
-        HasArg::Optional,
-        Opt::Ns(libc::CLONE_NEWCGROUP),
-    ),
-    spec(
-        "time",
-        Some('T'),
-        HasArg::Optional,
-        Opt::Ns(ns::CLONE_NEWTIME),
-    ),
+    ns_spec("mount", 'm', libc::CLONE_NEWNS),
+    ns_spec("uts", 'u', libc::CLONE_NEWUTS),
+    ns_spec("ipc", 'i', libc::CLONE_NEWIPC),
+    ns_spec("net", 'n', libc::CLONE_NEWNET),
+    ns_spec("pid", 'p', libc::CLONE_NEWPID),
+    ns_spec("user", 'U', libc::CLONE_NEWUSER),
+    ns_spec("cgroup", 'C', libc::CLONE_NEWCGROUP),
+    ns_spec("time", 'T', ns::CLONE_NEWTIME),
     spec("fork", Some('f'), HasArg::No, Opt::Fork),
     spec("kill-child", None, HasArg::Optional, Opt::KillChild),
     spec("forward-signals", None, HasArg::No, Opt::ForwardSignals),
@@ -444,7 +404,7 @@ pub fn parse(
     lookup_uid: &dyn Fn(&str) -> Result<u32, String>,
     lookup_gid: &dyn Fn(&str) -> Result<u32, String>,
 ) -> Result<Command, String> {
-    let (opts, program) = getopt::parse(&OPTIONS, args).map_err(|e| e.to_string())?;
+    let mut opts = Getopt::new(&OPTIONS, args);
     let mut p = Plan {
         flags: 0,
         persist: Vec::new(),
@@ -469,10 +429,13 @@ pub fn parse(
         owner: None,
         lo_up: false,
         report: None,
-        program,
+        program: Vec::new(),
     };
-    for (opt, value) in &opts {
-        match *opt {
+    // Each option acts when it is read, as in util-linux: `-h --bogus` is the help.
+    for item in opts.by_ref() {
+        let (opt, value) = item.map_err(|e| e.to_string())?;
+        let value = &value;
+        match opt {
             Opt::Ns(flag) => {
                 p.flags |= flag;
                 if let Some(path) = value {
@@ -536,7 +499,7 @@ pub fn parse(
             }
             Opt::MapAuto | Opt::MapSubids => {
                 p.flags |= libc::CLONE_NEWUSER;
-                let spec = if *opt == Opt::MapAuto {
+                let spec = if opt == Opt::MapAuto {
                     MapSpec::Auto
                 } else {
                     MapSpec::Subids
@@ -602,6 +565,7 @@ pub fn parse(
             Opt::Version => return Ok(Command::Version),
         }
     }
+    p.program = opts.operands().to_vec();
     if (p.monotonic.is_some() || p.boottime.is_some()) && p.flags & ns::CLONE_NEWTIME == 0 {
         return Err(
             "options --monotonic and --boottime require unsharing of a time namespace (-T)".into(),
