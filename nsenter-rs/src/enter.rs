@@ -99,16 +99,40 @@ impl Target {
     /// Opens `/proc/PID/<rel>`.
     pub fn open_rel(&self, rel: &str, flags: libc::c_int) -> Result<OwnedFd, Error> {
         sys::openat(Some(self.dir()?), OsStr::new(rel), flags)
-            .map_err(|e| Error::of_target(self.pid, format!("open(/proc/{}/{rel})", self.pid), e))
+            .map_err(|e| self.failed(format!("open(/proc/{}/{rel})", self.pid), e))
+    }
+
+    /// The error for a call about the target that failed with `err`: a zombie (whose
+    /// namespace files read ENOENT and whose pidfd setns answers ESRCH) is named as such.
+    pub fn failed(&self, what: String, err: io::Error) -> Error {
+        if matches!(err.raw_os_error(), Some(libc::ENOENT | libc::ESRCH)) {
+            if let Some(('Z', ppid)) = self.state() {
+                return Error::Zombie {
+                    pid: self.pid,
+                    ppid,
+                    what,
+                    err,
+                };
+            }
+        }
+        Error::of_target(self.pid, what, err)
+    }
+
+    /// The state letter and parent of the target, from `/proc/PID/stat` (None if unreadable).
+    fn state(&self) -> Option<(char, i32)> {
+        let path = format!("/proc/{}/stat", self.pid);
+        let fd = sys::openat(None, OsStr::new(&path), libc::O_RDONLY).ok()?;
+        let mut text = String::new();
+        io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text).ok()?;
+        crate::error::parse_stat_state(&text)
     }
 
     /// Reads `/proc/PID/<rel>`.
     pub fn read(&self, rel: &str) -> Result<Vec<u8>, Error> {
         let fd = self.open_rel(rel, libc::O_RDONLY)?;
         let mut buf = Vec::new();
-        io::Read::read_to_end(&mut std::fs::File::from(fd), &mut buf).map_err(|e| {
-            Error::of_target(self.pid, format!("read(/proc/{}/{rel})", self.pid), e)
-        })?;
+        io::Read::read_to_end(&mut std::fs::File::from(fd), &mut buf)
+            .map_err(|e| self.failed(format!("read(/proc/{}/{rel})", self.pid), e))?;
         Ok(buf)
     }
 
@@ -222,10 +246,23 @@ fn open_joins(joins: &[Join], target: Option<&Target>) -> Result<Vec<Opened>, Er
     Ok(out)
 }
 
-/// `--user-parent`: replace the user namespace by its parent, or, without one, add the user
-/// namespace that owns the first other namespace.
-fn user_parent(opened: &mut Vec<Opened>) -> Result<(), Error> {
+/// `--user-parent`: the user namespace joined is the parent of the one `-U` names (the
+/// target's, or `--user=FILE`'s); without `-U`, the parent of the target's user namespace, as
+/// util-linux since 2.40 does (2.38.1 has no `--user-parent`).
+fn user_parent(opened: &mut Vec<Opened>, target: Option<&Target>) -> Result<(), Error> {
     let user = ns::by_name("user").ok_or_else(|| Error::Invalid("no user kind".into()))?;
+    if !opened.iter().any(|o| o.kind == user) {
+        let t = target.ok_or_else(|| Error::Invalid("--user-parent needs -t PID".into()))?;
+        let fd = t.open_rel("ns/user", libc::O_RDONLY)?;
+        opened.insert(
+            0,
+            Opened {
+                kind: user,
+                fd,
+                label: format!("/proc/{}/ns/user", t.pid),
+            },
+        );
+    }
     if let Some(u) = opened.iter_mut().find(|o| o.kind == user) {
         let parent = sys::ioctl_fd(&u.fd, sys::NS_GET_PARENT).map_err(|e| {
             Error::sys(
@@ -236,27 +273,7 @@ fn user_parent(opened: &mut Vec<Opened>) -> Result<(), Error> {
         })?;
         u.fd = parent;
         u.label = format!("the parent user namespace of {}", u.label);
-        return Ok(());
     }
-    let first = opened
-        .first()
-        .ok_or_else(|| Error::Invalid("--user-parent: no namespace to start from".into()))?;
-    let owner = sys::ioctl_fd(&first.fd, sys::NS_GET_USERNS).map_err(|e| {
-        Error::sys(
-            format!("ioctl(NS_GET_USERNS) on {}", first.label),
-            e,
-            "the owning user namespace is outside your own",
-        )
-    })?;
-    let label = format!("the user namespace owning {}", first.label);
-    opened.insert(
-        0,
-        Opened {
-            kind: user,
-            fd: owner,
-            label,
-        },
-    );
     Ok(())
 }
 
@@ -412,29 +429,34 @@ fn join_cgroup(t: &Target) -> Result<(), Error> {
     })
 }
 
-fn setgroups_denied() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups")
-        .map(|s| s.trim() == "deny")
-        .unwrap_or(false)
+/// setgroups(2) with an empty list.
+fn drop_groups() -> io::Result<()> {
+    // SAFETY: setgroups with an empty list reads no memory.
+    if unsafe { libc::setgroups(0, std::ptr::null()) } == 0 {
+        Ok(())
+    } else {
+        // Taken at once, before anything else can change errno.
+        Err(io::Error::last_os_error())
+    }
 }
 
-fn set_ids(
-    uid: Option<u32>,
-    gid: Option<u32>,
-    drop_groups: bool,
-    tolerate_denied_setgroups: bool,
-) -> Result<(), Error> {
+/// Switches to `gid` and `uid`, dropping the supplementary groups first when a gid is set.
+/// Dropping them is tried twice, as util-linux does: once before joining (`early`, where we
+/// still have our privileges, when a user namespace is entered) and once here; it fails only if
+/// both attempts failed. Inside a user namespace whose setgroups is "deny" (every namespace
+/// made by `unshare -r`) the second attempt always fails, and the first one has already done it.
+fn set_ids(uid: Option<u32>, gid: Option<u32>, early: Option<&io::Error>) -> Result<(), Error> {
     if let Some(g) = gid {
-        if drop_groups {
-            // SAFETY: setgroups with an empty list reads no memory.
-            let r = unsafe { libc::setgroups(0, std::ptr::null()) };
-            if r != 0 && !(tolerate_denied_setgroups && setgroups_denied()) {
-                return Err(Error::sys(
-                    "setgroups([])",
-                    io::Error::last_os_error(),
-                    "needs CAP_SETGID",
-                ));
-            }
+        if let (Err(e), Some(first)) = (drop_groups(), early) {
+            let hint = if e.raw_os_error() == Some(libc::EPERM) {
+                format!(
+                    "needs CAP_SETGID, in the entered user namespace too (where setgroups may be denied); before joining it failed as well: {}",
+                    crate::error::errtext(first)
+                )
+            } else {
+                String::new()
+            };
+            return Err(Error::sys("setgroups([])", e, hint));
         }
         // SAFETY: setgid has no memory arguments.
         if unsafe { libc::setgid(g) } != 0 {
@@ -539,7 +561,7 @@ pub fn run(tool: &str, plan: Plan) -> Result<Infallible, Error> {
     } else {
         let mut o = open_joins(&joins, target.as_ref())?;
         if plan.user_parent {
-            user_parent(&mut o)?;
+            user_parent(&mut o, target.as_ref())?;
         }
         o
     };
@@ -554,6 +576,10 @@ pub fn run(tool: &str, plan: Plan) -> Result<Infallible, Error> {
     } else {
         opened.iter().any(|o| o.kind.proc_name == "user")
     };
+    // The first of util-linux's two tries at dropping the supplementary groups (see set_ids).
+    let early_groups = (entered_user && !plan.preserve_credentials)
+        .then(drop_groups)
+        .and_then(Result::err);
 
     // --setuid/--setgid follow read /proc/PID/status after joining, when /proc may be the
     // entered mount namespace's: the directory is opened now, naming our /proc.
@@ -582,6 +608,10 @@ pub fn run(tool: &str, plan: Plan) -> Result<Infallible, Error> {
                         Err(access @ Error::Access { .. }) => return Err(access),
                         Err(_) => None,
                     };
+                    if e.raw_os_error() == Some(libc::ESRCH) {
+                        let what = format!("setns(pidfd of {}, {})", t.pid, ns::flag_names(mask));
+                        return Err(t.failed(what, e));
+                    }
                     let hint = setns_hint(&e, kind, fd.as_ref());
                     return Err(Error::sys(
                         format!("setns(pidfd of {}, {})", t.pid, ns::flag_names(mask)),
@@ -659,7 +689,7 @@ pub fn run(tool: &str, plan: Plan) -> Result<Infallible, Error> {
                 // SAFETY: restores a disposition the kernel gave us (in this child only).
                 unsafe { libc::signal(sig, old) };
             }
-            let e = match finish(&plan, target.as_ref(), entered_user) {
+            let e = match finish(&plan, target.as_ref(), entered_user, early_groups.as_ref()) {
                 Err(e) => e,
                 Ok(never) => match never {},
             };
@@ -692,12 +722,17 @@ pub fn run(tool: &str, plan: Plan) -> Result<Infallible, Error> {
         .map_err(|e| Error::sys(format!("waitpid({child})"), e, ""))?;
         conventions::exit::relay(outcome);
     }
-    finish(&plan, target.as_ref(), entered_user)
+    finish(&plan, target.as_ref(), entered_user, early_groups.as_ref())
 }
 
 /// The last steps, in the process that execs (the forked child when a pid namespace was
 /// joined): mount /proc, switch ids, keep caps, exec.
-fn finish(plan: &Plan, target: Option<&Target>, entered_user: bool) -> Result<Infallible, Error> {
+fn finish(
+    plan: &Plan,
+    target: Option<&Target>,
+    entered_user: bool,
+    early_groups: Option<&io::Error>,
+) -> Result<Infallible, Error> {
     if plan.mount_proc {
         sys::mount(
             "proc",
@@ -734,9 +769,9 @@ fn finish(plan: &Plan, target: Option<&Target>, entered_user: bool) -> Result<In
     let uid = resolve_id(plan.uid, &mut || follow(0))?;
     let gid = resolve_id(plan.gid, &mut || follow(1))?;
     if entered_user && !plan.preserve_credentials {
-        set_ids(Some(uid.unwrap_or(0)), Some(gid.unwrap_or(0)), true, true)?;
+        set_ids(Some(uid.unwrap_or(0)), Some(gid.unwrap_or(0)), early_groups)?;
     } else {
-        set_ids(uid, gid, true, false)?;
+        set_ids(uid, gid, early_groups)?;
     }
     if entered_user && plan.keep_caps {
         conventions::ids::keep_caps().map_err(Error::Invalid)?;
