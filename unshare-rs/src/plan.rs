@@ -571,6 +571,13 @@ pub fn parse(
             "options --monotonic and --boottime require unsharing of a time namespace (-T)".into(),
         );
     }
+    for (id, what) in [(p.map_user, "--map-user"), (p.map_group, "--map-group")] {
+        if id == Some(u32::MAX) {
+            return Err(format!(
+                "{what}=4294967295: the kernel never maps id 4294967295 (it means \"no id\")"
+            ));
+        }
+    }
     if p.setgroups == Some(Setgroups::Allow) && p.map_group.is_some() {
         return Err("options --setgroups=allow and --map-group are mutually exclusive".into());
     }
@@ -723,6 +730,8 @@ mod tests {
             (&["-mfoo"][..], "unexpected argument '-o' found"),
             (&["--bogus"][..], "unexpected argument '--bogus' found"),
             (&["--report="][..], "--report needs"),
+            (&["--map-user=4294967295"][..], "never maps id 4294967295"),
+            (&["--map-group=4294967295"][..], "--map-group=4294967295"),
         ] {
             let e = plan(args).expect_err(&format!("{args:?} should fail"));
             assert!(e.contains(needle), "{args:?}: {e}");
