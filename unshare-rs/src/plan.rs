@@ -35,6 +35,9 @@ pub enum Opt {
     Monotonic,
     Boottime,
     ClearEnv,
+    WhitelistEnv,
+    MountBinfmt,
+    LoadInterp,
     Owner,
     LoUp,
     Report,
@@ -53,7 +56,7 @@ const fn ns_spec(long: &'static str, short: char, flag: libc::c_int) -> Spec<Opt
 
 /// The option table. Short namespace letters take no argument: util-linux 2.38.1 reads `-mfoo`
 /// as `-m -f -o -o` (an error), so persistence is only `--mount=FILE`.
-pub const OPTIONS: [Spec<Opt>; 35] = [
+pub const OPTIONS: [Spec<Opt>; 38] = [
     ns_spec("mount", 'm', libc::CLONE_NEWNS),
     ns_spec("uts", 'u', libc::CLONE_NEWUTS),
     ns_spec("ipc", 'i', libc::CLONE_NEWIPC),
@@ -89,12 +92,18 @@ pub const OPTIONS: [Spec<Opt>; 35] = [
     spec("monotonic", None, HasArg::Required, Opt::Monotonic),
     spec("boottime", None, HasArg::Required, Opt::Boottime),
     spec("clear-env", None, HasArg::No, Opt::ClearEnv),
+    spec("whitelist-env", None, HasArg::Required, Opt::WhitelistEnv),
+    spec("mount-binfmt", None, HasArg::Optional, Opt::MountBinfmt),
+    spec("load-interp", Some('l'), HasArg::Required, Opt::LoadInterp),
     spec("owner", None, HasArg::Required, Opt::Owner),
     spec("lo-up", None, HasArg::No, Opt::LoUp),
     spec("report", None, HasArg::Required, Opt::Report),
     spec("help", Some('h'), HasArg::No, Opt::Help),
     spec("version", Some('V'), HasArg::No, Opt::Version),
 ];
+
+/// Where binfmt_misc is mounted by default.
+pub const BINFMT_MISC: &str = "/proc/sys/fs/binfmt_misc";
 
 /// What `/proc/self/setgroups` gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,8 +187,15 @@ pub enum Step {
     Chroot,
     /// chdir.
     Chdir,
+    /// Before the chroot: mount binfmt_misc on /proc/sys/fs/binfmt_misc and register the
+    /// interpreter there, so that its `F` flag opens the interpreter from the caller's root.
+    BinfmtBeforeChroot,
     /// Mount proc.
     MountProc,
+    /// Mount binfmt_misc (`--mount-binfmt`).
+    MountBinfmt,
+    /// Register the `--load-interp` definition.
+    LoadInterp,
     /// setgroups/setgid/setuid.
     SetIds,
     /// Permitted capabilities to ambient.
@@ -235,6 +251,12 @@ pub struct Plan {
     pub keep_caps: bool,
     /// Run the program with an empty environment.
     pub clear_env: bool,
+    /// `--whitelist-env`: run it with only these variables (the ones set), in the order given.
+    pub whitelist_env: Vec<String>,
+    /// `--mount-binfmt[=DIR]` (also implied by `-l`): where to mount binfmt_misc.
+    pub binfmt: Option<PathBuf>,
+    /// `-l/--load-interp`: the binfmt_misc definition to register (`:name:type:...:flags`).
+    pub load_interp: Option<OsString>,
     /// `--owner`: uid and gid that create (and so own) the user namespace.
     pub owner: Option<(u32, u32)>,
     /// Bring lo up.
@@ -309,6 +331,7 @@ impl Plan {
             && self.report.is_none()
             && self.flags & libc::CLONE_NEWTIME == 0
             && !self.clear_env
+            && self.whitelist_env.is_empty()
     }
 
     /// The steps in the order they run.
@@ -363,6 +386,9 @@ impl Plan {
         if let (Some(p), true) = (self.propagation, self.flags & libc::CLONE_NEWNS != 0) {
             s.push(Step::Propagation(p));
         }
+        if self.interp_before_chroot() {
+            s.push(Step::BinfmtBeforeChroot);
+        }
         if self.root.is_some() {
             s.push(Step::Chroot);
         }
@@ -372,13 +398,19 @@ impl Plan {
         if self.mount_proc.is_some() {
             s.push(Step::MountProc);
         }
+        if self.binfmt.is_some() {
+            s.push(Step::MountBinfmt);
+        }
+        if self.load_interp.is_some() && !self.interp_before_chroot() {
+            s.push(Step::LoadInterp);
+        }
         if self.setuid.is_some() || self.setgid.is_some() {
             s.push(Step::SetIds);
         }
         if self.keep_caps && self.flags & libc::CLONE_NEWUSER != 0 {
             s.push(Step::KeepCaps);
         }
-        if self.clear_env {
+        if self.clear_env || !self.whitelist_env.is_empty() {
             s.push(Step::ClearEnv);
         }
         if self.report.is_some() {
@@ -388,12 +420,28 @@ impl Plan {
         s
     }
 
+    /// Whether the interpreter is registered before the chroot, as util-linux does for a
+    /// definition with the `F` flag (the kernel opens the interpreter at once, from our root).
+    pub fn interp_before_chroot(&self) -> bool {
+        self.root.is_some() && self.load_interp.as_deref().is_some_and(interp_is_fixed)
+    }
+
     /// The directory to chdir to: `--wd`, else `/` after `--root`.
     pub fn chdir_target(&self) -> Option<PathBuf> {
         self.wd
             .clone()
             .or_else(|| self.root.as_ref().map(|_| PathBuf::from("/")))
     }
+}
+
+/// Whether a binfmt_misc definition has the `F` (fix binary) flag: the flags are the text after
+/// its last `:`.
+pub fn interp_is_fixed(def: &std::ffi::OsStr) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let b = def.as_bytes();
+    b.iter()
+        .rposition(|&c| c == b':')
+        .is_some_and(|i| b[i + 1..].contains(&b'F'))
 }
 
 /// Parses the arguments after argv\[0\] into a [`Command`]. `caller` gives the ids that `-c` maps
@@ -426,6 +474,9 @@ pub fn parse(
         boottime: None,
         keep_caps: false,
         clear_env: false,
+        whitelist_env: Vec::new(),
+        binfmt: None,
+        load_interp: None,
         owner: None,
         lo_up: false,
         report: None,
@@ -465,8 +516,12 @@ pub fn parse(
             Opt::MountProc => {
                 p.flags |= libc::CLONE_NEWNS;
                 p.mount_proc = Some(match value {
-                    Some(v) if !v.is_empty() => PathBuf::from(v),
-                    _ => PathBuf::from("/proc"),
+                    Some(v) if v.is_empty() => {
+                        // util-linux fails to mount on "", after creating the namespaces.
+                        return Err("--mount-proc= needs a directory (or no '=': /proc)".into());
+                    }
+                    Some(v) => PathBuf::from(v),
+                    None => PathBuf::from("/proc"),
                 });
             }
             Opt::MapRootUser => {
@@ -539,6 +594,33 @@ pub fn parse(
             Opt::Monotonic => p.monotonic = Some(offset("monotonic", &text("monotonic", value)?)?),
             Opt::Boottime => p.boottime = Some(offset("boottime", &text("boottime", value)?)?),
             Opt::ClearEnv => p.clear_env = true,
+            Opt::WhitelistEnv => p.whitelist_env.extend(
+                text("whitelist-env", value)?
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string),
+            ),
+            Opt::MountBinfmt | Opt::LoadInterp => {
+                // util-linux: both need a new user and mount namespace; the default place is
+                // inside /proc, so a fresh /proc is mounted too unless --mount-proc said where.
+                p.flags |= libc::CLONE_NEWNS | libc::CLONE_NEWUSER;
+                match (opt, value) {
+                    (Opt::MountBinfmt, Some(dir)) if !dir.is_empty() => {
+                        p.binfmt = Some(PathBuf::from(dir));
+                    }
+                    (Opt::MountBinfmt, Some(_)) => {
+                        return Err("--mount-binfmt= needs a directory".into())
+                    }
+                    _ if p.binfmt.is_none() => {
+                        p.binfmt = Some(PathBuf::from(BINFMT_MISC));
+                        p.mount_proc.get_or_insert_with(|| PathBuf::from("/proc"));
+                    }
+                    _ => {}
+                }
+                if opt == Opt::LoadInterp {
+                    p.load_interp = value.clone();
+                }
+            }
             Opt::Owner => {
                 let v = text("owner", value)?;
                 let (u, g) = v
@@ -756,6 +838,66 @@ mod tests {
         assert_eq!(
             plan(&["--report", "/tmp/r.json"]).expect("plan").report,
             Some(ReportTo::File(PathBuf::from("/tmp/r.json")))
+        );
+    }
+
+    #[test]
+    fn binfmt_and_whitelist() {
+        // -l implies --mount-binfmt at the default place, with a fresh /proc, -U and -m.
+        let p = plan(&["-r", "-fp", "-l", ":x:E::x::/bin/cat:", "true"]).expect("plan");
+        assert_eq!(p.flags & libc::CLONE_NEWNS, libc::CLONE_NEWNS);
+        assert_eq!(p.binfmt, Some(PathBuf::from(BINFMT_MISC)));
+        assert_eq!(p.mount_proc, Some(PathBuf::from("/proc")));
+        assert!(!p.interp_before_chroot());
+        let tail: Vec<Step> = p.steps().into_iter().rev().take(4).collect();
+        assert_eq!(
+            tail,
+            vec![
+                Step::Exec,
+                Step::LoadInterp,
+                Step::MountBinfmt,
+                Step::MountProc
+            ]
+        );
+        // An explicit directory: no /proc implied; --mount-proc given later wins.
+        let p = plan(&["--mount-binfmt=/b", "--mount-proc=/p", "true"]).expect("plan");
+        assert_eq!(
+            (p.binfmt, p.mount_proc, p.load_interp),
+            (Some(PathBuf::from("/b")), Some(PathBuf::from("/p")), None)
+        );
+        assert_eq!(p.flags, libc::CLONE_NEWNS | libc::CLONE_NEWUSER);
+        let p = plan(&["--mount-binfmt=/b", "-l", "x", "true"]).expect("plan");
+        assert_eq!((p.binfmt, p.mount_proc), (Some(PathBuf::from("/b")), None));
+        // The F flag with --root: registered before the chroot, from the caller's root.
+        let p = plan(&["-R", "/r", "--load-interp=:x:E::x::/i:OCF", "true"]).expect("plan");
+        assert!(p.interp_before_chroot());
+        let steps = p.steps();
+        let at = |s: Step| steps.iter().position(|x| *x == s);
+        assert!(at(Step::BinfmtBeforeChroot) < at(Step::Chroot));
+        assert_eq!(at(Step::LoadInterp), None);
+        assert!(at(Step::MountBinfmt) > at(Step::MountProc));
+        assert!(interp_is_fixed(std::ffi::OsStr::new(":a:M::b:c:/x:F")));
+        assert!(!interp_is_fixed(std::ffi::OsStr::new(":a:M::F:c:/x:OC")));
+        assert!(!interp_is_fixed(std::ffi::OsStr::new("F")));
+        let p = plan(&["--whitelist-env=A,B", "--whitelist-env", "C", "true"]).expect("plan");
+        assert_eq!(p.whitelist_env, vec!["A", "B", "C"]);
+        assert_eq!(p.steps(), vec![Step::ClearEnv, Step::Exec]);
+        assert!(!plan(&["-f", "--whitelist-env=A", "true"])
+            .expect("plan")
+            .child_borrows_memory());
+        assert!(plan(&["--mount-binfmt=", "true"]).is_err());
+        assert!(plan(&["--mount-proc=", "true"])
+            .unwrap_err()
+            .contains("--mount-proc= needs a directory"));
+        // The new names take part in abbreviation: --mount-b is --mount-binfmt, --mount-
+        // is ambiguous, --wh is --whitelist-env.
+        assert!(plan(&["--mount-b", "true"]).expect("plan").binfmt.is_some());
+        assert!(plan(&["--mount-", "true"])
+            .unwrap_err()
+            .contains("ambiguous"));
+        assert_eq!(
+            plan(&["--wh=X", "true"]).expect("plan").whitelist_env,
+            vec!["X"]
         );
     }
 

@@ -308,6 +308,55 @@ fn write_maps(
     Ok(())
 }
 
+/// Mounts a binfmt_misc instance on `dir` (nosuid, nodev, noexec, as util-linux does).
+fn mount_binfmt(dir: &Path) -> Result<(), Error> {
+    use nix::mount::MsFlags;
+    nix::mount::mount(
+        Some("binfmt_misc"),
+        dir,
+        Some("binfmt_misc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(|e| {
+        let hint = match e {
+            nix::errno::Errno::ENODEV => "the kernel has no binfmt_misc (CONFIG_BINFMT_MISC)",
+            nix::errno::Errno::EPERM => {
+                "a binfmt_misc of its own needs a new user namespace (Linux 6.7+) and the \
+                 mount namespace it owns"
+            }
+            nix::errno::Errno::ENOENT => "the directory must exist (inside a fresh /proc it does)",
+            _ => "",
+        };
+        Error::io(
+            format!("mount binfmt_misc on {} failed", dir.display()),
+            std::io::Error::from_raw_os_error(e as i32),
+            hint,
+        )
+    })
+}
+
+/// Registers the binfmt_misc definition `def` through `dir/register`.
+fn load_interp(dir: &Path, def: &std::ffi::OsStr) -> Result<(), Error> {
+    use std::os::unix::ffi::OsStrExt;
+    let register = dir.join("register");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&register)
+        .and_then(|mut f| f.write_all(def.as_bytes()))
+        .map_err(|e| {
+            let hint = match e.raw_os_error() {
+                Some(libc::EINVAL) => {
+                    "the definition is :name:type:offset:magic:mask:interpreter:flags, and with \
+                     the F flag the interpreter must exist"
+                }
+                Some(libc::EEXIST) => "an interpreter of that name is registered already",
+                _ => "",
+            };
+            Error::io(format!("write {} failed", register.display()), e, hint)
+        })
+}
+
 /// Brings `lo` up with SIOCSIFFLAGS on an AF_INET socket (no `ip` needed).
 pub fn lo_up() -> Result<(), Error> {
     // SAFETY: socket has no memory arguments.
@@ -993,15 +1042,34 @@ impl<'a> Runner<'a> {
                     )
                 })?;
             }
+            Step::BinfmtBeforeChroot => {
+                let dir = Path::new(crate::plan::BINFMT_MISC);
+                mount_binfmt(dir)?;
+                load_interp(dir, plan.load_interp.as_deref().unwrap_or_default())?;
+            }
+            Step::MountBinfmt => mount_binfmt(plan.binfmt.as_deref().unwrap_or(Path::new("")))?,
+            Step::LoadInterp => load_interp(
+                plan.binfmt.as_deref().unwrap_or(Path::new("")),
+                plan.load_interp.as_deref().unwrap_or_default(),
+            )?,
             Step::SetIds => {
                 conventions::ids::switch_to(plan.setuid, plan.setgid, plan.setgid.is_some())
                     .map_err(Error::Failed)?
             }
             Step::KeepCaps => conventions::ids::keep_caps().map_err(Error::Failed)?,
             Step::ClearEnv => {
+                // --whitelist-env: the listed variables that are set keep their values.
+                let kept: Vec<(&String, OsString)> = plan
+                    .whitelist_env
+                    .iter()
+                    .filter_map(|k| Some((k, std::env::var_os(k)?)))
+                    .collect();
                 let keys: Vec<OsString> = std::env::vars_os().map(|(k, _)| k).collect();
                 for k in keys {
                     std::env::remove_var(k);
+                }
+                for (k, v) in kept {
+                    std::env::set_var(k, v);
                 }
             }
             Step::Report => {

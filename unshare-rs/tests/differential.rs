@@ -164,6 +164,9 @@ fn the_same_usage_errors_as_util_linux() {
         &["-R", "/nonexistent", "true"],
         &["-w", "/nonexistent", "true"],
         &["-S", "no-such-user-xyz", "true"],
+        // util-linux fails to mount proc on "" (issue #22 item 12); unshare-rs at parse.
+        &["--mount-proc=", "true"],
+        &["-fp", "--mount-proc=", "true"],
     ] {
         let a = ours(args);
         let b = util(args);

@@ -692,3 +692,117 @@ fn the_forked_child_borrows_our_memory_until_it_execs() {
         "{trace}"
     );
 }
+
+/// `--whitelist-env` (util-linux 2.40): only the listed variables that are set are kept.
+#[test]
+fn whitelist_env_keeps_only_the_listed_variables() {
+    testcaps::require!(Cap::Root);
+    for opts in [
+        &["--whitelist-env=A,C,UNSET", "/usr/bin/env"][..],
+        &[
+            "--whitelist-env",
+            "A",
+            "--whitelist-env=C",
+            "-f",
+            "/usr/bin/env",
+        ],
+        &["--clear-env", "--whitelist-env=A,C", "/usr/bin/env"],
+    ] {
+        let out = testcaps::run(
+            Command::new(bin())
+                .args(opts)
+                .env_clear()
+                .env("A", "1")
+                .env("B", "2")
+                .env("C", "x=3"),
+            LIMIT,
+        );
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (Some(0), "A=1\nC=x=3\n"),
+            "{opts:?}: {out:?}"
+        );
+    }
+}
+
+/// `--mount-binfmt` and `-l/--load-interp` (util-linux 2.41): a binfmt_misc instance of the
+/// new user namespace (Linux 6.7+; this kernel has it), with an interpreter registered there
+/// and used, and nothing registered on the host.
+#[test]
+fn binfmt_misc_of_the_new_user_namespace() {
+    testcaps::require!(Cap::Root, Cap::Userns);
+    let dir = TempDir::new("unshare-rs-binfmt");
+    let name = format!("urs{}", std::process::id());
+    let file = dir.0.join(format!("hello.{name}"));
+    std::fs::write(&file, "interpreted\n").expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let def = format!(":{name}:E::{name}::/bin/cat:");
+    let file_s = file.to_string_lossy().into_owned();
+    // --mount-binfmt alone: the default place, in a fresh /proc.
+    let out = ours(&[
+        "-r",
+        "-fp",
+        "--mount-binfmt",
+        "ls",
+        "/proc/sys/fs/binfmt_misc",
+    ]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), "register\nstatus\n"),
+        "{out:?}"
+    );
+    // -l: registered, then the file runs through /bin/cat.
+    let script = format!("cat /proc/sys/fs/binfmt_misc/{name}; {file_s}");
+    let out = ours(&["-r", "-fp", "-l", &def, "sh", "-c", &script]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (
+            Some(0),
+            format!("enabled\ninterpreter /bin/cat\nflags: \nextension .{name}\ninterpreted\n")
+                .as_str()
+        ),
+        "{out:?}"
+    );
+    // Another directory, given: no /proc of its own is implied.
+    let mnt = dir.0.join("mnt");
+    std::fs::create_dir(&mnt).expect("mkdir");
+    let at = format!("--mount-binfmt={}", mnt.display());
+    let out = ours(&["-r", "-m", &at, "ls", &mnt.to_string_lossy()]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), "register\nstatus\n"),
+        "{out:?}"
+    );
+    // F with --root: registered before the chroot (the kernel opens /bin/cat from our root).
+    let fixed = format!(":{name}f:E::{name}f::/bin/cat:F");
+    let out = ours(&[
+        "-r",
+        "-fp",
+        "-R",
+        "/",
+        "-l",
+        &fixed,
+        "cat",
+        &format!("/proc/sys/fs/binfmt_misc/{name}f"),
+    ]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (
+            Some(0),
+            format!("enabled\ninterpreter /bin/cat\nflags: F\nextension .{name}f\n").as_str()
+        ),
+        "{out:?}"
+    );
+    // A bad definition: one line, exit 1.
+    let out = ours(&["-r", "-fp", "-l", "nonsense", "true"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.starts_with(
+            "unshare-rs: write /proc/sys/fs/binfmt_misc/register failed: Invalid argument"
+        ),
+        "{out:?}"
+    );
+    assert!(!std::path::Path::new(&format!("/proc/sys/fs/binfmt_misc/{name}")).exists());
+    assert!(host_mounts_with(dir.path()).is_empty());
+}
