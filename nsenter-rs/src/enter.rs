@@ -399,34 +399,95 @@ pub fn parse_cgroup2_mount(mountinfo: &str) -> Option<(String, String)> {
         .map(|m| (m.mount_point, m.root))
 }
 
-/// `-c`: moves us into the target's v2 cgroup, before the mount namespace changes what
-/// /sys/fs/cgroup is.
+/// One line of `/proc/PID/cgroup`: hierarchy id, controllers (empty for cgroup2; `name=systemd`
+/// for a named hierarchy) and the path.
+pub fn parse_cgroup_lines(content: &str) -> Vec<(&str, &str, &str)> {
+    content
+        .lines()
+        .filter_map(|l| {
+            let (id, rest) = l.split_once(':')?;
+            let (controllers, path) = rest.split_once(':')?;
+            Some((id, controllers, path))
+        })
+        .collect()
+}
+
+/// The `cgroup.procs` files that put a process into the target's cgroup in every hierarchy
+/// mounted here (cgroup2 and each v1 hierarchy of a hybrid host), given the target's and our
+/// own `/proc/PID/cgroup` and our mounts. A hierarchy where we are in the target's group
+/// already is left alone, and so is one that is not mounted here.
+pub fn cgroup_procs_files(
+    target: &str,
+    own: &str,
+    mounts: &[conventions::mountinfo::Mount],
+) -> Vec<String> {
+    let own = parse_cgroup_lines(own);
+    let mut out = Vec::new();
+    for (id, controllers, path) in parse_cgroup_lines(target) {
+        if own
+            .iter()
+            .any(|&(i, c, p)| i == id && c == controllers && p == path)
+        {
+            continue;
+        }
+        let first = controllers.split(',').next().unwrap_or_default();
+        let mount = mounts.iter().find(|m| {
+            if controllers.is_empty() {
+                m.fstype == "cgroup2"
+            } else {
+                m.fstype == "cgroup" && m.super_option_list().any(|o| o == first)
+            }
+        });
+        let Some(m) = mount else { continue };
+        let rel = if m.root == "/" {
+            path
+        } else {
+            path.strip_prefix(m.root.as_str()).unwrap_or(path)
+        };
+        let dir = rel.trim_start_matches('/');
+        out.push(if dir.is_empty() {
+            format!("{}/cgroup.procs", m.mount_point)
+        } else {
+            format!("{}/{dir}/cgroup.procs", m.mount_point)
+        });
+    }
+    out
+}
+
+/// `-c`: moves us into the target's cgroup, in cgroup2 and, on a v1 or hybrid host, in every
+/// v1 hierarchy too, before the mount namespace changes what /sys/fs/cgroup is.
 fn join_cgroup(t: &Target) -> Result<(), Error> {
     let raw = t.read("cgroup")?;
     let content = String::from_utf8_lossy(&raw);
-    let v1_only = || {
-        Error::Invalid(
-            "--join-cgroup joins cgroup v2 only, and no cgroup2 hierarchy is mounted here (cgroup v1 is not supported)"
-                .to_string(),
-        )
-    };
-    let path = parse_v2_cgroup(&content).ok_or_else(v1_only)?;
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| Error::sys("read(/proc/self/cgroup)", e, ""))?;
+    let mounts = conventions::mountinfo::read_self()
         .map_err(|e| Error::sys("read(/proc/self/mountinfo)", e, ""))?;
-    let (point, root) = parse_cgroup2_mount(&mountinfo).ok_or_else(v1_only)?;
-    let rel = if root == "/" {
-        path
-    } else {
-        path.strip_prefix(root.as_str()).unwrap_or(path)
-    };
-    let procs = format!("{}/{}/cgroup.procs", point, rel.trim_start_matches('/'));
-    std::fs::write(&procs, format!("{}\n", std::process::id())).map_err(|e| {
-        Error::sys(
-            format!("write({procs})"),
-            e,
-            "the target's cgroup must be a leaf you may write to",
-        )
-    })
+    let known = parse_cgroup_lines(&content).iter().any(|&(_, c, _)| {
+        mounts.iter().any(|m| {
+            (c.is_empty() && m.fstype == "cgroup2")
+                || (m.fstype == "cgroup"
+                    && m.super_option_list()
+                        .any(|o| Some(o) == c.split(',').next()))
+        })
+    });
+    if !known {
+        return Err(Error::Invalid(format!(
+            "--join-cgroup: none of the cgroup hierarchies of process {} is mounted here",
+            t.pid
+        )));
+    }
+    let pid = format!("{}\n", std::process::id());
+    for procs in cgroup_procs_files(&content, &own, &mounts) {
+        std::fs::write(&procs, &pid).map_err(|e| {
+            Error::sys(
+                format!("write({procs})"),
+                e,
+                "the target's cgroup must be one you may write to (in cgroup2 a leaf)",
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// setgroups(2) with an empty list.
@@ -827,5 +888,34 @@ mod tests {
             parse_cgroup2_mount("9 1 0:40 /a\\040b /cg\\040two rw - cgroup2 none rw\n"),
             Some(("/cg two".to_string(), "/a b".to_string()))
         );
+    }
+
+    #[test]
+    fn cgroup_files_cover_every_hierarchy() {
+        let mi = conventions::mountinfo::parse(
+            "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n\
+             35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+             36 31 0:33 /sub /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n\
+             40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n\
+             41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
+        );
+        let target =
+            "9:name=systemd:/t\n8:pids:/sub/t\n4:memory:/same\n1:cpu:/\n3:blkio:/t\n0::/t/leaf\n";
+        let own = "9:name=systemd:/\n8:pids:/\n4:memory:/same\n1:cpu:/x\n0::/\n";
+        assert_eq!(
+            cgroup_procs_files(target, own, &mi),
+            vec![
+                "/sys/fs/cgroup/systemd/t/cgroup.procs",
+                "/sys/fs/cgroup/pids/t/cgroup.procs",
+                // memory: we are in /same already; blkio: not mounted here.
+                "/sys/fs/cgroup/cpu/cgroup.procs",
+                "/sys/fs/cgroup/unified/t/leaf/cgroup.procs",
+            ]
+        );
+        assert_eq!(
+            parse_cgroup_lines("0::/a:b\nbad\n"),
+            vec![("0", "", "/a:b")]
+        );
+        assert!(cgroup_procs_files("", own, &mi).is_empty());
     }
 }

@@ -45,7 +45,8 @@ Options:
  -W, --wdns[=<dir>]     set the working directory in namespace
  -e, --env              inherit environment variables from target process
  -F, --no-fork          do not fork before exec'ing <program>
- -c, --join-cgroup      join the cgroup (v2) of the target process
+ -c, --join-cgroup      join the cgroup of the target process (cgroup2 and every v1
+                        hierarchy)
  -Z, --follow-context   (SELinux is not supported: an error)
 
 Long options may be abbreviated to any unambiguous prefix (--targ, --preserve).

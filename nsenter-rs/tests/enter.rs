@@ -703,7 +703,7 @@ fn join_cgroup_v2() {
     let t = flat_target();
     let Some((point, _)) = nsenter_rs::enter::parse_cgroup2_mount(&mountinfo) else {
         let out = nsenter_rs(&["-t", &t.pid.to_string(), "-u", "-c", "echo", "ran"]);
-        assert_fails(&out, "cgroup v2 only");
+        assert_fails(&out, "is mounted here");
         return;
     };
     let guard = testcaps::CgroupGuard::new("nsenter-rs-test");
@@ -725,6 +725,84 @@ fn join_cgroup_v2() {
             .any(|l| l == format!("0::/{}", guard.name())),
         "{out:?}"
     );
+    drop(t);
+}
+
+/// Issue #22 item 12: on a hybrid host (v1 controllers and cgroup2), `-c` joins the target's
+/// group in the v1 hierarchies too, not only in cgroup2. The test makes its own group in a few
+/// v1 hierarchies and in cgroup2 and puts the target there; in the other hierarchies the target
+/// shares our group, which -c leaves alone.
+#[test]
+fn join_cgroup_covers_the_v1_hierarchies_of_a_hybrid_host() {
+    testcaps::require!(Cap::Root);
+    let mounts = conventions::mountinfo::read_self().expect("mountinfo");
+    let find = |pred: &dyn Fn(&conventions::mountinfo::Mount) -> bool| {
+        mounts
+            .iter()
+            .find(|m| pred(m))
+            .map(|m| m.mount_point.clone())
+    };
+    let v1 = |c: &'static str| {
+        find(&move |m| m.fstype == "cgroup" && m.super_option_list().any(|o| o == c))
+    };
+    let hierarchies: Vec<(&str, String)> = [
+        ("pids", v1("pids")),
+        ("freezer", v1("freezer")),
+        ("name=systemd", v1("name=systemd")),
+        ("", find(&|m| m.fstype == "cgroup2")),
+    ]
+    .into_iter()
+    .filter_map(|(c, m)| Some((c, m?)))
+    .collect();
+    if hierarchies.iter().all(|(c, _)| c.is_empty()) {
+        eprintln!(
+            "SKIPPED join_cgroup_covers_the_v1_hierarchies_of_a_hybrid_host: no cgroup v1 here"
+        );
+        return;
+    }
+    let t = flat_target();
+    let guard = testcaps::CgroupGuard::new("nsenter-rs-v1");
+    for (_, point) in &hierarchies {
+        let dir = std::path::Path::new(point).join(guard.name());
+        std::fs::create_dir(&dir).expect("mkdir cgroup");
+        std::fs::write(dir.join("cgroup.procs"), t.pid.to_string()).expect("move target");
+    }
+    let out = nsenter_rs(&[
+        "-t",
+        &t.pid.to_string(),
+        "-u",
+        "-c",
+        "cat",
+        "/proc/self/cgroup",
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let lines: Vec<(&str, &str)> = out
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let (_, rest) = l.split_once(':')?;
+            rest.split_once(':')
+        })
+        .collect();
+    for (controllers, _) in &hierarchies {
+        assert!(
+            lines.contains(&(controllers, format!("/{}", guard.name()).as_str())),
+            "{controllers:?} in {out:?}"
+        );
+    }
+    // Where the target shares our group (memory, cpu, ...), the program stays in ours.
+    let own = std::fs::read_to_string("/proc/self/cgroup").expect("own cgroup");
+    for l in own.lines() {
+        let Some((_, rest)) = l.split_once(':') else {
+            continue;
+        };
+        let Some((c, path)) = rest.split_once(':') else {
+            continue;
+        };
+        if !hierarchies.iter().any(|(h, _)| *h == c) {
+            assert!(lines.contains(&(c, path)), "{c} {path} in {out:?}");
+        }
+    }
     drop(t);
 }
 
