@@ -87,7 +87,7 @@ pub fn plan(o: Options) -> Result<Mode, String> {
             || o.keep_caps
             || o.root.is_some()
             || o.wd.is_some()
-            || o.wdns.is_some()
+            || o.wdns_given
             || o.env
             || o.no_fork
             || o.join_cgroup
@@ -415,6 +415,7 @@ mod tests {
         assert!(mode(&["--json"]).is_err());
         assert!(mode(&["--ls", "-n", "-t", "1"]).is_err());
         assert!(mode(&["--ls", "true"]).is_err());
+        assert!(mode(&["--ls", "-W"]).is_err());
         assert!(mode(&["--user-parent"])
             .unwrap_err()
             .contains("--user-parent needs a target"));
