@@ -2,6 +2,7 @@
 //!
 //! - [`ns`]: the namespace table (name, `CLONE_*` flag, `/proc/PID/ns` file, option letters).
 //! - [`exit`]: wait status to exit code, re-raising a child's fatal signal, exec failure codes.
+//! - [`getopt`]: getopt_long as glibc reads it (util-linux's command lines), for the drop-ins.
 //! - [`cli`]: clap errors mapped to exit 1 with one line, the `TOOL: what: why (hint)` format.
 //! - [`size`]: sizes such as `64M`, `1.5G`, `max`.
 //! - [`signal`]: signal names and numbers as `kill(1)` takes them.
@@ -16,6 +17,7 @@ pub mod child;
 pub mod cli;
 pub mod exec;
 pub mod exit;
+pub mod getopt;
 pub mod ids;
 pub mod mountinfo;
 pub mod ns;

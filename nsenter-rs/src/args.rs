@@ -3,17 +3,9 @@
 //! arguments are taken only when attached (`-mFILE`, `--mount=FILE`), long options may be
 //! abbreviated to any unambiguous prefix.
 
+use conventions::getopt::{Getopt, HasArg, Spec};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-
-/// Whether an option takes an argument.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Arg {
-    No,
-    Required,
-    /// Only when attached: `-mFILE`, `--mount=FILE`.
-    Optional,
-}
 
 /// Every option, identified by its long name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,63 +34,48 @@ enum Opt {
     MountProc,
 }
 
-struct Spec {
-    long: &'static str,
-    short: Option<char>,
-    arg: Arg,
-    opt: Opt,
+const fn spec(long: &'static str, short: Option<char>, arg: HasArg, opt: Opt) -> Spec<Opt> {
+    Spec::new(long, short, arg, opt)
 }
 
-const fn spec(long: &'static str, short: Option<char>, arg: Arg, opt: Opt) -> Spec {
-    Spec {
-        long,
-        short,
-        arg,
-        opt,
-    }
-}
-
-/// The option table. Namespace options come from `conventions::ns::ALL` (see [`ns_spec`]).
-const SPECS: &[Spec] = &[
-    spec("all", Some('a'), Arg::No, Opt::All),
-    spec("help", Some('h'), Arg::No, Opt::Help),
-    spec("version", Some('V'), Arg::No, Opt::Version),
-    spec("target", Some('t'), Arg::Required, Opt::Target),
-    spec("setuid", Some('S'), Arg::Required, Opt::Setuid),
-    spec("setgid", Some('G'), Arg::Required, Opt::Setgid),
+/// The option table. Namespace options come from `conventions::ns::ALL` (see [`all_specs`]).
+/// `-W` takes an optional argument, as in util-linux since 2.40 (2.38's needs one).
+const SPECS: &[Spec<Opt>] = &[
+    spec("all", Some('a'), HasArg::No, Opt::All),
+    spec("help", Some('h'), HasArg::No, Opt::Help),
+    spec("version", Some('V'), HasArg::No, Opt::Version),
+    spec("target", Some('t'), HasArg::Required, Opt::Target),
+    spec("setuid", Some('S'), HasArg::Required, Opt::Setuid),
+    spec("setgid", Some('G'), HasArg::Required, Opt::Setgid),
     spec(
         "preserve-credentials",
         None,
-        Arg::No,
+        HasArg::No,
         Opt::PreserveCredentials,
     ),
-    spec("keep-caps", None, Arg::No, Opt::KeepCaps),
-    spec("root", Some('r'), Arg::Optional, Opt::Root),
-    spec("wd", Some('w'), Arg::Optional, Opt::Wd),
-    spec("wdns", Some('W'), Arg::Required, Opt::Wdns),
-    spec("env", Some('e'), Arg::No, Opt::Env),
-    spec("no-fork", Some('F'), Arg::No, Opt::NoFork),
-    spec("follow-context", Some('Z'), Arg::No, Opt::FollowContext),
-    spec("join-cgroup", Some('c'), Arg::No, Opt::JoinCgroup),
-    spec("net-socket", Some('N'), Arg::Required, Opt::NetSocket),
-    spec("user-parent", None, Arg::No, Opt::UserParent),
-    spec("ls", None, Arg::No, Opt::Ls),
-    spec("json", None, Arg::No, Opt::Json),
-    spec("mount-proc", None, Arg::No, Opt::MountProc),
+    spec("keep-caps", None, HasArg::No, Opt::KeepCaps),
+    spec("root", Some('r'), HasArg::Optional, Opt::Root),
+    spec("wd", Some('w'), HasArg::Optional, Opt::Wd),
+    spec("wdns", Some('W'), HasArg::Optional, Opt::Wdns),
+    spec("env", Some('e'), HasArg::No, Opt::Env),
+    spec("no-fork", Some('F'), HasArg::No, Opt::NoFork),
+    spec("follow-context", Some('Z'), HasArg::No, Opt::FollowContext),
+    spec("join-cgroup", Some('c'), HasArg::No, Opt::JoinCgroup),
+    spec("net-socket", Some('N'), HasArg::Required, Opt::NetSocket),
+    spec("user-parent", None, HasArg::No, Opt::UserParent),
+    spec("ls", None, HasArg::No, Opt::Ls),
+    spec("json", None, HasArg::No, Opt::Json),
+    spec("mount-proc", None, HasArg::No, Opt::MountProc),
 ];
 
-fn ns_spec(kind: &conventions::ns::NsKind) -> Spec {
-    spec(
-        kind.long,
-        Some(kind.short),
-        Arg::Optional,
-        Opt::Ns(kind.long),
-    )
-}
-
-fn all_specs() -> Vec<Spec> {
-    let mut v: Vec<Spec> = conventions::ns::ALL.iter().map(ns_spec).collect();
-    v.extend(SPECS.iter().map(|s| spec(s.long, s.short, s.arg, s.opt)));
+/// The whole table: a namespace option per row of `conventions::ns::ALL` (`-m[FILE]`,
+/// `--mount[=FILE]`), then [`SPECS`].
+fn all_specs() -> Vec<Spec<Opt>> {
+    let mut v: Vec<Spec<Opt>> = conventions::ns::ALL
+        .iter()
+        .map(|k| spec(k.long, Some(k.short), HasArg::Optional, Opt::Ns(k.long)))
+        .collect();
+    v.extend_from_slice(SPECS);
     v
 }
 
@@ -150,8 +127,10 @@ pub struct Options {
     pub root: Option<Source>,
     /// `-w`.
     pub wd: Option<Source>,
-    /// `-W`.
+    /// `-W`'s directory.
     pub wdns: Option<OsString>,
+    /// Whether `-W` was given at all (it excludes `-w` even without a directory).
+    pub wdns_given: bool,
     /// `-e`.
     pub env: bool,
     /// `-F`.
@@ -241,7 +220,14 @@ fn apply(o: &mut Options, opt: Opt, val: Option<OsString>) -> Result<Option<Pars
         Opt::KeepCaps => o.keep_caps = true,
         Opt::Root => o.root = Some(val.map(Source::File).unwrap_or(Source::Target)),
         Opt::Wd => o.wd = Some(val.map(Source::File).unwrap_or(Source::Target)),
-        Opt::Wdns => o.wdns = val,
+        Opt::Wdns => {
+            // util-linux drops one leading '=' (`-W=/srv`); `-W` alone sets nothing.
+            o.wdns_given = true;
+            o.wdns = val.map(|v| match v.as_bytes().strip_prefix(b"=") {
+                Some(rest) => OsString::from_vec(rest.to_vec()),
+                None => v,
+            });
+        }
         Opt::Env => o.env = true,
         Opt::NoFork => o.no_fork = true,
         Opt::FollowContext => o.follow_context = true,
@@ -258,103 +244,20 @@ fn apply(o: &mut Options, opt: Opt, val: Option<OsString>) -> Result<Option<Pars
     Ok(None)
 }
 
-fn is_extra(opt: Opt) -> bool {
-    matches!(opt, Opt::Ls | Opt::Json | Opt::MountProc)
-}
-
-fn find_long<'a>(specs: &'a [Spec], name: &str) -> Result<&'a Spec, String> {
-    if let Some(s) = specs.iter().find(|s| s.long == name) {
-        return Ok(s);
-    }
-    // Our own options (beyond util-linux) match only when spelled out, so that every
-    // abbreviation util-linux accepts (`--m` for `--mount`) still means the same.
-    let matches: Vec<&Spec> = specs
-        .iter()
-        .filter(|s| s.long.starts_with(name) && !is_extra(s.opt))
-        .collect();
-    match matches.as_slice() {
-        [one] => Ok(one),
-        [] => Err(format!("unexpected argument '--{name}' found")),
-        many => {
-            let names: Vec<String> = many.iter().map(|s| format!("'--{}'", s.long)).collect();
-            Err(format!(
-                "option '--{name}' is ambiguous; possibilities: {}",
-                names.join(" ")
-            ))
-        }
-    }
-}
-
 /// Parses the arguments after argv\[0\]. An `Err` is a usage error message without the tool name.
 pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Parsed, String> {
     let specs = all_specs();
+    let args: Vec<OsString> = args.into_iter().collect();
     let mut o = Options::default();
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        let bytes = arg.as_bytes();
-        if bytes == b"--" {
-            break;
-        }
-        if bytes.len() < 2 || bytes[0] != b'-' {
-            // The first non-option ends the options; it and the rest are the program.
-            o.program.push(arg);
-            break;
-        }
-        if let Some(body) = bytes.strip_prefix(b"--") {
-            let (name, val) = match body.iter().position(|&b| b == b'=') {
-                Some(i) => (&body[..i], Some(OsString::from_vec(body[i + 1..].to_vec()))),
-                None => (body, None),
-            };
-            let name = String::from_utf8_lossy(name).into_owned();
-            let s = find_long(&specs, &name)?;
-            let val = match (s.arg, val) {
-                (Arg::No, Some(_)) => {
-                    return Err(format!("option '--{}' doesn't allow an argument", s.long))
-                }
-                (Arg::Required, None) => match it.next() {
-                    Some(v) => Some(v),
-                    None => return Err(format!("option '--{}' requires an argument", s.long)),
-                },
-                (_, v) => v,
-            };
-            if let Some(done) = apply(&mut o, s.opt, val)? {
-                return Ok(done);
-            }
-            continue;
-        }
-        // A bundle of short options: -mu, -t123, -mFILE.
-        let mut i = 1;
-        while i < bytes.len() {
-            let c = bytes[i] as char;
-            let Some(s) = specs.iter().find(|s| s.short == Some(c)) else {
-                let shown = if bytes[i].is_ascii() {
-                    c.to_string()
-                } else {
-                    String::from_utf8_lossy(&bytes[i..]).into_owned()
-                };
-                return Err(format!("unexpected argument '-{shown}' found"));
-            };
-            let rest = &bytes[i + 1..];
-            let val = match s.arg {
-                Arg::No => None,
-                Arg::Optional if rest.is_empty() => None,
-                Arg::Optional => Some(OsString::from_vec(rest.to_vec())),
-                Arg::Required if !rest.is_empty() => Some(OsString::from_vec(rest.to_vec())),
-                Arg::Required => match it.next() {
-                    Some(v) => Some(v),
-                    None => return Err(format!("option '-{c}' requires an argument")),
-                },
-            };
-            if let Some(done) = apply(&mut o, s.opt, val.clone())? {
-                return Ok(done);
-            }
-            if val.is_some() {
-                break;
-            }
-            i += 1;
+    let mut opts = Getopt::new(&specs, &args);
+    // Each option acts when it is read, as in util-linux: `-h -x` is the help.
+    for item in opts.by_ref() {
+        let (opt, val) = item.map_err(|e| e.to_string())?;
+        if let Some(done) = apply(&mut o, opt, val)? {
+            return Ok(done);
         }
     }
-    o.program.extend(it);
+    o.program = opts.operands().to_vec();
     Ok(Parsed::Run(o))
 }
 
@@ -456,27 +359,52 @@ mod tests {
             p(&["-t"]),
             Err("option '-t' requires an argument".to_string())
         );
-        assert_eq!(
-            p(&["--wdns"]),
-            Err("option '--wdns' requires an argument".to_string())
-        );
     }
 
     #[test]
     fn long_options_abbreviate() {
-        let o = run(&["--mo", "--targ=1", "--preserve", "--keep"]);
-        assert_eq!(o.namespaces, vec![("mount", Source::Target)]);
-        assert!(o.preserve_credentials && o.keep_caps);
-        assert_eq!(run(&["--m"]).namespaces, vec![("mount", Source::Target)]);
+        // One rule for every option, ours included (glibc's, in conventions::getopt).
+        let o = run(&[
+            "--ut=/m",
+            "--targ=1",
+            "--preserve",
+            "--keep",
+            "--mount-p",
+            "--l",
+        ]);
+        assert_eq!(o.namespaces, vec![("uts", Source::File("/m".into()))]);
+        assert!(o.preserve_credentials && o.keep_caps && o.mount_proc && o.ls);
+        assert_eq!(
+            run(&["--mount"]).namespaces,
+            vec![("mount", Source::Target)]
+        );
+        assert_eq!(
+            p(&["--mo"]),
+            Err("option '--mo' is ambiguous; possibilities: '--mount' '--mount-proc'".to_string())
+        );
         let e = p(&["--p"]).unwrap_err();
         assert!(e.starts_with("option '--p' is ambiguous"), "{e}");
-        assert!(p(&["--mount-p"]).is_err());
-        assert!(p(&["--l"]).is_err());
-        assert!(run(&["--mount-proc"]).mount_proc);
+        assert!(run(&["--js"]).json);
+        assert!(p(&["--j"])
+            .unwrap_err()
+            .contains("'--join-cgroup' '--json'"));
         assert_eq!(
             p(&["--all=x"]),
             Err("option '--all' doesn't allow an argument".to_string())
         );
+    }
+
+    #[test]
+    fn wdns_takes_an_optional_argument() {
+        // util-linux since 2.40: -W[DIR], one leading '=' dropped; -W alone sets nothing.
+        let o = run(&["-W", "/srv"]);
+        assert_eq!((o.wdns, o.wdns_given), (None, true));
+        assert_eq!(o.program, os(&["/srv"]));
+        assert_eq!(run(&["-W/srv"]).wdns, Some("/srv".into()));
+        assert_eq!(run(&["-W=/srv"]).wdns, Some("/srv".into()));
+        assert_eq!(run(&["--wdns=/srv"]).wdns, Some("/srv".into()));
+        assert_eq!(run(&["--wdns"]).wdns, None);
+        assert!(!run(&["-w"]).wdns_given);
     }
 
     #[test]

@@ -99,16 +99,40 @@ impl Target {
     /// Opens `/proc/PID/<rel>`.
     pub fn open_rel(&self, rel: &str, flags: libc::c_int) -> Result<OwnedFd, Error> {
         sys::openat(Some(self.dir()?), OsStr::new(rel), flags)
-            .map_err(|e| Error::of_target(self.pid, format!("open(/proc/{}/{rel})", self.pid), e))
+            .map_err(|e| self.failed(format!("open(/proc/{}/{rel})", self.pid), e))
+    }
+
+    /// The error for a call about the target that failed with `err`: a zombie (whose
+    /// namespace files read ENOENT and whose pidfd setns answers ESRCH) is named as such.
+    pub fn failed(&self, what: String, err: io::Error) -> Error {
+        if matches!(err.raw_os_error(), Some(libc::ENOENT | libc::ESRCH)) {
+            if let Some(('Z', ppid)) = self.state() {
+                return Error::Zombie {
+                    pid: self.pid,
+                    ppid,
+                    what,
+                    err,
+                };
+            }
+        }
+        Error::of_target(self.pid, what, err)
+    }
+
+    /// The state letter and parent of the target, from `/proc/PID/stat` (None if unreadable).
+    fn state(&self) -> Option<(char, i32)> {
+        let path = format!("/proc/{}/stat", self.pid);
+        let fd = sys::openat(None, OsStr::new(&path), libc::O_RDONLY).ok()?;
+        let mut text = String::new();
+        io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text).ok()?;
+        crate::error::parse_stat_state(&text)
     }
 
     /// Reads `/proc/PID/<rel>`.
     pub fn read(&self, rel: &str) -> Result<Vec<u8>, Error> {
         let fd = self.open_rel(rel, libc::O_RDONLY)?;
         let mut buf = Vec::new();
-        io::Read::read_to_end(&mut std::fs::File::from(fd), &mut buf).map_err(|e| {
-            Error::of_target(self.pid, format!("read(/proc/{}/{rel})", self.pid), e)
-        })?;
+        io::Read::read_to_end(&mut std::fs::File::from(fd), &mut buf)
+            .map_err(|e| self.failed(format!("read(/proc/{}/{rel})", self.pid), e))?;
         Ok(buf)
     }
 
@@ -222,10 +246,23 @@ fn open_joins(joins: &[Join], target: Option<&Target>) -> Result<Vec<Opened>, Er
     Ok(out)
 }
 
-/// `--user-parent`: replace the user namespace by its parent, or, without one, add the user
-/// namespace that owns the first other namespace.
-fn user_parent(opened: &mut Vec<Opened>) -> Result<(), Error> {
+/// `--user-parent`: the user namespace joined is the parent of the one `-U` names (the
+/// target's, or `--user=FILE`'s); without `-U`, the parent of the target's user namespace, as
+/// util-linux since 2.40 does (2.38.1 has no `--user-parent`).
+fn user_parent(opened: &mut Vec<Opened>, target: Option<&Target>) -> Result<(), Error> {
     let user = ns::by_name("user").ok_or_else(|| Error::Invalid("no user kind".into()))?;
+    if !opened.iter().any(|o| o.kind == user) {
+        let t = target.ok_or_else(|| Error::Invalid("--user-parent needs -t PID".into()))?;
+        let fd = t.open_rel("ns/user", libc::O_RDONLY)?;
+        opened.insert(
+            0,
+            Opened {
+                kind: user,
+                fd,
+                label: format!("/proc/{}/ns/user", t.pid),
+            },
+        );
+    }
     if let Some(u) = opened.iter_mut().find(|o| o.kind == user) {
         let parent = sys::ioctl_fd(&u.fd, sys::NS_GET_PARENT).map_err(|e| {
             Error::sys(
@@ -236,27 +273,7 @@ fn user_parent(opened: &mut Vec<Opened>) -> Result<(), Error> {
         })?;
         u.fd = parent;
         u.label = format!("the parent user namespace of {}", u.label);
-        return Ok(());
     }
-    let first = opened
-        .first()
-        .ok_or_else(|| Error::Invalid("--user-parent: no namespace to start from".into()))?;
-    let owner = sys::ioctl_fd(&first.fd, sys::NS_GET_USERNS).map_err(|e| {
-        Error::sys(
-            format!("ioctl(NS_GET_USERNS) on {}", first.label),
-            e,
-            "the owning user namespace is outside your own",
-        )
-    })?;
-    let label = format!("the user namespace owning {}", first.label);
-    opened.insert(
-        0,
-        Opened {
-            kind: user,
-            fd: owner,
-            label,
-        },
-    );
     Ok(())
 }
 
@@ -382,59 +399,125 @@ pub fn parse_cgroup2_mount(mountinfo: &str) -> Option<(String, String)> {
         .map(|m| (m.mount_point, m.root))
 }
 
-/// `-c`: moves us into the target's v2 cgroup, before the mount namespace changes what
-/// /sys/fs/cgroup is.
+/// One line of `/proc/PID/cgroup`: hierarchy id, controllers (empty for cgroup2; `name=systemd`
+/// for a named hierarchy) and the path.
+pub fn parse_cgroup_lines(content: &str) -> Vec<(&str, &str, &str)> {
+    content
+        .lines()
+        .filter_map(|l| {
+            let (id, rest) = l.split_once(':')?;
+            let (controllers, path) = rest.split_once(':')?;
+            Some((id, controllers, path))
+        })
+        .collect()
+}
+
+/// The `cgroup.procs` files that put a process into the target's cgroup in every hierarchy
+/// mounted here (cgroup2 and each v1 hierarchy of a hybrid host), given the target's and our
+/// own `/proc/PID/cgroup` and our mounts. A hierarchy where we are in the target's group
+/// already is left alone, and so is one that is not mounted here.
+pub fn cgroup_procs_files(
+    target: &str,
+    own: &str,
+    mounts: &[conventions::mountinfo::Mount],
+) -> Vec<String> {
+    let own = parse_cgroup_lines(own);
+    let mut out = Vec::new();
+    for (id, controllers, path) in parse_cgroup_lines(target) {
+        if own
+            .iter()
+            .any(|&(i, c, p)| i == id && c == controllers && p == path)
+        {
+            continue;
+        }
+        let first = controllers.split(',').next().unwrap_or_default();
+        let mount = mounts.iter().find(|m| {
+            if controllers.is_empty() {
+                m.fstype == "cgroup2"
+            } else {
+                m.fstype == "cgroup" && m.super_option_list().any(|o| o == first)
+            }
+        });
+        let Some(m) = mount else { continue };
+        let rel = if m.root == "/" {
+            path
+        } else {
+            path.strip_prefix(m.root.as_str()).unwrap_or(path)
+        };
+        let dir = rel.trim_start_matches('/');
+        out.push(if dir.is_empty() {
+            format!("{}/cgroup.procs", m.mount_point)
+        } else {
+            format!("{}/{dir}/cgroup.procs", m.mount_point)
+        });
+    }
+    out
+}
+
+/// `-c`: moves us into the target's cgroup, in cgroup2 and, on a v1 or hybrid host, in every
+/// v1 hierarchy too, before the mount namespace changes what /sys/fs/cgroup is.
 fn join_cgroup(t: &Target) -> Result<(), Error> {
     let raw = t.read("cgroup")?;
     let content = String::from_utf8_lossy(&raw);
-    let v1_only = || {
-        Error::Invalid(
-            "--join-cgroup joins cgroup v2 only, and no cgroup2 hierarchy is mounted here (cgroup v1 is not supported)"
-                .to_string(),
-        )
-    };
-    let path = parse_v2_cgroup(&content).ok_or_else(v1_only)?;
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| Error::sys("read(/proc/self/cgroup)", e, ""))?;
+    let mounts = conventions::mountinfo::read_self()
         .map_err(|e| Error::sys("read(/proc/self/mountinfo)", e, ""))?;
-    let (point, root) = parse_cgroup2_mount(&mountinfo).ok_or_else(v1_only)?;
-    let rel = if root == "/" {
-        path
+    let known = parse_cgroup_lines(&content).iter().any(|&(_, c, _)| {
+        mounts.iter().any(|m| {
+            (c.is_empty() && m.fstype == "cgroup2")
+                || (m.fstype == "cgroup"
+                    && m.super_option_list()
+                        .any(|o| Some(o) == c.split(',').next()))
+        })
+    });
+    if !known {
+        return Err(Error::Invalid(format!(
+            "--join-cgroup: none of the cgroup hierarchies of process {} is mounted here",
+            t.pid
+        )));
+    }
+    let pid = format!("{}\n", std::process::id());
+    for procs in cgroup_procs_files(&content, &own, &mounts) {
+        std::fs::write(&procs, &pid).map_err(|e| {
+            Error::sys(
+                format!("write({procs})"),
+                e,
+                "the target's cgroup must be one you may write to (in cgroup2 a leaf)",
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// setgroups(2) with an empty list.
+fn drop_groups() -> io::Result<()> {
+    // SAFETY: setgroups with an empty list reads no memory.
+    if unsafe { libc::setgroups(0, std::ptr::null()) } == 0 {
+        Ok(())
     } else {
-        path.strip_prefix(root.as_str()).unwrap_or(path)
-    };
-    let procs = format!("{}/{}/cgroup.procs", point, rel.trim_start_matches('/'));
-    std::fs::write(&procs, format!("{}\n", std::process::id())).map_err(|e| {
-        Error::sys(
-            format!("write({procs})"),
-            e,
-            "the target's cgroup must be a leaf you may write to",
-        )
-    })
+        // Taken at once, before anything else can change errno.
+        Err(io::Error::last_os_error())
+    }
 }
 
-fn setgroups_denied() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups")
-        .map(|s| s.trim() == "deny")
-        .unwrap_or(false)
-}
-
-fn set_ids(
-    uid: Option<u32>,
-    gid: Option<u32>,
-    drop_groups: bool,
-    tolerate_denied_setgroups: bool,
-) -> Result<(), Error> {
+/// Switches to `gid` and `uid`, dropping the supplementary groups first when a gid is set.
+/// Dropping them is tried twice, as util-linux does: once before joining (`early`, where we
+/// still have our privileges, when a user namespace is entered) and once here; it fails only if
+/// both attempts failed. Inside a user namespace whose setgroups is "deny" (every namespace
+/// made by `unshare -r`) the second attempt always fails, and the first one has already done it.
+fn set_ids(uid: Option<u32>, gid: Option<u32>, early: Option<&io::Error>) -> Result<(), Error> {
     if let Some(g) = gid {
-        if drop_groups {
-            // SAFETY: setgroups with an empty list reads no memory.
-            let r = unsafe { libc::setgroups(0, std::ptr::null()) };
-            if r != 0 && !(tolerate_denied_setgroups && setgroups_denied()) {
-                return Err(Error::sys(
-                    "setgroups([])",
-                    io::Error::last_os_error(),
-                    "needs CAP_SETGID",
-                ));
-            }
+        if let (Err(e), Some(first)) = (drop_groups(), early) {
+            let hint = if e.raw_os_error() == Some(libc::EPERM) {
+                format!(
+                    "needs CAP_SETGID, in the entered user namespace too (where setgroups may be denied); before joining it failed as well: {}",
+                    crate::error::errtext(first)
+                )
+            } else {
+                String::new()
+            };
+            return Err(Error::sys("setgroups([])", e, hint));
         }
         // SAFETY: setgid has no memory arguments.
         if unsafe { libc::setgid(g) } != 0 {
@@ -539,7 +622,7 @@ pub fn run(tool: &str, plan: Plan) -> Result<Infallible, Error> {
     } else {
         let mut o = open_joins(&joins, target.as_ref())?;
         if plan.user_parent {
-            user_parent(&mut o)?;
+            user_parent(&mut o, target.as_ref())?;
         }
         o
     };
@@ -554,6 +637,10 @@ pub fn run(tool: &str, plan: Plan) -> Result<Infallible, Error> {
     } else {
         opened.iter().any(|o| o.kind.proc_name == "user")
     };
+    // The first of util-linux's two tries at dropping the supplementary groups (see set_ids).
+    let early_groups = (entered_user && !plan.preserve_credentials)
+        .then(drop_groups)
+        .and_then(Result::err);
 
     // --setuid/--setgid follow read /proc/PID/status after joining, when /proc may be the
     // entered mount namespace's: the directory is opened now, naming our /proc.
@@ -582,6 +669,10 @@ pub fn run(tool: &str, plan: Plan) -> Result<Infallible, Error> {
                         Err(access @ Error::Access { .. }) => return Err(access),
                         Err(_) => None,
                     };
+                    if e.raw_os_error() == Some(libc::ESRCH) {
+                        let what = format!("setns(pidfd of {}, {})", t.pid, ns::flag_names(mask));
+                        return Err(t.failed(what, e));
+                    }
                     let hint = setns_hint(&e, kind, fd.as_ref());
                     return Err(Error::sys(
                         format!("setns(pidfd of {}, {})", t.pid, ns::flag_names(mask)),
@@ -659,7 +750,7 @@ pub fn run(tool: &str, plan: Plan) -> Result<Infallible, Error> {
                 // SAFETY: restores a disposition the kernel gave us (in this child only).
                 unsafe { libc::signal(sig, old) };
             }
-            let e = match finish(&plan, target.as_ref(), entered_user) {
+            let e = match finish(&plan, target.as_ref(), entered_user, early_groups.as_ref()) {
                 Err(e) => e,
                 Ok(never) => match never {},
             };
@@ -692,12 +783,17 @@ pub fn run(tool: &str, plan: Plan) -> Result<Infallible, Error> {
         .map_err(|e| Error::sys(format!("waitpid({child})"), e, ""))?;
         conventions::exit::relay(outcome);
     }
-    finish(&plan, target.as_ref(), entered_user)
+    finish(&plan, target.as_ref(), entered_user, early_groups.as_ref())
 }
 
 /// The last steps, in the process that execs (the forked child when a pid namespace was
 /// joined): mount /proc, switch ids, keep caps, exec.
-fn finish(plan: &Plan, target: Option<&Target>, entered_user: bool) -> Result<Infallible, Error> {
+fn finish(
+    plan: &Plan,
+    target: Option<&Target>,
+    entered_user: bool,
+    early_groups: Option<&io::Error>,
+) -> Result<Infallible, Error> {
     if plan.mount_proc {
         sys::mount(
             "proc",
@@ -734,9 +830,9 @@ fn finish(plan: &Plan, target: Option<&Target>, entered_user: bool) -> Result<In
     let uid = resolve_id(plan.uid, &mut || follow(0))?;
     let gid = resolve_id(plan.gid, &mut || follow(1))?;
     if entered_user && !plan.preserve_credentials {
-        set_ids(Some(uid.unwrap_or(0)), Some(gid.unwrap_or(0)), true, true)?;
+        set_ids(Some(uid.unwrap_or(0)), Some(gid.unwrap_or(0)), early_groups)?;
     } else {
-        set_ids(uid, gid, true, false)?;
+        set_ids(uid, gid, early_groups)?;
     }
     if entered_user && plan.keep_caps {
         conventions::ids::keep_caps().map_err(Error::Invalid)?;
@@ -792,5 +888,34 @@ mod tests {
             parse_cgroup2_mount("9 1 0:40 /a\\040b /cg\\040two rw - cgroup2 none rw\n"),
             Some(("/cg two".to_string(), "/a b".to_string()))
         );
+    }
+
+    #[test]
+    fn cgroup_files_cover_every_hierarchy() {
+        let mi = conventions::mountinfo::parse(
+            "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n\
+             35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+             36 31 0:33 /sub /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n\
+             40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n\
+             41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
+        );
+        let target =
+            "9:name=systemd:/t\n8:pids:/sub/t\n4:memory:/same\n1:cpu:/\n3:blkio:/t\n0::/t/leaf\n";
+        let own = "9:name=systemd:/\n8:pids:/\n4:memory:/same\n1:cpu:/x\n0::/\n";
+        assert_eq!(
+            cgroup_procs_files(target, own, &mi),
+            vec![
+                "/sys/fs/cgroup/systemd/t/cgroup.procs",
+                "/sys/fs/cgroup/pids/t/cgroup.procs",
+                // memory: we are in /same already; blkio: not mounted here.
+                "/sys/fs/cgroup/cpu/cgroup.procs",
+                "/sys/fs/cgroup/unified/t/leaf/cgroup.procs",
+            ]
+        );
+        assert_eq!(
+            parse_cgroup_lines("0::/a:b\nbad\n"),
+            vec![("0", "", "/a:b")]
+        );
+        assert!(cgroup_procs_files("", own, &mi).is_empty());
     }
 }

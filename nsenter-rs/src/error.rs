@@ -21,6 +21,21 @@ pub enum Error {
         /// The kernel's answer.
         err: io::Error,
     },
+    /// The target has exited but was not reaped: its namespaces are gone with it.
+    #[error(
+        "{what} failed: {} (process {pid} is a zombie: it has exited and its parent, process {ppid}, has not reaped it, so it has no namespaces, root or cwd left to enter)",
+        errtext(err)
+    )]
+    Zombie {
+        /// The target.
+        pid: i32,
+        /// Its parent, which should wait for it.
+        ppid: i32,
+        /// The call that found out.
+        what: String,
+        /// The kernel's answer.
+        err: io::Error,
+    },
     /// The ptrace access mode check refused to show us the target.
     #[error("{what} failed: {} (ptrace access mode check on process {pid} failed: it belongs to another user or is not dumpable, or CAP_SYS_PTRACE is missing)", errtext(err))]
     Access {
@@ -102,9 +117,37 @@ impl Error {
     }
 }
 
+/// The state letter and the parent pid in `/proc/PID/stat` text (`5 (a b) Z 1 ...`); the
+/// command name may hold spaces and parentheses, so the fields are read after its last `)`.
+pub fn parse_stat_state(stat: &str) -> Option<(char, i32)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stat_state_parses() {
+        assert_eq!(parse_stat_state("42 (true) Z 41 42 7 0"), Some(('Z', 41)));
+        assert_eq!(parse_stat_state("9 (a) b) (c) S 1 9"), Some(('S', 1)));
+        assert_eq!(parse_stat_state("9 (x"), None);
+        assert_eq!(parse_stat_state(""), None);
+        let e = Error::Zombie {
+            pid: 42,
+            ppid: 41,
+            what: "setns(pidfd of 42, CLONE_NEWNET)".into(),
+            err: io::Error::from_raw_os_error(libc::ESRCH),
+        };
+        assert_eq!(
+            e.to_string(),
+            "setns(pidfd of 42, CLONE_NEWNET) failed: No such process (process 42 is a zombie: it has exited and its parent, process 41, has not reaped it, so it has no namespaces, root or cwd left to enter)"
+        );
+    }
 
     #[test]
     fn messages_name_the_cause() {

@@ -34,7 +34,7 @@ Options:
  -p, --pid[=<file>]     enter pid namespace
  -C, --cgroup[=<file>]  enter cgroup namespace
  -U, --user[=<file>]    enter user namespace
-     --user-parent      enter the parent user namespace
+     --user-parent      enter the parent of the target's user namespace (implies -U)
  -T, --time[=<file>]    enter time namespace
  -S, --setuid <uid>|follow  set uid in entered namespace
  -G, --setgid <gid>|follow  set gid in entered namespace
@@ -42,11 +42,14 @@ Options:
      --keep-caps        retain capabilities granted in user namespaces
  -r, --root[=<dir>]     set the root directory
  -w, --wd[=<dir>]       set the working directory
- -W, --wdns <dir>       set the working directory in namespace
+ -W, --wdns[=<dir>]     set the working directory in namespace
  -e, --env              inherit environment variables from target process
  -F, --no-fork          do not fork before exec'ing <program>
- -c, --join-cgroup      join the cgroup (v2) of the target process
+ -c, --join-cgroup      join the cgroup of the target process (cgroup2 and every v1
+                        hierarchy)
  -Z, --follow-context   (SELinux is not supported: an error)
+
+Long options may be abbreviated to any unambiguous prefix (--targ, --preserve).
 
 Beyond util-linux:
      --ls               list the namespaces of the target (or of {tool}) and whether they

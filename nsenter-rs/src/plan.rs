@@ -87,7 +87,7 @@ pub fn plan(o: Options) -> Result<Mode, String> {
             || o.keep_caps
             || o.root.is_some()
             || o.wd.is_some()
-            || o.wdns.is_some()
+            || o.wdns_given
             || o.env
             || o.no_fork
             || o.join_cgroup
@@ -131,7 +131,7 @@ pub fn plan(o: Options) -> Result<Mode, String> {
             ));
         }
     }
-    if o.wd.is_some() && o.wdns.is_some() {
+    if o.wd.is_some() && o.wdns_given {
         return Err("mutually exclusive arguments: --wdns --wd".to_string());
     }
     if !has_target {
@@ -150,14 +150,17 @@ pub fn plan(o: Options) -> Result<Mode, String> {
         if o.net_socket.is_some() {
             return Err(needs_target("--net-socket"));
         }
+        if o.user_parent {
+            return Err(needs_target("--user-parent"));
+        }
     }
     if o.net_socket.is_some() && o.namespaces.iter().any(|(l, _)| *l == "net") {
         return Err("--net-socket and --net both name the network namespace: give one".to_string());
     }
-    if o.user_parent && explicit.is_empty() && !o.all && o.net_socket.is_none() {
+    // util-linux since 2.40 (2.38.1 runs the program where it is).
+    if explicit.is_empty() && !o.all && o.net_socket.is_none() && !o.user_parent {
         return Err(
-            "--user-parent needs a namespace to take the user namespace from (add -U or another namespace option)"
-                .to_string(),
+            "no namespace specified (give -a or a namespace option such as -n, -m, -U)".to_string(),
         );
     }
     if o.mount_proc {
@@ -382,6 +385,20 @@ mod tests {
             assert!(mode(args).is_err(), "{args:?}");
         }
         assert!(mode(&["-m"]).unwrap_err().contains("--mount"));
+        // A target and nothing to enter (util-linux since 2.40).
+        for args in [
+            &["-t", "1"][..],
+            &[],
+            &["-t", "1", "-r", "-w", "true"],
+            &["-r/"],
+        ] {
+            assert!(
+                mode(args)
+                    .unwrap_err()
+                    .starts_with("no namespace specified"),
+                "{args:?}"
+            );
+        }
         // With files, no target is needed.
         let p = run_plan(&["--net=/x", "-r/", "-w/tmp", "-S", "0"]);
         assert_eq!(p.explicit.len(), 1);
@@ -398,7 +415,14 @@ mod tests {
         assert!(mode(&["--json"]).is_err());
         assert!(mode(&["--ls", "-n", "-t", "1"]).is_err());
         assert!(mode(&["--ls", "true"]).is_err());
-        assert!(mode(&["--user-parent"]).is_err());
+        assert!(mode(&["--ls", "-W"]).is_err());
+        assert!(mode(&["--user-parent"])
+            .unwrap_err()
+            .contains("--user-parent needs a target"));
+        assert!(mode(&["-t", "1", "--user-parent"]).is_ok());
+        // -W excludes -w even without a directory.
+        assert!(mode(&["-t", "1", "-n", "-w", "-W"]).is_err());
+        assert!(mode(&["-t", "1", "-n", "-W"]).is_ok());
         assert!(mode(&["-t", "1", "-n", "--mount-proc"]).is_err());
         assert!(mode(&["-t", "1", "-p", "-m", "-F", "--mount-proc"]).is_err());
         assert!(mode(&["-t", "1", "-p", "-m", "--mount-proc"]).is_ok());

@@ -27,7 +27,7 @@ fn usage_errors_need_no_privilege() {
         (&["-t", "1:", "-n", "echo", "ran"], "pidfs inode"),
         (&["-t", "1:2:3", "-n", "echo", "ran"], "pidfs inode"),
         (
-            &["-t", "1", "-W", "/", "-w", "echo", "ran"],
+            &["-t", "1", "-W/", "-w", "echo", "ran"],
             "mutually exclusive arguments: --wdns --wd",
         ),
         (
@@ -49,6 +49,11 @@ fn usage_errors_need_no_privilege() {
         (&["-x"], "unexpected argument '-x' found"),
         (&["--all=1"], "doesn't allow an argument"),
         (&["--p"], "is ambiguous"),
+        (&["-t", "1", "echo", "ran"], "no namespace specified"),
+        (
+            &["--user-parent", "echo", "ran"],
+            "--user-parent needs a target",
+        ),
     ] {
         let out = nsenter_rs(args);
         assert_fails(&out, needle);
@@ -92,11 +97,11 @@ fn runtime_errors_name_the_cause() {
             "it is your own user namespace",
         ),
         (
-            vec!["-t", &pid, "-r/nonexistent", "echo", "ran"],
+            vec!["-t", &pid, "-u", "-r/nonexistent", "echo", "ran"],
             "open(/nonexistent)",
         ),
         (
-            vec!["-t", &pid, "-n", "-W", "/nonexistent", "echo", "ran"],
+            vec!["-t", &pid, "-n", "-W/nonexistent", "echo", "ran"],
             "chdir(/nonexistent)",
         ),
         (

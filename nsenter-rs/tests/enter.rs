@@ -360,41 +360,6 @@ fn user_namespace_with_setgroups_denied() {
 }
 
 #[test]
-fn user_parent_without_user_takes_the_owner() {
-    testcaps::require!(Cap::Root, Cap::Userns);
-    // The sleep is in a network namespace owned by the user namespace of its parent sh.
-    let t = Target::start(
-        &[
-            "/usr/bin/unshare",
-            "-U",
-            "-r",
-            "sh",
-            "-c",
-            "unshare -n sleep 60 & wait",
-        ],
-        true,
-    );
-    let sh = t.top().to_string();
-    let out = nsenter_rs_prog(
-        &with_target(t.pid, &["-n", "--user-parent"]),
-        &inode_script(),
-    );
-    assert_eq!(out.code, Some(0), "{out:?}");
-    let want: String = KINDS
-        .iter()
-        .map(|k| {
-            let who = match *k {
-                "user" => sh.clone(),
-                "net" => t.pid.to_string(),
-                _ => "self".to_string(),
-            };
-            format!("{k} {}\n", ns_inode(&who, k))
-        })
-        .collect();
-    assert_eq!(out.stdout, want);
-}
-
-#[test]
 fn sigterm_is_forwarded_and_sigint_ignored_after_the_fork() {
     testcaps::require!(Cap::Root);
     let t = pid_target();
@@ -452,6 +417,25 @@ fn user_parent_enters_the_parent_user_namespace() {
         out.stdout.trim(),
         ns_inode(&sh.to_string(), "user").to_string()
     );
+    // Without -U the same (util-linux since 2.40): the parent of the target's user namespace,
+    // not the owner of another namespace it was asked to enter; here with the target's net
+    // namespace, which is ours.
+    for opts in [&["--user-parent"][..], &["-n", "--user-parent"]] {
+        let out = nsenter_rs_prog(&with_target(inner, opts), &inode_script());
+        assert_eq!(out.code, Some(0), "{opts:?}: {out:?}");
+        let want: String = KINDS
+            .iter()
+            .map(|k| {
+                let who = if *k == "user" {
+                    sh.to_string()
+                } else {
+                    "self".to_string()
+                };
+                format!("{k} {}\n", ns_inode(&who, k))
+            })
+            .collect();
+        assert_eq!(out.stdout, want, "{opts:?}");
+    }
 }
 
 /// `sleep 60` as uid 1234, gid 2345 and no supplementary groups.
@@ -517,7 +501,7 @@ fn env_is_the_targets() {
         ],
         false,
     );
-    let out = nsenter_rs(&["-t", &t.pid.to_string(), "-e", "env"]);
+    let out = nsenter_rs(&["-t", &t.pid.to_string(), "-u", "-e", "env"]);
     assert_eq!(out.code, Some(0), "{out:?}");
     let mut lines: Vec<&str> = out.stdout.lines().collect();
     lines.sort();
@@ -541,6 +525,7 @@ fn root_and_working_directories() {
         false,
     );
     let pid = t.pid.to_string();
+    // -u (the target shares ours): util-linux since 2.40 and nsenter-rs want a namespace.
     let run = |opts: &[&str], script: &str| {
         let mut args: Vec<&str> = opts.to_vec();
         args.extend(["/bin/sh", "-c", script]);
@@ -548,7 +533,7 @@ fn root_and_working_directories() {
     };
     // -r: the target's root; the program finds the rootfs's busybox at /bin/busybox.
     let out = run(
-        &["-t", &pid, "-r", "-w"],
+        &["-t", &pid, "-u", "-r", "-w"],
         "pwd; test -f /bin/busybox && echo inside",
     );
     assert_eq!(
@@ -557,20 +542,20 @@ fn root_and_working_directories() {
         "{out:?}"
     );
     // -W: a directory resolved after entering the root.
-    let out = run(&["-t", &pid, "-r", "-W", "/etc"], "pwd");
+    let out = run(&["-t", &pid, "-u", "-r", "-W/etc"], "pwd");
     assert_eq!(
         (out.code, out.stdout.as_str()),
         (Some(0), "/etc\n"),
         "{out:?}"
     );
     // -w alone: the target's cwd, seen from our root.
-    let out = nsenter_rs(&["-t", &pid, "-w", "pwd"]);
+    let out = nsenter_rs(&["-t", &pid, "-u", "-w", "pwd"]);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout.trim(), rootfs.join("tmp").to_string_lossy());
-    // Explicit directories, no target.
+    // Explicit directories and a namespace file, no target.
     let root_arg = format!("--root={rootfs_s}");
     let wd_arg = format!("--wd={rootfs_s}/bin");
-    let out = run(&[&root_arg, &wd_arg], "pwd");
+    let out = run(&["--uts=/proc/self/ns/uts", &root_arg, &wd_arg], "pwd");
     assert_eq!(
         (out.code, out.stdout.as_str()),
         (Some(0), "/bin\n"),
@@ -578,11 +563,15 @@ fn root_and_working_directories() {
     );
     // The same with util-linux.
     for opts in [
-        vec!["-t", pid.as_str(), "-r"],
-        vec!["-t", pid.as_str(), "-w"],
-        vec!["-t", pid.as_str(), "-r", "-w"],
-        vec!["-t", pid.as_str(), "-r", "-W", "/etc"],
-        vec![root_arg.as_str(), wd_arg.as_str()],
+        vec!["-t", pid.as_str(), "-u", "-r"],
+        vec!["-t", pid.as_str(), "-u", "-w"],
+        vec!["-t", pid.as_str(), "-u", "-r", "-w"],
+        vec!["-t", pid.as_str(), "-u", "-r", "-W/etc"],
+        vec![
+            "--uts=/proc/self/ns/uts",
+            root_arg.as_str(),
+            wd_arg.as_str(),
+        ],
     ] {
         let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
         args.extend(["/bin/sh".into(), "-c".into(), "pwd; ls /".into()]);
@@ -713,15 +702,22 @@ fn join_cgroup_v2() {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
     let t = flat_target();
     let Some((point, _)) = nsenter_rs::enter::parse_cgroup2_mount(&mountinfo) else {
-        let out = nsenter_rs(&["-t", &t.pid.to_string(), "-c", "echo", "ran"]);
-        assert_fails(&out, "cgroup v2 only");
+        let out = nsenter_rs(&["-t", &t.pid.to_string(), "-u", "-c", "echo", "ran"]);
+        assert_fails(&out, "is mounted here");
         return;
     };
     let guard = testcaps::CgroupGuard::new("nsenter-rs-test");
     let dir = std::path::Path::new(&point).join(guard.name());
     std::fs::create_dir(&dir).expect("mkdir cgroup");
     std::fs::write(dir.join("cgroup.procs"), t.pid.to_string()).expect("move target");
-    let out = nsenter_rs(&["-t", &t.pid.to_string(), "-c", "cat", "/proc/self/cgroup"]);
+    let out = nsenter_rs(&[
+        "-t",
+        &t.pid.to_string(),
+        "-u",
+        "-c",
+        "cat",
+        "/proc/self/cgroup",
+    ]);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(
         out.stdout
@@ -729,6 +725,84 @@ fn join_cgroup_v2() {
             .any(|l| l == format!("0::/{}", guard.name())),
         "{out:?}"
     );
+    drop(t);
+}
+
+/// Issue #22 item 12: on a hybrid host (v1 controllers and cgroup2), `-c` joins the target's
+/// group in the v1 hierarchies too, not only in cgroup2. The test makes its own group in a few
+/// v1 hierarchies and in cgroup2 and puts the target there; in the other hierarchies the target
+/// shares our group, which -c leaves alone.
+#[test]
+fn join_cgroup_covers_the_v1_hierarchies_of_a_hybrid_host() {
+    testcaps::require!(Cap::Root);
+    let mounts = conventions::mountinfo::read_self().expect("mountinfo");
+    let find = |pred: &dyn Fn(&conventions::mountinfo::Mount) -> bool| {
+        mounts
+            .iter()
+            .find(|m| pred(m))
+            .map(|m| m.mount_point.clone())
+    };
+    let v1 = |c: &'static str| {
+        find(&move |m| m.fstype == "cgroup" && m.super_option_list().any(|o| o == c))
+    };
+    let hierarchies: Vec<(&str, String)> = [
+        ("pids", v1("pids")),
+        ("freezer", v1("freezer")),
+        ("name=systemd", v1("name=systemd")),
+        ("", find(&|m| m.fstype == "cgroup2")),
+    ]
+    .into_iter()
+    .filter_map(|(c, m)| Some((c, m?)))
+    .collect();
+    if hierarchies.iter().all(|(c, _)| c.is_empty()) {
+        eprintln!(
+            "SKIPPED join_cgroup_covers_the_v1_hierarchies_of_a_hybrid_host: no cgroup v1 here"
+        );
+        return;
+    }
+    let t = flat_target();
+    let guard = testcaps::CgroupGuard::new("nsenter-rs-v1");
+    for (_, point) in &hierarchies {
+        let dir = std::path::Path::new(point).join(guard.name());
+        std::fs::create_dir(&dir).expect("mkdir cgroup");
+        std::fs::write(dir.join("cgroup.procs"), t.pid.to_string()).expect("move target");
+    }
+    let out = nsenter_rs(&[
+        "-t",
+        &t.pid.to_string(),
+        "-u",
+        "-c",
+        "cat",
+        "/proc/self/cgroup",
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let lines: Vec<(&str, &str)> = out
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let (_, rest) = l.split_once(':')?;
+            rest.split_once(':')
+        })
+        .collect();
+    for (controllers, _) in &hierarchies {
+        assert!(
+            lines.contains(&(controllers, format!("/{}", guard.name()).as_str())),
+            "{controllers:?} in {out:?}"
+        );
+    }
+    // Where the target shares our group (memory, cpu, ...), the program stays in ours.
+    let own = std::fs::read_to_string("/proc/self/cgroup").expect("own cgroup");
+    for l in own.lines() {
+        let Some((_, rest)) = l.split_once(':') else {
+            continue;
+        };
+        let Some((c, path)) = rest.split_once(':') else {
+            continue;
+        };
+        if !hierarchies.iter().any(|(h, _)| *h == c) {
+            assert!(lines.contains(&(c, path)), "{c} {path} in {out:?}");
+        }
+    }
     drop(t);
 }
 

@@ -613,6 +613,9 @@ pub fn agrees_with_plan(args: &[std::ffi::OsString]) -> Result<(), String> {
         && p.boottime.is_none()
         && !p.keep_caps
         && !p.clear_env
+        && p.whitelist_env.is_empty()
+        && p.binfmt.is_none()
+        && p.load_interp.is_none()
         && p.owner.is_none()
         && !p.lo_up
         && p.report.is_none();
@@ -725,6 +728,10 @@ mod tests {
             "--map-current-user",
             "--mount-proc",
             "--mount-proc=/proc",
+            "--mount-proc=",
+            "--mount-binfmt",
+            "-l",
+            "--whitelist-env=A",
             "--mount=",
             "--moun",
             "--mount-p",

@@ -143,48 +143,41 @@ pub fn resolve(
     })
 }
 
-/// Removes one id from a range on the inner side (`inner_side`) or the outer side, keeping the
-/// other side contiguous: the ids after the hole move down by one, so the topmost id of the
-/// other side is the one left unmapped.
-fn punch(r: Range, id: u32, inner_side: bool) -> Vec<Range> {
-    let (start, other) = if inner_side {
-        (r.inner, r.outer)
-    } else {
-        (r.outer, r.inner)
+/// Takes the single id `inner` -> `outer` out of range `r`, as util-linux does: when either side
+/// of `r` holds its id, `r` gives up one id (so at most one, even when both sides hold it), and
+/// what is left is split into at most three lines, low, middle and high, that step over
+/// `inner` on the inner side and `outer` on the outer side. The ids given up are the topmost of
+/// a side. (util-linux also gives one up when an id is just past the end of `r`, which maps one
+/// id fewer than it could; unshare-rs does not.)
+fn split_around(r: Range, inner: u32, outer: u32) -> Vec<Range> {
+    let holds = |start: u32, id: u32| {
+        u64::from(id) >= u64::from(start) && u64::from(id) < u64::from(start) + u64::from(r.count)
     };
-    let end = u64::from(start) + u64::from(r.count);
-    if u64::from(id) < u64::from(start) || u64::from(id) >= end {
-        return vec![r];
-    }
-    let before = id - start;
-    let after = r.count - before - 1;
-    let make = |s: u32, o: u32, count: u32| {
-        if inner_side {
-            Range {
-                inner: s,
-                outer: o,
-                count,
-            }
-        } else {
-            Range {
-                inner: o,
-                outer: s,
-                count,
-            }
-        }
+    let count = r.count - u32::from(holds(r.outer, outer) || holds(r.inner, inner));
+    let offset = |id: u32, start: u32| id.saturating_sub(start).min(count);
+    let (outer_off, inner_off) = (offset(outer, r.outer), offset(inner, r.inner));
+    // Steps over the single id when a line would start on it.
+    let skip = |at: u32, id: u32| if at == id { at.wrapping_add(1) } else { at };
+    let lo = Range {
+        inner: r.inner,
+        outer: r.outer,
+        count: outer_off.min(inner_off),
     };
-    let mut out = Vec::new();
-    if before > 0 {
-        out.push(make(start, other, before));
-    }
-    if after > 0 {
-        out.push(make(id + 1, other + before, after));
-    }
-    out
+    let mid = Range {
+        inner: skip(lo.inner.wrapping_add(lo.count), inner),
+        outer: skip(lo.outer.wrapping_add(lo.count), outer),
+        count: outer_off.abs_diff(inner_off),
+    };
+    let hi = Range {
+        inner: skip(mid.inner.wrapping_add(mid.count), inner),
+        outer: skip(mid.outer.wrapping_add(mid.count), outer),
+        count: count - lo.count - mid.count,
+    };
+    [lo, mid, hi].into_iter().filter(|l| l.count > 0).collect()
 }
 
-/// The lines of a map: the single id (`inner`, `outer`) first, then the ranges with holes punched
-/// where they would overlap it (the kernel rejects overlapping lines).
+/// The lines of a map: the single id (`inner`, `outer`) first, then the ranges, in the order
+/// given, with the single id taken out of each (the kernel rejects overlapping lines).
 pub fn build(single: Option<(u32, u32)>, ranges: &[Range]) -> Vec<Range> {
     let mut out = Vec::new();
     if let Some((inner, outer)) = single {
@@ -195,17 +188,57 @@ pub fn build(single: Option<(u32, u32)>, ranges: &[Range]) -> Vec<Range> {
         });
     }
     for &r in ranges {
-        let mut pieces = vec![r];
-        if let Some((inner, outer)) = single {
-            pieces = pieces
-                .into_iter()
-                .flat_map(|p| punch(p, inner, true))
-                .flat_map(|p| punch(p, outer, false))
-                .collect();
+        match single {
+            Some((inner, outer)) => out.extend(split_around(r, inner, outer)),
+            None => out.push(r),
         }
-        out.extend(pieces);
     }
     out
+}
+
+/// The most lines a uid_map or gid_map may have (the kernel's `UID_GID_MAP_MAX_EXTENTS`).
+pub const MAX_LINES: usize = 340;
+
+/// Checks `lines` as the kernel will, so that a map it would refuse fails before anything is
+/// created, with the reason (the kernel answers EINVAL or EPERM for all of them): no more than
+/// [`MAX_LINES`] lines, no id 4294967295 (it is `(uid_t)-1`, "no id"), and no two lines sharing
+/// an id on either side. `what` is `uid` or `gid`.
+pub fn check(lines: &[Range], what: &str) -> Result<(), String> {
+    if lines.len() > MAX_LINES {
+        return Err(format!(
+            "the {what} map has {} lines; the kernel takes at most {MAX_LINES}",
+            lines.len()
+        ));
+    }
+    let end = |start: u32, count: u32| u64::from(start) + u64::from(count);
+    for l in lines {
+        if end(l.inner, l.count) > u64::from(u32::MAX)
+            || end(l.outer, l.count) > u64::from(u32::MAX)
+        {
+            return Err(format!(
+                "the {what} map line '{} {} {}' includes {what} 4294967295, which the kernel never maps (it means \"no id\")",
+                l.inner, l.outer, l.count
+            ));
+        }
+    }
+    for (i, a) in lines.iter().enumerate() {
+        for b in &lines[i + 1..] {
+            let overlap =
+                |x: u32, y: u32| u64::from(x) < end(y, b.count) && u64::from(y) < end(x, a.count);
+            let side = if overlap(a.inner, b.inner) {
+                "inside the namespace"
+            } else if overlap(a.outer, b.outer) {
+                "outside"
+            } else {
+                continue;
+            };
+            return Err(format!(
+                "the {what} map lines '{} {} {}' and '{} {} {}' overlap {side}; the kernel refuses overlapping lines",
+                a.inner, a.outer, a.count, b.inner, b.outer, b.count
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The text written to `uid_map`/`gid_map`: one `inner outer count` line per range.
@@ -314,6 +347,57 @@ mod tests {
         }
     }
 
+    /// Every small single id against every small range: the lines never overlap, the single id
+    /// is mapped, each line is a piece of the range, and at most one id is given up.
+    #[test]
+    fn holes_never_overlap() {
+        for (i, o, c) in
+            (0..6).flat_map(|i| (0..6).flat_map(move |o| (1..6).map(move |c| (i, o, c))))
+        {
+            for (si, so) in (0..9).flat_map(|a| (0..9).map(move |b| (a, b))) {
+                let lines = build(Some((si, so)), &[r(i, o, c)]);
+                assert_eq!(
+                    check(&lines, "uid"),
+                    Ok(()),
+                    "{si} {so} / {i} {o} {c}: {lines:?}"
+                );
+                assert_eq!(lines[0], r(si, so, 1));
+                let mapped: u32 = lines[1..].iter().map(|l| l.count).sum();
+                let held = (i..i + c).contains(&si) || (o..o + c).contains(&so);
+                assert_eq!(
+                    mapped,
+                    c - u32::from(held),
+                    "{si} {so} / {i} {o} {c}: {lines:?}"
+                );
+                for l in &lines[1..] {
+                    assert!(l.inner >= i && l.inner + l.count <= i + c, "{lines:?}");
+                    assert!(l.outer >= o && l.outer + l.count <= o + c, "{lines:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn checks_what_the_kernel_refuses() {
+        assert_eq!(check(&[r(0, 1000, 1), r(1, 100000, 10)], "uid"), Ok(()));
+        let e = check(&[r(0, 0, 10), r(5, 100, 1)], "uid").unwrap_err();
+        assert!(
+            e.contains("'0 0 10' and '5 100 1' overlap inside the namespace"),
+            "{e}"
+        );
+        let e = check(&[r(0, 0, 10), r(50, 9, 1)], "gid").unwrap_err();
+        assert!(
+            e.contains("gid map lines") && e.contains("overlap outside"),
+            "{e}"
+        );
+        let e = check(&[r(0, u32::MAX, 1)], "uid").unwrap_err();
+        assert!(e.contains("includes uid 4294967295"), "{e}");
+        assert!(check(&[r(u32::MAX - 1, 0, 1)], "uid").is_ok());
+        let many: Vec<Range> = (0..341).map(|k| r(k, k, 1)).collect();
+        assert!(check(&many, "uid").unwrap_err().contains("341 lines"));
+        assert!(check(&many[..340], "uid").is_ok());
+    }
+
     #[test]
     fn subordinate_blocks() {
         let text = "alice:100000:65536\n1000:200000:1000\nbob:300000:10\nalice:900000:5\n";
@@ -367,6 +451,20 @@ mod tests {
         assert_eq!(build(None, &[r(1, 2, 3)]), vec![r(1, 2, 3)]);
         // A one-id range that is exactly the single id disappears.
         assert_eq!(build(Some((0, 0)), &[r(0, 0, 1)]), vec![r(0, 0, 1)]);
+        // Both sides hold the single id: one id is given up, not two (util-linux's `1 1 9`).
+        assert_eq!(
+            build(Some((0, 0)), &[r(0, 0, 10)]),
+            vec![r(0, 0, 1), r(1, 1, 9)]
+        );
+        assert_eq!(
+            build(Some((5, 3)), &[r(0, 0, 10)]),
+            vec![r(5, 3, 1), r(0, 0, 3), r(3, 4, 2), r(6, 6, 4)]
+        );
+        // Ranges keep the order given.
+        assert_eq!(
+            build(Some((0, 1000)), &[r(0, 100000, 2), r(10, 10, 1)]),
+            vec![r(0, 1000, 1), r(1, 100000, 1), r(10, 10, 1)]
+        );
         assert_eq!(format(&[r(0, 1000, 1), r(1, 2, 3)]), "0 1000 1\n1 2 3\n");
         assert_eq!(helper_args(&[r(0, 1000, 1)]), vec!["0", "1000", "1"]);
     }

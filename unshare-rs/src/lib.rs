@@ -2,8 +2,7 @@
 //! with `--lo-up`, `--report` and errors that name their cause.
 //!
 //! - [`early`]: the fast path, an everyday command line run before glibc starts.
-//! - [`getopt`]: util-linux's command-line rules.
-//! - [`plan`]: the pure step: options to a checked [`plan::Plan`] and its ordered steps.
+//! - [`plan`]: the pure step: the command line (read by [`conventions::getopt`]) to a checked [`plan::Plan`] and its ordered steps.
 //! - [`idmap`]: id map parsing and building.
 //! - [`persist`]: namespace persistence by bind mounts.
 //! - [`mod@run`]: the syscalls, in util-linux's order.
@@ -11,7 +10,6 @@
 
 pub mod early;
 pub mod error;
-pub mod getopt;
 pub mod idmap;
 pub mod persist;
 pub mod plan;
@@ -64,6 +62,13 @@ Options:
                              defaults to SIGKILL
  --forward-signals         forward SIGINT and SIGTERM to the child (else they are ignored)
  --mount-proc[=<dir>]      mount proc filesystem first (implies --mount)
+ --mount-binfmt[=<dir>]    mount a binfmt_misc of the new user namespace on <dir> (default
+                           /proc/sys/fs/binfmt_misc, then with a fresh /proc; implies --user
+                           and --mount)
+ -l, --load-interp <definition>
+                           register a binfmt_misc interpreter, :name:type:offset:magic:mask:
+                           interpreter:flags (implies --mount-binfmt; with F and --root it is
+                           registered before the chroot)
  --propagation slave|shared|private|unchanged
                            modify mount propagation in mount namespace (default private)
  --setgroups allow|deny    control the setgroups syscall in user namespaces
@@ -78,6 +83,9 @@ Options:
  --monotonic <offset>      set clock monotonic offset (seconds) in time namespaces
  --boottime <offset>       set clock boottime offset (seconds) in time namespaces
  --clear-env               run the program with an empty environment
+ --whitelist-env <list>    clear the environment except the comma-separated variables
+
+Long options may be abbreviated to any unambiguous prefix (--ut, --kill).
 
 Beyond util-linux:
  --lo-up                   bring the loopback interface up in the new network namespace

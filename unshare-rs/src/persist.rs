@@ -1,5 +1,6 @@
-//! Persistence targets (`--uts=FILE`): checked and created before anything else happens, bound
-//! by a helper that stays in the old namespaces, and undone when a bind fails halfway.
+//! Persistence targets (`--uts=FILE`): checked before anything else happens, bound by a helper
+//! that stays in the old namespaces, and undone when a bind fails halfway or the run fails
+//! later (see `run::BindHelper`).
 
 use crate::error::Error;
 use crate::plan::Persist;
@@ -7,13 +8,11 @@ use conventions::mountinfo::{self, Mount};
 use conventions::ns::Proc;
 use std::path::{Path, PathBuf};
 
-/// A bind target, and whether we created the file (so that a failure removes it again).
+/// A bind target, checked.
 #[derive(Debug, Clone)]
 pub struct Target {
     /// What to bind where.
     pub what: Persist,
-    /// We created the file.
-    pub created: bool,
 }
 
 /// The mount that holds `dir` (an absolute, canonical path) if it is shared: a mount namespace
@@ -30,15 +29,11 @@ fn describe(p: &Persist) -> String {
     )
 }
 
-/// Checks every target and creates the missing files (removed again by [`remove_created`] when
-/// the run fails). A mount namespace must not be bound on a shared mount: the bind would
-/// propagate into the namespace it refers to, which the kernel refuses.
+/// Checks every target: its file must exist, as util-linux requires (a bind needs a mount
+/// point), and not be a directory. A mount namespace must not be bound on a shared mount: the
+/// bind would propagate into the namespace it refers to, which the kernel refuses.
 pub fn prepare(persist: &[Persist]) -> Result<Vec<Target>, Error> {
     let mut targets: Vec<Target> = Vec::new();
-    let fail = |targets: &[Target], e: Error| {
-        remove_created(targets);
-        e
-    };
     for p in persist {
         let parent = match p.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -47,13 +42,10 @@ pub fn prepare(persist: &[Persist]) -> Result<Vec<Target>, Error> {
         let dir = match std::fs::canonicalize(&parent) {
             Ok(d) => d,
             Err(e) => {
-                return Err(fail(
-                    &targets,
-                    Error::io(
-                        describe(p),
-                        e,
-                        format!("create the directory {}", parent.display()),
-                    ),
+                return Err(Error::io(
+                    describe(p),
+                    e,
+                    format!("create the directory {}", parent.display()),
                 ))
             }
         };
@@ -61,59 +53,47 @@ pub fn prepare(persist: &[Persist]) -> Result<Vec<Target>, Error> {
             // Unreadable mountinfo skips the check; the kernel still refuses the bind.
             let mounts = mountinfo::read_self().unwrap_or_default();
             if let Some(shared) = shared_mount_of(&mounts, &dir) {
-                return Err(fail(
-                    &targets,
-                    Error::Failed(format!(
-                        "{}: {} is on a shared mount ({}) (make it private first, e.g. \
+                return Err(Error::Failed(format!(
+                    "{}: {} is on a shared mount ({}) (make it private first, e.g. \
                          mount --bind {} {} && mount --make-private {})",
-                        describe(p),
-                        p.path.display(),
-                        shared.mount_point,
-                        dir.display(),
-                        dir.display(),
-                        dir.display()
-                    )),
-                ));
+                    describe(p),
+                    p.path.display(),
+                    shared.mount_point,
+                    dir.display(),
+                    dir.display(),
+                    dir.display()
+                )));
             }
         }
-        let created = match std::fs::symlink_metadata(&p.path) {
+        match std::fs::metadata(&p.path) {
             Ok(m) if m.is_dir() => {
-                return Err(fail(
-                    &targets,
-                    Error::Failed(format!("{}: it is a directory (give a file)", describe(p))),
+                return Err(Error::Failed(format!(
+                    "{}: it is a directory (give a file)",
+                    describe(p)
+                )))
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return Err(Error::io(
+                    describe(p),
+                    e,
+                    format!(
+                        "the file must exist, as a mount point for the bind: touch {}",
+                        p.path.display()
+                    ),
                 ))
             }
-            Ok(_) => false,
-            Err(_) => {
-                use std::os::unix::fs::OpenOptionsExt;
-                match std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o444)
-                    .open(&p.path)
-                {
-                    Ok(_) => true,
-                    Err(e) => {
-                        return Err(fail(
-                            &targets,
-                            Error::io(format!("{}: cannot create it", describe(p)), e, ""),
-                        ))
-                    }
-                }
-            }
-        };
-        targets.push(Target {
-            what: p.clone(),
-            created,
-        });
+        }
+        targets.push(Target { what: p.clone() });
     }
     Ok(targets)
 }
 
-/// Removes the files [`prepare`] created.
-pub fn remove_created(targets: &[Target]) {
-    for t in targets.iter().filter(|t| t.created) {
-        let _ = std::fs::remove_file(&t.what.path);
+/// Unmounts the binds of `targets` (MNT_DETACH), in reverse order: a run that failed after
+/// persisting leaves nothing behind.
+pub fn unbind_all(targets: &[Target]) {
+    for t in targets.iter().rev() {
+        let _ = nix::mount::umount2(&t.what.path, nix::mount::MntFlags::MNT_DETACH);
     }
 }
 

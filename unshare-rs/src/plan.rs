@@ -2,8 +2,8 @@
 //! (what to create, which ids to map, and the ordered steps util-linux takes), with every check
 //! that needs no syscall done here, before anything is created.
 
-use crate::getopt::{self, HasArg, Spec};
 use crate::idmap::{self, MapSpec};
+use conventions::getopt::{Getopt, HasArg, Spec};
 use conventions::ns::{self, NsKind};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -35,6 +35,9 @@ pub enum Opt {
     Monotonic,
     Boottime,
     ClearEnv,
+    WhitelistEnv,
+    MountBinfmt,
+    LoadInterp,
     Owner,
     LoUp,
     Report,
@@ -43,65 +46,25 @@ pub enum Opt {
 }
 
 const fn spec(long: &'static str, short: Option<char>, arg: HasArg, id: Opt) -> Spec<Opt> {
-    Spec {
-        long,
-        short,
-        arg,
-        id,
-    }
+    Spec::new(long, short, arg, id)
+}
+
+/// A namespace option: `--mount[=FILE]`, but a plain `-m`.
+const fn ns_spec(long: &'static str, short: char, flag: libc::c_int) -> Spec<Opt> {
+    Spec::new(long, Some(short), HasArg::Optional, Opt::Ns(flag)).short_flag()
 }
 
 /// The option table. Short namespace letters take no argument: util-linux 2.38.1 reads `-mfoo`
 /// as `-m -f -o -o` (an error), so persistence is only `--mount=FILE`.
-pub const OPTIONS: [Spec<Opt>; 35] = [
-    spec(
-        "mount",
-        Some('m'),
-        HasArg::Optional,
-        Opt::Ns(libc::CLONE_NEWNS),
-    ),
-    spec(
-        "uts",
-        Some('u'),
-        HasArg::Optional,
-        Opt::Ns(libc::CLONE_NEWUTS),
-    ),
-    spec(
-        "ipc",
-        Some('i'),
-        HasArg::Optional,
-        Opt::Ns(libc::CLONE_NEWIPC),
-    ),
-    spec(
-        "net",
-        Some('n'),
-        HasArg::Optional,
-        Opt::Ns(libc::CLONE_NEWNET),
-    ),
-    spec(
-        "pid",
-        Some('p'),
-        HasArg::Optional,
-        Opt::Ns(libc::CLONE_NEWPID),
-    ),
-    spec(
-        "user",
-        Some('U'),
-        HasArg::Optional,
-        Opt::Ns(libc::CLONE_NEWUSER),
-    ),
-    spec(
-        "cgroup",
-        Some('C'),
-        HasArg::Optional,
-        Opt::Ns(libc::CLONE_NEWCGROUP),
-    ),
-    spec(
-        "time",
-        Some('T'),
-        HasArg::Optional,
-        Opt::Ns(ns::CLONE_NEWTIME),
-    ),
+pub const OPTIONS: [Spec<Opt>; 38] = [
+    ns_spec("mount", 'm', libc::CLONE_NEWNS),
+    ns_spec("uts", 'u', libc::CLONE_NEWUTS),
+    ns_spec("ipc", 'i', libc::CLONE_NEWIPC),
+    ns_spec("net", 'n', libc::CLONE_NEWNET),
+    ns_spec("pid", 'p', libc::CLONE_NEWPID),
+    ns_spec("user", 'U', libc::CLONE_NEWUSER),
+    ns_spec("cgroup", 'C', libc::CLONE_NEWCGROUP),
+    ns_spec("time", 'T', ns::CLONE_NEWTIME),
     spec("fork", Some('f'), HasArg::No, Opt::Fork),
     spec("kill-child", None, HasArg::Optional, Opt::KillChild),
     spec("forward-signals", None, HasArg::No, Opt::ForwardSignals),
@@ -129,12 +92,18 @@ pub const OPTIONS: [Spec<Opt>; 35] = [
     spec("monotonic", None, HasArg::Required, Opt::Monotonic),
     spec("boottime", None, HasArg::Required, Opt::Boottime),
     spec("clear-env", None, HasArg::No, Opt::ClearEnv),
+    spec("whitelist-env", None, HasArg::Required, Opt::WhitelistEnv),
+    spec("mount-binfmt", None, HasArg::Optional, Opt::MountBinfmt),
+    spec("load-interp", Some('l'), HasArg::Required, Opt::LoadInterp),
     spec("owner", None, HasArg::Required, Opt::Owner),
     spec("lo-up", None, HasArg::No, Opt::LoUp),
     spec("report", None, HasArg::Required, Opt::Report),
     spec("help", Some('h'), HasArg::No, Opt::Help),
     spec("version", Some('V'), HasArg::No, Opt::Version),
 ];
+
+/// Where binfmt_misc is mounted by default.
+pub const BINFMT_MISC: &str = "/proc/sys/fs/binfmt_misc";
 
 /// What `/proc/self/setgroups` gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,8 +187,15 @@ pub enum Step {
     Chroot,
     /// chdir.
     Chdir,
+    /// Before the chroot: mount binfmt_misc on /proc/sys/fs/binfmt_misc and register the
+    /// interpreter there, so that its `F` flag opens the interpreter from the caller's root.
+    BinfmtBeforeChroot,
     /// Mount proc.
     MountProc,
+    /// Mount binfmt_misc (`--mount-binfmt`).
+    MountBinfmt,
+    /// Register the `--load-interp` definition.
+    LoadInterp,
     /// setgroups/setgid/setuid.
     SetIds,
     /// Permitted capabilities to ambient.
@@ -275,6 +251,12 @@ pub struct Plan {
     pub keep_caps: bool,
     /// Run the program with an empty environment.
     pub clear_env: bool,
+    /// `--whitelist-env`: run it with only these variables (the ones set), in the order given.
+    pub whitelist_env: Vec<String>,
+    /// `--mount-binfmt[=DIR]` (also implied by `-l`): where to mount binfmt_misc.
+    pub binfmt: Option<PathBuf>,
+    /// `-l/--load-interp`: the binfmt_misc definition to register (`:name:type:...:flags`).
+    pub load_interp: Option<OsString>,
     /// `--owner`: uid and gid that create (and so own) the user namespace.
     pub owner: Option<(u32, u32)>,
     /// Bring lo up.
@@ -349,6 +331,7 @@ impl Plan {
             && self.report.is_none()
             && self.flags & libc::CLONE_NEWTIME == 0
             && !self.clear_env
+            && self.whitelist_env.is_empty()
     }
 
     /// The steps in the order they run.
@@ -403,6 +386,9 @@ impl Plan {
         if let (Some(p), true) = (self.propagation, self.flags & libc::CLONE_NEWNS != 0) {
             s.push(Step::Propagation(p));
         }
+        if self.interp_before_chroot() {
+            s.push(Step::BinfmtBeforeChroot);
+        }
         if self.root.is_some() {
             s.push(Step::Chroot);
         }
@@ -412,13 +398,19 @@ impl Plan {
         if self.mount_proc.is_some() {
             s.push(Step::MountProc);
         }
+        if self.binfmt.is_some() {
+            s.push(Step::MountBinfmt);
+        }
+        if self.load_interp.is_some() && !self.interp_before_chroot() {
+            s.push(Step::LoadInterp);
+        }
         if self.setuid.is_some() || self.setgid.is_some() {
             s.push(Step::SetIds);
         }
         if self.keep_caps && self.flags & libc::CLONE_NEWUSER != 0 {
             s.push(Step::KeepCaps);
         }
-        if self.clear_env {
+        if self.clear_env || !self.whitelist_env.is_empty() {
             s.push(Step::ClearEnv);
         }
         if self.report.is_some() {
@@ -426,6 +418,12 @@ impl Plan {
         }
         s.push(Step::Exec);
         s
+    }
+
+    /// Whether the interpreter is registered before the chroot, as util-linux does for a
+    /// definition with the `F` flag (the kernel opens the interpreter at once, from our root).
+    pub fn interp_before_chroot(&self) -> bool {
+        self.root.is_some() && self.load_interp.as_deref().is_some_and(interp_is_fixed)
     }
 
     /// The directory to chdir to: `--wd`, else `/` after `--root`.
@@ -436,6 +434,16 @@ impl Plan {
     }
 }
 
+/// Whether a binfmt_misc definition has the `F` (fix binary) flag: the flags are the text after
+/// its last `:`.
+pub fn interp_is_fixed(def: &std::ffi::OsStr) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let b = def.as_bytes();
+    b.iter()
+        .rposition(|&c| c == b':')
+        .is_some_and(|i| b[i + 1..].contains(&b'F'))
+}
+
 /// Parses the arguments after argv\[0\] into a [`Command`]. `caller` gives the ids that `-c` maps
 /// and `lookup_uid`/`lookup_gid` resolve names (passed in so that this stays pure).
 pub fn parse(
@@ -444,7 +452,7 @@ pub fn parse(
     lookup_uid: &dyn Fn(&str) -> Result<u32, String>,
     lookup_gid: &dyn Fn(&str) -> Result<u32, String>,
 ) -> Result<Command, String> {
-    let (opts, program) = getopt::parse(&OPTIONS, args).map_err(|e| e.to_string())?;
+    let mut opts = Getopt::new(&OPTIONS, args);
     let mut p = Plan {
         flags: 0,
         persist: Vec::new(),
@@ -466,13 +474,19 @@ pub fn parse(
         boottime: None,
         keep_caps: false,
         clear_env: false,
+        whitelist_env: Vec::new(),
+        binfmt: None,
+        load_interp: None,
         owner: None,
         lo_up: false,
         report: None,
-        program,
+        program: Vec::new(),
     };
-    for (opt, value) in &opts {
-        match *opt {
+    // Each option acts when it is read, as in util-linux: `-h --bogus` is the help.
+    for item in opts.by_ref() {
+        let (opt, value) = item.map_err(|e| e.to_string())?;
+        let value = &value;
+        match opt {
             Opt::Ns(flag) => {
                 p.flags |= flag;
                 if let Some(path) = value {
@@ -502,8 +516,12 @@ pub fn parse(
             Opt::MountProc => {
                 p.flags |= libc::CLONE_NEWNS;
                 p.mount_proc = Some(match value {
-                    Some(v) if !v.is_empty() => PathBuf::from(v),
-                    _ => PathBuf::from("/proc"),
+                    Some(v) if v.is_empty() => {
+                        // util-linux fails to mount on "", after creating the namespaces.
+                        return Err("--mount-proc= needs a directory (or no '=': /proc)".into());
+                    }
+                    Some(v) => PathBuf::from(v),
+                    None => PathBuf::from("/proc"),
                 });
             }
             Opt::MapRootUser => {
@@ -536,7 +554,7 @@ pub fn parse(
             }
             Opt::MapAuto | Opt::MapSubids => {
                 p.flags |= libc::CLONE_NEWUSER;
-                let spec = if *opt == Opt::MapAuto {
+                let spec = if opt == Opt::MapAuto {
                     MapSpec::Auto
                 } else {
                     MapSpec::Subids
@@ -576,6 +594,33 @@ pub fn parse(
             Opt::Monotonic => p.monotonic = Some(offset("monotonic", &text("monotonic", value)?)?),
             Opt::Boottime => p.boottime = Some(offset("boottime", &text("boottime", value)?)?),
             Opt::ClearEnv => p.clear_env = true,
+            Opt::WhitelistEnv => p.whitelist_env.extend(
+                text("whitelist-env", value)?
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string),
+            ),
+            Opt::MountBinfmt | Opt::LoadInterp => {
+                // util-linux: both need a new user and mount namespace; the default place is
+                // inside /proc, so a fresh /proc is mounted too unless --mount-proc said where.
+                p.flags |= libc::CLONE_NEWNS | libc::CLONE_NEWUSER;
+                match (opt, value) {
+                    (Opt::MountBinfmt, Some(dir)) if !dir.is_empty() => {
+                        p.binfmt = Some(PathBuf::from(dir));
+                    }
+                    (Opt::MountBinfmt, Some(_)) => {
+                        return Err("--mount-binfmt= needs a directory".into())
+                    }
+                    _ if p.binfmt.is_none() => {
+                        p.binfmt = Some(PathBuf::from(BINFMT_MISC));
+                        p.mount_proc.get_or_insert_with(|| PathBuf::from("/proc"));
+                    }
+                    _ => {}
+                }
+                if opt == Opt::LoadInterp {
+                    p.load_interp = value.clone();
+                }
+            }
             Opt::Owner => {
                 let v = text("owner", value)?;
                 let (u, g) = v
@@ -602,10 +647,18 @@ pub fn parse(
             Opt::Version => return Ok(Command::Version),
         }
     }
+    p.program = opts.operands().to_vec();
     if (p.monotonic.is_some() || p.boottime.is_some()) && p.flags & ns::CLONE_NEWTIME == 0 {
         return Err(
             "options --monotonic and --boottime require unsharing of a time namespace (-T)".into(),
         );
+    }
+    for (id, what) in [(p.map_user, "--map-user"), (p.map_group, "--map-group")] {
+        if id == Some(u32::MAX) {
+            return Err(format!(
+                "{what}=4294967295: the kernel never maps id 4294967295 (it means \"no id\")"
+            ));
+        }
     }
     if p.setgroups == Some(Setgroups::Allow) && p.map_group.is_some() {
         return Err("options --setgroups=allow and --map-group are mutually exclusive".into());
@@ -759,6 +812,8 @@ mod tests {
             (&["-mfoo"][..], "unexpected argument '-o' found"),
             (&["--bogus"][..], "unexpected argument '--bogus' found"),
             (&["--report="][..], "--report needs"),
+            (&["--map-user=4294967295"][..], "never maps id 4294967295"),
+            (&["--map-group=4294967295"][..], "--map-group=4294967295"),
         ] {
             let e = plan(args).expect_err(&format!("{args:?} should fail"));
             assert!(e.contains(needle), "{args:?}: {e}");
@@ -783,6 +838,66 @@ mod tests {
         assert_eq!(
             plan(&["--report", "/tmp/r.json"]).expect("plan").report,
             Some(ReportTo::File(PathBuf::from("/tmp/r.json")))
+        );
+    }
+
+    #[test]
+    fn binfmt_and_whitelist() {
+        // -l implies --mount-binfmt at the default place, with a fresh /proc, -U and -m.
+        let p = plan(&["-r", "-fp", "-l", ":x:E::x::/bin/cat:", "true"]).expect("plan");
+        assert_eq!(p.flags & libc::CLONE_NEWNS, libc::CLONE_NEWNS);
+        assert_eq!(p.binfmt, Some(PathBuf::from(BINFMT_MISC)));
+        assert_eq!(p.mount_proc, Some(PathBuf::from("/proc")));
+        assert!(!p.interp_before_chroot());
+        let tail: Vec<Step> = p.steps().into_iter().rev().take(4).collect();
+        assert_eq!(
+            tail,
+            vec![
+                Step::Exec,
+                Step::LoadInterp,
+                Step::MountBinfmt,
+                Step::MountProc
+            ]
+        );
+        // An explicit directory: no /proc implied; --mount-proc given later wins.
+        let p = plan(&["--mount-binfmt=/b", "--mount-proc=/p", "true"]).expect("plan");
+        assert_eq!(
+            (p.binfmt, p.mount_proc, p.load_interp),
+            (Some(PathBuf::from("/b")), Some(PathBuf::from("/p")), None)
+        );
+        assert_eq!(p.flags, libc::CLONE_NEWNS | libc::CLONE_NEWUSER);
+        let p = plan(&["--mount-binfmt=/b", "-l", "x", "true"]).expect("plan");
+        assert_eq!((p.binfmt, p.mount_proc), (Some(PathBuf::from("/b")), None));
+        // The F flag with --root: registered before the chroot, from the caller's root.
+        let p = plan(&["-R", "/r", "--load-interp=:x:E::x::/i:OCF", "true"]).expect("plan");
+        assert!(p.interp_before_chroot());
+        let steps = p.steps();
+        let at = |s: Step| steps.iter().position(|x| *x == s);
+        assert!(at(Step::BinfmtBeforeChroot) < at(Step::Chroot));
+        assert_eq!(at(Step::LoadInterp), None);
+        assert!(at(Step::MountBinfmt) > at(Step::MountProc));
+        assert!(interp_is_fixed(std::ffi::OsStr::new(":a:M::b:c:/x:F")));
+        assert!(!interp_is_fixed(std::ffi::OsStr::new(":a:M::F:c:/x:OC")));
+        assert!(!interp_is_fixed(std::ffi::OsStr::new("F")));
+        let p = plan(&["--whitelist-env=A,B", "--whitelist-env", "C", "true"]).expect("plan");
+        assert_eq!(p.whitelist_env, vec!["A", "B", "C"]);
+        assert_eq!(p.steps(), vec![Step::ClearEnv, Step::Exec]);
+        assert!(!plan(&["-f", "--whitelist-env=A", "true"])
+            .expect("plan")
+            .child_borrows_memory());
+        assert!(plan(&["--mount-binfmt=", "true"]).is_err());
+        assert!(plan(&["--mount-proc=", "true"])
+            .unwrap_err()
+            .contains("--mount-proc= needs a directory"));
+        // The new names take part in abbreviation: --mount-b is --mount-binfmt, --mount-
+        // is ambiguous, --wh is --whitelist-env.
+        assert!(plan(&["--mount-b", "true"]).expect("plan").binfmt.is_some());
+        assert!(plan(&["--mount-", "true"])
+            .unwrap_err()
+            .contains("ambiguous"));
+        assert_eq!(
+            plan(&["--wh=X", "true"]).expect("plan").whitelist_env,
+            vec!["X"]
         );
     }
 

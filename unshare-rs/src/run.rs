@@ -127,12 +127,6 @@ impl Helper {
             Err(e) => Err(Error::io(format!("waitpid({pid}) failed"), e, "")),
         }
     }
-
-    /// Forgets the helper in a forked child, which must neither wake nor wait for it.
-    fn abandon(mut self) {
-        self.go = None;
-        self.pid = 0;
-    }
 }
 
 impl Drop for Helper {
@@ -143,6 +137,111 @@ impl Drop for Helper {
             let _ = conventions::exit::wait(self.pid);
         }
     }
+}
+
+/// The persistence helper: forked before unshare(2), so that it stays in the old namespaces, it
+/// binds the namespace files when told and then stays until the run either gets to exec the
+/// program or fails, when it unmounts them again: a failed run leaves nothing behind. Its
+/// channel is close-on-exec, so a forked child's exec also tells it to keep the binds.
+struct BindHelper {
+    /// Its pid, 0 in a forked child (whose parent reaps it).
+    pid: libc::pid_t,
+    /// Our end of the socket pair; a forked child holds a copy.
+    chan: Option<OwnedFd>,
+}
+
+impl BindHelper {
+    fn spawn(tool: &str, pid: libc::pid_t, targets: Vec<Target>) -> Result<BindHelper, Error> {
+        let (ours, theirs) = pipe()?;
+        let helper = fork()?;
+        if helper == 0 {
+            drop(ours);
+            let fd = theirs.as_raw_fd();
+            if !read_byte(fd) {
+                exit_now(0);
+            }
+            if let Err(e) = persist::bind_all(pid, &targets) {
+                eprintln!("{tool}: {e}");
+                exit_now(1);
+            }
+            write_byte(fd);
+            // A byte asks for the undo; the end of the stream keeps the binds.
+            if read_byte(fd) {
+                persist::unbind_all(&targets);
+            }
+            exit_now(0);
+        }
+        drop(theirs);
+        Ok(BindHelper {
+            pid: helper,
+            chan: Some(ours),
+        })
+    }
+
+    /// Lets the helper bind and waits until it has: Err(Reported) when it failed (it said why
+    /// and undid its partial work).
+    fn bind(&self) -> Result<(), Error> {
+        let fd = self
+            .chan
+            .as_ref()
+            .map(|c| c.as_raw_fd())
+            .ok_or(Error::Reported)?;
+        if write_byte(fd) && read_byte(fd) {
+            Ok(())
+        } else {
+            Err(Error::Reported)
+        }
+    }
+
+    /// Asks the helper to unmount the binds, and waits until it has.
+    fn undo(&mut self) {
+        if let Some(c) = self.chan.take() {
+            if write_byte(c.as_raw_fd()) {
+                // It closes its end when it is done.
+                while read_byte(c.as_raw_fd()) {}
+            }
+        }
+        self.reap();
+    }
+
+    /// Lets go of our end: the binds stay once no copy of it is left (a forked child's goes
+    /// at its exec).
+    fn release(&mut self) {
+        self.chan = None;
+    }
+
+    /// Waits for the helper to end (after [`BindHelper::release`] or [`BindHelper::undo`]).
+    fn reap(&mut self) {
+        let pid = std::mem::replace(&mut self.pid, 0);
+        if pid > 0 {
+            self.chan = None;
+            let _ = conventions::exit::wait(pid);
+        }
+    }
+}
+
+impl Drop for BindHelper {
+    fn drop(&mut self) {
+        self.reap();
+    }
+}
+
+/// Whether execvp would find `prog` and may execute it, so that the persistence helper can be
+/// let go (and reaped: the program must not inherit it as a child) just before the exec.
+fn runnable(prog: &std::ffi::OsStr) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let ok = |p: &Path| {
+        let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
+            return false;
+        };
+        // SAFETY: access reads the valid C string.
+        p.is_file() && unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0
+    };
+    if prog.as_bytes().contains(&b'/') {
+        return ok(Path::new(prog));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
+    std::env::split_paths(&path).any(|d| ok(&d.join(prog)))
 }
 
 fn write_file(path: &Path, text: &str, hint: &str) -> Result<(), Error> {
@@ -207,6 +306,55 @@ fn write_maps(
         }
     }
     Ok(())
+}
+
+/// Mounts a binfmt_misc instance on `dir` (nosuid, nodev, noexec, as util-linux does).
+fn mount_binfmt(dir: &Path) -> Result<(), Error> {
+    use nix::mount::MsFlags;
+    nix::mount::mount(
+        Some("binfmt_misc"),
+        dir,
+        Some("binfmt_misc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(|e| {
+        let hint = match e {
+            nix::errno::Errno::ENODEV => "the kernel has no binfmt_misc (CONFIG_BINFMT_MISC)",
+            nix::errno::Errno::EPERM => {
+                "a binfmt_misc of its own needs a new user namespace (Linux 6.7+) and the \
+                 mount namespace it owns"
+            }
+            nix::errno::Errno::ENOENT => "the directory must exist (inside a fresh /proc it does)",
+            _ => "",
+        };
+        Error::io(
+            format!("mount binfmt_misc on {} failed", dir.display()),
+            std::io::Error::from_raw_os_error(e as i32),
+            hint,
+        )
+    })
+}
+
+/// Registers the binfmt_misc definition `def` through `dir/register`.
+fn load_interp(dir: &Path, def: &std::ffi::OsStr) -> Result<(), Error> {
+    use std::os::unix::ffi::OsStrExt;
+    let register = dir.join("register");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&register)
+        .and_then(|mut f| f.write_all(def.as_bytes()))
+        .map_err(|e| {
+            let hint = match e.raw_os_error() {
+                Some(libc::EINVAL) => {
+                    "the definition is :name:type:offset:magic:mask:interpreter:flags, and with \
+                     the F flag the interpreter must exist"
+                }
+                Some(libc::EEXIST) => "an interpreter of that name is registered already",
+                _ => "",
+            };
+            Error::io(format!("write {} failed", register.display()), e, hint)
+        })
 }
 
 /// Brings `lo` up with SIOCSIFFLAGS on an AF_INET socket (no `ip` needed).
@@ -314,14 +462,14 @@ struct Runner<'a> {
     uid_lines: Vec<Range>,
     gid_lines: Vec<Range>,
     targets: Vec<Target>,
-    /// Files to remove if the run fails before the binds are made.
-    cleanup: Vec<Target>,
     report_file: Option<File>,
     /// The report file, if we created it and have not written it yet (removed on failure).
     report_created: Option<std::path::PathBuf>,
     report_ns: Option<Vec<(NsKind, u64)>>,
     map_helper: Option<Helper>,
-    bind_helper: Option<Helper>,
+    bind_helper: Option<BindHelper>,
+    /// Whether the binds were made (a failure from then on asks `bind_helper` to undo them).
+    bound: bool,
     /// Parent to child: go (after the binds) and, with --report, the ack after the report.
     go_r: Option<OwnedFd>,
     go_w: Option<OwnedFd>,
@@ -376,7 +524,15 @@ fn resolve_maps(plan: &Plan, caller: Caller) -> Result<(Vec<Range>, Vec<Range>),
             };
             ranges.extend(idmap::resolve(spec, sub, &parent).map_err(Error::Failed)?);
         }
-        Ok(idmap::build(single.map(|s| (s, outer)), &ranges))
+        let lines = idmap::build(single.map(|s| (s, outer)), &ranges);
+        // What the kernel would refuse is named now, before anything is created.
+        let what = if procfile.ends_with("uid_map") {
+            "uid"
+        } else {
+            "gid"
+        };
+        idmap::check(&lines, what).map_err(Error::Failed)?;
+        Ok(lines)
     };
     let uids = one(
         plan.helper_maps_users(),
@@ -479,13 +635,13 @@ impl<'a> Runner<'a> {
             program,
             uid_lines,
             gid_lines,
-            cleanup: targets.clone(),
             targets,
             report_file,
             report_created,
             report_ns: None,
             map_helper: None,
             bind_helper: None,
+            bound: false,
             go_r,
             go_w,
             ready_r,
@@ -556,9 +712,9 @@ impl<'a> Runner<'a> {
             let _ = conventions::exit::wait(child);
             e
         };
-        if let Some(h) = self.bind_helper.take() {
-            h.sync().map_err(kill_child)?;
-            self.cleanup.clear();
+        if let Some(h) = &self.bind_helper {
+            h.bind().map_err(kill_child)?;
+            self.bound = true;
         }
         self.go_r = None;
         self.ready_w = None;
@@ -586,7 +742,13 @@ impl<'a> Runner<'a> {
             }
         }
         drop(go);
-        wait_for(self.plan, child)
+        // From here the binds are the child's to keep (by exec'ing) or undo (by failing).
+        if let Some(h) = self.bind_helper.as_mut() {
+            h.release();
+        }
+        let outcome = wait_for(self.plan, child);
+        self.bind_helper = None;
+        outcome
     }
 
     /// The child that borrows our memory: runs the steps after the fork and execs; it cannot
@@ -626,9 +788,7 @@ impl<'a> Runner<'a> {
             }
             Step::SpawnBindHelper => {
                 let (pid, targets) = (self.parent_pid, self.targets.clone());
-                self.bind_helper = Some(Helper::spawn(self.tool, move || {
-                    persist::bind_all(pid, &targets)
-                })?);
+                self.bind_helper = Some(BindHelper::spawn(self.tool, pid, targets)?);
             }
             Step::BecomeOwner => {
                 let (uid, gid) = plan.owner.unwrap_or((self.caller.euid, self.caller.egid));
@@ -732,10 +892,12 @@ impl<'a> Runner<'a> {
                 self.forked_child = true;
                 // SAFETY: restores the mask saved above.
                 unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-                if let Some(h) = self.bind_helper.take() {
-                    h.abandon();
+                // The child keeps its copy of the persistence helper's channel: the binds the
+                // parent makes are undone if the child fails before exec. The parent reaps it.
+                if let Some(h) = self.bind_helper.as_mut() {
+                    h.pid = 0;
+                    self.bound = true;
                 }
-                self.cleanup.clear();
                 self.report_created = None;
                 // The child's copies of the parent's ends.
                 self.go_w = None;
@@ -752,10 +914,10 @@ impl<'a> Runner<'a> {
                 }
             }
             Step::Persist => {
-                if let Some(h) = self.bind_helper.take() {
-                    h.sync()?;
+                if let Some(h) = &self.bind_helper {
+                    h.bind()?;
+                    self.bound = true;
                 }
-                self.cleanup.clear();
             }
             Step::KillWithParent(sig) => {
                 // SAFETY: prctl with integer arguments only.
@@ -880,15 +1042,34 @@ impl<'a> Runner<'a> {
                     )
                 })?;
             }
+            Step::BinfmtBeforeChroot => {
+                let dir = Path::new(crate::plan::BINFMT_MISC);
+                mount_binfmt(dir)?;
+                load_interp(dir, plan.load_interp.as_deref().unwrap_or_default())?;
+            }
+            Step::MountBinfmt => mount_binfmt(plan.binfmt.as_deref().unwrap_or(Path::new("")))?,
+            Step::LoadInterp => load_interp(
+                plan.binfmt.as_deref().unwrap_or(Path::new("")),
+                plan.load_interp.as_deref().unwrap_or_default(),
+            )?,
             Step::SetIds => {
                 conventions::ids::switch_to(plan.setuid, plan.setgid, plan.setgid.is_some())
                     .map_err(Error::Failed)?
             }
             Step::KeepCaps => conventions::ids::keep_caps().map_err(Error::Failed)?,
             Step::ClearEnv => {
+                // --whitelist-env: the listed variables that are set keep their values.
+                let kept: Vec<(&String, OsString)> = plan
+                    .whitelist_env
+                    .iter()
+                    .filter_map(|k| Some((k, std::env::var_os(k)?)))
+                    .collect();
                 let keys: Vec<OsString> = std::env::vars_os().map(|(k, _)| k).collect();
                 for k in keys {
                     std::env::remove_var(k);
+                }
+                for (k, v) in kept {
+                    std::env::set_var(k, v);
                 }
             }
             Step::Report => {
@@ -916,6 +1097,15 @@ impl<'a> Runner<'a> {
                 }
             }
             Step::Exec => {
+                if let (false, Some(h)) = (self.forked_child, self.bind_helper.as_mut()) {
+                    // Without a fork the helper is our child: keep the binds and reap it now,
+                    // unless the exec is sure to fail (then the failure path undoes them).
+                    if self.program.first().is_some_and(|p| runnable(p)) {
+                        h.release();
+                        h.reap();
+                        self.bind_helper = None;
+                    }
+                }
                 let (msg, code) = conventions::exec::execvp(&self.program);
                 // std's " (os error N)" is noise next to util-linux's wording.
                 let msg = match msg.find(" (os error ") {
@@ -959,7 +1149,13 @@ pub fn execute(
             Ok(Some(outcome)) => return Ok(outcome),
             Ok(None) => {}
             Err(e) => {
-                persist::remove_created(&runner.cleanup);
+                // A failed run leaves no namespace bound (the exec that did not happen would
+                // have kept them).
+                if runner.bound {
+                    if let Some(h) = runner.bind_helper.as_mut() {
+                        h.undo();
+                    }
+                }
                 if let Some(p) = &runner.report_created {
                     let _ = std::fs::remove_file(p);
                 }

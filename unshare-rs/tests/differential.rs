@@ -164,6 +164,9 @@ fn the_same_usage_errors_as_util_linux() {
         &["-R", "/nonexistent", "true"],
         &["-w", "/nonexistent", "true"],
         &["-S", "no-such-user-xyz", "true"],
+        // util-linux fails to mount proc on "" (issue #22 item 12); unshare-rs at parse.
+        &["--mount-proc=", "true"],
+        &["-fp", "--mount-proc=", "true"],
     ] {
         let a = ours(args);
         let b = util(args);
@@ -216,4 +219,46 @@ fn help_and_version_exit_0_like_util_linux() {
         assert_eq!((a.code, b.code), (Some(0), Some(0)), "{args:?}");
         assert!(!a.stdout.is_empty() && a.stderr.is_empty(), "{args:?}");
     }
+}
+
+/// Issue #22 items 6 and 12: a missing persistence file is an error, as in util-linux (nothing
+/// is created), and a run that fails after persisting (a bad -w, a program that is not there,
+/// with or without -f) unmounts what it bound, where util-linux leaves the binds.
+#[test]
+fn persistence_files_must_exist_and_a_failed_run_leaves_nothing_bound() {
+    testcaps::require!(Cap::Root);
+    let script = r#"
+        D=$1; B=$2
+        mount -t tmpfs tmpfs "$D"
+        "$B" --uts="$D/missing" true 2>/dev/null; echo "missing rc=$?"
+        test -e "$D/missing" && echo created || echo "not created"
+        touch "$D/uts" "$D/net"
+        "$B" --uts="$D/uts" -w /nonexistent true 2>/dev/null; echo "wd rc=$?"
+        grep -c ' - nsfs ' /proc/self/mountinfo
+        "$B" -f --uts="$D/uts" --net="$D/net" -w /nonexistent true 2>/dev/null; echo "fork wd rc=$?"
+        grep -c ' - nsfs ' /proc/self/mountinfo
+        "$B" --uts="$D/uts" /nonexistent/program 2>/dev/null; echo "exec rc=$?"
+        grep -c ' - nsfs ' /proc/self/mountinfo
+        "$B" -f --net="$D/net" /nonexistent/program 2>/dev/null; echo "fork exec rc=$?"
+        grep -c ' - nsfs ' /proc/self/mountinfo
+        "$B" --uts="$D/uts" -f hostname kept; echo "kept rc=$?"
+        grep -c ' - nsfs ' /proc/self/mountinfo
+    "#;
+    let dir_a = TempDir::new("unshare-rs-undo-a");
+    let dir_b = TempDir::new("unshare-rs-undo-b");
+    let a = script_in_private_mnt_ns(script, &dir_a, bin());
+    let b = script_in_private_mnt_ns(script, &dir_b, UTIL);
+    assert_eq!(
+        a.stdout,
+        "missing rc=1\nnot created\nwd rc=1\n0\nfork wd rc=1\n0\nexec rc=127\n0\nfork exec rc=127\n0\nkept rc=0\n1\n",
+        "{a:?}"
+    );
+    // util-linux fails the same way, with the same statuses, but keeps the binds.
+    assert_eq!(
+        b.stdout,
+        "missing rc=1\nnot created\nwd rc=1\n1\nfork wd rc=1\n3\nexec rc=127\n4\nfork exec rc=127\n5\nkept rc=0\n6\n",
+        "{b:?}"
+    );
+    assert!(host_mounts_with(dir_a.path()).is_empty());
+    assert!(host_mounts_with(dir_b.path()).is_empty());
 }
