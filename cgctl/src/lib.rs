@@ -209,14 +209,14 @@ pub fn run(tool: &str, cli: Cli) -> i32 {
     match dispatch(tool, cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{tool}: {e}");
+            conventions::errln!("{tool}: {e}");
             conventions::exit::FAILURE
         }
     }
 }
 
 fn print_json(v: &Value) {
-    println!("{v}");
+    conventions::outln!("{v}");
 }
 
 fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
@@ -284,7 +284,7 @@ fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
                     if base.is_empty() && r.is_empty() {
                         continue;
                     }
-                    println!("{}", full(r));
+                    conventions::outln!("{}", full(r));
                 }
             }
             Ok(0)
@@ -293,7 +293,7 @@ fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
             let g = Group::new(&layout, parent, &name)?;
             g.require()?;
             for p in g.procs() {
-                println!("{p}");
+                conventions::outln!("{p}");
             }
             Ok(0)
         }
@@ -320,7 +320,7 @@ fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
             let g = Group::new(&layout, parent, &name)?;
             g.join(0)?;
             let (msg, code) = conventions::exec::execvp(&command);
-            eprintln!("{tool}: {msg}");
+            conventions::errln!("{tool}: {msg}");
             Ok(code)
         }
         Command::Freeze { name } => {
@@ -343,7 +343,7 @@ fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
             if json {
                 print_json(&s.to_json());
             } else {
-                print!("{}", s.to_text());
+                conventions::out!("{}", s.to_text());
             }
             Ok(0)
         }
@@ -376,7 +376,7 @@ fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
                     .map_err(|e| Error::sys("write report", &path, e))?;
             }
             if json {
-                eprintln!("{text}");
+                conventions::errln!("{text}");
             }
             conventions::exit::relay(outcome)
         }
@@ -428,14 +428,14 @@ fn get(g: &Group, keys: &[String], values: bool, json: bool) -> Result<()> {
     } else {
         for (k, v) in out {
             if values {
-                println!("{v}");
+                conventions::outln!("{v}");
             } else if v.contains('\n') {
-                println!("{k}:");
+                conventions::outln!("{k}:");
                 for l in v.lines() {
-                    println!("  {l}");
+                    conventions::outln!("  {l}");
                 }
             } else {
-                println!("{k}: {v}");
+                conventions::outln!("{k}: {v}");
             }
         }
     }
@@ -484,18 +484,18 @@ fn info(layout: &Layout, as_json: bool) {
         }));
         return;
     }
-    println!("layout: {}", layout.kind.name());
-    println!("hierarchies:");
+    conventions::outln!("layout: {}", layout.kind.name());
+    conventions::outln!("hierarchies:");
     for h in &layout.hierarchies {
-        println!("  {} {}", h.label(), h.mount.display());
+        conventions::outln!("  {} {}", h.label(), h.mount.display());
     }
-    println!("controllers:");
+    conventions::outln!("controllers:");
     for (c, i) in &routes {
         let h = &layout.hierarchies[*i];
-        println!("  {c} v{} {}", h.version.number(), h.mount.display());
+        conventions::outln!("  {c} v{} {}", h.version.number(), h.mount.display());
     }
-    println!("own:");
+    conventions::outln!("own:");
     for c in &own {
-        println!("  {}:{}:{}", c.id, c.controllers.join(","), c.path);
+        conventions::outln!("  {}:{}:{}", c.id, c.controllers.join(","), c.path);
     }
 }

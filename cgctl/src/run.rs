@@ -393,7 +393,7 @@ fn child(
         };
         if !ok {
             let e = std::io::Error::last_os_error();
-            eprintln!(
+            conventions::errln!(
                 "{tool}: write '0' to {} failed: {e} (cannot join the group)",
                 path.to_string_lossy()
             );
@@ -413,7 +413,7 @@ fn child(
     let e = std::io::Error::last_os_error();
     // SAFETY: argv[0] is a valid C string.
     let prog = unsafe { std::ffi::CStr::from_ptr(argv[0]) }.to_string_lossy();
-    eprintln!("{tool}: failed to execute {prog}: {e}");
+    conventions::errln!("{tool}: failed to execute {prog}: {e}");
     let code = conventions::exit::exec_failure_code(e.raw_os_error().unwrap_or(libc::ENOENT));
     // SAFETY: _exit is always safe.
     unsafe { libc::_exit(code) }
