@@ -358,7 +358,7 @@ fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
             // Open the report first: a bad path is an error before anything runs.
             let report_file = report
                 .as_ref()
-                .map(|p| std::fs::File::create(p).map_err(|e| Error::sys("create report", p, e)))
+                .map(|p| std::fs::File::create(p).map_err(|e| report_error("create", p, e)))
                 .transpose()?;
             let name = name.unwrap_or_else(run::unique_name);
             let group = Group::new(&layout, parent, &name)?;
@@ -373,13 +373,33 @@ fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
             if let (Some(mut f), Some(path)) = (report_file, report) {
                 use std::io::Write as _;
                 f.write_all(format!("{text}\n").as_bytes())
-                    .map_err(|e| Error::sys("write report", &path, e))?;
+                    .map_err(|e| report_error("write", &path, e))?;
             }
             if json {
                 conventions::errln!("{text}");
             }
             conventions::exit::relay(outcome)
         }
+    }
+}
+
+/// A failed create or write of the `--report` file, with a hint about that file: the cgroupfs
+/// hints of [`Error::sys`] (cpuset, controllers) would mislead for an ordinary file.
+fn report_error(op: &str, path: &std::path::Path, e: std::io::Error) -> Error {
+    let hint = report_hint(e.raw_os_error());
+    Error::sys_hint(&format!("{op} report"), path, e, hint)
+}
+
+/// The hint for a failed `--report` file by errno.
+pub fn report_hint(errno: Option<i32>) -> &'static str {
+    match errno {
+        Some(libc::ENOENT) => "its directory does not exist: create it first",
+        Some(libc::ENOTDIR) => "a component of the path is not a directory",
+        Some(libc::EISDIR) => "it is a directory: give a file name",
+        Some(libc::EACCES) | Some(libc::EPERM) => "no permission to write it there",
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => "the report's file system is full",
+        Some(libc::EROFS) => "the report's file system is read-only",
+        _ => "",
     }
 }
 

@@ -257,6 +257,65 @@ fn memory_limit_oom_kills_the_allocation() {
 }
 
 #[test]
+fn an_oom_kill_with_no_swap_counts_its_limit_hits() {
+    require!(Cap::Root);
+    need!("memory");
+    let g = CgroupGuard::new("cgctl-oom-noswap");
+    // --swap 0 on v1 is memory.memsw.limit_in_bytes = --memory: the charges fail there first,
+    // and v1 counts them in memory.memsw.failcnt, not memory.failcnt.
+    let mut args = vec![
+        "run",
+        "--memory",
+        "32M",
+        "--swap",
+        "0",
+        "--name",
+        g.name(),
+        "--json",
+    ];
+    args.extend([
+        "--",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=100M",
+        "count=1",
+    ]);
+    let out = cgctl(&args);
+    let rep = report(&out);
+    assert_eq!(out.signal, Some(libc::SIGKILL), "{out:?}");
+    assert_eq!(rep["oom_killed"], true, "{rep}");
+    assert!(rep["memory_limit_hits"].as_u64().unwrap() >= 1, "{rep}");
+    gone(&g);
+}
+
+#[test]
+fn report_errors_hint_at_the_report_file() {
+    require!(Cap::Root);
+    for (path, needle, hint) in [
+        (
+            "/dev/full",
+            "write report /dev/full failed: No space left on device",
+            "(the report's file system is full)",
+        ),
+        (
+            "/nonexistent-dir/r.json",
+            "create report /nonexistent-dir/r.json failed: No such file or directory",
+            "(its directory does not exist: create it first)",
+        ),
+    ] {
+        let out = cgctl(&["run", "--report", path, "--", "true"]);
+        assert_eq!(out.code, Some(1), "{out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+        assert!(out.stderr.contains(needle), "{out:?}");
+        assert!(out.stderr.trim_end().ends_with(hint), "{out:?}");
+        for wrong in ["cpuset", "controller"] {
+            assert!(!out.stderr.contains(wrong), "{out:?}");
+        }
+    }
+}
+
+#[test]
 fn small_work_under_16m_is_not_oom_killed() {
     require!(Cap::Root);
     need!("memory");
@@ -696,6 +755,11 @@ fn bad_input_is_one_line_and_leaves_nothing() {
     let g = CgroupGuard::new("cgctl-bad");
     let n = g.name();
     let dotdot = format!("{n}/../x");
+    // Nested under the guarded name, so that a regression's group is still removed.
+    let tab = format!("{n}/a\tb");
+    let escape = format!("{n}/a\x1b[2Jb");
+    let del = format!("{n}/a\x7fb");
+    let long = format!("{n}/{}", "x".repeat(256));
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["create", n, "--memory", "12Q"], "invalid size"),
         (vec!["create", n, "--memory", "lots"], "invalid size"),
@@ -722,6 +786,31 @@ fn bad_input_is_one_line_and_leaves_nothing() {
             "no_such_file",
         ),
         (vec!["create", "/etc"], "invalid cgroup name"),
+        (vec!["create", &tab], "control character"),
+        (vec!["create", &escape], "control character"),
+        (vec!["create", &del], "control character"),
+        (
+            vec!["run", "--name", &tab, "--", "true"],
+            "control character",
+        ),
+        (vec!["create", &long], "longer than 255 bytes"),
+        (
+            vec!["run", "--name", &long, "--", "true"],
+            "longer than 255 bytes",
+        ),
+        // -1 is no size: cgroup v1's own "unlimited" spelling must not pass as max silently.
+        (vec!["create", n, "--memory=-1"], "--memory"),
+        (vec!["create", n, "--swap=-1", "--memory", "1G"], "--swap"),
+        (vec!["run", "--memory=-1", "--", "true"], "--memory"),
+        // An empty write changes nothing: it must not pass as if it had set the file.
+        (
+            vec!["create", n, "--set", "pids.max="],
+            "--set: empty value for pids.max",
+        ),
+        (
+            vec!["run", "--set", "pids.max=", "--", "true"],
+            "--set: empty value",
+        ),
         (vec!["stat", n], "does not exist"),
         (vec!["delete", n], "does not exist"),
         (vec!["kill", n, "-s", "NOPE"], "unknown signal"),
@@ -729,7 +818,7 @@ fn bad_input_is_one_line_and_leaves_nothing() {
         (vec!["run", "--memory", "1X", "--", "true"], "invalid size"),
         (
             vec!["run", "--report", "/nonexistent-dir/r.json", "--", "true"],
-            "create report /nonexistent-dir/r.json failed",
+            "create report /nonexistent-dir/r.json failed: No such file or directory (its directory",
         ),
     ];
     for (args, needle) in cases {
