@@ -6,6 +6,7 @@ pub mod fastargs;
 pub mod group;
 pub mod layout;
 pub mod limits;
+pub mod owner;
 pub mod run;
 pub mod stats;
 
@@ -26,7 +27,8 @@ Examples:
   cgctl create demo/job1 --cpus 0.5 --memory 1G
   cgctl exec demo/job1 -- ./worker
   cgctl stat demo/job1 --json
-  cgctl kill demo/job1 && cgctl delete -r demo";
+  cgctl kill demo/job1 && cgctl delete -r demo
+  cgctl gc                  remove the groups of runs that were SIGKILLed";
 
 /// Command line of cgctl.
 #[derive(Parser, Debug, PartialEq)]
@@ -165,9 +167,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Remove the groups of `cgctl run`s that were killed (SIGKILL) before they could clean up.
+    #[command(
+        after_help = "Each run records its pid, start time and group in /run/cgctl; gc kills what is\nleft in the groups of runs that no longer live, removes them from every hierarchy and\nprints their names, one a line. Groups of live runs, and groups cgctl run did not make,\nare never touched.\n\nExamples:\n  cgctl gc"
+    )]
+    Gc,
     /// Run a command in a fresh group under limits, then report what it used and remove the group.
     #[command(
-        after_help = "Examples:\n  cgctl run --memory 32M --json -- ./build.sh\n  cgctl run --cpus 0.5 --pids 64 --report usage.json -- make -j4\n\nThe report (JSON): exit_code, signal, oom_killed, oom_kills, memory_peak_bytes,\ncpu_usage_usec, cpu_user_usec, cpu_system_usec, pids_peak, pids_limit_hits,\nwall_time_usec, limits. cgctl exits with the command's status."
+        after_help = "Examples:\n  cgctl run --memory 32M --json -- ./build.sh\n  cgctl run --cpus 0.5 --pids 64 --report usage.json -- make -j4\n\nThe command gets SIGKILL if cgctl dies (a parent-death signal); what it left in the group\nafter a SIGKILL of cgctl is removed by `cgctl gc`.\n\nThe report (JSON): exit_code, signal, oom_killed, oom_kills, memory_peak_bytes,\ncpu_usage_usec, cpu_user_usec, cpu_system_usec, pids_peak, pids_limit_hits,\nwall_time_usec, limits. cgctl exits with the command's status."
     )]
     Run {
         #[command(flatten)]
@@ -335,6 +342,14 @@ fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
             let sig = conventions::signal::parse(&signal).map_err(Error::Usage)?;
             Group::new(&layout, parent, &name)?.kill(sig)?;
             Ok(0)
+        }
+        Command::Gc => {
+            // Names first, then the error: what was removed is said even when one group failed.
+            let (removed, result) = owner::gc(&layout);
+            for n in removed {
+                conventions::outln!("{n}");
+            }
+            result.map(|()| 0)
         }
         Command::Stat { name, json } => {
             let g = Group::new(&layout, parent, &name)?;

@@ -929,3 +929,111 @@ fn the_command_borrows_our_memory_until_it_execs() {
         );
     }
 }
+
+/// The parent pid of `pid` (field 4 of /proc/PID/stat), if it exists.
+fn ppid(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The records `cgctl run` (pid `pid`) keeps in /run/cgctl.
+fn records_of(pid: u32) -> Vec<std::path::PathBuf> {
+    let prefix = format!("run-{pid}-");
+    std::fs::read_dir("/run/cgctl")
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Removes the records of a test's `cgctl run` when dropped, even when the test failed.
+struct RecordGuard(u32);
+
+impl Drop for RecordGuard {
+    fn drop(&mut self) {
+        for r in records_of(self.0) {
+            let _ = std::fs::remove_file(r);
+        }
+    }
+}
+
+#[test]
+fn sigkill_of_cgctl_kills_the_command_and_gc_removes_the_group() {
+    require!(Cap::Root);
+    let g = CgroupGuard::new("cgctl-killed");
+    // The command (pid P, cgctl's child) leaves a background sleep behind in the group.
+    let mut cgctl_run = spawn_quiet(&[
+        "run",
+        "--name",
+        g.name(),
+        "--",
+        "sh",
+        "-c",
+        "sleep 100 & exec sleep 101",
+    ]);
+    let records = RecordGuard(cgctl_run.id());
+    let pids = || -> Vec<i32> {
+        cgctl(&["pids", g.name()])
+            .stdout
+            .lines()
+            .filter_map(|l| l.parse().ok())
+            .collect()
+    };
+    wait_until("both sleeps to start", || pids().len() == 2);
+    let cgctl_pid = cgctl_run.id() as i32;
+    let (child, orphan): (Vec<i32>, Vec<i32>) = pids()
+        .into_iter()
+        .partition(|&p| ppid(p) == Some(cgctl_pid));
+    let (child, orphan) = (child[0], orphan[0]);
+    assert_eq!(records_of(cgctl_run.id()).len(), 1, "no record of the run");
+    let status = signal_and_wait(&mut cgctl_run, libc::SIGKILL, "SIGKILL");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    // The parent-death signal ends the command with cgctl.
+    wait_until("the command to die with cgctl", || !alive(child));
+    // What it started is still there, in the group, in every hierarchy of the run, and recorded.
+    assert!(alive(orphan), "the background sleep is gone already");
+    assert!(g.existing().len() >= 2, "{:?}", g.existing());
+    assert_eq!(records_of(cgctl_pid as u32).len(), 1);
+    let out = cgctl(&["gc"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout.lines().any(|l| l == g.name()),
+        "gc did not name {}: {out:?}",
+        g.name()
+    );
+    assert_eq!(out.stderr, "");
+    wait_until("gc to kill the orphan", || !alive(orphan));
+    gone(&g);
+    assert!(records_of(cgctl_pid as u32).is_empty(), "record left");
+    drop(records);
+}
+
+#[test]
+fn gc_leaves_live_runs_alone_and_a_finished_run_leaves_no_record() {
+    require!(Cap::Root);
+    let g = CgroupGuard::new("cgctl-live");
+    let mut cgctl_run = spawn_quiet(&["run", "--name", g.name(), "--", "sleep", "100"]);
+    let _records = RecordGuard(cgctl_run.id());
+    wait_until("sleep to start", || {
+        cgctl(&["pids", g.name()]).stdout.lines().count() == 1
+    });
+    let out = cgctl(&["gc"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(!out.stdout.lines().any(|l| l == g.name()), "{out:?}");
+    assert_eq!(cgctl(&["pids", g.name()]).stdout.lines().count(), 1);
+    assert_eq!(records_of(cgctl_run.id()).len(), 1);
+    let status = signal_and_wait(&mut cgctl_run, libc::SIGTERM, "SIGTERM");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+    gone(&g);
+    assert!(records_of(cgctl_run.id()).is_empty(), "record left");
+}
