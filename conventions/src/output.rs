@@ -74,6 +74,12 @@ fn record(slot: &AtomicI32, e: &std::io::Error) {
     let _ = slot.compare_exchange(0, errno, Ordering::Relaxed, Ordering::Relaxed);
 }
 
+/// Records a failed write of fd 1 made without [`out_fmt`] (tinyvmm writes guest output to fd
+/// 1 directly), for [`exit`] to report.
+pub fn stdout_failed(e: &std::io::Error) {
+    record(&STDOUT_ERRNO, e);
+}
+
 /// Writes to stdout; a failure is recorded for [`exit`] and reported `false`, never a panic.
 pub fn out_fmt(args: fmt::Arguments) -> bool {
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
