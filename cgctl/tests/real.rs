@@ -954,6 +954,10 @@ fn records_of(pid: u32) -> Vec<std::path::PathBuf> {
         .unwrap_or_default()
 }
 
+/// `cgctl gc` collects every dead run's group: the tests that call it take turns, so that one's
+/// gc does not collect (and name) the group another test is about to see its own gc remove.
+static GC_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Removes the records of a test's `cgctl run` when dropped, even when the test failed.
 struct RecordGuard(u32);
 
@@ -968,6 +972,7 @@ impl Drop for RecordGuard {
 #[test]
 fn sigkill_of_cgctl_kills_the_command_and_gc_removes_the_group() {
     require!(Cap::Root);
+    let _turn = GC_TESTS.lock().unwrap_or_else(|e| e.into_inner());
     let g = CgroupGuard::new("cgctl-killed");
     // The command (pid P, cgctl's child) leaves a background sleep behind in the group.
     let mut cgctl_run = spawn_quiet(&[
@@ -1020,6 +1025,7 @@ fn sigkill_of_cgctl_kills_the_command_and_gc_removes_the_group() {
 #[test]
 fn gc_leaves_live_runs_alone_and_a_finished_run_leaves_no_record() {
     require!(Cap::Root);
+    let _turn = GC_TESTS.lock().unwrap_or_else(|e| e.into_inner());
     let g = CgroupGuard::new("cgctl-live");
     let mut cgctl_run = spawn_quiet(&["run", "--name", g.name(), "--", "sleep", "100"]);
     let _records = RecordGuard(cgctl_run.id());
