@@ -28,7 +28,7 @@ Examples:
   cgctl exec demo/job1 -- ./worker
   cgctl stat demo/job1 --json
   cgctl kill demo/job1 && cgctl delete -r demo
-  cgctl gc                  remove the groups of runs that were SIGKILLed";
+  cgctl gc";
 
 /// Command line of cgctl.
 #[derive(Parser, Debug, PartialEq)]
@@ -169,7 +169,7 @@ pub enum Command {
     },
     /// Remove the groups of `cgctl run`s that were killed (SIGKILL) before they could clean up.
     #[command(
-        after_help = "Each run records its pid, start time and group in /run/cgctl; gc kills what is\nleft in the groups of runs that no longer live, removes them from every hierarchy and\nprints their names, one a line. Groups of live runs, and groups cgctl run did not make,\nare never touched.\n\nExamples:\n  cgctl gc"
+        after_help = "Each run records its pid, start time and group in /run/cgctl; gc kills what is\nleft in the groups of runs that no longer live, removes them from every hierarchy and\nprints their names, one a line. Groups of live runs, and groups cgctl run did not make,\nare never touched. With --parent, only the groups below PATH.\n\nExamples:\n  cgctl gc\n  cgctl gc --parent ci"
     )]
     Gc,
     /// Run a command in a fresh group under limits, then report what it used and remove the group.
@@ -345,7 +345,8 @@ fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
         }
         Command::Gc => {
             // Names first, then the error: what was removed is said even when one group failed.
-            let (removed, result) = owner::gc(&layout);
+            let under = group::check_name(parent.unwrap_or(""))?;
+            let (removed, result) = owner::gc(&layout, &under);
             for n in removed {
                 conventions::outln!("{n}");
             }

@@ -178,10 +178,14 @@ pub fn verdicts(recs: &[Record], alive: &dyn Fn(&Record) -> bool) -> Vec<Verdict
 }
 
 /// `cgctl gc`: removes the groups of dead runs (killing what is left in them, in every
-/// hierarchy) and their records; returns the names removed and the first failure (every record
-/// is tried). Groups of live runs, and groups no record names, are never touched.
-pub fn gc(layout: &Layout) -> (Vec<String>, Result<()>) {
-    let found = records();
+/// hierarchy) and their records, for the groups below `under` (empty: all); returns the names
+/// removed and the first failure (every record is tried). Groups of live runs, and groups no
+/// record names, are never touched.
+pub fn gc(layout: &Layout, under: &Path) -> (Vec<String>, Result<()>) {
+    let found: Vec<(PathBuf, Record)> = records()
+        .into_iter()
+        .filter(|(_, r)| Path::new(&r.group).starts_with(under))
+        .collect();
     let recs: Vec<Record> = found.iter().map(|(_, r)| r.clone()).collect();
     let mut removed = Vec::new();
     let mut first_err: Option<Error> = None;

@@ -1008,7 +1008,12 @@ fn sigkill_of_cgctl_kills_the_command_and_gc_removes_the_group() {
     assert!(alive(orphan), "the background sleep is gone already");
     assert!(g.existing().len() >= 2, "{:?}", g.existing());
     assert_eq!(records_of(cgctl_pid as u32).len(), 1);
-    let out = cgctl(&["gc"]);
+    // gc --parent keeps to the groups below it.
+    let elsewhere = format!("{}-elsewhere", g.name());
+    let out = cgctl(&["gc", "--parent", &elsewhere]);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(0), ""), "{out:?}");
+    assert!(alive(orphan) && g.existing().len() >= 2);
+    let out = cgctl(&["gc", "--parent", g.name()]);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(
         out.stdout.lines().any(|l| l == g.name()),
