@@ -169,7 +169,7 @@ pub enum Command {
     },
     /// Remove the groups of `cgctl run`s that were killed (SIGKILL) before they could clean up.
     #[command(
-        after_help = "Each run records its pid, start time and group in /run/cgctl; gc kills what is\nleft in the groups of runs that no longer live, removes them from every hierarchy and\nprints their names, one a line. Groups of live runs, and groups cgctl run did not make,\nare never touched. With --parent, only the groups below PATH.\n\nExamples:\n  cgctl gc\n  cgctl gc --parent ci"
+        after_help = "Each run records its pid, the time and its group in /run/cgctl; gc kills what is\nleft in the groups of runs that no longer live, removes them from every hierarchy and\nprints their names, one a line. Groups of live runs, and groups cgctl run did not make,\nare never touched. With --parent, only the groups below PATH.\n\nExamples:\n  cgctl gc\n  cgctl gc --parent ci"
     )]
     Gc,
     /// Run a command in a fresh group under limits, then report what it used and remove the group.

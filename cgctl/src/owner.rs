@@ -1,10 +1,12 @@
-//! Which `cgctl run` owns which group: a run records itself (pid, start time, group) in
-//! /run/cgctl before it makes its group, so that when it is SIGKILLed and cannot clean up,
-//! `cgctl gc` finds the group of the dead run, and only that, and removes it.
+//! Which `cgctl run` owns which group: a run records itself (pid, time, group) in /run/cgctl
+//! before it makes its group, so that when it is SIGKILLed and cannot clean up, `cgctl gc`
+//! finds the group of the dead run, and only that, and removes it.
 //!
 //! A cgroup directory cannot hold a file of ours, and a name that carried the pid would not cover
-//! `--name`: hence a small state file per run. A pid alone could be reused: the start time from
-//! /proc/PID/stat tells the recorded cgctl from a later process with the same pid.
+//! `--name`: hence a small state file per run. A pid alone could be reused: the record's time
+//! (CLOCK_BOOTTIME, read without a syscall) tells the recorded cgctl, which started before it,
+//! from a later process with the same pid, which started after cgctl died (its start time in
+//! /proc/PID/stat, in clock ticks since boot, is later).
 
 use crate::group::Group;
 use crate::layout::Layout;
@@ -19,29 +21,30 @@ pub const STATE_DIR: &str = "/run/cgctl";
 pub struct Record {
     /// cgctl's pid.
     pub pid: i32,
-    /// cgctl's start time (field 22 of /proc/PID/stat, clock ticks since boot).
-    pub start: u64,
+    /// When the record was written: CLOCK_BOOTTIME in nanoseconds (the clock of the start
+    /// times in /proc/PID/stat).
+    pub recorded: u64,
     /// The run's group, relative to each hierarchy's root (`--parent` included).
     pub group: String,
 }
 
 impl Record {
-    /// The file's text: `pid N`, `start T`, `group NAME`, one a line.
+    /// The file's text: `pid N`, `recorded NS`, `group NAME`, one a line.
     pub fn format(&self) -> String {
         format!(
-            "pid {}\nstart {}\ngroup {}\n",
-            self.pid, self.start, self.group
+            "pid {}\nrecorded {}\ngroup {}\n",
+            self.pid, self.recorded, self.group
         )
     }
 
     /// Parses [`Record::format`]'s text; `None` for anything else (such a file is left alone).
     pub fn parse(text: &str) -> Option<Record> {
-        let (mut pid, mut start, mut group) = (None, None, None);
+        let (mut pid, mut recorded, mut group) = (None, None, None);
         for line in text.lines() {
             let (k, v) = line.split_once(' ')?;
             match k {
                 "pid" if pid.is_none() => pid = Some(v.parse::<i32>().ok().filter(|&p| p > 0)?),
-                "start" if start.is_none() => start = Some(v.parse::<u64>().ok()?),
+                "recorded" if recorded.is_none() => recorded = Some(v.parse::<u64>().ok()?),
                 "group" if group.is_none() => {
                     // A record never names a root or a path that climbs out of one.
                     crate::group::check_name(v).ok()?;
@@ -55,14 +58,14 @@ impl Record {
         }
         Some(Record {
             pid: pid?,
-            start: start?,
+            recorded: recorded?,
             group: group?,
         })
     }
 
-    /// The record's file name in [`STATE_DIR`]: `run-PID-START`, one per cgctl process.
+    /// The record's file name in [`STATE_DIR`]: `run-PID-RECORDED`, one per run.
     pub fn file_name(&self) -> String {
-        format!("run-{}-{}", self.pid, self.start)
+        format!("run-{}-{}", self.pid, self.recorded)
     }
 }
 
@@ -78,8 +81,9 @@ pub fn parse_stat(stat: &str) -> Option<(u64, bool)> {
     Some((start, state == "Z" || state == "X"))
 }
 
-/// The start time of process `pid` (`None`: it does not exist, or is a zombie that runs nothing).
-fn start_of(pid: &str) -> Option<u64> {
+/// The start time of process `pid` in clock ticks since boot (`None`: it does not exist, or is
+/// a zombie that runs nothing).
+fn start_of(pid: i32) -> Option<u64> {
     let stat = crate::group::read_small(Path::new(&format!("/proc/{pid}/stat"))).ok()?;
     match parse_stat(&stat)? {
         (start, false) => Some(start),
@@ -87,9 +91,33 @@ fn start_of(pid: &str) -> Option<u64> {
     }
 }
 
+/// Whether a process that started at `start_ticks` (clock ticks of `hz` per second since boot)
+/// can be the one that wrote a record at `recorded` ns since boot: it started before. A later
+/// process with a reused pid started after the recorded cgctl died; one that started within
+/// the same tick counts as alive, which only keeps a leftover for a later gc.
+pub fn started_before(start_ticks: u64, hz: u64, recorded: u64) -> bool {
+    let ns_per_tick = 1_000_000_000 / hz.max(1);
+    u128::from(start_ticks) * u128::from(ns_per_tick) <= u128::from(recorded)
+}
+
 /// Whether the cgctl of `rec` still runs (a later process with its pid does not count).
 pub fn alive(rec: &Record) -> bool {
-    start_of(&rec.pid.to_string()) == Some(rec.start)
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    start_of(rec.pid).is_some_and(|s| started_before(s, hz, rec.recorded))
+}
+
+/// CLOCK_BOOTTIME in nanoseconds (the vDSO answers it: no syscall).
+fn boot_ns() -> Option<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into a valid timespec.
+    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
+        return None;
+    }
+    Some(u64::try_from(ts.tv_sec).ok()? * 1_000_000_000 + u64::try_from(ts.tv_nsec).ok()?)
 }
 
 /// A run's record while it lasts; [`Claim::release`] removes it once the group is gone.
@@ -104,7 +132,7 @@ impl Claim {
     pub fn record(group: &str) -> Option<Claim> {
         let rec = Record {
             pid: std::process::id() as i32,
-            start: start_of("self")?,
+            recorded: boot_ns()?,
             group: group.to_string(),
         };
         let path = Path::new(STATE_DIR).join(rec.file_name());
@@ -136,7 +164,7 @@ fn records() -> Vec<(PathBuf, Record)> {
         .filter(|e| e.file_name().to_string_lossy().starts_with("run-"))
         .filter_map(|e| {
             let rec = Record::parse(&crate::group::read_small(&e.path()).ok()?)?;
-            // The file is the run's own: its name says the same pid and start.
+            // The file is the run's own: its name says the same pid and time.
             (e.file_name().to_string_lossy() == rec.file_name()).then_some((e.path(), rec))
         })
         .collect();
@@ -228,7 +256,7 @@ mod tests {
     fn rec(pid: i32, group: &str) -> Record {
         Record {
             pid,
-            start: 100,
+            recorded: 100,
             group: group.into(),
         }
     }
@@ -240,17 +268,17 @@ mod tests {
         assert_eq!(r.file_name(), "run-42-100");
         for bad in [
             "",
-            "pid 42\nstart 100\n",
-            "pid 42\nstart 100\ngroup \n",
-            "pid 0\nstart 100\ngroup g\n",
-            "pid -3\nstart 100\ngroup g\n",
-            "pid 42\nstart x\ngroup g\n",
-            "pid 42\nstart 100\ngroup ../etc\n",
-            "pid 42\nstart 100\ngroup /sys\n",
-            "pid 42\nstart 100\ngroup a\tb\n",
-            "pid 42\npid 43\nstart 100\ngroup g\n",
-            "pid 42\nstart 100\ngroup g\nextra 1\n",
-            "pid42\nstart 100\ngroup g\n",
+            "pid 42\nrecorded 100\n",
+            "pid 42\nrecorded 100\ngroup \n",
+            "pid 0\nrecorded 100\ngroup g\n",
+            "pid -3\nrecorded 100\ngroup g\n",
+            "pid 42\nrecorded x\ngroup g\n",
+            "pid 42\nrecorded 100\ngroup ../etc\n",
+            "pid 42\nrecorded 100\ngroup /sys\n",
+            "pid 42\nrecorded 100\ngroup a\tb\n",
+            "pid 42\npid 43\nrecorded 100\ngroup g\n",
+            "pid 42\nrecorded 100\ngroup g\nextra 1\n",
+            "pid42\nrecorded 100\ngroup g\n",
         ] {
             assert_eq!(Record::parse(bad), None, "{bad:?}");
         }
@@ -265,6 +293,16 @@ mod tests {
         assert_eq!(parse_stat(&zombie), Some((98765, true)));
         assert_eq!(parse_stat("1234 (x) S 1 2"), None);
         assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn a_reused_pid_started_after_the_record() {
+        // 100 Hz: tick 150 is 1.5 s after boot.
+        assert!(started_before(150, 100, 1_500_000_000));
+        assert!(started_before(150, 100, 1_509_999_999));
+        assert!(!started_before(151, 100, 1_509_999_999));
+        assert!(!started_before(u64::MAX, 100, 0));
+        assert!(started_before(0, 0, 0));
     }
 
     #[test]
