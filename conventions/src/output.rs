@@ -159,7 +159,7 @@ pub fn exit(tool: &str, code: i32, failure: i32) -> ! {
     std::process::exit(finish(tool, code, failure))
 }
 
-/// `print!` that never panics: writes to stdout, recording a failure for [`exit`].
+/// `print!` that never panics: writes to stdout, recording a failure for [`output::exit`](crate::output::exit).
 #[macro_export]
 macro_rules! out {
     ($($arg:tt)*) => {{
@@ -167,7 +167,7 @@ macro_rules! out {
     }};
 }
 
-/// `println!` that never panics: writes a line to stdout, recording a failure for [`exit`].
+/// `println!` that never panics: writes a line to stdout, recording a failure for [`output::exit`](crate::output::exit).
 #[macro_export]
 macro_rules! outln {
     () => {{
@@ -178,7 +178,7 @@ macro_rules! outln {
     }};
 }
 
-/// `eprintln!` that never panics: writes a line to stderr, recording a failure for [`exit`].
+/// `eprintln!` that never panics: writes a line to stderr, recording a failure for [`output::exit`](crate::output::exit).
 #[macro_export]
 macro_rules! errln {
     ($($arg:tt)*) => {{
