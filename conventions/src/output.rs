@@ -159,7 +159,8 @@ pub fn exit(tool: &str, code: i32, failure: i32) -> ! {
     std::process::exit(finish(tool, code, failure))
 }
 
-/// `print!` that never panics: writes to stdout, recording a failure for [`output::exit`](crate::output::exit).
+/// `print!` that never panics: writes to stdout, recording a failure for
+/// [`output::exit`](crate::output::exit).
 #[macro_export]
 macro_rules! out {
     ($($arg:tt)*) => {{
@@ -167,7 +168,8 @@ macro_rules! out {
     }};
 }
 
-/// `println!` that never panics: writes a line to stdout, recording a failure for [`output::exit`](crate::output::exit).
+/// `println!` that never panics: writes a line to stdout, recording a failure for
+/// [`output::exit`](crate::output::exit).
 #[macro_export]
 macro_rules! outln {
     () => {{
@@ -178,7 +180,8 @@ macro_rules! outln {
     }};
 }
 
-/// `eprintln!` that never panics: writes a line to stderr, recording a failure for [`output::exit`](crate::output::exit).
+/// `eprintln!` that never panics: writes a line to stderr, recording a failure for
+/// [`output::exit`](crate::output::exit).
 #[macro_export]
 macro_rules! errln {
     ($($arg:tt)*) => {{
