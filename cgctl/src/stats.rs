@@ -55,8 +55,8 @@ pub struct V1Hits {
 
 /// `memory_limit_hits` on v1. The memory+swap limit (`--swap`) is checked before the memory one,
 /// so with `--swap 0` (both equal) every refused charge is a memsw one: counted in
-/// memory.memsw.failcnt on older kernels, and on none since Linux 6.13 (only memory.failcnt is
-/// tracked there). What is known then is a lower bound: an OOM kill in the group means its limit
+/// memory.memsw.failcnt on older kernels, and nowhere on recent ones (seen on 6.18: only the
+/// memory counter tracks its failures). What is known then is a lower bound: an OOM kill in the group means its limit
 /// was hit at least that often, and a memsw peak at the limit means it was hit at least once.
 pub fn v1_limit_hits(h: &V1Hits) -> Option<u64> {
     let counted = h.failcnt? + h.memsw_failcnt.unwrap_or(0);
@@ -267,7 +267,7 @@ mod tests {
             ..none
         };
         assert_eq!(v1_limit_hits(&old), Some(7));
-        // 6.13+: memsw.failcnt stays 0; the OOM kill and the peak at the limit still tell.
+        // Recent kernels: memsw.failcnt stays 0; the OOM kill and the peak at the limit still tell.
         let new = V1Hits {
             failcnt: Some(0),
             memsw_failcnt: Some(0),
