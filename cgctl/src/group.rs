@@ -11,12 +11,32 @@ use std::time::{Duration, Instant};
 /// Controllers cgctl enables for children in v2 parents when they are available there.
 pub const V2_DELEGATE: [&str; 5] = ["memory", "pids", "cpu", "io", "cpuset"];
 
+/// The longest directory name the kernel takes (NAME_MAX).
+pub const NAME_MAX: usize = 255;
+
 /// Checks a group name (or `--parent`): a relative path without `.` or `..` components, so it
-/// cannot escape the hierarchy's root. Empty means the root itself.
+/// cannot escape the hierarchy's root, without control characters (which would garble `list`,
+/// /proc/PID/cgroup and every message that names it), and with components the kernel accepts.
+/// Empty means the root itself.
 pub fn check_name(name: &str) -> Result<PathBuf> {
-    let bad = |why: &str| Error::Usage(format!("invalid cgroup name '{name}': {why}"));
+    let bad = |why: &str| {
+        Error::Usage(format!(
+            "invalid cgroup name '{}': {why}",
+            name.escape_debug()
+        ))
+    };
     if name.contains('\0') || name.contains('\n') {
         return Err(bad("contains a NUL or newline"));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Err(bad(&format!("contains the control character {:?}", c)));
+    }
+    if let Some(c) = name.split('/').find(|c| c.len() > NAME_MAX) {
+        return Err(bad(&format!(
+            "the component '{}...' is {} bytes long, longer than 255 bytes (NAME_MAX)",
+            c.chars().take(16).collect::<String>(),
+            c.len()
+        )));
     }
     if name.starts_with('/') {
         return Err(bad(
@@ -781,6 +801,18 @@ mod tests {
         for bad in ["../x", "a/../../b", "/etc", "a/./b", ".", "..", "a\nb"] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
+        for ctl in ["a\tb", "a/\x1b[2J", "x\x7f", "\r", "a\u{85}b"] {
+            let e = check_name(ctl).unwrap_err().to_string();
+            assert!(e.contains("control character"), "{e}");
+            // The message shows the name escaped: no raw control character reaches a terminal.
+            assert!(!e.chars().any(char::is_control), "{e:?}");
+        }
+        let max = "x".repeat(NAME_MAX);
+        assert!(check_name(&format!("a/{max}")).is_ok());
+        let e = check_name(&format!("a/{max}y/b")).unwrap_err().to_string();
+        assert!(e.contains("256 bytes long, longer than 255"), "{e}");
+        // Bytes, not characters: 128 two-byte characters are 256 bytes.
+        assert!(check_name(&"é".repeat(128)).is_err());
     }
 
     #[test]

@@ -65,6 +65,24 @@ pub const V1_CONTROLLERS: [&str; 14] = [
     "misc",
 ];
 
+/// Whether the test hooks `CGCTL_MOUNTINFO` and `CGCTL_ROOT` are honoured: in debug builds
+/// (cargo's test and dev profiles, which `tests/fake_v2.rs` runs), never in a release build. A
+/// shipped tool must not write to another cgroupfs because of its environment.
+pub const TEST_HOOKS: bool = cfg!(debug_assertions);
+
+/// Where the layout comes from: the mountinfo file and the prefix of every mount point. The real
+/// ones unless `hooks` is on and `env` sets `CGCTL_MOUNTINFO` / `CGCTL_ROOT`.
+pub fn sources(
+    hooks: bool,
+    env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+) -> (PathBuf, PathBuf) {
+    let hook = |k: &str| env(k).filter(|_| hooks).map(PathBuf::from);
+    (
+        hook("CGCTL_MOUNTINFO").unwrap_or_else(|| PathBuf::from("/proc/self/mountinfo")),
+        hook("CGCTL_ROOT").unwrap_or_default(),
+    )
+}
+
 /// One cgroup mount as mountinfo shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
@@ -219,15 +237,11 @@ impl Layout {
         Layout { kind, hierarchies }
     }
 
-    /// The host's layout, from /proc/self/mountinfo; `CGCTL_MOUNTINFO` (a file) and
-    /// `CGCTL_ROOT` (a path prefix) replace both for tests against a fake tree.
+    /// The host's layout, from /proc/self/mountinfo; in test builds only (see
+    /// [`TEST_HOOKS`]), `CGCTL_MOUNTINFO` (a file) and `CGCTL_ROOT` (a path prefix) replace both
+    /// for tests against a fake tree.
     pub fn host() -> crate::Result<Layout> {
-        let info_path = std::env::var_os("CGCTL_MOUNTINFO")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/proc/self/mountinfo"));
-        let prefix = std::env::var_os("CGCTL_ROOT")
-            .map(PathBuf::from)
-            .unwrap_or_default();
+        let (info_path, prefix) = sources(TEST_HOOKS, &|k| std::env::var_os(k));
         let text = crate::group::read(&info_path)?;
         Ok(Layout::detect(&text, &prefix))
     }
@@ -339,6 +353,30 @@ pub fn parse_proc_cgroup(text: &str) -> Vec<OwnCgroup> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_hooks_only_in_debug_builds() {
+        let fake = |k: &str| match k {
+            "CGCTL_MOUNTINFO" => Some("/tmp/fake/mountinfo".into()),
+            "CGCTL_ROOT" => Some("/tmp/fake".into()),
+            _ => None,
+        };
+        let real = (PathBuf::from("/proc/self/mountinfo"), PathBuf::new());
+        // Off (a release build): the environment changes nothing.
+        assert_eq!(sources(false, &fake), real);
+        assert_eq!(sources(false, &|_| None), real);
+        // On: the fake tree.
+        assert_eq!(
+            sources(true, &fake),
+            (
+                PathBuf::from("/tmp/fake/mountinfo"),
+                PathBuf::from("/tmp/fake")
+            )
+        );
+        assert_eq!(sources(true, &|_| None), real);
+        // And the switch is the build's: off wherever debug assertions are (release).
+        assert_eq!(TEST_HOOKS, cfg!(debug_assertions));
+    }
 
     const HYBRID: &str = "\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755

@@ -6,6 +6,7 @@ pub mod fastargs;
 pub mod group;
 pub mod layout;
 pub mod limits;
+pub mod owner;
 pub mod run;
 pub mod stats;
 
@@ -26,7 +27,8 @@ Examples:
   cgctl create demo/job1 --cpus 0.5 --memory 1G
   cgctl exec demo/job1 -- ./worker
   cgctl stat demo/job1 --json
-  cgctl kill demo/job1 && cgctl delete -r demo";
+  cgctl kill demo/job1 && cgctl delete -r demo
+  cgctl gc";
 
 /// Command line of cgctl.
 #[derive(Parser, Debug, PartialEq)]
@@ -165,9 +167,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Remove the groups of `cgctl run`s that were killed (SIGKILL) before they could clean up.
+    #[command(
+        after_help = "Each run records its pid, the time and its group in /run/cgctl; gc kills what is\nleft in the groups of runs that no longer live, removes them from every hierarchy and\nprints their names, one a line. Groups of live runs, and groups cgctl run did not make,\nare never touched. With --parent, only the groups below PATH.\n\nExamples:\n  cgctl gc\n  cgctl gc --parent ci"
+    )]
+    Gc,
     /// Run a command in a fresh group under limits, then report what it used and remove the group.
     #[command(
-        after_help = "Examples:\n  cgctl run --memory 32M --json -- ./build.sh\n  cgctl run --cpus 0.5 --pids 64 --report usage.json -- make -j4\n\nThe report (JSON): exit_code, signal, oom_killed, oom_kills, memory_peak_bytes,\ncpu_usage_usec, cpu_user_usec, cpu_system_usec, pids_peak, pids_limit_hits,\nwall_time_usec, limits. cgctl exits with the command's status."
+        after_help = "Examples:\n  cgctl run --memory 32M --json -- ./build.sh\n  cgctl run --cpus 0.5 --pids 64 --report usage.json -- make -j4\n\nThe command gets SIGKILL if cgctl dies (a parent-death signal); what it left in the group\nafter a SIGKILL of cgctl is removed by `cgctl gc`.\n\nThe report (JSON): exit_code, signal, oom_killed, oom_kills, memory_peak_bytes,\ncpu_usage_usec, cpu_user_usec, cpu_system_usec, pids_peak, pids_limit_hits,\nwall_time_usec, limits. cgctl exits with the command's status."
     )]
     Run {
         #[command(flatten)]
@@ -209,14 +216,14 @@ pub fn run(tool: &str, cli: Cli) -> i32 {
     match dispatch(tool, cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{tool}: {e}");
+            conventions::errln!("{tool}: {e}");
             conventions::exit::FAILURE
         }
     }
 }
 
 fn print_json(v: &Value) {
-    println!("{v}");
+    conventions::outln!("{v}");
 }
 
 fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
@@ -284,7 +291,7 @@ fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
                     if base.is_empty() && r.is_empty() {
                         continue;
                     }
-                    println!("{}", full(r));
+                    conventions::outln!("{}", full(r));
                 }
             }
             Ok(0)
@@ -293,7 +300,7 @@ fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
             let g = Group::new(&layout, parent, &name)?;
             g.require()?;
             for p in g.procs() {
-                println!("{p}");
+                conventions::outln!("{p}");
             }
             Ok(0)
         }
@@ -320,7 +327,7 @@ fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
             let g = Group::new(&layout, parent, &name)?;
             g.join(0)?;
             let (msg, code) = conventions::exec::execvp(&command);
-            eprintln!("{tool}: {msg}");
+            conventions::errln!("{tool}: {msg}");
             Ok(code)
         }
         Command::Freeze { name } => {
@@ -336,6 +343,15 @@ fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
             Group::new(&layout, parent, &name)?.kill(sig)?;
             Ok(0)
         }
+        Command::Gc => {
+            // Names first, then the error: what was removed is said even when one group failed.
+            let under = group::check_name(parent.unwrap_or(""))?;
+            let (removed, result) = owner::gc(&layout, &under);
+            for n in removed {
+                conventions::outln!("{n}");
+            }
+            result.map(|()| 0)
+        }
         Command::Stat { name, json } => {
             let g = Group::new(&layout, parent, &name)?;
             g.require()?;
@@ -343,7 +359,7 @@ fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
             if json {
                 print_json(&s.to_json());
             } else {
-                print!("{}", s.to_text());
+                conventions::out!("{}", s.to_text());
             }
             Ok(0)
         }
@@ -358,7 +374,7 @@ fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
             // Open the report first: a bad path is an error before anything runs.
             let report_file = report
                 .as_ref()
-                .map(|p| std::fs::File::create(p).map_err(|e| Error::sys("create report", p, e)))
+                .map(|p| std::fs::File::create(p).map_err(|e| report_error("create", p, e)))
                 .transpose()?;
             let name = name.unwrap_or_else(run::unique_name);
             let group = Group::new(&layout, parent, &name)?;
@@ -373,13 +389,33 @@ fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
             if let (Some(mut f), Some(path)) = (report_file, report) {
                 use std::io::Write as _;
                 f.write_all(format!("{text}\n").as_bytes())
-                    .map_err(|e| Error::sys("write report", &path, e))?;
+                    .map_err(|e| report_error("write", &path, e))?;
             }
             if json {
-                eprintln!("{text}");
+                conventions::errln!("{text}");
             }
             conventions::exit::relay(outcome)
         }
+    }
+}
+
+/// A failed create or write of the `--report` file, with a hint about that file: the cgroupfs
+/// hints of [`Error::sys`] (cpuset, controllers) would mislead for an ordinary file.
+fn report_error(op: &str, path: &std::path::Path, e: std::io::Error) -> Error {
+    let hint = report_hint(e.raw_os_error());
+    Error::sys_hint(&format!("{op} report"), path, e, hint)
+}
+
+/// The hint for a failed `--report` file by errno.
+pub fn report_hint(errno: Option<i32>) -> &'static str {
+    match errno {
+        Some(libc::ENOENT) => "its directory does not exist: create it first",
+        Some(libc::ENOTDIR) => "a component of the path is not a directory",
+        Some(libc::EISDIR) => "it is a directory: give a file name",
+        Some(libc::EACCES) | Some(libc::EPERM) => "no permission to write it there",
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => "the report's file system is full",
+        Some(libc::EROFS) => "the report's file system is read-only",
+        _ => "",
     }
 }
 
@@ -428,14 +464,14 @@ fn get(g: &Group, keys: &[String], values: bool, json: bool) -> Result<()> {
     } else {
         for (k, v) in out {
             if values {
-                println!("{v}");
+                conventions::outln!("{v}");
             } else if v.contains('\n') {
-                println!("{k}:");
+                conventions::outln!("{k}:");
                 for l in v.lines() {
-                    println!("  {l}");
+                    conventions::outln!("  {l}");
                 }
             } else {
-                println!("{k}: {v}");
+                conventions::outln!("{k}: {v}");
             }
         }
     }
@@ -484,18 +520,18 @@ fn info(layout: &Layout, as_json: bool) {
         }));
         return;
     }
-    println!("layout: {}", layout.kind.name());
-    println!("hierarchies:");
+    conventions::outln!("layout: {}", layout.kind.name());
+    conventions::outln!("hierarchies:");
     for h in &layout.hierarchies {
-        println!("  {} {}", h.label(), h.mount.display());
+        conventions::outln!("  {} {}", h.label(), h.mount.display());
     }
-    println!("controllers:");
+    conventions::outln!("controllers:");
     for (c, i) in &routes {
         let h = &layout.hierarchies[*i];
-        println!("  {c} v{} {}", h.version.number(), h.mount.display());
+        conventions::outln!("  {c} v{} {}", h.version.number(), h.mount.display());
     }
-    println!("own:");
+    conventions::outln!("own:");
     for c in &own {
-        println!("  {}:{}:{}", c.id, c.controllers.join(","), c.path);
+        conventions::outln!("  {}:{}:{}", c.id, c.controllers.join(","), c.path);
     }
 }

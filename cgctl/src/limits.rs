@@ -113,9 +113,19 @@ fn usage(msg: String) -> Error {
 }
 
 fn size_opt(opt: &str, v: &Option<String>) -> Result<Option<Limit>> {
-    v.as_deref()
-        .map(|s| parse_limit(s).map_err(|e| usage(format!("--{opt}: {e}"))))
-        .transpose()
+    v.as_deref().map(|s| limit(opt, s)).transpose()
+}
+
+/// A size or rate of option `--opt`: bytes with K/M/G/T, or `max`. Negative numbers are refused,
+/// `-1` too: cgroup v1 files take it for "unlimited", but as a size it reads as a mistake, and
+/// passing it on as max would hide that.
+fn limit(opt: &str, s: &str) -> Result<Limit> {
+    if s.trim_start().starts_with('-') {
+        return Err(usage(format!(
+            "--{opt}: invalid size '{s}' (a size such as 64M or 1G, or max for no limit)"
+        )));
+    }
+    parse_limit(s).map_err(|e| usage(format!("--{opt}: {e}")))
 }
 
 /// Parses a `--cpus` value: `max` or a positive number of cores (at least 0.01, the kernel's
@@ -264,7 +274,7 @@ impl Limits {
                         "--{opt}: invalid value '{item}' (expected DEV=RATE, e.g. /dev/vda=10M)"
                     )));
                 };
-                let rate = parse_limit(rate).map_err(|e| usage(format!("--{opt}: {e}")))?;
+                let rate = limit(opt, rate)?;
                 let (major, minor) = device(dev)?;
                 let entry = match l
                     .io
@@ -298,6 +308,12 @@ impl Limits {
                 )));
             };
             check_file_name(file)?;
+            if value.trim().is_empty() {
+                // An empty write(2) changes nothing, yet would report success.
+                return Err(usage(format!(
+                    "--set: empty value for {file} (give FILE=VALUE, e.g. {file}=max)"
+                )));
+            }
             if value.contains('\n') {
                 return Err(usage(format!("--set: value for {file} contains a newline")));
             }
@@ -755,6 +771,13 @@ mod tests {
             args(|a| a.raw = vec!["nofile".into()]),
             args(|a| a.raw = vec!["../x.y=1".into()]),
             args(|a| a.raw = vec!["noprefix=1".into()]),
+            args(|a| a.memory = Some("-1".into())),
+            args(|a| a.memory = Some(" -1".into())),
+            args(|a| a.swap = Some("-1".into())),
+            args(|a| a.memory_high = Some("-1".into())),
+            args(|a| a.io_read_bps = vec!["/dev/vda=-1".into()]),
+            args(|a| a.raw = vec!["pids.max=".into()]),
+            args(|a| a.raw = vec!["pids.max= ".into()]),
         ];
         for a in cases {
             let r = Limits::parse(&a, &no_dev);

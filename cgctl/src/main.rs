@@ -8,9 +8,11 @@
 
 #[no_mangle]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    conventions::output::guard_std_fds();
     let tool = conventions::cli::tool_name("cgctl");
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let cli = cgctl::fastargs::parse_run(&args)
         .unwrap_or_else(|| conventions::cli::parse::<cgctl::Cli>(&tool));
-    std::process::exit(cgctl::run(&tool, cli));
+    let code = cgctl::run(&tool, cli);
+    conventions::output::exit(&tool, code, conventions::exit::FAILURE)
 }

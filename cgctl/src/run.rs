@@ -220,19 +220,32 @@ pub fn run(tool: &str, spec: RunSpec) -> Result<(Outcome, Report)> {
         group.scoped(hs)
     };
     install_early_handlers();
-    let (made, leaf) = match group.create(&writes) {
-        Ok(made) => (made, None),
-        Err(e) => match Leaf::for_refusal(&group, &e)? {
+    // Recorded before the group exists, so that no SIGKILL leaves a group without a record.
+    let claim = crate::owner::Claim::record(&group.name());
+    let release = |claim: Option<crate::owner::Claim>| {
+        if let Some(c) = claim {
+            c.release();
+        }
+    };
+    let created = match group.create(&writes) {
+        Ok(made) => Ok((made, None)),
+        Err(e) => match Leaf::for_refusal(&group, &e) {
             // cgctl itself was the only process in the parent: it waits in a leaf instead.
-            Some(leaf) => match group.create(&writes) {
-                Ok(made) => (made, Some(leaf)),
-                Err(e) => {
-                    leaf.restore()?;
-                    return Err(e);
-                }
+            Ok(Some(leaf)) => match group.create(&writes) {
+                Ok(made) => Ok((made, Some(leaf))),
+                Err(e) => leaf.restore().and(Err(e)),
             },
-            None => return Err(e),
+            Ok(None) => Err(e),
+            Err(le) => Err(le),
         },
+    };
+    let (made, leaf) = match created {
+        Ok(c) => c,
+        Err(e) => {
+            // create removes what it made when it fails: nothing is left to collect.
+            release(claim);
+            return Err(e);
+        }
     };
     let mut ahead = Ahead::default();
     let result = spawn_and_wait(tool, &group, &cargs, &mut ahead);
@@ -263,6 +276,9 @@ pub fn run(tool: &str, spec: RunSpec) -> Result<(Outcome, Report)> {
         .collect();
     Group::remove_made(&parents);
     let restore = leaf.map(|l| l.restore()).unwrap_or(Ok(()));
+    if delete.is_ok() {
+        release(claim);
+    }
     CHILD.store(0, Ordering::SeqCst);
     let (outcome, wall) = result?;
     kill?;
@@ -330,10 +346,12 @@ fn spawn_and_wait(
         .collect();
     let mut ptrs: Vec<*const libc::c_char> = cargs.iter().map(|a| a.as_ptr()).collect();
     ptrs.push(std::ptr::null());
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { libc::getpid() };
     let old_mask = signal_mask(libc::SIG_BLOCK);
     let start = Instant::now();
     let mut body =
-        |in_cgroup: bool| -> Infallible { child(tool, &procs, in_cgroup, &ptrs, &old_mask) };
+        |in_cgroup: bool| -> Infallible { child(tool, me, &procs, in_cgroup, &ptrs, &old_mask) };
     // SAFETY: cgctl is single-threaded, and `child` ends in execvp or _exit. The child borrows
     // our memory until it execs: no copy of cgctl's address space for a program that replaces
     // it at once.
@@ -370,14 +388,33 @@ fn spawn_and_wait(
     Ok((outcome, wall))
 }
 
-/// The child between spawn and exec: join the group everywhere, restore signals, exec.
+/// The child between spawn and exec: die with cgctl, join the group everywhere, restore
+/// signals, exec.
 fn child(
     tool: &str,
+    parent: libc::pid_t,
     procs: &[(Version, CString)],
     placed_v2: bool,
     argv: &[*const libc::c_char],
     old_mask: &libc::sigset_t,
 ) -> ! {
+    // The command must not outlive cgctl: if cgctl dies (SIGKILL gives it no chance to clean
+    // up), the kernel kills the command; what it started is left to `cgctl gc`. The signal is
+    // kept across exec (but cleared by exec of a set-uid or file-capability program).
+    // SAFETY: prctl(PR_SET_PDEATHSIG) with a valid signal; getppid and _exit are always safe.
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+        // cgctl died before the signal was armed: no one will ever wait for this command.
+        if libc::getppid() != parent {
+            libc::_exit(conventions::exit::FAILURE);
+        }
+    }
     for (v, path) in procs {
         if *v == Version::V2 && placed_v2 {
             continue;
@@ -393,7 +430,7 @@ fn child(
         };
         if !ok {
             let e = std::io::Error::last_os_error();
-            eprintln!(
+            conventions::errln!(
                 "{tool}: write '0' to {} failed: {e} (cannot join the group)",
                 path.to_string_lossy()
             );
@@ -413,7 +450,7 @@ fn child(
     let e = std::io::Error::last_os_error();
     // SAFETY: argv[0] is a valid C string.
     let prog = unsafe { std::ffi::CStr::from_ptr(argv[0]) }.to_string_lossy();
-    eprintln!("{tool}: failed to execute {prog}: {e}");
+    conventions::errln!("{tool}: failed to execute {prog}: {e}");
     let code = conventions::exit::exec_failure_code(e.raw_os_error().unwrap_or(libc::ENOENT));
     // SAFETY: _exit is always safe.
     unsafe { libc::_exit(code) }

@@ -38,6 +38,36 @@ fn num(text: Option<String>) -> Option<u64> {
     text.and_then(|t| t.trim().parse().ok())
 }
 
+/// The v1 counters that tell how often a group hit its memory limits.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct V1Hits {
+    /// memory.failcnt: charges refused by memory.limit_in_bytes.
+    pub failcnt: Option<u64>,
+    /// memory.memsw.failcnt: charges refused by memory.memsw.limit_in_bytes.
+    pub memsw_failcnt: Option<u64>,
+    /// memory.memsw.max_usage_in_bytes.
+    pub memsw_peak: Option<u64>,
+    /// memory.memsw.limit_in_bytes.
+    pub memsw_limit: Option<u64>,
+    /// OOM kills in the group.
+    pub oom_kills: Option<u64>,
+}
+
+/// `memory_limit_hits` on v1. The memory+swap limit (`--swap`) is checked before the memory one,
+/// so with `--swap 0` (both equal) every refused charge is a memsw one: counted in
+/// memory.memsw.failcnt on older kernels, and nowhere on recent ones (seen on 6.18: only the
+/// memory counter tracks its failures). What is known then is a lower bound: an OOM kill in the group means its limit
+/// was hit at least that often, and a memsw peak at the limit means it was hit at least once.
+pub fn v1_limit_hits(h: &V1Hits) -> Option<u64> {
+    let counted = h.failcnt? + h.memsw_failcnt.unwrap_or(0);
+    let at_limit = matches!((h.memsw_peak, h.memsw_limit), (Some(p), Some(l)) if p >= l);
+    Some(
+        counted
+            .max(h.oom_kills.unwrap_or(0))
+            .max(u64::from(at_limit)),
+    )
+}
+
 /// Parses a v1 cpuacct value in nanoseconds into microseconds.
 pub fn ns_to_us(text: Option<String>) -> Option<u64> {
     num(text).map(|n| n / 1000)
@@ -90,11 +120,17 @@ impl Stats {
                         s.memory_current_bytes = num(rd(&d, "memory.usage_in_bytes"));
                     }
                     s.memory_peak_bytes = num(rd(&d, "memory.max_usage_in_bytes"));
-                    s.memory_limit_hits = num(rd(&d, "memory.failcnt"));
                     s.oom_kills = keyed(
                         &rd(&d, "memory.oom_control").unwrap_or_default(),
                         "oom_kill",
                     );
+                    s.memory_limit_hits = v1_limit_hits(&V1Hits {
+                        failcnt: num(rd(&d, "memory.failcnt")),
+                        memsw_failcnt: num(rd(&d, "memory.memsw.failcnt")),
+                        memsw_peak: num(rd(&d, "memory.memsw.max_usage_in_bytes")),
+                        memsw_limit: num(rd(&d, "memory.memsw.limit_in_bytes")),
+                        oom_kills: s.oom_kills,
+                    });
                 }
             }
         }
@@ -214,6 +250,43 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v1_limit_hits_count_memsw_and_oom_kills() {
+        let none = V1Hits::default();
+        assert_eq!(v1_limit_hits(&none), None);
+        let mem = V1Hits {
+            failcnt: Some(51),
+            ..none
+        };
+        assert_eq!(v1_limit_hits(&mem), Some(51));
+        // Older kernels count memsw refusals.
+        let old = V1Hits {
+            failcnt: Some(0),
+            memsw_failcnt: Some(7),
+            ..none
+        };
+        assert_eq!(v1_limit_hits(&old), Some(7));
+        // Recent kernels: memsw.failcnt stays 0; the OOM kill and the peak at the limit still tell.
+        let new = V1Hits {
+            failcnt: Some(0),
+            memsw_failcnt: Some(0),
+            memsw_peak: Some(32 << 20),
+            memsw_limit: Some(32 << 20),
+            oom_kills: Some(2),
+        };
+        assert_eq!(v1_limit_hits(&new), Some(2));
+        let peak_only = V1Hits {
+            oom_kills: Some(0),
+            ..new
+        };
+        assert_eq!(v1_limit_hits(&peak_only), Some(1));
+        let below = V1Hits {
+            memsw_peak: Some(1 << 20),
+            ..peak_only
+        };
+        assert_eq!(v1_limit_hits(&below), Some(0));
+    }
 
     #[test]
     fn report_shape() {

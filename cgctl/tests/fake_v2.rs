@@ -1,5 +1,9 @@
 //! The cgroup v2 code path against a fake cgroup2 tree in a temp dir (interface files with their
 //! kernel formats), through the built binary; no root and no real cgroup is touched.
+//!
+//! Only in debug builds: a release cgctl ignores `CGCTL_MOUNTINFO`/`CGCTL_ROOT`
+//! (`cgctl::layout::TEST_HOOKS`), so these tests would reach the host's real cgroups.
+#![cfg(debug_assertions)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

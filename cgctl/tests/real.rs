@@ -257,6 +257,65 @@ fn memory_limit_oom_kills_the_allocation() {
 }
 
 #[test]
+fn an_oom_kill_with_no_swap_counts_its_limit_hits() {
+    require!(Cap::Root);
+    need!("memory");
+    let g = CgroupGuard::new("cgctl-oom-noswap");
+    // --swap 0 on v1 is memory.memsw.limit_in_bytes = --memory: the charges fail there first,
+    // and v1 counts them in memory.memsw.failcnt, not memory.failcnt.
+    let mut args = vec![
+        "run",
+        "--memory",
+        "32M",
+        "--swap",
+        "0",
+        "--name",
+        g.name(),
+        "--json",
+    ];
+    args.extend([
+        "--",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=100M",
+        "count=1",
+    ]);
+    let out = cgctl(&args);
+    let rep = report(&out);
+    assert_eq!(out.signal, Some(libc::SIGKILL), "{out:?}");
+    assert_eq!(rep["oom_killed"], true, "{rep}");
+    assert!(rep["memory_limit_hits"].as_u64().unwrap() >= 1, "{rep}");
+    gone(&g);
+}
+
+#[test]
+fn report_errors_hint_at_the_report_file() {
+    require!(Cap::Root);
+    for (path, needle, hint) in [
+        (
+            "/dev/full",
+            "write report /dev/full failed: No space left on device",
+            "(the report's file system is full)",
+        ),
+        (
+            "/nonexistent-dir/r.json",
+            "create report /nonexistent-dir/r.json failed: No such file or directory",
+            "(its directory does not exist: create it first)",
+        ),
+    ] {
+        let out = cgctl(&["run", "--report", path, "--", "true"]);
+        assert_eq!(out.code, Some(1), "{out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+        assert!(out.stderr.contains(needle), "{out:?}");
+        assert!(out.stderr.trim_end().ends_with(hint), "{out:?}");
+        for wrong in ["cpuset", "controller"] {
+            assert!(!out.stderr.contains(wrong), "{out:?}");
+        }
+    }
+}
+
+#[test]
 fn small_work_under_16m_is_not_oom_killed() {
     require!(Cap::Root);
     need!("memory");
@@ -696,6 +755,11 @@ fn bad_input_is_one_line_and_leaves_nothing() {
     let g = CgroupGuard::new("cgctl-bad");
     let n = g.name();
     let dotdot = format!("{n}/../x");
+    // Nested under the guarded name, so that a regression's group is still removed.
+    let tab = format!("{n}/a\tb");
+    let escape = format!("{n}/a\x1b[2Jb");
+    let del = format!("{n}/a\x7fb");
+    let long = format!("{n}/{}", "x".repeat(256));
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["create", n, "--memory", "12Q"], "invalid size"),
         (vec!["create", n, "--memory", "lots"], "invalid size"),
@@ -722,6 +786,31 @@ fn bad_input_is_one_line_and_leaves_nothing() {
             "no_such_file",
         ),
         (vec!["create", "/etc"], "invalid cgroup name"),
+        (vec!["create", &tab], "control character"),
+        (vec!["create", &escape], "control character"),
+        (vec!["create", &del], "control character"),
+        (
+            vec!["run", "--name", &tab, "--", "true"],
+            "control character",
+        ),
+        (vec!["create", &long], "longer than 255 bytes"),
+        (
+            vec!["run", "--name", &long, "--", "true"],
+            "longer than 255 bytes",
+        ),
+        // -1 is no size: cgroup v1's own "unlimited" spelling must not pass as max silently.
+        (vec!["create", n, "--memory=-1"], "--memory"),
+        (vec!["create", n, "--swap=-1", "--memory", "1G"], "--swap"),
+        (vec!["run", "--memory=-1", "--", "true"], "--memory"),
+        // An empty write changes nothing: it must not pass as if it had set the file.
+        (
+            vec!["create", n, "--set", "pids.max="],
+            "--set: empty value for pids.max",
+        ),
+        (
+            vec!["run", "--set", "pids.max=", "--", "true"],
+            "--set: empty value",
+        ),
         (vec!["stat", n], "does not exist"),
         (vec!["delete", n], "does not exist"),
         (vec!["kill", n, "-s", "NOPE"], "unknown signal"),
@@ -729,7 +818,7 @@ fn bad_input_is_one_line_and_leaves_nothing() {
         (vec!["run", "--memory", "1X", "--", "true"], "invalid size"),
         (
             vec!["run", "--report", "/nonexistent-dir/r.json", "--", "true"],
-            "create report /nonexistent-dir/r.json failed",
+            "create report /nonexistent-dir/r.json failed: No such file or directory (its directory",
         ),
     ];
     for (args, needle) in cases {
@@ -839,4 +928,123 @@ fn the_command_borrows_our_memory_until_it_execs() {
             "{trace}"
         );
     }
+}
+
+/// The parent pid of `pid` (field 4 of /proc/PID/stat), if it exists.
+fn ppid(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The records `cgctl run` (pid `pid`) keeps in /run/cgctl.
+fn records_of(pid: u32) -> Vec<std::path::PathBuf> {
+    let prefix = format!("run-{pid}-");
+    std::fs::read_dir("/run/cgctl")
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `cgctl gc` collects every dead run's group: the tests that call it take turns, so that one's
+/// gc does not collect (and name) the group another test is about to see its own gc remove.
+static GC_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Removes the records of a test's `cgctl run` when dropped, even when the test failed.
+struct RecordGuard(u32);
+
+impl Drop for RecordGuard {
+    fn drop(&mut self) {
+        for r in records_of(self.0) {
+            let _ = std::fs::remove_file(r);
+        }
+    }
+}
+
+#[test]
+fn sigkill_of_cgctl_kills_the_command_and_gc_removes_the_group() {
+    require!(Cap::Root);
+    let _turn = GC_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+    let g = CgroupGuard::new("cgctl-killed");
+    // The command (pid P, cgctl's child) leaves a background sleep behind in the group.
+    let mut cgctl_run = spawn_quiet(&[
+        "run",
+        "--name",
+        g.name(),
+        "--",
+        "sh",
+        "-c",
+        "sleep 100 & exec sleep 101",
+    ]);
+    let records = RecordGuard(cgctl_run.id());
+    let pids = || -> Vec<i32> {
+        cgctl(&["pids", g.name()])
+            .stdout
+            .lines()
+            .filter_map(|l| l.parse().ok())
+            .collect()
+    };
+    wait_until("both sleeps to start", || pids().len() == 2);
+    let cgctl_pid = cgctl_run.id() as i32;
+    let (child, orphan): (Vec<i32>, Vec<i32>) = pids()
+        .into_iter()
+        .partition(|&p| ppid(p) == Some(cgctl_pid));
+    let (child, orphan) = (child[0], orphan[0]);
+    assert_eq!(records_of(cgctl_run.id()).len(), 1, "no record of the run");
+    let status = signal_and_wait(&mut cgctl_run, libc::SIGKILL, "SIGKILL");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    // The parent-death signal ends the command with cgctl.
+    wait_until("the command to die with cgctl", || !alive(child));
+    // What it started is still there, in the group, in every hierarchy of the run, and recorded.
+    assert!(alive(orphan), "the background sleep is gone already");
+    assert!(g.existing().len() >= 2, "{:?}", g.existing());
+    assert_eq!(records_of(cgctl_pid as u32).len(), 1);
+    // gc --parent keeps to the groups below it.
+    let elsewhere = format!("{}-elsewhere", g.name());
+    let out = cgctl(&["gc", "--parent", &elsewhere]);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(0), ""), "{out:?}");
+    assert!(alive(orphan) && g.existing().len() >= 2);
+    let out = cgctl(&["gc", "--parent", g.name()]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout.lines().any(|l| l == g.name()),
+        "gc did not name {}: {out:?}",
+        g.name()
+    );
+    assert_eq!(out.stderr, "");
+    wait_until("gc to kill the orphan", || !alive(orphan));
+    gone(&g);
+    assert!(records_of(cgctl_pid as u32).is_empty(), "record left");
+    drop(records);
+}
+
+#[test]
+fn gc_leaves_live_runs_alone_and_a_finished_run_leaves_no_record() {
+    require!(Cap::Root);
+    let _turn = GC_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+    let g = CgroupGuard::new("cgctl-live");
+    let mut cgctl_run = spawn_quiet(&["run", "--name", g.name(), "--", "sleep", "100"]);
+    let _records = RecordGuard(cgctl_run.id());
+    wait_until("sleep to start", || {
+        cgctl(&["pids", g.name()]).stdout.lines().count() == 1
+    });
+    let out = cgctl(&["gc"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(!out.stdout.lines().any(|l| l == g.name()), "{out:?}");
+    assert_eq!(cgctl(&["pids", g.name()]).stdout.lines().count(), 1);
+    assert_eq!(records_of(cgctl_run.id()).len(), 1);
+    let status = signal_and_wait(&mut cgctl_run, libc::SIGTERM, "SIGTERM");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+    gone(&g);
+    assert!(records_of(cgctl_run.id()).is_empty(), "record left");
 }

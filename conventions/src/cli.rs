@@ -80,23 +80,24 @@ pub fn usage_line(tool: &str, rendered: &str) -> String {
 }
 
 /// Parses the process's arguments; prints help/version and exits 0, or prints one line and exits
-/// 1 on a usage error (clap's own default is 2, which util-linux tools never use).
+/// 1 on a usage error (clap's own default is 2, which util-linux tools never use). Help that
+/// cannot be written (`--help >/dev/full`) is `TOOL: write error: ...` and exit 1.
 pub fn parse<P: clap::Parser>(tool: &str) -> P {
     parse_or_exit(tool, crate::exit::FAILURE)
 }
 
-/// As [`parse`], but a usage error exits with `usage_code` (tinyvmm uses 125, since its guest may
-/// exit with 1).
+/// As [`parse`], but a usage error (or a failed write of the help) exits with `usage_code`
+/// (tinyvmm uses 125, since its guest may exit with 1).
 pub fn parse_or_exit<P: clap::Parser>(tool: &str, usage_code: i32) -> P {
     match try_parse_from::<P, _, _>(tool, std::env::args_os()) {
         Parsed::Run(p) => p,
         Parsed::Info(text) => {
-            print!("{text}");
-            std::process::exit(0)
+            crate::out!("{text}");
+            crate::output::exit(tool, 0, usage_code)
         }
         Parsed::Usage(line) => {
-            eprintln!("{line}");
-            std::process::exit(usage_code)
+            crate::errln!("{line}");
+            crate::output::exit(tool, usage_code, usage_code)
         }
     }
 }
@@ -110,10 +111,11 @@ pub fn error_line(tool: &str, what: &str, why: &str, hint: &str) -> String {
     }
 }
 
-/// Prints `TOOL: message` once on stderr and exits with `code`.
+/// Prints `TOOL: message` once on stderr and exits with `code` (through [`crate::output::exit`]:
+/// a failed write of stdout before is reported too).
 pub fn die(tool: &str, message: impl std::fmt::Display, code: i32) -> ! {
-    eprintln!("{tool}: {message}");
-    std::process::exit(code)
+    crate::errln!("{tool}: {message}");
+    crate::output::exit(tool, code, code)
 }
 
 #[cfg(test)]

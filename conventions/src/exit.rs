@@ -60,12 +60,13 @@ pub fn wait(pid: libc::pid_t) -> std::io::Result<Outcome> {
 /// ignored by the kernel for us, as for a PID 1), exit with 128+N instead.
 pub fn relay(outcome: Outcome) -> ! {
     match outcome {
-        // process::exit flushes stdout if it was ever used (and does not set it up otherwise).
-        Outcome::Exited(code) => std::process::exit(code),
+        // As util-linux's close_stdout at exit: a failed write of ours turns the code into 1.
+        Outcome::Exited(code) => {
+            crate::output::exit(&crate::cli::tool_name("microtools"), code, FAILURE)
+        }
         Outcome::Signaled(sig) => {
-            use std::io::Write;
             // The signal ends us before process::exit could flush.
-            let _ = std::io::stdout().flush();
+            crate::output::flush();
             crate::prelibc::sys::reraise(sig)
         }
     }

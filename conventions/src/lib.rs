@@ -12,6 +12,7 @@
 //! - [`child`]: waiting for a child while forwarding (or ignoring) signals.
 //! - [`prelibc`]: an entry point that runs before glibc starts, and raw syscalls for it.
 //! - [`spawn`]: starting a child that borrows our memory until it execs (vfork semantics).
+//! - [`output`]: stdout/stderr writes that never panic, `TOOL: write error: ...` and exit 1.
 
 pub mod child;
 pub mod cli;
@@ -21,6 +22,7 @@ pub mod getopt;
 pub mod ids;
 pub mod mountinfo;
 pub mod ns;
+pub mod output;
 pub mod prelibc;
 pub mod signal;
 pub mod size;

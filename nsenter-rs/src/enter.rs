@@ -754,7 +754,7 @@ pub fn run(tool: &str, plan: Plan) -> Result<Infallible, Error> {
                 Err(e) => e,
                 Ok(never) => match never {},
             };
-            eprintln!("{tool}: {e}");
+            conventions::errln!("{tool}: {e}");
             // SAFETY: _exit ends this child without running the parent's exit handlers.
             unsafe { libc::_exit(e.code()) }
         };

@@ -80,17 +80,17 @@ Examples:
 /// `--help`/`--version`/`--ls`. On success of a run, the process becomes the program.
 pub fn main_with<I: IntoIterator<Item = std::ffi::OsString>>(tool: &str, args: I) -> i32 {
     let usage = |msg: String| {
-        eprintln!("{tool}: {msg} (try '{tool} --help')");
+        conventions::errln!("{tool}: {msg} (try '{tool} --help')");
         conventions::exit::FAILURE
     };
     let opts = match args::parse(args) {
         Ok(args::Parsed::Help) => {
-            print!("{}", help(tool));
+            conventions::out!("{}", help(tool));
             flush_stdout();
             return 0;
         }
         Ok(args::Parsed::Version) => {
-            println!("{tool} {}", env!("CARGO_PKG_VERSION"));
+            conventions::outln!("{tool} {}", env!("CARGO_PKG_VERSION"));
             flush_stdout();
             return 0;
         }
@@ -105,7 +105,7 @@ pub fn main_with<I: IntoIterator<Item = std::ffi::OsString>>(tool: &str, args: I
     let code = match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{tool}: {e}");
+            conventions::errln!("{tool}: {e}");
             e.code()
         }
     };
@@ -113,8 +113,8 @@ pub fn main_with<I: IntoIterator<Item = std::ffi::OsString>>(tool: &str, args: I
     code
 }
 
-/// Flushes stdout, which nothing else does when `main` is a plain C function.
+/// Flushes stdout, which nothing else does when `main` is a plain C function; a failure is
+/// reported by `main`'s [`conventions::output::exit`].
 fn flush_stdout() {
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    conventions::output::flush();
 }

@@ -99,7 +99,7 @@ pub fn run(target: Option<TargetSpec>, as_json: bool) -> Result<(), Error> {
     } else {
         table(pid, pidfs_inode, &rows)
     };
-    print!("{text}");
+    conventions::out!("{text}");
     Ok(())
 }
 

@@ -46,7 +46,7 @@ impl<'a> Ctx<'a> {
     /// Prints a verbose line.
     pub fn say(&self, msg: impl std::fmt::Display) {
         if self.verbose {
-            eprintln!("{}: {msg}", self.tool);
+            conventions::errln!("{}: {msg}", self.tool);
         }
     }
 

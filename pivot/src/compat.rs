@@ -148,7 +148,7 @@ fn is_initramfs() -> bool {
 pub fn switch_root(tool: &str, c: &SwitchRootCli) -> Result<i32, Error> {
     let say = |msg: String| {
         if c.verbose {
-            eprintln!("{tool}: {msg}");
+            conventions::errln!("{tool}: {msg}");
         }
     };
     if !is_initramfs() {
@@ -196,7 +196,7 @@ pub fn switch_root(tool: &str, c: &SwitchRootCli) -> Result<i32, Error> {
                     }
                     _ => "is not a directory".to_string(),
                 };
-                eprintln!(
+                conventions::errln!(
                     "{tool}: {} {what}: unmounting {dir} instead of moving it",
                     target.display()
                 );
@@ -208,7 +208,7 @@ pub fn switch_root(tool: &str, c: &SwitchRootCli) -> Result<i32, Error> {
             Ok(()) => say(format!("moved {dir} to {}", target.display())),
             Err(e) => {
                 // As util-linux does: what cannot be carried over is let go.
-                eprintln!(
+                conventions::errln!(
                     "{tool}: mount(MS_MOVE) of {dir} to {} failed: {}; unmounting it",
                     target.display(),
                     sys::errstr(&e)
@@ -229,7 +229,7 @@ pub fn switch_root(tool: &str, c: &SwitchRootCli) -> Result<i32, Error> {
         let removed = remove_contents(&old_root, dev, &mut errors);
         say(format!("deleted {removed} entries of the old root"));
         for e in errors.iter().take(3) {
-            eprintln!("{tool}: warning: {e}");
+            conventions::errln!("{tool}: warning: {e}");
         }
     } else {
         say("the old root is not a ramfs or tmpfs: nothing deleted".to_string());

@@ -278,19 +278,19 @@ pub fn main_with(tool: &str, mut args: Vec<OsString>) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{tool}: {e}");
+            conventions::errln!("{tool}: {e}");
             e.code()
         }
     }
 }
 
 fn info(text: &str) -> i32 {
-    print!("{text}");
+    conventions::out!("{text}");
     0
 }
 
 fn usage(line: &str) -> i32 {
-    eprintln!("{line}");
+    conventions::errln!("{line}");
     conventions::exit::FAILURE
 }
 

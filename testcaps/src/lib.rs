@@ -458,18 +458,56 @@ pub struct Output {
 /// Runs `cmd` with stdout and stderr captured (stdin closed unless set), killing it by PID and
 /// failing the test if it runs longer than `limit`.
 pub fn run(cmd: &mut Command, limit: Duration) -> Output {
+    run_with_stdout(cmd, StdoutTo::Captured, limit)
+}
+
+/// Where [`run_with_stdout`] points the command's stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdoutTo {
+    /// A pipe the test reads ([`Output::stdout`]), as [`run`] does.
+    Captured,
+    /// `/dev/full`: every write fails with ENOSPC.
+    Full,
+    /// Fd 1 closed, so that the first descriptor the command opens would become its stdout.
+    Closed,
+}
+
+/// As [`run`], with stdout `to` (stderr always captured; `Output::stdout` is empty unless
+/// `Captured`): the write-error tests of every tool.
+pub fn run_with_stdout(cmd: &mut Command, to: StdoutTo, limit: Duration) -> Output {
+    use std::os::unix::process::CommandExt;
     use std::os::unix::process::ExitStatusExt;
-    let desc = format!("{cmd:?}");
+    let desc = format!("{cmd:?} (stdout {to:?})");
+    match to {
+        StdoutTo::Captured => cmd.stdout(Stdio::piped()),
+        StdoutTo::Full => cmd.stdout(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap_or_else(|e| panic!("open /dev/full: {e}")),
+        ),
+        StdoutTo::Closed => {
+            // SAFETY: close(2) is async-signal-safe and touches only the child's own fd 1.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::close(1);
+                    Ok(())
+                })
+            };
+            cmd.stdout(Stdio::null())
+        }
+    };
     let mut child = cmd
-        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot spawn {desc}: {e}"));
-    let mut out = child.stdout.take().expect("piped stdout");
+    let out = child.stdout.take();
     let mut err = child.stderr.take().expect("piped stderr");
     let out_reader = std::thread::spawn(move || {
         let mut buf = Vec::new();
-        let _ = out.read_to_end(&mut buf);
+        if let Some(mut out) = out {
+            let _ = out.read_to_end(&mut buf);
+        }
         buf
     });
     let err_reader = std::thread::spawn(move || {
@@ -653,6 +691,74 @@ pub mod cli {
             "no trace: {trace}"
         );
         crate::assert_no_std_runtime_startup(&trace);
+    }
+
+    /// `ARGS` with stdout `to` (/dev/full, or fd 1 closed) ends as util-linux's close_stdout
+    /// does: exit `code` (1; tinyvmm's 125), no signal (no panic's SIGABRT), and exactly one line
+    /// on stderr, `NAME: write error: <strerror of errno>`.
+    pub fn assert_write_error(
+        bin: &str,
+        args: &[&str],
+        to: crate::StdoutTo,
+        name: &str,
+        code: i32,
+    ) {
+        let out = crate::run_with_stdout(Command::new(bin).args(args), to, Duration::from_secs(30));
+        let why = match to {
+            crate::StdoutTo::Closed => "Bad file descriptor",
+            _ => "No space left on device",
+        };
+        assert_eq!(
+            (out.code, out.signal),
+            (Some(code), None),
+            "{args:?}: {out:?}"
+        );
+        assert_eq!(
+            out.stderr,
+            format!("{name}: write error: {why}\n"),
+            "{args:?}: {out:?}"
+        );
+    }
+
+    /// `--help` and `--version` into /dev/full: [`assert_write_error`].
+    pub fn assert_help_and_version_write_errors(bin: &str, name: &str, code: i32) {
+        for arg in ["--help", "--version"] {
+            assert_write_error(bin, &[arg], crate::StdoutTo::Full, name, code);
+        }
+    }
+
+    /// A failed write of stderr (a usage error into /dev/full) is no panic either: exit `code`,
+    /// no signal, nothing on stdout.
+    pub fn assert_stderr_write_error(bin: &str, code: i32) {
+        use std::os::unix::process::ExitStatusExt;
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("open /dev/full");
+        let mut child = Command::new(bin)
+            .arg("--no-such-option")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(full)
+            .spawn()
+            .expect("spawn");
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("wait") {
+                break s;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{bin} --no-such-option 2>/dev/full hung");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert_eq!(
+            (status.code(), status.signal()),
+            (Some(code), None),
+            "{status:?}"
+        );
     }
 
     /// An unknown option gives exit `code` and one line on stderr naming it, nothing on stdout.

@@ -110,6 +110,9 @@ impl Write for RawStdout {
             }
             let err = io::Error::last_os_error();
             if err.kind() != io::ErrorKind::Interrupted {
+                // Lost guest output is a write error of tinyvmm's at exit (125), as for
+                // util-linux tools, not a silent success.
+                conventions::output::stdout_failed(&err);
                 return Err(err);
             }
         }

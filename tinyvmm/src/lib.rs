@@ -211,7 +211,7 @@ fn host_ram() -> u64 {
 /// running use [`run_vm`].
 pub fn run(tool: &str, cli: Cli) -> i32 {
     let Some(Command::Run(args)) = cli.command else {
-        eprintln!("{tool}: missing subcommand 'run' (try '{tool} --help')");
+        conventions::errln!("{tool}: missing subcommand 'run' (try '{tool} --help')");
         return EXIT_FAILURE;
     };
     match run_vm_then_exit(tool, &args) {
@@ -219,18 +219,22 @@ pub fn run(tool: &str, cli: Cli) -> i32 {
             match &outcome.end {
                 vm::End::Timeout => {
                     let secs = args.timeout.map(|d| d.as_secs_f64()).unwrap_or(0.0);
-                    eprintln!("{tool}: timeout: the guest was still running after {secs} s");
+                    conventions::errln!(
+                        "{tool}: timeout: the guest was still running after {secs} s"
+                    );
                 }
                 vm::End::Crash { what, rip } => match rip {
-                    Some(rip) => eprintln!("{tool}: guest crashed: {what} at RIP 0x{rip:x}"),
-                    None => eprintln!("{tool}: guest crashed: {what}"),
+                    Some(rip) => {
+                        conventions::errln!("{tool}: guest crashed: {what} at RIP 0x{rip:x}")
+                    }
+                    None => conventions::errln!("{tool}: guest crashed: {what}"),
                 },
                 _ => {}
             }
             outcome.end.status()
         }
         Err(e) => {
-            eprintln!("{tool}: {e}");
+            conventions::errln!("{tool}: {e}");
             EXIT_FAILURE
         }
     }
@@ -364,7 +368,7 @@ fn run_vm_with(tool: &str, args: &RunArgs, leave_to_exit: bool) -> Result<vm::Ou
             })?;
         }
         if args.json {
-            println!("{json}");
+            conventions::outln!("{json}");
         }
     }
     Ok(outcome)

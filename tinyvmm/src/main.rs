@@ -9,9 +9,11 @@
 
 #[no_mangle]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    conventions::output::guard_std_fds();
     let tool = conventions::cli::tool_name("tinyvmm");
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let cli = tinyvmm::fastargs::parse_run(&args)
         .unwrap_or_else(|| conventions::cli::parse_or_exit::<tinyvmm::Cli>(&tool, 125));
-    std::process::exit(tinyvmm::run(&tool, cli));
+    let code = tinyvmm::run(&tool, cli);
+    conventions::output::exit(&tool, code, tinyvmm::EXIT_FAILURE)
 }

@@ -929,7 +929,7 @@ fn run_loop(
     let mut n = ExitCounts::default();
     let log = |what: std::fmt::Arguments| {
         if cfg.verbose {
-            eprintln!("{}: exit: {what}", cfg.tool);
+            conventions::errln!("{}: exit: {what}", cfg.tool);
         }
     };
     let end = loop {

@@ -49,3 +49,13 @@ fn missing_subcommand_is_one_line_and_exit_125() {
 fn starts_without_the_std_runtime() {
     testcaps::cli::assert_starts_without_std_runtime(BIN);
 }
+
+#[test]
+fn help_and_version_into_a_full_disk_are_a_write_error() {
+    testcaps::cli::assert_help_and_version_write_errors(BIN, "tinyvmm", 125);
+}
+
+#[test]
+fn a_usage_error_into_a_full_stderr_does_not_panic() {
+    testcaps::cli::assert_stderr_write_error(BIN, 125);
+}

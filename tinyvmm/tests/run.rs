@@ -396,3 +396,17 @@ fn inaccessible_dev_kvm_gives_125_with_a_hint() {
     assert!(out.stderr.contains("Permission denied"), "{out:?}");
     assert!(out.stderr.contains("kvm group"), "{out:?}");
 }
+
+#[test]
+fn guest_output_into_a_full_disk_is_a_write_error() {
+    require!(Cap::Kvm);
+    // The embedded guest prints what it sees; none of it can be written.
+    testcaps::cli::assert_write_error(BIN, &["run"], testcaps::StdoutTo::Full, "tinyvmm", 125);
+    testcaps::cli::assert_write_error(
+        BIN,
+        &["run", "--json"],
+        testcaps::StdoutTo::Full,
+        "tinyvmm",
+        125,
+    );
+}

@@ -126,11 +126,11 @@ pub fn run(tool: &str, args: &[OsString], from: early::Handover) -> Result<Exit,
         .map_err(|m| Error::Usage(format!("{m} (try '{tool} --help')")))?;
     match cmd {
         plan::Command::Help => {
-            print!("{}", help(tool));
+            conventions::out!("{}", help(tool));
             Ok(Exit::Code(0))
         }
         plan::Command::Version => {
-            println!("{tool} {}", env!("CARGO_PKG_VERSION"));
+            conventions::outln!("{tool} {}", env!("CARGO_PKG_VERSION"));
             Ok(Exit::Code(0))
         }
         plan::Command::Run(p) => match from {

@@ -14,16 +14,13 @@ conventions::early_entry!(unshare_rs::early::entry);
 
 #[no_mangle]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    conventions::output::guard_std_fds();
     let tool = conventions::cli::tool_name("unshare-rs");
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     match unshare_rs::run(&tool, &args, unshare_rs::early::handover()) {
-        Ok(unshare_rs::Exit::Code(code)) => {
-            use std::io::Write;
-            let _ = std::io::stdout().flush();
-            std::process::exit(code)
-        }
+        Ok(unshare_rs::Exit::Code(code)) => conventions::output::exit(&tool, code, 1),
         Ok(unshare_rs::Exit::Child(outcome)) => conventions::exit::relay(outcome),
-        Err(unshare_rs::error::Error::Reported) => std::process::exit(1),
+        Err(unshare_rs::error::Error::Reported) => conventions::output::exit(&tool, 1, 1),
         Err(e) => conventions::cli::die(&tool, &e, e.code()),
     }
 }

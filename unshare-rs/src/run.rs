@@ -104,7 +104,7 @@ impl Helper {
             match work() {
                 Ok(()) => exit_now(0),
                 Err(e) => {
-                    eprintln!("{tool}: {e}");
+                    conventions::errln!("{tool}: {e}");
                     exit_now(1)
                 }
             }
@@ -161,7 +161,7 @@ impl BindHelper {
                 exit_now(0);
             }
             if let Err(e) = persist::bind_all(pid, &targets) {
-                eprintln!("{tool}: {e}");
+                conventions::errln!("{tool}: {e}");
                 exit_now(1);
             }
             write_byte(fd);
@@ -761,13 +761,13 @@ impl<'a> Runner<'a> {
         for step in rest {
             if let Err(e) = self.step(step, &[]) {
                 if !matches!(e, Error::Reported) {
-                    eprintln!("{}: {e}", self.tool);
+                    conventions::errln!("{}: {e}", self.tool);
                 }
                 // SAFETY: _exit ends this child without running the parent's exit handlers.
                 unsafe { libc::_exit(e.code()) };
             }
         }
-        eprintln!("{}: the plan ended without running the program", self.tool);
+        conventions::errln!("{}: the plan ended without running the program", self.tool);
         // SAFETY: as above.
         unsafe { libc::_exit(conventions::exit::FAILURE) }
     }

@@ -23,3 +23,13 @@ fn unknown_option_is_one_line_and_exit_1() {
 fn starts_without_the_std_runtime() {
     testcaps::cli::assert_starts_without_std_runtime(bin());
 }
+
+#[test]
+fn help_and_version_into_a_full_disk_are_a_write_error() {
+    testcaps::cli::assert_help_and_version_write_errors(bin(), "unshare-rs", 1);
+}
+
+#[test]
+fn a_usage_error_into_a_full_stderr_does_not_panic() {
+    testcaps::cli::assert_stderr_write_error(bin(), 1);
+}
