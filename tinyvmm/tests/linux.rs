@@ -179,7 +179,8 @@ fn kernel_poweroff_reboot_and_panic_have_their_own_statuses() {
 fn bad_kernels_and_options_give_125() {
     let garbage = tmp_file("kernel", b"this is no kernel at all");
     let empty = tmp_file("initrd", b"");
-    let big = tmp_file("initrd", &vec![0u8; 3 << 20]);
+    // Within --mem 2M as a file, but not beside the kernel.
+    let big = tmp_file("initrd", &vec![0u8; 3 << 19]);
     let g = garbage.to_str().expect("utf-8").to_string();
     let e = empty.to_str().expect("utf-8").to_string();
     let b = big.to_str().expect("utf-8").to_string();
@@ -224,7 +225,7 @@ fn bad_kernels_and_options_give_125() {
         (vec!["run", "--kernel", &bz, &g], "cannot be used with"),
         (
             vec!["run", "--kernel", "/nonexistent/vmlinuz"],
-            "cannot read image",
+            "cannot read kernel /nonexistent/vmlinuz: No such file",
         ),
     ];
     for (args, needle) in cases {
@@ -336,6 +337,7 @@ fn one_shot_initramfs_reports_the_status_under_qemu() {
             "-c".to_string(),
             "echo \"hello from $(uname -s)\"; exit 42".to_string(),
         ],
+        256 << 20,
     )
     .expect("initramfs from the rootfs");
     let initrd = tmp_file("oneshot.cpio", &cpio);
