@@ -9,10 +9,13 @@
 //! - [`initramfs`]: the one-shot mode's initramfs (`--rootfs DIR -- CMD`).
 //! - [`input`]: input files read only when regular and within `--mem`.
 //! - [`mptable`]: the MultiProcessor table for `--cpus`.
+//! - [`acpi`]: the ACPI tables (RSDP, XSDT, hardware-reduced FADT, DSDT with `\_S5`, MADT).
+//! - [`platform`]: the legacy ports a kernel probes (CMOS, i8042, PCI) and the ACPI registers.
 //! - [`devices`]: the UART, the status port, the i8042 reset.
 //! - [`report`]: the JSON report.
 //! - [`fastargs`]: the everyday `run` line parsed without clap (clap takes the rest).
 
+pub mod acpi;
 pub mod devices;
 pub mod error;
 pub mod fastargs;
@@ -22,6 +25,7 @@ pub mod layout;
 pub mod linux;
 pub mod mptable;
 pub mod plan;
+pub mod platform;
 pub mod report;
 pub mod vm;
 

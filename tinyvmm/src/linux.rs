@@ -251,6 +251,7 @@ pub fn zero_page(p: &KernelPlan) -> Vec<u8> {
     } else {
         z[0x1f1..0x1f1 + p.setup_header.len()].copy_from_slice(&p.setup_header);
     }
+    z[0x070..0x078].copy_from_slice(&crate::acpi::RSDP_ADDR.to_le_bytes()); // acpi_rsdp_addr
     z[0x210] = 0xff; // type_of_loader: undefined
     z[0x211] |= LOADED_HIGH;
     put32(&mut z, 0x228, CMDLINE_ADDR as u32);
@@ -282,6 +283,7 @@ pub fn pvh_info(p: &KernelPlan) -> Vec<(u64, Vec<u8>)> {
         info[16..24].copy_from_slice(&PVH_MODLIST_ADDR.to_le_bytes());
     }
     info[24..32].copy_from_slice(&CMDLINE_ADDR.to_le_bytes());
+    info[32..40].copy_from_slice(&crate::acpi::RSDP_ADDR.to_le_bytes());
     info[40..48].copy_from_slice(&layout::PVH_MEMMAP_ADDR.to_le_bytes());
     info[48..52].copy_from_slice(&(p.e820.len() as u32).to_le_bytes());
     let map: Vec<u8> = p

@@ -68,7 +68,12 @@ fn boot_lines(mem: u64, processors: Option<u8>) -> String {
          initrd: size 0x0000000000000011, page-aligned: yes, starts with \"TVMMINIT\"\n",
         mem - 0x10_0000,
         processors
-            .map(|n| format!("mptable: processors: {n}\n"))
+            .map(|n| format!(
+                "mptable: processors: {n}\n\
+                 acpi: MADT processors: {n}, FADT: yes\n\
+                 cmos: century 20, updating: no\n\
+                 pci: 00:00.0 0x000000000d578086, 00:01.0 0x00000000ffffffff\n"
+            ))
             .unwrap_or_default()
     )
 }
@@ -131,6 +136,11 @@ fn cpus_are_in_the_mp_table_and_the_run_ends() {
                 .contains(&format!("\nmptable: processors: {cpus}\n")),
             "{out:?}"
         );
+        assert!(
+            out.stdout
+                .contains(&format!("\nacpi: MADT processors: {cpus}, FADT: yes\n")),
+            "{out:?}"
+        );
     }
     // With a timeout as well: the watchdog then also watches the clock.
     let out = tinyvmm(&[
@@ -146,7 +156,9 @@ fn cpus_are_in_the_mp_table_and_the_run_ends() {
 }
 
 /// Linux prints how it goes down just before the reset or triple fault that ends the run; the
-/// synthetic kernel prints the same lines when its command line says `end=X`.
+/// synthetic kernel prints the same lines when its command line says `end=X`. Through ACPI
+/// (`a`: S5 in the FADT's sleep control register, `R`: its reset register) it prints nothing:
+/// the register alone says how the run ended.
 #[test]
 fn kernel_poweroff_reboot_and_panic_have_their_own_statuses() {
     require!(Cap::Kvm);
@@ -155,6 +167,8 @@ fn kernel_poweroff_reboot_and_panic_have_their_own_statuses() {
         ("o", 0, "poweroff"),
         ("r", 122, "reboot"),
         ("t", 122, "reboot"),
+        ("a", 0, "poweroff"),
+        ("R", 122, "reboot"),
     ] {
         let report = tmp_file("report.json", b"");
         let out = tinyvmm(&[
@@ -170,6 +184,10 @@ fn kernel_poweroff_reboot_and_panic_have_their_own_statuses() {
         let _ = std::fs::remove_file(&report);
         assert_eq!(out.code, Some(status), "end={end}: {out:?}");
         assert_eq!(out.stderr, "", "end={end}: {out:?}");
+        if end == "a" || end == "R" {
+            assert!(!out.stdout.contains("reboot:"), "end={end}: {out:?}");
+            assert!(!out.stdout.contains("Kernel panic"), "end={end}: {out:?}");
+        }
         let v: serde_json::Value = serde_json::from_str(&text).expect("report");
         assert_eq!(v["reason"], reason, "end={end}: {v}");
     }
