@@ -62,7 +62,32 @@ fn io_register(port: u16) -> GAS {
     )
 }
 
-/// The DSDT: only `\_S5`, which tells the kernel that S5 (power-off) exists and its sleep type.
+/// An ISA device in the DSDT: its PnP id, I/O ports and interrupt (edge, active high).
+fn isa_device(name: &str, hid: &str, port: u16, ports: u8, irq: u32) -> Vec<u8> {
+    let hid = aml::EISAName::new(hid);
+    let io = aml::IO::new(port, port, 1, ports);
+    let int = aml::Interrupt::new(true, true, false, false, irq);
+    let crs = aml::ResourceTemplate::new(vec![&io, &int]);
+    let hid = aml::Name::new("_HID".into(), &hid);
+    let crs = aml::Name::new("_CRS".into(), &crs);
+    bytes(&aml::Device::new(name.into(), vec![&hid, &crs]))
+}
+
+/// A run of AML already encoded.
+struct Raw(Vec<u8>);
+
+impl Aml for Raw {
+    fn to_aml_bytes(&self, sink: &mut dyn acpi_tables::AmlSink) {
+        sink.vec(&self.0);
+    }
+}
+
+/// The DSDT: `\_S5`, which tells the kernel that S5 (power-off) exists and its sleep type, and
+/// the two ISA devices with interrupts, COM1 (PNP0501, 0x3f8, IRQ 4) and the CMOS RTC (PNP0B00,
+/// 0x70, IRQ 8). A hardware-reduced machine has no legacy PIC, so Linux maps no ISA interrupt
+/// by itself: a device's interrupt exists only when the firmware describes the device, and
+/// without these the UART could not take its interrupt (user space gets no console) nor the RTC
+/// driver its alarm.
 pub fn dsdt() -> Vec<u8> {
     let mut dsdt = Sdt::new(*b"DSDT", 36, 6, OEM_ID, OEM_TABLE, 1);
     let s5 = aml::Name::new(
@@ -70,6 +95,9 @@ pub fn dsdt() -> Vec<u8> {
         &aml::Package::new(vec![&S5_SLP_TYP, &0u8, &0u8, &0u8]),
     );
     s5.to_aml_bytes(&mut dsdt);
+    let com1 = Raw(isa_device("COM1", "PNP0501", 0x3f8, 8, 4));
+    let rtc = Raw(isa_device("RTC_", "PNP0B00", 0x70, 2, 8));
+    aml::Scope::new("\\_SB_".into(), vec![&com1, &rtc]).to_aml_bytes(&mut dsdt);
     bytes(&dsdt)
 }
 
@@ -226,16 +254,43 @@ mod tests {
         assert_eq!(&dsdt[..4], b"DSDT");
     }
 
+    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+        hay.windows(needle.len()).position(|w| w == needle)
+    }
+
     #[test]
-    fn the_dsdt_names_s5_with_its_sleep_type() {
+    fn the_dsdt_names_s5_and_the_isa_devices_with_their_interrupts() {
         let d = dsdt();
         assert_eq!(u32_at(&d, 4) as usize, d.len());
         assert_eq!(sum(&d), 0);
         // NameOp "_S5_" PackageOp PkgLength NumElements(4) BytePrefix 5 Zero Zero Zero.
         assert_eq!(
-            &d[36..],
+            &d[36..49],
             &[0x08, b'_', b'S', b'5', b'_', 0x12, 0x07, 4, 0x0a, S5_SLP_TYP, 0, 0, 0]
         );
+        // ScopeOp, then the root path "\_SB_".
+        assert_eq!(d[49], 0x10);
+        assert!(find(&d, b"\\_SB_").is_some());
+        for (name, eisa, io, irq) in [
+            // EISA ids as DWordPrefix and the compressed id: PNP0501, PNP0B00.
+            (
+                &b"COM1"[..],
+                [0x0c, 0x41, 0xd0, 0x05, 0x01],
+                [0xf8, 0x03],
+                4u8,
+            ),
+            (b"RTC_", [0x0c, 0x41, 0xd0, 0x0b, 0x00], [0x70, 0x00], 8),
+        ] {
+            let at = find(&d, name).unwrap_or_else(|| panic!("{name:?}"));
+            assert_eq!(&d[at - 3..at - 1], [0x5b, 0x82], "DeviceOp before {name:?}");
+            let dev = &d[at..];
+            let hid = find(dev, b"_HID").unwrap();
+            assert_eq!(dev[hid + 4..hid + 9], eisa, "{name:?}");
+            // IO(Decode16, port, port, 1, len), then Interrupt(consumer, edge, high, exclusive).
+            let io_at = find(dev, &[0x47, 0x01, io[0], io[1], io[0], io[1], 1]).unwrap();
+            let int = &dev[io_at + 8..io_at + 17];
+            assert_eq!(int, [0x89, 6, 0, 0x03, 1, irq, 0, 0, 0], "{name:?}");
+        }
     }
 
     #[test]

@@ -169,3 +169,43 @@ fn a_rootfs_larger_than_guest_memory_is_refused_before_building() {
         "more than the 64M of guest memory (--mem)",
     );
 }
+
+/// Issue #17's bad kernels: each a one-line error and 125 before any KVM call (the synthetic
+/// kernel cut short, a --cpus count out of range, Debian's kernel in less memory than its
+/// bzImage header asks for, though the file fits).
+#[test]
+fn bad_kernels_and_cpu_counts_are_refused() {
+    let dir = TempDir::new("tinyvmm-badkernel");
+    let whole = std::fs::read(guest("testkernel-bz.bin")).expect("testkernel-bz is built");
+    let cut = dir.path("cut.bin");
+    std::fs::write(&cut, &whole[..0x400]).expect("write");
+    let header_only = dir.path("header.bin");
+    std::fs::write(&header_only, &whole[..0x220]).expect("write");
+    let kernel = guest("testkernel-bz.bin");
+    refused(
+        &["run", "--kernel", &cut],
+        "bad image",
+        "truncated bzImage: nothing after the setup sectors",
+    );
+    refused(
+        &["run", "--kernel", &header_only],
+        "bad image",
+        "neither an ELF vmlinux nor a bzImage",
+    );
+    for n in ["0", "33", "1000"] {
+        refused(&["run", "--kernel", &kernel, "--cpus", n], "--cpus", n);
+    }
+    refused(
+        &["run", "--kernel", &kernel, "--mem", "1M"],
+        "--mem",
+        "a kernel needs at least 2M",
+    );
+    testcaps::require!(testcaps::Cap::Kernel);
+    let debian = testcaps::kernel_image();
+    let debian = debian.to_str().expect("utf-8 path");
+    refused(
+        &["run", "--kernel", debian, "--mem", "16M"],
+        debian,
+        "the kernel needs [0x100000, 0x",
+    );
+}
