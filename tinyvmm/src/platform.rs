@@ -336,6 +336,27 @@ mod tests {
     }
 
     #[test]
+    fn no_port_access_panics() {
+        let p = Platform::default();
+        for port in [
+            0u16, 0x60, 0x64, 0x70, 0x71, 0x600, 0x601, 0x602, 0xcf8, 0xcfb, 0xcfc,
+        ]
+        .into_iter()
+        .chain(0xcf8..0xd00)
+        {
+            for len in 0..=8 {
+                for v in [0u8, 0x34, 0xff] {
+                    let _ = p.io_out(port, &vec![v; len]);
+                    for index in [0u8, 0x0b, 0x32, 0x7f, 0xff] {
+                        p.io_out(CMOS_INDEX, &[index]);
+                        let _ = read(&p, port, len, u64::MAX);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn sleep_and_reset_registers_end_the_run() {
         let p = Platform::default();
         // What Linux writes for S5: SLP_TYP 5 << 2 | SLP_EN.

@@ -120,7 +120,7 @@ fn pvh_kernel_gets_start_info_cmdline_memmap_and_module() {
 #[test]
 fn cpus_are_in_the_mp_table_and_the_run_ends() {
     require!(Cap::Kvm);
-    for cpus in ["2", "8"] {
+    for cpus in ["2", "8", "32"] {
         let out = tinyvmm(&[
             "run",
             "--cpus",
