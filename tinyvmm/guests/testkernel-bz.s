@@ -2,9 +2,13 @@
 # header says what a 64-bit Linux says (boot protocol 2.15, LOADED_HIGH, XLF_KERNEL_64), and its
 # 64-bit entry (load address + 0x200) checks and prints what Linux reads from boot_params (RSI):
 # the "HdrS" magic, the command line at cmd_line_ptr, the e820 map, the processors in the MP
-# table at 0x9fc00 and the initrd fields; then it goes down as the command line's "end=X" says
-# (p: panic, o: poweroff, r: reboot by i8042, t: reboot by triple fault), printing Linux's lines,
-# or else it exits through the status port with 0 (1 when boot_params lack "HdrS").
+# table at 0x9fc00, the ACPI tables as Linux follows them (acpi_rsdp_addr, RSDP, XSDT: the
+# MADT's enabled processors, the FADT), the CMOS century and update flag, PCI 00:00.0 and 00:01.0
+# through mechanism #1, and the initrd fields; then it goes down as the command line's "end=X"
+# says (p: panic, o: poweroff, r: reboot by i8042, t: reboot by triple fault), printing Linux's
+# lines, or, printing nothing, a: S5 through the FADT's sleep control register with \_S5's sleep
+# type from the DSDT, R: the FADT's reset register; or else it exits through the status port
+# with 0 (1 when boot_params lack "HdrS").
         .intel_syntax noprefix
         .include "uart.inc"
         .include "status.inc"
@@ -121,19 +125,102 @@ startup_64:
 8:      lea rsi, [rip + s_mp]
         call puts
         mov eax, ebx
-        xor edx, edx
-        mov ecx, 10
-        div ecx
+        call putnum
+        call newline
+
+5:      xor r15d, r15d                          # the FADT, once found
+        mov rsi, [rbp + 0x70]                   # acpi_rsdp_addr
+        test rsi, rsi
+        jz 20f
+        mov rax, 0x2052545020445352             # "RSD PTR "
+        cmp [rsi], rax
+        jne 20f
+        mov r14, [rsi + 24]                     # the XSDT
+        mov ecx, [r14 + 4]
+        sub ecx, 36
+        shr ecx, 3                              # its entries
+        lea rdi, [r14 + 36]
+        xor ebx, ebx                            # enabled processors in the MADT
+21:     test ecx, ecx
+        jz 25f
+        mov rsi, [rdi]
+        cmp dword ptr [rsi], 0x50434146         # "FACP"
+        jne 22f
+        mov r15, rsi
+22:     cmp dword ptr [rsi], 0x43495041         # "APIC"
+        jne 24f
+        mov edx, [rsi + 4]
+        lea r8, [rsi + rdx]                     # the MADT's end
+        lea r9, [rsi + 44]                      # its first structure
+23:     cmp r9, r8
+        jae 24f
+        cmp byte ptr [r9], 0                    # a processor local APIC...
+        jne 26f
+        test byte ptr [r9 + 4], 1               # ...enabled
+        jz 26f
+        inc ebx
+26:     movzx eax, byte ptr [r9 + 1]
         test eax, eax
-        jz 9f
-        push rdx
-        call putdigit
-        pop rdx
-9:      mov eax, edx
-        call putdigit
-        lea rsi, [rip + s_mp2]
+        jz 24f
+        add r9, rax
+        jmp 23b
+24:     add rdi, 8
+        dec ecx
+        jmp 21b
+25:     lea rsi, [rip + s_acpi]
         call puts
-5:      mov r12d, [rbp + 0x21c]         # ramdisk_size
+        mov eax, ebx
+        call putnum
+        lea rsi, [rip + s_fadt]
+        call puts
+        lea rsi, [rip + s_yes]
+        test r15, r15
+        jnz 27f
+        lea rsi, [rip + s_no]
+27:     call puts
+        call newline
+
+20:     lea rsi, [rip + s_cmos]                 # CMOS: the century (BCD) and UIP
+        call puts
+        mov al, 0x32
+        out 0x70, al
+        in al, 0x71
+        movzx ebx, al
+        mov ecx, 2
+        mov dx, 0x3f8
+        shl ebx, 24
+        uart_hex_digits ebx
+        lea rsi, [rip + s_updating]
+        call puts
+        mov al, 0x0a
+        out 0x70, al
+        in al, 0x71
+        lea rsi, [rip + s_yes]
+        test al, 0x80
+        jnz 28f
+        lea rsi, [rip + s_no]
+28:     call puts
+        call newline
+
+        lea rsi, [rip + s_pci0]                 # PCI mechanism #1: 00:00.0, then 00:01.0
+        call puts
+        mov eax, 0x80000000
+        mov dx, 0xcf8
+        out dx, eax
+        mov dx, 0xcfc
+        in eax, dx
+        call puthex
+        lea rsi, [rip + s_pci1]
+        call puts
+        mov eax, 0x80000800
+        mov dx, 0xcf8
+        out dx, eax
+        mov dx, 0xcfc
+        in eax, dx
+        call puthex
+        call newline
+
+        mov r12d, [rbp + 0x21c]         # ramdisk_size
         test r12d, r12d
         jz 4f
         lea rsi, [rip + s_initrd]
@@ -183,11 +270,38 @@ startup_64:
         call puts
         jmp reset
 15:     cmp bl, 't'                     # reboot=t: a triple fault
-        jne 12f
+        jne 16f
         lea rsi, [rip + s_restart]
         call puts
         lidt [rip + no_idt]
         ud2
+16:     test r15, r15                   # the ACPI ways need the FADT
+        jz 12f
+        cmp bl, 'a'                     # S5: SLP_TYP from the DSDT's \_S5, with SLP_EN
+        jne 17f
+        mov rsi, [r15 + 140]            # X_DSDT
+        mov ecx, [rsi + 4]
+        lea r8, [rsi + rcx - 8]
+18:     cmp rsi, r8
+        jae 12f
+        cmp dword ptr [rsi], 0x5f35535f # "_S5_", then PackageOp, PkgLength, NumElements,
+        je 19f
+        inc rsi
+        jmp 18b
+19:     cmp byte ptr [rsi + 7], 0x0a    # BytePrefix
+        jne 12f
+        movzx eax, byte ptr [rsi + 8]
+        shl eax, 2
+        or eax, 0x20                    # SLP_EN
+        mov edx, [r15 + 248]            # the sleep control register's I/O port
+        out dx, al
+        hlt
+17:     cmp bl, 'R'                     # the reset register
+        jne 12f
+        mov edx, [r15 + 120]
+        mov al, [r15 + 128]
+        out dx, al
+        hlt
 12:     status_exit 0
 reset:  mov al, 0xfe
         out 0x64, al
@@ -206,6 +320,18 @@ putdigit:
         mov dx, 0x3f8
         out dx, al
         ret
+
+# putnum: prints eax (0-99) in decimal.
+putnum: xor edx, edx
+        mov ecx, 10
+        div ecx
+        test eax, eax
+        jz 1f
+        push rdx
+        call putdigit
+        pop rdx
+1:      mov eax, edx
+        jmp putdigit
 
 # puthex: prints rax as 0x and 16 hex digits.
 puthex: mov rbx, rax
@@ -228,4 +354,9 @@ s_restart: .asciz "[    1.000000] reboot: Restarting system\n"
 no_idt:    .word 0
            .quad 0
 s_mp:      .asciz "mptable: processors: "
-s_mp2:     .asciz "\n"
+s_acpi:    .asciz "acpi: MADT processors: "
+s_fadt:    .asciz ", FADT: "
+s_cmos:    .asciz "cmos: century "
+s_updating: .asciz ", updating: "
+s_pci0:    .asciz "pci: 00:00.0 "
+s_pci1:    .asciz ", 00:01.0 "

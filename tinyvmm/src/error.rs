@@ -25,13 +25,16 @@ pub enum Error {
         /// The errno.
         source: vmm_sys_util::errno::Error,
     },
-    /// The image file could not be read.
-    #[error("cannot read image {}: {source}", path.display())]
+    /// An input file (image, kernel, initrd) could not be read, or is not a regular file or
+    /// larger than guest memory (checked before reading it).
+    #[error("cannot read {what} {}: {why}", path.display())]
     ReadImage {
-        /// The image's path.
+        /// Which input: `image`, `kernel` or `initrd`.
+        what: &'static str,
+        /// The file's path.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// What is wrong.
+        why: crate::input::InputError,
     },
     /// The image is unusable: empty, truncated, wrong machine, does not fit...
     #[error("bad image {}: {why}", path.display())]

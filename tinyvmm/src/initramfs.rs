@@ -129,17 +129,60 @@ pub fn init_script(command: &[String]) -> String {
     )
 }
 
+/// One entry of the tree, found by the walk and written after it.
+enum Item {
+    Dir(String, u32),
+    Symlink(String, String),
+    File(String, u32, std::path::PathBuf),
+}
+
 /// Builds the initramfs: `root`'s tree (owned by root in the archive, device nodes left to
-/// devtmpfs), /dev/console, the mount points, and the /init for `command`.
-pub fn build(root: &Path, command: &[String]) -> Result<Vec<u8>, ArchiveError> {
+/// devtmpfs), /dev/console, the mount points, and the /init for `command`. The archive may be at
+/// most `limit` bytes (what guest memory holds): the walk adds up the archive's size from each
+/// entry's metadata and refuses the tree as soon as it passes the limit, before a file is read,
+/// and each file is then read bounded by what is left.
+pub fn build(root: &Path, command: &[String], limit: u64) -> Result<Vec<u8>, ArchiveError> {
     let meta =
         std::fs::metadata(root).map_err(|e| ArchiveError(format!("{}: {e}", root.display())))?;
     if !meta.is_dir() {
         return Err(ArchiveError(format!("{}: not a directory", root.display())));
     }
+    let init = init_script(command);
+    let ours = [
+        ("dev/console", 0),
+        (EXIT_HELPER_PATH, EXIT_HELPER.len()),
+        ("init", init.len()),
+        ("dev", 0),
+        ("proc", 0),
+        ("sys", 0),
+        ("TRAILER!!!", 0),
+    ];
+    let mut walk = Walk {
+        items: Vec::new(),
+        size: ours
+            .iter()
+            .map(|(n, len)| entry_len(n, *len as u64))
+            .sum::<u64>(),
+        limit,
+    };
+    walk.tree(root, "")?;
     let mut cpio = Cpio::new();
     let mut seen = std::collections::BTreeSet::new();
-    add_tree(&mut cpio, root, "", &mut seen)?;
+    for item in walk.items {
+        match item {
+            Item::Dir(rel, perm) => {
+                cpio.dir(&rel, perm);
+                seen.insert(rel);
+            }
+            Item::Symlink(rel, target) => cpio.symlink(&rel, &target),
+            Item::File(rel, perm, path) => {
+                let left = limit.saturating_sub(cpio.data.len() as u64);
+                let body = crate::input::read(&path, left, crate::input::GUEST_MEMORY)
+                    .map_err(|e| ArchiveError(format!("{}: {e}", path.display())))?;
+                cpio.file(&rel, perm, &body);
+            }
+        }
+    }
     for d in ["dev", "proc", "sys"] {
         if !seen.contains(d) {
             cpio.dir(d, 0o755);
@@ -147,55 +190,93 @@ pub fn build(root: &Path, command: &[String]) -> Result<Vec<u8>, ArchiveError> {
     }
     cpio.chardev("dev/console", 0o600, 5, 1);
     cpio.file(EXIT_HELPER_PATH, 0o755, EXIT_HELPER);
-    cpio.file("init", 0o755, init_script(command).as_bytes());
-    Ok(cpio.finish())
+    cpio.file("init", 0o755, init.as_bytes());
+    let bytes = cpio.finish();
+    if bytes.len() as u64 > limit {
+        return Err(ArchiveError(format!(
+            "{}: the archive comes to {}",
+            root.display(),
+            crate::input::InputError::TooBig(bytes.len() as u64, limit, crate::input::GUEST_MEMORY)
+        )));
+    }
+    Ok(bytes)
 }
 
-fn add_tree(
-    cpio: &mut Cpio,
-    dir: &Path,
-    prefix: &str,
-    seen: &mut std::collections::BTreeSet<String>,
-) -> Result<(), ArchiveError> {
-    let err = |p: &Path, e: std::io::Error| ArchiveError(format!("{}: {e}", p.display()));
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| err(dir, e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| err(dir, e))?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let path = e.path();
-        let Some(name) = e.file_name().to_str().map(str::to_string) else {
+/// The bytes one newc entry takes: the 110-byte header, the name with its NUL, the body, each
+/// padded to 4.
+pub fn entry_len(name: &str, body: u64) -> u64 {
+    (110 + name.len() as u64 + 1).next_multiple_of(4) + body.next_multiple_of(4)
+}
+
+/// The walk of the tree: what to write, and the archive's size so far.
+struct Walk {
+    items: Vec<Item>,
+    size: u64,
+    limit: u64,
+}
+
+impl Walk {
+    /// Counts `bytes` more of the archive for `path`, refusing it when the archive would pass
+    /// the limit.
+    fn add(&mut self, path: &Path, bytes: u64) -> Result<(), ArchiveError> {
+        self.size = self.size.saturating_add(bytes);
+        if self.size > self.limit {
             return Err(ArchiveError(format!(
-                "{}: the name is not UTF-8",
-                path.display()
+                "{}: with it the archive comes to {}",
+                path.display(),
+                crate::input::InputError::TooBig(self.size, self.limit, crate::input::GUEST_MEMORY)
             )));
-        };
-        let rel = if prefix.is_empty() {
-            name
-        } else {
-            format!("{prefix}/{name}")
-        };
-        if rel == "init" || rel == "dev/console" || rel == EXIT_HELPER_PATH {
-            continue; // ours
         }
-        let meta = std::fs::symlink_metadata(&path).map_err(|e| err(&path, e))?;
-        let perm = meta.permissions().mode() & 0o7777;
-        let kind = meta.file_type();
-        if kind.is_dir() {
-            cpio.dir(&rel, perm);
-            seen.insert(rel.clone());
-            add_tree(cpio, &path, &rel, seen)?;
-        } else if kind.is_symlink() {
-            let target = std::fs::read_link(&path).map_err(|e| err(&path, e))?;
-            cpio.symlink(&rel, &target.to_string_lossy());
-        } else if kind.is_file() {
-            let body = std::fs::read(&path).map_err(|e| err(&path, e))?;
-            cpio.file(&rel, perm, &body);
-        }
-        // Device nodes, fifos and sockets are left out: devtmpfs and the command make their own.
+        Ok(())
     }
-    Ok(())
+
+    fn tree(&mut self, dir: &Path, prefix: &str) -> Result<(), ArchiveError> {
+        let err = |p: &Path, e: std::io::Error| ArchiveError(format!("{}: {e}", p.display()));
+        let mut entries = Vec::new();
+        for e in std::fs::read_dir(dir).map_err(|e| err(dir, e))? {
+            let e = e.map_err(|e| err(dir, e))?;
+            let path = e.path();
+            let Some(name) = e.file_name().to_str().map(str::to_string) else {
+                return Err(ArchiveError(format!(
+                    "{}: the name is not UTF-8",
+                    path.display()
+                )));
+            };
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            // Each entry's header is counted as the directory is listed, which bounds the
+            // listing of a huge directory too; its body once its type is known.
+            self.add(&path, entry_len(&rel, 0))?;
+            entries.push((rel, path));
+        }
+        entries.sort();
+        for (rel, path) in entries {
+            if rel == "init" || rel == "dev/console" || rel == EXIT_HELPER_PATH {
+                continue; // ours
+            }
+            let meta = std::fs::symlink_metadata(&path).map_err(|e| err(&path, e))?;
+            let perm = meta.permissions().mode() & 0o7777;
+            let kind = meta.file_type();
+            if kind.is_dir() {
+                self.items.push(Item::Dir(rel.clone(), perm));
+                self.tree(&path, &rel)?;
+            } else if kind.is_symlink() {
+                let target = std::fs::read_link(&path).map_err(|e| err(&path, e))?;
+                let target = target.to_string_lossy().into_owned();
+                self.add(&path, (target.len() as u64).next_multiple_of(4))?;
+                self.items.push(Item::Symlink(rel, target));
+            } else if kind.is_file() {
+                self.add(&path, meta.len().next_multiple_of(4))?;
+                self.items.push(Item::File(rel, perm, path));
+            }
+            // Device nodes, fifos and sockets are left out (and never opened): devtmpfs and the
+            // command make their own.
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -272,7 +353,7 @@ mod tests {
         std::fs::write(dir.join("bin/busybox"), b"ELF...").unwrap();
         std::os::unix::fs::symlink("busybox", dir.join("bin/sh")).unwrap();
         std::fs::write(dir.join("init"), b"theirs").unwrap();
-        let bytes = build(&dir, &["true".into()]).unwrap();
+        let bytes = build(&dir, &["true".into()], 64 << 20).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
         let names: Vec<String> = parse(&bytes).into_iter().map(|e| e.0).collect();
         assert_eq!(
@@ -291,6 +372,34 @@ mod tests {
         );
         let init = parse(&bytes).into_iter().find(|e| e.0 == "init").unwrap();
         assert!(String::from_utf8_lossy(&init.4).contains("\ntrue\n"));
-        assert!(build(Path::new("/nonexistent"), &[]).is_err());
+        assert!(build(Path::new("/nonexistent"), &[], 64 << 20).is_err());
+    }
+
+    #[test]
+    fn the_walk_counts_the_archive_exactly_and_refuses_past_the_limit() {
+        let dir = std::env::temp_dir().join(format!("tinyvmm-cpio-limit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("d")).unwrap();
+        std::fs::write(dir.join("d/f"), b"12345").unwrap();
+        std::os::unix::fs::symlink("f", dir.join("d/l")).unwrap();
+        let exact = build(&dir, &["true".into()], 64 << 20).unwrap();
+        // The walk's count is the archive's size before its padding to 512: the exact size fits.
+        let at = build(&dir, &["true".into()], exact.len() as u64);
+        assert_eq!(at.as_ref().map(Vec::len).ok(), Some(exact.len()));
+        let err = build(&dir, &["true".into()], 1024).unwrap_err().0;
+        assert!(
+            err.contains("more than the 1K of guest memory (--mem)"),
+            "{err}"
+        );
+        // A file too big for the limit is named, from its size alone (it is sparse).
+        let big = std::fs::File::create(dir.join("d/big")).unwrap();
+        big.set_len(1 << 40).unwrap();
+        let err = build(&dir, &["true".into()], 64 << 20).unwrap_err().0;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            err.contains("d/big: with it the archive comes to 1.0T"),
+            "{err}"
+        );
+        assert_eq!(entry_len("ab", 5), 116 + 8);
     }
 }

@@ -7,19 +7,25 @@
 //! - [`vm`]: the KVM calls and the exit loop.
 //! - [`linux`]: booting Linux-style kernels (`--kernel`): plan, zero page, PVH start info.
 //! - [`initramfs`]: the one-shot mode's initramfs (`--rootfs DIR -- CMD`).
+//! - [`input`]: input files read only when regular and within `--mem`.
 //! - [`mptable`]: the MultiProcessor table for `--cpus`.
+//! - [`acpi`]: the ACPI tables (RSDP, XSDT, hardware-reduced FADT, DSDT with `\_S5`, MADT).
+//! - [`platform`]: the legacy ports a kernel probes (CMOS, i8042, PCI) and the ACPI registers.
 //! - [`devices`]: the UART, the status port, the i8042 reset.
 //! - [`report`]: the JSON report.
 //! - [`fastargs`]: the everyday `run` line parsed without clap (clap takes the rest).
 
+pub mod acpi;
 pub mod devices;
 pub mod error;
 pub mod fastargs;
 pub mod initramfs;
+pub mod input;
 pub mod layout;
 pub mod linux;
 pub mod mptable;
 pub mod plan;
+pub mod platform;
 pub mod report;
 pub mod vm;
 
@@ -280,19 +286,25 @@ fn run_vm_with(tool: &str, args: &RunArgs, leave_to_exit: bool) -> Result<vm::Ou
         tool: tool.to_string(),
         leave_to_exit,
     };
-    let read = |path: &PathBuf| {
-        std::fs::read(path).map_err(|source| Error::ReadImage {
+    // Every input is checked against what guest memory can hold before it is read.
+    let read = |what: &'static str, path: &PathBuf| {
+        input::read(path, args.mem, input::GUEST_MEMORY).map_err(|why| Error::ReadImage {
+            what,
             path: path.clone(),
-            source,
+            why,
         })
     };
     let (format, outcome) = if let Some(kpath) = &args.kernel {
-        let kernel = read(kpath)?;
+        let kernel = read("kernel", kpath)?;
         let initrd = match &args.rootfs {
-            Some(dir) => Some(initramfs::build(dir, &args.command).map_err(|e| {
+            Some(dir) => Some(initramfs::build(dir, &args.command, args.mem).map_err(|e| {
                 Error::BadOption(format!("--rootfs: cannot build the initramfs: {}", e.0))
             })?),
-            None => args.initrd.as_ref().map(read).transpose()?,
+            None => args
+                .initrd
+                .as_ref()
+                .map(|p| read("initrd", p))
+                .transpose()?,
         };
         let plan = linux::plan(
             &kernel,
@@ -329,7 +341,7 @@ fn run_vm_with(tool: &str, args: &RunArgs, leave_to_exit: bool) -> Result<vm::Ou
         (format, outcome)
     } else {
         let (path, bytes) = match &args.image {
-            Some(path) => (path.clone(), read(path)?),
+            Some(path) => (path.clone(), read("image", path)?),
             None => (PathBuf::from("<built-in guest>"), EMBEDDED_GUEST.to_vec()),
         };
         let opts = Options {

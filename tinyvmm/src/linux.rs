@@ -251,6 +251,7 @@ pub fn zero_page(p: &KernelPlan) -> Vec<u8> {
     } else {
         z[0x1f1..0x1f1 + p.setup_header.len()].copy_from_slice(&p.setup_header);
     }
+    z[0x070..0x078].copy_from_slice(&crate::acpi::RSDP_ADDR.to_le_bytes()); // acpi_rsdp_addr
     z[0x210] = 0xff; // type_of_loader: undefined
     z[0x211] |= LOADED_HIGH;
     put32(&mut z, 0x228, CMDLINE_ADDR as u32);
@@ -282,6 +283,7 @@ pub fn pvh_info(p: &KernelPlan) -> Vec<(u64, Vec<u8>)> {
         info[16..24].copy_from_slice(&PVH_MODLIST_ADDR.to_le_bytes());
     }
     info[24..32].copy_from_slice(&CMDLINE_ADDR.to_le_bytes());
+    info[32..40].copy_from_slice(&crate::acpi::RSDP_ADDR.to_le_bytes());
     info[40..48].copy_from_slice(&layout::PVH_MEMMAP_ADDR.to_le_bytes());
     info[48..52].copy_from_slice(&(p.e820.len() as u32).to_le_bytes());
     let map: Vec<u8> = p
@@ -407,6 +409,9 @@ mod tests {
         assert_eq!(&z[0x202..0x206], b"HdrS");
         assert_eq!(z[0x1fe..0x200], [0x55, 0xaa]);
         assert_eq!(z[0x210], 0xff);
+        // acpi_rsdp_addr: where the ACPI tables start.
+        let rsdp = u64::from_le_bytes(z[0x70..0x78].try_into().unwrap());
+        assert_eq!(rsdp, crate::acpi::RSDP_ADDR);
         assert_eq!(u32_at(&z, 0x228), 0x2_0000);
         assert_eq!(u32_at(&z, 0x218) as u64, p.initrd.unwrap().0);
         assert_eq!(u32_at(&z, 0x21c), 8192);
@@ -436,6 +441,9 @@ mod tests {
         assert_eq!(u32_at(info, 0), layout::PVH_MAGIC);
         assert_eq!(u32_at(info, 12), 1);
         assert_eq!(u32_at(info, 48), 3);
+        // rsdp_paddr.
+        let rsdp = u64::from_le_bytes(info[32..40].try_into().unwrap());
+        assert_eq!(rsdp, crate::acpi::RSDP_ADDR);
         assert_eq!(parts[1].1.len(), 3 * 24);
         assert_eq!(parts[2].0, PVH_MODLIST_ADDR);
         assert_eq!(u32_at(&parts[2].1, 0), 0x300_0000);

@@ -13,11 +13,13 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use vmm_sys_util::eventfd::EventFd;
 
+use crate::acpi;
 use crate::devices::{Console, Saw, COM1, COM1_IRQ, I8042_CMD, I8042_RESET, STATUS_PORT};
 use crate::layout;
 use crate::linux::{self, KernelKind, KernelPlan};
 use crate::mptable;
 use crate::plan::{Format, LoadPlan};
+use crate::platform::{self, Act, Platform};
 use crate::Error;
 
 /// Address of the VMX real-mode TSS (three pages), above the largest guest memory.
@@ -267,7 +269,9 @@ pub fn run(boot: Boot<'_>, cfg: &RunConfig) -> Result<Outcome, Error> {
         // A kernel waits for the UART's interrupt rather than polling it.
         console.start_input();
     }
-    let (end, exits) = run_vcpus(&mut m, console.clone(), cfg)?;
+    // A kernel gets the legacy ports it probes and the ACPI sleep and reset registers.
+    let platform = kernel.then(Platform::default);
+    let (end, exits) = run_vcpus(&mut m, console.clone(), platform.as_ref(), cfg)?;
     let end = if kernel {
         kernel_end(end, console.saw())
     } else {
@@ -468,6 +472,9 @@ fn load_kernel(
         mptable::MPTABLE_ADDR,
         &mptable::mptable(1 + m.aps.len() as u8),
     )?;
+    for (addr, bytes) in acpi::tables(1 + m.aps.len() as u8) {
+        write(&m.mem, addr, &bytes)?;
+    }
     for (id, vcpu) in std::iter::once(&m.vcpu).chain(&m.aps).enumerate() {
         set_cpuid(&m.kvm, vcpu, id as u8)?;
         set_lapic(vcpu)?;
@@ -853,12 +860,13 @@ impl Control {
 fn run_vcpus(
     m: &mut Machine,
     console: Console,
+    platform: Option<&Platform>,
     cfg: &RunConfig,
 ) -> Result<(End, ExitCounts), Error> {
     // One vCPU and no timeout: nothing to coordinate, no thread, no signal.
     if m.aps.is_empty() && cfg.timeout.is_none() {
         let control = Control::new();
-        let (end, n) = run_loop(&mut m.vcpu, &console, &control, cfg);
+        let (end, n) = run_loop(&mut m.vcpu, &console, platform, &control, cfg);
         return Ok((end.unwrap_or(End::Timeout), n));
     }
     Control::install_handler()?;
@@ -877,7 +885,9 @@ fn run_vcpus(
             let (console, control) = (console.clone(), &control);
             let spawned = std::thread::Builder::new()
                 .name(format!("vcpu{}", i + 1))
-                .spawn_scoped(scope, move || run_loop(ap, &console, control, cfg));
+                .spawn_scoped(scope, move || {
+                    run_loop(ap, &console, platform, control, cfg)
+                });
             match spawned {
                 Ok(h) => aps.push(h),
                 Err(source) => {
@@ -890,7 +900,7 @@ fn run_vcpus(
                 }
             }
         }
-        let (end, mut n) = run_loop(&mut m.vcpu, &console, &control, cfg);
+        let (end, mut n) = run_loop(&mut m.vcpu, &console, platform, &control, cfg);
         for h in aps {
             if let Ok((_, an)) = h.join() {
                 n.add(&an);
@@ -922,6 +932,7 @@ fn crash(vcpu: &VcpuFd, what: impl Into<String>) -> End {
 fn run_loop(
     vcpu: &mut VcpuFd,
     console: &Console,
+    platform: Option<&Platform>,
     control: &Control,
     cfg: &RunConfig,
 ) -> (Option<End>, ExitCounts) {
@@ -946,9 +957,15 @@ fn run_loop(
                 n.io_out += 1;
                 log(format_args!("io out port 0x{port:x} data {data:02x?}"));
                 let value = data.first().copied().unwrap_or(0);
+                let act = match platform {
+                    Some(p) if platform::handles(port) => p.io_out(port, data),
+                    _ => Act::None,
+                };
                 match port {
                     STATUS_PORT => break End::Status(value),
                     I8042_CMD if value == I8042_RESET => break End::Reset,
+                    _ if act == Act::PowerOff => break End::Poweroff,
+                    _ if act == Act::Reset => break End::Reset,
                     // Every byte to the transmitter, so that `rep outsb` prints a whole
                     // string in one exit.
                     COM1 => data.iter().for_each(|&b| console.write(0, b)),
@@ -966,6 +983,11 @@ fn run_loop(
                         data.fill(0);
                         if let Some(first) = data.first_mut() {
                             *first = v;
+                        }
+                    }
+                    p if platform.is_some() && platform::handles(p) => {
+                        if let Some(platform) = platform {
+                            platform.io_in(p, data);
                         }
                     }
                     // i8042 status: input and output buffers empty, so a reset sequence proceeds.

@@ -68,7 +68,12 @@ fn boot_lines(mem: u64, processors: Option<u8>) -> String {
          initrd: size 0x0000000000000011, page-aligned: yes, starts with \"TVMMINIT\"\n",
         mem - 0x10_0000,
         processors
-            .map(|n| format!("mptable: processors: {n}\n"))
+            .map(|n| format!(
+                "mptable: processors: {n}\n\
+                 acpi: MADT processors: {n}, FADT: yes\n\
+                 cmos: century 20, updating: no\n\
+                 pci: 00:00.0 0x000000000d578086, 00:01.0 0x00000000ffffffff\n"
+            ))
             .unwrap_or_default()
     )
 }
@@ -115,7 +120,7 @@ fn pvh_kernel_gets_start_info_cmdline_memmap_and_module() {
 #[test]
 fn cpus_are_in_the_mp_table_and_the_run_ends() {
     require!(Cap::Kvm);
-    for cpus in ["2", "8"] {
+    for cpus in ["2", "8", "32"] {
         let out = tinyvmm(&[
             "run",
             "--cpus",
@@ -129,6 +134,11 @@ fn cpus_are_in_the_mp_table_and_the_run_ends() {
         assert!(
             out.stdout
                 .contains(&format!("\nmptable: processors: {cpus}\n")),
+            "{out:?}"
+        );
+        assert!(
+            out.stdout
+                .contains(&format!("\nacpi: MADT processors: {cpus}, FADT: yes\n")),
             "{out:?}"
         );
     }
@@ -146,7 +156,9 @@ fn cpus_are_in_the_mp_table_and_the_run_ends() {
 }
 
 /// Linux prints how it goes down just before the reset or triple fault that ends the run; the
-/// synthetic kernel prints the same lines when its command line says `end=X`.
+/// synthetic kernel prints the same lines when its command line says `end=X`. Through ACPI
+/// (`a`: S5 in the FADT's sleep control register, `R`: its reset register) it prints nothing:
+/// the register alone says how the run ended.
 #[test]
 fn kernel_poweroff_reboot_and_panic_have_their_own_statuses() {
     require!(Cap::Kvm);
@@ -155,6 +167,8 @@ fn kernel_poweroff_reboot_and_panic_have_their_own_statuses() {
         ("o", 0, "poweroff"),
         ("r", 122, "reboot"),
         ("t", 122, "reboot"),
+        ("a", 0, "poweroff"),
+        ("R", 122, "reboot"),
     ] {
         let report = tmp_file("report.json", b"");
         let out = tinyvmm(&[
@@ -170,6 +184,10 @@ fn kernel_poweroff_reboot_and_panic_have_their_own_statuses() {
         let _ = std::fs::remove_file(&report);
         assert_eq!(out.code, Some(status), "end={end}: {out:?}");
         assert_eq!(out.stderr, "", "end={end}: {out:?}");
+        if end == "a" || end == "R" {
+            assert!(!out.stdout.contains("reboot:"), "end={end}: {out:?}");
+            assert!(!out.stdout.contains("Kernel panic"), "end={end}: {out:?}");
+        }
         let v: serde_json::Value = serde_json::from_str(&text).expect("report");
         assert_eq!(v["reason"], reason, "end={end}: {v}");
     }
@@ -179,7 +197,8 @@ fn kernel_poweroff_reboot_and_panic_have_their_own_statuses() {
 fn bad_kernels_and_options_give_125() {
     let garbage = tmp_file("kernel", b"this is no kernel at all");
     let empty = tmp_file("initrd", b"");
-    let big = tmp_file("initrd", &vec![0u8; 3 << 20]);
+    // Within --mem 2M as a file, but not beside the kernel.
+    let big = tmp_file("initrd", &vec![0u8; 3 << 19]);
     let g = garbage.to_str().expect("utf-8").to_string();
     let e = empty.to_str().expect("utf-8").to_string();
     let b = big.to_str().expect("utf-8").to_string();
@@ -224,7 +243,7 @@ fn bad_kernels_and_options_give_125() {
         (vec!["run", "--kernel", &bz, &g], "cannot be used with"),
         (
             vec!["run", "--kernel", "/nonexistent/vmlinuz"],
-            "cannot read image",
+            "cannot read kernel /nonexistent/vmlinuz: No such file",
         ),
     ];
     for (args, needle) in cases {
@@ -336,6 +355,7 @@ fn one_shot_initramfs_reports_the_status_under_qemu() {
             "-c".to_string(),
             "echo \"hello from $(uname -s)\"; exit 42".to_string(),
         ],
+        256 << 20,
     )
     .expect("initramfs from the rootfs");
     let initrd = tmp_file("oneshot.cpio", &cpio);
