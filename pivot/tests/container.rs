@@ -688,7 +688,7 @@ fn reachable_by_nobody(t: &Temp) -> (PathBuf, String) {
         return (PathBuf::from(BIN), rootfs());
     }
     let bin = t.0.join("pivot");
-    std::fs::copy(BIN, &bin).expect("copy pivot");
+    testcaps::copy_executable(BIN, &bin);
     let root = t.0.join("rootfs");
     let cp = testcaps::run(
         Command::new("cp")

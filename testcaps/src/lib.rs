@@ -431,6 +431,26 @@ pub fn os_args(args: &[&str]) -> Vec<std::ffi::OsString> {
     args.iter().map(std::ffi::OsString::from).collect()
 }
 
+/// Copies an executable for a test to run, through a `cp` child process: the descriptor open
+/// for writing then lives only in `cp`, never in the threaded test process, where another
+/// test's fork could inherit it and make every exec of the copy fail with ETXTBSY until its
+/// child execs.
+pub fn copy_executable(src: impl AsRef<Path>, dst: impl AsRef<Path>) {
+    let (src, dst) = (src.as_ref(), dst.as_ref());
+    let status = Command::new("cp")
+        .arg("--")
+        .arg(src)
+        .arg(dst)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cp: {e}"));
+    assert!(
+        status.success(),
+        "cp {} {} failed: {status}",
+        src.display(),
+        dst.display()
+    );
+}
+
 /// A name no other test or run uses: `PREFIX-PID-N-NANOS`.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);

@@ -369,7 +369,7 @@ fn inaccessible_dev_kvm_gives_125_with_a_hint() {
     let dir = std::env::temp_dir().join(testcaps::unique_name("tinyvmm-nobody"));
     std::fs::create_dir_all(&dir).expect("mkdir in the temp dir");
     let copy = dir.join("tinyvmm");
-    std::fs::copy(BIN, &copy).expect("copy the binary");
+    testcaps::copy_executable(BIN, &copy);
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
     // Another test thread forking while the copy was open for writing makes exec fail with

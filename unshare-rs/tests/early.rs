@@ -195,7 +195,7 @@ fn a_set_uid_start_takes_the_ordinary_path() {
     testcaps::require!(Cap::Root);
     let dir = TempDir::new("unshare-rs-setuid");
     let copy = dir.0.join("unshare-rs");
-    std::fs::copy(bin(), &copy).expect("copy");
+    testcaps::copy_executable(bin(), &copy);
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let traced = |mode: u32| {

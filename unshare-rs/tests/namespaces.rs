@@ -512,7 +512,7 @@ fn unprivileged_callers_get_maps_caps_and_hints() {
     // A copy nobody can surely execute, wherever the build directory is.
     let dir = TempDir::new("unshare-rs-nobody");
     let copy = dir.0.join("unshare-rs");
-    std::fs::copy(bin(), &copy).expect("copy");
+    testcaps::copy_executable(bin(), &copy);
     use std::os::unix::fs::PermissionsExt;
     for (p, mode) in [(&dir.0, 0o755), (&copy, 0o755)] {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
@@ -638,7 +638,7 @@ fn unprivileged_ranges_go_through_newuidmap_and_newgidmap() {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
     let copy = dir.0.join("unshare-rs");
-    std::fs::copy(bin(), &copy).expect("copy");
+    testcaps::copy_executable(bin(), &copy);
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let out = testcaps::run(
         Command::new("setpriv")

@@ -280,7 +280,7 @@ impl WorldExec {
         // A hard link opens nothing for writing; a copy does, and a process another test thread
         // forks meanwhile may hold that descriptor until it execs (see `run_retrying`).
         if std::fs::hard_link(BIN, &bin).is_err() {
-            std::fs::copy(BIN, &bin).expect("copy nsenter-rs");
+            testcaps::copy_executable(BIN, &bin);
             std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))
                 .expect("chmod bin");
         }
