@@ -108,12 +108,14 @@ fn op(field: &str, v: &Value, value: u64, value_two: u64) -> Result<(ScmpCompare
         "SCMP_CMP_GE" => (ScmpCompareOp::GreaterEqual, value),
         "SCMP_CMP_GT" => (ScmpCompareOp::Greater, value),
         "SCMP_CMP_MASKED_EQ" => (ScmpCompareOp::MaskedEqual(value), value_two),
-        other => return Err(bad(
-            field,
-            format!(
+        other => {
+            return Err(bad(
+                field,
+                format!(
                 "unknown operator \"{other}\" (SCMP_CMP_NE, _LT, _LE, _EQ, _GE, _GT, _MASKED_EQ)"
             ),
-        )),
+            ))
+        }
     })
 }
 

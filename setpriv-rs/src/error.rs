@@ -10,7 +10,7 @@ pub enum Error {
     #[error("{0}")]
     Privs(#[from] privs::Error),
     /// A syscall failed.
-    #[error("{what} failed: {err}{}", if hint.is_empty() { String::new() } else { format!(" ({hint})") })]
+    #[error("{what} failed: {}{}", errtext(err), if hint.is_empty() { String::new() } else { format!(" ({hint})") })]
     Sys {
         /// The call and its arguments.
         what: String,
@@ -48,5 +48,13 @@ impl Error {
             err: std::io::Error::last_os_error(),
             hint: hint.to_string(),
         }
+    }
+}
+
+/// The kernel's message without std's "(os error N)" suffix, as util-linux prints it.
+fn errtext(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => conventions::output::strerror(n),
+        None => e.to_string(),
     }
 }
