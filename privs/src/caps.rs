@@ -138,7 +138,23 @@ pub fn show(set: &CapsHashSet) -> String {
 fn sys(what: String, e: ::caps::errors::CapsError) -> Error {
     Error::Sys {
         what,
-        why: e.to_string(),
+        why: plain(&e.to_string()),
+    }
+}
+
+/// The caps crate's message as util-linux words it: `caps error: capset failure: Operation not
+/// permitted (os error 1)` is `Operation not permitted`.
+fn plain(msg: &str) -> String {
+    let msg = msg.strip_prefix("caps error: ").unwrap_or(msg);
+    let msg = match msg.rfind(" (os error ") {
+        Some(i) if msg.ends_with(')') => &msg[..i],
+        _ => msg,
+    };
+    match msg.rfind(": ") {
+        Some(i) if msg.ends_with("not permitted") || msg.ends_with("argument") => {
+            msg[i + 2..].to_string()
+        }
+        _ => msg.to_string(),
     }
 }
 
@@ -235,6 +251,15 @@ mod tests {
             short_name(Capability::CAP_NET_BIND_SERVICE),
             "net_bind_service"
         );
+    }
+
+    #[test]
+    fn kernel_messages_without_the_crate_wrapping() {
+        assert_eq!(
+            plain("caps error: capset failure: Operation not permitted (os error 1)"),
+            "Operation not permitted"
+        );
+        assert_eq!(plain("something else"), "something else");
     }
 
     #[test]
