@@ -131,13 +131,11 @@ fn u64_field(obj: &serde_json::Map<String, Value>, key: &str, field: &str) -> Re
     }
 }
 
-fn resolve(name: &str, archs: &[ScmpArch]) -> Option<ScmpSyscall> {
-    if let Ok(s) = ScmpSyscall::from_name(name) {
-        return Some(s);
-    }
-    archs
-        .iter()
-        .find_map(|a| ScmpSyscall::from_name_by_arch(name, *a).ok())
+/// The call by name. A call the native architecture lacks but another has (vm86 on x86_64)
+/// gets libseccomp's negative pseudo-number, which its rules map to each architecture that has
+/// it; a number from another architecture's table would name a different native call.
+fn resolve(name: &str) -> Option<ScmpSyscall> {
+    ScmpSyscall::from_name(name).ok()
 }
 
 impl Profile {
@@ -257,7 +255,7 @@ impl Profile {
                 for (j, n) in names.iter().enumerate() {
                     let nf = format!("{field}.names[{j}]");
                     let name = n.as_str().ok_or_else(|| bad(&nf, "must be a string"))?;
-                    let call = resolve(name, &architectures)
+                    let call = resolve(name)
                         .ok_or_else(|| bad(&nf, format!("unknown system call \"{name}\"")))?;
                     calls.push((name.to_string(), call));
                 }
@@ -466,6 +464,18 @@ mod tests {
             err(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/x"}"#)
                 .starts_with("listenerPath:")
         );
+    }
+
+    #[test]
+    fn calls_of_other_architectures_resolve_to_pseudo_numbers() {
+        // vm86 is i386's only: never a native x86_64 number that would block another call.
+        let vm86 = resolve("vm86").unwrap();
+        assert!(i32::from(vm86) < 0, "{vm86:?}");
+        assert_eq!(
+            i32::from(resolve("getpid").unwrap()),
+            libc::SYS_getpid as i32
+        );
+        assert!(resolve("no_such_call").is_none());
     }
 
     #[test]
