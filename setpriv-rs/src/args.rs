@@ -146,6 +146,10 @@ pub struct Options {
     pub rgid: Option<String>,
     /// `--egid`/`--regid` as given.
     pub egid: Option<String>,
+    /// Whether the uids came from `--reuid`, the gids from `--regid` (for the messages).
+    pub reuid: bool,
+    /// See `reuid`.
+    pub regid: bool,
     /// `--clear-groups`.
     pub clear_groups: bool,
     /// `--keep-groups`.
@@ -326,6 +330,7 @@ fn apply(o: &mut Options, opt: Opt, val: Option<OsString>) -> Result<Option<Pars
             }
             o.ruid = Some(v.clone());
             o.euid = Some(v);
+            o.reuid = true;
         }
         Opt::Rgid => {
             if o.rgid.is_some() {
@@ -345,6 +350,7 @@ fn apply(o: &mut Options, opt: Opt, val: Option<OsString>) -> Result<Option<Pars
             }
             o.rgid = Some(v.clone());
             o.egid = Some(v);
+            o.regid = true;
         }
         Opt::ClearGroups | Opt::KeepGroups | Opt::InitGroups | Opt::Groups => {
             let already = o.clear_groups || o.keep_groups || o.init_groups || o.groups.is_some();

@@ -10,6 +10,7 @@ pub mod dump;
 pub mod error;
 pub mod plan;
 pub mod run;
+pub mod users;
 
 pub use error::Error;
 

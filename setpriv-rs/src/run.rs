@@ -6,77 +6,24 @@
 
 use crate::args::{Pdeathsig, Ptracer, Secbit};
 use crate::plan::{Plan, SeccompSource};
+use crate::users::{self, User};
 use crate::Error;
 use privs::caps::{self, CapSet, CapsHashSet};
 use privs::Capability;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
-/// A user from the user database.
-struct User {
-    name: String,
-    uid: u32,
-    gid: u32,
-    dir: String,
-    shell: String,
-}
-
 fn cstr(s: &OsStr) -> Result<CString, Error> {
     CString::new(s.as_bytes()).map_err(|_| Error::Invalid(format!("{s:?} contains a NUL byte")))
 }
 
-fn field(p: *const libc::c_char) -> String {
-    if p.is_null() {
-        return String::new();
-    }
-    // SAFETY: a non-null passwd field is a NUL-terminated string owned by the entry.
-    unsafe { std::ffi::CStr::from_ptr(p) }
-        .to_string_lossy()
-        .into_owned()
-}
-
-fn user_from(pw: *const libc::passwd) -> Option<User> {
-    if pw.is_null() {
-        return None;
-    }
-    // SAFETY: a non-null entry from getpwnam_r/getpwuid_r points into our buffer.
-    let pw = unsafe { &*pw };
-    Some(User {
-        name: field(pw.pw_name),
-        uid: pw.pw_uid,
-        gid: pw.pw_gid,
-        dir: field(pw.pw_dir),
-        shell: field(pw.pw_shell),
-    })
-}
-
-fn lookup_user(name: Option<&str>, uid: u32) -> Option<User> {
-    let mut buf = vec![0 as libc::c_char; 16384];
-    // SAFETY: passwd is plain data; zeroed is a valid value to be overwritten.
-    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut out: *mut libc::passwd = std::ptr::null_mut();
-    let rc = match name {
-        Some(n) => {
-            let n = CString::new(n).ok()?;
-            // SAFETY: all pointers are valid for the sizes given.
-            unsafe { libc::getpwnam_r(n.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) }
-        }
-        // SAFETY: as above.
-        None => unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) },
-    };
-    if rc != 0 {
-        return None;
-    }
-    user_from(out)
-}
-
 /// `--ruid`'s argument: a name first, else a number (util-linux's order), and its entry.
 fn resolve_user(opt: &str, s: &str) -> Result<(u32, Option<User>), Error> {
-    if let Some(u) = lookup_user(Some(s), 0) {
+    if let Some(u) = users::lookup(Some(s), 0) {
         return Ok((u.uid, Some(u)));
     }
     match s.parse::<u32>() {
-        Ok(uid) => Ok((uid, lookup_user(None, uid))),
+        Ok(uid) => Ok((uid, users::lookup(None, uid))),
         Err(_) => Err(Error::Usage(format!(
             "{opt}: unknown user '{s}' (a number or a name from the user database)"
         ))),
@@ -84,7 +31,11 @@ fn resolve_user(opt: &str, s: &str) -> Result<(u32, Option<User>), Error> {
 }
 
 fn resolve_group(opt: &str, s: &str) -> Result<u32, Error> {
-    conventions::ids::gid(s).map_err(|e| Error::Usage(format!("{opt}: {e}")))
+    users::gid(s).ok_or_else(|| {
+        Error::Usage(format!(
+            "{opt}: unknown group '{s}' (a number or a name from the group database)"
+        ))
+    })
 }
 
 fn prctl(what: &str, op: libc::c_int, arg: libc::c_ulong) -> Result<(), Error> {
@@ -101,7 +52,7 @@ fn reset_env(user: Option<&User>) -> Result<(), Error> {
         Some(u) => u,
         None => {
             // SAFETY: getuid cannot fail.
-            me = lookup_user(None, unsafe { libc::getuid() });
+            me = users::lookup(None, unsafe { libc::getuid() });
             me.as_ref().ok_or_else(|| {
                 Error::Invalid("--reset-env: this user is not in the user database".to_string())
             })?
@@ -353,7 +304,7 @@ pub fn run(plan: Plan) -> Result<std::convert::Infallible, Error> {
     let mut user = None;
     let ruid = match &o.ruid {
         Some(s) => {
-            let (uid, u) = resolve_user("--ruid", s)?;
+            let (uid, u) = resolve_user(if o.reuid { "--reuid" } else { "--ruid" }, s)?;
             user = u;
             Some(uid)
         }
@@ -364,15 +315,20 @@ pub fn run(plan: Plan) -> Result<std::convert::Infallible, Error> {
         (Some(s), _) => Some(resolve_user("--euid", s)?.0),
         (None, _) => None,
     };
+    let (rname, ename) = if o.regid {
+        ("--regid", "--regid")
+    } else {
+        ("--rgid", "--egid")
+    };
     let rgid = o
         .rgid
         .as_deref()
-        .map(|s| resolve_group("--rgid", s))
+        .map(|s| resolve_group(rname, s))
         .transpose()?;
     let egid = o
         .egid
         .as_deref()
-        .map(|s| resolve_group("--egid", s))
+        .map(|s| resolve_group(ename, s))
         .transpose()?;
     let groups: Option<Vec<libc::gid_t>> = o
         .groups
@@ -463,10 +419,8 @@ pub fn run(plan: Plan) -> Result<std::convert::Infallible, Error> {
         let Some(u) = user.as_ref() else {
             return Err(Error::Invalid("--init-groups: no user".to_string()));
         };
-        let name = cstr(OsStr::new(&u.name))?;
-        // SAFETY: name is a valid C string.
-        if unsafe { libc::initgroups(name.as_ptr(), u.gid) } != 0 {
-            return Err(Error::last(format!("initgroups({})", u.name), ""));
+        if let Err(what) = users::init_groups(u) {
+            return Err(Error::last(what, ""));
         }
     } else if o.clear_groups {
         // SAFETY: an empty list reads nothing.

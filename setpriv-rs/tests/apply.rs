@@ -8,7 +8,10 @@ use testcaps::Cap;
 const BIN: &str = env!("CARGO_BIN_EXE_setpriv-rs");
 
 fn run(args: &[&str]) -> testcaps::Output {
-    testcaps::run(Command::new(BIN).args(args), Duration::from_secs(30))
+    testcaps::run(
+        Command::new(testcaps::tool_bin("setpriv-rs", BIN)).args(args),
+        Duration::from_secs(30),
+    )
 }
 
 fn status_field(status: &str, key: &str) -> String {
@@ -236,4 +239,44 @@ fn ambient_without_inheritable_is_an_error_not_silence() {
         "{out:?}"
     );
     assert_eq!(out.stderr.lines().count(), 1);
+}
+
+#[test]
+fn unknown_users_and_groups_name_the_option() {
+    // The static build reads /etc/passwd and /etc/group itself: an unknown name must be an
+    // error there too, not a crash inside an NSS module.
+    for (args, want) in [
+        (
+            &["--reuid", "no-such-user-mt", "true"][..],
+            "--reuid: unknown user 'no-such-user-mt'",
+        ),
+        (
+            &["--ruid", "no-such-user-mt", "true"],
+            "--ruid: unknown user 'no-such-user-mt'",
+        ),
+        (
+            &["--euid", "no-such-user-mt", "true"],
+            "--euid: unknown user 'no-such-user-mt'",
+        ),
+        (
+            &["--regid", "no-such-group-mt", "--keep-groups", "true"],
+            "--regid: unknown group 'no-such-group-mt'",
+        ),
+        (
+            &["--egid", "no-such-group-mt", "--keep-groups", "true"],
+            "--egid: unknown group 'no-such-group-mt'",
+        ),
+        (
+            &["--groups", "0,no-such-group-mt", "true"],
+            "--groups: unknown group 'no-such-group-mt'",
+        ),
+    ] {
+        let out = run(args);
+        assert_eq!(out.code, Some(1), "{args:?}: {out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+        assert!(
+            out.stderr.starts_with(&format!("setpriv-rs: {want} (")),
+            "{out:?}"
+        );
+    }
 }

@@ -14,7 +14,13 @@ const UL: &str = "setpriv";
 
 fn run(bin: &str, args: &[&str]) -> testcaps::Output {
     testcaps::run(
-        Command::new(bin).args(args).env("TERM", "xterm"),
+        Command::new(if bin == BIN {
+            testcaps::tool_bin("setpriv-rs", BIN)
+        } else {
+            bin
+        })
+        .args(args)
+        .env("TERM", "xterm"),
         Duration::from_secs(30),
     )
 }
