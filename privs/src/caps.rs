@@ -62,6 +62,55 @@ pub fn parse_oci_name(s: &str) -> Result<Capability, Error> {
     })
 }
 
+/// A list of OCI capability names (`process.capabilities.bounding` and the like); an error
+/// names the entry: `[2]: unknown capability "CAP_NOPE" (...)`.
+pub fn parse_oci_list<S: AsRef<str>>(names: &[S]) -> Result<CapsHashSet, Error> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| parse_oci_name(n.as_ref()).map_err(|e| Error::Invalid(format!("[{i}]: {e}"))))
+        .collect()
+}
+
+/// The five sets of the OCI spec's `process.capabilities`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sets {
+    /// `bounding`.
+    pub bounding: CapsHashSet,
+    /// `effective`.
+    pub effective: CapsHashSet,
+    /// `inheritable`.
+    pub inheritable: CapsHashSet,
+    /// `permitted`.
+    pub permitted: CapsHashSet,
+    /// `ambient`.
+    pub ambient: CapsHashSet,
+}
+
+/// Applies the OCI sets in runc's order: the bounding set cut, then capset (effective,
+/// permitted, inheritable together), then the ambient set raised. Run it after the uid change
+/// (with PR_SET_KEEPCAPS) and before exec.
+pub fn apply_sets(s: &Sets) -> Result<(), Error> {
+    limit_bounding(&s.bounding)?;
+    let current_inh = read(CapSet::Inheritable)?;
+    // Inheritable first may need CAP_SETPCAP, which the new effective set may lack.
+    if current_inh != s.inheritable {
+        set(CapSet::Inheritable, &s.inheritable)?;
+    }
+    set(
+        CapSet::Effective,
+        &s.effective.intersection(&s.permitted).copied().collect(),
+    )?;
+    set(CapSet::Permitted, &s.permitted)?;
+    set(CapSet::Effective, &s.effective)?;
+    ::caps::clear(None, CapSet::Ambient)
+        .map_err(|e| sys("prctl(PR_CAP_AMBIENT_CLEAR_ALL)".to_string(), e))?;
+    for c in &s.ambient {
+        ambient(*c, true)?;
+    }
+    Ok(())
+}
+
 /// One entry of a `+cap,-cap,-all` list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Change {
@@ -198,23 +247,6 @@ pub fn ambient(c: Capability, raise: bool) -> Result<(), Error> {
     })
 }
 
-/// Gives this process exactly `keep` as a container process has it: bounding, permitted and
-/// effective sets `keep` (what it already lacks stays lacking), inheritable and ambient empty
-/// (as Docker and podman do since CVE-2022-24769), so that a root program exec'd next has
-/// CapEff = CapPrm = CapBnd = `keep` and a non-root one has none.
-pub fn confine_to(keep: &CapsHashSet) -> Result<(), Error> {
-    ::caps::clear(None, CapSet::Ambient)
-        .map_err(|e| sys("prctl(PR_CAP_AMBIENT_CLEAR_ALL)".to_string(), e))?;
-    set(CapSet::Inheritable, &CapsHashSet::new())?;
-    limit_bounding(keep)?;
-    let permitted: CapsHashSet = read(CapSet::Permitted)?
-        .intersection(keep)
-        .copied()
-        .collect();
-    set(CapSet::Effective, &permitted)?;
-    set(CapSet::Permitted, &permitted)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +292,17 @@ mod tests {
             "Operation not permitted"
         );
         assert_eq!(plain("something else"), "something else");
+    }
+
+    #[test]
+    fn oci_lists_name_the_entry() {
+        let s = parse_oci_list(&["CAP_KILL", "CAP_CHOWN"]).unwrap();
+        assert_eq!(show(&s), "chown,kill");
+        let e = parse_oci_list(&["CAP_KILL", "CAP_NOPE"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("[1]: unknown capability \"CAP_NOPE\""), "{e}");
+        assert!(parse_oci_list::<&str>(&[]).unwrap().is_empty());
     }
 
     #[test]

@@ -143,6 +143,13 @@ impl Profile {
     pub fn from_json(text: &str) -> Result<Profile, Error> {
         let v: Value = serde_json::from_str(text)
             .map_err(|e| Error::Invalid(format!("malformed JSON: {e}")))?;
+        Profile::from_value(&v)
+    }
+
+    /// Reads and checks a profile already parsed as JSON: the `linux.seccomp` object of an OCI
+    /// config.json, for a runtime that has read the whole file (field names in errors are
+    /// relative to that object).
+    pub fn from_value(v: &Value) -> Result<Profile, Error> {
         let top = v.as_object().ok_or_else(|| {
             bad(
                 "(top level)",
