@@ -280,3 +280,28 @@ fn unknown_users_and_groups_name_the_option() {
         );
     }
 }
+
+#[test]
+fn bad_capability_lists_name_the_option() {
+    for (args, want) in [
+        (&["--inh-caps", "+nope", "true"][..], "--inh-caps: unknown capability \"nope\" (see --list-caps)"),
+        (&["--ambient-caps", "+cap_99", "true"], "--ambient-caps: unknown capability \"cap_99\" (see --list-caps)"),
+        (
+            &["--bounding-set", "-all,chown", "true"],
+            "--bounding-set: bad capability string \"chown\" (each entry is +NAME or -NAME, NAME a capability or 'all') (see --list-caps)",
+        ),
+        (
+            &["--bounding-set", "-chown,", "true"],
+            "--bounding-set: bad capability string \"\" (each entry is +NAME or -NAME, NAME a capability or 'all') (see --list-caps)",
+        ),
+    ] {
+        let out = run(args);
+        assert_eq!(out.code, Some(1), "{out:?}");
+        assert_eq!(out.stdout, "");
+        assert_eq!(
+            out.stderr,
+            format!("setpriv-rs: {want} (try 'setpriv-rs --help')\n"),
+            "{args:?}"
+        );
+    }
+}
