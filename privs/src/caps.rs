@@ -216,8 +216,15 @@ pub fn read(set: CapSet) -> Result<CapsHashSet, Error> {
 pub fn limit_bounding(keep: &CapsHashSet) -> Result<(), Error> {
     for c in read(CapSet::Bounding)? {
         if !keep.contains(&c) {
-            ::caps::drop(None, CapSet::Bounding, c)
-                .map_err(|e| sys(format!("prctl(PR_CAPBSET_DROP, {})", short_name(c)), e))?;
+            ::caps::drop(None, CapSet::Bounding, c).map_err(|e| {
+                let mut err = sys(format!("prctl(PR_CAPBSET_DROP, {})", short_name(c)), e);
+                if let Error::Sys { why, .. } = &mut err {
+                    if why == "Operation not permitted" {
+                        why.push_str(" (dropping from the bounding set needs CAP_SETPCAP)");
+                    }
+                }
+                err
+            })?;
         }
     }
     Ok(())

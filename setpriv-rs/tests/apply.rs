@@ -305,3 +305,23 @@ fn bad_capability_lists_name_the_option() {
         );
     }
 }
+
+#[test]
+fn a_bounding_set_that_cannot_be_cut_is_an_error_not_a_silent_run() {
+    testcaps::require!(Cap::Root);
+    // As nobody (no CAP_SETPCAP): util-linux 2.38 with this host's libcap-ng runs the program
+    // with the capability still in the bounding set and exits 0; setpriv-rs refuses.
+    let bin = testcaps::tool_bin("setpriv-rs", BIN);
+    let out = testcaps::run(
+        Command::new("setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .args([bin, "--bounding-set", "-chown", "--", "echo", "ran"]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "setpriv-rs: prctl(PR_CAPBSET_DROP, chown) failed: Operation not permitted (dropping from the bounding set needs CAP_SETPCAP)\n"
+    );
+}
