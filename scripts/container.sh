@@ -56,7 +56,9 @@ shift
 # the bind mounts leave empty mount points in ROOTFS, as pivot documents).
 setpriv=$(command -v setpriv-rs) || { echo "$0: setpriv-rs is not on PATH" >&2; exit 1; }
 set -- /.microtools/setpriv-rs --default-container -- "$@"
-set -- --ro-bind "$setpriv:/.microtools/setpriv-rs" "$rootfs" "$@"
+# pivot reads SRC:DST with \: for a colon and \\ for a backslash in a path.
+escaped=$(printf '%s' "$setpriv" | sed 's/\\/\\\\/g; s/:/\\:/g')
+set -- --ro-bind "$escaped:/.microtools/setpriv-rs" "$rootfs" "$@"
 for lib in $(ldd "$setpriv" 2>/dev/null | sed -n 's|.*=> \(/[^ ]*\) .*|\1|p; s|^[[:space:]]*\(/[^ ]*\) .*|\1|p'); do
     set -- --ro-bind "$lib" "$@"
 done
