@@ -9,7 +9,12 @@
 #                   loopback interface up;
 #   pivot           makes ROOTFS its root filesystem (a /proc of its own, minimal /dev,
 #                   read-only /sys)
-#                   and sets its hostname.
+#                   and sets its hostname;
+#   setpriv-rs      (bound read-only into the rootfs at /.microtools/setpriv-rs) drops what a
+#                   container engine drops before the program runs: the bounding set cut to
+#                   the engines' eleven capabilities (no SYS_ADMIN, MKNOD, NET_ADMIN...),
+#                   no_new_privs, and a seccomp filter refusing module loading, kexec, reboot,
+#                   mount, bpf, perf, keyrings, new namespaces... (setpriv-rs/README.md).
 # Nothing is left behind: cgctl removes the group, and the namespaces die with the process.
 #
 # Usage: container.sh [--memory SIZE] [--pids N] [--hostname NAME] [--name CGROUP] ROOTFS [CMD [ARG...]]
@@ -46,8 +51,20 @@ shift
 [ -d "$rootfs" ] || { echo "$0: $rootfs is not a directory (build one: cargo xtask rootfs)" >&2; exit 1; }
 [ $# -gt 0 ] || set -- /bin/sh
 
+# setpriv-rs runs inside the rootfs, after pivot has set it up: its binary is bound in
+# read-only, with the host libraries it needs when it is not a static build (ldd lists them;
+# the bind mounts leave empty mount points in ROOTFS, as pivot documents).
+setpriv=$(command -v setpriv-rs) || { echo "$0: setpriv-rs is not on PATH" >&2; exit 1; }
+set -- /.microtools/setpriv-rs --default-container -- "$@"
+# pivot reads SRC:DST with \: for a colon and \\ for a backslash in a path.
+escaped=$(printf '%s' "$setpriv" | sed 's/\\/\\\\/g; s/:/\\:/g')
+set -- --ro-bind "$escaped:/.microtools/setpriv-rs" "$rootfs" "$@"
+for lib in $(ldd "$setpriv" 2>/dev/null | sed -n 's|.*=> \(/[^ ]*\) .*|\1|p; s|^[[:space:]]*\(/[^ ]*\) .*|\1|p'); do
+    set -- --ro-bind "$lib" "$@"
+done
+
 # The cgroup name is optional: cgctl picks a unique one unless told.
-set -- pivot --hostname "$hostname" "$rootfs" "$@"
+set -- pivot --hostname "$hostname" "$@"
 set -- unshare-rs -fpmuinC --lo-up --mount-proc -- "$@"
 if [ -n "$name" ]; then
     set -- --name "$name" -- "$@"

@@ -11,6 +11,7 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ),
     ("bubblewrap", "the peer of pivot in benchmarks"),
     ("hyperfine", "cargo xtask bench"),
+    ("libseccomp-dev", "seccomp filters (privs, setpriv-rs)"),
     ("cgroup-tools", "libcgroup's tools, the peer of cgctl"),
     ("iproute2", "veth pairs in the composition scripts"),
     (

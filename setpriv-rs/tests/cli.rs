@@ -1,0 +1,38 @@
+//! The conventions every tool follows: --help with examples, --version, unknown options exit 1.
+
+const BIN: &str = env!("CARGO_BIN_EXE_setpriv-rs");
+
+#[test]
+fn help_shows_examples() {
+    testcaps::cli::assert_help_has_examples(BIN);
+}
+
+#[test]
+fn version_prints_the_version() {
+    testcaps::cli::assert_version(BIN, "setpriv-rs", env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn unknown_option_is_one_line_and_exit_1() {
+    testcaps::cli::assert_unknown_option(BIN, "setpriv-rs", 1);
+}
+
+#[test]
+fn starts_without_the_std_runtime() {
+    testcaps::cli::assert_starts_without_std_runtime(BIN);
+}
+
+#[test]
+fn help_and_version_into_a_full_disk_are_a_write_error() {
+    testcaps::cli::assert_help_and_version_write_errors(BIN, "setpriv-rs", 1);
+}
+
+#[test]
+fn a_usage_error_into_a_full_stderr_does_not_panic() {
+    testcaps::cli::assert_stderr_write_error(BIN, 1);
+}
+
+#[test]
+fn dump_into_a_full_disk_is_a_write_error() {
+    testcaps::cli::assert_write_error(BIN, &["-d"], testcaps::StdoutTo::Full, "setpriv-rs", 1);
+}
