@@ -317,14 +317,8 @@ fn soak(
             next += 1;
         }
         if start.elapsed() > opts.time_limit {
-            for pid in running.keys() {
-                // SAFETY: kill takes plain integers; these PIDs are our own unreaped children,
-                // so they cannot have been reused by another process.
-                unsafe { libc::kill(*pid, libc::SIGKILL) };
-            }
-            while let Reaped::Child(pid, _) = reap(Duration::from_secs(5)) {
-                running.remove(&pid);
-            }
+            kill_and_reap(running.keys().copied());
+            running.clear();
             outcome.failed.push(format!(
                 "time limit of {:?} reached after {} of {count} instances",
                 opts.time_limit, outcome.started
@@ -348,11 +342,7 @@ fn soak(
     }
     outcome.wall = start.elapsed();
     let adopted = adopted_children(&running);
-    for pid in &adopted {
-        // SAFETY: as above; a process reparented to us is one an instance of ours left behind.
-        unsafe { libc::kill(*pid, libc::SIGKILL) };
-    }
-    while let Reaped::Child(..) = reap(Duration::from_secs(5)) {}
+    kill_and_reap(adopted.iter().copied());
     if strays > 0 {
         outcome.leftovers.push(format!(
             "{strays} process(es) outlived their instance and were reaped by the driver"
@@ -401,6 +391,24 @@ fn soak(
 /// charged after the first tenth: a leak of a page per instance over 900 more would not.
 pub fn memory_flat(after_tenth: u64, at_end: u64) -> bool {
     at_end <= after_tenth + after_tenth / 4 + (4 << 20)
+}
+
+/// Kills our children `pids` and waits for each, so that none is left as a zombie for the
+/// host's init to reap.
+fn kill_and_reap(pids: impl Iterator<Item = i32>) {
+    let pids: Vec<i32> = pids.collect();
+    for pid in &pids {
+        // SAFETY: kill takes plain integers; these PIDs are our own unreaped children (direct
+        // ones, or reparented to us as their subreaper), so they cannot have been reused.
+        unsafe { libc::kill(*pid, libc::SIGKILL) };
+    }
+    for pid in pids {
+        let mut status = 0;
+        // SAFETY: status is a valid, writable local; a SIGKILLed child ends, so this returns.
+        while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+        {}
+    }
 }
 
 /// What waiting for a child gave.

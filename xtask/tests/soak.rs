@@ -97,7 +97,11 @@ fn a_soak_whose_instances_leave_things_behind_fails() {
             std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c == "sleep\n")
         })
         .collect();
-    assert!(strays.is_empty(), "left running: {strays:?}");
+    assert!(
+        strays.is_empty(),
+        "left running: {strays:?}\n{}",
+        out.stdout
+    );
     assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stdout.contains("FAIL soak_vms: 3 started"),
