@@ -2,7 +2,6 @@
 //! v2 and hybrid hosts, writing cgroupfs directly.
 
 pub mod error;
-pub mod fastargs;
 pub mod group;
 pub mod layout;
 pub mod limits;
