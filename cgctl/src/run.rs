@@ -362,7 +362,10 @@ fn spawn_and_wait(
         Err(e) => {
             // SAFETY: restores the mask saved above.
             unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
-            return Err(Error::Other(format!("clone3/clone failed: {e}")));
+            return Err(Error::Other(format!(
+                "clone3/clone failed: {}",
+                conventions::output::errtext(&e)
+            )));
         }
     };
     CHILD.store(pid, Ordering::SeqCst);
@@ -384,7 +387,12 @@ fn spawn_and_wait(
     // wait_relaying restored `early`; the child is reaped, so stop forwarding to its pid.
     CHILD.store(0, Ordering::SeqCst);
     let wall = start.elapsed().as_micros() as u64;
-    let outcome = outcome.map_err(|e| Error::Other(format!("waitpid({pid}) failed: {e}")))?;
+    let outcome = outcome.map_err(|e| {
+        Error::Other(format!(
+            "waitpid({pid}) failed: {}",
+            conventions::output::errtext(&e)
+        ))
+    })?;
     Ok((outcome, wall))
 }
 
@@ -431,8 +439,9 @@ fn child(
         if !ok {
             let e = std::io::Error::last_os_error();
             conventions::errln!(
-                "{tool}: write '0' to {} failed: {e} (cannot join the group)",
-                path.to_string_lossy()
+                "{tool}: write '0' to {} failed: {} (cannot join the group)",
+                path.to_string_lossy(),
+                conventions::output::errtext(&e)
             );
             // SAFETY: _exit is always safe.
             unsafe { libc::_exit(conventions::exit::FAILURE) };
@@ -450,7 +459,8 @@ fn child(
     let e = std::io::Error::last_os_error();
     // SAFETY: argv[0] is a valid C string.
     let prog = unsafe { std::ffi::CStr::from_ptr(argv[0]) }.to_string_lossy();
-    conventions::errln!("{tool}: failed to execute {prog}: {e}");
+    let why = conventions::output::errtext(&e);
+    conventions::errln!("{tool}: failed to execute {prog}: {why}");
     let code = conventions::exit::exec_failure_code(e.raw_os_error().unwrap_or(libc::ENOENT));
     // SAFETY: _exit is always safe.
     unsafe { libc::_exit(code) }

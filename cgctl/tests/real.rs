@@ -388,9 +388,12 @@ fn run_passes_exit_codes_and_cleans_up_orphans() {
     report_group_gone(&rep);
     let out = cgctl(&["run", "--json", "--", "/nonexistent/program"]);
     assert_eq!(out.code, Some(127), "{out:?}");
-    assert!(out
-        .stderr
-        .contains("failed to execute /nonexistent/program"));
+    // strerror's words, never std's " (os error N)"; the report follows on stderr.
+    assert_eq!(
+        out.stderr.lines().next(),
+        Some("cgctl: failed to execute /nonexistent/program: No such file or directory"),
+        "{out:?}"
+    );
     report_group_gone(&report(&out));
 }
 
@@ -634,6 +637,10 @@ fn move_exec_pids_list_and_delete() {
     assert!(in_group(&out.stdout, &c), "{out:?}");
     let out = cgctl(&["exec", &c, "--", "/nonexistent"]);
     assert_eq!(out.code, Some(127), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "cgctl: failed to execute /nonexistent: No such file or directory\n"
+    );
     // Not empty, not recursive: refused, and nothing removed.
     let out = cgctl(&["delete", g.name()]);
     assert_eq!(out.code, Some(1), "{out:?}");

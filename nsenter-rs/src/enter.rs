@@ -512,7 +512,7 @@ fn set_ids(uid: Option<u32>, gid: Option<u32>, early: Option<&io::Error>) -> Res
             let hint = if e.raw_os_error() == Some(libc::EPERM) {
                 format!(
                     "needs CAP_SETGID, in the entered user namespace too (where setgroups may be denied); before joining it failed as well: {}",
-                    crate::error::errtext(first)
+                    conventions::output::errtext(first)
                 )
             } else {
                 String::new()

@@ -1,5 +1,6 @@
 //! The crate's one error type: every failure says what failed, why, and what to do about it.
 
+use conventions::output::errtext;
 use std::io;
 
 /// Why nsenter-rs could not run the program.
@@ -77,15 +78,6 @@ pub enum Error {
         /// 126 or 127 (1 for a bad argument).
         code: i32,
     },
-}
-
-/// The kernel's message without std's ` (os error N)` suffix, as util-linux prints it.
-pub fn errtext(err: &io::Error) -> String {
-    let s = err.to_string();
-    match s.rfind(" (os error ") {
-        Some(i) if s.ends_with(')') => s[..i].to_string(),
-        _ => s,
-    }
 }
 
 impl Error {

@@ -1107,11 +1107,6 @@ impl<'a> Runner<'a> {
                     }
                 }
                 let (msg, code) = conventions::exec::execvp(&self.program);
-                // std's " (os error N)" is noise next to util-linux's wording.
-                let msg = match msg.find(" (os error ") {
-                    Some(i) => msg[..i].to_string(),
-                    None => msg,
-                };
                 return Err(Error::Exec { msg, code });
             }
         }
