@@ -3,7 +3,8 @@
 //! cleaned up whatever happened to it. The child borrows cgctl's memory until it execs
 //! (`conventions::spawn`), so starting it copies nothing.
 
-use crate::group::{Ahead, Group};
+use crate::cgroupfs::Ahead;
+use crate::group::Group;
 use crate::layout::{Layout, Version};
 use crate::limits::Write;
 use crate::stats::{Report, Stats};
@@ -116,19 +117,19 @@ impl Leaf {
         };
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() };
-        let procs = crate::group::parse_pids(
-            &crate::group::read_small(&parent.join("cgroup.procs")).unwrap_or_default(),
+        let procs = crate::cgroupfs::parse_pids(
+            &crate::cgroupfs::read_small(&parent.join("cgroup.procs")).unwrap_or_default(),
         );
         if !only_me(&procs, me) {
             return Ok(None);
         }
-        let before: Vec<String> = crate::group::read(path)?
+        let before: Vec<String> = crate::cgroupfs::read(path)?
             .split_whitespace()
             .map(str::to_string)
             .collect();
         let dir = parent.join(format!("cgctl-leaf-{me}"));
         std::fs::create_dir(&dir).map_err(|e| Error::sys("mkdir", &dir, e))?;
-        if let Err(e) = crate::group::write(&dir.join("cgroup.procs"), &me.to_string()) {
+        if let Err(e) = crate::cgroupfs::write(&dir.join("cgroup.procs"), &me.to_string()) {
             let _ = std::fs::remove_dir(&dir);
             return Err(e);
         }
@@ -143,18 +144,18 @@ impl Leaf {
     /// and removes the leaf.
     fn restore(self) -> Result<()> {
         let ctl = self.parent.join("cgroup.subtree_control");
-        let now = crate::group::read(&ctl)?;
+        let now = crate::cgroupfs::read(&ctl)?;
         let off: Vec<String> = now
             .split_whitespace()
             .filter(|c| !self.before.iter().any(|b| b == c))
             .map(|c| format!("-{c}"))
             .collect();
         if !off.is_empty() {
-            crate::group::write(&ctl, &off.join(" "))?;
+            crate::cgroupfs::write(&ctl, &off.join(" "))?;
         }
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() };
-        crate::group::write(&self.parent.join("cgroup.procs"), &me.to_string())?;
+        crate::cgroupfs::write(&self.parent.join("cgroup.procs"), &me.to_string())?;
         std::fs::remove_dir(&self.dir).map_err(|e| Error::sys("rmdir", &self.dir, e))
     }
 }
