@@ -492,7 +492,7 @@ fn fork_and_wait() -> Forked {
     sys::set_disposition(libc::SIGTERM, libc::SIG_IGN, &mut prev);
     let _ = sys::sigprocmask(libc::SIG_SETMASK, old);
     match sys::wait(pid) {
-        Ok(status) => sys::relay(status),
+        Ok(status) => conventions::exit::relay_early(status),
         Err(_) => Forked::WaitFailed(pid),
     }
 }
