@@ -90,10 +90,14 @@ impl Error {
     }
 
     /// A syscall error with a hint.
-    pub fn sys(what: impl Into<String>, err: io::Error, hint: impl Into<String>) -> Error {
+    pub fn sys(
+        what: impl Into<String>,
+        err: impl Into<io::Error>,
+        hint: impl Into<String>,
+    ) -> Error {
         Error::Sys {
             what: what.into(),
-            err,
+            err: err.into(),
             hint: hint.into(),
         }
     }
