@@ -174,26 +174,11 @@ fn spawn_quiet(args: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
-/// Sends `sig` to `child` and waits up to 20 s for it to end (killing it and panicking with
-/// "cgctl run did not end after {name}" otherwise).
-fn signal_and_wait(
-    child: &mut std::process::Child,
-    sig: i32,
-    name: &str,
-) -> std::process::ExitStatus {
+/// Sends `sig` to `child` and waits up to 20 s for it to end (killing it and failing otherwise).
+fn signal_and_wait(child: &mut std::process::Child, sig: i32) -> std::process::ExitStatus {
     // SAFETY: kill(2) on the child this test started.
     unsafe { libc::kill(child.id() as i32, sig) };
-    let start = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            panic!("cgctl run did not end after {name}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    testcaps::wait_bounded(child, Duration::from_secs(20))
 }
 
 fn alive(pid: i32) -> bool {
@@ -490,7 +475,7 @@ fn sigterm_to_cgctl_reaches_the_command_and_cleans_up() {
     wait_until("sleep to start", || {
         cgctl(&["pids", g.name()]).stdout.lines().count() == 1
     });
-    let status = signal_and_wait(&mut child, libc::SIGTERM, "SIGTERM");
+    let status = signal_and_wait(&mut child, libc::SIGTERM);
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
     gone(&g);
@@ -882,7 +867,7 @@ fn sigint_is_forwarded_to_the_command() {
     wait_until("sh and sleep to start", || {
         cgctl(&["pids", g.name()]).stdout.lines().count() == 2
     });
-    let status = signal_and_wait(&mut child, libc::SIGINT, "SIGINT");
+    let status = signal_and_wait(&mut child, libc::SIGINT);
     // The command caught the forwarded SIGINT and exited 5; its orphaned sleep was killed.
     assert_eq!(status.code(), Some(5), "{status:?}");
     gone(&g);
@@ -999,7 +984,7 @@ fn sigkill_of_cgctl_kills_the_command_and_gc_removes_the_group() {
         .partition(|&p| ppid(p) == Some(cgctl_pid));
     let (child, orphan) = (child[0], orphan[0]);
     assert_eq!(records_of(cgctl_run.id()).len(), 1, "no record of the run");
-    let status = signal_and_wait(&mut cgctl_run, libc::SIGKILL, "SIGKILL");
+    let status = signal_and_wait(&mut cgctl_run, libc::SIGKILL);
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGKILL));
     // The parent-death signal ends the command with cgctl.
@@ -1042,7 +1027,7 @@ fn gc_leaves_live_runs_alone_and_a_finished_run_leaves_no_record() {
     assert!(!out.stdout.lines().any(|l| l == g.name()), "{out:?}");
     assert_eq!(cgctl(&["pids", g.name()]).stdout.lines().count(), 1);
     assert_eq!(records_of(cgctl_run.id()).len(), 1);
-    let status = signal_and_wait(&mut cgctl_run, libc::SIGTERM, "SIGTERM");
+    let status = signal_and_wait(&mut cgctl_run, libc::SIGTERM);
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
     gone(&g);

@@ -386,7 +386,7 @@ fn sigterm_is_forwarded_and_sigint_ignored_after_the_fork() {
     unsafe { libc::kill(me, libc::SIGINT) };
     // SAFETY: as above.
     unsafe { libc::kill(me, libc::SIGTERM) };
-    let status = child.wait().expect("wait");
+    let status = testcaps::wait_bounded(&mut child, LIMIT);
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
 }

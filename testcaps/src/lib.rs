@@ -543,6 +543,25 @@ pub fn run(cmd: &mut Command, limit: Duration) -> Output {
     run_with_stdout(cmd, StdoutTo::Captured, limit)
 }
 
+/// Waits for a child the test spawned (to signal it, or to read it while it runs) for at most
+/// `limit`: past that it is killed by PID and the test fails, as [`run`] bounds a run.
+pub fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status,
+            Ok(None) => {}
+            Err(e) => panic!("waiting for pid {}: {e}", child.id()),
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("pid {} ran longer than {limit:?}: killed", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Where [`run_with_stdout`] points the command's stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StdoutTo {
@@ -714,6 +733,27 @@ mod tests {
             assert_eq!(Cap::from_name(name), Some(cap));
             assert_eq!(cap.name(), name);
         }
+    }
+
+    #[test]
+    fn a_bounded_wait_kills_what_outlives_it() {
+        let mut c = Command::new("sh")
+            .args(["-c", "exit 3"])
+            .spawn()
+            .expect("sh");
+        assert_eq!(
+            wait_bounded(&mut c, Duration::from_secs(20)).code(),
+            Some(3)
+        );
+        let mut c = Command::new("sleep").arg("30").spawn().expect("sleep");
+        let pid = c.id() as i32;
+        let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_bounded(&mut c, Duration::from_millis(50))
+        }));
+        assert!(waited.is_err(), "the wait returned: {waited:?}");
+        // SAFETY: signal 0 only asks whether the pid (our reaped child) still exists.
+        let gone = unsafe { libc::kill(pid, 0) } == -1;
+        assert!(gone, "pid {pid} is still there");
     }
 
     #[test]
