@@ -815,6 +815,8 @@ fn bad_input_is_one_line_and_leaves_nothing() {
         assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out:?}");
         assert!(out.stderr.starts_with("cgctl: "), "{args:?}: {out:?}");
         assert!(out.stderr.contains(needle), "{args:?}: {out:?}");
+        // strerror's words, never std's " (os error N)".
+        assert!(!out.stderr.contains("(os error"), "{args:?}: {out:?}");
         assert_eq!(out.stdout, "");
         gone(&g);
     }
