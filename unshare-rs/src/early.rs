@@ -1,6 +1,9 @@
 //! The fast path: an everyday command line (namespace flags, `-f`, `-r`/`-c`, `--mount-proc` and
 //! a program) run before glibc starts, with raw syscalls, because glibc's start-up alone is a
-//! third of what unshare-rs takes (see `conventions::prelibc`).
+//! third of what unshare-rs takes (see `conventions::prelibc`). Only the shipped static build
+//! starts there (`entry.rs`, compiled with `cfg(microtools_early)`); every build keeps this
+//! file's pure reading of the line ([`parse`], [`step_at`]) for the unit tests and the
+//! `unshare_early_args` fuzz target, which hold it to the plan's.
 //!
 //! It runs the same [`Step`]s as the ordinary path, in the same order. Any command line outside
 //! that set, and any step that fails, goes to the ordinary path through [`handover`]: it parses
