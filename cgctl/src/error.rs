@@ -19,7 +19,7 @@ pub enum Error {
         why: String,
     },
     /// A syscall on a cgroupfs path failed.
-    #[error("{op} {} failed: {}{}", path.display(), os_msg(source), hint_suffix(hint))]
+    #[error("{op} {} failed: {}{}", path.display(), conventions::output::errtext(source), hint_suffix(hint))]
     Sys {
         /// The syscall or operation (`mkdir`, `write`, `rmdir`, ...).
         op: String,
@@ -42,15 +42,6 @@ pub enum Error {
     /// Something else, already phrased as one line.
     #[error("{0}")]
     Other(String),
-}
-
-/// The kernel's message without std's " (os error N)" tail.
-fn os_msg(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
 }
 
 fn hint_suffix(hint: &str) -> String {

@@ -1,8 +1,8 @@
 //! cgctl: create cgroups, set limits, run commands under them and report what they used, on v1,
 //! v2 and hybrid hosts, writing cgroupfs directly.
 
+pub mod cgroupfs;
 pub mod error;
-pub mod fastargs;
 pub mod group;
 pub mod layout;
 pub mod limits;
@@ -453,7 +453,7 @@ fn get(g: &Group, keys: &[String], values: bool, json: bool) -> Result<()> {
         for k in keys {
             limits::check_file_name(k)?;
             let p = g.file(k)?;
-            let v = group::read(&p)?;
+            let v = cgroupfs::read(&p)?;
             out.push((k.clone(), v.trim_end().to_string()));
         }
     }
@@ -533,5 +533,32 @@ fn info(layout: &Layout, as_json: bool) {
     conventions::outln!("own:");
     for c in &own {
         conventions::outln!("  {}:{}:{}", c.id, c.controllers.join(","), c.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let alphabet = b" -:/\\0123456789abcgroup2,=\n";
+        for _ in 0..2000 {
+            let mut s = Vec::new();
+            for _ in 0..(x % 120) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            let text = String::from_utf8_lossy(&s);
+            let _ = layout::Layout::detect(&text, std::path::Path::new("/nonexistent-prefix"));
+            let _ = layout::parse_proc_cgroup(&text);
+            let _ = group::check_name(&text);
+            let _ = limits::parse_cpus(&text);
+            let _ = limits::parse_pids(&text);
+            let _ = limits::parse_list("cpuset", &text);
+        }
     }
 }

@@ -225,7 +225,8 @@ pub fn block_device(path: &str) -> Result<(u32, u32)> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).map_err(|e| {
         usage(format!(
-            "unknown device '{path}': {e} (give a block device such as /dev/vda)"
+            "unknown device '{path}': {} (give a block device such as /dev/vda)",
+            conventions::output::errtext(&e)
         ))
     })?;
     if !meta.file_type().is_block_device() {

@@ -1,5 +1,4 @@
-//! Thin entry point: parse (the everyday `run` line by `fastargs`, the rest by clap), run, exit
-//! with the outcome.
+//! Thin entry point: parse (clap), run, exit with the outcome.
 //!
 //! `no_main` skips Rust's runtime start-up (SIGPIPE ignored, fds 0-2 polled, /proc/self/maps read
 //! for a stack guard, an alternate signal stack), a measurable share of a millisecond's run.
@@ -10,9 +9,7 @@
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     conventions::output::guard_std_fds();
     let tool = conventions::cli::tool_name("cgctl");
-    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let cli = cgctl::fastargs::parse_run(&args)
-        .unwrap_or_else(|| conventions::cli::parse::<cgctl::Cli>(&tool));
+    let cli = conventions::cli::parse::<cgctl::Cli>(&tool);
     let code = cgctl::run(&tool, cli);
     conventions::output::exit(&tool, code, conventions::exit::FAILURE)
 }

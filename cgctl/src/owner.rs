@@ -84,7 +84,7 @@ pub fn parse_stat(stat: &str) -> Option<(u64, bool)> {
 /// The start time of process `pid` in clock ticks since boot (`None`: it does not exist, or is
 /// a zombie that runs nothing).
 fn start_of(pid: i32) -> Option<u64> {
-    let stat = crate::group::read_small(Path::new(&format!("/proc/{pid}/stat"))).ok()?;
+    let stat = crate::cgroupfs::read_small(Path::new(&format!("/proc/{pid}/stat"))).ok()?;
     match parse_stat(&stat)? {
         (start, false) => Some(start),
         (_, true) => None,
@@ -163,7 +163,7 @@ fn records() -> Vec<(PathBuf, Record)> {
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with("run-"))
         .filter_map(|e| {
-            let rec = Record::parse(&crate::group::read_small(&e.path()).ok()?)?;
+            let rec = Record::parse(&crate::cgroupfs::read_small(&e.path()).ok()?)?;
             // The file is the run's own: its name says the same pid and time.
             (e.file_name().to_string_lossy() == rec.file_name()).then_some((e.path(), rec))
         })

@@ -3,7 +3,8 @@
 //! cleaned up whatever happened to it. The child borrows cgctl's memory until it execs
 //! (`conventions::spawn`), so starting it copies nothing.
 
-use crate::group::{Ahead, Group};
+use crate::cgroupfs::Ahead;
+use crate::group::Group;
 use crate::layout::{Layout, Version};
 use crate::limits::Write;
 use crate::stats::{Report, Stats};
@@ -116,19 +117,19 @@ impl Leaf {
         };
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() };
-        let procs = crate::group::parse_pids(
-            &crate::group::read_small(&parent.join("cgroup.procs")).unwrap_or_default(),
+        let procs = crate::cgroupfs::parse_pids(
+            &crate::cgroupfs::read_small(&parent.join("cgroup.procs")).unwrap_or_default(),
         );
         if !only_me(&procs, me) {
             return Ok(None);
         }
-        let before: Vec<String> = crate::group::read(path)?
+        let before: Vec<String> = crate::cgroupfs::read(path)?
             .split_whitespace()
             .map(str::to_string)
             .collect();
         let dir = parent.join(format!("cgctl-leaf-{me}"));
         std::fs::create_dir(&dir).map_err(|e| Error::sys("mkdir", &dir, e))?;
-        if let Err(e) = crate::group::write(&dir.join("cgroup.procs"), &me.to_string()) {
+        if let Err(e) = crate::cgroupfs::write(&dir.join("cgroup.procs"), &me.to_string()) {
             let _ = std::fs::remove_dir(&dir);
             return Err(e);
         }
@@ -143,18 +144,18 @@ impl Leaf {
     /// and removes the leaf.
     fn restore(self) -> Result<()> {
         let ctl = self.parent.join("cgroup.subtree_control");
-        let now = crate::group::read(&ctl)?;
+        let now = crate::cgroupfs::read(&ctl)?;
         let off: Vec<String> = now
             .split_whitespace()
             .filter(|c| !self.before.iter().any(|b| b == c))
             .map(|c| format!("-{c}"))
             .collect();
         if !off.is_empty() {
-            crate::group::write(&ctl, &off.join(" "))?;
+            crate::cgroupfs::write(&ctl, &off.join(" "))?;
         }
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() };
-        crate::group::write(&self.parent.join("cgroup.procs"), &me.to_string())?;
+        crate::cgroupfs::write(&self.parent.join("cgroup.procs"), &me.to_string())?;
         std::fs::remove_dir(&self.dir).map_err(|e| Error::sys("rmdir", &self.dir, e))
     }
 }
@@ -362,7 +363,10 @@ fn spawn_and_wait(
         Err(e) => {
             // SAFETY: restores the mask saved above.
             unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
-            return Err(Error::Other(format!("clone3/clone failed: {e}")));
+            return Err(Error::Other(format!(
+                "clone3/clone failed: {}",
+                conventions::output::errtext(&e)
+            )));
         }
     };
     CHILD.store(pid, Ordering::SeqCst);
@@ -384,7 +388,12 @@ fn spawn_and_wait(
     // wait_relaying restored `early`; the child is reaped, so stop forwarding to its pid.
     CHILD.store(0, Ordering::SeqCst);
     let wall = start.elapsed().as_micros() as u64;
-    let outcome = outcome.map_err(|e| Error::Other(format!("waitpid({pid}) failed: {e}")))?;
+    let outcome = outcome.map_err(|e| {
+        Error::Other(format!(
+            "waitpid({pid}) failed: {}",
+            conventions::output::errtext(&e)
+        ))
+    })?;
     Ok((outcome, wall))
 }
 
@@ -431,8 +440,9 @@ fn child(
         if !ok {
             let e = std::io::Error::last_os_error();
             conventions::errln!(
-                "{tool}: write '0' to {} failed: {e} (cannot join the group)",
-                path.to_string_lossy()
+                "{tool}: write '0' to {} failed: {} (cannot join the group)",
+                path.to_string_lossy(),
+                conventions::output::errtext(&e)
             );
             // SAFETY: _exit is always safe.
             unsafe { libc::_exit(conventions::exit::FAILURE) };
@@ -450,7 +460,8 @@ fn child(
     let e = std::io::Error::last_os_error();
     // SAFETY: argv[0] is a valid C string.
     let prog = unsafe { std::ffi::CStr::from_ptr(argv[0]) }.to_string_lossy();
-    conventions::errln!("{tool}: failed to execute {prog}: {e}");
+    let why = conventions::output::errtext(&e);
+    conventions::errln!("{tool}: failed to execute {prog}: {why}");
     let code = conventions::exit::exec_failure_code(e.raw_os_error().unwrap_or(libc::ENOENT));
     // SAFETY: _exit is always safe.
     unsafe { libc::_exit(code) }

@@ -1,7 +1,8 @@
 //! What a group used and what struck it, read from v1 or v2 files into one shape, so `stat` and
 //! the `run` report read the same on every host.
 
-use crate::group::{keyed, Ahead, Group};
+use crate::cgroupfs::{keyed, Ahead};
+use crate::group::Group;
 use crate::layout::Version;
 use serde_json::{json, Value};
 
@@ -76,7 +77,7 @@ pub fn ns_to_us(text: Option<String>) -> Option<u64> {
 impl Stats {
     /// Reads the counters of `g` from whichever hierarchy carries each controller.
     pub fn read(g: &Group) -> Stats {
-        Stats::read_some(g, true, &mut |p| crate::group::read_small(p).ok())
+        Stats::read_some(g, true, &mut |p| crate::cgroupfs::read_small(p).ok())
     }
 
     /// What the `run` report shows: [`Stats::read`] without the current values (memory and

@@ -54,7 +54,11 @@ pub fn execvp(argv: &[OsString]) -> (String, i32) {
     let err = std::io::Error::last_os_error();
     let errno = err.raw_os_error().unwrap_or(libc::ENOENT);
     (
-        format!("failed to execute {}: {err}", prog.to_string_lossy()),
+        format!(
+            "failed to execute {}: {}",
+            prog.to_string_lossy(),
+            crate::output::errtext(&err)
+        ),
         crate::exit::exec_failure_code(errno),
     )
 }

@@ -19,7 +19,7 @@ pub enum Outcome {
 impl Outcome {
     /// Decodes a raw wait status as waitpid(2) returns it. A stopped or continued status is not
     /// an end; callers wait without WUNTRACED, so it is mapped as the shell would see a stop.
-    /// Inlined always: `prelibc::sys::relay` runs it before glibc starts.
+    /// Inlined always: [`relay_early`] runs it before glibc starts.
     #[inline(always)]
     pub fn from_raw(status: i32) -> Outcome {
         if libc::WIFEXITED(status) {
@@ -69,6 +69,17 @@ pub fn relay(outcome: Outcome) -> ! {
             crate::output::flush();
             crate::prelibc::sys::reraise(sig)
         }
+    }
+}
+
+/// [`relay`] for code that runs before glibc starts (see [`crate::prelibc`]): from a raw wait
+/// status, with raw syscalls only and nothing to flush. Inlined always, so that it lands in the
+/// caller's `early_text` section.
+#[inline(always)]
+pub fn relay_early(status: i32) -> ! {
+    match Outcome::from_raw(status) {
+        Outcome::Exited(code) => crate::prelibc::sys::exit(code),
+        Outcome::Signaled(sig) => crate::prelibc::sys::reraise(sig),
     }
 }
 

@@ -57,10 +57,16 @@ pub fn guard_std_fds() {
 
 /// The kernel's message for `errno`, as strerror gives it (without std's ` (os error N)`).
 pub fn strerror(errno: i32) -> String {
-    let s = std::io::Error::from_raw_os_error(errno).to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
+    errtext(&std::io::Error::from_raw_os_error(errno))
+}
+
+/// An I/O error's text as strerror gives it, for one-line messages: std's ` (os error N)` tail is
+/// noise next to util-linux's wording, so every tool's message passes through here.
+pub fn errtext(err: &std::io::Error) -> String {
+    let s = err.to_string();
+    match (err.raw_os_error(), s.rfind(" (os error ")) {
+        (Some(_), Some(i)) if s.ends_with(')') => s[..i].to_string(),
+        _ => s,
     }
 }
 
@@ -200,6 +206,21 @@ mod tests {
             "cgctl: write error: No space left on device"
         );
         assert_eq!(strerror(libc::EBADF), "Bad file descriptor");
+    }
+
+    #[test]
+    fn no_message_ends_in_os_error() {
+        let e = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert!(e.to_string().ends_with("(os error 2)"), "std changed: {e}");
+        assert_eq!(errtext(&e), "No such file or directory");
+        // Not an OS error: the text is all there is, parentheses included.
+        let e = std::io::Error::other("bad value (os error 2)");
+        assert_eq!(errtext(&e), "bad value (os error 2)");
+        let (msg, _) = crate::exec::execvp(&["/nonexistent/program".into()]);
+        assert_eq!(
+            msg,
+            "failed to execute /nonexistent/program: No such file or directory"
+        );
     }
 
     #[test]

@@ -194,7 +194,8 @@ pub fn starts_with(a: &[u8], b: &[u8]) -> bool {
 
 /// Raw Linux syscalls (x86_64), returning `-errno` on failure as the kernel does. The ordinary
 /// paths use the ones that must behave the same before and after glibc starts ([`sys::wait`],
-/// [`sys::relay`]), so there is one implementation of each.
+/// [`sys::reraise`]), so there is one implementation of each. This module uses nothing else of
+/// the crate: [`crate::exit`] builds on it, not the other way round.
 pub mod sys {
     /// syscall(2) with up to six arguments.
     ///
@@ -345,16 +346,6 @@ pub mod sys {
             if r != -(libc::EINTR as isize) {
                 return Err(r);
             }
-        }
-    }
-
-    /// Ends this process the way a child with raw wait status `status` ended: its exit code, or
-    /// its signal re-raised ([`reraise`]).
-    #[inline(always)]
-    pub fn relay(status: i32) -> ! {
-        match crate::exit::Outcome::from_raw(status) {
-            crate::exit::Outcome::Exited(code) => exit(code),
-            crate::exit::Outcome::Signaled(sig) => reraise(sig),
         }
     }
 

@@ -7,11 +7,14 @@ use crate::error::Error;
 use crate::plan::{self, Facts, Join, JoinSource, Plan};
 use crate::sys;
 use conventions::ns::{self, NsKind};
+use nix::mount::MsFlags;
+use nix::sched::CloneFlags;
+use nix::unistd::{fchdir, ForkResult};
 use std::cell::{OnceCell, RefCell};
 use std::convert::Infallible;
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 
 /// The target process, held by a pidfd (where the kernel has one) and a `/proc/PID` directory
@@ -512,7 +515,7 @@ fn set_ids(uid: Option<u32>, gid: Option<u32>, early: Option<&io::Error>) -> Res
             let hint = if e.raw_os_error() == Some(libc::EPERM) {
                 format!(
                     "needs CAP_SETGID, in the entered user namespace too (where setgroups may be denied); before joining it failed as well: {}",
-                    crate::error::errtext(first)
+                    conventions::output::errtext(first)
                 )
             } else {
                 String::new()
@@ -690,9 +693,10 @@ pub fn run(tool: &str, plan: Plan) -> Result<Infallible, Error> {
     if plan.mount_proc {
         // A private copy of the entered mount namespace, so that the fresh /proc does not
         // appear in (and pile up on) the target's own mount table.
-        sys::unshare(libc::CLONE_NEWNS)
+        nix::sched::unshare(CloneFlags::CLONE_NEWNS)
             .map_err(|e| Error::sys("unshare(CLONE_NEWNS) for --mount-proc", e, ""))?;
-        sys::mount("none", "/", None, libc::MS_REC | libc::MS_PRIVATE)
+        let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
+        nix::mount::mount(Some("none"), "/", None::<&str>, private, None::<&str>)
             .map_err(|e| Error::sys("mount(/, MS_REC|MS_PRIVATE)", e, ""))?;
     }
 
@@ -706,18 +710,17 @@ pub fn run(tool: &str, plan: Plan) -> Result<Infallible, Error> {
         } else {
             None
         };
-        sys::fchdir(root).map_err(|e| Error::sys("fchdir(root)", e, ""))?;
-        sys::chroot(OsStr::new("."))
-            .map_err(|e| Error::sys("chroot(.)", e, "needs CAP_SYS_CHROOT"))?;
+        fchdir(root.as_raw_fd()).map_err(|e| Error::sys("fchdir(root)", e, ""))?;
+        nix::unistd::chroot(".").map_err(|e| Error::sys("chroot(.)", e, "needs CAP_SYS_CHROOT"))?;
         if let Some(k) = keep {
-            sys::fchdir(&k).map_err(|e| Error::sys("fchdir(old cwd)", e, ""))?;
+            fchdir(k.as_raw_fd()).map_err(|e| Error::sys("fchdir(old cwd)", e, ""))?;
         }
     }
     if let Some(wd) = &wd_fd {
-        sys::fchdir(wd).map_err(|e| Error::sys("fchdir(wd)", e, ""))?;
+        fchdir(wd.as_raw_fd()).map_err(|e| Error::sys("fchdir(wd)", e, ""))?;
     }
     if let Some(dir) = &plan.wdns {
-        sys::chdir(dir).map_err(|e| {
+        nix::unistd::chdir(dir.as_os_str()).map_err(|e| {
             Error::sys(
                 format!("chdir({}) in the entered namespaces", dir.to_string_lossy()),
                 e,
@@ -765,13 +768,13 @@ pub fn run(tool: &str, plan: Plan) -> Result<Infallible, Error> {
             Ok(s) => s.pid,
             // EINVAL: a kernel that refuses CLONE_VM here; a copying fork runs the same child.
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                let pid = sys::fork().map_err(|e| Error::sys("fork()", e, ""))?;
-                if pid == 0 {
+                // SAFETY: nsenter-rs is single-threaded, so the child may run any code.
+                match unsafe { nix::unistd::fork() }.map_err(|e| Error::sys("fork()", e, ""))? {
+                    ForkResult::Parent { child } => child.as_raw(),
                     // The closure's type says it cannot return.
                     #[allow(unreachable_code)]
-                    match child(false) {}
+                    ForkResult::Child => match child(false) {},
                 }
-                pid
             }
             Err(e) => return Err(Error::sys("clone(CLONE_VM|CLONE_VFORK)", e, "")),
         };
@@ -795,11 +798,12 @@ fn finish(
     early_groups: Option<&io::Error>,
 ) -> Result<Infallible, Error> {
     if plan.mount_proc {
-        sys::mount(
-            "proc",
+        nix::mount::mount(
+            Some("proc"),
             "/proc",
             Some("proc"),
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            None::<&str>,
         )
         .map_err(|e| {
             Error::sys(

@@ -1,5 +1,6 @@
 //! The crate's one error type: every failure says what failed, why, and what to do about it.
 
+use conventions::output::errtext;
 use std::io;
 
 /// Why nsenter-rs could not run the program.
@@ -79,15 +80,6 @@ pub enum Error {
     },
 }
 
-/// The kernel's message without std's ` (os error N)` suffix, as util-linux prints it.
-pub fn errtext(err: &io::Error) -> String {
-    let s = err.to_string();
-    match s.rfind(" (os error ") {
-        Some(i) if s.ends_with(')') => s[..i].to_string(),
-        _ => s,
-    }
-}
-
 impl Error {
     /// The exit code for this error.
     pub fn code(&self) -> i32 {
@@ -98,10 +90,14 @@ impl Error {
     }
 
     /// A syscall error with a hint.
-    pub fn sys(what: impl Into<String>, err: io::Error, hint: impl Into<String>) -> Error {
+    pub fn sys(
+        what: impl Into<String>,
+        err: impl Into<io::Error>,
+        hint: impl Into<String>,
+    ) -> Error {
         Error::Sys {
             what: what.into(),
-            err,
+            err: err.into(),
             hint: hint.into(),
         }
     }

@@ -1,10 +1,13 @@
-//! Thin, checked wrappers of the syscalls and ioctls nsenter needs that std and libc do not wrap
-//! (pidfd_open, pidfd_getfd, setns, the nsfs ioctls), each returning `io::Result`.
+//! The syscalls and ioctls nsenter needs that nix does not wrap (pidfd_open, pidfd_getfd,
+//! pidfd_send_signal, the nsfs ioctls), and nix's that are called often, each as an
+//! `io::Result` on descriptors we own.
 
-use std::ffi::{CString, OsStr};
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
 
 /// `_IO(0xb7, 1)`: the user namespace that owns a namespace.
 pub const NS_GET_USERNS: libc::c_ulong = 0xb701;
@@ -32,11 +35,6 @@ fn check(r: libc::c_long) -> io::Result<libc::c_long> {
 fn owned(fd: libc::c_long) -> OwnedFd {
     // SAFETY: `fd` was just returned by the kernel as a new descriptor that nothing else owns.
     unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
-}
-
-/// A C string of `path`, or EINVAL when it holds a NUL byte.
-pub fn cpath(path: &OsStr) -> io::Result<CString> {
-    CString::new(path.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
 /// pidfd_open(2).
@@ -70,37 +68,25 @@ pub fn pidfd_getfd(pidfd: &OwnedFd, fd: i32) -> io::Result<OwnedFd> {
 
 /// fstat(2)'s inode number.
 pub fn inode(fd: &OwnedFd) -> io::Result<u64> {
-    // SAFETY: fstat writes only into the zeroed local struct.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        check(libc::fstat(fd.as_raw_fd(), &mut st) as libc::c_long)?;
-        Ok(st.st_ino)
-    }
+    Ok(nix::sys::stat::fstat(fd.as_raw_fd())?.st_ino)
 }
 
 /// fstatfs(2)'s filesystem type.
 pub fn fs_type(fd: &OwnedFd) -> io::Result<i64> {
-    // SAFETY: fstatfs writes only into the zeroed local struct.
-    unsafe {
-        let mut st: libc::statfs = std::mem::zeroed();
-        check(libc::fstatfs(fd.as_raw_fd(), &mut st) as libc::c_long)?;
-        Ok(st.f_type as i64)
-    }
+    Ok(nix::sys::statfs::fstatfs(fd)?.filesystem_type().0 as i64)
 }
 
 /// openat(2) relative to `dir` (or the cwd when None) with O_CLOEXEC added.
 pub fn openat(dir: Option<&OwnedFd>, path: &OsStr, flags: libc::c_int) -> io::Result<OwnedFd> {
-    let c = cpath(path)?;
-    let dirfd = dir.map(|d| d.as_raw_fd()).unwrap_or(libc::AT_FDCWD);
-    // SAFETY: `c` is a valid C string for the duration of the call.
-    let r = unsafe { libc::openat(dirfd, c.as_ptr(), flags | libc::O_CLOEXEC) };
-    check(r as libc::c_long).map(owned)
+    let dirfd = dir.map(|d| d.as_raw_fd());
+    let flags = OFlag::from_bits_retain(flags) | OFlag::O_CLOEXEC;
+    let fd = nix::fcntl::openat(dirfd, path, flags, Mode::empty())?;
+    Ok(owned(fd.into()))
 }
 
-/// setns(2) with a namespace file or a pidfd.
+/// setns(2) with a namespace file or a pidfd; `nstype` is a set of `CLONE_NEW*` flags.
 pub fn setns(fd: &OwnedFd, nstype: libc::c_int) -> io::Result<()> {
-    // SAFETY: setns on a descriptor we own; it changes only our own namespaces.
-    check(unsafe { libc::setns(fd.as_raw_fd(), nstype) } as libc::c_long).map(|_| ())
+    Ok(nix::sched::setns(fd, CloneFlags::from_bits_retain(nstype))?)
 }
 
 /// An nsfs ioctl that returns a new descriptor (NS_GET_USERNS, NS_GET_PARENT, SIOCGSKNS).
@@ -123,62 +109,4 @@ pub fn owner_uid(fd: &OwnedFd) -> io::Result<u32> {
     // SAFETY: NS_GET_OWNER_UID writes one uid_t into the local.
     let r = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_OWNER_UID as _, &mut uid) };
     check(r as libc::c_long).map(|_| uid)
-}
-
-/// fchdir(2).
-pub fn fchdir(fd: &OwnedFd) -> io::Result<()> {
-    // SAFETY: fchdir on a descriptor we own.
-    check(unsafe { libc::fchdir(fd.as_raw_fd()) } as libc::c_long).map(|_| ())
-}
-
-/// chroot(2).
-pub fn chroot(path: &OsStr) -> io::Result<()> {
-    let c = cpath(path)?;
-    // SAFETY: `c` is a valid C string.
-    check(unsafe { libc::chroot(c.as_ptr()) } as libc::c_long).map(|_| ())
-}
-
-/// chdir(2).
-pub fn chdir(path: &OsStr) -> io::Result<()> {
-    let c = cpath(path)?;
-    // SAFETY: `c` is a valid C string.
-    check(unsafe { libc::chdir(c.as_ptr()) } as libc::c_long).map(|_| ())
-}
-
-/// unshare(2).
-pub fn unshare(flags: libc::c_int) -> io::Result<()> {
-    // SAFETY: unshare changes only our own namespaces.
-    check(unsafe { libc::unshare(flags) } as libc::c_long).map(|_| ())
-}
-
-/// mount(2) without data.
-pub fn mount(
-    source: &str,
-    target: &str,
-    fstype: Option<&str>,
-    flags: libc::c_ulong,
-) -> io::Result<()> {
-    let s = cpath(OsStr::new(source))?;
-    let t = cpath(OsStr::new(target))?;
-    let f = match fstype {
-        Some(f) => Some(cpath(OsStr::new(f))?),
-        None => None,
-    };
-    // SAFETY: all pointers are valid C strings or NULL for the duration of the call.
-    let r = unsafe {
-        libc::mount(
-            s.as_ptr(),
-            t.as_ptr(),
-            f.as_ref().map_or(std::ptr::null(), |f| f.as_ptr()),
-            flags,
-            std::ptr::null(),
-        )
-    };
-    check(r as libc::c_long).map(|_| ())
-}
-
-/// fork(2): `Ok(0)` in the child, the child's pid in the parent.
-pub fn fork() -> io::Result<libc::pid_t> {
-    // SAFETY: the tool is single-threaded, so the child may run any code.
-    check(unsafe { libc::fork() } as libc::c_long).map(|p| p as libc::pid_t)
 }

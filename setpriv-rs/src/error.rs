@@ -10,7 +10,7 @@ pub enum Error {
     #[error("{0}")]
     Privs(#[from] privs::Error),
     /// A syscall failed.
-    #[error("{what} failed: {}{}", errtext(err), if hint.is_empty() { String::new() } else { format!(" ({hint})") })]
+    #[error("{what} failed: {}{}", conventions::output::errtext(err), if hint.is_empty() { String::new() } else { format!(" ({hint})") })]
     Sys {
         /// The call and its arguments.
         what: String,
@@ -51,10 +51,3 @@ impl Error {
     }
 }
 
-/// The kernel's message without std's "(os error N)" suffix, as util-linux prints it.
-fn errtext(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(n) => conventions::output::strerror(n),
-        None => e.to_string(),
-    }
-}

@@ -30,10 +30,17 @@ pub enum Cap {
     /// KVM backed by the CPU's virtualization extensions (vmx/svm), able to boot stock Linux;
     /// not PVM, the software layer some cloud VMs offer as /dev/kvm.
     HwKvm,
+    /// The cgroup controllers the cgroup tests limit and read (memory, pids, cpu) are mounted,
+    /// in v1 or v2, and freezing works (a v1 freezer, or any cgroup2).
+    Cgroup,
+    /// A cgroup v1 controller hierarchy is mounted (a v1 or hybrid host).
+    CgroupV1,
+    /// memory and pids are on cgroup v2 (a pure v2 host, or a hybrid one that moved them).
+    CgroupV2,
 }
 
 /// Every capability, with the name `MICROTOOLS_REQUIRE` uses for it.
-pub const ALL: [(Cap, &str); 7] = [
+pub const ALL: [(Cap, &str); 10] = [
     (Cap::Root, "root"),
     (Cap::Userns, "userns"),
     (Cap::Kvm, "kvm"),
@@ -41,6 +48,9 @@ pub const ALL: [(Cap, &str); 7] = [
     (Cap::Qemu, "qemu"),
     (Cap::Rootfs, "rootfs"),
     (Cap::HwKvm, "hwkvm"),
+    (Cap::Cgroup, "cgroup"),
+    (Cap::CgroupV1, "cgroupv1"),
+    (Cap::CgroupV2, "cgroupv2"),
 ];
 
 impl Cap {
@@ -137,6 +147,7 @@ pub fn check(cap: Cap) -> Result<(), String> {
                 Err("the CPU flags have neither vmx nor svm".to_string())
             }
         }
+        Cap::Cgroup | Cap::CgroupV1 | Cap::CgroupV2 => check_cgroup(cap),
         Cap::Rootfs => {
             let root = rootfs();
             if root.join("bin/busybox").is_file() {
@@ -148,6 +159,77 @@ pub fn check(cap: Cap) -> Result<(), String> {
                 ))
             }
         }
+    }
+}
+
+/// The cgroup controllers mounted here and the version of the hierarchy each is on, from
+/// mountinfo (a v1 mount's options name its controllers, as /proc/cgroups lists them) and each
+/// cgroup2 root's cgroup.controllers; `None` for "some cgroup2 is mounted".
+pub fn cgroup_controllers() -> Result<Vec<(Option<String>, u8)>, String> {
+    let mounts = conventions::mountinfo::read_self()
+        .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
+    let known = std::fs::read_to_string("/proc/cgroups").unwrap_or_default();
+    let known: Vec<&str> = known
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let mut out = Vec::new();
+    for m in &mounts {
+        match m.fstype.as_str() {
+            "cgroup" => out.extend(
+                m.super_option_list()
+                    .filter(|o| known.contains(o))
+                    .map(|o| (Some(o.to_string()), 1)),
+            ),
+            "cgroup2" => {
+                out.push((None, 2));
+                let ctl = Path::new(&m.mount_point).join("cgroup.controllers");
+                let text = std::fs::read_to_string(ctl).unwrap_or_default();
+                out.extend(text.split_whitespace().map(|c| (Some(c.to_string()), 2)));
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+fn check_cgroup(cap: Cap) -> Result<(), String> {
+    let have = cgroup_controllers()?;
+    let on = |c: &str, v: Option<u8>| {
+        have.iter()
+            .any(|(n, ver)| n.as_deref() == Some(c) && v.is_none_or(|v| v == *ver))
+    };
+    let missing: Vec<&str> = match cap {
+        Cap::Cgroup => {
+            let freezer = on("freezer", Some(1)) || have.iter().any(|(n, _)| n.is_none());
+            ["memory", "pids", "cpu"]
+                .into_iter()
+                .filter(|c| !on(c, None))
+                .chain((!freezer).then_some("freezer"))
+                .collect()
+        }
+        Cap::CgroupV1 => {
+            if have.iter().any(|(_, v)| *v == 1) {
+                vec![]
+            } else {
+                vec!["any v1 controller"]
+            }
+        }
+        _ => ["memory", "pids"]
+            .into_iter()
+            .filter(|c| !on(c, Some(2)))
+            .collect(),
+    };
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        let what = if cap == Cap::CgroupV2 {
+            " on cgroup v2"
+        } else {
+            ""
+        };
+        Err(format!("no {}{what} here", missing.join(", ")))
     }
 }
 
@@ -481,6 +563,25 @@ pub fn run(cmd: &mut Command, limit: Duration) -> Output {
     run_with_stdout(cmd, StdoutTo::Captured, limit)
 }
 
+/// Waits for a child the test spawned (to signal it, or to read it while it runs) for at most
+/// `limit`: past that it is killed by PID and the test fails, as [`run`] bounds a run.
+pub fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status,
+            Ok(None) => {}
+            Err(e) => panic!("waiting for pid {}: {e}", child.id()),
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("pid {} ran longer than {limit:?}: killed", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Where [`run_with_stdout`] points the command's stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StdoutTo {
@@ -652,6 +753,27 @@ mod tests {
             assert_eq!(Cap::from_name(name), Some(cap));
             assert_eq!(cap.name(), name);
         }
+    }
+
+    #[test]
+    fn a_bounded_wait_kills_what_outlives_it() {
+        let mut c = Command::new("sh")
+            .args(["-c", "exit 3"])
+            .spawn()
+            .expect("sh");
+        assert_eq!(
+            wait_bounded(&mut c, Duration::from_secs(20)).code(),
+            Some(3)
+        );
+        let mut c = Command::new("sleep").arg("30").spawn().expect("sleep");
+        let pid = c.id() as i32;
+        let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_bounded(&mut c, Duration::from_millis(50))
+        }));
+        assert!(waited.is_err(), "the wait returned: {waited:?}");
+        // SAFETY: signal 0 only asks whether the pid (our reaped child) still exists.
+        let gone = unsafe { libc::kill(pid, 0) } == -1;
+        assert!(gone, "pid {pid} is still there");
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     /// A failed syscall: what was attempted, the error, and a hint when one is known.
-    #[error("{what}: {}{}", why(.source), suffix(.hint))]
+    #[error("{what}: {}{}", conventions::output::errtext(.source), suffix(.hint))]
     Sys {
         /// The syscall and its arguments (`unshare(CLONE_NEWUSER)`, `mount /proc on /x`).
         what: String,
@@ -32,15 +32,6 @@ pub enum Error {
     /// A helper process already printed the reason.
     #[error("a helper process failed")]
     Reported,
-}
-
-/// The errno's text as strerror gives it, without std's ` (os error N)`.
-fn why(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
 }
 
 fn suffix(hint: &str) -> String {

@@ -8,8 +8,10 @@
 
 #![no_main]
 
-// The binary starts in the fast path, which runs everyday command lines before glibc starts
-// and returns to glibc's `_start` for the rest (see unshare_rs::early).
+// The shipped static build starts in the fast path, which runs everyday command lines before
+// glibc starts and returns to glibc's `_start` for the rest (see unshare_rs::early); other
+// builds start at `_start` and have no fast path (build/early_entry.rs).
+#[cfg(microtools_early)]
 conventions::early_entry!(unshare_rs::early::entry);
 
 #[no_mangle]

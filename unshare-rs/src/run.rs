@@ -775,273 +775,27 @@ impl<'a> Runner<'a> {
     fn step(&mut self, step: &Step, rest: &[Step]) -> Result<Option<Outcome>, Error> {
         let plan = self.plan;
         match step {
-            Step::SpawnMapHelper => {
-                let (pid, uids, gids) = (
-                    self.parent_pid,
-                    self.uid_lines.clone(),
-                    self.gid_lines.clone(),
-                );
-                let (sg, privileged) = (plan.helper_setgroups(), self.caller.euid == 0);
-                self.map_helper = Some(Helper::spawn(self.tool, move || {
-                    write_maps(pid, &uids, &gids, sg, privileged)
-                })?);
-            }
-            Step::SpawnBindHelper => {
-                let (pid, targets) = (self.parent_pid, self.targets.clone());
-                self.bind_helper = Some(BindHelper::spawn(self.tool, pid, targets)?);
-            }
-            Step::BecomeOwner => {
-                let (uid, gid) = plan.owner.unwrap_or((self.caller.euid, self.caller.egid));
-                let hint = "--owner needs root (CAP_SETUID and CAP_SETGID)";
-                nix::unistd::setgroups(&[]).map_err(|e| {
-                    Error::io("setgroups([]) failed", std::io::Error::from(e), hint)
-                })?;
-                let g = nix::unistd::Gid::from_raw(gid);
-                nix::unistd::setresgid(g, g, g).map_err(|e| {
-                    Error::io(
-                        format!("setresgid({gid}) failed"),
-                        std::io::Error::from(e),
-                        hint,
-                    )
-                })?;
-                let u = nix::unistd::Uid::from_raw(uid);
-                nix::unistd::setresuid(u, u, u).map_err(|e| {
-                    Error::io(
-                        format!("setresuid({uid}) failed"),
-                        std::io::Error::from(e),
-                        hint,
-                    )
-                })?;
-            }
-            Step::Unshare(flags) => {
-                let old_mnt_id = if self.persists_mnt() {
-                    mnt_ns_id()
-                } else {
-                    None
-                };
-                // SAFETY: unshare takes only flags.
-                if unsafe { libc::unshare(*flags) } != 0 {
-                    let e = std::io::Error::last_os_error();
-                    let hint = error::unshare_hint(
-                        e.raw_os_error().unwrap_or(0),
-                        *flags,
-                        self.caller.euid,
-                        &error::sysctl,
-                    );
-                    return Err(Error::io(
-                        format!("unshare({}) failed", ns::flag_names(*flags)),
-                        e,
-                        hint,
-                    ));
-                }
-                if let Some(old) = old_mnt_id {
-                    newer_mount_namespace(old)?;
-                }
-                self.capture_ns();
-            }
-            Step::SyncMapHelper => {
-                if let Some(h) = self.map_helper.take() {
-                    h.sync()?;
-                }
-            }
-            Step::TimeOffsets => {
-                let mut text = String::new();
-                if let Some(s) = plan.monotonic {
-                    text.push_str(&format!("monotonic {s} 0\n"));
-                }
-                if let Some(s) = plan.boottime {
-                    text.push_str(&format!("boottime {s} 0\n"));
-                }
-                write_file(
-                    Path::new("/proc/self/timens_offsets"),
-                    &text,
-                    "offsets can be set only before a process enters the time namespace",
-                )?;
-            }
+            Step::SpawnMapHelper => self.spawn_map_helper()?,
+            Step::SpawnBindHelper => self.spawn_bind_helper()?,
+            Step::BecomeOwner => self.become_owner()?,
+            Step::Unshare(flags) => self.unshare(*flags)?,
+            Step::SyncMapHelper => self.sync_map_helper()?,
+            Step::TimeOffsets => self.time_offsets()?,
             Step::LoUp => lo_up()?,
-            Step::Fork => {
-                // SAFETY: all-zero is a valid sigset_t; sigprocmask fills it.
-                let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-                // SAFETY: the sets are valid locals; blocking SIGINT/SIGTERM keeps them from
-                // killing the parent before it ignores (or forwards) them.
-                unsafe {
-                    let mut set: libc::sigset_t = std::mem::zeroed();
-                    libc::sigemptyset(&mut set);
-                    libc::sigaddset(&mut set, libc::SIGINT);
-                    libc::sigaddset(&mut set, libc::SIGTERM);
-                    libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old);
-                }
-                if plan.child_borrows_memory() {
-                    let mut body = |_: bool| -> Infallible { self.borrowed_child(&old, rest) };
-                    // SAFETY: unshare-rs is single-threaded, and `borrowed_child` ends in exec
-                    // or _exit. The plan leaves the parent nothing to do until the child has
-                    // exec'd, so the child may run on our memory and save copying it.
-                    match unsafe { conventions::spawn::spawn(None, &mut body) } {
-                        Ok(s) => return self.parent_side(s.pid, &old).map(Some),
-                        // EINVAL: a kernel that refuses CLONE_VM here; fork below.
-                        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
-                        Err(e) => {
-                            return Err(Error::io("clone(CLONE_VM|CLONE_VFORK) failed", e, ""))
-                        }
-                    }
-                }
-                let pid = fork()?;
-                if pid != 0 {
-                    return self.parent_side(pid, &old).map(Some);
-                }
-                self.forked_child = true;
-                // SAFETY: restores the mask saved above.
-                unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-                // The child keeps its copy of the persistence helper's channel: the binds the
-                // parent makes are undone if the child fails before exec. The parent reaps it.
-                if let Some(h) = self.bind_helper.as_mut() {
-                    h.pid = 0;
-                    self.bound = true;
-                }
-                self.report_created = None;
-                // The child's copies of the parent's ends.
-                self.go_w = None;
-                self.ready_r = None;
-                if let Some(r) = &self.go_r {
-                    if !read_byte(r.as_raw_fd()) {
-                        // The parent failed (and said why): never run the program.
-                        exit_now(1);
-                    }
-                }
-                if plan.report.is_some() {
-                    // Now, while /proc is still the caller's (before chroot and --mount-proc).
-                    self.report_ns = ns::inodes(Proc::Current).ok();
-                }
-            }
-            Step::Persist => {
-                if let Some(h) = &self.bind_helper {
-                    h.bind()?;
-                    self.bound = true;
-                }
-            }
-            Step::KillWithParent(sig) => {
-                // SAFETY: prctl with integer arguments only.
-                if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, *sig as libc::c_ulong) } != 0 {
-                    return Err(Error::last("prctl(PR_SET_PDEATHSIG) failed", ""));
-                }
-                // If the parent died before prctl, nobody will send the signal: do it now. In a
-                // new pid namespace getppid() is 0, and the go pipe covered that window.
-                // SAFETY: getppid and raise have no preconditions.
-                unsafe {
-                    let ppid = libc::getppid();
-                    if ppid != 0 && ppid != self.parent_pid {
-                        libc::raise(*sig);
-                    }
-                }
-            }
-            Step::MapUser => {
-                let inner = plan.map_user.unwrap_or(0);
-                write_file(
-                    Path::new("/proc/self/uid_map"),
-                    &format!("{inner} {} 1", self.caller.euid),
-                    MAP_HINT,
-                )?;
-            }
-            Step::MapGroup => {
-                // Since Linux 3.19 an unprivileged gid_map needs setgroups denied first.
-                match std::fs::OpenOptions::new()
-                    .write(true)
-                    .open("/proc/self/setgroups")
-                {
-                    Ok(mut f) => f
-                        .write_all(b"deny")
-                        .map_err(|e| Error::io("write /proc/self/setgroups failed", e, ""))?,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io("open /proc/self/setgroups failed", e, "")),
-                }
-                let inner = plan.map_group.unwrap_or(0);
-                write_file(
-                    Path::new("/proc/self/gid_map"),
-                    &format!("{inner} {} 1", self.caller.egid),
-                    MAP_HINT,
-                )?;
-            }
+            Step::Fork => return self.fork_child(rest),
+            Step::Persist => self.persist()?,
+            Step::KillWithParent(sig) => self.kill_with_parent(*sig)?,
+            Step::MapUser => self.map_user()?,
+            Step::MapGroup => self.map_group()?,
             Step::Setgroups(sg) => write_file(
                 Path::new("/proc/self/setgroups"),
                 sg.word(),
                 "setgroups can be changed only before gid_map is written, in a new user namespace",
             )?,
-            Step::Propagation(flags) => {
-                nix::mount::mount(
-                    Some("none"),
-                    "/",
-                    None::<&str>,
-                    nix::mount::MsFlags::from_bits_truncate(*flags),
-                    None::<&str>,
-                )
-                .map_err(|e| {
-                    Error::io(
-                        "cannot change root filesystem propagation",
-                        std::io::Error::from_raw_os_error(e as i32),
-                        if e == nix::errno::Errno::EINVAL {
-                            "/ is not a mount point here (a chroot?): use --propagation=unchanged"
-                        } else {
-                            ""
-                        },
-                    )
-                })?;
-            }
-            Step::Chroot => {
-                self.capture_ns();
-                let root = plan.root.clone().unwrap_or_default();
-                nix::unistd::chroot(&root).map_err(|e| {
-                    Error::io(
-                        format!("cannot change root directory to '{}'", root.display()),
-                        std::io::Error::from_raw_os_error(e as i32),
-                        "",
-                    )
-                })?;
-            }
-            Step::Chdir => {
-                let dir = plan.chdir_target().unwrap_or_default();
-                std::env::set_current_dir(&dir).map_err(|e| {
-                    Error::io(format!("cannot chdir to '{}'", dir.display()), e, "")
-                })?;
-            }
-            Step::MountProc => {
-                let dir = plan.mount_proc.clone().unwrap_or_default();
-                use nix::mount::MsFlags;
-                if plan.root.is_none() && plan.propagation != Some(libc::MS_REC | libc::MS_PRIVATE)
-                {
-                    nix::mount::mount(
-                        Some("none"),
-                        &dir,
-                        None::<&str>,
-                        MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-                        None::<&str>,
-                    )
-                    .map_err(|e| {
-                        Error::io(
-                            format!("cannot change {} filesystem propagation", dir.display()),
-                            std::io::Error::from_raw_os_error(e as i32),
-                            "",
-                        )
-                    })?;
-                }
-                nix::mount::mount(
-                    Some("proc"),
-                    &dir,
-                    Some("proc"),
-                    MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-                    None::<&str>,
-                )
-                .map_err(|e| {
-                    Error::io(
-                        format!("mount {} failed", dir.display()),
-                        std::io::Error::from_raw_os_error(e as i32),
-                        if e == nix::errno::Errno::EPERM {
-                            "mounting proc needs a new pid namespace's owner: add -p -f"
-                        } else {
-                            ""
-                        },
-                    )
-                })?;
-            }
+            Step::Propagation(flags) => self.propagation(*flags)?,
+            Step::Chroot => self.chroot()?,
+            Step::Chdir => self.chdir()?,
+            Step::MountProc => self.mount_proc()?,
             Step::BinfmtBeforeChroot => {
                 let dir = Path::new(crate::plan::BINFMT_MISC);
                 mount_binfmt(dir)?;
@@ -1057,65 +811,386 @@ impl<'a> Runner<'a> {
                     .map_err(Error::Failed)?
             }
             Step::KeepCaps => conventions::ids::keep_caps().map_err(Error::Failed)?,
-            Step::ClearEnv => {
-                // --whitelist-env: the listed variables that are set keep their values.
-                let kept: Vec<(&String, OsString)> = plan
-                    .whitelist_env
-                    .iter()
-                    .filter_map(|k| Some((k, std::env::var_os(k)?)))
-                    .collect();
-                let keys: Vec<OsString> = std::env::vars_os().map(|(k, _)| k).collect();
-                for k in keys {
-                    std::env::remove_var(k);
-                }
-                for (k, v) in kept {
-                    std::env::set_var(k, v);
-                }
-            }
-            Step::Report => {
-                if self.forked_child {
-                    if let Some(w) = self.ready_w.take() {
-                        let text: String = self
-                            .report_ns
-                            .iter()
-                            .flatten()
-                            .map(|(k, ino)| format!("{} {ino}\n", k.proc_name))
-                            .collect();
-                        let _ = File::from(w).write_all(text.as_bytes());
-                    }
-                    if let Some(r) = &self.go_r {
-                        if !read_byte(r.as_raw_fd()) {
-                            exit_now(1);
-                        }
-                    }
-                } else {
-                    self.capture_ns();
-                    let namespaces = self.report_ns.clone().unwrap_or_default();
-                    // SAFETY: getpid has no preconditions.
-                    let pid = unsafe { libc::getpid() };
-                    self.write_report(pid, &namespaces)?;
-                }
-            }
-            Step::Exec => {
-                if let (false, Some(h)) = (self.forked_child, self.bind_helper.as_mut()) {
-                    // Without a fork the helper is our child: keep the binds and reap it now,
-                    // unless the exec is sure to fail (then the failure path undoes them).
-                    if self.program.first().is_some_and(|p| runnable(p)) {
-                        h.release();
-                        h.reap();
-                        self.bind_helper = None;
-                    }
-                }
-                let (msg, code) = conventions::exec::execvp(&self.program);
-                // std's " (os error N)" is noise next to util-linux's wording.
-                let msg = match msg.find(" (os error ") {
-                    Some(i) => msg[..i].to_string(),
-                    None => msg,
-                };
-                return Err(Error::Exec { msg, code });
-            }
+            Step::ClearEnv => self.clear_env()?,
+            Step::Report => self.report()?,
+            Step::Exec => return Err(self.exec()),
         }
         Ok(None)
+    }
+
+    /// Spawns the helper that stays in the parent namespaces to write the range maps.
+    fn spawn_map_helper(&mut self) -> Result<(), Error> {
+        let plan = self.plan;
+        let (pid, uids, gids) = (
+            self.parent_pid,
+            self.uid_lines.clone(),
+            self.gid_lines.clone(),
+        );
+        let (sg, privileged) = (plan.helper_setgroups(), self.caller.euid == 0);
+        self.map_helper = Some(Helper::spawn(self.tool, move || {
+            write_maps(pid, &uids, &gids, sg, privileged)
+        })?);
+        Ok(())
+    }
+
+    /// Spawns the helper that stays in the old namespaces for the persistence binds.
+    fn spawn_bind_helper(&mut self) -> Result<(), Error> {
+        let (pid, targets) = (self.parent_pid, self.targets.clone());
+        self.bind_helper = Some(BindHelper::spawn(self.tool, pid, targets)?);
+        Ok(())
+    }
+
+    /// Becomes the `--owner` (or stays the caller), with no supplementary groups, so that the new
+    /// user namespace is owned by it.
+    fn become_owner(&mut self) -> Result<(), Error> {
+        let plan = self.plan;
+        let (uid, gid) = plan.owner.unwrap_or((self.caller.euid, self.caller.egid));
+        let hint = "--owner needs root (CAP_SETUID and CAP_SETGID)";
+        nix::unistd::setgroups(&[])
+            .map_err(|e| Error::io("setgroups([]) failed", std::io::Error::from(e), hint))?;
+        let g = nix::unistd::Gid::from_raw(gid);
+        nix::unistd::setresgid(g, g, g).map_err(|e| {
+            Error::io(
+                format!("setresgid({gid}) failed"),
+                std::io::Error::from(e),
+                hint,
+            )
+        })?;
+        let u = nix::unistd::Uid::from_raw(uid);
+        nix::unistd::setresuid(u, u, u).map_err(|e| {
+            Error::io(
+                format!("setresuid({uid}) failed"),
+                std::io::Error::from(e),
+                hint,
+            )
+        })?;
+        Ok(())
+    }
+
+    /// unshare(2); with a mount namespace to persist, one whose id the helper may bind.
+    fn unshare(&mut self, flags: libc::c_int) -> Result<(), Error> {
+        let old_mnt_id = if self.persists_mnt() {
+            mnt_ns_id()
+        } else {
+            None
+        };
+        // SAFETY: unshare takes only flags.
+        if unsafe { libc::unshare(flags) } != 0 {
+            let e = std::io::Error::last_os_error();
+            let hint = error::unshare_hint(
+                e.raw_os_error().unwrap_or(0),
+                flags,
+                self.caller.euid,
+                &error::sysctl,
+            );
+            return Err(Error::io(
+                format!("unshare({}) failed", ns::flag_names(flags)),
+                e,
+                hint,
+            ));
+        }
+        if let Some(old) = old_mnt_id {
+            newer_mount_namespace(old)?;
+        }
+        self.capture_ns();
+        Ok(())
+    }
+
+    /// Lets the map helper write the maps and waits for it.
+    fn sync_map_helper(&mut self) -> Result<(), Error> {
+        if let Some(h) = self.map_helper.take() {
+            h.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the time namespace offsets (before the fork: they apply to children).
+    fn time_offsets(&mut self) -> Result<(), Error> {
+        let plan = self.plan;
+        let mut text = String::new();
+        if let Some(s) = plan.monotonic {
+            text.push_str(&format!("monotonic {s} 0\n"));
+        }
+        if let Some(s) = plan.boottime {
+            text.push_str(&format!("boottime {s} 0\n"));
+        }
+        write_file(
+            Path::new("/proc/self/timens_offsets"),
+            &text,
+            "offsets can be set only before a process enters the time namespace",
+        )?;
+        Ok(())
+    }
+
+    /// Forks (or spawns a child on our memory): the parent binds, reports and waits, and returns
+    /// the outcome; the child goes on with `rest`.
+    fn fork_child(&mut self, rest: &[Step]) -> Result<Option<Outcome>, Error> {
+        let plan = self.plan;
+        // SAFETY: all-zero is a valid sigset_t; sigprocmask fills it.
+        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: the sets are valid locals; blocking SIGINT/SIGTERM keeps them from
+        // killing the parent before it ignores (or forwards) them.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old);
+        }
+        if plan.child_borrows_memory() {
+            let mut body = |_: bool| -> Infallible { self.borrowed_child(&old, rest) };
+            // SAFETY: unshare-rs is single-threaded, and `borrowed_child` ends in exec
+            // or _exit. The plan leaves the parent nothing to do until the child has
+            // exec'd, so the child may run on our memory and save copying it.
+            match unsafe { conventions::spawn::spawn(None, &mut body) } {
+                Ok(s) => return self.parent_side(s.pid, &old).map(Some),
+                // EINVAL: a kernel that refuses CLONE_VM here; fork below.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+                Err(e) => return Err(Error::io("clone(CLONE_VM|CLONE_VFORK) failed", e, "")),
+            }
+        }
+        let pid = fork()?;
+        if pid != 0 {
+            return self.parent_side(pid, &old).map(Some);
+        }
+        self.forked_child = true;
+        // SAFETY: restores the mask saved above.
+        unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+        // The child keeps its copy of the persistence helper's channel: the binds the
+        // parent makes are undone if the child fails before exec. The parent reaps it.
+        if let Some(h) = self.bind_helper.as_mut() {
+            h.pid = 0;
+            self.bound = true;
+        }
+        self.report_created = None;
+        // The child's copies of the parent's ends.
+        self.go_w = None;
+        self.ready_r = None;
+        if let Some(r) = &self.go_r {
+            if !read_byte(r.as_raw_fd()) {
+                // The parent failed (and said why): never run the program.
+                exit_now(1);
+            }
+        }
+        if plan.report.is_some() {
+            // Now, while /proc is still the caller's (before chroot and --mount-proc).
+            self.report_ns = ns::inodes(Proc::Current).ok();
+        }
+        Ok(None)
+    }
+
+    /// Binds the namespace files on their targets through the helper.
+    fn persist(&mut self) -> Result<(), Error> {
+        if let Some(h) = &self.bind_helper {
+            h.bind()?;
+            self.bound = true;
+        }
+        Ok(())
+    }
+
+    /// PR_SET_PDEATHSIG, and the signal at once if the parent is already gone.
+    fn kill_with_parent(&mut self, sig: i32) -> Result<(), Error> {
+        // SAFETY: prctl with integer arguments only.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong) } != 0 {
+            return Err(Error::last("prctl(PR_SET_PDEATHSIG) failed", ""));
+        }
+        // If the parent died before prctl, nobody will send the signal: do it now. In a
+        // new pid namespace getppid() is 0, and the go pipe covered that window.
+        // SAFETY: getppid and raise have no preconditions.
+        unsafe {
+            let ppid = libc::getppid();
+            if ppid != 0 && ppid != self.parent_pid {
+                libc::raise(sig);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the single-id uid map.
+    fn map_user(&mut self) -> Result<(), Error> {
+        let plan = self.plan;
+        let inner = plan.map_user.unwrap_or(0);
+        write_file(
+            Path::new("/proc/self/uid_map"),
+            &format!("{inner} {} 1", self.caller.euid),
+            MAP_HINT,
+        )?;
+        Ok(())
+    }
+
+    /// Denies setgroups (where the kernel has the file) and writes the single-id gid map.
+    fn map_group(&mut self) -> Result<(), Error> {
+        let plan = self.plan;
+        // Since Linux 3.19 an unprivileged gid_map needs setgroups denied first.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .open("/proc/self/setgroups")
+        {
+            Ok(mut f) => f
+                .write_all(b"deny")
+                .map_err(|e| Error::io("write /proc/self/setgroups failed", e, ""))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("open /proc/self/setgroups failed", e, "")),
+        }
+        let inner = plan.map_group.unwrap_or(0);
+        write_file(
+            Path::new("/proc/self/gid_map"),
+            &format!("{inner} {} 1", self.caller.egid),
+            MAP_HINT,
+        )?;
+        Ok(())
+    }
+
+    /// Changes the propagation of / recursively.
+    fn propagation(&mut self, flags: libc::c_ulong) -> Result<(), Error> {
+        nix::mount::mount(
+            Some("none"),
+            "/",
+            None::<&str>,
+            nix::mount::MsFlags::from_bits_truncate(flags),
+            None::<&str>,
+        )
+        .map_err(|e| {
+            Error::io(
+                "cannot change root filesystem propagation",
+                std::io::Error::from_raw_os_error(e as i32),
+                if e == nix::errno::Errno::EINVAL {
+                    "/ is not a mount point here (a chroot?): use --propagation=unchanged"
+                } else {
+                    ""
+                },
+            )
+        })?;
+        Ok(())
+    }
+
+    /// chroot to `--root`.
+    fn chroot(&mut self) -> Result<(), Error> {
+        let plan = self.plan;
+        self.capture_ns();
+        let root = plan.root.clone().unwrap_or_default();
+        nix::unistd::chroot(&root).map_err(|e| {
+            Error::io(
+                format!("cannot change root directory to '{}'", root.display()),
+                std::io::Error::from_raw_os_error(e as i32),
+                "",
+            )
+        })?;
+        Ok(())
+    }
+
+    /// chdir to `--wd`, else to / after `--root`.
+    fn chdir(&mut self) -> Result<(), Error> {
+        let plan = self.plan;
+        let dir = plan.chdir_target().unwrap_or_default();
+        std::env::set_current_dir(&dir)
+            .map_err(|e| Error::io(format!("cannot chdir to '{}'", dir.display()), e, ""))?;
+        Ok(())
+    }
+
+    /// Mounts proc on `--mount-proc`, first making that mount private unless `--root` or a
+    /// private `--propagation` already keeps it from the caller's namespace.
+    fn mount_proc(&mut self) -> Result<(), Error> {
+        let plan = self.plan;
+        let dir = plan.mount_proc.clone().unwrap_or_default();
+        use nix::mount::MsFlags;
+        if plan.root.is_none() && plan.propagation != Some(libc::MS_REC | libc::MS_PRIVATE) {
+            nix::mount::mount(
+                Some("none"),
+                &dir,
+                None::<&str>,
+                MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| {
+                Error::io(
+                    format!("cannot change {} filesystem propagation", dir.display()),
+                    std::io::Error::from_raw_os_error(e as i32),
+                    "",
+                )
+            })?;
+        }
+        nix::mount::mount(
+            Some("proc"),
+            &dir,
+            Some("proc"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            None::<&str>,
+        )
+        .map_err(|e| {
+            Error::io(
+                format!("mount {} failed", dir.display()),
+                std::io::Error::from_raw_os_error(e as i32),
+                if e == nix::errno::Errno::EPERM {
+                    "mounting proc needs a new pid namespace's owner: add -p -f"
+                } else {
+                    ""
+                },
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Clears the environment but for `--whitelist-env`.
+    fn clear_env(&mut self) -> Result<(), Error> {
+        // --whitelist-env: the listed variables that are set keep their values.
+        let kept: Vec<(&String, OsString)> = self
+            .plan
+            .whitelist_env
+            .iter()
+            .filter_map(|k| Some((k, std::env::var_os(k)?)))
+            .collect();
+        let keys: Vec<OsString> = std::env::vars_os().map(|(k, _)| k).collect();
+        for k in keys {
+            std::env::remove_var(k);
+        }
+        for (k, v) in kept {
+            std::env::set_var(k, v);
+        }
+        Ok(())
+    }
+
+    /// The `--report`: written here without a fork; a forked child sends its namespaces to the
+    /// parent and waits for its go.
+    fn report(&mut self) -> Result<(), Error> {
+        if self.forked_child {
+            if let Some(w) = self.ready_w.take() {
+                let text: String = self
+                    .report_ns
+                    .iter()
+                    .flatten()
+                    .map(|(k, ino)| format!("{} {ino}\n", k.proc_name))
+                    .collect();
+                let _ = File::from(w).write_all(text.as_bytes());
+            }
+            if let Some(r) = &self.go_r {
+                if !read_byte(r.as_raw_fd()) {
+                    exit_now(1);
+                }
+            }
+        } else {
+            self.capture_ns();
+            let namespaces = self.report_ns.clone().unwrap_or_default();
+            // SAFETY: getpid has no preconditions.
+            let pid = unsafe { libc::getpid() };
+            self.write_report(pid, &namespaces)?;
+        }
+        Ok(())
+    }
+
+    /// Executes the program; returns only if that failed, with the error.
+    fn exec(&mut self) -> Error {
+        if let (false, Some(h)) = (self.forked_child, self.bind_helper.as_mut()) {
+            // Without a fork the helper is our child: keep the binds and reap it now,
+            // unless the exec is sure to fail (then the failure path undoes them).
+            if self.program.first().is_some_and(|p| runnable(p)) {
+                h.release();
+                h.reap();
+                self.bind_helper = None;
+            }
+        }
+        let (msg, code) = conventions::exec::execvp(&self.program);
+        Error::Exec { msg, code }
     }
 }
 

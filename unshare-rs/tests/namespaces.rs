@@ -282,17 +282,7 @@ fn spawn_ready(args: &[&str]) -> std::process::Child {
 }
 
 fn wait_bounded(child: &mut std::process::Child) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            return st;
-        }
-        if start.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("child did not end");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    testcaps::wait_bounded(child, LIMIT)
 }
 
 fn sigterm(pid: u32) {

@@ -240,6 +240,8 @@ pub fn assert_fails(out: &testcaps::Output, needle: &str) {
     assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
     assert!(out.stderr.starts_with("nsenter-rs: "), "{out:?}");
     assert!(out.stderr.contains(needle), "wanted {needle:?} in {out:?}");
+    // strerror's words, never std's " (os error N)".
+    assert!(!out.stderr.contains("(os error"), "{out:?}");
 }
 
 /// The pidfs inode of `pid`, from a pidfd opened by the test (no setns involved).
