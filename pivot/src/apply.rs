@@ -181,6 +181,24 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    /// Sets `MOUNT_ATTR_*` bits on the mount now on top of `inside` (nothing when `attrs` is 0).
+    fn attrs_at(&self, inside: &Path, attrs: u64, recursive: bool) -> Result<(), Error> {
+        if attrs == 0 {
+            return Ok(());
+        }
+        let t = self.resolve(inside, Create::No)?;
+        sys::set_mount_attrs(&t.fd, attrs, recursive).map_err(|e| {
+            Error::sys(
+                format!(
+                    "mount_setattr({}) on {}",
+                    attr_names(attrs),
+                    self.show(inside)
+                ),
+                e,
+            )
+        })
+    }
+
     /// Runs one step before the pivot, or the pivot itself.
     pub fn run(&mut self, step: &Step) -> Result<(), Error> {
         self.say(step);
@@ -284,7 +302,9 @@ impl<'a> Ctx<'a> {
                 Some("mode=1777,size=65536k"),
             ),
             Step::Sys => self.sys(),
-            Step::User(UserMount::Bind { src, dst, ro }) => {
+            Step::User(UserMount::Bind {
+                src, dst, ro, dev, ..
+            }) => {
                 let create = if src.is_dir() {
                     Create::Dir
                 } else {
@@ -298,10 +318,7 @@ impl<'a> Ctx<'a> {
                     libc::MS_BIND | libc::MS_REC,
                     None,
                 )?;
-                if *ro {
-                    self.readonly_at(dst, true)?;
-                }
-                Ok(())
+                self.attrs_at(dst, crate::plan::bind_attrs(*ro, *dev), true)
             }
             Step::User(UserMount::Tmpfs { dst }) => self.mount_at(
                 dst,
@@ -549,6 +566,20 @@ pub fn move_and_chroot(newroot: &Path) -> Result<(), Error> {
     })?;
     sys::chroot(dot).map_err(|e| Error::sys(format!("chroot({})", newroot.display()), e))?;
     sys::chdir(Path::new("/")).map_err(|e| Error::sys("chdir(/)", e))
+}
+
+/// `MOUNT_ATTR_*` names for messages.
+fn attr_names(attrs: u64) -> String {
+    let names: Vec<&str> = [
+        (sys::MOUNT_ATTR_RDONLY, "MOUNT_ATTR_RDONLY"),
+        (sys::MOUNT_ATTR_NOSUID, "MOUNT_ATTR_NOSUID"),
+        (sys::MOUNT_ATTR_NODEV, "MOUNT_ATTR_NODEV"),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| attrs & bit != 0)
+    .map(|(_, name)| name)
+    .collect();
+    names.join("|")
 }
 
 fn mount_hint(fstype: Option<&str>, e: &io::Error) -> &'static str {

@@ -29,6 +29,8 @@ Examples:
   unshare -m -p -f -u -i -n -- pivot ./rootfs /bin/sh -c 'ps; mount'
   unshare -r -m -p -f -- pivot --ro --bind \"$PWD:/work\" -w /work ./rootfs make
   unshare -m -- pivot --bare --put-old /old ./rootfs /bin/ls /old
+  unshare -m -p -f -- pivot --dev-bind /dev/fuse --ro-bind-try /etc/resolv.conf ./rootfs sh
+      (--bind and --ro-bind are nosuid,nodev; --dev-bind is not; -try skips a missing SRC)
   pivot switch-root /newroot /sbin/init        (in an initramfs; also as `switch_root`)
   pivot root-compat /new /new/old              (pivot_root(8); also as `pivot_root`)
 
@@ -53,13 +55,26 @@ pub enum PropagationArg {
     after_help = EXAMPLES
 )]
 pub struct Cli {
-    /// Bind-mount host path SRC at absolute DST inside the new root (repeatable; an absolute
-    /// `SRC` alone: same path; write `\:` for a colon and `\\` for a backslash in a path).
+    /// Bind-mount host path SRC at absolute DST inside the new root, nosuid,nodev (repeatable;
+    /// an absolute `SRC` alone: same path; write `\:` for a colon and `\\` for a backslash in a
+    /// path).
     #[arg(long, value_name = "SRC:DST")]
     pub bind: Vec<String>,
     /// As --bind, read-only (recursively).
     #[arg(long = "ro-bind", value_name = "SRC:DST")]
     pub ro_bind: Vec<String>,
+    /// As --bind, but device nodes and set-uid programs in it keep working.
+    #[arg(long = "dev-bind", value_name = "SRC:DST")]
+    pub dev_bind: Vec<String>,
+    /// As --bind; a missing SRC skips it.
+    #[arg(long = "bind-try", value_name = "SRC:DST")]
+    pub bind_try: Vec<String>,
+    /// As --ro-bind; a missing SRC skips it.
+    #[arg(long = "ro-bind-try", value_name = "SRC:DST")]
+    pub ro_bind_try: Vec<String>,
+    /// As --dev-bind; a missing SRC skips it.
+    #[arg(long = "dev-bind-try", value_name = "SRC:DST")]
+    pub dev_bind_try: Vec<String>,
     /// Mount an empty tmpfs at absolute DST inside the new root (repeatable).
     #[arg(long, value_name = "DST")]
     pub tmpfs: Vec<PathBuf>,
@@ -137,14 +152,29 @@ where
         Err(e) => return clap_error(tool, e),
     };
     let mut indexed: Vec<(usize, UserMount)> = Vec::new();
-    for (id, ro) in [("bind", false), ("ro_bind", true)] {
+    for (id, opt, ro, dev, skip_missing) in [
+        ("bind", "--bind", false, false, false),
+        ("ro_bind", "--ro-bind", true, false, false),
+        ("dev_bind", "--dev-bind", false, true, false),
+        ("bind_try", "--bind-try", false, false, true),
+        ("ro_bind_try", "--ro-bind-try", true, false, true),
+        ("dev_bind_try", "--dev-bind-try", false, true, true),
+    ] {
         let values = matches.get_many::<String>(id).into_iter().flatten();
         let indices = matches.indices_of(id).into_iter().flatten();
         for (spec, i) in values.zip(indices) {
             match plan::parse_bind(spec) {
-                Ok((src, dst)) => indexed.push((i, UserMount::Bind { src, dst, ro })),
+                Ok((src, dst)) => indexed.push((
+                    i,
+                    UserMount::Bind {
+                        src,
+                        dst,
+                        ro,
+                        dev,
+                        skip_missing,
+                    },
+                )),
                 Err(why) => {
-                    let opt = if ro { "--ro-bind" } else { "--bind" };
                     return Parsed::Usage(format!(
                         "{tool}: invalid value for {opt}: {why} (try '{tool} --help')"
                     ));
@@ -321,7 +351,7 @@ fn in_user_namespace() -> bool {
 
 /// Checks everything that can be checked before the first mount, so bad input changes nothing.
 /// Returns the canonical NEWROOT.
-fn validate(opts: &mut Options, allow_host: bool) -> Result<PathBuf, Error> {
+fn validate(tool: &str, opts: &mut Options, allow_host: bool) -> Result<PathBuf, Error> {
     refuse_host_namespace(allow_host)?;
     let shown = opts.newroot.display().to_string();
     let meta = std::fs::metadata(&opts.newroot).map_err(|e| {
@@ -401,23 +431,43 @@ fn validate(opts: &mut Options, allow_host: bool) -> Result<PathBuf, Error> {
         }
         Ok(())
     };
-    for m in &mut opts.mounts {
-        match m {
-            UserMount::Bind { src, dst, ro } => {
-                let opt = if *ro { "--ro-bind" } else { "--bind" };
-                let canon = std::fs::canonicalize(&*src).map_err(|e| {
-                    Error::input(
-                        format!("{opt} source {}", src.display()),
-                        sys::errstr(&e),
-                        "the source is a path on the host, resolved before the pivot",
-                    )
-                })?;
-                *src = canon;
+    let mut kept = Vec::with_capacity(opts.mounts.len());
+    for mut m in std::mem::take(&mut opts.mounts) {
+        match &mut m {
+            UserMount::Bind {
+                src,
+                dst,
+                ro,
+                dev,
+                skip_missing,
+            } => {
+                let opt = plan::bind_option(*ro, *dev, *skip_missing);
+                match std::fs::canonicalize(&*src) {
+                    Ok(canon) => *src = canon,
+                    Err(e) if *skip_missing && e.kind() == std::io::ErrorKind::NotFound => {
+                        if opts.verbose {
+                            conventions::errln!(
+                                "{tool}: {opt} source {} does not exist: skipped",
+                                src.display()
+                            );
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(Error::input(
+                            format!("{opt} source {}", src.display()),
+                            sys::errstr(&e),
+                            "the source is a path on the host, resolved before the pivot",
+                        ))
+                    }
+                }
                 check_dst(opt, dst)?;
             }
             UserMount::Tmpfs { dst } => check_dst("--tmpfs", dst)?,
         }
+        kept.push(m);
     }
+    opts.mounts = kept;
     if let Some(dir) = &opts.put_old {
         check_put_old(&root_fd, opts, dir)?;
     }
@@ -577,7 +627,7 @@ fn precheck(root: &std::os::fd::OwnedFd, opts: &Options) -> Result<(), Error> {
 /// Runs pivot's main mode; returns only on failure.
 pub fn run(tool: &str, inv: &Invocation) -> Result<Never, Error> {
     let mut opts = inv.options();
-    let newroot = validate(&mut opts, inv.cli.host_namespace)?;
+    let newroot = validate(tool, &mut opts, inv.cli.host_namespace)?;
     let facts = plan::Facts {
         in_userns: in_user_namespace(),
     };
@@ -677,16 +727,66 @@ mod tests {
                 UserMount::Bind {
                     src: "/a".into(),
                     dst: "/t/a".into(),
-                    ro: true
+                    ro: true,
+                    dev: false,
+                    skip_missing: false,
                 },
                 UserMount::Bind {
                     src: "/b".into(),
                     dst: "/b".into(),
-                    ro: false
+                    ro: false,
+                    dev: false,
+                    skip_missing: false,
                 },
                 UserMount::Tmpfs { dst: "/u".into() },
             ]
         );
+    }
+
+    #[test]
+    fn dev_and_try_binds() {
+        let o = ok(&[
+            "--dev-bind",
+            "/d",
+            "--bind-try",
+            "/a:/b",
+            "--ro-bind-try",
+            "/c",
+            "--dev-bind-try",
+            "/e:/f",
+            "/r",
+        ])
+        .options();
+        let got: Vec<_> = o
+            .mounts
+            .iter()
+            .map(|m| match m {
+                UserMount::Bind {
+                    ro,
+                    dev,
+                    skip_missing,
+                    ..
+                } => plan::bind_option(*ro, *dev, *skip_missing),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "--dev-bind",
+                "--bind-try",
+                "--ro-bind-try",
+                "--dev-bind-try"
+            ]
+        );
+        match parse("pivot", ["pivot", "--dev-bind-try", "/a:b", "/r"]) {
+            Parsed::Usage(line) => assert_eq!(
+                line,
+                "pivot: invalid value for --dev-bind-try: 'b' is not an absolute path (DST is \
+                 a path inside the new root, starting with /) (try 'pivot --help')"
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

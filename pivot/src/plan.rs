@@ -16,7 +16,8 @@ pub enum Propagation {
 /// A user-requested mount, in command-line order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserMount {
-    /// `--bind SRC:DST` (`ro` for `--ro-bind`).
+    /// `--bind SRC:DST` (`ro` for `--ro-bind`, `dev` for `--dev-bind`, `skip_missing` for the
+    /// `-try` forms).
     Bind {
         /// Host path.
         src: PathBuf,
@@ -24,6 +25,11 @@ pub enum UserMount {
         dst: PathBuf,
         /// Read-only.
         ro: bool,
+        /// Device nodes and set-uid bits keep working (`--dev-bind`); without it the bind is
+        /// nodev,nosuid, as bubblewrap's `--bind` is.
+        dev: bool,
+        /// A missing source skips the bind instead of failing (`--bind-try` and the like).
+        skip_missing: bool,
     },
     /// `--tmpfs DST`.
     Tmpfs {
@@ -184,12 +190,14 @@ impl std::fmt::Display for Step {
             Step::Devpts => write!(f, "mount devpts (newinstance) on /dev/pts"),
             Step::DevShm => write!(f, "mount tmpfs on /dev/shm"),
             Step::Sys => write!(f, "mount sysfs read-only on /sys"),
-            Step::User(UserMount::Bind { src, dst, ro }) => write!(
+            Step::User(UserMount::Bind {
+                src, dst, ro, dev, ..
+            }) => write!(
                 f,
-                "bind{} {} on {}",
-                if *ro { " read-only" } else { "" },
+                "bind {} on {} ({})",
                 src.display(),
-                dst.display()
+                dst.display(),
+                bind_flags(*ro, *dev)
             ),
             Step::User(UserMount::Tmpfs { dst }) => write!(f, "mount tmpfs on {}", dst.display()),
             Step::Mask(p) => write!(f, "mask {p}"),
@@ -250,6 +258,40 @@ pub fn plan(opts: &Options, facts: Facts) -> Vec<Step> {
         steps.push(Step::RootReadOnly);
     }
     steps
+}
+
+/// The mount flags a bind gets, as mountinfo shows them.
+pub fn bind_flags(ro: bool, dev: bool) -> &'static str {
+    match (ro, dev) {
+        (false, false) => "nosuid,nodev",
+        (true, false) => "ro,nosuid,nodev",
+        (false, true) => "devices and set-uid allowed",
+        (true, true) => "ro, devices and set-uid allowed",
+    }
+}
+
+/// The option that asks for such a bind, for messages.
+pub fn bind_option(ro: bool, dev: bool, skip_missing: bool) -> &'static str {
+    match (ro, dev, skip_missing) {
+        (false, false, false) => "--bind",
+        (true, false, false) => "--ro-bind",
+        (_, true, false) => "--dev-bind",
+        (false, false, true) => "--bind-try",
+        (true, false, true) => "--ro-bind-try",
+        (_, true, true) => "--dev-bind-try",
+    }
+}
+
+/// The `MOUNT_ATTR_*` bits a bind gets after it is made (see [`bind_flags`]).
+pub fn bind_attrs(ro: bool, dev: bool) -> u64 {
+    let mut attrs = 0;
+    if ro {
+        attrs |= crate::sys::MOUNT_ATTR_RDONLY;
+    }
+    if !dev {
+        attrs |= crate::sys::MOUNT_ATTR_NOSUID | crate::sys::MOUNT_ATTR_NODEV;
+    }
+    attrs
 }
 
 /// Why a destination must be absolute, for the usage errors.
@@ -404,6 +446,8 @@ mod tests {
                 src: PathBuf::from("/a"),
                 dst: PathBuf::from("/tmp/a"),
                 ro: true,
+                dev: false,
+                skip_missing: false,
             },
         ];
         let s = plan(&o, ROOT);
@@ -501,6 +545,29 @@ mod tests {
                 "{src} {dst}"
             );
         }
+    }
+
+    #[test]
+    fn binds_are_nosuid_nodev_unless_dev() {
+        use crate::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+        assert_eq!(
+            bind_attrs(false, false),
+            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
+        );
+        assert_eq!(
+            bind_attrs(true, false),
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
+        );
+        assert_eq!(bind_attrs(false, true), 0);
+        assert_eq!(bind_attrs(true, true), MOUNT_ATTR_RDONLY);
+        let step = Step::User(UserMount::Bind {
+            src: "/a".into(),
+            dst: "/b".into(),
+            ro: true,
+            dev: false,
+            skip_missing: true,
+        });
+        assert_eq!(step.to_string(), "bind /a on /b (ro,nosuid,nodev)");
     }
 
     #[test]

@@ -10,7 +10,11 @@ use std::path::{Path, PathBuf};
 /// `mount_setattr(2)` flag: apply to the whole subtree.
 const AT_RECURSIVE: libc::c_int = 0x8000;
 /// `mount_attr.attr_set` bit: read-only.
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+/// `mount_attr.attr_set` bit: set-uid and set-gid bits (and file capabilities) are ignored.
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+/// `mount_attr.attr_set` bit: device nodes cannot be opened.
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
 
 /// `struct mount_attr` of `mount_setattr(2)` (version 0, 32 bytes).
 #[repr(C)]
@@ -91,8 +95,16 @@ pub fn pivot_root(new_root: &Path, put_old: &Path) -> io::Result<()> {
 /// `mount_setattr(2)`; on kernels before 5.12 falls back to a bind remount that keeps the flags
 /// the kernel locks in a user namespace (nosuid, nodev, noexec, atime).
 pub fn make_readonly(fd: &OwnedFd, recursive: bool) -> io::Result<()> {
+    set_mount_attrs(fd, MOUNT_ATTR_RDONLY, recursive)
+}
+
+/// Sets the `MOUNT_ATTR_*` bits `attrs` (read-only, nosuid, nodev) on the mount `fd` refers to
+/// (its whole subtree when `recursive`) with `mount_setattr(2)`. On kernels before 5.12 it falls
+/// back to a bind remount of that one mount, repeating the flags it already has (the kernel
+/// locks them in a user namespace).
+pub fn set_mount_attrs(fd: &OwnedFd, attrs: u64, recursive: bool) -> io::Result<()> {
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
+        attr_set: attrs,
         attr_clr: 0,
         propagation: 0,
         userns_fd: 0,
@@ -118,12 +130,21 @@ pub fn make_readonly(fd: &OwnedFd, recursive: bool) -> io::Result<()> {
         return Err(err);
     }
     let path = fd_path(fd);
-    let locked = statvfs_flags(&path)?;
+    let mut flags = statvfs_flags(&path)?;
+    for (bit, ms) in [
+        (MOUNT_ATTR_RDONLY, libc::MS_RDONLY),
+        (MOUNT_ATTR_NOSUID, libc::MS_NOSUID),
+        (MOUNT_ATTR_NODEV, libc::MS_NODEV),
+    ] {
+        if attrs & bit != 0 {
+            flags |= ms;
+        }
+    }
     mount(
         None,
         &path,
         None,
-        libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | locked,
+        libc::MS_REMOUNT | libc::MS_BIND | flags,
         None,
     )
 }
@@ -137,6 +158,7 @@ fn statvfs_flags(path: &Path) -> io::Result<libc::c_ulong> {
     check(unsafe { libc::statvfs(c.as_ptr(), &mut st) })?;
     let mut flags = 0;
     for (st_bit, ms_bit) in [
+        (libc::ST_RDONLY, libc::MS_RDONLY),
         (libc::ST_NOSUID, libc::MS_NOSUID),
         (libc::ST_NODEV, libc::MS_NODEV),
         (libc::ST_NOEXEC, libc::MS_NOEXEC),

@@ -1219,3 +1219,189 @@ fn switch_root_moves_mounts_only_onto_real_directories() {
     assert_eq!(tree_snapshot(&copy), before);
     host.unchanged();
 }
+
+/// `bwrap ARGS...`, bubblewrap on the same rootfs, for the tests that compare what is visible
+/// inside (bubblewrap is one of `cargo xtask deps`' packages).
+fn bwrap(args: &[&str]) -> testcaps::Output {
+    testcaps::run(Command::new("bwrap").args(args), LIMIT)
+}
+
+/// A directory holding a `null` device node (1:3) and a set-uid-root copy of busybox named `su`
+/// (busybox's su says "must be suid to work properly" when the set-uid bit did not take effect).
+fn dev_and_suid_dir(t: &Temp) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let d = t.0.join("devsuid");
+    std::fs::create_dir(&d).unwrap();
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mk = testcaps::run(
+        Command::new("mknod")
+            .args(["-m", "666"])
+            .arg(d.join("null"))
+            .args(["c", "1", "3"]),
+        LIMIT,
+    );
+    assert_eq!(mk.code, Some(0), "{mk:?}");
+    std::fs::copy(testcaps::rootfs().join("bin/busybox"), d.join("su")).unwrap();
+    std::fs::set_permissions(d.join("su"), std::fs::Permissions::from_mode(0o4755)).unwrap();
+    d.display().to_string()
+}
+
+/// What the bind tests look at inside: the device node, the set-uid program run by nobody, and
+/// the two mounts' options.
+const DEV_SUID_SCRIPT: &str = "for d in a b; do \
+     if echo x > /tmp/$d/null; then echo $d: null works; fi; \
+     su -s /bin/sh nobody -c \"/tmp/$d/su -c true root\" </dev/null 2>&1 | tail -n 1; echo; \
+     done; awk '$5 == \"/tmp/a\" || $5 == \"/tmp/b\" { print $5, $6 }' /proc/self/mountinfo";
+
+/// issue #27: `--bind` is nodev,nosuid as bubblewrap's is (a device node and a set-uid program
+/// in the bound directory do not work), `--dev-bind` keeps both working, and what is visible
+/// inside is what bwrap shows for the same options.
+#[test]
+fn bind_is_nodev_nosuid_and_dev_bind_is_not_as_in_bwrap() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("devsuid");
+    let d = dev_and_suid_dir(&t);
+    let out = sh_in_container(
+        &[
+            "--tmpfs",
+            "/tmp",
+            "--bind",
+            &format!("{d}:/tmp/a"),
+            "--dev-bind",
+            &format!("{d}:/tmp/b"),
+        ],
+        DEV_SUID_SCRIPT,
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let expected = "/bin/sh: can't create /tmp/a/null: Permission denied\n";
+    assert_eq!(out.stderr, expected, "{out:?}");
+    let want_lines = [
+        "su: must be suid to work properly",
+        "",
+        "b: null works",
+        "su: incorrect password",
+        "",
+    ];
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[..5], want_lines, "{out:?}");
+    let opts: Vec<&str> = lines[5..].to_vec();
+    assert_eq!(opts.len(), 2, "{out:?}");
+    assert!(opts[0].starts_with("/tmp/a rw,nosuid,nodev"), "{out:?}");
+    assert!(
+        opts[1].starts_with("/tmp/b rw,")
+            && !opts[1].contains("nosuid")
+            && !opts[1].contains("nodev"),
+        "{out:?}"
+    );
+    // bubblewrap, the same binds on the same rootfs: the same devices inside.
+    let binds = [
+        "--tmpfs",
+        "/tmp",
+        "--bind",
+        &format!("{d}:/tmp/a"),
+        "--dev-bind",
+        &format!("{d}:/tmp/b"),
+    ];
+    let out = sh_in_container(&binds, DEV_SCRIPT);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout, "b: null works\n/tmp/a rw,nosuid,nodev,relatime\n/tmp/b dev\n",
+        "{out:?}"
+    );
+    let root = rootfs();
+    let b = bwrap(&[
+        "--unshare-all",
+        "--ro-bind",
+        &root,
+        "/",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+        "--bind",
+        &d,
+        "/tmp/a",
+        "--dev-bind",
+        &d,
+        "/tmp/b",
+        "/bin/sh",
+        "-c",
+        DEV_SCRIPT,
+    ]);
+    assert_eq!(b.code, Some(0), "{b:?}");
+    assert_eq!(b.stderr, out.stderr, "bwrap: {b:?}");
+    assert_eq!(b.stdout, out.stdout, "bwrap: {b:?}");
+    host.unchanged();
+}
+
+/// What the bwrap comparison looks at: the device nodes and the nodev flags. bwrap itself runs
+/// the sandbox without capabilities and with no_new_privs, and makes every bind nosuid,
+/// `--dev-bind` included: set-uid programs are not comparable.
+const DEV_SCRIPT: &str = "for d in a b; do \
+     if echo x > /tmp/$d/null; then echo $d: null works; fi; done; \
+     awk '$5 == \"/tmp/a\" { print $5, $6 } \
+     $5 == \"/tmp/b\" { print $5, ($6 ~ /nodev/ ? \"nodev\" : \"dev\") }' /proc/self/mountinfo";
+
+/// issue #27: the `-try` forms skip a missing source (nothing is created for it), the plain
+/// forms refuse it with one line before the first mount.
+#[test]
+fn try_binds_skip_a_missing_source() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("trybind");
+    let missing = t.0.join("missing").display().to_string();
+    let present = t.0.display().to_string();
+    for opt in ["--bind-try", "--ro-bind-try", "--dev-bind-try"] {
+        let out = sh_in_container(
+            &[
+                "--tmpfs",
+                "/tmp",
+                opt,
+                &format!("{missing}:/tmp/m"),
+                opt,
+                &format!("{present}:/tmp/p"),
+            ],
+            "ls /tmp; grep -c ' /tmp/' /proc/self/mountinfo",
+        );
+        assert_eq!(out.code, Some(0), "{opt}: {out:?}");
+        assert_eq!(out.stdout, "p\n1\n", "{opt}: {out:?}");
+        assert_eq!(out.stderr, "", "{opt}: {out:?}");
+        let plain = opt.trim_end_matches("-try");
+        let out = sh_in_container(
+            &["--tmpfs", "/tmp", plain, &format!("{missing}:/tmp/m")],
+            "echo ran",
+        );
+        assert_eq!(out.code, Some(1), "{plain}: {out:?}");
+        assert_eq!(out.stdout, "", "{plain}: {out:?}");
+        assert_eq!(
+            out.stderr,
+            format!(
+                "pivot: {plain} source {missing}: No such file or directory (the source is a \
+                 path on the host, resolved before the pivot)\n"
+            ),
+            "{plain}"
+        );
+    }
+    // bwrap skips the same way.
+    let root = rootfs();
+    let b = bwrap(&[
+        "--ro-bind",
+        &root,
+        "/",
+        "--tmpfs",
+        "/tmp",
+        "--bind-try",
+        &missing,
+        "/tmp/m",
+        "--bind-try",
+        &present,
+        "/tmp/p",
+        "/bin/ls",
+        "/tmp",
+    ]);
+    assert_eq!((b.code, b.stdout.as_str()), (Some(0), "p\n"), "{b:?}");
+    host.unchanged();
+}
