@@ -31,6 +31,12 @@ Examples:
   unshare -m -- pivot --bare --put-old /old ./rootfs /bin/ls /old
   unshare -m -p -f -- pivot --dev-bind /dev/fuse --ro-bind-try /etc/resolv.conf ./rootfs sh
       (--bind and --ro-bind are nosuid,nodev; --dev-bind is not; -try skips a missing SRC)
+  unshare -m -p -f -i -- pivot --tmpfs-root --ro --dir /work --file 3 /work/motd \\
+      --symlink /proc/self/mounts /mtab --size 16777216 --tmpfs /tmp ./rootfs sh 3<motd
+      (the new root is a tmpfs with ./rootfs's entries bound in: nothing is written to ./rootfs;
+      creating anything inside those entries, /etc/x say, is refused)
+  unshare -m -p -f -i -- pivot --bind-data 3 /etc/hosts --perms 0700 --dir /run/app \\
+      --mqueue /dev/mqueue --remount-ro /dev/mqueue ./rootfs sh 3<hosts
   pivot switch-root /newroot /sbin/init        (in an initramfs; also as `switch_root`)
   pivot root-compat /new /new/old              (pivot_root(8); also as `pivot_root`)
 
@@ -78,6 +84,41 @@ pub struct Cli {
     /// Mount an empty tmpfs at absolute DST inside the new root (repeatable).
     #[arg(long, value_name = "DST")]
     pub tmpfs: Vec<PathBuf>,
+    /// Build the new root on a fresh tmpfs and bind NEWROOT's top-level entries into it:
+    /// nothing pivot creates (mount points, --dir, --file, --symlink) lands in NEWROOT on disk.
+    #[arg(long = "tmpfs-root")]
+    pub tmpfs_root: bool,
+    /// Create the directory DST (parents 0755 as needed; mode 0755 or --perms).
+    #[arg(long, value_name = "DST")]
+    pub dir: Vec<PathBuf>,
+    /// Create the file DST with the contents read from descriptor FD (mode 0666 or --perms).
+    #[arg(long, num_args = 2, value_names = ["FD", "DST"])]
+    pub file: Vec<String>,
+    /// Bind at DST a file of pivot's own holding the contents of FD (nosuid,nodev; 0600 or
+    /// --perms).
+    #[arg(long = "bind-data", num_args = 2, value_names = ["FD", "DST"])]
+    pub bind_data: Vec<String>,
+    /// As --bind-data, read-only.
+    #[arg(long = "ro-bind-data", num_args = 2, value_names = ["FD", "DST"])]
+    pub ro_bind_data: Vec<String>,
+    /// Create the symlink DST pointing at TARGET.
+    #[arg(long, num_args = 2, value_names = ["TARGET", "DST"])]
+    pub symlink: Vec<String>,
+    /// Change the mode of PATH inside the new root to OCTAL.
+    #[arg(long, num_args = 2, value_names = ["OCTAL", "PATH"])]
+    pub chmod: Vec<String>,
+    /// The size of the --tmpfs that follows (bytes, or K/M/G).
+    #[arg(long, value_name = "BYTES")]
+    pub size: Vec<String>,
+    /// The mode of the --tmpfs, --dir, --file or --bind-data that follows.
+    #[arg(long, value_name = "OCTAL")]
+    pub perms: Vec<String>,
+    /// Mount a POSIX message queue filesystem at DST (nosuid,nodev,noexec).
+    #[arg(long, value_name = "DST")]
+    pub mqueue: Vec<PathBuf>,
+    /// Make the mount at DST read-only (that mount only, not the ones below it).
+    #[arg(long = "remount-ro", value_name = "DST")]
+    pub remount_ro: Vec<PathBuf>,
     /// Make the new root read-only (its own mount, not /proc, /dev or other mounts).
     #[arg(long)]
     pub ro: bool,
@@ -182,24 +223,179 @@ where
             }
         }
     }
-    let values = matches.get_many::<PathBuf>("tmpfs").into_iter().flatten();
-    let indices = matches.indices_of("tmpfs").into_iter().flatten();
-    for (dst, i) in values.zip(indices) {
-        if !dst.is_absolute() {
-            return Parsed::Usage(format!(
-                "{tool}: invalid value for --tmpfs: '{}' is not an absolute path ({}) (try \
-                 '{tool} --help')",
-                dst.display(),
-                plan::DST_ABSOLUTE
-            ));
+    let bad = |opt: &str, why: String| {
+        Parsed::Usage(format!(
+            "{tool}: invalid value for {opt}: {why} (try '{tool} --help')"
+        ))
+    };
+    let relative = |m: &UserMount| {
+        (!m.dst().is_absolute()).then(|| {
+            bad(
+                m.option(),
+                format!(
+                    "'{}' is not an absolute path ({})",
+                    m.dst().display(),
+                    plan::DST_ABSOLUTE
+                ),
+            )
+        })
+    };
+    let mut events: Vec<(usize, Event)> = Vec::new();
+    for (id, make) in [
+        (
+            "tmpfs",
+            (|dst| UserMount::Tmpfs {
+                dst,
+                size: None,
+                mode: None,
+            }) as fn(PathBuf) -> UserMount,
+        ),
+        ("dir", |dst| UserMount::Dir { dst, mode: None }),
+        ("mqueue", |dst| UserMount::Mqueue { dst }),
+        ("remount_ro", |dst| UserMount::RemountRo { dst }),
+    ] {
+        let values = matches.get_many::<PathBuf>(id).into_iter().flatten();
+        let indices = matches.indices_of(id).into_iter().flatten();
+        for (dst, i) in values.zip(indices) {
+            let m = make(dst.clone());
+            if let Some(usage) = relative(&m) {
+                return usage;
+            }
+            events.push((i, Event::Op(m)));
         }
-        indexed.push((i, UserMount::Tmpfs { dst: dst.clone() }));
     }
-    indexed.sort_by_key(|(i, _)| *i);
-    Parsed::Run(Invocation {
-        cli,
-        mounts: indexed.into_iter().map(|(_, m)| m).collect(),
-    })
+    for id in ["file", "bind_data", "ro_bind_data", "symlink", "chmod"] {
+        let values: Vec<&String> = matches
+            .get_many::<String>(id)
+            .into_iter()
+            .flatten()
+            .collect();
+        let indices: Vec<usize> = matches.indices_of(id).into_iter().flatten().collect();
+        for (pair, i) in values.chunks(2).zip(indices.chunks(2)) {
+            let (a, b) = match pair {
+                [a, b] => (a.as_str(), PathBuf::from(b.as_str())),
+                _ => {
+                    return Parsed::Usage(conventions::cli::usage_line(
+                        tool,
+                        "an option lacks its second value",
+                    ))
+                }
+            };
+            let fd = || plan::parse_fd(a);
+            let m = match id {
+                "file" => fd().map(|fd| UserMount::File {
+                    fd,
+                    dst: b,
+                    mode: None,
+                }),
+                "bind_data" | "ro_bind_data" => fd().map(|fd| UserMount::BindData {
+                    fd,
+                    dst: b,
+                    ro: id == "ro_bind_data",
+                    mode: None,
+                }),
+                "symlink" => Ok(UserMount::Symlink {
+                    target: PathBuf::from(a),
+                    dst: b,
+                }),
+                _ => plan::parse_mode(a).map(|mode| UserMount::Chmod { mode, path: b }),
+            };
+            let m = match m {
+                Ok(m) => m,
+                Err(why) => return bad(&format!("--{}", id.replace('_', "-")), why),
+            };
+            if let Some(usage) = relative(&m) {
+                return usage;
+            }
+            events.push((i[0], Event::Op(m)));
+        }
+    }
+    let values = matches.get_many::<String>("size").into_iter().flatten();
+    let indices = matches.indices_of("size").into_iter().flatten();
+    for (v, i) in values.zip(indices) {
+        match conventions::size::parse_size(v) {
+            Ok(n) => events.push((i, Event::Size(n))),
+            Err(e) => return bad("--size", format!("'{v}': {e}")),
+        }
+    }
+    let values = matches.get_many::<String>("perms").into_iter().flatten();
+    let indices = matches.indices_of("perms").into_iter().flatten();
+    for (v, i) in values.zip(indices) {
+        match plan::parse_mode(v) {
+            Ok(m) => events.push((i, Event::Perms(m))),
+            Err(why) => return bad("--perms", why),
+        }
+    }
+    events.extend(indexed.into_iter().map(|(i, m)| (i, Event::Op(m))));
+    events.sort_by_key(|(i, _)| *i);
+    match apply_modifiers(events.into_iter().map(|(_, e)| e)) {
+        Ok(mounts) => Parsed::Run(Invocation { cli, mounts }),
+        Err(why) => Parsed::Usage(format!("{tool}: {why} (try '{tool} --help')")),
+    }
+}
+
+/// One piece of the ordered command line: an operation, or a modifier of the next one.
+#[derive(Debug)]
+enum Event {
+    Op(UserMount),
+    Size(u64),
+    Perms(u32),
+}
+
+/// Gives `--size` and `--perms` to the operation right after them, as bubblewrap does; one that
+/// is followed by no operation able to take it is an error rather than silently dropped.
+fn apply_modifiers(events: impl Iterator<Item = Event>) -> Result<Vec<UserMount>, String> {
+    let mut out = Vec::new();
+    let mut size: Option<u64> = None;
+    let mut perms: Option<u32> = None;
+    for e in events {
+        match e {
+            Event::Size(n) => {
+                if size.replace(n).is_some() {
+                    return Err("--size given twice before one --tmpfs".into());
+                }
+            }
+            Event::Perms(m) => {
+                if perms.replace(m).is_some() {
+                    return Err("--perms given twice before one operation".into());
+                }
+            }
+            Event::Op(mut m) => {
+                let opt = m.option();
+                match &mut m {
+                    UserMount::Tmpfs { size: s, mode, .. } => {
+                        *s = size.take();
+                        *mode = perms.take();
+                    }
+                    UserMount::Dir { mode, .. }
+                    | UserMount::File { mode, .. }
+                    | UserMount::BindData { mode, .. } => *mode = perms.take(),
+                    _ => {}
+                }
+                if let Some(n) = size {
+                    return Err(format!(
+                        "--size {n} must come right before a --tmpfs, not {opt}"
+                    ));
+                }
+                if let Some(p) = perms {
+                    return Err(format!(
+                        "--perms {p:o} must come right before --tmpfs, --dir, --file or \
+                         --bind-data, not {opt}"
+                    ));
+                }
+                out.push(m);
+            }
+        }
+    }
+    if let Some(n) = size {
+        return Err(format!("--size {n} is not followed by a --tmpfs"));
+    }
+    if let Some(p) = perms {
+        return Err(format!(
+            "--perms {p:o} is not followed by --tmpfs, --dir, --file or --bind-data"
+        ));
+    }
+    Ok(out)
 }
 
 /// Sorts a clap error into help/version text or a one-line usage error.
@@ -243,6 +439,7 @@ impl Invocation {
             sys: !(c.no_sys || c.bare),
             mask: !(c.no_mask || c.bare),
             ro: c.ro,
+            tmpfs_root: c.tmpfs_root,
             mounts: self.mounts.clone(),
             put_old: c.put_old.clone(),
             wd: c.wd.clone(),
@@ -406,13 +603,14 @@ fn validate(tool: &str, opts: &mut Options, allow_host: bool) -> Result<PathBuf,
     let root_fd = sys::open(&newroot, libc::O_PATH | libc::O_DIRECTORY)
         .map_err(|e| Error::sys(format!("open({})", newroot.display()), e))?;
     // proc, dev and sys go only onto real directories (created when missing, at mount time).
+    // (With --tmpfs-root they are fresh directories of the tmpfs instead.)
     for (on, name) in [(opts.proc, "proc"), (opts.dev, "dev"), (opts.sys, "sys")] {
-        if on {
+        if on && !opts.tmpfs_root {
             resolve::real_dir(&root_fd, std::ffi::OsStr::new(name), false)
                 .map_err(|e| error::not_real_dir(&opts.newroot, name, e))?;
         }
     }
-    let check_dst = |opt: &str, dst: &Path| -> Result<(), Error> {
+    let check_dst = |opt: &str, dst: &Path, may_be_root: bool| -> Result<(), Error> {
         let root_itself = resolve::check(&root_fd, dst).map_err(|e| {
             Error::input(
                 format!("{opt} destination {}", dst.display()),
@@ -420,9 +618,13 @@ fn validate(tool: &str, opts: &mut Options, allow_host: bool) -> Result<PathBuf,
                 "destinations are resolved inside NEWROOT and may not leave it",
             )
         })?;
-        if root_itself {
+        if root_itself && !may_be_root {
             // A mount there would sit on the bind pivot_root uses and be lost without a word.
-            let verb = if opt == "--tmpfs" { "mount" } else { "bind" };
+            let verb = match opt {
+                "--tmpfs" | "--mqueue" => "mount",
+                "--file" | "--symlink" => "create",
+                _ => "bind",
+            };
             return Err(Error::input(
                 format!("{opt} destination {}", dst.display()),
                 "is the new root itself",
@@ -461,9 +663,20 @@ fn validate(tool: &str, opts: &mut Options, allow_host: bool) -> Result<PathBuf,
                         ))
                     }
                 }
-                check_dst(opt, dst)?;
+                check_dst(opt, dst, false)?;
             }
-            UserMount::Tmpfs { dst } => check_dst("--tmpfs", dst)?,
+            other => {
+                if let Some(fd) = other.fd() {
+                    sys::fd_readable(fd).map_err(|e| {
+                        Error::input(
+                            format!("{} {fd} {}", other.option(), other.dst().display()),
+                            format!("descriptor {fd}: {}", sys::errstr(&e)),
+                            format!("give a descriptor open for reading, e.g. {fd}<FILE"),
+                        )
+                    })?;
+                }
+                check_dst(other.option(), other.dst(), other.may_be_root())?;
+            }
         }
         kept.push(m);
     }
@@ -482,7 +695,8 @@ fn maybe_mounted(opts: &Options, path: &Path) -> bool {
     let under = |dst: &Path| path.starts_with(Path::new("/").join(dst));
     standard.iter().any(|(on, p)| *on && under(Path::new(p)))
         || opts.mounts.iter().any(|m| match m {
-            UserMount::Bind { dst, .. } | UserMount::Tmpfs { dst } => under(dst),
+            UserMount::Chmod { .. } | UserMount::RemountRo { .. } => false,
+            m => under(m.dst()),
         })
 }
 
@@ -723,7 +937,11 @@ mod tests {
         assert_eq!(
             o.mounts,
             vec![
-                UserMount::Tmpfs { dst: "/t".into() },
+                UserMount::Tmpfs {
+                    dst: "/t".into(),
+                    size: None,
+                    mode: None
+                },
                 UserMount::Bind {
                     src: "/a".into(),
                     dst: "/t/a".into(),
@@ -738,7 +956,11 @@ mod tests {
                     dev: false,
                     skip_missing: false,
                 },
-                UserMount::Tmpfs { dst: "/u".into() },
+                UserMount::Tmpfs {
+                    dst: "/u".into(),
+                    size: None,
+                    mode: None
+                },
             ]
         );
     }
@@ -786,6 +1008,125 @@ mod tests {
                  a path inside the new root, starting with /) (try 'pivot --help')"
             ),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn tmpfs_root_operations_in_order_with_their_modifiers() {
+        let inv = ok(&[
+            "--tmpfs-root",
+            "--perms",
+            "0700",
+            "--dir",
+            "/d",
+            "--file",
+            "3",
+            "/d/f",
+            "--size",
+            "1M",
+            "--tmpfs",
+            "/t",
+            "--symlink",
+            "../x:y",
+            "/l",
+            "--ro-bind-data",
+            "4",
+            "/d/r",
+            "--bind",
+            "/b",
+            "--perms",
+            "600",
+            "--bind-data",
+            "5",
+            "/d/w",
+            "--chmod",
+            "1777",
+            "/t",
+            "--mqueue",
+            "/mq",
+            "--remount-ro",
+            "/",
+            "/r",
+            "sh",
+        ]);
+        let o = inv.options();
+        assert!(o.tmpfs_root);
+        assert_eq!(o.argv, ["sh"]);
+        assert_eq!(
+            o.mounts,
+            vec![
+                UserMount::Dir {
+                    dst: "/d".into(),
+                    mode: Some(0o700)
+                },
+                UserMount::File {
+                    fd: 3,
+                    dst: "/d/f".into(),
+                    mode: None
+                },
+                UserMount::Tmpfs {
+                    dst: "/t".into(),
+                    size: Some(1 << 20),
+                    mode: None
+                },
+                UserMount::Symlink {
+                    target: "../x:y".into(),
+                    dst: "/l".into()
+                },
+                UserMount::BindData {
+                    fd: 4,
+                    dst: "/d/r".into(),
+                    ro: true,
+                    mode: None
+                },
+                UserMount::Bind {
+                    src: "/b".into(),
+                    dst: "/b".into(),
+                    ro: false,
+                    dev: false,
+                    skip_missing: false
+                },
+                UserMount::BindData {
+                    fd: 5,
+                    dst: "/d/w".into(),
+                    ro: false,
+                    mode: Some(0o600)
+                },
+                UserMount::Chmod {
+                    mode: 0o1777,
+                    path: "/t".into()
+                },
+                UserMount::Mqueue { dst: "/mq".into() },
+                UserMount::RemountRo { dst: "/".into() },
+            ]
+        );
+    }
+
+    #[test]
+    fn modifiers_and_new_operations_refuse_bad_input() {
+        for (args, want) in [
+            (&["--size", "1M", "--dir", "/d"][..], "pivot: --size 1048576 must come right before a --tmpfs, not --dir (try 'pivot --help')"),
+            (&["--perms", "700", "--symlink", "a", "/b"], "pivot: --perms 700 must come right before --tmpfs, --dir, --file or --bind-data, not --symlink (try 'pivot --help')"),
+            (&["--tmpfs", "/t", "--size", "1"], "pivot: --size 1 is not followed by a --tmpfs (try 'pivot --help')"),
+            (&["--perms", "1", "--perms", "2", "--dir", "/d"], "pivot: --perms given twice before one operation (try 'pivot --help')"),
+            (&["--size", "lots", "--tmpfs", "/t"], "pivot: invalid value for --size: 'lots': "),
+            (&["--file", "x", "/f"], "pivot: invalid value for --file: 'x' is not a file descriptor number (try 'pivot --help')"),
+            (&["--bind-data", "-1", "/f"], "pivot: "),
+            (&["--chmod", "9", "/f"], "pivot: invalid value for --chmod: '9' is not an octal mode (0 to 7777) (try 'pivot --help')"),
+            (&["--dir", "d"], "pivot: invalid value for --dir: 'd' is not an absolute path (DST is a path inside the new root, starting with /) (try 'pivot --help')"),
+            (&["--mqueue", "mq"], "pivot: invalid value for --mqueue: 'mq' is not an absolute path"),
+            (&["--remount-ro", "x"], "pivot: invalid value for --remount-ro: 'x' is not an absolute path"),
+            (&["--chmod", "755", "x"], "pivot: invalid value for --chmod: 'x' is not an absolute path"),
+            (&["--file", "3"], "pivot: "),
+        ] {
+            let argv = std::iter::once("pivot").chain(args.iter().copied()).chain(["/r"]);
+            match parse("pivot", argv) {
+                Parsed::Usage(line) => {
+                    assert!(line.starts_with(want), "{args:?}: {line}");
+                    assert!(!line.contains('\n'), "{line}");
+                }
+                other => panic!("{args:?}: {other:?}"),
+            }
         }
     }
 

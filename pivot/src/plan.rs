@@ -35,7 +35,118 @@ pub enum UserMount {
     Tmpfs {
         /// Path inside the new root.
         dst: PathBuf,
+        /// `--size BYTES` given before it.
+        size: Option<u64>,
+        /// `--perms OCTAL` given before it (default 0755).
+        mode: Option<u32>,
     },
+    /// `--dir DST`: a directory (parents made 0755 as needed).
+    Dir {
+        /// Path inside the new root.
+        dst: PathBuf,
+        /// `--perms OCTAL` given before it (default 0755).
+        mode: Option<u32>,
+    },
+    /// `--file FD DST`: a regular file with the contents read from FD.
+    File {
+        /// Descriptor to read (closed after reading unless it is 0, 1 or 2).
+        fd: i32,
+        /// Path inside the new root.
+        dst: PathBuf,
+        /// `--perms OCTAL` given before it (default 0666, as bubblewrap's).
+        mode: Option<u32>,
+    },
+    /// `--bind-data FD DST`, `--ro-bind-data FD DST`: the contents of FD in a file of pivot's own
+    /// tmpfs, bound at DST (nosuid,nodev); nothing is written at DST itself beyond a mount point.
+    BindData {
+        /// Descriptor to read (closed after reading unless it is 0, 1 or 2).
+        fd: i32,
+        /// Path inside the new root.
+        dst: PathBuf,
+        /// Read-only.
+        ro: bool,
+        /// `--perms OCTAL` given before it (default 0600, as bubblewrap's).
+        mode: Option<u32>,
+    },
+    /// `--symlink TARGET DST`.
+    Symlink {
+        /// What the link says.
+        target: PathBuf,
+        /// Path inside the new root.
+        dst: PathBuf,
+    },
+    /// `--chmod OCTAL PATH`.
+    Chmod {
+        /// The new mode bits.
+        mode: u32,
+        /// Path inside the new root.
+        path: PathBuf,
+    },
+    /// `--mqueue DST`: a POSIX message queue filesystem.
+    Mqueue {
+        /// Path inside the new root.
+        dst: PathBuf,
+    },
+    /// `--remount-ro DST`: the mount at DST (only that one, not those below it) read-only.
+    RemountRo {
+        /// Path inside the new root: a mount point.
+        dst: PathBuf,
+    },
+}
+
+impl UserMount {
+    /// The path inside the new root this operation works on.
+    pub fn dst(&self) -> &std::path::Path {
+        match self {
+            UserMount::Bind { dst, .. }
+            | UserMount::Tmpfs { dst, .. }
+            | UserMount::Dir { dst, .. }
+            | UserMount::File { dst, .. }
+            | UserMount::BindData { dst, .. }
+            | UserMount::Symlink { dst, .. }
+            | UserMount::Mqueue { dst }
+            | UserMount::RemountRo { dst } => dst,
+            UserMount::Chmod { path, .. } => path,
+        }
+    }
+
+    /// The option that asks for it, for messages.
+    pub fn option(&self) -> &'static str {
+        match self {
+            UserMount::Bind {
+                ro,
+                dev,
+                skip_missing,
+                ..
+            } => bind_option(*ro, *dev, *skip_missing),
+            UserMount::Tmpfs { .. } => "--tmpfs",
+            UserMount::Dir { .. } => "--dir",
+            UserMount::File { .. } => "--file",
+            UserMount::BindData { ro: false, .. } => "--bind-data",
+            UserMount::BindData { ro: true, .. } => "--ro-bind-data",
+            UserMount::Symlink { .. } => "--symlink",
+            UserMount::Chmod { .. } => "--chmod",
+            UserMount::Mqueue { .. } => "--mqueue",
+            UserMount::RemountRo { .. } => "--remount-ro",
+        }
+    }
+
+    /// Whether it may name the new root itself (`--chmod 0755 /`, `--remount-ro /`, `--dir /`):
+    /// every other operation would put something on the root and be lost under the pivot.
+    pub fn may_be_root(&self) -> bool {
+        matches!(
+            self,
+            UserMount::Chmod { .. } | UserMount::RemountRo { .. } | UserMount::Dir { .. }
+        )
+    }
+
+    /// The descriptor it reads, if any.
+    pub fn fd(&self) -> Option<i32> {
+        match self {
+            UserMount::File { fd, .. } | UserMount::BindData { fd, .. } => Some(*fd),
+            _ => None,
+        }
+    }
 }
 
 /// What the command line asked for.
@@ -57,6 +168,9 @@ pub struct Options {
     pub mask: bool,
     /// Make the root read-only at the end.
     pub ro: bool,
+    /// Build the new root on a fresh tmpfs and bind NEWROOT's top-level entries into it, so that
+    /// nothing pivot creates lands in NEWROOT on disk.
+    pub tmpfs_root: bool,
     /// User mounts in order.
     pub mounts: Vec<UserMount>,
     /// Keep the old root here (inside the new root) instead of detaching it.
@@ -128,6 +242,18 @@ pub enum Step {
     Propagation(Propagation),
     /// Recursive bind of NEWROOT onto itself: pivot_root needs a mount point.
     BindRoot,
+    /// A fresh tmpfs (mode 755, nosuid, nodev) mounted over NEWROOT becomes the new root
+    /// (`--tmpfs-root`); NEWROOT itself stays reachable through a descriptor opened before.
+    TmpfsRoot,
+    /// NEWROOT's top-level entries into the tmpfs root: directories and files bound (recursively,
+    /// read-only with `--ro`), symlinks copied; the names in `fresh` (proc, dev, sys when pivot
+    /// mounts them) get empty directories of the tmpfs instead.
+    RootfsEntries {
+        /// Bind them read-only.
+        ro: bool,
+        /// Entries made fresh instead of bound.
+        fresh: Vec<&'static str>,
+    },
     /// Fresh procfs at /proc (nosuid, nodev, noexec).
     Proc,
     /// tmpfs at /dev (mode 755, nosuid).
@@ -180,6 +306,17 @@ impl std::fmt::Display for Step {
             Step::Propagation(Propagation::Private) => write!(f, "make / recursively private"),
             Step::Propagation(Propagation::Slave) => write!(f, "make / recursively slave"),
             Step::BindRoot => write!(f, "bind NEWROOT onto itself (recursive)"),
+            Step::TmpfsRoot => write!(f, "mount tmpfs over NEWROOT as the new root"),
+            Step::RootfsEntries { ro, fresh } => write!(
+                f,
+                "bind NEWROOT's entries into the tmpfs root{}{}",
+                if *ro { " read-only" } else { "" },
+                if fresh.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (fresh {})", fresh.join(", "))
+                }
+            ),
             Step::Proc => write!(f, "mount proc on /proc"),
             Step::DevTmpfs => write!(f, "mount tmpfs on /dev"),
             Step::DevNode { name, major, minor } => {
@@ -199,7 +336,45 @@ impl std::fmt::Display for Step {
                 dst.display(),
                 bind_flags(*ro, *dev)
             ),
-            Step::User(UserMount::Tmpfs { dst }) => write!(f, "mount tmpfs on {}", dst.display()),
+            Step::User(UserMount::Tmpfs { dst, size, mode }) => {
+                write!(f, "mount tmpfs on {}", dst.display())?;
+                write!(f, " (mode {:o}", mode.unwrap_or(0o755))?;
+                if let Some(size) = size {
+                    write!(f, ", size {size}")?;
+                }
+                write!(f, ")")
+            }
+            Step::User(UserMount::Dir { dst, mode }) => {
+                write!(
+                    f,
+                    "mkdir {} (mode {:o})",
+                    dst.display(),
+                    mode.unwrap_or(0o755)
+                )
+            }
+            Step::User(UserMount::File { fd, dst, mode }) => write!(
+                f,
+                "write fd {fd} to {} (mode {:o})",
+                dst.display(),
+                mode.unwrap_or(0o666)
+            ),
+            Step::User(UserMount::BindData { fd, dst, ro, mode }) => write!(
+                f,
+                "bind{} the data of fd {fd} on {} (mode {:o})",
+                if *ro { " read-only" } else { "" },
+                dst.display(),
+                mode.unwrap_or(0o600)
+            ),
+            Step::User(UserMount::Symlink { target, dst }) => {
+                write!(f, "symlink {} -> {}", dst.display(), target.display())
+            }
+            Step::User(UserMount::Chmod { mode, path }) => {
+                write!(f, "chmod {mode:o} {}", path.display())
+            }
+            Step::User(UserMount::Mqueue { dst }) => write!(f, "mount mqueue on {}", dst.display()),
+            Step::User(UserMount::RemountRo { dst }) => {
+                write!(f, "remount {} read-only", dst.display())
+            }
             Step::Mask(p) => write!(f, "mask {p}"),
             Step::ReadOnly(p) => write!(f, "make {p} read-only"),
             Step::RootReadOnly => write!(f, "make / read-only"),
@@ -215,7 +390,18 @@ impl std::fmt::Display for Step {
 /// while host paths are still reachable, then user mounts (so they may cover a standard one), then
 /// masks (so no user mount uncovers them), the pivot, and the read-only root last.
 pub fn plan(opts: &Options, facts: Facts) -> Vec<Step> {
-    let mut steps = vec![Step::Propagation(opts.propagation), Step::BindRoot];
+    let mut steps = vec![Step::Propagation(opts.propagation)];
+    if opts.tmpfs_root {
+        let fresh = [(opts.proc, "proc"), (opts.dev, "dev"), (opts.sys, "sys")]
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, name)| name)
+            .collect();
+        steps.push(Step::TmpfsRoot);
+        steps.push(Step::RootfsEntries { ro: opts.ro, fresh });
+    } else {
+        steps.push(Step::BindRoot);
+    }
     if opts.proc {
         steps.push(Step::Proc);
     }
@@ -292,6 +478,23 @@ pub fn bind_attrs(ro: bool, dev: bool) -> u64 {
         attrs |= crate::sys::MOUNT_ATTR_NOSUID | crate::sys::MOUNT_ATTR_NODEV;
     }
     attrs
+}
+
+/// Parses an `--chmod`/`--perms` mode: octal digits, at most 07777.
+pub fn parse_mode(s: &str) -> Result<u32, String> {
+    let digits = s.strip_prefix("0o").unwrap_or(s);
+    match u32::from_str_radix(digits, 8) {
+        Ok(m) if m <= 0o7777 && !digits.is_empty() && !digits.starts_with('+') => Ok(m),
+        _ => Err(format!("'{s}' is not an octal mode (0 to 7777)")),
+    }
+}
+
+/// Parses a descriptor number of `--file`/`--bind-data`.
+pub fn parse_fd(s: &str) -> Result<i32, String> {
+    match s.parse::<i32>() {
+        Ok(fd) if fd >= 0 && s.bytes().all(|b| b.is_ascii_digit()) => Ok(fd),
+        _ => Err(format!("'{s}' is not a file descriptor number")),
+    }
 }
 
 /// Why a destination must be absolute, for the usage errors.
@@ -378,6 +581,7 @@ mod tests {
             sys: true,
             mask: true,
             ro: false,
+            tmpfs_root: false,
             mounts: vec![],
             put_old: None,
             wd: None,
@@ -441,6 +645,8 @@ mod tests {
         o.mounts = vec![
             UserMount::Tmpfs {
                 dst: PathBuf::from("/tmp"),
+                size: None,
+                mode: None,
             },
             UserMount::Bind {
                 src: PathBuf::from("/a"),
@@ -568,6 +774,119 @@ mod tests {
             skip_missing: true,
         });
         assert_eq!(step.to_string(), "bind /a on /b (ro,nosuid,nodev)");
+    }
+
+    #[test]
+    fn tmpfs_root_replaces_the_bind_and_keeps_user_operations_in_order() {
+        let mut o = opts();
+        o.tmpfs_root = true;
+        o.ro = true;
+        o.sys = false;
+        o.mounts = vec![
+            UserMount::Dir {
+                dst: "/data".into(),
+                mode: Some(0o700),
+            },
+            UserMount::File {
+                fd: 3,
+                dst: "/data/f".into(),
+                mode: None,
+            },
+            UserMount::BindData {
+                fd: 4,
+                dst: "/data/b".into(),
+                ro: true,
+                mode: None,
+            },
+            UserMount::Symlink {
+                target: "data/f".into(),
+                dst: "/link".into(),
+            },
+            UserMount::Tmpfs {
+                dst: "/scratch".into(),
+                size: Some(1 << 20),
+                mode: Some(0o1777),
+            },
+            UserMount::Chmod {
+                mode: 0o755,
+                path: "/data".into(),
+            },
+            UserMount::Mqueue { dst: "/mq".into() },
+            UserMount::RemountRo {
+                dst: "/scratch".into(),
+            },
+        ];
+        let s = plan(&o, ROOT);
+        assert_eq!(s[1], Step::TmpfsRoot);
+        assert_eq!(
+            s[2],
+            Step::RootfsEntries {
+                ro: true,
+                fresh: vec!["proc", "dev"]
+            }
+        );
+        assert!(!s.contains(&Step::BindRoot));
+        let user: Vec<UserMount> = s
+            .iter()
+            .filter_map(|x| match x {
+                Step::User(m) => Some(m.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(user, o.mounts);
+        let first = s.iter().position(|x| matches!(x, Step::User(_))).unwrap();
+        assert!(s[..first].contains(&Step::DevShm));
+        assert_eq!(s[first + user.len()], Step::Mask(MASKED[0]));
+        assert_eq!(s.last(), Some(&Step::RootReadOnly));
+        let shown: Vec<String> = user
+            .iter()
+            .map(|m| Step::User(m.clone()).to_string())
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "mkdir /data (mode 700)",
+                "write fd 3 to /data/f (mode 666)",
+                "bind read-only the data of fd 4 on /data/b (mode 600)",
+                "symlink /link -> data/f",
+                "mount tmpfs on /scratch (mode 1777, size 1048576)",
+                "chmod 755 /data",
+                "mount mqueue on /mq",
+                "remount /scratch read-only",
+            ]
+        );
+        let opts_shown: Vec<&str> = user.iter().map(UserMount::option).collect();
+        assert_eq!(
+            opts_shown,
+            [
+                "--dir",
+                "--file",
+                "--ro-bind-data",
+                "--symlink",
+                "--tmpfs",
+                "--chmod",
+                "--mqueue",
+                "--remount-ro"
+            ]
+        );
+        assert_eq!(user[1].fd(), Some(3));
+        assert_eq!(user[0].fd(), None);
+        assert!(user[5].may_be_root() && !user[4].may_be_root());
+    }
+
+    #[test]
+    fn modes_and_fds() {
+        assert_eq!(parse_mode("0755"), Ok(0o755));
+        assert_eq!(parse_mode("1777"), Ok(0o1777));
+        assert_eq!(parse_mode("0o600"), Ok(0o600));
+        for bad in ["", "8", "10000", "-1", "+7", "rwx", "0o"] {
+            assert!(parse_mode(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_fd("3"), Ok(3));
+        assert_eq!(parse_fd("0"), Ok(0));
+        for bad in ["", "-1", "+3", "x", "99999999999"] {
+            assert!(parse_fd(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

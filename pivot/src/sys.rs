@@ -283,6 +283,20 @@ pub fn symlinkat(target: &str, dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
     check(unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) })
 }
 
+/// `symlinkat(2)` with a target that need not be UTF-8.
+pub fn symlinkat_os(target: &OsStr, dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
+    let t = cstr(target)?;
+    let n = cstr(name)?;
+    // SAFETY: both strings are valid C strings and `dir` is open.
+    check(unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) })
+}
+
+/// `fchmod(2)` of an open (not `O_PATH`) descriptor.
+pub fn fchmod(fd: &OwnedFd, mode: u32) -> io::Result<()> {
+    // SAFETY: `fd` is open.
+    check(unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) })
+}
+
 /// `mknodat(2)` of a character device, then `fchmodat` so that the umask does not narrow it.
 pub fn mknod_char(dir: &OwnedFd, name: &OsStr, major: u32, minor: u32) -> io::Result<()> {
     let c = cstr(name)?;
@@ -335,18 +349,93 @@ pub fn is_mount_root(dir: &OwnedFd, name: &OsStr) -> io::Result<bool> {
     let c = cstr(name)?;
     // SAFETY: statx writes only into `stx`, a zeroed local of the right type.
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // An empty name asks about `dir` itself.
+    let flags = if name.is_empty() {
+        libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH
+    } else {
+        libc::AT_SYMLINK_NOFOLLOW
+    };
     // SAFETY: `dir` is open, `c` a valid C string, `stx` a valid out-pointer.
-    check(unsafe {
-        libc::statx(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-            0,
-            &mut stx,
-        )
-    })?;
+    check(unsafe { libc::statx(dir.as_raw_fd(), c.as_ptr(), flags, 0, &mut stx) })?;
     if stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT == 0 {
         return Err(io::Error::from_raw_os_error(libc::ENOSYS));
     }
     Ok(stx.stx_attributes & STATX_ATTR_MOUNT_ROOT != 0)
+}
+
+/// Whether descriptor `fd` is open for reading (`fcntl(F_GETFL)`): EBADF when it is not open,
+/// EBADF too when it is open write-only.
+pub fn fd_readable(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFL takes no argument and only reads the descriptor table.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if flags & libc::O_ACCMODE == libc::O_WRONLY {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    Ok(())
+}
+
+/// Whether the object `fd` refers to is the root of a mount (statx's `STATX_ATTR_MOUNT_ROOT`;
+/// before Linux 5.8, a device different from its parent's).
+pub fn fd_is_mount_root(fd: &OwnedFd) -> io::Result<bool> {
+    match is_mount_root(fd, OsStr::new("")) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+            let parent = openat(fd, OsStr::new(".."), libc::O_PATH, 0)?;
+            Ok(fstat(fd)?.st_dev != fstat(&parent)?.st_dev)
+        }
+        other => other,
+    }
+}
+
+/// Copies everything readable from descriptor `from` into `to` and returns the byte count.
+pub fn copy_fd(from: RawFd, to: &OwnedFd) -> io::Result<u64> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        // SAFETY: `buf` is writable for its length.
+        let n = unsafe { libc::read(from, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Ok(total);
+        }
+        let mut done = 0usize;
+        while done < n as usize {
+            let rest = &buf[done..n as usize];
+            // SAFETY: `rest` is readable for its length and `to` is open.
+            let w = unsafe { libc::write(to.as_raw_fd(), rest.as_ptr().cast(), rest.len()) };
+            if w < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            done += w as usize;
+        }
+        total += n as u64;
+    }
+}
+
+/// `close(2)` of a descriptor pivot was handed by number (`--file FD`): the command must not
+/// inherit it.
+pub fn close_fd(fd: RawFd) {
+    // SAFETY: closing a number the user gave us; nothing else in pivot owns it (pivot's own
+    // descriptors are OwnedFd values opened later and never handed out by number).
+    unsafe { libc::close(fd) };
+}
+
+/// `fchmod(2)` through the `/proc/self/fd` path of an `O_PATH` descriptor (fchmod itself refuses
+/// `O_PATH`); the magic link reaches the very object, so no symlink is followed.
+pub fn chmod_fd(fd: &OwnedFd, mode: u32) -> io::Result<()> {
+    let c = path_c(&fd_path(fd))?;
+    // SAFETY: `c` is a valid C string.
+    check(unsafe { libc::chmod(c.as_ptr(), mode as libc::mode_t) })
 }

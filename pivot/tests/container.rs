@@ -1405,3 +1405,198 @@ fn try_binds_skip_a_missing_source() {
     assert_eq!((b.code, b.stdout.as_str()), (Some(0), "p\n"), "{b:?}");
     host.unchanged();
 }
+
+/// Every entry under `dir` and `dir` itself (symlinks not followed) with its mode, size,
+/// modification time and link target: a run that wrote anything, even a mount point that it
+/// removed again, changes some directory's mtime.
+fn tree_with_mtimes(dir: &Path) -> BTreeSet<(String, u32, u64, i64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = BTreeSet::new();
+    let m = std::fs::symlink_metadata(dir).expect("lstat");
+    out.insert((".".into(), m.mode(), m.size(), m.mtime(), m.mtime_nsec()));
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).expect("read_dir") {
+            let p = entry.expect("entry").path();
+            let m = std::fs::symlink_metadata(&p).expect("lstat");
+            let shown = p.strip_prefix(dir).unwrap().display().to_string();
+            let link = std::fs::read_link(&p)
+                .map(|l| format!(" -> {}", l.display()))
+                .unwrap_or_default();
+            out.insert((
+                format!("{shown}{link}"),
+                m.mode(),
+                m.size(),
+                m.mtime(),
+                m.mtime_nsec(),
+            ));
+            if m.is_dir() {
+                todo.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// What the tmpfs-root tests look at inside: what was created, its modes and contents, which
+/// writes are refused, and the mounts' options and types (mqueue's options are pivot's own:
+/// nosuid,nodev,noexec as runc's /dev/mqueue, bwrap gives it none).
+const MADE_SCRIPT: &str = "stat -c '%n %a %F' /data /data/p /data/f /data/bd /data/rbd /link \
+     /scratch /mq; cat /data/f /data/bd /data/rbd /link; readlink /link; touch /scratch/x; \
+     echo w > /data/rbd; ls -A /; awk '$5 ~ /^\\/(data|scratch|mq)/ \
+     { print $5, ($5 == \"/mq\" ? \"-\" : $6), $8 }' /proc/self/mountinfo";
+
+/// issue #27: `--tmpfs-root` builds the new root on a tmpfs with NEWROOT's entries bound in, and
+/// `--dir`, `--file`, `--bind-data`, `--ro-bind-data`, `--symlink`, `--perms`, `--size`,
+/// `--tmpfs`, `--mqueue`, `--chmod`, `--remount-ro` add to it in command-line order: the rootfs
+/// on disk is not written (not even a directory's mtime), and the result inside is bwrap's for
+/// the same options with the same entries bound.
+#[test]
+fn tmpfs_root_writes_nothing_to_the_rootfs_and_matches_bwrap() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("tmpfsroot");
+    let root = rootfs_copy(&t, "r");
+    let r = root.display().to_string();
+    let data = t.0.join("data");
+    std::fs::write(&data, "some data\n").unwrap();
+    let data = data.display().to_string();
+    let ops = "--dir /data --perms 0700 --dir /data/p --file 3 /data/f --bind-data 4 /data/bd \
+               --ro-bind-data 5 /data/rbd --symlink data/f /link --size 1048576 --perms 1777 \
+               --tmpfs /scratch --mqueue /mq --chmod 0750 /data --remount-ro /scratch";
+    let fds = format!("3<'{data}' 4<'{data}' 5<'{data}'");
+    let before = tree_with_mtimes(&root);
+    let script = format!("{BIN} --tmpfs-root --no-sys {ops} '{r}' /bin/sh -c \"$1\" {fds}");
+    let out = testcaps::run(
+        Command::new("unshare").args(CONTAINER).args([
+            "--",
+            "sh",
+            "-c",
+            &script,
+            "sh",
+            MADE_SCRIPT,
+        ]),
+        LIMIT,
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "touch: /scratch/x: Read-only file system\n\
+         /bin/sh: can't create /data/rbd: Read-only file system\n",
+        "{out:?}"
+    );
+    let mut want = String::from(
+        "/data 750 directory\n/data/p 700 directory\n/data/f 666 regular file\n\
+         /data/bd 600 regular file\n/data/rbd 600 regular file\n/link 777 symbolic link\n\
+         /scratch 1777 directory\n/mq 1777 directory\n",
+    );
+    want.push_str(&"some data\n".repeat(4));
+    want.push_str("data/f\n");
+    let mut top: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .chain(["data", "link", "mq", "scratch"].map(String::from))
+        .collect();
+    top.sort();
+    for name in &top {
+        want.push_str(&format!("{name}\n"));
+    }
+    want.push_str(
+        "/data/bd rw,nosuid,nodev,relatime tmpfs\n/data/rbd ro,nosuid,nodev,relatime tmpfs\n\
+         /scratch ro,nosuid,nodev,relatime tmpfs\n/mq - mqueue\n",
+    );
+    assert_eq!(out.stdout, want, "{out:?}");
+    assert_eq!(
+        tree_with_mtimes(&root),
+        before,
+        "the rootfs on disk changed"
+    );
+    // bwrap: its root is always a tmpfs; the same entries bound in, the same operations.
+    let mut entries = String::new();
+    for name in &top {
+        let p = root.join(name);
+        if ["data", "link", "mq", "scratch"].contains(&name.as_str()) {
+            continue;
+        }
+        entries.push_str(&match (name.as_str(), std::fs::read_link(&p)) {
+            ("proc", _) => "--proc /proc ".to_string(),
+            ("dev", _) => "--dev /dev ".to_string(),
+            (_, Ok(target)) => format!("--symlink '{}' '/{name}' ", target.display()),
+            _ => format!("--bind '{}' '/{name}' ", p.display()),
+        });
+    }
+    let script = format!("bwrap --unshare-all {entries}{ops} /bin/sh -c \"$1\" {fds}");
+    let b = testcaps::run(
+        Command::new("sh").args(["-c", &script, "sh", MADE_SCRIPT]),
+        LIMIT,
+    );
+    assert_eq!(b.code, Some(0), "bwrap: {b:?}");
+    assert_eq!(b.stderr, out.stderr, "bwrap: {b:?}");
+    assert_eq!(b.stdout, out.stdout, "bwrap: {b:?}");
+    assert_eq!(
+        tree_with_mtimes(&root),
+        before,
+        "the rootfs on disk changed"
+    );
+    host.unchanged();
+}
+
+/// issue #27: with `--tmpfs-root`, whatever would have to create or change something in NEWROOT
+/// on disk (a mount point or --dir inside one of its directories, --file over one of its files,
+/// --chmod of one of its paths) is refused with one line, and the rootfs is untouched.
+#[test]
+fn tmpfs_root_refuses_to_write_into_the_rootfs() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("tmpfsroot-refuse");
+    let root = rootfs_copy(&t, "r");
+    let r = root.display().to_string();
+    let before = tree_with_mtimes(&root);
+    let not_own = |opt: &str, path: &str, on: &str| {
+        format!(
+            "pivot: {opt} {path}: {on} is not on pivot's tmpfs (it is part of NEWROOT or of a \
+             bind) (--tmpfs-root changes nothing in NEWROOT on disk: use a path on the tmpfs \
+             root, a --tmpfs or a --dir below it)\n"
+        )
+    };
+    let missing = |path: &str| {
+        format!(
+            "pivot: resolving {path} inside {r}: {path} is missing and would be created in \
+             NEWROOT on disk (--tmpfs-root creates nothing in NEWROOT on disk: mount a --tmpfs \
+             or make a --dir for it on the tmpfs root, or use a path NEWROOT has)\n"
+        )
+    };
+    for (args, err) in [
+        (vec!["--dir", "/etc/new"], missing("/etc/new")),
+        (vec!["--tmpfs", "/mnt/sub"], missing("/mnt/sub")),
+        (vec!["--bind", "/etc:/usr/new"], missing("/usr/new")),
+        (
+            vec!["--chmod", "0700", "/etc"],
+            not_own("--chmod", "/etc", "/etc"),
+        ),
+        (
+            vec!["--perms", "0700", "--dir", "/bin"],
+            not_own("--perms", "/bin", "/bin"),
+        ),
+        (
+            vec!["--symlink", "x", "/etc/new"],
+            not_own("--symlink", "/etc/new", "/etc"),
+        ),
+    ] {
+        let mut a = vec!["--tmpfs-root"];
+        a.extend(&args);
+        a.extend([r.as_str(), "/bin/true"]);
+        let out = refused_in_ns(&a, &root);
+        assert_eq!(out.stdout, "rc=1\n0\n", "{args:?}: {out:?}");
+        assert_eq!(out.stderr, err, "{args:?}");
+        assert_eq!(tree_with_mtimes(&root), before, "{args:?}");
+    }
+    // --file over a file of the rootfs: refused as well (it would truncate it on disk).
+    let script =
+        format!("{BIN} --tmpfs-root --file 3 /etc/passwd '{r}' /bin/true 3</dev/null; echo rc=$?");
+    let out = sh_in_ns(&MOUNT_AND_PID, &script);
+    assert_eq!(out.stdout, "rc=1\n", "{out:?}");
+    assert_eq!(out.stderr, not_own("--file", "/etc/passwd", "/etc"));
+    assert_eq!(tree_with_mtimes(&root), before);
+    host.unchanged();
+}
