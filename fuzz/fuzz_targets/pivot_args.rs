@@ -3,11 +3,11 @@
 //! operations of issue #27 (`--dir`, `--file`, `--bind-data`, `--symlink`, `--chmod`, `--size`,
 //! `--perms`, `--mqueue`, `--remount-ro`) keep command-line order: every accepted mode is at
 //! most 07777, every descriptor non-negative, and `--size`/`--perms` land only on operations
-//! that take them.
+//! that take them. `--setenv`/`--unsetenv` names are valid.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pivot::plan::{bind_spec, parse_bind, parse_fd, parse_mode, UserMount};
+use pivot::plan::{bind_spec, check_env_name, parse_bind, parse_fd, parse_mode, EnvOp, UserMount};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -35,6 +35,11 @@ fuzz_target!(|data: &[u8]| {
             .filter(|m| matches!(m, UserMount::Tmpfs { size: Some(_), .. }))
             .count();
         assert!(given <= sizes, "{text:?}");
+        for op in &inv.env {
+            if let EnvOp::Set(k, _) | EnvOp::Unset(k) = op {
+                assert!(check_env_name(k).is_ok(), "{text:?}: {op:?}");
+            }
+        }
         for m in &inv.mounts {
             assert!(m.dst().is_absolute(), "{text:?}: {m:?}");
             if let Some(fd) = m.fd() {

@@ -37,6 +37,8 @@ Examples:
       creating anything inside those entries, /etc/x say, is refused)
   unshare -m -p -f -i -- pivot --bind-data 3 /etc/hosts --perms 0700 --dir /run/app \\
       --mqueue /dev/mqueue --remount-ro /dev/mqueue ./rootfs sh 3<hosts
+  env -i PATH=/bin pivot --clear-env --setenv PATH /usr/bin:/bin --setenv HOME /root \\
+      --unsetenv TERM ./rootfs sh     (in command-line order; COMMAND is found with that PATH)
   pivot switch-root /newroot /sbin/init        (in an initramfs; also as `switch_root`)
   pivot root-compat /new /new/old              (pivot_root(8); also as `pivot_root`)
 
@@ -144,6 +146,16 @@ pub struct Cli {
     /// Working directory inside the new root (default /).
     #[arg(short = 'w', long = "wd", value_name = "DIR")]
     pub wd: Option<PathBuf>,
+    /// Set VAR to VALUE in the command's environment (with --unsetenv and --clear-env in
+    /// command-line order; COMMAND is looked up with the resulting PATH).
+    #[arg(long, num_args = 2, value_names = ["VAR", "VALUE"])]
+    pub setenv: Vec<OsString>,
+    /// Remove VAR from the command's environment.
+    #[arg(long, value_name = "VAR")]
+    pub unsetenv: Vec<OsString>,
+    /// Start the command's environment empty (what comes after it still applies).
+    #[arg(long = "clear-env", visible_alias = "clearenv")]
+    pub clear_env: bool,
     /// Set the hostname (only in a UTS namespace that is not the host's).
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
@@ -175,6 +187,8 @@ pub struct Invocation {
     pub cli: Cli,
     /// `--bind`, `--ro-bind` and `--tmpfs` in the order given.
     pub mounts: Vec<UserMount>,
+    /// `--setenv`, `--unsetenv`, `--clear-env` in the order given.
+    pub env: Vec<plan::EnvOp>,
 }
 
 /// Parses pivot's own command line (without the compat modes).
@@ -328,10 +342,47 @@ where
     }
     events.extend(indexed.into_iter().map(|(i, m)| (i, Event::Op(m))));
     events.sort_by_key(|(i, _)| *i);
+    let env = match env_ops(&matches) {
+        Ok(env) => env,
+        Err(why) => return Parsed::Usage(format!("{tool}: {why} (try '{tool} --help')")),
+    };
     match apply_modifiers(events.into_iter().map(|(_, e)| e)) {
-        Ok(mounts) => Parsed::Run(Invocation { cli, mounts }),
+        Ok(mounts) => Parsed::Run(Invocation { cli, mounts, env }),
         Err(why) => Parsed::Usage(format!("{tool}: {why} (try '{tool} --help')")),
     }
+}
+
+/// `--setenv`, `--unsetenv` and `--clear-env` in command-line order.
+fn env_ops(matches: &clap::ArgMatches) -> Result<Vec<plan::EnvOp>, String> {
+    use plan::EnvOp;
+    let mut ops: Vec<(usize, EnvOp)> = Vec::new();
+    let values: Vec<&OsString> = matches
+        .get_many::<OsString>("setenv")
+        .into_iter()
+        .flatten()
+        .collect();
+    let indices: Vec<usize> = matches.indices_of("setenv").into_iter().flatten().collect();
+    for (pair, i) in values.chunks(2).zip(indices.chunks(2)) {
+        if let [k, v] = pair {
+            plan::check_env_name(k).map_err(|why| format!("invalid value for --setenv: {why}"))?;
+            ops.push((i[0], EnvOp::Set((*k).clone(), (*v).clone())));
+        }
+    }
+    let values = matches
+        .get_many::<OsString>("unsetenv")
+        .into_iter()
+        .flatten();
+    let indices = matches.indices_of("unsetenv").into_iter().flatten();
+    for (k, i) in values.zip(indices) {
+        plan::check_env_name(k).map_err(|why| format!("invalid value for --unsetenv: {why}"))?;
+        ops.push((i, EnvOp::Unset(k.clone())));
+    }
+    if matches.get_flag("clear_env") {
+        let i = matches.index_of("clear_env").unwrap_or(0);
+        ops.push((i, EnvOp::Clear));
+    }
+    ops.sort_by_key(|(i, _)| *i);
+    Ok(ops.into_iter().map(|(_, op)| op).collect())
 }
 
 /// One piece of the ordered command line: an operation, or a modifier of the next one.
@@ -444,6 +495,7 @@ impl Invocation {
             put_old: c.put_old.clone(),
             wd: c.wd.clone(),
             hostname: c.hostname.clone(),
+            env: self.env.clone(),
             verbose: c.verbose,
         }
     }
@@ -798,8 +850,14 @@ fn precheck(root: &std::os::fd::OwnedFd, opts: &Options) -> Result<(), Error> {
     let candidates: Vec<PathBuf> = if prog.as_encoded_bytes().contains(&b'/') {
         vec![wd_abs.join(prog_path)]
     } else {
-        let path = std::env::var_os("PATH")
-            .unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+        // The PATH the command will be looked up with: after --setenv/--unsetenv/--clear-env.
+        let path = plan::environment(
+            std::env::var_os("PATH").map(|p| ("PATH".into(), p)),
+            &opts.env,
+        )
+        .into_iter()
+        .find_map(|(k, v)| (k == "PATH").then_some(v))
+        .unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
         std::env::split_paths(&path)
             .filter(|d| d.is_absolute())
             .map(|d| d.join(prog_path))
@@ -868,7 +926,30 @@ pub fn run(tool: &str, inv: &Invocation) -> Result<Never, Error> {
             )
         })?;
     }
+    set_environment(&ctx, &opts.env)?;
     exec(&opts.argv)
+}
+
+/// Applies `ops` to the process environment, in order, for the exec that follows.
+fn set_environment(ctx: &apply::Ctx<'_>, ops: &[plan::EnvOp]) -> Result<(), Error> {
+    for op in ops {
+        let r = match op {
+            plan::EnvOp::Set(k, v) => {
+                ctx.say(format!("setenv {}", k.to_string_lossy()));
+                sys::setenv(k, v)
+            }
+            plan::EnvOp::Unset(k) => {
+                ctx.say(format!("unsetenv {}", k.to_string_lossy()));
+                sys::unsetenv(k)
+            }
+            plan::EnvOp::Clear => {
+                ctx.say("clearenv");
+                sys::clearenv()
+            }
+        };
+        r.map_err(|e| Error::sys("changing the environment", e))?;
+    }
+    Ok(())
 }
 
 /// Execs `argv` (PATH search) and returns the failure with 126/127.
@@ -1125,6 +1206,44 @@ mod tests {
                     assert!(line.starts_with(want), "{args:?}: {line}");
                     assert!(!line.contains('\n'), "{line}");
                 }
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn environment_options_keep_command_line_order() {
+        use plan::EnvOp;
+        let os = OsString::from;
+        let inv = ok(&[
+            "--setenv",
+            "A",
+            "1",
+            "--clear-env",
+            "--unsetenv",
+            "B",
+            "--setenv",
+            "C",
+            "x=y z",
+            "/r",
+        ]);
+        assert_eq!(
+            inv.options().env,
+            [
+                EnvOp::Set(os("A"), os("1")),
+                EnvOp::Clear,
+                EnvOp::Unset(os("B")),
+                EnvOp::Set(os("C"), os("x=y z")),
+            ]
+        );
+        assert_eq!(ok(&["--clearenv", "/r"]).env, [EnvOp::Clear]);
+        for (args, want) in [
+            (&["--setenv", "A=B", "1"][..], "pivot: invalid value for --setenv: 'A=B' is not a variable name (not empty, no '=') (try 'pivot --help')"),
+            (&["--unsetenv", ""], "pivot: invalid value for --unsetenv: '' is not a variable name (not empty, no '=') (try 'pivot --help')"),
+        ] {
+            let argv = std::iter::once("pivot").chain(args.iter().copied()).chain(["/r"]);
+            match parse("pivot", argv) {
+                Parsed::Usage(line) => assert_eq!(line, want),
                 other => panic!("{args:?}: {other:?}"),
             }
         }

@@ -149,6 +149,49 @@ impl UserMount {
     }
 }
 
+/// A change to the command's environment, applied in command-line order just before the exec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvOp {
+    /// `--setenv VAR VALUE`.
+    Set(OsString, OsString),
+    /// `--unsetenv VAR`.
+    Unset(OsString),
+    /// `--clear-env`: every variable set so far is removed.
+    Clear,
+}
+
+/// Checks a variable name of `--setenv`/`--unsetenv`: not empty, no `=` (it would end the name)
+/// and no NUL.
+pub fn check_env_name(name: &std::ffi::OsStr) -> Result<(), String> {
+    let b = name.as_encoded_bytes();
+    if b.is_empty() || b.contains(&b'=') || b.contains(&0) {
+        return Err(format!(
+            "'{}' is not a variable name (not empty, no '=')",
+            name.to_string_lossy()
+        ));
+    }
+    Ok(())
+}
+
+/// The environment `start` becomes after `ops`, in order.
+pub fn environment(
+    start: impl IntoIterator<Item = (OsString, OsString)>,
+    ops: &[EnvOp],
+) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = start.into_iter().collect();
+    for op in ops {
+        match op {
+            EnvOp::Set(k, v) => match env.iter_mut().find(|(name, _)| name == k) {
+                Some(slot) => slot.1 = v.clone(),
+                None => env.push((k.clone(), v.clone())),
+            },
+            EnvOp::Unset(k) => env.retain(|(name, _)| name != k),
+            EnvOp::Clear => env.clear(),
+        }
+    }
+    env
+}
+
 /// What the command line asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -179,6 +222,8 @@ pub struct Options {
     pub wd: Option<PathBuf>,
     /// Hostname to set.
     pub hostname: Option<String>,
+    /// Changes to the command's environment, in order.
+    pub env: Vec<EnvOp>,
     /// Print each step.
     pub verbose: bool,
 }
@@ -586,6 +631,7 @@ mod tests {
             put_old: None,
             wd: None,
             hostname: None,
+            env: vec![],
             verbose: false,
         }
     }
@@ -886,6 +932,36 @@ mod tests {
         assert_eq!(parse_fd("0"), Ok(0));
         for bad in ["", "-1", "+3", "x", "99999999999"] {
             assert!(parse_fd(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn environment_changes_apply_in_order() {
+        let os = |s: &str| OsString::from(s);
+        let start = [(os("HOME"), os("/root")), (os("PATH"), os("/bin"))];
+        let ops = [
+            EnvOp::Set(os("A"), os("1")),
+            EnvOp::Set(os("PATH"), os("/sbin")),
+            EnvOp::Unset(os("HOME")),
+            EnvOp::Unset(os("NOT_SET")),
+        ];
+        assert_eq!(
+            environment(start.clone(), &ops),
+            [(os("PATH"), os("/sbin")), (os("A"), os("1"))]
+        );
+        // --clear-env removes what came before it, not what comes after.
+        let ops = [
+            EnvOp::Set(os("A"), os("1")),
+            EnvOp::Clear,
+            EnvOp::Set(os("B"), os("2")),
+        ];
+        assert_eq!(environment(start, &ops), [(os("B"), os("2"))]);
+        assert!(check_env_name(std::ffi::OsStr::new("A_1")).is_ok());
+        for bad in ["", "A=B", "=", "A\0"] {
+            assert!(
+                check_env_name(std::ffi::OsStr::new(bad)).is_err(),
+                "{bad:?}"
+            );
         }
     }
 

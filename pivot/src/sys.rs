@@ -439,3 +439,27 @@ pub fn chmod_fd(fd: &OwnedFd, mode: u32) -> io::Result<()> {
     // SAFETY: `c` is a valid C string.
     check(unsafe { libc::chmod(c.as_ptr(), mode as libc::mode_t) })
 }
+
+// The environment is changed only on the way to the exec, in pivot's one thread: nothing reads it
+// at the same time (pivot starts no threads; std's own lock is not needed for that).
+
+/// `setenv(3)`, overwriting.
+pub fn setenv(name: &OsStr, value: &OsStr) -> io::Result<()> {
+    let n = cstr(name)?;
+    let v = cstr(value)?;
+    // SAFETY: both are valid C strings; no other thread reads the environment (see above).
+    check(unsafe { libc::setenv(n.as_ptr(), v.as_ptr(), 1) })
+}
+
+/// `unsetenv(3)`.
+pub fn unsetenv(name: &OsStr) -> io::Result<()> {
+    let n = cstr(name)?;
+    // SAFETY: a valid C string; no other thread reads the environment (see above).
+    check(unsafe { libc::unsetenv(n.as_ptr()) })
+}
+
+/// `clearenv(3)`.
+pub fn clearenv() -> io::Result<()> {
+    // SAFETY: no other thread reads the environment (see above).
+    check(unsafe { libc::clearenv() })
+}

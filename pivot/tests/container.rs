@@ -1600,3 +1600,108 @@ fn tmpfs_root_refuses_to_write_into_the_rootfs() {
     assert_eq!(tree_with_mtimes(&root), before);
     host.unchanged();
 }
+
+/// issue #27: `--setenv`, `--unsetenv` and `--clear-env` (bwrap's `--clearenv` too) change the
+/// command's environment in command-line order, as bwrap's do, and COMMAND is looked up with
+/// the PATH they leave.
+#[test]
+fn environment_options_match_bwrap() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let root = rootfs();
+    let env_args = [
+        "--setenv",
+        "A",
+        "1",
+        "--unsetenv",
+        "HOME",
+        "--setenv",
+        "B",
+        "x y",
+        "--setenv",
+        "X",
+        "new",
+    ];
+    let cleared = [
+        "--setenv",
+        "A",
+        "1",
+        "--clearenv",
+        "--setenv",
+        "PATH",
+        "/bin",
+    ];
+    let base = ["-i", "PATH=/bin:/usr/bin", "HOME=/root", "X=old"];
+    for ops in [&env_args[..], &cleared[..]] {
+        let out = testcaps::run(
+            Command::new("env")
+                .args(base)
+                .arg("unshare")
+                .args(MOUNT_AND_PID)
+                .arg("--")
+                .arg(BIN)
+                .args(ops)
+                .args([root.as_str(), "/bin/sh", "-c", "env | sort"]),
+            LIMIT,
+        );
+        assert_eq!(out.code, Some(0), "{ops:?}: {out:?}");
+        assert_eq!(out.stderr, "", "{ops:?}: {out:?}");
+        let b = testcaps::run(
+            Command::new("env")
+                .args(base)
+                .args([
+                    "bwrap",
+                    "--ro-bind",
+                    &root,
+                    "/",
+                    "--proc",
+                    "/proc",
+                    "--dev",
+                    "/dev",
+                ])
+                .args(ops)
+                .args(["/bin/sh", "-c", "env | sort"]),
+            LIMIT,
+        );
+        assert_eq!(b.code, Some(0), "bwrap {ops:?}: {b:?}");
+        assert_eq!(out.stdout, b.stdout, "{ops:?}");
+    }
+    let out = testcaps::run(
+        Command::new("env")
+            .args(base)
+            .arg("unshare")
+            .args(MOUNT_AND_PID)
+            .arg("--")
+            .arg(BIN)
+            .args(env_args)
+            .args([root.as_str(), "/bin/sh", "-c", "env | sort"]),
+        LIMIT,
+    );
+    assert_eq!(
+        out.stdout, "A=1\nB=x y\nPATH=/bin:/usr/bin\nPWD=/\nSHLVL=1\nX=new\n",
+        "{out:?}"
+    );
+    // The PATH left by --clear-env is the one COMMAND is looked up with.
+    let out = in_ns(
+        &MOUNT_AND_PID,
+        &[
+            "--clear-env",
+            "--setenv",
+            "PATH",
+            "/nowhere",
+            &root,
+            "sh",
+            "-c",
+            "true",
+        ],
+    );
+    assert_eq!(out.code, Some(127), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "pivot: COMMAND sh not found inside {root} (nothing was mounted; it is looked up in \
+             the new root, with PATH for a bare name)\n"
+        )
+    );
+    host.unchanged();
+}
