@@ -3,7 +3,8 @@
 //! operations of issue #27 (`--dir`, `--file`, `--bind-data`, `--symlink`, `--chmod`, `--size`,
 //! `--perms`, `--mqueue`, `--remount-ro`) keep command-line order: every accepted mode is at
 //! most 07777, every descriptor non-negative, and `--size`/`--perms` land only on operations
-//! that take them. `--setenv`/`--unsetenv` names are valid.
+//! that take them, every overlay has its `--overlay-src` layers. `--setenv`/`--unsetenv` names
+//! are valid.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -53,6 +54,7 @@ fuzz_target!(|data: &[u8]| {
                     assert!(mode.unwrap_or(0) <= 0o7777, "{text:?}: {m:?}")
                 }
                 UserMount::Chmod { mode, .. } => assert!(*mode <= 0o7777, "{text:?}: {m:?}"),
+                UserMount::Overlay { lower, .. } => assert!(!lower.is_empty(), "{text:?}: {m:?}"),
                 _ => {}
             }
         }

@@ -315,6 +315,7 @@ impl<'a> Ctx<'a> {
                 Ok(())
             }
             Step::TmpfsRoot => self.tmpfs_root(),
+            Step::OverlayRoot => self.overlay_root(),
             Step::RootfsEntries { ro, fresh } => self.rootfs_entries(*ro, fresh),
             Step::Proc => self.mount_on(
                 &self.real_dir("proc")?,
@@ -449,6 +450,13 @@ impl<'a> Ctx<'a> {
                 nosuid_nodev_noexec,
                 None,
             ),
+            Step::User(UserMount::Overlay { lower, upper, dst }) => {
+                self.overlay(lower, upper, dst)?;
+                if *upper == crate::plan::OverlayUpper::Tmp {
+                    self.own_mount(dst)?;
+                }
+                Ok(())
+            }
             Step::User(UserMount::RemountRo { dst }) => {
                 let t = self.resolve(dst, Create::No)?;
                 let root = sys::fd_is_mount_root(&t.fd)
@@ -521,6 +529,157 @@ impl<'a> Ctx<'a> {
         self.rootfs = Some(lower);
         self.own = Some(vec![top.st_dev]);
         Ok(())
+    }
+
+    /// Mounts a staging tmpfs over the NEWROOT path for the moment (every step works through the
+    /// root descriptor, which still reaches the tree below) and returns its root.
+    fn mount_staging(&self, why: &str) -> Result<OwnedFd, Error> {
+        let shown = self.newroot.display().to_string();
+        sys::mount(
+            Some(Path::new("tmpfs")),
+            &self.newroot,
+            Some("tmpfs"),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            Some("mode=700"),
+        )
+        .map_err(|e| Error::sys(format!("mount(tmpfs) for {why} on {shown}"), e))?;
+        let opened = sys::open(&self.newroot, libc::O_PATH | libc::O_DIRECTORY)
+            .map_err(|e| Error::sys(format!("open({shown}) (staging tmpfs)"), e));
+        let checked = opened.and_then(|staging| {
+            let below = match &self.root {
+                Some(r) => sys::fstat(r).map(|st| st.st_dev).ok(),
+                None => None,
+            };
+            let here = sys::fstat(&staging).map(|st| st.st_dev).ok();
+            if here.is_none() || here == below {
+                return Err(Error::input(
+                    format!("{shown} (staging tmpfs)"),
+                    "is not the new tmpfs",
+                    "something else mounted over NEWROOT meanwhile",
+                ));
+            }
+            Ok(staging)
+        });
+        if checked.is_err() {
+            let _ = sys::umount2(&self.newroot, libc::MNT_DETACH);
+        }
+        checked
+    }
+
+    /// `--tmp-overlay-root`: a staging tmpfs over NEWROOT holds the overlay's upper and work
+    /// directories and, at `root`, the overlay itself (NEWROOT, reached through a descriptor
+    /// opened before, its one lower layer), which becomes the new root. Nothing is written to
+    /// NEWROOT: the overlay writes only to the tmpfs.
+    fn overlay_root(&mut self) -> Result<(), Error> {
+        let shown = self.newroot.display().to_string();
+        let lower = sys::open(&self.newroot, libc::O_PATH | libc::O_DIRECTORY)
+            .map_err(|e| Error::sys(format!("open({shown})"), e))?;
+        let staging = self.mount_staging("--tmp-overlay-root")?;
+        // From here on cleanup() detaches the staging tmpfs and the overlay on it.
+        self.root = Some(
+            sys::open(&self.newroot, libc::O_PATH | libc::O_DIRECTORY)
+                .map_err(|e| Error::sys(format!("open({shown}) (staging tmpfs)"), e))?,
+        );
+        for name in ["upper", "work", "root"] {
+            sys::mkdirat(&staging, OsStr::new(name), 0o755)
+                .map_err(|e| Error::sys(format!("mkdir({shown}/{name}) (staging tmpfs)"), e))?;
+        }
+        let data = crate::plan::overlay_options(
+            &[fd_path(&lower)],
+            Some((&self.newroot.join("upper"), &self.newroot.join("work"))),
+            crate::in_user_namespace(),
+        );
+        let target = self.newroot.join("root");
+        sys::mount(
+            Some(Path::new("overlay")),
+            &target,
+            Some("overlay"),
+            0,
+            Some(&data),
+        )
+        .map_err(|e| {
+            let hint = overlay_hint(&e);
+            Error::sys_hint(
+                format!("mount(overlay) of {shown} as the new root"),
+                e,
+                hint,
+            )
+        })?;
+        let root = sys::open(&target, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| {
+            Error::sys(
+                format!("open({}) after mounting overlay", target.display()),
+                e,
+            )
+        })?;
+        // The root of the overlay is below the staging tmpfs, which cleanup() detaches.
+        self.root = Some(root);
+        self.rootfs = Some(lower);
+        Ok(())
+    }
+
+    /// `--overlay`, `--tmp-overlay`, `--ro-overlay` at `dst` (nosuid,nodev).
+    fn overlay(
+        &self,
+        lower: &[PathBuf],
+        upper: &crate::plan::OverlayUpper,
+        dst: &Path,
+    ) -> Result<(), Error> {
+        use crate::plan::OverlayUpper;
+        let t = self.resolve(dst, Create::Dir)?;
+        let userxattr = crate::in_user_namespace();
+        let mut flags = libc::MS_NOSUID | libc::MS_NODEV;
+        let mount = |data: &str, flags: libc::c_ulong| {
+            self.mount_on(
+                &t,
+                Some(Path::new("overlay")),
+                Some("overlay"),
+                flags,
+                Some(data),
+            )
+            .map_err(|e| match e {
+                Error::Sys { what, source, .. } => {
+                    let hint = overlay_hint(&source);
+                    Error::sys_hint(what, source, hint)
+                }
+                other => other,
+            })
+        };
+        match upper {
+            OverlayUpper::Dir { upper, work } => mount(
+                &crate::plan::overlay_options(lower, Some((upper, work)), userxattr),
+                flags,
+            ),
+            OverlayUpper::ReadOnly => {
+                flags |= libc::MS_RDONLY;
+                mount(&crate::plan::overlay_options(lower, None, userxattr), flags)
+            }
+            OverlayUpper::Tmp => {
+                let staging = self.mount_staging("--tmp-overlay")?;
+                let made = ["upper", "work"].into_iter().try_for_each(|name| {
+                    sys::mkdirat(&staging, OsStr::new(name), 0o755)
+                        .map_err(|e| Error::sys(format!("mkdir({name}) on the staging tmpfs"), e))
+                });
+                let mounted = made.and_then(|()| {
+                    let data = crate::plan::overlay_options(
+                        lower,
+                        Some((&self.newroot.join("upper"), &self.newroot.join("work"))),
+                        userxattr,
+                    );
+                    mount(&data, flags)
+                });
+                let detached = sys::umount2(&self.newroot, libc::MNT_DETACH).map_err(|e| {
+                    Error::sys(
+                        format!(
+                            "umount2({}) of the --tmp-overlay staging tmpfs",
+                            self.newroot.display()
+                        ),
+                        e,
+                    )
+                });
+                mounted?;
+                detached
+            }
+        }
     }
 
     /// NEWROOT's top-level entries into the tmpfs root: a mount point of the tmpfs and a bind
@@ -664,15 +823,8 @@ impl<'a> Ctx<'a> {
             ));
         }
         let shown = self.newroot.display().to_string();
-        sys::mount(
-            Some(Path::new("tmpfs")),
-            &self.newroot,
-            Some("tmpfs"),
-            libc::MS_NOSUID | libc::MS_NODEV,
-            Some("mode=700"),
-        )
-        .map_err(|e| Error::sys(format!("mount(tmpfs) for {opt} on {shown}"), e))?;
-        let staged = self.stage(fd, dst, mode, &t);
+        let staging = self.mount_staging(opt)?;
+        let staged = self.stage(fd, dst, mode, &t, &staging);
         let detached = sys::umount2(&self.newroot, libc::MNT_DETACH)
             .map_err(|e| Error::sys(format!("umount2({shown}) of the {opt} staging tmpfs"), e));
         staged?;
@@ -680,22 +832,17 @@ impl<'a> Ctx<'a> {
         self.attrs_at(dst, crate::plan::bind_attrs(ro, false), false)
     }
 
-    fn stage(&self, fd: i32, dst: &Path, mode: u32, t: &resolve::Resolved) -> Result<(), Error> {
-        let shown = self.newroot.display().to_string();
-        let staging = sys::open(&self.newroot, libc::O_PATH | libc::O_DIRECTORY)
-            .map_err(|e| Error::sys(format!("open({shown}) (staging tmpfs)"), e))?;
-        let root_dev = sys::fstat(self.root()?).map(|st| st.st_dev);
-        let staging_dev = sys::fstat(&staging).map(|st| st.st_dev);
-        if root_dev.ok() == staging_dev.ok() {
-            return Err(Error::input(
-                format!("{shown} (staging tmpfs)"),
-                "is not the new tmpfs",
-                "something else mounted over NEWROOT meanwhile",
-            ));
-        }
+    fn stage(
+        &self,
+        fd: i32,
+        dst: &Path,
+        mode: u32,
+        t: &resolve::Resolved,
+        staging: &OwnedFd,
+    ) -> Result<(), Error> {
         let name = OsStr::new("data");
         let file = sys::openat(
-            &staging,
+            staging,
             name,
             libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW,
             mode,
@@ -703,11 +850,11 @@ impl<'a> Ctx<'a> {
         .map_err(|e| Error::sys("open(data, O_CREAT) on the staging tmpfs", e))?;
         sys::fchmod(&file, mode).map_err(|e| Error::sys("fchmod(data)", e))?;
         self.copy_in(fd, &file, dst)?;
-        let src = sys::openat(&staging, name, libc::O_PATH | libc::O_NOFOLLOW, 0)
+        let src = sys::openat(staging, name, libc::O_PATH | libc::O_NOFOLLOW, 0)
             .map_err(|e| Error::sys("open(data) on the staging tmpfs", e))?;
         self.mount_on(t, Some(&fd_path(&src)), None, libc::MS_BIND, None)?;
         // The bind holds the file; its name in the staging tmpfs is not needed.
-        let _ = sys::unlinkat(&staging, name, false);
+        let _ = sys::unlinkat(staging, name, false);
         Ok(())
     }
 
@@ -961,6 +1108,23 @@ fn attr_names(attrs: u64) -> String {
     .map(|(_, name)| name)
     .collect();
     names.join("|")
+}
+
+fn overlay_hint(e: &io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::EPERM) => {
+            "overlayfs in a user namespace needs Linux 5.11 or newer and a filesystem that allows \
+             it for the layers"
+        }
+        Some(libc::EINVAL) => {
+            "the kernel refused the layers: --ro-overlay needs two --overlay-src on older \
+             kernels; WORKDIR must be an empty directory on RWSRC's filesystem; layers must not \
+             overlap"
+        }
+        Some(libc::ELOOP) => "overlay layers must not overlap",
+        Some(libc::ENODEV) => "the kernel has no overlayfs (modprobe overlay)",
+        _ => crate::error::hint_for(e),
+    }
 }
 
 fn mount_hint(fstype: Option<&str>, e: &io::Error) -> &'static str {

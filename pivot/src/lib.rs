@@ -37,6 +37,8 @@ Examples:
       creating anything inside those entries, /etc/x say, is refused)
   unshare -m -p -f -i -- pivot --bind-data 3 /etc/hosts --perms 0700 --dir /run/app \\
       --mqueue /dev/mqueue --remount-ro /dev/mqueue ./rootfs sh 3<hosts
+  unshare -m -p -f -- pivot --tmp-overlay-root --overlay-src \"$PWD\" --tmp-overlay /src \\
+      ./rootfs make -C /src    (./rootfs and $PWD shared unchanged; all writes thrown away)
   env -i PATH=/bin pivot --clear-env --setenv PATH /usr/bin:/bin --setenv HOME /root \\
       --unsetenv TERM ./rootfs sh     (in command-line order; COMMAND is found with that PATH)
   pivot switch-root /newroot /sbin/init        (in an initramfs; also as `switch_root`)
@@ -90,6 +92,24 @@ pub struct Cli {
     /// nothing pivot creates (mount points, --dir, --file, --symlink) lands in NEWROOT on disk.
     #[arg(long = "tmpfs-root")]
     pub tmpfs_root: bool,
+    /// Make the new root an overlay of NEWROOT with its writes in an invisible tmpfs: NEWROOT is
+    /// shared unchanged and the container's writes are thrown away.
+    #[arg(long = "tmp-overlay-root", conflicts_with = "tmpfs_root")]
+    pub tmp_overlay_root: bool,
+    /// A lower layer (host directory) of the overlay that follows; repeatable, the first is the
+    /// top-most.
+    #[arg(long = "overlay-src", value_name = "SRC")]
+    pub overlay_src: Vec<PathBuf>,
+    /// Mount an overlay of the --overlay-src layers at DST, writes going to the host directory
+    /// RWSRC (WORKDIR: an empty directory on its filesystem).
+    #[arg(long, num_args = 3, value_names = ["RWSRC", "WORKDIR", "DST"])]
+    pub overlay: Vec<PathBuf>,
+    /// Mount an overlay of the --overlay-src layers at DST, writes going to an invisible tmpfs.
+    #[arg(long = "tmp-overlay", value_name = "DST")]
+    pub tmp_overlay: Vec<PathBuf>,
+    /// Mount a read-only overlay of the --overlay-src layers at DST.
+    #[arg(long = "ro-overlay", value_name = "DST")]
+    pub ro_overlay: Vec<PathBuf>,
     /// Create the directory DST (parents 0755 as needed; mode 0755 or --perms).
     #[arg(long, value_name = "DST")]
     pub dir: Vec<PathBuf>,
@@ -267,6 +287,16 @@ where
         ("dir", |dst| UserMount::Dir { dst, mode: None }),
         ("mqueue", |dst| UserMount::Mqueue { dst }),
         ("remount_ro", |dst| UserMount::RemountRo { dst }),
+        ("tmp_overlay", |dst| UserMount::Overlay {
+            lower: vec![],
+            upper: plan::OverlayUpper::Tmp,
+            dst,
+        }),
+        ("ro_overlay", |dst| UserMount::Overlay {
+            lower: vec![],
+            upper: plan::OverlayUpper::ReadOnly,
+            dst,
+        }),
     ] {
         let values = matches.get_many::<PathBuf>(id).into_iter().flatten();
         let indices = matches.indices_of(id).into_iter().flatten();
@@ -323,6 +353,40 @@ where
             }
             events.push((i[0], Event::Op(m)));
         }
+    }
+    let values: Vec<&PathBuf> = matches
+        .get_many::<PathBuf>("overlay")
+        .into_iter()
+        .flatten()
+        .collect();
+    let indices: Vec<usize> = matches
+        .indices_of("overlay")
+        .into_iter()
+        .flatten()
+        .collect();
+    for (v, i) in values.chunks(3).zip(indices.chunks(3)) {
+        if let [upper, work, dst] = v {
+            let m = UserMount::Overlay {
+                lower: vec![],
+                upper: plan::OverlayUpper::Dir {
+                    upper: (*upper).clone(),
+                    work: (*work).clone(),
+                },
+                dst: (*dst).clone(),
+            };
+            if let Some(usage) = relative(&m) {
+                return usage;
+            }
+            events.push((i[0], Event::Op(m)));
+        }
+    }
+    let values = matches
+        .get_many::<PathBuf>("overlay_src")
+        .into_iter()
+        .flatten();
+    let indices = matches.indices_of("overlay_src").into_iter().flatten();
+    for (v, i) in values.zip(indices) {
+        events.push((i, Event::OverlaySrc(v.clone())));
     }
     let values = matches.get_many::<String>("size").into_iter().flatten();
     let indices = matches.indices_of("size").into_iter().flatten();
@@ -391,6 +455,7 @@ enum Event {
     Op(UserMount),
     Size(u64),
     Perms(u32),
+    OverlaySrc(PathBuf),
 }
 
 /// Gives `--size` and `--perms` to the operation right after them, as bubblewrap does; one that
@@ -399,8 +464,10 @@ fn apply_modifiers(events: impl Iterator<Item = Event>) -> Result<Vec<UserMount>
     let mut out = Vec::new();
     let mut size: Option<u64> = None;
     let mut perms: Option<u32> = None;
+    let mut layers: Vec<PathBuf> = Vec::new();
     for e in events {
         match e {
+            Event::OverlaySrc(p) => layers.push(p),
             Event::Size(n) => {
                 if size.replace(n).is_some() {
                     return Err("--size given twice before one --tmpfs".into());
@@ -421,7 +488,20 @@ fn apply_modifiers(events: impl Iterator<Item = Event>) -> Result<Vec<UserMount>
                     UserMount::Dir { mode, .. }
                     | UserMount::File { mode, .. }
                     | UserMount::BindData { mode, .. } => *mode = perms.take(),
+                    UserMount::Overlay { lower, .. } => {
+                        if layers.is_empty() {
+                            return Err(format!("{opt} needs --overlay-src before it"));
+                        }
+                        *lower = std::mem::take(&mut layers);
+                    }
                     _ => {}
+                }
+                if let Some(l) = layers.first() {
+                    return Err(format!(
+                        "--overlay-src {} must come right before --overlay, --tmp-overlay or \
+                         --ro-overlay, not {opt}",
+                        l.display()
+                    ));
                 }
                 if let Some(n) = size {
                     return Err(format!(
@@ -440,6 +520,12 @@ fn apply_modifiers(events: impl Iterator<Item = Event>) -> Result<Vec<UserMount>
     }
     if let Some(n) = size {
         return Err(format!("--size {n} is not followed by a --tmpfs"));
+    }
+    if let Some(l) = layers.first() {
+        return Err(format!(
+            "--overlay-src {} is not followed by --overlay, --tmp-overlay or --ro-overlay",
+            l.display()
+        ));
     }
     if let Some(p) = perms {
         return Err(format!(
@@ -491,6 +577,7 @@ impl Invocation {
             mask: !(c.no_mask || c.bare),
             ro: c.ro,
             tmpfs_root: c.tmpfs_root,
+            overlay_root: c.tmp_overlay_root,
             mounts: self.mounts.clone(),
             put_old: c.put_old.clone(),
             wd: c.wd.clone(),
@@ -591,7 +678,7 @@ pub fn refuse_host_namespace(allowed: bool) -> Result<(), Error> {
     }
 }
 
-fn in_user_namespace() -> bool {
+pub(crate) fn in_user_namespace() -> bool {
     match std::fs::read_to_string("/proc/self/uid_map") {
         Ok(map) => !plan::is_initial_uid_map(&map),
         Err(_) => false,
@@ -714,6 +801,41 @@ fn validate(tool: &str, opts: &mut Options, allow_host: bool) -> Result<PathBuf,
                             "the source is a path on the host, resolved before the pivot",
                         ))
                     }
+                }
+                check_dst(opt, dst, false)?;
+            }
+            UserMount::Overlay { lower, upper, dst } => {
+                let opt = match upper {
+                    plan::OverlayUpper::Dir { .. } => "--overlay",
+                    plan::OverlayUpper::Tmp => "--tmp-overlay",
+                    plan::OverlayUpper::ReadOnly => "--ro-overlay",
+                };
+                let host_dir = |what: &str, p: &mut PathBuf| -> Result<(), Error> {
+                    let canon = std::fs::canonicalize(&*p)
+                        .and_then(|c| {
+                            if c.is_dir() {
+                                Ok(c)
+                            } else {
+                                Err(std::io::Error::from_raw_os_error(libc::ENOTDIR))
+                            }
+                        })
+                        .map_err(|e| {
+                            Error::input(
+                                format!("{what} {}", p.display()),
+                                sys::errstr(&e),
+                                "overlay layers are directories on the host, resolved before \
+                                 the pivot",
+                            )
+                        })?;
+                    *p = canon;
+                    Ok(())
+                };
+                for l in lower.iter_mut() {
+                    host_dir("--overlay-src", l)?;
+                }
+                if let plan::OverlayUpper::Dir { upper, work } = upper {
+                    host_dir("--overlay RWSRC", upper)?;
+                    host_dir("--overlay WORKDIR", work)?;
                 }
                 check_dst(opt, dst, false)?;
             }
@@ -1208,6 +1330,80 @@ mod tests {
                 }
                 other => panic!("{args:?}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn overlays_take_the_overlay_sources_before_them() {
+        use plan::OverlayUpper;
+        let inv = ok(&[
+            "--tmp-overlay-root",
+            "--overlay-src",
+            "/l1",
+            "--overlay-src",
+            "/l2",
+            "--tmp-overlay",
+            "/o",
+            "--overlay-src",
+            "/l3",
+            "--overlay",
+            "/u",
+            "/w",
+            "/p",
+            "--dir",
+            "/d",
+            "--overlay-src",
+            "/l1",
+            "--overlay-src",
+            "/l3",
+            "--ro-overlay",
+            "/q",
+            "/r",
+        ]);
+        let o = inv.options();
+        assert!(o.overlay_root && !o.tmpfs_root);
+        let ov = |lower: &[&str], upper, dst: &str| UserMount::Overlay {
+            lower: lower.iter().map(PathBuf::from).collect(),
+            upper,
+            dst: dst.into(),
+        };
+        assert_eq!(
+            o.mounts,
+            [
+                ov(&["/l1", "/l2"], OverlayUpper::Tmp, "/o"),
+                ov(
+                    &["/l3"],
+                    OverlayUpper::Dir {
+                        upper: "/u".into(),
+                        work: "/w".into()
+                    },
+                    "/p"
+                ),
+                UserMount::Dir {
+                    dst: "/d".into(),
+                    mode: None
+                },
+                ov(&["/l1", "/l3"], OverlayUpper::ReadOnly, "/q"),
+            ]
+        );
+        for (args, want) in [
+            (&["--tmp-overlay", "/o"][..], "pivot: --tmp-overlay needs --overlay-src before it (try 'pivot --help')"),
+            (&["--overlay-src", "/l", "--dir", "/d"], "pivot: --overlay-src /l must come right before --overlay, --tmp-overlay or --ro-overlay, not --dir (try 'pivot --help')"),
+            (&["--overlay-src", "/l"], "pivot: --overlay-src /l is not followed by --overlay, --tmp-overlay or --ro-overlay (try 'pivot --help')"),
+            (&["--overlay-src", "/l", "--overlay", "/u", "/w", "p"], "pivot: invalid value for --overlay: 'p' is not an absolute path (DST is a path inside the new root, starting with /) (try 'pivot --help')"),
+        ] {
+            let argv = std::iter::once("pivot").chain(args.iter().copied()).chain(["/r"]);
+            match parse("pivot", argv) {
+                Parsed::Usage(line) => assert_eq!(line, want, "{args:?}"),
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+        match parse(
+            "pivot",
+            ["pivot", "--tmpfs-root", "--tmp-overlay-root", "/r"],
+        ) {
+            Parsed::Usage(line) => assert!(line.contains("cannot be used with"), "{line}"),
+            other => panic!("{other:?}"),
         }
     }
 

@@ -92,6 +92,34 @@ pub enum UserMount {
         /// Path inside the new root: a mount point.
         dst: PathBuf,
     },
+    /// `--overlay-src SRC`... then `--overlay RWSRC WORKDIR DST`, `--tmp-overlay DST` or
+    /// `--ro-overlay DST`: an overlayfs (nosuid,nodev) of host directories.
+    Overlay {
+        /// The `--overlay-src` directories in the order given: the first is the top-most lower
+        /// layer, as in overlayfs's `lowerdir` and bubblewrap.
+        lower: Vec<PathBuf>,
+        /// Where writes go.
+        upper: OverlayUpper,
+        /// Path inside the new root.
+        dst: PathBuf,
+    },
+}
+
+/// Where an overlay's writes go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OverlayUpper {
+    /// `--overlay RWSRC WORKDIR DST`: into the host directory RWSRC (WORKDIR an empty directory
+    /// on the same filesystem).
+    Dir {
+        /// The upper directory.
+        upper: PathBuf,
+        /// The work directory.
+        work: PathBuf,
+    },
+    /// `--tmp-overlay`: into a tmpfs nobody can reach, gone with the mount.
+    Tmp,
+    /// `--ro-overlay`: nowhere, the overlay is read-only.
+    ReadOnly,
 }
 
 impl UserMount {
@@ -105,7 +133,8 @@ impl UserMount {
             | UserMount::BindData { dst, .. }
             | UserMount::Symlink { dst, .. }
             | UserMount::Mqueue { dst }
-            | UserMount::RemountRo { dst } => dst,
+            | UserMount::RemountRo { dst }
+            | UserMount::Overlay { dst, .. } => dst,
             UserMount::Chmod { path, .. } => path,
         }
     }
@@ -128,6 +157,11 @@ impl UserMount {
             UserMount::Chmod { .. } => "--chmod",
             UserMount::Mqueue { .. } => "--mqueue",
             UserMount::RemountRo { .. } => "--remount-ro",
+            UserMount::Overlay { upper, .. } => match upper {
+                OverlayUpper::Dir { .. } => "--overlay",
+                OverlayUpper::Tmp => "--tmp-overlay",
+                OverlayUpper::ReadOnly => "--ro-overlay",
+            },
         }
     }
 
@@ -214,6 +248,9 @@ pub struct Options {
     /// Build the new root on a fresh tmpfs and bind NEWROOT's top-level entries into it, so that
     /// nothing pivot creates lands in NEWROOT on disk.
     pub tmpfs_root: bool,
+    /// Make the new root an overlay with NEWROOT as its only lower layer and its writes in an
+    /// invisible tmpfs: NEWROOT is shared unchanged, the writes are thrown away.
+    pub overlay_root: bool,
     /// User mounts in order.
     pub mounts: Vec<UserMount>,
     /// Keep the old root here (inside the new root) instead of detaching it.
@@ -290,6 +327,9 @@ pub enum Step {
     /// A fresh tmpfs (mode 755, nosuid, nodev) mounted over NEWROOT becomes the new root
     /// (`--tmpfs-root`); NEWROOT itself stays reachable through a descriptor opened before.
     TmpfsRoot,
+    /// The new root is an overlay of NEWROOT with an invisible tmpfs as upper layer
+    /// (`--tmp-overlay-root`).
+    OverlayRoot,
     /// NEWROOT's top-level entries into the tmpfs root: directories and files bound (recursively,
     /// read-only with `--ro`), symlinks copied; the names in `fresh` (proc, dev, sys when pivot
     /// mounts them) get empty directories of the tmpfs instead.
@@ -352,6 +392,10 @@ impl std::fmt::Display for Step {
             Step::Propagation(Propagation::Slave) => write!(f, "make / recursively slave"),
             Step::BindRoot => write!(f, "bind NEWROOT onto itself (recursive)"),
             Step::TmpfsRoot => write!(f, "mount tmpfs over NEWROOT as the new root"),
+            Step::OverlayRoot => write!(
+                f,
+                "mount an overlay of NEWROOT with a tmpfs upper layer as the new root"
+            ),
             Step::RootfsEntries { ro, fresh } => write!(
                 f,
                 "bind NEWROOT's entries into the tmpfs root{}{}",
@@ -420,6 +464,25 @@ impl std::fmt::Display for Step {
             Step::User(UserMount::RemountRo { dst }) => {
                 write!(f, "remount {} read-only", dst.display())
             }
+            Step::User(UserMount::Overlay { lower, upper, dst }) => {
+                let layers: Vec<String> = lower.iter().map(|l| l.display().to_string()).collect();
+                write!(
+                    f,
+                    "mount overlay of {} on {}",
+                    layers.join(":"),
+                    dst.display()
+                )?;
+                match upper {
+                    OverlayUpper::Dir { upper, work } => write!(
+                        f,
+                        " (writes to {}, work {})",
+                        upper.display(),
+                        work.display()
+                    ),
+                    OverlayUpper::Tmp => write!(f, " (writes to a tmpfs)"),
+                    OverlayUpper::ReadOnly => write!(f, " (read-only)"),
+                }
+            }
             Step::Mask(p) => write!(f, "mask {p}"),
             Step::ReadOnly(p) => write!(f, "make {p} read-only"),
             Step::RootReadOnly => write!(f, "make / read-only"),
@@ -444,6 +507,8 @@ pub fn plan(opts: &Options, facts: Facts) -> Vec<Step> {
             .collect();
         steps.push(Step::TmpfsRoot);
         steps.push(Step::RootfsEntries { ro: opts.ro, fresh });
+    } else if opts.overlay_root {
+        steps.push(Step::OverlayRoot);
     } else {
         steps.push(Step::BindRoot);
     }
@@ -523,6 +588,42 @@ pub fn bind_attrs(ro: bool, dev: bool) -> u64 {
         attrs |= crate::sys::MOUNT_ATTR_NOSUID | crate::sys::MOUNT_ATTR_NODEV;
     }
     attrs
+}
+
+/// Escapes a path for overlayfs's option string: `,` ends an option, `:` separates layers, and
+/// `\` escapes either.
+pub fn escape_overlay_path(p: &std::path::Path) -> String {
+    let mut out = String::new();
+    for c in p.to_string_lossy().chars() {
+        if matches!(c, ',' | ':' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The option string of an overlay mount: layers (top-most first), the upper and work
+/// directories if any, `userxattr` inside a user namespace (overlayfs there may only use
+/// `user.*` extended attributes).
+pub fn overlay_options(
+    lower: &[PathBuf],
+    upper: Option<(&std::path::Path, &std::path::Path)>,
+    userxattr: bool,
+) -> String {
+    let layers: Vec<String> = lower.iter().map(|l| escape_overlay_path(l)).collect();
+    let mut data = format!("lowerdir={}", layers.join(":"));
+    if let Some((u, w)) = upper {
+        data.push_str(&format!(
+            ",upperdir={},workdir={}",
+            escape_overlay_path(u),
+            escape_overlay_path(w)
+        ));
+    }
+    if userxattr {
+        data.push_str(",userxattr");
+    }
+    data
 }
 
 /// Parses an `--chmod`/`--perms` mode: octal digits, at most 07777.
@@ -615,6 +716,7 @@ pub fn is_initial_uid_map(map: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn opts() -> Options {
         Options {
@@ -627,6 +729,7 @@ mod tests {
             mask: true,
             ro: false,
             tmpfs_root: false,
+            overlay_root: false,
             mounts: vec![],
             put_old: None,
             wd: None,
@@ -918,6 +1021,37 @@ mod tests {
         assert_eq!(user[1].fd(), Some(3));
         assert_eq!(user[0].fd(), None);
         assert!(user[5].may_be_root() && !user[4].may_be_root());
+    }
+
+    #[test]
+    fn overlay_root_and_overlay_options() {
+        let mut o = opts();
+        o.overlay_root = true;
+        let s = plan(&o, ROOT);
+        assert_eq!(s[1], Step::OverlayRoot);
+        assert!(!s.contains(&Step::BindRoot) && !s.contains(&Step::TmpfsRoot));
+        assert_eq!(
+            overlay_options(&["/a".into(), "/b,c:d\\e".into()], None, false),
+            "lowerdir=/a:/b\\,c\\:d\\\\e"
+        );
+        assert_eq!(
+            overlay_options(
+                &["/l".into()],
+                Some((Path::new("/u"), Path::new("/w"))),
+                true
+            ),
+            "lowerdir=/l,upperdir=/u,workdir=/w,userxattr"
+        );
+        let m = UserMount::Overlay {
+            lower: vec!["/l1".into(), "/l2".into()],
+            upper: OverlayUpper::Tmp,
+            dst: "/o".into(),
+        };
+        assert_eq!(m.option(), "--tmp-overlay");
+        assert_eq!(
+            Step::User(m).to_string(),
+            "mount overlay of /l1:/l2 on /o (writes to a tmpfs)"
+        );
     }
 
     #[test]

@@ -1705,3 +1705,117 @@ fn environment_options_match_bwrap() {
     );
     host.unchanged();
 }
+
+/// Two lower layers and the directories an overlay test writes to, under `t`.
+fn overlay_layers(t: &Temp) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let (l1, l2, up, wk) = (
+        t.0.join("l1"),
+        t.0.join("l2"),
+        t.0.join("up"),
+        t.0.join("wk"),
+    );
+    for d in [&l1, &l2, &up, &wk] {
+        std::fs::create_dir(d).unwrap();
+    }
+    std::fs::write(l1.join("a"), "top\n").unwrap();
+    std::fs::write(l2.join("a"), "bottom\n").unwrap();
+    std::fs::write(l2.join("b"), "b\n").unwrap();
+    (l1, l2, up, wk)
+}
+
+/// issue #27: `--overlay-src` layers (the first on top, as bwrap's) under `--tmp-overlay` (writes
+/// to an invisible tmpfs), `--overlay RWSRC WORKDIR` (writes to RWSRC) and `--ro-overlay`; the
+/// lower layers are never written. (Debian's bwrap 0.8 has no overlay options to compare with.)
+#[test]
+fn overlays_write_only_to_their_upper_layer() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("overlay");
+    let (l1, l2, up, wk) = overlay_layers(&t);
+    let (l1s, l2s) = (l1.display().to_string(), l2.display().to_string());
+    let before = (tree_with_mtimes(&l1), tree_with_mtimes(&l2));
+    let out = sh_in_container(
+        &[
+            "--tmpfs",
+            "/tmp",
+            "--overlay-src",
+            &l1s,
+            "--overlay-src",
+            &l2s,
+            "--tmp-overlay",
+            "/tmp/o",
+            "--overlay-src",
+            &l2s,
+            "--overlay",
+            &up.display().to_string(),
+            &wk.display().to_string(),
+            "/tmp/p",
+            "--overlay-src",
+            &l1s,
+            "--overlay-src",
+            &l2s,
+            "--ro-overlay",
+            "/tmp/q",
+        ],
+        "cat /tmp/o/a /tmp/o/b; echo new > /tmp/o/n; rm /tmp/o/b; ls /tmp/o; \
+         echo kept > /tmp/p/k; cat /tmp/q/a; touch /tmp/q/z; \
+         awk '$5 ~ /^\\/tmp\\/[opq]$/ { print $5, $6, $8 }' /proc/self/mountinfo",
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stderr, "touch: /tmp/q/z: Read-only file system\n",
+        "{out:?}"
+    );
+    assert_eq!(
+        out.stdout,
+        "top\nb\na\nn\ntop\n/tmp/o rw,nosuid,nodev,relatime overlay\n\
+         /tmp/p rw,nosuid,nodev,relatime overlay\n/tmp/q ro,nosuid,nodev,relatime overlay\n",
+        "{out:?}"
+    );
+    assert_eq!((tree_with_mtimes(&l1), tree_with_mtimes(&l2)), before);
+    assert_eq!(std::fs::read_to_string(up.join("k")).unwrap(), "kept\n");
+    host.unchanged();
+}
+
+/// issue #27: `--tmp-overlay-root` shares one unchanged rootfs between containers and throws
+/// their writes away: a container writes files and pivot creates mount points, yet the rootfs on
+/// disk is unchanged (mtimes included) and a second container sees none of it; rootless too,
+/// where the kernel lets a user namespace mount overlayfs.
+#[test]
+fn tmp_overlay_root_shares_an_unchanged_rootfs() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("ovlroot");
+    let root = rootfs_copy(&t, "r");
+    let r = root.display().to_string();
+    let before = tree_with_mtimes(&root);
+    for ns in [
+        &CONTAINER[..],
+        &["-r", "-m", "-p", "-f", "--propagation", "private"],
+    ] {
+        if ns[0] == "-r" && testcaps::check(Cap::Userns).is_err() {
+            continue;
+        }
+        let out = in_ns(
+            ns,
+            &[
+                "--tmp-overlay-root",
+                "--tmpfs",
+                "/new/tmp",
+                &r,
+                "/bin/sh",
+                "-c",
+                "ls /written 2>&1; echo w > /written; echo x >> /etc/passwd; mkdir /etc/d; \
+                 cat /written; awk '$5 == \"/\" { print $8 }' /proc/self/mountinfo",
+            ],
+        );
+        assert_eq!(out.code, Some(0), "{ns:?}: {out:?}");
+        assert_eq!(out.stderr, "", "{ns:?}: {out:?}");
+        assert_eq!(
+            out.stdout, "ls: /written: No such file or directory\nw\noverlay\n",
+            "{ns:?}: {out:?}"
+        );
+        assert_eq!(tree_with_mtimes(&root), before, "{ns:?}");
+    }
+    host.unchanged();
+}
