@@ -6,6 +6,7 @@
 //! - [`apply`]: the steps as syscalls, the pivot and its initramfs fallback.
 //! - [`compat`]: `pivot_root NEW PUT_OLD` and `switch_root NEWROOT INIT`.
 //! - [`hostns`]: refusing the host's own mount namespace.
+//! - [`reaper`]: `--reaper`, a PID 1 that reaps orphans and forwards signals.
 
 pub mod apply;
 pub mod compat;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod hostns;
 pub mod mountinfo;
 pub mod plan;
+pub mod reaper;
 pub mod resolve;
 pub mod sys;
 
@@ -27,6 +29,8 @@ use plan::{Options, Propagation, UserMount};
 const EXAMPLES: &str = "\
 Examples:
   unshare -m -p -f -u -i -n -- pivot ./rootfs /bin/sh -c 'ps; mount'
+  unshare -m -p -f -- pivot --reaper ./rootfs /bin/sh -c 'daemon & exec server'
+      (pivot stays PID 1: reaps orphans, forwards TERM and the like, exits as the command)
   unshare -r -m -p -f -- pivot --ro --bind \"$PWD:/work\" -w /work ./rootfs make
   unshare -m -- pivot --bare --put-old /old ./rootfs /bin/ls /old
   unshare -m -p -f -- pivot --dev-bind /dev/fuse --ro-bind-try /etc/resolv.conf ./rootfs sh
@@ -176,6 +180,10 @@ pub struct Cli {
     /// Start the command's environment empty (what comes after it still applies).
     #[arg(long = "clear-env", visible_alias = "clearenv")]
     pub clear_env: bool,
+    /// Do not exec COMMAND: fork it and stay as its parent (PID 1 under unshare -p), reaping
+    /// orphans, forwarding HUP INT QUIT TERM USR1 USR2 WINCH CONT, ending as COMMAND ended.
+    #[arg(long)]
+    pub reaper: bool,
     /// Set the hostname (only in a UTS namespace that is not the host's).
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
@@ -583,6 +591,7 @@ impl Invocation {
             wd: c.wd.clone(),
             hostname: c.hostname.clone(),
             env: self.env.clone(),
+            reaper: c.reaper,
             verbose: c.verbose,
         }
     }
@@ -1049,6 +1058,9 @@ pub fn run(tool: &str, inv: &Invocation) -> Result<Never, Error> {
         })?;
     }
     set_environment(&ctx, &opts.env)?;
+    if opts.reaper {
+        return reaper::run(&opts.argv, &|msg| ctx.say(msg));
+    }
     exec(&opts.argv)
 }
 
@@ -1442,6 +1454,16 @@ mod tests {
                 Parsed::Usage(line) => assert_eq!(line, want),
                 other => panic!("{args:?}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn reaper_is_off_by_default() {
+        assert!(!ok(&["/r"]).options().reaper);
+        assert!(ok(&["--reaper", "/r", "sh"]).options().reaper);
+        // What it forwards never includes what it cannot or must not pass on.
+        for s in [libc::SIGCHLD, libc::SIGKILL, libc::SIGSTOP] {
+            assert!(!reaper::FORWARDED.contains(&s), "{s}");
         }
     }
 

@@ -261,6 +261,8 @@ pub struct Options {
     pub hostname: Option<String>,
     /// Changes to the command's environment, in order.
     pub env: Vec<EnvOp>,
+    /// Fork the command and stay as its reaping parent instead of exec'ing it.
+    pub reaper: bool,
     /// Print each step.
     pub verbose: bool,
 }
@@ -735,6 +737,7 @@ mod tests {
             wd: None,
             hostname: None,
             env: vec![],
+            reaper: false,
             verbose: false,
         }
     }

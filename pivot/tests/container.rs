@@ -1819,3 +1819,59 @@ fn tmp_overlay_root_shares_an_unchanged_rootfs() {
     }
     host.unchanged();
 }
+
+/// The orphan probe of the reaper test: an orphan that exits once the command has become
+/// `sleep` (which reaps nothing), watched from another orphan until it is gone (reaped) or for a
+/// second (then it is a zombie nobody reaps); the watcher then ends the command (a PID 1
+/// without a handler ignores SIGTERM: `sleep 3` ends it then).
+const ORPHAN_SCRIPT: &str = "(sh -c 'while [ ! -e /tmp/go ]; do usleep 10000; done; \
+     echo $$ > /tmp/orphan' &); \
+     ( while [ \"$(cat /proc/$$/comm)\" != sleep ]; do usleep 10000; done; touch /tmp/go; \
+       while [ ! -s /tmp/orphan ]; do usleep 10000; done; p=$(cat /tmp/orphan); i=0; \
+       while [ -e /proc/$p ] && [ $i -lt 100 ]; do usleep 10000; i=$((i+1)); done; \
+       if [ -e /proc/$p ]; then echo \"zombie $(cut -d' ' -f3 /proc/$p/stat)\"; \
+       else echo reaped; fi; kill $$ ) & exec sleep 3";
+
+/// issue #27: `--reaper` keeps pivot as PID 1, the command as PID 2: orphans are reaped (without
+/// it the command is PID 1 and a zombie stays), signals sent to PID 1 reach the command, and pivot
+/// ends as the command ended (its code, or its signal re-raised).
+#[test]
+fn reaper_reaps_orphans_forwards_signals_and_relays_the_status() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let out = sh_in_container(&["--tmpfs", "/tmp"], ORPHAN_SCRIPT);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), "zombie Z\n"),
+        "without --reaper: {out:?}"
+    );
+    let out = sh_in_container(&["--reaper", "--tmpfs", "/tmp"], ORPHAN_SCRIPT);
+    assert_eq!(out.stdout, "reaped\n", "{out:?}");
+    // The command died of SIGTERM; pivot, PID 1, cannot die of it and exits 128+15 instead.
+    assert_eq!(out.code, Some(128 + libc::SIGTERM), "{out:?}");
+    let out = sh_in_container(
+        &["--reaper"],
+        "echo $$ $(cat /proc/1/comm); trap 'echo got TERM; exit 3' TERM; sleep 100 & \
+         kill -TERM 1; wait",
+    );
+    assert_eq!(out.stdout, "2 pivot\ngot TERM\n", "{out:?}");
+    assert_eq!(out.code, Some(3), "{out:?}");
+    let out = sh_in_container(&["--reaper"], "exit 7");
+    assert_eq!(out.code, Some(7), "{out:?}");
+    // A command that cannot be executed is the child's 126/127, said once.
+    let out = sh_in_container(&["--reaper", "--tmpfs", "/x"], "true");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let root = rootfs();
+    let out = in_ns(
+        &CONTAINER,
+        &["--reaper", "--tmpfs", "/x", &root, "/x/missing"],
+    );
+    assert_eq!(out.code, Some(127), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "pivot: failed to execute /x/missing: No such file or directory (the path is looked up \
+         inside the new root)\n",
+        "{out:?}"
+    );
+    host.unchanged();
+}
