@@ -43,6 +43,8 @@ Examples:
       --mqueue /dev/mqueue --remount-ro /dev/mqueue ./rootfs sh 3<hosts
   unshare -m -p -f -- pivot --tmp-overlay-root --overlay-src \"$PWD\" --tmp-overlay /src \\
       ./rootfs make -C /src    (./rootfs and $PWD shared unchanged; all writes thrown away)
+  unshare -m -p -f -- pivot --new-session --die-with-parent ./rootfs sh
+      (no TIOCSTI into the caller's terminal; the container dies with unshare's parent)
   env -i PATH=/bin pivot --clear-env --setenv PATH /usr/bin:/bin --setenv HOME /root \\
       --unsetenv TERM ./rootfs sh     (in command-line order; COMMAND is found with that PATH)
   pivot switch-root /newroot /sbin/init        (in an initramfs; also as `switch_root`)
@@ -184,6 +186,13 @@ pub struct Cli {
     /// orphans, forwarding HUP INT QUIT TERM USR1 USR2 WINCH CONT, ending as COMMAND ended.
     #[arg(long)]
     pub reaper: bool,
+    /// Run COMMAND in a new session (setsid), so it has no controlling terminal to inject input
+    /// into (TIOCSTI).
+    #[arg(long = "new-session")]
+    pub new_session: bool,
+    /// COMMAND (and with --reaper pivot too) is killed (SIGKILL) when pivot's parent dies.
+    #[arg(long = "die-with-parent")]
+    pub die_with_parent: bool,
     /// Set the hostname (only in a UTS namespace that is not the host's).
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
@@ -592,6 +601,8 @@ impl Invocation {
             hostname: c.hostname.clone(),
             env: self.env.clone(),
             reaper: c.reaper,
+            new_session: c.new_session,
+            die_with_parent: c.die_with_parent,
             verbose: c.verbose,
         }
     }
@@ -1058,8 +1069,23 @@ pub fn run(tool: &str, inv: &Invocation) -> Result<Never, Error> {
         })?;
     }
     set_environment(&ctx, &opts.env)?;
+    if opts.die_with_parent {
+        ctx.say("prctl(PR_SET_PDEATHSIG, SIGKILL)");
+        sys::die_with_parent().map_err(|e| Error::sys("prctl(PR_SET_PDEATHSIG)", e))?;
+    }
+    if opts.new_session {
+        ctx.say("setsid()");
+        sys::setsid().map_err(|e| {
+            Error::sys_hint(
+                "setsid()",
+                e,
+                "pivot is a process group leader: start it from a shell that made it a job, or \
+                 under unshare -f",
+            )
+        })?;
+    }
     if opts.reaper {
-        return reaper::run(&opts.argv, &|msg| ctx.say(msg));
+        return reaper::run(&opts.argv, opts.die_with_parent, &|msg| ctx.say(msg));
     }
     exec(&opts.argv)
 }
@@ -1459,7 +1485,10 @@ mod tests {
 
     #[test]
     fn reaper_is_off_by_default() {
-        assert!(!ok(&["/r"]).options().reaper);
+        let o = ok(&["/r"]).options();
+        assert!(!o.reaper && !o.new_session && !o.die_with_parent);
+        let o = ok(&["--new-session", "--die-with-parent", "/r"]).options();
+        assert!(o.new_session && o.die_with_parent);
         assert!(ok(&["--reaper", "/r", "sh"]).options().reaper);
         // What it forwards never includes what it cannot or must not pass on.
         for s in [libc::SIGCHLD, libc::SIGKILL, libc::SIGSTOP] {

@@ -263,6 +263,10 @@ pub struct Options {
     pub env: Vec<EnvOp>,
     /// Fork the command and stay as its reaping parent instead of exec'ing it.
     pub reaper: bool,
+    /// Run the command in a new session.
+    pub new_session: bool,
+    /// SIGKILL when the parent dies.
+    pub die_with_parent: bool,
     /// Print each step.
     pub verbose: bool,
 }
@@ -738,6 +742,8 @@ mod tests {
             hostname: None,
             env: vec![],
             reaper: false,
+            new_session: false,
+            die_with_parent: false,
             verbose: false,
         }
     }

@@ -35,9 +35,14 @@ fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
 }
 
 /// Forks: the child execs `argv` (the exec failure is its 126/127), the parent reaps and
-/// forwards until the child ends, then ends the same way. Returns only on a failure before the
-/// fork.
-pub fn run(argv: &[OsString], say: &dyn Fn(String)) -> Result<crate::Never, Error> {
+/// forwards until the child ends, then ends the same way. With `die_with_parent` the child is
+/// killed when pivot dies (pivot itself already is when its parent dies). Returns only on a
+/// failure before the fork.
+pub fn run(
+    argv: &[OsString],
+    die_with_parent: bool,
+    say: &dyn Fn(String),
+) -> Result<crate::Never, Error> {
     let mut all: Vec<libc::c_int> = FORWARDED.to_vec();
     all.push(libc::SIGCHLD);
     let set = sigset(&all);
@@ -64,6 +69,13 @@ pub fn run(argv: &[OsString], say: &dyn Fn(String)) -> Result<crate::Never, Erro
     if child == 0 {
         // SAFETY: restoring the mask saved above.
         unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+        if die_with_parent {
+            if let Err(e) = crate::sys::die_with_parent() {
+                conventions::errln!("pivot: prctl(PR_SET_PDEATHSIG) failed: {e}");
+                // SAFETY: ends the child at once.
+                unsafe { libc::_exit(conventions::exit::FAILURE) };
+            }
+        }
         let e = match crate::exec(argv) {
             Err(e) => e,
             Ok(never) => match never {},

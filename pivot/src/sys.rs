@@ -463,3 +463,32 @@ pub fn clearenv() -> io::Result<()> {
     // SAFETY: no other thread reads the environment (see above).
     check(unsafe { libc::clearenv() })
 }
+
+/// `setsid(2)`.
+pub fn setsid() -> io::Result<()> {
+    // SAFETY: setsid takes no arguments.
+    check(unsafe { libc::setsid() })
+}
+
+/// `prctl(PR_SET_PDEATHSIG, SIGKILL)`, then the check that the parent did not die before it (we
+/// would have been reparented already and no signal would ever come): ESRCH then. (As PID 1 of a
+/// PID namespace the parent is outside it and shows as 0 either way.)
+pub fn die_with_parent() -> io::Result<()> {
+    // SAFETY: getppid has no preconditions.
+    let parent = unsafe { libc::getppid() };
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number.
+    check(unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    })?;
+    // SAFETY: as above.
+    if unsafe { libc::getppid() } != parent {
+        return Err(io::Error::from_raw_os_error(libc::ESRCH));
+    }
+    Ok(())
+}

@@ -1875,3 +1875,59 @@ fn reaper_reaps_orphans_forwards_signals_and_relays_the_status() {
     );
     host.unchanged();
 }
+
+/// issue #27: `--new-session` runs the command in a session of its own (made inside the
+/// container, so its id is a PID of the container's namespace, as bwrap's is), out of reach of
+/// the caller's terminal for TIOCSTI; without it the session is the caller's (outside: 0).
+#[test]
+fn new_session_is_a_session_of_the_container() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let sid = "cut -d' ' -f6 /proc/$$/stat";
+    let out = sh_in_container(&["--new-session"], sid);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(0), "1\n"), "{out:?}");
+    let out = sh_in_container(&[], sid);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(0), "0\n"), "{out:?}");
+    let root = rootfs();
+    let b = bwrap(&[
+        "--ro-bind",
+        &root,
+        "/",
+        "--proc",
+        "/proc",
+        "--unshare-pid",
+        "--new-session",
+        "/bin/sh",
+        "-c",
+        sid,
+    ]);
+    assert_eq!(b.code, Some(0), "{b:?}");
+    assert_ne!(b.stdout, "0\n", "bwrap: {b:?}");
+    host.unchanged();
+}
+
+/// issue #27: `--die-with-parent`: when pivot's parent (here `unshare -f`, waiting for it) is
+/// killed, the command is killed too; without it the command lives on.
+#[test]
+fn die_with_parent_kills_the_command_with_its_parent() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let root = rootfs();
+    for (flag, want) in [
+        ("--die-with-parent", "dead\n"),
+        ("--propagation=private", "alive\n"),
+    ] {
+        let script = format!(
+            "unshare -m -f --propagation private -- {BIN} {flag} '{root}' /bin/sleep 100 & u=$!; \
+             c=''; while [ -z \"$c\" ] || [ \"$(cat /proc/$c/comm 2>/dev/null)\" != sleep ]; do \
+             c=$(cat /proc/$u/task/$u/children 2>/dev/null | tr -d ' '); sleep 0.01; done; \
+             kill -9 $u; i=0; while [ $i -lt 300 ]; do \
+             s=$(cut -d' ' -f3 /proc/$c/stat 2>/dev/null); \
+             if [ -z \"$s\" ] || [ \"$s\" = Z ]; then echo dead; exit 0; fi; \
+             sleep 0.01; i=$((i+1)); done; echo alive; kill -9 $c"
+        );
+        let out = testcaps::run(Command::new("sh").args(["-c", &script]), LIMIT);
+        assert_eq!(out.stdout, want, "{flag}: {out:?}");
+    }
+    host.unchanged();
+}
