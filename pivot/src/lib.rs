@@ -793,6 +793,8 @@ fn validate(tool: &str, opts: &mut Options, allow_host: bool) -> Result<PathBuf,
         Ok(())
     };
     let mut kept = Vec::with_capacity(opts.mounts.len());
+    // Each descriptor is read to its end (and closed) by one option.
+    let mut read_fds: Vec<(i32, &'static str)> = Vec::new();
     for mut m in std::mem::take(&mut opts.mounts) {
         match &mut m {
             UserMount::Bind {
@@ -861,6 +863,14 @@ fn validate(tool: &str, opts: &mut Options, allow_host: bool) -> Result<PathBuf,
             }
             other => {
                 if let Some(fd) = other.fd() {
+                    if let Some((_, first)) = read_fds.iter().find(|(f, _)| *f == fd) {
+                        return Err(Error::input(
+                            format!("{} {fd} {}", other.option(), other.dst().display()),
+                            format!("descriptor {fd} is already read by {first}"),
+                            "each descriptor is read to its end by one option: give another",
+                        ));
+                    }
+                    read_fds.push((fd, other.option()));
                     sys::fd_readable(fd).map_err(|e| {
                         Error::input(
                             format!("{} {fd} {}", other.option(), other.dst().display()),

@@ -1591,6 +1591,17 @@ fn tmpfs_root_refuses_to_write_into_the_rootfs() {
         assert_eq!(out.stderr, err, "{args:?}");
         assert_eq!(tree_with_mtimes(&root), before, "{args:?}");
     }
+    // One descriptor for two options: the second would find it read and closed.
+    let script = format!(
+        "{BIN} --tmpfs-root --file 3 /a --bind-data 3 /b '{r}' /bin/true 3</dev/null; echo rc=$?"
+    );
+    let out = sh_in_ns(&MOUNT_AND_PID, &script);
+    assert_eq!(out.stdout, "rc=1\n", "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "pivot: --bind-data 3 /b: descriptor 3 is already read by --file (each descriptor is \
+         read to its end by one option: give another)\n"
+    );
     // --file over a file of the rootfs: refused as well (it would truncate it on disk).
     let script =
         format!("{BIN} --tmpfs-root --file 3 /etc/passwd '{r}' /bin/true 3</dev/null; echo rc=$?");
@@ -1929,5 +1940,70 @@ fn die_with_parent_kills_the_command_with_its_parent() {
         let out = testcaps::run(Command::new("sh").args(["-c", &script]), LIMIT);
         assert_eq!(out.stdout, want, "{flag}: {out:?}");
     }
+    host.unchanged();
+}
+
+/// issue #27: bwrap's usual root, an empty tmpfs with only what is bound in, is `--tmpfs-root`
+/// with an empty NEWROOT directory: the same entries inside as bwrap's for the same binds.
+#[test]
+fn tmpfs_root_of_an_empty_directory_is_bwraps_empty_root() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("emptyroot");
+    let empty = t.0.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let root = testcaps::rootfs();
+    let (bin, etc) = (root.join("bin"), root.join("etc"));
+    let (bin, etc) = (bin.display().to_string(), etc.display().to_string());
+    let probe = "ls -A /; ls /etc; awk '$5 == \"/\" { print $8 }' /proc/self/mountinfo";
+    let out = in_ns(
+        &MOUNT_AND_PID,
+        &[
+            "--tmpfs-root",
+            "--no-sys",
+            "--ro-bind",
+            &format!("{bin}:/bin"),
+            "--ro-bind",
+            &format!("{etc}:/etc"),
+            "--symlink",
+            "bin",
+            "/sbin",
+            "--dir",
+            "/tmp",
+            &empty.display().to_string(),
+            "/bin/sh",
+            "-c",
+            probe,
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout, "bin\ndev\netc\nproc\nsbin\ntmp\ngroup\nhostname\nhosts\npasswd\ntmpfs\n",
+        "{out:?}"
+    );
+    let b = bwrap(&[
+        "--unshare-pid",
+        "--ro-bind",
+        &bin,
+        "/bin",
+        "--ro-bind",
+        &etc,
+        "/etc",
+        "--symlink",
+        "bin",
+        "/sbin",
+        "--dir",
+        "/tmp",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "/bin/sh",
+        "-c",
+        probe,
+    ]);
+    assert_eq!(b.code, Some(0), "{b:?}");
+    assert_eq!(b.stdout, out.stdout, "bwrap: {b:?}");
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
     host.unchanged();
 }
