@@ -2007,3 +2007,58 @@ fn tmpfs_root_of_an_empty_directory_is_bwraps_empty_root() {
     assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
     host.unchanged();
 }
+
+/// issue #27 as an ordinary user (nobody, in a user namespace of its own): `--tmpfs-root` with
+/// `--dir`, `--bind-data` and `--tmpfs`, and `--tmp-overlay-root` (overlayfs in a user
+/// namespace, with `userxattr`), where the kernel allows it; the rootfs is unchanged after both.
+#[test]
+fn tmpfs_root_and_overlay_root_as_an_unprivileged_user() {
+    require!(Cap::Root, Cap::Rootfs, Cap::Userns);
+    let host = HostMounts::now();
+    let t = Temp::new("nobody-tmpfsroot");
+    // Copies of its own: the shared rootfs may get mount points from other tests meanwhile.
+    let bin = t.0.join("pivot");
+    std::fs::copy(BIN, &bin).expect("copy pivot");
+    let root = rootfs_copy(&t, "r").display().to_string();
+    let before = tree_with_mtimes(Path::new(&root));
+    let run = |args: &[&str], script: &str| {
+        testcaps::run(
+            Command::new("setpriv")
+                .args(AS_NOBODY)
+                .args(["unshare", "-r"])
+                .args(MOUNT_AND_PID)
+                .arg("--")
+                .arg(&bin)
+                .args(args)
+                .args([root.as_str(), "/bin/sh", "-c", script]),
+            LIMIT,
+        )
+    };
+    let out = run(
+        &[
+            "--tmpfs-root",
+            "--dir",
+            "/data",
+            "--bind-data",
+            "0",
+            "/data/in",
+            "--tmpfs",
+            "/data/t",
+        ],
+        "id -u; cat /data/in; touch /data/t/ok && echo ok; \
+         awk '$5 == \"/\" || $5 == \"/data/in\" { print $5, $8 }' /proc/self/mountinfo",
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    // The descriptor 0 of testcaps::run is /dev/null: an empty file.
+    assert_eq!(out.stdout, "0\nok\n/ tmpfs\n/data/in tmpfs\n", "{out:?}");
+    assert_eq!(tree_with_mtimes(Path::new(&root)), before);
+    let out = run(
+        &["--tmp-overlay-root"],
+        "echo w > /w && cat /w; awk '$5 == \"/\" { print $8, ($NF ~ /userxattr/) }' \
+         /proc/self/mountinfo",
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "w\noverlay 1\n", "{out:?}");
+    assert_eq!(tree_with_mtimes(Path::new(&root)), before);
+    host.unchanged();
+}
