@@ -7,6 +7,7 @@
 //! - [`compat`]: `pivot_root NEW PUT_OLD` and `switch_root NEWROOT INIT`.
 //! - [`hostns`]: refusing the host's own mount namespace.
 //! - [`reaper`]: `--reaper`, a PID 1 that reaps orphans and forwards signals.
+//! - [`supervise`]: `--info-fd`, `--json-status-fd`, `--block-fd`, `--sync-fd`.
 
 pub mod apply;
 pub mod compat;
@@ -16,6 +17,7 @@ pub mod mountinfo;
 pub mod plan;
 pub mod reaper;
 pub mod resolve;
+pub mod supervise;
 pub mod sys;
 
 use std::ffi::OsString;
@@ -45,6 +47,8 @@ Examples:
       ./rootfs make -C /src    (./rootfs and $PWD shared unchanged; all writes thrown away)
   unshare -m -p -f -- pivot --new-session --die-with-parent ./rootfs sh
       (no TIOCSTI into the caller's terminal; the container dies with unshare's parent)
+  unshare -m -p -f -- pivot --reaper --json-status-fd 3 --block-fd 4 ./rootfs sh 3>st 4<go
+      (st: the host pid and namespaces once set up, the exit code at the end; waits for go)
   env -i PATH=/bin pivot --clear-env --setenv PATH /usr/bin:/bin --setenv HOME /root \\
       --unsetenv TERM ./rootfs sh     (in command-line order; COMMAND is found with that PATH)
   pivot switch-root /newroot /sbin/init        (in an initramfs; also as `switch_root`)
@@ -193,6 +197,20 @@ pub struct Cli {
     /// COMMAND (and with --reaper pivot too) is killed (SIGKILL) when pivot's parent dies.
     #[arg(long = "die-with-parent")]
     pub die_with_parent: bool,
+    /// Write `{ "child-pid": N, "mnt-namespace": INODE, ... }` (bwrap's keys; N the host's pid)
+    /// to FD once the container is set up, then close it.
+    #[arg(long = "info-fd", value_name = "FD", value_parser = plan::parse_fd)]
+    pub info_fd: Option<i32>,
+    /// As --info-fd, and with --reaper `{ "exit-code": N }` when the command has ended.
+    #[arg(long = "json-status-fd", value_name = "FD", value_parser = plan::parse_fd)]
+    pub json_status_fd: Option<i32>,
+    /// Before running COMMAND, wait until FD has a byte to read or is closed.
+    #[arg(long = "block-fd", value_name = "FD", value_parser = plan::parse_fd)]
+    pub block_fd: Option<i32>,
+    /// Keep FD open as long as the container runs (with --reaper in pivot only, not in COMMAND):
+    /// its other end sees the end as EOF.
+    #[arg(long = "sync-fd", value_name = "FD", value_parser = plan::parse_fd)]
+    pub sync_fd: Option<i32>,
     /// Set the hostname (only in a UTS namespace that is not the host's).
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
@@ -603,6 +621,10 @@ impl Invocation {
             reaper: c.reaper,
             new_session: c.new_session,
             die_with_parent: c.die_with_parent,
+            info_fd: c.info_fd,
+            json_status_fd: c.json_status_fd,
+            block_fd: c.block_fd,
+            sync_fd: c.sync_fd,
             verbose: c.verbose,
         }
     }
@@ -792,6 +814,33 @@ fn validate(tool: &str, opts: &mut Options, allow_host: bool) -> Result<PathBuf,
         }
         Ok(())
     };
+    for (opt, fd, write) in [
+        ("--info-fd", opts.info_fd, true),
+        ("--json-status-fd", opts.json_status_fd, true),
+        ("--block-fd", opts.block_fd, false),
+        ("--sync-fd", opts.sync_fd, false),
+    ] {
+        let Some(fd) = fd else { continue };
+        let checked = if write {
+            supervise::fd_writable(fd)
+        } else if opt == "--block-fd" {
+            sys::fd_readable(fd)
+        } else {
+            // Any open descriptor will do for --sync-fd.
+            sys::fd_readable(fd).or_else(|_| supervise::fd_writable(fd))
+        };
+        checked.map_err(|e| {
+            Error::input(
+                format!("{opt} {fd}"),
+                format!("descriptor {fd}: {}", sys::errstr(&e)),
+                if write {
+                    format!("give a descriptor open for writing, e.g. {fd}>FILE")
+                } else {
+                    format!("give an open descriptor, e.g. {fd}<FILE")
+                },
+            )
+        })?;
+    }
     let mut kept = Vec::with_capacity(opts.mounts.len());
     // Each descriptor is read to its end (and closed) by one option.
     let mut read_fds: Vec<(i32, &'static str)> = Vec::new();
@@ -1052,6 +1101,12 @@ fn precheck(root: &std::os::fd::OwnedFd, opts: &Options) -> Result<(), Error> {
 pub fn run(tool: &str, inv: &Invocation) -> Result<Never, Error> {
     let mut opts = inv.options();
     let newroot = validate(tool, &mut opts, inv.cli.host_namespace)?;
+    // Read now, while /proc is still the host's: the pid a supervisor can use.
+    let info = if opts.info_fd.is_some() || opts.json_status_fd.is_some() {
+        Some(supervise::Info::read().map_err(|e| Error::sys("reading /proc/self", e))?)
+    } else {
+        None
+    };
     let facts = plan::Facts {
         in_userns: in_user_namespace(),
     };
@@ -1094,8 +1149,35 @@ pub fn run(tool: &str, inv: &Invocation) -> Result<Never, Error> {
             )
         })?;
     }
+    if let Some(info) = &info {
+        for (opt, fd) in [
+            ("--info-fd", opts.info_fd),
+            ("--json-status-fd", opts.json_status_fd),
+        ] {
+            if let Some(fd) = fd {
+                supervise::write_all(fd, &info.json())
+                    .map_err(|e| Error::sys(format!("write({opt} {fd})"), e))?;
+            }
+        }
+    }
+    if let Some(fd) = opts.info_fd {
+        sys::close_fd(fd);
+    }
+    if let Some(fd) = opts.block_fd {
+        ctx.say(format!("waiting on --block-fd {fd}"));
+        supervise::block_on(fd).map_err(|e| Error::sys(format!("read(--block-fd {fd})"), e))?;
+        sys::close_fd(fd);
+    }
     if opts.reaper {
-        return reaper::run(&opts.argv, opts.die_with_parent, &|msg| ctx.say(msg));
+        let fds = reaper::Fds {
+            status: opts.json_status_fd,
+            sync: opts.sync_fd,
+        };
+        return reaper::run(&opts.argv, opts.die_with_parent, fds, &|msg| ctx.say(msg));
+    }
+    // Without a reaper nobody is left to say how the command ended.
+    if let Some(fd) = opts.json_status_fd {
+        sys::close_fd(fd);
     }
     exec(&opts.argv)
 }
@@ -1499,6 +1581,26 @@ mod tests {
         assert!(!o.reaper && !o.new_session && !o.die_with_parent);
         let o = ok(&["--new-session", "--die-with-parent", "/r"]).options();
         assert!(o.new_session && o.die_with_parent);
+        let o = ok(&[
+            "--info-fd",
+            "3",
+            "--json-status-fd",
+            "4",
+            "--block-fd",
+            "5",
+            "--sync-fd",
+            "6",
+            "/r",
+        ])
+        .options();
+        assert_eq!(
+            (o.info_fd, o.json_status_fd, o.block_fd, o.sync_fd),
+            (Some(3), Some(4), Some(5), Some(6))
+        );
+        match parse("pivot", ["pivot", "--sync-fd", "x", "/r"]) {
+            Parsed::Usage(line) => assert!(line.contains("not a file descriptor number"), "{line}"),
+            other => panic!("{other:?}"),
+        }
         assert!(ok(&["--reaper", "/r", "sh"]).options().reaper);
         // What it forwards never includes what it cannot or must not pass on.
         for s in [libc::SIGCHLD, libc::SIGKILL, libc::SIGSTOP] {

@@ -267,6 +267,14 @@ pub struct Options {
     pub new_session: bool,
     /// SIGKILL when the parent dies.
     pub die_with_parent: bool,
+    /// `--info-fd`.
+    pub info_fd: Option<i32>,
+    /// `--json-status-fd`.
+    pub json_status_fd: Option<i32>,
+    /// `--block-fd`.
+    pub block_fd: Option<i32>,
+    /// `--sync-fd`.
+    pub sync_fd: Option<i32>,
     /// Print each step.
     pub verbose: bool,
 }
@@ -744,6 +752,10 @@ mod tests {
             reaper: false,
             new_session: false,
             die_with_parent: false,
+            info_fd: None,
+            json_status_fd: None,
+            block_fd: None,
+            sync_fd: None,
             verbose: false,
         }
     }

@@ -22,6 +22,15 @@ pub const FORWARDED: [libc::c_int; 8] = [
     libc::SIGCONT,
 ];
 
+/// The supervisor's descriptors the reaper holds: the command does not inherit them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fds {
+    /// `--json-status-fd`: gets `{ "exit-code": N }` at the end.
+    pub status: Option<i32>,
+    /// `--sync-fd`: closed only when pivot ends.
+    pub sync: Option<i32>,
+}
+
 fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
     // SAFETY: sigemptyset initialises the zeroed set; sigaddset takes valid signal numbers.
     unsafe {
@@ -41,6 +50,7 @@ fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
 pub fn run(
     argv: &[OsString],
     die_with_parent: bool,
+    fds: Fds,
     say: &dyn Fn(String),
 ) -> Result<crate::Never, Error> {
     let mut all: Vec<libc::c_int> = FORWARDED.to_vec();
@@ -69,6 +79,9 @@ pub fn run(
     if child == 0 {
         // SAFETY: restoring the mask saved above.
         unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+        for fd in [fds.status, fds.sync].into_iter().flatten() {
+            crate::sys::close_fd(fd);
+        }
         if die_with_parent {
             if let Err(e) = crate::sys::die_with_parent() {
                 conventions::errln!("pivot: prctl(PR_SET_PDEATHSIG) failed: {e}");
@@ -100,6 +113,13 @@ pub fn run(
             continue;
         }
         if let Some(outcome) = reap(child) {
+            if let Some(fd) = fds.status {
+                // The supervisor may be gone; the command's status still is ours.
+                let _ = crate::supervise::write_all(
+                    fd,
+                    &crate::supervise::exit_json(outcome.shell_code()),
+                );
+            }
             conventions::exit::relay(outcome)
         }
     }

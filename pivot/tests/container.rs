@@ -2062,3 +2062,50 @@ fn tmpfs_root_and_overlay_root_as_an_unprivileged_user() {
     assert_eq!(tree_with_mtimes(Path::new(&root)), before);
     host.unchanged();
 }
+
+/// issue #27: `--json-status-fd` says, once the container is set up, the pid the host knows and
+/// the namespaces (bwrap's keys, the same line format) and, with `--reaper`, the exit code at the
+/// end; `--block-fd` holds the command until the supervisor writes; `--info-fd` gets the first
+/// object alone.
+#[test]
+fn status_and_block_fds_tell_a_supervisor_the_start_and_the_end() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("status");
+    let d = t.0.display().to_string();
+    let root = rootfs();
+    let script = format!(
+        "mkfifo '{d}/block'; \
+         unshare -m -p -f --propagation private -- {BIN} --reaper --json-status-fd 3 \
+         --info-fd 6 --block-fd 4 --bind '{d}:/t' '{root}' /bin/sh -c 'touch /t/ran; exit 5' \
+         3>'{d}/js' 6>'{d}/info' 4<'{d}/block' & p=$!; exec 5>'{d}/block'; \
+         while [ ! -s '{d}/js' ]; do sleep 0.01; done; \
+         pid=$(sed 's/.*\"child-pid\": \\([0-9]*\\).*/\\1/' '{d}/js'); \
+         mnt=$(stat -L -c %i /proc/$pid/ns/mnt); \
+         grep -q \"\\\"mnt-namespace\\\": $mnt,\" '{d}/js' && echo mnt-matches; \
+         [ -e '{d}/ran' ] || echo blocked; echo go >&5; exec 5>&-; wait $p; echo rc=$?; \
+         [ -e '{d}/ran' ] && echo ran; sed 's/[0-9][0-9]*/N/g' '{d}/js'; cat '{d}/info' | wc -l"
+    );
+    let out = testcaps::run(Command::new("sh").args(["-c", &script]), LIMIT);
+    assert_eq!(out.stderr, "", "{out:?}");
+    let keys = "{ \"child-pid\": N, \"cgroup-namespace\": N, \"ipc-namespace\": N, \
+                \"mnt-namespace\": N, \"net-namespace\": N, \"pid-namespace\": N, \
+                \"uts-namespace\": N }\n";
+    assert_eq!(
+        out.stdout,
+        format!("mnt-matches\nblocked\nrc=5\nran\n{keys}{{ \"exit-code\": N }}\n1\n"),
+        "{out:?}"
+    );
+    // bwrap's lines, for the same command.
+    let script = format!(
+        "bwrap --unshare-all --ro-bind '{root}' / --json-status-fd 3 /bin/sh -c 'exit 5' \
+         3>'{d}/bjs'; echo rc=$?; sed 's/[0-9][0-9]*/N/g' '{d}/bjs'"
+    );
+    let b = testcaps::run(Command::new("sh").args(["-c", &script]), LIMIT);
+    assert_eq!(
+        b.stdout,
+        format!("rc=5\n{keys}{{ \"exit-code\": N }}\n"),
+        "{b:?}"
+    );
+    host.unchanged();
+}
