@@ -1869,10 +1869,40 @@ fn reaper_reaps_orphans_forwards_signals_and_relays_the_status() {
     assert_eq!(out.code, Some(3), "{out:?}");
     let out = sh_in_container(&["--reaper"], "exit 7");
     assert_eq!(out.code, Some(7), "{out:?}");
+    // bwrap's own reaper (its default): the same orphan reaped, command PID 2, the same statuses.
+    let root = rootfs();
+    let bw = |script: &str| {
+        bwrap(&[
+            "--unshare-pid",
+            "--ro-bind",
+            &root,
+            "/",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "/bin/sh",
+            "-c",
+            script,
+        ])
+    };
+    let b = bw(ORPHAN_SCRIPT);
+    assert_eq!(
+        (b.code, b.stdout.as_str()),
+        (Some(143), "reaped\n"),
+        "bwrap: {b:?}"
+    );
+    let b = bw("echo $$; exit 7");
+    assert_eq!(
+        (b.code, b.stdout.as_str()),
+        (Some(7), "2\n"),
+        "bwrap: {b:?}"
+    );
     // A command that cannot be executed is the child's 126/127, said once.
     let out = sh_in_container(&["--reaper", "--tmpfs", "/x"], "true");
     assert_eq!(out.code, Some(0), "{out:?}");
-    let root = rootfs();
     let out = in_ns(
         &CONTAINER,
         &["--reaper", "--tmpfs", "/x", &root, "/x/missing"],
