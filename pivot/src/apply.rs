@@ -812,7 +812,7 @@ impl<'a> Ctx<'a> {
     /// staging tmpfs is mounted over the NEWROOT path for the moment (every step works through
     /// the root descriptor, which still reaches the tree below) and detached again at once: the
     /// bind keeps the file, which has no name left anywhere.
-    fn bind_data(&self, fd: i32, dst: &Path, ro: bool, mode: u32) -> Result<(), Error> {
+    fn bind_data(&mut self, fd: i32, dst: &Path, ro: bool, mode: u32) -> Result<(), Error> {
         let opt = if ro { "--ro-bind-data" } else { "--bind-data" };
         let t = self.resolve(dst, Create::File)?;
         if t.rel.as_os_str().is_empty() {
@@ -825,6 +825,10 @@ impl<'a> Ctx<'a> {
         let shown = self.newroot.display().to_string();
         let staging = self.mount_staging(opt)?;
         let staged = self.stage(fd, dst, mode, &t, &staging);
+        // The file is pivot's own (a --chmod of it changes nothing on disk).
+        if let (Some(own), Ok(st)) = (&mut self.own, sys::fstat(&staging)) {
+            own.push(st.st_dev);
+        }
         let detached = sys::umount2(&self.newroot, libc::MNT_DETACH)
             .map_err(|e| Error::sys(format!("umount2({shown}) of the {opt} staging tmpfs"), e));
         staged?;

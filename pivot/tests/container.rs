@@ -1463,7 +1463,8 @@ fn tmpfs_root_writes_nothing_to_the_rootfs_and_matches_bwrap() {
     let data = data.display().to_string();
     let ops = "--dir /data --perms 0700 --dir /data/p --file 3 /data/f --bind-data 4 /data/bd \
                --ro-bind-data 5 /data/rbd --symlink data/f /link --size 1048576 --perms 1777 \
-               --tmpfs /scratch --mqueue /mq --chmod 0750 /data --remount-ro /scratch";
+               --tmpfs /scratch --mqueue /mq --chmod 0750 /data --chmod 0640 /data/bd \
+               --remount-ro /scratch";
     let fds = format!("3<'{data}' 4<'{data}' 5<'{data}'");
     let before = tree_with_mtimes(&root);
     let script = format!("{BIN} --tmpfs-root --no-sys {ops} '{r}' /bin/sh -c \"$1\" {fds}");
@@ -1487,7 +1488,7 @@ fn tmpfs_root_writes_nothing_to_the_rootfs_and_matches_bwrap() {
     );
     let mut want = String::from(
         "/data 750 directory\n/data/p 700 directory\n/data/f 666 regular file\n\
-         /data/bd 600 regular file\n/data/rbd 600 regular file\n/link 777 symbolic link\n\
+         /data/bd 640 regular file\n/data/rbd 600 regular file\n/link 777 symbolic link\n\
          /scratch 1777 directory\n/mq 1777 directory\n",
     );
     want.push_str(&"some data\n".repeat(4));
