@@ -801,15 +801,17 @@ fn validate(tool: &str, opts: &mut Options, allow_host: bool) -> Result<PathBuf,
         })?;
         if root_itself && !may_be_root {
             // A mount there would sit on the bind pivot_root uses and be lost without a word.
-            let verb = match opt {
-                "--tmpfs" | "--mqueue" => "mount",
-                "--file" | "--symlink" => "create",
-                _ => "bind",
+            let hint = match opt {
+                "--file" | "--symlink" => "give a path below it",
+                "--tmpfs" | "--mqueue" | "--overlay" | "--tmp-overlay" | "--ro-overlay" => {
+                    "mount onto a directory below it"
+                }
+                _ => "bind onto a directory below it",
             };
             return Err(Error::input(
                 format!("{opt} destination {}", dst.display()),
                 "is the new root itself",
-                format!("{verb} onto a directory below it"),
+                hint,
             ));
         }
         Ok(())

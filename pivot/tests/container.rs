@@ -2140,3 +2140,68 @@ fn status_and_block_fds_tell_a_supervisor_the_start_and_the_end() {
     );
     host.unchanged();
 }
+
+/// issue #27: the new operations' destinations are held to the same rules as --bind's: inside
+/// the new root, not the root itself (where that would be lost), refused before the first mount
+/// with one line, the rootfs unchanged.
+#[test]
+fn new_operations_refuse_destinations_outside_or_at_the_root() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("newops-refuse");
+    let root = rootfs_copy(&t, "r");
+    let r = root.display().to_string();
+    std::os::unix::fs::symlink("../..", root.join("up")).unwrap();
+    let before = tree_with_mtimes(&root);
+    let leaves = |opt: &str, dst: &str, via: &str| {
+        format!(
+            "pivot: {opt} destination {dst}: it leaves the new root through {via} (destinations \
+             are resolved inside NEWROOT and may not leave it)\n"
+        )
+    };
+    let at_root = |opt: &str, hint: &str| {
+        format!("pivot: {opt} destination /: is the new root itself ({hint})\n")
+    };
+    for (args, err) in [
+        (
+            vec!["--dir", "/../x"],
+            leaves("--dir", "/../x", "'..' in /../x"),
+        ),
+        (
+            vec!["--symlink", "a", "/up/x"],
+            leaves("--symlink", "/up/x", "the symlink /up -> ../.."),
+        ),
+        (
+            vec!["--mqueue", "/etc/../../mq"],
+            leaves("--mqueue", "/etc/../../mq", "'..' in /etc/../../mq"),
+        ),
+        (
+            vec!["--symlink", "a", "/"],
+            at_root("--symlink", "give a path below it"),
+        ),
+        (
+            vec!["--file", "0", "/"],
+            at_root("--file", "give a path below it"),
+        ),
+        (
+            vec!["--mqueue", "/"],
+            at_root("--mqueue", "mount onto a directory below it"),
+        ),
+        (
+            vec!["--overlay-src", "/etc", "--tmp-overlay", "/"],
+            at_root("--tmp-overlay", "mount onto a directory below it"),
+        ),
+        (
+            vec!["--bind-data", "0", "/"],
+            at_root("--bind-data", "bind onto a directory below it"),
+        ),
+    ] {
+        let mut a = args.clone();
+        a.extend([r.as_str(), "/bin/true"]);
+        let out = refused_in_ns(&a, &root);
+        assert_eq!(out.stdout, "rc=1\n0\n", "{args:?}: {out:?}");
+        assert_eq!(out.stderr, err, "{args:?}");
+        assert_eq!(tree_with_mtimes(&root), before, "{args:?}");
+    }
+    host.unchanged();
+}
