@@ -16,7 +16,8 @@ pub enum Propagation {
 /// A user-requested mount, in command-line order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserMount {
-    /// `--bind SRC:DST` (`ro` for `--ro-bind`).
+    /// `--bind SRC:DST` (`ro` for `--ro-bind`, `dev` for `--dev-bind`, `skip_missing` for the
+    /// `-try` forms).
     Bind {
         /// Host path.
         src: PathBuf,
@@ -24,12 +25,205 @@ pub enum UserMount {
         dst: PathBuf,
         /// Read-only.
         ro: bool,
+        /// Device nodes and set-uid bits keep working (`--dev-bind`); without it the bind is
+        /// nodev,nosuid, as bubblewrap's `--bind` is.
+        dev: bool,
+        /// A missing source skips the bind instead of failing (`--bind-try` and the like).
+        skip_missing: bool,
     },
     /// `--tmpfs DST`.
     Tmpfs {
         /// Path inside the new root.
         dst: PathBuf,
+        /// `--size BYTES` given before it.
+        size: Option<u64>,
+        /// `--perms OCTAL` given before it (default 0755).
+        mode: Option<u32>,
     },
+    /// `--dir DST`: a directory (parents made 0755 as needed).
+    Dir {
+        /// Path inside the new root.
+        dst: PathBuf,
+        /// `--perms OCTAL` given before it (default 0755).
+        mode: Option<u32>,
+    },
+    /// `--file FD DST`: a regular file with the contents read from FD.
+    File {
+        /// Descriptor to read (closed after reading unless it is 0, 1 or 2).
+        fd: i32,
+        /// Path inside the new root.
+        dst: PathBuf,
+        /// `--perms OCTAL` given before it (default 0666, as bubblewrap's).
+        mode: Option<u32>,
+    },
+    /// `--bind-data FD DST`, `--ro-bind-data FD DST`: the contents of FD in a file of pivot's own
+    /// tmpfs, bound at DST (nosuid,nodev); nothing is written at DST itself beyond a mount point.
+    BindData {
+        /// Descriptor to read (closed after reading unless it is 0, 1 or 2).
+        fd: i32,
+        /// Path inside the new root.
+        dst: PathBuf,
+        /// Read-only.
+        ro: bool,
+        /// `--perms OCTAL` given before it (default 0600, as bubblewrap's).
+        mode: Option<u32>,
+    },
+    /// `--symlink TARGET DST`.
+    Symlink {
+        /// What the link says.
+        target: PathBuf,
+        /// Path inside the new root.
+        dst: PathBuf,
+    },
+    /// `--chmod OCTAL PATH`.
+    Chmod {
+        /// The new mode bits.
+        mode: u32,
+        /// Path inside the new root.
+        path: PathBuf,
+    },
+    /// `--mqueue DST`: a POSIX message queue filesystem.
+    Mqueue {
+        /// Path inside the new root.
+        dst: PathBuf,
+    },
+    /// `--remount-ro DST`: the mount at DST (only that one, not those below it) read-only.
+    RemountRo {
+        /// Path inside the new root: a mount point.
+        dst: PathBuf,
+    },
+    /// `--overlay-src SRC`... then `--overlay RWSRC WORKDIR DST`, `--tmp-overlay DST` or
+    /// `--ro-overlay DST`: an overlayfs (nosuid,nodev) of host directories.
+    Overlay {
+        /// The `--overlay-src` directories in the order given: the first is the top-most lower
+        /// layer, as in overlayfs's `lowerdir` and bubblewrap.
+        lower: Vec<PathBuf>,
+        /// Where writes go.
+        upper: OverlayUpper,
+        /// Path inside the new root.
+        dst: PathBuf,
+    },
+}
+
+/// Where an overlay's writes go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OverlayUpper {
+    /// `--overlay RWSRC WORKDIR DST`: into the host directory RWSRC (WORKDIR an empty directory
+    /// on the same filesystem).
+    Dir {
+        /// The upper directory.
+        upper: PathBuf,
+        /// The work directory.
+        work: PathBuf,
+    },
+    /// `--tmp-overlay`: into a tmpfs nobody can reach, gone with the mount.
+    Tmp,
+    /// `--ro-overlay`: nowhere, the overlay is read-only.
+    ReadOnly,
+}
+
+impl UserMount {
+    /// The path inside the new root this operation works on.
+    pub fn dst(&self) -> &std::path::Path {
+        match self {
+            UserMount::Bind { dst, .. }
+            | UserMount::Tmpfs { dst, .. }
+            | UserMount::Dir { dst, .. }
+            | UserMount::File { dst, .. }
+            | UserMount::BindData { dst, .. }
+            | UserMount::Symlink { dst, .. }
+            | UserMount::Mqueue { dst }
+            | UserMount::RemountRo { dst }
+            | UserMount::Overlay { dst, .. } => dst,
+            UserMount::Chmod { path, .. } => path,
+        }
+    }
+
+    /// The option that asks for it, for messages.
+    pub fn option(&self) -> &'static str {
+        match self {
+            UserMount::Bind {
+                ro,
+                dev,
+                skip_missing,
+                ..
+            } => bind_option(*ro, *dev, *skip_missing),
+            UserMount::Tmpfs { .. } => "--tmpfs",
+            UserMount::Dir { .. } => "--dir",
+            UserMount::File { .. } => "--file",
+            UserMount::BindData { ro: false, .. } => "--bind-data",
+            UserMount::BindData { ro: true, .. } => "--ro-bind-data",
+            UserMount::Symlink { .. } => "--symlink",
+            UserMount::Chmod { .. } => "--chmod",
+            UserMount::Mqueue { .. } => "--mqueue",
+            UserMount::RemountRo { .. } => "--remount-ro",
+            UserMount::Overlay { upper, .. } => match upper {
+                OverlayUpper::Dir { .. } => "--overlay",
+                OverlayUpper::Tmp => "--tmp-overlay",
+                OverlayUpper::ReadOnly => "--ro-overlay",
+            },
+        }
+    }
+
+    /// Whether it may name the new root itself (`--chmod 0755 /`, `--remount-ro /`, `--dir /`):
+    /// every other operation would put something on the root and be lost under the pivot.
+    pub fn may_be_root(&self) -> bool {
+        matches!(
+            self,
+            UserMount::Chmod { .. } | UserMount::RemountRo { .. } | UserMount::Dir { .. }
+        )
+    }
+
+    /// The descriptor it reads, if any.
+    pub fn fd(&self) -> Option<i32> {
+        match self {
+            UserMount::File { fd, .. } | UserMount::BindData { fd, .. } => Some(*fd),
+            _ => None,
+        }
+    }
+}
+
+/// A change to the command's environment, applied in command-line order just before the exec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvOp {
+    /// `--setenv VAR VALUE`.
+    Set(OsString, OsString),
+    /// `--unsetenv VAR`.
+    Unset(OsString),
+    /// `--clear-env`: every variable set so far is removed.
+    Clear,
+}
+
+/// Checks a variable name of `--setenv`/`--unsetenv`: not empty, no `=` (it would end the name)
+/// and no NUL.
+pub fn check_env_name(name: &std::ffi::OsStr) -> Result<(), String> {
+    let b = name.as_encoded_bytes();
+    if b.is_empty() || b.contains(&b'=') || b.contains(&0) {
+        return Err(format!(
+            "'{}' is not a variable name (not empty, no '=')",
+            name.to_string_lossy()
+        ));
+    }
+    Ok(())
+}
+
+/// The environment `start` becomes after `ops`, in order.
+pub fn environment(
+    start: impl IntoIterator<Item = (OsString, OsString)>,
+    ops: &[EnvOp],
+) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = start.into_iter().collect();
+    for op in ops {
+        match op {
+            EnvOp::Set(k, v) => match env.iter_mut().find(|(name, _)| name == k) {
+                Some(slot) => slot.1 = v.clone(),
+                None => env.push((k.clone(), v.clone())),
+            },
+            EnvOp::Unset(k) => env.retain(|(name, _)| name != k),
+            EnvOp::Clear => env.clear(),
+        }
+    }
+    env
 }
 
 /// What the command line asked for.
@@ -51,6 +245,12 @@ pub struct Options {
     pub mask: bool,
     /// Make the root read-only at the end.
     pub ro: bool,
+    /// Build the new root on a fresh tmpfs and bind NEWROOT's top-level entries into it, so that
+    /// nothing pivot creates lands in NEWROOT on disk.
+    pub tmpfs_root: bool,
+    /// Make the new root an overlay with NEWROOT as its only lower layer and its writes in an
+    /// invisible tmpfs: NEWROOT is shared unchanged, the writes are thrown away.
+    pub overlay_root: bool,
     /// User mounts in order.
     pub mounts: Vec<UserMount>,
     /// Keep the old root here (inside the new root) instead of detaching it.
@@ -59,6 +259,22 @@ pub struct Options {
     pub wd: Option<PathBuf>,
     /// Hostname to set.
     pub hostname: Option<String>,
+    /// Changes to the command's environment, in order.
+    pub env: Vec<EnvOp>,
+    /// Fork the command and stay as its reaping parent instead of exec'ing it.
+    pub reaper: bool,
+    /// Run the command in a new session.
+    pub new_session: bool,
+    /// SIGKILL when the parent dies.
+    pub die_with_parent: bool,
+    /// `--info-fd`.
+    pub info_fd: Option<i32>,
+    /// `--json-status-fd`.
+    pub json_status_fd: Option<i32>,
+    /// `--block-fd`.
+    pub block_fd: Option<i32>,
+    /// `--sync-fd`.
+    pub sync_fd: Option<i32>,
     /// Print each step.
     pub verbose: bool,
 }
@@ -122,6 +338,21 @@ pub enum Step {
     Propagation(Propagation),
     /// Recursive bind of NEWROOT onto itself: pivot_root needs a mount point.
     BindRoot,
+    /// A fresh tmpfs (mode 755, nosuid, nodev) mounted over NEWROOT becomes the new root
+    /// (`--tmpfs-root`); NEWROOT itself stays reachable through a descriptor opened before.
+    TmpfsRoot,
+    /// The new root is an overlay of NEWROOT with an invisible tmpfs as upper layer
+    /// (`--tmp-overlay-root`).
+    OverlayRoot,
+    /// NEWROOT's top-level entries into the tmpfs root: directories and files bound (recursively,
+    /// read-only with `--ro`), symlinks copied; the names in `fresh` (proc, dev, sys when pivot
+    /// mounts them) get empty directories of the tmpfs instead.
+    RootfsEntries {
+        /// Bind them read-only.
+        ro: bool,
+        /// Entries made fresh instead of bound.
+        fresh: Vec<&'static str>,
+    },
     /// Fresh procfs at /proc (nosuid, nodev, noexec).
     Proc,
     /// tmpfs at /dev (mode 755, nosuid).
@@ -174,6 +405,21 @@ impl std::fmt::Display for Step {
             Step::Propagation(Propagation::Private) => write!(f, "make / recursively private"),
             Step::Propagation(Propagation::Slave) => write!(f, "make / recursively slave"),
             Step::BindRoot => write!(f, "bind NEWROOT onto itself (recursive)"),
+            Step::TmpfsRoot => write!(f, "mount tmpfs over NEWROOT as the new root"),
+            Step::OverlayRoot => write!(
+                f,
+                "mount an overlay of NEWROOT with a tmpfs upper layer as the new root"
+            ),
+            Step::RootfsEntries { ro, fresh } => write!(
+                f,
+                "bind NEWROOT's entries into the tmpfs root{}{}",
+                if *ro { " read-only" } else { "" },
+                if fresh.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (fresh {})", fresh.join(", "))
+                }
+            ),
             Step::Proc => write!(f, "mount proc on /proc"),
             Step::DevTmpfs => write!(f, "mount tmpfs on /dev"),
             Step::DevNode { name, major, minor } => {
@@ -184,14 +430,73 @@ impl std::fmt::Display for Step {
             Step::Devpts => write!(f, "mount devpts (newinstance) on /dev/pts"),
             Step::DevShm => write!(f, "mount tmpfs on /dev/shm"),
             Step::Sys => write!(f, "mount sysfs read-only on /sys"),
-            Step::User(UserMount::Bind { src, dst, ro }) => write!(
+            Step::User(UserMount::Bind {
+                src, dst, ro, dev, ..
+            }) => write!(
                 f,
-                "bind{} {} on {}",
-                if *ro { " read-only" } else { "" },
+                "bind {} on {} ({})",
                 src.display(),
-                dst.display()
+                dst.display(),
+                bind_flags(*ro, *dev)
             ),
-            Step::User(UserMount::Tmpfs { dst }) => write!(f, "mount tmpfs on {}", dst.display()),
+            Step::User(UserMount::Tmpfs { dst, size, mode }) => {
+                write!(f, "mount tmpfs on {}", dst.display())?;
+                write!(f, " (mode {:o}", mode.unwrap_or(0o755))?;
+                if let Some(size) = size {
+                    write!(f, ", size {size}")?;
+                }
+                write!(f, ")")
+            }
+            Step::User(UserMount::Dir { dst, mode }) => {
+                write!(
+                    f,
+                    "mkdir {} (mode {:o})",
+                    dst.display(),
+                    mode.unwrap_or(0o755)
+                )
+            }
+            Step::User(UserMount::File { fd, dst, mode }) => write!(
+                f,
+                "write fd {fd} to {} (mode {:o})",
+                dst.display(),
+                mode.unwrap_or(0o666)
+            ),
+            Step::User(UserMount::BindData { fd, dst, ro, mode }) => write!(
+                f,
+                "bind{} the data of fd {fd} on {} (mode {:o})",
+                if *ro { " read-only" } else { "" },
+                dst.display(),
+                mode.unwrap_or(0o600)
+            ),
+            Step::User(UserMount::Symlink { target, dst }) => {
+                write!(f, "symlink {} -> {}", dst.display(), target.display())
+            }
+            Step::User(UserMount::Chmod { mode, path }) => {
+                write!(f, "chmod {mode:o} {}", path.display())
+            }
+            Step::User(UserMount::Mqueue { dst }) => write!(f, "mount mqueue on {}", dst.display()),
+            Step::User(UserMount::RemountRo { dst }) => {
+                write!(f, "remount {} read-only", dst.display())
+            }
+            Step::User(UserMount::Overlay { lower, upper, dst }) => {
+                let layers: Vec<String> = lower.iter().map(|l| l.display().to_string()).collect();
+                write!(
+                    f,
+                    "mount overlay of {} on {}",
+                    layers.join(":"),
+                    dst.display()
+                )?;
+                match upper {
+                    OverlayUpper::Dir { upper, work } => write!(
+                        f,
+                        " (writes to {}, work {})",
+                        upper.display(),
+                        work.display()
+                    ),
+                    OverlayUpper::Tmp => write!(f, " (writes to a tmpfs)"),
+                    OverlayUpper::ReadOnly => write!(f, " (read-only)"),
+                }
+            }
             Step::Mask(p) => write!(f, "mask {p}"),
             Step::ReadOnly(p) => write!(f, "make {p} read-only"),
             Step::RootReadOnly => write!(f, "make / read-only"),
@@ -207,7 +512,20 @@ impl std::fmt::Display for Step {
 /// while host paths are still reachable, then user mounts (so they may cover a standard one), then
 /// masks (so no user mount uncovers them), the pivot, and the read-only root last.
 pub fn plan(opts: &Options, facts: Facts) -> Vec<Step> {
-    let mut steps = vec![Step::Propagation(opts.propagation), Step::BindRoot];
+    let mut steps = vec![Step::Propagation(opts.propagation)];
+    if opts.tmpfs_root {
+        let fresh = [(opts.proc, "proc"), (opts.dev, "dev"), (opts.sys, "sys")]
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, name)| name)
+            .collect();
+        steps.push(Step::TmpfsRoot);
+        steps.push(Step::RootfsEntries { ro: opts.ro, fresh });
+    } else if opts.overlay_root {
+        steps.push(Step::OverlayRoot);
+    } else {
+        steps.push(Step::BindRoot);
+    }
     if opts.proc {
         steps.push(Step::Proc);
     }
@@ -250,6 +568,93 @@ pub fn plan(opts: &Options, facts: Facts) -> Vec<Step> {
         steps.push(Step::RootReadOnly);
     }
     steps
+}
+
+/// The mount flags a bind gets, as mountinfo shows them.
+pub fn bind_flags(ro: bool, dev: bool) -> &'static str {
+    match (ro, dev) {
+        (false, false) => "nosuid,nodev",
+        (true, false) => "ro,nosuid,nodev",
+        (false, true) => "devices and set-uid allowed",
+        (true, true) => "ro, devices and set-uid allowed",
+    }
+}
+
+/// The option that asks for such a bind, for messages.
+pub fn bind_option(ro: bool, dev: bool, skip_missing: bool) -> &'static str {
+    match (ro, dev, skip_missing) {
+        (false, false, false) => "--bind",
+        (true, false, false) => "--ro-bind",
+        (_, true, false) => "--dev-bind",
+        (false, false, true) => "--bind-try",
+        (true, false, true) => "--ro-bind-try",
+        (_, true, true) => "--dev-bind-try",
+    }
+}
+
+/// The `MOUNT_ATTR_*` bits a bind gets after it is made (see [`bind_flags`]).
+pub fn bind_attrs(ro: bool, dev: bool) -> u64 {
+    let mut attrs = 0;
+    if ro {
+        attrs |= crate::sys::MOUNT_ATTR_RDONLY;
+    }
+    if !dev {
+        attrs |= crate::sys::MOUNT_ATTR_NOSUID | crate::sys::MOUNT_ATTR_NODEV;
+    }
+    attrs
+}
+
+/// Escapes a path for overlayfs's option string: `,` ends an option, `:` separates layers, and
+/// `\` escapes either.
+pub fn escape_overlay_path(p: &std::path::Path) -> String {
+    let mut out = String::new();
+    for c in p.to_string_lossy().chars() {
+        if matches!(c, ',' | ':' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The option string of an overlay mount: layers (top-most first), the upper and work
+/// directories if any, `userxattr` inside a user namespace (overlayfs there may only use
+/// `user.*` extended attributes).
+pub fn overlay_options(
+    lower: &[PathBuf],
+    upper: Option<(&std::path::Path, &std::path::Path)>,
+    userxattr: bool,
+) -> String {
+    let layers: Vec<String> = lower.iter().map(|l| escape_overlay_path(l)).collect();
+    let mut data = format!("lowerdir={}", layers.join(":"));
+    if let Some((u, w)) = upper {
+        data.push_str(&format!(
+            ",upperdir={},workdir={}",
+            escape_overlay_path(u),
+            escape_overlay_path(w)
+        ));
+    }
+    if userxattr {
+        data.push_str(",userxattr");
+    }
+    data
+}
+
+/// Parses an `--chmod`/`--perms` mode: octal digits, at most 07777.
+pub fn parse_mode(s: &str) -> Result<u32, String> {
+    let digits = s.strip_prefix("0o").unwrap_or(s);
+    match u32::from_str_radix(digits, 8) {
+        Ok(m) if m <= 0o7777 && !digits.is_empty() && !digits.starts_with('+') => Ok(m),
+        _ => Err(format!("'{s}' is not an octal mode (0 to 7777)")),
+    }
+}
+
+/// Parses a descriptor number of `--file`/`--bind-data`.
+pub fn parse_fd(s: &str) -> Result<i32, String> {
+    match s.parse::<i32>() {
+        Ok(fd) if fd >= 0 && s.bytes().all(|b| b.is_ascii_digit()) => Ok(fd),
+        _ => Err(format!("'{s}' is not a file descriptor number")),
+    }
 }
 
 /// Why a destination must be absolute, for the usage errors.
@@ -325,6 +730,7 @@ pub fn is_initial_uid_map(map: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn opts() -> Options {
         Options {
@@ -336,10 +742,20 @@ mod tests {
             sys: true,
             mask: true,
             ro: false,
+            tmpfs_root: false,
+            overlay_root: false,
             mounts: vec![],
             put_old: None,
             wd: None,
             hostname: None,
+            env: vec![],
+            reaper: false,
+            new_session: false,
+            die_with_parent: false,
+            info_fd: None,
+            json_status_fd: None,
+            block_fd: None,
+            sync_fd: None,
             verbose: false,
         }
     }
@@ -399,11 +815,15 @@ mod tests {
         o.mounts = vec![
             UserMount::Tmpfs {
                 dst: PathBuf::from("/tmp"),
+                size: None,
+                mode: None,
             },
             UserMount::Bind {
                 src: PathBuf::from("/a"),
                 dst: PathBuf::from("/tmp/a"),
                 ro: true,
+                dev: false,
+                skip_missing: false,
             },
         ];
         let s = plan(&o, ROOT);
@@ -499,6 +919,203 @@ mod tests {
                 parse_bind(&bind_spec(src, dst)),
                 Ok((PathBuf::from(src), PathBuf::from(dst))),
                 "{src} {dst}"
+            );
+        }
+    }
+
+    #[test]
+    fn binds_are_nosuid_nodev_unless_dev() {
+        use crate::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+        assert_eq!(
+            bind_attrs(false, false),
+            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
+        );
+        assert_eq!(
+            bind_attrs(true, false),
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
+        );
+        assert_eq!(bind_attrs(false, true), 0);
+        assert_eq!(bind_attrs(true, true), MOUNT_ATTR_RDONLY);
+        let step = Step::User(UserMount::Bind {
+            src: "/a".into(),
+            dst: "/b".into(),
+            ro: true,
+            dev: false,
+            skip_missing: true,
+        });
+        assert_eq!(step.to_string(), "bind /a on /b (ro,nosuid,nodev)");
+    }
+
+    #[test]
+    fn tmpfs_root_replaces_the_bind_and_keeps_user_operations_in_order() {
+        let mut o = opts();
+        o.tmpfs_root = true;
+        o.ro = true;
+        o.sys = false;
+        o.mounts = vec![
+            UserMount::Dir {
+                dst: "/data".into(),
+                mode: Some(0o700),
+            },
+            UserMount::File {
+                fd: 3,
+                dst: "/data/f".into(),
+                mode: None,
+            },
+            UserMount::BindData {
+                fd: 4,
+                dst: "/data/b".into(),
+                ro: true,
+                mode: None,
+            },
+            UserMount::Symlink {
+                target: "data/f".into(),
+                dst: "/link".into(),
+            },
+            UserMount::Tmpfs {
+                dst: "/scratch".into(),
+                size: Some(1 << 20),
+                mode: Some(0o1777),
+            },
+            UserMount::Chmod {
+                mode: 0o755,
+                path: "/data".into(),
+            },
+            UserMount::Mqueue { dst: "/mq".into() },
+            UserMount::RemountRo {
+                dst: "/scratch".into(),
+            },
+        ];
+        let s = plan(&o, ROOT);
+        assert_eq!(s[1], Step::TmpfsRoot);
+        assert_eq!(
+            s[2],
+            Step::RootfsEntries {
+                ro: true,
+                fresh: vec!["proc", "dev"]
+            }
+        );
+        assert!(!s.contains(&Step::BindRoot));
+        let user: Vec<UserMount> = s
+            .iter()
+            .filter_map(|x| match x {
+                Step::User(m) => Some(m.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(user, o.mounts);
+        let first = s.iter().position(|x| matches!(x, Step::User(_))).unwrap();
+        assert!(s[..first].contains(&Step::DevShm));
+        assert_eq!(s[first + user.len()], Step::Mask(MASKED[0]));
+        assert_eq!(s.last(), Some(&Step::RootReadOnly));
+        let shown: Vec<String> = user
+            .iter()
+            .map(|m| Step::User(m.clone()).to_string())
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "mkdir /data (mode 700)",
+                "write fd 3 to /data/f (mode 666)",
+                "bind read-only the data of fd 4 on /data/b (mode 600)",
+                "symlink /link -> data/f",
+                "mount tmpfs on /scratch (mode 1777, size 1048576)",
+                "chmod 755 /data",
+                "mount mqueue on /mq",
+                "remount /scratch read-only",
+            ]
+        );
+        let opts_shown: Vec<&str> = user.iter().map(UserMount::option).collect();
+        assert_eq!(
+            opts_shown,
+            [
+                "--dir",
+                "--file",
+                "--ro-bind-data",
+                "--symlink",
+                "--tmpfs",
+                "--chmod",
+                "--mqueue",
+                "--remount-ro"
+            ]
+        );
+        assert_eq!(user[1].fd(), Some(3));
+        assert_eq!(user[0].fd(), None);
+        assert!(user[5].may_be_root() && !user[4].may_be_root());
+    }
+
+    #[test]
+    fn overlay_root_and_overlay_options() {
+        let mut o = opts();
+        o.overlay_root = true;
+        let s = plan(&o, ROOT);
+        assert_eq!(s[1], Step::OverlayRoot);
+        assert!(!s.contains(&Step::BindRoot) && !s.contains(&Step::TmpfsRoot));
+        assert_eq!(
+            overlay_options(&["/a".into(), "/b,c:d\\e".into()], None, false),
+            "lowerdir=/a:/b\\,c\\:d\\\\e"
+        );
+        assert_eq!(
+            overlay_options(
+                &["/l".into()],
+                Some((Path::new("/u"), Path::new("/w"))),
+                true
+            ),
+            "lowerdir=/l,upperdir=/u,workdir=/w,userxattr"
+        );
+        let m = UserMount::Overlay {
+            lower: vec!["/l1".into(), "/l2".into()],
+            upper: OverlayUpper::Tmp,
+            dst: "/o".into(),
+        };
+        assert_eq!(m.option(), "--tmp-overlay");
+        assert_eq!(
+            Step::User(m).to_string(),
+            "mount overlay of /l1:/l2 on /o (writes to a tmpfs)"
+        );
+    }
+
+    #[test]
+    fn modes_and_fds() {
+        assert_eq!(parse_mode("0755"), Ok(0o755));
+        assert_eq!(parse_mode("1777"), Ok(0o1777));
+        assert_eq!(parse_mode("0o600"), Ok(0o600));
+        for bad in ["", "8", "10000", "-1", "+7", "rwx", "0o"] {
+            assert!(parse_mode(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_fd("3"), Ok(3));
+        assert_eq!(parse_fd("0"), Ok(0));
+        for bad in ["", "-1", "+3", "x", "99999999999"] {
+            assert!(parse_fd(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn environment_changes_apply_in_order() {
+        let os = |s: &str| OsString::from(s);
+        let start = [(os("HOME"), os("/root")), (os("PATH"), os("/bin"))];
+        let ops = [
+            EnvOp::Set(os("A"), os("1")),
+            EnvOp::Set(os("PATH"), os("/sbin")),
+            EnvOp::Unset(os("HOME")),
+            EnvOp::Unset(os("NOT_SET")),
+        ];
+        assert_eq!(
+            environment(start.clone(), &ops),
+            [(os("PATH"), os("/sbin")), (os("A"), os("1"))]
+        );
+        // --clear-env removes what came before it, not what comes after.
+        let ops = [
+            EnvOp::Set(os("A"), os("1")),
+            EnvOp::Clear,
+            EnvOp::Set(os("B"), os("2")),
+        ];
+        assert_eq!(environment(start, &ops), [(os("B"), os("2"))]);
+        assert!(check_env_name(std::ffi::OsStr::new("A_1")).is_ok());
+        for bad in ["", "A=B", "=", "A\0"] {
+            assert!(
+                check_env_name(std::ffi::OsStr::new(bad)).is_err(),
+                "{bad:?}"
             );
         }
     }

@@ -42,6 +42,9 @@ pub enum ResolveError {
     NotDir(PathBuf),
     /// A syscall failed on this path (relative to the root).
     Io(PathBuf, io::Error),
+    /// This missing path would have to be created in a directory that is not on one of the
+    /// filesystems creation is limited to ([`resolve_creating_on`]).
+    NotOwn(PathBuf),
 }
 
 impl std::fmt::Display for ResolveError {
@@ -51,6 +54,11 @@ impl std::fmt::Display for ResolveError {
             ResolveError::Loop => write!(f, "too many levels of symbolic links"),
             ResolveError::NotDir(p) => write!(f, "/{} is not a directory", p.display()),
             ResolveError::Io(p, e) => write!(f, "/{}: {}", p.display(), sys::errstr(e)),
+            ResolveError::NotOwn(p) => write!(
+                f,
+                "/{} is missing and would be created in NEWROOT on disk",
+                p.display()
+            ),
         }
     }
 }
@@ -86,7 +94,19 @@ fn is_type(st: &libc::stat, kind: libc::mode_t) -> bool {
 /// Resolves `path` (absolute or relative, both taken from `root`) inside the directory `root`.
 /// Missing components are created as `create` says; `Create::No` reports ENOENT as an error.
 pub fn resolve(root: &OwnedFd, path: &Path, create: Create) -> Result<Resolved, ResolveError> {
-    match walk(root, path, Mode::Resolve(create))? {
+    resolve_creating_on(root, path, create, None)
+}
+
+/// As [`resolve`], but when `devices` is given a missing component is created only in a
+/// directory whose filesystem (`st_dev`) is one of them, else [`ResolveError::NotOwn`]: with
+/// `--tmpfs-root` pivot writes only on its own tmpfs mounts, never into NEWROOT on disk.
+pub fn resolve_creating_on(
+    root: &OwnedFd,
+    path: &Path,
+    create: Create,
+    devices: Option<&[u64]>,
+) -> Result<Resolved, ResolveError> {
+    match walk(root, path, Mode::Resolve(create), devices)? {
         Walked::Found(r) => Ok(r),
         // Only Mode::Check stops early without a result.
         Walked::Missing { .. } => Err(ResolveError::Loop),
@@ -108,7 +128,12 @@ enum Mode {
     Check,
 }
 
-fn walk(root: &OwnedFd, path: &Path, mode: Mode) -> Result<Walked, ResolveError> {
+fn walk(
+    root: &OwnedFd,
+    path: &Path,
+    mode: Mode,
+    devices: Option<&[u64]>,
+) -> Result<Walked, ResolveError> {
     let create = match mode {
         Mode::Resolve(c) => c,
         Mode::Check => Create::No,
@@ -142,6 +167,12 @@ fn walk(root: &OwnedFd, path: &Path, mode: Mode) -> Result<Walked, ResolveError>
                 });
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create != Create::No => {
+                if let Some(devs) = devices {
+                    let st = sys::fstat(dir).map_err(|e| ResolveError::Io(here(), e))?;
+                    if !devs.contains(&st.st_dev) {
+                        return Err(ResolveError::NotOwn(here()));
+                    }
+                }
                 let last = todo.is_empty();
                 if last && create == Create::File {
                     let made = sys::openat(
@@ -258,7 +289,7 @@ pub fn real_dir(
 /// prefix, then the missing rest lexically (it cannot hold symlinks, only `..`). `Ok(true)` when
 /// it names the root itself (`/`, `/etc/..`, a symlink to `/`), where no mount may go.
 pub fn check(root: &OwnedFd, path: &Path) -> Result<bool, ResolveError> {
-    Ok(match walk(root, path, Mode::Check)? {
+    Ok(match walk(root, path, Mode::Check, None)? {
         Walked::Found(r) => r.rel.as_os_str().is_empty(),
         Walked::Missing { root_itself } => root_itself,
     })
@@ -376,6 +407,31 @@ mod tests {
             }
             other => panic!("expected ENOENT, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn creation_can_be_limited_to_some_filesystems() {
+        let (_t, root) = fixture("own");
+        let fd = root_fd(&root);
+        let here = sys::fstat(&fd).unwrap().st_dev;
+        // Not this filesystem: nothing is created, the error names the first missing component.
+        match resolve_creating_on(
+            &fd,
+            Path::new("/lib/new/dir"),
+            Create::Dir,
+            Some(&[here + 1]),
+        ) {
+            Err(ResolveError::NotOwn(p)) => assert_eq!(p, PathBuf::from("usr/lib/new")),
+            other => panic!("expected NotOwn, got {other:?}"),
+        }
+        assert!(!root.join("usr/lib/new").exists());
+        // Existing paths resolve whatever the limit.
+        let r = resolve_creating_on(&fd, Path::new("/etc/hosts"), Create::File, Some(&[])).unwrap();
+        assert_eq!(r.rel, PathBuf::from("etc/hosts"));
+        let r =
+            resolve_creating_on(&fd, Path::new("/lib/new"), Create::Dir, Some(&[here])).unwrap();
+        assert_eq!(r.rel, PathBuf::from("usr/lib/new"));
+        assert!(root.join("usr/lib/new").is_dir());
     }
 
     #[test]

@@ -10,7 +10,11 @@ use std::path::{Path, PathBuf};
 /// `mount_setattr(2)` flag: apply to the whole subtree.
 const AT_RECURSIVE: libc::c_int = 0x8000;
 /// `mount_attr.attr_set` bit: read-only.
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+/// `mount_attr.attr_set` bit: set-uid and set-gid bits (and file capabilities) are ignored.
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+/// `mount_attr.attr_set` bit: device nodes cannot be opened.
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
 
 /// `struct mount_attr` of `mount_setattr(2)` (version 0, 32 bytes).
 #[repr(C)]
@@ -91,8 +95,16 @@ pub fn pivot_root(new_root: &Path, put_old: &Path) -> io::Result<()> {
 /// `mount_setattr(2)`; on kernels before 5.12 falls back to a bind remount that keeps the flags
 /// the kernel locks in a user namespace (nosuid, nodev, noexec, atime).
 pub fn make_readonly(fd: &OwnedFd, recursive: bool) -> io::Result<()> {
+    set_mount_attrs(fd, MOUNT_ATTR_RDONLY, recursive)
+}
+
+/// Sets the `MOUNT_ATTR_*` bits `attrs` (read-only, nosuid, nodev) on the mount `fd` refers to
+/// (its whole subtree when `recursive`) with `mount_setattr(2)`. On kernels before 5.12 it falls
+/// back to a bind remount of that one mount, repeating the flags it already has (the kernel
+/// locks them in a user namespace).
+pub fn set_mount_attrs(fd: &OwnedFd, attrs: u64, recursive: bool) -> io::Result<()> {
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
+        attr_set: attrs,
         attr_clr: 0,
         propagation: 0,
         userns_fd: 0,
@@ -118,12 +130,21 @@ pub fn make_readonly(fd: &OwnedFd, recursive: bool) -> io::Result<()> {
         return Err(err);
     }
     let path = fd_path(fd);
-    let locked = statvfs_flags(&path)?;
+    let mut flags = statvfs_flags(&path)?;
+    for (bit, ms) in [
+        (MOUNT_ATTR_RDONLY, libc::MS_RDONLY),
+        (MOUNT_ATTR_NOSUID, libc::MS_NOSUID),
+        (MOUNT_ATTR_NODEV, libc::MS_NODEV),
+    ] {
+        if attrs & bit != 0 {
+            flags |= ms;
+        }
+    }
     mount(
         None,
         &path,
         None,
-        libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | locked,
+        libc::MS_REMOUNT | libc::MS_BIND | flags,
         None,
     )
 }
@@ -137,6 +158,7 @@ fn statvfs_flags(path: &Path) -> io::Result<libc::c_ulong> {
     check(unsafe { libc::statvfs(c.as_ptr(), &mut st) })?;
     let mut flags = 0;
     for (st_bit, ms_bit) in [
+        (libc::ST_RDONLY, libc::MS_RDONLY),
         (libc::ST_NOSUID, libc::MS_NOSUID),
         (libc::ST_NODEV, libc::MS_NODEV),
         (libc::ST_NOEXEC, libc::MS_NOEXEC),
@@ -261,6 +283,20 @@ pub fn symlinkat(target: &str, dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
     check(unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) })
 }
 
+/// `symlinkat(2)` with a target that need not be UTF-8.
+pub fn symlinkat_os(target: &OsStr, dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
+    let t = cstr(target)?;
+    let n = cstr(name)?;
+    // SAFETY: both strings are valid C strings and `dir` is open.
+    check(unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) })
+}
+
+/// `fchmod(2)` of an open (not `O_PATH`) descriptor.
+pub fn fchmod(fd: &OwnedFd, mode: u32) -> io::Result<()> {
+    // SAFETY: `fd` is open.
+    check(unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) })
+}
+
 /// `mknodat(2)` of a character device, then `fchmodat` so that the umask does not narrow it.
 pub fn mknod_char(dir: &OwnedFd, name: &OsStr, major: u32, minor: u32) -> io::Result<()> {
     let c = cstr(name)?;
@@ -313,18 +349,146 @@ pub fn is_mount_root(dir: &OwnedFd, name: &OsStr) -> io::Result<bool> {
     let c = cstr(name)?;
     // SAFETY: statx writes only into `stx`, a zeroed local of the right type.
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // An empty name asks about `dir` itself.
+    let flags = if name.is_empty() {
+        libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH
+    } else {
+        libc::AT_SYMLINK_NOFOLLOW
+    };
     // SAFETY: `dir` is open, `c` a valid C string, `stx` a valid out-pointer.
-    check(unsafe {
-        libc::statx(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-            0,
-            &mut stx,
-        )
-    })?;
+    check(unsafe { libc::statx(dir.as_raw_fd(), c.as_ptr(), flags, 0, &mut stx) })?;
     if stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT == 0 {
         return Err(io::Error::from_raw_os_error(libc::ENOSYS));
     }
     Ok(stx.stx_attributes & STATX_ATTR_MOUNT_ROOT != 0)
+}
+
+/// Whether descriptor `fd` is open for reading (`fcntl(F_GETFL)`): EBADF when it is not open,
+/// EBADF too when it is open write-only.
+pub fn fd_readable(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFL takes no argument and only reads the descriptor table.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if flags & libc::O_ACCMODE == libc::O_WRONLY {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    Ok(())
+}
+
+/// Whether the object `fd` refers to is the root of a mount (statx's `STATX_ATTR_MOUNT_ROOT`;
+/// before Linux 5.8, a device different from its parent's).
+pub fn fd_is_mount_root(fd: &OwnedFd) -> io::Result<bool> {
+    match is_mount_root(fd, OsStr::new("")) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+            let parent = openat(fd, OsStr::new(".."), libc::O_PATH, 0)?;
+            Ok(fstat(fd)?.st_dev != fstat(&parent)?.st_dev)
+        }
+        other => other,
+    }
+}
+
+/// Copies everything readable from descriptor `from` into `to` and returns the byte count.
+pub fn copy_fd(from: RawFd, to: &OwnedFd) -> io::Result<u64> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        // SAFETY: `buf` is writable for its length.
+        let n = unsafe { libc::read(from, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Ok(total);
+        }
+        let mut done = 0usize;
+        while done < n as usize {
+            let rest = &buf[done..n as usize];
+            // SAFETY: `rest` is readable for its length and `to` is open.
+            let w = unsafe { libc::write(to.as_raw_fd(), rest.as_ptr().cast(), rest.len()) };
+            if w < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            done += w as usize;
+        }
+        total += n as u64;
+    }
+}
+
+/// `close(2)` of a descriptor pivot was handed by number (`--file FD`): the command must not
+/// inherit it.
+pub fn close_fd(fd: RawFd) {
+    // SAFETY: closing a number the user gave us; nothing else in pivot owns it (pivot's own
+    // descriptors are OwnedFd values opened later and never handed out by number).
+    unsafe { libc::close(fd) };
+}
+
+/// `fchmod(2)` through the `/proc/self/fd` path of an `O_PATH` descriptor (fchmod itself refuses
+/// `O_PATH`); the magic link reaches the very object, so no symlink is followed.
+pub fn chmod_fd(fd: &OwnedFd, mode: u32) -> io::Result<()> {
+    let c = path_c(&fd_path(fd))?;
+    // SAFETY: `c` is a valid C string.
+    check(unsafe { libc::chmod(c.as_ptr(), mode as libc::mode_t) })
+}
+
+// The environment is changed only on the way to the exec, in pivot's one thread: nothing reads it
+// at the same time (pivot starts no threads; std's own lock is not needed for that).
+
+/// `setenv(3)`, overwriting.
+pub fn setenv(name: &OsStr, value: &OsStr) -> io::Result<()> {
+    let n = cstr(name)?;
+    let v = cstr(value)?;
+    // SAFETY: both are valid C strings; no other thread reads the environment (see above).
+    check(unsafe { libc::setenv(n.as_ptr(), v.as_ptr(), 1) })
+}
+
+/// `unsetenv(3)`.
+pub fn unsetenv(name: &OsStr) -> io::Result<()> {
+    let n = cstr(name)?;
+    // SAFETY: a valid C string; no other thread reads the environment (see above).
+    check(unsafe { libc::unsetenv(n.as_ptr()) })
+}
+
+/// `clearenv(3)`.
+pub fn clearenv() -> io::Result<()> {
+    // SAFETY: no other thread reads the environment (see above).
+    check(unsafe { libc::clearenv() })
+}
+
+/// `setsid(2)`.
+pub fn setsid() -> io::Result<()> {
+    // SAFETY: setsid takes no arguments.
+    check(unsafe { libc::setsid() })
+}
+
+/// `prctl(PR_SET_PDEATHSIG, SIGKILL)`, then the check that the parent did not die before it (we
+/// would have been reparented already and no signal would ever come): ESRCH then. (As PID 1 of a
+/// PID namespace the parent is outside it and shows as 0 either way.)
+pub fn die_with_parent() -> io::Result<()> {
+    // SAFETY: getppid has no preconditions.
+    let parent = unsafe { libc::getppid() };
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number.
+    check(unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    })?;
+    // SAFETY: as above.
+    if unsafe { libc::getppid() } != parent {
+        return Err(io::Error::from_raw_os_error(libc::ESRCH));
+    }
+    Ok(())
 }

@@ -1219,3 +1219,989 @@ fn switch_root_moves_mounts_only_onto_real_directories() {
     assert_eq!(tree_snapshot(&copy), before);
     host.unchanged();
 }
+
+/// `bwrap ARGS...`, bubblewrap on the same rootfs, for the tests that compare what is visible
+/// inside (bubblewrap is one of `cargo xtask deps`' packages).
+fn bwrap(args: &[&str]) -> testcaps::Output {
+    testcaps::run(Command::new("bwrap").args(args), LIMIT)
+}
+
+/// A directory holding a `null` device node (1:3) and a set-uid-root copy of busybox named `su`
+/// (busybox's su says "must be suid to work properly" when the set-uid bit did not take effect).
+fn dev_and_suid_dir(t: &Temp) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let d = t.0.join("devsuid");
+    std::fs::create_dir(&d).unwrap();
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mk = testcaps::run(
+        Command::new("mknod")
+            .args(["-m", "666"])
+            .arg(d.join("null"))
+            .args(["c", "1", "3"]),
+        LIMIT,
+    );
+    assert_eq!(mk.code, Some(0), "{mk:?}");
+    std::fs::copy(testcaps::rootfs().join("bin/busybox"), d.join("su")).unwrap();
+    std::fs::set_permissions(d.join("su"), std::fs::Permissions::from_mode(0o4755)).unwrap();
+    d.display().to_string()
+}
+
+/// What the bind tests look at inside: the device node, the set-uid program run by nobody, and
+/// the two mounts' options.
+const DEV_SUID_SCRIPT: &str = "for d in a b; do \
+     if echo x > /tmp/$d/null; then echo $d: null works; fi; \
+     su -s /bin/sh nobody -c \"/tmp/$d/su -c true root\" </dev/null 2>&1 | tail -n 1; echo; \
+     done; awk '$5 == \"/tmp/a\" || $5 == \"/tmp/b\" { print $5, $6 }' /proc/self/mountinfo";
+
+/// issue #27: `--bind` is nodev,nosuid as bubblewrap's is (a device node and a set-uid program
+/// in the bound directory do not work), `--dev-bind` keeps both working, and what is visible
+/// inside is what bwrap shows for the same options.
+#[test]
+fn bind_is_nodev_nosuid_and_dev_bind_is_not_as_in_bwrap() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("devsuid");
+    let d = dev_and_suid_dir(&t);
+    let out = sh_in_container(
+        &[
+            "--tmpfs",
+            "/tmp",
+            "--bind",
+            &format!("{d}:/tmp/a"),
+            "--dev-bind",
+            &format!("{d}:/tmp/b"),
+        ],
+        DEV_SUID_SCRIPT,
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let expected = "/bin/sh: can't create /tmp/a/null: Permission denied\n";
+    assert_eq!(out.stderr, expected, "{out:?}");
+    let want_lines = [
+        "su: must be suid to work properly",
+        "",
+        "b: null works",
+        "su: incorrect password",
+        "",
+    ];
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[..5], want_lines, "{out:?}");
+    let opts: Vec<&str> = lines[5..].to_vec();
+    assert_eq!(opts.len(), 2, "{out:?}");
+    assert!(opts[0].starts_with("/tmp/a rw,nosuid,nodev"), "{out:?}");
+    assert!(
+        opts[1].starts_with("/tmp/b rw,")
+            && !opts[1].contains("nosuid")
+            && !opts[1].contains("nodev"),
+        "{out:?}"
+    );
+    // bubblewrap, the same binds on the same rootfs: the same devices inside.
+    let binds = [
+        "--tmpfs",
+        "/tmp",
+        "--bind",
+        &format!("{d}:/tmp/a"),
+        "--dev-bind",
+        &format!("{d}:/tmp/b"),
+    ];
+    let out = sh_in_container(&binds, DEV_SCRIPT);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout, "b: null works\n/tmp/a rw,nosuid,nodev,relatime\n/tmp/b dev\n",
+        "{out:?}"
+    );
+    let root = rootfs();
+    let b = bwrap(&[
+        "--unshare-all",
+        "--ro-bind",
+        &root,
+        "/",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+        "--bind",
+        &d,
+        "/tmp/a",
+        "--dev-bind",
+        &d,
+        "/tmp/b",
+        "/bin/sh",
+        "-c",
+        DEV_SCRIPT,
+    ]);
+    assert_eq!(b.code, Some(0), "{b:?}");
+    assert_eq!(b.stderr, out.stderr, "bwrap: {b:?}");
+    assert_eq!(b.stdout, out.stdout, "bwrap: {b:?}");
+    host.unchanged();
+}
+
+/// What the bwrap comparison looks at: the device nodes and the nodev flags. bwrap itself runs
+/// the sandbox without capabilities and with no_new_privs, and makes every bind nosuid,
+/// `--dev-bind` included: set-uid programs are not comparable.
+const DEV_SCRIPT: &str = "for d in a b; do \
+     if echo x > /tmp/$d/null; then echo $d: null works; fi; done; \
+     awk '$5 == \"/tmp/a\" { print $5, $6 } \
+     $5 == \"/tmp/b\" { print $5, ($6 ~ /nodev/ ? \"nodev\" : \"dev\") }' /proc/self/mountinfo";
+
+/// issue #27: the `-try` forms skip a missing source (nothing is created for it), the plain
+/// forms refuse it with one line before the first mount.
+#[test]
+fn try_binds_skip_a_missing_source() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("trybind");
+    let missing = t.0.join("missing").display().to_string();
+    let present = t.0.display().to_string();
+    for opt in ["--bind-try", "--ro-bind-try", "--dev-bind-try"] {
+        let out = sh_in_container(
+            &[
+                "--tmpfs",
+                "/tmp",
+                opt,
+                &format!("{missing}:/tmp/m"),
+                opt,
+                &format!("{present}:/tmp/p"),
+            ],
+            "ls /tmp; grep -c ' /tmp/' /proc/self/mountinfo",
+        );
+        assert_eq!(out.code, Some(0), "{opt}: {out:?}");
+        assert_eq!(out.stdout, "p\n1\n", "{opt}: {out:?}");
+        assert_eq!(out.stderr, "", "{opt}: {out:?}");
+        let plain = opt.trim_end_matches("-try");
+        let out = sh_in_container(
+            &["--tmpfs", "/tmp", plain, &format!("{missing}:/tmp/m")],
+            "echo ran",
+        );
+        assert_eq!(out.code, Some(1), "{plain}: {out:?}");
+        assert_eq!(out.stdout, "", "{plain}: {out:?}");
+        assert_eq!(
+            out.stderr,
+            format!(
+                "pivot: {plain} source {missing}: No such file or directory (the source is a \
+                 path on the host, resolved before the pivot)\n"
+            ),
+            "{plain}"
+        );
+    }
+    // bwrap skips the same way.
+    let root = rootfs();
+    let b = bwrap(&[
+        "--ro-bind",
+        &root,
+        "/",
+        "--tmpfs",
+        "/tmp",
+        "--bind-try",
+        &missing,
+        "/tmp/m",
+        "--bind-try",
+        &present,
+        "/tmp/p",
+        "/bin/ls",
+        "/tmp",
+    ]);
+    assert_eq!((b.code, b.stdout.as_str()), (Some(0), "p\n"), "{b:?}");
+    host.unchanged();
+}
+
+/// Every entry under `dir` and `dir` itself (symlinks not followed) with its mode, size,
+/// modification time and link target: a run that wrote anything, even a mount point that it
+/// removed again, changes some directory's mtime.
+fn tree_with_mtimes(dir: &Path) -> BTreeSet<(String, u32, u64, i64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = BTreeSet::new();
+    let m = std::fs::symlink_metadata(dir).expect("lstat");
+    out.insert((".".into(), m.mode(), m.size(), m.mtime(), m.mtime_nsec()));
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).expect("read_dir") {
+            let p = entry.expect("entry").path();
+            let m = std::fs::symlink_metadata(&p).expect("lstat");
+            let shown = p.strip_prefix(dir).unwrap().display().to_string();
+            let link = std::fs::read_link(&p)
+                .map(|l| format!(" -> {}", l.display()))
+                .unwrap_or_default();
+            out.insert((
+                format!("{shown}{link}"),
+                m.mode(),
+                m.size(),
+                m.mtime(),
+                m.mtime_nsec(),
+            ));
+            if m.is_dir() {
+                todo.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// What the tmpfs-root tests look at inside: what was created, its modes and contents, which
+/// writes are refused, and the mounts' options and types (mqueue's options are pivot's own:
+/// nosuid,nodev,noexec as runc's /dev/mqueue, bwrap gives it none).
+const MADE_SCRIPT: &str = "stat -c '%n %a %F' /data /data/p /data/f /data/bd /data/rbd /link \
+     /scratch /mq; cat /data/f /data/bd /data/rbd /link; readlink /link; touch /scratch/x; \
+     echo w > /data/rbd; ls -A /; awk '$5 ~ /^\\/(data|scratch|mq)/ \
+     { print $5, ($5 == \"/mq\" ? \"-\" : $6), $8 }' /proc/self/mountinfo";
+
+/// issue #27: `--tmpfs-root` builds the new root on a tmpfs with NEWROOT's entries bound in, and
+/// `--dir`, `--file`, `--bind-data`, `--ro-bind-data`, `--symlink`, `--perms`, `--size`,
+/// `--tmpfs`, `--mqueue`, `--chmod`, `--remount-ro` add to it in command-line order: the rootfs
+/// on disk is not written (not even a directory's mtime), and the result inside is bwrap's for
+/// the same options with the same entries bound.
+#[test]
+fn tmpfs_root_writes_nothing_to_the_rootfs_and_matches_bwrap() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("tmpfsroot");
+    let root = rootfs_copy(&t, "r");
+    let r = root.display().to_string();
+    let data = t.0.join("data");
+    std::fs::write(&data, "some data\n").unwrap();
+    let data = data.display().to_string();
+    let ops = "--dir /data --perms 0700 --dir /data/p --file 3 /data/f --bind-data 4 /data/bd \
+               --ro-bind-data 5 /data/rbd --symlink data/f /link --size 1048576 --perms 1777 \
+               --tmpfs /scratch --mqueue /mq --chmod 0750 /data --chmod 0640 /data/bd \
+               --remount-ro /scratch";
+    let fds = format!("3<'{data}' 4<'{data}' 5<'{data}'");
+    let before = tree_with_mtimes(&root);
+    let script = format!("{BIN} --tmpfs-root --no-sys {ops} '{r}' /bin/sh -c \"$1\" {fds}");
+    let out = testcaps::run(
+        Command::new("unshare").args(CONTAINER).args([
+            "--",
+            "sh",
+            "-c",
+            &script,
+            "sh",
+            MADE_SCRIPT,
+        ]),
+        LIMIT,
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "touch: /scratch/x: Read-only file system\n\
+         /bin/sh: can't create /data/rbd: Read-only file system\n",
+        "{out:?}"
+    );
+    let mut want = String::from(
+        "/data 750 directory\n/data/p 700 directory\n/data/f 666 regular file\n\
+         /data/bd 640 regular file\n/data/rbd 600 regular file\n/link 777 symbolic link\n\
+         /scratch 1777 directory\n/mq 1777 directory\n",
+    );
+    want.push_str(&"some data\n".repeat(4));
+    want.push_str("data/f\n");
+    let mut top: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .chain(["data", "link", "mq", "scratch"].map(String::from))
+        .collect();
+    top.sort();
+    for name in &top {
+        want.push_str(&format!("{name}\n"));
+    }
+    want.push_str(
+        "/data/bd rw,nosuid,nodev,relatime tmpfs\n/data/rbd ro,nosuid,nodev,relatime tmpfs\n\
+         /scratch ro,nosuid,nodev,relatime tmpfs\n/mq - mqueue\n",
+    );
+    assert_eq!(out.stdout, want, "{out:?}");
+    assert_eq!(
+        tree_with_mtimes(&root),
+        before,
+        "the rootfs on disk changed"
+    );
+    // bwrap: its root is always a tmpfs; the same entries bound in, the same operations.
+    let mut entries = String::new();
+    for name in &top {
+        let p = root.join(name);
+        if ["data", "link", "mq", "scratch"].contains(&name.as_str()) {
+            continue;
+        }
+        entries.push_str(&match (name.as_str(), std::fs::read_link(&p)) {
+            ("proc", _) => "--proc /proc ".to_string(),
+            ("dev", _) => "--dev /dev ".to_string(),
+            (_, Ok(target)) => format!("--symlink '{}' '/{name}' ", target.display()),
+            _ => format!("--bind '{}' '/{name}' ", p.display()),
+        });
+    }
+    let script = format!("bwrap --unshare-all {entries}{ops} /bin/sh -c \"$1\" {fds}");
+    let b = testcaps::run(
+        Command::new("sh").args(["-c", &script, "sh", MADE_SCRIPT]),
+        LIMIT,
+    );
+    assert_eq!(b.code, Some(0), "bwrap: {b:?}");
+    assert_eq!(b.stderr, out.stderr, "bwrap: {b:?}");
+    assert_eq!(b.stdout, out.stdout, "bwrap: {b:?}");
+    assert_eq!(
+        tree_with_mtimes(&root),
+        before,
+        "the rootfs on disk changed"
+    );
+    host.unchanged();
+}
+
+/// issue #27: with `--tmpfs-root`, whatever would have to create or change something in NEWROOT
+/// on disk (a mount point or --dir inside one of its directories, --file over one of its files,
+/// --chmod of one of its paths) is refused with one line, and the rootfs is untouched.
+#[test]
+fn tmpfs_root_refuses_to_write_into_the_rootfs() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("tmpfsroot-refuse");
+    let root = rootfs_copy(&t, "r");
+    let r = root.display().to_string();
+    let before = tree_with_mtimes(&root);
+    let not_own = |opt: &str, path: &str, on: &str| {
+        format!(
+            "pivot: {opt} {path}: {on} is not on pivot's tmpfs (it is part of NEWROOT or of a \
+             bind) (--tmpfs-root changes nothing in NEWROOT on disk: use a path on the tmpfs \
+             root, a --tmpfs or a --dir below it)\n"
+        )
+    };
+    let missing = |path: &str| {
+        format!(
+            "pivot: resolving {path} inside {r}: {path} is missing and would be created in \
+             NEWROOT on disk (--tmpfs-root creates nothing in NEWROOT on disk: mount a --tmpfs \
+             or make a --dir for it on the tmpfs root, or use a path NEWROOT has)\n"
+        )
+    };
+    for (args, err) in [
+        (vec!["--dir", "/etc/new"], missing("/etc/new")),
+        (vec!["--tmpfs", "/mnt/sub"], missing("/mnt/sub")),
+        (vec!["--bind", "/etc:/usr/new"], missing("/usr/new")),
+        (
+            vec!["--chmod", "0700", "/etc"],
+            not_own("--chmod", "/etc", "/etc"),
+        ),
+        (
+            vec!["--perms", "0700", "--dir", "/bin"],
+            not_own("--perms", "/bin", "/bin"),
+        ),
+        (
+            vec!["--symlink", "x", "/etc/new"],
+            not_own("--symlink", "/etc/new", "/etc"),
+        ),
+    ] {
+        let mut a = vec!["--tmpfs-root"];
+        a.extend(&args);
+        a.extend([r.as_str(), "/bin/true"]);
+        let out = refused_in_ns(&a, &root);
+        assert_eq!(out.stdout, "rc=1\n0\n", "{args:?}: {out:?}");
+        assert_eq!(out.stderr, err, "{args:?}");
+        assert_eq!(tree_with_mtimes(&root), before, "{args:?}");
+    }
+    // One descriptor for two options: the second would find it read and closed.
+    let script = format!(
+        "{BIN} --tmpfs-root --file 3 /a --bind-data 3 /b '{r}' /bin/true 3</dev/null; echo rc=$?"
+    );
+    let out = sh_in_ns(&MOUNT_AND_PID, &script);
+    assert_eq!(out.stdout, "rc=1\n", "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "pivot: --bind-data 3 /b: descriptor 3 is already read by --file (each descriptor is \
+         read to its end by one option: give another)\n"
+    );
+    // --file over a file of the rootfs: refused as well (it would truncate it on disk).
+    let script =
+        format!("{BIN} --tmpfs-root --file 3 /etc/passwd '{r}' /bin/true 3</dev/null; echo rc=$?");
+    let out = sh_in_ns(&MOUNT_AND_PID, &script);
+    assert_eq!(out.stdout, "rc=1\n", "{out:?}");
+    assert_eq!(out.stderr, not_own("--file", "/etc/passwd", "/etc"));
+    assert_eq!(tree_with_mtimes(&root), before);
+    host.unchanged();
+}
+
+/// issue #27: `--setenv`, `--unsetenv` and `--clear-env` (bwrap's `--clearenv` too) change the
+/// command's environment in command-line order, as bwrap's do, and COMMAND is looked up with
+/// the PATH they leave.
+#[test]
+fn environment_options_match_bwrap() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let root = rootfs();
+    let env_args = [
+        "--setenv",
+        "A",
+        "1",
+        "--unsetenv",
+        "HOME",
+        "--setenv",
+        "B",
+        "x y",
+        "--setenv",
+        "X",
+        "new",
+    ];
+    let cleared = [
+        "--setenv",
+        "A",
+        "1",
+        "--clearenv",
+        "--setenv",
+        "PATH",
+        "/bin",
+    ];
+    let base = ["-i", "PATH=/bin:/usr/bin", "HOME=/root", "X=old"];
+    for ops in [&env_args[..], &cleared[..]] {
+        let out = testcaps::run(
+            Command::new("env")
+                .args(base)
+                .arg("unshare")
+                .args(MOUNT_AND_PID)
+                .arg("--")
+                .arg(BIN)
+                .args(ops)
+                .args([root.as_str(), "/bin/sh", "-c", "env | sort"]),
+            LIMIT,
+        );
+        assert_eq!(out.code, Some(0), "{ops:?}: {out:?}");
+        assert_eq!(out.stderr, "", "{ops:?}: {out:?}");
+        let b = testcaps::run(
+            Command::new("env")
+                .args(base)
+                .args([
+                    "bwrap",
+                    "--ro-bind",
+                    &root,
+                    "/",
+                    "--proc",
+                    "/proc",
+                    "--dev",
+                    "/dev",
+                ])
+                .args(ops)
+                .args(["/bin/sh", "-c", "env | sort"]),
+            LIMIT,
+        );
+        assert_eq!(b.code, Some(0), "bwrap {ops:?}: {b:?}");
+        assert_eq!(out.stdout, b.stdout, "{ops:?}");
+    }
+    let out = testcaps::run(
+        Command::new("env")
+            .args(base)
+            .arg("unshare")
+            .args(MOUNT_AND_PID)
+            .arg("--")
+            .arg(BIN)
+            .args(env_args)
+            .args([root.as_str(), "/bin/sh", "-c", "env | sort"]),
+        LIMIT,
+    );
+    assert_eq!(
+        out.stdout, "A=1\nB=x y\nPATH=/bin:/usr/bin\nPWD=/\nSHLVL=1\nX=new\n",
+        "{out:?}"
+    );
+    // The PATH left by --clear-env is the one COMMAND is looked up with.
+    let out = in_ns(
+        &MOUNT_AND_PID,
+        &[
+            "--clear-env",
+            "--setenv",
+            "PATH",
+            "/nowhere",
+            &root,
+            "sh",
+            "-c",
+            "true",
+        ],
+    );
+    assert_eq!(out.code, Some(127), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "pivot: COMMAND sh not found inside {root} (nothing was mounted; it is looked up in \
+             the new root, with PATH for a bare name)\n"
+        )
+    );
+    host.unchanged();
+}
+
+/// Two lower layers and the directories an overlay test writes to, under `t`.
+fn overlay_layers(t: &Temp) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let (l1, l2, up, wk) = (
+        t.0.join("l1"),
+        t.0.join("l2"),
+        t.0.join("up"),
+        t.0.join("wk"),
+    );
+    for d in [&l1, &l2, &up, &wk] {
+        std::fs::create_dir(d).unwrap();
+    }
+    std::fs::write(l1.join("a"), "top\n").unwrap();
+    std::fs::write(l2.join("a"), "bottom\n").unwrap();
+    std::fs::write(l2.join("b"), "b\n").unwrap();
+    (l1, l2, up, wk)
+}
+
+/// issue #27: `--overlay-src` layers (the first on top, as bwrap's) under `--tmp-overlay` (writes
+/// to an invisible tmpfs), `--overlay RWSRC WORKDIR` (writes to RWSRC) and `--ro-overlay`; the
+/// lower layers are never written. (Debian's bwrap 0.8 has no overlay options to compare with.)
+#[test]
+fn overlays_write_only_to_their_upper_layer() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("overlay");
+    let (l1, l2, up, wk) = overlay_layers(&t);
+    let (l1s, l2s) = (l1.display().to_string(), l2.display().to_string());
+    let before = (tree_with_mtimes(&l1), tree_with_mtimes(&l2));
+    let out = sh_in_container(
+        &[
+            "--tmpfs",
+            "/tmp",
+            "--overlay-src",
+            &l1s,
+            "--overlay-src",
+            &l2s,
+            "--tmp-overlay",
+            "/tmp/o",
+            "--overlay-src",
+            &l2s,
+            "--overlay",
+            &up.display().to_string(),
+            &wk.display().to_string(),
+            "/tmp/p",
+            "--overlay-src",
+            &l1s,
+            "--overlay-src",
+            &l2s,
+            "--ro-overlay",
+            "/tmp/q",
+        ],
+        "cat /tmp/o/a /tmp/o/b; echo new > /tmp/o/n; rm /tmp/o/b; ls /tmp/o; \
+         echo kept > /tmp/p/k; cat /tmp/q/a; touch /tmp/q/z; \
+         awk '$5 ~ /^\\/tmp\\/[opq]$/ { print $5, $6, $8 }' /proc/self/mountinfo",
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stderr, "touch: /tmp/q/z: Read-only file system\n",
+        "{out:?}"
+    );
+    assert_eq!(
+        out.stdout,
+        "top\nb\na\nn\ntop\n/tmp/o rw,nosuid,nodev,relatime overlay\n\
+         /tmp/p rw,nosuid,nodev,relatime overlay\n/tmp/q ro,nosuid,nodev,relatime overlay\n",
+        "{out:?}"
+    );
+    assert_eq!((tree_with_mtimes(&l1), tree_with_mtimes(&l2)), before);
+    assert_eq!(std::fs::read_to_string(up.join("k")).unwrap(), "kept\n");
+    host.unchanged();
+}
+
+/// issue #27: `--tmp-overlay-root` shares one unchanged rootfs between containers and throws
+/// their writes away: a container writes files and pivot creates mount points, yet the rootfs on
+/// disk is unchanged (mtimes included) and a second container sees none of it; rootless too,
+/// where the kernel lets a user namespace mount overlayfs.
+#[test]
+fn tmp_overlay_root_shares_an_unchanged_rootfs() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("ovlroot");
+    let root = rootfs_copy(&t, "r");
+    let r = root.display().to_string();
+    let before = tree_with_mtimes(&root);
+    for ns in [
+        &CONTAINER[..],
+        &["-r", "-m", "-p", "-f", "--propagation", "private"],
+    ] {
+        if ns[0] == "-r" && testcaps::check(Cap::Userns).is_err() {
+            continue;
+        }
+        let out = in_ns(
+            ns,
+            &[
+                "--tmp-overlay-root",
+                "--tmpfs",
+                "/new/tmp",
+                &r,
+                "/bin/sh",
+                "-c",
+                "ls /written 2>&1; echo w > /written; echo x >> /etc/passwd; mkdir /etc/d; \
+                 cat /written; awk '$5 == \"/\" { print $8 }' /proc/self/mountinfo",
+            ],
+        );
+        assert_eq!(out.code, Some(0), "{ns:?}: {out:?}");
+        assert_eq!(out.stderr, "", "{ns:?}: {out:?}");
+        assert_eq!(
+            out.stdout, "ls: /written: No such file or directory\nw\noverlay\n",
+            "{ns:?}: {out:?}"
+        );
+        assert_eq!(tree_with_mtimes(&root), before, "{ns:?}");
+    }
+    host.unchanged();
+}
+
+/// The orphan probe of the reaper test: an orphan that exits once the command has become
+/// `sleep` (which reaps nothing), watched from another orphan until it is gone (reaped) or for a
+/// second (then it is a zombie nobody reaps); the watcher then ends the command (a PID 1
+/// without a handler ignores SIGTERM: `sleep 3` ends it then).
+const ORPHAN_SCRIPT: &str = "(sh -c 'while [ ! -e /tmp/go ]; do usleep 10000; done; \
+     echo $$ > /tmp/orphan' &); \
+     ( while [ \"$(cat /proc/$$/comm)\" != sleep ]; do usleep 10000; done; touch /tmp/go; \
+       while [ ! -s /tmp/orphan ]; do usleep 10000; done; p=$(cat /tmp/orphan); i=0; \
+       while [ -e /proc/$p ] && [ $i -lt 100 ]; do usleep 10000; i=$((i+1)); done; \
+       if [ -e /proc/$p ]; then echo \"zombie $(cut -d' ' -f3 /proc/$p/stat)\"; \
+       else echo reaped; fi; kill $$ ) & exec sleep 3";
+
+/// issue #27: `--reaper` keeps pivot as PID 1, the command as PID 2: orphans are reaped (without
+/// it the command is PID 1 and a zombie stays), signals sent to PID 1 reach the command, and pivot
+/// ends as the command ended (its code, or its signal re-raised).
+#[test]
+fn reaper_reaps_orphans_forwards_signals_and_relays_the_status() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let out = sh_in_container(&["--tmpfs", "/tmp"], ORPHAN_SCRIPT);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), "zombie Z\n"),
+        "without --reaper: {out:?}"
+    );
+    let out = sh_in_container(&["--reaper", "--tmpfs", "/tmp"], ORPHAN_SCRIPT);
+    assert_eq!(out.stdout, "reaped\n", "{out:?}");
+    // The command died of SIGTERM; pivot, PID 1, cannot die of it and exits 128+15 instead.
+    assert_eq!(out.code, Some(128 + libc::SIGTERM), "{out:?}");
+    let out = sh_in_container(
+        &["--reaper"],
+        "echo $$ $(cat /proc/1/comm); trap 'echo got TERM; exit 3' TERM; sleep 100 & \
+         kill -TERM 1; wait",
+    );
+    assert_eq!(out.stdout, "2 pivot\ngot TERM\n", "{out:?}");
+    assert_eq!(out.code, Some(3), "{out:?}");
+    let out = sh_in_container(&["--reaper"], "exit 7");
+    assert_eq!(out.code, Some(7), "{out:?}");
+    // bwrap's own reaper (its default): the same orphan reaped, command PID 2, the same statuses.
+    let root = rootfs();
+    let bw = |script: &str| {
+        bwrap(&[
+            "--unshare-pid",
+            "--ro-bind",
+            &root,
+            "/",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "/bin/sh",
+            "-c",
+            script,
+        ])
+    };
+    let b = bw(ORPHAN_SCRIPT);
+    assert_eq!(
+        (b.code, b.stdout.as_str()),
+        (Some(143), "reaped\n"),
+        "bwrap: {b:?}"
+    );
+    let b = bw("echo $$; exit 7");
+    assert_eq!(
+        (b.code, b.stdout.as_str()),
+        (Some(7), "2\n"),
+        "bwrap: {b:?}"
+    );
+    // A command that cannot be executed is the child's 126/127, said once.
+    let out = sh_in_container(&["--reaper", "--tmpfs", "/x"], "true");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let out = in_ns(
+        &CONTAINER,
+        &["--reaper", "--tmpfs", "/x", &root, "/x/missing"],
+    );
+    assert_eq!(out.code, Some(127), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "pivot: failed to execute /x/missing: No such file or directory (the path is looked up \
+         inside the new root)\n",
+        "{out:?}"
+    );
+    host.unchanged();
+}
+
+/// issue #27: `--new-session` runs the command in a session of its own (made inside the
+/// container, so its id is a PID of the container's namespace, as bwrap's is), out of reach of
+/// the caller's terminal for TIOCSTI; without it the session is the caller's (outside: 0).
+#[test]
+fn new_session_is_a_session_of_the_container() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let sid = "cut -d' ' -f6 /proc/$$/stat";
+    let out = sh_in_container(&["--new-session"], sid);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(0), "1\n"), "{out:?}");
+    let out = sh_in_container(&[], sid);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(0), "0\n"), "{out:?}");
+    let root = rootfs();
+    let b = bwrap(&[
+        "--ro-bind",
+        &root,
+        "/",
+        "--proc",
+        "/proc",
+        "--unshare-pid",
+        "--new-session",
+        "/bin/sh",
+        "-c",
+        sid,
+    ]);
+    assert_eq!(b.code, Some(0), "{b:?}");
+    assert_ne!(b.stdout, "0\n", "bwrap: {b:?}");
+    host.unchanged();
+}
+
+/// issue #27: `--die-with-parent`: when pivot's parent (here `unshare -f`, waiting for it) is
+/// killed, the command is killed too; without it the command lives on.
+#[test]
+fn die_with_parent_kills_the_command_with_its_parent() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let root = rootfs();
+    for (flag, want) in [
+        ("--die-with-parent", "dead\n"),
+        ("--propagation=private", "alive\n"),
+    ] {
+        let script = format!(
+            "unshare -m -f --propagation private -- {BIN} {flag} '{root}' /bin/sleep 100 & u=$!; \
+             c=''; while [ -z \"$c\" ] || [ \"$(cat /proc/$c/comm 2>/dev/null)\" != sleep ]; do \
+             c=$(cat /proc/$u/task/$u/children 2>/dev/null | tr -d ' '); sleep 0.01; done; \
+             kill -9 $u; i=0; while [ $i -lt 300 ]; do \
+             s=$(cut -d' ' -f3 /proc/$c/stat 2>/dev/null); \
+             if [ -z \"$s\" ] || [ \"$s\" = Z ]; then echo dead; exit 0; fi; \
+             sleep 0.01; i=$((i+1)); done; echo alive; kill -9 $c"
+        );
+        let out = testcaps::run(Command::new("sh").args(["-c", &script]), LIMIT);
+        assert_eq!(out.stdout, want, "{flag}: {out:?}");
+    }
+    host.unchanged();
+}
+
+/// issue #27: bwrap's usual root, an empty tmpfs with only what is bound in, is `--tmpfs-root`
+/// with an empty NEWROOT directory: the same entries inside as bwrap's for the same binds.
+#[test]
+fn tmpfs_root_of_an_empty_directory_is_bwraps_empty_root() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("emptyroot");
+    let empty = t.0.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let root = testcaps::rootfs();
+    let (bin, etc) = (root.join("bin"), root.join("etc"));
+    let (bin, etc) = (bin.display().to_string(), etc.display().to_string());
+    let probe = "ls -A /; ls /etc; awk '$5 == \"/\" { print $8 }' /proc/self/mountinfo";
+    let out = in_ns(
+        &MOUNT_AND_PID,
+        &[
+            "--tmpfs-root",
+            "--no-sys",
+            "--ro-bind",
+            &format!("{bin}:/bin"),
+            "--ro-bind",
+            &format!("{etc}:/etc"),
+            "--symlink",
+            "bin",
+            "/sbin",
+            "--dir",
+            "/tmp",
+            &empty.display().to_string(),
+            "/bin/sh",
+            "-c",
+            probe,
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout, "bin\ndev\netc\nproc\nsbin\ntmp\ngroup\nhostname\nhosts\npasswd\ntmpfs\n",
+        "{out:?}"
+    );
+    let b = bwrap(&[
+        "--unshare-pid",
+        "--ro-bind",
+        &bin,
+        "/bin",
+        "--ro-bind",
+        &etc,
+        "/etc",
+        "--symlink",
+        "bin",
+        "/sbin",
+        "--dir",
+        "/tmp",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "/bin/sh",
+        "-c",
+        probe,
+    ]);
+    assert_eq!(b.code, Some(0), "{b:?}");
+    assert_eq!(b.stdout, out.stdout, "bwrap: {b:?}");
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+    host.unchanged();
+}
+
+/// issue #27 as an ordinary user (nobody, in a user namespace of its own): `--tmpfs-root` with
+/// `--dir`, `--bind-data` and `--tmpfs`, and `--tmp-overlay-root` (overlayfs in a user
+/// namespace, with `userxattr`), where the kernel allows it; the rootfs is unchanged after both.
+#[test]
+fn tmpfs_root_and_overlay_root_as_an_unprivileged_user() {
+    require!(Cap::Root, Cap::Rootfs, Cap::Userns);
+    let host = HostMounts::now();
+    let t = Temp::new("nobody-tmpfsroot");
+    // Copies of its own: the shared rootfs may get mount points from other tests meanwhile.
+    let bin = t.0.join("pivot");
+    std::fs::copy(BIN, &bin).expect("copy pivot");
+    let root = rootfs_copy(&t, "r").display().to_string();
+    let before = tree_with_mtimes(Path::new(&root));
+    let run = |args: &[&str], script: &str| {
+        testcaps::run(
+            Command::new("setpriv")
+                .args(AS_NOBODY)
+                .args(["unshare", "-r"])
+                .args(MOUNT_AND_PID)
+                .arg("--")
+                .arg(&bin)
+                .args(args)
+                .args([root.as_str(), "/bin/sh", "-c", script]),
+            LIMIT,
+        )
+    };
+    let out = run(
+        &[
+            "--tmpfs-root",
+            "--dir",
+            "/data",
+            "--bind-data",
+            "0",
+            "/data/in",
+            "--tmpfs",
+            "/data/t",
+        ],
+        "id -u; cat /data/in; touch /data/t/ok && echo ok; \
+         awk '$5 == \"/\" || $5 == \"/data/in\" { print $5, $8 }' /proc/self/mountinfo",
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    // The descriptor 0 of testcaps::run is /dev/null: an empty file.
+    assert_eq!(out.stdout, "0\nok\n/ tmpfs\n/data/in tmpfs\n", "{out:?}");
+    assert_eq!(tree_with_mtimes(Path::new(&root)), before);
+    let out = run(
+        &["--tmp-overlay-root"],
+        "echo w > /w && cat /w; awk '$5 == \"/\" { print $8, ($NF ~ /userxattr/) }' \
+         /proc/self/mountinfo",
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "w\noverlay 1\n", "{out:?}");
+    assert_eq!(tree_with_mtimes(Path::new(&root)), before);
+    host.unchanged();
+}
+
+/// issue #27: `--json-status-fd` says, once the container is set up, the pid the host knows and
+/// the namespaces (bwrap's keys, the same line format) and, with `--reaper`, the exit code at the
+/// end; `--block-fd` holds the command until the supervisor writes; `--info-fd` gets the first
+/// object alone.
+#[test]
+fn status_and_block_fds_tell_a_supervisor_the_start_and_the_end() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("status");
+    let d = t.0.display().to_string();
+    let root = rootfs();
+    let script = format!(
+        "mkfifo '{d}/block'; \
+         unshare -m -p -f --propagation private -- {BIN} --reaper --json-status-fd 3 \
+         --info-fd 6 --block-fd 4 --bind '{d}:/t' '{root}' /bin/sh -c 'touch /t/ran; exit 5' \
+         3>'{d}/js' 6>'{d}/info' 4<'{d}/block' & p=$!; exec 5>'{d}/block'; \
+         while [ ! -s '{d}/js' ]; do sleep 0.01; done; \
+         pid=$(sed 's/.*\"child-pid\": \\([0-9]*\\).*/\\1/' '{d}/js'); \
+         mnt=$(stat -L -c %i /proc/$pid/ns/mnt); \
+         grep -q \"\\\"mnt-namespace\\\": $mnt,\" '{d}/js' && echo mnt-matches; \
+         [ -e '{d}/ran' ] || echo blocked; echo go >&5; exec 5>&-; wait $p; echo rc=$?; \
+         [ -e '{d}/ran' ] && echo ran; sed 's/[0-9][0-9]*/N/g' '{d}/js'; cat '{d}/info' | wc -l"
+    );
+    let out = testcaps::run(Command::new("sh").args(["-c", &script]), LIMIT);
+    assert_eq!(out.stderr, "", "{out:?}");
+    let keys = "{ \"child-pid\": N, \"cgroup-namespace\": N, \"ipc-namespace\": N, \
+                \"mnt-namespace\": N, \"net-namespace\": N, \"pid-namespace\": N, \
+                \"uts-namespace\": N }\n";
+    assert_eq!(
+        out.stdout,
+        format!("mnt-matches\nblocked\nrc=5\nran\n{keys}{{ \"exit-code\": N }}\n1\n"),
+        "{out:?}"
+    );
+    // bwrap's lines, for the same command.
+    let script = format!(
+        "bwrap --unshare-all --ro-bind '{root}' / --json-status-fd 3 /bin/sh -c 'exit 5' \
+         3>'{d}/bjs'; echo rc=$?; sed 's/[0-9][0-9]*/N/g' '{d}/bjs'"
+    );
+    let b = testcaps::run(Command::new("sh").args(["-c", &script]), LIMIT);
+    assert_eq!(
+        b.stdout,
+        format!("rc=5\n{keys}{{ \"exit-code\": N }}\n"),
+        "{b:?}"
+    );
+    host.unchanged();
+}
+
+/// issue #27: the new operations' destinations are held to the same rules as --bind's: inside
+/// the new root, not the root itself (where that would be lost), refused before the first mount
+/// with one line, the rootfs unchanged.
+#[test]
+fn new_operations_refuse_destinations_outside_or_at_the_root() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let t = Temp::new("newops-refuse");
+    let root = rootfs_copy(&t, "r");
+    let r = root.display().to_string();
+    std::os::unix::fs::symlink("../..", root.join("up")).unwrap();
+    let before = tree_with_mtimes(&root);
+    let leaves = |opt: &str, dst: &str, via: &str| {
+        format!(
+            "pivot: {opt} destination {dst}: it leaves the new root through {via} (destinations \
+             are resolved inside NEWROOT and may not leave it)\n"
+        )
+    };
+    let at_root = |opt: &str, hint: &str| {
+        format!("pivot: {opt} destination /: is the new root itself ({hint})\n")
+    };
+    for (args, err) in [
+        (
+            vec!["--dir", "/../x"],
+            leaves("--dir", "/../x", "'..' in /../x"),
+        ),
+        (
+            vec!["--symlink", "a", "/up/x"],
+            leaves("--symlink", "/up/x", "the symlink /up -> ../.."),
+        ),
+        (
+            vec!["--mqueue", "/etc/../../mq"],
+            leaves("--mqueue", "/etc/../../mq", "'..' in /etc/../../mq"),
+        ),
+        (
+            vec!["--symlink", "a", "/"],
+            at_root("--symlink", "give a path below it"),
+        ),
+        (
+            vec!["--file", "0", "/"],
+            at_root("--file", "give a path below it"),
+        ),
+        (
+            vec!["--mqueue", "/"],
+            at_root("--mqueue", "mount onto a directory below it"),
+        ),
+        (
+            vec!["--overlay-src", "/etc", "--tmp-overlay", "/"],
+            at_root("--tmp-overlay", "mount onto a directory below it"),
+        ),
+        (
+            vec!["--bind-data", "0", "/"],
+            at_root("--bind-data", "bind onto a directory below it"),
+        ),
+    ] {
+        let mut a = args.clone();
+        a.extend([r.as_str(), "/bin/true"]);
+        let out = refused_in_ns(&a, &root);
+        assert_eq!(out.stdout, "rc=1\n0\n", "{args:?}: {out:?}");
+        assert_eq!(out.stderr, err, "{args:?}");
+        assert_eq!(tree_with_mtimes(&root), before, "{args:?}");
+    }
+    host.unchanged();
+}
