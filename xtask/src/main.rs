@@ -23,7 +23,8 @@ Commands:
                 --workspace, cargo doc, fuzz targets check, vmtest
   demo [--json] a container, a VM and a plain process on this machine, measured side by side
   deps          install (idempotently) the Debian packages tests and benchmarks need
-  kernel        fetch Debian's cloud kernel into target/kernel (cached), print its path
+  kernel        fetch Debian's cloud and generic kernels into target/kernel (cached), print
+                their paths
   rootfs [DIR]  build the busybox root filesystem (default target/rootfs)
   vmtest [FILTER] [--vmm qemu|tinyvmm] [--timeout SECS] [-v]
                 boot the guest kernel with xtask/vmtest/cases in an initramfs; N passed, N failed
