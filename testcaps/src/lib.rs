@@ -518,6 +518,32 @@ pub fn run(cmd: &mut Command, limit: Duration) -> Output {
     }
 }
 
+/// Terminal control sequences and carriage returns removed (a VM's firmware clears the screen
+/// on the serial line), so that captured output and failure messages print as text.
+pub fn strip_escapes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            '\u{1b}' => {
+                if it.peek() == Some(&'[') {
+                    it.next();
+                    for d in it.by_ref() {
+                        if ('@'..='~').contains(&d) {
+                            break;
+                        }
+                    }
+                } else {
+                    it.next();
+                }
+            }
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Mount points of cgroup hierarchies (v1 and v2) seen in `/proc/self/mountinfo`.
 pub fn cgroup_mounts() -> Vec<PathBuf> {
     conventions::mountinfo::read_self()

@@ -7,6 +7,7 @@ mod demo;
 mod deps;
 mod early;
 mod kernel;
+mod nested;
 mod rootfs;
 mod util;
 mod vmtest;
@@ -20,11 +21,14 @@ Commands:
   bench [--quick] [--out DIR]
                 each tool against its peer (hyperfine); writes BENCHMARKS.md, docs/bench.svg
   ci            deps, rootfs, kernel; fmt check, clippy -D warnings, build, cargo test
-                --workspace, cargo doc, fuzz targets check, vmtest
+                --workspace, cargo doc, fuzz targets check, vmtest, nested
   demo [--json] a container, a VM and a plain process on this machine, measured side by side
   deps          install (idempotently) the Debian packages tests and benchmarks need
   kernel        fetch Debian's cloud and generic kernels into target/kernel (cached), print
                 their paths
+  nested [FILTER] [--jobs N] [--timeout SECS] [--no-build] [--list] [-v]
+                the hardware-KVM lane: Linux under tinyvmm inside a QEMU (TCG) guest with
+                nested KVM, every case with its exact status; N passed, N failed
   rootfs [DIR]  build the busybox root filesystem (default target/rootfs)
   vmtest [FILTER] [--vmm qemu|tinyvmm] [--timeout SECS] [-v]
                 boot the guest kernel with xtask/vmtest/cases in an initramfs; N passed, N failed
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
         "demo" => demo::run(rest),
         "deps" => deps::run(rest).map(|_| ()),
         "kernel" => kernel::run(rest),
+        "nested" => nested::run(rest),
         "rootfs" => rootfs::run(rest),
         "vmtest" => vmtest::run(rest),
         "-h" | "--help" | "help" => {
