@@ -376,6 +376,8 @@ echo "memory: $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo) (MemTotal)"
 echo "cmdline: $(cat /proc/cmdline)"
 echo "initrd: $(cat /probe-marker)"
 echo "end: $end"
+# The status port ends the VM at once: give the console time to send what is still queued.
+sleep 1
 case "$end" in
 poweroff) poweroff -f ;;
 reboot) reboot -f ;;

@@ -37,7 +37,8 @@ run_case() {
     took=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1fs", b - a }')
     {
         echo "@@NESTED BEGIN $name"
-        tail -n 200 "/tmp/out.$name" | sed 's/^/@@NESTED| /'
+        # awk ends every line, also a last one cut off when the status port ended the guest.
+        tail -n 200 "/tmp/out.$name" | awk '{ print "@@NESTED| " $0 }'
         echo "@@NESTED END $name $rc $took"
     } >"/tmp/report.$name"
     # One report at a time on the console, whichever queue finishes first.
