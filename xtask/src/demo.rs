@@ -939,7 +939,12 @@ fn table(rows: &[Row]) -> String {
             } else {
                 format!("{m:.2} ms ({lo:.2}-{hi:.2})")
             },
-            format!("{:.1} MiB", r.peak_rss_kib() as f64 / 1024.0),
+            // tinyvmm timed inside the nested lane's guest: GNU time cannot reach it there.
+            if r.peak_rss_kib() == 0 {
+                "n/a".to_string()
+            } else {
+                format!("{:.1} MiB", r.peak_rss_kib() as f64 / 1024.0)
+            },
             short_reserved(r),
             format!("{} ({})", r.kernel, kernel_release_of(r)),
             short_isolation(r),
