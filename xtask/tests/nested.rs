@@ -11,7 +11,7 @@ fn xtask() -> Command {
 }
 
 /// `--list`: one line per case, `NAME STATUS WHERE WHAT`, names unique, statuses numbers; the
-/// Linux cases run only in level 1, and the known deviations say so.
+/// Linux cases run only in level 1, and the known deviations say what is right.
 #[test]
 fn the_case_list_has_one_exact_status_per_case() {
     let out = testcaps::run(xtask().arg("--list"), testcaps::HANG_GUARD);
@@ -29,18 +29,16 @@ fn the_case_list_has_one_exact_status_per_case() {
         if name.starts_with("linux_") {
             assert_eq!(place, "level1", "{line}");
         }
+        // Today's known wrong results (power-off, the cloud kernel's CPUs) are recorded only in
+        // their rows of nested::CASES, flipped with the fix; a known row says what is right.
+        if line.contains("(known: ") {
+            assert!(line.contains("right: "), "{line}");
+        }
         match name {
-            "linux_poweroff" => {
-                assert_eq!(status, 124, "{line}");
-                assert!(line.contains("(known: "), "{line}");
-            }
             "linux_reboot" => assert_eq!(status, 122),
             "linux_panic" => assert_eq!(status, 121),
             "linux_one_shot" => assert_eq!(status, 3),
             "tiny_status_port" => assert_eq!(status, 42),
-            "linux_cloud_cpus2" | "linux_cloud_cpus4" => {
-                assert!(line.contains("MPPARSE"), "{line}")
-            }
             _ => {}
         }
         names.push(name.to_string());
