@@ -129,23 +129,13 @@ pub fn check(cap: Cap) -> Result<(), String> {
         }
         Cap::HwKvm => {
             check(Cap::Kvm)?;
-            if Path::new("/sys/module/kvm_pvm").exists() {
-                return Err(
-                    "KVM here is PVM (software virtualization), which cannot boot stock \
-                            Linux"
-                        .to_string(),
-                );
-            }
             let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-            let flags = cpuinfo
-                .lines()
-                .find(|l| l.starts_with("flags"))
-                .unwrap_or("");
-            if flags.split_whitespace().any(|f| f == "vmx" || f == "svm") {
-                Ok(())
-            } else {
-                Err("the CPU flags have neither vmx nor svm".to_string())
-            }
+            let loaded = |m: &str| Path::new("/sys/module").join(m).exists();
+            hwkvm_verdict(
+                loaded("kvm_pvm"),
+                &cpuinfo,
+                loaded("kvm_intel") || loaded("kvm_amd"),
+            )
         }
         Cap::Cgroup | Cap::CgroupV1 | Cap::CgroupV2 => check_cgroup(cap),
         Cap::Rootfs => {
@@ -232,6 +222,33 @@ fn check_cgroup(cap: Cap) -> Result<(), String> {
         Err(format!("no {}{what} here", missing.join(", ")))
     }
 }
+/// The pure part of the `hwkvm` check: not PVM, a CPU with vmx or svm, and KVM's hardware backend
+/// (kvm_intel or kvm_amd) loaded. True inside the nested lane's level 1 (kvm_amd on QEMU's
+/// emulated AMD-V), false on a PVM host.
+pub fn hwkvm_verdict(pvm: bool, cpuinfo: &str, hw_module: bool) -> Result<(), String> {
+    if pvm {
+        return Err(
+            "KVM here is PVM (software virtualization), which cannot boot stock Linux".to_string(),
+        );
+    }
+    let flags = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .unwrap_or("");
+    if !flags.split_whitespace().any(|f| f == "vmx" || f == "svm") {
+        return Err("the CPU flags have neither vmx nor svm".to_string());
+    }
+    if !hw_module {
+        return Err("neither kvm_intel nor kvm_amd is loaded (/sys/module)".to_string());
+    }
+    Ok(())
+}
+
+/// How long a test lets one guest boot or one tool run before it counts as hung: a hang guard,
+/// never a timing. Generous, because CI shares two cores with other builds and a loaded machine
+/// must not make a test fail; stated once here for every test (and `cargo xtask demo`) that
+/// boots a guest.
+pub const HANG_GUARD: Duration = Duration::from_secs(600);
 
 fn kvm_api_version() -> Result<i32, String> {
     use std::os::fd::AsRawFd;
@@ -659,6 +676,32 @@ pub fn run_with_stdout(cmd: &mut Command, to: StdoutTo, limit: Duration) -> Outp
     }
 }
 
+/// Terminal control sequences and carriage returns removed (a VM's firmware clears the screen
+/// on the serial line), so that captured output and failure messages print as text.
+pub fn strip_escapes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            '\u{1b}' => {
+                if it.peek() == Some(&'[') {
+                    it.next();
+                    for d in it.by_ref() {
+                        if ('@'..='~').contains(&d) {
+                            break;
+                        }
+                    }
+                } else {
+                    it.next();
+                }
+            }
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Mount points of cgroup hierarchies (v1 and v2) seen in `/proc/self/mountinfo`.
 pub fn cgroup_mounts() -> Vec<PathBuf> {
     conventions::mountinfo::read_self()
@@ -788,6 +831,18 @@ mod tests {
             decide("t", Cap::Kvm, Err("no /dev/kvm".into()), &demanded),
             Decision::Fail(m) if m.contains("needs kvm (no /dev/kvm)") && m.contains("MICROTOOLS_REQUIRE")
         ));
+    }
+
+    #[test]
+    fn hwkvm_needs_hardware_virtualization_and_its_module() {
+        let svm = "processor\t: 0\nflags\t\t: fpu sse2 svm npt\n";
+        assert_eq!(hwkvm_verdict(false, svm, true), Ok(()));
+        assert!(hwkvm_verdict(true, svm, true).is_err_and(|e| e.contains("PVM")));
+        assert!(hwkvm_verdict(false, "flags\t: fpu sse2\n", true)
+            .is_err_and(|e| e.contains("neither vmx nor svm")));
+        assert!(hwkvm_verdict(false, svm, false).is_err_and(|e| e.contains("kvm_amd")));
+        // "svm" must be a whole flag, not part of another.
+        assert!(hwkvm_verdict(false, "flags\t: svmx\n", true).is_err());
     }
 
     #[test]

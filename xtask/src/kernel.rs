@@ -1,27 +1,73 @@
-//! `cargo xtask kernel`: a real guest kernel (Debian's cloud kernel) for the guest-kernel test lane
-//! and tinyvmm, fetched with `apt-get download` and unpacked with `dpkg -x` under target/ so the
-//! host's own kernel packages are never touched.
+//! `cargo xtask kernel`: real guest kernels (Debian's cloud kernel, and its generic one for the
+//! hardware-KVM lane) for the guest-kernel test lanes and tinyvmm, fetched with `apt-get download`
+//! and unpacked with `dpkg -x` under target/ so the host's own kernel packages are never touched.
 
 use crate::util;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The metapackage that always depends on the current cloud kernel.
-const META: &str = "linux-image-cloud-amd64";
+/// Which of Debian's kernel packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    /// `linux-image-cloud-amd64`: the guest kernel of every lane (small, boots in 2 s under TCG,
+    /// no CONFIG_X86_MPPARSE).
+    Cloud,
+    /// `linux-image-amd64`: the generic kernel, which reads an MP table (`--cpus` without ACPI).
+    Generic,
+}
 
-/// Fetches (once) and prints the bzImage path; also extracts the uncompressed `vmlinux` ELF.
+impl Flavour {
+    /// Both, in the order `cargo xtask kernel` prints them.
+    pub const ALL: [Flavour; 2] = [Flavour::Cloud, Flavour::Generic];
+
+    /// The metapackage that always depends on the current kernel of this flavour.
+    pub fn meta(self) -> &'static str {
+        match self {
+            Flavour::Cloud => "linux-image-cloud-amd64",
+            Flavour::Generic => "linux-image-amd64",
+        }
+    }
+
+    /// Where its files go: the cloud kernel at `target/kernel` (where testcaps looks), the
+    /// generic one at `target/kernel/generic`.
+    pub fn dir(self) -> PathBuf {
+        match self {
+            Flavour::Cloud => dir(),
+            Flavour::Generic => dir().join("generic"),
+        }
+    }
+}
+
+/// Fetches (once) both kernels and prints their bzImage paths, the cloud one first; also
+/// extracts each uncompressed `vmlinux` ELF.
 pub fn run(args: &[String]) -> Result<(), String> {
     if !args.is_empty() {
         return Err("usage: cargo xtask kernel (takes no arguments)".to_string());
     }
-    let k = ensure()?;
-    println!("{}", k.display());
+    for f in Flavour::ALL {
+        let k = ensure_flavour(f)?;
+        println!("{}", k.display());
+    }
     Ok(())
 }
 
 /// Where `cargo xtask kernel` puts its files.
 pub fn dir() -> PathBuf {
     util::target_dir().join("kernel")
+}
+
+/// The unpacked package directory of a fetched kernel (`DIR/linux-image-VERSION-FLAVOUR`), found
+/// through the `vmlinuz` symlink, where its modules are.
+pub fn package_dir(f: Flavour) -> Result<PathBuf, String> {
+    let link = f.dir().join("vmlinuz");
+    let target =
+        std::fs::read_link(&link).map_err(|e| format!("reading link {}: {e}", link.display()))?;
+    // vmlinuz -> linux-image-X/boot/vmlinuz-X
+    let first = target
+        .components()
+        .next()
+        .ok_or_else(|| format!("{} points nowhere", link.display()))?;
+    Ok(f.dir().join(first.as_os_str()))
 }
 
 /// The guest kernel the lane boots: `MICROTOOLS_KERNEL`, else `target/kernel/vmlinuz`
@@ -36,17 +82,25 @@ pub fn image() -> PathBuf {
 /// Makes sure `target/kernel/vmlinuz` (and `vmlinux`) exist; returns the bzImage path.
 /// A second call finds both and does nothing.
 pub fn ensure() -> Result<PathBuf, String> {
-    let dir = dir();
+    ensure_flavour(Flavour::Cloud)
+}
+
+/// [`ensure`] for either flavour: `vmlinuz` in [`Flavour::dir`], and for the cloud kernel also
+/// `vmlinux` (the generic kernel's payload is XZ, which xtask does not decode; the lanes boot its
+/// bzImage only).
+pub fn ensure_flavour(f: Flavour) -> Result<PathBuf, String> {
+    let dir = f.dir();
     let vmlinuz = dir.join("vmlinuz");
     let vmlinux = dir.join("vmlinux");
-    if vmlinuz.is_file() && vmlinux.is_file() {
+    let wants_vmlinux = f == Flavour::Cloud;
+    if vmlinuz.is_file() && (vmlinux.is_file() || !wants_vmlinux) {
         eprintln!("xtask kernel: {} is cached", vmlinuz.display());
         return Ok(vmlinuz);
     }
     if !vmlinuz.is_file() {
-        fetch(&dir)?;
+        fetch(&dir, f.meta())?;
     }
-    if !vmlinux.is_file() {
+    if wants_vmlinux && !vmlinux.is_file() {
         // Only tinyvmm's PVH path needs the ELF; the bzImage alone serves the test lane, so a
         // kernel packaged with another compression is a warning here, not a failure.
         match write_vmlinux(&vmlinuz, &vmlinux) {
@@ -67,13 +121,13 @@ fn write_vmlinux(vmlinuz: &Path, vmlinux: &Path) -> Result<(), String> {
 
 /// Downloads the versioned kernel package, unpacks it under `dir/VERSIONED-PACKAGE/` and points
 /// `dir/vmlinuz` at its `boot/vmlinuz-*`.
-fn fetch(dir: &Path) -> Result<(), String> {
-    let pkg = match resolve_versioned() {
+fn fetch(dir: &Path, meta: &str) -> Result<(), String> {
+    let pkg = match resolve_versioned(meta) {
         Ok(p) => p,
         Err(_) => {
             // Empty apt lists (a fresh container) know no packages yet.
             util::run(Command::new("apt-get").args(["update", "-qq"]))?;
-            resolve_versioned()?
+            resolve_versioned(meta)?
         }
     };
     let debs = dir.join("debs");
@@ -117,16 +171,17 @@ fn fetch(dir: &Path) -> Result<(), String> {
 }
 
 /// The real package behind the metapackage, e.g. `linux-image-6.1.0-56-cloud-amd64`.
-fn resolve_versioned() -> Result<String, String> {
-    let out = util::output(Command::new("apt-cache").args(["depends", META]))?;
-    parse_depends(&out).ok_or_else(|| format!("apt-cache depends {META} names no linux-image-*"))
+fn resolve_versioned(meta: &str) -> Result<String, String> {
+    let out = util::output(Command::new("apt-cache").args(["depends", meta]))?;
+    parse_depends(&out, meta)
+        .ok_or_else(|| format!("apt-cache depends {meta} names no linux-image-*"))
 }
 
-/// Picks the versioned kernel image out of `apt-cache depends` output.
-fn parse_depends(out: &str) -> Option<String> {
+/// Picks the versioned kernel image out of `apt-cache depends META` output.
+fn parse_depends(out: &str, meta: &str) -> Option<String> {
     out.lines().find_map(|l| {
         let dep = l.trim().strip_prefix("Depends:")?.trim();
-        (dep.starts_with("linux-image-") && dep != META).then(|| dep.to_string())
+        (dep.starts_with("linux-image-") && dep != meta).then(|| dep.to_string())
     })
 }
 
@@ -281,11 +336,18 @@ mod tests {
     #[test]
     fn resolves_the_versioned_package() {
         let out = "linux-image-cloud-amd64\n  Depends: linux-image-6.1.0-56-cloud-amd64\n";
+        let cloud = Flavour::Cloud.meta();
         assert_eq!(
-            parse_depends(out).as_deref(),
+            parse_depends(out, cloud).as_deref(),
             Some("linux-image-6.1.0-56-cloud-amd64")
         );
-        assert_eq!(parse_depends("linux-image-cloud-amd64\n"), None);
+        assert_eq!(parse_depends("linux-image-cloud-amd64\n", cloud), None);
+        let generic = "linux-image-amd64\n  Depends: linux-image-6.1.0-57-amd64\n";
+        assert_eq!(
+            parse_depends(generic, Flavour::Generic.meta()).as_deref(),
+            Some("linux-image-6.1.0-57-amd64")
+        );
+        assert_ne!(Flavour::Cloud.dir(), Flavour::Generic.dir());
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod demo;
 mod deps;
 mod early;
 mod kernel;
+mod nested;
 mod rootfs;
 mod soak;
 mod util;
@@ -21,10 +22,14 @@ Commands:
   bench [--quick] [--out DIR]
                 each tool against its peer (hyperfine); writes BENCHMARKS.md, docs/bench.svg
   ci            deps, rootfs, kernel; fmt check, clippy -D warnings, build, cargo test
-                --workspace, cargo doc, fuzz targets check, vmtest
+                --workspace, cargo doc, fuzz targets check, vmtest, nested
   demo [--json] a container, a VM and a plain process on this machine, measured side by side
   deps          install (idempotently) the Debian packages tests and benchmarks need
-  kernel        fetch Debian's cloud kernel into target/kernel (cached), print its path
+  kernel        fetch Debian's cloud and generic kernels into target/kernel (cached), print
+                their paths
+  nested [FILTER] [--jobs N] [--timeout SECS] [--no-build] [--list] [-v]
+                the hardware-KVM lane: Linux under tinyvmm inside a QEMU (TCG) guest with
+                nested KVM, every case with its exact status; N passed, N failed
   rootfs [DIR]  build the busybox root filesystem (default target/rootfs)
   soak [--containers N] [--vms N] [--parallel N] [--time-limit SECS] [--bin-dir DIR]
                 1,000 containers and 1,000 tiny VMs, 20 at a time; fails if anything is left
@@ -54,6 +59,7 @@ fn main() -> ExitCode {
         "demo" => demo::run(rest),
         "deps" => deps::run(rest).map(|_| ()),
         "kernel" => kernel::run(rest),
+        "nested" => nested::run(rest),
         "rootfs" => rootfs::run(rest),
         "soak" => soak::run(rest),
         "vmtest" => vmtest::run(rest),

@@ -78,3 +78,21 @@ pub fn cpu_model() -> String {
         })
         .unwrap_or_default()
 }
+
+/// Terminal control sequences removed (shared with the tests, which show captured output).
+pub use testcaps::strip_escapes;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_are_stripped() {
+        assert_eq!(
+            strip_escapes("ROM...\u{1b}c\u{1b}[?7l\u{1b}[2Jpid: 1\r\n"),
+            "ROM...pid: 1\n"
+        );
+        assert_eq!(strip_escapes("plain\n"), "plain\n");
+        assert_eq!(strip_escapes("cut\u{1b}"), "cut");
+    }
+}

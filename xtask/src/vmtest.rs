@@ -119,7 +119,7 @@ pub fn parse_needs(script: &str) -> Vec<String> {
         .collect()
 }
 
-fn vmtest_dir() -> PathBuf {
+pub fn vmtest_dir() -> PathBuf {
     util::root().join("xtask/vmtest")
 }
 
@@ -372,7 +372,7 @@ fn write_initramfs(path: &Path, cases: &[Case], tools: &[String]) -> Result<(), 
 /// The guest's initramfs: `/dev/console`, the runner as `/init`, `/vmtest/lib.sh`, the cases in
 /// `/vmtest/cases/`, each binary at `/usr/local/bin/NAME` with the libraries `ldd` names (at their
 /// host paths), and the busybox rootfs. The first entry for a path wins.
-fn build_initramfs(cases: &[Case], bins: &[PathBuf], rootfs: &Path) -> Result<Archive, String> {
+pub fn build_initramfs(cases: &[Case], bins: &[PathBuf], rootfs: &Path) -> Result<Archive, String> {
     let mut a = Archive::new();
     let vm = vmtest_dir();
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
@@ -403,7 +403,7 @@ fn build_initramfs(cases: &[Case], bins: &[PathBuf], rootfs: &Path) -> Result<Ar
 
 /// The binary without debug info (it would only cost guest memory), or as is when `strip` is
 /// missing.
-fn stripped(bin: &Path) -> Result<Vec<u8>, String> {
+pub fn stripped(bin: &Path) -> Result<Vec<u8>, String> {
     let tmp = std::env::temp_dir().join(format!(
         "xtask-vmtest-{}-{}",
         std::process::id(),
@@ -427,7 +427,7 @@ fn stripped(bin: &Path) -> Result<Vec<u8>, String> {
     data.map_err(|e| format!("reading {}: {e} (did it build?)", bin.display()))
 }
 
-fn add_tree(a: &mut Archive, dir: &Path, prefix: &str) -> std::io::Result<()> {
+pub fn add_tree(a: &mut Archive, dir: &Path, prefix: &str) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.flatten().collect();
     entries.sort_by_key(|e| e.file_name());
@@ -498,7 +498,25 @@ fn boot(opts: &Opts, kernel: &Path, initrd: &Path) -> Result<(String, bool), Str
         }
     }
     let mut cmd = vmm_command(opts.vmm, kernel, initrd, opts.verbose);
-    let desc = util::describe(&cmd);
+    let verbose = opts.verbose;
+    collect(&mut cmd, opts.timeout, &mut |line| {
+        if verbose {
+            eprint!("    serial: {line}");
+        } else if line.contains(MARK) && !line.contains(&format!("{MARK}|")) {
+            eprint!("    {}", line.trim_start_matches(|c| c != '@'));
+        }
+    })
+}
+
+/// Runs a VMM (stdin closed) and collects its serial console (stdout) until it exits or `limit`
+/// passes, when it is killed by PID; `on_line` sees each line as it comes. Returns the console
+/// text and whether the VMM exited on its own. The lanes share it.
+pub fn collect(
+    cmd: &mut Command,
+    limit: Duration,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<(String, bool), String> {
+    let desc = util::describe(cmd);
     eprintln!("xtask: $ {desc}");
     let mut child = cmd
         .stdin(Stdio::null())
@@ -524,15 +542,14 @@ fn boot(opts: &Opts, kernel: &Path, initrd: &Path) -> Result<(String, bool), Str
             buf.clear();
         }
     });
-    let deadline = Instant::now() + opts.timeout;
+    let deadline = Instant::now() + limit;
     let mut serial = String::new();
     let mut finished = true;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             eprintln!(
-                "xtask vmtest: the guest ran longer than {:?}; killing the VMM (pid {})",
-                opts.timeout,
+                "xtask: the guest ran longer than {limit:?}; killing the VMM (pid {})",
                 child.id()
             );
             let _ = child.kill();
@@ -541,11 +558,7 @@ fn boot(opts: &Opts, kernel: &Path, initrd: &Path) -> Result<(String, bool), Str
         }
         match rx.recv_timeout(left.min(Duration::from_millis(500))) {
             Ok(line) => {
-                if opts.verbose {
-                    eprint!("    serial: {line}");
-                } else if line.contains(MARK) && !line.contains(&format!("{MARK}|")) {
-                    eprint!("    {}", line.trim_start_matches(|c| c != '@'));
-                }
+                on_line(&line);
                 serial.push_str(&line);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -557,9 +570,9 @@ fn boot(opts: &Opts, kernel: &Path, initrd: &Path) -> Result<(String, bool), Str
         .map_err(|e| format!("waiting for {desc}: {e}"))?;
     let err = err_reader.join().unwrap_or_default();
     if finished && !status.success() {
-        eprintln!("xtask vmtest: {desc} exited with {status}: {}", err.trim());
+        eprintln!("xtask: {desc} exited with {status}: {}", err.trim());
     } else if !finished && !err.trim().is_empty() {
-        eprintln!("xtask vmtest: the VMM's stderr: {}", err.trim());
+        eprintln!("xtask: the VMM's stderr: {}", err.trim());
     }
     Ok((serial, finished))
 }

@@ -2,7 +2,6 @@
 //! lane end to end, and that a failing guest case fails the lane with its output shown.
 
 use std::process::Command;
-use std::time::Duration;
 use testcaps::{require, Cap};
 
 fn xtask() -> Command {
@@ -28,7 +27,7 @@ fn every_guest_case_passes() {
         .flatten()
         .filter(|e| e.path().extension().is_some_and(|x| x == "sh"))
         .count();
-    let out = testcaps::run(xtask().args(["--timeout", "300"]), Duration::from_secs(420));
+    let out = testcaps::run(xtask().args(["--timeout", "300"]), testcaps::HANG_GUARD);
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
     assert_eq!(
         summary_line(&out.stdout),
@@ -69,7 +68,7 @@ fn failing_guest_cases_fail_the_lane() {
     std::fs::write(dir.join("d_orphan.sh"), "sleep 30 &\n").unwrap();
     let out = testcaps::run(
         xtask().arg("--cases").arg(&dir).args(["--timeout", "120"]),
-        Duration::from_secs(180),
+        testcaps::HANG_GUARD,
     );
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
@@ -120,7 +119,7 @@ fn a_guest_past_its_time_limit_is_killed_and_fails() {
     let dir = one_case_dir("hangs", "sleep 600\n");
     let out = testcaps::run(
         xtask().arg("--cases").arg(&dir).args(["--timeout", "10"]),
-        Duration::from_secs(120),
+        testcaps::HANG_GUARD,
     );
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
@@ -146,7 +145,7 @@ fn a_guest_panic_fails_the_lane() {
     let dir = one_case_dir("crashes", "echo c >/proc/sysrq-trigger\nsleep 60\n");
     let out = testcaps::run(
         xtask().arg("--cases").arg(&dir).args(["--timeout", "120"]),
-        Duration::from_secs(180),
+        testcaps::HANG_GUARD,
     );
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);

@@ -85,5 +85,8 @@ for f in /vmtest/cases/*.sh; do
 done
 echo "@@VMTEST DONE"
 sync
+# Under tinyvmm (the nested lane adds its exit helper), the status port ends the run at once, so
+# the suite's result does not depend on how tinyvmm treats a power-off; QEMU ignores port 0xf4.
+[ -x /tinyvmm-exit ] && /tinyvmm-exit 0
 poweroff -f
 # If power-off is impossible, ending PID 1 panics and panic=-1 with -no-reboot stops the VMM.

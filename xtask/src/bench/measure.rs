@@ -45,10 +45,12 @@ impl Run {
         }
     }
 
-    /// The last non-empty line of stderr, else of stdout: why a failed run failed.
+    /// The last non-empty line of stderr, else of stdout: why a failed run failed; as text, without
+    /// the terminal control sequences a VM's firmware writes on its console.
     pub fn why(&self) -> String {
         let last = |s: &str| {
-            s.lines()
+            crate::util::strip_escapes(s)
+                .lines()
                 .rev()
                 .map(str::trim)
                 .find(|l| !l.is_empty())

@@ -1,0 +1,1637 @@
+//! `cargo xtask nested`: the hardware-KVM lane. This host's /dev/kvm is PVM (software
+//! virtualization), on which tinyvmm's tiny guests run but Linux does not boot, so the tests that
+//! need hardware KVM would only ever skip here. QEMU's software CPU (TCG) emulates AMD-V with
+//! nested paging, so the lane boots a level-1 Linux under QEMU TCG, loads kvm_amd with nested=1
+//! there, and runs every such case inside it with tinyvmm as the VMM of a level-2 guest: each with
+//! one exact expected status, compared here on the host, where the tiny-guest cases also run.
+
+use crate::cpio::Archive;
+use crate::kernel::{self, Flavour};
+use crate::{demo, rootfs, util, vmtest};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Lines of level 1's runner start with this (level 2's own `@@VMTEST` lines travel inside
+/// `@@NESTED| ` output lines).
+pub const MARK: &str = "@@NESTED";
+
+/// `MICROTOOLS_REQUIRE` for the cargo tests run inside level 1: there hardware KVM is present, so
+/// a test that skips for `hwkvm` (or for the kernel or rootfs the lane provides) fails. The host's
+/// own list (`.ci/run`) never has `hwkvm`: the PVM host has none.
+pub const LEVEL1_REQUIRE: &str = "root,kvm,hwkvm,kernel,rootfs";
+
+/// Level 1's machine: TCG emulates no VMX, so only AMD's SVM (`-cpu max`) gives a nested KVM.
+const LEVEL1_CPUS: u32 = 2;
+/// Holds the initramfs (kernels and images, ~110 MiB, twice while it unpacks) and two level-2
+/// guests at a time; QEMU maps it lazily.
+const LEVEL1_MEM_MIB: u64 = 3072;
+const LEVEL1_CMDLINE: &str = "console=ttyS0 reboot=k panic=-1 quiet";
+
+/// Added to every level-2 Linux command line (as `$FAST`): tinyvmm has no CMOS clock and only a
+/// reset-only i8042, and the kernel's drivers for them wait about 14 s and 4 s for answers under
+/// nested emulation, which would triple each boot. Reset (`reboot=k`) writes port 0x64 itself
+/// and does not need the i8042 driver.
+const FAST: &str = "initcall_blacklist=cmos_init,i8042_init";
+
+/// A hang guard for one case inside level 1 (busybox `timeout -s KILL`), far above what any takes.
+const CASE_LIMIT_SECS: u64 = 480;
+
+/// How many lines of a failing case's output are printed.
+const TAIL: usize = 40;
+
+const USAGE: &str = "usage: cargo xtask nested [FILTER] [--jobs N] [--timeout SECS] [--no-build] \
+                     [--list] [-v]";
+
+/// What besides the status a case's output must show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Every string of `expect` appears in the output.
+    Output,
+    /// The output is a `cargo xtask vmtest` guest's console: every case file reported PASS and the
+    /// runner finished (plus `expect`).
+    VmtestSuite,
+}
+
+/// One case of the lane.
+#[derive(Debug, Clone, Copy)]
+pub struct LaneCase {
+    /// Unique name; `FILTER` matches a part of it.
+    pub name: &'static str,
+    /// What it shows.
+    pub what: &'static str,
+    /// A shell command for busybox sh in level 1 (and sh on the host), with the variables and the
+    /// `boot` function of [`env_script`].
+    pub command: &'static str,
+    /// The one exit status it must end with.
+    pub status: i32,
+    /// Strings the output must contain.
+    pub expect: &'static [&'static str],
+    /// Also run on the host and compared there (the tiny guests, which PVM runs).
+    pub host: bool,
+    /// Set when `status`/`expect` record today's wrong result rather than the right one: what is
+    /// wrong and what is right. Flip the row when tinyvmm is fixed.
+    pub known: Option<&'static str>,
+    /// The extra check.
+    pub check: Check,
+    /// A rough wall time in level 1, seconds, to spread the cases over the parallel queues.
+    pub cost: u32,
+}
+
+const fn tiny(
+    name: &'static str,
+    what: &'static str,
+    command: &'static str,
+    status: i32,
+    expect: &'static [&'static str],
+) -> LaneCase {
+    LaneCase {
+        name,
+        what,
+        command,
+        status,
+        expect,
+        host: true,
+        known: None,
+        check: Check::Output,
+        cost: 1,
+    }
+}
+
+const fn linux(
+    name: &'static str,
+    what: &'static str,
+    command: &'static str,
+    status: i32,
+    expect: &'static [&'static str],
+    known: Option<&'static str>,
+    cost: u32,
+) -> LaneCase {
+    LaneCase {
+        name,
+        what,
+        command,
+        status,
+        expect,
+        host: false,
+        known,
+        check: Check::Output,
+        cost,
+    }
+}
+
+/// Every case, with its one expected status: THE place to flip a result when tinyvmm changes.
+/// The probe initramfs (`$I/probe.cpio`, [`PROBE_INIT`]) prints what the guest sees and ends as
+/// `lane.end=` says; by default through the status port with 7.
+pub const CASES: &[LaneCase] = &[
+    tiny(
+        "tiny_embedded_guest",
+        "tinyvmm's built-in guest",
+        "$T run",
+        0,
+        &[
+            "tinyvmm: hello from inside the VM",
+            "cpu mode: 64-bit long mode (EFER.LMA=1)",
+            "hypervisor: KVMKVMKVM",
+        ],
+    ),
+    tiny(
+        "tiny_real_mode",
+        "a real-mode boot sector",
+        "$T run $G/hello-real.bin",
+        0,
+        &["Hello from real mode!"],
+    ),
+    tiny(
+        "tiny_long_mode",
+        "a flat 64-bit image that halts",
+        "$T run $G/hello-long.bin",
+        0,
+        &["Hello from long mode!"],
+    ),
+    tiny(
+        "tiny_elf",
+        "an ELF64 guest",
+        "$T run $G/primes.elf",
+        0,
+        &["first primes: 2 3 5 7 11 13 17 19 23 29"],
+    ),
+    tiny(
+        "tiny_pvh",
+        "a PVH ELF reading its hvm_start_info",
+        "$T run --mem 32M $G/pvh.elf",
+        0,
+        &["magic"],
+    ),
+    tiny(
+        "tiny_status_port",
+        "the byte written to port 0xf4 is the status",
+        "printf '*' | $T run $G/status.bin",
+        42,
+        &[],
+    ),
+    tiny(
+        "tiny_timeout",
+        "a spinning guest stopped by --timeout",
+        "$T run --timeout 1 $G/spin.bin",
+        124,
+        &[],
+    ),
+    tiny(
+        "tiny_triple_fault",
+        "a long-mode triple fault is a crash",
+        "$T run $G/fault.bin",
+        123,
+        &["tinyvmm: guest crashed: "],
+    ),
+    tiny(
+        "tiny_real_mode_fault",
+        "a real-mode triple fault is a crash",
+        "$T run $G/fault-real.bin",
+        123,
+        // A triple fault under hardware KVM; PVM's emulator gives up first (internal error).
+        &["tinyvmm: guest crashed: "],
+    ),
+    tiny(
+        "tiny_reset",
+        "i8042 reset ends the run with 0",
+        "$T run $G/reset.bin",
+        0,
+        &[],
+    ),
+    linux(
+        "linux_cloud_bzimage",
+        "the cloud bzImage through the 64-bit boot protocol: initrd, command line, one CPU",
+        "boot --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio \
+         --append \"quiet $FAST lane.word=from-the-command-line\"",
+        7,
+        &[
+            "flavour: cloud",
+            "cpus: 1",
+            "lane.word=from-the-command-line",
+            "initrd: probe-initrd-marker",
+        ],
+        None,
+        12,
+    ),
+    linux(
+        "linux_cloud_pvh",
+        "the cloud kernel's ELF vmlinux through its PVH note",
+        "boot --kernel $K/cloud/vmlinux --initrd $I/probe.cpio --append \"quiet $FAST\"",
+        7,
+        &["flavour: cloud", "cpus: 1", "initrd: probe-initrd-marker"],
+        None,
+        12,
+    ),
+    linux(
+        "linux_cloud_cpus2",
+        "--cpus 2 on the cloud kernel",
+        "boot --cpus 2 --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio --append \"quiet $FAST\"",
+        7,
+        // KNOWN: right is "cpus: 2".
+        &["flavour: cloud", "cpus: 1"],
+        Some(
+            "the cloud kernel has no CONFIG_X86_MPPARSE and tinyvmm lists the CPUs only in an MP \
+             table, so one CPU comes up; right: 2 (needs an ACPI MADT)",
+        ),
+        12,
+    ),
+    linux(
+        "linux_cloud_cpus4",
+        "--cpus 4 on the cloud kernel",
+        "boot --cpus 4 --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio --append \"quiet $FAST\"",
+        7,
+        // KNOWN: right is "cpus: 4".
+        &["flavour: cloud", "cpus: 1"],
+        Some(
+            "the cloud kernel has no CONFIG_X86_MPPARSE (MP table only), so one CPU comes up; \
+             right: 4",
+        ),
+        12,
+    ),
+    linux(
+        "linux_generic_cpus1",
+        "the generic kernel (linux-image-amd64), one CPU",
+        "boot --kernel $K/generic/vmlinuz --initrd $I/probe.cpio --append \"quiet $FAST\"",
+        7,
+        &["flavour: generic", "cpus: 1"],
+        None,
+        14,
+    ),
+    linux(
+        "linux_generic_cpus2",
+        "--cpus 2 on the generic kernel, which reads the MP table",
+        "boot --cpus 2 --kernel $K/generic/vmlinuz --initrd $I/probe.cpio \
+         --append \"quiet $FAST\"",
+        7,
+        &["flavour: generic", "cpus: 2"],
+        None,
+        16,
+    ),
+    linux(
+        "linux_generic_cpus4",
+        "--cpus 4 on the generic kernel",
+        "boot --cpus 4 --kernel $K/generic/vmlinuz --initrd $I/probe.cpio \
+         --append \"quiet $FAST\"",
+        7,
+        &["flavour: generic", "cpus: 4"],
+        None,
+        18,
+    ),
+    linux(
+        "linux_one_shot",
+        "the one-shot mode: --rootfs DIR -- CMD gives CMD's status",
+        "boot --kernel $K/cloud/vmlinuz --append \"quiet $FAST\" --rootfs $R -- \
+         sh -c 'echo one-shot-ran; exit 3'",
+        3,
+        &["one-shot-ran"],
+        None,
+        12,
+    ),
+    linux(
+        "linux_poweroff",
+        "poweroff -f in the guest",
+        "TIMEOUT=60 boot --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio \
+         --append \"quiet $FAST lane.end=poweroff\"",
+        // KNOWN: right is 0 with "reboot: Power down".
+        124,
+        &["end: poweroff", "reboot: System halted"],
+        Some(
+            "the kernel finds no power-off method (no ACPI), halts, and tinyvmm runs into \
+             --timeout; right: 0 after \"reboot: Power down\"",
+        ),
+        60,
+    ),
+    linux(
+        "linux_reboot",
+        "reboot -f in the guest",
+        "boot --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio \
+         --append \"quiet $FAST lane.end=reboot\"",
+        122,
+        &["end: reboot", "reboot: Restarting system"],
+        None,
+        12,
+    ),
+    linux(
+        "linux_panic",
+        "a kernel panic in the guest (sysrq c)",
+        "boot --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio \
+         --append \"quiet $FAST lane.end=panic\"",
+        121,
+        &["end: panic", "Kernel panic - not syncing"],
+        None,
+        12,
+    ),
+    LaneCase {
+        name: "vmtest_suite_under_tinyvmm",
+        what: "the guest-kernel suite (xtask/vmtest/cases) with tinyvmm as the VMM",
+        command: "TIMEOUT=400 MEM=512M boot --kernel $K/cloud/vmlinuz --initrd $I/vmtest.cpio \
+                  --append \"quiet $FAST\"",
+        status: 0,
+        expect: &["@@VMTEST DONE"],
+        host: false,
+        known: None,
+        check: Check::VmtestSuite,
+        cost: 70,
+    },
+    LaneCase {
+        name: "tinyvmm_linux_tests",
+        what: "tinyvmm's tests/linux.rs with MICROTOOLS_REQUIRE including hwkvm: \
+               one_shot_command_status_becomes_tinyvmms runs instead of skipping",
+        command: "MICROTOOLS_REQUIRE=$REQUIRE MICROTOOLS_KERNEL=$K/cloud/vmlinuz \
+                  MICROTOOLS_ROOTFS=$R $LINUX_TESTS --test-threads 1",
+        status: 0,
+        expect: &[
+            "test one_shot_command_status_becomes_tinyvmms ... ok",
+            "test debian_kernel_prints_its_early_console_through_pvh ... ok",
+            "test result: ok.",
+        ],
+        host: false,
+        known: None,
+        check: Check::Output,
+        cost: 30,
+    },
+];
+
+/// PID 1 of the probe initramfs: what the level-2 guest sees, then the end `lane.end=` asks for
+/// (`poweroff`, `reboot`, `panic`, else the status `lane.status=` gives, default 7, through tinyvmm's
+/// status port).
+pub const PROBE_INIT: &str = r#"#!/bin/sh
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+end=status
+code=7
+for w in $(cat /proc/cmdline); do
+    case "$w" in
+    lane.end=*) end=${w#lane.end=} ;;
+    lane.status=*) code=${w#lane.status=} ;;
+    esac
+done
+echo "pid: $$"
+echo "kernel: $(uname -r)"
+case "$(uname -r)" in *cloud*) echo "flavour: cloud" ;; *) echo "flavour: generic" ;; esac
+echo "cpus: $(grep -c ^processor /proc/cpuinfo)"
+echo "memory: $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo) (MemTotal)"
+echo "cmdline: $(cat /proc/cmdline)"
+echo "initrd: $(cat /probe-marker)"
+echo "end: $end"
+# The status port ends the VM at once: give the console time to send what is still queued.
+sleep 1
+case "$end" in
+poweroff) poweroff -f ;;
+reboot) reboot -f ;;
+panic) echo c >/proc/sysrq-trigger ;;
+*) /tinyvmm-exit "$code" ;;
+esac
+sleep 600
+"#;
+
+/// The variables and the `boot` helper every case command gets, for the given paths: `T` tinyvmm
+/// (the shipped static build), `G` the example guests, `K` the kernels (`cloud/`, `generic/`),
+/// `I` the level-2 initramfs images, `R` a busybox rootfs, `FAST`, `REQUIRE`, `LINUX_TESTS`.
+pub fn env_script(p: &LanePaths) -> String {
+    format!(
+        "T={}\nG={}\nK={}\nI={}\nR={}\nFAST='{FAST}'\nREQUIRE={LEVEL1_REQUIRE}\nLINUX_TESTS={}\n\
+         CASE_LIMIT={CASE_LIMIT_SECS}\n\
+         export T G K I R FAST REQUIRE LINUX_TESTS CASE_LIMIT\n\
+         boot() {{ \"$T\" run --mem \"${{MEM:-256M}}\" --timeout \"${{TIMEOUT:-120}}\" \"$@\"; }}\n",
+        p.tinyvmm.display(),
+        p.guests.display(),
+        p.kernels.display(),
+        p.initrds.display(),
+        p.rootfs.display(),
+        p.linux_tests.display(),
+    )
+}
+
+/// Where the lane's inputs are, as the case commands see them.
+#[derive(Debug, Clone)]
+pub struct LanePaths {
+    /// tinyvmm.
+    pub tinyvmm: PathBuf,
+    /// The directory of the example guests.
+    pub guests: PathBuf,
+    /// The kernels' directory.
+    pub kernels: PathBuf,
+    /// The level-2 initramfs images' directory.
+    pub initrds: PathBuf,
+    /// A busybox rootfs.
+    pub rootfs: PathBuf,
+    /// tinyvmm's `linux` integration-test executable.
+    pub linux_tests: PathBuf,
+}
+
+/// The paths inside level 1. The test executable and the guests keep their host paths (a test
+/// binary has them compiled in).
+fn level1_paths(host: &HostInputs) -> LanePaths {
+    LanePaths {
+        tinyvmm: PathBuf::from("/lane/bin/tinyvmm"),
+        guests: host.guest_dir.clone(),
+        kernels: PathBuf::from("/lane/kernels"),
+        initrds: PathBuf::from("/lane/initrd"),
+        rootfs: PathBuf::from("/lane/rootfs"),
+        linux_tests: host.linux_tests.clone(),
+    }
+}
+
+/// Parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opts {
+    /// Run only cases whose name contains this.
+    pub filter: Option<String>,
+    /// Parallel queues inside level 1.
+    pub jobs: usize,
+    /// Limit for the whole level-1 run.
+    pub timeout: Duration,
+    /// Use the builds already there.
+    pub no_build: bool,
+    /// Print the cases and their expected statuses, run nothing.
+    pub list: bool,
+    /// Echo level 1's console.
+    pub verbose: bool,
+}
+
+/// Parses the command line (see `USAGE`).
+pub fn parse_args(args: &[String]) -> Result<Opts, String> {
+    let mut o = Opts {
+        filter: None,
+        jobs: LEVEL1_CPUS as usize,
+        timeout: Duration::from_secs(1200),
+        no_build: false,
+        list: false,
+        verbose: false,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (key, inline) = match a.split_once('=') {
+            Some((k, v)) if k.starts_with("--") => (k, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| format!("{name} needs a value ({USAGE})"))
+        };
+        let positive = |name: &str, v: String| {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("{name} '{v}' is not a positive number"))
+        };
+        match key {
+            "--jobs" | "-j" => o.jobs = positive("--jobs", value("--jobs")?)?.min(8) as usize,
+            "--timeout" => {
+                o.timeout = Duration::from_secs(positive("--timeout", value("--timeout")?)?)
+            }
+            "--no-build" => o.no_build = true,
+            "--list" => o.list = true,
+            "-v" | "--verbose" => o.verbose = true,
+            f if f.starts_with('-') => return Err(format!("unknown option '{f}' ({USAGE})")),
+            f => {
+                if o.filter.replace(f.to_string()).is_some() {
+                    return Err(format!("only one FILTER may be given ({USAGE})"));
+                }
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// The cases `filter` selects.
+pub fn select(filter: Option<&str>) -> Vec<&'static LaneCase> {
+    CASES
+        .iter()
+        .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
+        .collect()
+}
+
+/// Spreads cases over `jobs` queues, longest first onto the least loaded queue, so that the two
+/// long ones (the suite, the power-off timeout) do not end up in one. Returns case indexes.
+pub fn queues(cases: &[&LaneCase], jobs: usize) -> Vec<Vec<usize>> {
+    let jobs = jobs.max(1);
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(cases[i].cost));
+    let mut qs: Vec<(u32, Vec<usize>)> = vec![(0, Vec::new()); jobs];
+    for i in order {
+        if let Some(q) = qs.iter_mut().min_by_key(|(load, _)| *load) {
+            q.0 += cases[i].cost;
+            q.1.push(i);
+        }
+    }
+    qs.into_iter()
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// One case as level 1 reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reported {
+    /// Case name.
+    pub name: String,
+    /// Its exit status (busybox timeout's 137 when the hang guard struck).
+    pub status: Option<i32>,
+    /// Wall time in level 1, as it wrote it (`12.3s`).
+    pub took: Option<String>,
+    /// Its output (the last 200 lines).
+    pub output: Vec<String>,
+}
+
+/// Everything level 1 said.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Level1 {
+    /// The SETUP line (CPUs, kvm_amd.nested), when the modules loaded.
+    pub setup: Option<String>,
+    /// Why /dev/kvm did not come up.
+    pub setup_failed: Option<String>,
+    /// Cases in the order they finished.
+    pub results: Vec<Reported>,
+    /// The runner's DONE line came.
+    pub done: bool,
+}
+
+/// Reads level 1's console line by line (see init.sh for the protocol).
+#[derive(Debug, Default)]
+pub struct Parser {
+    /// What has been read so far.
+    pub level1: Level1,
+    open: Option<Reported>,
+}
+
+impl Parser {
+    /// Feeds one console line; returns a case when its END line completes it.
+    pub fn feed(&mut self, raw: &str) -> Option<Reported> {
+        let line = raw.trim_end_matches(['\r', '\n']);
+        let pos = line.find(MARK)?;
+        let line = &line[pos + MARK.len()..];
+        if let Some(text) = line.strip_prefix('|') {
+            if let Some(open) = &mut self.open {
+                let text = text.strip_prefix(' ').unwrap_or(text);
+                open.output.push(text.trim_end_matches('\r').to_string());
+            }
+            return None;
+        }
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("SETUP") => self.level1.setup = Some(words.collect::<Vec<_>>().join(" ")),
+            Some("SETUP-FAIL") => {
+                self.level1.setup_failed = Some(words.collect::<Vec<_>>().join(" "))
+            }
+            Some("BEGIN") => {
+                self.open = Some(Reported {
+                    name: words.next().unwrap_or_default().to_string(),
+                    ..Reported::default()
+                })
+            }
+            Some("END") => {
+                let name = words.next().unwrap_or_default();
+                let mut r = match self.open.take() {
+                    Some(r) if r.name == name => r,
+                    _ => Reported {
+                        name: name.to_string(),
+                        ..Reported::default()
+                    },
+                };
+                r.status = words.next().and_then(|s| s.parse().ok());
+                r.took = words.next().map(str::to_string);
+                self.level1.results.push(r.clone());
+                return Some(r);
+            }
+            Some("DONE") => self.level1.done = true,
+            _ => {}
+        }
+        None
+    }
+}
+
+/// Parses a whole console.
+#[cfg(test)]
+pub fn parse_level1(serial: &str) -> Level1 {
+    let mut p = Parser::default();
+    for l in serial.lines() {
+        p.feed(l);
+    }
+    p.level1
+}
+
+/// Whether `case` got what it must: `Err` says what differed. `suite_cases` is the number of
+/// guest-kernel case files a [`Check::VmtestSuite`] case must report as passed.
+pub fn judge(
+    case: &LaneCase,
+    status: Option<i32>,
+    output: &[String],
+    suite_cases: usize,
+) -> Result<(), String> {
+    let mut why = Vec::new();
+    match status {
+        Some(s) if s == case.status => {}
+        Some(137) => why.push(format!(
+            "killed by the {CASE_LIMIT_SECS} s hang guard, expected exit {}",
+            case.status
+        )),
+        Some(s) => why.push(format!("exit {s}, expected {}", case.status)),
+        None => why.push(format!("no exit status, expected {}", case.status)),
+    }
+    let text = output.join("\n");
+    for e in case.expect {
+        if !text.contains(e) {
+            why.push(format!("output lacks \"{e}\""));
+        }
+    }
+    if case.check == Check::VmtestSuite {
+        let report = vmtest::parse_serial(&text);
+        let passed = report.results.iter().filter(|r| r.passed).count();
+        let failed: Vec<&str> = report
+            .results
+            .iter()
+            .filter(|r| !r.passed)
+            .map(|r| r.name.as_str())
+            .collect();
+        if !failed.is_empty() {
+            why.push(format!("guest cases failed: {}", failed.join(" ")));
+        }
+        if passed != suite_cases || !report.done {
+            why.push(format!(
+                "{passed} of {suite_cases} guest cases passed{}",
+                if report.done { "" } else { ", no DONE line" }
+            ));
+        }
+    }
+    if why.is_empty() {
+        Ok(())
+    } else {
+        Err(why.join("; "))
+    }
+}
+
+/// Tallies verdicts and formats them: `PASS NAME [took]` (with `(known: ...)`), `FAIL NAME (why)
+/// [took]` followed by the tail of its output.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Cases that got what they must.
+    pub passed: usize,
+    /// Cases that did not, or never reported.
+    pub failed: usize,
+}
+
+impl Tally {
+    /// Records one verdict and returns its lines.
+    pub fn record(
+        &mut self,
+        label: &str,
+        case: &LaneCase,
+        verdict: Result<(), String>,
+        took: Option<&str>,
+        output: &[String],
+    ) -> Vec<String> {
+        let took = took.map(|t| format!(" [{t}]")).unwrap_or_default();
+        match verdict {
+            Ok(()) => {
+                self.passed += 1;
+                let known = case
+                    .known
+                    .map(|k| format!(" (known: {k})"))
+                    .unwrap_or_default();
+                vec![format!("PASS {label}{took}{known}")]
+            }
+            Err(why) => {
+                self.failed += 1;
+                let mut lines = vec![format!("FAIL {label} ({why}){took}")];
+                let tail = &output[output.len().saturating_sub(TAIL)..];
+                lines.extend(tail.iter().map(|l| format!("    | {}", strip(l))));
+                lines
+            }
+        }
+    }
+
+    /// The final line.
+    pub fn summary(&self) -> String {
+        format!("{} passed, {} failed", self.passed, self.failed)
+    }
+}
+
+fn strip(s: &str) -> String {
+    util::strip_escapes(s)
+}
+
+/// What the host gathers for level 1.
+#[derive(Debug, Clone)]
+pub struct HostInputs {
+    /// The busybox rootfs.
+    pub rootfs: PathBuf,
+    /// The static (shipped) tool builds.
+    pub bin_dir: PathBuf,
+    /// The kvm modules, (file name, uncompressed bytes): irqbypass.ko kvm.ko kvm-amd.ko.
+    pub modules: Vec<(String, Vec<u8>)>,
+    /// The cloud kernel: its bzImage and its ELF vmlinux.
+    pub cloud: (PathBuf, PathBuf),
+    /// The generic kernel's bzImage.
+    pub generic: PathBuf,
+    /// tinyvmm's example guests (its build script's OUT_DIR).
+    pub guest_dir: PathBuf,
+    /// tinyvmm's `linux` test executable (debug build).
+    pub linux_tests: PathBuf,
+    /// The debug tinyvmm that test executable runs.
+    pub debug_tinyvmm: PathBuf,
+    /// The guest-kernel suite's cases.
+    pub vmtest_cases: Vec<vmtest::Case>,
+}
+
+/// The example guests level 1 needs, by file name.
+const GUEST_FILES: &[&str] = &[
+    "hello-real.bin",
+    "hello-long.bin",
+    "primes.elf",
+    "pvh.elf",
+    "status.bin",
+    "spin.bin",
+    "fault.bin",
+    "fault-real.bin",
+    "reset.bin",
+    "echo.bin",
+    "chaos.bin",
+    "info.bin",
+    "testkernel-bz.bin",
+    "testkernel-pvh.elf",
+    "exit-helper",
+];
+
+/// The tools level 1 and the suite's level-2 guest get.
+const TOOLS: [&str; 5] = demo::TOOLS;
+
+/// The probe's initramfs: the busybox rootfs, [`PROBE_INIT`], a marker file and tinyvmm's exit
+/// helper.
+pub fn probe_initramfs(rootfs: &Path, exit_helper: Vec<u8>) -> Result<Archive, String> {
+    let mut a = Archive::new();
+    a.chardev("/dev/console", 0o600, 5, 1);
+    a.file("/init", 0o755, PROBE_INIT.as_bytes().to_vec());
+    a.file("/probe-marker", 0o644, b"probe-initrd-marker\n".to_vec());
+    a.file("/tinyvmm-exit", 0o755, exit_helper);
+    vmtest::add_tree(&mut a, rootfs, "")
+        .map_err(|e| format!("adding {}: {e}", rootfs.display()))?;
+    Ok(a)
+}
+
+/// Level 1's initramfs: its runner as /init, the env and case scripts in queues, the kvm modules,
+/// the static tools in /lane/bin, the kernels, the level-2 images, a rootfs copy, the guests and
+/// the test executable (with the debug tinyvmm and their libraries) at their host paths, and
+/// busybox. The first entry for a path wins.
+pub fn level1_initramfs(
+    host: &HostInputs,
+    cases: &[&LaneCase],
+    jobs: usize,
+) -> Result<Archive, String> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
+    let paths = level1_paths(host);
+    let mut a = Archive::new();
+    a.chardev("/dev/console", 0o600, 5, 1);
+    a.file(
+        "/init",
+        0o755,
+        read(&vmtest::vmtest_dir().join("nested/init.sh"))?,
+    );
+    a.file("/lane/env", 0o644, env_script(&paths).into_bytes());
+    let script = |c: &LaneCase| {
+        format!("# {}: {}\n. /lane/env\n{}\n", c.name, c.what, c.command).into_bytes()
+    };
+    // The tiny guests run one at a time before the Linux boots start in parallel.
+    let (serial, parallel): (Vec<&LaneCase>, Vec<&LaneCase>) =
+        cases.iter().copied().partition(|c| c.host);
+    for (n, c) in serial.iter().enumerate() {
+        a.file(
+            &format!("/lane/serial/{n:02}-{}.sh", c.name),
+            0o755,
+            script(c),
+        );
+    }
+    for (q, idx) in queues(&parallel, jobs).iter().enumerate() {
+        for (n, &i) in idx.iter().enumerate() {
+            let c = parallel[i];
+            a.file(
+                &format!("/lane/queues/{q}/{n:02}-{}.sh", c.name),
+                0o755,
+                script(c),
+            );
+        }
+    }
+    for (name, data) in &host.modules {
+        a.file(&format!("/lane/modules/{name}"), 0o644, data.clone());
+    }
+    for t in TOOLS {
+        a.file(
+            &format!("/lane/bin/{t}"),
+            0o755,
+            read(&host.bin_dir.join(t))?,
+        );
+    }
+    a.file("/lane/kernels/cloud/vmlinuz", 0o644, read(&host.cloud.0)?);
+    a.file("/lane/kernels/cloud/vmlinux", 0o644, read(&host.cloud.1)?);
+    a.file("/lane/kernels/generic/vmlinuz", 0o644, read(&host.generic)?);
+    let exit_helper = read(&host.guest_dir.join("exit-helper"))?;
+    a.file(
+        "/lane/initrd/probe.cpio",
+        0o644,
+        probe_initramfs(&host.rootfs, exit_helper.clone())?.to_bytes(),
+    );
+    let bins: Vec<PathBuf> = TOOLS.iter().map(|t| host.bin_dir.join(t)).collect();
+    let mut suite = vmtest::build_initramfs(&host.vmtest_cases, &bins, &host.rootfs)?;
+    suite.file("/tinyvmm-exit", 0o755, exit_helper);
+    a.file("/lane/initrd/vmtest.cpio", 0o644, suite.to_bytes());
+    let dir = |p: &Path| p.to_string_lossy().into_owned();
+    for g in GUEST_FILES {
+        let p = host.guest_dir.join(g);
+        a.file(&dir(&p), 0o755, read(&p)?);
+    }
+    for bin in [&host.linux_tests, &host.debug_tinyvmm] {
+        a.file(&dir(bin), 0o755, vmtest::stripped(bin)?);
+        let ldd = util::output(Command::new("ldd").arg(bin)).unwrap_or_default();
+        for lib in vmtest::parse_ldd(&ldd) {
+            a.file(&lib, 0o755, read(Path::new(&lib))?);
+        }
+    }
+    vmtest::add_tree(&mut a, &host.rootfs, "/lane/rootfs")
+        .map_err(|e| format!("adding {}: {e}", host.rootfs.display()))?;
+    vmtest::add_tree(&mut a, &host.rootfs, "")
+        .map_err(|e| format!("adding {}: {e}", host.rootfs.display()))?;
+    Ok(a)
+}
+
+/// The kvm modules of the cloud kernel's package (the level-1 kernel), decompressed when the
+/// package ships them compressed (`.ko.xz`, `.ko.zst`).
+fn kvm_modules() -> Result<Vec<(String, Vec<u8>)>, String> {
+    let pkg = kernel::package_dir(Flavour::Cloud)?;
+    let modules = pkg.join("lib/modules");
+    let version = std::fs::read_dir(&modules)
+        .map_err(|e| format!("reading {}: {e}", modules.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .next()
+        .ok_or_else(|| format!("{} is empty", modules.display()))?;
+    let mut out = Vec::new();
+    for (rel, name) in [
+        ("kernel/virt/lib", "irqbypass.ko"),
+        ("kernel/arch/x86/kvm", "kvm.ko"),
+        ("kernel/arch/x86/kvm", "kvm-amd.ko"),
+    ] {
+        let base = version.join(rel).join(name);
+        let data = if base.is_file() {
+            std::fs::read(&base).map_err(|e| format!("reading {}: {e}", base.display()))?
+        } else {
+            let (file, tool) = [("xz", "xz"), ("zst", "zstd")]
+                .iter()
+                .map(|(ext, tool)| (base.with_extension(format!("ko.{ext}")), *tool))
+                .find(|(p, _)| p.is_file())
+                .ok_or_else(|| format!("no {} (or .xz/.zst) in the package", base.display()))?;
+            let out = Command::new(tool)
+                .arg("-dc")
+                .arg(&file)
+                .output()
+                .map_err(|e| format!("cannot run {tool} for {}: {e}", file.display()))?;
+            if !out.status.success() {
+                return Err(format!("{tool} -dc {} failed", file.display()));
+            }
+            out.stdout
+        };
+        out.push((name.to_string(), data));
+    }
+    Ok(out)
+}
+
+/// What `cargo test --no-run --message-format=json` says about tinyvmm's `linux` test: the test
+/// executable, the bin it runs and the build script's OUT_DIR (the guests).
+pub fn parse_cargo_json(out: &str) -> (Option<PathBuf>, Option<PathBuf>, Option<PathBuf>) {
+    let (mut test, mut bin, mut out_dir) = (None, None, None);
+    for line in out.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let pkg = v["package_id"].as_str().unwrap_or("");
+        // path+file:///…/tinyvmm#0.1.0, or the older "tinyvmm 0.1.0 (path+file://…)".
+        if !(pkg.contains("/tinyvmm#") || pkg.starts_with("tinyvmm ")) {
+            continue;
+        }
+        match v["reason"].as_str() {
+            Some("build-script-executed") => out_dir = v["out_dir"].as_str().map(PathBuf::from),
+            Some("compiler-artifact") => {
+                let exe = v["executable"].as_str().map(PathBuf::from);
+                let name = v["target"]["name"].as_str();
+                let is_test = v["profile"]["test"].as_bool() == Some(true);
+                match (name, is_test) {
+                    (Some("linux"), true) => test = exe,
+                    (Some("tinyvmm"), false)
+                        if v["target"]["kind"]
+                            .as_array()
+                            .is_some_and(|k| k.iter().any(|x| x == "bin")) =>
+                    {
+                        bin = exe
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    (test, bin, out_dir)
+}
+
+/// Builds (unless `no_build`) and gathers everything level 1 needs.
+fn gather(no_build: bool) -> Result<HostInputs, String> {
+    let rootfs = rootfs::default_dir();
+    rootfs::ensure(&rootfs)?;
+    let cloud = kernel::ensure_flavour(Flavour::Cloud)?;
+    let generic = kernel::ensure_flavour(Flavour::Generic)?;
+    let vmlinux = cloud.with_file_name("vmlinux");
+    if !vmlinux.is_file() {
+        return Err(format!("no {} (cargo xtask kernel)", vmlinux.display()));
+    }
+    if !no_build {
+        demo::build_release_of(&TOOLS)?;
+    }
+    let bin_dir = demo::release_dir();
+    // Cheap when built: cargo only reports what is there.
+    let json = util::output(util::cargo().args([
+        "test",
+        "-p",
+        "tinyvmm",
+        "--test",
+        "linux",
+        "--no-run",
+        "--message-format=json",
+    ]))?;
+    let (test, bin, out_dir) = parse_cargo_json(&json);
+    let missing =
+        |what: &str| format!("cargo test -p tinyvmm --test linux --no-run named no {what}");
+    let linux_tests = test.ok_or_else(|| missing("test executable"))?;
+    let debug_tinyvmm = bin.ok_or_else(|| missing("tinyvmm binary"))?;
+    let guest_dir = out_dir.ok_or_else(|| missing("build-script OUT_DIR"))?;
+    let vmtest_cases = vmtest::load_cases(&vmtest::vmtest_dir().join("cases"), None)?;
+    Ok(HostInputs {
+        rootfs,
+        bin_dir,
+        modules: kvm_modules()?,
+        cloud: (cloud, vmlinux),
+        generic,
+        guest_dir,
+        linux_tests,
+        debug_tinyvmm,
+        vmtest_cases,
+    })
+}
+
+/// tinyvmm's exit helper from the build next to `bin_dir` (`bin_dir/build/tinyvmm-*/out/`, the
+/// newest), for a caller that has the binaries but not cargo's build messages.
+pub fn exit_helper_near(bin_dir: &Path) -> Result<PathBuf, String> {
+    let build = bin_dir.join("build");
+    std::fs::read_dir(&build)
+        .map_err(|e| format!("reading {}: {e}", build.display()))?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("tinyvmm-"))
+        .map(|e| e.path().join("out/exit-helper"))
+        .filter(|p| p.is_file())
+        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .ok_or_else(|| format!("no tinyvmm-*/out/exit-helper under {}", build.display()))
+}
+
+/// For `cargo xtask demo` on a host without hardware KVM: boots a small level 1 (busybox, the
+/// kvm modules, `bin_dir`'s tinyvmm, the cloud kernel and the probe image) and has tinyvmm boot
+/// the probe `runs` times there, one after another; returns each run as level 1 reported it
+/// (status, output, wall time in level 1).
+pub fn demo_boots(rootfs: &Path, bin_dir: &Path, runs: usize) -> Result<Vec<Reported>, String> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
+    let kernel = kernel::ensure_flavour(Flavour::Cloud)?;
+    let helper = read(&exit_helper_near(bin_dir)?)?;
+    let paths = LanePaths {
+        tinyvmm: PathBuf::from("/lane/bin/tinyvmm"),
+        guests: PathBuf::from("/lane/guests"),
+        kernels: PathBuf::from("/lane/kernels"),
+        initrds: PathBuf::from("/lane/initrd"),
+        rootfs: PathBuf::from("/lane/rootfs"),
+        linux_tests: PathBuf::from("/bin/false"),
+    };
+    let mut a = Archive::new();
+    a.chardev("/dev/console", 0o600, 5, 1);
+    a.file(
+        "/init",
+        0o755,
+        read(&vmtest::vmtest_dir().join("nested/init.sh"))?,
+    );
+    a.file("/lane/env", 0o644, env_script(&paths).into_bytes());
+    for i in 0..runs {
+        let cmd = format!(
+            "# demo run {i}\n. /lane/env\nboot --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio \
+             --append \"quiet $FAST lane.status=0\"\n"
+        );
+        a.file(
+            &format!("/lane/serial/{i:02}-demo{i}.sh"),
+            0o755,
+            cmd.into_bytes(),
+        );
+    }
+    for (name, data) in kvm_modules()? {
+        a.file(&format!("/lane/modules/{name}"), 0o644, data);
+    }
+    let tinyvmm = bin_dir.join("tinyvmm");
+    a.file("/lane/bin/tinyvmm", 0o755, vmtest::stripped(&tinyvmm)?);
+    // A dynamically linked build (the demo test's target/debug) brings its libraries.
+    let ldd = util::output(Command::new("ldd").arg(&tinyvmm)).unwrap_or_default();
+    for lib in vmtest::parse_ldd(&ldd) {
+        a.file(&lib, 0o755, read(Path::new(&lib))?);
+    }
+    a.file("/lane/kernels/cloud/vmlinuz", 0o644, read(&kernel)?);
+    a.file(
+        "/lane/initrd/probe.cpio",
+        0o644,
+        probe_initramfs(rootfs, helper)?.to_bytes(),
+    );
+    vmtest::add_tree(&mut a, rootfs, "")
+        .map_err(|e| format!("adding {}: {e}", rootfs.display()))?;
+    let initrd =
+        std::env::temp_dir().join(format!("microtools-demo-{}-l1.cpio", std::process::id()));
+    std::fs::write(&initrd, a.to_bytes())
+        .map_err(|e| format!("writing {}: {e}", initrd.display()))?;
+    let mut parser = Parser::default();
+    let collected = vmtest::collect(
+        &mut level1_qemu(&kernel, &initrd, false),
+        testcaps::HANG_GUARD,
+        &mut |line| {
+            parser.feed(line);
+        },
+    );
+    let _ = std::fs::remove_file(&initrd);
+    collected?;
+    if let Some(why) = parser.level1.setup_failed {
+        return Err(format!("level 1 has no KVM: {why}"));
+    }
+    Ok(parser.level1.results)
+}
+
+/// QEMU for level 1: TCG with AMD-V (`-cpu max`), `LEVEL1_CPUS` CPUs.
+pub fn level1_qemu(kernel: &Path, initrd: &Path, verbose: bool) -> Command {
+    let append = if verbose {
+        format!("{LEVEL1_CMDLINE} lane.verbose")
+    } else {
+        LEVEL1_CMDLINE.to_string()
+    };
+    let mut c = demo::qemu_tcg(
+        Path::new("qemu-system-x86_64"),
+        kernel,
+        initrd,
+        LEVEL1_MEM_MIB,
+        &append,
+    );
+    c.args(["-smp", &LEVEL1_CPUS.to_string()]);
+    c
+}
+
+/// Runs the tiny-guest cases on the host with the same tinyvmm and guests.
+fn run_on_host(cases: &[&LaneCase], host: &HostInputs, tally: &mut Tally) -> Vec<String> {
+    let mut lines = Vec::new();
+    let host_cases: Vec<&&LaneCase> = cases.iter().filter(|c| c.host).collect();
+    if host_cases.is_empty() {
+        return lines;
+    }
+    if !Path::new("/dev/kvm").exists() {
+        eprintln!("xtask nested: no /dev/kvm on the host: the host half fails");
+    }
+    let paths = LanePaths {
+        tinyvmm: host.bin_dir.join("tinyvmm"),
+        guests: host.guest_dir.clone(),
+        kernels: kernel::dir(),
+        initrds: PathBuf::new(),
+        rootfs: host.rootfs.clone(),
+        linux_tests: host.linux_tests.clone(),
+    };
+    let env = env_script(&paths);
+    for c in host_cases {
+        let script = format!("{env}{}\n", c.command);
+        let started = Instant::now();
+        let run = crate::bench::measure::run(
+            Command::new("sh").args(["-c", &script]),
+            Duration::from_secs(CASE_LIMIT_SECS),
+        );
+        let took = format!("{:.1}s", started.elapsed().as_secs_f64());
+        let (status, output) = match run {
+            Ok(r) if r.timed_out => (Some(137), r.stdout + &r.stderr),
+            Ok(r) => (r.code, r.stdout + &r.stderr),
+            Err(e) => (None, e),
+        };
+        let output: Vec<String> = output.lines().map(str::to_string).collect();
+        let verdict = judge(c, status, &output, 0);
+        let l = tally.record(
+            &format!("host:{}", c.name),
+            c,
+            verdict,
+            Some(&took),
+            &output,
+        );
+        for x in &l {
+            println!("{x}");
+        }
+        lines.extend(l);
+    }
+    lines
+}
+
+/// Runs the lane.
+pub fn run(args: &[String]) -> Result<(), String> {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    let opts = parse_args(args)?;
+    let cases = select(opts.filter.as_deref());
+    if opts.list {
+        for c in CASES {
+            let known = c
+                .known
+                .map(|k| format!(" (known: {k})"))
+                .unwrap_or_default();
+            let place = if c.host { "level1+host" } else { "level1" };
+            println!("{} {} {place} {}{known}", c.name, c.status, c.what);
+        }
+        return Ok(());
+    }
+    if cases.is_empty() {
+        return Err(format!("no case matches {:?} (see --list)", opts.filter));
+    }
+    let started = Instant::now();
+    let host = gather(opts.no_build)?;
+    let initrd = util::target_dir().join(format!("nested/level1-{}.cpio", std::process::id()));
+    if let Some(parent) = initrd.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("creating {}: {e}", parent.display()))?;
+    }
+    {
+        let a = level1_initramfs(&host, &cases, opts.jobs)?;
+        let f = std::fs::File::create(&initrd)
+            .map_err(|e| format!("creating {}: {e}", initrd.display()))?;
+        let mut w = std::io::BufWriter::new(f);
+        a.write_to(&mut w)
+            .and_then(|()| std::io::Write::flush(&mut w))
+            .map_err(|e| format!("writing {}: {e}", initrd.display()))?;
+    }
+    let mut tally = Tally::default();
+    let mut lines = run_on_host(&cases, &host, &mut tally);
+    eprintln!(
+        "xtask nested: booting level 1 ({} case(s) in {} queue(s)); set-up took {:.1} s",
+        cases.len(),
+        opts.jobs,
+        started.elapsed().as_secs_f64()
+    );
+    let boot_started = Instant::now();
+    let suite_cases = host.vmtest_cases.len();
+    let mut parser = Parser::default();
+    let mut reported = Vec::new();
+    let verbose = opts.verbose;
+    let collected = vmtest::collect(
+        &mut level1_qemu(&host.cloud.0, &initrd, verbose),
+        opts.timeout,
+        &mut |line| {
+            if verbose {
+                eprint!("    level1: {line}");
+            }
+            if let Some(r) = parser.feed(line) {
+                let Some(c) = cases.iter().find(|c| c.name == r.name) else {
+                    return;
+                };
+                let verdict = judge(c, r.status, &r.output, suite_cases);
+                let l = tally.record(c.name, c, verdict, r.took.as_deref(), &r.output);
+                for x in &l {
+                    println!("{x}");
+                }
+                lines.extend(l);
+                reported.push(r.name.clone());
+            } else if !verbose && line.contains(&format!("{MARK} SETUP")) {
+                eprint!("    {}", line.trim_start_matches(|c| c != '@'));
+            }
+        },
+    );
+    let _ = std::fs::remove_file(&initrd);
+    let (serial, finished) = collected?;
+    let log = util::target_dir().join("nested/console.log");
+    if std::fs::write(&log, &serial).is_ok() {
+        eprintln!("xtask nested: level 1's console is in {}", log.display());
+    }
+    let level1 = parser.level1;
+    if let Some(why) = &level1.setup_failed {
+        println!("level 1 has no KVM: {why}");
+    }
+    for c in &cases {
+        if !reported.iter().any(|n| n == c.name) {
+            let l = tally.record(
+                c.name,
+                c,
+                Err("no result: level 1 did not report it".to_string()),
+                None,
+                &[],
+            );
+            for x in &l {
+                println!("{x}");
+            }
+        }
+    }
+    if !level1.done || !finished {
+        println!("level 1 did not finish (no DONE line): timeout, panic or crash; its last lines:");
+        let all: Vec<&str> = serial.lines().collect();
+        for l in &all[all.len().saturating_sub(TAIL)..] {
+            println!("    | {}", strip(l.trim_end_matches('\r')));
+        }
+        tally.failed += usize::from(tally.failed == 0);
+    }
+    eprintln!(
+        "xtask nested: level 1 ran for {:.1} s, the lane {:.1} s in all",
+        boot_started.elapsed().as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", tally.summary());
+    if tally.failed > 0 {
+        return Err("hardware-KVM lane failed".to_string());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn args() {
+        let o = parse_args(&s(&["linux_", "--jobs", "1", "--timeout=60", "-v"])).unwrap();
+        assert_eq!(o.filter.as_deref(), Some("linux_"));
+        assert_eq!((o.jobs, o.timeout), (1, Duration::from_secs(60)));
+        assert!(o.verbose && !o.list && !o.no_build);
+        assert!(parse_args(&s(&["--list", "--no-build"])).is_ok_and(|o| o.list && o.no_build));
+        for bad in [
+            &["--jobs", "0"][..],
+            &["--timeout"],
+            &["a", "b"],
+            &["--bogus"],
+        ] {
+            assert!(parse_args(&s(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Every case has a unique name, one expected status a shell can give, a command, and known
+    /// deviations say what is right.
+    #[test]
+    fn every_case_has_one_exact_status() {
+        let mut names: Vec<&str> = CASES.iter().map(|c| c.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), CASES.len(), "duplicate names");
+        for c in CASES {
+            assert!((0..=255).contains(&c.status), "{}", c.name);
+            assert!(!c.command.trim().is_empty(), "{}", c.name);
+            assert!(
+                c.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+                "{}",
+                c.name
+            );
+            if let Some(k) = c.known {
+                assert!(k.contains("right:"), "{}: {k}", c.name);
+            }
+            // Linux guests never run on the PVM host.
+            if c.command.contains("--kernel") || c.command.contains("LINUX_TESTS") {
+                assert!(!c.host, "{}", c.name);
+            }
+        }
+        let status = |n: &str| CASES.iter().find(|c| c.name == n).map(|c| c.status);
+        // (linux_poweroff's status is recorded only in its row, which the fix flips.)
+        assert!(status("linux_poweroff").is_some());
+        assert_eq!(status("linux_reboot"), Some(122));
+        assert_eq!(status("linux_panic"), Some(121));
+        assert_eq!(status("linux_one_shot"), Some(3));
+        assert_eq!(status("tiny_timeout"), Some(124));
+        assert_eq!(status("tiny_triple_fault"), Some(123));
+        assert_eq!(status("tiny_status_port"), Some(42));
+        // Both kernels with 1, 2 and 4 CPUs, bzImage and PVH, the suite and the cargo tests.
+        for n in [
+            "linux_cloud_bzimage",
+            "linux_cloud_cpus2",
+            "linux_cloud_cpus4",
+            "linux_generic_cpus1",
+            "linux_generic_cpus2",
+            "linux_generic_cpus4",
+            "linux_cloud_pvh",
+            "vmtest_suite_under_tinyvmm",
+            "tinyvmm_linux_tests",
+        ] {
+            assert!(status(n).is_some(), "{n}");
+        }
+    }
+
+    #[test]
+    fn level1_demands_hwkvm_and_the_host_does_not() {
+        assert!(testcaps::parse_list(LEVEL1_REQUIRE).contains(&"hwkvm".to_string()));
+        let ci = std::fs::read_to_string(util::root().join(".ci/run")).unwrap();
+        let host = ci
+            .lines()
+            .find(|l| l.contains("MICROTOOLS_REQUIRE=\"${MICROTOOLS_REQUIRE:-"))
+            .expect(".ci/run sets MICROTOOLS_REQUIRE");
+        assert!(!host.contains("hwkvm"), "{host}");
+        let case = CASES
+            .iter()
+            .find(|c| c.name == "tinyvmm_linux_tests")
+            .unwrap();
+        assert!(case.command.contains("MICROTOOLS_REQUIRE=$REQUIRE"));
+    }
+
+    #[test]
+    fn queues_spread_the_long_cases() {
+        let all: Vec<&LaneCase> = CASES.iter().collect();
+        let qs = queues(&all, 2);
+        assert_eq!(qs.len(), 2);
+        let mut seen: Vec<usize> = qs.concat();
+        seen.sort();
+        assert_eq!(seen, (0..all.len()).collect::<Vec<_>>());
+        let q_of = |n: &str| qs.iter().position(|q| q.iter().any(|&i| all[i].name == n));
+        assert_ne!(q_of("vmtest_suite_under_tinyvmm"), q_of("linux_poweroff"));
+        assert_eq!(queues(&all, 1).len(), 1);
+        assert!(queues(&[], 2).is_empty());
+    }
+
+    #[test]
+    fn console_protocol() {
+        let serial = "SeaBIOS\r\n\x1b[2J@@NESTED SETUP cpus=2 kvm_amd.nested=1\r\n\
+            [ 9.1] kvm: unhandled MSR\r\n@@NESTED BEGIN linux_panic\r\n@@NESTED| end: panic\r\n\
+            @@NESTED| Kernel panic - not syncing: sysrq\r\n@@NESTED|\r\n@@NESTED END linux_panic 121 12.5s\r\n\
+            @@NESTED END orphan 3\r\n@@NESTED DONE\r\n";
+        let l = parse_level1(serial);
+        assert!(l.done);
+        assert_eq!(l.setup.as_deref(), Some("cpus=2 kvm_amd.nested=1"));
+        assert_eq!(l.results.len(), 2);
+        let r = &l.results[0];
+        assert_eq!((r.name.as_str(), r.status), ("linux_panic", Some(121)));
+        assert_eq!(r.took.as_deref(), Some("12.5s"));
+        assert_eq!(
+            r.output,
+            ["end: panic", "Kernel panic - not syncing: sysrq", ""]
+        );
+        assert_eq!((l.results[1].status, &l.results[1].took), (Some(3), &None));
+        let f = parse_level1("@@NESTED SETUP-FAIL no /dev/kvm after insmod: x\n");
+        assert_eq!(
+            f.setup_failed.as_deref(),
+            Some("no /dev/kvm after insmod: x")
+        );
+        assert!(!f.done);
+        assert_eq!(parse_level1(""), Level1::default());
+    }
+
+    #[test]
+    fn judging_and_the_summary() {
+        let panic = CASES.iter().find(|c| c.name == "linux_panic").unwrap();
+        let out = s(&["end: panic", "Kernel panic - not syncing: sysrq"]);
+        assert_eq!(judge(panic, Some(121), &out, 0), Ok(()));
+        let e = judge(panic, Some(124), &out[..1], 0).unwrap_err();
+        assert_eq!(
+            e,
+            "exit 124, expected 121; output lacks \"Kernel panic - not syncing\""
+        );
+        assert!(judge(panic, Some(137), &out, 0).is_err_and(|e| e.contains("hang guard")));
+        assert!(judge(panic, None, &out, 0).is_err());
+
+        let suite = CASES
+            .iter()
+            .find(|c| c.check == Check::VmtestSuite)
+            .unwrap();
+        let good = s(&[
+            "@@VMTEST PASS a 1.0s",
+            "@@VMTEST PASS b 2.0s",
+            "@@VMTEST DONE",
+        ]);
+        assert_eq!(judge(suite, Some(0), &good, 2), Ok(()));
+        assert!(judge(suite, Some(0), &good, 3).is_err_and(|e| e.contains("2 of 3")));
+        let bad = s(&[
+            "@@VMTEST PASS a 1.0s",
+            "@@VMTEST FAIL b 2.0s exit 1",
+            "@@VMTEST DONE",
+        ]);
+        assert!(judge(suite, Some(0), &bad, 2).is_err_and(|e| e.contains("failed: b")));
+
+        let mut t = Tally::default();
+        let known = CASES.iter().find(|c| c.known.is_some()).unwrap();
+        let l = t.record(known.name, known, Ok(()), Some("1.0s"), &[]);
+        assert!(l[0].starts_with(&format!("PASS {} [1.0s] (known: ", known.name)));
+        let long: Vec<String> = (0..100).map(|i| format!("line {i}\x1b[0m")).collect();
+        let l = t.record("x", panic, Err("exit 1".into()), None, &long);
+        assert_eq!(l[0], "FAIL x (exit 1)");
+        assert_eq!(l.len(), 1 + TAIL);
+        assert_eq!(l.last().unwrap(), "    | line 99");
+        assert_eq!(t.summary(), "1 passed, 1 failed");
+    }
+
+    #[test]
+    fn cargo_json() {
+        let out = r#"{"reason":"compiler-artifact","package_id":"path+file:///w/tinyvmm#0.1.0","target":{"kind":["bin"],"name":"tinyvmm"},"profile":{"test":false},"executable":"/w/target/debug/tinyvmm"}
+{"reason":"build-script-executed","package_id":"path+file:///w/tinyvmm#0.1.0","out_dir":"/w/target/debug/build/tinyvmm-1/out"}
+{"reason":"compiler-artifact","package_id":"path+file:///w/tinyvmm#0.1.0","target":{"kind":["test"],"name":"linux"},"profile":{"test":true},"executable":"/w/target/debug/deps/linux-ab"}
+{"reason":"compiler-artifact","package_id":"path+file:///w/testcaps#0.1.0","target":{"kind":["lib"],"name":"testcaps"},"profile":{"test":false},"executable":null}
+not json
+{"reason":"build-finished","success":true}"#;
+        let (t, b, o) = parse_cargo_json(out);
+        assert_eq!(t, Some(PathBuf::from("/w/target/debug/deps/linux-ab")));
+        assert_eq!(b, Some(PathBuf::from("/w/target/debug/tinyvmm")));
+        assert_eq!(
+            o,
+            Some(PathBuf::from("/w/target/debug/build/tinyvmm-1/out"))
+        );
+        assert_eq!(parse_cargo_json(""), (None, None, None));
+    }
+
+    /// The probe image unpacks (cpio -t) to its /init, marker, exit helper and busybox, and the
+    /// env script gives every variable the cases use.
+    #[test]
+    fn probe_image_and_env() {
+        let root = std::env::temp_dir().join(format!("xtask-nested-rootfs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::write(root.join("bin/busybox"), b"bb").unwrap();
+        let a = probe_initramfs(&root, b"helper".to_vec());
+        let _ = std::fs::remove_dir_all(&root);
+        let names = cpio_list(&a.unwrap().to_bytes());
+        for want in [
+            "init",
+            "probe-marker",
+            "tinyvmm-exit",
+            "bin/busybox",
+            "dev/console",
+        ] {
+            assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
+        }
+        let p = LanePaths {
+            tinyvmm: "/t".into(),
+            guests: "/g".into(),
+            kernels: "/k".into(),
+            initrds: "/i".into(),
+            rootfs: "/r".into(),
+            linux_tests: "/l".into(),
+        };
+        let env = env_script(&p);
+        for v in [
+            "T=/t\n",
+            "G=/g\n",
+            "K=/k\n",
+            "I=/i\n",
+            "R=/r\n",
+            "LINUX_TESTS=/l\n",
+        ] {
+            assert!(env.contains(v), "{v}: {env}");
+        }
+        assert!(env.contains(&format!("REQUIRE={LEVEL1_REQUIRE}\n")));
+        assert!(env.contains("boot() {"));
+        // Every variable a case uses is set.
+        for c in CASES {
+            for v in [
+                "$T",
+                "$G",
+                "$K",
+                "$I",
+                "$R",
+                "$FAST",
+                "$REQUIRE",
+                "$LINUX_TESTS",
+            ] {
+                if c.command.contains(v) {
+                    assert!(env.contains(&format!("{}=", &v[1..])), "{v}");
+                }
+            }
+        }
+    }
+
+    /// Level 1's initramfs holds the runner, the modules, the static tools, both kernels, the
+    /// level-2 images (the suite's with the exit helper and the tools), the guests and the test
+    /// executable at their host paths with its libraries, and a case script per case.
+    #[test]
+    fn level1_initramfs_layout() {
+        let dir = std::env::temp_dir().join(format!("xtask-nested-l1-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mk = |rel: &str| {
+            let p = dir.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, rel.as_bytes()).unwrap();
+            p
+        };
+        mk("rootfs/bin/busybox");
+        for t in TOOLS {
+            mk(&format!("bin/{t}"));
+        }
+        for g in GUEST_FILES {
+            mk(&format!("out/{g}"));
+        }
+        let host = HostInputs {
+            rootfs: dir.join("rootfs"),
+            bin_dir: dir.join("bin"),
+            modules: ["irqbypass.ko", "kvm.ko", "kvm-amd.ko"]
+                .map(|m| (m.to_string(), m.as_bytes().to_vec()))
+                .to_vec(),
+            cloud: (mk("k/vmlinuz"), mk("k/vmlinux")),
+            generic: mk("k/generic/vmlinuz"),
+            guest_dir: dir.join("out"),
+            // A dynamically linked host binary stands in for the test executable.
+            linux_tests: PathBuf::from("/bin/true"),
+            debug_tinyvmm: PathBuf::from("/bin/true"),
+            vmtest_cases: vmtest::load_cases(&vmtest::vmtest_dir().join("cases"), None).unwrap(),
+        };
+        let all: Vec<&LaneCase> = CASES.iter().collect();
+        let a = level1_initramfs(&host, &all, 2).unwrap();
+        let bytes = a.to_bytes();
+        let names = cpio_list(&bytes);
+        let has = |n: &str| names.iter().any(|x| x == n);
+        for want in [
+            "init",
+            "dev/console",
+            "lane/env",
+            "lane/modules/irqbypass.ko",
+            "lane/modules/kvm.ko",
+            "lane/modules/kvm-amd.ko",
+            "lane/kernels/cloud/vmlinuz",
+            "lane/kernels/cloud/vmlinux",
+            "lane/kernels/generic/vmlinuz",
+            "lane/initrd/probe.cpio",
+            "lane/initrd/vmtest.cpio",
+            "lane/rootfs/bin/busybox",
+            "bin/busybox",
+            "bin/true",
+        ] {
+            assert!(has(want), "{want} missing");
+        }
+        for t in TOOLS {
+            assert!(has(&format!("lane/bin/{t}")), "{t}");
+        }
+        let out = dir.join("out");
+        let out = out.to_str().unwrap().trim_start_matches('/');
+        for g in GUEST_FILES {
+            assert!(has(&format!("{out}/{g}")), "{g}");
+        }
+        assert!(names.iter().any(|n| n.ends_with("/libc.so.6")), "no libc");
+        // Every case once: the tiny guests one by one, the rest in the two queues.
+        for c in CASES {
+            let found: Vec<&String> = names
+                .iter()
+                .filter(|n| n.ends_with(&format!("-{}.sh", c.name)))
+                .collect();
+            assert_eq!(found.len(), 1, "{}: {found:?}", c.name);
+            let want = if c.host {
+                "lane/serial/"
+            } else {
+                "lane/queues/"
+            };
+            assert!(found[0].starts_with(want), "{found:?}");
+        }
+        let inner = |path: &str| {
+            use std::io::Write;
+            let mut child = Command::new("cpio")
+                .args(["-i", "--quiet", "--to-stdout", path])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(&bytes).unwrap();
+            child.wait_with_output().unwrap().stdout
+        };
+        let suite = cpio_list(&inner("lane/initrd/vmtest.cpio"));
+        for want in [
+            "tinyvmm-exit",
+            "init",
+            "usr/local/bin/cgctl",
+            "usr/local/bin/pivot",
+        ] {
+            assert!(
+                suite.iter().any(|n| n == want),
+                "{want} not in the suite's image"
+            );
+        }
+        let probe = cpio_list(&inner("lane/initrd/probe.cpio"));
+        assert!(probe.iter().any(|n| n == "tinyvmm-exit"));
+        let env = String::from_utf8(inner("lane/env")).unwrap();
+        assert!(env.contains("T=/lane/bin/tinyvmm\n"), "{env}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    pub(crate) fn cpio_list(bytes: &[u8]) -> Vec<String> {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = Command::new("cpio")
+            .args(["-it", "--quiet"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cpio (cargo xtask deps installs it)");
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
