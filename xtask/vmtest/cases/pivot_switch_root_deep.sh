@@ -11,7 +11,10 @@ unshare -m sh -c '
     mkdir -p $f/bin $f/new
     cp /bin/busybox $f/bin/busybox
     ln -s busybox $f/bin/sh
-    cp -a /lib /lib64 $f/ 2>/dev/null || cp -a /lib $f/
+    # The shared libraries of a dynamically linked pivot (a static build has none).
+    for d in /lib /lib64; do
+        if [ -e $d ]; then cp -a $d $f/; fi
+    done
     cp /usr/local/bin/pivot $f/bin/pivot
     mount -t tmpfs new $f/new
     mkdir -p $f/new/bin
