@@ -14,6 +14,7 @@ pub mod hostns;
 pub mod mountinfo;
 pub mod plan;
 pub mod resolve;
+pub mod spec;
 pub mod sys;
 
 use std::ffi::OsString;
