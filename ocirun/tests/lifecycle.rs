@@ -517,3 +517,54 @@ impl Env {
             .to_string()
     }
 }
+
+#[test]
+fn pause_and_resume_freeze_the_cgroup() {
+    testcaps::require!(Cap::Root, Cap::Rootfs);
+    let env = Env::new(&["sleep", "1000"]);
+    env.create("p1");
+    assert_eq!(env.ocirun(&["start", "p1"]).code, Some(0));
+    let out = env.ocirun(&["pause", "p1"]);
+    assert_eq!((out.code, out.stderr.as_str()), (Some(0), ""), "{out:?}");
+    assert_eq!(env.state("p1")["status"], "paused");
+    assert_eq!(
+        cgroup_file(&env, "freezer", "freezer.state").trim(),
+        "FROZEN"
+    );
+    let out = env.ocirun(&["pause", "p1"]);
+    assert_eq!(out.code, Some(1));
+    assert_eq!(
+        out.stderr,
+        "ocirun: container p1: cannot pause a container that is paused\n"
+    );
+    let out = env.ocirun(&["resume", "p1"]);
+    assert_eq!((out.code, out.stderr.as_str()), (Some(0), ""), "{out:?}");
+    assert_eq!(env.state("p1")["status"], "running");
+    // A paused container is deleted with --force too (thawed so that SIGKILL lands).
+    assert_eq!(env.ocirun(&["pause", "p1"]).code, Some(0));
+    assert_eq!(env.ocirun(&["delete", "--force", "p1"]).code, Some(0));
+    nothing_left(&env, "p1");
+}
+
+#[test]
+fn a_corrupt_state_dir_is_reported_and_removed_by_force() {
+    testcaps::require!(Cap::Root, Cap::Rootfs);
+    let env = Env::new(&["true"]);
+    std::fs::create_dir_all(env.state_dir("bad")).unwrap();
+    std::fs::write(env.state_dir("bad").join("state.json"), "{not json").unwrap();
+    let out = env.ocirun(&["state", "bad"]);
+    assert_eq!(out.code, Some(1));
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(out.stderr.contains("its state is corrupt"), "{out:?}");
+    assert!(
+        out.stderr.contains("ocirun delete --force removes it"),
+        "{out:?}"
+    );
+    assert_eq!(env.ocirun(&["delete", "bad"]).code, Some(1));
+    assert!(env.state_dir("bad").exists());
+    assert_eq!(env.ocirun(&["delete", "--force", "bad"]).code, Some(0));
+    assert!(!env.state_dir("bad").exists());
+    // A directory without a record is a create that never finished.
+    std::fs::create_dir_all(env.state_dir("half")).unwrap();
+    assert_eq!(env.state("half")["status"], "creating");
+}
