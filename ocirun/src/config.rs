@@ -107,6 +107,8 @@ pub struct Plan {
     pub time_offsets: Vec<(String, i64, u32)>,
     /// annotations.
     pub annotations: BTreeMap<String, String>,
+    /// The compiled linux.seccomp filter, `None` when there is none.
+    pub seccomp: Option<seccompiler::BpfProgram>,
 }
 
 impl Plan {
@@ -164,7 +166,7 @@ fn present(v: &Value) -> bool {
 }
 
 /// Fields ocirun does not carry out, by JSON pointer, each with the reason given to the user.
-const REFUSED: [(&str, &str); 27] = [
+const REFUSED: [(&str, &str); 26] = [
     ("/process/apparmorProfile", "AppArmor is not implemented"),
     (
         "/process/selinuxLabel",
@@ -172,7 +174,6 @@ const REFUSED: [(&str, &str); 27] = [
     ),
     ("/linux/mountLabel", "SELinux labels are not implemented"),
     ("/linux/intelRdt", "Intel RDT is not implemented"),
-    ("/linux/seccomp", "seccomp is not implemented yet"),
     ("/linux/personality", "personality(2) is not implemented"),
     ("/linux/memoryPolicy", "set_mempolicy(2) is not implemented"),
     (
@@ -674,7 +675,13 @@ pub fn plan(
         time_offsets.sort();
     }
 
+    let seccomp = match linux.seccomp() {
+        Some(s) => crate::seccomp::compile(s)?,
+        None => None,
+    };
+
     Ok(Plan {
+        seccomp,
         oci_version: spec.version().clone(),
         namespaces,
         uid_map,
@@ -1061,9 +1068,9 @@ mod tests {
             ("/process/selinuxLabel", json!("l"), "process.selinuxLabel"),
             ("/linux/intelRdt", json!({"closID": "x"}), "linux.intelRdt"),
             (
-                "/linux/seccomp",
-                json!({"defaultAction": "SCMP_ACT_ALLOW"}),
-                "linux.seccomp",
+                "/linux/personality",
+                json!({"domain": "LINUX"}),
+                "linux.personality",
             ),
             (
                 "/hooks",

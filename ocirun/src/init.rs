@@ -116,6 +116,18 @@ fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd) -> ! {
         sys::exit_now(1);
     }
     drop(fifo);
+    if plan.process.no_new_privileges {
+        // As late as can be: nothing but execve runs under the filter.
+        if let Some(prog) = &plan.seccomp {
+            if let Err(e) = crate::seccomp::install(prog) {
+                eprintln!(
+                    "ocirun: installing the seccomp filter failed: {}",
+                    errstr(&e)
+                );
+                sys::exit_now(1);
+            }
+        }
+    }
     let (msg, code) = conventions::exec::execvp(&argv);
     eprintln!("ocirun: {msg}");
     sys::exit_now(code)
@@ -146,10 +158,10 @@ fn setup(plan: &Plan) -> Result<Vec<OsString>> {
             .map_err(|e| Error::sys(format!("writing {path} (linux.sysctl.{k})"), e))?;
     }
     pivot::spec::setup("ocirun", &plan.root)?;
-    process(&plan.process)
+    process(&plan.process, plan.seccomp.as_ref())
 }
 
-fn process(p: &Process) -> Result<Vec<OsString>> {
+fn process(p: &Process, seccomp: Option<&seccompiler::BpfProgram>) -> Result<Vec<OsString>> {
     std::env::set_current_dir(&p.cwd).map_err(|e| {
         Error::sys_hint(
             format!("chdir({}) (process.cwd)", p.cwd.display()),
@@ -187,6 +199,14 @@ fn process(p: &Process) -> Result<Vec<OsString>> {
     }
     let argv: Vec<OsString> = p.args.iter().map(OsString::from).collect();
     check_program(&p.args[0])?;
+    if !p.no_new_privileges {
+        // Without no_new_privs installing a filter needs CAP_SYS_ADMIN: before the capabilities
+        // are dropped.
+        if let Some(prog) = seccomp {
+            crate::seccomp::install(prog)
+                .map_err(|e| Error::sys("prctl(PR_SET_SECCOMP) (linux.seccomp)", e))?;
+        }
+    }
     user_and_caps(p)?;
     if p.no_new_privileges {
         // SAFETY: prctl with integer arguments only.

@@ -6,6 +6,7 @@
 //! - [`init`]: the container's side of create.
 //! - [`state`]: the state directory and the status.
 //! - [`log`]: stderr and `--log` in text or JSON lines.
+//! - [`seccomp`]: linux.seccomp compiled with seccompiler.
 //! - [`defaults`]: `spec` and `features`.
 
 pub mod config;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod init;
 pub mod lifecycle;
 pub mod log;
+pub mod seccomp;
 pub mod state;
 pub mod sys;
 

@@ -568,3 +568,26 @@ fn a_corrupt_state_dir_is_reported_and_removed_by_force() {
     std::fs::create_dir_all(env.state_dir("half")).unwrap();
     assert_eq!(env.state("half")["status"], "creating");
 }
+
+#[test]
+fn seccomp_filters_the_container_s_syscalls() {
+    testcaps::require!(Cap::Root, Cap::Rootfs);
+    // mkdir(2) and mkdirat(2) fail with EACCES; everything else is allowed.
+    let env = Env::new(&["sh", "-c", "mkdir /tmp/ocirun-seccomp-probe; echo $?"]);
+    for nnp in [true, false] {
+        env.config(|c| {
+            c["process"]["noNewPrivileges"] = json!(nnp);
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                              "errnoRet": libc::EACCES}]
+            });
+        });
+        let b = env.bundle.to_str().unwrap().to_string();
+        let out = env.ocirun(&["run", "-b", &b, "sc"]);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        assert_eq!(out.stdout, "1\n", "noNewPrivileges {nnp}: {out:?}");
+        assert!(out.stderr.contains("Permission denied"), "{out:?}");
+    }
+    assert!(!testcaps::rootfs().join("tmp/ocirun-seccomp-probe").exists());
+}
