@@ -166,7 +166,7 @@ fn present(v: &Value) -> bool {
 }
 
 /// Fields ocirun does not carry out, by JSON pointer, each with the reason given to the user.
-const REFUSED: [(&str, &str); 26] = [
+const REFUSED: [(&str, &str); 24] = [
     ("/process/apparmorProfile", "AppArmor is not implemented"),
     (
         "/process/selinuxLabel",
@@ -213,14 +213,6 @@ const REFUSED: [(&str, &str); 26] = [
     (
         "/linux/resources/unified",
         "raw cgroup v2 files are not implemented yet",
-    ),
-    (
-        "/linux/resources/memory/kernel",
-        "kernel memory limits are deprecated",
-    ),
-    (
-        "/linux/resources/memory/kernelTCP",
-        "kernel memory limits are deprecated",
     ),
     (
         "/linux/resources/cpu/realtimeRuntime",
@@ -848,6 +840,26 @@ fn cgroup(
                     Version::V2 => extra.push(raw("memory", "memory.low", limit(v).to_string())),
                 }
             }
+            for (v, file, field) in [
+                (m.kernel(), "memory.kmem.limit_in_bytes", "kernel"),
+                (
+                    m.kernel_tcp(),
+                    "memory.kmem.tcp.limit_in_bytes",
+                    "kernelTCP",
+                ),
+            ] {
+                let Some(v) = v else { continue };
+                let field = format!("linux.resources.memory.{field}");
+                match need("memory", &field)? {
+                    Version::V1 => extra.push(raw("memory", file, limit(v).to_string())),
+                    Version::V2 => {
+                        return Err(Error::unsupported(
+                            field,
+                            "cgroup v2 has no kernel memory limit",
+                        ))
+                    }
+                }
+            }
             if let Some(v) = m.swappiness() {
                 if v > 100 {
                     return Err(Error::config(
@@ -943,8 +955,20 @@ fn cgroup(
                 };
                 extra.push(raw("devices", file, device_rule(rule)));
             }
-            // What every container may use whatever the rules (runc's list): the standard
-            // nodes, the pty master and the ptys.
+            // The config's own devices are usable (as runc does), and what every container may
+            // use whatever the rules (runc's list): the standard nodes, the pty master and ptys.
+            for d in linux.devices().iter().flatten() {
+                let kind = match d.typ().as_str() {
+                    "b" => "b",
+                    "p" => continue,
+                    _ => "c",
+                };
+                extra.push(raw(
+                    "devices",
+                    "devices.allow",
+                    format!("{kind} {}:{} rwm", d.major(), d.minor()),
+                ));
+            }
             for d in [
                 "c 1:3 rwm",
                 "c 1:5 rwm",
@@ -1143,7 +1167,8 @@ mod tests {
         ]);
         v["linux"]["uidMappings"] = json!([{"hostID": 1000, "containerID": 0, "size": 1}]);
         v["linux"]["gidMappings"] = json!([{"hostID": 1000, "containerID": 0, "size": 1}]);
-        v["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 10}});
+        v["linux"]["resources"] =
+            json!({"memory": {"limit": 67108864, "kernel": 4096}, "pids": {"limit": 10}});
         v["linux"]["cgroupsPath"] = json!("/x/y");
         v["mounts"] = json!([
             {"destination": "/proc", "type": "proc", "source": "proc"},

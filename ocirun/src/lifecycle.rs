@@ -425,7 +425,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     let layout = Layout::host()?;
     let group = group_of(&layout, &r).filter(|g| !g.existing().is_empty());
     let st = state::status(root, &r, frozen(&layout, &r));
-    if matches!(st, Status::Running | Status::Paused) && !force {
+    // The spec: deleting a container that is not stopped is an error (a created one too).
+    if st != Status::Stopped && !force {
         return Err(Error::state(
             id,
             format!("is {} (stop it first, or use delete --force)", st.name()),

@@ -227,12 +227,19 @@ fn delete_of_a_running_container_needs_force() {
 }
 
 #[test]
-fn a_created_container_can_be_deleted() {
+fn deleting_a_created_container_needs_force_too() {
     testcaps::require!(Cap::Root, Cap::Rootfs);
     let env = Env::new(&["sleep", "1000"]);
     env.create("d2");
     let pid = env.state("d2")["pid"].as_i64().unwrap();
     let out = env.ocirun(&["delete", "d2"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "ocirun: container d2: is created (stop it first, or use delete --force)\n"
+    );
+    assert!(Env::alive(pid));
+    let out = env.ocirun(&["delete", "--force", "d2"]);
     assert_eq!((out.code, out.stderr.as_str()), (Some(0), ""), "{out:?}");
     assert!(!Env::alive(pid));
     assert!(!env.state_dir("d2").exists());
@@ -493,15 +500,6 @@ fn create_failing_halfway_leaves_nothing_behind() {
             .unwrap()
             .remove("cpu");
     });
-    // A program the rootfs lacks: found by create, not start.
-    env.config(|c| c["process"]["args"] = json!(["nosuchprog"]));
-    let out = create_fails(&env, "h3");
-    assert!(
-        out.stderr.starts_with(
-            "ocirun: config.json: process.args[0]: 'nosuchprog' not found in the container"
-        ),
-        "{out:?}"
-    );
 }
 
 impl Env {
@@ -590,4 +588,20 @@ fn seccomp_filters_the_container_s_syscalls() {
         assert!(out.stderr.contains("Permission denied"), "{out:?}");
     }
     assert!(!testcaps::rootfs().join("tmp/ocirun-seccomp-probe").exists());
+}
+
+#[test]
+fn a_missing_program_fails_at_start_with_127() {
+    testcaps::require!(Cap::Root, Cap::Rootfs);
+    // The spec's create does not look at the program (a bundle may get it later): run shows the
+    // exec failure as the container's own exit status.
+    let env = Env::new(&["nosuchprog"]);
+    let b = env.bundle.to_str().unwrap().to_string();
+    let out = env.ocirun(&["run", "-b", &b, "np"]);
+    assert_eq!(out.code, Some(127), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "ocirun: process.args[0]: failed to execute nosuchprog: No such file or directory\n"
+    );
+    nothing_left(&env, "np");
 }
