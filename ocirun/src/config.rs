@@ -699,6 +699,11 @@ fn process(spec: &Spec) -> Result<Process> {
         .process()
         .as_ref()
         .ok_or_else(|| Error::config("process", "missing (create needs a process)"))?;
+    process_of(p)
+}
+
+/// The checked process of an OCI process object (config.json's, or `exec --process`'s).
+pub fn process_of(p: &oci_spec::runtime::Process) -> Result<Process> {
     let args = p.args().clone().unwrap_or_default();
     if args.is_empty() {
         return Err(Error::config("process.args", "must not be empty"));

@@ -164,7 +164,9 @@ fn setup(plan: &Plan) -> Result<Vec<OsString>> {
     process(&plan.process, plan.seccomp.as_ref())
 }
 
-fn process(p: &Process, seccomp: Option<&seccompiler::BpfProgram>) -> Result<Vec<OsString>> {
+/// Applies a process's settings to this process (cwd, rlimits, umask, env, seccomp without
+/// no_new_privs, user, capabilities, no_new_privs); returns its argv. Shared with `exec`.
+pub fn process(p: &Process, seccomp: Option<&seccompiler::BpfProgram>) -> Result<Vec<OsString>> {
     std::env::set_current_dir(&p.cwd).map_err(|e| {
         Error::sys_hint(
             format!("chdir({}) (process.cwd)", p.cwd.display()),

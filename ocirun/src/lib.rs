@@ -4,6 +4,7 @@
 //! - [`config`]: config.json to a checked plan (pure).
 //! - [`lifecycle`]: create, start, kill, delete, run, state, list, pause.
 //! - [`init`]: the container's side of create.
+//! - [`exec`]: another process in a running container.
 //! - [`state`]: the state directory and the status.
 //! - [`log`]: stderr and `--log` in text or JSON lines.
 //! - [`seccomp`]: linux.seccomp compiled with seccompiler.
@@ -12,6 +13,7 @@
 pub mod config;
 pub mod defaults;
 pub mod error;
+pub mod exec;
 pub mod init;
 pub mod lifecycle;
 pub mod log;
@@ -165,6 +167,45 @@ pub enum Command {
         /// Ids only.
         #[arg(short = 'q', long)]
         quiet: bool,
+    },
+    /// Run another process in a running container.
+    #[command(
+        after_help = "Examples:\n  ocirun exec c1 ps\n  ocirun exec --env FOO=1 --cwd /tmp --user 1000:1000 c1 sh -c 'id; pwd'\n  ocirun exec --process p.json --detach --pid-file p.pid c1"
+    )]
+    Exec {
+        /// A JSON file with an OCI process object (instead of COMMAND).
+        #[arg(short = 'p', long, value_name = "FILE")]
+        process: Option<PathBuf>,
+        /// Return once the process runs.
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// Write the process's host pid to FILE.
+        #[arg(long = "pid-file", value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        /// Working directory inside the container.
+        #[arg(long, value_name = "DIR")]
+        cwd: Option<PathBuf>,
+        /// Set an environment variable (repeatable).
+        #[arg(short = 'e', long, value_name = "NAME=VALUE")]
+        env: Vec<String>,
+        /// Run as UID[:GID].
+        #[arg(short = 'u', long, value_name = "UID[:GID]")]
+        user: Option<String>,
+        /// A terminal (not supported yet: an error).
+        #[arg(short = 't', long)]
+        tty: bool,
+        /// A socket for the pty master (not supported yet: an error).
+        #[arg(long = "console-socket", value_name = "PATH")]
+        console_socket: Option<PathBuf>,
+        /// The container id.
+        id: String,
+        /// The command and its arguments.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
+        command: Vec<String>,
     },
     /// Freeze every process of a container.
     #[command(after_help = "Examples:\n  ocirun pause c1")]
@@ -322,6 +363,41 @@ fn dispatch(cli: &Cli, log: &mut log::Log, tool: &str) -> Result<Exit> {
         Command::List { format, quiet } => {
             let all = lifecycle::list(root)?;
             print!("{}", list_text(&all, *format, *quiet));
+        }
+        Command::Exec {
+            process,
+            detach,
+            pid_file,
+            cwd,
+            env,
+            user,
+            tty,
+            console_socket,
+            id,
+            command,
+        } => {
+            if *tty || console_socket.is_some() {
+                return Err(Error::Usage(
+                    "--tty/--console-socket: a terminal is not implemented yet".into(),
+                ));
+            }
+            if process.is_some() && !command.is_empty() {
+                return Err(Error::Usage(
+                    "give either --process FILE or a COMMAND, not both".into(),
+                ));
+            }
+            let o = exec::ExecOpts {
+                process_file: process.clone(),
+                args: command.clone(),
+                detach: *detach,
+                pid_file: pid_file.clone(),
+                cwd: cwd.clone(),
+                env: env.clone(),
+                user: user.clone(),
+            };
+            if let Some(outcome) = exec::exec(root, id, &o)? {
+                return Ok(Exit::Child(outcome));
+            }
         }
         Command::Pause { id } => lifecycle::set_paused(root, id, true)?,
         Command::Resume { id } => lifecycle::set_paused(root, id, false)?,
