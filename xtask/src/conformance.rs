@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::util;
 
-const USAGE: &str = "usage: cargo xtask conformance [FILTER] [--timeout SECS] [-v]";
+const USAGE: &str = "usage: cargo xtask conformance [FILTER] [--timeout SECS] [--ocirun-only] [-v]";
 
 /// One test's verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,8 +92,8 @@ fn tests(dir: &Path, filter: Option<&str>) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-/// How a runtime is run: ocirun and runc as they are; crun in a private mount namespace
-/// without the cgroup2 mount, since it refuses this host's hybrid layout otherwise.
+/// How a runtime is run (each test in a private mount namespace); crun's without the cgroup2
+/// mount, since it refuses this host's hybrid layout otherwise.
 struct Runtime {
     name: &'static str,
     path: PathBuf,
@@ -113,15 +113,17 @@ fn tmp_entries() -> Vec<String> {
 
 fn run_one(dir: &Path, rt: &Runtime, test: &str, limit: Duration) -> Verdict {
     let t = format!("validation/{test}/{test}.t");
-    let mut cmd = if rt.hide_cgroup2 {
-        let mut c = Command::new("unshare");
-        c.args(["-m", "--propagation", "private", "sh", "-c"])
-            .arg("umount -l /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\"")
-            .arg(&t);
-        c
+    // Every test runs in a private mount namespace: a test whose config has no mount namespace
+    // (linux_ns_itype) makes crun and runc mount the bundle's /proc, /sys and /dev in the
+    // namespace they run in, which must not be the host's.
+    let script = if rt.hide_cgroup2 {
+        "umount -l /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\""
     } else {
-        Command::new(&t)
+        "exec \"$0\""
     };
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", script])
+        .arg(&t);
     let out_file = util::target_dir().join(format!("conformance-{}-{test}.tap", rt.name));
     let Ok(out) = std::fs::File::create(&out_file) else {
         return Verdict::Fail(format!("cannot create {}", out_file.display()));
@@ -169,6 +171,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut filter = None;
     let mut limit = Duration::from_secs(120);
     let mut verbose = false;
+    let mut peers = true;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -177,6 +180,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 limit = Duration::from_secs(v.parse().map_err(|_| USAGE.to_string())?);
             }
             "-v" | "--verbose" => verbose = true,
+            "--ocirun-only" => peers = false,
             f if !f.starts_with('-') && filter.is_none() => filter = Some(f.to_string()),
             _ => return Err(USAGE.to_string()),
         }
@@ -192,7 +196,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
         path: util::target_dir().join("debug/ocirun"),
         hide_cgroup2: false,
     }];
-    for (name, hide) in [("crun", true), ("runc", false)] {
+    let peer_list: &[(&'static str, bool)] = if peers {
+        &[("crun", true), ("runc", false)]
+    } else {
+        &[]
+    };
+    for &(name, hide) in peer_list {
         if let Some(path) = have(name) {
             runtimes.push(Runtime {
                 name,
