@@ -107,6 +107,10 @@ pub struct Plan {
     pub time_offsets: Vec<(String, i64, u32)>,
     /// annotations.
     pub annotations: BTreeMap<String, String>,
+    /// The hooks.
+    pub hooks: crate::hooks::Hooks,
+    /// The hooks as config.json has them (kept in the state for start and delete).
+    pub hooks_json: Value,
     /// The compiled linux.seccomp filter, `None` when there is none.
     pub seccomp: Option<seccompiler::BpfProgram>,
 }
@@ -166,7 +170,7 @@ fn present(v: &Value) -> bool {
 }
 
 /// Fields ocirun does not carry out, by JSON pointer, each with the reason given to the user.
-const REFUSED: [(&str, &str); 24] = [
+const REFUSED: [(&str, &str); 23] = [
     ("/process/apparmorProfile", "AppArmor is not implemented"),
     (
         "/process/selinuxLabel",
@@ -196,7 +200,6 @@ const REFUSED: [(&str, &str); 24] = [
     ("/process/consoleSize", "a terminal is not implemented yet"),
     ("/process/commandLine", "a Windows field"),
     ("/process/user/username", "a Windows field"),
-    ("/hooks", "hooks are not implemented yet"),
     (
         "/linux/resources/blockIO",
         "blkio limits are not implemented yet",
@@ -672,7 +675,12 @@ pub fn plan(
         None => None,
     };
 
+    let hooks_json = serde_json::to_value(spec.hooks()).unwrap_or(Value::Null);
+    let hooks = crate::hooks::from_json(&hooks_json)?;
+
     Ok(Plan {
+        hooks,
+        hooks_json,
         seccomp,
         oci_version: spec.version().clone(),
         namespaces,
@@ -1102,9 +1110,9 @@ mod tests {
                 "linux.personality",
             ),
             (
-                "/hooks",
-                json!({"prestart": [{"path": "/bin/true"}]}),
-                "hooks",
+                "/process/scheduler",
+                json!({"policy": "SCHED_OTHER"}),
+                "process.scheduler",
             ),
         ];
         for (pointer, value, field) in cases {

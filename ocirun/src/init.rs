@@ -89,11 +89,11 @@ fn join_and_clone(plan: &Plan) -> Result<libc::pid_t> {
 /// The init: waits for the parent's go (maps written, cgroup joined), sets everything up,
 /// reports ready, blocks on the exec fifo, execs. Never returns.
 fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd) -> ! {
-    match sys::recv(sock) {
-        Ok(m) if m == b"go" => {}
+    let hook_state: serde_json::Value = match sys::recv(sock) {
+        Ok(m) if m.starts_with(b"go ") => serde_json::from_slice(&m[3..]).unwrap_or_default(),
         _ => sys::exit_now(1),
-    }
-    let argv = match setup(plan) {
+    };
+    let argv = match setup(plan, &hook_state) {
         Ok(argv) => argv,
         Err(e) => {
             let _ = sys::send(sock, format!("error {e}").as_bytes());
@@ -116,6 +116,14 @@ fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd) -> ! {
         sys::exit_now(1);
     }
     drop(fifo);
+    if !plan.hooks.start_container.is_empty() {
+        let mut st = hook_state.clone();
+        st["status"] = "created".into();
+        if let Err(e) = crate::hooks::run(&plan.hooks.start_container, &st) {
+            eprintln!("ocirun: {e}");
+            sys::exit_now(1);
+        }
+    }
     if plan.process.no_new_privileges {
         // As late as can be: nothing but execve runs under the filter.
         if let Some(prog) = &plan.seccomp {
@@ -136,7 +144,7 @@ fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd) -> ! {
     sys::exit_now(code)
 }
 
-fn setup(plan: &Plan) -> Result<Vec<OsString>> {
+fn setup(plan: &Plan, hook_state: &serde_json::Value) -> Result<Vec<OsString>> {
     if plan.new_flags() & libc::CLONE_NEWUSER != 0 && plan.uid_map.iter().any(|r| r.inner == 0) {
         // Root of the new user namespace, so that the set-up's files are owned by it.
         conventions::ids::switch_to(Some(0), Some(0), false).map_err(Error::Init)?;
@@ -160,6 +168,8 @@ fn setup(plan: &Plan) -> Result<Vec<OsString>> {
         std::fs::write(&path, v)
             .map_err(|e| Error::sys(format!("writing {path} (linux.sysctl.{k})"), e))?;
     }
+    // In the container's namespaces, while the runtime's paths still resolve.
+    crate::hooks::run(&plan.hooks.create_container, hook_state)?;
     pivot::spec::setup("ocirun", &plan.root)?;
     process(&plan.process, plan.seccomp.as_ref())
 }

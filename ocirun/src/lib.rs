@@ -5,6 +5,7 @@
 //! - [`lifecycle`]: create, start, kill, delete, run, state, list, pause.
 //! - [`init`]: the container's side of create.
 //! - [`exec`]: another process in a running container.
+//! - [`hooks`]: the spec's hooks.
 //! - [`state`]: the state directory and the status.
 //! - [`log`]: stderr and `--log` in text or JSON lines.
 //! - [`seccomp`]: linux.seccomp compiled with seccompiler.
@@ -14,6 +15,7 @@ pub mod config;
 pub mod defaults;
 pub mod error;
 pub mod exec;
+pub mod hooks;
 pub mod init;
 pub mod lifecycle;
 pub mod log;

@@ -220,7 +220,13 @@ fn create_in<'a>(
     };
     undo.init = Some(pid);
     parent_setup(plan, &group, pid)?;
-    sys::send(&ours, b"go").map_err(|e| Error::sys("sending go to the container's init", e))?;
+    let annotations = serde_json::to_value(&plan.annotations).unwrap_or_default();
+    let hook_state = crate::hooks::state(&o.id, "creating", pid, bundle, &annotations);
+    crate::hooks::run(&plan.hooks.prestart, &hook_state)?;
+    crate::hooks::run(&plan.hooks.create_runtime, &hook_state)?;
+    // The state goes with go, for the hooks the init runs itself.
+    sys::send(&ours, format!("go {hook_state}").as_bytes())
+        .map_err(|e| Error::sys("sending go to the container's init", e))?;
     match message(sys::recv(&ours), "the container's init")? {
         Msg::Ready => {}
         _ => return Err(Error::Init("the container's init sent no ready".into())),
@@ -238,6 +244,7 @@ fn create_in<'a>(
         annotations: plan.annotations.clone(),
         // SAFETY: geteuid has no preconditions.
         owner: unsafe { libc::geteuid() },
+        hooks: plan.hooks_json.clone(),
     };
     record.save(dir)?;
     if let Some(p) = &o.pid_file {
@@ -389,7 +396,25 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         }
     }
     std::fs::remove_file(&fifo_path)
-        .map_err(|e| Error::sys(format!("unlink({})", fifo_path.display()), e))
+        .map_err(|e| Error::sys(format!("unlink({})", fifo_path.display()), e))?;
+    hooks_of(&r, "running", |h| &h.poststart);
+    Ok(())
+}
+
+/// Runs the record's hooks of one kind, warning on failures (poststart, poststop).
+fn hooks_of(
+    r: &Record,
+    status: &str,
+    which: impl Fn(&crate::hooks::Hooks) -> &Vec<crate::hooks::Hook>,
+) {
+    match crate::hooks::from_json(&r.hooks) {
+        Ok(h) => {
+            let annotations = serde_json::to_value(&r.annotations).unwrap_or_default();
+            let st = crate::hooks::state(&r.id, status, r.pid, &r.bundle, &annotations);
+            crate::hooks::run_warning("ocirun", which(&h), &st);
+        }
+        Err(e) => eprintln!("ocirun: warning: {e}"),
+    }
 }
 
 /// `kill [--all] ID SIGNAL`.
@@ -449,7 +474,10 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         g.kill(libc::SIGKILL)?;
         g.delete(false)?;
     }
-    std::fs::remove_dir_all(&dir).map_err(|e| Error::sys(format!("removing {}", dir.display()), e))
+    std::fs::remove_dir_all(&dir)
+        .map_err(|e| Error::sys(format!("removing {}", dir.display()), e))?;
+    hooks_of(&r, "stopped", |h| &h.poststop);
+    Ok(())
 }
 
 /// `pause` / `resume`.

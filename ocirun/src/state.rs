@@ -63,6 +63,8 @@ pub struct Record {
     pub annotations: BTreeMap<String, String>,
     /// The uid that created it.
     pub owner: u32,
+    /// The config's hooks (JSON), for start and delete.
+    pub hooks: Value,
 }
 
 /// Checks a container id: 1 to 1024 bytes of letters, digits and `_ + - .`, not `.`/`..`.
@@ -102,6 +104,7 @@ impl Record {
             "cgroup": self.cgroup,
             "annotations": self.annotations,
             "owner": self.owner,
+            "hooks": self.hooks,
         })
     }
 
@@ -122,6 +125,7 @@ impl Record {
                 .map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
                 .collect::<Option<_>>()?,
             owner: u32::try_from(v.get("owner")?.as_u64()?).ok()?,
+            hooks: v.get("hooks").cloned().unwrap_or(Value::Null),
         })
     }
 
@@ -311,6 +315,7 @@ mod tests {
             cgroup: "ocirun/c1".into(),
             annotations: [("k".to_string(), "v".to_string())].into(),
             owner: 0,
+            hooks: json!({"poststop": [{"path": "/bin/true"}]}),
         };
         assert_eq!(Record::from_json(&r.to_json()), Some(r.clone()));
         assert_eq!(Record::from_json(&json!({"id": "c1"})), None);

@@ -605,3 +605,57 @@ fn a_missing_program_fails_at_start_with_127() {
     );
     nothing_left(&env, "np");
 }
+
+#[test]
+fn hooks_get_the_state_at_their_points_and_a_failing_one_undoes_create() {
+    testcaps::require!(Cap::Root, Cap::Rootfs);
+    let env = Env::new(&["true"]);
+    let log = env.dir.join("hooks.log");
+    let hook = |name: &str| {
+        json!({"path": "/bin/sh", "args": ["sh", "-c",
+            format!("read s; echo \"{name} $s\" >> {}", log.display())], "timeout": 10})
+    };
+    env.config(|c| {
+        c["hooks"] = json!({
+            "prestart": [hook("prestart")],
+            "createRuntime": [hook("createRuntime")],
+            "poststart": [hook("poststart")],
+            "poststop": [hook("poststop")]
+        })
+    });
+    let b = env.bundle.to_str().unwrap().to_string();
+    let out = env.ocirun(&["run", "-b", &b, "hk"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<(&str, serde_json::Value)> = text
+        .lines()
+        .map(|l| {
+            let (name, s) = l.split_once(' ').unwrap();
+            (name, serde_json::from_str(s).unwrap())
+        })
+        .collect();
+    let names: Vec<&str> = lines.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        ["prestart", "createRuntime", "poststart", "poststop"]
+    );
+    let status: Vec<&str> = lines
+        .iter()
+        .map(|(_, s)| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(status, ["creating", "creating", "running", "stopped"]);
+    assert!(lines
+        .iter()
+        .all(|(_, s)| s["id"] == "hk" && s["pid"].as_i64().unwrap() > 0));
+
+    // A failing createContainer hook (run by the init, in the container's namespaces).
+    env.config(|c| {
+        c["hooks"] =
+            json!({"createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]})
+    });
+    let out = create_fails(&env, "hk2");
+    assert_eq!(
+        out.stderr,
+        "ocirun: hooks.createContainer[0]: /bin/sh failed (exit status: 3)\n"
+    );
+}
