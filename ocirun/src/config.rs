@@ -107,6 +107,9 @@ pub struct Plan {
     pub time_offsets: Vec<(String, i64, u32)>,
     /// annotations.
     pub annotations: BTreeMap<String, String>,
+    /// File descriptors from 3 on that the process keeps (`--preserve-fds`); the rest are
+    /// closed on exec.
+    pub preserve_fds: u32,
     /// The hooks.
     pub hooks: crate::hooks::Hooks,
     /// The hooks as config.json has them (kept in the state for start and delete).
@@ -679,6 +682,7 @@ pub fn plan(
     let hooks = crate::hooks::from_json(&hooks_json)?;
 
     Ok(Plan {
+        preserve_fds: 0,
         hooks,
         hooks_json,
         seccomp,

@@ -237,6 +237,9 @@ fn child(
             }
         }
     }
+    if let Err(e) = sys::cloexec_from(3) {
+        fail(format!("close_range failed: {}", crate::error::errstr(&e)));
+    }
     let (msg, code) = conventions::exec::execvp(&argv);
     let msg = msg.find(" (os error ").map_or(msg.as_str(), |i| &msg[..i]);
     let _ = sys::send(sock, format!("error process.args[0]: {msg}").as_bytes());

@@ -100,6 +100,17 @@ fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd) -> ! {
             sys::exit_now(1)
         }
     };
+    if let Err(e) = sys::cloexec_from(3 + plan.preserve_fds) {
+        let _ = sys::send(
+            sock,
+            format!(
+                "error close_range(CLOSE_RANGE_CLOEXEC) failed: {}",
+                errstr(&e)
+            )
+            .as_bytes(),
+        );
+        sys::exit_now(1);
+    }
     if sys::send(sock, b"ready").is_err() {
         sys::exit_now(1);
     }

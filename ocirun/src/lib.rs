@@ -92,7 +92,7 @@ pub struct CreateArgs {
     /// Accepted for runc's sake: ocirun makes no session keyring anyway.
     #[arg(long = "no-new-keyring")]
     pub no_new_keyring: bool,
-    /// Pass N more file descriptors than 0-2 (not supported yet: an error unless 0).
+    /// Keep descriptors 3 to 3+N-1 open for the container (all others are closed on exec).
     #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
     pub preserve_fds: u32,
     /// The container id.
@@ -311,16 +311,12 @@ fn create_opts(a: &CreateArgs) -> Result<CreateOpts> {
             "--console-socket: a terminal (process.terminal) is not implemented yet".into(),
         ));
     }
-    if a.preserve_fds > 0 {
-        return Err(Error::Usage(
-            "--preserve-fds: passing extra file descriptors is not implemented yet".into(),
-        ));
-    }
     Ok(CreateOpts {
         id: a.id.clone(),
         bundle: a.bundle.clone(),
         pid_file: a.pid_file.clone(),
         no_pivot: a.no_pivot,
+        preserve_fds: a.preserve_fds,
     })
 }
 

@@ -25,6 +25,8 @@ pub struct CreateOpts {
     pub pid_file: Option<PathBuf>,
     /// MS_MOVE + chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// Descriptors 3..3+N stay open for the container.
+    pub preserve_fds: u32,
 }
 
 /// Reads, checks and plans a bundle's config for container `id` (no side effects).
@@ -143,6 +145,7 @@ pub fn create(root: &Path, o: &CreateOpts, subreaper: bool) -> Result<libc::pid_
     let layout = Layout::host()?;
     let mut plan = plan_bundle(&o.id, &bundle, &layout)?;
     plan.root.no_pivot = o.no_pivot;
+    plan.preserve_fds = o.preserve_fds;
     {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()

@@ -220,6 +220,20 @@ pub fn kill(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
     check(unsafe { libc::kill(pid, sig) }).map(|_| ())
 }
 
+/// Marks every descriptor from `first` on close-on-exec (`close_range(2)` with
+/// `CLOSE_RANGE_CLOEXEC`, Linux 5.11), so that the container gets no descriptor of ocirun's
+/// caller by accident; our own keep working until exec.
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range takes integers only.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// `_exit(2)`: ends a forked child without running the parent's exit handlers twice.
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit has no preconditions.

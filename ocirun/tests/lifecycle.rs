@@ -659,3 +659,31 @@ fn hooks_get_the_state_at_their_points_and_a_failing_one_undoes_create() {
         "ocirun: hooks.createContainer[0]: /bin/sh failed (exit status: 3)\n"
     );
 }
+
+#[test]
+fn only_preserved_descriptors_reach_the_container() {
+    testcaps::require!(Cap::Root, Cap::Rootfs);
+    let env = Env::new(&["sh", "-c", "ls /proc/$$/fd | tr '\\n' ' '"]);
+    let b = env.bundle.to_str().unwrap().to_string();
+    let root = env.root.to_str().unwrap().to_string();
+    for (n, want) in [("0", "0 1 2 "), ("1", "0 1 2 3 ")] {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg("exec 3</dev/null 4</dev/null; exec \"$@\"")
+            .arg("sh")
+            .args([
+                common::BIN,
+                "--root",
+                &root,
+                "run",
+                "--preserve-fds",
+                n,
+                "-b",
+                &b,
+                "fd",
+            ]);
+        let out = common::run_to_files(&mut cmd, &env.dir);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        assert_eq!(out.stdout, want, "--preserve-fds {n}: {out:?}");
+    }
+}
