@@ -197,8 +197,29 @@ fn create_in<'a>(
     let fifo = dir.join(state::FIFO);
     sys::mkfifo(&fifo, 0o622).map_err(|e| Error::sys(format!("mkfifo({})", fifo.display()), e))?;
     let group = Group::new(layout, None, &plan.cgroup.name)?;
-    let made = group.create(&plan.cgroup.writes)?;
-    undo.group = Some((group.clone(), made));
+    match group.create(&plan.cgroup.writes) {
+        Ok(made) => undo.group = Some((group.clone(), made)),
+        Err(cgctl::Error::Exists(name)) => {
+            // An empty group that exists in every hierarchy is taken over, as runc does (an
+            // engine may make it first); one with processes is another container's.
+            let everywhere = group.existing() == group.managed();
+            if !everywhere || !group.procs().is_empty() {
+                return Err(Error::state(
+                    &o.id,
+                    format!(
+                        "cgroup '{name}' (linux.cgroupsPath) exists {} (give the container a                          cgroup of its own)",
+                        if everywhere {
+                            "and has processes"
+                        } else {
+                            "in only some hierarchies"
+                        }
+                    ),
+                ));
+            }
+            group.apply(&plan.cgroup.writes)?;
+        }
+        Err(e) => return Err(e.into()),
+    }
     expand_cgroup_mounts(&mut plan.root.mounts, &group);
     let dir_fd = sys::open(dir, libc::O_PATH | libc::O_DIRECTORY)
         .map_err(|e| Error::sys(format!("open({})", dir.display()), e))?;

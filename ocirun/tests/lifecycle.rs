@@ -687,3 +687,32 @@ fn only_preserved_descriptors_reach_the_container() {
         assert_eq!(out.stdout, want, "--preserve-fds {n}: {out:?}");
     }
 }
+
+#[test]
+fn an_empty_existing_cgroup_is_taken_over_and_a_busy_one_refused() {
+    testcaps::require!(Cap::Root, Cap::Rootfs);
+    let env = Env::new(&["sleep", "1000"]);
+    env.config(|c| c["linux"]["resources"]["pids"] = json!({"limit": 33}));
+    env.create("cg1");
+    // A second container with the same cgroupsPath: the group has the first one's init.
+    let b = env.bundle.to_str().unwrap().to_string();
+    let out = env.ocirun(&["create", "-b", &b, "cg2"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("exists and has processes"), "{out:?}");
+    assert!(!env.state_dir("cg2").exists());
+    assert_eq!(env.state("cg1")["status"], "created");
+    assert_eq!(cgroup_file(&env, "pids", "pids.max").trim(), "33");
+    // Once the first one is gone but its group is left (made empty again by hand here, as an
+    // engine may make a group first), the next container takes it over.
+    assert_eq!(env.ocirun(&["kill", "cg1", "KILL"]).code, Some(0));
+    env.wait_status("cg1", "stopped");
+    std::fs::remove_dir_all(env.state_dir("cg1")).unwrap();
+    env.create("cg3");
+    let pid = env.state("cg3")["pid"].as_i64().unwrap();
+    assert_eq!(
+        cgroup_file(&env, "pids", "cgroup.procs").trim(),
+        pid.to_string()
+    );
+    assert_eq!(env.ocirun(&["delete", "--force", "cg3"]).code, Some(0));
+    assert_eq!(env.cgroup.existing(), Vec::<std::path::PathBuf>::new());
+}
