@@ -663,10 +663,12 @@ fn hooks_get_the_state_at_their_points_and_a_failing_one_undoes_create() {
 #[test]
 fn only_preserved_descriptors_reach_the_container() {
     testcaps::require!(Cap::Root, Cap::Rootfs);
-    let env = Env::new(&["sh", "-c", "ls /proc/$$/fd | tr '\\n' ' '"]);
+    let env = Env::new(&["sleep", "1000"]);
     let b = env.bundle.to_str().unwrap().to_string();
     let root = env.root.to_str().unwrap().to_string();
-    for (n, want) in [("0", "0 1 2 "), ("1", "0 1 2 3 ")] {
+    for (n, want) in [("0", vec!["0", "1", "2"]), ("1", vec!["0", "1", "2", "3"])] {
+        let id = format!("fd{n}");
+        // ocirun starts with descriptors 3 and 4 open (not close-on-exec).
         let mut cmd = std::process::Command::new("sh");
         cmd.arg("-c")
             .arg("exec 3</dev/null 4</dev/null; exec \"$@\"")
@@ -675,16 +677,31 @@ fn only_preserved_descriptors_reach_the_container() {
                 common::BIN,
                 "--root",
                 &root,
-                "run",
+                "create",
                 "--preserve-fds",
                 n,
                 "-b",
                 &b,
-                "fd",
+                &id,
             ]);
         let out = common::run_to_files(&mut cmd, &env.dir);
         assert_eq!(out.code, Some(0), "{out:?}");
-        assert_eq!(out.stdout, want, "--preserve-fds {n}: {out:?}");
+        assert_eq!(env.ocirun(&["start", &id]).code, Some(0));
+        let pid = env.state(&id)["pid"].as_i64().unwrap();
+        let start = std::time::Instant::now();
+        while std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
+            != b"sleep\x001000\x00"
+        {
+            assert!(start.elapsed() < common::LIMIT, "sleep never ran");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        fds.sort();
+        assert_eq!(fds, want, "--preserve-fds {n}");
+        assert_eq!(env.ocirun(&["delete", "--force", &id]).code, Some(0));
     }
 }
 
