@@ -223,7 +223,7 @@ fn child(
         Ok(m) if m == b"go" => {}
         _ => sys::exit_now(1),
     }
-    let argv = match crate::init::process(p, seccomp) {
+    let argv = match crate::init::process(p, seccomp, 0) {
         Ok(a) => a,
         Err(e) => fail(e.to_string()),
     };
@@ -236,9 +236,6 @@ fn child(
                 ));
             }
         }
-    }
-    if let Err(e) = sys::cloexec_from(3) {
-        fail(format!("close_range failed: {}", crate::error::errstr(&e)));
     }
     let (msg, code) = conventions::exec::execvp(&argv);
     let msg = msg.find(" (os error ").map_or(msg.as_str(), |i| &msg[..i]);

@@ -100,17 +100,6 @@ fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd) -> ! {
             sys::exit_now(1)
         }
     };
-    if let Err(e) = sys::cloexec_from(3 + plan.preserve_fds) {
-        let _ = sys::send(
-            sock,
-            format!(
-                "error close_range(CLOSE_RANGE_CLOEXEC) failed: {}",
-                errstr(&e)
-            )
-            .as_bytes(),
-        );
-        sys::exit_now(1);
-    }
     if sys::send(sock, b"ready").is_err() {
         sys::exit_now(1);
     }
@@ -182,12 +171,19 @@ fn setup(plan: &Plan, hook_state: &serde_json::Value) -> Result<Vec<OsString>> {
     // In the container's namespaces, while the runtime's paths still resolve.
     crate::hooks::run(&plan.hooks.create_container, hook_state)?;
     pivot::spec::setup("ocirun", &plan.root)?;
-    process(&plan.process, plan.seccomp.as_ref())
+    process(&plan.process, plan.seccomp.as_ref(), plan.preserve_fds)
 }
 
 /// Applies a process's settings to this process (cwd, rlimits, umask, env, seccomp without
 /// no_new_privs, user, capabilities, no_new_privs); returns its argv. Shared with `exec`.
-pub fn process(p: &Process, seccomp: Option<&seccompiler::BpfProgram>) -> Result<Vec<OsString>> {
+pub fn process(
+    p: &Process,
+    seccomp: Option<&seccompiler::BpfProgram>,
+    preserve_fds: u32,
+) -> Result<Vec<OsString>> {
+    // Before the seccomp filter, which may not allow close_range.
+    sys::cloexec_from(3 + preserve_fds)
+        .map_err(|e| Error::sys("marking inherited descriptors close-on-exec", e))?;
     std::env::set_current_dir(&p.cwd).map_err(|e| {
         Error::sys_hint(
             format!("chdir({}) (process.cwd)", p.cwd.display()),

@@ -733,3 +733,26 @@ fn an_empty_existing_cgroup_is_taken_over_and_a_busy_one_refused() {
     assert_eq!(env.ocirun(&["delete", "--force", "cg3"]).code, Some(0));
     assert_eq!(env.cgroup.existing(), Vec::<std::path::PathBuf>::new());
 }
+
+#[test]
+fn a_filter_without_close_range_still_starts_the_container() {
+    testcaps::require!(Cap::Root, Cap::Rootfs);
+    // Without noNewPrivileges the filter is installed before the capabilities are dropped; the
+    // descriptors are marked close-on-exec before it, so a profile without close_range works
+    // (runtime-tools' default profile is one).
+    let env = Env::new(&["echo", "ran"]);
+    env.config(|c| {
+        c["process"]["noNewPrivileges"] = json!(false);
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["close_range"], "action": "SCMP_ACT_ERRNO"}]
+        });
+    });
+    let b = env.bundle.to_str().unwrap().to_string();
+    let out = env.ocirun(&["run", "-b", &b, "cr"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (Some(0), "ran\n", ""),
+        "{out:?}"
+    );
+}
