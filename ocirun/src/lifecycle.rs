@@ -246,7 +246,11 @@ fn create_in<'a>(
     parent_setup(plan, &group, pid)?;
     let annotations = serde_json::to_value(&plan.annotations).unwrap_or_default();
     let hook_state = crate::hooks::state(&o.id, "creating", pid, bundle, &annotations);
-    crate::hooks::run(&plan.hooks.prestart, &hook_state)?;
+    // The spec's prestart hooks see the container as created (runtime-tools checks it);
+    // createRuntime's run during creation.
+    let mut prestart_state = hook_state.clone();
+    prestart_state["status"] = "created".into();
+    crate::hooks::run(&plan.hooks.prestart, &prestart_state)?;
     crate::hooks::run(&plan.hooks.create_runtime, &hook_state)?;
     // The state goes with go, for the hooks the init runs itself.
     sys::send(&ours, format!("go {hook_state}").as_bytes())

@@ -643,7 +643,7 @@ fn hooks_get_the_state_at_their_points_and_a_failing_one_undoes_create() {
         .iter()
         .map(|(_, s)| s["status"].as_str().unwrap())
         .collect();
-    assert_eq!(status, ["creating", "creating", "running", "stopped"]);
+    assert_eq!(status, ["created", "creating", "running", "stopped"]);
     assert!(lines
         .iter()
         .all(|(_, s)| s["id"] == "hk" && s["pid"].as_i64().unwrap() > 0));
