@@ -111,6 +111,29 @@ fn tmp_entries() -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The cgroups the suite's tests name (runtime-tools' cgroups.AbsCgroupPath and RelCgroupPath),
+/// deepest first.
+const SUITE_CGROUPS: [&str; 4] = [
+    "testdir/cgrouptest/container",
+    "testdir/cgrouptest",
+    "testdir",
+    "cgrouptest",
+];
+
+/// Removes what a runtime left of the suite's cgroups (rmdir: only empty ones go), so that one
+/// runtime's leftovers do not decide the next runtime's result.
+fn remove_suite_cgroups() {
+    let mounts = conventions::mountinfo::read_self().unwrap_or_default();
+    for m in mounts
+        .iter()
+        .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
+    {
+        for rel in SUITE_CGROUPS {
+            let _ = std::fs::remove_dir(Path::new(&m.mount_point).join(rel));
+        }
+    }
+}
+
 fn run_one(dir: &Path, rt: &Runtime, test: &str, limit: Duration) -> Verdict {
     let t = format!("validation/{test}/{test}.t");
     // Every test runs in a private mount namespace: a test whose config has no mount namespace
@@ -159,6 +182,7 @@ fn run_one(dir: &Path, rt: &Runtime, test: &str, limit: Duration) -> Verdict {
             let _ = std::fs::remove_dir_all(Path::new("/tmp").join(n));
         }
     }
+    remove_suite_cgroups();
     let tap = std::fs::read_to_string(&out_file).unwrap_or_default();
     match status {
         None => Verdict::Fail(format!("timed out after {} s", limit.as_secs())),
