@@ -190,7 +190,7 @@ pub enum Command {
         /// Set an environment variable (repeatable).
         #[arg(short = 'e', long, value_name = "NAME=VALUE")]
         env: Vec<String>,
-        /// Run as UID[:GID].
+        /// Run as user id UID, or UID:GID.
         #[arg(short = 'u', long, value_name = "UID[:GID]")]
         user: Option<String>,
         /// A terminal (not supported yet: an error).
