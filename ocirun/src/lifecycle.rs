@@ -220,6 +220,11 @@ fn create_in<'a>(
         }
         Err(e) => return Err(e.into()),
     }
+    // Named in the state directory before anything runs in it, so that `delete --force` of a
+    // create that was killed half way finds the group.
+    let cg_file = dir.join(state::CGROUP);
+    std::fs::write(&cg_file, &plan.cgroup.name)
+        .map_err(|e| Error::sys(format!("writing {}", cg_file.display()), e))?;
     expand_cgroup_mounts(&mut plan.root.mounts, &group);
     let dir_fd = sys::open(dir, libc::O_PATH | libc::O_DIRECTORY)
         .map_err(|e| Error::sys(format!("open({})", dir.display()), e))?;
@@ -470,6 +475,15 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Loaded::Missing if force => return Ok(()),
         Loaded::Ready(r) => r,
         Loaded::Creating | Loaded::Corrupt(_) if force => {
+            if let Ok(name) = std::fs::read_to_string(dir.join(state::CGROUP)) {
+                let layout = Layout::host()?;
+                if let Ok(g) = Group::new(&layout, None, name.trim()) {
+                    if !g.existing().is_empty() {
+                        g.kill(libc::SIGKILL)?;
+                        g.delete(false)?;
+                    }
+                }
+            }
             return std::fs::remove_dir_all(&dir)
                 .map_err(|e| Error::sys(format!("removing {}", dir.display()), e));
         }

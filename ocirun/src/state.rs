@@ -11,6 +11,8 @@ use crate::error::{Error, Result};
 
 /// The record's file name inside the state directory.
 pub const RECORD: &str = "state.json";
+/// The file naming the container's cgroup, written as soon as the group exists.
+pub const CGROUP: &str = "cgroup";
 /// The exec fifo's file name.
 pub const FIFO: &str = "exec.fifo";
 

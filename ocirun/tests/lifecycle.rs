@@ -562,9 +562,16 @@ fn a_corrupt_state_dir_is_reported_and_removed_by_force() {
     assert!(env.state_dir("bad").exists());
     assert_eq!(env.ocirun(&["delete", "--force", "bad"]).code, Some(0));
     assert!(!env.state_dir("bad").exists());
-    // A directory without a record is a create that never finished.
+    // A directory without a record is a create that never finished (killed half way): its
+    // cgroup, named in the directory, goes with delete --force.
     std::fs::create_dir_all(env.state_dir("half")).unwrap();
     assert_eq!(env.state("half")["status"], "creating");
+    let pids = std::path::Path::new("/sys/fs/cgroup/pids").join(env.cgroup.name());
+    std::fs::create_dir_all(&pids).unwrap();
+    std::fs::write(env.state_dir("half").join("cgroup"), env.cgroup.name()).unwrap();
+    assert_eq!(env.ocirun(&["delete", "--force", "half"]).code, Some(0));
+    assert!(!env.state_dir("half").exists());
+    assert!(!pids.exists());
 }
 
 #[test]

@@ -134,6 +134,30 @@ fn remove_suite_cgroups() {
     }
 }
 
+/// Containers under ocirun's default --root.
+fn ocirun_ids() -> Vec<String> {
+    std::fs::read_dir("/run/ocirun")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Deletes (with --force) the containers a test left behind.
+fn remove_new_containers(ocirun: &Path, before: &[String]) {
+    for id in ocirun_ids() {
+        if !before.contains(&id) {
+            let _ = Command::new(ocirun)
+                .args(["delete", "--force", &id])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
 fn run_one(dir: &Path, rt: &Runtime, test: &str, limit: Duration) -> Verdict {
     let t = format!("validation/{test}/{test}.t");
     // Every test runs in a private mount namespace: a test whose config has no mount namespace
@@ -152,6 +176,7 @@ fn run_one(dir: &Path, rt: &Runtime, test: &str, limit: Duration) -> Verdict {
         return Verdict::Fail(format!("cannot create {}", out_file.display()));
     };
     let before = tmp_entries();
+    let containers_before = ocirun_ids();
     let child = cmd
         .current_dir(dir)
         .env("RUNTIME", &rt.path)
@@ -181,6 +206,9 @@ fn run_one(dir: &Path, rt: &Runtime, test: &str, limit: Duration) -> Verdict {
         if !before.contains(&n) {
             let _ = std::fs::remove_dir_all(Path::new("/tmp").join(n));
         }
+    }
+    if rt.name == "ocirun" {
+        remove_new_containers(&rt.path, &containers_before);
     }
     remove_suite_cgroups();
     let tap = std::fs::read_to_string(&out_file).unwrap_or_default();
