@@ -807,6 +807,21 @@ fn cgroup(
             "must name a cgroup below the hierarchy's root, without . or ..",
         ));
     }
+    let writes = resource_writes(
+        linux.resources().as_ref(),
+        linux.devices().as_deref().unwrap_or(&[]),
+        route,
+    )?;
+    Ok(Cgroup { name, writes })
+}
+
+/// The cgroup writes of linux.resources (and the devices the device cgroup must allow), for
+/// create and `update`.
+pub fn resource_writes(
+    resources: Option<&oci_spec::runtime::LinuxResources>,
+    devices: &[oci_spec::runtime::LinuxDevice],
+    route: &dyn Fn(&str) -> Option<Version>,
+) -> Result<Vec<Write>> {
     let mut l = Limits::default();
     let mut extra: Vec<Write> = Vec::new();
     let raw = |controller: &str, file: &str, value: String| Write {
@@ -822,7 +837,7 @@ fn cgroup(
             )
         })
     };
-    if let Some(r) = linux.resources() {
+    if let Some(r) = resources {
         if let Some(m) = r.memory() {
             if let Some(v) = m.limit() {
                 l.memory = Some(limit(v));
@@ -974,7 +989,7 @@ fn cgroup(
             }
             // The config's own devices are usable (as runc does), and what every container may
             // use whatever the rules (runc's list): the standard nodes, the pty master and ptys.
-            for d in linux.devices().iter().flatten() {
+            for d in devices {
                 let kind = match d.typ().as_str() {
                     "b" => "b",
                     "p" => continue,
@@ -1003,7 +1018,7 @@ fn cgroup(
     }
     let mut writes = cgctl::limits::plan(&l, route)?;
     writes.extend(extra);
-    Ok(Cgroup { name, writes })
+    Ok(writes)
 }
 
 /// A device-cgroup rule in v1's `devices.allow` syntax (`c 1:3 rwm`, `a`).

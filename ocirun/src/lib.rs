@@ -209,6 +209,17 @@ pub enum Command {
         )]
         command: Vec<String>,
     },
+    /// Change a container's cgroup limits (a linux.resources JSON object).
+    #[command(
+        after_help = "Examples:\n  ocirun update --resources r.json c1\n  echo '{\"pids\": {\"limit\": 50}}' | ocirun update --resources - c1"
+    )]
+    Update {
+        /// The linux.resources JSON, or - for stdin.
+        #[arg(short = 'r', long, value_name = "FILE")]
+        resources: PathBuf,
+        /// The container id.
+        id: String,
+    },
     /// Freeze every process of a container.
     #[command(after_help = "Examples:\n  ocirun pause c1")]
     Pause {
@@ -397,6 +408,7 @@ fn dispatch(cli: &Cli, log: &mut log::Log, tool: &str) -> Result<Exit> {
                 return Ok(Exit::Child(outcome));
             }
         }
+        Command::Update { resources, id } => lifecycle::update(root, id, resources)?,
         Command::Pause { id } => lifecycle::set_paused(root, id, true)?,
         Command::Resume { id } => lifecycle::set_paused(root, id, false)?,
         Command::Ps { format, id } => {

@@ -618,3 +618,37 @@ pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
     let layout = Layout::host()?;
     Ok(group_of(&layout, &r).map(|g| g.procs()).unwrap_or_default())
 }
+
+/// `update --resources FILE|-`: new limits (a linux.resources object) written into the
+/// container's cgroup, with config.json's refusals and JSON paths.
+pub fn update(root: &Path, id: &str, resources: &Path) -> Result<()> {
+    state::check_id(id)?;
+    let r = state::require(root, id)?;
+    if status_of(root, &r) == Status::Stopped {
+        return Err(Error::state(
+            id,
+            "cannot update a container that is stopped",
+        ));
+    }
+    let shown = resources.display().to_string();
+    let text = if shown == "-" {
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+            .map_err(|e| Error::sys("reading --resources from stdin", e))?;
+        t
+    } else {
+        std::fs::read_to_string(resources)
+            .map_err(|e| Error::sys(format!("reading --resources {shown}"), e))?
+    };
+    let wrap = |e: Error| Error::Usage(format!("--resources {shown}: {e}"));
+    let v = config::parse(&text).map_err(wrap)?;
+    config::check(&serde_json::json!({"ociVersion": "1.0.0", "linux": {"resources": v.clone()}}))
+        .map_err(wrap)?;
+    let typed: oci_spec::runtime::LinuxResources = serde_path_to_error::deserialize(v)
+        .map_err(|e| Error::Usage(format!("--resources {shown}: {}: {}", e.path(), e.inner())))?;
+    let layout = Layout::host()?;
+    let route = |c: &str| layout.route_version(c);
+    let writes = config::resource_writes(Some(&typed), &[], &route).map_err(wrap)?;
+    let g = Group::new(&layout, None, &r.cgroup)?;
+    g.apply(&writes).map_err(Error::from)
+}

@@ -763,3 +763,44 @@ fn a_filter_without_close_range_still_starts_the_container() {
         "{out:?}"
     );
 }
+
+#[test]
+fn update_changes_the_limits_of_a_container() {
+    testcaps::require!(Cap::Root, Cap::Rootfs);
+    let env = Env::new(&["sleep", "1000"]);
+    env.config(|c| c["linux"]["resources"]["pids"] = json!({"limit": 20}));
+    env.create("up");
+    assert_eq!(cgroup_file(&env, "pids", "pids.max").trim(), "20");
+    let r = env.dir.join("r.json");
+    std::fs::write(
+        &r,
+        r#"{"pids": {"limit": 30}, "memory": {"limit": 33554432}}"#,
+    )
+    .unwrap();
+    let out = env.ocirun(&["update", "--resources", r.to_str().unwrap(), "up"]);
+    assert_eq!((out.code, out.stderr.as_str()), (Some(0), ""), "{out:?}");
+    assert_eq!(cgroup_file(&env, "pids", "pids.max").trim(), "30");
+    assert_eq!(
+        cgroup_file(&env, "memory", "memory.limit_in_bytes").trim(),
+        "33554432"
+    );
+    std::fs::write(&r, r#"{"pids": {"limit": "many"}}"#).unwrap();
+    let out = env.ocirun(&["update", "--resources", r.to_str().unwrap(), "up"]);
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr.starts_with(&format!(
+            "ocirun: --resources {}: pids.limit: invalid type",
+            r.display()
+        )),
+        "{out:?}"
+    );
+    std::fs::write(&r, r#"{"blockIO": {"weight": 10}}"#).unwrap();
+    let out = env.ocirun(&["update", "--resources", r.to_str().unwrap(), "up"]);
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr
+            .contains("linux.resources.blockIO: not supported by ocirun"),
+        "{out:?}"
+    );
+    assert_eq!(cgroup_file(&env, "pids", "pids.max").trim(), "30");
+}
