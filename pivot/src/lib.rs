@@ -17,6 +17,7 @@ pub mod mountinfo;
 pub mod plan;
 pub mod reaper;
 pub mod resolve;
+pub mod spec;
 pub mod supervise;
 pub mod sys;
 

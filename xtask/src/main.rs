@@ -2,6 +2,7 @@
 
 mod bench;
 mod ci;
+mod conformance;
 mod cpio;
 mod demo;
 mod deps;
@@ -23,6 +24,8 @@ Commands:
                 each tool against its peer (hyperfine); writes BENCHMARKS.md, docs/bench.svg
   ci            deps, rootfs, kernel; fmt check, clippy -D warnings, build, cargo test
                 --workspace, cargo doc, fuzz targets check, vmtest, nested
+  conformance [FILTER] [--timeout SECS] [--ocirun-only] [-v]
+                the OCI runtime-tools suite against ocirun (and crun, runc where installed)
   demo [--json] a container, a VM and a plain process on this machine, measured side by side
   deps          install (idempotently) the Debian packages tests and benchmarks need
   kernel        fetch Debian's cloud and generic kernels into target/kernel (cached), print
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
     let result = match cmd {
         "bench" => bench::run(rest),
         "ci" => ci::run(rest),
+        "conformance" => conformance::run(rest),
         "demo" => demo::run(rest),
         "deps" => deps::run(rest).map(|_| ()),
         "kernel" => kernel::run(rest),

@@ -1,0 +1,316 @@
+//! The container's side of create: the intermediate process that joins namespaces by path and
+//! clones the init into the new ones, and the init that sets itself up completely, reports
+//! ready, and waits on the exec fifo until `start` before it execs the user's program.
+
+use std::ffi::OsString;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use crate::config::{CapSets, Plan, Process};
+use crate::error::{errstr, Error, Result};
+use crate::sys;
+
+/// Runs in the forked intermediate process: joins the namespaces given by path, makes a time
+/// namespace if asked, clones the init with the other new namespaces, sends its pid and exits.
+pub fn intermediate(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd) -> ! {
+    let pid = match join_and_clone(plan) {
+        Ok(0) => init(plan, sock, state_dir),
+        Ok(pid) => pid,
+        Err(e) => {
+            let _ = sys::send(sock, format!("error {e}").as_bytes());
+            sys::exit_now(1)
+        }
+    };
+    let _ = sys::send(sock, format!("pid {pid}").as_bytes());
+    sys::exit_now(0)
+}
+
+fn join_and_clone(plan: &Plan) -> Result<libc::pid_t> {
+    // Every file is opened before the first join: a joined mount namespace hides the paths.
+    let mut fds = Vec::new();
+    for n in &plan.namespaces {
+        if let Some(p) = &n.path {
+            let fd = sys::open(p, libc::O_RDONLY).map_err(|e| {
+                Error::sys_hint(
+                    format!(
+                        "open({}) (linux.namespaces {} path)",
+                        p.display(),
+                        n.kind.proc_name
+                    ),
+                    e,
+                    "the path must be a namespace file such as /proc/PID/ns/NAME",
+                )
+            })?;
+            fds.push((n, fd));
+        }
+    }
+    for (n, fd) in &fds {
+        nsenter_rs::sys::setns(fd, n.kind.flag).map_err(|e| {
+            Error::sys_hint(
+                format!(
+                    "setns({}, CLONE_NEW{}) (linux.namespaces {} path)",
+                    n.path.as_deref().unwrap_or(Path::new("")).display(),
+                    n.kind.proc_name.to_uppercase(),
+                    n.kind.proc_name
+                ),
+                e,
+                "the file must be a namespace of that type",
+            )
+        })?;
+    }
+    let mut flags = plan.new_flags();
+    if flags & conventions::ns::CLONE_NEWTIME != 0 {
+        // clone(2) cannot take CLONE_NEWTIME (its bits are the exit signal's): unshare it for
+        // the children, set the offsets before anyone enters, then clone.
+        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
+            conventions::ns::CLONE_NEWTIME,
+        ))
+        .map_err(|e| Error::sys("unshare(CLONE_NEWTIME)", std::io::Error::from(e)))?;
+        if !plan.time_offsets.is_empty() {
+            let text: String = plan
+                .time_offsets
+                .iter()
+                .map(|(clock, s, ns)| format!("{clock} {s} {ns}\n"))
+                .collect();
+            std::fs::write("/proc/self/timens_offsets", text).map_err(|e| {
+                Error::sys("writing /proc/self/timens_offsets (linux.timeOffsets)", e)
+            })?;
+        }
+        flags &= !conventions::ns::CLONE_NEWTIME;
+    }
+    // SAFETY: this process is a fork of the single-threaded ocirun.
+    unsafe { sys::clone_fork(flags) }.map_err(|e| {
+        Error::sys_hint(
+            format!("clone({})", conventions::ns::flag_names(flags)),
+            e,
+            "the kernel refused a namespace: see linux.namespaces",
+        )
+    })
+}
+
+/// The init: waits for the parent's go (maps written, cgroup joined), sets everything up,
+/// reports ready, blocks on the exec fifo, execs. Never returns.
+fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd) -> ! {
+    let hook_state: serde_json::Value = match sys::recv(sock) {
+        Ok(m) if m.starts_with(b"go ") => serde_json::from_slice(&m[3..]).unwrap_or_default(),
+        _ => sys::exit_now(1),
+    };
+    let argv = match setup(plan, &hook_state) {
+        Ok(argv) => argv,
+        Err(e) => {
+            let _ = sys::send(sock, format!("error {e}").as_bytes());
+            sys::exit_now(1)
+        }
+    };
+    if sys::send(sock, b"ready").is_err() {
+        sys::exit_now(1);
+    }
+    // Blocks until `start` opens the fifo for reading; the directory fd reaches it from inside
+    // the new root.
+    let fifo = match sys::openat(state_dir, crate::state::FIFO, libc::O_WRONLY) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("ocirun: opening the exec fifo failed: {}", errstr(&e));
+            sys::exit_now(1)
+        }
+    };
+    if sys::write_all(&fifo, b"0").is_err() {
+        sys::exit_now(1);
+    }
+    drop(fifo);
+    if !plan.hooks.start_container.is_empty() {
+        let mut st = hook_state.clone();
+        st["status"] = "created".into();
+        if let Err(e) = crate::hooks::run(&plan.hooks.start_container, &st) {
+            eprintln!("ocirun: {e}");
+            sys::exit_now(1);
+        }
+    }
+    if plan.process.no_new_privileges {
+        // As late as can be: nothing but execve runs under the filter.
+        if let Some(prog) = &plan.seccomp {
+            if let Err(e) = crate::seccomp::install(prog) {
+                eprintln!(
+                    "ocirun: installing the seccomp filter failed: {}",
+                    errstr(&e)
+                );
+                sys::exit_now(1);
+            }
+        }
+    }
+    // A missing program is the container's failure after start, as the conformance suite
+    // wants (a bundle may be created before its program is put in place).
+    let (msg, code) = conventions::exec::execvp(&argv);
+    let msg = msg.find(" (os error ").map_or(msg.as_str(), |i| &msg[..i]);
+    eprintln!("ocirun: process.args[0]: {msg}");
+    sys::exit_now(code)
+}
+
+fn setup(plan: &Plan, hook_state: &serde_json::Value) -> Result<Vec<OsString>> {
+    if plan.new_flags() & libc::CLONE_NEWUSER != 0 && plan.uid_map.iter().any(|r| r.inner == 0) {
+        // Root of the new user namespace, so that the set-up's files are owned by it.
+        conventions::ids::switch_to(Some(0), Some(0), false).map_err(Error::Init)?;
+    }
+    if let Some(h) = &plan.hostname {
+        nix::unistd::sethostname(h)
+            .map_err(|e| Error::sys(format!("sethostname({h}) (hostname)"), e.into()))?;
+    }
+    if let Some(d) = &plan.domainname {
+        // SAFETY: the pointer and length describe `d`'s bytes.
+        let r = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
+        if r != 0 {
+            return Err(Error::sys(
+                format!("setdomainname({d}) (domainname)"),
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+    for (k, v) in &plan.sysctl {
+        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        std::fs::write(&path, v)
+            .map_err(|e| Error::sys(format!("writing {path} (linux.sysctl.{k})"), e))?;
+    }
+    // In the container's namespaces, while the runtime's paths still resolve.
+    crate::hooks::run(&plan.hooks.create_container, hook_state)?;
+    pivot::spec::setup("ocirun", &plan.root)?;
+    process(&plan.process, plan.seccomp.as_ref(), plan.preserve_fds)
+}
+
+/// Applies a process's settings to this process (cwd, rlimits, umask, env, seccomp without
+/// no_new_privs, user, capabilities, no_new_privs); returns its argv. Shared with `exec`.
+pub fn process(
+    p: &Process,
+    seccomp: Option<&seccompiler::BpfProgram>,
+    preserve_fds: u32,
+) -> Result<Vec<OsString>> {
+    // Before the seccomp filter, which may not allow close_range.
+    sys::cloexec_from(3 + preserve_fds)
+        .map_err(|e| Error::sys("marking inherited descriptors close-on-exec", e))?;
+    std::env::set_current_dir(&p.cwd).map_err(|e| {
+        Error::sys_hint(
+            format!("chdir({}) (process.cwd)", p.cwd.display()),
+            e,
+            "process.cwd must be a directory inside the container",
+        )
+    })?;
+    for &(res, soft, hard) in &p.rlimits {
+        let lim = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        // SAFETY: `lim` is a valid rlimit.
+        if unsafe { libc::setrlimit(res as _, &lim) } != 0 {
+            return Err(Error::sys_hint(
+                format!("setrlimit({res}, {soft}, {hard}) (process.rlimits)"),
+                std::io::Error::last_os_error(),
+                "raising a hard limit needs CAP_SYS_RESOURCE",
+            ));
+        }
+    }
+    if let Some(m) = p.umask {
+        // SAFETY: umask has no preconditions.
+        unsafe { libc::umask(m as libc::mode_t) };
+    }
+    for (k, _) in std::env::vars_os() {
+        std::env::remove_var(k);
+    }
+    for e in &p.env {
+        if let Some((k, v)) = e.split_once('=') {
+            if !k.is_empty() {
+                std::env::set_var(k, v);
+            }
+        }
+    }
+    let argv: Vec<OsString> = p.args.iter().map(OsString::from).collect();
+    if !p.no_new_privileges {
+        // Without no_new_privs installing a filter needs CAP_SYS_ADMIN: before the capabilities
+        // are dropped.
+        if let Some(prog) = seccomp {
+            crate::seccomp::install(prog)
+                .map_err(|e| Error::sys("prctl(PR_SET_SECCOMP) (linux.seccomp)", e))?;
+        }
+    }
+    user_and_caps(p)?;
+    if p.no_new_privileges {
+        // SAFETY: prctl with integer arguments only.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(Error::sys(
+                "prctl(PR_SET_NO_NEW_PRIVS) (process.noNewPrivileges)",
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+    Ok(argv)
+}
+
+fn user_and_caps(p: &Process) -> Result<()> {
+    use caps::CapSet;
+    let groups: Vec<nix::unistd::Gid> = p
+        .additional_gids
+        .iter()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
+    // setgroups fails in a user namespace whose setgroups file says deny; only ask when needed.
+    if !groups.is_empty()
+        || nix::unistd::getgroups()
+            .map(|g| !g.is_empty())
+            .unwrap_or(false)
+    {
+        nix::unistd::setgroups(&groups)
+            .map_err(|e| Error::sys("setgroups (process.user.additionalGids)", e.into()))?;
+    }
+    let Some(c) = &p.caps else {
+        return conventions::ids::switch_to(Some(p.uid), Some(p.gid), false)
+            .map_err(|e| Error::Init(format!("process.user: {e}")));
+    };
+    if let Some(b) = &c.bounding {
+        for cap in caps::all() {
+            if !b.contains(&cap) {
+                caps::drop(None, CapSet::Bounding, cap).map_err(|e| {
+                    Error::Init(format!(
+                        "process.capabilities.bounding: dropping {cap}: {e}"
+                    ))
+                })?;
+            }
+        }
+    }
+    // Keep the permitted set across the uid change; the sets are set from the config after.
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    conventions::ids::switch_to(Some(p.uid), Some(p.gid), false)
+        .map_err(|e| Error::Init(format!("process.user: {e}")))?;
+    // SAFETY: as above.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+    set_caps(c)
+}
+
+fn set_caps(c: &CapSets) -> Result<()> {
+    use caps::{CapSet, CapsHashSet};
+    let to_set = |v: &Option<Vec<caps::Capability>>| -> Option<CapsHashSet> {
+        v.as_ref().map(|l| l.iter().copied().collect())
+    };
+    let fail = |set: &str, e: caps::errors::CapsError| {
+        Error::Init(format!("process.capabilities.{set}: capset failed: {e}"))
+    };
+    // Effective must stay within permitted, and ambient within both permitted and inheritable:
+    // permitted and inheritable first (effective cleared meanwhile), then effective, ambient.
+    let permitted = to_set(&c.permitted);
+    caps::clear(None, CapSet::Effective).map_err(|e| fail("effective", e))?;
+    if let Some(s) = &permitted {
+        caps::set(None, CapSet::Permitted, s).map_err(|e| fail("permitted", e))?;
+    }
+    if let Some(s) = to_set(&c.inheritable) {
+        caps::set(None, CapSet::Inheritable, &s).map_err(|e| fail("inheritable", e))?;
+    }
+    let effective = to_set(&c.effective)
+        .or(permitted)
+        .unwrap_or_else(|| caps::read(None, CapSet::Permitted).unwrap_or_default());
+    caps::set(None, CapSet::Effective, &effective).map_err(|e| fail("effective", e))?;
+    if let Some(s) = to_set(&c.ambient) {
+        caps::clear(None, CapSet::Ambient).map_err(|e| fail("ambient", e))?;
+        for cap in s {
+            caps::raise(None, CapSet::Ambient, cap).map_err(|e| fail("ambient", e))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,336 @@
+//! `cargo xtask conformance`: the OCI runtime conformance suite (opencontainers/runtime-tools,
+//! built offline from ../shared/conformance) run against ocirun, and against crun and runc where
+//! they are installed, on the same machine, with per-test results and a summary line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util;
+
+const USAGE: &str = "usage: cargo xtask conformance [FILTER] [--timeout SECS] [--ocirun-only] [-v]";
+
+/// One test's verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Exit 0, a TAP plan, no `not ok`.
+    Pass(usize),
+    /// Why not: the first `not ok` line, the exit status or a timeout.
+    Fail(String),
+}
+
+/// Judges one test from its exit status and TAP output.
+pub fn judge(success: bool, tap: &str) -> Verdict {
+    let not_ok = tap
+        .lines()
+        .find(|l| l.starts_with("not ok") && !l.contains("# TODO"));
+    if let Some(l) = not_ok {
+        return Verdict::Fail(l.to_string());
+    }
+    let oks = tap.lines().filter(|l| l.starts_with("ok ")).count();
+    let planned = tap.lines().any(|l| l.starts_with("1.."));
+    match (success, planned) {
+        (true, true) if oks == 0 => Verdict::Fail("no assertion ran (1..0)".into()),
+        (true, true) => Verdict::Pass(oks),
+        (true, false) => Verdict::Fail("no TAP plan (the test stopped early)".into()),
+        (false, _) => {
+            let last = tap
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no output");
+            Verdict::Fail(format!("exited non-zero; last line: {}", last.trim()))
+        }
+    }
+}
+
+fn suite_dir() -> PathBuf {
+    util::target_dir().join("runtime-tools")
+}
+
+fn build_script() -> Option<PathBuf> {
+    let candidates = [
+        util::root().join("../shared/conformance/build-runtime-tools.sh"),
+        PathBuf::from("/work/shared/conformance/build-runtime-tools.sh"),
+    ];
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+fn have(cmd: &str) -> Option<PathBuf> {
+    conventions::exec::find_in_path(cmd)
+}
+
+/// Builds the suite under target/ unless it is there.
+fn build_suite() -> Result<PathBuf, String> {
+    let dir = suite_dir();
+    if dir.join("validation/default/default.t").is_file() && dir.join("runtimetest").is_file() {
+        return Ok(dir);
+    }
+    let script = build_script()
+        .ok_or("no ../shared/conformance/build-runtime-tools.sh next to the repository")?;
+    if have("go").is_none() {
+        util::run(Command::new("apt-get").args(["install", "-y", "golang-go"]))?;
+    }
+    util::run(Command::new("sh").arg(&script).arg(&dir))?;
+    Ok(dir)
+}
+
+fn tests(dir: &Path, filter: Option<&str>) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("validation"))
+        .map_err(|e| format!("reading {}/validation: {e}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| {
+            dir.join("validation")
+                .join(n)
+                .join(format!("{n}.t"))
+                .is_file()
+        })
+        .filter(|n| filter.is_none_or(|f| n.contains(f)))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// How a runtime is run (each test in a private mount namespace); crun's without the cgroup2
+/// mount, since it refuses this host's hybrid layout otherwise.
+struct Runtime {
+    name: &'static str,
+    path: PathBuf,
+    hide_cgroup2: bool,
+}
+
+fn tmp_entries() -> Vec<String> {
+    std::fs::read_dir("/tmp")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with("ocitest"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The cgroups the suite's tests name (runtime-tools' cgroups.AbsCgroupPath and RelCgroupPath),
+/// deepest first.
+const SUITE_CGROUPS: [&str; 4] = [
+    "testdir/cgrouptest/container",
+    "testdir/cgrouptest",
+    "testdir",
+    "cgrouptest",
+];
+
+/// Removes what a runtime left of the suite's cgroups (rmdir: only empty ones go), so that one
+/// runtime's leftovers do not decide the next runtime's result.
+fn remove_suite_cgroups() {
+    let mounts = conventions::mountinfo::read_self().unwrap_or_default();
+    for m in mounts
+        .iter()
+        .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
+    {
+        for rel in SUITE_CGROUPS {
+            let _ = std::fs::remove_dir(Path::new(&m.mount_point).join(rel));
+        }
+    }
+}
+
+/// Containers under ocirun's default --root.
+fn ocirun_ids() -> Vec<String> {
+    std::fs::read_dir("/run/ocirun")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Deletes (with --force) the containers a test left behind.
+fn remove_new_containers(ocirun: &Path, before: &[String]) {
+    for id in ocirun_ids() {
+        if !before.contains(&id) {
+            let _ = Command::new(ocirun)
+                .args(["delete", "--force", &id])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+fn run_one(dir: &Path, rt: &Runtime, test: &str, limit: Duration) -> Verdict {
+    let t = format!("validation/{test}/{test}.t");
+    // Every test runs in a private mount namespace: a test whose config has no mount namespace
+    // (linux_ns_itype) makes crun and runc mount the bundle's /proc, /sys and /dev in the
+    // namespace they run in, which must not be the host's.
+    let script = if rt.hide_cgroup2 {
+        "umount -l /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\""
+    } else {
+        "exec \"$0\""
+    };
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", script])
+        .arg(&t);
+    let out_file = util::target_dir().join(format!("conformance-{}-{test}.tap", rt.name));
+    let Ok(out) = std::fs::File::create(&out_file) else {
+        return Verdict::Fail(format!("cannot create {}", out_file.display()));
+    };
+    let before = tmp_entries();
+    let containers_before = ocirun_ids();
+    let child = cmd
+        .current_dir(dir)
+        .env("RUNTIME", &rt.path)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(Stdio::null())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return Verdict::Fail(format!("cannot run {t}: {e}")),
+    };
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if start.elapsed() > limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => break None,
+        }
+    };
+    // Each test unpacks a bundle under /tmp/ocitest*: remove what this one left.
+    for n in tmp_entries() {
+        if !before.contains(&n) {
+            let _ = std::fs::remove_dir_all(Path::new("/tmp").join(n));
+        }
+    }
+    if rt.name == "ocirun" {
+        remove_new_containers(&rt.path, &containers_before);
+    }
+    remove_suite_cgroups();
+    let tap = std::fs::read_to_string(&out_file).unwrap_or_default();
+    match status {
+        None => Verdict::Fail(format!("timed out after {} s", limit.as_secs())),
+        Some(s) => judge(s.success(), &tap),
+    }
+}
+
+/// Runs the recipe.
+pub fn run(args: &[String]) -> Result<(), String> {
+    let mut filter = None;
+    let mut limit = Duration::from_secs(120);
+    let mut verbose = false;
+    let mut peers = true;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--timeout" => {
+                let v = it.next().ok_or(USAGE)?;
+                limit = Duration::from_secs(v.parse().map_err(|_| USAGE.to_string())?);
+            }
+            "-v" | "--verbose" => verbose = true,
+            "--ocirun-only" => peers = false,
+            f if !f.starts_with('-') && filter.is_none() => filter = Some(f.to_string()),
+            _ => return Err(USAGE.to_string()),
+        }
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("the conformance suite runs containers: run it as root".into());
+    }
+    util::run(util::cargo().args(["build", "-p", "ocirun"]))?;
+    let dir = build_suite()?;
+    let mut runtimes = vec![Runtime {
+        name: "ocirun",
+        path: util::target_dir().join("debug/ocirun"),
+        hide_cgroup2: false,
+    }];
+    let peer_list: &[(&'static str, bool)] = if peers {
+        &[("crun", true), ("runc", false)]
+    } else {
+        &[]
+    };
+    for &(name, hide) in peer_list {
+        if let Some(path) = have(name) {
+            runtimes.push(Runtime {
+                name,
+                path,
+                hide_cgroup2: hide,
+            });
+        }
+    }
+    let names = tests(&dir, filter.as_deref())?;
+    let mut table: Vec<(String, Vec<Verdict>)> = Vec::new();
+    for test in &names {
+        let mut row = Vec::new();
+        for rt in &runtimes {
+            let v = run_one(&dir, rt, test, limit);
+            let shown = match &v {
+                Verdict::Pass(n) => format!("pass ({n} ok)"),
+                Verdict::Fail(why) => format!("FAIL: {why}"),
+            };
+            println!("{test:<36} {:<7} {shown}", rt.name);
+            if verbose {
+                let f = util::target_dir().join(format!("conformance-{}-{test}.tap", rt.name));
+                println!("{}", std::fs::read_to_string(f).unwrap_or_default());
+            }
+            row.push(v);
+        }
+        table.push((test.clone(), row));
+    }
+    println!();
+    for (i, rt) in runtimes.iter().enumerate() {
+        let passed = table
+            .iter()
+            .filter(|(_, r)| matches!(r[i], Verdict::Pass(_)))
+            .count();
+        println!(
+            "{}: {passed} passed, {} failed",
+            rt.name,
+            table.len() - passed
+        );
+    }
+    if runtimes.len() > 1 {
+        let behind: Vec<&str> = table
+            .iter()
+            .filter(|(_, r)| {
+                !matches!(r[0], Verdict::Pass(_))
+                    && r[1..].iter().any(|v| matches!(v, Verdict::Pass(_)))
+            })
+            .map(|(t, _)| t.as_str())
+            .collect();
+        println!(
+            "ocirun fails {} test(s) that another runtime passes here: {}",
+            behind.len(),
+            behind.join(" ")
+        );
+    }
+    let passed = table
+        .iter()
+        .filter(|(_, r)| matches!(r[0], Verdict::Pass(_)))
+        .count();
+    println!("{passed} passed, {} failed", table.len() - passed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts() {
+        assert_eq!(
+            judge(true, "TAP version 13\nok 1 - a\nok 2 # SKIP b\n1..2\n"),
+            Verdict::Pass(2)
+        );
+        assert_eq!(
+            judge(true, "ok 1 - a\nnot ok 2 - b\n1..2\n"),
+            Verdict::Fail("not ok 2 - b".into())
+        );
+        assert!(matches!(judge(false, "ok 1\n1..1\n"), Verdict::Fail(m) if m.contains("non-zero")));
+        assert!(matches!(judge(true, "ok 1\n"), Verdict::Fail(m) if m.contains("no TAP plan")));
+    }
+}
