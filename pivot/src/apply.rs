@@ -157,6 +157,15 @@ impl<'a> Ctx<'a> {
     }
 
     /// The real directory `/NAME` of the new root (proc, dev, sys), created when missing.
+    /// Takes the new root's /dev, as it stands, as the directory the /dev steps create in: for
+    /// a caller that mounted /dev itself (ocirun mounts config.json's mounts, /dev among them,
+    /// before the default devices). It must be a real directory of the new root.
+    pub fn adopt_dev(&mut self) -> Result<(), Error> {
+        let dir = self.real_dir("dev")?;
+        self.dev = Some(dir.fd);
+        Ok(())
+    }
+
     fn real_dir(&self, name: &str) -> Result<resolve::Resolved, Error> {
         match resolve::real_dir(self.root()?, OsStr::new(name), true) {
             Ok(Some(fd)) => Ok(resolve::Resolved {

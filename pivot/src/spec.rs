@@ -150,6 +150,7 @@ fn before_pivot(ctx: &mut Ctx<'_>, newroot: &Path, spec: &SpecRoot) -> Result<()
         at.mount(m)?;
     }
     if spec.default_devices {
+        ctx.adopt_dev()?;
         for (name, major, minor) in plan::DEVICES {
             if at.exists(&Path::new("/dev").join(name)) {
                 continue;
