@@ -81,12 +81,14 @@ pub enum Command {
     },
     /// Print interface files of a group (its limits when no KEY is given).
     #[command(
-        after_help = "Examples:\n  cgctl get demo\n  cgctl get demo pids.max memory.limit_in_bytes\n  cgctl get demo pids.current --values"
+        after_help = "Examples:\n  cgctl get demo\n  cgctl get demo memory cpus pids\n  cgctl get demo pids.max memory.limit_in_bytes\n  cgctl get demo pids.current --values"
     )]
     Get {
         /// Group name.
         name: String,
-        /// Interface files, e.g. pids.max.
+        /// Interface files (pids.max, memory.current...), or the keys create and set take
+        /// (memory, memory-high, swap, cpus, cpu-weight, pids, cpuset, mems), read on v1 or v2
+        /// and printed in their units.
         keys: Vec<String>,
         /// Print values only, one per line.
         #[arg(short = 'n', long)]
@@ -133,8 +135,14 @@ pub enum Command {
     Exec {
         /// Group name.
         name: String,
-        /// The command and its arguments.
-        #[arg(last = true, required = true)]
+        /// The command and its arguments (after `--`, or from the first word that is not an
+        /// option, as cgexec takes it).
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
         command: Vec<OsString>,
     },
     /// Freeze every process of a group.
@@ -174,7 +182,7 @@ pub enum Command {
     Gc,
     /// Run a command in a fresh group under limits, then report what it used and remove the group.
     #[command(
-        after_help = "Examples:\n  cgctl run --memory 32M --json -- ./build.sh\n  cgctl run --cpus 0.5 --pids 64 --report usage.json -- make -j4\n\nThe command gets SIGKILL if cgctl dies (a parent-death signal); what it left in the group\nafter a SIGKILL of cgctl is removed by `cgctl gc`.\n\nThe report (JSON): exit_code, signal, oom_killed, oom_kills, memory_peak_bytes,\ncpu_usage_usec, cpu_user_usec, cpu_system_usec, pids_peak, pids_limit_hits,\nwall_time_usec, limits. cgctl exits with the command's status."
+        after_help = "Examples:\n  cgctl run --memory 32M --json -- ./build.sh\n  cgctl run --memory 64M sh -c 'echo hi'\n  cgctl run --cpus 0.5 --pids 64 --report usage.json -- make -j4\n\nThe command gets SIGKILL if cgctl dies (a parent-death signal); what it left in the group\nafter a SIGKILL of cgctl is removed by `cgctl gc`.\n\nThe report (JSON): exit_code, signal, oom_killed, oom_kills, memory_peak_bytes,\ncpu_usage_usec, cpu_user_usec, cpu_system_usec, pids_peak, pids_limit_hits,\nwall_time_usec, limits. cgctl exits with the command's status."
     )]
     Run {
         #[command(flatten)]
@@ -188,8 +196,14 @@ pub enum Command {
         /// Print the report on stderr.
         #[arg(long)]
         json: bool,
-        /// The command and its arguments.
-        #[arg(last = true, required = true)]
+        /// The command and its arguments (after `--`, or from the first word that is not an
+        /// option, as cgexec takes it).
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
         command: Vec<OsString>,
     },
 }
@@ -260,7 +274,7 @@ fn dispatch(tool: &str, cli: Cli) -> Result<i32> {
         } => {
             let g = Group::new(&layout, parent, &name)?;
             g.require()?;
-            get(&g, &keys, values, json)?;
+            get(&layout, &g, &keys, values, json)?;
             Ok(0)
         }
         Command::Delete { name, recursive } => {
@@ -439,7 +453,23 @@ const LIMIT_FILES: [&str; 16] = [
     "blkio.throttle.write_bps_device",
 ];
 
-fn get(g: &Group, keys: &[String], values: bool, json: bool) -> Result<()> {
+/// Reads a portable key from the hierarchy that carries its controller here.
+fn portable(layout: &Layout, g: &Group, key: &str, controller: &str) -> Result<String> {
+    let version = layout
+        .route_version(controller)
+        .ok_or_else(|| Error::Controller {
+            what: key.to_string(),
+            controller: controller.to_string(),
+            why: "is not available on this host (not mounted or not enabled)".to_string(),
+        })?;
+    let mut contents = Vec::new();
+    for f in limits::key_files(key, version)? {
+        contents.push(cgroupfs::read(&g.file(f)?)?);
+    }
+    limits::key_value(key, version, &contents)
+}
+
+fn get(layout: &Layout, g: &Group, keys: &[String], values: bool, json: bool) -> Result<()> {
     let mut out: Vec<(String, String)> = Vec::new();
     if keys.is_empty() {
         for f in LIMIT_FILES {
@@ -451,6 +481,14 @@ fn get(g: &Group, keys: &[String], values: bool, json: bool) -> Result<()> {
         }
     } else {
         for k in keys {
+            if let Some(controller) = limits::key_controller(k) {
+                out.push((k.clone(), portable(layout, g, k, controller)?));
+                continue;
+            }
+            if !k.contains('.') {
+                // Not a file name either: key_files phrases the error with the keys it knows.
+                limits::key_files(k, Version::V2)?;
+            }
             limits::check_file_name(k)?;
             let p = g.file(k)?;
             let v = cgroupfs::read(&p)?;
@@ -539,6 +577,36 @@ fn info(layout: &Layout, as_json: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn command_of(argv: &[&str]) -> Vec<OsString> {
+        match Cli::try_parse_from(argv).map(|c| c.command) {
+            Ok(Command::Run { command, .. }) | Ok(Command::Exec { command, .. }) => command,
+            other => panic!("{argv:?} parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_command_follows_the_options_with_or_without_dashes() {
+        let want: Vec<OsString> = ["sh", "-c", "exit 3"].iter().map(OsString::from).collect();
+        assert_eq!(
+            command_of(&["cgctl", "run", "--memory", "64M", "sh", "-c", "exit 3"]),
+            want
+        );
+        assert_eq!(
+            command_of(&["cgctl", "run", "--memory", "64M", "--", "sh", "-c", "exit 3"]),
+            want
+        );
+        assert_eq!(
+            command_of(&["cgctl", "exec", "demo", "sh", "-c", "exit 3"]),
+            want
+        );
+        // Options after the command's first word are the command's.
+        assert_eq!(
+            command_of(&["cgctl", "run", "true", "--json"]),
+            vec![OsString::from("true"), OsString::from("--json")]
+        );
+        assert!(Cli::try_parse_from(["cgctl", "run", "--memory", "64M"]).is_err());
+    }
 
     #[test]
     fn garbage_never_panics() {

@@ -435,6 +435,129 @@ fn v1_limit(l: &Limit) -> String {
     }
 }
 
+/// The keys `cgctl get` reads in the units `create`/`set` take: their option names without `--`.
+pub const PORTABLE_KEYS: [&str; 8] = [
+    "memory",
+    "memory-high",
+    "swap",
+    "cpus",
+    "cpu-weight",
+    "pids",
+    "cpuset",
+    "mems",
+];
+
+/// The controller a portable key belongs to, or None when `key` is not one.
+pub fn key_controller(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "memory" | "memory-high" | "swap" => "memory",
+        "cpus" | "cpu-weight" => "cpu",
+        "pids" => "pids",
+        "cpuset" | "mems" => "cpuset",
+        _ => return None,
+    })
+}
+
+/// The interface files a portable key is read from on `version`, in the order [`key_value`]
+/// takes their contents.
+pub fn key_files(key: &str, version: Version) -> Result<&'static [&'static str]> {
+    Ok(match (key, version) {
+        ("memory", Version::V2) => &["memory.max"],
+        ("memory", Version::V1) => &["memory.limit_in_bytes"],
+        ("memory-high", Version::V2) => &["memory.high"],
+        ("memory-high", Version::V1) => {
+            return Err(Error::Controller {
+                what: "memory-high".into(),
+                controller: "memory".into(),
+                why: "is cgroup v1 here, and v1 has no memory.high".into(),
+            })
+        }
+        ("swap", Version::V2) => &["memory.swap.max"],
+        ("swap", Version::V1) => &["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"],
+        ("cpus", Version::V2) => &["cpu.max"],
+        ("cpus", Version::V1) => &["cpu.cfs_quota_us", "cpu.cfs_period_us"],
+        ("cpu-weight", Version::V2) => &["cpu.weight"],
+        ("cpu-weight", Version::V1) => &["cpu.shares"],
+        ("pids", _) => &["pids.max"],
+        ("cpuset", _) => &["cpuset.cpus"],
+        ("mems", _) => &["cpuset.mems"],
+        _ => {
+            return Err(usage(format!(
+                "get: unknown key '{key}' (an interface file such as pids.max, or one of: {})",
+                PORTABLE_KEYS.join(", ")
+            )))
+        }
+    })
+}
+
+/// v1 reports "no limit" as the largest page-aligned counter, not as "max".
+fn v1_bytes(raw: &str) -> Result<Limit> {
+    let n: u64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| Error::Other(format!("unexpected memory limit '{}'", raw.trim())))?;
+    Ok(if n >= 1 << 62 {
+        Limit::Max
+    } else {
+        Limit::Bytes(n)
+    })
+}
+
+fn number(raw: &str) -> Result<u64> {
+    raw.trim().parse().map_err(|_| {
+        Error::Other(format!(
+            "unexpected value '{}' in a cgroup file",
+            raw.trim()
+        ))
+    })
+}
+
+/// A portable key's value in `set`'s units (bytes or max, cores or max, a weight, a list), from
+/// the contents of its [`key_files`].
+pub fn key_value(key: &str, version: Version, contents: &[String]) -> Result<String> {
+    let c = |i: usize| contents.get(i).map(|s| s.trim()).unwrap_or("");
+    Ok(match (key, version) {
+        ("memory", Version::V1) => v1_bytes(c(0))?.to_string(),
+        ("swap", Version::V1) => match (v1_bytes(c(0))?, v1_bytes(c(1))?) {
+            (Limit::Bytes(m), Limit::Bytes(t)) => Limit::Bytes(t.saturating_sub(m)).to_string(),
+            _ => Limit::Max.to_string(),
+        },
+        ("cpus", Version::V2) => {
+            let mut f = c(0).split_whitespace();
+            let (q, p) = (f.next().unwrap_or("max"), f.next().unwrap_or("100000"));
+            if q == "max" {
+                "max".to_string()
+            } else {
+                cores(number(q)?, number(p)?)
+            }
+        }
+        ("cpus", Version::V1) => {
+            if c(0).starts_with('-') {
+                "max".to_string()
+            } else {
+                cores(number(c(0))?, number(c(1))?)
+            }
+        }
+        ("cpu-weight", Version::V1) => {
+            // The inverse of weight_to_shares, rounded: 1024 shares read back as weight 100.
+            ((number(c(0))? * 100 + 512) / 1024)
+                .clamp(1, 10_000)
+                .to_string()
+        }
+        _ => c(0).to_string(),
+    })
+}
+
+fn cores(quota: u64, period: u64) -> String {
+    if period == 0 {
+        return "max".to_string();
+    }
+    let v = quota as f64 / period as f64;
+    // Two decimals are what --cpus takes in practice; trailing zeros dropped (0.5, 2).
+    let s = format!("{v:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// Turns limits into interface-file writes for the host's layout; `route` tells which version
 /// carries a controller (None: absent, which is an error naming the controller).
 pub fn plan(l: &Limits, route: &dyn Fn(&str) -> Option<Version>) -> Result<Vec<Write>> {
@@ -607,6 +730,66 @@ pub fn plan(l: &Limits, route: &dyn Fn(&str) -> Option<Version>) -> Result<Vec<W
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn portable_keys_read_back_in_the_units_set_takes() {
+        let v = |k: &str, ver: Version, c: &[&str]| {
+            let c: Vec<String> = c.iter().map(|s| format!("{s}\n")).collect();
+            key_value(k, ver, &c).map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            v("memory", Version::V2, &["67108864"]),
+            Ok("67108864".into())
+        );
+        assert_eq!(v("memory", Version::V2, &["max"]), Ok("max".into()));
+        assert_eq!(
+            v("memory", Version::V1, &["9223372036854771712"]),
+            Ok("max".into())
+        );
+        assert_eq!(
+            v("memory", Version::V1, &["67108864"]),
+            Ok("67108864".into())
+        );
+        assert_eq!(
+            v("swap", Version::V1, &["67108864", "100663296"]),
+            Ok("33554432".into())
+        );
+        assert_eq!(
+            v("swap", Version::V1, &["67108864", "9223372036854771712"]),
+            Ok("max".into())
+        );
+        assert_eq!(v("cpus", Version::V2, &["50000 100000"]), Ok("0.5".into()));
+        assert_eq!(v("cpus", Version::V2, &["200000 100000"]), Ok("2".into()));
+        assert_eq!(v("cpus", Version::V2, &["max 100000"]), Ok("max".into()));
+        assert_eq!(v("cpus", Version::V1, &["-1", "100000"]), Ok("max".into()));
+        assert_eq!(
+            v("cpus", Version::V1, &["25000", "100000"]),
+            Ok("0.25".into())
+        );
+        assert_eq!(v("cpu-weight", Version::V1, &["1024"]), Ok("100".into()));
+        for w in [1, 50, 100, 333, 10_000] {
+            let shares = weight_to_shares(w).to_string();
+            assert_eq!(v("cpu-weight", Version::V1, &[&shares]), Ok(w.to_string()));
+        }
+        assert_eq!(v("cpu-weight", Version::V2, &["50"]), Ok("50".into()));
+        assert!(v("memory", Version::V1, &["lots"]).is_err());
+        assert!(v("cpus", Version::V1, &["", ""]).is_err());
+    }
+
+    #[test]
+    fn every_portable_key_has_files_on_both_versions_but_memory_high() {
+        for k in PORTABLE_KEYS {
+            assert!(key_controller(k).is_some(), "{k}");
+            assert!(key_files(k, Version::V2).is_ok(), "{k}");
+            assert_eq!(key_files(k, Version::V1).is_ok(), k != "memory-high", "{k}");
+        }
+        assert_eq!(key_controller("memory.max"), None);
+        let e = key_files("memroy", Version::V2).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "get: unknown key 'memroy' (an interface file such as pids.max, or one of: memory, memory-high, swap, cpus, cpu-weight, pids, cpuset, mems)"
+        );
+    }
 
     fn no_dev(d: &str) -> Result<(u32, u32)> {
         if d == "/dev/vda" {

@@ -52,7 +52,7 @@ fn usage_errors_are_one_line() {
         vec![],
         vec!["bogus"],
         vec!["create"],
-        vec!["run", "true"],
+        vec!["run"],
         vec!["run", "--pids"],
         vec!["exec", "x"],
         vec!["move", "x"],

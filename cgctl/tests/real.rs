@@ -679,6 +679,32 @@ fn create_get_set_stat() {
             );
         }
     }
+    // The keys create/set take read back in their units, on whichever version carries each.
+    ok(&["set", g.name(), "--cpu-weight", "50"]);
+    assert_eq!(
+        ok(&["get", g.name(), "memory", "cpus", "pids", "cpu-weight"]),
+        "memory: 67108864\ncpus: 0.5\npids: 31\ncpu-weight: 50\n"
+    );
+    ok(&["set", g.name(), "--memory", "max", "--cpus", "max"]);
+    assert_eq!(ok(&["get", g.name(), "memory", "cpus", "-n"]), "max\nmax\n");
+    let out = cgctl(&["get", g.name(), "memroy"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "cgctl: get: unknown key 'memroy' (an interface file such as pids.max, or one of: memory, memory-high, swap, cpus, cpu-weight, pids, cpuset, mems)\n"
+    );
+    // cgexec's form: the command is the first word that is not an option, no `--` needed.
+    let out = cgctl(&[
+        "run",
+        "--parent",
+        g.name(),
+        "--memory",
+        "64M",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    assert_eq!(out.code, Some(3), "{out:?}");
     let s: Value = serde_json::from_str(ok(&["stat", g.name(), "--json"]).trim()).unwrap();
     assert_eq!(s["pids_current"], 0, "{s}");
     assert_eq!(s["oom_kills"], 0, "{s}");
