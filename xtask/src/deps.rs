@@ -59,12 +59,7 @@ pub fn run(args: &[String]) -> Result<Vec<String>, String> {
     {
         eprintln!("xtask deps: installing {p}: {why}");
     }
-    util::run(Command::new("apt-get").args(["update", "-qq"]))?;
-    util::run(
-        Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )?;
+    util::run(&mut util::apt_get(&["update", "-qq"]))?;
+    util::run(util::apt_get(&["install", "-y", "-qq", "--no-install-recommends"]).args(&missing))?;
     Ok(missing)
 }

@@ -126,7 +126,7 @@ fn fetch(dir: &Path, meta: &str) -> Result<(), String> {
         Ok(p) => p,
         Err(_) => {
             // Empty apt lists (a fresh container) know no packages yet.
-            util::run(Command::new("apt-get").args(["update", "-qq"]))?;
+            util::run(&mut util::apt_get(&["update", "-qq"]))?;
             resolve_versioned(meta)?
         }
     };
@@ -135,11 +135,7 @@ fn fetch(dir: &Path, meta: &str) -> Result<(), String> {
     let deb = match find_deb(&debs, &pkg) {
         Some(d) => d,
         None => {
-            util::run(
-                Command::new("apt-get")
-                    .args(["download", &pkg])
-                    .current_dir(&debs),
-            )?;
+            util::run(util::apt_get(&["download", &pkg]).current_dir(&debs))?;
             find_deb(&debs, &pkg).ok_or_else(|| {
                 format!("apt-get download {pkg} left no .deb in {}", debs.display())
             })?

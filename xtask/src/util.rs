@@ -39,6 +39,18 @@ pub fn run(cmd: &mut Command) -> Result<(), String> {
     }
 }
 
+/// An apt-get whose output goes to stderr, so that it never lands in front of a recipe's own
+/// stdout (`demo --json`), and without the "Download is performed unsandboxed as root" notice
+/// (the `_apt` user cannot write into target/, and running as root there is intended).
+pub fn apt_get(args: &[&str]) -> Command {
+    let mut c = Command::new("apt-get");
+    c.args(["-o", "APT::Sandbox::User=root"])
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(std::io::stderr());
+    c
+}
+
 /// Runs `cmd` quietly and returns its stdout.
 pub fn output(cmd: &mut Command) -> Result<String, String> {
     let out = cmd
