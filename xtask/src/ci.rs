@@ -1,11 +1,12 @@
 //! `cargo xtask ci`: the whole test suite, the same steps on a laptop and in `.ci/run`.
 
-use crate::{demo, deps, early, kernel, nested, rootfs, util, vmtest};
+use crate::{demo, deps, early, kernel, nested, rootfs, util};
 
 /// Runs set-up (packages, rootfs, guest kernel), then fmt, clippy, build, the tests (unshare-rs's
 /// also on its shipped build, whose early code is audited first), docs, a
 /// build check of the fuzz targets (offline once `cargo fetch --manifest-path fuzz/Cargo.toml`
-/// has run: fuzz/Cargo.lock pins its crates), the guest-kernel lane and the hardware-KVM lane;
+/// has run: fuzz/Cargo.lock pins its crates) and the hardware-KVM lane (the guest-kernel lane
+/// runs among the tests);
 /// stops at the first failure and lists, at the end, the tests that skipped for a missing
 /// capability.
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -82,7 +83,7 @@ fn steps(
     // The fuzz crate lives outside the workspace; checking it keeps its targets in step with the
     // parsers' APIs (running them needs cargo-fuzz, see fuzz/README.md).
     util::run(util::cargo().args(["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"]))?;
-    vmtest::run(&["--no-build".to_string()])?;
+    // The guest-kernel lane (`cargo xtask vmtest`) ran whole as xtask/tests/vmtest.rs.
     // The hardware-KVM lane: Linux under tinyvmm inside a QEMU guest with nested KVM, where the
     // hwkvm tests run (and must not skip) although this host has none.
     nested::run(&[])
