@@ -10,6 +10,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A capability a test may need.
@@ -639,20 +640,8 @@ pub fn run_with_stdout(cmd: &mut Command, to: StdoutTo, limit: Duration) -> Outp
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot spawn {desc}: {e}"));
-    let out = child.stdout.take();
-    let mut err = child.stderr.take().expect("piped stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut out) = out {
-            let _ = out.read_to_end(&mut buf);
-        }
-        buf
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err.read_to_end(&mut buf);
-        buf
-    });
+    let (out_buf, out_reader) = collect(child.stdout.take());
+    let (err_buf, err_reader) = collect(child.stderr.take());
     let start = Instant::now();
     let status = loop {
         match child.try_wait() {
@@ -660,20 +649,58 @@ pub fn run_with_stdout(cmd: &mut Command, to: StdoutTo, limit: Duration) -> Outp
             Ok(None) if start.elapsed() > limit => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("{desc} ran longer than {limit:?} and was killed");
+                // What it printed so far says where it hung; the readers are not joined, since a
+                // grandchild may still hold the pipes open.
+                panic!(
+                    "{desc} ran longer than {limit:?} and was killed; the end of its output:\n\
+                     stdout:\n{}\nstderr:\n{}",
+                    tail(&out_buf, 20),
+                    tail(&err_buf, 40)
+                );
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),
             Err(e) => panic!("waiting for {desc}: {e}"),
         }
     };
-    let stdout = String::from_utf8_lossy(&out_reader.join().unwrap_or_default()).into_owned();
-    let stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
+    let _ = out_reader.join();
+    let _ = err_reader.join();
+    let text = |b: &Arc<Mutex<Vec<u8>>>| {
+        String::from_utf8_lossy(&b.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    };
+    let (stdout, stderr) = (text(&out_buf), text(&err_buf));
     Output {
         code: status.code(),
         signal: status.signal(),
         stdout,
         stderr,
     }
+}
+
+/// A thread that appends what `pipe` yields to a buffer the caller can read at any time.
+fn collect(
+    pipe: Option<impl Read + Send + 'static>,
+) -> (Arc<Mutex<Vec<u8>>>, std::thread::JoinHandle<()>) {
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&buf);
+    let reader = std::thread::spawn(move || {
+        let Some(mut pipe) = pipe else { return };
+        let mut chunk = [0u8; 8192];
+        while let Ok(n @ 1..) = pipe.read(&mut chunk) {
+            sink.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend_from_slice(&chunk[..n]);
+        }
+    });
+    (buf, reader)
+}
+
+/// The last `lines` lines of what a buffer holds, as text without control sequences.
+fn tail(buf: &Mutex<Vec<u8>>, lines: usize) -> String {
+    let text = strip_escapes(&String::from_utf8_lossy(
+        &buf.lock().unwrap_or_else(|p| p.into_inner()),
+    ));
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// Terminal control sequences and carriage returns removed (a VM's firmware clears the screen
@@ -784,6 +811,23 @@ fn remove_tree(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hung_run_panics_with_what_it_printed() {
+        let hung = std::panic::catch_unwind(|| {
+            run(
+                Command::new("sh").args(["-c", "echo started; echo stuck-here >&2; exec sleep 30"]),
+                Duration::from_millis(300),
+            )
+        });
+        let msg = hung.expect_err("the hang guard struck");
+        let msg = msg
+            .downcast_ref::<String>()
+            .expect("a formatted panic message");
+        assert!(msg.contains("and was killed"), "{msg}");
+        assert!(msg.contains("stdout:\nstarted\n"), "{msg}");
+        assert!(msg.ends_with("stderr:\nstuck-here"), "{msg}");
+    }
 
     #[test]
     fn lists_parse() {
