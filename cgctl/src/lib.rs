@@ -34,7 +34,7 @@ Examples:
 #[derive(Parser, Debug, PartialEq)]
 #[command(
     name = "cgctl",
-    version,
+    version = conventions::VERSION,
     about = "create cgroups, set limits, run commands under them and report what they used",
     after_help = EXAMPLES,
     subcommand_required = true,

@@ -27,3 +27,15 @@ pub mod prelibc;
 pub mod signal;
 pub mod size;
 pub mod spawn;
+
+/// The commit a release build was made from (see build.rs), or `unknown`.
+pub const COMMIT: &str = env!("MICROTOOLS_COMMIT");
+
+/// What every tool's `--version` says after its name: the version and `(commit C)`, or why no
+/// commit is recorded (debug builds record none).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("MICROTOOLS_BUILD"),
+    ")"
+);

@@ -258,7 +258,7 @@ pub fn version_text() -> String {
     format!(
         "ocirun version {}\ncommit: {}\nspec: {}\n",
         env!("CARGO_PKG_VERSION"),
-        option_env!("OCIRUN_COMMIT").unwrap_or("unknown"),
+        conventions::COMMIT,
         config::SPEC_VERSION
     )
 }

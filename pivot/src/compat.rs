@@ -27,7 +27,7 @@ pub const MOVED: [&str; 4] = ["/dev", "/proc", "/sys", "/run"];
 #[derive(Parser, Debug)]
 #[command(
     name = "pivot_root",
-    version,
+    version = conventions::VERSION,
     about = "Change the root mount (pivot_root(2)): NEW_ROOT becomes /, the old root moves to PUT_OLD",
     after_help = "Examples:\n  cd /new && pivot_root . old && exec chroot . /sbin/init\n  \
                   unshare -m sh -c 'mount --bind /r /r; pivot root-compat /r /r/old; ls /old'\n\n\
@@ -50,7 +50,7 @@ pub struct PivotRootCli {
 #[derive(Parser, Debug)]
 #[command(
     name = "switch_root",
-    version,
+    version = conventions::VERSION,
     about = "Leave the initramfs: move /dev /proc /sys /run into NEWROOT, make it /, delete the \
              initramfs's files and exec INIT",
     after_help = "Examples:\n  exec switch_root /sysroot /sbin/init\n  \

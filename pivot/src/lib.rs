@@ -71,7 +71,7 @@ pub enum PropagationArg {
 #[derive(Parser, Debug)]
 #[command(
     name = "pivot",
-    version,
+    version = conventions::VERSION,
     about = "Switch a process into its own root filesystem, set up as a container runtime does",
     after_help = EXAMPLES
 )]

@@ -107,7 +107,7 @@ pub fn main_with<I: IntoIterator<Item = std::ffi::OsString>>(tool: &str, args: I
             return 0;
         }
         Ok(args::Parsed::Version) => {
-            conventions::outln!("{tool} {}", env!("CARGO_PKG_VERSION"));
+            conventions::outln!("{tool} {}", conventions::VERSION);
             conventions::output::flush();
             return 0;
         }

@@ -915,10 +915,22 @@ pub mod cli {
     }
 
     /// `--version` prints exactly `NAME VERSION` and exits 0.
+    /// `--version` prints `NAME VERSION (commit C)` for a release build, `NAME VERSION (... no
+    /// commit recorded)` otherwise (conventions::VERSION).
     pub fn assert_version(bin: &str, name: &str, version: &str) {
         let out = run(bin, &["--version"]);
         assert_eq!(out.code, Some(0), "{out:?}");
-        assert_eq!(out.stdout, format!("{name} {version}\n"));
+        let build = out
+            .stdout
+            .strip_prefix(&format!("{name} {version} ("))
+            .and_then(|r| r.strip_suffix(")\n"))
+            .unwrap_or_else(|| panic!("not `{name} {version} (...)`: {out:?}"));
+        let hash = |c: &str| c.len() == 12 && c.bytes().all(|b| b.is_ascii_hexdigit());
+        assert!(
+            build.strip_prefix("commit ").is_some_and(hash)
+                || build.ends_with("no commit recorded"),
+            "{out:?}"
+        );
     }
 
     /// `--version` under strace shows none of Rust's runtime start-up: the tool's `main` is a

@@ -79,7 +79,7 @@ Examples:
 #[derive(Parser, Debug, PartialEq)]
 #[command(
     name = "tinyvmm",
-    version,
+    version = conventions::VERSION,
     about = "a minimal KVM virtual machine monitor for scripts",
     after_help = AFTER_HELP
 )]

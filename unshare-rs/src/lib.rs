@@ -130,7 +130,7 @@ pub fn run(tool: &str, args: &[OsString], from: early::Handover) -> Result<Exit,
             Ok(Exit::Code(0))
         }
         plan::Command::Version => {
-            conventions::outln!("{tool} {}", env!("CARGO_PKG_VERSION"));
+            conventions::outln!("{tool} {}", conventions::VERSION);
             Ok(Exit::Code(0))
         }
         plan::Command::Run(p) => match from {

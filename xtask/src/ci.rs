@@ -64,6 +64,7 @@ fn steps(
     let tests = tests.and_then(|()| {
         demo::build_release_of(&["unshare-rs"])?;
         early::audit(&demo::release_dir().join("unshare-rs"))?;
+        release_names_its_commit(&demo::release_dir().join("unshare-rs"))?;
         eprintln!("xtask ci: the shipped unshare-rs's early code calls nothing outside itself");
         util::run(
             util::cargo()
@@ -87,4 +88,26 @@ fn steps(
     // The hardware-KVM lane: Linux under tinyvmm inside a QEMU guest with nested KVM, where the
     // hwkvm tests run (and must not skip) although this host has none.
     nested::run(&[])
+}
+
+/// A shipped build's `--version` names the commit it was built from (conventions/build.rs).
+fn release_names_its_commit(bin: &std::path::Path) -> Result<(), String> {
+    let head = util::output(util::git().args(["rev-parse", "--short=12", "HEAD"]))?;
+    let out = util::output(std::process::Command::new(bin).arg("--version"))?;
+    let want = format!(
+        "unshare-rs {} (commit {})\n",
+        env!("CARGO_PKG_VERSION"),
+        head.trim()
+    );
+    if out != want {
+        return Err(format!(
+            "{} --version printed {out:?}, expected {want:?}",
+            bin.display()
+        ));
+    }
+    eprintln!(
+        "xtask ci: the shipped build names its commit: {}",
+        out.trim()
+    );
+    Ok(())
 }

@@ -26,6 +26,13 @@ pub fn cargo() -> Command {
     c
 }
 
+/// git, in the workspace.
+pub fn git() -> Command {
+    let mut c = Command::new("git");
+    c.current_dir(root());
+    c
+}
+
 /// Runs `cmd`, echoing it first; an error names the command and its status.
 pub fn run(cmd: &mut Command) -> Result<(), String> {
     eprintln!("xtask: $ {}", describe(cmd));
