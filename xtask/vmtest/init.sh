@@ -14,7 +14,12 @@ mount -t tmpfs -o mode=0755 tmpfs /run
 # Only emergencies on the console, so that OOM reports do not scatter through the results.
 echo 1 > /proc/sys/kernel/printk
 
+# A VMM slower than QEMU's TCG (tinyvmm nested under it, in cargo xtask nested) asks for more time
+# per case with vmtest.case_timeout=SECONDS on the kernel command line.
 case_timeout=120
+for w in $(cat /proc/cmdline); do
+    case "$w" in vmtest.case_timeout=*) case_timeout=${w#vmtest.case_timeout=} ;; esac
+done
 
 # User processes other than PID 1 (no kernel threads, no zombies), one "PID COMM" a line; no
 # command substitution, so the listing does not list itself.
@@ -22,7 +27,8 @@ user_procs() {
     for p in /proc/[0-9]*; do
         pid=${p#/proc/}
         [ "$pid" = 1 ] && continue
-        read -r stat <"$p/stat" 2>/dev/null || continue
+        # stderr first: a process that ended since the glob must not print an open error.
+        read -r stat 2>/dev/null <"$p/stat" || continue
         rest=${stat##*) }
         set -- $rest
         [ "$1" = Z ] && continue
