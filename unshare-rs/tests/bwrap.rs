@@ -186,3 +186,51 @@ fn disable_userns_leaves_the_sandbox_unable_to_make_user_namespaces_as_bwrap() {
         "{out:?}"
     );
 }
+
+#[test]
+fn disable_userns_as_an_unprivileged_user_matches_bwrap() {
+    testcaps::require!(Cap::Root, Cap::Userns, Cap::Rootfs);
+    // As nobody: -r, so that pivot (exec'd after unshare-rs) is root in the nested namespace
+    // and keeps its capabilities there; bwrap sets up in its own process and maps 0 by --uid.
+    let wrap = [
+        "setpriv",
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        "--",
+    ];
+    let ours = ours_on_rootfs(&wrap, &["--unshare-all", "-r", "--disable-userns"]);
+    let theirs = bwrap_on_rootfs(
+        &wrap,
+        &[
+            "--unshare-all",
+            "--unshare-user",
+            "--uid",
+            "0",
+            "--gid",
+            "0",
+            "--disable-userns",
+        ],
+    );
+    assert_eq!(ours.code, Some(7), "{ours:?}");
+    assert_eq!(theirs.code, Some(7), "{theirs:?}");
+    let (ours_new, ours_rest) = split(&ours);
+    let (theirs_new, theirs_rest) = split(&theirs);
+    assert_eq!(
+        ours_new,
+        ["cgroup", "ipc", "mnt", "net", "pid", "user", "uts"]
+    );
+    assert_eq!(ours_new, theirs_new, "bwrap: {theirs:?}");
+    assert_eq!(
+        ours_rest,
+        "         0          0          1\n         0          0          1\ndeny\n2147483647\nunshare=1\n"
+    );
+    assert_eq!(ours_rest, theirs_rest, "bwrap: {theirs:?}");
+    assert_eq!(
+        ours.stderr,
+        "unshare: unshare(0x10000000): No space left on device\n"
+    );
+    assert_eq!(ours.stderr, theirs.stderr);
+}
