@@ -2218,7 +2218,7 @@ fn new_operations_refuse_destinations_outside_or_at_the_root() {
 /// (the info line comes first), that the sync fd ends with the container, the status, and the
 /// info line's keys.
 const SUPERVISE_SCRIPT: &str = "d=$2; mkfifo $d/block $d/sync; \
-     eval \"$1\"' /bin/sh -c \"touch /t/ran; exit 5\" 3>$d/sync 6>$d/info 4<$d/block &'; p=$!; \
+     eval \"$1\"' /bin/sh -c \"touch /mnt/ran; exit 5\" 3>$d/sync 6>$d/info 4<$d/block &'; p=$!; \
      exec 7<$d/sync; exec 5>$d/block; \
      while [ ! -s $d/info ]; do sleep 0.01; done; [ -e $d/ran ] || echo blocked; \
      echo go >&5; exec 5>&-; cat <&7; echo eof; wait $p; echo rc=$?; [ -e $d/ran ] && echo ran; \
@@ -2237,11 +2237,11 @@ fn block_sync_and_info_fds_match_bwrap() {
     for (tag, tool) in [
         (
             "pivot",
-            format!("unshare -m -p -f --propagation private -- {BIN} --reaper {fds} --bind $d:/t '{root}'"),
+            format!("unshare -m -p -f --propagation private -- {BIN} --reaper {fds} --bind $d:/mnt '{root}'"),
         ),
         (
             "bwrap",
-            format!("bwrap --unshare-all --ro-bind '{root}' / --proc /proc --dev /dev --bind $d /t {fds}"),
+            format!("bwrap --unshare-all --ro-bind '{root}' / --proc /proc --dev /dev --bind $d /mnt {fds}"),
         ),
     ] {
         let t = Temp::new(&format!("supervise-{tag}"));
@@ -2267,7 +2267,7 @@ fn block_sync_and_info_fds_match_bwrap() {
 /// What the session comparison prints inside: hostname, working directory, the tmpfs's mount
 /// and superblock options (`--size`, `--perms`), the session id and the shell's pid.
 const SESSION_SCRIPT: &str = "hostname; pwd; \
-     awk '$5 == \"/scratch\" { print $6, $NF }' /proc/self/mountinfo; \
+     awk '$5 == \"/mnt\" { print $6, $NF }' /proc/self/mountinfo; \
      cut -d' ' -f6 /proc/$$/stat; echo pid=$$";
 
 /// issue #27 audit: `--hostname`, `-w` (bwrap's `--chdir`), `--new-session`, `--size` and
@@ -2290,7 +2290,7 @@ fn hostname_chdir_session_and_tmpfs_size_match_bwrap() {
         "--perms",
         "0700",
         "--tmpfs",
-        "/scratch",
+        "/mnt",
     ];
     let mut args = vec!["--reaper", "-w", "/tmp"];
     args.extend(ops);
