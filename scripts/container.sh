@@ -8,8 +8,9 @@
 #   unshare-rs      gives it its own pid, mount, uts, ipc, net and cgroup namespaces, with the
 #                   loopback interface up;
 #   pivot           makes ROOTFS its root filesystem (a /proc of its own, minimal /dev,
-#                   read-only /sys)
-#                   and sets its hostname;
+#                   read-only /sys), sets its hostname, and stays as the container's PID 1
+#                   (--reaper): it reaps orphans, forwards signals to the command (PID 2) and
+#                   ends with the command's status, as bwrap's PID 1 does;
 #   setpriv-rs      (bound read-only into the rootfs at /.microtools/setpriv-rs) drops what a
 #                   container engine drops before the program runs: the bounding set cut to
 #                   the engines' eleven capabilities (no SYS_ADMIN, MKNOD, NET_ADMIN...),
@@ -64,7 +65,7 @@ for lib in $(ldd "$setpriv" 2>/dev/null | sed -n 's|.*=> \(/[^ ]*\) .*|\1|p; s|^
 done
 
 # The cgroup name is optional: cgctl picks a unique one unless told.
-set -- pivot --hostname "$hostname" "$@"
+set -- pivot --reaper --hostname "$hostname" "$@"
 set -- unshare-rs -fpmuinC --lo-up --mount-proc -- "$@"
 if [ -n "$name" ]; then
     set -- --name "$name" -- "$@"

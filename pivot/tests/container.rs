@@ -2211,3 +2211,147 @@ fn new_operations_refuse_destinations_outside_or_at_the_root() {
     }
     host.unchanged();
 }
+
+/// What the supervision comparison runs, `sh -c SCRIPT sh TOOL DIR`: TOOL (the container up to
+/// its command, with `--sync-fd 3 --info-fd 6 --block-fd 4` and DIR bound at /t) runs a command
+/// that leaves a mark and exits 5; the script checks that the command waits for the block fd
+/// (the info line comes first), that the sync fd ends with the container, the status, and the
+/// info line's keys.
+const SUPERVISE_SCRIPT: &str = "d=$2; mkfifo $d/block $d/sync; \
+     eval \"$1\"' /bin/sh -c \"touch /mnt/ran; exit 5\" 3>$d/sync 6>$d/info 4<$d/block &'; p=$!; \
+     exec 7<$d/sync; exec 5>$d/block; \
+     while [ ! -s $d/info ]; do sleep 0.01; done; [ -e $d/ran ] || echo blocked; \
+     echo go >&5; exec 5>&-; cat <&7; echo eof; wait $p; echo rc=$?; [ -e $d/ran ] && echo ran; \
+     tr -d '\\n ' < $d/info | sed 's/[0-9][0-9]*/N/g'; echo";
+
+/// issue #27 audit: `--block-fd`, `--sync-fd` and `--info-fd` against bwrap's for the same
+/// command on the same rootfs (bwrap prints its info object over several lines; compared
+/// without the whitespace).
+#[test]
+fn block_sync_and_info_fds_match_bwrap() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let root = rootfs();
+    let fds = "--sync-fd 3 --info-fd 6 --block-fd 4";
+    let mut seen = Vec::new();
+    for (tag, tool) in [
+        (
+            "pivot",
+            format!("unshare -m -p -f --propagation private -- {BIN} --reaper {fds} --bind $d:/mnt '{root}'"),
+        ),
+        (
+            "bwrap",
+            format!("bwrap --unshare-all --ro-bind '{root}' / --proc /proc --dev /dev --bind $d /mnt {fds}"),
+        ),
+    ] {
+        let t = Temp::new(&format!("supervise-{tag}"));
+        let out = testcaps::run(
+            Command::new("sh")
+                .args(["-c", SUPERVISE_SCRIPT, "sh", &tool])
+                .arg(&t.0),
+            LIMIT,
+        );
+        assert_eq!(out.stderr, "", "{tag}: {out:?}");
+        assert_eq!(
+            out.stdout,
+            "blocked\neof\nrc=5\nran\n{\"child-pid\":N,\"cgroup-namespace\":N,\"ipc-namespace\":N,\
+             \"mnt-namespace\":N,\"net-namespace\":N,\"pid-namespace\":N,\"uts-namespace\":N}\n",
+            "{tag}: {out:?}"
+        );
+        seen.push(out.stdout);
+    }
+    assert_eq!(seen[0], seen[1]);
+    host.unchanged();
+}
+
+/// What the session comparison prints inside: hostname, working directory, the tmpfs's mount
+/// and superblock options (`--size`, `--perms`), the session id and the shell's pid.
+const SESSION_SCRIPT: &str = "hostname; pwd; \
+     awk '$5 == \"/mnt\" { print $6, $NF }' /proc/self/mountinfo; \
+     cut -d' ' -f6 /proc/$$/stat; echo pid=$$";
+
+/// issue #27 audit: `--hostname`, `-w` (bwrap's `--chdir`), `--new-session`, `--size` and
+/// `--perms` of a `--tmpfs`, with the reaper, give what bwrap gives on the same rootfs: the
+/// command is PID 2 in a new session led by the reaper (session 1, as bwrap's), the tmpfs has
+/// the same size and mode.
+#[test]
+fn hostname_chdir_session_and_tmpfs_size_match_bwrap() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let root = rootfs();
+    let ops = [
+        "--hostname",
+        "box",
+        "--tmpfs",
+        "/tmp",
+        "--new-session",
+        "--size",
+        "1048576",
+        "--perms",
+        "0700",
+        "--tmpfs",
+        "/mnt",
+    ];
+    let mut args = vec!["--reaper", "-w", "/tmp"];
+    args.extend(ops);
+    let out = sh_in_container(&args, SESSION_SCRIPT);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout, "box\n/tmp\nrw,nosuid,nodev,relatime rw,size=1024k,mode=700\n1\npid=2\n",
+        "{out:?}"
+    );
+    let mut b = vec![
+        "--unshare-all",
+        "--ro-bind",
+        &root,
+        "/",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--chdir",
+        "/tmp",
+    ];
+    b.extend(ops);
+    b.extend(["/bin/sh", "-c", SESSION_SCRIPT]);
+    let theirs = bwrap(&b);
+    assert_eq!(theirs.code, Some(0), "{theirs:?}");
+    assert_eq!(theirs.stdout, out.stdout, "bwrap: {theirs:?}");
+    assert_eq!(theirs.stderr, out.stderr, "bwrap: {theirs:?}");
+    host.unchanged();
+}
+
+/// The die-with-parent check, `sh -c SCRIPT sh LAUNCHER`: LAUNCHER (a process that stays the
+/// container's parent, then the container up to its command) runs `sleep 100`; the script
+/// finds that sleep among the launcher's descendants, kills the launcher and says whether the
+/// sleep died with it.
+const DEATH_SCRIPT: &str = "desc() { for c in $(cat /proc/$1/task/*/children 2>/dev/null); do \
+     echo $c; desc $c; done; }; \
+     eval \"$1 /bin/sleep 100 &\"; u=$!; c=''; \
+     while [ -z \"$c\" ]; do for x in $(desc $u); do \
+     [ \"$(cat /proc/$x/comm 2>/dev/null)\" = sleep ] && c=$x; done; sleep 0.01; done; \
+     kill -9 $u; i=0; while [ $i -lt 300 ]; do s=$(cut -d' ' -f3 /proc/$c/stat 2>/dev/null); \
+     if [ -z \"$s\" ] || [ \"$s\" = Z ]; then echo dead; exit 0; fi; sleep 0.01; i=$((i+1)); \
+     done; echo alive; kill -9 $c";
+
+/// issue #27 audit: `--die-with-parent` as bwrap's: the launcher's death kills the command,
+/// with pivot's reaper as with bwrap's.
+#[test]
+fn die_with_parent_matches_bwrap() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let root = rootfs();
+    for launcher in [
+        format!("unshare -m -p -f --propagation private -- {BIN} --reaper --die-with-parent '{root}'"),
+        format!(
+            "unshare -f -- bwrap --unshare-all --die-with-parent --ro-bind '{root}' / --proc /proc --dev /dev"
+        ),
+    ] {
+        let out = testcaps::run(
+            Command::new("sh").args(["-c", DEATH_SCRIPT, "sh", &launcher]),
+            LIMIT,
+        );
+        assert_eq!(out.stdout, "dead\n", "{launcher}: {out:?}");
+    }
+    host.unchanged();
+}

@@ -1,6 +1,7 @@
-//! setpriv-rs as the last step of the composed container (`unshare-rs -fpmuin --mount-proc --
-//! pivot ROOTFS setpriv-rs --default-container -- CMD`), run inside the busybox rootfs: the
-//! program is no longer host root with every capability.
+//! setpriv-rs as the last step of the composed container, the README's pipeline
+//! (`unshare-rs -fpmuinC --lo-up --mount-proc -- pivot --reaper ROOTFS setpriv-rs
+//! --default-container -- CMD`), run inside the busybox rootfs: the program is no longer host
+//! root with every capability.
 
 use std::process::Command;
 use std::time::Duration;
@@ -34,8 +35,9 @@ fn binds(bin: &str) -> Vec<String> {
 fn in_container(script: &str) -> testcaps::Output {
     let bin = testcaps::tool_bin("setpriv-rs", BIN);
     let mut cmd = Command::new(testcaps::sibling_bin("unshare-rs"));
-    cmd.args(["-fpmuin", "--mount-proc", "--"])
+    cmd.args(["-fpmuinC", "--lo-up", "--mount-proc", "--"])
         .arg(testcaps::sibling_bin("pivot"))
+        .arg("--reaper")
         .args(binds(bin))
         .arg(testcaps::rootfs())
         .args([INSIDE, "--default-container", "--", "/bin/sh", "-c", script]);
@@ -55,7 +57,8 @@ fn the_container_process_has_the_engine_set_nnp_and_a_filter() {
     testcaps::require!(Cap::Root, Cap::Rootfs);
     let out = in_container("cat /proc/self/status; echo pid=$$");
     assert_eq!(out.code, Some(0), "{out:?}");
-    assert!(out.stdout.contains("pid=1\n"), "{out:?}");
+    // PID 2: pivot's reaper is PID 1.
+    assert!(out.stdout.contains("pid=2\n"), "{out:?}");
     assert_eq!(field(&out.stdout, "CapEff"), DEFAULT_SET, "{out:?}");
     assert_eq!(field(&out.stdout, "CapPrm"), DEFAULT_SET);
     assert_eq!(field(&out.stdout, "CapBnd"), DEFAULT_SET);

@@ -92,6 +92,16 @@ Beyond util-linux:
  --report=<fd>|<file>      before exec, write one JSON line: the program's pid as the caller
                            sees it and the inode of each namespace it runs in
 
+Beyond util-linux, as bubblewrap:
+ --unshare-all             -m -i -p -n -u -f, and user and cgroup where the kernel has them
+                           (a new user namespace then maps the caller's ids, as -c)
+ --unshare-user-try        a new user namespace where the kernel has one, else none
+ --unshare-cgroup-try      a new cgroup namespace where the kernel has one, else none
+ --share-net               keep the network namespace (after --unshare-all or -n)
+ --disable-userns          the program cannot create user namespaces: a nested one is entered
+                           whose parent allows one child (makes a user namespace as
+                           --unshare-user-try, but fails where the kernel has none)
+
  -h, --help                display this help
  -V, --version             display version
 
@@ -104,6 +114,7 @@ Examples:
   {tool} -n --lo-up ping -c1 127.0.0.1   # a network namespace with lo up
   {tool} --uts=/run/ns/uts hostname demo && nsenter --uts=/run/ns/uts hostname
   {tool} -fpm --report=3 sleep 60 3>ns.json &   # ns.json: pid and namespace inodes
+  {tool} --unshare-all --disable-userns sh        # bwrap's namespaces, no new user ones
 "
     )
 }
@@ -133,13 +144,17 @@ pub fn run(tool: &str, args: &[OsString], from: early::Handover) -> Result<Exit,
             conventions::outln!("{tool} {}", conventions::VERSION);
             Ok(Exit::Code(0))
         }
-        plan::Command::Run(p) => match from {
-            early::Handover::Start => run::execute(tool, &p, caller, 0, false),
-            early::Handover::Resume { step, child, .. } => {
-                run::execute(tool, &p, caller, step, child)
+        plan::Command::Run(mut p) => {
+            p.resolve_try(caller, &run::kernel_has)
+                .map_err(Error::Failed)?;
+            match from {
+                early::Handover::Start => run::execute(tool, &p, caller, 0, false),
+                early::Handover::Resume { step, child, .. } => {
+                    run::execute(tool, &p, caller, step, child)
+                }
+                early::Handover::Wait(pid) => run::wait_for(&p, pid),
             }
-            early::Handover::Wait(pid) => run::wait_for(&p, pid),
+            .map(Exit::Child)
         }
-        .map(Exit::Child),
     }
 }

@@ -41,6 +41,11 @@ pub enum Opt {
     Owner,
     LoUp,
     Report,
+    UnshareAll,
+    UnshareUserTry,
+    UnshareCgroupTry,
+    ShareNet,
+    DisableUserns,
     Help,
     Version,
 }
@@ -56,7 +61,7 @@ const fn ns_spec(long: &'static str, short: char, flag: libc::c_int) -> Spec<Opt
 
 /// The option table. Short namespace letters take no argument: util-linux 2.38.1 reads `-mfoo`
 /// as `-m -f -o -o` (an error), so persistence is only `--mount=FILE`.
-pub const OPTIONS: [Spec<Opt>; 38] = [
+pub const OPTIONS: [Spec<Opt>; 43] = [
     ns_spec("mount", 'm', libc::CLONE_NEWNS),
     ns_spec("uts", 'u', libc::CLONE_NEWUTS),
     ns_spec("ipc", 'i', libc::CLONE_NEWIPC),
@@ -98,6 +103,16 @@ pub const OPTIONS: [Spec<Opt>; 38] = [
     spec("owner", None, HasArg::Required, Opt::Owner),
     spec("lo-up", None, HasArg::No, Opt::LoUp),
     spec("report", None, HasArg::Required, Opt::Report),
+    spec("unshare-all", None, HasArg::No, Opt::UnshareAll),
+    spec("unshare-user-try", None, HasArg::No, Opt::UnshareUserTry),
+    spec(
+        "unshare-cgroup-try",
+        None,
+        HasArg::No,
+        Opt::UnshareCgroupTry,
+    ),
+    spec("share-net", None, HasArg::No, Opt::ShareNet),
+    spec("disable-userns", None, HasArg::No, Opt::DisableUserns),
     spec("help", Some('h'), HasArg::No, Opt::Help),
     spec("version", Some('V'), HasArg::No, Opt::Version),
 ];
@@ -181,6 +196,10 @@ pub enum Step {
     MapGroup,
     /// Write setgroups.
     Setgroups(Setgroups),
+    /// `--disable-userns`: limit the new user namespace to one child (its
+    /// `user.max_user_namespaces` 1), enter that child (mapping the single ids through) and check
+    /// that one more cannot be made.
+    DisableUserns,
     /// Change the propagation of / recursively.
     Propagation(libc::c_ulong),
     /// chroot.
@@ -213,6 +232,11 @@ pub enum Step {
 pub struct Plan {
     /// `CLONE_NEW*` flags for unshare(2).
     pub flags: libc::c_int,
+    /// The `-try` namespaces (`--unshare-all`, `--unshare-user-try`, `--unshare-cgroup-try`):
+    /// added to `flags` by [`Plan::resolve_try`] where the kernel has them.
+    pub try_flags: libc::c_int,
+    /// `--disable-userns`: the program cannot create user namespaces.
+    pub disable_userns: bool,
     /// Namespaces to persist.
     pub persist: Vec<Persist>,
     /// Run the program as a child.
@@ -334,6 +358,62 @@ impl Plan {
             && self.whitelist_env.is_empty()
     }
 
+    /// Adds the `-try` namespaces the kernel has (`has(flag)`, [`crate::run::kernel_has`]) to
+    /// `flags`, as bwrap does. A user namespace that only a `-try` asked for gets bwrap's map, the
+    /// caller's ids to themselves (`-c`), unless a map option said otherwise.
+    /// `--disable-userns` fails here when no user namespace can be made.
+    pub fn resolve_try(
+        &mut self,
+        caller: Caller,
+        has: &dyn Fn(libc::c_int) -> bool,
+    ) -> Result<(), String> {
+        for flag in [libc::CLONE_NEWUSER, libc::CLONE_NEWCGROUP] {
+            if self.try_flags & flag == 0 || self.flags & flag != 0 || !has(flag) {
+                continue;
+            }
+            self.flags |= flag;
+            if flag == libc::CLONE_NEWUSER
+                && self.map_user.is_none()
+                && self.map_group.is_none()
+                && !self.uses_map_helper()
+            {
+                self.map_user = Some(caller.euid);
+                self.map_group = Some(caller.egid);
+            }
+        }
+        self.try_flags = 0;
+        if self.disable_userns && self.flags & libc::CLONE_NEWUSER == 0 {
+            return Err("--disable-userns needs a new user namespace, and this kernel cannot make one (no /proc/self/ns/user, or sysctl user.max_user_namespaces is 0)".into());
+        }
+        Ok(())
+    }
+
+    /// Whether the single-id maps are written before the fork, right after a first unshare of
+    /// the user namespace alone: `--disable-userns` enters a nested one there, in which the
+    /// other namespaces are then made (so the program, in the nested one, owns them).
+    fn maps_first(&self) -> bool {
+        self.disable_userns && self.flags & libc::CLONE_NEWUSER != 0
+    }
+
+    /// The single-id map, setgroups and `--disable-userns` steps, wherever they run.
+    fn map_steps(&self, s: &mut Vec<Step>) {
+        if self.map_user.is_some() && !self.helper_maps_users() {
+            s.push(Step::MapUser);
+        }
+        if self.map_group.is_some() && !self.helper_maps_groups() {
+            s.push(Step::MapGroup);
+        }
+        // When the helper writes gid_map it writes setgroups first (afterwards it is refused);
+        // with a single gid map `deny` was just written (and `allow` refused by parse).
+        if let (Some(sg), false, false) = (
+            self.setgroups,
+            self.helper_maps_groups(),
+            self.map_group.is_some(),
+        ) {
+            s.push(Step::Setgroups(sg));
+        }
+    }
+
     /// The steps in the order they run.
     pub fn steps(&self) -> Vec<Step> {
         let mut s = Vec::new();
@@ -348,7 +428,14 @@ impl Plan {
         if self.owner.is_some() {
             s.push(Step::BecomeOwner);
         }
-        if self.flags != 0 {
+        if self.maps_first() {
+            s.push(Step::Unshare(libc::CLONE_NEWUSER));
+            self.map_steps(&mut s);
+            s.push(Step::DisableUserns);
+            if self.flags != libc::CLONE_NEWUSER {
+                s.push(Step::Unshare(self.flags & !libc::CLONE_NEWUSER));
+            }
+        } else if self.flags != 0 {
             s.push(Step::Unshare(self.flags));
         }
         if self.uses_map_helper() {
@@ -368,20 +455,8 @@ impl Plan {
         if let Some(sig) = self.kill_child {
             s.push(Step::KillWithParent(sig));
         }
-        if self.map_user.is_some() && !self.helper_maps_users() {
-            s.push(Step::MapUser);
-        }
-        if self.map_group.is_some() && !self.helper_maps_groups() {
-            s.push(Step::MapGroup);
-        }
-        // When the helper writes gid_map it writes setgroups first (afterwards it is refused);
-        // with a single gid map `deny` was just written (and `allow` refused by parse).
-        if let (Some(sg), false, false) = (
-            self.setgroups,
-            self.helper_maps_groups(),
-            self.map_group.is_some(),
-        ) {
-            s.push(Step::Setgroups(sg));
+        if !self.maps_first() {
+            self.map_steps(&mut s);
         }
         if let (Some(p), true) = (self.propagation, self.flags & libc::CLONE_NEWNS != 0) {
             s.push(Step::Propagation(p));
@@ -455,6 +530,8 @@ pub fn parse(
     let mut opts = Getopt::new(&OPTIONS, args);
     let mut p = Plan {
         flags: 0,
+        try_flags: 0,
+        disable_userns: false,
         persist: Vec::new(),
         fork: false,
         kill_child: None,
@@ -643,6 +720,28 @@ pub fn parse(
                     ReportTo::File(PathBuf::from(v))
                 });
             }
+            Opt::UnshareAll => {
+                // bwrap's set, and as bwrap the program runs inside the new pid namespace.
+                p.flags |= libc::CLONE_NEWNS
+                    | libc::CLONE_NEWIPC
+                    | libc::CLONE_NEWPID
+                    | libc::CLONE_NEWNET
+                    | libc::CLONE_NEWUTS;
+                p.try_flags |= libc::CLONE_NEWUSER | libc::CLONE_NEWCGROUP;
+                p.fork = true;
+            }
+            Opt::UnshareUserTry => p.try_flags |= libc::CLONE_NEWUSER,
+            Opt::UnshareCgroupTry => p.try_flags |= libc::CLONE_NEWCGROUP,
+            Opt::ShareNet => {
+                p.flags &= !libc::CLONE_NEWNET;
+                p.persist.retain(|x| x.kind.flag != libc::CLONE_NEWNET);
+            }
+            Opt::DisableUserns => {
+                // A user namespace is needed; made as --unshare-user-try makes it (bwrap's
+                // map), but not skipped: resolve_try fails where the kernel has none.
+                p.try_flags |= libc::CLONE_NEWUSER;
+                p.disable_userns = true;
+            }
             Opt::Help => return Ok(Command::Help),
             Opt::Version => return Ok(Command::Version),
         }
@@ -662,6 +761,9 @@ pub fn parse(
     }
     if p.setgroups == Some(Setgroups::Allow) && p.map_group.is_some() {
         return Err("options --setgroups=allow and --map-group are mutually exclusive".into());
+    }
+    if p.disable_userns && (p.uses_map_helper() || p.owner.is_some()) {
+        return Err("--disable-userns works with single-id maps (-r, -c, --map-user, --map-group), not with --map-users/--map-groups ranges or --owner: the nested user namespace's map is written from inside it".into());
     }
     if p.lo_up && p.flags & libc::CLONE_NEWNET == 0 {
         return Err("--lo-up needs a new network namespace (-n)".into());
@@ -1045,5 +1147,104 @@ mod tests {
             ]
         );
         assert_eq!(p.chdir_target(), Some(PathBuf::from("/")));
+    }
+
+    const ALL: libc::c_int = libc::CLONE_NEWNS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWNET
+        | libc::CLONE_NEWUTS;
+
+    #[test]
+    fn unshare_all_is_bwraps_set_with_the_try_forms_resolved_by_the_kernel() {
+        let mut p = plan(&["--unshare-all", "true"]).expect("plan");
+        assert_eq!((p.flags, p.fork), (ALL, true));
+        assert_eq!(p.try_flags, libc::CLONE_NEWUSER | libc::CLONE_NEWCGROUP);
+        // A kernel with both: bwrap's user namespace maps the caller to itself.
+        p.resolve_try(ME, &|_| true).expect("resolve");
+        assert_eq!(p.flags, ALL | libc::CLONE_NEWUSER | libc::CLONE_NEWCGROUP);
+        assert_eq!(
+            (p.map_user, p.map_group, p.try_flags),
+            (Some(1000), Some(100), 0)
+        );
+        // A kernel without user namespaces (or max_user_namespaces 0): skipped, no map.
+        let mut p = plan(&["--unshare-all", "true"]).expect("plan");
+        p.resolve_try(ME, &|f| f != libc::CLONE_NEWUSER)
+            .expect("resolve");
+        assert_eq!(p.flags, ALL | libc::CLONE_NEWCGROUP);
+        assert_eq!((p.map_user, p.map_group), (None, None));
+        assert_eq!(p.steps()[0], Step::Unshare(ALL | libc::CLONE_NEWCGROUP));
+        // An explicit -r keeps its map; an explicit -U (no map) is not given one.
+        let mut p = plan(&["--unshare-all", "-r"]).expect("plan");
+        p.resolve_try(ME, &|_| true).expect("resolve");
+        assert_eq!((p.map_user, p.map_group), (Some(0), Some(0)));
+        let mut p = plan(&["--unshare-all", "-U"]).expect("plan");
+        p.resolve_try(ME, &|_| true).expect("resolve");
+        assert_eq!((p.map_user, p.map_group), (None, None));
+        // The single -try forms, and --share-net after --unshare-all (also dropping a --net=FILE).
+        let mut p = plan(&["--unshare-cgroup-try", "--unshare-user-try"]).expect("plan");
+        p.resolve_try(ME, &|f| f == libc::CLONE_NEWCGROUP)
+            .expect("resolve");
+        assert_eq!((p.flags, p.fork), (libc::CLONE_NEWCGROUP, false));
+        let p = plan(&["--net=/run/n", "--unshare-all", "--share-net"]).expect("plan");
+        assert_eq!(p.flags, ALL & !libc::CLONE_NEWNET);
+        assert!(p.persist.is_empty());
+        let p = plan(&["--share-net", "--unshare-all"]).expect("plan");
+        assert_eq!(p.flags, ALL, "options act in order");
+    }
+
+    #[test]
+    fn disable_userns_maps_first_then_nests_then_makes_the_rest() {
+        let mut p =
+            plan(&["--disable-userns", "-r", "-fpm", "--mount-proc", "true"]).expect("plan");
+        p.resolve_try(ME, &|_| true).expect("resolve");
+        assert_eq!(
+            p.steps(),
+            vec![
+                Step::Unshare(libc::CLONE_NEWUSER),
+                Step::MapUser,
+                Step::MapGroup,
+                Step::DisableUserns,
+                Step::Unshare(libc::CLONE_NEWPID | libc::CLONE_NEWNS),
+                Step::Fork,
+                Step::Propagation(libc::MS_REC | libc::MS_PRIVATE),
+                Step::MountProc,
+                Step::Exec,
+            ]
+        );
+        // It makes a user namespace as --unshare-user-try would (bwrap's map), or fails.
+        let mut p = plan(&["--disable-userns", "true"]).expect("plan");
+        let e = p.clone().resolve_try(ME, &|_| false).unwrap_err();
+        assert!(
+            e.starts_with("--disable-userns needs a new user namespace"),
+            "{e}"
+        );
+        p.resolve_try(ME, &|_| true).expect("resolve");
+        assert_eq!((p.map_user, p.map_group), (Some(1000), Some(100)));
+        assert_eq!(
+            p.steps(),
+            vec![
+                Step::Unshare(libc::CLONE_NEWUSER),
+                Step::MapUser,
+                Step::MapGroup,
+                Step::DisableUserns,
+                Step::Exec
+            ]
+        );
+        // With --unshare-all the try-made user namespace is bwrap's -c.
+        let mut p = plan(&["--unshare-all", "--disable-userns", "true"]).expect("plan");
+        p.resolve_try(ME, &|_| true).expect("resolve");
+        assert_eq!((p.map_user, p.map_group), (Some(1000), Some(100)));
+        assert_eq!(p.flags, ALL | libc::CLONE_NEWUSER | libc::CLONE_NEWCGROUP);
+        for args in [
+            &["--disable-userns", "--map-users=0:100000:10"][..],
+            &["--disable-userns", "--owner=1000:100"],
+        ] {
+            let e = plan(args).unwrap_err();
+            assert!(
+                e.starts_with("--disable-userns works with single-id maps"),
+                "{e}"
+            );
+        }
     }
 }

@@ -252,6 +252,27 @@ fn write_file(path: &Path, text: &str, hint: &str) -> Result<(), Error> {
         .map_err(|e| Error::io(format!("write {} failed", path.display()), e, hint))
 }
 
+/// The sysctl `user.max_user_namespaces` of the reading process's user namespace.
+pub const MAX_USER_NAMESPACES: &str = "/proc/sys/user/max_user_namespaces";
+
+/// Whether the kernel can make a namespace of this `-try` type, as bwrap decides: its
+/// `/proc/self/ns` file exists, and for a user namespace neither `user.max_user_namespaces` is
+/// 0 nor (RHEL 7) the `user_namespace.enable` module parameter `N`.
+pub fn kernel_has(flag: libc::c_int) -> bool {
+    let Some(kind) = ns::by_flag(flag) else {
+        return false;
+    };
+    if !Path::new("/proc/self/ns").join(kind.proc_name).exists() {
+        return false;
+    }
+    if flag != libc::CLONE_NEWUSER {
+        return true;
+    }
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    read(MAX_USER_NAMESPACES).trim() != "0"
+        && !read("/sys/module/user_namespace/parameters/enable").starts_with('N')
+}
+
 const MAP_HINT: &str = "without CAP_SETUID/CAP_SETGID in the parent user namespace only the \
                         caller's own id can be mapped (-r, -c, --map-user); ranges need \
                         newuidmap/newgidmap and /etc/subuid, /etc/subgid entries";
@@ -792,6 +813,7 @@ impl<'a> Runner<'a> {
                 sg.word(),
                 "setgroups can be changed only before gid_map is written, in a new user namespace",
             )?,
+            Step::DisableUserns => self.disable_userns()?,
             Step::Propagation(flags) => self.propagation(*flags)?,
             Step::Chroot => self.chroot()?,
             Step::Chdir => self.chdir()?,
@@ -892,6 +914,8 @@ impl<'a> Runner<'a> {
         if let Some(old) = old_mnt_id {
             newer_mount_namespace(old)?;
         }
+        // A second unshare (--disable-userns) moved us again.
+        self.report_ns = None;
         self.capture_ns();
         Ok(())
     }
@@ -1038,6 +1062,51 @@ impl<'a> Runner<'a> {
             &format!("{inner} {} 1", self.caller.egid),
             MAP_HINT,
         )?;
+        Ok(())
+    }
+
+    /// `--disable-userns`, as bwrap does it: the user namespace just made may have one child;
+    /// we enter that child, whose program then cannot raise the limit (it is the parent's) nor
+    /// make another. The single-id maps go through unchanged (each id to itself).
+    fn disable_userns(&mut self) -> Result<(), Error> {
+        let plan = self.plan;
+        write_file(
+            Path::new(MAX_USER_NAMESPACES),
+            "1",
+            "the new user namespace's own limit; /proc must be a proc mount",
+        )?;
+        // SAFETY: unshare takes only flags.
+        if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
+            return Err(Error::io(
+                "unshare(CLONE_NEWUSER) of the nested user namespace failed",
+                std::io::Error::last_os_error(),
+                "",
+            ));
+        }
+        if let Some(uid) = plan.map_user {
+            write_file(
+                Path::new("/proc/self/uid_map"),
+                &format!("{uid} {uid} 1"),
+                MAP_HINT,
+            )?;
+        }
+        if let Some(gid) = plan.map_group {
+            write_file(Path::new("/proc/self/setgroups"), "deny", "")?;
+            write_file(
+                Path::new("/proc/self/gid_map"),
+                &format!("{gid} {gid} 1"),
+                MAP_HINT,
+            )?;
+        }
+        // bwrap checks the same way: should a third one be made, we end here, failing.
+        // SAFETY: as above.
+        if unsafe { libc::unshare(libc::CLONE_NEWUSER) } == 0 {
+            return Err(Error::Failed(format!(
+                "--disable-userns: a user namespace could still be created after writing 1 to {MAX_USER_NAMESPACES} (the kernel does not count nested user namespaces against it)"
+            )));
+        }
+        self.report_ns = None;
+        self.capture_ns();
         Ok(())
     }
 

@@ -6,6 +6,7 @@ pub mod chart;
 pub mod guest;
 pub mod measure;
 pub mod report;
+pub mod sandbox;
 
 use crate::{deps, rootfs, util};
 use report::{CaseResult, Goal, GroupResult};
@@ -461,16 +462,20 @@ pub fn run(args: &[String]) -> Result<(), String> {
             None
         }
     };
+    let sandbox = sandbox::prepare(&work)
+        .map_err(|e| eprintln!("xtask bench: no seccomp comparison: {e}"))
+        .ok();
     // What was just written (the release build, the guest, the initramfs) is flushed before
     // the timing starts, so that its writeback does not land in the first groups' runs.
     util::run(&mut Command::new("sync"))?;
-    let groups = plan(
+    let mut groups = plan(
         &bin,
         &rootfs,
         holder.as_ref().map(|h| h.target),
         guest.as_deref(),
         linux.as_ref(),
     );
+    groups.extend(sandbox::groups(&bin, &rootfs, sandbox.as_ref()));
     // After the build: what other work there is, not ours.
     let load_start = report::load_average();
     let total = groups.len();

@@ -24,6 +24,16 @@ const HOSTNAME: &str = "microtools-demo";
 /// The tools the demo composes.
 pub const TOOLS: [&str; 5] = ["unshare-rs", "nsenter-rs", "pivot", "cgctl", "tinyvmm"];
 
+/// What the demo builds and runs: [`TOOLS`] and setpriv-rs, the container's last step.
+pub const DEMO_TOOLS: [&str; 6] = [
+    TOOLS[0],
+    TOOLS[1],
+    TOOLS[2],
+    TOOLS[3],
+    TOOLS[4],
+    "setpriv-rs",
+];
+
 /// What runs inside the container and the plain process: the same questions, asked from inside.
 /// `$1` is the directory holding the memory cgroup's interface files as this process sees them.
 const PROBE: &str = r#"echo "pid: $$"
@@ -31,7 +41,11 @@ echo "hostname: $(hostname)"
 echo "mounts: $(wc -l < /proc/self/mountinfo)"
 echo "memory limit: $(cat "$1/memory.limit_in_bytes" 2>/dev/null || cat "$1/memory.max" 2>/dev/null || echo unknown)"
 echo "kernel: $(uname -r)"
+awk '/^(CapEff|CapBnd|NoNewPrivs|Seccomp):/ { print $1 " " $2 }' /proc/self/status
 "#;
+
+/// Where the container's setpriv-rs is bound inside the rootfs (as scripts/container.sh does).
+const SETPRIV_INSIDE: &str = "/.microtools/setpriv-rs";
 
 /// Parsed command line.
 #[derive(Debug, Default)]
@@ -280,7 +294,7 @@ fn setup(opts: &Options, rootfs: &Path) -> Result<(PathBuf, Vec<(String, String)
         Some(d) => d.clone(),
         None => build_release(),
     };
-    let missing = TOOLS
+    let missing = DEMO_TOOLS
         .iter()
         .filter(|t| !bin_dir.join(t).is_file())
         .map(|t| {
@@ -305,8 +319,8 @@ const RELEASE_TARGET: &str = "x86_64-unknown-linux-gnu";
 /// once, else one by one so that one crate that does not compile does not take the others
 /// down. Returns the directory of the binaries.
 pub fn build_release() -> std::path::PathBuf {
-    if build_release_of(&TOOLS).is_err() {
-        for t in TOOLS {
+    if build_release_of(&DEMO_TOOLS).is_err() {
+        for t in DEMO_TOOLS {
             if let Err(e) = build_release_of(&[t]) {
                 eprintln!("xtask demo: {t} does not build now: {e}");
             }
@@ -464,7 +478,7 @@ fn container_row(
     ]
     .map(String::from)
     .to_vec();
-    if let Some(why) = unavailable_tool(missing, &["cgctl", "unshare-rs", "pivot"]) {
+    if let Some(why) = unavailable_tool(missing, &["cgctl", "unshare-rs", "pivot", "setpriv-rs"]) {
         row.unavailable = Some(why);
         say(&format!(
             "   unavailable: {}",
@@ -485,14 +499,24 @@ fn container_row(
         // mounts the container's own /proc in the new root) but is what a user types.
         c.arg(bin.join("unshare-rs"))
             .args(["-fpmuinC", "--mount-proc", "--"]);
-        c.arg(bin.join("pivot")).args(["--hostname", HOSTNAME]);
+        c.arg(bin.join("pivot"))
+            .args(["--reaper", "--hostname", HOSTNAME]);
+        // setpriv-rs, bound in read-only (with its libraries when it is not the static build),
+        // drops what an engine drops before the probe runs.
+        let setpriv = bin.join("setpriv-rs");
+        c.arg("--ro-bind")
+            .arg(format!("{}:{SETPRIV_INSIDE}", setpriv.display()));
+        for lib in shared_libraries(&setpriv) {
+            c.arg("--ro-bind").arg(lib);
+        }
         // The container's own memory cgroup, read-only at /mnt, so that it can read its limit
         // without mounting a cgroup filesystem.
         if let Some(root) = &memcg {
             c.arg("--ro-bind")
                 .arg(format!("{}:/mnt", root.join(&name).display()));
         }
-        c.arg(rootfs);
+        c.arg(rootfs)
+            .args([SETPRIV_INSIDE, "--default-container", "--"]);
         if i == 0 {
             c.args(["/bin/sh", "-c", PROBE, "sh", "/mnt"]);
         } else {
@@ -507,6 +531,10 @@ fn container_row(
         }
     };
     repeat(&mut row, &mut make, &mut after, say);
+    if let Some(p) = privileges(&row.inside) {
+        say(&format!("   privileges inside: {p}"));
+        row.isolation.push(p);
+    }
     row.kernel_detail = format!(
         "shared: the host's {}",
         row.inside
@@ -516,6 +544,77 @@ fn container_row(
             .unwrap_or_else(host_kernel)
     );
     row
+}
+
+/// The libraries `ldd` lists for a dynamically linked binary (none for the static build).
+fn shared_libraries(bin: &Path) -> Vec<String> {
+    let Ok(out) = Command::new("ldd").arg(bin).output() else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| match l.split_once("=> ") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => l.split_whitespace().next(),
+        })
+        .filter(|p| p.starts_with('/'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The capability names of a `/proc/PID/status` mask (`CapEff: 00000000800405fb`), lower case
+/// without `cap_`, or None when it is not hex.
+pub fn cap_names(mask: &str) -> Option<Vec<String>> {
+    let bits = u64::from_str_radix(mask.trim(), 16).ok()?;
+    let mut names: Vec<(u8, String)> = caps::all()
+        .into_iter()
+        .filter(|c| c.index() < 64 && bits & (1u64 << c.index()) != 0)
+        .map(|c| {
+            let n = c.to_string().to_lowercase();
+            (c.index(), n.trim_start_matches("cap_").to_string())
+        })
+        .collect();
+    names.sort();
+    let known: u64 = names.iter().map(|(i, _)| 1u64 << i).sum();
+    if known != bits {
+        names.push((64, format!("unnamed bits {:#x}", bits & !known)));
+    }
+    Some(names.into_iter().map(|(_, n)| n).collect())
+}
+
+/// What the probe read from `/proc/self/status` inside, as one line: the effective and bounding
+/// capabilities, no_new_privs and the seccomp mode.
+pub fn privileges(inside: &[(String, String)]) -> Option<String> {
+    let get = |k: &str| {
+        inside
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let (eff, bnd) = (cap_names(get("CapEff")?)?, cap_names(get("CapBnd")?)?);
+    let list = |v: &[String]| match v.len() {
+        0 => "none".to_string(),
+        n if n == caps::all().len() => format!("all {n}"),
+        n => format!("{n}: {}", v.join(" ")),
+    };
+    let bounding = if bnd == eff {
+        "the same".to_string()
+    } else {
+        list(&bnd)
+    };
+    let nnp = match get("NoNewPrivs") {
+        Some("1") => "no_new_privs",
+        _ => "no no_new_privs",
+    };
+    let seccomp = match get("Seccomp") {
+        Some("2") => "a seccomp filter",
+        Some("1") => "seccomp strict mode",
+        _ => "no seccomp filter",
+    };
+    Some(format!(
+        "capabilities {} (bounding set {bounding}), {nnp}, {seccomp}",
+        list(&eff)
+    ))
 }
 
 fn vm_row(bin: &Path, missing: &[(String, String)], say: &dyn Fn(&str)) -> Row {
@@ -850,6 +949,9 @@ fn process_row(say: &dyn Fn(&str)) -> Row {
         }
     };
     repeat(&mut row, &mut make, &mut |_| {}, say);
+    if let Some(p) = privileges(&row.inside) {
+        row.isolation.push(p);
+    }
     row
 }
 
@@ -992,7 +1094,26 @@ fn short_reserved(r: &Row) -> String {
 
 fn short_isolation(r: &Row) -> String {
     match r.name {
-        "container" => "6 namespaces, cgroup, pivot_root".to_string(),
+        "container" => {
+            let nnp = r.inside.iter().any(|(k, v)| k == "NoNewPrivs" && v == "1");
+            let filter = r.inside.iter().any(|(k, v)| k == "Seccomp" && v == "2");
+            let caps = r
+                .inside
+                .iter()
+                .find(|(k, _)| k == "CapEff")
+                .and_then(|(_, v)| cap_names(v))
+                .map(|n| format!(", {} caps", n.len()))
+                .unwrap_or_default();
+            format!(
+                "6 namespaces, cgroup, pivot_root{caps}{}",
+                match (nnp, filter) {
+                    (true, true) => ", nnp, seccomp",
+                    (false, true) => ", seccomp",
+                    (true, false) => ", nnp",
+                    _ => "",
+                }
+            )
+        }
         "vm" => "KVM: own memory, vCPU, devices".to_string(),
         "linux-vm" => "emulated machine, own kernel".to_string(),
         "linux-tinyvmm" => "KVM: own kernel, memory, vCPU".to_string(),
@@ -1107,6 +1228,45 @@ pub fn remove_group(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn privileges_name_the_capabilities_nnp_and_the_filter() {
+        let inside = |eff: &str, bnd: &str, nnp: &str, sc: &str| {
+            [
+                ("CapEff", eff),
+                ("CapBnd", bnd),
+                ("NoNewPrivs", nnp),
+                ("Seccomp", sc),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .to_vec()
+        };
+        assert_eq!(
+            privileges(&inside("00000000800405fb", "00000000800405fb", "1", "2")).as_deref(),
+            Some(
+                "capabilities 11: chown dac_override fowner fsetid kill setgid setuid setpcap \
+                 net_bind_service sys_chroot setfcap (bounding set the same), no_new_privs, \
+                 a seccomp filter"
+            )
+        );
+        let all = format!("{:016x}", (1u64 << caps::all().len()) - 1);
+        assert_eq!(
+            privileges(&inside(&all, &all, "0", "0")).as_deref(),
+            Some(
+                format!(
+                    "capabilities all {} (bounding set the same), no no_new_privs, no seccomp filter",
+                    caps::all().len()
+                )
+                .as_str()
+            )
+        );
+        assert_eq!(
+            privileges(&inside("0", "0000000000000001", "0", "0")).as_deref(),
+            Some("capabilities none (bounding set 1: chown), no no_new_privs, no seccomp filter")
+        );
+        assert_eq!(privileges(&inside("zz", "0", "0", "0")), None);
+        assert_eq!(privileges(&[]), None);
+    }
+
     use super::*;
 
     #[test]

@@ -43,7 +43,7 @@ fn demo_json_has_every_row_and_the_container_and_vm_ran() {
         .parent()
         .map(Path::to_path_buf)
         .expect("target/debug");
-    for t in ["unshare-rs", "pivot", "tinyvmm"] {
+    for t in ["unshare-rs", "pivot", "tinyvmm", "setpriv-rs"] {
         testcaps::sibling_bin(t);
     }
     let out = testcaps::run(
@@ -129,7 +129,29 @@ fn demo_json_has_every_row_and_the_container_and_vm_ran() {
         );
     }
     let container = &rows[1];
-    assert_eq!(container["inside"]["pid"], "1", "{container}");
+    // The probe is PID 2 under pivot's reaper, with what setpriv-rs --default-container leaves
+    // it (issue #26): the engines' eleven capabilities, no_new_privs, a seccomp filter.
+    assert_eq!(container["inside"]["pid"], "2", "{container}");
+    assert_eq!(
+        container["inside"]["CapEff"], "00000000800405fb",
+        "{container}"
+    );
+    assert_eq!(
+        container["inside"]["CapBnd"], "00000000800405fb",
+        "{container}"
+    );
+    assert_eq!(container["inside"]["NoNewPrivs"], "1", "{container}");
+    assert_eq!(container["inside"]["Seccomp"], "2", "{container}");
+    assert!(
+        container["isolation"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|l| {
+                l == "capabilities 11: chown dac_override fowner fsetid kill setgid setuid setpcap \
+                net_bind_service sys_chroot setfcap (bounding set the same), no_new_privs, \
+                a seccomp filter"
+            })),
+        "{container}"
+    );
     assert_eq!(
         container["inside"]["hostname"], "microtools-demo",
         "{container}"

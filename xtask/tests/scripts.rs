@@ -121,15 +121,19 @@ fn container_sh_isolates_and_applies_limits() {
     let inner = "echo pid=$$; echo host=$(hostname); ip -o link show lo; \
                  sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait' 2>/dev/null; echo done";
     let out = testcaps::run(
-        sh("container.sh", &["cgctl", "unshare-rs", "pivot"])
-            .args(["--memory", "32M", "--pids", "4", "--hostname", "box"])
-            .args(["--name", group.name()])
-            .arg(testcaps::rootfs())
-            .args(["/bin/sh", "-c", inner]),
+        sh(
+            "container.sh",
+            &["cgctl", "unshare-rs", "pivot", "setpriv-rs"],
+        )
+        .args(["--memory", "32M", "--pids", "4", "--hostname", "box"])
+        .args(["--name", group.name()])
+        .arg(testcaps::rootfs())
+        .args(["/bin/sh", "-c", inner]),
         Duration::from_secs(30),
     );
     assert_eq!(out.code, Some(0), "{out:?}");
-    assert!(out.stdout.contains("pid=1\n"), "{out:?}");
+    // The command is PID 2: pivot's reaper is PID 1.
+    assert!(out.stdout.contains("pid=2\n"), "{out:?}");
     assert!(out.stdout.contains("host=box\n"), "{out:?}");
     assert!(out.stdout.contains("<LOOPBACK,UP,LOWER_UP>"), "{out:?}");
     assert!(out.stdout.ends_with("done\n"), "{out:?}");
@@ -144,6 +148,51 @@ fn container_sh_isolates_and_applies_limits() {
         limits.contains("33554432") || limits.contains("32M"),
         "memory limit not in the report: {report}"
     );
+    assert!(
+        group.existing().is_empty(),
+        "cgctl left {:?}",
+        group.existing()
+    );
+}
+
+/// issue #27: container.sh runs pivot's reaper as the container's PID 1: an orphan (a child
+/// whose parent has exited, reparented to PID 1) is reaped instead of staying a zombie, and the
+/// command's status comes back through cgctl and the script.
+#[test]
+fn container_sh_reaps_orphans_and_returns_the_status() {
+    require!(Cap::Root, Cap::Rootfs);
+    let group = CgroupGuard::new("mt-container-reap");
+    // The command's shell makes a checker in the background and becomes `head`, which never
+    // reaps: were it PID 1, the checker's orphan (a short `sleep` whose parent exits at once) would stay
+    // a zombie. The checker waits up to 3 s for the orphan's /proc entry to go and says what it
+    // saw; head prints that and ends the command.
+    let inner = "mkfifo /dev/shm/said; \
+                 ( o=$(sh -c 'sleep 0.1 & echo $!'); i=0; \
+                 while [ -e /proc/$o ] && [ $i -lt 300 ]; do sleep 0.01; i=$((i+1)); done; \
+                 if [ -e /proc/$o ]; then echo \"orphan $o: $(cut -d' ' -f3 /proc/$o/stat)\"; \
+                 else echo reaped; fi > /dev/shm/said ) & exec head -n 1 /dev/shm/said";
+    let run = |script: &str| {
+        testcaps::run(
+            sh(
+                "container.sh",
+                &["cgctl", "unshare-rs", "pivot", "setpriv-rs"],
+            )
+            .args(["--name", group.name()])
+            .arg(testcaps::rootfs())
+            .args(["/bin/sh", "-c", script]),
+            Duration::from_secs(30),
+        )
+    };
+    let out = run(inner);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), "reaped\n"),
+        "{out:?}"
+    );
+    let out = run("echo pid=$$ ppid=$PPID; exit 7");
+    assert_eq!(out.code, Some(7), "{out:?}");
+    assert_eq!(out.stdout, "pid=2 ppid=1\n", "{out:?}");
+    assert_eq!(json_line(&out.stderr)["exit_code"], 7, "{out:?}");
     assert!(
         group.existing().is_empty(),
         "cgctl left {:?}",
