@@ -333,6 +333,38 @@ impl Wire {
                 self.undo.push(Undo::Addr(ns.clone(), l.index, *cidr));
                 self.done("addr", dev, ns, json!({"address": cidr.to_string()}));
             }
+            Step::Unclaimed {
+                bridge,
+                dev,
+                ns,
+                cidr,
+            } => {
+                let n = self.ns(&here)?;
+                let op = format!("RTM_NEWADDR {cidr} on {dev}{}", where_(ns));
+                let all =
+                    n.nl.addresses()
+                        .map_err(|e| Error::netlink(op.clone(), e, "see rtnetlink(7)"))?;
+                if let Some((idx, _)) = all.iter().find(|(_, a)| a.addr == cidr.addr) {
+                    let owner =
+                        n.nl.links()
+                            .ok()
+                            .and_then(|v| v.into_iter().find(|x| x.index == *idx))
+                            .map(|x| x.name)
+                            .unwrap_or_else(|| format!("link {idx}"));
+                    return Err(Error::netlink(
+                        op,
+                        libc::EADDRINUSE,
+                        if &owner == bridge {
+                            format!(
+                                "{} is {bridge}'s own address; choose another address",
+                                cidr.addr
+                            )
+                        } else {
+                            format!("{} is on {owner}, on {bridge}'s side, already; choose another address", cidr.addr)
+                        },
+                    ));
+                }
+            }
             Step::AddrIfMissing { dev, cidr } => {
                 let l = self.need(&here, dev, "RTM_NEWADDR")?;
                 let op = format!("RTM_NEWADDR {cidr} on {dev}");

@@ -62,6 +62,14 @@ pub enum Step {
         dev: String,
         cidr: Cidr,
     },
+    /// A check, no change: `cidr`, meant for `dev` in `ns`, is not on `bridge`'s side already
+    /// (the kernel allows one address in two namespaces; on one bridge it is a conflict).
+    Unclaimed {
+        bridge: String,
+        dev: String,
+        ns: Option<NsRef>,
+        cidr: Cidr,
+    },
     /// A default route.
     Route {
         ns: Option<NsRef>,
@@ -187,6 +195,14 @@ pub fn attach(a: &AttachArgs) -> Result<Vec<Step>, String> {
         ns: None,
         up: true,
     });
+    for c in &a.addr {
+        out.push(Step::Unclaimed {
+            bridge: a.bridge.clone(),
+            dev: a.ifname.clone(),
+            ns: ns.clone(),
+            cidr: *c,
+        });
+    }
     out.push(Step::Veth {
         name: host.clone(),
         peer: a.ifname.clone(),
@@ -465,6 +481,12 @@ mod tests {
                     dev: "br0".into(),
                     ns: None,
                     up: true
+                },
+                Step::Unclaimed {
+                    bridge: "br0".into(),
+                    dev: "eth0".into(),
+                    ns: ns.clone(),
+                    cidr: c("10.0.0.2/24")
                 },
                 Step::Veth {
                     name: host.clone(),
