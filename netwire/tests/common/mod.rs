@@ -57,12 +57,14 @@ impl Drop for HostUnchanged {
 
 /// The sh prelude of a sandbox: NW, UNS, NSE name the tools; `holder VAR` starts a process in
 /// a new network namespace (a container's) and sets VAR to its PID; every holder is killed on
-/// exit.
+/// exit. The script runs in a temporary directory of its own, `$work`, removed on exit.
 const PRELUDE: &str = r#"
 set -eu
 mount -t sysfs sysfs /sys
 holders=
-trap 'for p in $holders; do kill -KILL $p 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
+work=$(mktemp -d "${TMPDIR:-/tmp}/netwire-test.XXXXXX")
+cd "$work"
+trap 'for p in $holders; do kill -KILL $p 2>/dev/null || true; done; wait 2>/dev/null || true; cd /; rm -rf "$work"' EXIT
 holder() {
     "$UNS" -n -- sleep 60 &
     p=$!
