@@ -82,10 +82,17 @@ pub fn sandbox(script: &str) -> testcaps::Output {
 }
 
 pub fn sandbox_env(script: &str, env: &[(&str, &str)]) -> testcaps::Output {
+    sandbox_with(&["-nm"], script, env)
+}
+
+/// As [`sandbox_env`], with unshare-rs's namespace options `flags` (e.g. a PID namespace too,
+/// so that whatever the script leaves running dies with it).
+pub fn sandbox_with(flags: &[&str], script: &str, env: &[(&str, &str)]) -> testcaps::Output {
     let uns = testcaps::sibling_bin("unshare-rs");
     let nse = testcaps::sibling_bin("nsenter-rs");
     let mut cmd = Command::new(&uns);
-    cmd.args(["-nm", "--", "sh", "-c"])
+    cmd.args(flags)
+        .args(["--", "sh", "-c"])
         .arg(format!("{PRELUDE}\n{script}"))
         .env("NW", netwire())
         .env("UNS", &uns)
