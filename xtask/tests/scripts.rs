@@ -211,9 +211,12 @@ fn bridge_sh_joins_two_containers_on_a_netwire_bridge() {
     };
     let before = links();
     let out = testcaps::run(
-        sh("bridge.sh", &["unshare-rs", "nsenter-rs", "pivot", "netwire"])
-            .env("TMPDIR", &tmp)
-            .arg(testcaps::rootfs()),
+        sh(
+            "bridge.sh",
+            &["unshare-rs", "nsenter-rs", "pivot", "netwire"],
+        )
+        .env("TMPDIR", &tmp)
+        .arg(testcaps::rootfs()),
         Duration::from_secs(60),
     );
     assert_eq!(out.code, Some(0), "{out:?}");
@@ -223,12 +226,20 @@ fn bridge_sh_joins_two_containers_on_a_netwire_bridge() {
             .contains("bridge: a pinged b, and b the bridge, over br0"),
         "{out:?}"
     );
-    assert_eq!(out.stdout.matches("1 packets received").count(), 2, "{out:?}");
+    assert_eq!(
+        out.stdout.matches("1 packets received").count(),
+        2,
+        "{out:?}"
+    );
     // netwire show in the switch: the bridge with its address, the tap and both host ends on it.
     assert!(out.stdout.contains(" br0 bridge up mtu 1500 "), "{out:?}");
     assert!(out.stdout.contains(" 10.201.0.1/24"), "{out:?}");
     assert!(out.stdout.contains(": tap0 tun up mtu 1500 "), "{out:?}");
-    assert_eq!(out.stdout.matches(" veth up mtu 1500 ").count(), 2, "{out:?}");
+    assert_eq!(
+        out.stdout.matches(" veth up mtu 1500 ").count(),
+        2,
+        "{out:?}"
+    );
     let left: Vec<_> = std::fs::read_dir(&tmp)
         .into_iter()
         .flatten()
