@@ -5,6 +5,7 @@
 pub mod chart;
 pub mod guest;
 pub mod measure;
+pub mod net;
 pub mod report;
 pub mod sandbox;
 
@@ -219,7 +220,7 @@ fn plan(
 ) -> Vec<Group> {
     let ours = |name: &str| bin.join(name).display().to_string();
     let rootfs = rootfs.display().to_string();
-    let mut groups = Vec::new();
+    let mut groups = vec![net::wiring_group(&ours)];
     for args in [
         &[][..],
         &["-r"][..],
@@ -440,6 +441,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let rootfs = rootfs::default_dir();
     rootfs::ensure(&rootfs)?;
     let bin = crate::demo::build_release();
+    if let Err(e) = crate::demo::build_release_of(&["netwire"]) {
+        eprintln!("xtask bench: netwire does not build now: {e}");
+    }
     let work = util::target_dir().join("bench");
     let guest = match guest::build(&work) {
         Ok(g) => Some(g),
@@ -486,6 +490,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
         cleanup_libcgroup_groups();
     }
     drop(holder);
+    eprintln!("\nxtask bench: networking (ping, iperf3) in a sandbox of new namespaces");
+    let net_rows = net::measure(&bin, &work, opts.quick).unwrap_or_else(|e| {
+        eprintln!("xtask bench: networking not measured: {e}");
+        Vec::new()
+    });
+    for r in &net_rows {
+        eprintln!(
+            "xtask bench: {}: rtt {:?} ms, tcp {:?} Gbit/s",
+            r.path, r.rtt_ms, r.gbit_s
+        );
+    }
     let split = guest
         .as_deref()
         .map(|g| tinyvmm_split(&bin.join("tinyvmm"), g))
@@ -493,7 +508,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let sizes = binary_sizes(&bin);
     let mut machine = report::Machine::here();
     machine.load.0 = load_start;
-    let md = report::markdown(&machine, &results, &split, &sizes, opts.quick);
+    let md = report::markdown(&machine, &results, &split, &sizes, opts.quick)
+        + &net::markdown(&net_rows);
     let docs = opts.out.join("docs");
     std::fs::create_dir_all(&docs).map_err(|e| format!("creating {}: {e}", docs.display()))?;
     let md_path = opts.out.join("BENCHMARKS.md");
@@ -765,6 +781,7 @@ mod tests {
             "nsenter -t PID -a true",
             "nsenter -t PID -n true",
             "nsenter -t PID -p -F true",
+            "a veth pair in a new network namespace",
         ] {
             assert!(titles.contains(&t), "{t} missing from {titles:?}");
         }

@@ -13,7 +13,22 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("hyperfine", "cargo xtask bench"),
     ("libseccomp-dev", "seccomp filters (privs, setpriv-rs)"),
     ("cgroup-tools", "libcgroup's tools, the peer of cgctl"),
-    ("iproute2", "veth pairs in the composition scripts"),
+    (
+        "iproute2",
+        "veth pairs in the composition scripts, the peer of netwire in benchmarks",
+    ),
+    (
+        "podman",
+        "the real CNI client netwire's plugin is tested through (network_backend cni)",
+    ),
+    (
+        "containernetworking-plugins",
+        "Debian's CNI bridge plugin, the reference beside netwire's",
+    ),
+    (
+        "iperf3",
+        "TCP throughput in cargo xtask bench's networking rows",
+    ),
     (
         "qemu-system-x86",
         "the guest-kernel test lane and the peer of tinyvmm",

@@ -241,6 +241,72 @@ fn pair_sh_pings_across_the_veth_pair() {
 }
 
 #[test]
+fn bridge_sh_joins_two_containers_on_a_netwire_bridge() {
+    require!(Cap::Root, Cap::Rootfs);
+    let tmp = std::env::temp_dir().join(testcaps::unique_name("mt-bridge"));
+    std::fs::create_dir_all(&tmp).expect("temp dir");
+    let guard = ReportGuard {
+        files: Vec::new(),
+        dir: Some(tmp.clone()),
+    };
+    let links = || {
+        let mut v: Vec<_> = std::fs::read_dir("/sys/class/net")
+            .expect("/sys/class/net")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = links();
+    let out = testcaps::run(
+        sh(
+            "bridge.sh",
+            &["unshare-rs", "nsenter-rs", "pivot", "netwire"],
+        )
+        .env("TMPDIR", &tmp)
+        .arg(testcaps::rootfs()),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stderr, "", "{out:?}");
+    assert!(
+        out.stdout
+            .contains("bridge: a pinged b, and b the bridge, over br0"),
+        "{out:?}"
+    );
+    assert_eq!(
+        out.stdout.matches("1 packets received").count(),
+        2,
+        "{out:?}"
+    );
+    // netwire show in the switch: the bridge with its address, the tap and both host ends on it.
+    assert!(out.stdout.contains(" br0 bridge up mtu 1500 "), "{out:?}");
+    assert!(out.stdout.contains(" 10.201.0.1/24"), "{out:?}");
+    assert!(out.stdout.contains(": tap0 tun up mtu 1500 "), "{out:?}");
+    assert_eq!(
+        out.stdout.matches(" veth up mtu 1500 ").count(),
+        2,
+        "{out:?}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "bridge.sh left {left:?}");
+    drop(guard);
+    let _ = std::fs::remove_dir(&tmp);
+    let pids = printed_pids(&out.stdout);
+    assert_eq!(pids.len(), 3, "{out:?}");
+    for pid in pids {
+        assert!(!pid_alive(pid), "pid {pid} outlived bridge.sh");
+    }
+    assert_eq!(links(), before, "the host's links changed");
+}
+
+#[test]
 fn enter_sh_enters_the_reported_namespaces() {
     require!(Cap::Root, Cap::Rootfs);
     let name = testcaps::unique_name("mt-enter");
