@@ -36,69 +36,13 @@ impl Trigger for Irq {
     }
 }
 
-/// What a Linux guest's console said about how it is going down: the kernel prints these
-/// lines at emergency level just before it powers off, restarts or panics, and the i8042 reset
-/// or triple fault that follows looks the same for all three.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Saw {
-    /// `reboot: Power down`.
-    pub power_down: bool,
-    /// `reboot: Restarting system`.
-    pub restarting: bool,
-    /// `Kernel panic - not syncing`.
-    pub panic: bool,
-}
-
-impl Saw {
-    /// Updates from one complete console line (without its newline).
-    pub fn line(&mut self, line: &[u8]) {
-        // The kernel's "[    1.234567] " timestamp may precede the message.
-        let text = match line.iter().position(|&b| b == b']') {
-            Some(i) if line.first() == Some(&b'[') => &line[i + 1..],
-            _ => line,
-        };
-        let text = text.trim_ascii_start();
-        if text.starts_with(b"reboot: Power down") {
-            self.power_down = true;
-        } else if text.starts_with(b"reboot: Restarting system") {
-            self.restarting = true;
-        } else if text.starts_with(b"Kernel panic - not syncing") {
-            self.panic = true;
-        }
-    }
-}
-
 /// Guest output, written to fd 1 as it comes: unbuffered and unchanged, so that what the guest
-/// printed before a crash or a timeout is out, and a prompt without a newline shows. It also
-/// watches the lines go by for [`Saw`].
+/// printed before a crash or a timeout is out, and a prompt without a newline shows.
 #[derive(Default)]
-pub struct RawStdout {
-    line: Vec<u8>,
-    saw: Saw,
-}
-
-/// Console lines longer than this are only watched for their start.
-const WATCHED_LINE: usize = 160;
-
-impl RawStdout {
-    fn watch(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            match b {
-                b'\n' => {
-                    let line = std::mem::take(&mut self.line);
-                    let line = line.strip_suffix(b"\r").unwrap_or(&line);
-                    self.saw.line(line);
-                }
-                _ if self.line.len() < WATCHED_LINE => self.line.push(b),
-                _ => {}
-            }
-        }
-    }
-}
+pub struct RawStdout;
 
 impl Write for RawStdout {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.watch(buf);
         let mut done = 0;
         while done < buf.len() {
             let rest = &buf[done..];
@@ -163,7 +107,7 @@ impl Console {
     pub fn new(irq: Option<EventFd>) -> Console {
         Console {
             shared: Arc::new(Mutex::new(Shared {
-                serial: Serial::new(Irq(irq), RawStdout::default()),
+                serial: Serial::new(Irq(irq), RawStdout),
                 pending: VecDeque::new(),
             })),
             started: Arc::new(AtomicBool::new(false)),
@@ -185,11 +129,6 @@ impl Console {
         let mut s = lock(&self.shared);
         s.fill();
         s.serial.read(offset)
-    }
-
-    /// What the console said about how the guest is going down.
-    pub fn saw(&self) -> Saw {
-        lock(&self.shared).serial.writer().saw
     }
 
     /// Starts the stdin reader thread (once). Without a thread (spawn failed) the guest sees no
@@ -222,33 +161,5 @@ impl Console {
                     }
                 }
             });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn watched(text: &[u8]) -> Saw {
-        let mut out = RawStdout::default();
-        // Fed in odd pieces, as the UART delivers them byte by byte.
-        for chunk in text.chunks(3) {
-            out.watch(chunk);
-        }
-        out.saw
-    }
-
-    #[test]
-    fn console_lines_that_say_how_linux_goes_down() {
-        assert_eq!(watched(b"hello\n"), Saw::default());
-        assert!(watched(b"[   12.345678] reboot: Power down\r\n").power_down);
-        assert!(watched(b"reboot: Restarting system\n").restarting);
-        let p = watched(b"x\n[    1.0] Kernel panic - not syncing: Attempted to kill init!\n");
-        assert!(p.panic && !p.power_down);
-        // Only whole lines count, and only at their start.
-        assert!(!watched(b"reboot: Power down").power_down);
-        assert!(!watched(b"echo reboot: Power down\n").power_down);
-        let long: Vec<u8> = [&[b'a'; 1000][..], b"\nreboot: Power down\n"].concat();
-        assert!(watched(&long).power_down);
     }
 }

@@ -14,7 +14,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use vmm_sys_util::eventfd::EventFd;
 
 use crate::acpi;
-use crate::devices::{Console, Saw, COM1, COM1_IRQ, I8042_CMD, I8042_RESET, STATUS_PORT};
+use crate::devices::{Console, COM1, COM1_IRQ, I8042_CMD, I8042_RESET, STATUS_PORT};
 use crate::layout;
 use crate::linux::{self, KernelKind, KernelPlan};
 use crate::mptable;
@@ -34,12 +34,13 @@ pub enum End {
     Halt,
     /// i8042 reset (0xfe to port 0x64), or a reset system event.
     Reset,
-    /// A poweroff system event, or a kernel that said `reboot: Power down` before going down.
+    /// A poweroff system event, or S5 through the ACPI sleep control register.
     Poweroff,
-    /// A kernel that went down by reset or triple fault without powering off or panicking
-    /// (`reboot`, with `reboot=k` or `reboot=t`).
+    /// A kernel that reset (i8042, ACPI reset register, reset event, or a triple fault after
+    /// writing the flag) with the cold-boot flag at [`linux::RESET_FLAG_ADDR`]: `reboot`.
     Reboot,
-    /// A kernel that said `Kernel panic - not syncing` before going down (`panic=-1`).
+    /// A kernel that reset with the warm-boot flag, as `reboot=panic_warm` makes a panic do
+    /// (`panic=-1`).
     Panic,
     /// `--timeout` expired.
     Timeout,
@@ -233,8 +234,8 @@ impl Boot<'_> {
 /// Creates the VM, loads what `boot` says and runs it to its end.
 pub fn run(boot: Boot<'_>, cfg: &RunConfig) -> Result<Outcome, Error> {
     let kernel = matches!(boot, Boot::Kernel { .. });
-    let cpus = match boot {
-        Boot::Kernel { cpus, .. } => cpus.max(1),
+    let cpus = match &boot {
+        Boot::Kernel { cpus, .. } => (*cpus).max(1),
         Boot::Image { .. } => 1,
     };
     let t0 = Instant::now();
@@ -273,7 +274,16 @@ pub fn run(boot: Boot<'_>, cfg: &RunConfig) -> Result<Outcome, Error> {
     let platform = kernel.then(Platform::default);
     let (end, exits) = run_vcpus(&mut m, console.clone(), platform.as_ref(), cfg)?;
     let end = if kernel {
-        kernel_end(end, console.saw())
+        let mut flag = [0u8; 2];
+        // Unreadable (it is always inside RAM) counts as unset.
+        let flag = match m
+            .mem
+            .read_slice(&mut flag, GuestAddress(linux::RESET_FLAG_ADDR))
+        {
+            Ok(()) => u16::from_le_bytes(flag),
+            Err(_) => linux::RESET_FLAG_UNSET,
+        };
+        kernel_end(end, flag)
     } else {
         end
     };
@@ -296,20 +306,23 @@ pub fn run(boot: Boot<'_>, cfg: &RunConfig) -> Result<Outcome, Error> {
     })
 }
 
-/// How a kernel went down: a reset, a triple fault or a poweroff event all end the run, and
-/// what the kernel printed just before says which of poweroff, panic or reboot it was.
-pub fn kernel_end(end: End, saw: Saw) -> End {
-    let down = matches!(end, End::Reset | End::Poweroff | End::Crash { .. });
-    if !down {
-        end
-    } else if saw.power_down {
-        End::Poweroff
-    } else if saw.panic {
-        End::Panic
-    } else if end == End::Reset || saw.restarting {
-        End::Reboot
-    } else {
-        end
+/// The crash a triple fault is (`KVM_EXIT_SHUTDOWN`), which a kernel's `reboot=t` also uses.
+const TRIPLE_FAULT: &str = "triple fault (KVM_EXIT_SHUTDOWN)";
+
+/// How a kernel went down, from its own acts: S5 is a power-off already; a reset is a panic
+/// when the kernel left the warm-boot flag (`reboot=panic_warm`) at [`linux::RESET_FLAG_ADDR`]
+/// and a reboot otherwise; a triple fault is one of those only when the kernel wrote the flag
+/// first (Linux does before every restart), else the crash it is.
+pub fn kernel_end(end: End, reset_flag: u16) -> End {
+    match end {
+        End::Reset if reset_flag == linux::RESET_FLAG_WARM => End::Panic,
+        End::Reset => End::Reboot,
+        End::Crash { ref what, .. } if what == TRIPLE_FAULT => match reset_flag {
+            linux::RESET_FLAG_WARM => End::Panic,
+            linux::RESET_FLAG_COLD => End::Reboot,
+            _ => end,
+        },
+        end => end,
     }
 }
 
@@ -467,6 +480,11 @@ fn load_kernel(
         write(&m.mem, addr, bytes)?;
     }
     write(&m.mem, linux::CMDLINE_ADDR, &plan.cmdline)?;
+    write(
+        &m.mem,
+        linux::RESET_FLAG_ADDR,
+        &linux::RESET_FLAG_UNSET.to_le_bytes(),
+    )?;
     write(
         &m.mem,
         mptable::MPTABLE_ADDR,
@@ -1012,7 +1030,7 @@ fn run_loop(
             }
             Ok(VcpuExit::Shutdown) => {
                 n.shutdown += 1;
-                break crash(vcpu, "triple fault (KVM_EXIT_SHUTDOWN)");
+                break crash(vcpu, TRIPLE_FAULT);
             }
             Ok(VcpuExit::InternalError) => {
                 n.internal_error += 1;
@@ -1065,38 +1083,30 @@ mod tests {
 
     #[test]
     fn kernels_go_down_three_ways() {
-        let saw = |power_down, restarting, panic| Saw {
-            power_down,
-            restarting,
-            panic,
-        };
+        use linux::{RESET_FLAG_COLD as COLD, RESET_FLAG_UNSET as UNSET, RESET_FLAG_WARM as WARM};
         let triple = End::Crash {
-            what: "triple fault".into(),
+            what: TRIPLE_FAULT.into(),
             rip: Some(1),
         };
-        assert_eq!(kernel_end(End::Reset, saw(false, true, false)), End::Reboot);
-        assert_eq!(kernel_end(End::Reset, Saw::default()), End::Reboot);
-        assert_eq!(
-            kernel_end(triple.clone(), saw(false, true, false)),
-            End::Reboot
-        );
-        assert_eq!(kernel_end(triple.clone(), Saw::default()), triple);
-        assert_eq!(kernel_end(End::Reset, saw(false, false, true)), End::Panic);
-        assert_eq!(kernel_end(triple, saw(false, false, true)), End::Panic);
-        // Linux without ACPI: Power down, then init's exit panics, then the reset.
-        assert_eq!(
-            kernel_end(End::Reset, saw(true, false, true)),
-            End::Poweroff
-        );
-        // The status port and the timeout are what they are.
-        assert_eq!(
-            kernel_end(End::Status(3), saw(true, true, true)),
-            End::Status(3)
-        );
-        assert_eq!(
-            kernel_end(End::Timeout, saw(true, true, true)),
-            End::Timeout
-        );
+        let other = End::Crash {
+            what: "KVM_EXIT_INTERNAL_ERROR: emulation failure (suberror 1)".into(),
+            rip: Some(1),
+        };
+        assert_eq!(kernel_end(End::Reset, WARM), End::Panic);
+        assert_eq!(kernel_end(End::Reset, COLD), End::Reboot);
+        // A reset without the flag (not Linux, or an old one) is still a restart.
+        assert_eq!(kernel_end(End::Reset, UNSET), End::Reboot);
+        assert_eq!(kernel_end(triple.clone(), WARM), End::Panic);
+        assert_eq!(kernel_end(triple.clone(), COLD), End::Reboot);
+        assert_eq!(kernel_end(triple.clone(), UNSET), triple);
+        assert_eq!(kernel_end(triple.clone(), 0x5a5a), triple);
+        assert_eq!(kernel_end(other.clone(), WARM), other);
+        // S5, the status port and the timeout are what they are, whatever the flag.
+        for flag in [WARM, COLD, UNSET] {
+            assert_eq!(kernel_end(End::Poweroff, flag), End::Poweroff);
+            assert_eq!(kernel_end(End::Status(3), flag), End::Status(3));
+            assert_eq!(kernel_end(End::Timeout, flag), End::Timeout);
+        }
         assert_eq!(
             [End::Poweroff, End::Panic, End::Reboot, End::Reset].map(|e| e.status()),
             [0, 121, 122, 0]
