@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use vm_superio::{Serial, Trigger};
 use vmm_sys_util::eventfd::EventFd;
 
+use crate::coalesced::TxRing;
+
 /// COM1's base port.
 pub const COM1: u16 = 0x3f8;
 /// COM1's interrupt line (GSI), used when there is an interrupt controller.
@@ -70,13 +72,25 @@ impl Write for RawStdout {
 
 type Uart = Serial<Irq, vm_superio::serial::NoEvents, RawStdout>;
 
-/// The UART and the input that did not fit in its FIFO yet.
+/// The UART, the input that did not fit in its FIFO yet, and the transmitter writes KVM queued.
 struct Shared {
     serial: Uart,
     pending: VecDeque<u8>,
+    tx: Option<TxRing>,
 }
 
 impl Shared {
+    /// Hands the queued transmitter writes to the UART, so that whatever the guest does next
+    /// finds it as if each had exited.
+    fn catch_up(&mut self) {
+        let Shared { serial, tx, .. } = self;
+        if let Some(ring) = tx {
+            ring.drain(|b| {
+                let _ = serial.write(0, b);
+            });
+        }
+    }
+
     /// Moves pending input into the FIFO as far as it has room (raising the data-ready interrupt).
     fn fill(&mut self) {
         let room = self.serial.fifo_capacity().min(self.pending.len());
@@ -109,15 +123,29 @@ impl Console {
             shared: Arc::new(Mutex::new(Shared {
                 serial: Serial::new(Irq(irq), RawStdout),
                 pending: VecDeque::new(),
+                tx: None,
             })),
             started: Arc::new(AtomicBool::new(false)),
         }
     }
 
+    /// From now on the guest's transmitter writes that KVM queues in `ring` are this UART's,
+    /// taken out before each access and by [`Console::catch_up`].
+    pub fn queue_tx(&self, ring: TxRing) {
+        lock(&self.shared).tx = Some(ring);
+    }
+
+    /// Writes out what the guest queued for the transmitter (at the run's end).
+    pub fn catch_up(&self) {
+        lock(&self.shared).catch_up();
+    }
+
     /// A guest write to COM1 + `offset`. Output errors (a closed stdout) are the reader's loss,
     /// not a reason to stop the guest.
     pub fn write(&self, offset: u8, value: u8) {
-        let _ = lock(&self.shared).serial.write(offset, value);
+        let mut s = lock(&self.shared);
+        s.catch_up();
+        let _ = s.serial.write(offset, value);
     }
 
     /// A guest read from COM1 + `offset`.
@@ -127,6 +155,7 @@ impl Console {
             self.start_input();
         }
         let mut s = lock(&self.shared);
+        s.catch_up();
         s.fill();
         s.serial.read(offset)
     }

@@ -12,10 +12,12 @@
 //! - [`acpi`]: the ACPI tables (RSDP, XSDT, hardware-reduced FADT, DSDT with `\_S5`, MADT).
 //! - [`platform`]: the legacy ports a kernel probes (CMOS, i8042, PCI) and the ACPI registers.
 //! - [`devices`]: the UART, the status port, the i8042 reset.
+//! - [`coalesced`]: the UART's transmitter writes queued by KVM instead of an exit per byte.
 //! - [`report`]: the JSON report.
 //! - [`fastargs`]: the everyday `run` line parsed without clap (clap takes the rest).
 
 pub mod acpi;
+pub mod coalesced;
 pub mod devices;
 pub mod error;
 pub mod fastargs;
@@ -326,8 +328,8 @@ fn run_vm_with(tool: &str, args: &RunArgs, leave_to_exit: bool) -> Result<vm::Ou
         let boot = vm::Boot::Kernel {
             plan: &plan,
             cpus: args.cpus,
-            kernel: &kernel,
-            initrd: initrd.as_deref(),
+            kernel,
+            initrd,
         };
         let outcome = vm::run(boot, &cfg).map_err(|e| match e {
             Error::BadImage { why, .. } => Error::BadImage {

@@ -14,6 +14,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use vmm_sys_util::eventfd::EventFd;
 
 use crate::acpi;
+use crate::coalesced::TxRing;
 use crate::devices::{Console, COM1, COM1_IRQ, I8042_CMD, I8042_RESET, STATUS_PORT};
 use crate::layout;
 use crate::linux::{self, KernelKind, KernelPlan};
@@ -200,7 +201,7 @@ struct Machine {
 }
 
 /// What to boot.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Boot<'a> {
     /// An image as `run IMAGE` loads it.
     Image {
@@ -215,10 +216,11 @@ pub enum Boot<'a> {
         plan: &'a KernelPlan,
         /// vCPUs (the first boots, the others wait for the kernel's INIT/SIPI).
         cpus: u8,
-        /// The kernel's bytes.
-        kernel: &'a [u8],
-        /// The initrd's bytes.
-        initrd: Option<&'a [u8]>,
+        /// The kernel's bytes, freed once they are in guest memory (a copy kept for the run
+        /// would count against tinyvmm's own memory for nothing).
+        kernel: Vec<u8>,
+        /// The initrd's bytes, freed likewise.
+        initrd: Option<Vec<u8>>,
     },
 }
 
@@ -262,17 +264,23 @@ pub fn run(boot: Boot<'_>, cfg: &RunConfig) -> Result<Outcome, Error> {
             kernel,
             initrd,
             ..
-        } => load_kernel(&mut m, plan, kernel, initrd)?,
+        } => load_kernel(&mut m, plan, &kernel, initrd.as_deref())?,
     }
     let t2 = Instant::now();
     let console = Console::new(irq);
     if kernel {
         // A kernel waits for the UART's interrupt rather than polling it.
         console.start_input();
+        // Its console output arrives without an exit per byte where KVM can queue it. (Images
+        // are left exiting per byte: one could write and then spin with no exit to flush it.)
+        if let Some(ring) = TxRing::register(&m.kvm, &m.vm, &m.vcpu, COM1) {
+            console.queue_tx(ring);
+        }
     }
     // A kernel gets the legacy ports it probes and the ACPI sleep and reset registers.
     let platform = kernel.then(Platform::default);
     let (end, exits) = run_vcpus(&mut m, console.clone(), platform.as_ref(), cfg)?;
+    console.catch_up();
     let end = if kernel {
         let mut flag = [0u8; 2];
         // Unreadable (it is always inside RAM) counts as unset.
