@@ -153,8 +153,11 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
-/// The medians per VMM: (name, to /init s, to exit s, overhead KiB, runs that ended with 0).
-pub fn summary(boots: &[Boot]) -> Vec<(String, Option<f64>, Option<f64>, Option<u64>, usize)> {
+/// One VMM's medians: (name, to /init s, to exit s, overhead KiB, runs that ended with 0).
+pub type Summary = (String, Option<f64>, Option<f64>, Option<u64>, usize);
+
+/// The medians per VMM.
+pub fn summary(boots: &[Boot]) -> Vec<Summary> {
     VMMS.iter()
         .map(|(name, _, _)| {
             let mine: Vec<&Boot> = boots.iter().filter(|b| b.vmm == *name).collect();
@@ -399,7 +402,7 @@ mod tests {
         );
         assert_eq!(sum[1].1, Some(5.0));
         assert_eq!(sum[2].4, 0);
-        let md = markdown(&[b.clone()], 1, None);
+        let md = markdown(std::slice::from_ref(&b), 1, None);
         assert!(
             md.contains("| tinyvmm | 2.50 s | 3.25 s | 2.9 MiB | 1/1 |"),
             "{md}"
