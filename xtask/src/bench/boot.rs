@@ -16,8 +16,12 @@ use std::process::Command;
 /// What the guest's /init prints first; level 1 takes the time when the line arrives.
 pub const INIT_MARK: &str = "@@BENCH-INIT";
 
-/// The guest's /init: the mark, then power-off at once.
-const GUEST_INIT: &str = "#!/bin/sh\necho @@BENCH-INIT\npoweroff -f\n";
+/// What the guest's /init prints before it powers off, after a pause in which level 1 samples
+/// the VMM's memory (a power-off right after the first mark ended the VMM before the sample).
+pub const OFF_MARK: &str = "@@BENCH-OFF";
+
+/// The guest's /init: the mark, a pause, the second mark, power-off.
+const GUEST_INIT: &str = "#!/bin/sh\necho @@BENCH-INIT\nsleep 2\necho @@BENCH-OFF\npoweroff -f\n";
 
 /// Guest memory of every boot (the mapping of at least this size is the guest RAM in smaps).
 const GUEST_MIB: u64 = 256;
@@ -55,7 +59,7 @@ pub struct Boot {
     pub vmm: String,
     /// Seconds from the VMM's start to the /init mark.
     pub init_s: Option<f64>,
-    /// Seconds from the VMM's start to its exit.
+    /// Seconds from the VMM's start to its exit, less the guest's pause between the marks.
     pub end_s: Option<f64>,
     /// The VMM's exit status.
     pub status: Option<i32>,
@@ -90,6 +94,10 @@ pub fn script(vmm: &(&str, &str, &str)) -> String {
          \x20       echo \"bench.rss $(awk '/^VmRSS:/ {{print $2}}' /proc/$pid/status)\"\n\
          \x20       echo \"bench.guest $(awk '/^Size:/ {{s = $2}} /^Rss:/ {{if (s >= {kib} && $2 > g) g = $2}} END {{print g + 0}}' /proc/$pid/smaps)\"\n\
          \x20       ;;\n\
+         \x20   *{OFF_MARK}*)\n\
+         \x20       read -r t _ </proc/uptime\n\
+         \x20       echo \"bench.off $t0 $t\"\n\
+         \x20       ;;\n\
          \x20   @@BENCH-RC*)\n\
          \x20       read -r t _ </proc/uptime\n\
          \x20       echo \"bench.end $t0 $t ${{line#@@BENCH-RC }}\"\n\
@@ -115,10 +123,12 @@ pub fn parse(vmm: &str, output: &[String]) -> Boot {
         let t: f64 = w.get(1)?.parse().ok()?;
         Some(t - t0)
     };
+    let mut off = None;
     for line in output {
         let w: Vec<&str> = line.split_whitespace().collect();
         match w.split_first() {
             Some((&"bench.init", rest)) => b.init_s = span(rest),
+            Some((&"bench.off", rest)) => off = span(rest),
             Some((&"bench.end", rest)) => {
                 b.end_s = span(rest);
                 b.status = rest.get(2).and_then(|s| s.parse().ok());
@@ -127,6 +137,10 @@ pub fn parse(vmm: &str, output: &[String]) -> Boot {
             Some((&"bench.guest", [v])) => b.guest_kib = v.parse().ok(),
             _ => {}
         }
+    }
+    // The pause between the marks is the guest's, not the boot's or the power-off's.
+    if let (Some(end), Some(off), Some(init)) = (b.end_s, off, b.init_s) {
+        b.end_s = Some(end - (off - init));
     }
     b
 }
@@ -191,7 +205,8 @@ pub fn markdown(boots: &[Boot], runs: usize, why_not: Option<&str>) -> String {
     }
     let _ = writeln!(
         s,
-        "Debian's cloud kernel (bzImage) with a busybox initramfs whose /init prints a line and \
+        "Debian's cloud kernel (bzImage) with a busybox initramfs whose /init prints a line, \
+         pauses 2 s (level 1 samples the VMM's memory then; the pause is not counted) and \
          powers off, 256 MiB, one vCPU, command line `{QEMU_APPEND}` for all three, booted \
          {runs} time(s) each in turn inside the level-1 guest of `cargo xtask nested` (QEMU TCG \
          with nested AMD-V; every guest exit is emulated, so all times are far above hardware's \
@@ -383,7 +398,8 @@ mod tests {
                 "bench.init 10.00 12.50",
                 "bench.rss 9000",
                 "bench.guest 6000",
-                "bench.end 10.00 13.25 0",
+                "bench.off 10.00 14.50",
+                "bench.end 10.00 15.25 0",
             ]),
         );
         assert_eq!(b.init_s, Some(2.5));
@@ -443,14 +459,16 @@ mod tests {
                 "bench.init",
                 "bench.rss",
                 "bench.guest",
+                "bench.off",
                 "bench.end",
                 INIT_MARK,
+                OFF_MARK,
             ] {
                 assert!(sc.contains(want), "{want}: {sc}");
             }
             assert!(sc.contains(vmm.2));
             assert!(sc.contains("s >= 262144"));
         }
-        assert!(GUEST_INIT.contains(INIT_MARK));
+        assert!(GUEST_INIT.contains(INIT_MARK) && GUEST_INIT.contains(OFF_MARK));
     }
 }
