@@ -332,9 +332,16 @@ pub const CASES: &[LaneCase] = &[
         command: "boot --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio --json \
                   --append \"quiet $FAST lane.spew=512\" >out; rc=$?; \
                   echo \"spew lines: $(grep -c \"^$SPEW_LINE.\\?\\$\" out)\"; \
+                  echo \"spew done: $(grep -c '^spew: done' out)\"; \
                   echo \"console bytes: $(wc -c <out)\"; tail -n 1 out; exit $rc",
         status: 7,
-        expect: &["spew lines: 512\n", "spew: done", "\"exits\":{\"io_in\":"],
+        // The report's keys are sorted: exits, then the end through the status port.
+        expect: &[
+            "spew lines: 512\n",
+            "spew done: 1\n",
+            "\"exits\":{\"fail_entry\":",
+            "\"reason\":\"status-port\"",
+        ],
         absent: &[],
         host: false,
         known: None,
