@@ -14,13 +14,11 @@
 //! - [`devices`]: the UART, the status port, the i8042 reset.
 //! - [`coalesced`]: the UART's transmitter writes queued by KVM instead of an exit per byte.
 //! - [`report`]: the JSON report.
-//! - [`fastargs`]: the everyday `run` line parsed without clap (clap takes the rest).
 
 pub mod acpi;
 pub mod coalesced;
 pub mod devices;
 pub mod error;
-pub mod fastargs;
 pub mod initramfs;
 pub mod input;
 pub mod layout;
@@ -156,8 +154,7 @@ pub struct RunArgs {
 }
 
 impl Default for RunArgs {
-    /// What `tinyvmm run` with no options means (clap's defaults; the fast parsing stage starts
-    /// from these, and its differential test holds them equal).
+    /// What `tinyvmm run` with no options means (clap's defaults, for library callers).
     fn default() -> RunArgs {
         RunArgs {
             format: FormatArg::Auto,
