@@ -5,6 +5,7 @@
 //! - [`plan`]: options and image bytes to a [`plan::LoadPlan`], pure and unit-tested.
 //! - [`layout`]: the boot structures (GDT, page tables, memory maps), pure.
 //! - [`vm`]: the KVM calls and the exit loop.
+//! - [`cpu`]: the vCPU's boot state (modes, registers, MSRs, LAPIC, FPU, CPUID).
 //! - [`linux`]: booting Linux-style kernels (`--kernel`): plan, zero page, PVH start info.
 //! - [`initramfs`]: the one-shot mode's initramfs (`--rootfs DIR -- CMD`).
 //! - [`input`]: input files read only when regular and within `--mem`.
@@ -17,6 +18,7 @@
 
 pub mod acpi;
 pub mod coalesced;
+pub mod cpu;
 pub mod devices;
 pub mod error;
 pub mod initramfs;
