@@ -5,10 +5,12 @@
 # table at 0x9fc00, the ACPI tables as Linux follows them (acpi_rsdp_addr, RSDP, XSDT: the
 # MADT's enabled processors, the FADT), the CMOS century and update flag, PCI 00:00.0 and 00:01.0
 # through mechanism #1, and the initrd fields; then it goes down as the command line's "end=X"
-# says (p: panic, o: poweroff, r: reboot by i8042, t: reboot by triple fault), printing Linux's
-# lines, or, printing nothing, a: S5 through the FADT's sleep control register with \_S5's sleep
-# type from the DSDT, R: the FADT's reset register; or else it exits through the status port
-# with 0 (1 when boot_params lack "HdrS").
+# says, leaving the BIOS reset flag at 0x472 as Linux does before every restart (0x1234, warm,
+# for a panic with reboot=panic_warm; 0, cold, for a reboot): p: panic, then the i8042 reset;
+# r: reboot by i8042; t: reboot by triple fault; T: a triple fault without the flag (a crash);
+# a: S5 through the FADT's sleep control register with \_S5's sleep type from the DSDT; R: reboot
+# by the FADT's reset register; or else it exits through the status port with 0 (1 when
+# boot_params lack "HdrS"). It prints Linux's lines for p, r and t, though tinyvmm reads none.
         .intel_syntax noprefix
         .include "uart.inc"
         .include "status.inc"
@@ -252,27 +254,27 @@ startup_64:
         inc rsi
         jmp 10b
 11:     movzx ebx, byte ptr [rsi + 4]
-        cmp bl, 'p'                     # panic=-1: the panic line, then an i8042 reset
-        jne 13f
-        lea rsi, [rip + s_panic]
-        call puts
-        jmp reset
-13:     cmp bl, 'o'                     # poweroff without ACPI: Power down, init dies, panic
+        cmp bl, 'p'                     # panic=-1: the panic line, the warm flag, a reset
         jne 14f
-        lea rsi, [rip + s_powerdown]
-        call puts
         lea rsi, [rip + s_panic]
         call puts
+        mov word ptr ds:0x472, 0x1234
         jmp reset
-14:     cmp bl, 'r'                     # reboot=k
+14:     cmp bl, 'r'                     # reboot=k: the cold flag, the i8042 reset
         jne 15f
         lea rsi, [rip + s_restart]
         call puts
+        mov word ptr ds:0x472, 0
         jmp reset
-15:     cmp bl, 't'                     # reboot=t: a triple fault
-        jne 16f
+15:     cmp bl, 't'                     # reboot=t: the cold flag, a triple fault
+        jne 13f
         lea rsi, [rip + s_restart]
         call puts
+        mov word ptr ds:0x472, 0
+        lidt [rip + no_idt]
+        ud2
+13:     cmp bl, 'T'                     # a crash: a triple fault, the flag as tinyvmm left it
+        jne 16f
         lidt [rip + no_idt]
         ud2
 16:     test r15, r15                   # the ACPI ways need the FADT
@@ -298,6 +300,7 @@ startup_64:
         hlt
 17:     cmp bl, 'R'                     # the reset register
         jne 12f
+        mov word ptr ds:0x472, 0
         mov edx, [r15 + 120]
         mov al, [r15 + 128]
         out dx, al
@@ -349,7 +352,6 @@ s_boot2:   .asciz " with HdrS\n"
         .include "kernel-lines.inc"
 s_nohdrs:  .asciz "boot: no HdrS in boot_params\n"
 s_panic:   .asciz "[    1.000000] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000000\n"
-s_powerdown: .asciz "[    1.000000] reboot: Power down\n"
 s_restart: .asciz "[    1.000000] reboot: Restarting system\n"
 no_idt:    .word 0
            .quad 0

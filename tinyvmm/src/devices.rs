@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use vm_superio::{Serial, Trigger};
 use vmm_sys_util::eventfd::EventFd;
 
+use crate::coalesced::TxRing;
+
 /// COM1's base port.
 pub const COM1: u16 = 0x3f8;
 /// COM1's interrupt line (GSI), used when there is an interrupt controller.
@@ -36,69 +38,13 @@ impl Trigger for Irq {
     }
 }
 
-/// What a Linux guest's console said about how it is going down: the kernel prints these
-/// lines at emergency level just before it powers off, restarts or panics, and the i8042 reset
-/// or triple fault that follows looks the same for all three.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Saw {
-    /// `reboot: Power down`.
-    pub power_down: bool,
-    /// `reboot: Restarting system`.
-    pub restarting: bool,
-    /// `Kernel panic - not syncing`.
-    pub panic: bool,
-}
-
-impl Saw {
-    /// Updates from one complete console line (without its newline).
-    pub fn line(&mut self, line: &[u8]) {
-        // The kernel's "[    1.234567] " timestamp may precede the message.
-        let text = match line.iter().position(|&b| b == b']') {
-            Some(i) if line.first() == Some(&b'[') => &line[i + 1..],
-            _ => line,
-        };
-        let text = text.trim_ascii_start();
-        if text.starts_with(b"reboot: Power down") {
-            self.power_down = true;
-        } else if text.starts_with(b"reboot: Restarting system") {
-            self.restarting = true;
-        } else if text.starts_with(b"Kernel panic - not syncing") {
-            self.panic = true;
-        }
-    }
-}
-
 /// Guest output, written to fd 1 as it comes: unbuffered and unchanged, so that what the guest
-/// printed before a crash or a timeout is out, and a prompt without a newline shows. It also
-/// watches the lines go by for [`Saw`].
+/// printed before a crash or a timeout is out, and a prompt without a newline shows.
 #[derive(Default)]
-pub struct RawStdout {
-    line: Vec<u8>,
-    saw: Saw,
-}
-
-/// Console lines longer than this are only watched for their start.
-const WATCHED_LINE: usize = 160;
-
-impl RawStdout {
-    fn watch(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            match b {
-                b'\n' => {
-                    let line = std::mem::take(&mut self.line);
-                    let line = line.strip_suffix(b"\r").unwrap_or(&line);
-                    self.saw.line(line);
-                }
-                _ if self.line.len() < WATCHED_LINE => self.line.push(b),
-                _ => {}
-            }
-        }
-    }
-}
+pub struct RawStdout;
 
 impl Write for RawStdout {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.watch(buf);
         let mut done = 0;
         while done < buf.len() {
             let rest = &buf[done..];
@@ -126,13 +72,25 @@ impl Write for RawStdout {
 
 type Uart = Serial<Irq, vm_superio::serial::NoEvents, RawStdout>;
 
-/// The UART and the input that did not fit in its FIFO yet.
+/// The UART, the input that did not fit in its FIFO yet, and the transmitter writes KVM queued.
 struct Shared {
     serial: Uart,
     pending: VecDeque<u8>,
+    tx: Option<TxRing>,
 }
 
 impl Shared {
+    /// Hands the queued transmitter writes to the UART, so that whatever the guest does next
+    /// finds it as if each had exited.
+    fn catch_up(&mut self) {
+        let Shared { serial, tx, .. } = self;
+        if let Some(ring) = tx {
+            ring.drain(|b| {
+                let _ = serial.write(0, b);
+            });
+        }
+    }
+
     /// Moves pending input into the FIFO as far as it has room (raising the data-ready interrupt).
     fn fill(&mut self) {
         let room = self.serial.fifo_capacity().min(self.pending.len());
@@ -163,17 +121,31 @@ impl Console {
     pub fn new(irq: Option<EventFd>) -> Console {
         Console {
             shared: Arc::new(Mutex::new(Shared {
-                serial: Serial::new(Irq(irq), RawStdout::default()),
+                serial: Serial::new(Irq(irq), RawStdout),
                 pending: VecDeque::new(),
+                tx: None,
             })),
             started: Arc::new(AtomicBool::new(false)),
         }
     }
 
+    /// From now on the guest's transmitter writes that KVM queues in `ring` are this UART's,
+    /// taken out before each access and by [`Console::catch_up`].
+    pub fn queue_tx(&self, ring: TxRing) {
+        lock(&self.shared).tx = Some(ring);
+    }
+
+    /// Writes out what the guest queued for the transmitter (at the run's end).
+    pub fn catch_up(&self) {
+        lock(&self.shared).catch_up();
+    }
+
     /// A guest write to COM1 + `offset`. Output errors (a closed stdout) are the reader's loss,
     /// not a reason to stop the guest.
     pub fn write(&self, offset: u8, value: u8) {
-        let _ = lock(&self.shared).serial.write(offset, value);
+        let mut s = lock(&self.shared);
+        s.catch_up();
+        let _ = s.serial.write(offset, value);
     }
 
     /// A guest read from COM1 + `offset`.
@@ -183,13 +155,9 @@ impl Console {
             self.start_input();
         }
         let mut s = lock(&self.shared);
+        s.catch_up();
         s.fill();
         s.serial.read(offset)
-    }
-
-    /// What the console said about how the guest is going down.
-    pub fn saw(&self) -> Saw {
-        lock(&self.shared).serial.writer().saw
     }
 
     /// Starts the stdin reader thread (once). Without a thread (spawn failed) the guest sees no
@@ -222,33 +190,5 @@ impl Console {
                     }
                 }
             });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn watched(text: &[u8]) -> Saw {
-        let mut out = RawStdout::default();
-        // Fed in odd pieces, as the UART delivers them byte by byte.
-        for chunk in text.chunks(3) {
-            out.watch(chunk);
-        }
-        out.saw
-    }
-
-    #[test]
-    fn console_lines_that_say_how_linux_goes_down() {
-        assert_eq!(watched(b"hello\n"), Saw::default());
-        assert!(watched(b"[   12.345678] reboot: Power down\r\n").power_down);
-        assert!(watched(b"reboot: Restarting system\n").restarting);
-        let p = watched(b"x\n[    1.0] Kernel panic - not syncing: Attempted to kill init!\n");
-        assert!(p.panic && !p.power_down);
-        // Only whole lines count, and only at their start.
-        assert!(!watched(b"reboot: Power down").power_down);
-        assert!(!watched(b"echo reboot: Power down\n").power_down);
-        let long: Vec<u8> = [&[b'a'; 1000][..], b"\nreboot: Power down\n"].concat();
-        assert!(watched(&long).power_down);
     }
 }

@@ -5,6 +5,7 @@
 //! - [`plan`]: options and image bytes to a [`plan::LoadPlan`], pure and unit-tested.
 //! - [`layout`]: the boot structures (GDT, page tables, memory maps), pure.
 //! - [`vm`]: the KVM calls and the exit loop.
+//! - [`cpu`]: the vCPU's boot state (modes, registers, MSRs, LAPIC, FPU, CPUID).
 //! - [`linux`]: booting Linux-style kernels (`--kernel`): plan, zero page, PVH start info.
 //! - [`initramfs`]: the one-shot mode's initramfs (`--rootfs DIR -- CMD`).
 //! - [`input`]: input files read only when regular and within `--mem`.
@@ -12,13 +13,14 @@
 //! - [`acpi`]: the ACPI tables (RSDP, XSDT, hardware-reduced FADT, DSDT with `\_S5`, MADT).
 //! - [`platform`]: the legacy ports a kernel probes (CMOS, i8042, PCI) and the ACPI registers.
 //! - [`devices`]: the UART, the status port, the i8042 reset.
+//! - [`coalesced`]: the UART's transmitter writes queued by KVM instead of an exit per byte.
 //! - [`report`]: the JSON report.
-//! - [`fastargs`]: the everyday `run` line parsed without clap (clap takes the rest).
 
 pub mod acpi;
+pub mod coalesced;
+pub mod cpu;
 pub mod devices;
 pub mod error;
-pub mod fastargs;
 pub mod initramfs;
 pub mod input;
 pub mod layout;
@@ -59,8 +61,10 @@ Exit status:
   N    the guest wrote byte N (0-255) to the status port 0xf4
   0    the guest halted with no interrupt source, or reset (0xfe to port 0x64);
        a kernel (--kernel) powered off
-  121  a kernel panicked (it printed 'Kernel panic - not syncing', then went down)
-  122  a kernel rebooted (i8042 reset or triple fault without a panic or power-off)
+  121  a kernel panicked: it reset with the warm-boot flag (0x1234 at 0x472) that
+       reboot=panic_warm on the default command line asks for
+  122  a kernel rebooted: it reset (i8042, ACPI reset register, triple fault) with the
+       cold-boot flag (0 at 0x472)
   123  the guest crashed (triple fault, KVM internal or emulation error, entry failure)
   124  --timeout expired
   125  tinyvmm's own failure: bad options, bad image, no /dev/kvm
@@ -133,14 +137,15 @@ pub struct RunArgs {
     /// Initial ramdisk for --kernel, placed page-aligned at the top of memory.
     #[arg(long, value_name = "FILE")]
     pub initrd: Option<PathBuf>,
-    /// Words added to the kernel command line "console=ttyS0 reboot=k panic=-1".
+    /// Words added to the kernel command line "console=ttyS0 reboot=k,panic_warm panic=-1".
     #[arg(long, value_name = "CMDLINE")]
     pub append: Option<String>,
     /// One-shot mode with --kernel: build an initramfs from DIR whose /init runs CMD and reports
     /// its exit status, which becomes tinyvmm's.
     #[arg(long, value_name = "DIR", conflicts_with = "initrd")]
     pub rootfs: Option<PathBuf>,
-    /// vCPUs for --kernel (1 to 32); the kernel starts the others from the MP table.
+    /// vCPUs for --kernel (1 to 32), listed in the ACPI MADT and the MP table; the kernel starts
+    /// the others.
     #[arg(long, value_name = "N", default_value = "1", value_parser = clap::value_parser!(u8).range(1..=32))]
     pub cpus: u8,
     /// Guest image; without one (and without --kernel), the built-in guest runs.
@@ -151,8 +156,7 @@ pub struct RunArgs {
 }
 
 impl Default for RunArgs {
-    /// What `tinyvmm run` with no options means (clap's defaults; the fast parsing stage starts
-    /// from these, and its differential test holds them equal).
+    /// What `tinyvmm run` with no options means (clap's defaults, for library callers).
     fn default() -> RunArgs {
         RunArgs {
             format: FormatArg::Auto,
@@ -323,8 +327,8 @@ fn run_vm_with(tool: &str, args: &RunArgs, leave_to_exit: bool) -> Result<vm::Ou
         let boot = vm::Boot::Kernel {
             plan: &plan,
             cpus: args.cpus,
-            kernel: &kernel,
-            initrd: initrd.as_deref(),
+            kernel,
+            initrd,
         };
         let outcome = vm::run(boot, &cfg).map_err(|e| match e {
             Error::BadImage { why, .. } => Error::BadImage {

@@ -6,8 +6,22 @@
 use crate::layout;
 use crate::plan::{self, PlanError};
 
-/// The command line every kernel gets before `--append`.
-pub const DEFAULT_CMDLINE: &str = "console=ttyS0 reboot=k panic=-1";
+/// The command line every kernel gets before `--append`: the console on COM1, reboots through
+/// the i8042 reset, and a panic that resets at once (`panic=-1`) with the BIOS warm-boot flag
+/// (`reboot=panic_warm`: 0x1234 at [`RESET_FLAG_ADDR`]), which is how tinyvmm tells it from a
+/// reboot (cold, 0).
+pub const DEFAULT_CMDLINE: &str = "console=ttyS0 reboot=k,panic_warm panic=-1";
+/// The BIOS data area's reset flag (a u16): Linux writes [`RESET_FLAG_WARM`] or 0 (cold) here
+/// before every restart, whichever way it then resets (i8042, ACPI reset register, triple
+/// fault); tinyvmm puts [`RESET_FLAG_UNSET`] there at boot to see whether it did.
+pub const RESET_FLAG_ADDR: u64 = 0x472;
+/// The warm-boot value: with `reboot=panic_warm`, a panic's restart.
+pub const RESET_FLAG_WARM: u16 = 0x1234;
+/// The cold-boot value: an ordinary restart (`reboot`).
+pub const RESET_FLAG_COLD: u16 = 0;
+/// What tinyvmm writes before the kernel runs: neither value, so a triple fault with the flag
+/// still unset is a crash, not a restart.
+pub const RESET_FLAG_UNSET: u16 = 0xffff;
 /// Where the zero page (`boot_params`) goes; RSI points at it.
 pub const ZERO_PAGE_ADDR: u64 = 0x7000;
 /// Where the command line goes.
@@ -333,7 +347,10 @@ mod tests {
         assert_eq!(p.kind, KernelKind::BzImage);
         assert_eq!(p.entry, 0x10_0200);
         assert_eq!(p.kernel_end, 0x11_0000);
-        assert_eq!(p.cmdline, b"console=ttyS0 reboot=k panic=-1 quiet\0");
+        assert_eq!(
+            p.cmdline,
+            b"console=ttyS0 reboot=k,panic_warm panic=-1 quiet\0"
+        );
         assert_eq!(p.initrd, Some(((MEM - 10_000) & !0xfff, 10_000)));
         assert_eq!(
             p.e820,

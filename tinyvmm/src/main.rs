@@ -1,5 +1,4 @@
-//! Thin entry point: parse (the everyday `run` line by `fastargs`, the rest by clap), run, exit
-//! with the outcome.
+//! Thin entry point: parse with clap, run, exit with the outcome.
 //!
 //! `no_main` skips Rust's runtime start-up (SIGPIPE ignored, fds 0-2 polled, /proc/self/maps read
 //! for a stack guard, an alternate signal stack): a VM whose whole run takes a millisecond should
@@ -11,9 +10,7 @@
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     conventions::output::guard_std_fds();
     let tool = conventions::cli::tool_name("tinyvmm");
-    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let cli = tinyvmm::fastargs::parse_run(&args)
-        .unwrap_or_else(|| conventions::cli::parse_or_exit::<tinyvmm::Cli>(&tool, 125));
+    let cli = conventions::cli::parse_or_exit::<tinyvmm::Cli>(&tool, 125);
     let code = tinyvmm::run(&tool, cli);
     conventions::output::exit(&tool, code, tinyvmm::EXIT_FAILURE)
 }

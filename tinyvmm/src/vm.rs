@@ -1,12 +1,13 @@
-//! The KVM side: create the VM and its one vCPU, load a [`LoadPlan`], set up the entry mode, and
-//! run the exit loop until the guest ends; each KVM call failing names its ioctl.
+//! The KVM side: create the VM and its vCPUs, load a [`LoadPlan`] or a kernel (the vCPU state
+//! itself is [`crate::cpu`]'s), and run the exit loop until the guest ends; each KVM call failing
+//! names its ioctl.
 
 use std::io::Cursor;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use kvm_bindings::{kvm_segment, kvm_userspace_memory_region, CpuId, KVM_MAX_CPUID_ENTRIES};
+use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 use linux_loader::loader::{elf::PvhBootCapability, BzImage, Elf, KernelLoader};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
@@ -14,7 +15,12 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use vmm_sys_util::eventfd::EventFd;
 
 use crate::acpi;
-use crate::devices::{Console, Saw, COM1, COM1_IRQ, I8042_CMD, I8042_RESET, STATUS_PORT};
+use crate::coalesced::TxRing;
+use crate::cpu::{
+    commit_registers, enter_long_mode, enter_protected_mode, set_boot_msrs, set_cpuid, set_fpu,
+    set_lapic, write,
+};
+use crate::devices::{Console, COM1, COM1_IRQ, I8042_CMD, I8042_RESET, STATUS_PORT};
 use crate::layout;
 use crate::linux::{self, KernelKind, KernelPlan};
 use crate::mptable;
@@ -34,12 +40,13 @@ pub enum End {
     Halt,
     /// i8042 reset (0xfe to port 0x64), or a reset system event.
     Reset,
-    /// A poweroff system event, or a kernel that said `reboot: Power down` before going down.
+    /// A poweroff system event, or S5 through the ACPI sleep control register.
     Poweroff,
-    /// A kernel that went down by reset or triple fault without powering off or panicking
-    /// (`reboot`, with `reboot=k` or `reboot=t`).
+    /// A kernel that reset (i8042, ACPI reset register, reset event, or a triple fault after
+    /// writing the flag) with the cold-boot flag at [`linux::RESET_FLAG_ADDR`]: `reboot`.
     Reboot,
-    /// A kernel that said `Kernel panic - not syncing` before going down (`panic=-1`).
+    /// A kernel that reset with the warm-boot flag, as `reboot=panic_warm` makes a panic do
+    /// (`panic=-1`).
     Panic,
     /// `--timeout` expired.
     Timeout,
@@ -199,7 +206,7 @@ struct Machine {
 }
 
 /// What to boot.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Boot<'a> {
     /// An image as `run IMAGE` loads it.
     Image {
@@ -214,10 +221,11 @@ pub enum Boot<'a> {
         plan: &'a KernelPlan,
         /// vCPUs (the first boots, the others wait for the kernel's INIT/SIPI).
         cpus: u8,
-        /// The kernel's bytes.
-        kernel: &'a [u8],
-        /// The initrd's bytes.
-        initrd: Option<&'a [u8]>,
+        /// The kernel's bytes, freed once they are in guest memory (a copy kept for the run
+        /// would count against tinyvmm's own memory for nothing).
+        kernel: Vec<u8>,
+        /// The initrd's bytes, freed likewise.
+        initrd: Option<Vec<u8>>,
     },
 }
 
@@ -233,8 +241,8 @@ impl Boot<'_> {
 /// Creates the VM, loads what `boot` says and runs it to its end.
 pub fn run(boot: Boot<'_>, cfg: &RunConfig) -> Result<Outcome, Error> {
     let kernel = matches!(boot, Boot::Kernel { .. });
-    let cpus = match boot {
-        Boot::Kernel { cpus, .. } => cpus.max(1),
+    let cpus = match &boot {
+        Boot::Kernel { cpus, .. } => (*cpus).max(1),
         Boot::Image { .. } => 1,
     };
     let t0 = Instant::now();
@@ -261,19 +269,34 @@ pub fn run(boot: Boot<'_>, cfg: &RunConfig) -> Result<Outcome, Error> {
             kernel,
             initrd,
             ..
-        } => load_kernel(&mut m, plan, kernel, initrd)?,
+        } => load_kernel(&mut m, plan, &kernel, initrd.as_deref())?,
     }
     let t2 = Instant::now();
     let console = Console::new(irq);
     if kernel {
         // A kernel waits for the UART's interrupt rather than polling it.
         console.start_input();
+        // Its console output arrives without an exit per byte where KVM can queue it. (Images
+        // are left exiting per byte: one could write and then spin with no exit to flush it.)
+        if let Some(ring) = TxRing::register(&m.kvm, &m.vm, &m.vcpu, COM1) {
+            console.queue_tx(ring);
+        }
     }
     // A kernel gets the legacy ports it probes and the ACPI sleep and reset registers.
     let platform = kernel.then(Platform::default);
     let (end, exits) = run_vcpus(&mut m, console.clone(), platform.as_ref(), cfg)?;
+    console.catch_up();
     let end = if kernel {
-        kernel_end(end, console.saw())
+        let mut flag = [0u8; 2];
+        // Unreadable (it is always inside RAM) counts as unset.
+        let flag = match m
+            .mem
+            .read_slice(&mut flag, GuestAddress(linux::RESET_FLAG_ADDR))
+        {
+            Ok(()) => u16::from_le_bytes(flag),
+            Err(_) => linux::RESET_FLAG_UNSET,
+        };
+        kernel_end(end, flag)
     } else {
         end
     };
@@ -296,20 +319,23 @@ pub fn run(boot: Boot<'_>, cfg: &RunConfig) -> Result<Outcome, Error> {
     })
 }
 
-/// How a kernel went down: a reset, a triple fault or a poweroff event all end the run, and
-/// what the kernel printed just before says which of poweroff, panic or reboot it was.
-pub fn kernel_end(end: End, saw: Saw) -> End {
-    let down = matches!(end, End::Reset | End::Poweroff | End::Crash { .. });
-    if !down {
-        end
-    } else if saw.power_down {
-        End::Poweroff
-    } else if saw.panic {
-        End::Panic
-    } else if end == End::Reset || saw.restarting {
-        End::Reboot
-    } else {
-        end
+/// The crash a triple fault is (`KVM_EXIT_SHUTDOWN`), which a kernel's `reboot=t` also uses.
+const TRIPLE_FAULT: &str = "triple fault (KVM_EXIT_SHUTDOWN)";
+
+/// How a kernel went down, from its own acts: S5 is a power-off already; a reset is a panic
+/// when the kernel left the warm-boot flag (`reboot=panic_warm`) at [`linux::RESET_FLAG_ADDR`]
+/// and a reboot otherwise; a triple fault is one of those only when the kernel wrote the flag
+/// first (Linux does before every restart), else the crash it is.
+pub fn kernel_end(end: End, reset_flag: u16) -> End {
+    match end {
+        End::Reset if reset_flag == linux::RESET_FLAG_WARM => End::Panic,
+        End::Reset => End::Reboot,
+        End::Crash { ref what, .. } if what == TRIPLE_FAULT => match reset_flag {
+            linux::RESET_FLAG_WARM => End::Panic,
+            linux::RESET_FLAG_COLD => End::Reboot,
+            _ => end,
+        },
+        end => end,
     }
 }
 
@@ -369,14 +395,6 @@ fn create(mem_size: u64, irqchip: bool, cpus: u8) -> Result<Machine, Error> {
         kvm,
         mem,
     })
-}
-
-fn write(mem: &GuestMemoryMmap, addr: u64, bytes: &[u8]) -> Result<(), Error> {
-    mem.write_slice(bytes, GuestAddress(addr))
-        .map_err(|e| Error::Memory {
-            size: bytes.len() as u64,
-            why: format!("writing at 0x{addr:x}: {e}"),
-        })
 }
 
 fn load(m: &mut Machine, plan: &LoadPlan, image: &[u8], cfg: &RunConfig) -> Result<(), Error> {
@@ -469,6 +487,11 @@ fn load_kernel(
     write(&m.mem, linux::CMDLINE_ADDR, &plan.cmdline)?;
     write(
         &m.mem,
+        linux::RESET_FLAG_ADDR,
+        &linux::RESET_FLAG_UNSET.to_le_bytes(),
+    )?;
+    write(
+        &m.mem,
         mptable::MPTABLE_ADDR,
         &mptable::mptable(1 + m.aps.len() as u8),
     )?;
@@ -501,119 +524,6 @@ fn load_kernel(
     commit_registers(&m.vcpu, &sregs, &regs)
 }
 
-/// Long mode as a 64-bit boot protocol hands it over: the flat GDT, identity-mapped page tables
-/// for `ram` bytes, paging, PAE and SSE enabled; shared by flat/ELF guests and bzImage kernels.
-fn enter_long_mode(
-    mem: &GuestMemoryMmap,
-    sregs: &mut kvm_bindings::kvm_sregs,
-    ram: u64,
-) -> Result<(), Error> {
-    write_gdt(mem, true)?;
-    for (addr, entry) in layout::page_table_entries(ram) {
-        write(mem, addr, &entry.to_le_bytes())?;
-    }
-    set_segments(sregs, true);
-    sregs.cr3 = layout::PML4_ADDR;
-    sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
-    sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_PG;
-    sregs.efer = EFER_LME | EFER_LMA;
-    Ok(())
-}
-
-/// 32-bit protected mode with paging off, as the PVH entry expects it; shared by PVH guests and
-/// PVH kernels.
-fn enter_protected_mode(
-    mem: &GuestMemoryMmap,
-    sregs: &mut kvm_bindings::kvm_sregs,
-) -> Result<(), Error> {
-    write_gdt(mem, false)?;
-    set_segments(sregs, false);
-    sregs.cr0 = CR0_PE | CR0_ET;
-    sregs.cr4 = 0;
-    sregs.efer = 0;
-    Ok(())
-}
-
-/// Hands the prepared boot CPU state to KVM: segment/control registers first, then the
-/// general-purpose registers.
-fn commit_registers(
-    vcpu: &VcpuFd,
-    sregs: &kvm_bindings::kvm_sregs,
-    regs: &kvm_bindings::kvm_regs,
-) -> Result<(), Error> {
-    vcpu.set_sregs(sregs)
-        .map_err(Error::ioctl("KVM_SET_SREGS"))?;
-    vcpu.set_regs(regs).map_err(Error::ioctl("KVM_SET_REGS"))?;
-    Ok(())
-}
-
-/// The MSRs as a kernel expects them from firmware: the syscall and sysenter MSRs cleared, the
-/// TSC at 0, fast strings enabled.
-fn set_boot_msrs(vcpu: &VcpuFd) -> Result<(), Error> {
-    const MSRS: [(u32, u64); 10] = [
-        (0x174, 0),       // IA32_SYSENTER_CS
-        (0x175, 0),       // IA32_SYSENTER_ESP
-        (0x176, 0),       // IA32_SYSENTER_EIP
-        (0xc000_0081, 0), // STAR
-        (0xc000_0082, 0), // LSTAR
-        (0xc000_0083, 0), // CSTAR
-        (0xc000_0084, 0), // SYSCALL_MASK
-        (0xc000_0102, 0), // KERNEL_GS_BASE
-        (0x10, 0),        // IA32_TSC
-        (0x1a0, 1),       // IA32_MISC_ENABLE: fast strings
-    ];
-    let entries: Vec<kvm_bindings::kvm_msr_entry> = MSRS
-        .iter()
-        .map(|&(index, data)| kvm_bindings::kvm_msr_entry {
-            index,
-            data,
-            ..Default::default()
-        })
-        .collect();
-    let msrs = kvm_bindings::Msrs::from_entries(&entries).map_err(|_| Error::Ioctl {
-        ioctl: "KVM_SET_MSRS",
-        source: vmm_sys_util::errno::Error::new(libc::E2BIG),
-    })?;
-    let set = vcpu.set_msrs(&msrs).map_err(Error::ioctl("KVM_SET_MSRS"))?;
-    if set != entries.len() {
-        return Err(Error::Ioctl {
-            ioctl: "KVM_SET_MSRS",
-            source: vmm_sys_util::errno::Error::new(libc::EINVAL),
-        });
-    }
-    Ok(())
-}
-
-/// LINT0 as ExtINT (the PIC's interrupts, the PIT's timer among them) and LINT1 as NMI, as a
-/// BIOS leaves them.
-fn set_lapic(vcpu: &VcpuFd) -> Result<(), Error> {
-    const LVT_LINT0: usize = 0x350;
-    const LVT_LINT1: usize = 0x360;
-    const EXTINT: u32 = 7;
-    const NMI: u32 = 4;
-    let mut lapic = vcpu.get_lapic().map_err(Error::ioctl("KVM_GET_LAPIC"))?;
-    for (off, mode) in [(LVT_LINT0, EXTINT), (LVT_LINT1, NMI)] {
-        let raw: [u8; 4] = std::array::from_fn(|i| lapic.regs[off + i] as u8);
-        let v = (u32::from_le_bytes(raw) & !0x700) | (mode << 8);
-        for (i, b) in v.to_le_bytes().iter().enumerate() {
-            lapic.regs[off + i] = *b as _;
-        }
-    }
-    vcpu.set_lapic(&lapic)
-        .map_err(Error::ioctl("KVM_SET_LAPIC"))
-}
-
-const CR0_PE: u64 = 1;
-const CR0_MP: u64 = 1 << 1;
-const CR0_ET: u64 = 1 << 4;
-const CR0_NE: u64 = 1 << 5;
-const CR0_PG: u64 = 1 << 31;
-const CR4_PAE: u64 = 1 << 5;
-const CR4_OSFXSR: u64 = 1 << 9;
-const CR4_OSXMMEXCPT: u64 = 1 << 10;
-const EFER_LME: u64 = 1 << 8;
-const EFER_LMA: u64 = 1 << 10;
-
 fn load_elf(m: &mut Machine, plan: &LoadPlan, image: &[u8]) -> Result<(), Error> {
     let bad = |why: String| Error::BadImage {
         path: "<image>".into(),
@@ -633,106 +543,6 @@ fn load_elf(m: &mut Machine, plan: &LoadPlan, image: &[u8]) -> Result<(), Error>
         }
     }
     Ok(())
-}
-
-fn write_gdt(mem: &GuestMemoryMmap, long: bool) -> Result<(), Error> {
-    let bytes: Vec<u8> = layout::gdt(long)
-        .iter()
-        .flat_map(|d| d.to_le_bytes())
-        .collect();
-    write(mem, layout::GDT_ADDR, &bytes)
-}
-
-fn segment(selector: u16, code: bool, long: bool) -> kvm_segment {
-    kvm_segment {
-        base: 0,
-        limit: 0xffff_ffff,
-        selector,
-        type_: if code { 0xb } else { 0x3 },
-        present: 1,
-        dpl: 0,
-        db: u8::from(!(code && long)),
-        s: 1,
-        l: u8::from(code && long),
-        g: 1,
-        avl: 0,
-        unusable: 0,
-        padding: 0,
-    }
-}
-
-fn set_segments(sregs: &mut kvm_bindings::kvm_sregs, long: bool) {
-    sregs.gdt.base = layout::GDT_ADDR;
-    sregs.gdt.limit = 31;
-    sregs.idt.base = 0;
-    sregs.idt.limit = 0;
-    sregs.cs = segment(layout::CODE_SEL, true, long);
-    let data = segment(layout::DATA_SEL, false, long);
-    sregs.ds = data;
-    sregs.es = data;
-    sregs.fs = data;
-    sregs.gs = data;
-    sregs.ss = data;
-    sregs.tr = kvm_segment {
-        base: 0,
-        limit: 0x67,
-        selector: layout::TSS_SEL,
-        type_: 0xb,
-        present: 1,
-        s: 0,
-        ..Default::default()
-    };
-}
-
-fn set_fpu(vcpu: &VcpuFd) -> Result<(), Error> {
-    let fpu = kvm_bindings::kvm_fpu {
-        fcw: 0x37f,
-        mxcsr: 0x1f80,
-        ..Default::default()
-    };
-    vcpu.set_fpu(&fpu).map_err(Error::ioctl("KVM_SET_FPU"))
-}
-
-/// KVM's supported CPUID with the hypervisor bit and KVM's signature leaf, and `apic_id` as
-/// the initial (x2)APIC id.
-fn set_cpuid(kvm: &Kvm, vcpu: &VcpuFd, apic_id: u8) -> Result<(), Error> {
-    let mut cpuid: CpuId = kvm
-        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
-        .map_err(Error::ioctl("KVM_GET_SUPPORTED_CPUID"))?;
-    let mut has_signature = false;
-    for e in cpuid.as_mut_slice() {
-        match e.function {
-            1 => {
-                e.ecx |= 1 << 31;
-                e.ebx = (e.ebx & 0x00ff_ffff) | (u32::from(apic_id) << 24);
-            }
-            0xb | 0x1f => e.edx = u32::from(apic_id),
-            0x4000_0000 => {
-                has_signature = true;
-                set_kvm_signature(e);
-            }
-            _ => {}
-        }
-    }
-    if !has_signature {
-        let mut e = kvm_bindings::kvm_cpuid_entry2 {
-            function: 0x4000_0000,
-            ..Default::default()
-        };
-        set_kvm_signature(&mut e);
-        // A full table keeps its entries; the signature is then what KVM itself offers.
-        let _ = cpuid.push(e);
-    }
-    vcpu.set_cpuid2(&cpuid)
-        .map_err(Error::ioctl("KVM_SET_CPUID2"))
-}
-
-fn set_kvm_signature(e: &mut kvm_bindings::kvm_cpuid_entry2) {
-    let sig = *b"KVMKVMKVM\0\0\0";
-    e.eax = e.eax.max(0x4000_0001);
-    e.ebx = u32::from_le_bytes([sig[0], sig[1], sig[2], sig[3]]);
-    e.ecx = u32::from_le_bytes([sig[4], sig[5], sig[6], sig[7]]);
-    e.edx = u32::from_le_bytes([sig[8], sig[9], sig[10], sig[11]]);
 }
 
 /// How the vCPU threads learn that the run is over: the first vCPU to end the run (or the
@@ -1012,7 +822,7 @@ fn run_loop(
             }
             Ok(VcpuExit::Shutdown) => {
                 n.shutdown += 1;
-                break crash(vcpu, "triple fault (KVM_EXIT_SHUTDOWN)");
+                break crash(vcpu, TRIPLE_FAULT);
             }
             Ok(VcpuExit::InternalError) => {
                 n.internal_error += 1;
@@ -1065,38 +875,30 @@ mod tests {
 
     #[test]
     fn kernels_go_down_three_ways() {
-        let saw = |power_down, restarting, panic| Saw {
-            power_down,
-            restarting,
-            panic,
-        };
+        use linux::{RESET_FLAG_COLD as COLD, RESET_FLAG_UNSET as UNSET, RESET_FLAG_WARM as WARM};
         let triple = End::Crash {
-            what: "triple fault".into(),
+            what: TRIPLE_FAULT.into(),
             rip: Some(1),
         };
-        assert_eq!(kernel_end(End::Reset, saw(false, true, false)), End::Reboot);
-        assert_eq!(kernel_end(End::Reset, Saw::default()), End::Reboot);
-        assert_eq!(
-            kernel_end(triple.clone(), saw(false, true, false)),
-            End::Reboot
-        );
-        assert_eq!(kernel_end(triple.clone(), Saw::default()), triple);
-        assert_eq!(kernel_end(End::Reset, saw(false, false, true)), End::Panic);
-        assert_eq!(kernel_end(triple, saw(false, false, true)), End::Panic);
-        // Linux without ACPI: Power down, then init's exit panics, then the reset.
-        assert_eq!(
-            kernel_end(End::Reset, saw(true, false, true)),
-            End::Poweroff
-        );
-        // The status port and the timeout are what they are.
-        assert_eq!(
-            kernel_end(End::Status(3), saw(true, true, true)),
-            End::Status(3)
-        );
-        assert_eq!(
-            kernel_end(End::Timeout, saw(true, true, true)),
-            End::Timeout
-        );
+        let other = End::Crash {
+            what: "KVM_EXIT_INTERNAL_ERROR: emulation failure (suberror 1)".into(),
+            rip: Some(1),
+        };
+        assert_eq!(kernel_end(End::Reset, WARM), End::Panic);
+        assert_eq!(kernel_end(End::Reset, COLD), End::Reboot);
+        // A reset without the flag (not Linux, or an old one) is still a restart.
+        assert_eq!(kernel_end(End::Reset, UNSET), End::Reboot);
+        assert_eq!(kernel_end(triple.clone(), WARM), End::Panic);
+        assert_eq!(kernel_end(triple.clone(), COLD), End::Reboot);
+        assert_eq!(kernel_end(triple.clone(), UNSET), triple);
+        assert_eq!(kernel_end(triple.clone(), 0x5a5a), triple);
+        assert_eq!(kernel_end(other.clone(), WARM), other);
+        // S5, the status port and the timeout are what they are, whatever the flag.
+        for flag in [WARM, COLD, UNSET] {
+            assert_eq!(kernel_end(End::Poweroff, flag), End::Poweroff);
+            assert_eq!(kernel_end(End::Status(3), flag), End::Status(3));
+            assert_eq!(kernel_end(End::Timeout, flag), End::Timeout);
+        }
         assert_eq!(
             [End::Poweroff, End::Panic, End::Reboot, End::Reset].map(|e| e.status()),
             [0, 121, 122, 0]

@@ -192,6 +192,23 @@ fn bad_kernels_and_cpu_counts_are_refused() {
         "bad image",
         "neither an ELF vmlinux nor a bzImage",
     );
+    // The PVH ELF vmlinux cut inside its program headers, and inside its one segment.
+    let elf = std::fs::read(guest("testkernel-pvh.elf")).expect("testkernel-pvh is built");
+    let elf_headers = dir.path("headers.elf");
+    std::fs::write(&elf_headers, &elf[..100]).expect("write");
+    let elf_segment = dir.path("segment.elf");
+    // The segment is [0x1000, 0x1214) of the file (symbols and section headers follow it).
+    std::fs::write(&elf_segment, &elf[..0x1100]).expect("write");
+    refused(
+        &["run", "--kernel", &elf_headers],
+        "bad image",
+        "truncated ELF: the program header table is cut off",
+    );
+    refused(
+        &["run", "--kernel", &elf_segment],
+        "bad image",
+        "truncated ELF: segment 0 (offset ",
+    );
     for n in ["0", "33", "1000"] {
         refused(&["run", "--kernel", &kernel, "--cpus", n], "--cpus", n);
     }

@@ -2,6 +2,7 @@
 //! hyperfine (warm-up, many runs, median and spread); peak RSS from wait4 and binary sizes; writes
 //! BENCHMARKS.md and an SVG chart of start latency per approach (process, container, VM).
 
+pub mod boot;
 pub mod chart;
 pub mod guest;
 pub mod measure;
@@ -86,21 +87,29 @@ pub struct Group {
 struct Options {
     quick: bool,
     out: PathBuf,
+    /// Skip the Linux guest boots (a level-1 guest of the nested lane, minutes).
+    no_boot: bool,
+    /// Only the Linux guest boots: print their section, write nothing.
+    boot_only: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
         quick: false,
         out: util::root(),
+        no_boot: false,
+        boot_only: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => o.quick = true,
+            "--no-boot" => o.no_boot = true,
+            "--boot-only" => o.boot_only = true,
             "--out" => o.out = PathBuf::from(it.next().ok_or("--out needs a directory")?),
             other => {
                 return Err(format!(
-                    "bench: unexpected argument '{other}' (usage: cargo xtask bench [--quick] [--out DIR])"
+                    "bench: unexpected argument '{other}' (usage: cargo xtask bench [--quick] [--no-boot | --boot-only] [--out DIR])"
                 ))
             }
         }
@@ -444,6 +453,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if let Err(e) = crate::demo::build_release_of(&["netwire"]) {
         eprintln!("xtask bench: netwire does not build now: {e}");
     }
+    if opts.boot_only {
+        print!("{}", boot_section(&bin, &opts));
+        return Ok(());
+    }
     let work = util::target_dir().join("bench");
     let guest = match guest::build(&work) {
         Ok(g) => Some(g),
@@ -508,8 +521,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let sizes = binary_sizes(&bin);
     let mut machine = report::Machine::here();
     machine.load.0 = load_start;
-    let md = report::markdown(&machine, &results, &split, &sizes, opts.quick)
+    let mut md = report::markdown(&machine, &results, &split, &sizes, opts.quick)
         + &net::markdown(&net_rows);
+    md.push_str(&boot_section(&bin, &opts));
     let docs = opts.out.join("docs");
     std::fs::create_dir_all(&docs).map_err(|e| format!("creating {}: {e}", docs.display()))?;
     let md_path = opts.out.join("BENCHMARKS.md");
@@ -545,6 +559,22 @@ pub fn run(args: &[String]) -> Result<(), String> {
             missing.len(),
             missing.join("; ")
         ))
+    }
+}
+
+/// The guest-boot group ([`boot`]), run last: it boots a level-1 guest under QEMU TCG for
+/// minutes, which `--no-boot` skips.
+fn boot_section(bin: &Path, opts: &Options) -> String {
+    let runs = if opts.quick { 1 } else { 3 };
+    if opts.no_boot {
+        return boot::markdown(&[], runs, Some("skipped (--no-boot)"));
+    }
+    match boot::run(bin, runs) {
+        Ok(boots) => boot::markdown(&boots, runs, None),
+        Err(e) => {
+            eprintln!("xtask bench: no Linux guest boots: {e}");
+            boot::markdown(&[], runs, Some(&e))
+        }
     }
 }
 

@@ -67,6 +67,8 @@ pub struct LaneCase {
     pub status: i32,
     /// Strings the output must contain.
     pub expect: &'static [&'static str],
+    /// Strings the output must not contain (besides [`PROBE_ABSENT`] for the probe's boots).
+    pub absent: &'static [&'static str],
     /// Also run on the host and compared there (the tiny guests, which PVM runs).
     pub host: bool,
     /// Set when `status`/`expect` record today's wrong result rather than the right one: what is
@@ -91,6 +93,7 @@ const fn tiny(
         command,
         status,
         expect,
+        absent: &[],
         host: true,
         known: None,
         check: Check::Output,
@@ -113,6 +116,7 @@ const fn linux(
         command,
         status,
         expect,
+        absent: &[],
         host: false,
         known,
         check: Check::Output,
@@ -207,9 +211,11 @@ pub const CASES: &[LaneCase] = &[
         7,
         &[
             "flavour: cloud",
-            "cpus: 1",
+            "nproc: 1",
             "lane.word=from-the-command-line",
             "initrd: probe-initrd-marker",
+            // The CMOS clock works (the host's time), so no probe waited on it.
+            "rtc_cmos 00:01: setting system clock to 20",
         ],
         None,
         12,
@@ -219,58 +225,129 @@ pub const CASES: &[LaneCase] = &[
         "the cloud kernel's ELF vmlinux through its PVH note",
         "boot --kernel $K/cloud/vmlinux --initrd $I/probe.cpio --append \"quiet $FAST\"",
         7,
-        &["flavour: cloud", "cpus: 1", "initrd: probe-initrd-marker"],
+        &["flavour: cloud", "nproc: 1", "initrd: probe-initrd-marker"],
+        None,
+        12,
+    ),
+    // Each end (reboot 122, power-off 0, panic 121) once on each kernel, combined with the CPU
+    // counts, so that no boot shows only one thing.
+    linux(
+        "linux_cloud_cpus2_reboot",
+        "--cpus 2 on the cloud kernel (CPUs from the MADT: no CONFIG_X86_MPPARSE), reboot -f",
+        "boot --cpus 2 --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio \
+         --append \"quiet $FAST lane.end=reboot\"",
+        // The i8042 reset with the cold-boot flag.
+        122,
+        &[
+            "flavour: cloud",
+            "nproc: 2",
+            "end: reboot",
+            "reboot: Restarting system",
+        ],
         None,
         12,
     ),
     linux(
-        "linux_cloud_cpus2",
-        "--cpus 2 on the cloud kernel",
-        "boot --cpus 2 --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio --append \"quiet $FAST\"",
-        7,
-        // The cloud kernel has no CONFIG_X86_MPPARSE: it finds the CPUs in the ACPI MADT.
-        &["flavour: cloud", "cpus: 2"],
+        "linux_cloud_cpus4_poweroff",
+        "--cpus 4 on the cloud kernel, poweroff -f",
+        "boot --cpus 4 --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio \
+         --append \"quiet $FAST lane.end=poweroff\"",
+        // S5 through the FADT's sleep control register.
+        0,
+        &[
+            "flavour: cloud",
+            "nproc: 4",
+            "end: poweroff",
+            "reboot: Power down",
+        ],
         None,
         12,
     ),
     linux(
-        "linux_cloud_cpus4",
-        "--cpus 4 on the cloud kernel",
-        "boot --cpus 4 --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio --append \"quiet $FAST\"",
-        7,
-        &["flavour: cloud", "cpus: 4"],
+        "linux_cloud_cpus32_panic",
+        "--cpus 32 (the most) on the cloud kernel, a kernel panic (sysrq c)",
+        "boot --cpus 32 --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio \
+         --append \"quiet $FAST lane.end=panic\"",
+        // The reset with the warm-boot flag reboot=panic_warm asks for.
+        121,
+        &[
+            "flavour: cloud",
+            "nproc: 32",
+            "end: panic",
+            "Kernel panic - not syncing",
+        ],
         None,
-        12,
+        30,
     ),
     linux(
-        "linux_generic_cpus1",
-        "the generic kernel (linux-image-amd64), one CPU",
-        "boot --kernel $K/generic/vmlinuz --initrd $I/probe.cpio --append \"quiet $FAST\"",
-        7,
-        &["flavour: generic", "cpus: 1"],
+        "linux_generic_cpus1_panic",
+        "the generic kernel (linux-image-amd64), one CPU, a kernel panic",
+        "boot --kernel $K/generic/vmlinuz --initrd $I/probe.cpio \
+         --append \"quiet $FAST lane.end=panic\"",
+        121,
+        &[
+            "flavour: generic",
+            "nproc: 1",
+            "end: panic",
+            "Kernel panic - not syncing",
+            "rtc_cmos 00:01: setting system clock to 20",
+        ],
         None,
         14,
     ),
     linux(
-        "linux_generic_cpus2",
-        "--cpus 2 on the generic kernel, which reads the MP table",
+        "linux_generic_cpus2_reboot",
+        "--cpus 2 on the generic kernel, which reads the MP table too, reboot -f",
         "boot --cpus 2 --kernel $K/generic/vmlinuz --initrd $I/probe.cpio \
-         --append \"quiet $FAST\"",
-        7,
-        &["flavour: generic", "cpus: 2"],
+         --append \"quiet $FAST lane.end=reboot\"",
+        122,
+        &[
+            "flavour: generic",
+            "nproc: 2",
+            "end: reboot",
+            "reboot: Restarting system",
+        ],
         None,
         16,
     ),
     linux(
-        "linux_generic_cpus4",
-        "--cpus 4 on the generic kernel",
+        "linux_generic_cpus4_poweroff",
+        "--cpus 4 on the generic kernel, poweroff -f",
         "boot --cpus 4 --kernel $K/generic/vmlinuz --initrd $I/probe.cpio \
-         --append \"quiet $FAST\"",
-        7,
-        &["flavour: generic", "cpus: 4"],
+         --append \"quiet $FAST lane.end=poweroff\"",
+        0,
+        &[
+            "flavour: generic",
+            "nproc: 4",
+            "end: poweroff",
+            "reboot: Power down",
+        ],
         None,
         18,
     ),
+    LaneCase {
+        name: "linux_console_heavy",
+        what: "a console-heavy boot: 512 lines written by the guest through the tty; every \
+               line arrives whole, and the exit counts are reported",
+        command: "boot --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio --json \
+                  --append \"quiet $FAST lane.spew=512\" >out; rc=$?; \
+                  echo \"spew lines: $(grep -c \"^$SPEW_LINE.\\?\\$\" out)\"; \
+                  echo \"spew done: $(grep -c '^spew: done' out)\"; \
+                  echo \"console bytes: $(wc -c <out)\"; tail -n 1 out; exit $rc",
+        status: 7,
+        // The report's keys are sorted: exits, then the end through the status port.
+        expect: &[
+            "spew lines: 512\n",
+            "spew done: 1\n",
+            "\"exits\":{\"fail_entry\":",
+            "\"reason\":\"status-port\"",
+        ],
+        absent: &[],
+        host: false,
+        known: None,
+        check: Check::Output,
+        cost: 30,
+    },
     linux(
         "linux_one_shot",
         "the one-shot mode: --rootfs DIR -- CMD gives CMD's status",
@@ -278,37 +355,6 @@ pub const CASES: &[LaneCase] = &[
          sh -c 'echo one-shot-ran; exit 3'",
         3,
         &["one-shot-ran"],
-        None,
-        12,
-    ),
-    linux(
-        "linux_poweroff",
-        "poweroff -f in the guest",
-        "TIMEOUT=60 boot --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio \
-         --append \"quiet $FAST lane.end=poweroff\"",
-        // S5 through the FADT's sleep control register.
-        0,
-        &["end: poweroff", "reboot: Power down"],
-        None,
-        60,
-    ),
-    linux(
-        "linux_reboot",
-        "reboot -f in the guest",
-        "boot --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio \
-         --append \"quiet $FAST lane.end=reboot\"",
-        122,
-        &["end: reboot", "reboot: Restarting system"],
-        None,
-        12,
-    ),
-    linux(
-        "linux_panic",
-        "a kernel panic in the guest (sysrq c)",
-        "boot --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio \
-         --append \"quiet $FAST lane.end=panic\"",
-        121,
-        &["end: panic", "Kernel panic - not syncing"],
         None,
         12,
     ),
@@ -322,6 +368,7 @@ pub const CASES: &[LaneCase] = &[
                   --append \"quiet vmtest.case_timeout=300 $FAST\"",
         status: 0,
         expect: &["@@VMTEST DONE"],
+        absent: &[],
         host: false,
         known: None,
         check: Check::VmtestSuite,
@@ -339,6 +386,7 @@ pub const CASES: &[LaneCase] = &[
             "test debian_kernel_prints_its_early_console_through_pvh ... ok",
             "test result: ok.",
         ],
+        absent: &[],
         host: false,
         known: None,
         check: Check::Output,
@@ -359,15 +407,25 @@ for w in $(cat /proc/cmdline); do
     case "$w" in
     lane.end=*) end=${w#lane.end=} ;;
     lane.status=*) code=${w#lane.status=} ;;
+    lane.spew=*) spew=${w#lane.spew=} ;;
     esac
 done
 echo "pid: $$"
 echo "kernel: $(uname -r)"
 case "$(uname -r)" in *cloud*) echo "flavour: cloud" ;; *) echo "flavour: generic" ;; esac
 echo "cpus: $(grep -c ^processor /proc/cpuinfo)"
+echo "nproc: $(busybox nproc)"
 echo "memory: $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo) (MemTotal)"
 echo "cmdline: $(cat /proc/cmdline)"
 echo "initrd: $(cat /probe-marker)"
+# What the kernel said of the devices it probes (the lane fails on PROBE_ABSENT's lines).
+dmesg | grep -E 'rtc_cmos|i8042|AGP|[Aa]perture|RSDP|PCI: |ACPI BIOS Error|ACPI Error' |
+    sed 's/^/dmesg: /'
+if [ -n "$spew" ]; then
+    # Console-heavy output through the tty (the UART's interrupt-driven path): SPEW_LINE, N times.
+    yes '{SPEW}' | head -n "$spew"
+    echo "spew: done"
+fi
 echo "end: $end"
 # The status port ends the VM at once: give the console time to send what is still queued.
 sleep 1
@@ -380,15 +438,31 @@ esac
 sleep 600
 "#;
 
+/// Boot-log lines of probes that waited on, or looked for, hardware tinyvmm did not give, which
+/// the probe image's boots must not show (it prints the kernel log's lines about those devices):
+/// the CMOS clock, the i8042, the AGP aperture, the ACPI RSDP, PCI configuration access.
+pub const PROBE_ABSENT: &[&str] = &[
+    "rtc_cmos: probe of",
+    "Can't read CTR",
+    "AGP: Please enable",
+    "AGP: Your BIOS doesn't leave an aperture memory hole",
+    "A valid RSDP was not found",
+    "No config space access function found",
+    "ACPI BIOS Error",
+];
+
+/// The line the probe prints `lane.spew=N` times: 64 bytes and the newline.
+pub const SPEW_LINE: &str = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.,";
+
 /// The variables and the `boot` helper every case command gets, for the given paths: `T` tinyvmm
 /// (the shipped static build), `G` the example guests, `K` the kernels (`cloud/`, `generic/`),
 /// `I` the level-2 initramfs images, `R` a busybox rootfs, `FAST`, `REQUIRE`, `LINUX_TESTS`.
 pub fn env_script(p: &LanePaths) -> String {
     format!(
         "T={}\nG={}\nK={}\nI={}\nR={}\nFAST='{FAST}'\nREQUIRE={LEVEL1_REQUIRE}\nLINUX_TESTS={}\n\
-         CASE_LIMIT={CASE_LIMIT_SECS}\n\
-         export T G K I R FAST REQUIRE LINUX_TESTS CASE_LIMIT\n\
-         boot() {{ \"$T\" run --mem \"${{MEM:-256M}}\" --timeout \"${{TIMEOUT:-120}}\" \"$@\"; }}\n",
+         CASE_LIMIT={CASE_LIMIT_SECS}\nSPEW_LINE={SPEW_LINE}\n\
+         export T G K I R FAST REQUIRE LINUX_TESTS CASE_LIMIT SPEW_LINE\n\
+         boot() {{ \"$T\" run --mem \"${{MEM:-256M}}\" --timeout \"${{TIMEOUT:-300}}\" \"$@\"; }}\n",
         p.tinyvmm.display(),
         p.guests.display(),
         p.kernels.display(),
@@ -633,6 +707,19 @@ pub fn judge(
             why.push(format!("output lacks \"{e}\""));
         }
     }
+    let probe = case.command.contains("probe.cpio").then_some(PROBE_ABSENT);
+    let absent: Vec<&str> = case
+        .absent
+        .iter()
+        .chain(probe.unwrap_or_default())
+        .copied()
+        .collect();
+    for line in output
+        .iter()
+        .filter(|l| absent.iter().any(|a| l.contains(a)))
+    {
+        why.push(format!("output has \"{}\"", line.trim()));
+    }
     if case.check == Check::VmtestSuite {
         let report = vmtest::parse_serial(&text);
         let passed = report.results.iter().filter(|r| r.passed).count();
@@ -759,7 +846,8 @@ const TOOLS: [&str; 5] = demo::TOOLS;
 pub fn probe_initramfs(rootfs: &Path, exit_helper: Vec<u8>) -> Result<Archive, String> {
     let mut a = Archive::new();
     a.chardev("/dev/console", 0o600, 5, 1);
-    a.file("/init", 0o755, PROBE_INIT.as_bytes().to_vec());
+    let init = PROBE_INIT.replace("{SPEW}", SPEW_LINE);
+    a.file("/init", 0o755, init.into_bytes());
     a.file("/probe-marker", 0o644, b"probe-initrd-marker\n".to_vec());
     a.file("/tinyvmm-exit", 0o755, exit_helper);
     vmtest::add_tree(&mut a, rootfs, "")
@@ -853,7 +941,7 @@ pub fn level1_initramfs(
 
 /// The kvm modules of the cloud kernel's package (the level-1 kernel), decompressed when the
 /// package ships them compressed (`.ko.xz`, `.ko.zst`).
-fn kvm_modules() -> Result<Vec<(String, Vec<u8>)>, String> {
+pub fn kvm_modules() -> Result<Vec<(String, Vec<u8>)>, String> {
     let pkg = kernel::package_dir(Flavour::Cloud)?;
     let modules = pkg.join("lib/modules");
     let version = std::fs::read_dir(&modules)
@@ -1297,22 +1385,26 @@ mod tests {
             }
         }
         let status = |n: &str| CASES.iter().find(|c| c.name == n).map(|c| c.status);
-        // (linux_poweroff's status is recorded only in its row, which the fix flips.)
-        assert!(status("linux_poweroff").is_some());
-        assert_eq!(status("linux_reboot"), Some(122));
-        assert_eq!(status("linux_panic"), Some(121));
+        // Power-off, reboot and panic on both kernels, each from the guest's own act.
+        for (n, want) in [
+            ("linux_cloud_cpus4_poweroff", 0),
+            ("linux_cloud_cpus2_reboot", 122),
+            ("linux_cloud_cpus32_panic", 121),
+            ("linux_generic_cpus4_poweroff", 0),
+            ("linux_generic_cpus2_reboot", 122),
+            ("linux_generic_cpus1_panic", 121),
+        ] {
+            assert_eq!(status(n), Some(want), "{n}");
+        }
         assert_eq!(status("linux_one_shot"), Some(3));
         assert_eq!(status("tiny_timeout"), Some(124));
         assert_eq!(status("tiny_triple_fault"), Some(123));
         assert_eq!(status("tiny_status_port"), Some(42));
-        // Both kernels with 1, 2 and 4 CPUs, bzImage and PVH, the suite and the cargo tests.
+        // Both kernels with 1, 2, 4 and 32 CPUs, bzImage and PVH, the suite and the cargo tests.
         for n in [
             "linux_cloud_bzimage",
-            "linux_cloud_cpus2",
-            "linux_cloud_cpus4",
-            "linux_generic_cpus1",
-            "linux_generic_cpus2",
-            "linux_generic_cpus4",
+            "linux_cloud_cpus32_panic",
+            "linux_console_heavy",
             "linux_cloud_pvh",
             "vmtest_suite_under_tinyvmm",
             "tinyvmm_linux_tests",
@@ -1346,7 +1438,11 @@ mod tests {
         seen.sort();
         assert_eq!(seen, (0..all.len()).collect::<Vec<_>>());
         let q_of = |n: &str| qs.iter().position(|q| q.iter().any(|&i| all[i].name == n));
-        assert_ne!(q_of("vmtest_suite_under_tinyvmm"), q_of("linux_poweroff"));
+        let load = |q: &Vec<usize>| q.iter().map(|&i| all[i].cost).sum::<u32>();
+        let longest = all.iter().map(|c| c.cost).max().unwrap();
+        let (a, b) = (load(&qs[0]), load(&qs[1]));
+        assert!(a.abs_diff(b) <= longest, "{a} vs {b}");
+        assert!(q_of("vmtest_suite_under_tinyvmm").is_some());
         assert_eq!(queues(&all, 1).len(), 1);
         assert!(queues(&[], 2).is_empty());
     }
@@ -1380,13 +1476,31 @@ mod tests {
 
     #[test]
     fn judging_and_the_summary() {
-        let panic = CASES.iter().find(|c| c.name == "linux_panic").unwrap();
-        let out = s(&["end: panic", "Kernel panic - not syncing: sysrq"]);
+        let panic = CASES
+            .iter()
+            .find(|c| c.name == "linux_cloud_cpus32_panic")
+            .unwrap();
+        let out = s(&[
+            "flavour: cloud",
+            "nproc: 32",
+            "end: panic",
+            "Kernel panic - not syncing: sysrq",
+        ]);
         assert_eq!(judge(panic, Some(121), &out, 0), Ok(()));
-        let e = judge(panic, Some(124), &out[..1], 0).unwrap_err();
+        let e = judge(panic, Some(124), &out[..3], 0).unwrap_err();
         assert_eq!(
             e,
             "exit 124, expected 121; output lacks \"Kernel panic - not syncing\""
+        );
+        // A probe's complaint in the boot log fails the case, whatever its status.
+        let mut noisy = out.clone();
+        noisy.push("dmesg: [    1.2] i8042: Can't read CTR while initializing i8042".into());
+        assert_eq!(
+            judge(panic, Some(121), &noisy, 0),
+            Err(
+                "output has \"dmesg: [    1.2] i8042: Can't read CTR while initializing i8042\""
+                    .into()
+            )
         );
         assert!(judge(panic, Some(137), &out, 0).is_err_and(|e| e.contains("hang guard")));
         assert!(judge(panic, None, &out, 0).is_err());
@@ -1410,16 +1524,13 @@ mod tests {
         assert!(judge(suite, Some(0), &bad, 2).is_err_and(|e| e.contains("failed: b")));
 
         let mut t = Tally::default();
-        // Every row is right today, so the known-wrong form is shown on a made-up row.
-        let known = LaneCase {
-            known: Some("halts instead of powering off"),
+        // No row records a wrong result today; one that did would pass with its note.
+        let known = &LaneCase {
+            known: Some("exit 124 after a hang; right: 0"),
             ..*panic
         };
-        let l = t.record(known.name, &known, Ok(()), Some("1.0s"), &[]);
-        assert_eq!(
-            l[0],
-            "PASS linux_panic [1.0s] (known: halts instead of powering off)"
-        );
+        let l = t.record(known.name, known, Ok(()), Some("1.0s"), &[]);
+        assert!(l[0].starts_with(&format!("PASS {} [1.0s] (known: ", known.name)));
         let long: Vec<String> = (0..100).map(|i| format!("line {i}\x1b[0m")).collect();
         let l = t.record("x", panic, Err("exit 1".into()), None, &long);
         assert_eq!(l[0], "FAIL x (exit 1)");
