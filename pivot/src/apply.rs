@@ -12,6 +12,7 @@ use crate::mountinfo::{self, RootKind};
 use crate::plan::{Propagation, Step, UserMount};
 use crate::resolve::{self, Create, ResolveError};
 use crate::sys::{self, fd_path};
+use nix::mount::MntFlags;
 
 /// State shared by the steps.
 pub struct Ctx<'a> {
@@ -354,7 +355,10 @@ impl<'a> Ctx<'a> {
                 Ok(())
             }
             Step::DevNode { name, major, minor } => {
-                sys::mknod_char(self.dev()?, OsStr::new(name), *major, *minor).map_err(|e| {
+                let (dev, name) = (self.dev()?, OsStr::new(name));
+                sys::mknodat(dev, name, libc::S_IFCHR, 0o666, libc::makedev(*major, *minor))
+                    .and_then(|()| sys::fchmodat(dev, name, 0o666))
+                    .map_err(|e| {
                     Error::sys_hint(
                         format!("mknod({})", self.show(&Path::new("/dev").join(name))),
                         e,
@@ -371,7 +375,7 @@ impl<'a> Ctx<'a> {
                 let t = self.resolve_dev(name, Create::File)?;
                 self.mount_on(&t, Some(&host), None, libc::MS_BIND, None)
             }
-            Step::DevLink { name, target } => sys::symlinkat(target, self.dev()?, OsStr::new(name))
+            Step::DevLink { name, target } => sys::symlinkat(OsStr::new(target), self.dev()?, OsStr::new(name))
                 .map_err(|e| {
                     Error::sys(
                         format!("symlink({})", self.show(&Path::new("/dev").join(name))),
@@ -570,7 +574,7 @@ impl<'a> Ctx<'a> {
             Ok(staging)
         });
         if checked.is_err() {
-            let _ = sys::umount2(&self.newroot, libc::MNT_DETACH);
+            let _ = nix::mount::umount2(&self.newroot, MntFlags::MNT_DETACH);
         }
         checked
     }
@@ -676,7 +680,7 @@ impl<'a> Ctx<'a> {
                     );
                     mount(&data, flags)
                 });
-                let detached = sys::umount2(&self.newroot, libc::MNT_DETACH).map_err(|e| {
+                let detached = nix::mount::umount2(&self.newroot, MntFlags::MNT_DETACH).map_err(|e| {
                     Error::sys(
                         format!(
                             "umount2({}) of the --tmp-overlay staging tmpfs",
@@ -732,7 +736,7 @@ impl<'a> Ctx<'a> {
                     let target = sys::readlinkat(lower, name).map_err(|e| {
                         Error::sys(format!("readlink({shown}/{})", inside.display()), e)
                     })?;
-                    sys::symlinkat_os(&target, root, name).map_err(|e| fail("symlink", e))?;
+                    sys::symlinkat(&target, root, name).map_err(|e| fail("symlink", e))?;
                     continue;
                 }
                 libc::S_IFDIR => sys::mkdirat(root, name, 0o755).map_err(|e| fail("mkdir", e))?,
@@ -838,7 +842,7 @@ impl<'a> Ctx<'a> {
         if let (Some(own), Ok(st)) = (&mut self.own, sys::fstat(&staging)) {
             own.push(st.st_dev);
         }
-        let detached = sys::umount2(&self.newroot, libc::MNT_DETACH)
+        let detached = nix::mount::umount2(&self.newroot, MntFlags::MNT_DETACH)
             .map_err(|e| Error::sys(format!("umount2({shown}) of the {opt} staging tmpfs"), e));
         staged?;
         detached?;
@@ -874,7 +878,7 @@ impl<'a> Ctx<'a> {
     /// `--symlink TARGET DST`; an existing symlink with the same target is fine.
     fn symlink(&self, target: &Path, dst: &Path) -> Result<(), Error> {
         let (dir, name) = self.parent_of(dst, "--symlink")?;
-        match sys::symlinkat_os(target.as_os_str(), &dir.fd, &name) {
+        match sys::symlinkat(target.as_os_str(), &dir.fd, &name) {
             Ok(()) => Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                 match sys::readlinkat(&dir.fd, &name) {
@@ -989,7 +993,7 @@ impl<'a> Ctx<'a> {
                 // namespace; the host's /sys, bound read-only, is the next best thing.
                 self.say(format!(
                     "mount(sysfs) refused ({}): binding the host's /sys read-only instead",
-                    sys::errstr(&e)
+                    conventions::output::errtext(&e)
                 ));
             }
             Err(e) => {
@@ -1011,7 +1015,7 @@ impl<'a> Ctx<'a> {
             Err(e) => {
                 self.say(format!(
                     "mount(MS_BIND) of /sys failed too ({}): /sys left empty",
-                    sys::errstr(&e)
+                    conventions::output::errtext(&e)
                 ));
                 Ok(())
             }
@@ -1030,14 +1034,14 @@ impl<'a> Ctx<'a> {
         sys::fchdir(root)
             .map_err(|e| Error::sys(format!("fchdir({})", self.newroot.display()), e))?;
         let target = put_old_rel.as_deref().unwrap_or(dot);
-        if let Err(e) = sys::pivot_root(dot, target) {
+        if let Err(e) = nix::unistd::pivot_root(dot, target).map_err(io::Error::from) {
             let kind = mountinfo::root_kind(&mountinfo::read());
             if e.raw_os_error() == Some(libc::EINVAL) && put_old.is_none() {
                 if let Some(why) = fallback_reason(&kind) {
                     self.say(format!(
                         "pivot_root(\".\", \".\") failed: {} because {why}: falling back to \
                          MS_MOVE of {} onto / and chroot(\".\")",
-                        sys::errstr(&e),
+                        conventions::output::errtext(&e),
                         self.newroot.display()
                     ));
                     move_and_chroot(&self.newroot)?;
@@ -1064,21 +1068,21 @@ impl<'a> Ctx<'a> {
             sys::fchdir(&old).map_err(|e| Error::sys("fchdir(old root)", e))?;
             sys::mount(None, dot, None, libc::MS_SLAVE | libc::MS_REC, None)
                 .map_err(|e| Error::sys("mount(MS_REC|MS_SLAVE) on the old root", e))?;
-            sys::umount2(dot, libc::MNT_DETACH)
+            nix::mount::umount2(dot, MntFlags::MNT_DETACH)
                 .map_err(|e| Error::sys("umount2(old root, MNT_DETACH)", e))?;
         }
-        sys::chdir(Path::new("/")).map_err(|e| Error::sys("chdir(/)", e))
+        nix::unistd::chdir(Path::new("/")).map_err(|e| Error::sys("chdir(/)", e))
     }
 
     /// Undoes what was mounted before a failure: the rbind of NEWROOT carries every mount made
     /// inside it, so one lazy unmount removes them all.
     pub fn cleanup(&self) {
         if self.root.is_some() && !self.pivoted {
-            if let Err(e) = sys::umount2(&self.newroot, libc::MNT_DETACH) {
+            if let Err(e) = nix::mount::umount2(&self.newroot, MntFlags::MNT_DETACH).map_err(io::Error::from) {
                 self.say(format!(
                     "cleanup: umount2({}) failed: {}",
                     self.newroot.display(),
-                    sys::errstr(&e)
+                    conventions::output::errtext(&e)
                 ));
             }
         }
@@ -1105,8 +1109,8 @@ pub fn move_and_chroot(newroot: &Path) -> Result<(), Error> {
             "NEWROOT must be a mount point and its parent mount not shared",
         )
     })?;
-    sys::chroot(dot).map_err(|e| Error::sys(format!("chroot({})", newroot.display()), e))?;
-    sys::chdir(Path::new("/")).map_err(|e| Error::sys("chdir(/)", e))
+    nix::unistd::chroot(dot).map_err(|e| Error::sys(format!("chroot({})", newroot.display()), e))?;
+    nix::unistd::chdir(Path::new("/")).map_err(|e| Error::sys("chdir(/)", e))
 }
 
 /// `MOUNT_ATTR_*` names for messages.

@@ -2,7 +2,6 @@
 //! read-only paths), the way an OCI runtime's config.json lists it, set up with pivot's resolver
 //! and steps; for `ocirun`, which gets its mounts from a config rather than a command line.
 
-use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -12,6 +11,7 @@ use crate::error::Error;
 use crate::plan::{self, Propagation, Step};
 use crate::resolve::{self, Create, ResolveError};
 use crate::sys::{self, fd_path};
+use nix::unistd::{Gid, Uid};
 
 /// One mount, in the order it is made. Flags and data are the kernel's, already parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +88,7 @@ pub fn setup(tool: &str, spec: &SpecRoot) -> Result<(), Error> {
     let newroot = std::fs::canonicalize(&spec.newroot).map_err(|e| {
         Error::input(
             format!("root.path {shown}"),
-            sys::errstr(&e),
+            conventions::output::errtext(&e),
             "the bundle's rootfs directory must exist",
         )
     })?;
@@ -329,10 +329,16 @@ impl Inside<'_> {
         if sys::lstatat(&dir.fd, name).is_ok() {
             let _ = sys::unlinkat(&dir.fd, name, false);
         }
-        mknodat(&dir.fd, name, d.kind | (d.mode & 0o7777), d.major, d.minor)
+        let dev = libc::makedev(d.major, d.minor);
+        sys::mknodat(&dir.fd, name, d.kind, d.mode & 0o7777, dev)
             .map_err(|e| Error::sys(format!("mknod({shown})"), e))?;
-        chown_at(&dir.fd, name, d.uid, d.gid, d.mode & 0o7777)
-            .map_err(|e| Error::sys(format!("fchownat({shown})"), e))
+        let (uid, gid) = (Uid::from_raw(d.uid), Gid::from_raw(d.gid));
+        let nofollow = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
+        nix::unistd::fchownat(Some(dir.fd.as_raw_fd()), name, Some(uid), Some(gid), nofollow)
+            .map_err(|e| Error::sys(format!("fchownat({shown})"), e))?;
+        // The umask narrowed mknod's mode.
+        sys::fchmodat(&dir.fd, name, d.mode & 0o7777)
+            .map_err(|e| Error::sys(format!("fchmodat({shown})"), e))
     }
 
     fn mask(&self, inside: &Path) -> Result<(), Error> {
@@ -395,77 +401,9 @@ impl Inside<'_> {
     }
 }
 
-/// The flags of the mount `fd` is on that a user namespace locks (nosuid, nodev, noexec,
-/// rdonly), as `MS_*` flags.
+/// The flags of the mount `fd` is on that a user namespace locks (nosuid, nodev, noexec), as
+/// `MS_*` flags.
 fn locked_flags(fd: &OwnedFd) -> libc::c_ulong {
-    // SAFETY: a zeroed statvfs is a valid out-parameter; `fd` is open.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    if unsafe { libc::fstatvfs(fd.as_raw_fd(), &mut st) } != 0 {
-        return 0;
-    }
-    let pairs = [
-        (libc::ST_NOSUID, libc::MS_NOSUID),
-        (libc::ST_NODEV, libc::MS_NODEV),
-        (libc::ST_NOEXEC, libc::MS_NOEXEC),
-    ];
-    pairs
-        .iter()
-        .filter(|(st_flag, _)| st.f_flag & st_flag != 0)
-        .fold(0, |acc, (_, ms)| acc | ms)
-}
-
-fn cname(name: &OsStr) -> io::Result<std::ffi::CString> {
-    use std::os::unix::ffi::OsStrExt;
-    std::ffi::CString::new(name.as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in a path"))
-}
-
-fn mknodat(
-    dir: &OwnedFd,
-    name: &OsStr,
-    mode: libc::mode_t,
-    major: u32,
-    minor: u32,
-) -> io::Result<()> {
-    let c = cname(name)?;
-    // SAFETY: `dir` is open and `c` a valid C string.
-    let r = unsafe {
-        libc::mknodat(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            mode,
-            libc::makedev(major, minor),
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-fn chown_at(dir: &OwnedFd, name: &OsStr, uid: u32, gid: u32, mode: u32) -> io::Result<()> {
-    let c = cname(name)?;
-    // SAFETY: `dir` is open and `c` a valid C string; the node was just created by us.
-    let r = unsafe {
-        libc::fchownat(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            uid,
-            gid,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // The umask narrowed mknod's mode.
-    // SAFETY: as above.
-    let r = unsafe { libc::fchmodat(dir.as_raw_fd(), c.as_ptr(), mode, 0) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    let locked = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    nix::sys::statvfs::fstatvfs(fd).map_or(0, |st| sys::statvfs_flags(&st) & locked)
 }

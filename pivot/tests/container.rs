@@ -2211,3 +2211,30 @@ fn new_operations_refuse_destinations_outside_or_at_the_root() {
     }
     host.unchanged();
 }
+
+/// Failed syscalls are reported once, on one line, in strerror's words: never std's
+/// " (os error N)" (a missing new root, a missing bind source, a missing working directory; in
+/// switch_root mode a missing new root).
+#[test]
+fn syscall_failures_are_one_line_in_strerrors_words() {
+    require!(Cap::Root, Cap::Rootfs);
+    let host = HostMounts::now();
+    let missing = format!("/nonexistent-{}", std::process::id());
+    let root = rootfs();
+    let bind = format!("{missing}:/mnt");
+    let cases: [(Vec<&str>, i32); 4] = [
+        (vec![&missing, "/bin/true"], 1),
+        (vec!["--bind", &bind, &root, "/bin/true"], 1),
+        (vec!["--wd", &missing, &root, "/bin/true"], 1),
+        (vec!["switch-root", &missing, "/sbin/init"], 1),
+    ];
+    for (args, code) in cases {
+        let out = in_ns(&MOUNT_AND_PID, &args);
+        assert_eq!(out.code, Some(code), "{args:?}: {out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out:?}");
+        assert!(out.stderr.starts_with("pivot"), "{args:?}: {out:?}");
+        assert!(out.stderr.contains("No such file or directory"), "{args:?}: {out:?}");
+        assert!(!out.stderr.contains("(os error"), "{args:?}: {out:?}");
+    }
+    host.unchanged();
+}
