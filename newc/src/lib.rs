@@ -217,7 +217,9 @@ pub fn entries(bytes: &[u8]) -> Result<Vec<Entry>, ReadError> {
             .map_err(|_| err("the name is not UTF-8"))?
             .to_string();
         let body_at = name_end.next_multiple_of(4);
-        let body_end = body_at.checked_add(size).ok_or(err("the size is too large"))?;
+        let body_end = body_at
+            .checked_add(size)
+            .ok_or(err("the size is too large"))?;
         let body = bytes
             .get(body_at..body_end)
             .ok_or(err("ends inside a body"))?;

@@ -356,9 +356,15 @@ impl<'a> Ctx<'a> {
             }
             Step::DevNode { name, major, minor } => {
                 let (dev, name) = (self.dev()?, OsStr::new(name));
-                sys::mknodat(dev, name, libc::S_IFCHR, 0o666, libc::makedev(*major, *minor))
-                    .and_then(|()| sys::fchmodat(dev, name, 0o666))
-                    .map_err(|e| {
+                sys::mknodat(
+                    dev,
+                    name,
+                    libc::S_IFCHR,
+                    0o666,
+                    libc::makedev(*major, *minor),
+                )
+                .and_then(|()| sys::fchmodat(dev, name, 0o666))
+                .map_err(|e| {
                     Error::sys_hint(
                         format!("mknod({})", self.show(&Path::new("/dev").join(name))),
                         e,
@@ -375,13 +381,14 @@ impl<'a> Ctx<'a> {
                 let t = self.resolve_dev(name, Create::File)?;
                 self.mount_on(&t, Some(&host), None, libc::MS_BIND, None)
             }
-            Step::DevLink { name, target } => sys::symlinkat(OsStr::new(target), self.dev()?, OsStr::new(name))
-                .map_err(|e| {
+            Step::DevLink { name, target } => {
+                sys::symlinkat(OsStr::new(target), self.dev()?, OsStr::new(name)).map_err(|e| {
                     Error::sys(
                         format!("symlink({})", self.show(&Path::new("/dev").join(name))),
                         e,
                     )
-                }),
+                })
+            }
             Step::Devpts => self.mount_on(
                 &self.resolve_dev("pts", Create::Dir)?,
                 Some(Path::new("devpts")),
@@ -680,15 +687,16 @@ impl<'a> Ctx<'a> {
                     );
                     mount(&data, flags)
                 });
-                let detached = nix::mount::umount2(&self.newroot, MntFlags::MNT_DETACH).map_err(|e| {
-                    Error::sys(
-                        format!(
-                            "umount2({}) of the --tmp-overlay staging tmpfs",
-                            self.newroot.display()
-                        ),
-                        e,
-                    )
-                });
+                let detached =
+                    nix::mount::umount2(&self.newroot, MntFlags::MNT_DETACH).map_err(|e| {
+                        Error::sys(
+                            format!(
+                                "umount2({}) of the --tmp-overlay staging tmpfs",
+                                self.newroot.display()
+                            ),
+                            e,
+                        )
+                    });
                 mounted?;
                 detached
             }
@@ -1078,7 +1086,9 @@ impl<'a> Ctx<'a> {
     /// inside it, so one lazy unmount removes them all.
     pub fn cleanup(&self) {
         if self.root.is_some() && !self.pivoted {
-            if let Err(e) = nix::mount::umount2(&self.newroot, MntFlags::MNT_DETACH).map_err(io::Error::from) {
+            if let Err(e) =
+                nix::mount::umount2(&self.newroot, MntFlags::MNT_DETACH).map_err(io::Error::from)
+            {
                 self.say(format!(
                     "cleanup: umount2({}) failed: {}",
                     self.newroot.display(),
@@ -1109,7 +1119,8 @@ pub fn move_and_chroot(newroot: &Path) -> Result<(), Error> {
             "NEWROOT must be a mount point and its parent mount not shared",
         )
     })?;
-    nix::unistd::chroot(dot).map_err(|e| Error::sys(format!("chroot({})", newroot.display()), e))?;
+    nix::unistd::chroot(dot)
+        .map_err(|e| Error::sys(format!("chroot({})", newroot.display()), e))?;
     nix::unistd::chdir(Path::new("/")).map_err(|e| Error::sys("chdir(/)", e))
 }
 

@@ -219,7 +219,8 @@ pub fn switch_root(tool: &str, c: &SwitchRootCli) -> Result<i32, Error> {
             }
         }
     }
-    nix::unistd::chdir(&newroot).map_err(|e| Error::sys(format!("chdir({})", newroot.display()), e))?;
+    nix::unistd::chdir(&newroot)
+        .map_err(|e| Error::sys(format!("chdir({})", newroot.display()), e))?;
     crate::apply::move_and_chroot(&newroot)?;
     say(format!("{} is now /", newroot.display()));
     let magic = sys::fs_magic(&old_root).unwrap_or(0);
@@ -362,7 +363,10 @@ pub fn remove_contents(top: &OwnedFd, dev: u64, errors: &mut Vec<String>) -> usi
             let parent = match parent {
                 Ok(p) => p,
                 Err(e) => {
-                    errors.push(format!("open ..: {}: deletion stopped", conventions::output::errtext(&e)));
+                    errors.push(format!(
+                        "open ..: {}: deletion stopped",
+                        conventions::output::errtext(&e)
+                    ));
                     break;
                 }
             };
@@ -391,7 +395,10 @@ pub fn remove_contents(top: &OwnedFd, dev: u64, errors: &mut Vec<String>) -> usi
         let st = match sys::lstatat(&cur, &name) {
             Ok(st) => st,
             Err(e) => {
-                errors.push(format!("stat {shown}: {}", conventions::output::errtext(&e)));
+                errors.push(format!(
+                    "stat {shown}: {}",
+                    conventions::output::errtext(&e)
+                ));
                 continue;
             }
         };
@@ -401,7 +408,10 @@ pub fn remove_contents(top: &OwnedFd, dev: u64, errors: &mut Vec<String>) -> usi
         if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
             match sys::unlinkat(&cur, &name, false) {
                 Ok(()) => removed += 1,
-                Err(e) => errors.push(format!("unlink {shown}: {}", conventions::output::errtext(&e))),
+                Err(e) => errors.push(format!(
+                    "unlink {shown}: {}",
+                    conventions::output::errtext(&e)
+                )),
             }
             continue;
         }
@@ -427,7 +437,10 @@ pub fn remove_contents(top: &OwnedFd, dev: u64, errors: &mut Vec<String>) -> usi
                 });
                 cur = sub;
             }
-            Err(e) => errors.push(format!("open {shown}: {}", conventions::output::errtext(&e))),
+            Err(e) => errors.push(format!(
+                "open {shown}: {}",
+                conventions::output::errtext(&e)
+            )),
         }
     }
     removed

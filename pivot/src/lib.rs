@@ -1124,7 +1124,8 @@ pub fn run(tool: &str, inv: &Invocation) -> Result<Never, Error> {
     // From here on we are inside the new root; the host's tree is gone from view.
     if let Some(name) = &opts.hostname {
         ctx.say(format!("sethostname({name})"));
-        nix::unistd::sethostname(name).map_err(|e| Error::sys(format!("sethostname({name})"), e))?;
+        nix::unistd::sethostname(name)
+            .map_err(|e| Error::sys(format!("sethostname({name})"), e))?;
     }
     if let Some(wd) = &opts.wd {
         ctx.say(format!("chdir({})", wd.display()));

@@ -67,7 +67,10 @@ pub fn run(
         // EINTR: a signal outside the set (not blocked) interrupted the wait.
         let Ok(sig) = set.wait() else { continue };
         if sig != Signal::SIGCHLD {
-            say(format!("--reaper: forwarding signal {} to PID {child}", sig as i32));
+            say(format!(
+                "--reaper: forwarding signal {} to PID {child}",
+                sig as i32
+            ));
             let _ = nix::sys::signal::kill(child, sig);
             continue;
         }

@@ -334,8 +334,14 @@ impl Inside<'_> {
             .map_err(|e| Error::sys(format!("mknod({shown})"), e))?;
         let (uid, gid) = (Uid::from_raw(d.uid), Gid::from_raw(d.gid));
         let nofollow = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
-        nix::unistd::fchownat(Some(dir.fd.as_raw_fd()), name, Some(uid), Some(gid), nofollow)
-            .map_err(|e| Error::sys(format!("fchownat({shown})"), e))?;
+        nix::unistd::fchownat(
+            Some(dir.fd.as_raw_fd()),
+            name,
+            Some(uid),
+            Some(gid),
+            nofollow,
+        )
+        .map_err(|e| Error::sys(format!("fchownat({shown})"), e))?;
         // The umask narrowed mknod's mode.
         sys::fchmodat(&dir.fd, name, d.mode & 0o7777)
             .map_err(|e| Error::sys(format!("fchmodat({shown})"), e))

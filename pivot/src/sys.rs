@@ -156,12 +156,21 @@ pub fn open(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
 /// `openat(2)` relative to `dir`, returning an owned fd (O_CLOEXEC added).
 pub fn openat(dir: &OwnedFd, name: &OsStr, flags: libc::c_int, perm: u32) -> io::Result<OwnedFd> {
     let flags = OFlag::from_bits_retain(flags) | OFlag::O_CLOEXEC;
-    owned(nix::fcntl::openat(Some(dir.as_raw_fd()), name, flags, mode(perm)))
+    owned(nix::fcntl::openat(
+        Some(dir.as_raw_fd()),
+        name,
+        flags,
+        mode(perm),
+    ))
 }
 
 /// `mkdirat(2)`.
 pub fn mkdirat(dir: &OwnedFd, name: &OsStr, perm: u32) -> io::Result<()> {
-    Ok(nix::sys::stat::mkdirat(Some(dir.as_raw_fd()), name, mode(perm))?)
+    Ok(nix::sys::stat::mkdirat(
+        Some(dir.as_raw_fd()),
+        name,
+        mode(perm),
+    )?)
 }
 
 /// `readlinkat(2)` of `name` in `dir`.
@@ -209,14 +218,25 @@ pub fn fchmod(fd: &OwnedFd, perm: u32) -> io::Result<()> {
 /// `fchmodat(2)` of `name` in `dir`, so that the umask does not narrow what was just made.
 pub fn fchmodat(dir: &OwnedFd, name: &OsStr, perm: u32) -> io::Result<()> {
     let follow = FchmodatFlags::FollowSymlink;
-    Ok(nix::sys::stat::fchmodat(Some(dir.as_raw_fd()), name, mode(perm), follow)?)
+    Ok(nix::sys::stat::fchmodat(
+        Some(dir.as_raw_fd()),
+        name,
+        mode(perm),
+        follow,
+    )?)
 }
 
 /// `mknodat(2)` of a node of type `kind` (`S_IFCHR`, `S_IFBLK`, `S_IFIFO`); the umask narrows
 /// `perm` (callers follow with [`fchmodat`]).
 pub fn mknodat(dir: &OwnedFd, name: &OsStr, kind: u32, perm: u32, dev: u64) -> io::Result<()> {
     let kind = SFlag::from_bits_truncate(kind as libc::mode_t);
-    Ok(nix::sys::stat::mknodat(Some(dir.as_raw_fd()), name, kind, mode(perm), dev)?)
+    Ok(nix::sys::stat::mknodat(
+        Some(dir.as_raw_fd()),
+        name,
+        kind,
+        mode(perm),
+        dev,
+    )?)
 }
 
 /// `fchdir(2)`.
@@ -320,7 +340,12 @@ pub fn close_fd(fd: RawFd) {
 /// `O_PATH`); the magic link reaches the very object, so no symlink is followed.
 pub fn chmod_fd(fd: &OwnedFd, perm: u32) -> io::Result<()> {
     let follow = FchmodatFlags::FollowSymlink;
-    Ok(nix::sys::stat::fchmodat(None, &fd_path(fd), mode(perm), follow)?)
+    Ok(nix::sys::stat::fchmodat(
+        None,
+        &fd_path(fd),
+        mode(perm),
+        follow,
+    )?)
 }
 
 // The environment is changed only on the way to the exec, in pivot's one thread: nothing reads it
