@@ -632,7 +632,7 @@ fn move_exec_pids_list_and_delete() {
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(out.stderr.contains("kill"), "{out:?}");
     ok(&["kill", g.name()]);
-    let _ = sleeper.wait();
+    testcaps::wait_bounded(&mut sleeper, LIMIT);
     ok(&["delete", "-r", g.name()]);
     gone(&g);
     let out = cgctl(&["pids", g.name()]);
