@@ -196,15 +196,7 @@ impl<'a> Ctx<'a> {
             }
             _ => "check the path inside NEWROOT",
         };
-        Error::input(
-            format!(
-                "resolving {} inside {}",
-                inside.display(),
-                self.newroot.display()
-            ),
-            e.to_string(),
-            hint,
-        )
+        error::resolving(&self.newroot, inside, &e, hint)
     }
 
     fn mount_at(
@@ -948,39 +940,10 @@ impl<'a> Ctx<'a> {
     }
 
     fn mask(&self, inside: &Path) -> Result<(), Error> {
-        let t = match self.existing(inside)? {
-            Some(t) => t,
-            None => return Ok(()),
-        };
-        let st = sys::fstat(&t.fd)
-            .map_err(|e| Error::sys(format!("fstat({})", self.show(inside)), e))?;
-        let target = fd_path(&t.fd);
-        let r = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            sys::mount(
-                Some(Path::new("tmpfs")),
-                &target,
-                Some("tmpfs"),
-                libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                Some("mode=555,size=4k"),
-            )
-            .map_err(|e| (e, "mount(tmpfs)".to_string()))
-        } else {
-            // The new root's own /dev/null when there is one (an initramfs chroot may have no
-            // /dev of its own), else the host's.
-            let null = resolve::resolve(self.root()?, Path::new("dev/null"), Create::No)
-                .ok()
-                .filter(|n| {
-                    sys::fstat(&n.fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR)
-                });
-            let src = null
-                .as_ref()
-                .map_or(PathBuf::from("/dev/null"), |n| fd_path(&n.fd));
-            sys::mount(Some(&src), &target, None, libc::MS_BIND, None)
-                .map_err(|e| (e, format!("mount(MS_BIND) of {}", src.display())))
-        };
-        r.map_err(|(e, what)| {
-            Error::sys(format!("{what} over {} to mask it", self.show(inside)), e)
-        })
+        match self.existing(inside)? {
+            Some(t) => mask(self.root()?, &t, &self.show(inside), ""),
+            None => Ok(()),
+        }
     }
 
     fn sys(&self) -> Result<(), Error> {
@@ -1097,6 +1060,41 @@ impl<'a> Ctx<'a> {
             }
         }
     }
+}
+
+/// Masks `t` inside `root` (`shown` in messages, `list` appended: the OCI list that asked):
+/// a directory gets an empty read-only tmpfs, anything else a bind of /dev/null, the new root's
+/// own when it has one (an initramfs chroot may have no /dev of its own), else the host's.
+pub(crate) fn mask(
+    root: &OwnedFd,
+    t: &resolve::Resolved,
+    shown: &str,
+    list: &str,
+) -> Result<(), Error> {
+    let st = sys::fstat(&t.fd).map_err(|e| Error::sys(format!("fstat({shown})"), e))?;
+    let target = fd_path(&t.fd);
+    let r = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        sys::mount(
+            Some(Path::new("tmpfs")),
+            &target,
+            Some("tmpfs"),
+            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            Some("mode=555,size=4k"),
+        )
+        .map_err(|e| (e, "mount(tmpfs)".to_string()))
+    } else {
+        let null = resolve::resolve(root, Path::new("dev/null"), Create::No)
+            .ok()
+            .filter(|n| {
+                sys::fstat(&n.fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR)
+            });
+        let src = null
+            .as_ref()
+            .map_or(PathBuf::from("/dev/null"), |n| fd_path(&n.fd));
+        sys::mount(Some(&src), &target, None, libc::MS_BIND, None)
+            .map_err(|e| (e, format!("mount(MS_BIND) of {}", src.display())))
+    };
+    r.map_err(|(e, what)| Error::sys(format!("{what} over {shown} to mask it{list}"), e))
 }
 
 /// Why pivot_root's EINVAL may be answered with MS_MOVE + chroot, or `None` when it may not.

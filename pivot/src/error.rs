@@ -135,6 +135,25 @@ pub fn not_real_dir(
     )
 }
 
+/// `inside` could not be resolved within `newroot`: the one message both the command line's
+/// steps (`apply`) and a spec's (`spec`) give, with the caller's hint.
+pub fn resolving(
+    newroot: &std::path::Path,
+    inside: &std::path::Path,
+    e: &crate::resolve::ResolveError,
+    hint: &str,
+) -> Error {
+    Error::input(
+        format!(
+            "resolving {} inside {}",
+            inside.display(),
+            newroot.display()
+        ),
+        e.to_string(),
+        hint,
+    )
+}
+
 /// The generic hint for an errno.
 pub fn hint_for(e: &io::Error) -> &'static str {
     match e.raw_os_error() {

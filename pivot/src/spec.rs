@@ -204,15 +204,7 @@ impl Inside<'_> {
             ResolveError::Escapes(_) => "paths are resolved inside the root and may not leave it",
             _ => "check the path inside the root",
         };
-        Error::input(
-            format!(
-                "resolving {} inside {}",
-                inside.display(),
-                self.newroot.display()
-            ),
-            e.to_string(),
-            hint,
-        )
+        crate::error::resolving(self.newroot, inside, &e, hint)
     }
 
     fn existing(&self, inside: &Path) -> Result<Option<resolve::Resolved>, Error> {
@@ -348,39 +340,10 @@ impl Inside<'_> {
     }
 
     fn mask(&self, inside: &Path) -> Result<(), Error> {
-        let Some(t) = self.existing(inside)? else {
-            return Ok(());
-        };
-        let st = sys::fstat(&t.fd)
-            .map_err(|e| Error::sys(format!("fstat({})", self.show(inside)), e))?;
-        let target = fd_path(&t.fd);
-        let r = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            sys::mount(
-                Some(Path::new("tmpfs")),
-                &target,
-                Some("tmpfs"),
-                libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                Some("mode=555,size=4k"),
-            )
-            .map_err(|e| (e, "mount(tmpfs)".to_string()))
-        } else {
-            let null = resolve::resolve(self.root, Path::new("dev/null"), Create::No)
-                .ok()
-                .filter(|n| {
-                    sys::fstat(&n.fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR)
-                });
-            let src = null
-                .as_ref()
-                .map_or(PathBuf::from("/dev/null"), |n| fd_path(&n.fd));
-            sys::mount(Some(&src), &target, None, libc::MS_BIND, None)
-                .map_err(|e| (e, format!("mount(MS_BIND) of {}", src.display())))
-        };
-        r.map_err(|(e, what)| {
-            Error::sys(
-                format!("{what} over {} to mask it (maskedPaths)", self.show(inside)),
-                e,
-            )
-        })
+        match self.existing(inside)? {
+            Some(t) => apply::mask(self.root, &t, &self.show(inside), " (maskedPaths)"),
+            None => Ok(()),
+        }
     }
 
     fn readonly(&self, inside: &Path) -> Result<(), Error> {
