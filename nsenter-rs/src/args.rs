@@ -4,8 +4,8 @@
 //! abbreviated to any unambiguous prefix.
 
 use conventions::getopt::{self, HasArg, Spec};
-use std::ops::ControlFlow;
 use std::ffi::{OsStr, OsString};
+use std::ops::ControlFlow;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 /// Every option, identified by its long name.
@@ -250,10 +250,12 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Parsed, String
     let specs = all_specs();
     let args: Vec<OsString> = args.into_iter().collect();
     let mut o = Options::default();
-    Ok(match getopt::each(&specs, &args, |opt, val| apply(&mut o, opt, val))? {
-        ControlFlow::Break(done) => done,
-        ControlFlow::Continue(program) => Parsed::Run(Options { program, ..o }),
-    })
+    Ok(
+        match getopt::each(&specs, &args, |opt, val| apply(&mut o, opt, val))? {
+            ControlFlow::Break(done) => done,
+            ControlFlow::Continue(program) => Parsed::Run(Options { program, ..o }),
+        },
+    )
 }
 
 #[cfg(test)]
