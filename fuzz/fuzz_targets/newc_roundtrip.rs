@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         let before = a.len();
         match kind % 4 {
             0 => a.dir(&name, perm),
-            1 => a.file(&name, perm, &body),
+            1 => a.file(&name, perm, body.clone()),
             2 => a.symlink(&name, &String::from_utf8_lossy(&body)),
             _ => a.chardev(&name, perm, u32::from(body.first().copied().unwrap_or(0)), 3),
         }

@@ -83,8 +83,8 @@ impl Archive {
     }
 
     /// A regular file.
-    pub fn file(&mut self, path: &str, perm: u32, body: impl AsRef<[u8]>) {
-        self.push(path, S_IFREG | (perm & 0o7777), (0, 0), body.as_ref());
+    pub fn file(&mut self, path: &str, perm: u32, body: impl Into<Vec<u8>>) {
+        self.push(path, S_IFREG | (perm & 0o7777), (0, 0), &body.into());
     }
 
     /// A symbolic link to `target`.
@@ -288,7 +288,8 @@ mod tests {
         let bytes = a.finish();
         assert!(bytes.len().is_multiple_of(512));
         let e = entries(&bytes).unwrap();
-        let got: Vec<(&str, u32, (u32, u32), &[u8])> = e
+        type Row<'a> = (&'a str, u32, (u32, u32), &'a [u8]);
+        let got: Vec<Row> = e
             .iter()
             .map(|e| (e.name.as_str(), e.mode, e.rdev, e.body.as_slice()))
             .collect();
@@ -362,7 +363,7 @@ mod tests {
                 let body: Vec<u8> = (0..lcg(&mut seed) % 9).map(|i| i as u8).collect();
                 let perm = (lcg(&mut seed) % 0o10000) as u32;
                 let before = a.len();
-                a.file(&name, perm, &body);
+                a.file(&name, perm, body.clone());
                 if a.len() != before {
                     want.push(Entry {
                         name,

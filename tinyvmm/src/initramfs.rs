@@ -96,7 +96,7 @@ pub fn build(root: &Path, command: &[String], limit: u64) -> Result<Vec<u8>, Arc
                 let left = limit.saturating_sub(cpio.len() as u64);
                 let body = crate::input::read(&path, left, crate::input::GUEST_MEMORY)
                     .map_err(|e| ArchiveError(format!("{}: {e}", path.display())))?;
-                cpio.file(&rel, perm, &body);
+                cpio.file(&rel, perm, body);
             }
         }
     }
