@@ -479,10 +479,12 @@ fn apply(o: &mut Options, opt: Opt, val: Option<OsString>) -> Result<Option<Pars
 pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Parsed, String> {
     let args: Vec<OsString> = args.into_iter().collect();
     let mut o = Options::default();
-    Ok(match getopt::each(SPECS, &args, |opt, val| apply(&mut o, opt, val))? {
-        ControlFlow::Break(done) => done,
-        ControlFlow::Continue(program) => Parsed::Run(Options { program, ..o }),
-    })
+    Ok(
+        match getopt::each(SPECS, &args, |opt, val| apply(&mut o, opt, val))? {
+            ControlFlow::Break(done) => done,
+            ControlFlow::Continue(program) => Parsed::Run(Options { program, ..o }),
+        },
+    )
 }
 
 #[cfg(test)]
