@@ -95,13 +95,15 @@ fn swap_args() -> Vec<&'static str> {
     }
 }
 
-/// `cgctl run OPTS --json [--swap 0] -- dd` of one 100M block: the allocation the memory limit
-/// tests OOM-kill; returns the output and its report.
+/// `cgctl run OPTS --json [--swap 0 unless OPTS set it] -- dd` of one 100M block: the allocation
+/// the memory limit tests OOM-kill; returns the output and its report.
 fn run_100m_alloc(opts: &[&str]) -> (testcaps::Output, Value) {
     let mut args = vec!["run"];
     args.extend(opts);
     args.push("--json");
-    args.extend(swap_args());
+    if !opts.contains(&"--swap") {
+        args.extend(swap_args());
+    }
     args.extend([
         "--",
         "dd",
@@ -247,26 +249,7 @@ fn an_oom_kill_with_no_swap_counts_its_limit_hits() {
     let g = CgroupGuard::new("cgctl-oom-noswap");
     // --swap 0 on v1 is memory.memsw.limit_in_bytes = --memory: the charges fail there first,
     // and v1 counts them in memory.memsw.failcnt, not memory.failcnt.
-    let mut args = vec![
-        "run",
-        "--memory",
-        "32M",
-        "--swap",
-        "0",
-        "--name",
-        g.name(),
-        "--json",
-    ];
-    args.extend([
-        "--",
-        "dd",
-        "if=/dev/zero",
-        "of=/dev/null",
-        "bs=100M",
-        "count=1",
-    ]);
-    let out = cgctl(&args);
-    let rep = report(&out);
+    let (out, rep) = run_100m_alloc(&["--memory", "32M", "--swap", "0", "--name", g.name()]);
     assert_eq!(out.signal, Some(libc::SIGKILL), "{out:?}");
     assert_eq!(rep["oom_killed"], true, "{rep}");
     assert!(rep["memory_limit_hits"].as_u64().unwrap() >= 1, "{rep}");
@@ -632,7 +615,7 @@ fn move_exec_pids_list_and_delete() {
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(out.stderr.contains("kill"), "{out:?}");
     ok(&["kill", g.name()]);
-    let _ = sleeper.wait();
+    testcaps::wait_bounded(&mut sleeper, LIMIT);
     ok(&["delete", "-r", g.name()]);
     gone(&g);
     let out = cgctl(&["pids", g.name()]);

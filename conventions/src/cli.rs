@@ -111,6 +111,27 @@ pub fn error_line(tool: &str, what: &str, why: &str, hint: &str) -> String {
     }
 }
 
+/// The drop-ins' answers that end a run before it starts (their getopt lines have no clap to
+/// print them): `--help`'s text on stdout, exit 0.
+pub fn help_answer(text: &str) -> i32 {
+    crate::out!("{text}");
+    crate::output::flush();
+    0
+}
+
+/// `--version`: `TOOL VERSION` on stdout, exit 0.
+pub fn version_answer(tool: &str, version: &str) -> i32 {
+    crate::outln!("{tool} {version}");
+    crate::output::flush();
+    0
+}
+
+/// A usage error: `TOOL: MSG (try 'TOOL --help')` on stderr, exit 1.
+pub fn usage_answer(tool: &str, msg: &str) -> i32 {
+    crate::errln!("{tool}: {msg} (try '{tool} --help')");
+    crate::exit::FAILURE
+}
+
 /// Prints `TOOL: message` once on stderr and exits with `code` (through [`crate::output::exit`]:
 /// a failed write of stdout before is reported too).
 pub fn die(tool: &str, message: impl std::fmt::Display, code: i32) -> ! {

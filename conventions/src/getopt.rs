@@ -294,6 +294,26 @@ pub fn parse<T: Copy + PartialEq>(
     Ok((found, g.operands().to_vec()))
 }
 
+/// Reads `args` with `specs` and hands each option to `act` as it is read, in order, the way
+/// util-linux acts on an option when it reads it (`-h --bogus` is the help, not an error). `act`
+/// may end the reading with an answer (`Some`: the help, the version), which is then
+/// `Break(answer)`; otherwise the line's operands are `Continue(operands)`. A getopt error or an
+/// `Err` from `act` is the usage error's text, without the tool's name.
+pub fn each<T: Copy + PartialEq, R>(
+    specs: &[Spec<T>],
+    args: &[OsString],
+    mut act: impl FnMut(T, Option<OsString>) -> Result<Option<R>, String>,
+) -> Result<std::ops::ControlFlow<R, Vec<OsString>>, String> {
+    let mut g = Getopt::new(specs, args);
+    for item in g.by_ref() {
+        let (opt, val) = item.map_err(|e| e.to_string())?;
+        if let Some(answer) = act(opt, val)? {
+            return Ok(std::ops::ControlFlow::Break(answer));
+        }
+    }
+    Ok(std::ops::ControlFlow::Continue(g.operands().to_vec()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,25 +496,7 @@ mod tests {
             b"--mount-proc=",
             b"--f",
         ];
-        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        for _ in 0..20_000 {
-            let n = (next() % 6) as usize;
-            let args: Vec<OsString> = (0..n)
-                .map(|_| {
-                    let k = 1 + (next() % 3) as usize;
-                    let mut a = Vec::new();
-                    for _ in 0..k {
-                        a.extend_from_slice(pieces[(next() % pieces.len() as u64) as usize]);
-                    }
-                    OsString::from_vec(a)
-                })
-                .collect();
+        for args in testcaps::random_lines(pieces, 0x9e37_79b9_7f4a_7c15, 20_000) {
             if let Ok((opts, rest)) = parse(&T, &args) {
                 // The operands are the tail of the line, and each option came from an argument.
                 assert!(args.ends_with(&rest), "{args:?} {rest:?}");

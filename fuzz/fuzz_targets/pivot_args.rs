@@ -4,10 +4,14 @@
 //! `--perms`, `--mqueue`, `--remount-ro`) keep command-line order: every accepted mode is at
 //! most 07777, every descriptor non-negative, and `--size`/`--perms` land only on operations
 //! that take them, every overlay has its `--overlay-src` layers. `--setenv`/`--unsetenv` names
-//! are valid.
+//! are valid. The same line read as the `pivot_root NEW_ROOT PUT_OLD` and
+//! `switch_root NEWROOT INIT [ARG...]` drop-ins (`compat`) gives their two operands, in order;
+//! the bytes read as mountinfo give a root kind that agrees with the last mount on `/`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use pivot::compat::{parse_pivot_root, parse_switch_root};
+use pivot::mountinfo::{root_kind, RootKind};
 use pivot::plan::{bind_spec, check_env_name, parse_bind, parse_fd, parse_mode, EnvOp, UserMount};
 
 fuzz_target!(|data: &[u8]| {
@@ -58,5 +62,25 @@ fuzz_target!(|data: &[u8]| {
                 _ => {}
             }
         }
+    }
+    // Each operand is one whole piece of the line, never a piece cut or joined.
+    let pieces: Vec<&std::ffi::OsStr> = text.split('\0').map(std::ffi::OsStr::new).collect();
+    let compat = std::iter::once("pivot_root").chain(text.split('\0'));
+    if let conventions::cli::Parsed::Run(c) = parse_pivot_root("pivot_root", compat) {
+        assert!(pieces.contains(&c.new_root.as_os_str()), "{text:?}: {c:?}");
+        assert!(pieces.contains(&c.put_old.as_os_str()), "{text:?}: {c:?}");
+    }
+    let compat = std::iter::once("switch_root").chain(text.split('\0'));
+    if let conventions::cli::Parsed::Run(c) = parse_switch_root("switch_root", compat) {
+        assert!(pieces.contains(&c.newroot.as_os_str()), "{text:?}: {c:?}");
+        assert!(pieces.contains(&c.init.as_os_str()), "{text:?}: {c:?}");
+    }
+    let mounts = conventions::mountinfo::parse(&text);
+    let last_root = mounts.iter().rev().find(|m| m.mount_point == "/");
+    match (root_kind(&mounts), last_root) {
+        (RootKind::NotMountPoint, None) => {}
+        (RootKind::Rootfs, Some(m)) => assert_eq!(m.fstype, "rootfs"),
+        (RootKind::Mounted(t), Some(m)) => assert!(t == m.fstype && t != "rootfs"),
+        (kind, m) => panic!("{text:?}: {kind:?} for {m:?}"),
     }
 });

@@ -3,8 +3,9 @@
 //! arguments are taken only when attached (`-mFILE`, `--mount=FILE`), long options may be
 //! abbreviated to any unambiguous prefix.
 
-use conventions::getopt::{Getopt, HasArg, Spec};
+use conventions::getopt::{self, HasArg, Spec};
 use std::ffi::{OsStr, OsString};
+use std::ops::ControlFlow;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 /// Every option, identified by its long name.
@@ -249,16 +250,12 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Parsed, String
     let specs = all_specs();
     let args: Vec<OsString> = args.into_iter().collect();
     let mut o = Options::default();
-    let mut opts = Getopt::new(&specs, &args);
-    // Each option acts when it is read, as in util-linux: `-h -x` is the help.
-    for item in opts.by_ref() {
-        let (opt, val) = item.map_err(|e| e.to_string())?;
-        if let Some(done) = apply(&mut o, opt, val)? {
-            return Ok(done);
-        }
-    }
-    o.program = opts.operands().to_vec();
-    Ok(Parsed::Run(o))
+    Ok(
+        match getopt::each(&specs, &args, |opt, val| apply(&mut o, opt, val))? {
+            ControlFlow::Break(done) => done,
+            ControlFlow::Continue(program) => Parsed::Run(Options { program, ..o }),
+        },
+    )
 }
 
 #[cfg(test)]
@@ -479,25 +476,7 @@ mod tests {
             b"",
             b"-mu",
         ];
-        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        for _ in 0..20_000 {
-            let n = (next() % 6) as usize;
-            let args: Vec<OsString> = (0..n)
-                .map(|_| {
-                    let k = 1 + (next() % 3) as usize;
-                    let mut a = Vec::new();
-                    for _ in 0..k {
-                        a.extend_from_slice(pieces[(next() % pieces.len() as u64) as usize]);
-                    }
-                    OsString::from_vec(a)
-                })
-                .collect();
+        for args in testcaps::random_lines(pieces, 0x9e37_79b9_7f4a_7c15, 20_000) {
             if let Ok(Parsed::Run(o)) = parse(args) {
                 let _ = crate::plan::plan(o);
             }

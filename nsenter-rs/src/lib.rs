@@ -79,21 +79,11 @@ Examples:
 /// Parses `args` (without argv\[0\]) and runs; returns the exit code on failure or for
 /// `--help`/`--version`/`--ls`. On success of a run, the process becomes the program.
 pub fn main_with<I: IntoIterator<Item = std::ffi::OsString>>(tool: &str, args: I) -> i32 {
-    let usage = |msg: String| {
-        conventions::errln!("{tool}: {msg} (try '{tool} --help')");
-        conventions::exit::FAILURE
-    };
+    use conventions::cli::{help_answer, usage_answer, version_answer};
+    let usage = |msg: String| usage_answer(tool, &msg);
     let opts = match args::parse(args) {
-        Ok(args::Parsed::Help) => {
-            conventions::out!("{}", help(tool));
-            flush_stdout();
-            return 0;
-        }
-        Ok(args::Parsed::Version) => {
-            conventions::outln!("{tool} {}", conventions::VERSION);
-            flush_stdout();
-            return 0;
-        }
+        Ok(args::Parsed::Help) => return help_answer(&help(tool)),
+        Ok(args::Parsed::Version) => return version_answer(tool, conventions::VERSION),
         Ok(args::Parsed::Run(o)) => o,
         Err(msg) => return usage(msg),
     };
@@ -109,12 +99,8 @@ pub fn main_with<I: IntoIterator<Item = std::ffi::OsString>>(tool: &str, args: I
             e.code()
         }
     };
-    flush_stdout();
-    code
-}
-
-/// Flushes stdout, which nothing else does when `main` is a plain C function; a failure is
-/// reported by `main`'s [`conventions::output::exit`].
-fn flush_stdout() {
+    // Nothing else flushes stdout when `main` is a plain C function; a failure is reported by
+    // `main`'s conventions::output::exit.
     conventions::output::flush();
+    code
 }

@@ -52,24 +52,9 @@ fn targets_made_by_unshare_rs() {
     testcaps::require!(Cap::Root, Cap::Userns);
     let unshare_rs = testcaps::sibling_bin("unshare-rs");
     let unshare_rs = unshare_rs.to_str().expect("utf-8 path");
-    let t = Target::start(
-        &[
-            unshare_rs,
-            "-U",
-            "-r",
-            "-fp",
-            "--mount-proc",
-            "-m",
-            "-u",
-            "-i",
-            "-n",
-            "-C",
-            "-T",
-            "sleep",
-            "60",
-        ],
-        true,
-    );
+    let mut argv = vec![unshare_rs, "-U", "-r"];
+    argv.extend(EVERY_NS_SLEEP);
+    let t = Target::start(&argv, true);
     for no_pidfd in [false, true] {
         check_kinds(&t, &["-a"], &KINDS, no_pidfd);
         check_kinds(
@@ -166,35 +151,21 @@ fn status_is_relayed_through_the_pid_namespace_fork() {
 #[test]
 fn exec_failures_are_126_and_127() {
     testcaps::require!(Cap::Root);
-    let t = flat_target();
-    let out = nsenter_rs(&["-t", &t.pid.to_string(), "-n", "/nonexistent/prog"]);
-    assert_eq!(out.code, Some(127), "{out:?}");
-    // strerror's words, as util-linux prints them: never std's " (os error N)".
-    assert_eq!(
-        out.stderr,
-        "nsenter-rs: failed to execute /nonexistent/prog: No such file or directory\n"
-    );
-    let out = nsenter_rs(&["-t", &t.pid.to_string(), "-n", "/etc"]);
-    assert_eq!(out.code, Some(126), "{out:?}");
-    assert_eq!(
-        out.stderr,
-        "nsenter-rs: failed to execute /etc: Permission denied\n"
-    );
-    // After a pid-namespace join the child that execs borrows our memory until then: its
-    // failure is printed once, by the child, and its code comes back through the parent.
-    let t = pid_target();
-    let out = nsenter_rs(&["-t", &t.pid.to_string(), "-p", "/nonexistent/prog"]);
-    assert_eq!(out.code, Some(127), "{out:?}");
-    assert_eq!(
-        out.stderr,
-        "nsenter-rs: failed to execute /nonexistent/prog: No such file or directory\n"
-    );
-    let out = nsenter_rs(&["-t", &t.pid.to_string(), "-p", "/etc"]);
-    assert_eq!(out.code, Some(126), "{out:?}");
-    assert_eq!(
-        out.stderr,
-        "nsenter-rs: failed to execute /etc: Permission denied\n"
-    );
+    // With -p, after a pid-namespace join the child that execs borrows our memory until then:
+    // its failure is printed once, by the child, and its code comes back through the parent.
+    for (t, ns) in [(flat_target(), "-n"), (pid_target(), "-p")] {
+        let pid = t.pid.to_string();
+        // strerror's words, as util-linux prints them: never std's " (os error N)".
+        for (prog, code, why) in [
+            ("/nonexistent/prog", 127, "No such file or directory"),
+            ("/etc", 126, "Permission denied"),
+        ] {
+            let out = nsenter_rs(&["-t", &pid, ns, prog]);
+            assert_eq!(out.code, Some(code), "{ns} {prog}: {out:?}");
+            let want = format!("nsenter-rs: failed to execute {prog}: {why}\n");
+            assert_eq!(out.stderr, want, "{ns}: {out:?}");
+        }
+    }
 }
 
 #[test]

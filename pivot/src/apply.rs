@@ -12,6 +12,7 @@ use crate::mountinfo::{self, RootKind};
 use crate::plan::{Propagation, Step, UserMount};
 use crate::resolve::{self, Create, ResolveError};
 use crate::sys::{self, fd_path};
+use nix::mount::MntFlags;
 
 /// State shared by the steps.
 pub struct Ctx<'a> {
@@ -195,15 +196,7 @@ impl<'a> Ctx<'a> {
             }
             _ => "check the path inside NEWROOT",
         };
-        Error::input(
-            format!(
-                "resolving {} inside {}",
-                inside.display(),
-                self.newroot.display()
-            ),
-            e.to_string(),
-            hint,
-        )
+        error::resolving(&self.newroot, inside, &e, hint)
     }
 
     fn mount_at(
@@ -354,7 +347,16 @@ impl<'a> Ctx<'a> {
                 Ok(())
             }
             Step::DevNode { name, major, minor } => {
-                sys::mknod_char(self.dev()?, OsStr::new(name), *major, *minor).map_err(|e| {
+                let (dev, name) = (self.dev()?, OsStr::new(name));
+                sys::mknodat(
+                    dev,
+                    name,
+                    libc::S_IFCHR,
+                    0o666,
+                    libc::makedev(*major, *minor),
+                )
+                .and_then(|()| sys::fchmodat(dev, name, 0o666))
+                .map_err(|e| {
                     Error::sys_hint(
                         format!("mknod({})", self.show(&Path::new("/dev").join(name))),
                         e,
@@ -371,13 +373,14 @@ impl<'a> Ctx<'a> {
                 let t = self.resolve_dev(name, Create::File)?;
                 self.mount_on(&t, Some(&host), None, libc::MS_BIND, None)
             }
-            Step::DevLink { name, target } => sys::symlinkat(target, self.dev()?, OsStr::new(name))
-                .map_err(|e| {
+            Step::DevLink { name, target } => {
+                sys::symlinkat(OsStr::new(target), self.dev()?, OsStr::new(name)).map_err(|e| {
                     Error::sys(
                         format!("symlink({})", self.show(&Path::new("/dev").join(name))),
                         e,
                     )
-                }),
+                })
+            }
             Step::Devpts => self.mount_on(
                 &self.resolve_dev("pts", Create::Dir)?,
                 Some(Path::new("devpts")),
@@ -570,7 +573,7 @@ impl<'a> Ctx<'a> {
             Ok(staging)
         });
         if checked.is_err() {
-            let _ = sys::umount2(&self.newroot, libc::MNT_DETACH);
+            let _ = nix::mount::umount2(&self.newroot, MntFlags::MNT_DETACH);
         }
         checked
     }
@@ -676,15 +679,16 @@ impl<'a> Ctx<'a> {
                     );
                     mount(&data, flags)
                 });
-                let detached = sys::umount2(&self.newroot, libc::MNT_DETACH).map_err(|e| {
-                    Error::sys(
-                        format!(
-                            "umount2({}) of the --tmp-overlay staging tmpfs",
-                            self.newroot.display()
-                        ),
-                        e,
-                    )
-                });
+                let detached =
+                    nix::mount::umount2(&self.newroot, MntFlags::MNT_DETACH).map_err(|e| {
+                        Error::sys(
+                            format!(
+                                "umount2({}) of the --tmp-overlay staging tmpfs",
+                                self.newroot.display()
+                            ),
+                            e,
+                        )
+                    });
                 mounted?;
                 detached
             }
@@ -732,7 +736,7 @@ impl<'a> Ctx<'a> {
                     let target = sys::readlinkat(lower, name).map_err(|e| {
                         Error::sys(format!("readlink({shown}/{})", inside.display()), e)
                     })?;
-                    sys::symlinkat_os(&target, root, name).map_err(|e| fail("symlink", e))?;
+                    sys::symlinkat(&target, root, name).map_err(|e| fail("symlink", e))?;
                     continue;
                 }
                 libc::S_IFDIR => sys::mkdirat(root, name, 0o755).map_err(|e| fail("mkdir", e))?,
@@ -838,7 +842,7 @@ impl<'a> Ctx<'a> {
         if let (Some(own), Ok(st)) = (&mut self.own, sys::fstat(&staging)) {
             own.push(st.st_dev);
         }
-        let detached = sys::umount2(&self.newroot, libc::MNT_DETACH)
+        let detached = nix::mount::umount2(&self.newroot, MntFlags::MNT_DETACH)
             .map_err(|e| Error::sys(format!("umount2({shown}) of the {opt} staging tmpfs"), e));
         staged?;
         detached?;
@@ -874,7 +878,7 @@ impl<'a> Ctx<'a> {
     /// `--symlink TARGET DST`; an existing symlink with the same target is fine.
     fn symlink(&self, target: &Path, dst: &Path) -> Result<(), Error> {
         let (dir, name) = self.parent_of(dst, "--symlink")?;
-        match sys::symlinkat_os(target.as_os_str(), &dir.fd, &name) {
+        match sys::symlinkat(target.as_os_str(), &dir.fd, &name) {
             Ok(()) => Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                 match sys::readlinkat(&dir.fd, &name) {
@@ -936,39 +940,10 @@ impl<'a> Ctx<'a> {
     }
 
     fn mask(&self, inside: &Path) -> Result<(), Error> {
-        let t = match self.existing(inside)? {
-            Some(t) => t,
-            None => return Ok(()),
-        };
-        let st = sys::fstat(&t.fd)
-            .map_err(|e| Error::sys(format!("fstat({})", self.show(inside)), e))?;
-        let target = fd_path(&t.fd);
-        let r = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            sys::mount(
-                Some(Path::new("tmpfs")),
-                &target,
-                Some("tmpfs"),
-                libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                Some("mode=555,size=4k"),
-            )
-            .map_err(|e| (e, "mount(tmpfs)".to_string()))
-        } else {
-            // The new root's own /dev/null when there is one (an initramfs chroot may have no
-            // /dev of its own), else the host's.
-            let null = resolve::resolve(self.root()?, Path::new("dev/null"), Create::No)
-                .ok()
-                .filter(|n| {
-                    sys::fstat(&n.fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR)
-                });
-            let src = null
-                .as_ref()
-                .map_or(PathBuf::from("/dev/null"), |n| fd_path(&n.fd));
-            sys::mount(Some(&src), &target, None, libc::MS_BIND, None)
-                .map_err(|e| (e, format!("mount(MS_BIND) of {}", src.display())))
-        };
-        r.map_err(|(e, what)| {
-            Error::sys(format!("{what} over {} to mask it", self.show(inside)), e)
-        })
+        match self.existing(inside)? {
+            Some(t) => mask(self.root()?, &t, &self.show(inside), ""),
+            None => Ok(()),
+        }
     }
 
     fn sys(&self) -> Result<(), Error> {
@@ -989,7 +964,7 @@ impl<'a> Ctx<'a> {
                 // namespace; the host's /sys, bound read-only, is the next best thing.
                 self.say(format!(
                     "mount(sysfs) refused ({}): binding the host's /sys read-only instead",
-                    sys::errstr(&e)
+                    conventions::output::errtext(&e)
                 ));
             }
             Err(e) => {
@@ -1011,7 +986,7 @@ impl<'a> Ctx<'a> {
             Err(e) => {
                 self.say(format!(
                     "mount(MS_BIND) of /sys failed too ({}): /sys left empty",
-                    sys::errstr(&e)
+                    conventions::output::errtext(&e)
                 ));
                 Ok(())
             }
@@ -1030,14 +1005,14 @@ impl<'a> Ctx<'a> {
         sys::fchdir(root)
             .map_err(|e| Error::sys(format!("fchdir({})", self.newroot.display()), e))?;
         let target = put_old_rel.as_deref().unwrap_or(dot);
-        if let Err(e) = sys::pivot_root(dot, target) {
+        if let Err(e) = nix::unistd::pivot_root(dot, target).map_err(io::Error::from) {
             let kind = mountinfo::root_kind(&mountinfo::read());
             if e.raw_os_error() == Some(libc::EINVAL) && put_old.is_none() {
                 if let Some(why) = fallback_reason(&kind) {
                     self.say(format!(
                         "pivot_root(\".\", \".\") failed: {} because {why}: falling back to \
                          MS_MOVE of {} onto / and chroot(\".\")",
-                        sys::errstr(&e),
+                        conventions::output::errtext(&e),
                         self.newroot.display()
                     ));
                     move_and_chroot(&self.newroot)?;
@@ -1064,25 +1039,62 @@ impl<'a> Ctx<'a> {
             sys::fchdir(&old).map_err(|e| Error::sys("fchdir(old root)", e))?;
             sys::mount(None, dot, None, libc::MS_SLAVE | libc::MS_REC, None)
                 .map_err(|e| Error::sys("mount(MS_REC|MS_SLAVE) on the old root", e))?;
-            sys::umount2(dot, libc::MNT_DETACH)
+            nix::mount::umount2(dot, MntFlags::MNT_DETACH)
                 .map_err(|e| Error::sys("umount2(old root, MNT_DETACH)", e))?;
         }
-        sys::chdir(Path::new("/")).map_err(|e| Error::sys("chdir(/)", e))
+        nix::unistd::chdir(Path::new("/")).map_err(|e| Error::sys("chdir(/)", e))
     }
 
     /// Undoes what was mounted before a failure: the rbind of NEWROOT carries every mount made
     /// inside it, so one lazy unmount removes them all.
     pub fn cleanup(&self) {
         if self.root.is_some() && !self.pivoted {
-            if let Err(e) = sys::umount2(&self.newroot, libc::MNT_DETACH) {
+            if let Err(e) =
+                nix::mount::umount2(&self.newroot, MntFlags::MNT_DETACH).map_err(io::Error::from)
+            {
                 self.say(format!(
                     "cleanup: umount2({}) failed: {}",
                     self.newroot.display(),
-                    sys::errstr(&e)
+                    conventions::output::errtext(&e)
                 ));
             }
         }
     }
+}
+
+/// Masks `t` inside `root` (`shown` in messages, `list` appended: the OCI list that asked):
+/// a directory gets an empty read-only tmpfs, anything else a bind of /dev/null, the new root's
+/// own when it has one (an initramfs chroot may have no /dev of its own), else the host's.
+pub(crate) fn mask(
+    root: &OwnedFd,
+    t: &resolve::Resolved,
+    shown: &str,
+    list: &str,
+) -> Result<(), Error> {
+    let st = sys::fstat(&t.fd).map_err(|e| Error::sys(format!("fstat({shown})"), e))?;
+    let target = fd_path(&t.fd);
+    let r = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        sys::mount(
+            Some(Path::new("tmpfs")),
+            &target,
+            Some("tmpfs"),
+            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            Some("mode=555,size=4k"),
+        )
+        .map_err(|e| (e, "mount(tmpfs)".to_string()))
+    } else {
+        let null = resolve::resolve(root, Path::new("dev/null"), Create::No)
+            .ok()
+            .filter(|n| {
+                sys::fstat(&n.fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR)
+            });
+        let src = null
+            .as_ref()
+            .map_or(PathBuf::from("/dev/null"), |n| fd_path(&n.fd));
+        sys::mount(Some(&src), &target, None, libc::MS_BIND, None)
+            .map_err(|e| (e, format!("mount(MS_BIND) of {}", src.display())))
+    };
+    r.map_err(|(e, what)| Error::sys(format!("{what} over {shown} to mask it{list}"), e))
 }
 
 /// Why pivot_root's EINVAL may be answered with MS_MOVE + chroot, or `None` when it may not.
@@ -1105,8 +1117,9 @@ pub fn move_and_chroot(newroot: &Path) -> Result<(), Error> {
             "NEWROOT must be a mount point and its parent mount not shared",
         )
     })?;
-    sys::chroot(dot).map_err(|e| Error::sys(format!("chroot({})", newroot.display()), e))?;
-    sys::chdir(Path::new("/")).map_err(|e| Error::sys("chdir(/)", e))
+    nix::unistd::chroot(dot)
+        .map_err(|e| Error::sys(format!("chroot({})", newroot.display()), e))?;
+    nix::unistd::chdir(Path::new("/")).map_err(|e| Error::sys("chdir(/)", e))
 }
 
 /// `MOUNT_ATTR_*` names for messages.

@@ -2,10 +2,10 @@
 //! in place of `pivot_root(8)` and `switch_root(8)`: invoked through a symlink of that name, or
 //! as `pivot root-compat ...` / `pivot switch-root ...`.
 
-use std::ffi::{CStr, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::{IntoRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, FromArgMatches, Parser};
@@ -14,6 +14,8 @@ use crate::error::Error;
 use crate::mountinfo::{self, RootKind};
 use crate::resolve::{self, Create, ResolveError};
 use crate::sys;
+use nix::mount::MntFlags;
+use nix::sys::stat::Mode;
 
 /// ramfs's `statfs` magic.
 pub const RAMFS_MAGIC: i64 = 0x8584_58f6;
@@ -120,7 +122,7 @@ where
 /// pivot_root(8): one pivot_root(2), exit 0.
 pub fn pivot_root(c: &PivotRootCli) -> Result<i32, Error> {
     crate::refuse_host_namespace(c.host_namespace)?;
-    sys::pivot_root(&c.new_root, &c.put_old).map_err(|e| {
+    nix::unistd::pivot_root(&c.new_root, &c.put_old).map_err(|e| {
         Error::sys_hint(
             format!(
                 "pivot_root(\"{}\", \"{}\")",
@@ -158,7 +160,7 @@ pub fn switch_root(tool: &str, c: &SwitchRootCli) -> Result<i32, Error> {
     let newroot = std::fs::canonicalize(&c.newroot).map_err(|e| {
         Error::input(
             format!("NEWROOT {shown}"),
-            sys::errstr(&e),
+            conventions::output::errtext(&e),
             "give the mount point of the real root",
         )
     })?;
@@ -200,7 +202,7 @@ pub fn switch_root(tool: &str, c: &SwitchRootCli) -> Result<i32, Error> {
                     "{tool}: {} {what}: unmounting {dir} instead of moving it",
                     target.display()
                 );
-                let _ = sys::umount2(Path::new(dir), libc::MNT_DETACH);
+                let _ = nix::mount::umount2(Path::new(dir), MntFlags::MNT_DETACH);
                 continue;
             }
         };
@@ -211,13 +213,14 @@ pub fn switch_root(tool: &str, c: &SwitchRootCli) -> Result<i32, Error> {
                 conventions::errln!(
                     "{tool}: mount(MS_MOVE) of {dir} to {} failed: {}; unmounting it",
                     target.display(),
-                    sys::errstr(&e)
+                    conventions::output::errtext(&e)
                 );
-                let _ = sys::umount2(Path::new(dir), libc::MNT_DETACH);
+                let _ = nix::mount::umount2(Path::new(dir), MntFlags::MNT_DETACH);
             }
         }
     }
-    sys::chdir(&newroot).map_err(|e| Error::sys(format!("chdir({})", newroot.display()), e))?;
+    nix::unistd::chdir(&newroot)
+        .map_err(|e| Error::sys(format!("chdir({})", newroot.display()), e))?;
     crate::apply::move_and_chroot(&newroot)?;
     say(format!("{} is now /", newroot.display()));
     let magic = sys::fs_magic(&old_root).unwrap_or(0);
@@ -252,7 +255,7 @@ fn check_init(newroot: &Path, init: &OsStr) -> Result<(), Error> {
                 msg: format!(
                     "INIT {shown} inside {}: {}",
                     newroot.display(),
-                    sys::errstr(&e)
+                    conventions::output::errtext(&e)
                 ),
                 code: conventions::exit::exec_failure_code(e.raw_os_error().unwrap_or(0)),
             })
@@ -279,29 +282,16 @@ fn check_init(newroot: &Path, init: &OsStr) -> Result<(), Error> {
 
 /// The names in a directory, without `.` and `..`.
 fn list(dir: &OwnedFd) -> io::Result<Vec<OsString>> {
-    let fd = sys::openat(dir, OsStr::new("."), libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
-    // SAFETY: fdopendir takes ownership of a valid directory fd.
-    let dirp = unsafe { libc::fdopendir(fd.into_raw_fd()) };
-    if dirp.is_null() {
-        return Err(io::Error::last_os_error());
-    }
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let mut d = nix::dir::Dir::openat(Some(dir.as_raw_fd()), ".", flags, Mode::empty())?;
     let mut names = Vec::new();
-    loop {
-        // SAFETY: `dirp` is a valid open DIR*; readdir returns NULL at the end or on error.
-        let ent = unsafe { libc::readdir(dirp) };
-        if ent.is_null() {
-            break;
-        }
-        // SAFETY: `ent` points to a dirent whose d_name is NUL-terminated and valid until the
-        // next readdir; it is copied at once.
-        let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) };
-        let bytes = name.to_bytes();
+    for ent in d.iter() {
+        let bytes = ent?.file_name().to_bytes().to_vec();
         if bytes != b"." && bytes != b".." {
-            names.push(OsStr::from_bytes(bytes).to_os_string());
+            names.push(OsString::from_vec(bytes));
         }
     }
-    // SAFETY: `dirp` is valid and closed exactly once.
-    unsafe { libc::closedir(dirp) };
     Ok(names)
 }
 
@@ -334,14 +324,14 @@ pub fn remove_contents(top: &OwnedFd, dev: u64, errors: &mut Vec<String>) -> usi
     let (st, names, mut cur) = match first {
         Ok(x) => x,
         Err(e) => {
-            errors.push(format!("readdir: {}", sys::errstr(&e)));
+            errors.push(format!("readdir: {}", conventions::output::errtext(&e)));
             return 0;
         }
     };
     let top_fd = match cur.try_clone() {
         Ok(fd) => fd,
         Err(e) => {
-            errors.push(format!("dup: {}", sys::errstr(&e)));
+            errors.push(format!("dup: {}", conventions::output::errtext(&e)));
             return 0;
         }
     };
@@ -373,7 +363,10 @@ pub fn remove_contents(top: &OwnedFd, dev: u64, errors: &mut Vec<String>) -> usi
             let parent = match parent {
                 Ok(p) => p,
                 Err(e) => {
-                    errors.push(format!("open ..: {}: deletion stopped", sys::errstr(&e)));
+                    errors.push(format!(
+                        "open ..: {}: deletion stopped",
+                        conventions::output::errtext(&e)
+                    ));
                     break;
                 }
             };
@@ -393,7 +386,7 @@ pub fn remove_contents(top: &OwnedFd, dev: u64, errors: &mut Vec<String>) -> usi
                 Err(e) => errors.push(format!(
                     "rmdir {}: {}",
                     Path::new(&done).display(),
-                    sys::errstr(&e)
+                    conventions::output::errtext(&e)
                 )),
             }
             continue;
@@ -402,7 +395,10 @@ pub fn remove_contents(top: &OwnedFd, dev: u64, errors: &mut Vec<String>) -> usi
         let st = match sys::lstatat(&cur, &name) {
             Ok(st) => st,
             Err(e) => {
-                errors.push(format!("stat {shown}: {}", sys::errstr(&e)));
+                errors.push(format!(
+                    "stat {shown}: {}",
+                    conventions::output::errtext(&e)
+                ));
                 continue;
             }
         };
@@ -412,7 +408,10 @@ pub fn remove_contents(top: &OwnedFd, dev: u64, errors: &mut Vec<String>) -> usi
         if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
             match sys::unlinkat(&cur, &name, false) {
                 Ok(()) => removed += 1,
-                Err(e) => errors.push(format!("unlink {shown}: {}", sys::errstr(&e))),
+                Err(e) => errors.push(format!(
+                    "unlink {shown}: {}",
+                    conventions::output::errtext(&e)
+                )),
             }
             continue;
         }
@@ -438,7 +437,10 @@ pub fn remove_contents(top: &OwnedFd, dev: u64, errors: &mut Vec<String>) -> usi
                 });
                 cur = sub;
             }
-            Err(e) => errors.push(format!("open {shown}: {}", sys::errstr(&e))),
+            Err(e) => errors.push(format!(
+                "open {shown}: {}",
+                conventions::output::errtext(&e)
+            )),
         }
     }
     removed

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use crate::sys::errstr;
+use conventions::output::errtext;
 
 /// Everything that can make pivot fail.
 #[derive(Debug)]
@@ -40,7 +40,7 @@ impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::Sys { what, source, hint } => {
-                write!(f, "{what} failed: {} ({hint})", errstr(source))
+                write!(f, "{what} failed: {} ({hint})", errtext(source))
             }
             Error::Input { what, why, hint } => write!(f, "{what}: {why} ({hint})"),
             Error::HostNamespace(why) => write!(
@@ -73,7 +73,8 @@ impl Error {
     }
 
     /// A syscall failure with the hint chosen from its errno.
-    pub fn sys(what: impl Into<String>, source: io::Error) -> Error {
+    pub fn sys(what: impl Into<String>, source: impl Into<io::Error>) -> Error {
+        let source = source.into();
         let hint = hint_for(&source).to_string();
         Error::Sys {
             what: what.into(),
@@ -83,10 +84,14 @@ impl Error {
     }
 
     /// A syscall failure with a hint of the caller's.
-    pub fn sys_hint(what: impl Into<String>, source: io::Error, hint: impl Into<String>) -> Error {
+    pub fn sys_hint(
+        what: impl Into<String>,
+        source: impl Into<io::Error>,
+        hint: impl Into<String>,
+    ) -> Error {
         Error::Sys {
             what: what.into(),
-            source,
+            source: source.into(),
             hint: hint.into(),
         }
     }
@@ -127,6 +132,25 @@ pub fn not_real_dir(
             "pivot mounts {name} only on a real directory, as runc does: make /{name} a \
              directory, or pass --no-{name}"
         ),
+    )
+}
+
+/// `inside` could not be resolved within `newroot`: the one message both the command line's
+/// steps (`apply`) and a spec's (`spec`) give, with the caller's hint.
+pub fn resolving(
+    newroot: &std::path::Path,
+    inside: &std::path::Path,
+    e: &crate::resolve::ResolveError,
+    hint: &str,
+) -> Error {
+    Error::input(
+        format!(
+            "resolving {} inside {}",
+            inside.display(),
+            newroot.display()
+        ),
+        e.to_string(),
+        hint,
     )
 }
 

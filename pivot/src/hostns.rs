@@ -74,7 +74,7 @@ pub fn judge(
         Err(e) => Verdict::Unknown(format!(
             "cannot read /proc/1/ns/*: {} and this kernel has no fixed inode for the initial \
              namespace",
-            crate::sys::errstr(e)
+            conventions::output::errtext(e)
         )),
     }
 }
@@ -97,7 +97,7 @@ fn verdict(kind: &str, init_ino: u64, fixed: bool) -> Verdict {
         Err(e) => {
             return Verdict::Unknown(format!(
                 "cannot read /proc/self/ns/{kind}: {} (is /proc mounted?)",
-                crate::sys::errstr(&e)
+                conventions::output::errtext(&e)
             ))
         }
     };

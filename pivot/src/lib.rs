@@ -736,7 +736,7 @@ fn validate(tool: &str, opts: &mut Options, allow_host: bool) -> Result<PathBuf,
     let meta = std::fs::metadata(&opts.newroot).map_err(|e| {
         Error::input(
             format!("NEWROOT {shown}"),
-            sys::errstr(&e),
+            conventions::output::errtext(&e),
             "give the directory that is to become /",
         )
     })?;
@@ -825,17 +825,17 @@ fn validate(tool: &str, opts: &mut Options, allow_host: bool) -> Result<PathBuf,
     ] {
         let Some(fd) = fd else { continue };
         let checked = if write {
-            supervise::fd_writable(fd)
+            sys::fd_writable(fd)
         } else if opt == "--block-fd" {
             sys::fd_readable(fd)
         } else {
             // Any open descriptor will do for --sync-fd.
-            sys::fd_readable(fd).or_else(|_| supervise::fd_writable(fd))
+            sys::fd_readable(fd).or_else(|_| sys::fd_writable(fd))
         };
         checked.map_err(|e| {
             Error::input(
                 format!("{opt} {fd}"),
-                format!("descriptor {fd}: {}", sys::errstr(&e)),
+                format!("descriptor {fd}: {}", conventions::output::errtext(&e)),
                 if write {
                     format!("give a descriptor open for writing, e.g. {fd}>FILE")
                 } else {
@@ -871,7 +871,7 @@ fn validate(tool: &str, opts: &mut Options, allow_host: bool) -> Result<PathBuf,
                     Err(e) => {
                         return Err(Error::input(
                             format!("{opt} source {}", src.display()),
-                            sys::errstr(&e),
+                            conventions::output::errtext(&e),
                             "the source is a path on the host, resolved before the pivot",
                         ))
                     }
@@ -896,7 +896,7 @@ fn validate(tool: &str, opts: &mut Options, allow_host: bool) -> Result<PathBuf,
                         .map_err(|e| {
                             Error::input(
                                 format!("{what} {}", p.display()),
-                                sys::errstr(&e),
+                                conventions::output::errtext(&e),
                                 "overlay layers are directories on the host, resolved before \
                                  the pivot",
                             )
@@ -926,7 +926,7 @@ fn validate(tool: &str, opts: &mut Options, allow_host: bool) -> Result<PathBuf,
                     sys::fd_readable(fd).map_err(|e| {
                         Error::input(
                             format!("{} {fd} {}", other.option(), other.dst().display()),
-                            format!("descriptor {fd}: {}", sys::errstr(&e)),
+                            format!("descriptor {fd}: {}", conventions::output::errtext(&e)),
                             format!("give a descriptor open for reading, e.g. {fd}<FILE"),
                         )
                     })?;
@@ -1124,11 +1124,12 @@ pub fn run(tool: &str, inv: &Invocation) -> Result<Never, Error> {
     // From here on we are inside the new root; the host's tree is gone from view.
     if let Some(name) = &opts.hostname {
         ctx.say(format!("sethostname({name})"));
-        sys::sethostname(name).map_err(|e| Error::sys(format!("sethostname({name})"), e))?;
+        nix::unistd::sethostname(name)
+            .map_err(|e| Error::sys(format!("sethostname({name})"), e))?;
     }
     if let Some(wd) = &opts.wd {
         ctx.say(format!("chdir({})", wd.display()));
-        sys::chdir(wd).map_err(|e| {
+        nix::unistd::chdir(wd).map_err(|e| {
             Error::sys_hint(
                 format!("chdir({}) inside the new root", wd.display()),
                 e,
@@ -1143,7 +1144,7 @@ pub fn run(tool: &str, inv: &Invocation) -> Result<Never, Error> {
     }
     if opts.new_session {
         ctx.say("setsid()");
-        sys::setsid().map_err(|e| {
+        nix::unistd::setsid().map_err(|e| {
             Error::sys_hint(
                 "setsid()",
                 e,
@@ -1210,10 +1211,6 @@ fn set_environment(ctx: &apply::Ctx<'_>, ops: &[plan::EnvOp]) -> Result<(), Erro
 /// Execs `argv` (PATH search) and returns the failure with 126/127.
 pub fn exec(argv: &[OsString]) -> Result<Never, Error> {
     let (msg, code) = conventions::exec::execvp(argv);
-    let msg = match msg.find(" (os error ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg,
-    };
     let hint = if code == conventions::exit::NOT_FOUND {
         " (the path is looked up inside the new root)"
     } else {

@@ -7,6 +7,9 @@ use std::ffi::OsString;
 
 use conventions::exit::Outcome;
 
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::unistd::ForkResult;
+
 use crate::error::Error;
 
 /// The signals passed on to the command (the ones a supervisor or a terminal sends); SIGCHLD is
@@ -31,18 +34,6 @@ pub struct Fds {
     pub sync: Option<i32>,
 }
 
-fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
-    // SAFETY: sigemptyset initialises the zeroed set; sigaddset takes valid signal numbers.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for &s in signals {
-            libc::sigaddset(&mut set, s);
-        }
-        set
-    }
-}
-
 /// Forks: the child execs `argv` (the exec failure is its 126/127), the parent reaps and
 /// forwards until the child ends, then ends the same way. With `die_with_parent` the child is
 /// killed when pivot dies (pivot itself already is when its parent dies). Returns only on a
@@ -53,66 +44,37 @@ pub fn run(
     fds: Fds,
     say: &dyn Fn(String),
 ) -> Result<crate::Never, Error> {
-    let mut all: Vec<libc::c_int> = FORWARDED.to_vec();
-    all.push(libc::SIGCHLD);
-    let set = sigset(&all);
-    // SAFETY: a zeroed sigset_t is a valid out-parameter for the old mask.
-    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` and `old` are valid sigsets; pivot runs no other thread.
-    if unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old) } != 0 {
-        return Err(Error::sys(
-            "sigprocmask(SIG_BLOCK)",
-            std::io::Error::last_os_error(),
-        ));
+    let mut set = SigSet::empty();
+    for sig in FORWARDED.iter().chain([&libc::SIGCHLD]) {
+        set.add(Signal::try_from(*sig).map_err(|e| Error::sys("sigaddset", e))?);
     }
+    let mut old = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
+        .map_err(|e| Error::sys("sigprocmask(SIG_BLOCK)", e))?;
     // Orphans of the command come to us also when we are not PID 1 (no PID namespace).
-    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag.
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let _ = nix::sys::prctl::set_child_subreaper(true);
     // SAFETY: pivot is single-threaded; the child only restores its mask and execs.
-    let child = unsafe { libc::fork() };
-    if child < 0 {
-        return Err(Error::sys(
-            "fork() for --reaper",
-            std::io::Error::last_os_error(),
-        ));
-    }
-    if child == 0 {
-        // SAFETY: restoring the mask saved above.
-        unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-        for fd in [fds.status, fds.sync].into_iter().flatten() {
-            crate::sys::close_fd(fd);
+    let child = match unsafe { nix::unistd::fork() } {
+        Err(e) => return Err(Error::sys("fork() for --reaper", e)),
+        Ok(ForkResult::Parent { child }) => child,
+        Ok(ForkResult::Child) => {
+            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+            exec_child(argv, die_with_parent, fds)
         }
-        if die_with_parent {
-            if let Err(e) = crate::sys::die_with_parent() {
-                conventions::errln!("pivot: prctl(PR_SET_PDEATHSIG) failed: {e}");
-                // SAFETY: ends the child at once.
-                unsafe { libc::_exit(conventions::exit::FAILURE) };
-            }
-        }
-        let e = match crate::exec(argv) {
-            Err(e) => e,
-            Ok(never) => match never {},
-        };
-        conventions::errln!("pivot: {e}");
-        conventions::output::flush();
-        // SAFETY: ends the child without running the parent's exit handlers twice.
-        unsafe { libc::_exit(e.code()) };
-    }
+    };
     say(format!("--reaper: the command is PID {child}"));
     loop {
-        // SAFETY: `set` is a valid sigset; a null siginfo is allowed.
-        let sig = unsafe { libc::sigwaitinfo(&set, std::ptr::null_mut()) };
-        if sig < 0 {
-            // EINTR: a signal outside the set (not blocked) interrupted the wait.
+        // EINTR: a signal outside the set (not blocked) interrupted the wait.
+        let Ok(sig) = set.wait() else { continue };
+        if sig != Signal::SIGCHLD {
+            say(format!(
+                "--reaper: forwarding signal {} to PID {child}",
+                sig as i32
+            ));
+            let _ = nix::sys::signal::kill(child, sig);
             continue;
         }
-        if sig != libc::SIGCHLD {
-            say(format!("--reaper: forwarding signal {sig} to PID {child}"));
-            // SAFETY: kill takes a pid and a signal number.
-            unsafe { libc::kill(child, sig) };
-            continue;
-        }
-        if let Some(outcome) = reap(child) {
+        if let Some(outcome) = reap(child.as_raw()) {
             if let Some(fd) = fds.status {
                 // The supervisor may be gone; the command's status still is ours.
                 let _ = crate::supervise::write_all(
@@ -123,6 +85,30 @@ pub fn run(
             conventions::exit::relay(outcome)
         }
     }
+}
+
+/// The forked child: drops the supervisor's descriptors and execs the command; its exec failure
+/// is its 126/127.
+fn exec_child(argv: &[OsString], die_with_parent: bool, fds: Fds) -> ! {
+    for fd in [fds.status, fds.sync].into_iter().flatten() {
+        crate::sys::close_fd(fd);
+    }
+    if die_with_parent {
+        if let Err(e) = crate::sys::die_with_parent() {
+            let e = conventions::output::errtext(&e);
+            conventions::errln!("pivot: prctl(PR_SET_PDEATHSIG) failed: {e}");
+            // SAFETY: ends the child at once.
+            unsafe { libc::_exit(conventions::exit::FAILURE) };
+        }
+    }
+    let e = match crate::exec(argv) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    };
+    conventions::errln!("pivot: {e}");
+    conventions::output::flush();
+    // SAFETY: ends the child without running the parent's exit handlers twice.
+    unsafe { libc::_exit(e.code()) };
 }
 
 /// Reaps every child that has ended; how `command` ended once it did.

@@ -53,7 +53,9 @@ impl std::fmt::Display for ResolveError {
             ResolveError::Escapes(via) => write!(f, "it leaves the new root through {via}"),
             ResolveError::Loop => write!(f, "too many levels of symbolic links"),
             ResolveError::NotDir(p) => write!(f, "/{} is not a directory", p.display()),
-            ResolveError::Io(p, e) => write!(f, "/{}: {}", p.display(), sys::errstr(e)),
+            ResolveError::Io(p, e) => {
+                write!(f, "/{}: {}", p.display(), conventions::output::errtext(e))
+            }
             ResolveError::NotOwn(p) => write!(
                 f,
                 "/{} is missing and would be created in NEWROOT on disk",

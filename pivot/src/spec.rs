@@ -2,7 +2,6 @@
 //! read-only paths), the way an OCI runtime's config.json lists it, set up with pivot's resolver
 //! and steps; for `ocirun`, which gets its mounts from a config rather than a command line.
 
-use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -12,6 +11,7 @@ use crate::error::Error;
 use crate::plan::{self, Propagation, Step};
 use crate::resolve::{self, Create, ResolveError};
 use crate::sys::{self, fd_path};
+use nix::unistd::{Gid, Uid};
 
 /// One mount, in the order it is made. Flags and data are the kernel's, already parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +88,7 @@ pub fn setup(tool: &str, spec: &SpecRoot) -> Result<(), Error> {
     let newroot = std::fs::canonicalize(&spec.newroot).map_err(|e| {
         Error::input(
             format!("root.path {shown}"),
-            sys::errstr(&e),
+            conventions::output::errtext(&e),
             "the bundle's rootfs directory must exist",
         )
     })?;
@@ -204,15 +204,7 @@ impl Inside<'_> {
             ResolveError::Escapes(_) => "paths are resolved inside the root and may not leave it",
             _ => "check the path inside the root",
         };
-        Error::input(
-            format!(
-                "resolving {} inside {}",
-                inside.display(),
-                self.newroot.display()
-            ),
-            e.to_string(),
-            hint,
-        )
+        crate::error::resolving(self.newroot, inside, &e, hint)
     }
 
     fn existing(&self, inside: &Path) -> Result<Option<resolve::Resolved>, Error> {
@@ -329,46 +321,29 @@ impl Inside<'_> {
         if sys::lstatat(&dir.fd, name).is_ok() {
             let _ = sys::unlinkat(&dir.fd, name, false);
         }
-        mknodat(&dir.fd, name, d.kind | (d.mode & 0o7777), d.major, d.minor)
+        let dev = libc::makedev(d.major, d.minor);
+        sys::mknodat(&dir.fd, name, d.kind, d.mode & 0o7777, dev)
             .map_err(|e| Error::sys(format!("mknod({shown})"), e))?;
-        chown_at(&dir.fd, name, d.uid, d.gid, d.mode & 0o7777)
-            .map_err(|e| Error::sys(format!("fchownat({shown})"), e))
+        let (uid, gid) = (Uid::from_raw(d.uid), Gid::from_raw(d.gid));
+        let nofollow = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
+        nix::unistd::fchownat(
+            Some(dir.fd.as_raw_fd()),
+            name,
+            Some(uid),
+            Some(gid),
+            nofollow,
+        )
+        .map_err(|e| Error::sys(format!("fchownat({shown})"), e))?;
+        // The umask narrowed mknod's mode.
+        sys::fchmodat(&dir.fd, name, d.mode & 0o7777)
+            .map_err(|e| Error::sys(format!("fchmodat({shown})"), e))
     }
 
     fn mask(&self, inside: &Path) -> Result<(), Error> {
-        let Some(t) = self.existing(inside)? else {
-            return Ok(());
-        };
-        let st = sys::fstat(&t.fd)
-            .map_err(|e| Error::sys(format!("fstat({})", self.show(inside)), e))?;
-        let target = fd_path(&t.fd);
-        let r = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            sys::mount(
-                Some(Path::new("tmpfs")),
-                &target,
-                Some("tmpfs"),
-                libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                Some("mode=555,size=4k"),
-            )
-            .map_err(|e| (e, "mount(tmpfs)".to_string()))
-        } else {
-            let null = resolve::resolve(self.root, Path::new("dev/null"), Create::No)
-                .ok()
-                .filter(|n| {
-                    sys::fstat(&n.fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR)
-                });
-            let src = null
-                .as_ref()
-                .map_or(PathBuf::from("/dev/null"), |n| fd_path(&n.fd));
-            sys::mount(Some(&src), &target, None, libc::MS_BIND, None)
-                .map_err(|e| (e, format!("mount(MS_BIND) of {}", src.display())))
-        };
-        r.map_err(|(e, what)| {
-            Error::sys(
-                format!("{what} over {} to mask it (maskedPaths)", self.show(inside)),
-                e,
-            )
-        })
+        match self.existing(inside)? {
+            Some(t) => apply::mask(self.root, &t, &self.show(inside), " (maskedPaths)"),
+            None => Ok(()),
+        }
     }
 
     fn readonly(&self, inside: &Path) -> Result<(), Error> {
@@ -395,77 +370,9 @@ impl Inside<'_> {
     }
 }
 
-/// The flags of the mount `fd` is on that a user namespace locks (nosuid, nodev, noexec,
-/// rdonly), as `MS_*` flags.
+/// The flags of the mount `fd` is on that a user namespace locks (nosuid, nodev, noexec), as
+/// `MS_*` flags.
 fn locked_flags(fd: &OwnedFd) -> libc::c_ulong {
-    // SAFETY: a zeroed statvfs is a valid out-parameter; `fd` is open.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    if unsafe { libc::fstatvfs(fd.as_raw_fd(), &mut st) } != 0 {
-        return 0;
-    }
-    let pairs = [
-        (libc::ST_NOSUID, libc::MS_NOSUID),
-        (libc::ST_NODEV, libc::MS_NODEV),
-        (libc::ST_NOEXEC, libc::MS_NOEXEC),
-    ];
-    pairs
-        .iter()
-        .filter(|(st_flag, _)| st.f_flag & st_flag != 0)
-        .fold(0, |acc, (_, ms)| acc | ms)
-}
-
-fn cname(name: &OsStr) -> io::Result<std::ffi::CString> {
-    use std::os::unix::ffi::OsStrExt;
-    std::ffi::CString::new(name.as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in a path"))
-}
-
-fn mknodat(
-    dir: &OwnedFd,
-    name: &OsStr,
-    mode: libc::mode_t,
-    major: u32,
-    minor: u32,
-) -> io::Result<()> {
-    let c = cname(name)?;
-    // SAFETY: `dir` is open and `c` a valid C string.
-    let r = unsafe {
-        libc::mknodat(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            mode,
-            libc::makedev(major, minor),
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-fn chown_at(dir: &OwnedFd, name: &OsStr, uid: u32, gid: u32, mode: u32) -> io::Result<()> {
-    let c = cname(name)?;
-    // SAFETY: `dir` is open and `c` a valid C string; the node was just created by us.
-    let r = unsafe {
-        libc::fchownat(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            uid,
-            gid,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // The umask narrowed mknod's mode.
-    // SAFETY: as above.
-    let r = unsafe { libc::fchmodat(dir.as_raw_fd(), c.as_ptr(), mode, 0) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    let locked = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    nix::sys::statvfs::fstatvfs(fd).map_or(0, |st| sys::statvfs_flags(&st) & locked)
 }

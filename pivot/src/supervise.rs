@@ -64,49 +64,30 @@ pub fn exit_json(code: i32) -> String {
 
 /// Writes all of `text` to `fd`.
 pub fn write_all(fd: RawFd, text: &str) -> io::Result<()> {
+    // SAFETY: `fd` is the descriptor the user named (`--info-fd`, `--json-status-fd`), checked
+    // open for writing by [`crate::sys::fd_writable`] and not closed while this borrow lives.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     let mut rest = text.as_bytes();
     while !rest.is_empty() {
-        // SAFETY: `rest` is readable for its length.
-        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
+        match nix::unistd::write(fd, rest) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(n) => rest = &rest[n..],
         }
-        rest = &rest[n as usize..];
     }
     Ok(())
 }
 
 /// `--block-fd`: waits until one byte can be read from `fd` or it reaches its end.
 pub fn block_on(fd: RawFd) -> io::Result<()> {
-    let mut byte = 0u8;
+    let mut byte = [0u8];
     loop {
-        // SAFETY: one writable byte.
-        let n = unsafe { libc::read(fd, (&mut byte as *mut u8).cast(), 1) };
-        if n >= 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match nix::unistd::read(fd, &mut byte) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(_) => return Ok(()),
         }
     }
-}
-
-/// Whether `fd` is open for writing (`fcntl(F_GETFL)`).
-pub fn fd_writable(fd: RawFd) -> io::Result<()> {
-    // SAFETY: F_GETFL takes no argument.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if flags & libc::O_ACCMODE == libc::O_RDONLY {
-        return Err(io::Error::from_raw_os_error(libc::EBADF));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

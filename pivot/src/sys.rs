@@ -1,11 +1,18 @@
-//! Thin wrappers of the syscalls pivot makes, so that every `unsafe` block lives in one place and
-//! every call returns an `io::Result` the caller can put into an error naming the path.
+//! The syscalls pivot makes on descriptors it owns, as nix calls that take `&OwnedFd` and answer
+//! `io::Result` (the error type every pivot message is built from). Hand-written here is only
+//! what nix 0.29 lacks: `mount_setattr(2)`, statx's mount-root attribute, `setenv`/`unsetenv`
+//! that refuse a bad name instead of panicking as std's do, and an owning `open`/`openat` (nix
+//! 0.29 hands back a bare `RawFd`).
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+use nix::fcntl::{AtFlags, OFlag};
+use nix::mount::MsFlags;
+use nix::sys::stat::{FchmodatFlags, Mode, SFlag};
 
 /// `mount_setattr(2)` flag: apply to the whole subtree.
 const AT_RECURSIVE: libc::c_int = 0x8000;
@@ -25,14 +32,6 @@ struct MountAttr {
     userns_fd: u64,
 }
 
-fn cstr(s: &OsStr) -> io::Result<CString> {
-    CString::new(s.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-}
-
-fn path_c(p: &Path) -> io::Result<CString> {
-    cstr(p.as_os_str())
-}
-
 fn check(r: libc::c_int) -> io::Result<()> {
     if r < 0 {
         Err(io::Error::last_os_error())
@@ -41,13 +40,8 @@ fn check(r: libc::c_int) -> io::Result<()> {
     }
 }
 
-/// The strerror text of an error without Rust's ` (os error N)` suffix, for one-line messages.
-pub fn errstr(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
+fn mode(m: u32) -> Mode {
+    Mode::from_bits_truncate(m as libc::mode_t)
 }
 
 /// A path that names what `fd` refers to, usable as a mount source or target while a procfs is
@@ -57,7 +51,7 @@ pub fn fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
-/// `mount(2)`.
+/// `mount(2)` with the kernel's flag word, which pivot's plan and ocirun's config carry as is.
 pub fn mount(
     src: Option<&Path>,
     target: &Path,
@@ -65,43 +59,20 @@ pub fn mount(
     flags: libc::c_ulong,
     data: Option<&str>,
 ) -> io::Result<()> {
-    let src = src.map(path_c).transpose()?;
-    let target = path_c(target)?;
-    let fstype = fstype.map(|s| cstr(OsStr::new(s))).transpose()?;
-    let data = data.map(|s| cstr(OsStr::new(s))).transpose()?;
-    let p = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
-    // SAFETY: every pointer is a valid NUL-terminated string that outlives the call, or NULL
-    // where mount(2) accepts NULL.
-    check(unsafe { libc::mount(p(&src), target.as_ptr(), p(&fstype), flags, p(&data).cast()) })
+    let flags = MsFlags::from_bits_retain(flags);
+    Ok(nix::mount::mount(src, target, fstype, flags, data)?)
 }
 
-/// `umount2(2)`.
-pub fn umount2(target: &Path, flags: libc::c_int) -> io::Result<()> {
-    let t = path_c(target)?;
-    // SAFETY: `t` is a valid NUL-terminated string.
-    check(unsafe { libc::umount2(t.as_ptr(), flags) })
-}
-
-/// `pivot_root(2)` (no libc wrapper exists).
-pub fn pivot_root(new_root: &Path, put_old: &Path) -> io::Result<()> {
-    let n = path_c(new_root)?;
-    let o = path_c(put_old)?;
-    // SAFETY: both arguments are valid NUL-terminated strings.
-    let r = unsafe { libc::syscall(libc::SYS_pivot_root, n.as_ptr(), o.as_ptr()) };
-    check(r as libc::c_int)
-}
-
-/// Makes the mount `fd` refers to read-only (its whole subtree when `recursive`) with
-/// `mount_setattr(2)`; on kernels before 5.12 falls back to a bind remount that keeps the flags
-/// the kernel locks in a user namespace (nosuid, nodev, noexec, atime).
+/// Makes the mount `fd` refers to read-only (its whole subtree when `recursive`); see
+/// [`set_mount_attrs`].
 pub fn make_readonly(fd: &OwnedFd, recursive: bool) -> io::Result<()> {
     set_mount_attrs(fd, MOUNT_ATTR_RDONLY, recursive)
 }
 
 /// Sets the `MOUNT_ATTR_*` bits `attrs` (read-only, nosuid, nodev) on the mount `fd` refers to
-/// (its whole subtree when `recursive`) with `mount_setattr(2)`. On kernels before 5.12 it falls
-/// back to a bind remount of that one mount, repeating the flags it already has (the kernel
-/// locks them in a user namespace).
+/// (its whole subtree when `recursive`) with `mount_setattr(2)`, which nix 0.29 does not wrap.
+/// On kernels before 5.12 it falls back to a bind remount of that one mount, repeating the flags
+/// it already has (the kernel locks them in a user namespace).
 pub fn set_mount_attrs(fd: &OwnedFd, attrs: u64, recursive: bool) -> io::Result<()> {
     let attr = MountAttr {
         attr_set: attrs,
@@ -130,7 +101,7 @@ pub fn set_mount_attrs(fd: &OwnedFd, attrs: u64, recursive: bool) -> io::Result<
         return Err(err);
     }
     let path = fd_path(fd);
-    let mut flags = statvfs_flags(&path)?;
+    let mut flags = statvfs_flags(&nix::sys::statvfs::statvfs(&path)?);
     for (bit, ms) in [
         (MOUNT_ATTR_RDONLY, libc::MS_RDONLY),
         (MOUNT_ATTR_NOSUID, libc::MS_NOSUID),
@@ -149,13 +120,9 @@ pub fn set_mount_attrs(fd: &OwnedFd, attrs: u64, recursive: bool) -> io::Result<
     )
 }
 
-/// The mount flags `statvfs` reports that a bind remount must repeat.
-fn statvfs_flags(path: &Path) -> io::Result<libc::c_ulong> {
-    let c = path_c(path)?;
-    // SAFETY: statvfs writes only into `st`, a zeroed local of the right type.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a valid C string and `st` a valid out-pointer.
-    check(unsafe { libc::statvfs(c.as_ptr(), &mut st) })?;
+/// The mount flags a `statvfs` reports that a bind remount must repeat.
+pub fn statvfs_flags(st: &nix::sys::statvfs::Statvfs) -> libc::c_ulong {
+    let f = st.flags().bits();
     let mut flags = 0;
     for (st_bit, ms_bit) in [
         (libc::ST_RDONLY, libc::MS_RDONLY),
@@ -166,171 +133,115 @@ fn statvfs_flags(path: &Path) -> io::Result<libc::c_ulong> {
         (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
         (libc::ST_RELATIME, libc::MS_RELATIME),
     ] {
-        if st.f_flag & st_bit != 0 {
+        if f & st_bit != 0 {
             flags |= ms_bit;
         }
     }
-    Ok(flags)
+    flags
+}
+
+/// Takes ownership of a descriptor nix just returned.
+fn owned(fd: nix::Result<RawFd>) -> io::Result<OwnedFd> {
+    let fd = fd?;
+    // SAFETY: `fd` was just returned by the kernel and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// `open(2)` returning an owned fd (O_CLOEXEC added).
 pub fn open(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
-    let c = path_c(path)?;
-    // SAFETY: `c` is a valid C string; the returned fd is checked and owned from here on.
-    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, 0) };
-    owned(fd)
-}
-
-fn owned(fd: RawFd) -> io::Result<OwnedFd> {
-    if fd < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        // SAFETY: `fd` was just returned by the kernel and nothing else owns it.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-    }
+    let flags = OFlag::from_bits_retain(flags) | OFlag::O_CLOEXEC;
+    owned(nix::fcntl::open(path, flags, Mode::empty()))
 }
 
 /// `openat(2)` relative to `dir`, returning an owned fd (O_CLOEXEC added).
-pub fn openat(dir: &OwnedFd, name: &OsStr, flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
-    let c = cstr(name)?;
-    // SAFETY: `dir` is an open fd and `c` a valid C string.
-    let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            flags | libc::O_CLOEXEC,
-            mode as libc::c_uint,
-        )
-    };
-    owned(fd)
+pub fn openat(dir: &OwnedFd, name: &OsStr, flags: libc::c_int, perm: u32) -> io::Result<OwnedFd> {
+    let flags = OFlag::from_bits_retain(flags) | OFlag::O_CLOEXEC;
+    owned(nix::fcntl::openat(
+        Some(dir.as_raw_fd()),
+        name,
+        flags,
+        mode(perm),
+    ))
 }
 
 /// `mkdirat(2)`.
-pub fn mkdirat(dir: &OwnedFd, name: &OsStr, mode: u32) -> io::Result<()> {
-    let c = cstr(name)?;
-    // SAFETY: `dir` is an open fd and `c` a valid C string.
-    check(unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), mode as libc::mode_t) })
+pub fn mkdirat(dir: &OwnedFd, name: &OsStr, perm: u32) -> io::Result<()> {
+    Ok(nix::sys::stat::mkdirat(
+        Some(dir.as_raw_fd()),
+        name,
+        mode(perm),
+    )?)
 }
 
 /// `readlinkat(2)` of `name` in `dir`.
 pub fn readlinkat(dir: &OwnedFd, name: &OsStr) -> io::Result<OsString> {
-    let c = cstr(name)?;
-    let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
-    // SAFETY: `buf` is writable for `buf.len()` bytes; `c` is a valid C string.
-    let n = unsafe {
-        libc::readlinkat(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    buf.truncate(n as usize);
-    Ok(OsString::from_vec(buf))
+    Ok(nix::fcntl::readlinkat(Some(dir.as_raw_fd()), name)?)
 }
 
 /// `fstat(2)`.
 pub fn fstat(fd: &OwnedFd) -> io::Result<libc::stat> {
-    // SAFETY: fstat writes only into `st`, a zeroed local of the right type.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `fd` is open and `st` a valid out-pointer.
-    check(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
-    Ok(st)
+    Ok(nix::sys::stat::fstat(fd.as_raw_fd())?)
 }
 
 /// `fstatat(2)` of `name` in `dir` without following a final symlink.
 pub fn lstatat(dir: &OwnedFd, name: &OsStr) -> io::Result<libc::stat> {
-    let c = cstr(name)?;
-    // SAFETY: fstatat writes only into `st`, a zeroed local of the right type.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `dir` is open, `c` a valid C string, `st` a valid out-pointer.
-    check(unsafe {
-        libc::fstatat(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            &mut st,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })?;
-    Ok(st)
+    let flags = AtFlags::AT_SYMLINK_NOFOLLOW;
+    Ok(nix::sys::stat::fstatat(Some(dir.as_raw_fd()), name, flags)?)
 }
 
 /// `fstatfs(2)`'s filesystem magic number.
 pub fn fs_magic(fd: &OwnedFd) -> io::Result<i64> {
-    // SAFETY: fstatfs writes only into `st`, a zeroed local of the right type.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `fd` is open and `st` a valid out-pointer.
-    check(unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) })?;
-    Ok(st.f_type as i64)
+    Ok(nix::sys::statfs::fstatfs(fd)?.filesystem_type().0 as i64)
 }
 
 /// `unlinkat(2)`; `dir_too` removes a directory (AT_REMOVEDIR).
 pub fn unlinkat(dir: &OwnedFd, name: &OsStr, dir_too: bool) -> io::Result<()> {
-    let c = cstr(name)?;
-    let flags = if dir_too { libc::AT_REMOVEDIR } else { 0 };
-    // SAFETY: `dir` is open and `c` a valid C string.
-    check(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), flags) })
+    use nix::unistd::UnlinkatFlags;
+    let flags = if dir_too {
+        UnlinkatFlags::RemoveDir
+    } else {
+        UnlinkatFlags::NoRemoveDir
+    };
+    Ok(nix::unistd::unlinkat(Some(dir.as_raw_fd()), name, flags)?)
 }
 
 /// `symlinkat(2)`: creates `name` in `dir` pointing at `target`.
-pub fn symlinkat(target: &str, dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
-    let t = cstr(OsStr::new(target))?;
-    let n = cstr(name)?;
-    // SAFETY: both strings are valid C strings and `dir` is open.
-    check(unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) })
-}
-
-/// `symlinkat(2)` with a target that need not be UTF-8.
-pub fn symlinkat_os(target: &OsStr, dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
-    let t = cstr(target)?;
-    let n = cstr(name)?;
-    // SAFETY: both strings are valid C strings and `dir` is open.
-    check(unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) })
+pub fn symlinkat(target: &OsStr, dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
+    Ok(nix::unistd::symlinkat(target, Some(dir.as_raw_fd()), name)?)
 }
 
 /// `fchmod(2)` of an open (not `O_PATH`) descriptor.
-pub fn fchmod(fd: &OwnedFd, mode: u32) -> io::Result<()> {
-    // SAFETY: `fd` is open.
-    check(unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) })
+pub fn fchmod(fd: &OwnedFd, perm: u32) -> io::Result<()> {
+    Ok(nix::sys::stat::fchmod(fd.as_raw_fd(), mode(perm))?)
 }
 
-/// `mknodat(2)` of a character device, then `fchmodat` so that the umask does not narrow it.
-pub fn mknod_char(dir: &OwnedFd, name: &OsStr, major: u32, minor: u32) -> io::Result<()> {
-    let c = cstr(name)?;
-    let dev = libc::makedev(major, minor);
-    // SAFETY: `dir` is open and `c` a valid C string.
-    check(unsafe { libc::mknodat(dir.as_raw_fd(), c.as_ptr(), libc::S_IFCHR | 0o666, dev) })?;
-    // SAFETY: as above; the node was just created by us.
-    check(unsafe { libc::fchmodat(dir.as_raw_fd(), c.as_ptr(), 0o666, 0) })
+/// `fchmodat(2)` of `name` in `dir`, so that the umask does not narrow what was just made.
+pub fn fchmodat(dir: &OwnedFd, name: &OsStr, perm: u32) -> io::Result<()> {
+    let follow = FchmodatFlags::FollowSymlink;
+    Ok(nix::sys::stat::fchmodat(
+        Some(dir.as_raw_fd()),
+        name,
+        mode(perm),
+        follow,
+    )?)
+}
+
+/// `mknodat(2)` of a node of type `kind` (`S_IFCHR`, `S_IFBLK`, `S_IFIFO`); the umask narrows
+/// `perm` (callers follow with [`fchmodat`]).
+pub fn mknodat(dir: &OwnedFd, name: &OsStr, kind: u32, perm: u32, dev: u64) -> io::Result<()> {
+    let kind = SFlag::from_bits_truncate(kind as libc::mode_t);
+    Ok(nix::sys::stat::mknodat(
+        Some(dir.as_raw_fd()),
+        name,
+        kind,
+        mode(perm),
+        dev,
+    )?)
 }
 
 /// `fchdir(2)`.
 pub fn fchdir(fd: &OwnedFd) -> io::Result<()> {
-    // SAFETY: `fd` is an open fd.
-    check(unsafe { libc::fchdir(fd.as_raw_fd()) })
-}
-
-/// `chdir(2)`.
-pub fn chdir(path: &Path) -> io::Result<()> {
-    let c = path_c(path)?;
-    // SAFETY: `c` is a valid C string.
-    check(unsafe { libc::chdir(c.as_ptr()) })
-}
-
-/// `chroot(2)`.
-pub fn chroot(path: &Path) -> io::Result<()> {
-    let c = path_c(path)?;
-    // SAFETY: `c` is a valid C string.
-    check(unsafe { libc::chroot(c.as_ptr()) })
-}
-
-/// `sethostname(2)`.
-pub fn sethostname(name: &str) -> io::Result<()> {
-    // SAFETY: the pointer and length describe `name`'s bytes.
-    check(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) })
+    Ok(nix::unistd::fchdir(fd.as_raw_fd())?)
 }
 
 /// `(st_dev, st_ino)` of a path, following symlinks (namespace files are magic links).
@@ -343,10 +254,11 @@ pub fn dev_ino(path: &Path) -> io::Result<(u64, u64)> {
 /// `statx(2)` attribute: the path is the root of a mount.
 const STATX_ATTR_MOUNT_ROOT: u64 = 0x2000;
 
-/// Whether `name` in `dir` is the root of a mount (statx, Linux 5.8+; older kernels answer with
-/// an error and callers rely on the device check alone).
+/// Whether `name` in `dir` is the root of a mount (statx, Linux 5.8+, which nix 0.29 does not
+/// wrap; older kernels answer with an error and callers rely on the device check alone).
 pub fn is_mount_root(dir: &OwnedFd, name: &OsStr) -> io::Result<bool> {
-    let c = cstr(name)?;
+    let c = std::ffi::CString::new(name.as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: statx writes only into `stx`, a zeroed local of the right type.
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };
     // An empty name asks about `dir` itself.
@@ -366,12 +278,17 @@ pub fn is_mount_root(dir: &OwnedFd, name: &OsStr) -> io::Result<bool> {
 /// Whether descriptor `fd` is open for reading (`fcntl(F_GETFL)`): EBADF when it is not open,
 /// EBADF too when it is open write-only.
 pub fn fd_readable(fd: RawFd) -> io::Result<()> {
-    // SAFETY: F_GETFL takes no argument and only reads the descriptor table.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if flags & libc::O_ACCMODE == libc::O_WRONLY {
+    fd_open_for(fd, libc::O_WRONLY)
+}
+
+/// Whether descriptor `fd` is open for writing: EBADF when it is not open or open read-only.
+pub fn fd_writable(fd: RawFd) -> io::Result<()> {
+    fd_open_for(fd, libc::O_RDONLY)
+}
+
+fn fd_open_for(fd: RawFd, not: libc::c_int) -> io::Result<()> {
+    let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFL)?;
+    if flags & libc::O_ACCMODE == not {
         return Err(io::Error::from_raw_os_error(libc::EBADF));
     }
     Ok(())
@@ -394,54 +311,50 @@ pub fn copy_fd(from: RawFd, to: &OwnedFd) -> io::Result<u64> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
-        // SAFETY: `buf` is writable for its length.
-        let n = unsafe { libc::read(from, buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        if n == 0 {
-            return Ok(total);
-        }
+        let n = match nix::unistd::read(from, &mut buf) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+        };
         let mut done = 0usize;
-        while done < n as usize {
-            let rest = &buf[done..n as usize];
-            // SAFETY: `rest` is readable for its length and `to` is open.
-            let w = unsafe { libc::write(to.as_raw_fd(), rest.as_ptr().cast(), rest.len()) };
-            if w < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
+        while done < n {
+            match nix::unistd::write(to, &buf[done..n]) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+                Ok(w) => done += w,
             }
-            done += w as usize;
         }
         total += n as u64;
     }
 }
 
 /// `close(2)` of a descriptor pivot was handed by number (`--file FD`): the command must not
-/// inherit it.
+/// inherit it. Nothing else in pivot owns that number (pivot's own descriptors are OwnedFd
+/// values opened later and never handed out by number).
 pub fn close_fd(fd: RawFd) {
-    // SAFETY: closing a number the user gave us; nothing else in pivot owns it (pivot's own
-    // descriptors are OwnedFd values opened later and never handed out by number).
-    unsafe { libc::close(fd) };
+    let _ = nix::unistd::close(fd);
 }
 
-/// `fchmod(2)` through the `/proc/self/fd` path of an `O_PATH` descriptor (fchmod itself refuses
+/// `chmod(2)` through the `/proc/self/fd` path of an `O_PATH` descriptor (fchmod itself refuses
 /// `O_PATH`); the magic link reaches the very object, so no symlink is followed.
-pub fn chmod_fd(fd: &OwnedFd, mode: u32) -> io::Result<()> {
-    let c = path_c(&fd_path(fd))?;
-    // SAFETY: `c` is a valid C string.
-    check(unsafe { libc::chmod(c.as_ptr(), mode as libc::mode_t) })
+pub fn chmod_fd(fd: &OwnedFd, perm: u32) -> io::Result<()> {
+    let follow = FchmodatFlags::FollowSymlink;
+    Ok(nix::sys::stat::fchmodat(
+        None,
+        &fd_path(fd),
+        mode(perm),
+        follow,
+    )?)
 }
 
 // The environment is changed only on the way to the exec, in pivot's one thread: nothing reads it
-// at the same time (pivot starts no threads; std's own lock is not needed for that).
+// at the same time (pivot starts no threads; std's own lock is not needed for that). nix 0.29
+// has no setenv, and std's set_var panics on a name with `=` or a NUL where these answer EINVAL.
+
+fn cstr(s: &OsStr) -> io::Result<std::ffi::CString> {
+    std::ffi::CString::new(s.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
 
 /// `setenv(3)`, overwriting.
 pub fn setenv(name: &OsStr, value: &OsStr) -> io::Result<()> {
@@ -461,33 +374,16 @@ pub fn unsetenv(name: &OsStr) -> io::Result<()> {
 /// `clearenv(3)`.
 pub fn clearenv() -> io::Result<()> {
     // SAFETY: no other thread reads the environment (see above).
-    check(unsafe { libc::clearenv() })
-}
-
-/// `setsid(2)`.
-pub fn setsid() -> io::Result<()> {
-    // SAFETY: setsid takes no arguments.
-    check(unsafe { libc::setsid() })
+    unsafe { nix::env::clearenv() }.map_err(|_| io::Error::from_raw_os_error(libc::ENOMEM))
 }
 
 /// `prctl(PR_SET_PDEATHSIG, SIGKILL)`, then the check that the parent did not die before it (we
 /// would have been reparented already and no signal would ever come): ESRCH then. (As PID 1 of a
 /// PID namespace the parent is outside it and shows as 0 either way.)
 pub fn die_with_parent() -> io::Result<()> {
-    // SAFETY: getppid has no preconditions.
-    let parent = unsafe { libc::getppid() };
-    // SAFETY: PR_SET_PDEATHSIG takes a signal number.
-    check(unsafe {
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    })?;
-    // SAFETY: as above.
-    if unsafe { libc::getppid() } != parent {
+    let parent = nix::unistd::getppid();
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+    if nix::unistd::getppid() != parent {
         return Err(io::Error::from_raw_os_error(libc::ESRCH));
     }
     Ok(())

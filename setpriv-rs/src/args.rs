@@ -2,9 +2,10 @@
 //! program, long options abbreviate, each option may be given once, and lists are checked here
 //! so that bad input is one line naming the option before anything is changed.
 
-use conventions::getopt::{Getopt, HasArg, Spec};
+use conventions::getopt::{self, HasArg, Spec};
 use privs::caps::Change;
 use std::ffi::OsString;
+use std::ops::ControlFlow;
 
 /// Every option, identified by its long name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -478,15 +479,12 @@ fn apply(o: &mut Options, opt: Opt, val: Option<OsString>) -> Result<Option<Pars
 pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Parsed, String> {
     let args: Vec<OsString> = args.into_iter().collect();
     let mut o = Options::default();
-    let mut opts = Getopt::new(SPECS, &args);
-    for item in opts.by_ref() {
-        let (opt, val) = item.map_err(|e| e.to_string())?;
-        if let Some(done) = apply(&mut o, opt, val)? {
-            return Ok(done);
-        }
-    }
-    o.program = opts.operands().to_vec();
-    Ok(Parsed::Run(o))
+    Ok(
+        match getopt::each(SPECS, &args, |opt, val| apply(&mut o, opt, val))? {
+            ControlFlow::Break(done) => done,
+            ControlFlow::Continue(program) => Parsed::Run(Options { program, ..o }),
+        },
+    )
 }
 
 #[cfg(test)]
@@ -716,24 +714,7 @@ mod tests {
             b"x",
             b"",
         ];
-        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        for _ in 0..20_000 {
-            let n = (next() % 6) as usize;
-            let args: Vec<OsString> = (0..n)
-                .map(|_| {
-                    let mut a = Vec::new();
-                    for _ in 0..1 + next() % 3 {
-                        a.extend_from_slice(pieces[(next() % pieces.len() as u64) as usize]);
-                    }
-                    std::os::unix::ffi::OsStringExt::from_vec(a)
-                })
-                .collect();
+        for args in testcaps::random_lines(pieces, 0x2545_f491_4f6c_dd1d, 20_000) {
             if let Ok(Parsed::Run(o)) = parse(args) {
                 let _ = crate::plan::plan(o);
             }

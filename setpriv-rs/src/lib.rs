@@ -96,21 +96,11 @@ Examples:
 /// Parses `args` (without argv\[0\]) and runs; returns the exit code on failure or for
 /// `--help`/`--version`/`--dump`/`--list-caps`. On success the process becomes the program.
 pub fn main_with<I: IntoIterator<Item = std::ffi::OsString>>(tool: &str, args: I) -> i32 {
-    let usage = |msg: String| {
-        conventions::errln!("{tool}: {msg} (try '{tool} --help')");
-        conventions::exit::FAILURE
-    };
+    use conventions::cli::{help_answer, usage_answer, version_answer};
+    let usage = |msg: String| usage_answer(tool, &msg);
     let opts = match args::parse(args) {
-        Ok(args::Parsed::Help) => {
-            conventions::out!("{}", help(tool));
-            conventions::output::flush();
-            return 0;
-        }
-        Ok(args::Parsed::Version) => {
-            conventions::outln!("{tool} {}", conventions::VERSION);
-            conventions::output::flush();
-            return 0;
-        }
+        Ok(args::Parsed::Help) => return help_answer(&help(tool)),
+        Ok(args::Parsed::Version) => return version_answer(tool, conventions::VERSION),
         Ok(args::Parsed::Run(o)) => o,
         Err(msg) => return usage(msg),
     };

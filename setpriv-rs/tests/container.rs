@@ -16,17 +16,16 @@ const DEFAULT_SET: &str = "00000000800405fb";
 /// `--ro-bind` arguments for the binary and, when it is dynamically linked, its libraries.
 fn binds(bin: &str) -> Vec<String> {
     let mut v = vec!["--ro-bind".to_string(), format!("{bin}:{INSIDE}")];
-    let ldd = Command::new("ldd").arg(bin).output();
-    if let Ok(out) = ldd {
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let path = match line.split_once("=> ") {
-                Some((_, rest)) => rest.split_whitespace().next(),
-                None => line.split_whitespace().next(),
-            };
-            if let Some(p) = path.filter(|p| p.starts_with('/')) {
-                v.push("--ro-bind".to_string());
-                v.push(p.to_string());
-            }
+    // A static binary makes ldd fail with nothing on stdout: no libraries then.
+    let ldd = testcaps::run(Command::new("ldd").arg(bin), Duration::from_secs(30));
+    for line in ldd.stdout.lines() {
+        let path = match line.split_once("=> ") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        if let Some(p) = path.filter(|p| p.starts_with('/')) {
+            v.push("--ro-bind".to_string());
+            v.push(p.to_string());
         }
     }
     v

@@ -1028,3 +1028,34 @@ pub mod cli {
         );
     }
 }
+
+/// `count` command lines for a parser's no-panic test, each of up to five arguments glued from
+/// one to three of `pieces` (option fragments and junk bytes), from a xorshift generator started
+/// at `seed`: deterministic, so that a failure reproduces, and the same for every tool whose
+/// parser is tested so (the fuzz targets explore further).
+pub fn random_lines<'a>(
+    pieces: &'a [&'a [u8]],
+    seed: u64,
+    count: usize,
+) -> impl Iterator<Item = Vec<std::ffi::OsString>> + 'a {
+    use std::os::unix::ffi::OsStringExt;
+    let mut state = seed.max(1);
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..count).map(move |_| {
+        let n = (next() % 6) as usize;
+        (0..n)
+            .map(|_| {
+                let mut a = Vec::new();
+                for _ in 0..1 + next() % 3 {
+                    a.extend_from_slice(pieces[(next() % pieces.len() as u64) as usize]);
+                }
+                std::ffi::OsString::from_vec(a)
+            })
+            .collect()
+    })
+}

@@ -1,95 +1,16 @@
 //! The one-shot mode's initramfs (`run --kernel K --rootfs DIR -- CMD`): a newc cpio archive
 //! built in memory from DIR plus an /init that runs CMD and reports its exit status through the
-//! status port, so that tinyvmm exits with the status of the command run inside the VM.
+//! status port, so that tinyvmm exits with the status of the command run inside the VM. The
+//! archive is written by the workspace's one newc writer (the `newc` crate).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use newc::{entry_len, Archive};
+
 /// Why the archive could not be built.
 #[derive(Debug)]
 pub struct ArchiveError(pub String);
-
-/// A newc ("070701") cpio archive being written.
-#[derive(Debug, Default)]
-pub struct Cpio {
-    data: Vec<u8>,
-    ino: u32,
-}
-
-const S_IFDIR: u32 = 0o040000;
-const S_IFREG: u32 = 0o100000;
-const S_IFLNK: u32 = 0o120000;
-const S_IFCHR: u32 = 0o020000;
-
-impl Cpio {
-    /// An empty archive.
-    pub fn new() -> Cpio {
-        Cpio::default()
-    }
-
-    fn pad4(&mut self) {
-        while !self.data.len().is_multiple_of(4) {
-            self.data.push(0);
-        }
-    }
-
-    fn entry(&mut self, name: &str, mode: u32, rdev: (u32, u32), body: &[u8]) {
-        self.ino += 1;
-        let fields = [
-            self.ino,
-            mode,
-            0, // uid
-            0, // gid
-            if mode & 0o170000 == S_IFDIR { 2 } else { 1 },
-            0, // mtime
-            body.len() as u32,
-            0,
-            0,
-            rdev.0,
-            rdev.1,
-            name.len() as u32 + 1,
-            0,
-        ];
-        self.data.extend_from_slice(b"070701");
-        for f in fields {
-            self.data.extend_from_slice(format!("{f:08x}").as_bytes());
-        }
-        self.data.extend_from_slice(name.as_bytes());
-        self.data.push(0);
-        self.pad4();
-        self.data.extend_from_slice(body);
-        self.pad4();
-    }
-
-    /// A directory.
-    pub fn dir(&mut self, name: &str, perm: u32) {
-        self.entry(name, S_IFDIR | (perm & 0o7777), (0, 0), b"");
-    }
-
-    /// A regular file.
-    pub fn file(&mut self, name: &str, perm: u32, body: &[u8]) {
-        self.entry(name, S_IFREG | (perm & 0o7777), (0, 0), body);
-    }
-
-    /// A symbolic link.
-    pub fn symlink(&mut self, name: &str, target: &str) {
-        self.entry(name, S_IFLNK | 0o777, (0, 0), target.as_bytes());
-    }
-
-    /// A character device.
-    pub fn chardev(&mut self, name: &str, perm: u32, major: u32, minor: u32) {
-        self.entry(name, S_IFCHR | (perm & 0o7777), (major, minor), b"");
-    }
-
-    /// Ends the archive and returns its bytes.
-    pub fn finish(mut self) -> Vec<u8> {
-        self.entry("TRAILER!!!", 0, (0, 0), b"");
-        while !self.data.len().is_multiple_of(512) {
-            self.data.push(0);
-        }
-        self.data
-    }
-}
 
 /// Quotes one word for /bin/sh.
 pub fn sh_quote(word: &str) -> String {
@@ -166,27 +87,22 @@ pub fn build(root: &Path, command: &[String], limit: u64) -> Result<Vec<u8>, Arc
         limit,
     };
     walk.tree(root, "")?;
-    let mut cpio = Cpio::new();
-    let mut seen = std::collections::BTreeSet::new();
+    let mut cpio = Archive::new();
     for item in walk.items {
         match item {
-            Item::Dir(rel, perm) => {
-                cpio.dir(&rel, perm);
-                seen.insert(rel);
-            }
+            Item::Dir(rel, perm) => cpio.dir(&rel, perm),
             Item::Symlink(rel, target) => cpio.symlink(&rel, &target),
             Item::File(rel, perm, path) => {
-                let left = limit.saturating_sub(cpio.data.len() as u64);
+                let left = limit.saturating_sub(cpio.len() as u64);
                 let body = crate::input::read(&path, left, crate::input::GUEST_MEMORY)
                     .map_err(|e| ArchiveError(format!("{}: {e}", path.display())))?;
-                cpio.file(&rel, perm, &body);
+                cpio.file(&rel, perm, body);
             }
         }
     }
+    // Where the tree has them already, the tree's stand (the first entry for a path wins).
     for d in ["dev", "proc", "sys"] {
-        if !seen.contains(d) {
-            cpio.dir(d, 0o755);
-        }
+        cpio.dir(d, 0o755);
     }
     cpio.chardev("dev/console", 0o600, 5, 1);
     cpio.file(EXIT_HELPER_PATH, 0o755, EXIT_HELPER);
@@ -200,12 +116,6 @@ pub fn build(root: &Path, command: &[String], limit: u64) -> Result<Vec<u8>, Arc
         )));
     }
     Ok(bytes)
-}
-
-/// The bytes one newc entry takes: the 110-byte header, the name with its NUL, the body, each
-/// padded to 4.
-pub fn entry_len(name: &str, body: u64) -> u64 {
-    (110 + name.len() as u64 + 1).next_multiple_of(4) + body.next_multiple_of(4)
 }
 
 /// The walk of the tree: what to write, and the archive's size so far.
@@ -283,52 +193,13 @@ impl Walk {
 mod tests {
     use super::*;
 
-    /// Parses a newc archive back into (name, mode, rdev major, minor, body).
-    fn parse(mut a: &[u8]) -> Vec<(String, u32, u32, u32, Vec<u8>)> {
-        let mut out = Vec::new();
-        let field = |h: &[u8], i: usize| {
-            u32::from_str_radix(std::str::from_utf8(&h[6 + i * 8..14 + i * 8]).unwrap(), 16)
-                .unwrap()
-        };
-        let total = a.len();
-        loop {
-            assert_eq!(&a[..6], b"070701");
-            let mode = field(a, 1);
-            let size = field(a, 6) as usize;
-            let (major, minor) = (field(a, 9), field(a, 10));
-            let namesize = field(a, 11) as usize;
-            let name = String::from_utf8(a[110..110 + namesize - 1].to_vec()).unwrap();
-            let body_at = (110 + namesize).next_multiple_of(4);
-            let body = a[body_at..body_at + size].to_vec();
-            let next = (body_at + size).next_multiple_of(4);
-            let offset = total - a.len();
-            assert!((offset + next).is_multiple_of(4));
-            a = &a[next..];
-            if name == "TRAILER!!!" {
-                break;
-            }
-            out.push((name, mode, major, minor, body));
-        }
-        out
-    }
-
-    #[test]
-    fn archive_round_trips() {
-        let mut c = Cpio::new();
-        c.dir("bin", 0o755);
-        c.file("bin/hello", 0o755, b"#!/bin/sh\necho hi\n");
-        c.symlink("bin/sh", "busybox");
-        c.chardev("dev/console", 0o600, 5, 1);
-        let bytes = c.finish();
-        assert!(bytes.len().is_multiple_of(512));
-        let entries = parse(&bytes);
-        assert_eq!(entries.len(), 4);
-        assert_eq!(entries[0].0, "bin");
-        assert_eq!(entries[0].1, 0o040755);
-        assert_eq!(entries[1].4, b"#!/bin/sh\necho hi\n");
-        assert_eq!(entries[2].1, 0o120777);
-        assert_eq!(entries[2].4, b"busybox");
-        assert_eq!((entries[3].1, entries[3].2, entries[3].3), (0o020600, 5, 1));
+    /// The archive's entries as (name, mode, rdev major, minor, body), read by newc's reader.
+    fn parse(a: &[u8]) -> Vec<(String, u32, u32, u32, Vec<u8>)> {
+        newc::entries(a)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.name, e.mode, e.rdev.0, e.rdev.1, e.body))
+            .collect()
     }
 
     #[test]

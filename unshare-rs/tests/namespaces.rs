@@ -798,3 +798,27 @@ fn binfmt_misc_of_the_new_user_namespace() {
     assert!(!std::path::Path::new(&format!("/proc/sys/fs/binfmt_misc/{name}")).exists());
     assert!(host_mounts_with(dir.path()).is_empty());
 }
+
+/// Failed syscalls are reported once, on one line, in strerror's words, as util-linux does:
+/// never std's " (os error N)" (one case per path that reports a kernel error: chroot, chdir,
+/// a mount in the new namespace, exec).
+#[test]
+fn syscall_failures_are_one_line_in_strerrors_words() {
+    testcaps::require!(Cap::Root);
+    let missing = format!("/nonexistent-{}", std::process::id());
+    let proc_at = format!("--mount-proc={missing}");
+    let cases: [(Vec<&str>, &str, i32); 4] = [
+        (vec!["-R", &missing, "true"], "No such file or directory", 1),
+        (vec!["-w", &missing, "true"], "No such file or directory", 1),
+        (vec!["-m", &proc_at, "true"], "No such file or directory", 1),
+        (vec![&missing], "No such file or directory", 127),
+    ];
+    for (args, needle, code) in cases {
+        let out = ours(&args);
+        assert_eq!(out.code, Some(code), "{args:?}: {out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out:?}");
+        assert!(out.stderr.starts_with("unshare-rs: "), "{args:?}: {out:?}");
+        assert!(out.stderr.contains(needle), "{args:?}: {out:?}");
+        assert!(!out.stderr.contains("(os error"), "{args:?}: {out:?}");
+    }
+}

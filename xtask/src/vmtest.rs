@@ -119,6 +119,39 @@ pub fn parse_needs(script: &str) -> Vec<String> {
         .collect()
 }
 
+/// The `# needs-test: PKG TEST` headers of a case: integration tests of the workspace (cargo's
+/// `--test TEST` of package PKG) that it runs inside the guest, where the kernel state they need
+/// is real. The test binary is at `/usr/local/bin/PKG-TEST-tests`.
+pub fn parse_needs_tests(script: &str) -> Vec<(String, String)> {
+    script
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("# needs-test:"))
+        .filter_map(|rest| {
+            let mut w = rest.split_whitespace();
+            Some((w.next()?.to_string(), w.next()?.to_string()))
+        })
+        .collect()
+}
+
+/// The binary of integration test `test` of package `pkg`, as `cargo test` builds it (built
+/// now when it is not yet; after `cargo test --workspace` cargo only finds it fresh).
+pub fn test_binary(pkg: &str, test: &str) -> Result<PathBuf, String> {
+    let out = util::output(util::cargo().args([
+        "test",
+        "-p",
+        pkg,
+        "--test",
+        test,
+        "--no-run",
+        "--message-format=json",
+    ]))?;
+    out.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["target"]["name"] == test && v["profile"]["test"] == true)
+        .and_then(|v| v["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| format!("cargo test -p {pkg} --test {test} named no test binary"))
+}
+
 pub fn vmtest_dir() -> PathBuf {
     util::root().join("xtask/vmtest")
 }
@@ -371,7 +404,9 @@ fn write_initramfs(path: &Path, cases: &[Case], tools: &[String]) -> Result<(), 
 
 /// The guest's initramfs: `/dev/console`, the runner as `/init`, `/vmtest/lib.sh`, the cases in
 /// `/vmtest/cases/`, each binary at `/usr/local/bin/NAME` with the libraries `ldd` names (at their
-/// host paths), and the busybox rootfs. The first entry for a path wins.
+/// host paths), the integration tests the cases name (`# needs-test:`) with each binary also at
+/// the `target/debug` path the tests were built to run, and the busybox rootfs. The first entry
+/// for a path wins.
 pub fn build_initramfs(cases: &[Case], bins: &[PathBuf], rootfs: &Path) -> Result<Archive, String> {
     let mut a = Archive::new();
     let vm = vmtest_dir();
@@ -386,11 +421,27 @@ pub fn build_initramfs(cases: &[Case], bins: &[PathBuf], rootfs: &Path) -> Resul
             c.script.as_bytes().to_vec(),
         );
     }
+    let tests: Vec<(String, String)> = cases
+        .iter()
+        .flat_map(|c| parse_needs_tests(&c.script))
+        .collect();
+    let mut installed = Vec::new();
+    for (pkg, test) in &tests {
+        installed.push((format!("{pkg}-{test}-tests"), test_binary(pkg, test)?));
+    }
     for bin in bins {
         let name = bin
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| format!("{} has no file name", bin.display()))?;
+        installed.push((name.to_string(), bin.clone()));
+        if !tests.is_empty() {
+            // Where the tests look for it (cargo's CARGO_BIN_EXE_NAME).
+            let at = util::target_dir().join("debug").join(name);
+            a.symlink(&at.to_string_lossy(), &format!("/usr/local/bin/{name}"));
+        }
+    }
+    for (name, bin) in &installed {
         a.file(&format!("/usr/local/bin/{name}"), 0o755, stripped(bin)?);
         let ldd = util::output(Command::new("ldd").arg(bin)).unwrap_or_default();
         for lib in parse_ldd(&ldd) {
@@ -631,7 +682,6 @@ mod tests {
     /// The archive unpacks (cpio -t) to the layout /init and the cases expect.
     #[test]
     fn initramfs_layout() {
-        use std::io::Write;
         let root = std::env::temp_dir().join(format!("xtask-vmtest-rootfs-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(root.join("bin")).unwrap();
@@ -647,18 +697,28 @@ mod tests {
         let a = build_initramfs(&[case], &[PathBuf::from("/bin/true")], &root);
         let _ = std::fs::remove_dir_all(&root);
         let bytes = a.unwrap().to_bytes();
+        // cpio reads the archive from a file, so that a bounded run needs no writer thread.
+        struct Removed(PathBuf);
+        impl Drop for Removed {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+        let archive =
+            Removed(std::env::temp_dir().join(testcaps::unique_name("xtask-vmtest-cpio")));
+        std::fs::write(&archive.0, &bytes).unwrap();
         let list = |args: &[&str]| {
-            let mut child = Command::new("cpio")
-                .args(args)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("cpio (cargo xtask deps installs it)");
-            child.stdin.take().unwrap().write_all(&bytes).unwrap();
-            let out = child.wait_with_output().unwrap();
-            assert!(out.status.success());
-            String::from_utf8_lossy(&out.stdout).into_owned()
+            let stdin = std::fs::File::open(&archive.0).unwrap();
+            let out = testcaps::run(
+                Command::new("cpio").args(args).stdin(stdin),
+                std::time::Duration::from_secs(60),
+            );
+            assert_eq!(
+                out.code,
+                Some(0),
+                "cpio (cargo xtask deps installs it): {out:?}"
+            );
+            out.stdout
         };
         let names = list(&["-it", "--quiet"]);
         let names: Vec<&str> = names.lines().collect();

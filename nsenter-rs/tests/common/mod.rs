@@ -66,23 +66,25 @@ pub fn flat_target() -> Target {
 
 /// A target in new pid (with its own /proc), mount, uts, ipc, net, cgroup and time namespaces.
 pub fn pid_target() -> Target {
-    Target::start(
-        &[
-            "/usr/bin/unshare",
-            "-fp",
-            "--mount-proc",
-            "-m",
-            "-u",
-            "-i",
-            "-n",
-            "-C",
-            "-T",
-            "sleep",
-            "60",
-        ],
-        true,
-    )
+    let mut argv = vec!["/usr/bin/unshare"];
+    argv.extend(EVERY_NS_SLEEP);
+    Target::start(&argv, true)
 }
+
+/// unshare's arguments for a target in a new namespace of every kind but user (its PID
+/// namespace with its own /proc): `sleep 60` as PID 1.
+pub const EVERY_NS_SLEEP: [&str; 10] = [
+    "-fp",
+    "--mount-proc",
+    "-m",
+    "-u",
+    "-i",
+    "-n",
+    "-C",
+    "-T",
+    "sleep",
+    "60",
+];
 
 /// A process to enter, started by the test, killed (the whole tree it started, by PID) on drop.
 pub struct Target {
