@@ -2215,7 +2215,7 @@ fn block_sync_and_info_fds_match_bwrap() {
         seen.push(out.stdout);
     }
     assert_eq!(seen[0], seen[1]);
-    host.unchanged();
+    drop(host);
 }
 
 /// What the session comparison prints inside: hostname, working directory, the tmpfs's mount
@@ -2272,7 +2272,7 @@ fn hostname_chdir_session_and_tmpfs_size_match_bwrap() {
     assert_eq!(theirs.code, Some(0), "{theirs:?}");
     assert_eq!(theirs.stdout, out.stdout, "bwrap: {theirs:?}");
     assert_eq!(theirs.stderr, out.stderr, "bwrap: {theirs:?}");
-    host.unchanged();
+    drop(host);
 }
 
 /// The die-with-parent check, `sh -c SCRIPT sh LAUNCHER`: LAUNCHER (a process that stays the
@@ -2307,5 +2307,5 @@ fn die_with_parent_matches_bwrap() {
         );
         assert_eq!(out.stdout, "dead\n", "{launcher}: {out:?}");
     }
-    host.unchanged();
+    drop(host);
 }
