@@ -23,7 +23,7 @@ Exit status: 0 done, 1 failed (nothing it made is left behind).";
 #[derive(Parser, Debug)]
 #[command(
     name = "netwire",
-    version,
+    version = conventions::VERSION,
     about = "Create and remove network wiring through netlink: bridges, veth pairs, taps, addresses, routes",
     after_help = EXAMPLES
 )]
