@@ -33,6 +33,7 @@ pub struct CreateOpts {
 pub fn plan_bundle(id: &str, bundle: &Path, layout: &Layout) -> Result<Plan> {
     let v = config::read(bundle)?;
     config::check(&v)?;
+    config::check_labels(&v, config::host_selinux())?;
     let spec = config::typed(v)?;
     let route = |c: &str| layout.route_version(c);
     let plan = config::plan(&spec, id, bundle, &route)?;
@@ -145,6 +146,23 @@ pub fn create(root: &Path, o: &CreateOpts, subreaper: bool) -> Result<libc::pid_
     let layout = Layout::host()?;
     let mut plan = plan_bundle(&o.id, &bundle, &layout)?;
     plan.root.no_pivot = o.no_pivot;
+    if !plan.seccomp_unknown.is_empty() {
+        eprintln!(
+            "ocirun: warning: linux.seccomp: system calls unknown to libseccomp left out: {}",
+            plan.seccomp_unknown.join(", ")
+        );
+    }
+    if plan.root.shared_mount_ns {
+        // The container would mount in ocirun's own mount namespace: never the host's.
+        pivot::refuse_host_namespace(false).map_err(|_| {
+            Error::config(
+                "linux.namespaces",
+                "no mount namespace, and ocirun runs in the host's: the container's mounts \
+                 would change the host (add {\"type\": \"mount\"}, or run ocirun in a mount \
+                 namespace of its own: unshare -m --propagation private)",
+            )
+        })?;
+    }
     plan.preserve_fds = o.preserve_fds;
     {
         use std::os::unix::fs::DirBuilderExt;
