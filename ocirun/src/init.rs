@@ -79,6 +79,15 @@ fn join_and_clone(plan: &Plan) -> Result<libc::pid_t> {
         flags &= !conventions::ns::CLONE_NEWTIME;
     }
     // SAFETY: this process is a fork of the single-threaded ocirun.
+    unsafe { clone_with(flags) }
+}
+
+/// clone(2) with the new namespaces' flags, the error naming them.
+///
+/// # Safety
+/// The caller must be single-threaded.
+unsafe fn clone_with(flags: libc::c_int) -> Result<libc::pid_t> {
+    // SAFETY: the caller is single-threaded.
     unsafe { sys::clone_fork(flags) }.map_err(|e| {
         Error::sys_hint(
             format!("clone({})", conventions::ns::flag_names(flags)),
@@ -86,6 +95,38 @@ fn join_and_clone(plan: &Plan) -> Result<libc::pid_t> {
             "the kernel refused a namespace: see linux.namespaces",
         )
     })
+}
+
+/// Whether the init can be cloned by ocirun itself: nothing is joined by path and there is no
+/// time namespace to unshare first, so no intermediate process is needed (one fork, one exit
+/// and one message less per container).
+pub fn direct(plan: &Plan) -> bool {
+    plan.namespaces.iter().all(|n| n.path.is_none())
+        && plan.new_flags() & conventions::ns::CLONE_NEWTIME == 0
+}
+
+/// Clones the init straight from the (single-threaded) runtime, for a [`direct`] plan: the
+/// child becomes the init and never returns; the parent gets its pid.
+///
+/// # Safety
+/// The caller must be single-threaded.
+pub unsafe fn clone_init(
+    plan: &Plan,
+    sock: &OwnedFd,
+    runtime_end: &OwnedFd,
+    state_dir: &OwnedFd,
+) -> Result<libc::pid_t> {
+    // SAFETY: the caller is single-threaded.
+    match unsafe { clone_with(plan.new_flags()) }? {
+        0 => {
+            // The runtime's end of the pair: the init must see EOF when the runtime dies.
+            // SAFETY: closing a descriptor of this copy of the process; the OwnedFd is never
+            // dropped here (init does not return).
+            unsafe { libc::close(std::os::fd::AsRawFd::as_raw_fd(runtime_end)) };
+            init(plan, sock, state_dir)
+        }
+        pid => Ok(pid),
+    }
 }
 
 /// The init: waits for the parent's go (maps written, cgroup joined), sets everything up,
@@ -282,7 +323,9 @@ fn user_and_caps(p: &Process) -> Result<()> {
 /// effective one follows the permitted one).
 fn sets_of(c: &CapSets) -> std::result::Result<privs::caps::Sets, privs::Error> {
     use privs::caps::{read, CapSet, CapsHashSet};
-    let given = |v: &Option<Vec<privs::Capability>>, set: CapSet| -> std::result::Result<CapsHashSet, privs::Error> {
+    let given = |v: &Option<Vec<privs::Capability>>,
+                 set: CapSet|
+     -> std::result::Result<CapsHashSet, privs::Error> {
         match v {
             Some(l) => Ok(l.iter().copied().collect()),
             None => read(set),

@@ -252,18 +252,25 @@ fn create_in<'a>(
         // SAFETY: prctl with integer arguments only.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
-    // SAFETY: ocirun is single-threaded.
-    let a = unsafe { sys::clone_fork(0) }.map_err(|e| Error::sys("fork()", e))?;
-    if a == 0 {
-        drop(ours);
-        crate::init::intermediate(plan, &theirs, &dir_fd);
-    }
-    drop(theirs);
-    let first = sys::recv(&ours);
-    let _ = sys::waitpid(a);
-    let pid = match message(first, "the intermediate process")? {
-        Msg::Pid(p) => p,
-        _ => return Err(Error::Init("the intermediate process sent no pid".into())),
+    let pid = if crate::init::direct(plan) {
+        // SAFETY: ocirun is single-threaded.
+        let pid = unsafe { crate::init::clone_init(plan, &theirs, &ours, &dir_fd) }?;
+        drop(theirs);
+        pid
+    } else {
+        // SAFETY: ocirun is single-threaded.
+        let a = unsafe { sys::clone_fork(0) }.map_err(|e| Error::sys("fork()", e))?;
+        if a == 0 {
+            drop(ours);
+            crate::init::intermediate(plan, &theirs, &dir_fd);
+        }
+        drop(theirs);
+        let first = sys::recv(&ours);
+        let _ = sys::waitpid(a);
+        match message(first, "the intermediate process")? {
+            Msg::Pid(p) => p,
+            _ => return Err(Error::Init("the intermediate process sent no pid".into())),
+        }
     };
     undo.init = Some(pid);
     parent_setup(plan, &group, pid)?;
