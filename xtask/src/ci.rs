@@ -1,10 +1,10 @@
 //! `cargo xtask ci`: the whole test suite, the same steps on a laptop and in `.ci/run`.
 
-use crate::{demo, deps, early, kernel, nested, rootfs, util, vmtest};
+use crate::{conformance, demo, deps, early, kernel, nested, rootfs, util, vmtest};
 
 /// Runs set-up (packages, rootfs, guest kernel), then fmt, clippy, build, the tests (unshare-rs's
 /// also on its shipped build, whose early code is audited first), docs, a
-/// build check of the fuzz targets, the guest-kernel lane and the hardware-KVM lane; stops at the first failure and
+/// build check of the fuzz targets, the OCI conformance suite against ocirun, the guest-kernel lane and the hardware-KVM lane; stops at the first failure and
 /// lists the tests that skipped for a missing capability.
 pub fn run(args: &[String]) -> Result<(), String> {
     if !args.is_empty() {
@@ -59,6 +59,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         );
     }
     tests?;
+    // The OCI runtime conformance suite against ocirun: every test that can pass on this host
+    // must (crun and runc are compared in the recipe's full mode, not here).
+    conformance::run(&["--ci".to_string()])?;
     util::run(
         util::cargo()
             .args(["doc", "--workspace", "--no-deps"])

@@ -23,8 +23,8 @@ Commands:
   bench [--quick] [--out DIR]
                 each tool against its peer (hyperfine); writes BENCHMARKS.md, docs/bench.svg
   ci            deps, rootfs, kernel; fmt check, clippy -D warnings, build, cargo test
-                --workspace, cargo doc, fuzz targets check, vmtest, nested
-  conformance [FILTER] [--timeout SECS] [--ocirun-only] [-v]
+                --workspace, conformance --ci, cargo doc, fuzz targets check, vmtest, nested
+  conformance [FILTER] [--timeout SECS] [--ocirun-only | --ci] [-v]
                 the OCI runtime-tools suite against ocirun (and crun, runc where installed)
   demo [--json] a container, a VM and a plain process on this machine, measured side by side
   deps          install (idempotently) the Debian packages tests and benchmarks need
