@@ -195,10 +195,7 @@ impl Detail {
                         limit: limit(rd(&dir, "memory.swap.max"))
                             .zip(d.memory.limit)
                             .map(|(s, m)| s + m),
-                        failcnt: keyed(
-                            &rd(&dir, "memory.swap.events").unwrap_or_default(),
-                            "max",
-                        ),
+                        failcnt: keyed(&rd(&dir, "memory.swap.events").unwrap_or_default(), "max"),
                     };
                     d.oom_kills = keyed(&rd(&dir, "memory.events").unwrap_or_default(), "oom_kill");
                 }
@@ -223,7 +220,10 @@ impl Detail {
             d.pids_current = num(rd(&dir, "pids.current"));
             d.pids_limit = limit(rd(&dir, "pids.max"));
         }
-        match (g.layout.route_version("blkio"), g.layout.route_version("io")) {
+        match (
+            g.layout.route_version("blkio"),
+            g.layout.route_version("io"),
+        ) {
             (Some(Version::V1), _) => {
                 if let Some(dir) = g.controller_dir("blkio") {
                     let first = |names: [&str; 2]| {
@@ -247,7 +247,8 @@ impl Detail {
             }
             (_, Some(Version::V2)) => {
                 if let Some(dir) = g.controller_dir("io") {
-                    (d.io_bytes, d.io_ops) = parse_io_stat(&rd(&dir, "io.stat").unwrap_or_default());
+                    (d.io_bytes, d.io_ops) =
+                        parse_io_stat(&rd(&dir, "io.stat").unwrap_or_default());
                 }
             }
             _ => {}
@@ -279,10 +280,12 @@ mod tests {
                 value: 512
             }
         );
-        let (b, o) = parse_io_stat(
-            "259:0 rbytes=1048576 wbytes=4096 rios=3 wios=1 dbytes=0 dios=0\n",
+        let (b, o) =
+            parse_io_stat("259:0 rbytes=1048576 wbytes=4096 rios=3 wios=1 dbytes=0 dios=0\n");
+        assert_eq!(
+            b.iter().map(|e| e.value).collect::<Vec<_>>(),
+            [1048576, 4096]
         );
-        assert_eq!(b.iter().map(|e| e.value).collect::<Vec<_>>(), [1048576, 4096]);
         assert_eq!(o[0].op, "Read");
         assert_eq!(o[1].value, 1);
     }

@@ -396,7 +396,12 @@ fn nothing_left(env: &Env, id: &str) {
     let left: Vec<String> = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
         .filter(|e| {
             let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
             cmd.split(|b| *b == 0).any(|a| a == root.as_slice())
@@ -859,7 +864,10 @@ fn a_foreign_state_dir_is_refused_and_its_pid_never_signalled() {
     }
     assert_eq!(env.ocirun(&["delete", "--force", "runcs"]).code, Some(0));
     assert!(!env.state_dir("runcs").exists());
-    assert!(Env::alive(pid), "delete --force signalled a pid it had only read");
+    assert!(
+        Env::alive(pid),
+        "delete --force signalled a pid it had only read"
+    );
     let _ = bystander.kill();
     let _ = bystander.wait();
 }
@@ -902,7 +910,11 @@ fn a_container_without_a_mount_namespace_is_refused_in_the_host_s() {
 fn without_a_mount_namespace_the_container_chroots_in_ocirun_s() {
     testcaps::require!(Cap::Root, Cap::Rootfs);
     // ocirun in a private mount namespace of its own (unshare(1)), the container sharing it.
-    let env = Env::new(&["sh", "-c", "cat /proc/self/mountinfo | wc -l; ls /bin/busybox"]);
+    let env = Env::new(&[
+        "sh",
+        "-c",
+        "cat /proc/self/mountinfo | wc -l; ls /bin/busybox",
+    ]);
     env.config(|c| {
         let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
         ns.retain(|n| n["type"] != "mount");
@@ -946,11 +958,17 @@ fn events_report_the_cgroup_s_counters() {
     assert_eq!(d["memory"]["usage"]["limit"], 67108864, "{v}");
     assert!(d["memory"]["usage"]["usage"].as_u64().unwrap() > 0, "{v}");
     assert!(d["cpu"]["usage"]["total"].as_u64().unwrap() > 0, "{v}");
-    assert!(d["memory"]["raw"].as_object().unwrap().contains_key("rss"), "{v}");
+    assert!(
+        d["memory"]["raw"].as_object().unwrap().contains_key("rss"),
+        "{v}"
+    );
     assert!(d["blkio"]["ioServiceBytesRecursive"].is_array(), "{v}");
     let out = env.ocirun(&["events", "--interval", "0s", "ev"]);
     assert_eq!(out.code, Some(1));
-    assert!(out.stderr.starts_with("ocirun: --interval '0s': "), "{out:?}");
+    assert!(
+        out.stderr.starts_with("ocirun: --interval '0s': "),
+        "{out:?}"
+    );
     assert_eq!(env.ocirun(&["kill", "ev", "KILL"]).code, Some(0));
     env.wait_status("ev", "stopped");
     let out = env.ocirun(&["events", "--stats", "ev"]);

@@ -120,7 +120,8 @@ pub fn setup(tool: &str, spec: &SpecRoot) -> Result<(), Error> {
         return Err(e);
     }
     if spec.shared_mount_ns {
-        sys::chroot(&newroot).map_err(|e| Error::sys(format!("chroot({})", newroot.display()), e))?;
+        sys::chroot(&newroot)
+            .map_err(|e| Error::sys(format!("chroot({})", newroot.display()), e))?;
         sys::chdir(Path::new("/")).map_err(|e| Error::sys("chdir(/) in the new root", e))?;
         ctx.say("chroot into the new root (a mount namespace shared with the caller)");
     } else if spec.no_pivot {
