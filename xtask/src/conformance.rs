@@ -149,10 +149,6 @@ pub fn judge(success: bool, tap: &str) -> Verdict {
     }
 }
 
-fn suite_dir() -> PathBuf {
-    util::target_dir().join("runtime-tools")
-}
-
 fn build_script() -> Option<PathBuf> {
     let candidates = [
         util::root().join("../shared/conformance/build-runtime-tools.sh"),
@@ -165,18 +161,70 @@ fn have(cmd: &str) -> Option<PathBuf> {
     conventions::exec::find_in_path(cmd)
 }
 
-/// Builds the suite under target/ unless it is there.
+/// Where the built suite is kept: a cache of this machine's, outside the work tree, so that a
+/// fresh clone (CI's) does not link the 60 Go programs again (minutes on two busy cores).
+/// Its name carries the source tarball's name and size, so another suite gets its own.
+fn cache_dir(script: &Path) -> PathBuf {
+    let tarball = script
+        .parent()
+        .and_then(|d| std::fs::read_dir(d).ok())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("runtime-tools-") && n.ends_with(".tar.gz"))
+        });
+    let key = match &tarball {
+        Some(t) => format!(
+            "{}-{}",
+            t.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("runtime-tools")
+                .trim_end_matches(".tar.gz"),
+            std::fs::metadata(t).map(|m| m.len()).unwrap_or(0)
+        ),
+        None => "runtime-tools".to_string(),
+    };
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(util::target_dir);
+    base.join("microtools").join(key)
+}
+
+fn built(dir: &Path) -> bool {
+    dir.join("validation/default/default.t").is_file() && dir.join("runtimetest").is_file()
+}
+
+/// Builds the suite into the cache unless it is there; the build goes to a temporary
+/// directory renamed into place, so an interrupted build leaves no half-built suite.
 fn build_suite() -> Result<PathBuf, String> {
-    let dir = suite_dir();
-    if dir.join("validation/default/default.t").is_file() && dir.join("runtimetest").is_file() {
-        return Ok(dir);
-    }
     let script = build_script()
         .ok_or("no ../shared/conformance/build-runtime-tools.sh next to the repository")?;
+    let dir = cache_dir(&script);
+    if built(&dir) {
+        return Ok(dir);
+    }
     if have("go").is_none() {
         util::run(Command::new("apt-get").args(["install", "-y", "golang-go"]))?;
     }
-    util::run(Command::new("sh").arg(&script).arg(&dir))?;
+    let parent = dir.parent().unwrap_or(Path::new("/tmp"));
+    std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
+    let tmp = parent.join(format!(".building-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let result = util::run(Command::new("sh").arg(&script).arg(&tmp));
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&tmp, &dir).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&tmp);
+        format!("renaming {} to {}: {e}", tmp.display(), dir.display())
+    })?;
     Ok(dir)
 }
 
@@ -391,12 +439,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
     for test in &names {
         let mut row = Vec::new();
         for rt in &runtimes {
+            let t0 = Instant::now();
             let v = run_one(&dir, rt, test, limit);
+            let secs = t0.elapsed().as_secs_f64();
             let shown = match &v {
                 Verdict::Pass(n) => format!("pass ({n} ok)"),
                 Verdict::Fail(why) => format!("FAIL: {why}"),
             };
-            println!("{test:<36} {:<7} {shown}", rt.name);
+            println!("{test:<36} {:<7} {secs:5.1} s  {shown}", rt.name);
             if verbose {
                 let f = util::target_dir().join(format!("conformance-{}-{test}.tap", rt.name));
                 println!("{}", std::fs::read_to_string(f).unwrap_or_default());
