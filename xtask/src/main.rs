@@ -20,7 +20,7 @@ const USAGE: &str = "\
 Usage: cargo xtask <COMMAND> [ARGS]
 
 Commands:
-  bench [--quick] [--out DIR]
+  bench [--quick] [--out DIR] [--only TOOL]
                 each tool against its peer (hyperfine); writes BENCHMARKS.md, docs/bench.svg
   ci            deps, rootfs, kernel; fmt check, clippy -D warnings, build, cargo test
                 --workspace, conformance --ci, cargo doc, fuzz targets check, vmtest, nested
