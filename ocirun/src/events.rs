@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use cgctl::detail::{Detail, IoEntry, MemEntry};
 use cgctl::group::Group;
-use cgctl::layout::Layout;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
@@ -100,8 +99,8 @@ pub fn events(root: &Path, id: &str, once: bool, interval: Duration) -> Result<(
     if crate::lifecycle::status_of(root, &r) == Status::Stopped {
         return Err(Error::state(id, "is stopped: it has no cgroup to report"));
     }
-    let layout = Layout::host()?;
-    let g = Group::new(&layout, None, &r.cgroup)?;
+    let layout = crate::lifecycle::host_layout()?;
+    let g = Group::new(layout, None, &r.cgroup)?;
     let out = std::io::stdout();
     let print = |v: Value| -> Result<()> {
         let mut o = out.lock();

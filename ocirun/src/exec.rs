@@ -6,7 +6,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use cgctl::group::Group;
-use cgctl::layout::Layout;
 use serde_json::json;
 
 use crate::config::{self, Process};
@@ -135,8 +134,8 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<Option<conventions::e
             .map_err(|e| Error::sys(format!("open({theirs})"), e))?;
         joins.push((kind, fd));
     }
-    let layout = Layout::host()?;
-    let group = Group::new(&layout, None, &r.cgroup)?;
+    let layout = crate::lifecycle::host_layout()?;
+    let group = Group::new(layout, None, &r.cgroup)?;
     let (ours, theirs) =
         sys::seqpacket_pair().map_err(|e| Error::sys("socketpair(AF_UNIX, SOCK_SEQPACKET)", e))?;
     if !o.detach {

@@ -132,8 +132,14 @@ pub unsafe fn clone_init(
 /// The init: waits for the parent's go (maps written, cgroup joined), sets everything up,
 /// reports ready, blocks on the exec fifo, execs. Never returns.
 fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd) -> ! {
-    let hook_state: serde_json::Value = match sys::recv(sock) {
-        Ok(m) if m.starts_with(b"go ") => serde_json::from_slice(&m[3..]).unwrap_or_default(),
+    // `go STATE` waits on the exec fifo for `start`; `run STATE` (ocirun run) execs at once.
+    let (hook_state, wait_for_start): (serde_json::Value, bool) = match sys::recv(sock) {
+        Ok(m) if m.starts_with(b"go ") => {
+            (serde_json::from_slice(&m[3..]).unwrap_or_default(), true)
+        }
+        Ok(m) if m.starts_with(b"run ") => {
+            (serde_json::from_slice(&m[4..]).unwrap_or_default(), false)
+        }
         _ => sys::exit_now(1),
     };
     let argv = match setup(plan, &hook_state) {
@@ -146,19 +152,21 @@ fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd) -> ! {
     if sys::send(sock, b"ready").is_err() {
         sys::exit_now(1);
     }
-    // Blocks until `start` opens the fifo for reading; the directory fd reaches it from inside
-    // the new root.
-    let fifo = match sys::openat(state_dir, crate::state::FIFO, libc::O_WRONLY) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("ocirun: opening the exec fifo failed: {}", errstr(&e));
-            sys::exit_now(1)
+    if wait_for_start {
+        // Blocks until `start` opens the fifo for reading; the directory fd reaches it from
+        // inside the new root.
+        let fifo = match sys::openat(state_dir, crate::state::FIFO, libc::O_WRONLY) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("ocirun: opening the exec fifo failed: {}", errstr(&e));
+                sys::exit_now(1)
+            }
+        };
+        if sys::write_all(&fifo, b"0").is_err() {
+            sys::exit_now(1);
         }
-    };
-    if sys::write_all(&fifo, b"0").is_err() {
-        sys::exit_now(1);
+        drop(fifo);
     }
-    drop(fifo);
     if !plan.hooks.start_container.is_empty() {
         let mut st = hook_state.clone();
         st["status"] = "created".into();

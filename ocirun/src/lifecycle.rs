@@ -14,6 +14,17 @@ use crate::error::{Error, Result};
 use crate::state::{self, Loaded, Record, Status};
 use crate::sys;
 
+/// The host's cgroup layout, read (from /proc/self/mountinfo) once per ocirun process: `run`
+/// needs it in create, start's status and delete.
+pub fn host_layout() -> Result<&'static Layout> {
+    static LAYOUT: std::sync::OnceLock<Layout> = std::sync::OnceLock::new();
+    if let Some(l) = LAYOUT.get() {
+        return Ok(l);
+    }
+    let l = Layout::host()?;
+    Ok(LAYOUT.get_or_init(|| l))
+}
+
 /// Options of `create` (and `run`).
 #[derive(Debug, Clone)]
 pub struct CreateOpts {
@@ -135,6 +146,12 @@ fn expand_cgroup_mounts(mounts: &mut Vec<SpecMount>, group: &Group<'_>) {
 /// `create`: returns the init's pid once it waits on the exec fifo. With `subreaper`, the init
 /// is reparented to us (for `run`, which waits for it).
 pub fn create(root: &Path, o: &CreateOpts, subreaper: bool) -> Result<libc::pid_t> {
+    create_as(root, o, subreaper, false)
+}
+
+/// [`create`], or with `immediate` (`run`) a container whose init execs as soon as it is set
+/// up, without an exec fifo to wait on: `run`'s create and start in one handshake.
+fn create_as(root: &Path, o: &CreateOpts, subreaper: bool, immediate: bool) -> Result<libc::pid_t> {
     state::check_id(&o.id)?;
     let bundle = std::fs::canonicalize(&o.bundle).map_err(|e| {
         Error::sys_hint(
@@ -143,8 +160,8 @@ pub fn create(root: &Path, o: &CreateOpts, subreaper: bool) -> Result<libc::pid_
             "give the bundle directory with -b/--bundle",
         )
     })?;
-    let layout = Layout::host()?;
-    let mut plan = plan_bundle(&o.id, &bundle, &layout)?;
+    let layout = host_layout()?;
+    let mut plan = plan_bundle(&o.id, &bundle, layout)?;
     plan.root.no_pivot = o.no_pivot;
     if !plan.seccomp_unknown.is_empty() {
         eprintln!(
@@ -192,7 +209,9 @@ pub fn create(root: &Path, o: &CreateOpts, subreaper: bool) -> Result<libc::pid_
         group: None,
         init: None,
     };
-    let result = create_in(&dir, &layout, &mut plan, &bundle, o, subreaper, &mut undo);
+    let result = create_in(
+        &dir, layout, &mut plan, &bundle, o, subreaper, immediate, &mut undo,
+    );
     match result {
         Ok(pid) => Ok(pid),
         Err(e) => {
@@ -210,10 +229,14 @@ fn create_in<'a>(
     bundle: &Path,
     o: &CreateOpts,
     subreaper: bool,
+    immediate: bool,
     undo: &mut Undo<'a>,
 ) -> Result<libc::pid_t> {
-    let fifo = dir.join(state::FIFO);
-    sys::mkfifo(&fifo, 0o622).map_err(|e| Error::sys(format!("mkfifo({})", fifo.display()), e))?;
+    if !immediate {
+        let fifo = dir.join(state::FIFO);
+        sys::mkfifo(&fifo, 0o622)
+            .map_err(|e| Error::sys(format!("mkfifo({})", fifo.display()), e))?;
+    }
     let group = Group::new(layout, None, &plan.cgroup.name)?;
     match group.create(&plan.cgroup.writes) {
         Ok(made) => undo.group = Some((group.clone(), made)),
@@ -283,7 +306,8 @@ fn create_in<'a>(
     crate::hooks::run(&plan.hooks.prestart, &prestart_state)?;
     crate::hooks::run(&plan.hooks.create_runtime, &hook_state)?;
     // The state goes with go, for the hooks the init runs itself.
-    sys::send(&ours, format!("go {hook_state}").as_bytes())
+    let word = if immediate { "run" } else { "go" };
+    sys::send(&ours, format!("{word} {hook_state}").as_bytes())
         .map_err(|e| Error::sys("sending go to the container's init", e))?;
     match message(sys::recv(&ours), "the container's init")? {
         Msg::Ready => {}
@@ -407,7 +431,7 @@ fn frozen(layout: &Layout, r: &Record) -> bool {
 
 /// The status of a record on this host.
 pub fn status_of(root: &Path, r: &Record) -> Status {
-    let is_frozen = Layout::host().map(|l| frozen(&l, r)).unwrap_or(false);
+    let is_frozen = host_layout().map(|l| frozen(l, r)).unwrap_or(false);
     state::status(root, r, is_frozen)
 }
 
@@ -484,8 +508,8 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
         return Err(Error::state(id, "is not running (stopped)"));
     }
     if all {
-        let layout = Layout::host()?;
-        if let Some(g) = group_of(&layout, &r) {
+        let layout = host_layout()?;
+        if let Some(g) = group_of(layout, &r) {
             return g.kill(sig).map_err(Error::from);
         }
     }
@@ -501,8 +525,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Loaded::Ready(r) => r,
         Loaded::Creating | Loaded::Corrupt(_) if force => {
             if let Ok(name) = std::fs::read_to_string(dir.join(state::CGROUP)) {
-                let layout = Layout::host()?;
-                if let Ok(g) = Group::new(&layout, None, name.trim()) {
+                let layout = host_layout()?;
+                if let Ok(g) = Group::new(layout, None, name.trim()) {
                     if !g.existing().is_empty() {
                         g.kill(libc::SIGKILL)?;
                         g.delete(false)?;
@@ -514,9 +538,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
         _ => return state::require(root, id).map(|_| ()),
     };
-    let layout = Layout::host()?;
-    let group = group_of(&layout, &r).filter(|g| !g.existing().is_empty());
-    let st = state::status(root, &r, frozen(&layout, &r));
+    let layout = host_layout()?;
+    let group = group_of(layout, &r).filter(|g| !g.existing().is_empty());
+    let st = state::status(root, &r, frozen(layout, &r));
     // The spec: deleting a container that is not stopped is an error (a created one too).
     if st != Status::Stopped && !force {
         return Err(Error::state(
@@ -567,8 +591,8 @@ pub fn set_paused(root: &Path, id: &str, paused: bool) -> Result<()> {
             ),
         ));
     }
-    let layout = Layout::host()?;
-    let g = Group::new(&layout, None, &r.cgroup)?;
+    let layout = host_layout()?;
+    let g = Group::new(layout, None, &r.cgroup)?;
     g.set_frozen(paused).map_err(Error::from)
 }
 
@@ -613,10 +637,14 @@ pub fn run(
     o: &CreateOpts,
     detach: bool,
 ) -> Result<Option<conventions::exit::Outcome>> {
-    let pid = create(root, o, !detach)?;
-    if let Err(e) = start(root, &o.id) {
-        let _ = delete(root, &o.id, true);
-        return Err(e);
+    // One handshake: the init execs once it is set up (no exec fifo), then poststart.
+    let pid = create_as(root, o, !detach, true)?;
+    match state::require(root, &o.id) {
+        Ok(r) => hooks_of(&r, "running", |h| &h.poststart),
+        Err(e) => {
+            let _ = delete(root, &o.id, true);
+            return Err(e);
+        }
     }
     if detach {
         return Ok(None);
@@ -640,8 +668,8 @@ pub fn run(
 pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
     state::check_id(id)?;
     let r = state::require(root, id)?;
-    let layout = Layout::host()?;
-    Ok(group_of(&layout, &r).map(|g| g.procs()).unwrap_or_default())
+    let layout = host_layout()?;
+    Ok(group_of(layout, &r).map(|g| g.procs()).unwrap_or_default())
 }
 
 /// `update --resources FILE|-`: new limits (a linux.resources object) written into the
@@ -671,9 +699,9 @@ pub fn update(root: &Path, id: &str, resources: &Path) -> Result<()> {
         .map_err(wrap)?;
     let typed: oci_spec::runtime::LinuxResources = serde_path_to_error::deserialize(v)
         .map_err(|e| Error::Usage(format!("--resources {shown}: {}: {}", e.path(), e.inner())))?;
-    let layout = Layout::host()?;
+    let layout = host_layout()?;
     let route = |c: &str| layout.route_version(c);
     let writes = config::resource_writes(Some(&typed), &[], &route).map_err(wrap)?;
-    let g = Group::new(&layout, None, &r.cgroup)?;
+    let g = Group::new(layout, None, &r.cgroup)?;
     g.apply(&writes).map_err(Error::from)
 }
