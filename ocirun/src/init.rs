@@ -165,7 +165,9 @@ fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd) -> ! {
         if sys::write_all(&fifo, b"0").is_err() {
             sys::exit_now(1);
         }
-        drop(fifo);
+        // Kept open (close-on-exec) until the exec: `start` returns when it closes, so a
+        // signal sent right after start reaches the program, not the init before it.
+        std::mem::forget(fifo);
     }
     if !plan.hooks.start_container.is_empty() {
         let mut st = hook_state.clone();

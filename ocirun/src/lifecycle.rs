@@ -479,6 +479,24 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     }
     std::fs::remove_file(&fifo_path)
         .map_err(|e| Error::sys(format!("unlink({})", fifo_path.display()), e))?;
+    // The init holds its end until it execs (or dies): then the fifo hangs up.
+    loop {
+        let ready = sys::poll_in(&[&fifo, &pidfd], -1)
+            .map_err(|e| Error::sys("poll(exec fifo, pidfd)", e))?
+            .unwrap_or_default();
+        let hung_up = ready.first().is_some_and(|r| r & libc::POLLHUP != 0);
+        let died = ready.get(1).is_some_and(|r| r & libc::POLLIN != 0);
+        if hung_up || died {
+            break;
+        }
+        if ready.first().is_some_and(|r| r & libc::POLLIN != 0) {
+            // Nothing more is written; drain whatever it is so that poll does not spin.
+            let mut b = [0u8; 16];
+            if !matches!(sys::read(&fifo, &mut b), Ok(n) if n > 0) {
+                break;
+            }
+        }
+    }
     hooks_of(&r, "running", |h| &h.poststart);
     Ok(())
 }
