@@ -2,6 +2,7 @@
 //! v2 and hybrid hosts, writing cgroupfs directly.
 
 pub mod cgroupfs;
+pub mod detail;
 pub mod error;
 pub mod group;
 pub mod layout;

@@ -32,15 +32,15 @@ pub struct Namespace {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CapSets {
     /// Bounding set.
-    pub bounding: Option<Vec<caps::Capability>>,
+    pub bounding: Option<Vec<privs::Capability>>,
     /// Effective set.
-    pub effective: Option<Vec<caps::Capability>>,
+    pub effective: Option<Vec<privs::Capability>>,
     /// Inheritable set.
-    pub inheritable: Option<Vec<caps::Capability>>,
+    pub inheritable: Option<Vec<privs::Capability>>,
     /// Permitted set.
-    pub permitted: Option<Vec<caps::Capability>>,
+    pub permitted: Option<Vec<privs::Capability>>,
     /// Ambient set.
-    pub ambient: Option<Vec<caps::Capability>>,
+    pub ambient: Option<Vec<privs::Capability>>,
 }
 
 /// What the container's process is.
@@ -115,7 +115,9 @@ pub struct Plan {
     /// The hooks as config.json has them (kept in the state for start and delete).
     pub hooks_json: Value,
     /// The compiled linux.seccomp filter, `None` when there is none.
-    pub seccomp: Option<seccompiler::BpfProgram>,
+    pub seccomp: Option<privs::seccomp::Bpf>,
+    /// linux.seccomp's system call names libseccomp does not know, left out (a warning).
+    pub seccomp_unknown: Vec<String>,
 }
 
 impl Plan {
@@ -173,13 +175,8 @@ fn present(v: &Value) -> bool {
 }
 
 /// Fields ocirun does not carry out, by JSON pointer, each with the reason given to the user.
-const REFUSED: [(&str, &str); 23] = [
+const REFUSED: [(&str, &str); 21] = [
     ("/process/apparmorProfile", "AppArmor is not implemented"),
-    (
-        "/process/selinuxLabel",
-        "SELinux labels are not implemented",
-    ),
-    ("/linux/mountLabel", "SELinux labels are not implemented"),
     ("/linux/intelRdt", "Intel RDT is not implemented"),
     ("/linux/personality", "personality(2) is not implemented"),
     ("/linux/memoryPolicy", "set_mempolicy(2) is not implemented"),
@@ -231,6 +228,29 @@ const REFUSED: [(&str, &str); 23] = [
     ("/linux/resources/cpu/idle", "cpu.idle is not implemented"),
     ("/linux/resources/cpu/burst", "cpu burst is not implemented"),
 ];
+
+/// SELinux labels, which mean nothing on a host without SELinux (no selinuxfs): there they
+/// are accepted and have no effect, as with runc and crun (the label is nobody's to enforce);
+/// with SELinux on they are refused, not implemented.
+const SELINUX_LABELS: [&str; 2] = ["/process/selinuxLabel", "/linux/mountLabel"];
+
+/// Refuses SELinux labels when the host enforces SELinux (`selinux_on`).
+pub fn check_labels(v: &Value, selinux_on: bool) -> Result<()> {
+    for pointer in SELINUX_LABELS {
+        if selinux_on && v.pointer(pointer).is_some_and(present) {
+            return Err(Error::unsupported(
+                dotted(pointer),
+                "SELinux labels are not implemented (and this host has SELinux on)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the host has SELinux on (its filesystem mounted, as libselinux decides).
+pub fn host_selinux() -> bool {
+    std::path::Path::new("/sys/fs/selinux/enforce").exists()
+}
 
 /// The JSON path (`linux.resources.cpu.idle`) of a JSON pointer.
 fn dotted(pointer: &str) -> String {
@@ -402,19 +422,13 @@ pub fn rlimit_resource(name: &str) -> Option<libc::c_int> {
 fn cap_list(
     field: &str,
     set: &Option<oci_spec::runtime::Capabilities>,
-) -> Result<Option<Vec<caps::Capability>>> {
+) -> Result<Option<Vec<privs::Capability>>> {
     let Some(set) = set else { return Ok(None) };
-    let mut out = Vec::new();
-    for c in set {
-        let name = format!("CAP_{c}");
-        let cap = name.parse::<caps::Capability>().map_err(|_| {
-            Error::unsupported(
-                format!("process.capabilities.{field}"),
-                format!("{name} is unknown to ocirun"),
-            )
-        })?;
-        out.push(cap);
-    }
+    let names: Vec<String> = set.iter().map(|c| format!("CAP_{c}")).collect();
+    let mut out: Vec<privs::Capability> = privs::caps::parse_oci_list(&names)
+        .map_err(|e| Error::unsupported(format!("process.capabilities.{field}"), e.to_string()))?
+        .into_iter()
+        .collect();
     out.sort_by_key(|c| c.index());
     Ok(Some(out))
 }
@@ -466,12 +480,6 @@ pub fn plan(
             .unwrap_or(usize::MAX)
     });
     let has = |flag| namespaces.iter().any(|n| n.kind.flag == flag);
-    if !has(libc::CLONE_NEWNS) {
-        return Err(Error::config(
-            "linux.namespaces",
-            "a mount namespace is required (ocirun never changes the host's mounts)",
-        ));
-    }
     let new_user = namespaces
         .iter()
         .any(|n| n.kind.flag == libc::CLONE_NEWUSER && n.path.is_none());
@@ -625,6 +633,9 @@ pub fn plan(
         root_readonly: root.readonly().unwrap_or(false),
         rootfs_propagation,
         no_pivot: false,
+        // Without a mount namespace of its own the container mounts in ocirun's, which
+        // lifecycle::create allows only when that is not the host's.
+        shared_mount_ns: !has(libc::CLONE_NEWNS),
         in_userns: has(libc::CLONE_NEWUSER),
         verbose: false,
     };
@@ -673,9 +684,9 @@ pub fn plan(
         time_offsets.sort();
     }
 
-    let seccomp = match linux.seccomp() {
+    let (seccomp, seccomp_unknown) = match linux.seccomp() {
         Some(s) => crate::seccomp::compile(s)?,
-        None => None,
+        None => (None, Vec::new()),
     };
 
     let hooks_json = serde_json::to_value(spec.hooks()).unwrap_or(Value::Null);
@@ -686,6 +697,7 @@ pub fn plan(
         hooks,
         hooks_json,
         seccomp,
+        seccomp_unknown,
         oci_version: spec.version().clone(),
         namespaces,
         uid_map,
@@ -1114,6 +1126,24 @@ mod tests {
     }
 
     #[test]
+    fn selinux_labels_only_without_selinux() {
+        let mut v = base();
+        v["linux"]["mountLabel"] = json!("system_u:object_r:svirt_sandbox_file_t:s0");
+        assert!(check_labels(&v, false).is_ok());
+        let e = check_labels(&v, true).unwrap_err().to_string();
+        assert!(
+            e.starts_with("config.json: linux.mountLabel: not supported"),
+            "{e}"
+        );
+        v["process"]["selinuxLabel"] = json!("l");
+        v["linux"]["mountLabel"] = json!("");
+        assert!(check_labels(&v, true)
+            .unwrap_err()
+            .to_string()
+            .contains("process.selinuxLabel"));
+    }
+
+    #[test]
     fn refused_fields_are_named() {
         let cases = [
             (
@@ -1121,7 +1151,6 @@ mod tests {
                 json!("p"),
                 "process.apparmorProfile",
             ),
-            ("/process/selinuxLabel", json!("l"), "process.selinuxLabel"),
             ("/linux/intelRdt", json!({"closID": "x"}), "linux.intelRdt"),
             (
                 "/linux/personality",
@@ -1157,10 +1186,11 @@ mod tests {
     }
 
     #[test]
-    fn mount_namespace_is_required() {
+    fn no_mount_namespace_chroots_in_the_callers() {
         let mut v = base();
         v["linux"]["namespaces"] = json!([{"type": "pid"}]);
-        assert!(err(v).contains("a mount namespace is required"));
+        assert!(plan_of(v).unwrap().root.shared_mount_ns);
+        assert!(!plan_of(base()).unwrap().root.shared_mount_ns);
     }
 
     #[test]
@@ -1245,7 +1275,7 @@ mod tests {
         let caps = p.process.caps.unwrap();
         assert_eq!(
             caps.bounding.unwrap(),
-            [caps::Capability::CAP_CHOWN, caps::Capability::CAP_KILL]
+            [privs::Capability::CAP_CHOWN, privs::Capability::CAP_KILL]
         );
         assert_eq!(p.process.rlimits, [(libc::RLIMIT_NOFILE as i32, 10, 20)]);
     }

@@ -6,7 +6,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use cgctl::group::Group;
-use cgctl::layout::Layout;
 use serde_json::json;
 
 use crate::config::{self, Process};
@@ -34,12 +33,12 @@ pub struct ExecOpts {
 }
 
 /// The process an exec runs, checked: the file's, or the config's with argv and the flags.
-pub fn process(bundle: &Path, o: &ExecOpts) -> Result<(Process, Option<seccompiler::BpfProgram>)> {
+pub fn process(bundle: &Path, o: &ExecOpts) -> Result<(Process, Option<privs::seccomp::Bpf>)> {
     let cfg = config::read(bundle)?;
     config::check(&cfg)?;
     let spec = config::typed(cfg)?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => crate::seccomp::compile(s)?,
+        Some(s) => crate::seccomp::compile(s)?.0,
         None => None,
     };
     let mut p = match &o.process_file {
@@ -135,8 +134,8 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<Option<conventions::e
             .map_err(|e| Error::sys(format!("open({theirs})"), e))?;
         joins.push((kind, fd));
     }
-    let layout = Layout::host()?;
-    let group = Group::new(&layout, None, &r.cgroup)?;
+    let layout = crate::lifecycle::host_layout()?;
+    let group = Group::new(layout, None, &r.cgroup)?;
     let (ours, theirs) =
         sys::seqpacket_pair().map_err(|e| Error::sys("socketpair(AF_UNIX, SOCK_SEQPACKET)", e))?;
     if !o.detach {
@@ -194,7 +193,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<Option<conventions::e
 fn child(
     joins: &[(conventions::ns::NsKind, std::os::fd::OwnedFd)],
     p: &Process,
-    seccomp: Option<&seccompiler::BpfProgram>,
+    seccomp: Option<&privs::seccomp::Bpf>,
     sock: &std::os::fd::OwnedFd,
 ) -> ! {
     let fail = |msg: String| -> ! {
@@ -229,7 +228,7 @@ fn child(
     };
     if p.no_new_privileges {
         if let Some(prog) = seccomp {
-            if let Err(e) = crate::seccomp::install(prog) {
+            if let Err(e) = prog.install() {
                 fail(format!(
                     "installing the seccomp filter failed: {}",
                     crate::error::errstr(&e)

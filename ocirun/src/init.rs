@@ -79,6 +79,15 @@ fn join_and_clone(plan: &Plan) -> Result<libc::pid_t> {
         flags &= !conventions::ns::CLONE_NEWTIME;
     }
     // SAFETY: this process is a fork of the single-threaded ocirun.
+    unsafe { clone_with(flags) }
+}
+
+/// clone(2) with the new namespaces' flags, the error naming them.
+///
+/// # Safety
+/// The caller must be single-threaded.
+unsafe fn clone_with(flags: libc::c_int) -> Result<libc::pid_t> {
+    // SAFETY: the caller is single-threaded.
     unsafe { sys::clone_fork(flags) }.map_err(|e| {
         Error::sys_hint(
             format!("clone({})", conventions::ns::flag_names(flags)),
@@ -88,11 +97,49 @@ fn join_and_clone(plan: &Plan) -> Result<libc::pid_t> {
     })
 }
 
+/// Whether the init can be cloned by ocirun itself: nothing is joined by path and there is no
+/// time namespace to unshare first, so no intermediate process is needed (one fork, one exit
+/// and one message less per container).
+pub fn direct(plan: &Plan) -> bool {
+    plan.namespaces.iter().all(|n| n.path.is_none())
+        && plan.new_flags() & conventions::ns::CLONE_NEWTIME == 0
+}
+
+/// Clones the init straight from the (single-threaded) runtime, for a [`direct`] plan: the
+/// child becomes the init and never returns; the parent gets its pid.
+///
+/// # Safety
+/// The caller must be single-threaded.
+pub unsafe fn clone_init(
+    plan: &Plan,
+    sock: &OwnedFd,
+    runtime_end: &OwnedFd,
+    state_dir: &OwnedFd,
+) -> Result<libc::pid_t> {
+    // SAFETY: the caller is single-threaded.
+    match unsafe { clone_with(plan.new_flags()) }? {
+        0 => {
+            // The runtime's end of the pair: the init must see EOF when the runtime dies.
+            // SAFETY: closing a descriptor of this copy of the process; the OwnedFd is never
+            // dropped here (init does not return).
+            unsafe { libc::close(std::os::fd::AsRawFd::as_raw_fd(runtime_end)) };
+            init(plan, sock, state_dir)
+        }
+        pid => Ok(pid),
+    }
+}
+
 /// The init: waits for the parent's go (maps written, cgroup joined), sets everything up,
 /// reports ready, blocks on the exec fifo, execs. Never returns.
 fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd) -> ! {
-    let hook_state: serde_json::Value = match sys::recv(sock) {
-        Ok(m) if m.starts_with(b"go ") => serde_json::from_slice(&m[3..]).unwrap_or_default(),
+    // `go STATE` waits on the exec fifo for `start`; `run STATE` (ocirun run) execs at once.
+    let (hook_state, wait_for_start): (serde_json::Value, bool) = match sys::recv(sock) {
+        Ok(m) if m.starts_with(b"go ") => {
+            (serde_json::from_slice(&m[3..]).unwrap_or_default(), true)
+        }
+        Ok(m) if m.starts_with(b"run ") => {
+            (serde_json::from_slice(&m[4..]).unwrap_or_default(), false)
+        }
         _ => sys::exit_now(1),
     };
     let argv = match setup(plan, &hook_state) {
@@ -105,19 +152,23 @@ fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd) -> ! {
     if sys::send(sock, b"ready").is_err() {
         sys::exit_now(1);
     }
-    // Blocks until `start` opens the fifo for reading; the directory fd reaches it from inside
-    // the new root.
-    let fifo = match sys::openat(state_dir, crate::state::FIFO, libc::O_WRONLY) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("ocirun: opening the exec fifo failed: {}", errstr(&e));
-            sys::exit_now(1)
+    if wait_for_start {
+        // Blocks until `start` opens the fifo for reading; the directory fd reaches it from
+        // inside the new root.
+        let fifo = match sys::openat(state_dir, crate::state::FIFO, libc::O_WRONLY) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("ocirun: opening the exec fifo failed: {}", errstr(&e));
+                sys::exit_now(1)
+            }
+        };
+        if sys::write_all(&fifo, b"0").is_err() {
+            sys::exit_now(1);
         }
-    };
-    if sys::write_all(&fifo, b"0").is_err() {
-        sys::exit_now(1);
+        // Kept open (close-on-exec) until the exec: `start` returns when it closes, so a
+        // signal sent right after start reaches the program, not the init before it.
+        std::mem::forget(fifo);
     }
-    drop(fifo);
     if !plan.hooks.start_container.is_empty() {
         let mut st = hook_state.clone();
         st["status"] = "created".into();
@@ -129,7 +180,7 @@ fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd) -> ! {
     if plan.process.no_new_privileges {
         // As late as can be: nothing but execve runs under the filter.
         if let Some(prog) = &plan.seccomp {
-            if let Err(e) = crate::seccomp::install(prog) {
+            if let Err(e) = prog.install() {
                 eprintln!(
                     "ocirun: installing the seccomp filter failed: {}",
                     errstr(&e)
@@ -180,7 +231,7 @@ fn setup(plan: &Plan, hook_state: &serde_json::Value) -> Result<Vec<OsString>> {
 /// no_new_privs, user, capabilities, no_new_privs); returns its argv. Shared with `exec`.
 pub fn process(
     p: &Process,
-    seccomp: Option<&seccompiler::BpfProgram>,
+    seccomp: Option<&privs::seccomp::Bpf>,
     preserve_fds: u32,
 ) -> Result<Vec<OsString>> {
     // Before the seccomp filter, which may not allow close_range.
@@ -226,8 +277,8 @@ pub fn process(
         // Without no_new_privs installing a filter needs CAP_SYS_ADMIN: before the capabilities
         // are dropped.
         if let Some(prog) = seccomp {
-            crate::seccomp::install(prog)
-                .map_err(|e| Error::sys("prctl(PR_SET_SECCOMP) (linux.seccomp)", e))?;
+            prog.install()
+                .map_err(|e| Error::sys("seccomp(SECCOMP_SET_MODE_FILTER) (linux.seccomp)", e))?;
         }
     }
     user_and_caps(p)?;
@@ -244,7 +295,6 @@ pub fn process(
 }
 
 fn user_and_caps(p: &Process) -> Result<()> {
-    use caps::CapSet;
     let groups: Vec<nix::unistd::Gid> = p
         .additional_gids
         .iter()
@@ -263,16 +313,10 @@ fn user_and_caps(p: &Process) -> Result<()> {
         return conventions::ids::switch_to(Some(p.uid), Some(p.gid), false)
             .map_err(|e| Error::Init(format!("process.user: {e}")));
     };
+    let caps_error = |e: privs::Error| Error::Init(format!("process.capabilities: {e}"));
+    // The bounding set while CAP_SETPCAP is still effective (the uid change clears it).
     if let Some(b) = &c.bounding {
-        for cap in caps::all() {
-            if !b.contains(&cap) {
-                caps::drop(None, CapSet::Bounding, cap).map_err(|e| {
-                    Error::Init(format!(
-                        "process.capabilities.bounding: dropping {cap}: {e}"
-                    ))
-                })?;
-            }
-        }
+        privs::caps::limit_bounding(&b.iter().copied().collect()).map_err(caps_error)?;
     }
     // Keep the permitted set across the uid change; the sets are set from the config after.
     // SAFETY: prctl with integer arguments only.
@@ -281,36 +325,31 @@ fn user_and_caps(p: &Process) -> Result<()> {
         .map_err(|e| Error::Init(format!("process.user: {e}")))?;
     // SAFETY: as above.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
-    set_caps(c)
+    let sets = sets_of(c).map_err(caps_error)?;
+    privs::caps::apply_sets(&sets).map_err(caps_error)
 }
 
-fn set_caps(c: &CapSets) -> Result<()> {
-    use caps::{CapSet, CapsHashSet};
-    let to_set = |v: &Option<Vec<caps::Capability>>| -> Option<CapsHashSet> {
-        v.as_ref().map(|l| l.iter().copied().collect())
-    };
-    let fail = |set: &str, e: caps::errors::CapsError| {
-        Error::Init(format!("process.capabilities.{set}: capset failed: {e}"))
-    };
-    // Effective must stay within permitted, and ambient within both permitted and inheritable:
-    // permitted and inheritable first (effective cleared meanwhile), then effective, ambient.
-    let permitted = to_set(&c.permitted);
-    caps::clear(None, CapSet::Effective).map_err(|e| fail("effective", e))?;
-    if let Some(s) = &permitted {
-        caps::set(None, CapSet::Permitted, s).map_err(|e| fail("permitted", e))?;
-    }
-    if let Some(s) = to_set(&c.inheritable) {
-        caps::set(None, CapSet::Inheritable, &s).map_err(|e| fail("inheritable", e))?;
-    }
-    let effective = to_set(&c.effective)
-        .or(permitted)
-        .unwrap_or_else(|| caps::read(None, CapSet::Permitted).unwrap_or_default());
-    caps::set(None, CapSet::Effective, &effective).map_err(|e| fail("effective", e))?;
-    if let Some(s) = to_set(&c.ambient) {
-        caps::clear(None, CapSet::Ambient).map_err(|e| fail("ambient", e))?;
-        for cap in s {
-            caps::raise(None, CapSet::Ambient, cap).map_err(|e| fail("ambient", e))?;
+/// The OCI sets as privs applies them: a set the config leaves out stays as it is (the
+/// effective one follows the permitted one).
+fn sets_of(c: &CapSets) -> std::result::Result<privs::caps::Sets, privs::Error> {
+    use privs::caps::{read, CapSet, CapsHashSet};
+    let given = |v: &Option<Vec<privs::Capability>>,
+                 set: CapSet|
+     -> std::result::Result<CapsHashSet, privs::Error> {
+        match v {
+            Some(l) => Ok(l.iter().copied().collect()),
+            None => read(set),
         }
-    }
-    Ok(())
+    };
+    let permitted = given(&c.permitted, CapSet::Permitted)?;
+    Ok(privs::caps::Sets {
+        bounding: given(&c.bounding, CapSet::Bounding)?,
+        effective: match &c.effective {
+            Some(l) => l.iter().copied().collect(),
+            None => permitted.clone(),
+        },
+        inheritable: given(&c.inheritable, CapSet::Inheritable)?,
+        ambient: given(&c.ambient, CapSet::Ambient)?,
+        permitted,
+    })
 }

@@ -6,14 +6,16 @@
 //! - [`init`]: the container's side of create.
 //! - [`exec`]: another process in a running container.
 //! - [`hooks`]: the spec's hooks.
+//! - [`events`]: `events`, the cgroup's counters in runc's JSON.
 //! - [`state`]: the state directory and the status.
 //! - [`log`]: stderr and `--log` in text or JSON lines.
-//! - [`seccomp`]: linux.seccomp compiled with seccompiler.
+//! - [`seccomp`]: linux.seccomp compiled by privs (libseccomp).
 //! - [`defaults`]: `spec` and `features`.
 
 pub mod config;
 pub mod defaults;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod hooks;
 pub mod init;
@@ -220,6 +222,20 @@ pub enum Command {
         /// The container id.
         id: String,
     },
+    /// Print the container's cgroup counters as JSON lines (runc's stats events).
+    #[command(
+        after_help = "Examples:\n  ocirun events --stats c1\n  ocirun events --interval 1s c1    every second until c1 stops"
+    )]
+    Events {
+        /// Print the counters once and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Time between two readings (5s, 500ms, 1m).
+        #[arg(long, value_name = "DURATION", default_value = "5s")]
+        interval: String,
+        /// The container id.
+        id: String,
+    },
     /// Freeze every process of a container.
     #[command(after_help = "Examples:\n  ocirun pause c1")]
     Pause {
@@ -409,6 +425,11 @@ fn dispatch(cli: &Cli, log: &mut log::Log, tool: &str) -> Result<Exit> {
             }
         }
         Command::Update { resources, id } => lifecycle::update(root, id, resources)?,
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => events::events(root, id, *stats, events::parse_interval(interval)?)?,
         Command::Pause { id } => lifecycle::set_paused(root, id, true)?,
         Command::Resume { id } => lifecycle::set_paused(root, id, false)?,
         Command::Ps { format, id } => {

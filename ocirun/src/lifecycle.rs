@@ -14,6 +14,17 @@ use crate::error::{Error, Result};
 use crate::state::{self, Loaded, Record, Status};
 use crate::sys;
 
+/// The host's cgroup layout, read (from /proc/self/mountinfo) once per ocirun process: `run`
+/// needs it in create, start's status and delete.
+pub fn host_layout() -> Result<&'static Layout> {
+    static LAYOUT: std::sync::OnceLock<Layout> = std::sync::OnceLock::new();
+    if let Some(l) = LAYOUT.get() {
+        return Ok(l);
+    }
+    let l = Layout::host()?;
+    Ok(LAYOUT.get_or_init(|| l))
+}
+
 /// Options of `create` (and `run`).
 #[derive(Debug, Clone)]
 pub struct CreateOpts {
@@ -33,6 +44,7 @@ pub struct CreateOpts {
 pub fn plan_bundle(id: &str, bundle: &Path, layout: &Layout) -> Result<Plan> {
     let v = config::read(bundle)?;
     config::check(&v)?;
+    config::check_labels(&v, config::host_selinux())?;
     let spec = config::typed(v)?;
     let route = |c: &str| layout.route_version(c);
     let plan = config::plan(&spec, id, bundle, &route)?;
@@ -134,6 +146,12 @@ fn expand_cgroup_mounts(mounts: &mut Vec<SpecMount>, group: &Group<'_>) {
 /// `create`: returns the init's pid once it waits on the exec fifo. With `subreaper`, the init
 /// is reparented to us (for `run`, which waits for it).
 pub fn create(root: &Path, o: &CreateOpts, subreaper: bool) -> Result<libc::pid_t> {
+    create_as(root, o, subreaper, false)
+}
+
+/// [`create`], or with `immediate` (`run`) a container whose init execs as soon as it is set
+/// up, without an exec fifo to wait on: `run`'s create and start in one handshake.
+fn create_as(root: &Path, o: &CreateOpts, subreaper: bool, immediate: bool) -> Result<libc::pid_t> {
     state::check_id(&o.id)?;
     let bundle = std::fs::canonicalize(&o.bundle).map_err(|e| {
         Error::sys_hint(
@@ -142,9 +160,26 @@ pub fn create(root: &Path, o: &CreateOpts, subreaper: bool) -> Result<libc::pid_
             "give the bundle directory with -b/--bundle",
         )
     })?;
-    let layout = Layout::host()?;
-    let mut plan = plan_bundle(&o.id, &bundle, &layout)?;
+    let layout = host_layout()?;
+    let mut plan = plan_bundle(&o.id, &bundle, layout)?;
     plan.root.no_pivot = o.no_pivot;
+    if !plan.seccomp_unknown.is_empty() {
+        eprintln!(
+            "ocirun: warning: linux.seccomp: system calls unknown to libseccomp left out: {}",
+            plan.seccomp_unknown.join(", ")
+        );
+    }
+    if plan.root.shared_mount_ns {
+        // The container would mount in ocirun's own mount namespace: never the host's.
+        pivot::refuse_host_namespace(false).map_err(|_| {
+            Error::config(
+                "linux.namespaces",
+                "no mount namespace, and ocirun runs in the host's: the container's mounts \
+                 would change the host (add {\"type\": \"mount\"}, or run ocirun in a mount \
+                 namespace of its own: unshare -m --propagation private)",
+            )
+        })?;
+    }
     plan.preserve_fds = o.preserve_fds;
     {
         use std::os::unix::fs::DirBuilderExt;
@@ -174,7 +209,9 @@ pub fn create(root: &Path, o: &CreateOpts, subreaper: bool) -> Result<libc::pid_
         group: None,
         init: None,
     };
-    let result = create_in(&dir, &layout, &mut plan, &bundle, o, subreaper, &mut undo);
+    let result = create_in(
+        &dir, layout, &mut plan, &bundle, o, subreaper, immediate, &mut undo,
+    );
     match result {
         Ok(pid) => Ok(pid),
         Err(e) => {
@@ -192,10 +229,14 @@ fn create_in<'a>(
     bundle: &Path,
     o: &CreateOpts,
     subreaper: bool,
+    immediate: bool,
     undo: &mut Undo<'a>,
 ) -> Result<libc::pid_t> {
-    let fifo = dir.join(state::FIFO);
-    sys::mkfifo(&fifo, 0o622).map_err(|e| Error::sys(format!("mkfifo({})", fifo.display()), e))?;
+    if !immediate {
+        let fifo = dir.join(state::FIFO);
+        sys::mkfifo(&fifo, 0o622)
+            .map_err(|e| Error::sys(format!("mkfifo({})", fifo.display()), e))?;
+    }
     let group = Group::new(layout, None, &plan.cgroup.name)?;
     match group.create(&plan.cgroup.writes) {
         Ok(made) => undo.group = Some((group.clone(), made)),
@@ -234,18 +275,25 @@ fn create_in<'a>(
         // SAFETY: prctl with integer arguments only.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
-    // SAFETY: ocirun is single-threaded.
-    let a = unsafe { sys::clone_fork(0) }.map_err(|e| Error::sys("fork()", e))?;
-    if a == 0 {
-        drop(ours);
-        crate::init::intermediate(plan, &theirs, &dir_fd);
-    }
-    drop(theirs);
-    let first = sys::recv(&ours);
-    let _ = sys::waitpid(a);
-    let pid = match message(first, "the intermediate process")? {
-        Msg::Pid(p) => p,
-        _ => return Err(Error::Init("the intermediate process sent no pid".into())),
+    let pid = if crate::init::direct(plan) {
+        // SAFETY: ocirun is single-threaded.
+        let pid = unsafe { crate::init::clone_init(plan, &theirs, &ours, &dir_fd) }?;
+        drop(theirs);
+        pid
+    } else {
+        // SAFETY: ocirun is single-threaded.
+        let a = unsafe { sys::clone_fork(0) }.map_err(|e| Error::sys("fork()", e))?;
+        if a == 0 {
+            drop(ours);
+            crate::init::intermediate(plan, &theirs, &dir_fd);
+        }
+        drop(theirs);
+        let first = sys::recv(&ours);
+        let _ = sys::waitpid(a);
+        match message(first, "the intermediate process")? {
+            Msg::Pid(p) => p,
+            _ => return Err(Error::Init("the intermediate process sent no pid".into())),
+        }
     };
     undo.init = Some(pid);
     parent_setup(plan, &group, pid)?;
@@ -258,7 +306,8 @@ fn create_in<'a>(
     crate::hooks::run(&plan.hooks.prestart, &prestart_state)?;
     crate::hooks::run(&plan.hooks.create_runtime, &hook_state)?;
     // The state goes with go, for the hooks the init runs itself.
-    sys::send(&ours, format!("go {hook_state}").as_bytes())
+    let word = if immediate { "run" } else { "go" };
+    sys::send(&ours, format!("{word} {hook_state}").as_bytes())
         .map_err(|e| Error::sys("sending go to the container's init", e))?;
     match message(sys::recv(&ours), "the container's init")? {
         Msg::Ready => {}
@@ -382,7 +431,7 @@ fn frozen(layout: &Layout, r: &Record) -> bool {
 
 /// The status of a record on this host.
 pub fn status_of(root: &Path, r: &Record) -> Status {
-    let is_frozen = Layout::host().map(|l| frozen(&l, r)).unwrap_or(false);
+    let is_frozen = host_layout().map(|l| frozen(l, r)).unwrap_or(false);
     state::status(root, r, is_frozen)
 }
 
@@ -430,6 +479,24 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     }
     std::fs::remove_file(&fifo_path)
         .map_err(|e| Error::sys(format!("unlink({})", fifo_path.display()), e))?;
+    // The init holds its end until it execs (or dies): then the fifo hangs up.
+    loop {
+        let ready = sys::poll_in(&[&fifo, &pidfd], -1)
+            .map_err(|e| Error::sys("poll(exec fifo, pidfd)", e))?
+            .unwrap_or_default();
+        let hung_up = ready.first().is_some_and(|r| r & libc::POLLHUP != 0);
+        let died = ready.get(1).is_some_and(|r| r & libc::POLLIN != 0);
+        if hung_up || died {
+            break;
+        }
+        if ready.first().is_some_and(|r| r & libc::POLLIN != 0) {
+            // Nothing more is written; drain whatever it is so that poll does not spin.
+            let mut b = [0u8; 16];
+            if !matches!(sys::read(&fifo, &mut b), Ok(n) if n > 0) {
+                break;
+            }
+        }
+    }
     hooks_of(&r, "running", |h| &h.poststart);
     Ok(())
 }
@@ -459,8 +526,8 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
         return Err(Error::state(id, "is not running (stopped)"));
     }
     if all {
-        let layout = Layout::host()?;
-        if let Some(g) = group_of(&layout, &r) {
+        let layout = host_layout()?;
+        if let Some(g) = group_of(layout, &r) {
             return g.kill(sig).map_err(Error::from);
         }
     }
@@ -476,8 +543,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Loaded::Ready(r) => r,
         Loaded::Creating | Loaded::Corrupt(_) if force => {
             if let Ok(name) = std::fs::read_to_string(dir.join(state::CGROUP)) {
-                let layout = Layout::host()?;
-                if let Ok(g) = Group::new(&layout, None, name.trim()) {
+                let layout = host_layout()?;
+                if let Ok(g) = Group::new(layout, None, name.trim()) {
                     if !g.existing().is_empty() {
                         g.kill(libc::SIGKILL)?;
                         g.delete(false)?;
@@ -489,9 +556,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
         _ => return state::require(root, id).map(|_| ()),
     };
-    let layout = Layout::host()?;
-    let group = group_of(&layout, &r).filter(|g| !g.existing().is_empty());
-    let st = state::status(root, &r, frozen(&layout, &r));
+    let layout = host_layout()?;
+    let group = group_of(layout, &r).filter(|g| !g.existing().is_empty());
+    let st = state::status(root, &r, frozen(layout, &r));
     // The spec: deleting a container that is not stopped is an error (a created one too).
     if st != Status::Stopped && !force {
         return Err(Error::state(
@@ -542,8 +609,8 @@ pub fn set_paused(root: &Path, id: &str, paused: bool) -> Result<()> {
             ),
         ));
     }
-    let layout = Layout::host()?;
-    let g = Group::new(&layout, None, &r.cgroup)?;
+    let layout = host_layout()?;
+    let g = Group::new(layout, None, &r.cgroup)?;
     g.set_frozen(paused).map_err(Error::from)
 }
 
@@ -588,10 +655,14 @@ pub fn run(
     o: &CreateOpts,
     detach: bool,
 ) -> Result<Option<conventions::exit::Outcome>> {
-    let pid = create(root, o, !detach)?;
-    if let Err(e) = start(root, &o.id) {
-        let _ = delete(root, &o.id, true);
-        return Err(e);
+    // One handshake: the init execs once it is set up (no exec fifo), then poststart.
+    let pid = create_as(root, o, !detach, true)?;
+    match state::require(root, &o.id) {
+        Ok(r) => hooks_of(&r, "running", |h| &h.poststart),
+        Err(e) => {
+            let _ = delete(root, &o.id, true);
+            return Err(e);
+        }
     }
     if detach {
         return Ok(None);
@@ -615,8 +686,8 @@ pub fn run(
 pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
     state::check_id(id)?;
     let r = state::require(root, id)?;
-    let layout = Layout::host()?;
-    Ok(group_of(&layout, &r).map(|g| g.procs()).unwrap_or_default())
+    let layout = host_layout()?;
+    Ok(group_of(layout, &r).map(|g| g.procs()).unwrap_or_default())
 }
 
 /// `update --resources FILE|-`: new limits (a linux.resources object) written into the
@@ -646,9 +717,9 @@ pub fn update(root: &Path, id: &str, resources: &Path) -> Result<()> {
         .map_err(wrap)?;
     let typed: oci_spec::runtime::LinuxResources = serde_path_to_error::deserialize(v)
         .map_err(|e| Error::Usage(format!("--resources {shown}: {}: {}", e.path(), e.inner())))?;
-    let layout = Layout::host()?;
+    let layout = host_layout()?;
     let route = |c: &str| layout.route_version(c);
     let writes = config::resource_writes(Some(&typed), &[], &route).map_err(wrap)?;
-    let g = Group::new(&layout, None, &r.cgroup)?;
+    let g = Group::new(layout, None, &r.cgroup)?;
     g.apply(&writes).map_err(Error::from)
 }

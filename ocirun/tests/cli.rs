@@ -114,7 +114,11 @@ fn features_is_runtime_spec_1_1_json() {
     let f: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(f["ociVersionMin"], "1.0.0");
     assert_eq!(f["ociVersionMax"], "1.1.0");
-    assert_eq!(f["linux"]["seccomp"]["enabled"], false);
+    assert_eq!(f["linux"]["seccomp"]["enabled"], true);
+    assert!(f["linux"]["seccomp"]["actions"]
+        .as_array()
+        .unwrap()
+        .contains(&"SCMP_ACT_KILL_PROCESS".into()));
     assert_eq!(f["linux"]["cgroup"]["systemd"], false);
     assert!(f["linux"]["namespaces"]
         .as_array()

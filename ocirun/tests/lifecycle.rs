@@ -386,19 +386,44 @@ fn a_user_namespace_maps_ids() {
     assert_eq!(words, ["0", "0", "100000", "65536"], "{out:?}");
 }
 
-/// Asserts that nothing of container `id` is left: no state dir, no cgroup, no process of it.
+/// Asserts that nothing of container `id` is left: no state dir (with the exec fifo in it), no
+/// cgroup, no process of this test's ocirun (an init or intermediate that never exec'd still
+/// carries ocirun's command line with the test's own --root).
 fn nothing_left(env: &Env, id: &str) {
     assert!(!env.state_dir(id).exists(), "state dir of {id} left");
     assert_eq!(env.cgroup.existing(), Vec::<std::path::PathBuf>::new());
+    let root = env.root.to_str().unwrap().as_bytes().to_vec();
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| {
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            cmd.split(|b| *b == 0).any(|a| a == root.as_slice())
+        })
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "processes of {id} left");
 }
 
 fn create_fails(env: &Env, id: &str) -> common::Out {
     let b = env.bundle.to_str().unwrap().to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let out = env.ocirun(&["create", "-b", &b, id]);
     assert_eq!(out.code, Some(1), "{out:?}");
     assert_eq!(out.stdout, "");
     assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
     nothing_left(env, id);
+    // No mount of the half-made container reached the host's namespace.
+    assert_eq!(
+        std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
+        mounts
+    );
     out
 }
 
@@ -803,4 +828,212 @@ fn update_changes_the_limits_of_a_container() {
         "{out:?}"
     );
     assert_eq!(cgroup_file(&env, "pids", "pids.max").trim(), "30");
+}
+
+#[test]
+fn a_foreign_state_dir_is_refused_and_its_pid_never_signalled() {
+    testcaps::require!(Cap::Root, Cap::Rootfs);
+    let env = Env::new(&["true"]);
+    // runc's state.json shape, naming a live process that is not a container of ours.
+    let mut bystander = std::process::Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap();
+    let pid = bystander.id() as i64;
+    std::fs::create_dir_all(env.state_dir("runcs")).unwrap();
+    std::fs::write(
+        env.state_dir("runcs").join("state.json"),
+        json!({"id": "runcs", "init_process_pid": pid, "config": {}}).to_string(),
+    )
+    .unwrap();
+    for args in [
+        &["state", "runcs"][..],
+        &["start", "runcs"],
+        &["kill", "runcs", "KILL"],
+        &["delete", "runcs"],
+        &["events", "--stats", "runcs"],
+    ] {
+        let out = env.ocirun(args);
+        assert_eq!(out.code, Some(1), "{args:?}: {out:?}");
+        assert_eq!(out.stdout, "", "{args:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out:?}");
+        assert!(
+            out.stderr.contains("its state is corrupt"),
+            "{args:?}: {out:?}"
+        );
+    }
+    assert_eq!(env.ocirun(&["delete", "--force", "runcs"]).code, Some(0));
+    assert!(!env.state_dir("runcs").exists());
+    assert!(
+        Env::alive(pid),
+        "delete --force signalled a pid it had only read"
+    );
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+}
+
+#[test]
+fn a_duplicate_create_leaves_the_first_container_alone() {
+    testcaps::require!(Cap::Root, Cap::Rootfs);
+    let env = Env::new(&["sleep", "1000"]);
+    env.create("twice");
+    let first = env.state("twice");
+    let b = env.bundle.to_str().unwrap().to_string();
+    let out = env.ocirun(&["create", "-b", &b, "twice"]);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(1), ""), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert_eq!(env.state("twice"), first);
+    assert!(env.state_dir("twice").join("exec.fifo").exists());
+    assert_eq!(env.ocirun(&["delete", "--force", "twice"]).code, Some(0));
+    nothing_left(&env, "twice");
+}
+
+#[test]
+fn a_container_without_a_mount_namespace_is_refused_in_the_host_s() {
+    testcaps::require!(Cap::Root, Cap::Rootfs);
+    let env = Env::new(&["true"]);
+    env.config(|c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "mount");
+    });
+    // The tests run in the host's mount namespace: the container would mount there.
+    let out = create_fails(&env, "nomnt");
+    assert!(
+        out.stderr.starts_with(
+            "ocirun: config.json: linux.namespaces: no mount namespace, and ocirun runs in the host's"
+        ),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn without_a_mount_namespace_the_container_chroots_in_ocirun_s() {
+    testcaps::require!(Cap::Root, Cap::Rootfs);
+    // ocirun in a private mount namespace of its own (unshare(1)), the container sharing it.
+    let env = Env::new(&[
+        "sh",
+        "-c",
+        "cat /proc/self/mountinfo | wc -l; ls /bin/busybox",
+    ]);
+    env.config(|c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "mount");
+    });
+    let b = env.bundle.to_str().unwrap().to_string();
+    let host_ns = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", common::BIN, "--root"])
+        .arg(&env.root)
+        .args(["run", "-b", &b, "shared"]);
+    let out = common::run_to_files(&mut cmd, &env.dir);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stderr, "", "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{out:?}");
+    // It sees unshare's namespace, with every host mount in it.
+    assert!(lines[0].trim().parse::<usize>().unwrap() > 5, "{out:?}");
+    assert_eq!(lines[1], "/bin/busybox");
+    assert_eq!(std::fs::read_link("/proc/self/ns/mnt").unwrap(), host_ns);
+    nothing_left(&env, "shared");
+}
+
+#[test]
+fn events_report_the_cgroup_s_counters() {
+    testcaps::require!(Cap::Root, Cap::Rootfs);
+    let env = Env::new(&["sleep", "1000"]);
+    env.config(|c| {
+        c["linux"]["resources"]["pids"] = json!({"limit": 20});
+        c["linux"]["resources"]["memory"] = json!({"limit": 67108864});
+    });
+    env.create("ev");
+    assert_eq!(env.ocirun(&["start", "ev"]).code, Some(0));
+    let out = env.ocirun(&["events", "--stats", "ev"]);
+    assert_eq!((out.code, out.stderr.as_str()), (Some(0), ""), "{out:?}");
+    assert_eq!(out.stdout.lines().count(), 1, "{out:?}");
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["type"], "stats");
+    assert_eq!(v["id"], "ev");
+    let d = &v["data"];
+    assert_eq!(d["pids"], json!({"current": 1, "limit": 20}), "{v}");
+    assert_eq!(d["memory"]["usage"]["limit"], 67108864, "{v}");
+    assert!(d["memory"]["usage"]["usage"].as_u64().unwrap() > 0, "{v}");
+    assert!(d["cpu"]["usage"]["total"].as_u64().unwrap() > 0, "{v}");
+    assert!(
+        d["memory"]["raw"].as_object().unwrap().contains_key("rss"),
+        "{v}"
+    );
+    assert!(d["blkio"]["ioServiceBytesRecursive"].is_array(), "{v}");
+    let out = env.ocirun(&["events", "--interval", "0s", "ev"]);
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr.starts_with("ocirun: --interval '0s': "),
+        "{out:?}"
+    );
+    assert_eq!(env.ocirun(&["kill", "ev", "KILL"]).code, Some(0));
+    env.wait_status("ev", "stopped");
+    let out = env.ocirun(&["events", "--stats", "ev"]);
+    assert_eq!(out.code, Some(1));
+    assert_eq!(
+        out.stderr,
+        "ocirun: container ev: is stopped: it has no cgroup to report\n"
+    );
+}
+
+#[test]
+fn the_events_stream_tells_an_oom_kill_and_ends_with_the_container() {
+    testcaps::require!(Cap::Root, Cap::Rootfs);
+    // dd's 64 MiB buffer in a 16 MiB group (swap included): the OOM killer takes dd, the
+    // shell lives on.
+    let env = Env::new(&[
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 1000",
+    ]);
+    env.config(|c| {
+        c["linux"]["resources"]["memory"] = json!({"limit": 16777216, "swap": 16777216});
+    });
+    env.create("oom");
+    let file = env.dir.join("events.out");
+    let mut events = std::process::Command::new(common::BIN)
+        .arg("--root")
+        .arg(&env.root)
+        .args(["events", "--interval", "50ms", "oom"])
+        .stdout(std::fs::File::create(&file).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait_for = |what: &str| {
+        let start = std::time::Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            if text.contains(what) {
+                return text;
+            }
+            assert!(start.elapsed() < common::LIMIT, "no {what} in {text}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    wait_for("\"type\":\"stats\"");
+    assert_eq!(env.ocirun(&["start", "oom"]).code, Some(0));
+    wait_for("\"type\":\"oom\"");
+    assert_eq!(env.ocirun(&["kill", "oom", "KILL"]).code, Some(0));
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = events.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > common::LIMIT {
+            let _ = events.kill();
+            let _ = events.wait();
+            panic!("events did not end with the container");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    let text = std::fs::read_to_string(&file).unwrap();
+    for l in text.lines() {
+        let v: Value = serde_json::from_str(l).unwrap();
+        assert!(v["type"] == "stats" || v["type"] == "oom", "{l}");
+        assert_eq!(v["id"], "oom");
+    }
 }

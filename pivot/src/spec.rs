@@ -74,6 +74,11 @@ pub struct SpecRoot {
     pub rootfs_propagation: Option<libc::c_ulong>,
     /// MS_MOVE and chroot instead of pivot_root (a ramfs root, `--no-pivot`).
     pub no_pivot: bool,
+    /// The mount namespace is the caller's own (an OCI config without a mount namespace, run
+    /// by a runtime that is itself in a namespace of its own): only chroot into the new root,
+    /// since pivot_root or MS_MOVE would move the root of every process sharing it. The mounts
+    /// stay in that namespace after the container is gone, as with runc.
+    pub shared_mount_ns: bool,
     /// Running in a user namespace: device nodes are bound from the host instead of created.
     pub in_userns: bool,
     /// Print each step on stderr.
@@ -114,7 +119,12 @@ pub fn setup(tool: &str, spec: &SpecRoot) -> Result<(), Error> {
         ctx.cleanup();
         return Err(e);
     }
-    if spec.no_pivot {
+    if spec.shared_mount_ns {
+        nix::unistd::chroot(&newroot)
+            .map_err(|e| Error::sys(format!("chroot({})", newroot.display()), e))?;
+        nix::unistd::chdir("/").map_err(|e| Error::sys("chdir(/) in the new root", e))?;
+        ctx.say("chroot into the new root (a mount namespace shared with the caller)");
+    } else if spec.no_pivot {
         let root = sys::open(&newroot, libc::O_PATH | libc::O_DIRECTORY)
             .map_err(|e| Error::sys(format!("open({})", newroot.display()), e))?;
         sys::fchdir(&root).map_err(|e| Error::sys(format!("fchdir({})", newroot.display()), e))?;

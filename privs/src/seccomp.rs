@@ -150,6 +150,19 @@ impl Profile {
     /// config.json, for a runtime that has read the whole file (field names in errors are
     /// relative to that object).
     pub fn from_value(v: &Value) -> Result<Profile, Error> {
+        Profile::read(v, false).map(|(p, _)| p)
+    }
+
+    /// [`Profile::from_value`] for a runtime, which must take the engines' profiles: a system
+    /// call name libseccomp does not know (one newer than the library, `fchmodat2` for 2.5) is
+    /// left out of its rule, as runc and crun do, instead of being an error. Returns the
+    /// names left out, for the caller to say.
+    pub fn from_value_skipping_unknown(v: &Value) -> Result<(Profile, Vec<String>), Error> {
+        Profile::read(v, true)
+    }
+
+    fn read(v: &Value, skip_unknown: bool) -> Result<(Profile, Vec<String>), Error> {
+        let mut skipped = Vec::new();
         let top = v.as_object().ok_or_else(|| {
             bad(
                 "(top level)",
@@ -262,9 +275,11 @@ impl Profile {
                 for (j, n) in names.iter().enumerate() {
                     let nf = format!("{field}.names[{j}]");
                     let name = n.as_str().ok_or_else(|| bad(&nf, "must be a string"))?;
-                    let call = resolve(name)
-                        .ok_or_else(|| bad(&nf, format!("unknown system call \"{name}\"")))?;
-                    calls.push((name.to_string(), call));
+                    match resolve(name) {
+                        Some(call) => calls.push((name.to_string(), call)),
+                        None if skip_unknown => skipped.push(name.to_string()),
+                        None => return Err(bad(&nf, format!("unknown system call \"{name}\""))),
+                    }
                 }
                 let action = action(
                     &format!("{field}.action"),
@@ -313,14 +328,70 @@ impl Profile {
                 });
             }
         }
-        Ok(Profile {
-            default_action,
-            architectures,
-            log,
-            spec_allow,
-            tsync,
-            rules,
-        })
+        Ok((
+            Profile {
+                default_action,
+                architectures,
+                log,
+                spec_allow,
+                tsync,
+                rules,
+            },
+            skipped,
+        ))
+    }
+
+    /// Whether the filter would let every call through (an allow default and only allow
+    /// rules): a runtime then installs nothing.
+    pub fn allows_everything(&self) -> bool {
+        self.default_action == ScmpAction::Allow
+            && self
+                .rules
+                .iter()
+                .all(|r| r.action == ScmpAction::Allow || r.calls.is_empty())
+    }
+
+    /// Compiles the profile and exports the kernel's program ([`Bpf`]), to be installed later
+    /// (after fork) with [`Bpf::install`].
+    pub fn to_bpf(&self) -> Result<Bpf, Error> {
+        let ctx = self.compile()?;
+        let sys = |what: &str, e: std::io::Error| Error::Sys {
+            what: what.to_string(),
+            why: e.to_string(),
+        };
+        // libseccomp 2.5 exports to a descriptor only (seccomp_export_bpf_mem is 2.6's).
+        // SAFETY: a NUL-terminated name and no flags; the result is checked.
+        let fd = unsafe { libc::memfd_create(c"seccomp-bpf".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(sys("memfd_create", std::io::Error::last_os_error()));
+        }
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        let mut file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        ctx.export_bpf(&file).map_err(|e| Error::Sys {
+            what: "seccomp_export_bpf".to_string(),
+            why: e.to_string(),
+        })?;
+        let mut bytes = Vec::new();
+        use std::io::{Read, Seek};
+        file.seek(std::io::SeekFrom::Start(0))
+            .and_then(|_| file.read_to_end(&mut bytes))
+            .map_err(|e| sys("reading the exported filter", e))?;
+        Bpf::from_bytes(&bytes, self.filter_flags())
+    }
+
+    /// The seccomp(2) flags of `flags` (libseccomp sets them only when it loads itself).
+    fn filter_flags(&self) -> libc::c_ulong {
+        let mut f = 0;
+        if self.log {
+            f |= libc::SECCOMP_FILTER_FLAG_LOG;
+        }
+        if self.spec_allow {
+            f |= libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+        }
+        if self.tsync {
+            f |= libc::SECCOMP_FILTER_FLAG_TSYNC;
+        }
+        f
     }
 
     /// Compiles the profile into a libseccomp filter (not loaded).
@@ -382,6 +453,84 @@ impl Profile {
             what: "seccomp_load".to_string(),
             why: e.to_string(),
         })
+    }
+}
+
+/// A compiled filter in the kernel's classic-BPF form, with its seccomp(2) flags: a runtime
+/// compiles before it forks (errors are the runtime's, reported once) and the container's init
+/// installs it with one system call, late, without calling into libseccomp again.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Bpf {
+    prog: Vec<libc::sock_filter>,
+    flags: libc::c_ulong,
+}
+
+impl std::fmt::Debug for Bpf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Bpf({} instructions, flags {:#x})",
+            self.prog.len(),
+            self.flags
+        )
+    }
+}
+
+impl Bpf {
+    /// The program from the bytes seccomp_export_bpf wrote (8 bytes an instruction, native
+    /// order: code u16, jt u8, jf u8, k u32).
+    pub fn from_bytes(bytes: &[u8], flags: libc::c_ulong) -> Result<Bpf, Error> {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(8) || bytes.len() / 8 > u16::MAX as usize
+        {
+            return Err(Error::Invalid(format!(
+                "the exported seccomp filter has {} bytes, not a whole number of 8-byte \
+                 instructions (1 to 65535)",
+                bytes.len()
+            )));
+        }
+        let prog = bytes
+            .chunks_exact(8)
+            .map(|c| libc::sock_filter {
+                code: u16::from_ne_bytes([c[0], c[1]]),
+                jt: c[2],
+                jf: c[3],
+                k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+            })
+            .collect();
+        Ok(Bpf { prog, flags })
+    }
+
+    /// Instructions in the program.
+    pub fn len(&self) -> usize {
+        self.prog.len()
+    }
+
+    /// Never true: [`Bpf::from_bytes`] refuses an empty program.
+    pub fn is_empty(&self) -> bool {
+        self.prog.is_empty()
+    }
+
+    /// Installs the filter on this thread: seccomp(SECCOMP_SET_MODE_FILTER). The kernel wants
+    /// no_new_privs set, or CAP_SYS_ADMIN.
+    pub fn install(&self) -> std::io::Result<()> {
+        let fprog = libc::sock_fprog {
+            len: self.prog.len() as libc::c_ushort,
+            filter: self.prog.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: `fprog` points at `self.prog`, which outlives the call; the kernel copies it.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                self.flags,
+                &fprog as *const libc::sock_fprog,
+            )
+        };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
     }
 }
 
@@ -483,6 +632,42 @@ mod tests {
             libc::SYS_getpid as i32
         );
         assert!(resolve("no_such_call").is_none());
+    }
+
+    #[test]
+    fn a_runtime_skips_names_libseccomp_lacks() {
+        let v: Value = serde_json::from_str(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","flags":["SECCOMP_FILTER_FLAG_LOG"],
+               "syscalls":[{"names":["getpid","no_such_call"],"action":"SCMP_ACT_ALLOW"},
+                           {"names":["also_not_a_call"],"action":"SCMP_ACT_KILL"}]}"#,
+        )
+        .unwrap();
+        assert!(Profile::from_value(&v).is_err());
+        let (p, skipped) = Profile::from_value_skipping_unknown(&v).unwrap();
+        assert_eq!(skipped, ["no_such_call", "also_not_a_call"]);
+        assert_eq!(p.rules[0].calls.len(), 1);
+        assert!(p.rules[1].calls.is_empty());
+        assert!(!p.allows_everything());
+        let bpf = p.to_bpf().unwrap();
+        assert!(bpf.len() > 4, "{bpf:?}");
+        assert_eq!(bpf.flags, libc::SECCOMP_FILTER_FLAG_LOG);
+        let allow = Profile::from_json(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getpid"],"action":"SCMP_ACT_ALLOW"}]}"#,
+        )
+        .unwrap();
+        assert!(allow.allows_everything());
+    }
+
+    #[test]
+    fn exported_bytes_become_instructions() {
+        // BPF_RET|BPF_K SECCOMP_RET_ALLOW
+        let ret_allow = [0x06, 0x00, 0, 0, 0x00, 0x00, 0xff, 0x7f];
+        let b = Bpf::from_bytes(&ret_allow, 0).unwrap();
+        assert_eq!(b.len(), 1);
+        assert_eq!(b.prog[0].code, 0x06);
+        assert_eq!(b.prog[0].k, 0x7fff_0000);
+        assert!(Bpf::from_bytes(&[], 0).is_err());
+        assert!(Bpf::from_bytes(&ret_allow[..7], 0).is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod chart;
 pub mod guest;
 pub mod measure;
 pub mod net;
+pub mod oci;
 pub mod report;
 pub mod sandbox;
 
@@ -91,6 +92,8 @@ struct Options {
     no_boot: bool,
     /// Only the Linux guest boots: print their section, write nothing.
     boot_only: bool,
+    /// Only the groups of this tool (`--only ocirun`), e.g. with `--out` to a scratch dir.
+    only: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -99,6 +102,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         out: util::root(),
         no_boot: false,
         boot_only: false,
+        only: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -107,9 +111,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--no-boot" => o.no_boot = true,
             "--boot-only" => o.boot_only = true,
             "--out" => o.out = PathBuf::from(it.next().ok_or("--out needs a directory")?),
+            "--only" => o.only = Some(it.next().ok_or("--only needs a tool name")?.clone()),
             other => {
                 return Err(format!(
-                    "bench: unexpected argument '{other}' (usage: cargo xtask bench [--quick] [--no-boot | --boot-only] [--out DIR])"
+                    "bench: unexpected argument '{other}' (usage: cargo xtask bench [--quick] [--no-boot | --boot-only] [--out DIR] [--only TOOL])"
                 ))
             }
         }
@@ -226,6 +231,7 @@ fn plan(
     target: Option<i32>,
     guest: Option<&Path>,
     linux: Option<&LinuxBoot>,
+    oci_bundle: Option<(&Path, &Path)>,
 ) -> Vec<Group> {
     let ours = |name: &str| bin.join(name).display().to_string();
     let rootfs = rootfs.display().to_string();
@@ -392,6 +398,9 @@ fn plan(
             ],
         });
     }
+    if let Some((work, bundle)) = oci_bundle {
+        groups.push(oci::group(&bin.join("ocirun"), work, bundle));
+    }
     if let Some(l) = linux {
         let mut argv = vec![l.qemu_cmd.get_program().to_string_lossy().into_owned()];
         argv.extend(
@@ -449,10 +458,20 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let rootfs = rootfs::default_dir();
     rootfs::ensure(&rootfs)?;
-    let bin = crate::demo::build_release();
-    if let Err(e) = crate::demo::build_release_of(&["netwire"]) {
-        eprintln!("xtask bench: netwire does not build now: {e}");
-    }
+    let bin = match &opts.only {
+        // Only what the group runs (the other tools' shipped builds take minutes).
+        Some(t) => {
+            crate::demo::build_release_of(&[t.as_str()])?;
+            crate::demo::release_dir()
+        }
+        None => {
+            let bin = crate::demo::build_release();
+            if let Err(e) = crate::demo::build_release_of(&["ocirun", "netwire"]) {
+                eprintln!("xtask bench: ocirun or netwire does not build now: {e}");
+            }
+            bin
+        }
+    };
     if opts.boot_only {
         print!("{}", boot_section(&bin, &opts));
         return Ok(());
@@ -482,6 +501,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let sandbox = sandbox::prepare(&work)
         .map_err(|e| eprintln!("xtask bench: no seccomp comparison: {e}"))
         .ok();
+    let oci_bundle = match oci::bundle(&bin.join("ocirun"), &work, &rootfs) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            eprintln!("xtask bench: no OCI runtime comparison: {e}");
+            None
+        }
+    };
     // What was just written (the release build, the guest, the initramfs) is flushed before
     // the timing starts, so that its writeback does not land in the first groups' runs.
     util::run(&mut Command::new("sync"))?;
@@ -491,16 +517,34 @@ pub fn run(args: &[String]) -> Result<(), String> {
         holder.as_ref().map(|h| h.target),
         guest.as_deref(),
         linux.as_ref(),
+        oci_bundle.as_deref().map(|b| (work.as_path(), b)),
     );
     groups.extend(sandbox::groups(&bin, &rootfs, sandbox.as_ref()));
+    if let Some(only) = &opts.only {
+        groups.retain(|g| g.tool == only.as_str());
+        if groups.is_empty() {
+            return Err(format!("bench: no group of tool '{only}'"));
+        }
+    }
     // After the build: what other work there is, not ours.
     let load_start = report::load_average();
     let total = groups.len();
     let mut results = Vec::new();
+    let mut cgroup2_hidden = false;
     for (i, g) in groups.iter().enumerate() {
         eprintln!("\nxtask bench [{}/{total}] {}", i + 1, g.title);
+        if g.tool == "ocirun" && !cgroup2_hidden {
+            // For crun; the groups after this one run without the cgroup2 mount too.
+            if let Err(e) = oci::hide_cgroup2() {
+                eprintln!("xtask bench: the OCI runtimes see the cgroup2 mount: {e}");
+            }
+            cgroup2_hidden = true;
+        }
         results.push(run_group(g, &work, opts.quick));
         cleanup_libcgroup_groups();
+        if g.tool == "ocirun" {
+            oci::cleanup(&work);
+        }
     }
     drop(holder);
     eprintln!("\nxtask bench: networking (ping, iperf3) in a sandbox of new namespaces");
@@ -800,6 +844,7 @@ mod tests {
             Some(42),
             Some(Path::new("/g.elf")),
             None,
+            Some((Path::new("/w"), Path::new("/w/oci-bundle"))),
         );
         let titles: Vec<&str> = groups.iter().map(|g| g.title.as_str()).collect();
         for t in [
@@ -825,6 +870,11 @@ mod tests {
         );
         let vm = groups.iter().find(|g| g.tool == "tinyvmm").expect("vm");
         assert_eq!(vm.peers[0].0.expect, guest::QEMU_STATUS);
+        let oci = groups.iter().find(|g| g.tool == "ocirun").expect("ocirun");
+        assert!(oci.peers[0]
+            .0
+            .command_line()
+            .contains("crun --root /w/crun-root run"));
         let cg = groups.iter().find(|g| g.tool == "cgctl").expect("cgctl");
         assert!(cg.peers[0].0.command_line().contains("cgdelete"));
     }

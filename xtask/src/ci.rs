@@ -1,12 +1,12 @@
 //! `cargo xtask ci`: the whole test suite, the same steps on a laptop and in `.ci/run`.
 
-use crate::{demo, deps, early, kernel, nested, rootfs, util};
+use crate::{conformance, demo, deps, early, kernel, nested, rootfs, util};
 
 /// Runs set-up (packages, rootfs, guest kernel), then fmt, clippy, build, the tests (unshare-rs's
 /// also on its shipped build, whose early code is audited first), docs, a
 /// build check of the fuzz targets (offline once `cargo fetch --manifest-path fuzz/Cargo.toml`
-/// has run: fuzz/Cargo.lock pins its crates) and the hardware-KVM lane (the guest-kernel lane
-/// runs among the tests);
+/// has run: fuzz/Cargo.lock pins its crates), the OCI conformance suite against ocirun and the
+/// hardware-KVM lane (the guest-kernel lane runs among the tests);
 /// stops at the first failure and lists, at the end, the tests that skipped for a missing
 /// capability.
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -76,6 +76,9 @@ fn steps(
         )
     });
     tests?;
+    // The OCI runtime conformance suite against ocirun: every test that can pass on this host
+    // must (crun and runc are compared in the recipe's full mode, not here).
+    conformance::run(&["--ci".to_string()])?;
     util::run(
         util::cargo()
             .args(["doc", "--workspace", "--no-deps"])

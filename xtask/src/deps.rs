@@ -40,6 +40,18 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ),
     ("cpio", "initramfs checks"),
     (
+        "golang-go",
+        "builds the OCI conformance suite offline (cargo xtask conformance)",
+    ),
+    (
+        "crun",
+        "the peer of ocirun in the conformance recipe and benchmarks",
+    ),
+    (
+        "runc",
+        "the peer of ocirun in the conformance recipe and benchmarks",
+    ),
+    (
         "strace",
         "tests that check how the tools start (no std runtime start-up, vfork-style children)",
     ),

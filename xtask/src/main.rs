@@ -20,11 +20,11 @@ const USAGE: &str = "\
 Usage: cargo xtask <COMMAND> [ARGS]
 
 Commands:
-  bench [--quick] [--out DIR]
+  bench [--quick] [--out DIR] [--only TOOL]
                 each tool against its peer (hyperfine); writes BENCHMARKS.md, docs/bench.svg
   ci            deps, rootfs, kernel; fmt check, clippy -D warnings, build, cargo test
-                --workspace, cargo doc, fuzz targets check, vmtest, nested
-  conformance [FILTER] [--timeout SECS] [--ocirun-only] [-v]
+                --workspace, conformance --ci, cargo doc, fuzz targets check, vmtest, nested
+  conformance [FILTER] [--timeout SECS] [--ocirun-only | --ci] [-v]
                 the OCI runtime-tools suite against ocirun (and crun, runc where installed)
   demo [--json] a container, a VM and a plain process on this machine, measured side by side
   deps          install (idempotently) the Debian packages tests and benchmarks need
