@@ -68,6 +68,10 @@ pub struct Process {
     pub no_new_privileges: bool,
     /// /proc/PID/oom_score_adj.
     pub oom_score_adj: Option<i32>,
+    /// A pty on stdio, its master sent to `--console-socket` (process.terminal).
+    pub terminal: bool,
+    /// `(height, width)` of that pty (process.consoleSize).
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// The cgroup the container runs in.
@@ -173,7 +177,7 @@ fn present(v: &Value) -> bool {
 }
 
 /// Fields ocirun does not carry out, by JSON pointer, each with the reason given to the user.
-const REFUSED: [(&str, &str); 23] = [
+const REFUSED: [(&str, &str); 21] = [
     ("/process/apparmorProfile", "AppArmor is not implemented"),
     (
         "/process/selinuxLabel",
@@ -196,11 +200,6 @@ const REFUSED: [(&str, &str); 23] = [
         "/process/execCPUAffinity",
         "CPU affinity is not implemented",
     ),
-    (
-        "/process/terminal",
-        "a terminal (--console-socket) is not implemented yet",
-    ),
-    ("/process/consoleSize", "a terminal is not implemented yet"),
     ("/process/commandLine", "a Windows field"),
     ("/process/user/username", "a Windows field"),
     (
@@ -772,7 +771,17 @@ pub fn process_of(p: &oci_spec::runtime::Process) -> Result<Process> {
         rlimits,
         no_new_privileges: p.no_new_privileges().unwrap_or(false),
         oom_score_adj: p.oom_score_adj(),
+        terminal: p.terminal().unwrap_or(false),
+        console_size: p
+            .console_size()
+            .as_ref()
+            .filter(|b| b.height() != 0 && b.width() != 0)
+            .map(|b| (clamp_u16(b.height()), clamp_u16(b.width()))),
     })
+}
+
+fn clamp_u16(v: u64) -> u16 {
+    u16::try_from(v).unwrap_or(u16::MAX)
 }
 
 fn limit(v: i64) -> Limit {

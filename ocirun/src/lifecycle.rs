@@ -27,6 +27,8 @@ pub struct CreateOpts {
     pub no_pivot: bool,
     /// Descriptors 3..3+N stay open for the container.
     pub preserve_fds: u32,
+    /// Where the pty master goes when process.terminal is true.
+    pub console_socket: Option<PathBuf>,
 }
 
 /// Reads, checks and plans a bundle's config for container `id` (no side effects).
@@ -146,6 +148,11 @@ pub fn create(root: &Path, o: &CreateOpts, subreaper: bool) -> Result<libc::pid_
     let mut plan = plan_bundle(&o.id, &bundle, &layout)?;
     plan.root.no_pivot = o.no_pivot;
     plan.preserve_fds = o.preserve_fds;
+    crate::console::check(
+        plan.process.terminal,
+        o.console_socket.as_deref(),
+        if subreaper { "run" } else { "create" },
+    )?;
     {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
@@ -228,6 +235,10 @@ fn create_in<'a>(
     expand_cgroup_mounts(&mut plan.root.mounts, &group);
     let dir_fd = sys::open(dir, libc::O_PATH | libc::O_DIRECTORY)
         .map_err(|e| Error::sys(format!("open({})", dir.display()), e))?;
+    let console = match &o.console_socket {
+        Some(p) => Some(crate::console::connect(p)?),
+        None => None,
+    };
     let (ours, theirs) =
         sys::seqpacket_pair().map_err(|e| Error::sys("socketpair(AF_UNIX, SOCK_SEQPACKET)", e))?;
     if subreaper {
@@ -238,9 +249,10 @@ fn create_in<'a>(
     let a = unsafe { sys::clone_fork(0) }.map_err(|e| Error::sys("fork()", e))?;
     if a == 0 {
         drop(ours);
-        crate::init::intermediate(plan, &theirs, &dir_fd);
+        crate::init::intermediate(plan, &theirs, &dir_fd, console.as_ref());
     }
     drop(theirs);
+    drop(console);
     let first = sys::recv(&ours);
     let _ = sys::waitpid(a);
     let pid = match message(first, "the intermediate process")? {
