@@ -340,10 +340,12 @@ pub fn mount_options(
                     "'remount' makes no sense for a new mount",
                 ))
             }
-            "tmpcopyup" | "idmap" | "ridmap" | "rro" | "rrw" | "rnosuid" | "rsuid" | "rnodev"
-            | "rdev" | "rnoexec" | "rexec" | "rnoatime" | "ratime" | "rrelatime"
-            | "rnorelatime" | "rstrictatime" | "rnostrictatime" | "rnodiratime" | "rdiratime"
-            | "rnosymfollow" | "nosymfollow" | "rsymfollow" | "symfollow" => {
+            // Carried by SpecMount::copy_up (see plan's mounts), only for a tmpfs.
+            "tmpcopyup" => (0, 0),
+            "idmap" | "ridmap" | "rro" | "rrw" | "rnosuid" | "rsuid" | "rnodev" | "rdev"
+            | "rnoexec" | "rexec" | "rnoatime" | "ratime" | "rrelatime" | "rnorelatime"
+            | "rstrictatime" | "rnostrictatime" | "rnodiratime" | "rdiratime" | "rnosymfollow"
+            | "nosymfollow" | "rsymfollow" | "symfollow" => {
                 return Err(Error::unsupported(
                     format!("{label}.options[{i}]"),
                     format!("the mount option '{o}' is not implemented"),
@@ -547,6 +549,13 @@ pub fn plan(
                 "a bind mount needs a source",
             ));
         }
+        let copy_up = m.options().iter().flatten().any(|o| o == "tmpcopyup");
+        if copy_up && (is_bind || fstype.as_deref() != Some("tmpfs")) {
+            return Err(Error::config(
+                format!("{label}.options"),
+                "'tmpcopyup' is for a tmpfs mount",
+            ));
+        }
         mounts.push(SpecMount {
             label,
             destination: m.destination().clone(),
@@ -555,6 +564,7 @@ pub fn plan(
             flags,
             data,
             propagation,
+            copy_up,
         });
     }
     let dev_is_mounted = mounts

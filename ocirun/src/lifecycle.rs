@@ -112,6 +112,7 @@ fn expand_cgroup_mounts(mounts: &mut Vec<SpecMount>, group: &Group<'_>) {
             flags: m.flags & !libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
             data: "mode=755".into(),
             propagation: 0,
+            copy_up: false,
         });
         for h in group.existing() {
             let hier = &group.layout.hierarchies[h];
@@ -127,6 +128,7 @@ fn expand_cgroup_mounts(mounts: &mut Vec<SpecMount>, group: &Group<'_>) {
                 flags: libc::MS_BIND | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | ro,
                 data: String::new(),
                 propagation: 0,
+                copy_up: false,
             });
         }
     }
@@ -413,10 +415,20 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         ));
     }
     let fifo_path = state::dir(root, id).join(state::FIFO);
+    // The pidfd first: opening the fifo lets the init go, and a short program may have exited
+    // and been reaped by its parent (conmon, a shim) before a later pidfd_open.
+    let pidfd = nsenter_rs::sys::pidfd_open(r.pid).map_err(|e| {
+        Error::state(
+            id,
+            format!(
+                "the container's init (pid {}) is gone before start: {}",
+                r.pid,
+                crate::error::errstr(&e)
+            ),
+        )
+    })?;
     let fifo = sys::open(&fifo_path, libc::O_RDONLY | libc::O_NONBLOCK)
         .map_err(|e| Error::sys(format!("open({})", fifo_path.display()), e))?;
-    let pidfd = nsenter_rs::sys::pidfd_open(r.pid)
-        .map_err(|e| Error::sys(format!("pidfd_open({})", r.pid), e))?;
     loop {
         let ready = sys::poll_in(&[&fifo, &pidfd], -1)
             .map_err(|e| Error::sys("poll(exec fifo, pidfd)", e))?
