@@ -404,7 +404,11 @@ fn cap_list(
     field: &str,
     set: &Option<oci_spec::runtime::Capabilities>,
 ) -> Result<Option<Vec<caps::Capability>>> {
-    let Some(set) = set else { return Ok(None) };
+    // A set left out of a given capabilities object is empty, as runc takes it: podman's
+    // --cap-drop ALL writes `"capabilities": {}`.
+    let Some(set) = set else {
+        return Ok(Some(Vec::new()));
+    };
     let mut out = Vec::new();
     for c in set {
         let name = format!("CAP_{c}");
