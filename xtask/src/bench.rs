@@ -3,6 +3,7 @@
 //! BENCHMARKS.md and an SVG chart of start latency per approach (process, container, VM).
 
 pub mod chart;
+pub mod engines;
 pub mod guest;
 pub mod measure;
 pub mod report;
@@ -215,6 +216,7 @@ fn plan(
     target: Option<i32>,
     guest: Option<&Path>,
     linux: Option<&LinuxBoot>,
+    engines: Option<&engines::Lane>,
 ) -> Vec<Group> {
     let ours = |name: &str| bin.join(name).display().to_string();
     let rootfs = rootfs.display().to_string();
@@ -402,6 +404,9 @@ fn plan(
             slow: true,
         });
     }
+    if let Some(lane) = engines {
+        groups.extend(engines::groups(lane, &bin.join("ocirun")));
+    }
     groups
 }
 
@@ -461,6 +466,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
             None
         }
     };
+    let engines = crate::demo::build_release_of(&["ocirun"])
+        .and_then(|()| engines::Lane::start())
+        .map_err(|e| eprintln!("xtask bench: no engines comparison: {e}"))
+        .ok();
     // What was just written (the release build, the guest, the initramfs) is flushed before
     // the timing starts, so that its writeback does not land in the first groups' runs.
     util::run(&mut Command::new("sync"))?;
@@ -470,6 +479,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         holder.as_ref().map(|h| h.target),
         guest.as_deref(),
         linux.as_ref(),
+        engines.as_ref(),
     );
     // After the build: what other work there is, not ours.
     let load_start = report::load_average();
@@ -481,6 +491,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         cleanup_libcgroup_groups();
     }
     drop(holder);
+    drop(engines);
     let split = guest
         .as_deref()
         .map(|g| tinyvmm_split(&bin.join("tinyvmm"), g))
@@ -748,6 +759,7 @@ mod tests {
             Path::new("/r"),
             Some(42),
             Some(Path::new("/g.elf")),
+            None,
             None,
         );
         let titles: Vec<&str> = groups.iter().map(|g| g.title.as_str()).collect();

@@ -546,12 +546,13 @@ fn podman_tty(p: &Podman) -> Result<(), String> {
 }
 
 /// containerd's process in the lane, stopped (by pid) on drop.
-struct Containerd {
+pub struct Containerd {
     child: std::process::Child,
 }
 
 impl Containerd {
-    fn start(config: &Path, log: &Path) -> Result<Containerd, String> {
+    /// Starts containerd with `config`, its output to `log`, and waits for its socket.
+    pub fn start(config: &Path, log: &Path) -> Result<Containerd, String> {
         std::fs::create_dir_all("/run/microtools-containerd").map_err(|e| e.to_string())?;
         let log = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
         let err = log.try_clone().map_err(|e| e.to_string())?;
@@ -932,7 +933,7 @@ fn inside(lanes: &[String], dir: &Path, ocirun: &Path) -> Result<Vec<Verdict>, S
 }
 
 /// The lane's cgroups left in any hierarchy (deepest first), after removing the empty ones.
-fn sweep_cgroups() -> Vec<PathBuf> {
+pub fn sweep_cgroups() -> Vec<PathBuf> {
     let mut left = Vec::new();
     for m in conventions::mountinfo::read_self().unwrap_or_default() {
         if m.fstype != "cgroup" && m.fstype != "cgroup2" {
@@ -961,6 +962,16 @@ fn collect_dirs(d: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The namespace files bound somewhere in our mount namespace (an engine's netns files).
+fn nsfs_mounts() -> Vec<String> {
+    conventions::mountinfo::read_self()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.fstype == "nsfs")
+        .map(|m| m.mount_point.to_string())
+        .collect()
+}
+
 /// Processes still in mount namespace `ino`.
 fn processes_in_ns(ino: u64) -> Vec<String> {
     let mut v = Vec::new();
@@ -986,6 +997,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
         match a.as_str() {
             "podman" | "containerd" | "cri" => lanes.push(a.clone()),
             "--inside" => inner_dir = Some(PathBuf::from(it.next().ok_or(USAGE)?)),
+            // The bench's namespace holder (bench::engines).
+            "--hold" => {
+                let dir = PathBuf::from(it.next().ok_or(USAGE)?);
+                return crate::bench::engines::hold(&dir);
+            }
             "-v" | "--verbose" => {}
             _ => return Err(USAGE.to_string()),
         }
@@ -1018,6 +1034,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("microtools-engines-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let nsfs_before = nsfs_mounts();
     let start = Instant::now();
     let mut inner = Command::new("unshare");
     inner
@@ -1077,6 +1094,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
     results.push((
         "nothing left: no process in the lane's mount namespace".into(),
         (!in_ns.is_empty()).then(|| format!("still there: {}", in_ns.join(", "))),
+    ));
+    let new_nsfs: Vec<String> = nsfs_mounts()
+        .into_iter()
+        .filter(|m| !nsfs_before.contains(m))
+        .collect();
+    results.push((
+        "nothing left: no nsfs mount in the host's mount namespace".into(),
+        (!new_nsfs.is_empty()).then(|| format!("new: {}", new_nsfs.join(", "))),
     ));
     let left = sweep_cgroups();
     results.push((
