@@ -146,10 +146,12 @@ pub fn recv_fd(sock: RawFd) -> io::Result<(OwnedFd, String)> {
     // SAFETY: the kernel filled `msg`; CMSG_FIRSTHDR checks msg_controllen and returns null when
     // no header came.
     let c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-    // SAFETY: a non-null `c` points at a header inside `cbuf`.
-    if c.is_null()
-        || unsafe { (*c).cmsg_level != libc::SOL_SOCKET || (*c).cmsg_type != libc::SCM_RIGHTS }
-    {
+    let rights = !c.is_null() && {
+        // SAFETY: a non-null `c` points at a header inside `cbuf`.
+        let (level, kind) = unsafe { ((*c).cmsg_level, (*c).cmsg_type) };
+        level == libc::SOL_SOCKET && kind == libc::SCM_RIGHTS
+    };
+    if !rights {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "no descriptor came with the message",
