@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::{rootfs, util};
 
-const USAGE: &str = "usage: cargo xtask engines [podman] [containerd] [cri] [-v]";
+const USAGE: &str = "usage: cargo xtask engines [podman] [containerd] [cri]";
 
 /// The image `podman import` makes of the busybox rootfs.
 pub const IMAGE: &str = "localhost/microtools-busybox";
@@ -23,6 +23,16 @@ pub const CGROUP_PARENT: &str = "microtools-engines";
 pub const CTR_SOCK: &str = "/run/microtools-containerd/containerd.sock";
 /// containerd's namespace for the lane's containers.
 pub const CTR_NS: &str = "microtools";
+/// podman's storage, a tmpfs in the lanes.
+const MOUNT_POINT: &str = "/var/lib/containers";
+/// The environment variable naming (by inode) the mount namespace the recipe started in.
+pub const OUTER_NS: &str = "MICROTOOLS_ENGINES_OUTER_NS";
+
+/// This process's mount namespace inode.
+pub fn mnt_ns() -> Option<u64> {
+    std::fs::metadata("/proc/self/ns/mnt").ok().map(|m| m.ino())
+}
+
 /// The PATH the containerd lane's containers get.
 const PATH: &str = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
 /// Every command's bound (a hang guard, not a timing).
@@ -834,6 +844,18 @@ fn cri_lane(ocirun: &Path, dir: &Path) -> Vec<Verdict> {
 /// Prepares the lane's namespace: tmpfs on /run and /var/lib/containers, the cgroup2 mount
 /// hidden (crun refuses the hybrid layout with it), podman's files, the imported image.
 pub fn prepare(dir: &Path, rootfs: &Path) -> Result<(), String> {
+    // Never the caller's mounts: --inside and --hold only run in the namespace that
+    // `unshare -m` made for them, which differs from the one the recipe recorded.
+    let ours = mnt_ns();
+    let outer = std::env::var(OUTER_NS)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok());
+    if ours.is_none() || outer.is_none() || ours == outer {
+        return Err(format!(
+            "the engine lanes mount tmpfs on /run: refused outside the mount namespace `cargo \
+             xtask engines` makes for them ({OUTER_NS} must name another namespace)"
+        ));
+    }
     for m in ["/run", "/var/lib/containers"] {
         std::fs::create_dir_all(m).map_err(|e| format!("mkdir {m}: {e}"))?;
         util::run(Command::new("mount").args(["-t", "tmpfs", "tmpfs", m]))?;
@@ -1002,7 +1024,6 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 let dir = PathBuf::from(it.next().ok_or(USAGE)?);
                 return crate::bench::engines::hold(&dir);
             }
-            "-v" | "--verbose" => {}
             _ => return Err(USAGE.to_string()),
         }
     }
@@ -1035,6 +1056,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let nsfs_before = nsfs_mounts();
+    // The tmpfs's mount point is made on the real filesystem: removed again if it was ours.
+    let made_var = !Path::new(MOUNT_POINT).exists();
     let start = Instant::now();
     let mut inner = Command::new("unshare");
     inner
@@ -1044,6 +1067,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .args(&lanes)
         .arg("--inside")
         .arg(&dir)
+        .env(OUTER_NS, mnt_ns().unwrap_or(0).to_string())
         .stdin(Stdio::null());
     let mut child = inner
         .spawn()
@@ -1108,6 +1132,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         format!("nothing left: no cgroup under {CGROUP_PARENT}/ that could not be removed"),
         (!left.is_empty()).then(|| format!("{left:?}")),
     ));
+    if made_var {
+        let _ = std::fs::remove_dir(MOUNT_POINT);
+    }
     let _ = std::fs::remove_dir_all(&dir);
     results.push((
         "nothing left: the lane's temp dir".into(),

@@ -49,3 +49,37 @@ fn podman_and_containerd_drive_ocirun_and_leave_nothing() {
         count("PASS containerd/crun: ")
     );
 }
+
+/// The lane's inner modes mount tmpfs on /run: they refuse to run unless the recipe started
+/// them in a mount namespace other than its own. Probed inside a private mount namespace, so
+/// that a broken guard could not reach the host's mounts.
+#[test]
+fn the_inner_modes_refuse_the_callers_mount_namespace() {
+    require!(Cap::Root);
+    let dir = std::env::temp_dir().join(testcaps::unique_name("engines-guard"));
+    let want = "xtask: the engine lanes mount tmpfs on /run: refused outside the mount namespace \
+                `cargo xtask engines` makes for them (MICROTOOLS_ENGINES_OUTER_NS must name \
+                another namespace)\n";
+    for mode in ["--inside", "--hold"] {
+        // No namespace named, and then the very namespace the mode runs in.
+        for same in [false, true] {
+            let script = if same {
+                "MICROTOOLS_ENGINES_OUTER_NS=$(stat -L -c %i /proc/self/ns/mnt) exec \"$@\""
+            } else {
+                "exec \"$@\""
+            };
+            let out = testcaps::run(
+                Command::new("unshare")
+                    .args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
+                    .arg(env!("CARGO_BIN_EXE_xtask"))
+                    .args(["engines", mode])
+                    .arg(&dir)
+                    .env_remove("MICROTOOLS_ENGINES_OUTER_NS"),
+                Duration::from_secs(60),
+            );
+            assert_eq!(out.code, Some(1), "{mode} same={same}: {out:?}");
+            assert_eq!(out.stderr, want, "{mode} same={same}");
+        }
+    }
+    assert!(!dir.exists());
+}

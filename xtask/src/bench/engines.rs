@@ -38,6 +38,10 @@ impl Lane {
             .arg(exe)
             .args(["engines", "--hold"])
             .arg(&dir)
+            .env(
+                engines::OUTER_NS,
+                engines::mnt_ns().unwrap_or(0).to_string(),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
