@@ -110,6 +110,9 @@ pub fn podman_files(run_dir: &Path) -> Vec<(&'static str, String)> {
                  default_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]\n\
                  netns = \"none\"\n\
                  log_driver = \"k8s-file\"\n\
+                 [network]\n\
+                 # Not /etc/containers/networks: podman writes its lock there.\n\
+                 network_config_dir = \"{run}/networks\"\n\
                  [engine]\n\
                  cgroup_manager = \"cgroupfs\"\n\
                  events_logger = \"file\"\n\
@@ -994,6 +997,33 @@ fn nsfs_mounts() -> Vec<String> {
         .collect()
 }
 
+/// Every entry under the host's engine config dirs with its mtime, which the lanes must not
+/// touch (their config is in a temp dir).
+fn host_config_files() -> Vec<String> {
+    fn walk(d: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let p = e.path();
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            out.push(format!(
+                "{} {}",
+                p.display(),
+                m.mtime_nsec() + m.mtime() * 1_000_000_000
+            ));
+            if m.is_dir() {
+                walk(&p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for d in ["/etc/containers", "/etc/cni"] {
+        walk(Path::new(d), &mut out);
+    }
+    out.sort();
+    out
+}
+
 /// Processes still in mount namespace `ino`.
 fn processes_in_ns(ino: u64) -> Vec<String> {
     let mut v = Vec::new();
@@ -1056,6 +1086,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let nsfs_before = nsfs_mounts();
+    let etc_before = host_config_files();
     // The tmpfs's mount point is made on the real filesystem: removed again if it was ours.
     let made_var = !Path::new(MOUNT_POINT).exists();
     let start = Instant::now();
@@ -1127,6 +1158,18 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "nothing left: no nsfs mount in the host's mount namespace".into(),
         (!new_nsfs.is_empty()).then(|| format!("new: {}", new_nsfs.join(", "))),
     ));
+    let etc_after = host_config_files();
+    results.push((
+        "nothing left: the host's /etc/containers and /etc/cni are as they were".into(),
+        (etc_after != etc_before).then(|| {
+            let changed: Vec<&String> = etc_after
+                .iter()
+                .filter(|e| !etc_before.contains(e))
+                .chain(etc_before.iter().filter(|e| !etc_after.contains(e)))
+                .collect();
+            format!("changed: {changed:?}")
+        }),
+    ));
     let left = sweep_cgroups();
     results.push((
         format!("nothing left: no cgroup under {CGROUP_PARENT}/ that could not be removed"),
@@ -1186,6 +1229,7 @@ mod tests {
         assert!(conf.contains("default_ulimits = [\"nofile=1024:1024\""));
         assert!(conf.contains("cgroup_manager = \"cgroupfs\""));
         assert!(conf.contains("tmp_dir = \"/run/x\""));
+        assert!(conf.contains("network_config_dir = \"/run/x/networks\""));
         assert!(f[1]
             .1
             .contains("graphroot = \"/var/lib/containers/storage\""));

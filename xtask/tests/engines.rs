@@ -28,6 +28,7 @@ fn podman_and_containerd_drive_ocirun_and_leave_nothing() {
         "PASS nothing left: no process in the lane's mount namespace",
         "PASS nothing left: no cgroup under microtools-engines/ that could not be removed",
         "PASS nothing left: no nsfs mount in the host's mount namespace",
+        "PASS nothing left: the host's /etc/containers and /etc/cni are as they were",
     ] {
         assert!(lines.contains(&must), "no {must:?} in:\n{}", out.stdout);
     }
