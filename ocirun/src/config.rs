@@ -68,6 +68,10 @@ pub struct Process {
     pub no_new_privileges: bool,
     /// /proc/PID/oom_score_adj.
     pub oom_score_adj: Option<i32>,
+    /// A pty on stdio, its master sent to `--console-socket` (process.terminal).
+    pub terminal: bool,
+    /// `(height, width)` of that pty (process.consoleSize).
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// The cgroup the container runs in.
@@ -175,7 +179,7 @@ fn present(v: &Value) -> bool {
 }
 
 /// Fields ocirun does not carry out, by JSON pointer, each with the reason given to the user.
-const REFUSED: [(&str, &str); 21] = [
+const REFUSED: [(&str, &str); 19] = [
     ("/process/apparmorProfile", "AppArmor is not implemented"),
     ("/linux/intelRdt", "Intel RDT is not implemented"),
     ("/linux/personality", "personality(2) is not implemented"),
@@ -193,11 +197,6 @@ const REFUSED: [(&str, &str); 21] = [
         "/process/execCPUAffinity",
         "CPU affinity is not implemented",
     ),
-    (
-        "/process/terminal",
-        "a terminal (--console-socket) is not implemented yet",
-    ),
-    ("/process/consoleSize", "a terminal is not implemented yet"),
     ("/process/commandLine", "a Windows field"),
     ("/process/user/username", "a Windows field"),
     (
@@ -361,10 +360,12 @@ pub fn mount_options(
                     "'remount' makes no sense for a new mount",
                 ))
             }
-            "tmpcopyup" | "idmap" | "ridmap" | "rro" | "rrw" | "rnosuid" | "rsuid" | "rnodev"
-            | "rdev" | "rnoexec" | "rexec" | "rnoatime" | "ratime" | "rrelatime"
-            | "rnorelatime" | "rstrictatime" | "rnostrictatime" | "rnodiratime" | "rdiratime"
-            | "rnosymfollow" | "nosymfollow" | "rsymfollow" | "symfollow" => {
+            // Carried by SpecMount::copy_up (see plan's mounts), only for a tmpfs.
+            "tmpcopyup" => (0, 0),
+            "idmap" | "ridmap" | "rro" | "rrw" | "rnosuid" | "rsuid" | "rnodev" | "rdev"
+            | "rnoexec" | "rexec" | "rnoatime" | "ratime" | "rrelatime" | "rnorelatime"
+            | "rstrictatime" | "rnostrictatime" | "rnodiratime" | "rdiratime" | "rnosymfollow"
+            | "nosymfollow" | "rsymfollow" | "symfollow" => {
                 return Err(Error::unsupported(
                     format!("{label}.options[{i}]"),
                     format!("the mount option '{o}' is not implemented"),
@@ -423,7 +424,11 @@ fn cap_list(
     field: &str,
     set: &Option<oci_spec::runtime::Capabilities>,
 ) -> Result<Option<Vec<privs::Capability>>> {
-    let Some(set) = set else { return Ok(None) };
+    // A set left out of a given capabilities object is empty, as runc takes it: podman's
+    // --cap-drop ALL writes `"capabilities": {}`.
+    let Some(set) = set else {
+        return Ok(Some(Vec::new()));
+    };
     let names: Vec<String> = set.iter().map(|c| format!("CAP_{c}")).collect();
     let mut out: Vec<privs::Capability> = privs::caps::parse_oci_list(&names)
         .map_err(|e| Error::unsupported(format!("process.capabilities.{field}"), e.to_string()))?
@@ -556,6 +561,13 @@ pub fn plan(
                 "a bind mount needs a source",
             ));
         }
+        let copy_up = m.options().iter().flatten().any(|o| o == "tmpcopyup");
+        if copy_up && (is_bind || fstype.as_deref() != Some("tmpfs")) {
+            return Err(Error::config(
+                format!("{label}.options"),
+                "'tmpcopyup' is for a tmpfs mount",
+            ));
+        }
         mounts.push(SpecMount {
             label,
             destination: m.destination().clone(),
@@ -564,6 +576,7 @@ pub fn plan(
             flags,
             data,
             propagation,
+            copy_up,
         });
     }
     let dev_is_mounted = mounts
@@ -784,7 +797,17 @@ pub fn process_of(p: &oci_spec::runtime::Process) -> Result<Process> {
         rlimits,
         no_new_privileges: p.no_new_privileges().unwrap_or(false),
         oom_score_adj: p.oom_score_adj(),
+        terminal: p.terminal().unwrap_or(false),
+        console_size: p
+            .console_size()
+            .as_ref()
+            .filter(|b| b.height() != 0 && b.width() != 0)
+            .map(|b| (clamp_u16(b.height()), clamp_u16(b.width()))),
     })
+}
+
+fn clamp_u16(v: u64) -> u16 {
+    u16::try_from(v).unwrap_or(u16::MAX)
 }
 
 fn limit(v: i64) -> Limit {

@@ -30,6 +30,10 @@ pub struct ExecOpts {
     pub env: Vec<String>,
     /// `UID[:GID]`.
     pub user: Option<String>,
+    /// A pty (as process.terminal).
+    pub tty: bool,
+    /// Where its master goes.
+    pub console_socket: Option<PathBuf>,
 }
 
 /// The process an exec runs, checked: the file's, or the config's with argv and the flags.
@@ -104,6 +108,7 @@ pub fn process(bundle: &Path, o: &ExecOpts) -> Result<(Process, Option<privs::se
             p.gid = num(g)?;
         }
     }
+    p.terminal |= o.tty;
     Ok((p, seccomp))
 }
 
@@ -119,6 +124,11 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<Option<conventions::e
         ));
     }
     let (p, seccomp) = process(&r.bundle, o)?;
+    crate::console::check(p.terminal, o.console_socket.as_deref(), "exec")?;
+    let console = match &o.console_socket {
+        Some(path) => Some(crate::console::connect(path)?),
+        None => None,
+    };
     // Every namespace of the init that is not ours, files opened before the first join.
     let mut joins = Vec::new();
     for kind in conventions::ns::ALL {
@@ -146,9 +156,10 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<Option<conventions::e
     let a = unsafe { sys::clone_fork(0) }.map_err(|e| Error::sys("fork()", e))?;
     if a == 0 {
         drop(ours);
-        child(&joins, &p, seccomp.as_ref(), &theirs);
+        child(&joins, &p, seccomp.as_ref(), &theirs, console.as_ref());
     }
     drop(theirs);
+    drop(console);
     let first = sys::recv(&ours);
     let _ = sys::waitpid(a);
     let m = first.map_err(|e| Error::sys("reading from the exec'd process", e))?;
@@ -195,6 +206,7 @@ fn child(
     p: &Process,
     seccomp: Option<&privs::seccomp::Bpf>,
     sock: &std::os::fd::OwnedFd,
+    console: Option<&std::os::fd::OwnedFd>,
 ) -> ! {
     let fail = |msg: String| -> ! {
         let _ = sys::send(sock, format!("error {msg}").as_bytes());
@@ -221,6 +233,11 @@ fn child(
     match sys::recv(sock) {
         Ok(m) if m == b"go" => {}
         _ => sys::exit_now(1),
+    }
+    if let (true, Some(c)) = (p.terminal, console) {
+        if let Err(e) = crate::console::take_terminal(c, p.console_size, false) {
+            fail(e.to_string());
+        }
     }
     let argv = match crate::init::process(p, seccomp, 0) {
         Ok(a) => a,

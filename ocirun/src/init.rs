@@ -12,9 +12,14 @@ use crate::sys;
 
 /// Runs in the forked intermediate process: joins the namespaces given by path, makes a time
 /// namespace if asked, clones the init with the other new namespaces, sends its pid and exits.
-pub fn intermediate(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd) -> ! {
+pub fn intermediate(
+    plan: &Plan,
+    sock: &OwnedFd,
+    state_dir: &OwnedFd,
+    console: Option<&OwnedFd>,
+) -> ! {
     let pid = match join_and_clone(plan) {
-        Ok(0) => init(plan, sock, state_dir),
+        Ok(0) => init(plan, sock, state_dir, console),
         Ok(pid) => pid,
         Err(e) => {
             let _ = sys::send(sock, format!("error {e}").as_bytes());
@@ -115,6 +120,7 @@ pub unsafe fn clone_init(
     sock: &OwnedFd,
     runtime_end: &OwnedFd,
     state_dir: &OwnedFd,
+    console: Option<&OwnedFd>,
 ) -> Result<libc::pid_t> {
     // SAFETY: the caller is single-threaded.
     match unsafe { clone_with(plan.new_flags()) }? {
@@ -123,7 +129,7 @@ pub unsafe fn clone_init(
             // SAFETY: closing a descriptor of this copy of the process; the OwnedFd is never
             // dropped here (init does not return).
             unsafe { libc::close(std::os::fd::AsRawFd::as_raw_fd(runtime_end)) };
-            init(plan, sock, state_dir)
+            init(plan, sock, state_dir, console)
         }
         pid => Ok(pid),
     }
@@ -131,7 +137,7 @@ pub unsafe fn clone_init(
 
 /// The init: waits for the parent's go (maps written, cgroup joined), sets everything up,
 /// reports ready, blocks on the exec fifo, execs. Never returns.
-fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd) -> ! {
+fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd, console: Option<&OwnedFd>) -> ! {
     // `go STATE` waits on the exec fifo for `start`; `run STATE` (ocirun run) execs at once.
     let (hook_state, wait_for_start): (serde_json::Value, bool) = match sys::recv(sock) {
         Ok(m) if m.starts_with(b"go ") => {
@@ -142,7 +148,7 @@ fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd) -> ! {
         }
         _ => sys::exit_now(1),
     };
-    let argv = match setup(plan, &hook_state) {
+    let argv = match setup(plan, &hook_state, console) {
         Ok(argv) => argv,
         Err(e) => {
             let _ = sys::send(sock, format!("error {e}").as_bytes());
@@ -197,7 +203,11 @@ fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd) -> ! {
     sys::exit_now(code)
 }
 
-fn setup(plan: &Plan, hook_state: &serde_json::Value) -> Result<Vec<OsString>> {
+fn setup(
+    plan: &Plan,
+    hook_state: &serde_json::Value,
+    console: Option<&OwnedFd>,
+) -> Result<Vec<OsString>> {
     if plan.new_flags() & libc::CLONE_NEWUSER != 0 && plan.uid_map.iter().any(|r| r.inner == 0) {
         // Root of the new user namespace, so that the set-up's files are owned by it.
         conventions::ids::switch_to(Some(0), Some(0), false).map_err(Error::Init)?;
@@ -224,6 +234,10 @@ fn setup(plan: &Plan, hook_state: &serde_json::Value) -> Result<Vec<OsString>> {
     // In the container's namespaces, while the runtime's paths still resolve.
     crate::hooks::run(&plan.hooks.create_container, hook_state)?;
     pivot::spec::setup("ocirun", &plan.root)?;
+    // In the new root, so that the pty is the container's devpts's.
+    if let (true, Some(sock)) = (plan.process.terminal, console) {
+        crate::console::take_terminal(sock, plan.process.console_size, true)?;
+    }
     process(&plan.process, plan.seccomp.as_ref(), plan.preserve_fds)
 }
 

@@ -10,9 +10,11 @@
 //! - [`state`]: the state directory and the status.
 //! - [`log`]: stderr and `--log` in text or JSON lines.
 //! - [`seccomp`]: linux.seccomp compiled by privs (libseccomp).
+//! - [`console`]: process.terminal's pty and `--console-socket`.
 //! - [`defaults`]: `spec` and `features`.
 
 pub mod config;
+pub mod console;
 pub mod defaults;
 pub mod error;
 pub mod events;
@@ -85,7 +87,7 @@ pub struct CreateArgs {
     /// Write the init's host pid to FILE.
     #[arg(long = "pid-file", value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
-    /// A socket to send a pty master to (not supported yet: an error).
+    /// An AF_UNIX socket the pty master is sent to (with process.terminal).
     #[arg(long = "console-socket", value_name = "PATH")]
     pub console_socket: Option<PathBuf>,
     /// MS_MOVE and chroot instead of pivot_root (for a ramfs root).
@@ -195,10 +197,10 @@ pub enum Command {
         /// Run as user id UID, or UID:GID.
         #[arg(short = 'u', long, value_name = "UID[:GID]")]
         user: Option<String>,
-        /// A terminal (not supported yet: an error).
+        /// A pty for the process (its master goes to --console-socket).
         #[arg(short = 't', long)]
         tty: bool,
-        /// A socket for the pty master (not supported yet: an error).
+        /// An AF_UNIX socket the pty master is sent to.
         #[arg(long = "console-socket", value_name = "PATH")]
         console_socket: Option<PathBuf>,
         /// The container id.
@@ -333,17 +335,13 @@ fn flush() {
 }
 
 fn create_opts(a: &CreateArgs) -> Result<CreateOpts> {
-    if a.console_socket.is_some() {
-        return Err(Error::Usage(
-            "--console-socket: a terminal (process.terminal) is not implemented yet".into(),
-        ));
-    }
     Ok(CreateOpts {
         id: a.id.clone(),
         bundle: a.bundle.clone(),
         pid_file: a.pid_file.clone(),
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
+        console_socket: a.console_socket.clone(),
     })
 }
 
@@ -401,11 +399,6 @@ fn dispatch(cli: &Cli, log: &mut log::Log, tool: &str) -> Result<Exit> {
             id,
             command,
         } => {
-            if *tty || console_socket.is_some() {
-                return Err(Error::Usage(
-                    "--tty/--console-socket: a terminal is not implemented yet".into(),
-                ));
-            }
             if process.is_some() && !command.is_empty() {
                 return Err(Error::Usage(
                     "give either --process FILE or a COMMAND, not both".into(),
@@ -419,6 +412,8 @@ fn dispatch(cli: &Cli, log: &mut log::Log, tool: &str) -> Result<Exit> {
                 cwd: cwd.clone(),
                 env: env.clone(),
                 user: user.clone(),
+                tty: *tty,
+                console_socket: console_socket.clone(),
             };
             if let Some(outcome) = exec::exec(root, id, &o)? {
                 return Ok(Exit::Child(outcome));

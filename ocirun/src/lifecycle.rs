@@ -38,6 +38,8 @@ pub struct CreateOpts {
     pub no_pivot: bool,
     /// Descriptors 3..3+N stay open for the container.
     pub preserve_fds: u32,
+    /// Where the pty master goes when process.terminal is true.
+    pub console_socket: Option<PathBuf>,
 }
 
 /// Reads, checks and plans a bundle's config for container `id` (no side effects).
@@ -122,6 +124,7 @@ fn expand_cgroup_mounts(mounts: &mut Vec<SpecMount>, group: &Group<'_>) {
             flags: m.flags & !libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
             data: "mode=755".into(),
             propagation: 0,
+            copy_up: false,
         });
         for h in group.existing() {
             let hier = &group.layout.hierarchies[h];
@@ -137,6 +140,7 @@ fn expand_cgroup_mounts(mounts: &mut Vec<SpecMount>, group: &Group<'_>) {
                 flags: libc::MS_BIND | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | ro,
                 data: String::new(),
                 propagation: 0,
+                copy_up: false,
             });
         }
     }
@@ -181,6 +185,11 @@ fn create_as(root: &Path, o: &CreateOpts, subreaper: bool, immediate: bool) -> R
         })?;
     }
     plan.preserve_fds = o.preserve_fds;
+    crate::console::check(
+        plan.process.terminal,
+        o.console_socket.as_deref(),
+        if subreaper { "run" } else { "create" },
+    )?;
     {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
@@ -269,6 +278,10 @@ fn create_in<'a>(
     expand_cgroup_mounts(&mut plan.root.mounts, &group);
     let dir_fd = sys::open(dir, libc::O_PATH | libc::O_DIRECTORY)
         .map_err(|e| Error::sys(format!("open({})", dir.display()), e))?;
+    let console = match &o.console_socket {
+        Some(p) => Some(crate::console::connect(p)?),
+        None => None,
+    };
     let (ours, theirs) =
         sys::seqpacket_pair().map_err(|e| Error::sys("socketpair(AF_UNIX, SOCK_SEQPACKET)", e))?;
     if subreaper {
@@ -277,17 +290,20 @@ fn create_in<'a>(
     }
     let pid = if crate::init::direct(plan) {
         // SAFETY: ocirun is single-threaded.
-        let pid = unsafe { crate::init::clone_init(plan, &theirs, &ours, &dir_fd) }?;
+        let pid =
+            unsafe { crate::init::clone_init(plan, &theirs, &ours, &dir_fd, console.as_ref()) }?;
         drop(theirs);
+        drop(console);
         pid
     } else {
         // SAFETY: ocirun is single-threaded.
         let a = unsafe { sys::clone_fork(0) }.map_err(|e| Error::sys("fork()", e))?;
         if a == 0 {
             drop(ours);
-            crate::init::intermediate(plan, &theirs, &dir_fd);
+            crate::init::intermediate(plan, &theirs, &dir_fd, console.as_ref());
         }
         drop(theirs);
+        drop(console);
         let first = sys::recv(&ours);
         let _ = sys::waitpid(a);
         match message(first, "the intermediate process")? {
@@ -450,10 +466,20 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         ));
     }
     let fifo_path = state::dir(root, id).join(state::FIFO);
+    // The pidfd first: opening the fifo lets the init go, and a short program may have exited
+    // and been reaped by its parent (conmon, a shim) before a later pidfd_open.
+    let pidfd = nsenter_rs::sys::pidfd_open(r.pid).map_err(|e| {
+        Error::state(
+            id,
+            format!(
+                "the container's init (pid {}) is gone before start: {}",
+                r.pid,
+                crate::error::errstr(&e)
+            ),
+        )
+    })?;
     let fifo = sys::open(&fifo_path, libc::O_RDONLY | libc::O_NONBLOCK)
         .map_err(|e| Error::sys(format!("open({})", fifo_path.display()), e))?;
-    let pidfd = nsenter_rs::sys::pidfd_open(r.pid)
-        .map_err(|e| Error::sys(format!("pidfd_open({})", r.pid), e))?;
     loop {
         let ready = sys::poll_in(&[&fifo, &pidfd], -1)
             .map_err(|e| Error::sys("poll(exec fifo, pidfd)", e))?

@@ -122,9 +122,10 @@ fn exec_failures_are_one_line() {
     );
     let out = env.ocirun(&["exec", "--tty", "x4", "sh"]);
     assert_eq!(out.code, Some(1));
-    assert!(
-        out.stderr.contains("a terminal is not implemented yet"),
-        "{out:?}"
+    assert_eq!(
+        out.stderr,
+        "ocirun: exec: process.terminal is true but no --console-socket was given (ocirun hands \
+         the pty master to the caller; give --console-socket PATH)\n"
     );
     let pf = env.dir.join("bad.json");
     std::fs::write(&pf, r#"{"args": "sh", "cwd": "/"}"#).unwrap();

@@ -11,6 +11,7 @@
 
 pub mod apply;
 pub mod compat;
+pub mod copyup;
 pub mod error;
 pub mod hostns;
 pub mod mountinfo;

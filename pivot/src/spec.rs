@@ -31,6 +31,8 @@ pub struct SpecMount {
     /// `MS_SHARED`/`MS_SLAVE`/`MS_PRIVATE`/`MS_UNBINDABLE` (with `MS_REC`) applied afterwards; 0
     /// for none.
     pub propagation: libc::c_ulong,
+    /// A tmpfs that gets a copy of what the directory held before (OCI `tmpcopyup`).
+    pub copy_up: bool,
 }
 
 /// A device node to create (or, in a user namespace, to bind from the host).
@@ -287,6 +289,16 @@ impl Inside<'_> {
                 .source
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(m.fstype.as_deref().unwrap_or("none")));
+            // The covered directory stays reachable through this descriptor once the tmpfs is
+            // on top.
+            let below = if m.copy_up {
+                Some(
+                    sys::open(&fd_path(&t.fd), libc::O_RDONLY | libc::O_DIRECTORY)
+                        .map_err(|e| fail(e, "open (tmpcopyup)"))?,
+                )
+            } else {
+                None
+            };
             sys::mount(
                 Some(&src),
                 &fd_path(&t.fd),
@@ -295,6 +307,11 @@ impl Inside<'_> {
                 data,
             )
             .map_err(|e| fail(e, &format!("mount({what})")))?;
+            if let Some(below) = below {
+                let top = self.resolve(&m.destination, Create::No)?;
+                crate::copyup::copy_tree(&fd_path(&below), &fd_path(&top.fd))
+                    .map_err(|e| fail(e, "copying the directory's files up (tmpcopyup)"))?;
+            }
         }
         if m.propagation != 0 {
             let top = self.resolve(&m.destination, Create::No)?;

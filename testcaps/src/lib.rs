@@ -38,10 +38,13 @@ pub enum Cap {
     CgroupV1,
     /// memory and pids are on cgroup v2 (a pure v2 host, or a hybrid one that moved them).
     CgroupV2,
+    /// The container engines of `cargo xtask engines` are installed: podman, conmon, crun,
+    /// containerd and ctr on PATH.
+    Engines,
 }
 
 /// Every capability, with the name `MICROTOOLS_REQUIRE` uses for it.
-pub const ALL: [(Cap, &str); 10] = [
+pub const ALL: [(Cap, &str); 11] = [
     (Cap::Root, "root"),
     (Cap::Userns, "userns"),
     (Cap::Kvm, "kvm"),
@@ -52,6 +55,7 @@ pub const ALL: [(Cap, &str); 10] = [
     (Cap::Cgroup, "cgroup"),
     (Cap::CgroupV1, "cgroupv1"),
     (Cap::CgroupV2, "cgroupv2"),
+    (Cap::Engines, "engines"),
 ];
 
 impl Cap {
@@ -139,6 +143,20 @@ pub fn check(cap: Cap) -> Result<(), String> {
             )
         }
         Cap::Cgroup | Cap::CgroupV1 | Cap::CgroupV2 => check_cgroup(cap),
+        Cap::Engines => {
+            let missing: Vec<&str> = ["podman", "conmon", "crun", "containerd", "ctr"]
+                .into_iter()
+                .filter(|t| find_in_path(t).is_none())
+                .collect();
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "not on PATH: {} (run `cargo xtask deps`)",
+                    missing.join(", ")
+                ))
+            }
+        }
         Cap::Rootfs => {
             let root = rootfs();
             if root.join("bin/busybox").is_file() {

@@ -4,6 +4,7 @@
 
 pub mod boot;
 pub mod chart;
+pub mod engines;
 pub mod guest;
 pub mod measure;
 pub mod net;
@@ -232,6 +233,7 @@ fn plan(
     guest: Option<&Path>,
     linux: Option<&LinuxBoot>,
     oci_bundle: Option<(&Path, &Path)>,
+    engines: Option<&engines::Lane>,
 ) -> Vec<Group> {
     let ours = |name: &str| bin.join(name).display().to_string();
     let rootfs = rootfs.display().to_string();
@@ -422,6 +424,9 @@ fn plan(
             slow: true,
         });
     }
+    if let Some(lane) = engines {
+        groups.extend(engines::groups(lane, &bin.join("ocirun")));
+    }
     groups
 }
 
@@ -508,6 +513,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
             None
         }
     };
+    let engines = crate::demo::build_release_of(&["ocirun"])
+        .and_then(|()| engines::Lane::start())
+        .map_err(|e| eprintln!("xtask bench: no engines comparison: {e}"))
+        .ok();
     // What was just written (the release build, the guest, the initramfs) is flushed before
     // the timing starts, so that its writeback does not land in the first groups' runs.
     util::run(&mut Command::new("sync"))?;
@@ -518,6 +527,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         guest.as_deref(),
         linux.as_ref(),
         oci_bundle.as_deref().map(|b| (work.as_path(), b)),
+        engines.as_ref(),
     );
     groups.extend(sandbox::groups(&bin, &rootfs, sandbox.as_ref()));
     if let Some(only) = &opts.only {
@@ -558,6 +568,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             r.path, r.rtt_ms, r.gbit_s
         );
     }
+    drop(engines);
     let split = guest
         .as_deref()
         .map(|g| tinyvmm_split(&bin.join("tinyvmm"), g))
@@ -845,6 +856,7 @@ mod tests {
             Some(Path::new("/g.elf")),
             None,
             Some((Path::new("/w"), Path::new("/w/oci-bundle"))),
+            None,
         );
         let titles: Vec<&str> = groups.iter().map(|g| g.title.as_str()).collect();
         for t in [

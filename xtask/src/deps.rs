@@ -39,6 +39,16 @@ pub const PACKAGES: &[(&str, &str)] = &[
         "unshare and nsenter, the peers of unshare-rs and nsenter-rs",
     ),
     ("cpio", "initramfs checks"),
+    ("podman", "cargo xtask engines: podman drives ocirun"),
+    ("conmon", "cargo xtask engines: podman's container monitor"),
+    (
+        "crun",
+        "cargo xtask engines and conformance: the reference OCI runtime",
+    ),
+    (
+        "containerd",
+        "cargo xtask engines: containerd's runc shim drives ocirun",
+    ),
     (
         "golang-go",
         "builds the OCI conformance suite offline (cargo xtask conformance)",

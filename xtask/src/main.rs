@@ -7,6 +7,7 @@ mod cpio;
 mod demo;
 mod deps;
 mod early;
+mod engines;
 mod kernel;
 mod nested;
 mod rootfs;
@@ -27,6 +28,9 @@ Commands:
   conformance [FILTER] [--timeout SECS] [--ocirun-only | --ci] [-v]
                 the OCI runtime-tools suite against ocirun (and crun, runc where installed)
   demo [--json] a container, a VM and a plain process on this machine, measured side by side
+  engines [podman] [containerd] [cri]
+                podman and containerd driving ocirun (crun as the reference), and
+                containerd's CRI plugin with ocirun as a runtime handler; N passed, N failed
   deps          install (idempotently) the Debian packages tests and benchmarks need
   kernel        fetch Debian's cloud and generic kernels into target/kernel (cached), print
                 their paths
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         "ci" => ci::run(rest),
         "conformance" => conformance::run(rest),
         "demo" => demo::run(rest),
+        "engines" => engines::run(rest),
         "deps" => deps::run(rest).map(|_| ()),
         "kernel" => kernel::run(rest),
         "nested" => nested::run(rest),
