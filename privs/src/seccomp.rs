@@ -477,14 +477,14 @@ impl std::fmt::Debug for Bpf {
 }
 
 impl Bpf {
-    /// The program from the bytes seccomp_export_bpf wrote (8 bytes an instruction, native
-    /// order: code u16, jt u8, jf u8, k u32).
+    /// The program from its bytes, as seccomp_export_bpf writes them and util-linux setpriv's
+    /// `--seccomp-filter` reads them (8 bytes an instruction, native order: code u16, jt u8,
+    /// jf u8, k u32).
     pub fn from_bytes(bytes: &[u8], flags: libc::c_ulong) -> Result<Bpf, Error> {
         if bytes.is_empty() || !bytes.len().is_multiple_of(8) || bytes.len() / 8 > u16::MAX as usize
         {
             return Err(Error::Invalid(format!(
-                "the exported seccomp filter has {} bytes, not a whole number of 8-byte \
-                 instructions (1 to 65535)",
+                "{} bytes, where a program is 1 to 65535 instructions of 8 bytes",
                 bytes.len()
             )));
         }

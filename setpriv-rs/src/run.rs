@@ -120,37 +120,18 @@ fn seccomp_filter(path: &OsStr) -> Result<(), Error> {
         err,
         hint: String::new(),
     })?;
-    let size = std::mem::size_of::<libc::sock_filter>();
-    if bytes.is_empty() || bytes.len() % size != 0 || bytes.len() / size > u16::MAX as usize {
-        return Err(Error::Invalid(format!(
-            "--seccomp-filter: {shown} is not a BPF program ({} bytes, not a multiple of {size})",
-            bytes.len()
-        )));
-    }
-    let prog: Vec<libc::sock_filter> = bytes
-        .chunks_exact(size)
-        .map(|c| libc::sock_filter {
-            code: u16::from_ne_bytes([c[0], c[1]]),
-            jt: c[2],
-            jf: c[3],
-            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
-        })
-        .collect();
-    let fprog = libc::sock_fprog {
-        len: prog.len() as u16,
-        filter: prog.as_ptr() as *mut libc::sock_filter,
-    };
+    let bpf = privs::seccomp::Bpf::from_bytes(&bytes, libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW as _)
+        .map_err(|e| {
+            Error::Invalid(format!(
+                "--seccomp-filter: {shown} is not a BPF program ({})",
+                match e {
+                    privs::Error::Invalid(m) => m,
+                    other => other.to_string(),
+                }
+            ))
+        })?;
     prctl("prctl(PR_SET_NO_NEW_PRIVS)", libc::PR_SET_NO_NEW_PRIVS, 1)?;
-    // SAFETY: fprog points at prog, which outlives the call; the kernel copies the program.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
-            &fprog as *const libc::sock_fprog,
-        )
-    };
-    if rc != 0 {
+    if bpf.install().is_err() {
         return Err(Error::last(
             format!("--seccomp-filter: seccomp(SET_MODE_FILTER, {shown})"),
             "the program is not a valid classic BPF seccomp filter",

@@ -154,8 +154,9 @@ fn raw_seccomp_filter_as_util_linux_242() {
     let out = run(&["--seccomp-filter", &f.to_string_lossy(), "true"]);
     assert_eq!(out.code, Some(1));
     assert!(
-        out.stderr
-            .contains("is not a BPF program (3 bytes, not a multiple of 8)"),
+        out.stderr.contains(
+            "is not a BPF program (3 bytes, where a program is 1 to 65535 instructions of 8 bytes)"
+        ),
         "{out:?}"
     );
     let _ = std::fs::remove_dir_all(f.parent().expect("parent"));
