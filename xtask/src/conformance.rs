@@ -347,19 +347,9 @@ fn run_one(dir: &Path, rt: &Runtime, test: &str, limit: Duration) -> Verdict {
         Ok(c) => c,
         Err(e) => return Verdict::Fail(format!("cannot run {t}: {e}")),
     };
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if start.elapsed() > limit => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(_) => break None,
-        }
-    };
+    let status = util::wait_bounded(&mut child, limit, Duration::from_millis(20))
+        .ok()
+        .flatten();
     // Each test unpacks a bundle under /tmp/ocitest*: remove what this one left.
     for n in tmp_entries() {
         if !before.contains(&n) {

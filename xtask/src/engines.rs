@@ -63,19 +63,8 @@ pub fn bounded(cmd: &mut Command, limit: Duration) -> Result<Out, String> {
         .stderr(file(&e)?)
         .spawn()
         .map_err(|err| format!("cannot run {desc}: {err}"))?;
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if start.elapsed() > limit => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(err) => return Err(format!("waiting for {desc}: {err}")),
-        }
-    };
+    let status = util::wait_bounded(&mut child, limit, Duration::from_millis(5))
+        .map_err(|err| format!("waiting for {desc}: {err}"))?;
     let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
     let out = Out {
         code: status.and_then(|s| s.code()),
@@ -534,19 +523,9 @@ fn podman_tty(p: &Podman) -> Result<(), String> {
                 .map_err(|e| format!("writing to the pty: {e}"))
         })
         .and_then(|()| read_pty(&mut m, "got:5\r\n", &mut seen));
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s.code(),
-            Ok(None) if start.elapsed() > LIMIT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(format!("waiting for podman: {e}")),
-        }
-    };
+    let status = util::wait_bounded(&mut child, LIMIT, Duration::from_millis(10))
+        .map_err(|e| format!("waiting for podman: {e}"))?
+        .and_then(|s| s.code());
     r?;
     let text = util::strip_escapes(&seen.replace('\r', ""));
     if status == Some(5) && text == "/dev/pts/0\n5\ngot:5\n" {

@@ -1075,14 +1075,10 @@ pub fn exit_helper_near(bin_dir: &Path) -> Result<PathBuf, String> {
         .ok_or_else(|| format!("no tinyvmm-*/out/exit-helper under {}", build.display()))
 }
 
-/// For `cargo xtask demo` on a host without hardware KVM: boots a small level 1 (busybox, the
-/// kvm modules, `bin_dir`'s tinyvmm, the cloud kernel and the probe image) and has tinyvmm boot
-/// the probe `runs` times there, one after another; returns each run as level 1 reported it
-/// (status, output, wall time in level 1).
-pub fn demo_boots(rootfs: &Path, bin_dir: &Path, runs: usize) -> Result<Vec<Reported>, String> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
-    let kernel = kernel::ensure_flavour(Flavour::Cloud)?;
-    let helper = read(&exit_helper_near(bin_dir)?)?;
+/// The start of a small level 1 that only boots what its `/lane/serial` scripts say (the demo,
+/// the boot bench): the console, the lane's `/init`, and the env with the lane's fixed paths
+/// (no test executable).
+pub fn level1_base() -> Result<Archive, String> {
     let paths = LanePaths {
         tinyvmm: PathBuf::from("/lane/bin/tinyvmm"),
         guests: PathBuf::from("/lane/guests"),
@@ -1091,14 +1087,27 @@ pub fn demo_boots(rootfs: &Path, bin_dir: &Path, runs: usize) -> Result<Vec<Repo
         rootfs: PathBuf::from("/lane/rootfs"),
         linux_tests: PathBuf::from("/bin/false"),
     };
+    let init = vmtest::vmtest_dir().join("nested/init.sh");
     let mut a = Archive::new();
     a.chardev("/dev/console", 0o600, 5, 1);
     a.file(
         "/init",
         0o755,
-        read(&vmtest::vmtest_dir().join("nested/init.sh"))?,
+        std::fs::read(&init).map_err(|e| format!("reading {}: {e}", init.display()))?,
     );
     a.file("/lane/env", 0o644, env_script(&paths).into_bytes());
+    Ok(a)
+}
+
+/// For `cargo xtask demo` on a host without hardware KVM: boots a small level 1 (busybox, the
+/// kvm modules, `bin_dir`'s tinyvmm, the cloud kernel and the probe image) and has tinyvmm boot
+/// the probe `runs` times there, one after another; returns each run as level 1 reported it
+/// (status, output, wall time in level 1).
+pub fn demo_boots(rootfs: &Path, bin_dir: &Path, runs: usize) -> Result<Vec<Reported>, String> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
+    let kernel = kernel::ensure_flavour(Flavour::Cloud)?;
+    let helper = read(&exit_helper_near(bin_dir)?)?;
+    let mut a = level1_base()?;
     for i in 0..runs {
         let cmd = format!(
             "# demo run {i}\n. /lane/env\nboot --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio \

@@ -58,6 +58,27 @@ pub fn apt_get(args: &[&str]) -> Command {
     c
 }
 
+/// Waits for `child` at most `limit`, polling every `poll`: its status, or None when it ran too
+/// long and was killed (SIGKILL, by its pid) and reaped.
+pub fn wait_bounded(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+    poll: std::time::Duration,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait()? {
+            return Ok(Some(s));
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(poll);
+    }
+}
+
 /// Runs `cmd` quietly and returns its stdout.
 pub fn output(cmd: &mut Command) -> Result<String, String> {
     let out = cmd

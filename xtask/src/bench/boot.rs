@@ -10,7 +10,7 @@ use crate::kernel::{self, Flavour};
 use crate::nested::{self, Parser, Reported};
 use crate::{rootfs, util, vmtest};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// What the guest's /init prints first; level 1 takes the time when the line arrives.
@@ -285,22 +285,7 @@ fn level1_initramfs(bin_dir: &Path, runs: usize) -> Result<Archive, String> {
     let kernel = kernel::ensure_flavour(Flavour::Cloud)?;
     let qemu = conventions::exec::find_in_path("qemu-system-x86_64")
         .ok_or("qemu-system-x86_64 is not installed (cargo xtask deps)")?;
-    let paths = nested::LanePaths {
-        tinyvmm: PathBuf::from("/lane/bin/tinyvmm"),
-        guests: PathBuf::from("/lane/guests"),
-        kernels: PathBuf::from("/lane/kernels"),
-        initrds: PathBuf::from("/lane/initrd"),
-        rootfs: PathBuf::from("/lane/rootfs"),
-        linux_tests: PathBuf::from("/bin/false"),
-    };
-    let mut a = Archive::new();
-    a.chardev("/dev/console", 0o600, 5, 1);
-    a.file(
-        "/init",
-        0o755,
-        read(&vmtest::vmtest_dir().join("nested/init.sh"))?,
-    );
-    a.file("/lane/env", 0o644, nested::env_script(&paths).into_bytes());
+    let mut a = nested::level1_base()?;
     for (name, v) in plan(runs) {
         a.file(
             &format!("/lane/serial/{name}.sh"),
