@@ -927,6 +927,7 @@ pub fn qemu_tcg(qemu: &Path, kernel: &Path, initrd: &Path, mem_mib: u64, append:
             "-serial",
             "stdio",
         ]);
+    util::die_with_parent(&mut c);
     c
 }
 

@@ -58,6 +58,23 @@ pub fn apt_get(args: &[&str]) -> Command {
     c
 }
 
+/// Makes the command's process get SIGKILL when the thread that starts it ends, so that a guest
+/// outlives no recipe: a hang guard that kills xtask (by pid) would otherwise leave its QEMU
+/// running, at full CPU, until someone notices.
+pub fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl with integer arguments is async-signal-safe; the closure touches nothing
+    // else of the parent's memory.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+}
+
 /// Waits for `child` at most `limit`, polling every `poll`: its status, or None when it ran too
 /// long and was killed (SIGKILL, by its pid) and reaped.
 pub fn wait_bounded(
@@ -134,5 +151,31 @@ mod tests {
         );
         assert_eq!(strip_escapes("plain\n"), "plain\n");
         assert_eq!(strip_escapes("cut\u{1b}"), "cut");
+    }
+}
+
+#[cfg(test)]
+mod death_tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn a_command_dies_with_the_thread_that_started_it() {
+        let child = std::thread::spawn(|| {
+            let mut c = Command::new("sleep");
+            c.arg("30");
+            die_with_parent(&mut c);
+            c.spawn().expect("spawn sleep")
+        })
+        .join()
+        .expect("the starting thread");
+        let mut child = child;
+        let status = wait_bounded(
+            &mut child,
+            std::time::Duration::from_secs(10),
+            std::time::Duration::from_millis(10),
+        )
+        .expect("wait");
+        assert_eq!(status.and_then(|s| s.signal()), Some(libc::SIGKILL));
     }
 }
