@@ -35,8 +35,9 @@ fn the_case_list_has_one_exact_status_per_case() {
             assert!(line.contains("right: "), "{line}");
         }
         match name {
-            "linux_reboot" => assert_eq!(status, 122),
-            "linux_panic" => assert_eq!(status, 121),
+            n if n.ends_with("_reboot") => assert_eq!(status, 122, "{line}"),
+            n if n.ends_with("_panic") => assert_eq!(status, 121, "{line}"),
+            n if n.ends_with("_poweroff") => assert_eq!(status, 0, "{line}"),
             "linux_one_shot" => assert_eq!(status, 3),
             "tiny_status_port" => assert_eq!(status, 42),
             _ => {}
@@ -51,7 +52,10 @@ fn the_case_list_has_one_exact_status_per_case() {
         "tiny_embedded_guest",
         "linux_cloud_bzimage",
         "linux_cloud_pvh",
-        "linux_generic_cpus4",
+        "linux_cloud_cpus32_panic",
+        "linux_generic_cpus1_panic",
+        "linux_generic_cpus2_reboot",
+        "linux_generic_cpus4_poweroff",
         "vmtest_suite_under_tinyvmm",
         "tinyvmm_linux_tests",
     ] {
