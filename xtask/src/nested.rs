@@ -264,15 +264,15 @@ pub const CASES: &[LaneCase] = &[
         12,
     ),
     linux(
-        "linux_cloud_cpus32_panic",
-        "--cpus 32 (the most) on the cloud kernel, a kernel panic (sysrq c)",
-        "boot --cpus 32 --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio \
+        "linux_cloud_cpus8_panic",
+        "--cpus 8 on the cloud kernel, a kernel panic (sysrq c)",
+        "boot --cpus 8 --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio \
          --append \"quiet $FAST lane.end=panic\"",
         // The reset with the warm-boot flag reboot=panic_warm asks for.
         121,
         &[
             "flavour: cloud",
-            "nproc: 32",
+            "nproc: 8",
             "end: panic",
             "Kernel panic - not syncing",
         ],
@@ -1398,7 +1398,7 @@ mod tests {
         for (n, want) in [
             ("linux_cloud_cpus4_poweroff", 0),
             ("linux_cloud_cpus2_reboot", 122),
-            ("linux_cloud_cpus32_panic", 121),
+            ("linux_cloud_cpus8_panic", 121),
             ("linux_generic_cpus4_poweroff", 0),
             ("linux_generic_cpus2_reboot", 122),
             ("linux_generic_cpus1_panic", 121),
@@ -1409,10 +1409,10 @@ mod tests {
         assert_eq!(status("tiny_timeout"), Some(124));
         assert_eq!(status("tiny_triple_fault"), Some(123));
         assert_eq!(status("tiny_status_port"), Some(42));
-        // Both kernels with 1, 2, 4 and 32 CPUs, bzImage and PVH, the suite and the cargo tests.
+        // Both kernels with 1, 2, 4 and 8 CPUs, bzImage and PVH, the suite and the cargo tests.
         for n in [
             "linux_cloud_bzimage",
-            "linux_cloud_cpus32_panic",
+            "linux_cloud_cpus8_panic",
             "linux_console_heavy",
             "linux_cloud_pvh",
             "vmtest_suite_under_tinyvmm",
@@ -1487,11 +1487,11 @@ mod tests {
     fn judging_and_the_summary() {
         let panic = CASES
             .iter()
-            .find(|c| c.name == "linux_cloud_cpus32_panic")
+            .find(|c| c.name == "linux_cloud_cpus8_panic")
             .unwrap();
         let out = s(&[
             "flavour: cloud",
-            "nproc: 32",
+            "nproc: 8",
             "end: panic",
             "Kernel panic - not syncing: sysrq",
         ]);

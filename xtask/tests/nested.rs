@@ -52,7 +52,7 @@ fn the_case_list_has_one_exact_status_per_case() {
         "tiny_embedded_guest",
         "linux_cloud_bzimage",
         "linux_cloud_pvh",
-        "linux_cloud_cpus32_panic",
+        "linux_cloud_cpus8_panic",
         "linux_generic_cpus1_panic",
         "linux_generic_cpus2_reboot",
         "linux_generic_cpus4_poweroff",
