@@ -754,6 +754,8 @@ pub struct Tally {
     pub passed: usize,
     /// Cases that did not, or never reported.
     pub failed: usize,
+    /// Cases that ran in a second boot of level 1, the first having stopped before them.
+    pub retried: usize,
 }
 
 impl Tally {
@@ -788,7 +790,11 @@ impl Tally {
 
     /// The final line.
     pub fn summary(&self) -> String {
-        format!("{} passed, {} failed", self.passed, self.failed)
+        let again = match self.retried {
+            0 => String::new(),
+            n => format!(" ({n} in a second boot of level 1: the first stopped)"),
+        };
+        format!("{} passed, {} failed{again}", self.passed, self.failed)
     }
 }
 
@@ -1224,6 +1230,129 @@ fn run_on_host(cases: &[&LaneCase], host: &HostInputs, tally: &mut Tally) -> Vec
     lines
 }
 
+/// A console silent this long means level 1 is stuck: init.sh prints a heartbeat every 20 s.
+const LEVEL1_IDLE: Duration = Duration::from_secs(180);
+
+/// One boot of level 1.
+#[derive(Debug, Clone)]
+struct Attempt {
+    /// The cases it reported, in order.
+    reported: Vec<String>,
+    /// Its console.
+    serial: String,
+    /// The runner's DONE line came.
+    done: bool,
+    /// QEMU exited on its own (not killed for the time limit or a silent console).
+    exited: bool,
+    setup_failed: Option<String>,
+}
+
+impl Attempt {
+    fn completed(&self) -> bool {
+        self.done && self.exited
+    }
+
+    /// The cases to boot level 1 again for. A level-1 kernel that panics or stalls under TCG's
+    /// nested AMD-V (seen on a loaded host: a soft lockup in the KVM module, a stack-guard
+    /// panic) takes every case still running with it; the lane runs those once more and says
+    /// so, rather than failing them unseen. A level 1 without KVM gets no second boot.
+    fn to_retry<'a>(&self, cases: &[&'a LaneCase]) -> Vec<&'a LaneCase> {
+        if self.completed() || self.setup_failed.is_some() {
+            return Vec::new();
+        }
+        cases
+            .iter()
+            .copied()
+            .filter(|c| !self.reported.iter().any(|n| n == c.name))
+            .collect()
+    }
+
+    fn why(&self) -> &'static str {
+        match (self.exited, self.done) {
+            (false, _) => "killed: the time limit, or a console silent for minutes",
+            (true, false) => "it ended without DONE: a panic or a crash",
+            (true, true) => "it finished",
+        }
+    }
+}
+
+fn print_tail(serial: &str) {
+    let all: Vec<&str> = serial.lines().filter(|l| !l.contains("ALIVE")).collect();
+    for l in &all[all.len().saturating_sub(TAIL)..] {
+        println!("    | {}", strip(l.trim_end_matches('\r')));
+    }
+}
+
+/// Boots level 1 with `cases` and judges each as it reports.
+fn boot_level1(
+    host: &HostInputs,
+    cases: &[&LaneCase],
+    opts: &Opts,
+    tally: &mut Tally,
+) -> Result<Attempt, String> {
+    let started = Instant::now();
+    let initrd = util::target_dir().join(format!("nested/level1-{}.cpio", std::process::id()));
+    if let Some(parent) = initrd.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("creating {}: {e}", parent.display()))?;
+    }
+    {
+        let a = level1_initramfs(host, cases, opts.jobs)?;
+        let f = std::fs::File::create(&initrd)
+            .map_err(|e| format!("creating {}: {e}", initrd.display()))?;
+        let mut w = std::io::BufWriter::new(f);
+        a.write_to(&mut w)
+            .and_then(|()| std::io::Write::flush(&mut w))
+            .map_err(|e| format!("writing {}: {e}", initrd.display()))?;
+    }
+    eprintln!(
+        "xtask nested: booting level 1 ({} case(s) in {} queue(s)); its image took {:.1} s",
+        cases.len(),
+        opts.jobs,
+        started.elapsed().as_secs_f64()
+    );
+    let suite_cases = host.vmtest_cases.len();
+    let mut parser = Parser::default();
+    let mut reported = Vec::new();
+    let verbose = opts.verbose;
+    let collected = vmtest::collect_watched(
+        &mut level1_qemu(&host.cloud.0, &initrd, verbose),
+        opts.timeout,
+        Some(LEVEL1_IDLE),
+        &mut |line| {
+            if verbose {
+                eprint!("    level1: {line}");
+            }
+            if let Some(r) = parser.feed(line) {
+                let Some(c) = cases.iter().find(|c| c.name == r.name) else {
+                    return;
+                };
+                let verdict = judge(c, r.status, &r.output, suite_cases);
+                let l = tally.record(c.name, c, verdict, r.took.as_deref(), &r.output);
+                for x in &l {
+                    println!("{x}");
+                }
+                reported.push(r.name.clone());
+            } else if !verbose && line.contains(&format!("{MARK} SETUP")) {
+                eprint!("    {}", line.trim_start_matches(|c| c != '@'));
+            }
+        },
+    );
+    let _ = std::fs::remove_file(&initrd);
+    let (serial, exited) = collected?;
+    let log = util::target_dir().join("nested/console.log");
+    if std::fs::write(&log, &serial).is_ok() {
+        eprintln!("xtask nested: level 1's console is in {}", log.display());
+    }
+    Ok(Attempt {
+        reported,
+        serial,
+        done: parser.level1.done,
+        exited,
+        setup_failed: parser.level1.setup_failed,
+    })
+}
+
 /// Runs the lane.
 pub fn run(args: &[String]) -> Result<(), String> {
     if args.iter().any(|a| a == "-h" || a == "--help") {
@@ -1248,68 +1377,28 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let started = Instant::now();
     let host = gather(opts.no_build)?;
-    let initrd = util::target_dir().join(format!("nested/level1-{}.cpio", std::process::id()));
-    if let Some(parent) = initrd.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("creating {}: {e}", parent.display()))?;
-    }
-    {
-        let a = level1_initramfs(&host, &cases, opts.jobs)?;
-        let f = std::fs::File::create(&initrd)
-            .map_err(|e| format!("creating {}: {e}", initrd.display()))?;
-        let mut w = std::io::BufWriter::new(f);
-        a.write_to(&mut w)
-            .and_then(|()| std::io::Write::flush(&mut w))
-            .map_err(|e| format!("writing {}: {e}", initrd.display()))?;
-    }
     let mut tally = Tally::default();
-    let mut lines = run_on_host(&cases, &host, &mut tally);
-    eprintln!(
-        "xtask nested: booting level 1 ({} case(s) in {} queue(s)); set-up took {:.1} s",
-        cases.len(),
-        opts.jobs,
-        started.elapsed().as_secs_f64()
-    );
+    run_on_host(&cases, &host, &mut tally);
     let boot_started = Instant::now();
-    let suite_cases = host.vmtest_cases.len();
-    let mut parser = Parser::default();
-    let mut reported = Vec::new();
-    let verbose = opts.verbose;
-    let collected = vmtest::collect(
-        &mut level1_qemu(&host.cloud.0, &initrd, verbose),
-        opts.timeout,
-        &mut |line| {
-            if verbose {
-                eprint!("    level1: {line}");
-            }
-            if let Some(r) = parser.feed(line) {
-                let Some(c) = cases.iter().find(|c| c.name == r.name) else {
-                    return;
-                };
-                let verdict = judge(c, r.status, &r.output, suite_cases);
-                let l = tally.record(c.name, c, verdict, r.took.as_deref(), &r.output);
-                for x in &l {
-                    println!("{x}");
-                }
-                lines.extend(l);
-                reported.push(r.name.clone());
-            } else if !verbose && line.contains(&format!("{MARK} SETUP")) {
-                eprint!("    {}", line.trim_start_matches(|c| c != '@'));
-            }
-        },
-    );
-    let _ = std::fs::remove_file(&initrd);
-    let (serial, finished) = collected?;
-    let log = util::target_dir().join("nested/console.log");
-    if std::fs::write(&log, &serial).is_ok() {
-        eprintln!("xtask nested: level 1's console is in {}", log.display());
+    let first = boot_level1(&host, &cases, &opts, &mut tally)?;
+    let mut last = first.clone();
+    let left = first.to_retry(&cases);
+    if !left.is_empty() {
+        println!(
+            "level 1 stopped before reporting {} case(s) ({}); booting it once more for them",
+            left.len(),
+            first.why()
+        );
+        print_tail(&first.serial);
+        tally.retried += left.len();
+        last = boot_level1(&host, &left, &opts, &mut tally)?;
     }
-    let level1 = parser.level1;
-    if let Some(why) = &level1.setup_failed {
+    if let Some(why) = &last.setup_failed {
         println!("level 1 has no KVM: {why}");
     }
+    let reported: Vec<&String> = first.reported.iter().chain(&last.reported).collect();
     for c in &cases {
-        if !reported.iter().any(|n| n == c.name) {
+        if !reported.iter().any(|n| *n == c.name) {
             let l = tally.record(
                 c.name,
                 c,
@@ -1322,12 +1411,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
             }
         }
     }
-    if !level1.done || !finished {
-        println!("level 1 did not finish (no DONE line): timeout, panic or crash; its last lines:");
-        let all: Vec<&str> = serial.lines().collect();
-        for l in &all[all.len().saturating_sub(TAIL)..] {
-            println!("    | {}", strip(l.trim_end_matches('\r')));
-        }
+    if !last.completed() {
+        println!(
+            "level 1 did not finish (no DONE line): {}; its last lines:",
+            last.why()
+        );
+        print_tail(&last.serial);
         tally.failed += usize::from(tally.failed == 0);
     }
     eprintln!(
@@ -1459,7 +1548,7 @@ mod tests {
     #[test]
     fn console_protocol() {
         let serial = "SeaBIOS\r\n\x1b[2J@@NESTED SETUP cpus=2 kvm_amd.nested=1\r\n\
-            [ 9.1] kvm: unhandled MSR\r\n@@NESTED BEGIN linux_panic\r\n@@NESTED| end: panic\r\n\
+            [ 9.1] kvm: unhandled MSR\r\n@@NESTED ALIVE\r\n@@NESTED BEGIN linux_panic\r\n@@NESTED| end: panic\r\n\
             @@NESTED| Kernel panic - not syncing: sysrq\r\n@@NESTED|\r\n@@NESTED END linux_panic 121 12.5s\r\n\
             @@NESTED END orphan 3\r\n@@NESTED DONE\r\n";
         let l = parse_level1(serial);
@@ -1481,6 +1570,48 @@ mod tests {
         );
         assert!(!f.done);
         assert_eq!(parse_level1(""), Level1::default());
+    }
+
+    #[test]
+    fn a_stopped_level1_runs_what_it_did_not_report_once_more() {
+        let cases = select(Some("linux_cloud"));
+        assert!(cases.len() >= 3);
+        let att = |reported: &[&str], done, exited, setup_failed: Option<&str>| Attempt {
+            reported: reported.iter().map(|s| s.to_string()).collect(),
+            serial: String::new(),
+            done,
+            exited,
+            setup_failed: setup_failed.map(str::to_string),
+        };
+        let names = |v: Vec<&LaneCase>| v.iter().map(|c| c.name).collect::<Vec<_>>();
+        let one = cases[0].name;
+        // Killed (silent console) after one report: the rest again.
+        let killed = att(&[one], false, false, None);
+        assert!(!killed.completed());
+        let rest: Vec<&str> = cases[1..].iter().map(|c| c.name).collect();
+        assert_eq!(names(killed.to_retry(&cases)), rest);
+        // A panic: QEMU exits, no DONE.
+        assert_eq!(
+            names(att(&[], false, true, None).to_retry(&cases)).len(),
+            cases.len()
+        );
+        // Finished, or no KVM in level 1: nothing again.
+        assert!(att(&[one], true, true, None).to_retry(&cases).is_empty());
+        assert!(att(&[], true, true, Some("no kvm"))
+            .to_retry(&cases)
+            .is_empty());
+        assert!(att(&[], false, true, Some("no kvm"))
+            .to_retry(&cases)
+            .is_empty());
+        let t = Tally {
+            passed: 3,
+            failed: 0,
+            retried: 2,
+        };
+        assert_eq!(
+            t.summary(),
+            "3 passed, 0 failed (2 in a second boot of level 1: the first stopped)"
+        );
     }
 
     #[test]

@@ -567,6 +567,17 @@ pub fn collect(
     limit: Duration,
     on_line: &mut dyn FnMut(&str),
 ) -> Result<(String, bool), String> {
+    collect_watched(cmd, limit, None, on_line)
+}
+
+/// [`collect`], and the VMM is also killed when its console stays silent for `idle`: a guest
+/// that prints a heartbeat (the hardware-KVM lane's level 1) is stuck when it stops.
+pub fn collect_watched(
+    cmd: &mut Command,
+    limit: Duration,
+    idle: Option<Duration>,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<(String, bool), String> {
     let desc = util::describe(cmd);
     eprintln!("xtask: $ {desc}");
     let mut child = cmd
@@ -596,19 +607,23 @@ pub fn collect(
     let deadline = Instant::now() + limit;
     let mut serial = String::new();
     let mut finished = true;
+    let mut heard = Instant::now();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            eprintln!(
-                "xtask: the guest ran longer than {limit:?}; killing the VMM (pid {})",
-                child.id()
-            );
+        let silent = idle.filter(|&i| heard.elapsed() >= i);
+        if left.is_zero() || silent.is_some() {
+            let why = match silent {
+                Some(i) => format!("its console was silent for {i:?}"),
+                None => format!("the guest ran longer than {limit:?}"),
+            };
+            eprintln!("xtask: {why}; killing the VMM (pid {})", child.id());
             let _ = child.kill();
             finished = false;
             break;
         }
         match rx.recv_timeout(left.min(Duration::from_millis(500))) {
             Ok(line) => {
+                heard = Instant::now();
                 on_line(&line);
                 serial.push_str(&line);
             }

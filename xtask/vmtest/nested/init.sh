@@ -48,14 +48,28 @@ run_case() {
     rm -rf "$work" "/tmp/out.$name" "/tmp/report.$name"
 }
 
+# A heartbeat, so the host can tell a level 1 that is busy from one whose kernel stalled
+# (a console silent for minutes: nested.rs kills it and boots it again for what is left).
+# It takes the console lock too: a report is written in more than one write.
+(while sleep 20; do
+    until mkdir /tmp/console.lock 2>/dev/null; do sleep 0.1; done
+    echo "@@NESTED ALIVE"
+    rmdir /tmp/console.lock
+done) &
+alive=$!
+
 # The tiny guests first, one at a time (a second or less each), then the Linux boots in parallel.
 for f in /lane/serial/*.sh; do
     [ -f "$f" ] && run_case "$f"
 done
+queues=""
 for q in /lane/queues/*; do
     (for f in "$q"/*.sh; do [ -f "$f" ] && run_case "$f"; done) &
+    queues="$queues $!"
 done
-wait
+# shellcheck disable=SC2086 # one PID per word
+wait $queues
+kill "$alive" 2>/dev/null
 echo "@@NESTED DONE"
 sync
 poweroff -f
