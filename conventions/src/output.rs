@@ -64,9 +64,18 @@ pub fn strerror(errno: i32) -> String {
 /// noise next to util-linux's wording, so every tool's message passes through here.
 pub fn errtext(err: &std::io::Error) -> String {
     let s = err.to_string();
-    match (err.raw_os_error(), s.rfind(" (os error ")) {
-        (Some(_), Some(i)) if s.ends_with(')') => s[..i].to_string(),
-        _ => s,
+    match err.raw_os_error() {
+        Some(_) => without_os_error(&s).to_string(),
+        None => s,
+    }
+}
+
+/// `msg` without a trailing ` (os error N)`, for messages that reach us as text (other crates'
+/// errors that wrap an errno): the one place that strips it.
+pub fn without_os_error(msg: &str) -> &str {
+    match msg.rfind(" (os error ") {
+        Some(i) if msg.ends_with(')') => &msg[..i],
+        _ => msg,
     }
 }
 
@@ -216,6 +225,12 @@ mod tests {
         // Not an OS error: the text is all there is, parentheses included.
         let e = std::io::Error::other("bad value (os error 2)");
         assert_eq!(errtext(&e), "bad value (os error 2)");
+        assert_eq!(
+            without_os_error("capset failure: Operation not permitted (os error 1)"),
+            "capset failure: Operation not permitted"
+        );
+        assert_eq!(without_os_error("no errno here"), "no errno here");
+        assert_eq!(without_os_error("x (os error 2) y"), "x (os error 2) y");
         let (msg, _) = crate::exec::execvp(&["/nonexistent/program".into()]);
         assert_eq!(
             msg,

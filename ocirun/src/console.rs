@@ -8,7 +8,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use crate::error::{errstr, Error, Result};
+use crate::error::{Error, Result};
+use conventions::output::errtext;
 
 /// Whether a terminal is made, and the socket its master goes to, from the config's
 /// `process.terminal` and the command line (`command` names the flags in errors).
@@ -237,7 +238,7 @@ fn bind_console(slave: &Path) -> Result<()> {
         Error::Init(format!(
             "bind-mounting {} onto /dev/console (process.terminal) failed: {}",
             slave.display(),
-            errstr(&e)
+            errtext(&e)
         ))
     })
 }

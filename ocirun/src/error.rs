@@ -1,5 +1,6 @@
 //! ocirun's one error type: every message says what failed, why, and what to do, on one line.
 
+use conventions::output::errtext;
 use std::io;
 
 /// Everything that can make ocirun fail.
@@ -55,7 +56,7 @@ impl std::fmt::Display for Error {
             }
             Error::State { id, why } => write!(f, "container {id}: {why}"),
             Error::Sys { what, source, hint } => {
-                write!(f, "{what} failed: {} ({hint})", errstr(source))
+                write!(f, "{what} failed: {} ({hint})", errtext(source))
             }
             Error::Rootfs(e) => write!(f, "setting up the root filesystem: {e}"),
             Error::Cgroup(e) => write!(f, "cgroup: {e}"),
@@ -126,15 +127,6 @@ impl Error {
             id: id.to_string(),
             why: why.into(),
         }
-    }
-}
-
-/// The strerror text without Rust's ` (os error N)` suffix.
-pub fn errstr(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
     }
 }
 

@@ -2,6 +2,7 @@
 //! first, user namespace first), the container's cgroup and seccomp filter, and the process given
 //! by `--process FILE` or by argv over the container's own config.
 
+use conventions::output::errtext;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -217,14 +218,14 @@ fn child(
             fail(format!(
                 "setns into the container's {} namespace failed: {}",
                 kind.proc_name,
-                crate::error::errstr(&e)
+                errtext(&e)
             ));
         }
     }
     // SAFETY: this process is a fork of the single-threaded ocirun.
     let pid = match unsafe { sys::clone_fork(0) } {
         Ok(pid) => pid,
-        Err(e) => fail(format!("fork() failed: {}", crate::error::errstr(&e))),
+        Err(e) => fail(format!("fork() failed: {}", errtext(&e))),
     };
     if pid > 0 {
         let _ = sys::send(sock, format!("pid {pid}").as_bytes());
@@ -248,13 +249,12 @@ fn child(
             if let Err(e) = prog.install() {
                 fail(format!(
                     "installing the seccomp filter failed: {}",
-                    crate::error::errstr(&e)
+                    errtext(&e)
                 ));
             }
         }
     }
     let (msg, code) = conventions::exec::execvp(&argv);
-    let msg = msg.find(" (os error ").map_or(msg.as_str(), |i| &msg[..i]);
     let _ = sys::send(sock, format!("error process.args[0]: {msg}").as_bytes());
     sys::exit_now(code)
 }

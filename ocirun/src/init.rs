@@ -7,8 +7,9 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use crate::config::{CapSets, Plan, Process};
-use crate::error::{errstr, Error, Result};
+use crate::error::{Error, Result};
 use crate::sys;
+use conventions::output::errtext;
 
 /// Runs in the forked intermediate process: joins the namespaces given by path, makes a time
 /// namespace if asked, clones the init with the other new namespaces, sends its pid and exits.
@@ -164,7 +165,7 @@ fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd, console: Option<&Owned
         let fifo = match sys::openat(state_dir, crate::state::FIFO, libc::O_WRONLY) {
             Ok(f) => f,
             Err(e) => {
-                eprintln!("ocirun: opening the exec fifo failed: {}", errstr(&e));
+                eprintln!("ocirun: opening the exec fifo failed: {}", errtext(&e));
                 sys::exit_now(1)
             }
         };
@@ -189,7 +190,7 @@ fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd, console: Option<&Owned
             if let Err(e) = prog.install() {
                 eprintln!(
                     "ocirun: installing the seccomp filter failed: {}",
-                    errstr(&e)
+                    errtext(&e)
                 );
                 sys::exit_now(1);
             }
@@ -198,7 +199,6 @@ fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd, console: Option<&Owned
     // A missing program is the container's failure after start, as the conformance suite
     // wants (a bundle may be created before its program is put in place).
     let (msg, code) = conventions::exec::execvp(&argv);
-    let msg = msg.find(" (os error ").map_or(msg.as_str(), |i| &msg[..i]);
     eprintln!("ocirun: process.args[0]: {msg}");
     sys::exit_now(code)
 }

@@ -2,6 +2,7 @@
 //! handshake), start (the exec fifo, watched together with the init's pidfd), kill, delete, run,
 //! and the state queries; every failure undoes what it made.
 
+use conventions::output::errtext;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -59,7 +60,7 @@ pub fn plan_bundle(id: &str, bundle: &Path, layout: &Layout) -> Result<Plan> {
         )),
         Err(e) => Err(Error::config(
             "root.path",
-            format!("{}: {}", rootfs.display(), crate::error::errstr(&e)),
+            format!("{}: {}", rootfs.display(), errtext(&e)),
         )),
     }
 }
@@ -474,7 +475,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
             format!(
                 "the container's init (pid {}) is gone before start: {}",
                 r.pid,
-                crate::error::errstr(&e)
+                errtext(&e)
             ),
         )
     })?;

@@ -195,10 +195,7 @@ fn sys(what: String, e: ::caps::errors::CapsError) -> Error {
 /// permitted (os error 1)` is `Operation not permitted`.
 fn plain(msg: &str) -> String {
     let msg = msg.strip_prefix("caps error: ").unwrap_or(msg);
-    let msg = match msg.rfind(" (os error ") {
-        Some(i) if msg.ends_with(')') => &msg[..i],
-        _ => msg,
-    };
+    let msg = conventions::output::without_os_error(msg);
     match msg.rfind(": ") {
         Some(i) if msg.ends_with("not permitted") || msg.ends_with("argument") => {
             msg[i + 2..].to_string()

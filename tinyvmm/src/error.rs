@@ -7,7 +7,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// /dev/kvm could not be opened.
-    #[error("open(/dev/kvm) failed: {source} ({hint})")]
+    #[error("open(/dev/kvm) failed: {} ({hint})", conventions::output::strerror(source.errno()))]
     KvmOpen {
         /// The errno.
         source: vmm_sys_util::errno::Error,
@@ -18,7 +18,7 @@ pub enum Error {
     #[error("KVM_GET_API_VERSION answered {0}, not 12 (this kernel's KVM is not supported)")]
     ApiVersion(i32),
     /// A KVM ioctl failed.
-    #[error("{ioctl} failed: {source}")]
+    #[error("{ioctl} failed: {}", conventions::output::strerror(source.errno()))]
     Ioctl {
         /// The ioctl's name, e.g. `KVM_CREATE_VM`.
         ioctl: &'static str,
@@ -56,7 +56,7 @@ pub enum Error {
         why: String,
     },
     /// A helper thread or signal could not be set up.
-    #[error("{what} failed: {source}")]
+    #[error("{what} failed: {}", conventions::output::errtext(source))]
     Setup {
         /// What failed (a syscall name).
         what: &'static str,
@@ -64,7 +64,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The report file could not be written.
-    #[error("cannot write report {}: {source}", path.display())]
+    #[error("cannot write report {}: {}", path.display(), conventions::output::errtext(source))]
     Report {
         /// The report's path.
         path: PathBuf,

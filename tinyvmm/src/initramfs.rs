@@ -3,6 +3,7 @@
 //! status port, so that tinyvmm exits with the status of the command run inside the VM. The
 //! archive is written by the workspace's one newc writer (the `newc` crate).
 
+use conventions::output::errtext;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -63,8 +64,8 @@ enum Item {
 /// entry's metadata and refuses the tree as soon as it passes the limit, before a file is read,
 /// and each file is then read bounded by what is left.
 pub fn build(root: &Path, command: &[String], limit: u64) -> Result<Vec<u8>, ArchiveError> {
-    let meta =
-        std::fs::metadata(root).map_err(|e| ArchiveError(format!("{}: {e}", root.display())))?;
+    let meta = std::fs::metadata(root)
+        .map_err(|e| ArchiveError(format!("{}: {}", root.display(), errtext(&e))))?;
     if !meta.is_dir() {
         return Err(ArchiveError(format!("{}: not a directory", root.display())));
     }
@@ -141,7 +142,8 @@ impl Walk {
     }
 
     fn tree(&mut self, dir: &Path, prefix: &str) -> Result<(), ArchiveError> {
-        let err = |p: &Path, e: std::io::Error| ArchiveError(format!("{}: {e}", p.display()));
+        let err =
+            |p: &Path, e: std::io::Error| ArchiveError(format!("{}: {}", p.display(), errtext(&e)));
         let mut entries = Vec::new();
         for e in std::fs::read_dir(dir).map_err(|e| err(dir, e))? {
             let e = e.map_err(|e| err(dir, e))?;

@@ -80,8 +80,10 @@ pub fn read(path: &Path, limit: u64, of: &'static str) -> Result<Vec<u8>, InputE
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
-        .map_err(|e| InputError::Io(e.to_string()))?;
-    let meta = file.metadata().map_err(|e| InputError::Io(e.to_string()))?;
+        .map_err(|e| InputError::Io(conventions::output::errtext(&e)))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| InputError::Io(conventions::output::errtext(&e)))?;
     check(meta.file_type(), meta.len(), limit, of)?;
     let mut bytes = Vec::new();
     bytes
@@ -89,7 +91,7 @@ pub fn read(path: &Path, limit: u64, of: &'static str) -> Result<Vec<u8>, InputE
         .map_err(|e| InputError::Io(e.to_string()))?;
     file.take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
-        .map_err(|e| InputError::Io(e.to_string()))?;
+        .map_err(|e| InputError::Io(conventions::output::errtext(&e)))?;
     if bytes.len() as u64 > limit {
         return Err(InputError::TooBig(bytes.len() as u64, limit, of));
     }

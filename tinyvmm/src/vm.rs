@@ -363,7 +363,10 @@ fn create(mem_size: u64, irqchip: bool, cpus: u8) -> Result<Machine, Error> {
     let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), mem_size as usize)]).map_err(
         |e| Error::Memory {
             size: mem_size,
-            why: format!("mmap failed: {e}"),
+            why: format!(
+                "mmap failed: {}",
+                conventions::output::without_os_error(&e.to_string())
+            ),
         },
     )?;
     let host = mem
@@ -862,7 +865,10 @@ fn run_loop(
                 break crash(vcpu, what);
             }
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => n.intr += 1,
-            Err(e) => break crash(vcpu, format!("KVM_RUN failed: {e}")),
+            Err(e) => {
+                let why = conventions::output::strerror(e.errno());
+                break crash(vcpu, format!("KVM_RUN failed: {why}"));
+            }
         }
     };
     control.leave(Some(end.clone()));

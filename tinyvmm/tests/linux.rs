@@ -256,7 +256,7 @@ fn bad_kernels_and_options_give_125() {
                 "--",
                 "true",
             ],
-            "cannot build the initramfs",
+            "--rootfs: cannot build the initramfs: /nonexistent: No such file or directory",
         ),
         (vec!["run", "--kernel", &bz, &g], "cannot be used with"),
         (
@@ -271,6 +271,8 @@ fn bad_kernels_and_options_give_125() {
         assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out:?}");
         assert!(out.stderr.starts_with("tinyvmm: "), "{args:?}: {out:?}");
         assert!(out.stderr.contains(needle), "{args:?}: {out:?}");
+        // strerror's words, never std's " (os error N)".
+        assert!(!out.stderr.contains("(os error"), "{args:?}: {out:?}");
     }
     for f in [garbage, empty, big] {
         let _ = std::fs::remove_file(f);

@@ -347,9 +347,10 @@ fn missing_dev_kvm_gives_125_with_a_hint() {
     assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
     assert!(
         out.stderr
-            .starts_with("tinyvmm: open(/dev/kvm) failed: No such file or directory"),
+            .starts_with("tinyvmm: open(/dev/kvm) failed: No such file or directory ("),
         "{out:?}"
     );
+    assert!(!out.stderr.contains("(os error"), "{out:?}");
 }
 
 #[test]
