@@ -92,8 +92,8 @@ pub fn page_table_entries(mem: u64) -> Vec<(u64, u64)> {
     out
 }
 
-/// One memory-map entry: base, length, type (the layout PVH's `hvm_memmap_table_entry` and
-/// tinyvmm's own map share).
+/// One entry of tinyvmm's own memory map: base, length, type (laid out as PVH's
+/// `hvm_memmap_table_entry`).
 pub fn map_entry(base: u64, len: u64, kind: u32) -> [u8; 24] {
     let mut e = [0u8; 24];
     e[0..8].copy_from_slice(&base.to_le_bytes());
@@ -114,13 +114,24 @@ pub fn boot_info(mem: u64) -> Vec<u8> {
 /// PVH's `hvm_start_info` (version 1) pointing at a one-entry memory map at [`PVH_MEMMAP_ADDR`],
 /// followed by that map; written at [`PVH_INFO_ADDR`].
 pub fn pvh_start_info(mem: u64) -> Vec<u8> {
-    let mut b = vec![0u8; (PVH_MEMMAP_ADDR - PVH_INFO_ADDR) as usize];
-    b[0..4].copy_from_slice(&PVH_MAGIC.to_le_bytes());
-    b[4..8].copy_from_slice(&1u32.to_le_bytes()); // version
-                                                  // flags, nr_modules, modlist_paddr, cmdline_paddr, rsdp_paddr stay 0.
-    b[40..48].copy_from_slice(&PVH_MEMMAP_ADDR.to_le_bytes());
-    b[48..52].copy_from_slice(&1u32.to_le_bytes());
-    b.extend_from_slice(&map_entry(0, mem, MAP_RAM));
+    use linux_loader::loader::elf::start_info::{hvm_memmap_table_entry, hvm_start_info};
+    use vm_memory::ByteValued;
+    let info = hvm_start_info {
+        magic: PVH_MAGIC,
+        version: 1,
+        memmap_paddr: PVH_MEMMAP_ADDR,
+        memmap_entries: 1,
+        ..hvm_start_info::default()
+    };
+    let mut b = info.as_slice().to_vec();
+    b.resize((PVH_MEMMAP_ADDR - PVH_INFO_ADDR) as usize, 0);
+    let ram = hvm_memmap_table_entry {
+        addr: 0,
+        size: mem,
+        type_: MAP_RAM,
+        reserved: 0,
+    };
+    b.extend_from_slice(ram.as_slice());
     b
 }
 

@@ -1,7 +1,14 @@
 //! Booting Linux-style kernels (`run --kernel`): the pure plan (bzImage setup header or ELF
 //! vmlinux, command line, initrd placement, e820 map) and the boot structures Linux reads (the
-//! zero page of the 64-bit boot protocol, PVH's start info), built as bytes so they are
-//! unit-tested without KVM.
+//! zero page of the 64-bit boot protocol, PVH's start info), filled in as linux-loader's
+//! `boot_params` and `hvm_start_info` and handed over as bytes, so they are unit-tested without
+//! KVM.
+
+use linux_loader::loader::bootparam::{boot_e820_entry, boot_params, setup_header};
+use linux_loader::loader::elf::start_info::{
+    hvm_memmap_table_entry, hvm_modlist_entry, hvm_start_info,
+};
+use vm_memory::ByteValued;
 
 use crate::layout;
 use crate::plan::{self, PlanError};
@@ -63,7 +70,7 @@ pub enum KernelKind {
 }
 
 /// Everything needed to boot a kernel, decided without KVM.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KernelPlan {
     /// How it is entered.
     pub kind: KernelKind,
@@ -79,20 +86,28 @@ pub struct KernelPlan {
     pub initrd: Option<(u64, u64)>,
     /// The e820 map: base, length, type.
     pub e820: Vec<(u64, u64, u32)>,
-    /// A bzImage's setup header bytes (0x1f1 up to its end), copied into the zero page.
-    pub setup_header: Vec<u8>,
+    /// A bzImage's setup header (the bytes from 0x1f1 up to its end), copied into the zero page.
+    pub setup_header: Option<setup_header>,
 }
 
 fn bad(why: impl Into<String>) -> PlanError {
     PlanError::Image(why.into())
 }
 
-fn u16_at(b: &[u8], off: usize) -> u16 {
-    u16::from_le_bytes([b[off], b[off + 1]])
-}
+/// Where the setup header starts in a bzImage and in the zero page.
+const SETUP_HEADER_AT: usize = 0x1f1;
 
-fn u32_at(b: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
+/// A bzImage's setup header, or None when `kernel` is too short to hold one. Bytes past the
+/// header's own end (0x202 + the jump's offset at 0x201: older protocols end earlier) stay 0,
+/// as the boot protocol asks of a loader that copies it.
+fn read_setup_header(kernel: &[u8]) -> Option<setup_header> {
+    let len = std::mem::size_of::<setup_header>();
+    let bytes = kernel.get(SETUP_HEADER_AT..SETUP_HEADER_AT + len)?;
+    let end = (0x202 + usize::from(*kernel.get(0x201)?)).clamp(0x268, SETUP_HEADER_AT + len);
+    let mut h = setup_header::default();
+    let keep = end - SETUP_HEADER_AT;
+    h.as_mut_slice()[..keep].copy_from_slice(&bytes[..keep]);
+    Some(h)
 }
 
 /// The e820 map for `mem` bytes: low RAM, the legacy hole, RAM from 1 MiB.
@@ -159,16 +174,16 @@ pub fn plan(
             end = end.max(stop);
         }
         match elf.pvh_entry {
-            Some(e) => (KernelKind::Pvh, e, end, Vec::new()),
-            None => (KernelKind::Elf, elf.entry, end, Vec::new()),
+            Some(e) => (KernelKind::Pvh, e, end, None),
+            None => (KernelKind::Elf, elf.entry, end, None),
         }
     } else {
-        if kernel.len() < 0x270 || u32_at(kernel, 0x202) != HDRS {
+        let Some(hdr) = read_setup_header(kernel).filter(|h| ({ h.header }) == HDRS) else {
             return Err(bad(
                 "neither an ELF vmlinux nor a bzImage (no \"HdrS\" setup header at 0x202)",
             ));
-        }
-        let version = u16_at(kernel, 0x206);
+        };
+        let version = hdr.version;
         if version < 0x020c {
             return Err(bad(format!(
                 "boot protocol {}.{:02} is too old: the 64-bit entry needs 2.12 (Linux 3.8)",
@@ -176,15 +191,15 @@ pub fn plan(
                 version & 0xff
             )));
         }
-        if u16_at(kernel, 0x236) & XLF_KERNEL_64 == 0 {
+        if hdr.xloadflags & XLF_KERNEL_64 == 0 {
             return Err(bad(
                 "the bzImage has no 64-bit entry (XLF_KERNEL_64 is clear)",
             ));
         }
-        if kernel[0x211] & LOADED_HIGH == 0 {
+        if hdr.loadflags & LOADED_HIGH == 0 {
             return Err(bad("the bzImage does not load high (zImage)"));
         }
-        let sects = match kernel[0x1f1] {
+        let sects = match hdr.setup_sects {
             0 => 4,
             n => u64::from(n),
         };
@@ -193,18 +208,16 @@ pub fn plan(
             .checked_sub(setup_len)
             .filter(|&n| n > 0)
             .ok_or_else(|| bad("truncated bzImage: nothing after the setup sectors"))?;
-        let init_size = u64::from(u32_at(kernel, 0x260));
+        let init_size = u64::from(hdr.init_size);
         let end = BZIMAGE_LOAD + pm_len.max(init_size);
         if end > mem {
             return Err(bad(format!(
                 "the kernel needs [0x{BZIMAGE_LOAD:x}, 0x{end:x}), more than --mem"
             )));
         }
-        cmdline_max = u64::from(u32_at(kernel, 0x238)).max(255);
-        initrd_max = u64::from(u32_at(kernel, 0x22c));
-        let header_end = (0x202 + usize::from(kernel[0x201])).clamp(0x268, 0x290);
-        let header = kernel[0x1f1..header_end.min(kernel.len())].to_vec();
-        (KernelKind::BzImage, BZIMAGE_LOAD + 0x200, end, header)
+        cmdline_max = u64::from(hdr.cmdline_size).max(255);
+        initrd_max = u64::from(hdr.initrd_addr_max);
+        (KernelKind::BzImage, BZIMAGE_LOAD + 0x200, end, Some(hdr))
     };
     if entry >= mem {
         return Err(bad(format!(
@@ -251,37 +264,34 @@ pub fn plan(
 
 /// The zero page (`boot_params`, 4 KiB) of the 64-bit boot protocol.
 pub fn zero_page(p: &KernelPlan) -> Vec<u8> {
-    let mut z = vec![0u8; 4096];
-    let put16 =
-        |z: &mut [u8], off: usize, v: u16| z[off..off + 2].copy_from_slice(&v.to_le_bytes());
-    let put32 =
-        |z: &mut [u8], off: usize, v: u32| z[off..off + 4].copy_from_slice(&v.to_le_bytes());
-    if p.setup_header.is_empty() {
+    let mut z = vec![0u8; std::mem::size_of::<boot_params>()];
+    let bp = boot_params::from_mut_slice(&mut z).expect("a zero page is one boot_params");
+    bp.hdr = p.setup_header.unwrap_or(setup_header {
         // An ELF vmlinux has no setup header: give the fields the kernel reads.
-        put16(&mut z, 0x1fe, 0xaa55);
-        put32(&mut z, 0x202, HDRS);
-        put16(&mut z, 0x206, 0x020c);
-        put32(&mut z, 0x230, 0x100_0000); // kernel_alignment
-    } else {
-        z[0x1f1..0x1f1 + p.setup_header.len()].copy_from_slice(&p.setup_header);
-    }
-    z[0x070..0x078].copy_from_slice(&crate::acpi::RSDP_ADDR.to_le_bytes()); // acpi_rsdp_addr
-    z[0x210] = 0xff; // type_of_loader: undefined
-    z[0x211] |= LOADED_HIGH;
-    put32(&mut z, 0x228, CMDLINE_ADDR as u32);
-    put32(&mut z, 0x238, (p.cmdline.len() - 1) as u32);
+        boot_flag: 0xaa55,
+        header: HDRS,
+        version: 0x020c,
+        kernel_alignment: 0x100_0000,
+        ..setup_header::default()
+    });
+    bp.acpi_rsdp_addr = crate::acpi::RSDP_ADDR;
+    bp.hdr.type_of_loader = 0xff; // undefined
+    bp.hdr.loadflags |= LOADED_HIGH;
+    bp.hdr.cmd_line_ptr = CMDLINE_ADDR as u32;
+    bp.hdr.cmdline_size = (p.cmdline.len() - 1) as u32;
     if let Some((addr, len)) = p.initrd {
-        put32(&mut z, 0x218, addr as u32);
-        put32(&mut z, 0x21c, len as u32);
-        put32(&mut z, 0x0c0, (addr >> 32) as u32);
-        put32(&mut z, 0x0c4, (len >> 32) as u32);
+        bp.hdr.ramdisk_image = addr as u32;
+        bp.hdr.ramdisk_size = len as u32;
+        bp.ext_ramdisk_image = (addr >> 32) as u32;
+        bp.ext_ramdisk_size = (len >> 32) as u32;
     }
-    z[0x1e8] = p.e820.len() as u8;
-    for (i, &(base, len, kind)) in p.e820.iter().enumerate() {
-        let off = 0x2d0 + i * 20;
-        z[off..off + 8].copy_from_slice(&base.to_le_bytes());
-        z[off + 8..off + 16].copy_from_slice(&len.to_le_bytes());
-        put32(&mut z, off + 16, kind);
+    bp.e820_entries = p.e820.len() as u8;
+    for (i, &(addr, size, kind)) in p.e820.iter().enumerate() {
+        bp.e820_table[i] = boot_e820_entry {
+            addr,
+            size,
+            r#type: kind,
+        };
     }
     z
 }
@@ -289,31 +299,46 @@ pub fn zero_page(p: &KernelPlan) -> Vec<u8> {
 /// PVH's start info with its memory map (at [`layout::PVH_MEMMAP_ADDR`]), and the module list
 /// for the initrd (at [`PVH_MODLIST_ADDR`]): (address, bytes) pieces to write.
 pub fn pvh_info(p: &KernelPlan) -> Vec<(u64, Vec<u8>)> {
-    let mut info = vec![0u8; 56];
-    info[0..4].copy_from_slice(&layout::PVH_MAGIC.to_le_bytes());
-    info[4..8].copy_from_slice(&1u32.to_le_bytes());
-    if let Some((_, _)) = p.initrd {
-        info[12..16].copy_from_slice(&1u32.to_le_bytes());
-        info[16..24].copy_from_slice(&PVH_MODLIST_ADDR.to_le_bytes());
-    }
-    info[24..32].copy_from_slice(&CMDLINE_ADDR.to_le_bytes());
-    info[32..40].copy_from_slice(&crate::acpi::RSDP_ADDR.to_le_bytes());
-    info[40..48].copy_from_slice(&layout::PVH_MEMMAP_ADDR.to_le_bytes());
-    info[48..52].copy_from_slice(&(p.e820.len() as u32).to_le_bytes());
+    let info = hvm_start_info {
+        magic: layout::PVH_MAGIC,
+        version: 1,
+        nr_modules: u32::from(p.initrd.is_some()),
+        modlist_paddr: if p.initrd.is_some() {
+            PVH_MODLIST_ADDR
+        } else {
+            0
+        },
+        cmdline_paddr: CMDLINE_ADDR,
+        rsdp_paddr: crate::acpi::RSDP_ADDR,
+        memmap_paddr: layout::PVH_MEMMAP_ADDR,
+        memmap_entries: p.e820.len() as u32,
+        ..hvm_start_info::default()
+    };
     let map: Vec<u8> = p
         .e820
         .iter()
-        .flat_map(|&(b, l, t)| layout::map_entry(b, l, t))
+        .flat_map(|&(addr, size, type_)| {
+            hvm_memmap_table_entry {
+                addr,
+                size,
+                type_,
+                reserved: 0,
+            }
+            .as_slice()
+            .to_vec()
+        })
         .collect();
     let mut out = vec![
-        (layout::PVH_INFO_ADDR, info),
+        (layout::PVH_INFO_ADDR, info.as_slice().to_vec()),
         (layout::PVH_MEMMAP_ADDR, map),
     ];
-    if let Some((addr, len)) = p.initrd {
-        let mut m = vec![0u8; 32];
-        m[0..8].copy_from_slice(&addr.to_le_bytes());
-        m[8..16].copy_from_slice(&len.to_le_bytes());
-        out.push((PVH_MODLIST_ADDR, m));
+    if let Some((paddr, size)) = p.initrd {
+        let m = hvm_modlist_entry {
+            paddr,
+            size,
+            ..hvm_modlist_entry::default()
+        };
+        out.push((PVH_MODLIST_ADDR, m.as_slice().to_vec()));
     }
     out
 }
@@ -321,6 +346,11 @@ pub fn pvh_info(p: &KernelPlan) -> Vec<(u64, Vec<u8>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tests read the structures at the offsets the kernel's boot protocol documents.
+    fn u32_at(b: &[u8], off: usize) -> u32 {
+        u32::from_le_bytes(b[off..off + 4].try_into().unwrap())
+    }
 
     /// A bzImage header with `version` and `xloadflags`, one setup sector, `pm` payload bytes.
     fn bz(version: u16, xloadflags: u16, pm: usize) -> Vec<u8> {
@@ -360,7 +390,10 @@ mod tests {
                 (0x10_0000, MEM - 0x10_0000, 1)
             ]
         );
-        assert_eq!(p.setup_header.len(), 0x268 - 0x1f1);
+        let h = p.setup_header.expect("a bzImage's header");
+        assert_eq!(({ h.version }, { h.init_size }), (0x020f, 0x1_0000));
+        // Past the header's end (0x202 + 0x66 = 0x268) nothing is copied.
+        assert_eq!({ h.kernel_info_offset }, 0);
     }
 
     #[test]
@@ -450,7 +483,7 @@ mod tests {
             cmdline: b"x\0".to_vec(),
             initrd: Some((0x300_0000, 100)),
             e820: e820(MEM),
-            setup_header: Vec::new(),
+            setup_header: None,
         };
         let parts = pvh_info(&p);
         let info = &parts[0].1;
