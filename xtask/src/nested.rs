@@ -26,7 +26,13 @@ const LEVEL1_CPUS: u32 = 2;
 /// Holds the initramfs (kernels and images, ~110 MiB, twice while it unpacks) and two level-2
 /// guests at a time; QEMU maps it lazily.
 const LEVEL1_MEM_MIB: u64 = 3072;
-const LEVEL1_CMDLINE: &str = "console=ttyS0 reboot=k panic=-1 quiet";
+/// `softlockup_panic`: when level 1's kernel soft-locks (both CPUs stuck in nested kvm_amd
+/// running multi-vCPU level-2 guests, seen under heavy host load), it panics and QEMU exits, so
+/// the lane boots level 1 again at once instead of waiting out `--timeout` while the lockup
+/// reports keep the console busy; `watchdog_thresh=30` (a minute) keeps a host that starves
+/// QEMU for a while from tripping it.
+const LEVEL1_CMDLINE: &str =
+    "console=ttyS0 reboot=k panic=-1 softlockup_panic=1 watchdog_thresh=30 quiet";
 
 /// Added to every level-2 Linux command line (as `$FAST`). Empty: it held
 /// `initcall_blacklist=cmos_init,i8042_init` while tinyvmm had no CMOS clock and an i8042 whose
