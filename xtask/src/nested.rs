@@ -1282,9 +1282,17 @@ impl Attempt {
     }
 }
 
+/// The lines that say why level 1 stopped: from its kernel's first complaint (a soft lockup, a
+/// BUG, a panic), else the console's last lines; [`TAIL`] at most.
 fn print_tail(serial: &str) {
     let all: Vec<&str> = serial.lines().filter(|l| !l.contains("ALIVE")).collect();
-    for l in &all[all.len().saturating_sub(TAIL)..] {
+    let first = all.iter().position(|l| {
+        ["BUG: ", "soft lockup", "Kernel panic"]
+            .iter()
+            .any(|k| l.contains(k))
+    });
+    let from = first.unwrap_or(all.len().saturating_sub(TAIL));
+    for l in all[from..].iter().take(TAIL) {
         println!("    | {}", strip(l.trim_end_matches('\r')));
     }
 }
@@ -1346,7 +1354,13 @@ fn boot_level1(
     );
     let _ = std::fs::remove_file(&initrd);
     let (serial, exited) = collected?;
-    let log = util::target_dir().join("nested/console.log");
+    // A second boot keeps the first's console beside its own.
+    let name = if tally.retried > 0 {
+        "console-second.log"
+    } else {
+        "console.log"
+    };
+    let log = util::target_dir().join("nested").join(name);
     if std::fs::write(&log, &serial).is_ok() {
         eprintln!("xtask nested: level 1's console is in {}", log.display());
     }
