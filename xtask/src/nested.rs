@@ -1287,9 +1287,11 @@ impl Attempt {
 fn print_tail(serial: &str) {
     let all: Vec<&str> = serial.lines().filter(|l| !l.contains("ALIVE")).collect();
     let first = all.iter().position(|l| {
-        ["BUG: ", "soft lockup", "Kernel panic"]
-            .iter()
-            .any(|k| l.contains(k))
+        // Level 1's own kernel, not a case's output (a level-2 panic is often expected).
+        !l.contains(MARK)
+            && ["BUG: ", "soft lockup", "Kernel panic"]
+                .iter()
+                .any(|k| l.contains(k))
     });
     let from = first.unwrap_or(all.len().saturating_sub(TAIL));
     for l in all[from..].iter().take(TAIL) {
