@@ -270,6 +270,31 @@ pub fn section(m: &Measured) -> String {
             }
         }
     }
+    let late: Vec<String> = m
+        .cases
+        .iter()
+        .filter_map(|c| {
+            let n: usize = m
+                .steps
+                .iter()
+                .filter(|s| m.cases[s.case].key == c.key)
+                .map(|s| s.late)
+                .sum::<usize>()
+                + m.held(c.key).map_or(0, |h| h.late);
+            (n > 0).then(|| format!("{} {n}", c.key))
+        })
+        .collect();
+    if !late.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nProcesses that outlived their instance's first process and were reaped by the \
+             driver (its subreaper) within {} s, so not left behind: {}. bwrap's outer process \
+             exits as soon as it has the status of its namespace, before that namespace's PID 1 \
+             has been reaped.",
+            super::drive::GRACE.as_secs(),
+            late.join(", ")
+        );
+    }
     let _ = writeln!(s, "\n### Long-running instances held at once\n");
     let _ = writeln!(
         s,
@@ -425,6 +450,7 @@ mod tests {
             wall: Duration::from_millis(wall_ms),
             times_ms: vec![1.0; n],
             failed: vec![],
+            late: 0,
         };
         let steps = vec![
             step("tinyvmm", 10, 10, 10),
@@ -446,6 +472,7 @@ mod tests {
                 pss_kib: 100.0,
                 pte_kib: 40.0,
                 failed: vec![],
+                late: 0,
             }],
             cases,
             steps,
