@@ -185,11 +185,7 @@ pub fn write_lines(
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
         if l.thin {
             chart
-                .draw_series(
-                    l.points
-                        .iter()
-                        .map(|&p| Circle::new(p, 3, c.filled())),
-                )
+                .draw_series(l.points.iter().map(|&p| Circle::new(p, 3, c.filled())))
                 .map_err(|e| err(&e))?;
         }
     }

@@ -431,7 +431,13 @@ mod tests {
                 (1000, 20)
             ]
         );
-        assert_eq!(schedule(99).last(), Some(&Step { n: 10, parallel: 10 }));
+        assert_eq!(
+            schedule(99).last(),
+            Some(&Step {
+                n: 10,
+                parallel: 10
+            })
+        );
         assert_eq!(schedule(1), [Step { n: 1, parallel: 1 }]);
         assert!(schedule(0).is_empty());
     }
@@ -486,7 +492,10 @@ mod tests {
                 "mtscale-7-42"
             ]
         );
-        assert_eq!(bundle_dir(x.work, "crun", 3), Path::new("/w/scale-crun-bundle-3"));
+        assert_eq!(
+            bundle_dir(x.work, "crun", 3),
+            Path::new("/w/scale-crun-bundle-3")
+        );
         assert_eq!(cases[5].expect, super::super::guest::QEMU_STATUS);
         let vm = cases[4].hold.as_ref().expect("a waiting guest");
         assert_eq!(

@@ -178,10 +178,10 @@ pub fn batch(
                 let end = Instant::now();
                 match running.remove(&pid) {
                     Some((slot, t0)) => {
-                        r.times_ms
-                            .push(end.duration_since(t0).as_secs_f64() * 1e3);
+                        r.times_ms.push(end.duration_since(t0).as_secs_f64() * 1e3);
                         free.push(slot);
-                        let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == case.expect;
+                        let ok =
+                            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == case.expect;
                         if !ok {
                             r.failed.push(format!(
                                 "an instance ended with {} (expected exit {})",
@@ -234,7 +234,10 @@ fn tree(pid: i32) -> Vec<i32> {
             .flatten()
         {
             let kids = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
-            out.extend(kids.split_whitespace().filter_map(|k| k.parse::<i32>().ok()));
+            out.extend(
+                kids.split_whitespace()
+                    .filter_map(|k| k.parse::<i32>().ok()),
+            );
         }
         i += 1;
     }
@@ -251,8 +254,9 @@ pub fn kib_field(text: &str, key: &str) -> Option<u64> {
 
 fn is_ready(pid: i32, ready: Ready) -> bool {
     tree(pid).into_iter().any(|p| match ready {
-        Ready::Comm(name) => std::fs::read_to_string(format!("/proc/{p}/comm"))
-            .is_ok_and(|c| c.trim() == name),
+        Ready::Comm(name) => {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == name)
+        }
         Ready::Vcpu => std::fs::read_dir(format!("/proc/{p}/fd"))
             .into_iter()
             .flatten()
@@ -353,7 +357,8 @@ fn hold(
     }
     for &pid in &live {
         for p in tree(pid) {
-            let rollup = std::fs::read_to_string(format!("/proc/{p}/smaps_rollup")).unwrap_or_default();
+            let rollup =
+                std::fs::read_to_string(format!("/proc/{p}/smaps_rollup")).unwrap_or_default();
             let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
             r.rss_kib += kib_field(&rollup, "Rss:").unwrap_or(0) as f64 / n;
             r.pss_kib += kib_field(&rollup, "Pss:").unwrap_or(0) as f64 / n;
@@ -364,7 +369,8 @@ fn hold(
         match (h.end, h.ready) {
             (EndBy::KillProgram, Ready::Comm(name)) => {
                 for p in tree(pid) {
-                    let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+                    let comm =
+                        std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
                     if comm.trim() == name {
                         // SAFETY: p is in the tree of an unreaped child of ours, read just now.
                         unsafe { libc::kill(p, libc::SIGKILL) };
@@ -396,7 +402,12 @@ fn hold(
 
 /// Per-slot OCI bundles of `key`: `base` (from `ocirun spec` as the OCI group writes it) with a
 /// cgroup per slot at the top of each hierarchy, named with the run's tag.
-fn write_bundles(base: &serde_json::Value, work: &Path, key: &str, parent: &str) -> Result<(), String> {
+fn write_bundles(
+    base: &serde_json::Value,
+    work: &Path,
+    key: &str,
+    parent: &str,
+) -> Result<(), String> {
     for slot in 0..super::PARALLEL {
         let dir = super::bundle_dir(work, key, slot);
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
@@ -466,7 +477,8 @@ pub fn measure_all(
                 })
                 .and_then(|()| super::super::oci::hide_cgroup2());
             if let Err(e) = prepared {
-                m.failures.push(format!("the OCI family could not run: {e}"));
+                m.failures
+                    .push(format!("the OCI family could not run: {e}"));
                 continue;
             }
             for &i in &idx {

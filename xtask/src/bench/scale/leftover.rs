@@ -74,7 +74,11 @@ pub fn compare(before: &Snapshot, after: &Snapshot) -> Vec<String> {
             out.push(format!("{what} gone: {x}"));
         }
     };
-    diff("mount in the bench's namespace", &before.mounts, &after.mounts);
+    diff(
+        "mount in the bench's namespace",
+        &before.mounts,
+        &after.mounts,
+    );
     diff("host mount", &before.init_mounts, &after.init_mounts);
     diff("descriptor of the driver", &before.fds, &after.fds);
     diff(
@@ -164,10 +168,7 @@ pub fn check(
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         if !left.is_empty() {
-            out.push(format!(
-                "container state in {}: {left:?}",
-                d.display()
-            ));
+            out.push(format!("container state in {}: {left:?}", d.display()));
         }
     }
     let temp: Vec<String> = std::fs::read_dir(tmpdir)
@@ -225,7 +226,10 @@ mod tests {
                 "cgctl run record in /run/cgctl: 1234"
             ]
         );
-        assert_eq!(compare(&after, &before)[0], "mount in the bench's namespace gone: /x proc proc");
+        assert_eq!(
+            compare(&after, &before)[0],
+            "mount in the bench's namespace gone: /x proc proc"
+        );
     }
 
     #[test]
