@@ -11,6 +11,7 @@ pub mod net;
 pub mod oci;
 pub mod report;
 pub mod sandbox;
+pub mod scale;
 
 use crate::{deps, rootfs, util};
 use report::{CaseResult, Goal, GroupResult};
@@ -95,6 +96,9 @@ struct Options {
     boot_only: bool,
     /// Only the groups of this tool (`--only ocirun`), e.g. with `--out` to a scratch dir.
     only: Option<String>,
+    /// Only the scale section ([`scale`]), N up to `scale_max`.
+    scale: bool,
+    scale_max: usize,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -104,6 +108,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
         no_boot: false,
         boot_only: false,
         only: None,
+        scale: false,
+        scale_max: 1000,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -113,9 +119,19 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--boot-only" => o.boot_only = true,
             "--out" => o.out = PathBuf::from(it.next().ok_or("--out needs a directory")?),
             "--only" => o.only = Some(it.next().ok_or("--only needs a tool name")?.clone()),
+            "--scale" => o.scale = true,
+            "--scale-max" => {
+                let v = it.next().ok_or("--scale-max needs a number of instances")?;
+                o.scale_max = v
+                    .parse()
+                    .ok()
+                    .filter(|&n: &usize| (1..=1000).contains(&n))
+                    .ok_or(format!("bench: --scale-max: '{v}' is not a number from 1 to 1000"))?;
+                o.scale = true;
+            }
             other => {
                 return Err(format!(
-                    "bench: unexpected argument '{other}' (usage: cargo xtask bench [--quick] [--no-boot | --boot-only] [--out DIR] [--only TOOL])"
+                    "bench: unexpected argument '{other}' (usage: cargo xtask bench [--quick] [--no-boot | --boot-only] [--out DIR] [--only TOOL] | --scale [--scale-max N] [--out DIR])"
                 ))
             }
         }
@@ -458,6 +474,12 @@ impl LinuxBoot {
 /// Runs the benchmarks and writes the report and chart.
 pub fn run(args: &[String]) -> Result<(), String> {
     let opts = parse(args)?;
+    if opts.scale {
+        return scale::run(&scale::Options {
+            max: opts.scale_max,
+            out: opts.out.clone(),
+        });
+    }
     if util::output(Command::new("hyperfine").arg("--version")).is_err() {
         deps::run(&[])?;
     }
@@ -582,6 +604,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let docs = opts.out.join("docs");
     std::fs::create_dir_all(&docs).map_err(|e| format!("creating {}: {e}", docs.display()))?;
     let md_path = opts.out.join("BENCHMARKS.md");
+    // `--scale` writes its own section; this run keeps it as it was.
+    let md = scale::render::keep(&std::fs::read_to_string(&md_path).unwrap_or_default(), md);
     std::fs::write(&md_path, md).map_err(|e| format!("writing {}: {e}", md_path.display()))?;
     let svg = docs.join("bench.svg");
     chart::write(

@@ -23,6 +23,10 @@ Usage: cargo xtask <COMMAND> [ARGS]
 Commands:
   bench [--quick] [--out DIR] [--only TOOL]
                 each tool against its peer (hyperfine); writes BENCHMARKS.md, docs/bench.svg
+  bench --scale [--scale-max N] [--out DIR]
+                only the scale section: N = 1..1000 containers, OCI runs and tiny VMs, one
+                after another and 20 at a time, beside bwrap, crun and QEMU; memory of up to 200
+                held at once; fails if anything is left; BENCHMARKS.md's section, docs/scale.svg
   ci            deps, rootfs, kernel; fmt check, clippy -D warnings, build, cargo test
                 --workspace, conformance --ci, cargo doc, fuzz targets check, vmtest, nested
   conformance [FILTER] [--timeout SECS] [--ocirun-only | --ci] [-v]

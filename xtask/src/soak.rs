@@ -191,7 +191,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
 }
 
-fn become_subreaper() -> Result<(), String> {
+pub(crate) fn become_subreaper() -> Result<(), String> {
     // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag and touches no memory of ours.
     let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     if rc == 0 {
@@ -251,8 +251,15 @@ fn compare(before: &World, after: &World) -> Vec<String> {
     out
 }
 
+/// The parent PID in a /proc/PID/stat line: the second field after the command name, which may
+/// itself hold spaces and parentheses.
+pub(crate) fn stat_ppid(stat: &str) -> Option<i32> {
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Processes that were reparented to the driver (it is their subreaper) and still run.
-fn adopted_children(known: &HashMap<i32, usize>) -> Vec<i32> {
+pub(crate) fn adopted_children(known: &HashMap<i32, usize>) -> Vec<i32> {
     let me = std::process::id() as i32;
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
@@ -262,13 +269,7 @@ fn adopted_children(known: &HashMap<i32, usize>) -> Vec<i32> {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
             continue;
         };
-        // Fields after the command name, which may itself hold spaces and parentheses.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            continue;
-        };
-        let mut f = rest.split_whitespace();
-        let _state = f.next();
-        if f.next().and_then(|p| p.parse::<i32>().ok()) == Some(me) && !known.contains_key(&pid) {
+        if stat_ppid(&stat) == Some(me) && !known.contains_key(&pid) {
             out.push(pid);
         }
     }
@@ -395,7 +396,7 @@ pub fn memory_flat(after_tenth: u64, at_end: u64) -> bool {
 
 /// Kills our children `pids` and waits for each, so that none is left as a zombie for the
 /// host's init to reap.
-fn kill_and_reap(pids: impl Iterator<Item = i32>) {
+pub(crate) fn kill_and_reap(pids: impl Iterator<Item = i32>) {
     let pids: Vec<i32> = pids.collect();
     for pid in &pids {
         // SAFETY: kill takes plain integers; these PIDs are our own unreaped children (direct
@@ -412,7 +413,7 @@ fn kill_and_reap(pids: impl Iterator<Item = i32>) {
 }
 
 /// What waiting for a child gave.
-enum Reaped {
+pub(crate) enum Reaped {
     /// (pid, wait status)
     Child(i32, i32),
     /// None ended within the time given.
@@ -424,7 +425,7 @@ enum Reaped {
 /// Waits up to `within` for any child to end. SIGCHLD is blocked (see `block_sigchld`) and
 /// waited for with sigtimedwait, so that a hung instance cannot keep the driver from checking
 /// its time limit.
-fn reap(within: Duration) -> Reaped {
+pub(crate) fn reap(within: Duration) -> Reaped {
     let mut waited = false;
     loop {
         let mut status = 0;
@@ -465,7 +466,7 @@ fn sigchld_set() -> libc::sigset_t {
 
 /// Blocks SIGCHLD in the driver, so that `reap` can wait for it; spawned children start with
 /// an empty mask (std resets it), so the instances do not inherit this.
-fn block_sigchld() -> Result<(), String> {
+pub(crate) fn block_sigchld() -> Result<(), String> {
     let set = sigchld_set();
     // SAFETY: set is initialised; a null old-set pointer is allowed.
     let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
@@ -479,7 +480,7 @@ fn block_sigchld() -> Result<(), String> {
     }
 }
 
-fn describe_status(status: i32) -> String {
+pub(crate) fn describe_status(status: i32) -> String {
     if libc::WIFEXITED(status) {
         format!("exit {}", libc::WEXITSTATUS(status))
     } else if libc::WIFSIGNALED(status) {
@@ -512,14 +513,18 @@ impl Drop for TempDir {
 
 /// The cgroup every container's group is made under, in every hierarchy, so that what the
 /// soak leaves is read off one place and nothing else on the host is looked at.
-struct ParentGroup {
+pub(crate) struct ParentGroup {
     cgctl: PathBuf,
-    name: String,
+    pub(crate) name: String,
 }
 
 impl ParentGroup {
     fn new(cgctl: &Path, what: &str) -> Result<ParentGroup, String> {
-        let name = format!("xtask-soak-{what}-{}", std::process::id());
+        Self::named(cgctl, format!("xtask-soak-{what}-{}", std::process::id()))
+    }
+
+    /// Creates the group `name` (unique to the caller) in every hierarchy with `cgctl create`.
+    pub(crate) fn named(cgctl: &Path, name: String) -> Result<ParentGroup, String> {
         let out = Command::new(cgctl)
             .args(["create", &name])
             .output()
@@ -538,7 +543,7 @@ impl ParentGroup {
 
     /// The memory charged to the parent and what is under it, in bytes (v1
     /// memory.usage_in_bytes, or v2 memory.current where the memory controller is on v2).
-    fn memory_usage(&self) -> Result<u64, String> {
+    pub(crate) fn memory_usage(&self) -> Result<u64, String> {
         for mount in cgroup_mounts() {
             for file in ["memory.usage_in_bytes", "memory.current"] {
                 let path = mount.join(&self.name).join(file);
@@ -560,8 +565,20 @@ impl ParentGroup {
         ))
     }
 
+    /// The first of `files` of the group that holds a number, in whichever hierarchy has it
+    /// (e.g. v1's memory.kmem.usage_in_bytes); None where no hierarchy has one.
+    pub(crate) fn read_u64(&self, files: &[&str]) -> Option<u64> {
+        cgroup_mounts().iter().find_map(|mount| {
+            files.iter().find_map(|f| {
+                std::fs::read_to_string(mount.join(&self.name).join(f))
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok())
+            })
+        })
+    }
+
     /// Groups left under the parent, in any hierarchy.
-    fn children(&self) -> Vec<String> {
+    pub(crate) fn children(&self) -> Vec<String> {
         let mut out = Vec::new();
         for mount in cgroup_mounts() {
             let dir = mount.join(&self.name);
@@ -685,6 +702,13 @@ mod tests {
             let err = parse(&args(line)).unwrap_err();
             assert!(err.contains(needle), "{line}: {err}");
         }
+    }
+
+    #[test]
+    fn the_parent_pid_is_read_past_a_command_name_with_parentheses() {
+        assert_eq!(stat_ppid("42 (sleep) S 7 42 42 0"), Some(7));
+        assert_eq!(stat_ppid("42 (a) b (c)) R 9 1"), Some(9));
+        assert_eq!(stat_ppid("42 (x"), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The SVG chart of start latency per approach (process, container, VM), drawn with plotters'
-//! SVG backend: one horizontal bar per command, log-scale milliseconds, coloured by approach.
+//! The SVG charts of the bench, drawn with plotters' SVG backend: start latency per approach
+//! (process, container, VM; one horizontal bar per command, log-scale milliseconds, coloured by
+//! approach), and the scale section's cost per instance against the number of instances.
 
 use plotters::prelude::*;
 use std::path::Path;
@@ -111,6 +112,95 @@ pub fn write(path: &Path, title: &str, bars: &[Bar]) -> Result<(), String> {
     Ok(())
 }
 
+/// One line of a chart against N: a label and its (x, y) points.
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// Shown in the legend.
+    pub label: String,
+    /// Index into the palette: a line and its peer share a colour.
+    pub colour: usize,
+    /// Drawn thin with markers (e.g. one after another) rather than thick.
+    pub thin: bool,
+    /// (x, y) with both above 0 (both axes are log scale).
+    pub points: Vec<(f64, f64)>,
+}
+
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(0x33, 0x66, 0xaa),
+    RGBColor(0x88, 0x99, 0xcc),
+    RGBColor(0xbb, 0x55, 0x33),
+    RGBColor(0xdd, 0xaa, 0x66),
+    RGBColor(0x33, 0x88, 0x55),
+    RGBColor(0x88, 0xcc, 0x99),
+];
+
+/// Writes a log-log line chart (x: `x_desc`, y: `y_desc`) of `lines` to `path`.
+pub fn write_lines(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    lines: &[Line],
+) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| format!("drawing {}: {e}", path.display());
+    let pts = || lines.iter().flat_map(|l| l.points.iter().copied());
+    if pts().next().is_none() {
+        return Err(err(&"no measured point"));
+    }
+    let (xmin, xmax) = pts().fold((f64::INFINITY, 0f64), |(a, b), (x, _)| (a.min(x), b.max(x)));
+    let (ymin, ymax) = pts().fold((f64::INFINITY, 0f64), |(a, b), (_, y)| (a.min(y), b.max(y)));
+    let xr = (xmin.max(1e-9) / 1.5)..(xmax * 1.5);
+    let yr = (10f64.powf(ymin.max(1e-9).log10().floor()))..(10f64.powf(ymax.log10().ceil()) * 1.01);
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(14)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(xr.log_scale(), yr.log_scale())
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| {
+            if *v >= 1.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v}")
+            }
+        })
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(|e| err(&e))?;
+    for l in lines.iter().filter(|l| !l.points.is_empty()) {
+        let c = PALETTE[l.colour % PALETTE.len()];
+        let style = c.stroke_width(if l.thin { 1 } else { 3 });
+        chart
+            .draw_series(LineSeries::new(l.points.iter().copied(), style))
+            .map_err(|e| err(&e))?
+            .label(l.label.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        if l.thin {
+            chart
+                .draw_series(l.points.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                .map_err(|e| err(&e))?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 12))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +226,30 @@ mod tests {
         assert!(svg.starts_with("<svg"), "{svg}");
         assert!(svg.contains("/bin/true") && svg.contains("qemu"));
         assert!(svg.contains("60.00 ms"));
+    }
+
+    #[test]
+    fn writes_a_line_chart_with_its_legend() {
+        let path = std::env::temp_dir().join(format!("mt-lines-{}.svg", std::process::id()));
+        let lines = vec![
+            Line {
+                label: "tinyvmm, 20 at a time".into(),
+                colour: 0,
+                thin: false,
+                points: vec![(1.0, 2.0), (10.0, 0.5), (1000.0, 0.4)],
+            },
+            Line {
+                label: "QEMU, one after another".into(),
+                colour: 1,
+                thin: true,
+                points: vec![(1.0, 200.0), (10.0, 190.0)],
+            },
+        ];
+        write_lines(&path, "t", "instances", "ms per instance", &lines).expect("chart");
+        let svg = std::fs::read_to_string(&path).expect("read");
+        let _ = std::fs::remove_file(&path);
+        assert!(svg.starts_with("<svg"), "{svg}");
+        assert!(svg.contains("tinyvmm, 20 at a time") && svg.contains("QEMU, one after another"));
+        assert!(write_lines(&path, "t", "x", "y", &[]).is_err());
     }
 }

@@ -1,0 +1,581 @@
+//! The scale section of BENCHMARKS.md and the lines of docs/scale.svg from what was measured:
+//! pure formatting, so that the goals' verdicts and the splicing into the file are unit-tested.
+
+use super::drive::{HoldResult, Measured, StepResult};
+use super::{Family, BUDGET_BYTES};
+use crate::bench::chart::Line;
+use std::fmt::Write as _;
+
+/// The section's first line: `cargo xtask bench --scale` replaces what lies between it and
+/// [`END`], and the full bench keeps it.
+pub const BEGIN: &str =
+    "<!-- scale:begin (written by cargo xtask bench --scale; kept by cargo xtask bench) -->";
+/// The section's last line.
+pub const END: &str = "<!-- scale:end -->";
+
+/// Cost per instance at the largest N over that at N = 10 above which the cost is not flat:
+/// a machine shared with three other sessions moves single runs by this much.
+pub const FLAT: f64 = 1.3;
+
+/// What the stepped searches found (strace -c, perf) where a cost grows with N.
+pub const FINDINGS: &str = "No cost per instance grows from N = 10 to N = 1,000 for ours (the goals above): no step from cgroup or mount-table growth or directory scans; cgctl's groups are made and removed per container, so /sys/fs/cgroup never grows, and the leftover check finds nothing after 1,000 of each. Where the rates stop, from `strace -c`, `strace -T` and `perf stat` of single runs on this machine (2026-12-03):
+
+- tinyvmm: 1.74 ms of CPU per VM (`perf stat -r 30`, task-clock), in 38 system calls (`strace -c`): `execve` 0.35 ms, `KVM_CREATE_VM` 0.28 ms, `KVM_CREATE_VCPU` 0.30 ms, `KVM_SET_USER_MEMORY_REGION` 0.1 ms, `KVM_RUN` to the guest's exit 0.2 ms (`strace -T`), the rest the exit's teardown of the VM and its memory. Two cores give at most about 1,150 such VMs per second with nothing else running; with the machine's load at 4 to 12 from other sessions during this run, 20 at a time reached 906/s. The sequence is already the least KVM needs (one VM, one vCPU, one memory slot); no cheap fix in tinyvmm removes a step, so the goal of 1,000/s stands missed here.
+- ocirun and crun: both gain less than 2x from running 20 at once, where the composed container gains 2x. One `ocirun run` of this bundle makes 34 mounts (masked and read-only paths, /proc, /dev, the root) and 10 cgroup directories, with no sleep, poll or lock file on its path (`strace -f -T`); `perf record -a -g` over 400 runs 20 at a time shows no lock or spin in the profile (the top kernel symbol, `_raw_spin_unlock_irqrestore`, has 2.7% of samples) but both cores busy: ocirun 42% of the samples, other sessions' compilers (rustc, LLVM) 37%. So the concurrent rate is bounded by CPU (ocirun's own, about 10 ms per run, and the other work), not by a step in ocirun; the composed container needs less CPU per instance and so gains more. ocirun's rate is 1.6x crun's at 20 at a time (goal 2x: missed) and 2.7x one after another.
+- QEMU microvm: about 60 ms of a core per start here, 19 MiB charged and 40 MiB RSS per waiting guest, so the 2 GiB budget holds 108 of them against 200 (the cap) of tinyvmm's at 0.7 MiB each.";
+
+/// The section as it stands in `md`, markers included.
+pub fn extract(md: &str) -> Option<&str> {
+    let b = md.find(BEGIN)?;
+    let e = md[b..].find(END)? + b + END.len();
+    Some(&md[b..e])
+}
+
+/// `md` with its scale section replaced by `section` (or `section` appended when it has none).
+pub fn splice(md: &str, section: &str) -> String {
+    let section = section.trim_end();
+    match (md.find(BEGIN), extract(md)) {
+        (Some(b), Some(old)) => format!("{}{section}{}", &md[..b], &md[b + old.len()..]),
+        _ if md.trim().is_empty() => format!("{section}\n"),
+        _ => format!("{}\n\n{section}\n", md.trim_end()),
+    }
+}
+
+/// The full bench's freshly written `new` file with the scale section of the `old` one kept.
+pub fn keep(old: &str, new: String) -> String {
+    match extract(old) {
+        Some(s) => splice(&new, s),
+        None => new,
+    }
+}
+
+fn ms(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0} ms")
+    } else if x >= 1.0 {
+        format!("{x:.2} ms")
+    } else {
+        format!("{x:.3} ms")
+    }
+}
+
+fn kib(bytes: f64) -> String {
+    if bytes >= 10.0 * 1024.0 * 1024.0 {
+        format!("{:.1} MiB", bytes / 1048576.0)
+    } else {
+        format!("{:.0} KiB", bytes / 1024.0)
+    }
+}
+
+fn mode(parallel: usize) -> &'static str {
+    if parallel == 1 {
+        "one after another"
+    } else {
+        "at a time"
+    }
+}
+
+impl Measured {
+    fn step(&self, key: &str, n: usize, parallel: usize) -> Option<&StepResult> {
+        self.steps
+            .iter()
+            .find(|s| self.cases[s.case].key == key && s.step.n == n && s.step.parallel == parallel)
+    }
+
+    fn held(&self, key: &str) -> Option<&HoldResult> {
+        self.holds.iter().find(|h| self.cases[h.case].key == key)
+    }
+
+    /// The peer's key of each of ours.
+    fn peer_of(&self, key: &str) -> Option<&'static str> {
+        let fam = self.cases.iter().find(|c| c.key == key)?.family;
+        self.cases
+            .iter()
+            .find(|c| c.family == fam && !c.ours)
+            .map(|c| c.key)
+            .filter(|p| *p != key)
+    }
+
+    /// The largest N measured.
+    fn top(&self) -> usize {
+        self.steps.iter().map(|s| s.step.n).max().unwrap_or(0)
+    }
+
+    /// Cost per instance at the largest N over that at N = 10, in the concurrent mode
+    /// (`parallel` > 1) or the serial one.
+    pub fn growth(&self, key: &str, concurrent: bool) -> Option<(f64, f64, f64)> {
+        let top = self.top();
+        if top <= 10 {
+            return None;
+        }
+        let p = |n: usize| {
+            if concurrent {
+                super::PARALLEL.min(n)
+            } else {
+                1
+            }
+        };
+        let a = self.step(key, 10, p(10))?.cost_ms();
+        let b = self.step(key, top, p(top))?.cost_ms();
+        Some((a, b, b / a))
+    }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "**met**"
+    } else {
+        "**missed**"
+    }
+}
+
+/// The goals of issue #25, each with its numbers.
+pub fn goals(m: &Measured) -> Vec<String> {
+    let top = m.top();
+    let par = super::PARALLEL.min(top);
+    let mut v = Vec::new();
+    match m.step("tinyvmm", top, par) {
+        Some(t) => {
+            let q = m
+                .step("qemu", top, par)
+                .map(|q| format!(" (QEMU microvm: {:.0}/s)", q.rate()))
+                .unwrap_or_default();
+            v.push(format!(
+                "At least 1,000 tiny VMs per second created, run and ended, {par} at a time: {} — tinyvmm {:.0}/s at N = {top}{q}.",
+                verdict(t.rate() >= 1000.0 && top >= 1000),
+                t.rate()
+            ));
+        }
+        None => v.push("At least 1,000 tiny VMs per second: not measured.".into()),
+    }
+    match (m.step("ocirun", top, par), m.step("crun", top, par)) {
+        (Some(o), Some(c)) => {
+            let composed = m
+                .step("container", top, par)
+                .map(|k| {
+                    format!(
+                        "; the composed container (cgctl + unshare-rs + pivot) {:.0}/s, {:.2}x crun's",
+                        k.rate(),
+                        k.rate() / c.rate()
+                    )
+                })
+                .unwrap_or_default();
+            v.push(format!(
+                "A container creation rate at least 2x crun's ({par} at a time, N = {top}): {} — `ocirun run` {:.0}/s against crun's {:.0}/s, {:.2}x{composed}.",
+                verdict(o.rate() >= 2.0 * c.rate()),
+                o.rate(),
+                c.rate(),
+                o.rate() / c.rate()
+            ));
+        }
+        _ => v.push("A container creation rate at least 2x crun's: not measured (no crun or no ocirun run).".into()),
+    }
+    match m
+        .held("tinyvmm")
+        .and_then(|h| h.cgroup_bytes.map(|b| (h, b)))
+    {
+        Some((h, b)) => {
+            let q = m
+                .held("qemu")
+                .and_then(|q| q.cgroup_bytes)
+                .map(|x| format!(" (QEMU microvm: {})", kib(x)))
+                .unwrap_or_default();
+            v.push(format!(
+                "Per-VM memory overhead under 2 MiB: {} — {} charged per waiting tinyvmm guest with {} at once (RSS {:.0} KiB, page tables {:.0} KiB, kernel {}){q}.",
+                verdict(b < 2.0 * 1048576.0),
+                kib(b),
+                h.count,
+                h.rss_kib,
+                h.pte_kib,
+                h.kmem_bytes.map(kib).unwrap_or_else(|| "not readable".into())
+            ));
+        }
+        None => v.push("Per-VM memory overhead under 2 MiB: not measured.".into()),
+    }
+    let mut flat = Vec::new();
+    let mut all = true;
+    for c in m.cases.iter().filter(|c| c.ours) {
+        for concurrent in [false, true] {
+            if let Some((a, b, g)) = m.growth(c.key, concurrent) {
+                all &= g <= FLAT;
+                flat.push(format!(
+                    "{} {}: {} -> {} ({g:.2}x)",
+                    c.key,
+                    if concurrent { "concurrent" } else { "serial" },
+                    ms(a),
+                    ms(b)
+                ));
+            }
+        }
+    }
+    if flat.is_empty() {
+        v.push(
+            "Cost per instance flat from N = 10 to N = 1,000: not measured (N up to 10 only)."
+                .into(),
+        );
+    } else {
+        v.push(format!(
+            "Cost per instance flat from N = 10 to N = {top} (at most {FLAT}x): {} — {}.",
+            verdict(all && top >= 1000),
+            flat.join("; ")
+        ));
+    }
+    v
+}
+
+/// The section, markers included.
+pub fn section(m: &Measured) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{BEGIN}");
+    let _ = writeln!(
+        s,
+        "## Scale: many instances, one after another and {} at a time\n",
+        super::PARALLEL
+    );
+    let _ = writeln!(
+        s,
+        "Written by `cargo xtask bench --scale` on {} (N up to {}). Machine: {}. Load average \
+         (1 min) at the start and the end of the section: {} and {}; the 2 cores are shared with \
+         other sessions, so absolute numbers are noisy: the ratios to the peer in the same run are \
+         what counts. Each family runs ours and its peer alternately at each N (ours first, then \
+         the peer first at the next N).\n",
+        m.date, m.max, m.machine, m.load.0, m.load.1
+    );
+    let _ = writeln!(s, "![cost per instance against N](docs/scale.svg)\n");
+    let _ = writeln!(s, "### Goals (issue #25)\n");
+    for g in goals(m) {
+        let _ = writeln!(s, "- {g}");
+    }
+    if !FINDINGS.is_empty() {
+        let _ = writeln!(s, "\n### Where the cost grows\n\n{FINDINGS}");
+    }
+    let _ = writeln!(s, "\n### Per N\n");
+    let _ = writeln!(
+        s,
+        "Instances per second = N / (first spawn to last reaped exit); p50 and p99 of each \
+         instance's spawn to reaped exit (nearest rank); ms per instance = wall time / N, the \
+         line of the chart. Ratio = our rate / the peer's (above 1: ours starts more per second).\n"
+    );
+    let _ = writeln!(
+        s,
+        "| family | N | running at once | command | instances/s | p50 | p99 | ms per instance | rate vs peer |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    for fam in [Family::Container, Family::Oci, Family::Vm] {
+        let mut first = true;
+        for st in super::schedule(m.max) {
+            for c in m.cases.iter().filter(|c| c.family == fam) {
+                let Some(r) = m.step(c.key, st.n, st.parallel) else {
+                    continue;
+                };
+                let vs = match m.peer_of(c.key).and_then(|p| m.step(p, st.n, st.parallel)) {
+                    Some(p) if c.ours => format!("{:.2}x", r.rate() / p.rate()),
+                    _ => String::new(),
+                };
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} ({}) | {}{} | {:.0} | {} | {} | {} | {vs} |",
+                    if first { fam.title() } else { "" },
+                    st.n,
+                    st.parallel,
+                    mode(st.parallel),
+                    if c.ours { "**ours**: " } else { "peer: " },
+                    c.key,
+                    r.rate(),
+                    ms(super::percentile(&r.times_ms, 0.5)),
+                    ms(super::percentile(&r.times_ms, 0.99)),
+                    ms(r.cost_ms()),
+                );
+                first = false;
+            }
+        }
+    }
+    let late: Vec<String> = m
+        .cases
+        .iter()
+        .filter_map(|c| {
+            let n: usize = m
+                .steps
+                .iter()
+                .filter(|s| m.cases[s.case].key == c.key)
+                .map(|s| s.late)
+                .sum::<usize>()
+                + m.held(c.key).map_or(0, |h| h.late);
+            (n > 0).then(|| format!("{} {n}", c.key))
+        })
+        .collect();
+    if !late.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nProcesses that outlived their instance's first process and were reaped by the \
+             driver (its subreaper) within {} s, so not left behind: {}. bwrap's outer process \
+             exits as soon as it has the status of its namespace, before that namespace's PID 1 \
+             has been reaped.",
+            super::drive::GRACE.as_secs(),
+            late.join(", ")
+        );
+    }
+    let _ = writeln!(s, "\n### Long-running instances held at once\n");
+    let _ = writeln!(
+        s,
+        "A container that sleeps (`/bin/sleep 3600`) and a guest that waits (interrupts off, HLT: \
+         KVM parks the vCPU in the host kernel), started one by one into a cgroup of their own \
+         until {} run, the next would pass a budget of {} GiB charged, or the machine's \
+         MemAvailable would fall under {} GiB. Per instance: the cgroup's memory usage \
+         (memory.usage_in_bytes: user pages, page cache, kernel objects), of it the kernel's share \
+         (memory.kmem.usage_in_bytes: page tables, KVM's VM and vCPU objects, namespaces, \
+         mounts), and over the instance's processes RSS, PSS (shared pages divided among their \
+         users) and page tables (VmPTE). Fit = budget / charged per instance.\n",
+        super::HOLD_CAP.min(m.max),
+        BUDGET_BYTES >> 30,
+        super::FLOOR_BYTES >> 30
+    );
+    let _ = writeln!(
+        s,
+        "| command | running at once | limited by | charged per instance | of it kernel | RSS | PSS | page tables | fit in {} GiB | charged vs peer |",
+        BUDGET_BYTES >> 30
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
+    for c in &m.cases {
+        let Some(h) = m.held(c.key) else { continue };
+        let fit = h
+            .cgroup_bytes
+            .filter(|b| *b > 0.0)
+            .map(|b| format!("{:.0}", BUDGET_BYTES as f64 / b))
+            .unwrap_or_default();
+        let vs = match (
+            c.ours,
+            h.cgroup_bytes,
+            m.peer_of(c.key)
+                .and_then(|p| m.held(p))
+                .and_then(|p| p.cgroup_bytes),
+        ) {
+            (true, Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            s,
+            "| {}{} | {} | {} | {} | {} | {:.0} KiB | {:.0} KiB | {:.0} KiB | {fit} | {vs} |",
+            if c.ours { "**ours**: " } else { "peer: " },
+            c.key,
+            h.count,
+            h.limited_by,
+            h.cgroup_bytes.map(kib).unwrap_or_else(|| "?".into()),
+            h.kmem_bytes.map(kib).unwrap_or_else(|| "?".into()),
+            h.rss_kib,
+            h.pss_kib,
+            h.pte_kib
+        );
+    }
+    let _ = writeln!(s, "\n### Not measured\n");
+    let _ = writeln!(
+        s,
+        "- (d) Linux under tinyvmm in the hardware-virtualization lane (`cargo xtask nested`'s \
+         level-1 guest): not part of this section yet; this host's /dev/kvm (PVM) cannot boot \
+         Linux.\n- `ocirun run` and crun are measured start to exit only: no long-running OCI \
+         container is held."
+    );
+    let _ = writeln!(s, "\n### Commands\n");
+    let _ = writeln!(
+        s,
+        "`{{i}}` is the instance's number, `{{slot}}` which of the running places it took (each \
+         has its own OCI bundle, whose cgroup is `/<tag>-<runtime>-s<slot>`). Nothing may be left \
+         after a family: the bench compares the mount tables (its own namespace and the host's \
+         init), its descriptors and /run/cgctl before and after, and looks for cgroups with the \
+         run's tag, processes still parented to it (it is their subreaper), KVM VMs of the \
+         instances, runtime state and temp files; any of them fails the run.\n\n```sh"
+    );
+    for c in &m.cases {
+        let _ = writeln!(s, "{}", c.argv.shown());
+        if let Some(h) = &c.hold {
+            let _ = writeln!(s, "{}   # held", h.argv.shown());
+        }
+    }
+    let _ = writeln!(s, "```\n");
+    let problems = m.problems();
+    if !problems.is_empty() {
+        let _ = writeln!(s, "### Problems in this run\n");
+        for p in problems.iter().take(20) {
+            let _ = writeln!(s, "- {}", p.replace('|', "/"));
+        }
+        let _ = writeln!(s);
+    }
+    let _ = writeln!(s, "{END}");
+    s
+}
+
+/// The chart's lines: per case, its cost per instance against N, one after another (thin) and
+/// concurrently (thick).
+pub fn lines(m: &Measured) -> Vec<Line> {
+    let colour = |key: &str| match key {
+        "container" => 0,
+        "bwrap" => 1,
+        "tinyvmm" => 2,
+        "qemu" => 3,
+        "ocirun" => 4,
+        _ => 5,
+    };
+    let mut out = Vec::new();
+    for c in &m.cases {
+        for concurrent in [false, true] {
+            let points: Vec<(f64, f64)> = m
+                .steps
+                .iter()
+                .filter(|s| m.cases[s.case].key == c.key && (s.step.parallel > 1) == concurrent)
+                .map(|s| (s.step.n as f64, s.cost_ms()))
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            out.push(Line {
+                label: format!(
+                    "{}{}, {}",
+                    c.key,
+                    if c.ours { " (ours)" } else { "" },
+                    if concurrent {
+                        format!("{} at a time", super::PARALLEL)
+                    } else {
+                        "one after another".into()
+                    }
+                ),
+                colour: colour(c.key),
+                thin: !concurrent,
+                points,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{plan, Inputs, Step};
+    use super::*;
+    use std::path::Path;
+    use std::time::Duration;
+
+    fn measured() -> Measured {
+        let cases = plan(&Inputs {
+            bin: Path::new("/b"),
+            rootfs: Path::new("/r"),
+            work: Path::new("/w"),
+            exit_guest: Path::new("/w/e.elf"),
+            wait_guest: Path::new("/w/w.elf"),
+            crun: Some(Path::new("/usr/bin/crun")),
+            qemu: Some(Path::new("/usr/bin/qemu")),
+            tag: "mtscale-1",
+        });
+        let key = |k: &str| cases.iter().position(|c| c.key == k).unwrap();
+        let step = |k: &str, n: usize, parallel: usize, wall_ms: u64| StepResult {
+            case: key(k),
+            step: Step { n, parallel },
+            wall: Duration::from_millis(wall_ms),
+            times_ms: vec![1.0; n],
+            failed: vec![],
+            late: 0,
+        };
+        let steps = vec![
+            step("tinyvmm", 10, 10, 10),
+            step("tinyvmm", 1000, 20, 800),
+            step("qemu", 1000, 20, 100_000),
+            step("ocirun", 10, 10, 30),
+            step("ocirun", 1000, 20, 6000),
+            step("crun", 1000, 20, 9000),
+            step("container", 1000, 20, 4000),
+        ];
+        Measured {
+            holds: vec![HoldResult {
+                case: key("tinyvmm"),
+                count: 200,
+                limited_by: "the cap of 200".into(),
+                cgroup_bytes: Some(600.0 * 1024.0),
+                kmem_bytes: Some(300.0 * 1024.0),
+                rss_kib: 250.0,
+                pss_kib: 100.0,
+                pte_kib: 40.0,
+                failed: vec![],
+                late: 0,
+            }],
+            cases,
+            steps,
+            max: 1000,
+            load: ("2.50".into(), "3.00".into()),
+            date: "2026-12-03 15:00 UTC".into(),
+            ..Measured::default()
+        }
+    }
+
+    #[test]
+    fn goals_state_the_numbers_and_the_verdict() {
+        let g = goals(&measured());
+        assert_eq!(
+            g[0],
+            "At least 1,000 tiny VMs per second created, run and ended, 20 at a time: **met** — tinyvmm 1250/s at N = 1000 (QEMU microvm: 10/s)."
+        );
+        assert!(
+            g[1].contains("**missed** — `ocirun run` 167/s against crun's 111/s, 1.50x"),
+            "{}",
+            g[1]
+        );
+        assert!(g[1].contains("composed container (cgctl + unshare-rs + pivot) 250/s, 2.25x"));
+        assert!(
+            g[2].starts_with("Per-VM memory overhead under 2 MiB: **met** — 600 KiB charged"),
+            "{}",
+            g[2]
+        );
+        // tinyvmm: 1.0 -> 0.8 ms per instance; ocirun 3.0 -> 6.0: a step.
+        assert!(g[3].contains("**missed**"), "{}", g[3]);
+        assert!(
+            g[3].contains("tinyvmm concurrent: 1.00 ms -> 0.800 ms (0.80x)"),
+            "{}",
+            g[3]
+        );
+        assert!(
+            g[3].contains("ocirun concurrent: 3.00 ms -> 6.00 ms (2.00x)"),
+            "{}",
+            g[3]
+        );
+    }
+
+    #[test]
+    fn the_section_has_rows_ratios_and_markers() {
+        let s = section(&measured());
+        assert!(s.starts_with(BEGIN) && s.trim_end().ends_with(END));
+        assert!(
+            s.contains("| 1000 | 20 (at a time) | **ours**: tinyvmm | 1250 |"),
+            "{s}"
+        );
+        assert!(s.contains("| 125.00x |"), "{s}");
+        assert!(s.contains("| **ours**: tinyvmm | 200 | the cap of 200 | 600 KiB | 300 KiB | 250 KiB | 100 KiB | 40 KiB | 3495 |"), "{s}");
+        assert!(s.contains(
+            "Load average (1 min) at the start and the end of the section: 2.50 and 3.00"
+        ));
+        let l = lines(&measured());
+        let t = l
+            .iter()
+            .find(|l| l.label == "tinyvmm (ours), 20 at a time")
+            .expect("line");
+        assert_eq!(t.points, [(10.0, 1.0), (1000.0, 0.8)]);
+    }
+
+    #[test]
+    fn splicing_replaces_only_the_section() {
+        let sec = format!("{BEGIN}\nnew\n{END}\n");
+        let md = format!("# B\n\nbefore\n\n{BEGIN}\nold\n{END}\n\n## After\n");
+        assert_eq!(
+            splice(&md, &sec),
+            format!("# B\n\nbefore\n\n{BEGIN}\nnew\n{END}\n\n## After\n")
+        );
+        assert_eq!(
+            splice("# B\n", &sec),
+            format!("# B\n\n{BEGIN}\nnew\n{END}\n")
+        );
+        assert_eq!(splice("", &sec), sec);
+        assert_eq!(
+            keep(&md, "# fresh\n".into()),
+            format!("# fresh\n\n{BEGIN}\nold\n{END}\n")
+        );
+        assert_eq!(keep("# no section", "# fresh\n".into()), "# fresh\n");
+        assert_eq!(extract(&format!("{BEGIN} no end")), None);
+    }
+}
