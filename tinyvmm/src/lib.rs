@@ -79,6 +79,7 @@ Examples:
   tinyvmm run --mem 16M --timeout 5 prog.elf; echo \"guest said $?\"
   echo hi | tinyvmm run --report run.json echo.bin
   tinyvmm run --kernel vmlinux --initrd initrd.cpio --append quiet --mem 512M
+  tinyvmm run --kernel bzImage --initrd initrd.cpio --disk root.img --rng
   tinyvmm run --kernel bzImage --rootfs ./rootfs -- sh -c 'exit 3'; echo $?   # 3";
 
 /// Command line of tinyvmm.

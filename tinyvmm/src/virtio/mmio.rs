@@ -225,9 +225,11 @@ impl Transport {
         self.status = v;
     }
 
-    /// Whether the driver has the device running (DRIVER_OK, no reset needed).
+    /// Whether the driver has the device running (FEATURES_OK accepted, DRIVER_OK, no reset
+    /// needed).
     pub fn live(&self) -> bool {
-        self.status & VIRTIO_CONFIG_S_DRIVER_OK != 0
+        self.status & VIRTIO_CONFIG_S_FEATURES_OK != 0
+            && self.status & VIRTIO_CONFIG_S_DRIVER_OK != 0
             && self.status & VIRTIO_CONFIG_S_NEEDS_RESET == 0
     }
 

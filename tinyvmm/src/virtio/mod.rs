@@ -52,3 +52,6 @@ pub trait Device: Send {
     /// fault, which makes the device need a reset.
     fn serve(&mut self, queue: usize, mem: &GuestMemoryMmap, bufs: &[Buf]) -> Result<u32, Fault>;
 }
+
+#[cfg(test)]
+mod tests;
