@@ -561,7 +561,7 @@ for w in $(cat /proc/cmdline); do
 done
 crng() { if dmesg | grep -q 'crng init done'; then echo ready; else echo "not ready"; fi; }
 [ "$act" = rng ] && echo "crng before virtio-rng: $(crng)"
-for m in virtio virtio_ring virtio_mmio virtio_blk virtio-rng; do
+for m in virtio_ring virtio virtio_mmio virtio_blk virtio-rng; do
     insmod /virtio/$m.ko || echo "insmod $m failed"
 done
 if [ "$act" != rng ]; then
@@ -1214,8 +1214,8 @@ pub fn virtio_modules() -> Result<Vec<(String, Vec<u8>)>, String> {
 
 /// (directory in the package's module tree, file), in load order.
 const VIRTIO_MODULES: [(&str, &str); 5] = [
-    ("kernel/drivers/virtio", "virtio.ko"),
     ("kernel/drivers/virtio", "virtio_ring.ko"),
+    ("kernel/drivers/virtio", "virtio.ko"),
     ("kernel/drivers/virtio", "virtio_mmio.ko"),
     ("kernel/drivers/block", "virtio_blk.ko"),
     ("kernel/drivers/char/hw_random", "virtio-rng.ko"),

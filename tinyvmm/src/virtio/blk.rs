@@ -10,9 +10,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use virtio_bindings::virtio_blk::{
-    VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_RO, VIRTIO_BLK_ID_BYTES, VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_OK,
-    VIRTIO_BLK_S_UNSUPP, VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_GET_ID, VIRTIO_BLK_T_IN,
-    VIRTIO_BLK_T_OUT,
+    VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_RO, VIRTIO_BLK_F_SEG_MAX, VIRTIO_BLK_ID_BYTES,
+    VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_OK, VIRTIO_BLK_S_UNSUPP, VIRTIO_BLK_T_FLUSH,
+    VIRTIO_BLK_T_GET_ID, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT,
 };
 use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
 use virtio_bindings::virtio_ids::VIRTIO_ID_BLOCK;
@@ -25,6 +25,9 @@ use super::{Buf, Device, Fault};
 pub const SECTOR: u64 = 512;
 /// The request header: type, reserved, sector.
 const HEADER: u64 = 16;
+/// Data buffers a request may have (VIRTIO_BLK_F_SEG_MAX): the queue's size less the header
+/// and the status. Without it Linux sends one data buffer a request.
+pub const SEG_MAX: u32 = super::mmio::QUEUE_MAX as u32 - 2;
 /// Bytes moved through the bounce buffer at a time.
 const CHUNK: usize = 64 * 1024;
 
@@ -266,13 +269,16 @@ impl<B: Backing> Device for Blk<B> {
 
     fn features(&self) -> u64 {
         let ro = if self.ro { 1 << VIRTIO_BLK_F_RO } else { 0 };
-        (1 << VIRTIO_F_VERSION_1) | (1 << VIRTIO_BLK_F_FLUSH) | ro
+        (1 << VIRTIO_F_VERSION_1) | (1 << VIRTIO_BLK_F_FLUSH) | (1 << VIRTIO_BLK_F_SEG_MAX) | ro
     }
 
     fn config(&self) -> Vec<u8> {
-        // virtio_blk_config: capacity (u64, in sectors) first; the rest is for features not
-        // offered.
-        self.sectors.to_le_bytes().to_vec()
+        // virtio_blk_config: capacity (u64, in sectors), size_max (u32, not offered), seg_max
+        // (u32); the rest is for features not offered.
+        let mut c = self.sectors.to_le_bytes().to_vec();
+        c.extend(0u32.to_le_bytes());
+        c.extend(SEG_MAX.to_le_bytes());
+        c
     }
 
     fn serve(&mut self, _queue: usize, mem: &GuestMemoryMmap, bufs: &[Buf]) -> Result<u32, Fault> {

@@ -143,8 +143,11 @@ fn registers_say_what_the_device_is() {
     assert_eq!(reg(&t, VIRTIO_MMIO_MAGIC_VALUE), MAGIC);
     assert_eq!(reg(&t, VIRTIO_MMIO_VERSION), 2);
     assert_eq!(reg(&t, VIRTIO_MMIO_DEVICE_ID), 2);
-    // Feature word 0: RO (5) and FLUSH (9); word 1: VERSION_1.
-    assert_eq!(reg(&t, VIRTIO_MMIO_DEVICE_FEATURES), 1 << 5 | 1 << 9);
+    // Feature word 0: SEG_MAX (2), RO (5) and FLUSH (9); word 1: VERSION_1.
+    assert_eq!(
+        reg(&t, VIRTIO_MMIO_DEVICE_FEATURES),
+        1 << 2 | 1 << 5 | 1 << 9
+    );
     let mut t = t;
     set(&mut t, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
     assert_eq!(reg(&t, VIRTIO_MMIO_DEVICE_FEATURES), 1);
@@ -159,6 +162,7 @@ fn registers_say_what_the_device_is() {
     let mut b = [0u8; 1];
     t.read(u64::from(VIRTIO_MMIO_CONFIG), &mut b);
     assert_eq!(b, [8]);
+    assert_eq!(reg(&t, VIRTIO_MMIO_CONFIG + 12), 254, "seg_max");
     assert_eq!(reg(&t, VIRTIO_MMIO_CONFIG + 64), 0);
     // Registers are 32-bit: a 2-byte read gives zeros.
     let mut b = [0xaau8; 2];
