@@ -36,6 +36,7 @@ const GUESTS: &[(&str, Link)] = &[
     ("pvh", Link::Elf("pvh.ld")),
     ("testkernel-bz", Link::Script("bzimage.ld")),
     ("testkernel-pvh", Link::Elf("pvh.ld")),
+    ("virtio", Link::Flat(0x10_0000)),
     ("exit-helper", Link::Program),
 ];
 

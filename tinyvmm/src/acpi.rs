@@ -73,6 +73,22 @@ fn isa_device(name: &str, hid: &str, port: u16, ports: u8, irq: u32) -> Vec<u8> 
     bytes(&aml::Device::new(name.into(), vec![&hid, &crs]))
 }
 
+/// A virtio-mmio device in the DSDT, as Linux's virtio_mmio driver finds one through ACPI
+/// (`LNRO0005`): its register page and its interrupt (edge, active high, as an irqfd raises it).
+fn virtio_device(n: usize, base: u64, irq: u32) -> Vec<u8> {
+    let name = format!("VR{n:02X}");
+    let hid = aml::Name::new("_HID".into(), &"LNRO0005");
+    let uid = aml::Name::new("_UID".into(), &(n as u32));
+    let mem = aml::Memory32Fixed::new(true, base as u32, crate::virtio::MMIO_STRIDE as u32);
+    let int = aml::Interrupt::new(true, true, false, false, irq);
+    let crs = aml::ResourceTemplate::new(vec![&mem, &int]);
+    let crs = aml::Name::new("_CRS".into(), &crs);
+    bytes(&aml::Device::new(
+        name.as_str().into(),
+        vec![&hid, &uid, &crs],
+    ))
+}
+
 /// A run of AML already encoded.
 struct Raw(Vec<u8>);
 
@@ -87,8 +103,9 @@ impl Aml for Raw {
 /// 0x70, IRQ 8). A hardware-reduced machine has no legacy PIC, so Linux maps no ISA interrupt
 /// by itself: a device's interrupt exists only when the firmware describes the device, and
 /// without these the UART could not take its interrupt (user space gets no console) nor the RTC
-/// driver its alarm.
-pub fn dsdt() -> Vec<u8> {
+/// driver its alarm. `virtio` devices follow, each an `LNRO0005` with its page and line, as
+/// (address, interrupt).
+pub fn dsdt(virtio: &[(u64, u32)]) -> Vec<u8> {
     let mut dsdt = Sdt::new(*b"DSDT", 36, 6, OEM_ID, OEM_TABLE, 1);
     let s5 = aml::Name::new(
         "_S5_".into(),
@@ -97,7 +114,14 @@ pub fn dsdt() -> Vec<u8> {
     s5.to_aml_bytes(&mut dsdt);
     let com1 = Raw(isa_device("COM1", "PNP0501", 0x3f8, 8, 4));
     let rtc = Raw(isa_device("RTC_", "PNP0B00", 0x70, 2, 8));
-    aml::Scope::new("\\_SB_".into(), vec![&com1, &rtc]).to_aml_bytes(&mut dsdt);
+    let devices: Vec<Raw> = virtio
+        .iter()
+        .enumerate()
+        .map(|(n, &(base, irq))| Raw(virtio_device(n, base, irq)))
+        .collect();
+    let mut children: Vec<&dyn Aml> = vec![&com1, &rtc];
+    children.extend(devices.iter().map(|d| d as &dyn Aml));
+    aml::Scope::new("\\_SB_".into(), children).to_aml_bytes(&mut dsdt);
     bytes(&dsdt)
 }
 
@@ -136,12 +160,13 @@ pub fn madt(cpus: u8) -> Vec<u8> {
     bytes(&m)
 }
 
-/// Every table for `cpus` vCPUs as (guest address, bytes), the RSDP first at [`RSDP_ADDR`],
-/// the others after it, each 16-byte aligned; all of them end below [`TABLES_END`].
-pub fn tables(cpus: u8) -> Vec<(u64, Vec<u8>)> {
+/// Every table for `cpus` vCPUs and the `virtio` devices (address, interrupt) as (guest
+/// address, bytes), the RSDP first at [`RSDP_ADDR`], the others after it, each 16-byte aligned;
+/// all of them end below [`TABLES_END`].
+pub fn tables(cpus: u8, virtio: &[(u64, u32)]) -> Vec<(u64, Vec<u8>)> {
     let next = |addr: u64, len: usize| (addr + len as u64).next_multiple_of(16);
     let dsdt_addr = next(RSDP_ADDR, Rsdp::len());
-    let dsdt = dsdt();
+    let dsdt = dsdt(virtio);
     let fadt_addr = next(dsdt_addr, dsdt.len());
     let fadt = fadt(dsdt_addr);
     let madt_addr = next(fadt_addr, fadt.len());
@@ -187,7 +212,7 @@ mod tests {
 
     #[test]
     fn rsdp_and_xsdt_lead_to_every_table_with_good_checksums() {
-        let t = tables(4);
+        let t = tables(4, &[]);
         let rsdp = table(&t, RSDP_ADDR);
         assert_eq!(&rsdp[..8], b"RSD PTR ");
         assert_eq!(rsdp.len(), 36);
@@ -221,14 +246,14 @@ mod tests {
         }
         let (last, bytes) = t.last().unwrap();
         assert!(last + bytes.len() as u64 <= TABLES_END);
-        assert!(tables(32)
+        assert!(tables(32, &[])
             .iter()
             .all(|(a, b)| a + b.len() as u64 <= TABLES_END));
     }
 
     #[test]
     fn the_fadt_is_hardware_reduced_with_sleep_and_reset_registers() {
-        let t = tables(1);
+        let t = tables(1, &[]);
         let fadt = t.iter().find(|(_, b)| &b[..4] == b"FACP").unwrap();
         let f = &fadt.1;
         assert_eq!(f.len(), 276, "ACPI 6 FADT with the hypervisor vendor field");
@@ -260,7 +285,7 @@ mod tests {
 
     #[test]
     fn the_dsdt_names_s5_and_the_isa_devices_with_their_interrupts() {
-        let d = dsdt();
+        let d = dsdt(&[]);
         assert_eq!(u32_at(&d, 4) as usize, d.len());
         assert_eq!(sum(&d), 0);
         // NameOp "_S5_" PackageOp PkgLength NumElements(4) BytePrefix 5 Zero Zero Zero.

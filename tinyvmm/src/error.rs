@@ -44,6 +44,14 @@ pub enum Error {
         /// What is wrong.
         why: String,
     },
+    /// A `--disk` image could not be opened or locked.
+    #[error("--disk {}: {why}", path.display())]
+    Disk {
+        /// The image's path.
+        path: PathBuf,
+        /// What failed, with the hint.
+        why: String,
+    },
     /// Options that parse but cannot work together or with this host.
     #[error("{0}")]
     BadOption(String),

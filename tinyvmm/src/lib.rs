@@ -15,6 +15,7 @@
 //! - [`devices`]: the UART, the status port, the i8042 reset.
 //! - [`coalesced`]: the UART's transmitter writes queued by KVM instead of an exit per byte.
 //! - [`report`]: the JSON report.
+//! - [`virtio`]: virtio-mmio devices: `--disk` (block) and `--rng` (entropy).
 
 pub mod acpi;
 pub mod coalesced;
@@ -29,6 +30,7 @@ pub mod mptable;
 pub mod plan;
 pub mod platform;
 pub mod report;
+pub mod virtio;
 pub mod vm;
 
 use std::path::PathBuf;
@@ -77,6 +79,7 @@ Examples:
   tinyvmm run --mem 16M --timeout 5 prog.elf; echo \"guest said $?\"
   echo hi | tinyvmm run --report run.json echo.bin
   tinyvmm run --kernel vmlinux --initrd initrd.cpio --append quiet --mem 512M
+  tinyvmm run --kernel bzImage --initrd initrd.cpio --disk root.img --rng
   tinyvmm run --kernel bzImage --rootfs ./rootfs -- sh -c 'exit 3'; echo $?   # 3";
 
 /// Command line of tinyvmm.
@@ -148,6 +151,13 @@ pub struct RunArgs {
     /// the others.
     #[arg(long, value_name = "N", default_value = "1", value_parser = clap::value_parser!(u8).range(1..=32))]
     pub cpus: u8,
+    /// A raw disk image as a virtio-blk device (/dev/vda, /dev/vdb... in order); `,ro` makes
+    /// it read-only. Locked (flock) against a second VM. Repeatable.
+    #[arg(long, value_name = "FILE[,ro]", value_parser = virtio::blk::parse_disk)]
+    pub disk: Vec<virtio::blk::DiskArg>,
+    /// A virtio-rng device fed by the host's getrandom(2).
+    #[arg(long)]
+    pub rng: bool,
     /// Guest image; without one (and without --kernel), the built-in guest runs.
     pub image: Option<PathBuf>,
     /// The command the one-shot mode runs (after `--`).
@@ -172,6 +182,8 @@ impl Default for RunArgs {
             append: None,
             rootfs: None,
             cpus: 1,
+            disk: Vec::new(),
+            rng: false,
             image: None,
             command: Vec::new(),
         }
@@ -290,6 +302,27 @@ fn run_vm_with(tool: &str, args: &RunArgs, leave_to_exit: bool) -> Result<vm::Ou
         tool: tool.to_string(),
         leave_to_exit,
     };
+    if args.disk.len() + usize::from(args.rng) > virtio::MAX_DEVICES {
+        return Err(Error::BadOption(format!(
+            "at most {} virtio devices (--disk, --rng)",
+            virtio::MAX_DEVICES
+        )));
+    }
+    let devices = || -> Result<Vec<Box<dyn virtio::Device>>, Error> {
+        // Disks first, so that the n-th --disk is the guest's n-th virtio disk (vda, vdb...).
+        let mut devices: Vec<Box<dyn virtio::Device>> = Vec::new();
+        for d in &args.disk {
+            let blk = virtio::blk::open(d).map_err(|why| Error::Disk {
+                path: d.path.clone(),
+                why,
+            })?;
+            devices.push(Box::new(blk));
+        }
+        if args.rng {
+            devices.push(Box::new(virtio::rng::Rng));
+        }
+        Ok(devices)
+    };
     // Every input is checked against what guest memory can hold before it is read.
     let read = |what: &'static str, path: &PathBuf| {
         input::read(path, args.mem, input::GUEST_MEMORY).map_err(|why| Error::ReadImage {
@@ -330,7 +363,7 @@ fn run_vm_with(tool: &str, args: &RunArgs, leave_to_exit: bool) -> Result<vm::Ou
             kernel,
             initrd,
         };
-        let outcome = vm::run(boot, &cfg).map_err(|e| match e {
+        let outcome = vm::run(boot, &cfg, devices()?).map_err(|e| match e {
             Error::BadImage { why, .. } => Error::BadImage {
                 path: kpath.clone(),
                 why,
@@ -369,7 +402,7 @@ fn run_vm_with(tool: &str, args: &RunArgs, leave_to_exit: bool) -> Result<vm::Ou
             plan: &plan,
             image: &bytes,
         };
-        let outcome = vm::run(boot, &cfg).map_err(|e| match e {
+        let outcome = vm::run(boot, &cfg, devices()?).map_err(|e| match e {
             Error::BadImage { why, .. } => Error::BadImage { path, why },
             e => e,
         })?;

@@ -4,7 +4,7 @@
 
 use std::io::Cursor;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use kvm_bindings::kvm_userspace_memory_region;
@@ -26,6 +26,7 @@ use crate::linux::{self, KernelKind, KernelPlan};
 use crate::mptable;
 use crate::plan::{Format, LoadPlan};
 use crate::platform::{self, Act, Platform};
+use crate::virtio::{self, bus::Bus};
 use crate::Error;
 
 /// Address of the VMX real-mode TSS (three pages), above the largest guest memory.
@@ -238,8 +239,13 @@ impl Boot<'_> {
     }
 }
 
-/// Creates the VM, loads what `boot` says and runs it to its end.
-pub fn run(boot: Boot<'_>, cfg: &RunConfig) -> Result<Outcome, Error> {
+/// Creates the VM with the virtio `devices` (device n at [`virtio::mmio_addr`]`(n)`), loads
+/// what `boot` says and runs it to its end.
+pub fn run(
+    boot: Boot<'_>,
+    cfg: &RunConfig,
+    devices: Vec<Box<dyn virtio::Device>>,
+) -> Result<Outcome, Error> {
     let kernel = matches!(boot, Boot::Kernel { .. });
     let cpus = match &boot {
         Boot::Kernel { cpus, .. } => (*cpus).max(1),
@@ -261,6 +267,20 @@ pub fn run(boot: Boot<'_>, cfg: &RunConfig) -> Result<Outcome, Error> {
     } else {
         None
     };
+    let bus = if devices.is_empty() {
+        None
+    } else {
+        let bus = Bus::new(devices, m.mem.clone(), Some(&m.vm), kernel, &cfg.tool)?;
+        Some(Arc::new(bus))
+    };
+    let virtio_lines: Vec<(u64, u32)> = bus
+        .as_ref()
+        .map(|b| {
+            (0..b.len())
+                .map(|n| (virtio::mmio_addr(n), virtio::IRQS[n]))
+                .collect()
+        })
+        .unwrap_or_default();
     let t1 = Instant::now();
     match boot {
         Boot::Image { plan, image } => load(&mut m, plan, image, cfg)?,
@@ -269,7 +289,7 @@ pub fn run(boot: Boot<'_>, cfg: &RunConfig) -> Result<Outcome, Error> {
             kernel,
             initrd,
             ..
-        } => load_kernel(&mut m, plan, &kernel, initrd.as_deref())?,
+        } => load_kernel(&mut m, plan, &kernel, initrd.as_deref(), &virtio_lines)?,
     }
     let t2 = Instant::now();
     let console = Console::new(irq);
@@ -284,7 +304,20 @@ pub fn run(boot: Boot<'_>, cfg: &RunConfig) -> Result<Outcome, Error> {
     }
     // A kernel gets the legacy ports it probes and the ACPI sleep and reset registers.
     let platform = kernel.then(Platform::default);
-    let (end, exits) = run_vcpus(&mut m, console.clone(), platform.as_ref(), cfg)?;
+    // Requests whose notification KVM signals on an eventfd are served on a thread of their
+    // own, stopped and joined when the run is over.
+    let worker = match &bus {
+        Some(b) if b.has_ioeventfds() => Some(virtio::bus::start(Arc::clone(b))?),
+        _ => None,
+    };
+    let (end, exits) = run_vcpus(
+        &mut m,
+        console.clone(),
+        platform.as_ref(),
+        bus.as_deref(),
+        cfg,
+    )?;
+    drop(worker);
     console.catch_up();
     let end = if kernel {
         let mut flag = [0u8; 2];
@@ -464,6 +497,7 @@ fn load_kernel(
     plan: &KernelPlan,
     kernel: &[u8],
     initrd: Option<&[u8]>,
+    virtio: &[(u64, u32)],
 ) -> Result<(), Error> {
     let bad = |why: String| Error::BadImage {
         path: "<kernel>".into(),
@@ -498,7 +532,7 @@ fn load_kernel(
         mptable::MPTABLE_ADDR,
         &mptable::mptable(1 + m.aps.len() as u8),
     )?;
-    for (addr, bytes) in acpi::tables(1 + m.aps.len() as u8) {
+    for (addr, bytes) in acpi::tables(1 + m.aps.len() as u8, virtio) {
         write(&m.mem, addr, &bytes)?;
     }
     for (id, vcpu) in std::iter::once(&m.vcpu).chain(&m.aps).enumerate() {
@@ -674,12 +708,13 @@ fn run_vcpus(
     m: &mut Machine,
     console: Console,
     platform: Option<&Platform>,
+    bus: Option<&Bus>,
     cfg: &RunConfig,
 ) -> Result<(End, ExitCounts), Error> {
     // One vCPU and no timeout: nothing to coordinate, no thread, no signal.
     if m.aps.is_empty() && cfg.timeout.is_none() {
         let control = Control::new();
-        let (end, n) = run_loop(&mut m.vcpu, &console, platform, &control, cfg);
+        let (end, n) = run_loop(&mut m.vcpu, &console, platform, bus, &control, cfg);
         return Ok((end.unwrap_or(End::Timeout), n));
     }
     Control::install_handler()?;
@@ -699,7 +734,7 @@ fn run_vcpus(
             let spawned = std::thread::Builder::new()
                 .name(format!("vcpu{}", i + 1))
                 .spawn_scoped(scope, move || {
-                    run_loop(ap, &console, platform, control, cfg)
+                    run_loop(ap, &console, platform, bus, control, cfg)
                 });
             match spawned {
                 Ok(h) => aps.push(h),
@@ -713,7 +748,7 @@ fn run_vcpus(
                 }
             }
         }
-        let (end, mut n) = run_loop(&mut m.vcpu, &console, platform, &control, cfg);
+        let (end, mut n) = run_loop(&mut m.vcpu, &console, platform, bus, &control, cfg);
         for h in aps {
             if let Ok((_, an)) = h.join() {
                 n.add(&an);
@@ -746,6 +781,7 @@ fn run_loop(
     vcpu: &mut VcpuFd,
     console: &Console,
     platform: Option<&Platform>,
+    bus: Option<&Bus>,
     control: &Control,
     cfg: &RunConfig,
 ) -> (Option<End>, ExitCounts) {
@@ -811,12 +847,17 @@ fn run_loop(
             }
             Ok(VcpuExit::MmioRead(addr, data)) => {
                 n.mmio_read += 1;
-                data.fill(0xff);
+                if !bus.is_some_and(|b| b.read(addr, data)) {
+                    data.fill(0xff);
+                }
                 log(format_args!("mmio read 0x{addr:x} ({} bytes)", data.len()));
             }
             Ok(VcpuExit::MmioWrite(addr, data)) => {
                 n.mmio_write += 1;
                 log(format_args!("mmio write 0x{addr:x} {data:02x?}"));
+                if let Some(b) = bus {
+                    b.write(addr, data);
+                }
             }
             Ok(VcpuExit::Hlt) => {
                 n.hlt += 1;

@@ -35,6 +35,10 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ),
     ("binutils", "as/ld for tinyvmm's example guests"),
     (
+        "e2fsprogs",
+        "mkfs.ext4 -d: the ext4 root disk tinyvmm boots from in cargo xtask nested",
+    ),
+    (
         "util-linux",
         "unshare and nsenter, the peers of unshare-rs and nsenter-rs",
     ),

@@ -209,6 +209,23 @@ pub const CASES: &[LaneCase] = &[
         0,
         &[],
     ),
+    tiny(
+        "tiny_virtio_driver",
+        "a guest that is its own virtio driver: a disk round trip, a descriptor loop, a bad \
+         address and an oversize length each giving NEEDS_RESET while the VM runs on, the rng",
+        "D=/tmp/tiny-virtio.$$.img; dd if=/dev/zero of=$D bs=1024 count=64 2>/dev/null; \
+         $T run --mem 16M --disk $D --rng $G/virtio.bin; s=$?; rm -f $D; exit $s",
+        0,
+        &[
+            "write sector 1: status 0",
+            "descriptor loop: needs reset",
+            "buffer outside RAM: needs reset",
+            "oversize length: needs reset",
+            "after reset, read sector 0: status 0",
+            "rng: 64 bytes",
+            "tinyvmm: virtio device at 0xd0000000 needs a reset: descriptor chain at 3 loops",
+        ],
+    ),
     linux(
         "linux_cloud_bzimage",
         "the cloud bzImage through the 64-bit boot protocol: initrd, command line, one CPU",
@@ -355,6 +372,90 @@ pub const CASES: &[LaneCase] = &[
         cost: 30,
     },
     linux(
+        "linux_virtio_disk_round_trip",
+        "--disk under Linux (virtio_mmio found in the DSDT, virtio_blk): the guest reads what \
+         level 1 wrote, writes a sector and a 1 MiB pattern that level 1 finds on the image",
+        "D=/tmp/disk-rt.$$.img; dd if=/dev/zero of=$D bs=1M count=4 2>/dev/null; \
+         printf from-level-1 | dd of=$D conv=notrunc 2>/dev/null; \
+         boot --kernel $K/cloud/vmlinuz --initrd $I/devices.cpio --disk $D \
+         --append \"quiet $FAST lane.virtio=roundtrip\"; s=$?; \
+         echo \"level 1 reads sector 1: $(dd if=$D bs=512 skip=1 count=1 2>/dev/null | head -c 12)\"; \
+         h=$(dd if=$D bs=4096 skip=256 count=256 2>/dev/null | md5sum | cut -d' ' -f1); \
+         e=$(yes tinyvmm-pattern | head -c 1048576 | md5sum | cut -d' ' -f1); \
+         [ \"$h\" = \"$e\" ] && echo \"level 1 finds the pattern: $h\"; rm -f $D; exit $s",
+        7,
+        &[
+            "disk says: from-level-1",
+            "serial: tinyvmm-",
+            "size: 8192 sectors",
+            "wrote sector 1",
+            "guest reads back the pattern: ",
+            "level 1 reads sector 1: from-level-2",
+            "level 1 finds the pattern: ",
+            "devices: done",
+        ],
+        None,
+        14,
+    ),
+    linux(
+        "linux_virtio_disk_read_only",
+        "--disk FILE,ro under Linux: the disk is read-only (VIRTIO_BLK_F_RO), a write fails and \
+         the image is unchanged",
+        "D=/tmp/disk-ro.$$.img; dd if=/dev/zero of=$D bs=1M count=1 2>/dev/null; \
+         printf from-level-1 | dd of=$D conv=notrunc 2>/dev/null; a=$(md5sum <$D); \
+         boot --kernel $K/cloud/vmlinuz --initrd $I/devices.cpio --disk $D,ro \
+         --append \"quiet $FAST lane.virtio=ro\"; s=$?; \
+         [ \"$(md5sum <$D)\" = \"$a\" ] && echo \"image unchanged\"; rm -f $D; exit $s",
+        7,
+        &[
+            "ro: 1",
+            "disk says: from-level-1",
+            "write refused",
+            "image unchanged",
+            "devices: done",
+        ],
+        None,
+        12,
+    ),
+    linux(
+        "linux_virtio_boot_from_disk",
+        "--disk root.ext4 --append root=/dev/vda: the initramfs loads the virtio modules, mounts \
+         the ext4 image (mkfs.ext4 -d of the busybox rootfs) and switch_roots to it; the file \
+         the disk's init writes is on the image",
+        "D=/tmp/root.$$.ext4; cp $I/root.ext4 $D; \
+         boot --kernel $K/cloud/vmlinuz --initrd $I/devices.cpio --disk $D \
+         --append \"quiet $FAST root=/dev/vda lane.virtio=switch\"; s=$?; \
+         tr -c 'a-z ' '\\n' <$D | grep -q '^written on the disk$' && \
+         echo \"level 1 finds the file's bytes on the image\"; rm -f $D; exit $s",
+        7,
+        &[
+            "disk-init: / is /dev/vda ext4",
+            "disk-marker: on the ext4 image",
+            "disk-init: wrote /root/written",
+            "level 1 finds the file's bytes on the image",
+        ],
+        None,
+        14,
+    ),
+    linux(
+        "linux_virtio_rng",
+        "--rng under Linux: virtio-rng becomes the hwrng and, with the CPU's and the boot \
+         loader's entropy distrusted, it is what makes the crng ready",
+        "boot --kernel $K/cloud/vmlinuz --initrd $I/devices.cpio --rng \
+         --append \"quiet $FAST random.trust_cpu=off random.trust_bootloader=off \
+         lane.virtio=rng\"",
+        7,
+        &[
+            "crng before virtio-rng: not ready",
+            "rng_current: virtio_rng.0",
+            "hwrng bytes: 32",
+            "crng after virtio-rng: ready",
+            "devices: done",
+        ],
+        None,
+        12,
+    ),
+    linux(
         "linux_one_shot",
         "the one-shot mode: --rootfs DIR -- CMD gives CMD's status",
         "boot --kernel $K/cloud/vmlinuz --append \"quiet $FAST\" --rootfs $R -- \
@@ -441,6 +542,91 @@ reboot) reboot -f ;;
 panic) echo c >/proc/sysrq-trigger ;;
 *) /tinyvmm-exit "$code" ;;
 esac
+sleep 600
+"#;
+
+/// PID 1 of the devices initramfs (`$I/devices.cpio`): loads the virtio modules (Debian builds
+/// virtio_mmio, virtio_blk and virtio-rng as modules, which then find tinyvmm's devices in the
+/// DSDT), does what `lane.virtio=` says, and ends through the status port with 7:
+/// `roundtrip` reads /dev/vda's first bytes, writes sector 1 and a 1 MiB pattern at 1 MiB and
+/// reads it back; `ro` tries to write a read-only disk; `rng` shows the entropy device and the
+/// crng's state before and after it; `switch` mounts `root=` (ext4) and switch_roots to its
+/// `/disk-init`.
+pub const DEVICES_INIT: &str = r#"#!/bin/sh
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+act=none
+root=/dev/vda
+for w in $(cat /proc/cmdline); do
+    case "$w" in
+    lane.virtio=*) act=${w#lane.virtio=} ;;
+    root=*) root=${w#root=} ;;
+    esac
+done
+crng() { if dmesg | grep -q 'crng init done'; then echo ready; else echo "not ready"; fi; }
+[ "$act" = rng ] && echo "crng before virtio-rng: $(crng)"
+for m in virtio_ring virtio virtio_mmio virtio_blk virtio-rng; do
+    insmod /virtio/$m.ko || echo "insmod $m failed"
+done
+if [ "$act" != rng ]; then
+    n=0
+    while [ ! -e /sys/block/vda ] && [ $n -lt 10 ]; do sleep 1; n=$((n + 1)); done
+fi
+pattern() { yes tinyvmm-pattern | head -c 1048576; }
+case "$act" in
+roundtrip)
+    echo "disk says: $(head -c 12 /dev/vda)"
+    echo "serial: $(cat /sys/block/vda/serial)"
+    echo "size: $(cat /sys/block/vda/size) sectors"
+    printf 'from-level-2' | dd of=/dev/vda bs=512 seek=1 conv=fsync 2>/dev/null &&
+        echo "wrote sector 1"
+    pattern >/tmp/pattern
+    dd if=/tmp/pattern of=/dev/vda bs=4096 seek=256 conv=fsync 2>/dev/null
+    echo 3 >/proc/sys/vm/drop_caches
+    a=$(md5sum </tmp/pattern | cut -d' ' -f1)
+    b=$(dd if=/dev/vda bs=4096 skip=256 count=256 2>/dev/null | md5sum | cut -d' ' -f1)
+    [ "$a" = "$b" ] && echo "guest reads back the pattern: $b"
+    ;;
+ro)
+    echo "ro: $(cat /sys/block/vda/ro)"
+    echo "disk says: $(head -c 12 /dev/vda)"
+    if printf x | dd of=/dev/vda conv=fsync 2>/dev/null; then echo "write went through"
+    else echo "write refused"; fi
+    ;;
+rng)
+    echo "rng_current: $(cat /sys/class/misc/hw_random/rng_current)"
+    echo "hwrng bytes: $(head -c 32 /dev/hwrng | wc -c)"
+    n=0
+    while ! dmesg | grep -q 'crng init done' && [ $n -lt 20 ]; do sleep 1; n=$((n + 1)); done
+    echo "crng after virtio-rng: $(crng)"
+    ;;
+switch)
+    mkdir -p /newroot
+    if mount -t ext4 "$root" /newroot; then
+        umount /sys /proc
+        exec switch_root /newroot /disk-init
+    fi
+    echo "cannot mount $root"
+    ;;
+esac
+echo "devices: done"
+sleep 1
+/tinyvmm-exit 7
+sleep 600
+"#;
+
+/// `/disk-init` on the ext4 root disk ([`root_disk`]): says what / is, writes a file, ends
+/// with 7.
+pub const DISK_INIT: &str = r#"#!/bin/sh
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+echo "disk-init: / is $(awk '$2 == "/" {print $1 " " $3}' /proc/mounts | tail -n 1)"
+cat /disk-marker
+echo "written on the disk" >/root/written && sync && echo "disk-init: wrote /root/written"
+sleep 1
+/tinyvmm-exit 7
 sleep 600
 "#;
 
@@ -817,6 +1003,10 @@ pub struct HostInputs {
     pub bin_dir: PathBuf,
     /// The kvm modules, (file name, uncompressed bytes): irqbypass.ko kvm.ko kvm-amd.ko.
     pub modules: Vec<(String, Vec<u8>)>,
+    /// The virtio modules level 2 loads ([`virtio_modules`]).
+    pub virtio_modules: Vec<(String, Vec<u8>)>,
+    /// The ext4 root disk ([`root_disk`]).
+    pub root_disk: Vec<u8>,
     /// The cloud kernel: its bzImage and its ELF vmlinux.
     pub cloud: (PathBuf, PathBuf),
     /// The generic kernel's bzImage.
@@ -847,6 +1037,7 @@ const GUEST_FILES: &[&str] = &[
     "info.bin",
     "testkernel-bz.bin",
     "testkernel-pvh.elf",
+    "virtio.bin",
     "exit-helper",
 ];
 
@@ -865,6 +1056,66 @@ pub fn probe_initramfs(rootfs: &Path, exit_helper: Vec<u8>) -> Result<Archive, S
     vmtest::add_tree(&mut a, rootfs, "")
         .map_err(|e| format!("adding {}: {e}", rootfs.display()))?;
     Ok(a)
+}
+
+/// The devices initramfs: the busybox rootfs, [`DEVICES_INIT`], the virtio `modules` in
+/// /virtio and tinyvmm's exit helper.
+pub fn devices_initramfs(
+    rootfs: &Path,
+    exit_helper: Vec<u8>,
+    modules: &[(String, Vec<u8>)],
+) -> Result<Archive, String> {
+    let mut a = Archive::new();
+    a.chardev("/dev/console", 0o600, 5, 1);
+    a.file("/init", 0o755, DEVICES_INIT.as_bytes().to_vec());
+    a.file("/tinyvmm-exit", 0o755, exit_helper);
+    for (name, data) in modules {
+        a.file(&format!("/virtio/{name}"), 0o644, data.clone());
+    }
+    vmtest::add_tree(&mut a, rootfs, "")
+        .map_err(|e| format!("adding {}: {e}", rootfs.display()))?;
+    Ok(a)
+}
+
+/// The ext4 root disk tinyvmm boots from (`$I/root.ext4`, 8 MiB): the busybox rootfs with
+/// [`DISK_INIT`], a marker and the exit helper, made by e2fsprogs' `mkfs.ext4 -d` (no mount).
+pub fn root_disk(rootfs: &Path, exit_helper: &Path) -> Result<Vec<u8>, String> {
+    let dir = util::target_dir().join("nested-root-disk");
+    let _ = std::fs::remove_dir_all(&dir);
+    let tree = dir.join("tree");
+    let image = dir.join("root.ext4");
+    let result = (|| {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        util::run(Command::new("cp").arg("-a").arg(rootfs).arg(&tree))?;
+        let put = |rel: &str, data: &[u8], mode: u32| {
+            use std::os::unix::fs::PermissionsExt;
+            let p = tree.join(rel);
+            std::fs::write(&p, data).map_err(|e| format!("writing {}: {e}", p.display()))?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| format!("chmod {}: {e}", p.display()))
+        };
+        put("disk-init", DISK_INIT.as_bytes(), 0o755)?;
+        put("disk-marker", b"disk-marker: on the ext4 image\n", 0o644)?;
+        let helper = std::fs::read(exit_helper)
+            .map_err(|e| format!("reading {}: {e}", exit_helper.display()))?;
+        put("tinyvmm-exit", &helper, 0o755)?;
+        std::fs::create_dir_all(tree.join("root")).map_err(|e| e.to_string())?;
+        let mkfs = Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-L", "tinyvmm-root", "-d"])
+            .arg(&tree)
+            .arg(&image)
+            .arg("8M")
+            .status()
+            .map_err(|e| {
+                format!("cannot run mkfs.ext4: {e} (cargo xtask deps installs e2fsprogs)")
+            })?;
+        if !mkfs.success() {
+            return Err(format!("mkfs.ext4 -d {} failed: {mkfs}", tree.display()));
+        }
+        std::fs::read(&image).map_err(|e| format!("reading {}: {e}", image.display()))
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }
 
 /// Level 1's initramfs: its runner as /init, the env and case scripts in queues, the kvm modules,
@@ -928,6 +1179,12 @@ pub fn level1_initramfs(
         0o644,
         probe_initramfs(&host.rootfs, exit_helper.clone())?.to_bytes(),
     );
+    a.file(
+        "/lane/initrd/devices.cpio",
+        0o644,
+        devices_initramfs(&host.rootfs, exit_helper.clone(), &host.virtio_modules)?.to_bytes(),
+    );
+    a.file("/lane/initrd/root.ext4", 0o644, host.root_disk.clone());
     let bins: Vec<PathBuf> = TOOLS.iter().map(|t| host.bin_dir.join(t)).collect();
     let mut suite = vmtest::build_initramfs(&host.vmtest_cases, &bins, &host.rootfs)?;
     suite.file("/tinyvmm-exit", 0o755, exit_helper);
@@ -954,6 +1211,30 @@ pub fn level1_initramfs(
 /// The kvm modules of the cloud kernel's package (the level-1 kernel), decompressed when the
 /// package ships them compressed (`.ko.xz`, `.ko.zst`).
 pub fn kvm_modules() -> Result<Vec<(String, Vec<u8>)>, String> {
+    cloud_modules(&[
+        ("kernel/virt/lib", "irqbypass.ko"),
+        ("kernel/arch/x86/kvm", "kvm.ko"),
+        ("kernel/arch/x86/kvm", "kvm-amd.ko"),
+    ])
+}
+
+/// The virtio modules a level-2 guest loads, in load order (Debian builds virtio, its MMIO
+/// transport and the block and entropy drivers as modules): see [`DEVICES_INIT`].
+pub fn virtio_modules() -> Result<Vec<(String, Vec<u8>)>, String> {
+    cloud_modules(&VIRTIO_MODULES)
+}
+
+/// (directory in the package's module tree, file), in load order.
+const VIRTIO_MODULES: [(&str, &str); 5] = [
+    ("kernel/drivers/virtio", "virtio_ring.ko"),
+    ("kernel/drivers/virtio", "virtio.ko"),
+    ("kernel/drivers/virtio", "virtio_mmio.ko"),
+    ("kernel/drivers/block", "virtio_blk.ko"),
+    ("kernel/drivers/char/hw_random", "virtio-rng.ko"),
+];
+
+/// The modules `list` names from the cloud kernel's package, decompressed where compressed.
+fn cloud_modules(list: &[(&str, &str)]) -> Result<Vec<(String, Vec<u8>)>, String> {
     let pkg = kernel::package_dir(Flavour::Cloud)?;
     let modules = pkg.join("lib/modules");
     let version = std::fs::read_dir(&modules)
@@ -963,11 +1244,7 @@ pub fn kvm_modules() -> Result<Vec<(String, Vec<u8>)>, String> {
         .next()
         .ok_or_else(|| format!("{} is empty", modules.display()))?;
     let mut out = Vec::new();
-    for (rel, name) in [
-        ("kernel/virt/lib", "irqbypass.ko"),
-        ("kernel/arch/x86/kvm", "kvm.ko"),
-        ("kernel/arch/x86/kvm", "kvm-amd.ko"),
-    ] {
+    for &(rel, name) in list {
         let base = version.join(rel).join(name);
         let data = if base.is_file() {
             std::fs::read(&base).map_err(|e| format!("reading {}: {e}", base.display()))?
@@ -1060,10 +1337,13 @@ fn gather(no_build: bool) -> Result<HostInputs, String> {
     let debug_tinyvmm = bin.ok_or_else(|| missing("tinyvmm binary"))?;
     let guest_dir = out_dir.ok_or_else(|| missing("build-script OUT_DIR"))?;
     let vmtest_cases = vmtest::load_cases(&vmtest::vmtest_dir().join("cases"), None)?;
+    let root_disk = root_disk(&rootfs, &guest_dir.join("exit-helper"))?;
     Ok(HostInputs {
         rootfs,
         bin_dir,
         modules: kvm_modules()?,
+        virtio_modules: virtio_modules()?,
+        root_disk,
         cloud: (cloud, vmlinux),
         generic,
         guest_dir,
@@ -1805,6 +2085,8 @@ not json
             modules: ["irqbypass.ko", "kvm.ko", "kvm-amd.ko"]
                 .map(|m| (m.to_string(), m.as_bytes().to_vec()))
                 .to_vec(),
+            virtio_modules: vec![("virtio.ko".to_string(), b"virtio".to_vec())],
+            root_disk: b"ext4".to_vec(),
             cloud: (mk("k/vmlinuz"), mk("k/vmlinux")),
             generic: mk("k/generic/vmlinuz"),
             guest_dir: dir.join("out"),
@@ -1830,6 +2112,8 @@ not json
             "lane/kernels/generic/vmlinuz",
             "lane/initrd/probe.cpio",
             "lane/initrd/vmtest.cpio",
+            "lane/initrd/devices.cpio",
+            "lane/initrd/root.ext4",
             "lane/rootfs/bin/busybox",
             "bin/busybox",
             "bin/true",

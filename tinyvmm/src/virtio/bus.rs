@@ -1,0 +1,260 @@
+//! The devices at run time: each transport behind a lock that vCPU threads take for register
+//! accesses, KVM's ioeventfd turning a queue notification into an eventfd signal instead of a
+//! vCPU exit, and one device thread that waits on those (epoll) and serves the queues, then
+//! raises the device's interrupt through an irqfd (kernels; an image guest has no interrupt
+//! controller and polls). Where KVM refuses an ioeventfd the notification exits as any MMIO
+//! write and is served on the vCPU thread.
+
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use kvm_ioctls::{IoEventAddress, VmFd};
+use virtio_bindings::virtio_mmio::VIRTIO_MMIO_QUEUE_NOTIFY;
+use vm_memory::GuestMemoryMmap;
+use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
+use vmm_sys_util::eventfd::EventFd;
+
+use super::mmio::{Transport, Write};
+use super::{mmio_addr, Device, IRQS, MMIO_STRIDE};
+use crate::Error;
+
+struct Slot {
+    base: u64,
+    transport: Mutex<Transport>,
+    /// KVM_IRQFD on the device's line, when the VM has an interrupt controller.
+    irq: Option<EventFd>,
+    /// KVM_IOEVENTFD on queue 0's notification, when KVM took it.
+    notify: Option<EventFd>,
+}
+
+/// Every device of a VM, by MMIO address.
+pub struct Bus {
+    slots: Vec<Slot>,
+    mem: GuestMemoryMmap,
+    /// The tool's name, for the line saying a device needs a reset.
+    tool: String,
+}
+
+fn lock(m: &Mutex<Transport>) -> MutexGuard<'_, Transport> {
+    // A poisoned transport is used as is: its state is plain registers.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn eventfd(what: &'static str) -> Result<EventFd, Error> {
+    EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC)
+        .map_err(|source| Error::Setup { what, source })
+}
+
+impl Bus {
+    /// The devices in order (device n at [`mmio_addr`]`(n)` on line [`IRQS`]`[n]`), reading and
+    /// writing `mem`. With `vm`, each gets its irqfd (if `irqchip`) and its ioeventfd.
+    pub fn new(
+        devices: Vec<Box<dyn Device>>,
+        mem: GuestMemoryMmap,
+        vm: Option<&VmFd>,
+        irqchip: bool,
+        tool: &str,
+    ) -> Result<Bus, Error> {
+        let mut slots = Vec::new();
+        for (n, dev) in devices.into_iter().enumerate() {
+            let base = mmio_addr(n);
+            let mut irq = None;
+            let mut notify = None;
+            if let Some(vm) = vm {
+                if irqchip {
+                    let fd = eventfd("eventfd for a virtio interrupt")?;
+                    vm.register_irqfd(&fd, IRQS[n])
+                        .map_err(Error::ioctl("KVM_IRQFD"))?;
+                    irq = Some(fd);
+                }
+                let fd = eventfd("eventfd for a virtio queue")?;
+                let at = IoEventAddress::Mmio(base + u64::from(VIRTIO_MMIO_QUEUE_NOTIFY));
+                // Queue 0's number (the only queue of these devices) as the data to match; a
+                // refusal leaves the notification to exit.
+                if vm.register_ioevent(&fd, &at, 0u32).is_ok() {
+                    notify = Some(fd);
+                }
+            }
+            slots.push(Slot {
+                base,
+                transport: Mutex::new(Transport::new(dev)),
+                irq,
+                notify,
+            });
+        }
+        Ok(Bus {
+            slots,
+            mem,
+            tool: tool.to_string(),
+        })
+    }
+
+    fn slot(&self, addr: u64) -> Option<(&Slot, u64)> {
+        let first = super::MMIO_BASE;
+        if addr < first {
+            return None;
+        }
+        let n = ((addr - first) / MMIO_STRIDE) as usize;
+        self.slots.get(n).map(|s| (s, addr - s.base))
+    }
+
+    /// A vCPU's MMIO read; false when `addr` is no device's.
+    pub fn read(&self, addr: u64, data: &mut [u8]) -> bool {
+        match self.slot(addr) {
+            Some((s, off)) => {
+                lock(&s.transport).read(off, data);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A vCPU's MMIO write; false when `addr` is no device's. A notification is served here,
+    /// on the vCPU thread (KVM had no ioeventfd for it).
+    pub fn write(&self, addr: u64, data: &[u8]) -> bool {
+        match self.slot(addr) {
+            Some((s, off)) => {
+                let w = lock(&s.transport).write(off, data);
+                if let Write::Notify(q) = w {
+                    self.serve(s, q);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// How many devices there are.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    fn serve(&self, s: &Slot, queue: usize) {
+        loop {
+            let (irq, more) = {
+                let mut t = lock(&s.transport);
+                let was = t.fault().is_some();
+                let r = t.process(queue, &self.mem);
+                if let (false, Some(f)) = (was, t.fault()) {
+                    // The guest goes on; its driver sees NEEDS_RESET. Said once per fault.
+                    conventions::errln!(
+                        "{}: virtio device at 0x{:x} needs a reset: {f}",
+                        self.tool,
+                        s.base
+                    );
+                }
+                r
+            };
+            if irq {
+                if let Some(fd) = &s.irq {
+                    // A full eventfd counter still raises the line.
+                    let _ = fd.write(1);
+                }
+            }
+            if !more {
+                return;
+            }
+        }
+    }
+
+    /// The device status of device `n` (for tests and the verbose log).
+    pub fn status(&self, n: usize) -> Option<u32> {
+        self.slots.get(n).map(|s| lock(&s.transport).status())
+    }
+
+    /// Whether any device's notifications go through an ioeventfd (then [`Bus::start`] is
+    /// needed).
+    pub fn has_ioeventfds(&self) -> bool {
+        self.slots.iter().any(|s| s.notify.is_some())
+    }
+
+    /// Why each device that needs a reset does, as (address, reason).
+    pub fn faults(&self) -> Vec<(u64, String)> {
+        self.slots
+            .iter()
+            .filter_map(|s| lock(&s.transport).fault().map(|f| (s.base, f.to_string())))
+            .collect()
+    }
+}
+
+/// The device thread; dropping it stops and joins it.
+pub struct Worker {
+    stop: EventFd,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.stop.write(1);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts the device thread serving the queues whose notifications arrive on ioeventfds.
+pub fn start(bus: Arc<Bus>) -> Result<Worker, Error> {
+    let stop = eventfd("eventfd for the device thread")?;
+    let epoll = Epoll::new().map_err(|source| Error::Setup {
+        what: "epoll_create",
+        source,
+    })?;
+    let add = |fd: i32, data: u64| {
+        epoll
+            .ctl(
+                ControlOperation::Add,
+                fd,
+                EpollEvent::new(EventSet::IN, data),
+            )
+            .map_err(|source| Error::Setup {
+                what: "epoll_ctl",
+                source,
+            })
+    };
+    add(stop.as_raw_fd(), u64::MAX)?;
+    for (n, s) in bus.slots.iter().enumerate() {
+        if let Some(fd) = &s.notify {
+            add(fd.as_raw_fd(), n as u64)?;
+        }
+    }
+    let stop_fd = stop.try_clone().map_err(|source| Error::Setup {
+        what: "dup of an eventfd",
+        source,
+    })?;
+    let thread = std::thread::Builder::new()
+        .name("virtio".into())
+        .spawn(move || {
+            let _keep = stop_fd;
+            let mut events = vec![EpollEvent::default(); bus.slots.len() + 1];
+            loop {
+                let n = match epoll.wait(-1, &mut events) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => return,
+                };
+                for ev in &events[..n] {
+                    let Some(s) = bus.slots.get(ev.data() as usize) else {
+                        return;
+                    };
+                    if let Some(fd) = &s.notify {
+                        let _ = fd.read();
+                    }
+                    bus.serve(s, 0);
+                }
+            }
+        })
+        .map_err(|source| Error::Setup {
+            what: "spawning the device thread",
+            source,
+        })?;
+    Ok(Worker {
+        stop,
+        thread: Some(thread),
+    })
+}

@@ -1,0 +1,57 @@
+//! virtio devices (virtio 1.x, modern) on the MMIO transport, for `--disk` and `--rng`: a device
+//! is a page of registers at [`MMIO_BASE`] + n * [`MMIO_STRIDE`] with its own interrupt line,
+//! described to a kernel in the DSDT (`LNRO0005`, as Linux's virtio_mmio driver matches), since
+//! Debian's kernels build no `virtio_mmio.device=` command-line parsing. The register model and
+//! request parsing are pure ([`mmio`], [`chain`], [`blk`], [`rng`]); [`bus`] wires them to KVM
+//! (ioeventfd, irqfd) and runs requests on a thread of their own.
+
+pub mod blk;
+pub mod bus;
+pub mod chain;
+pub mod mmio;
+pub mod rng;
+
+use vm_memory::GuestMemoryMmap;
+
+pub use chain::{Buf, Fault};
+
+/// The first device's registers: above the largest guest RAM (3 GiB), below the IOAPIC.
+pub const MMIO_BASE: u64 = 0xd000_0000;
+/// One page of registers per device.
+pub const MMIO_STRIDE: u64 = 0x1000;
+/// Interrupt lines (GSIs) the devices get, in order: the ISA lines nothing else uses (COM1 has
+/// 4, the RTC 8, the SCI 9), then the IOAPIC's upper pins.
+pub const IRQS: [u32; 17] = [
+    5, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+];
+/// How many devices a VM can have (one interrupt line each).
+pub const MAX_DEVICES: usize = IRQS.len();
+
+/// The guest-physical address of device `n`'s registers.
+pub fn mmio_addr(n: usize) -> u64 {
+    MMIO_BASE + n as u64 * MMIO_STRIDE
+}
+
+/// What a virtio device is to its transport: its type, features, configuration space, queues,
+/// and how it serves one request.
+pub trait Device: Send {
+    /// The virtio device id (2 block, 4 entropy).
+    fn device_id(&self) -> u32;
+    /// Feature bits offered, VIRTIO_F_VERSION_1 included.
+    fn features(&self) -> u64;
+    /// Number of queues.
+    fn queues(&self) -> usize {
+        1
+    }
+    /// The device-specific configuration space.
+    fn config(&self) -> Vec<u8> {
+        Vec::new()
+    }
+    /// Serves the request in `bufs` (already checked to lie in RAM) taken from `queue`: returns
+    /// how many bytes it wrote into the guest's buffers (the used length), or the driver's
+    /// fault, which makes the device need a reset.
+    fn serve(&mut self, queue: usize, mem: &GuestMemoryMmap, bufs: &[Buf]) -> Result<u32, Fault>;
+}
+
+#[cfg(test)]
+mod tests;
