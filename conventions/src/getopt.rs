@@ -65,6 +65,33 @@ impl<T: Copy> Spec<T> {
     }
 }
 
+/// An option as a man page or a shell completion shows it: its names and argument rules,
+/// without the tool's own id type (`cargo xtask man` renders the drop-ins' tables from these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// Long name without the dashes.
+    pub long: &'static str,
+    /// Short letter, if any.
+    pub short: Option<char>,
+    /// Whether the long form takes an argument.
+    pub arg: HasArg,
+    /// Whether the short form takes one.
+    pub short_arg: HasArg,
+}
+
+/// The [`Shape`]s of a table, in its order.
+pub fn shapes<T>(specs: &[Spec<T>]) -> Vec<Shape> {
+    specs
+        .iter()
+        .map(|s| Shape {
+            long: s.long,
+            short: s.short,
+            arg: s.arg,
+            short_arg: s.short_arg,
+        })
+        .collect()
+}
+
 /// Why the command line did not parse; `Display` gives the message without the tool's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GetoptError {

@@ -80,6 +80,11 @@ fn all_specs() -> Vec<Spec<Opt>> {
     v
 }
 
+/// The option table as man pages and completions show it (`cargo xtask man`).
+pub fn option_table() -> Vec<getopt::Shape> {
+    getopt::shapes(&all_specs())
+}
+
 /// A user or group id as `-S`/`-G` take it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdSpec {

@@ -82,6 +82,11 @@ const SPECS: &[Spec<Opt>] = &[
     spec("default-container", None, N, Opt::DefaultContainer),
 ];
 
+/// The option table as man pages and completions show it (`cargo xtask man`).
+pub fn option_table() -> Vec<getopt::Shape> {
+    getopt::shapes(SPECS)
+}
+
 /// A securebit as `--securebits` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Secbit {

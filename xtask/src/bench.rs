@@ -471,6 +471,20 @@ impl LinuxBoot {
     }
 }
 
+/// Which build the run measures, as BENCHMARKS.md states it: the command that made it (with its
+/// RUSTFLAGS), where it is and what unshare-rs's `--version` says (the commit).
+fn measured_build(bin: &std::path::Path) -> String {
+    let version = util::output(Command::new(bin.join("unshare-rs")).arg("--version"))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|e| format!("unknown ({e})"));
+    let dir = bin.strip_prefix(util::root()).unwrap_or(bin);
+    format!(
+        "the shipped build, `{}` (static, not position independent), in `{}`; `{version}`",
+        crate::demo::shipped_build_command(&[]),
+        dir.display()
+    )
+}
+
 /// Runs the benchmarks and writes the report and chart.
 pub fn run(args: &[String]) -> Result<(), String> {
     let opts = parse(args)?;
@@ -597,6 +611,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .unwrap_or_default();
     let sizes = binary_sizes(&bin);
     let mut machine = report::Machine::here();
+    machine.build = measured_build(&bin);
     machine.load.0 = load_start;
     let mut md = report::markdown(&machine, &results, &split, &sizes, opts.quick)
         + &net::markdown(&net_rows);

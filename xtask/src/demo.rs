@@ -329,18 +329,57 @@ pub fn build_release() -> std::path::PathBuf {
     release_dir()
 }
 
+/// The flags of the shipped builds (see [`build_release`]). They are given here and not in
+/// .cargo/config.toml: a `[target.x86_64-unknown-linux-gnu]` rustflags there would apply to builds
+/// without `--target` too, proc macros included, and rustc cannot build a proc macro with
+/// `+crt-static` ("cannot produce proc-macro ... does not support these crate types").
+pub const SHIPPED_RUSTFLAGS: &str = "-C target-feature=+crt-static -C relocation-model=static";
+
+/// Every binary `cargo xtask install` and `deb` ship.
+pub const SHIPPED_TOOLS: [&str; 8] = [
+    "unshare-rs",
+    "nsenter-rs",
+    "pivot",
+    "setpriv-rs",
+    "cgctl",
+    "tinyvmm",
+    "ocirun",
+    "netwire",
+];
+
+/// The shell command that builds `pkgs` as shipped, as a user would type it (xtask prints it).
+pub fn shipped_build_command(pkgs: &[&str]) -> String {
+    let mut s =
+        format!("RUSTFLAGS='{SHIPPED_RUSTFLAGS}' cargo build --release --target {RELEASE_TARGET}");
+    for p in pkgs {
+        s.push_str(" -p ");
+        s.push_str(p);
+    }
+    s
+}
+
 /// Builds these packages as they are shipped (see [`build_release`]), into [`release_dir`].
 pub fn build_release_of(pkgs: &[&str]) -> Result<(), String> {
     let mut cmd = util::cargo();
     cmd.args(["build", "--release", "--target", RELEASE_TARGET])
-        .env(
-            "RUSTFLAGS",
-            "-C target-feature=+crt-static -C relocation-model=static",
-        );
+        .env("RUSTFLAGS", SHIPPED_RUSTFLAGS);
     for p in pkgs {
         cmd.args(["-p", p]);
     }
-    util::run(&mut cmd)
+    eprintln!(
+        "xtask: $ {}    # into {}",
+        shipped_build_command(pkgs),
+        release_dir().display()
+    );
+    let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} failed with {status}",
+            shipped_build_command(pkgs)
+        ))
+    }
 }
 
 /// Where the shipped builds are.

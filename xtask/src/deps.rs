@@ -66,6 +66,11 @@ pub const PACKAGES: &[(&str, &str)] = &[
         "the peer of ocirun in the conformance recipe and benchmarks",
     ),
     (
+        "man-db",
+        "man -l renders every generated man page in xtask's man test",
+    ),
+    ("groff-base", "the roff formatter man runs"),
+    (
         "strace",
         "tests that check how the tools start (no std runtime start-up, vfork-style children)",
     ),

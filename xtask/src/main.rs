@@ -8,7 +8,9 @@ mod demo;
 mod deps;
 mod early;
 mod engines;
+mod install;
 mod kernel;
+mod man;
 mod nested;
 mod rootfs;
 mod soak;
@@ -27,17 +29,29 @@ Commands:
                 only the scale section: N = 1..1000 containers, OCI runs and tiny VMs, one
                 after another and 20 at a time, beside bwrap, crun and QEMU; memory of up to 200
                 held at once; fails if anything is left; BENCHMARKS.md's section, docs/scale.svg
+  build [TOOL...]
+                the shipped builds (static, not position independent; the command with its
+                RUSTFLAGS is printed) into target/x86_64-unknown-linux-gnu/release, printed
   ci            deps, rootfs, kernel; fmt check, clippy -D warnings, build, cargo test
                 --workspace, conformance --ci, cargo doc, fuzz targets check, vmtest, nested
   conformance [FILTER] [--timeout SECS] [--ocirun-only | --ci] [-v]
                 the OCI runtime-tools suite against ocirun (and crun, runc where installed)
+  deb [--out DIR] [--bin-dir DIR] [--compress none|gzip|xz]
+                a .deb of the shipped builds, pages and completions under /usr (dpkg-deb;
+                default target/deb); prints its path
   demo [--json] a container, a VM and a plain process on this machine, measured side by side
   engines [podman] [containerd] [cri]
                 podman and containerd driving ocirun (crun as the reference), and
                 containerd's CRI plugin with ocirun as a runtime handler; N passed, N failed
   deps          install (idempotently) the Debian packages tests and benchmarks need
+  install [--prefix DIR] [--drop-in] [--bin-dir DIR]
+                the shipped builds into DIR/bin (default /usr/local), man pages, bash, zsh and
+                fish completions; --drop-in adds unshare, nsenter, pivot_root, switch_root
   kernel        fetch Debian's cloud and generic kernels into target/kernel (cached), print
                 their paths
+  man [--out DIR] [--drop-in]
+                the tools' man pages and bash, zsh and fish completions, rendered from
+                their option definitions (default target/man); prints the directory
   nested [FILTER] [--jobs N] [--timeout SECS] [--no-build] [--list] [-v]
                 the hardware-KVM lane: Linux under tinyvmm inside a QEMU (TCG) guest with
                 nested KVM, every case with its exact status; N passed, N failed
@@ -48,12 +62,27 @@ Commands:
                 boot the guest kernel with xtask/vmtest/cases in an initramfs; N passed, N failed
 
 Examples:
+  cargo xtask install --prefix ~/.local --drop-in
+  cargo xtask deb && apt-get install ./target/deb/microtools_0.1.0_amd64.deb
   cargo xtask demo --json > demo.json
   cargo xtask bench --quick --out /tmp/bench
   cargo xtask ci
   MICROTOOLS_REQUIRE=root,userns,kvm,rootfs cargo xtask ci
   cargo xtask rootfs /tmp/rootfs && chroot /tmp/rootfs /bin/sh -c 'echo ok'
 ";
+
+/// `cargo xtask build [TOOL...]`: the shipped builds of TOOLs (default: every tool); prints
+/// their directory.
+fn build(args: &[String]) -> Result<(), String> {
+    let pkgs: Vec<&str> = if args.is_empty() {
+        demo::SHIPPED_TOOLS.to_vec()
+    } else {
+        args.iter().map(String::as_str).collect()
+    };
+    demo::build_release_of(&pkgs)?;
+    println!("{}", demo::release_dir().display());
+    Ok(())
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -66,12 +95,16 @@ fn main() -> ExitCode {
     };
     let result = match cmd {
         "bench" => bench::run(rest),
+        "build" => build(rest),
         "ci" => ci::run(rest),
         "conformance" => conformance::run(rest),
+        "deb" => install::deb(rest),
         "demo" => demo::run(rest),
         "engines" => engines::run(rest),
+        "install" => install::run(rest),
         "deps" => deps::run(rest).map(|_| ()),
         "kernel" => kernel::run(rest),
+        "man" => man::run(rest),
         "nested" => nested::run(rest),
         "rootfs" => rootfs::run(rest),
         "soak" => soak::run(rest),

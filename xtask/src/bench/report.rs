@@ -93,6 +93,8 @@ pub struct Machine {
     pub date: String,
     /// What kind of KVM this is.
     pub kvm: String,
+    /// Which build of our tools was measured: the command, the directory, `--version`.
+    pub build: String,
     /// /proc/loadavg's 1-minute figure when the run started and when it ended: how busy the
     /// machine was with other work.
     pub load: (String, String),
@@ -133,6 +135,7 @@ impl Machine {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         Machine {
             load: (String::new(), load_average()),
+            build: String::new(),
             kvm: describe_kvm(&cpuinfo, std::path::Path::new("/dev/kvm").exists()),
             cpu,
             cpus: std::thread::available_parallelism()
@@ -302,6 +305,9 @@ pub fn markdown(
         m.load.0, m.load.1
     );
     let _ = writeln!(s, "- KVM: {}", m.kvm);
+    if !m.build.is_empty() {
+        let _ = writeln!(s, "- our tools: {}", m.build);
+    }
     for (k, v) in &m.versions {
         let _ = writeln!(s, "- {k}: {v}");
     }
@@ -473,6 +479,7 @@ mod tests {
             kernel: "6.1".into(),
             date: "2026-01-01 00:00 UTC".into(),
             kvm: "kvm".into(),
+            build: "the shipped build, `RUSTFLAGS=x cargo build`".into(),
             load: ("0.10".into(), "0.20".into()),
             versions: vec![("hyperfine".into(), "hyperfine 1.15.0".into())],
         };
@@ -482,6 +489,10 @@ mod tests {
             &[("create_us".into(), 120.0)],
             &[("cgctl".into(), 500_000, "ours".into())],
             false,
+        );
+        assert!(
+            md.contains("- our tools: the shipped build, `RUSTFLAGS=x cargo build`\n"),
+            "{md}"
         );
         assert!(
             md.contains("| unshare true (unshare-rs) | **ours**: `ours` | 0.500 ms"),

@@ -1,0 +1,220 @@
+//! `cargo xtask install` and `cargo xtask deb` lay the tools out as system tools: installed into
+//! a temporary prefix, the util-linux names of `--drop-in` behave as those tools; the .deb
+//! installs into a throwaway dpkg root and removes with nothing left. Both take the test builds
+//! (`--bin-dir`): the layout is what is tested here, and `cargo xtask install` without it builds
+//! the same tools as shipped (the demo and CI's shipped unshare-rs check that build).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use testcaps::{require, Cap};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// The test's directory, removed when the test ends, also when it fails.
+struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn bin_dir() -> PathBuf {
+    testcaps::sibling_bin("unshare-rs")
+        .parent()
+        .map(Path::to_path_buf)
+        .expect("the test build's directory")
+}
+
+fn xtask(args: &[&str]) -> testcaps::Output {
+    let out = testcaps::run(
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .arg("--bin-dir")
+            .arg(bin_dir()),
+        LIMIT,
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    out
+}
+
+fn run(cmd: &mut Command) -> testcaps::Output {
+    testcaps::run(cmd, Duration::from_secs(30))
+}
+
+#[test]
+fn install_lays_out_tools_pages_completions_and_drop_in_links() {
+    require!(Cap::Root);
+    let dir = Dir(std::env::temp_dir().join(testcaps::unique_name("xtask-install-test")));
+    let prefix = dir.0.join("usr");
+    let out = xtask(&[
+        "install",
+        "--drop-in",
+        "--prefix",
+        prefix.to_str().expect("utf-8"),
+    ]);
+    let listed: Vec<&str> = out.stdout.lines().collect();
+    let bin = prefix.join("bin");
+    for f in [
+        bin.join("unshare-rs"),
+        bin.join("ocirun"),
+        bin.join("unshare"),
+        prefix.join("share/man/man1/unshare-rs.1"),
+        prefix.join("share/man/man8/switch_root.8"),
+        prefix.join("share/bash-completion/completions/cgctl"),
+        prefix.join("share/zsh/vendor-completions/_tinyvmm"),
+        prefix.join("share/fish/vendor_completions.d/nsenter-rs.fish"),
+    ] {
+        assert!(
+            listed.contains(&f.to_str().expect("utf-8")),
+            "{f:?} not in {listed:?}"
+        );
+        assert!(f.exists(), "{f:?}");
+    }
+    for (link, to) in [
+        ("unshare", "unshare-rs"),
+        ("nsenter", "nsenter-rs"),
+        ("pivot_root", "pivot"),
+        ("switch_root", "pivot"),
+    ] {
+        assert_eq!(
+            std::fs::read_link(bin.join(link)).expect("a link"),
+            PathBuf::from(to)
+        );
+    }
+    // Each link speaks as the util-linux tool.
+    let out = run(Command::new(bin.join("unshare")).args([
+        "-u",
+        "sh",
+        "-c",
+        "hostname in-uts; hostname",
+    ]));
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), "in-uts\n"),
+        "{out:?}"
+    );
+    let out = run(Command::new(bin.join("unshare")).arg("--bogus"));
+    assert_eq!(out.code, Some(1));
+    assert_eq!(
+        out.stderr,
+        "unshare: unexpected argument '--bogus' found (try 'unshare --help')\n"
+    );
+    // nsenter enters the UTS namespace of a shell that unshare made.
+    let out = run(Command::new(bin.join("unshare"))
+        .args([
+            "-u",
+            "sh",
+            "-c",
+            "hostname box; exec \"$0\" -t $$ -u hostname",
+        ])
+        .arg(bin.join("nsenter")));
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), "box\n"),
+        "{out:?}"
+    );
+    let out = run(Command::new(bin.join("nsenter")).arg("--version"));
+    assert!(out.stdout.starts_with("nsenter 0.1.0 ("), "{out:?}");
+    let out = run(Command::new(bin.join("pivot_root")).arg("/"));
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.starts_with("pivot_root: "), "{out:?}");
+    assert!(out.stderr.contains("<PUT_OLD>"), "{out:?}");
+    let out = run(Command::new(bin.join("switch_root")).arg("--help"));
+    assert_eq!(out.code, Some(0));
+    assert!(
+        out.stdout
+            .contains("Usage: switch_root [OPTIONS] <NEWROOT> <INIT>"),
+        "{out:?}"
+    );
+    // A switch_root outside an initramfs, in the host's mount namespace, refuses.
+    let out = run(Command::new(bin.join("switch_root")).args(["/", "/bin/true"]));
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.starts_with("switch_root: "), "{out:?}");
+    // man finds the pages under the prefix.
+    let out = run(Command::new("man")
+        .arg("-M")
+        .arg(prefix.join("share/man"))
+        .args(["-w", "pivot_root"]));
+    assert_eq!(
+        out.stdout,
+        format!("{}\n", prefix.join("share/man/man8/pivot_root.8").display())
+    );
+}
+
+#[test]
+fn deb_installs_into_a_throwaway_root_and_removes_cleanly() {
+    require!(Cap::Root);
+    let dir = Dir(std::env::temp_dir().join(testcaps::unique_name("xtask-deb-test")));
+    let out_dir = dir.0.join("out");
+    // The test builds are large (debug info): not compressed, they take a second, not ten.
+    let out = xtask(&[
+        "deb",
+        "--compress",
+        "none",
+        "--out",
+        out_dir.to_str().expect("utf-8"),
+    ]);
+    let deb = PathBuf::from(out.stdout.trim_end());
+    assert_eq!(deb, out_dir.join("microtools_0.1.0_amd64.deb"));
+    let fields = run(Command::new("dpkg-deb")
+        .args(["-f"])
+        .arg(&deb)
+        .args(["Package", "Architecture"]));
+    assert_eq!(
+        fields.stdout, "Package: microtools\nArchitecture: amd64\n",
+        "{fields:?}"
+    );
+    // A dpkg database of its own: nothing of the host's /usr or /var/lib/dpkg is touched.
+    let root = dir.0.join("root");
+    let admin = root.join("var/lib/dpkg");
+    for d in ["info", "updates", "triggers"] {
+        std::fs::create_dir_all(admin.join(d)).expect("dpkg dirs");
+    }
+    std::fs::write(admin.join("status"), "").expect("status");
+    std::fs::write(admin.join("available"), "").expect("available");
+    let dpkg = |args: &[&str]| {
+        run(Command::new("dpkg")
+            .arg(format!("--root={}", root.display()))
+            .args(args))
+    };
+    let out = dpkg(&["-i", deb.to_str().expect("utf-8")]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let listed = dpkg(&["-L", "microtools"]).stdout;
+    for f in [
+        "/usr/bin/unshare-rs",
+        "/usr/bin/netwire",
+        "/usr/share/man/man1/cgctl-run.1.gz",
+        "/usr/share/man/man8/pivot.8.gz",
+        "/usr/share/bash-completion/completions/setpriv-rs",
+    ] {
+        assert!(listed.lines().any(|l| l == f), "{f} not in {listed}");
+        assert!(root.join(&f[1..]).exists(), "{f}");
+    }
+    // No util-linux names: those files are util-linux's.
+    assert!(!root.join("usr/bin/unshare").exists());
+    let out = run(Command::new(root.join("usr/bin/unshare-rs")).arg("--version"));
+    assert!(out.stdout.starts_with("unshare-rs 0.1.0 ("), "{out:?}");
+    let out = dpkg(&["-r", "microtools"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let left: Vec<PathBuf> = walk(&root)
+        .into_iter()
+        .filter(|p| !admin.starts_with(p) && !p.starts_with(&admin))
+        .collect();
+    assert_eq!(left, Vec::<PathBuf>::new(), "left after dpkg -r");
+}
+
+/// Every file, link and directory under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let p = e.path();
+        out.push(p.clone());
+        if p.is_dir() && !p.is_symlink() {
+            out.extend(walk(&p));
+        }
+    }
+    out
+}
