@@ -168,7 +168,7 @@ impl Bus {
         self.slots.get(n).map(|s| lock(&s.transport).status())
     }
 
-    /// Whether any device's notifications go through an ioeventfd (then [`Bus::start`] is
+    /// Whether any device's notifications go through an ioeventfd (then [`start`] is
     /// needed).
     pub fn has_ioeventfds(&self) -> bool {
         self.slots.iter().any(|s| s.notify.is_some())
