@@ -574,23 +574,7 @@ fn apply_modifiers(events: impl Iterator<Item = Event>) -> Result<Vec<UserMount>
 
 /// Sorts a clap error into help/version text or a one-line usage error.
 pub fn clap_error<T>(tool: &str, e: clap::Error) -> conventions::cli::Parsed<T> {
-    use clap::error::ErrorKind;
-    use conventions::cli::Parsed;
-    match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Parsed::Info(e.render().to_string()),
-        _ => {
-            // clap ends some first lines with ':' and lists the culprits below; keep them.
-            let rendered = e.render().to_string();
-            let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
-            let mut first = lines.next().unwrap_or("invalid arguments").to_string();
-            if first.ends_with(':') {
-                if let Some(next) = lines.next() {
-                    first = format!("{first} {next}");
-                }
-            }
-            Parsed::Usage(conventions::cli::usage_line(tool, &first))
-        }
-    }
+    conventions::cli::from_error(tool, &e)
 }
 
 impl Invocation {

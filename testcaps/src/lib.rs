@@ -1032,6 +1032,17 @@ pub mod cli {
         );
     }
 
+    /// A mistyped option or subcommand (`args`) gives exit `code`, nothing on stdout and exactly
+    /// the line `expected` on stderr: the usage error with its "did you mean" (#24).
+    pub fn assert_usage_line(bin: &str, args: &[&str], expected: &str, code: i32) {
+        let out = run(bin, args);
+        assert_eq!(
+            (out.code, out.stdout.as_str(), out.stderr.as_str()),
+            (Some(code), "", format!("{expected}\n").as_str()),
+            "{args:?}: {out:?}"
+        );
+    }
+
     /// An unknown option gives exit `code` and one line on stderr naming it, nothing on stdout.
     pub fn assert_unknown_option(bin: &str, name: &str, code: i32) {
         let out = run(bin, &["--no-such-option"]);
