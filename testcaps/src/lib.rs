@@ -930,6 +930,18 @@ pub mod cli {
         assert!(out.stdout.contains("Usage:"), "{out:?}");
         assert!(out.stdout.contains("Examples:"), "{out:?}");
         assert_eq!(out.stderr, "");
+        // The examples name the project's tools, not util-linux's (#24): `unshare-rs`, not
+        // `unshare` (a drop-in link speaks under the util-linux name and is not run here).
+        for word in out
+            .stdout
+            .split(|c: char| c.is_whitespace() || "`'\"()|&;".contains(c))
+        {
+            assert!(
+                !["unshare", "nsenter", "setpriv"].contains(&word),
+                "--help names util-linux's `{word}`: {}",
+                out.stdout
+            );
+        }
     }
 
     /// `--version` prints exactly `NAME VERSION` and exits 0.
