@@ -125,6 +125,8 @@ pub struct Cli {
 }
 
 /// tinyvmm's subcommands.
+// One value per process, parsed once: a box for `run`'s options would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug, PartialEq)]
 pub enum Command {
     /// Run IMAGE (or the built-in guest) in a fresh VM until it ends.
