@@ -451,7 +451,7 @@ fn run_vm_with(
         if linux_on_pvm {
             let expect = match plan.kind {
                 linux::KernelKind::BzImage => "a bzImage printed nothing in 45 s",
-                _ => "a vmlinux prints its early console with earlyprintk=serial after about 35 s, then stalls",
+                _ => "a vmlinux prints its early console with earlyprintk=serial after 15 to 35 s, then stalls",
             };
             conventions::errln!("{tool}: note: {PVM_HINT} (here {expect})");
         }
