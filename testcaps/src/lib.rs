@@ -931,11 +931,10 @@ pub mod cli {
         assert!(out.stdout.contains("Examples:"), "{out:?}");
         assert_eq!(out.stderr, "");
         // The examples name the project's tools, not util-linux's (#24): `unshare-rs`, not
-        // `unshare` (a drop-in link speaks under the util-linux name and is not run here).
-        for word in out
-            .stdout
-            .split(|c: char| c.is_whitespace() || "`'\"()|&;".contains(c))
-        {
+        // `unshare` (a drop-in link speaks under the util-linux name and is not run here). The
+        // options' words ("unshare mounts namespace", as util-linux's) are not examples.
+        let examples = out.stdout.split("Examples:").skip(1).collect::<String>();
+        for word in examples.split(|c: char| c.is_whitespace() || "`'\"()|&;".contains(c)) {
             assert!(
                 !["unshare", "nsenter", "setpriv"].contains(&word),
                 "--help names util-linux's `{word}`: {}",
