@@ -88,6 +88,10 @@ pub struct LaneCase {
     pub check: Check,
     /// A rough wall time in level 1, seconds, to spread the cases over the parallel queues.
     pub cost: u32,
+    /// Runs with no other level-2 guest beside it (after the tiny guests, before the queues).
+    /// Two 32-vCPU guests at once on level 1's two CPUs ended in level-2 triple faults, then a
+    /// level 1 whose console went silent; one alone boots.
+    pub alone: bool,
 }
 
 const fn tiny(
@@ -108,6 +112,7 @@ const fn tiny(
         known: None,
         check: Check::Output,
         cost: 1,
+        alone: false,
     }
 }
 
@@ -131,6 +136,7 @@ const fn linux(
         known,
         check: Check::Output,
         cost,
+        alone: false,
     }
 }
 
@@ -306,6 +312,24 @@ pub const CASES: &[LaneCase] = &[
         None,
         30,
     ),
+    LaneCase {
+        alone: true,
+        ..linux(
+        "linux_cloud_cpus32_poweroff",
+        "--cpus 32, the most tinyvmm gives, on the cloud kernel: every CPU online, poweroff -f",
+        "boot --cpus 32 --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio \
+         --append \"quiet $FAST lane.end=poweroff\"",
+        0,
+        &[
+            "flavour: cloud",
+            "nproc: 32",
+            "end: poweroff",
+            "reboot: Power down",
+        ],
+        None,
+        40,
+    )
+    },
     linux(
         "linux_generic_cpus1_panic",
         "the generic kernel (linux-image-amd64), one CPU, a kernel panic",
@@ -374,6 +398,7 @@ pub const CASES: &[LaneCase] = &[
         known: None,
         check: Check::Output,
         cost: 30,
+        alone: false,
     },
     linux(
         "linux_virtio_disk_round_trip",
@@ -484,6 +509,7 @@ pub const CASES: &[LaneCase] = &[
         known: None,
         check: Check::VmtestSuite,
         cost: 70,
+        alone: false,
     },
     LaneCase {
         name: "tinyvmm_linux_tests",
@@ -502,6 +528,7 @@ pub const CASES: &[LaneCase] = &[
         known: None,
         check: Check::Output,
         cost: 30,
+        alone: false,
     },
 ];
 
@@ -1184,9 +1211,11 @@ pub fn level1_initramfs(
     let script = |c: &LaneCase| {
         format!("# {}: {}\n. /lane/env\n{}\n", c.name, c.what, c.command).into_bytes()
     };
-    // The tiny guests run one at a time before the Linux boots start in parallel.
-    let (serial, parallel): (Vec<&LaneCase>, Vec<&LaneCase>) =
-        cases.iter().copied().partition(|c| c.host);
+    // The tiny guests run one at a time, then the cases that run alone, before the Linux boots
+    // start in parallel.
+    let (mut serial, parallel): (Vec<&LaneCase>, Vec<&LaneCase>) =
+        cases.iter().copied().partition(|c| c.host || c.alone);
+    serial.sort_by_key(|c| c.alone);
     for (n, c) in serial.iter().enumerate() {
         a.file(
             &format!("/lane/serial/{n:02}-{}.sh", c.name),
@@ -2252,20 +2281,26 @@ not json
             assert!(has(&format!("{out}/{g}")), "{g}");
         }
         assert!(names.iter().any(|n| n.ends_with("/libc.so.6")), "no libc");
-        // Every case once: the tiny guests one by one, the rest in the two queues.
+        // Every case once: the tiny guests one by one and then those that run alone, the rest
+        // in the two queues.
+        let mut serial: Vec<(bool, &str)> = Vec::new();
         for c in CASES {
             let found: Vec<&String> = names
                 .iter()
                 .filter(|n| n.ends_with(&format!("-{}.sh", c.name)))
                 .collect();
             assert_eq!(found.len(), 1, "{}: {found:?}", c.name);
-            let want = if c.host {
+            let want = if c.host || c.alone {
+                serial.push((c.alone, found[0].as_str()));
                 "lane/serial/"
             } else {
                 "lane/queues/"
             };
             assert!(found[0].starts_with(want), "{found:?}");
         }
+        serial.sort_by(|a, b| a.1.cmp(b.1));
+        assert!(serial.windows(2).all(|w| w[0].0 <= w[1].0), "{serial:?}");
+        assert!(serial.iter().any(|s| s.0));
         let inner = |path: &str| {
             let entries = newc::entries(&bytes).unwrap();
             entries.into_iter().find(|e| e.name == path).unwrap().body
