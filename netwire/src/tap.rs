@@ -53,10 +53,18 @@ fn attach(name: &str, flags: libc::c_short, extra: libc::c_int) -> Result<OwnedF
         )
     };
     if fd < 0 {
-        return Err(fail(
-            format!("open /dev/net/tun for tap {name}"),
-            "is the tun module loaded? modprobe tun, or create the node: mknod /dev/net/tun c 10 200",
-        ));
+        let e = std::io::Error::last_os_error();
+        let hint = match e.raw_os_error() {
+            Some(libc::EACCES) | Some(libc::EPERM) => {
+                "no access to /dev/net/tun: it is usually mode 0666; check its mode or run as root"
+            }
+            _ => "is the tun module loaded? modprobe tun, or create the node: mknod /dev/net/tun c 10 200",
+        };
+        return Err(Error::Tun {
+            op: format!("open /dev/net/tun for tap {name}"),
+            why: conventions::output::errtext(&e),
+            hint: hint.into(),
+        });
     }
     // SAFETY: fd was just opened and is owned by nothing else.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
