@@ -1,9 +1,9 @@
 //! `--net tap=NAME` on the host, each run in a network namespace of its own (util-linux
 //! `unshare -n`, so no tap reaches the host's namespace): the tap tinyvmm creates is a tap with
 //! virtio-net headers while the VM runs and is gone when it ends; a tap that was there stays;
-//! failures are one line naming the call, the tap and a hint. The frames themselves are shown
-//! under Linux in `cargo xtask nested` (linux_virtio_net): on this PVM host no Linux guest boots,
-//! and the device's queues are unit-tested (src/virtio/tests.rs).
+//! failures are one line naming the call, the tap and a hint; and frames both ways with a tiny
+//! guest that is its own driver (guests/net.s). Linux's driver is shown in `cargo xtask nested`
+//! (linux_virtio_net): on this PVM host no Linux guest boots.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -13,21 +13,22 @@ use testcaps::{require, Cap};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tinyvmm");
 
-fn status_guest() -> String {
+fn guest(name: &str) -> String {
     Path::new(tinyvmm::GUEST_DIR)
-        .join("status.bin")
+        .join(name)
         .display()
         .to_string()
 }
 
-/// Runs `script` with `sh -c` in a new network namespace, with $T the tinyvmm binary and $G the
-/// guest that exits with the byte it reads.
+/// Runs `script` with `sh -c` in a new network namespace, with $T the tinyvmm binary, $G the
+/// guest that exits with the byte it reads and $N the guest driving the network device.
 fn in_netns(script: &str) -> testcaps::Output {
     testcaps::run(
         Command::new("unshare")
             .args(["-n", "sh", "-c", script])
             .env("T", BIN)
-            .env("G", status_guest())
+            .env("G", guest("status.bin"))
+            .env("N", guest("net.bin"))
             .stdin(Stdio::null()),
         Duration::from_secs(60),
     )
@@ -52,6 +53,31 @@ fn a_tap_tinyvmm_creates_has_vnet_headers_and_goes_when_it_ends() {
         "during: tun type tap pi off vnet_hdr on persist off\n"
     );
     assert_eq!(out.code, Some(0));
+}
+
+#[test]
+fn frames_go_both_ways_between_the_tap_and_a_guest_driver() {
+    require!(Cap::Root, Cap::Kvm);
+    // The host side: once the tap is there, an address and up (no IPv6, so that nothing but
+    // what the script causes goes out), a UDP datagram to an unanswered neighbour makes the
+    // kernel send an ARP request through the tap; the first byte tells the guest, which looks
+    // for it, then sends one frame, which the tap's receive counter shows (bounded wait); the
+    // second byte ends the guest with status 42.
+    let out = in_netns(
+        "rx() { sed -n 's/^ *tvnet5: *//p' /proc/net/dev | awk '{print $2}'; };          ( n=0; while ! ip link show tvnet5 >/dev/null 2>&1 && [ $n -lt 400 ]; do              sleep 0.05; n=$((n + 1)); done;            echo 1 >/proc/sys/net/ipv6/conf/tvnet5/disable_ipv6;            ip addr add 10.0.3.1/24 dev tvnet5 && ip link set tvnet5 up;            bash -c 'echo x >/dev/udp/10.0.3.2/9';            printf a;            n=0; while [ \"$(rx)\" = 0 ] && [ $n -lt 400 ]; do sleep 0.05; n=$((n + 1)); done;            echo \"host: the tap received $(rx) frame(s)\" >&2;            printf '*' ) | \"$T\" run --net tap=tvnet5,mac=02:00:00:00:00:02 \"$N\";          echo \"status $?\"",
+    );
+    assert_eq!(
+        out.stdout,
+        "net: mac ends in 2\n\
+         net: link up\n\
+         net: 8 receive buffers given\n\
+         rx: an ARP frame from the host, num_buffers 1\n\
+         tx: a broadcast frame sent\n\
+         status 42\n",
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr, "host: the tap received 1 frame(s)\n");
 }
 
 #[test]
