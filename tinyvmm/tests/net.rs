@@ -101,18 +101,21 @@ fn a_tap_that_was_there_stays() {
 #[test]
 fn tap_failures_are_one_line_with_the_call_the_tap_and_a_hint() {
     require!(Cap::Root, Cap::Kvm);
-    // A device of that name that is not a tap; a tun device; no CAP_NET_ADMIN to create one.
+    // A device of that name that is not a tap; a tun device; no CAP_NET_ADMIN to create one;
+    // a second --net failing after the first created its tap, which goes too.
     let out = in_netns(
         "ip link add tvnet2 type veth peer name tvnet2p || exit 9; \
          ip tuntap add tvnet3 mode tun || exit 9; \
          \"$T\" run --net tap=tvnet2 \"$G\"; echo \"status $?\"; \
          \"$T\" run --net tap=tvnet3 \"$G\"; echo \"status $?\"; \
          setpriv --inh-caps=-all --bounding-set=-net_admin \"$T\" run --net tap=tvnet4 \"$G\"; \
-         echo \"status $?\"; ip link show tvnet4 >/dev/null 2>&1 || echo 'tvnet4: none'",
+         echo \"status $?\"; ip link show tvnet4 >/dev/null 2>&1 || echo 'tvnet4: none'; \
+         \"$T\" run --net tap=tvnet6 --net tap=tvnet2 \"$G\"; echo \"status $?\"; \
+         ip link show tvnet6 >/dev/null 2>&1 || echo 'tvnet6: gone'",
     );
     assert_eq!(
         out.stdout,
-        "status 125\nstatus 125\nstatus 125\ntvnet4: none\n"
+        "status 125\nstatus 125\nstatus 125\ntvnet4: none\nstatus 125\ntvnet6: gone\n"
     );
     assert_eq!(
         out.stderr,
@@ -121,7 +124,9 @@ fn tap_failures_are_one_line_with_the_call_the_tap_and_a_hint() {
          tinyvmm: --net: ioctl(TUNSETIFF) tap tvnet3 failed: Invalid argument (is there a device \
          of that name that is not a tap?)\n\
          tinyvmm: --net: ioctl(TUNSETIFF) tap tvnet4 failed: Operation not permitted (creating a \
-         tap, or attaching to one owned by another user, needs CAP_NET_ADMIN)\n"
+         tap, or attaching to one owned by another user, needs CAP_NET_ADMIN)\n\
+         tinyvmm: --net: ioctl(TUNSETIFF) tap tvnet2 failed: Invalid argument (is there a device \
+         of that name that is not a tap?)\n"
     );
 }
 
