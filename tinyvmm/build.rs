@@ -37,6 +37,7 @@ const GUESTS: &[(&str, Link)] = &[
     ("testkernel-bz", Link::Script("bzimage.ld")),
     ("testkernel-pvh", Link::Elf("pvh.ld")),
     ("virtio", Link::Flat(0x10_0000)),
+    ("net", Link::Flat(0x10_0000)),
     ("exit-helper", Link::Program),
 ];
 

@@ -1,12 +1,14 @@
-//! Fuzzes tinyvmm's virtio-mmio transport and the requests of its block and entropy devices: a
-//! driver's register writes and reads from the input, guest memory filled from the rest, the
-//! queues served in between. Whatever the rings and descriptors say (loops, addresses outside
+//! Fuzzes tinyvmm's virtio-mmio transport and the requests of its block, entropy and network
+//! devices: a driver's register writes and reads from the input, guest memory filled from the
+//! rest, the queues served in between (the network device's tap in memory holds frames cut from
+//! the input too, so that its receive queue has something to fill). Whatever the rings and descriptors say (loops, addresses outside
 //! RAM, huge lengths), serving never panics or hangs, and a fault always shows as NEEDS_RESET.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use tinyvmm::virtio::blk::Blk;
 use tinyvmm::virtio::mmio::{Transport, Write};
+use tinyvmm::virtio::net::{MemTap, Net};
 use tinyvmm::virtio::rng::Rng;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
@@ -18,10 +20,15 @@ fuzz_target!(|data: &[u8]| {
     let (ops, image) = rest.split_at(ops_len);
     let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), RAM)]).unwrap();
     mem.write_slice(&image[..image.len().min(RAM)], GuestAddress(0)).unwrap();
-    let dev: Box<dyn tinyvmm::virtio::Device> = if n & 1 == 0 {
-        Box::new(Blk::new(vec![0u8; 8192], 8192, n & 2 != 0, "fuzz"))
-    } else {
-        Box::new(Rng)
+    let dev: Box<dyn tinyvmm::virtio::Device> = match n % 3 {
+        0 => Box::new(Blk::new(vec![0u8; 8192], 8192, n & 4 != 0, "fuzz")),
+        1 => Box::new(Rng),
+        _ => {
+            // Frames for the guest: the image cut in pieces of up to 2 KiB.
+            let mut tap = MemTap::default();
+            tap.rx = image.chunks(2048).map(<[u8]>::to_vec).collect();
+            Box::new(Net::new(tap, [2, 0, 0, 0, 0, 1]))
+        }
     };
     let mut t = Transport::new(dev);
     for op in ops.chunks_exact(6) {
@@ -39,6 +46,8 @@ fuzz_target!(|data: &[u8]| {
             }
             _ => serve(&mut t, usize::from(op[2] % 2), &mem),
         }
+        // What the device thread does after each wake-up: drops input while not live.
+        let _ = t.wants_input();
     }
 });
 

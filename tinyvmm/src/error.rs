@@ -52,6 +52,15 @@ pub enum Error {
         /// What failed, with the hint.
         why: String,
     },
+    /// A `--net` tap could not be opened or created (netwire's message: the call, the tap,
+    /// the kernel's words and a hint).
+    #[error("--net: {why}")]
+    Net {
+        /// The tap's name.
+        tap: String,
+        /// What failed, with the hint.
+        why: String,
+    },
     /// Options that parse but cannot work together or with this host.
     #[error("{0}")]
     BadOption(String),

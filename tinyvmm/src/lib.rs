@@ -15,7 +15,7 @@
 //! - [`devices`]: the UART, the status port, the i8042 reset.
 //! - [`coalesced`]: the UART's transmitter writes queued by KVM instead of an exit per byte.
 //! - [`report`]: the JSON report.
-//! - [`virtio`]: virtio-mmio devices: `--disk` (block) and `--rng` (entropy).
+//! - [`virtio`]: virtio-mmio devices: `--disk` (block), `--rng` (entropy) and `--net` (a tap).
 
 pub mod acpi;
 pub mod coalesced;
@@ -81,6 +81,7 @@ guests!(
     "reset.bin",
     "chaos.bin",
     "virtio.bin",
+    "net.bin",
     "testkernel-bz.bin",
     "testkernel-pvh.elf",
 );
@@ -108,6 +109,7 @@ Examples:
   echo hi | tinyvmm run --report run.json g/echo.bin
   tinyvmm run --kernel vmlinux --initrd initrd.cpio --append quiet --mem 512M
   tinyvmm run --kernel bzImage --initrd initrd.cpio --disk root.img --rng
+  tinyvmm run --kernel bzImage --initrd initrd.cpio --net tap=vm0,mac=02:00:00:00:00:02
   tinyvmm run --kernel bzImage --rootfs ./rootfs -- sh -c 'exit 3'; echo $?   # 3";
 
 /// Command line of tinyvmm.
@@ -199,6 +201,10 @@ pub struct RunArgs {
     /// A virtio-rng device fed by the host's getrandom(2).
     #[arg(long)]
     pub rng: bool,
+    /// A virtio-net device on the host's tap NAME (eth0, eth1... in order), created if there is
+    /// none, and then gone when tinyvmm ends; MAC defaults to a random local one. Repeatable.
+    #[arg(long, value_name = "tap=NAME[,mac=MAC]", value_parser = virtio::net::parse_net)]
+    pub net: Vec<virtio::net::NetArg>,
     /// Guest image; without one (and without --kernel), the built-in guest runs.
     pub image: Option<PathBuf>,
     /// The command the one-shot mode runs (after `--`).
@@ -225,6 +231,7 @@ impl Default for RunArgs {
             cpus: 1,
             disk: Vec::new(),
             rng: false,
+            net: Vec::new(),
             image: None,
             command: Vec::new(),
         }
@@ -390,9 +397,9 @@ fn run_vm_with(
         tool: tool.to_string(),
         leave_to_exit,
     };
-    if args.disk.len() + usize::from(args.rng) > virtio::MAX_DEVICES {
+    if args.disk.len() + usize::from(args.rng) + args.net.len() > virtio::MAX_DEVICES {
         return Err(Error::BadOption(format!(
-            "at most {} virtio devices (--disk, --rng)",
+            "at most {} virtio devices (--disk, --rng, --net)",
             virtio::MAX_DEVICES
         )));
     }
@@ -408,6 +415,14 @@ fn run_vm_with(
         }
         if args.rng {
             devices.push(Box::new(virtio::rng::Rng));
+        }
+        // After the others, so that adding a NIC moves no disk or entropy device.
+        for n in &args.net {
+            let net = virtio::net::open(n).map_err(|e| Error::Net {
+                tap: n.tap.clone(),
+                why: e.to_string(),
+            })?;
+            devices.push(Box::new(net));
         }
         Ok(devices)
     };

@@ -307,7 +307,7 @@ pub fn run(
     // Requests whose notification KVM signals on an eventfd are served on a thread of their
     // own, stopped and joined when the run is over.
     let worker = match &bus {
-        Some(b) if b.has_ioeventfds() => Some(virtio::bus::start(Arc::clone(b))?),
+        Some(b) if b.needs_thread() => Some(virtio::bus::start(Arc::clone(b))?),
         _ => None,
     };
     let (end, exits) = run_vcpus(

@@ -485,6 +485,37 @@ pub const CASES: &[LaneCase] = &[
         12,
     ),
     linux(
+        "linux_virtio_net",
+        "--net tap=vm0 under Linux (virtio_net): tinyvmm creates the tap, level 1 gives it \
+         10.0.2.1/24, the guest's eth0 (10.0.2.2, the MAC of --net) and level 1 ping each other, \
+         level 1 learns the guest's MAC, and the tap is gone when tinyvmm ends",
+        "boot --kernel $K/cloud/vmlinuz --initrd $I/devices.cpio \
+         --net tap=vm0,mac=02:00:00:00:00:02 --append \"quiet $FAST lane.virtio=net\" & p=$!; \
+         n=0; while ! ip link show vm0 >/dev/null 2>&1 && [ $n -lt 300 ]; do \
+         sleep 0.1; n=$((n + 1)); done; \
+         ip addr add 10.0.2.1/24 dev vm0 && ip link set vm0 up && echo \"level 1: vm0 up\"; \
+         n=0; until ping -c 1 -W 1 10.0.2.2 >/dev/null 2>&1; do n=$((n + 1)); \
+         [ $n -ge 150 ] && break; sleep 1; done; \
+         [ $n -lt 150 ] && echo \"level 1 pings 10.0.2.2\"; \
+         ip neigh show dev vm0 | grep -q '^10.0.2.2 .*lladdr 02:00:00:00:00:02' && \
+         echo \"level 1 knows the guest's MAC\"; \
+         wait $p; s=$?; ip link show vm0 >/dev/null 2>&1 || echo \"level 1: vm0 gone\"; exit $s",
+        7,
+        &[
+            "eth0 mac: 02:00:00:00:00:02",
+            "eth0 carrier: 1",
+            "level 1: vm0 up",
+            "guest pings 10.0.2.1",
+            "level 1 pings 10.0.2.2",
+            "guest was pinged",
+            "level 1 knows the guest's MAC",
+            "level 1: vm0 gone",
+            "devices: done",
+        ],
+        None,
+        16,
+    ),
+    linux(
         "linux_one_shot",
         "the one-shot mode: --rootfs DIR -- CMD gives CMD's status",
         "boot --kernel $K/cloud/vmlinuz --append \"quiet $FAST\" --rootfs $R -- \
@@ -581,7 +612,8 @@ sleep 600
 /// DSDT), does what `lane.virtio=` says, and ends through the status port with 7:
 /// `roundtrip` reads /dev/vda's first bytes, writes sector 1 and a 1 MiB pattern at 1 MiB and
 /// reads it back; `ro` tries to write a read-only disk; `rng` shows the entropy device and the
-/// crng's state before and after it; `switch` mounts `root=` (ext4) and switch_roots to its
+/// crng's state before and after it; `net` brings eth0 up as 10.0.2.2/24, pings 10.0.2.1 and
+/// waits to be pinged back; `switch` mounts `root=` (ext4) and switch_roots to its
 /// `/disk-init`.
 pub const DEVICES_INIT: &str = r#"#!/bin/sh
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -598,10 +630,10 @@ for w in $(cat /proc/cmdline); do
 done
 crng() { if dmesg | grep -q 'crng init done'; then echo ready; else echo "not ready"; fi; }
 [ "$act" = rng ] && echo "crng before virtio-rng: $(crng)"
-for m in virtio_ring virtio virtio_mmio virtio_blk virtio-rng; do
+for m in virtio_ring virtio virtio_mmio virtio_blk virtio-rng failover net_failover virtio_net; do
     insmod /virtio/$m.ko || echo "insmod $m failed"
 done
-if [ "$act" != rng ]; then
+if [ "$act" != rng ] && [ "$act" != net ]; then
     n=0
     while [ ! -e /sys/block/vda ] && [ $n -lt 10 ]; do sleep 1; n=$((n + 1)); done
 fi
@@ -632,6 +664,24 @@ rng)
     n=0
     while ! dmesg | grep -q 'crng init done' && [ $n -lt 20 ]; do sleep 1; n=$((n + 1)); done
     echo "crng after virtio-rng: $(crng)"
+    ;;
+net)
+    n=0
+    while [ ! -e /sys/class/net/eth0 ] && [ $n -lt 10 ]; do sleep 1; n=$((n + 1)); done
+    echo "eth0 mac: $(cat /sys/class/net/eth0/address)"
+    ip link set lo up
+    ip addr add 10.0.2.2/24 dev eth0 && ip link set eth0 up
+    echo "eth0 carrier: $(cat /sys/class/net/eth0/carrier)"
+    n=0
+    until ping -c 1 -W 1 10.0.2.1 >/dev/null 2>&1; do
+        n=$((n + 1)); [ $n -ge 60 ] && break; sleep 1
+    done
+    [ $n -lt 60 ] && echo "guest pings 10.0.2.1"
+    # Level 1 pings back; the guest stays up until an echo request has come (InEchos).
+    echos() { awk '/^Icmp:/ { n++; if (n == 2) print $10 }' /proc/net/snmp; }
+    n=0
+    while [ "$(echos)" = 0 ] && [ $n -lt 150 ]; do sleep 1; n=$((n + 1)); done
+    [ "$(echos)" != 0 ] && echo "guest was pinged: $(echos) echo requests"
     ;;
 switch)
     mkdir -p /newroot
@@ -1282,12 +1332,14 @@ pub fn level1_initramfs(
 }
 
 /// The kvm modules of the cloud kernel's package (the level-1 kernel), decompressed when the
-/// package ships them compressed (`.ko.xz`, `.ko.zst`).
+/// package ships them compressed (`.ko.xz`, `.ko.zst`), and tun (`=m` there too), which
+/// `--net` needs for the tap in level 1.
 pub fn kvm_modules() -> Result<Vec<(String, Vec<u8>)>, String> {
     cloud_modules(&[
         ("kernel/virt/lib", "irqbypass.ko"),
         ("kernel/arch/x86/kvm", "kvm.ko"),
         ("kernel/arch/x86/kvm", "kvm-amd.ko"),
+        ("kernel/drivers/net", "tun.ko"),
     ])
 }
 
@@ -1298,12 +1350,16 @@ pub fn virtio_modules() -> Result<Vec<(String, Vec<u8>)>, String> {
 }
 
 /// (directory in the package's module tree, file), in load order.
-const VIRTIO_MODULES: [(&str, &str); 5] = [
+/// virtio_net depends on net_failover, which depends on failover (`modinfo -F depends`).
+const VIRTIO_MODULES: [(&str, &str); 8] = [
     ("kernel/drivers/virtio", "virtio_ring.ko"),
     ("kernel/drivers/virtio", "virtio.ko"),
     ("kernel/drivers/virtio", "virtio_mmio.ko"),
     ("kernel/drivers/block", "virtio_blk.ko"),
     ("kernel/drivers/char/hw_random", "virtio-rng.ko"),
+    ("kernel/net/core", "failover.ko"),
+    ("kernel/drivers/net", "net_failover.ko"),
+    ("kernel/drivers/net", "virtio_net.ko"),
 ];
 
 /// The modules `list` names from the cloud kernel's package, decompressed where compressed.
@@ -2234,7 +2290,7 @@ not json
         let host = HostInputs {
             rootfs: dir.join("rootfs"),
             bin_dir: dir.join("bin"),
-            modules: ["irqbypass.ko", "kvm.ko", "kvm-amd.ko"]
+            modules: ["irqbypass.ko", "kvm.ko", "kvm-amd.ko", "tun.ko"]
                 .map(|m| (m.to_string(), m.as_bytes().to_vec()))
                 .to_vec(),
             virtio_modules: vec![("virtio.ko".to_string(), b"virtio".to_vec())],
@@ -2259,6 +2315,7 @@ not json
             "lane/modules/irqbypass.ko",
             "lane/modules/kvm.ko",
             "lane/modules/kvm-amd.ko",
+            "lane/modules/tun.ko",
             "lane/kernels/cloud/vmlinuz",
             "lane/kernels/cloud/vmlinux",
             "lane/kernels/generic/vmlinuz",

@@ -3,14 +3,17 @@
 //! vCPU exit, and one device thread that waits on those (epoll) and serves the queues, then
 //! raises the device's interrupt through an irqfd (kernels; an image guest has no interrupt
 //! controller and polls). Where KVM refuses an ioeventfd the notification exits as any MMIO
-//! write and is served on the vCPU thread.
+//! write and is served on the vCPU thread. The same thread watches each device's input (a
+//! network device's tap) with a one-shot epoll registration, armed again after each serve of
+//! that device unless the device holds a frame the guest has no buffer for yet: then the
+//! guest's next notification of the queue serves it and arms the watch.
 
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use kvm_ioctls::{IoEventAddress, VmFd};
-use virtio_bindings::virtio_mmio::VIRTIO_MMIO_QUEUE_NOTIFY;
+use virtio_bindings::virtio_mmio::{VIRTIO_MMIO_QUEUE_NOTIFY, VIRTIO_MMIO_STATUS};
 use vm_memory::GuestMemoryMmap;
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::EventFd;
@@ -24,8 +27,19 @@ struct Slot {
     transport: Mutex<Transport>,
     /// KVM_IRQFD on the device's line, when the VM has an interrupt controller.
     irq: Option<EventFd>,
-    /// KVM_IOEVENTFD on queue 0's notification, when KVM took it.
-    notify: Option<EventFd>,
+    /// KVM_IOEVENTFD on each queue's notification, when KVM took it.
+    notify: Vec<Option<EventFd>>,
+    /// The device's input descriptor and the queue it feeds ([`Device::input`]).
+    input: Option<(i32, usize)>,
+}
+
+/// The epoll data of the stop eventfd.
+const STOP: u64 = u64::MAX;
+/// The low half of an epoll datum naming a device's input rather than a queue.
+const INPUT: u64 = 0xffff_ffff;
+
+fn datum(slot: usize, what: u64) -> u64 {
+    (slot as u64) << 32 | what
 }
 
 /// Every device of a VM, by MMIO address.
@@ -34,6 +48,8 @@ pub struct Bus {
     mem: GuestMemoryMmap,
     /// The tool's name, for the line saying a device needs a reset.
     tool: String,
+    /// What the device thread waits on: the notifications and the inputs.
+    epoll: Epoll,
 }
 
 fn lock(m: &Mutex<Transport>) -> MutexGuard<'_, Transport> {
@@ -60,7 +76,7 @@ impl Bus {
         for (n, dev) in devices.into_iter().enumerate() {
             let base = mmio_addr(n);
             let mut irq = None;
-            let mut notify = None;
+            let mut notify = Vec::new();
             if let Some(vm) = vm {
                 if irqchip {
                     let fd = eventfd("eventfd for a virtio interrupt")?;
@@ -68,41 +84,81 @@ impl Bus {
                         .map_err(Error::ioctl("KVM_IRQFD"))?;
                     irq = Some(fd);
                 }
-                let fd = eventfd("eventfd for a virtio queue")?;
-                let at = IoEventAddress::Mmio(base + u64::from(VIRTIO_MMIO_QUEUE_NOTIFY));
-                // Queue 0's number (the only queue of these devices) as the data to match; a
-                // refusal leaves the notification to exit.
-                if vm.register_ioevent(&fd, &at, 0u32).is_ok() {
-                    notify = Some(fd);
+                for q in 0..dev.queues() {
+                    let fd = eventfd("eventfd for a virtio queue")?;
+                    let at = IoEventAddress::Mmio(base + u64::from(VIRTIO_MMIO_QUEUE_NOTIFY));
+                    // The queue's number as the data to match; a refusal leaves the
+                    // notification to exit.
+                    let ok = vm.register_ioevent(&fd, &at, q as u32).is_ok();
+                    notify.push(ok.then_some(fd));
                 }
             }
+            let input = dev.input();
             slots.push(Slot {
                 base,
                 transport: Mutex::new(Transport::new(dev)),
                 irq,
                 notify,
+                input,
             });
         }
+        let epoll = Epoll::new().map_err(|source| Error::Setup {
+            what: "epoll_create",
+            source,
+        })?;
         Ok(Bus {
             slots,
             mem,
             tool: tool.to_string(),
+            epoll,
         })
     }
 
-    fn slot(&self, addr: u64) -> Option<(&Slot, u64)> {
+    fn watch(
+        &self,
+        op: ControlOperation,
+        fd: i32,
+        events: EventSet,
+        data: u64,
+    ) -> Result<(), Error> {
+        self.epoll
+            .ctl(op, fd, EpollEvent::new(events, data))
+            .map_err(|source| Error::Setup {
+                what: "epoll_ctl",
+                source,
+            })
+    }
+
+    /// Arms the one-shot watch of slot `n`'s input again, if it has one and wants it.
+    fn rearm(&self, n: usize) {
+        let Some(s) = self.slots.get(n) else { return };
+        if let Some((fd, _)) = s.input {
+            if lock(&s.transport).wants_input() {
+                // A failure (not reached: the descriptor is registered) leaves the input
+                // unwatched; the guest's next notification of the queue tries again.
+                let _ = self.watch(
+                    ControlOperation::Modify,
+                    fd,
+                    EventSet::IN | EventSet::ONE_SHOT,
+                    datum(n, INPUT),
+                );
+            }
+        }
+    }
+
+    fn slot(&self, addr: u64) -> Option<(usize, &Slot, u64)> {
         let first = super::MMIO_BASE;
         if addr < first {
             return None;
         }
         let n = ((addr - first) / MMIO_STRIDE) as usize;
-        self.slots.get(n).map(|s| (s, addr - s.base))
+        self.slots.get(n).map(|s| (n, s, addr - s.base))
     }
 
     /// A vCPU's MMIO read; false when `addr` is no device's.
     pub fn read(&self, addr: u64, data: &mut [u8]) -> bool {
         match self.slot(addr) {
-            Some((s, off)) => {
+            Some((_, s, off)) => {
                 lock(&s.transport).read(off, data);
                 true
             }
@@ -114,10 +170,14 @@ impl Bus {
     /// on the vCPU thread (KVM had no ioeventfd for it).
     pub fn write(&self, addr: u64, data: &[u8]) -> bool {
         match self.slot(addr) {
-            Some((s, off)) => {
+            Some((n, s, off)) => {
                 let w = lock(&s.transport).write(off, data);
                 if let Write::Notify(q) = w {
-                    self.serve(s, q);
+                    self.serve(n, q);
+                }
+                // A driver that just started (or reset) the device may want its input watched.
+                if off == u64::from(VIRTIO_MMIO_STATUS) {
+                    self.rearm(n);
                 }
                 true
             }
@@ -135,7 +195,15 @@ impl Bus {
         self.slots.is_empty()
     }
 
-    fn serve(&self, s: &Slot, queue: usize) {
+    /// Serves queue `queue` of device `n` while it has requests, then arms its input's watch.
+    fn serve(&self, n: usize, queue: usize) {
+        if let Some(s) = self.slots.get(n) {
+            self.serve_queue(s, queue);
+            self.rearm(n);
+        }
+    }
+
+    fn serve_queue(&self, s: &Slot, queue: usize) {
         loop {
             let (irq, more) = {
                 let mut t = lock(&s.transport);
@@ -168,10 +236,12 @@ impl Bus {
         self.slots.get(n).map(|s| lock(&s.transport).status())
     }
 
-    /// Whether any device's notifications go through an ioeventfd (then [`start`] is
-    /// needed).
-    pub fn has_ioeventfds(&self) -> bool {
-        self.slots.iter().any(|s| s.notify.is_some())
+    /// Whether any device's notifications go through an ioeventfd, or a device has an input
+    /// to watch (then [`start`] is needed).
+    pub fn needs_thread(&self) -> bool {
+        self.slots
+            .iter()
+            .any(|s| s.input.is_some() || s.notify.iter().any(Option::is_some))
     }
 
     /// Why each device that needs a reset does, as (address, reason).
@@ -198,29 +268,32 @@ impl Drop for Worker {
     }
 }
 
-/// Starts the device thread serving the queues whose notifications arrive on ioeventfds.
+/// Starts the device thread serving the queues whose notifications arrive on ioeventfds and
+/// the devices' inputs.
 pub fn start(bus: Arc<Bus>) -> Result<Worker, Error> {
     let stop = eventfd("eventfd for the device thread")?;
-    let epoll = Epoll::new().map_err(|source| Error::Setup {
-        what: "epoll_create",
-        source,
-    })?;
-    let add = |fd: i32, data: u64| {
-        epoll
-            .ctl(
+    bus.watch(ControlOperation::Add, stop.as_raw_fd(), EventSet::IN, STOP)?;
+    let mut watched = 1;
+    for (n, s) in bus.slots.iter().enumerate() {
+        for (q, fd) in s.notify.iter().enumerate() {
+            if let Some(fd) = fd {
+                bus.watch(
+                    ControlOperation::Add,
+                    fd.as_raw_fd(),
+                    EventSet::IN,
+                    datum(n, q as u64),
+                )?;
+                watched += 1;
+            }
+        }
+        if let Some((fd, _)) = s.input {
+            bus.watch(
                 ControlOperation::Add,
                 fd,
-                EpollEvent::new(EventSet::IN, data),
-            )
-            .map_err(|source| Error::Setup {
-                what: "epoll_ctl",
-                source,
-            })
-    };
-    add(stop.as_raw_fd(), u64::MAX)?;
-    for (n, s) in bus.slots.iter().enumerate() {
-        if let Some(fd) = &s.notify {
-            add(fd.as_raw_fd(), n as u64)?;
+                EventSet::IN | EventSet::ONE_SHOT,
+                datum(n, INPUT),
+            )?;
+            watched += 1;
         }
     }
     let stop_fd = stop.try_clone().map_err(|source| Error::Setup {
@@ -231,21 +304,33 @@ pub fn start(bus: Arc<Bus>) -> Result<Worker, Error> {
         .name("virtio".into())
         .spawn(move || {
             let _keep = stop_fd;
-            let mut events = vec![EpollEvent::default(); bus.slots.len() + 1];
+            let mut events = vec![EpollEvent::default(); watched];
             loop {
-                let n = match epoll.wait(-1, &mut events) {
+                let n = match bus.epoll.wait(-1, &mut events) {
                     Ok(n) => n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(_) => return,
                 };
                 for ev in &events[..n] {
-                    let Some(s) = bus.slots.get(ev.data() as usize) else {
+                    if ev.data() == STOP {
+                        return;
+                    }
+                    let (slot, what) = ((ev.data() >> 32) as usize, ev.data() & 0xffff_ffff);
+                    let Some(s) = bus.slots.get(slot) else {
                         return;
                     };
-                    if let Some(fd) = &s.notify {
-                        let _ = fd.read();
-                    }
-                    bus.serve(s, 0);
+                    let queue = if what == INPUT {
+                        match s.input {
+                            Some((_, q)) => q,
+                            None => continue,
+                        }
+                    } else {
+                        if let Some(Some(fd)) = s.notify.get(what as usize) {
+                            let _ = fd.read();
+                        }
+                        what as usize
+                    };
+                    bus.serve(slot, queue);
                 }
             }
         })

@@ -112,6 +112,7 @@ impl Transport {
     }
 
     fn reset(&mut self) {
+        self.dev.reset();
         for q in &mut self.queues {
             q.reset();
         }
@@ -233,6 +234,20 @@ impl Transport {
             && self.status & VIRTIO_CONFIG_S_NEEDS_RESET == 0
     }
 
+    /// Whether the device's input descriptor ([`Device::input`]) should be watched again; a
+    /// device whose driver does not run it first drops what arrived.
+    pub fn wants_input(&mut self) -> bool {
+        if !self.live() {
+            self.dev.discard_input();
+        }
+        self.dev.wants_input()
+    }
+
+    /// The device's input descriptor and the queue it feeds.
+    pub fn input(&self) -> Option<(std::os::fd::RawFd, usize)> {
+        self.dev.input()
+    }
+
     /// Serves up to [`BATCH`] available requests of queue `index`: returns whether the guest
     /// must be interrupted (used buffers, or the device just went into NEEDS_RESET) and whether
     /// requests remain.
@@ -272,6 +287,9 @@ impl Transport {
         let size = q.size();
         let mut used = false;
         for _ in 0..BATCH {
+            if !self.dev.ready(index) {
+                return Ok((used, false));
+            }
             let chain = {
                 let mut iter = q.iter(mem).map_err(|e| Fault::Ring(e.to_string()))?;
                 match iter.next() {

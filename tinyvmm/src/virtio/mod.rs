@@ -1,15 +1,19 @@
-//! virtio devices (virtio 1.x, modern) on the MMIO transport, for `--disk` and `--rng`: a device
+//! virtio devices (virtio 1.x, modern) on the MMIO transport, for `--disk`, `--rng` and `--net`: a device
 //! is a page of registers at [`MMIO_BASE`] + n * [`MMIO_STRIDE`] with its own interrupt line,
 //! described to a kernel in the DSDT (`LNRO0005`, as Linux's virtio_mmio driver matches), since
 //! Debian's kernels build no `virtio_mmio.device=` command-line parsing. The register model and
-//! request parsing are pure ([`mmio`], [`chain`], [`blk`], [`rng`]); [`bus`] wires them to KVM
-//! (ioeventfd, irqfd) and runs requests on a thread of their own.
+//! request parsing are pure ([`mmio`], [`chain`], [`blk`], [`rng`], [`net`]); [`bus`] wires them
+//! to KVM (ioeventfd, irqfd) and runs requests on a thread of their own, which also watches
+//! what a device receives from outside (a tap).
 
 pub mod blk;
 pub mod bus;
 pub mod chain;
 pub mod mmio;
+pub mod net;
 pub mod rng;
+
+use std::os::fd::RawFd;
 
 use vm_memory::GuestMemoryMmap;
 
@@ -35,7 +39,7 @@ pub fn mmio_addr(n: usize) -> u64 {
 /// What a virtio device is to its transport: its type, features, configuration space, queues,
 /// and how it serves one request.
 pub trait Device: Send {
-    /// The virtio device id (2 block, 4 entropy).
+    /// The virtio device id (1 network, 2 block, 4 entropy).
     fn device_id(&self) -> u32;
     /// Feature bits offered, VIRTIO_F_VERSION_1 included.
     fn features(&self) -> u64;
@@ -51,6 +55,28 @@ pub trait Device: Send {
     /// how many bytes it wrote into the guest's buffers (the used length), or the driver's
     /// fault, which makes the device need a reset.
     fn serve(&mut self, queue: usize, mem: &GuestMemoryMmap, bufs: &[Buf]) -> Result<u32, Fault>;
+    /// Whether the device has something for a request of `queue` now. A device that answers
+    /// only when something arrives from outside (a network device's receive queue) says no
+    /// while nothing has, and the guest's buffers stay available.
+    fn ready(&mut self, _queue: usize) -> bool {
+        true
+    }
+    /// A descriptor whose readability means that `queue` may now be served (a tap for the
+    /// receive queue), watched by the device thread.
+    fn input(&self) -> Option<(RawFd, usize)> {
+        None
+    }
+    /// Whether the [`Device::input`] descriptor should be watched again: not while the device
+    /// holds what it read for a buffer the guest has not given yet (the descriptor would stay
+    /// readable and wake the thread for nothing).
+    fn wants_input(&self) -> bool {
+        true
+    }
+    /// Throws away what arrived while the driver does not run the device (a link that is down
+    /// drops its frames).
+    fn discard_input(&mut self) {}
+    /// The driver reset the device: forget what was in flight.
+    fn reset(&mut self) {}
 }
 
 #[cfg(test)]

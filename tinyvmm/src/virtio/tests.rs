@@ -408,3 +408,391 @@ fn the_dsdt_describes_each_device() {
         assert_eq!(&dev[m + 12..m + 21], [0x89, 6, 0, 0x03, 1, irq, 0, 0, 0]);
     }
 }
+
+mod net {
+    //! virtio-net over a tap in memory: the configuration space, feature negotiation, both
+    //! queues, the headers either way, a frame waiting for a receive buffer, and the faults.
+
+    use std::sync::{Arc, Mutex};
+
+    use virtio_bindings::virtio_mmio::*;
+    use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+    use super::{mem, reg, set};
+    use crate::virtio::mmio::{Transport, Write};
+    use crate::virtio::net::{self, parse_net, MemTap, Net, NetArg, Tap, HDR_LEN};
+    use crate::virtio::Fault;
+
+    /// A tap the test keeps a handle on while the transport owns the device.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<MemTap>>);
+
+    impl Tap for Shared {
+        fn recv(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().recv(buf)
+        }
+        fn send(&mut self, frame: &[u8]) -> std::io::Result<()> {
+            self.0.lock().unwrap().send(frame)
+        }
+    }
+
+    const MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+    const SIZE: u16 = 8;
+    /// Queue q's rings at 0x10000 * (q + 1): descriptors, then avail at +0x1000, used at +0x2000.
+    fn ring(q: usize) -> u64 {
+        0x10000 * (q as u64 + 1)
+    }
+
+    struct Nic {
+        t: Transport,
+        mem: GuestMemoryMmap,
+        tap: Shared,
+        avail: [u16; 2],
+    }
+
+    impl Nic {
+        fn new() -> Nic {
+            let tap = Shared::default();
+            let mut n = Nic {
+                t: Transport::new(Box::new(Net::new(tap.clone(), MAC))),
+                mem: mem(),
+                tap,
+                avail: [0; 2],
+            };
+            n.init(1);
+            n
+        }
+
+        fn init(&mut self, features_hi: u32) {
+            let t = &mut self.t;
+            set(t, VIRTIO_MMIO_STATUS, 0);
+            set(t, VIRTIO_MMIO_STATUS, 3);
+            set(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+            set(t, VIRTIO_MMIO_DRIVER_FEATURES, 1 << 5 | 1 << 16);
+            set(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+            set(t, VIRTIO_MMIO_DRIVER_FEATURES, features_hi);
+            set(t, VIRTIO_MMIO_STATUS, 0xb);
+            for q in 0..2 {
+                let r = ring(q);
+                set(t, VIRTIO_MMIO_QUEUE_SEL, q as u32);
+                set(t, VIRTIO_MMIO_QUEUE_NUM, u32::from(SIZE));
+                set(t, VIRTIO_MMIO_QUEUE_DESC_LOW, r as u32);
+                set(t, VIRTIO_MMIO_QUEUE_AVAIL_LOW, (r + 0x1000) as u32);
+                set(t, VIRTIO_MMIO_QUEUE_USED_LOW, (r + 0x2000) as u32);
+                set(t, VIRTIO_MMIO_QUEUE_READY, 1);
+            }
+            set(t, VIRTIO_MMIO_STATUS, 0xf);
+        }
+
+        /// Offers one buffer at `addr` on queue `q` as descriptor `i`.
+        fn offer(&mut self, q: usize, i: u16, addr: u64, len: u32, write: bool) {
+            let r = ring(q);
+            let mut raw = [0u8; 16];
+            raw[..8].copy_from_slice(&addr.to_le_bytes());
+            raw[8..12].copy_from_slice(&len.to_le_bytes());
+            raw[12..14].copy_from_slice(&(if write { 2u16 } else { 0 }).to_le_bytes());
+            self.mem
+                .write_slice(&raw, GuestAddress(r + u64::from(i) * 16))
+                .unwrap();
+            let slot = r + 0x1000 + 4 + u64::from(self.avail[q] % SIZE) * 2;
+            self.mem.write_obj(i, GuestAddress(slot)).unwrap();
+            self.avail[q] = self.avail[q].wrapping_add(1);
+            self.mem
+                .write_obj(self.avail[q], GuestAddress(r + 0x1000 + 2))
+                .unwrap();
+        }
+
+        /// Notifies queue `q` and serves it: (interrupt, used index, last used length).
+        fn kick(&mut self, q: usize) -> (bool, u16, u32) {
+            assert_eq!(
+                set(&mut self.t, VIRTIO_MMIO_QUEUE_NOTIFY, q as u32),
+                Write::Notify(q)
+            );
+            let (irq, more) = self.t.process(q, &self.mem);
+            assert!(!more);
+            let used = ring(q) + 0x2000;
+            let idx: u16 = self.mem.read_obj(GuestAddress(used + 2)).unwrap();
+            let last = u64::from(idx.wrapping_sub(1) % SIZE);
+            let len: u32 = self
+                .mem
+                .read_obj(GuestAddress(used + 4 + last * 8 + 4))
+                .unwrap();
+            (irq, idx, len)
+        }
+
+        fn needs_reset(&self) -> bool {
+            reg(&self.t, VIRTIO_MMIO_STATUS) & 0x40 != 0
+        }
+
+        fn push_rx(&self, frame: &[u8]) {
+            self.tap.0.lock().unwrap().rx.push_back(frame.to_vec());
+        }
+    }
+
+    /// An Ethernet frame of `len` bytes (broadcast, from `MAC`, type 0x0800), with the tap's
+    /// header in front (`flags`, `gso`; the last two bytes left as the tap leaves them: junk).
+    fn tap_frame(len: usize, flags: u8, gso: u8) -> Vec<u8> {
+        let mut f = vec![0u8; HDR_LEN];
+        f[0] = flags;
+        f[1] = gso;
+        f[10] = 0xaa;
+        f[11] = 0xbb;
+        f.extend_from_slice(&[0xff; 6]);
+        f.extend_from_slice(&MAC);
+        f.extend_from_slice(&[8, 0]);
+        f.extend((0..len - 14).map(|i| i as u8));
+        f
+    }
+
+    #[test]
+    fn registers_config_space_and_features() {
+        let n = Nic::new();
+        assert_eq!(reg(&n.t, VIRTIO_MMIO_DEVICE_ID), 1);
+        // Word 0: MAC (5), STATUS (16); word 1: VERSION_1.
+        let mut t = Transport::new(Box::new(Net::new(MemTap::default(), MAC)));
+        assert_eq!(reg(&t, VIRTIO_MMIO_DEVICE_FEATURES), 1 << 5 | 1 << 16);
+        set(&mut t, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+        assert_eq!(reg(&t, VIRTIO_MMIO_DEVICE_FEATURES), 1);
+        // Two queues, a third has no size.
+        for q in 0..3 {
+            set(&mut t, VIRTIO_MMIO_QUEUE_SEL, q);
+            let want = if q < 2 { 256 } else { 0 };
+            assert_eq!(reg(&t, VIRTIO_MMIO_QUEUE_NUM_MAX), want, "queue {q}");
+        }
+        // mac, status = LINK_UP, max_virtqueue_pairs = 1, then zeros; any width.
+        let mut c = [0u8; 12];
+        t.read(u64::from(VIRTIO_MMIO_CONFIG), &mut c);
+        assert_eq!(c, [2, 0, 0, 0, 0, 2, 1, 0, 1, 0, 0, 0]);
+        let mut b = [0u8; 2];
+        t.read(u64::from(VIRTIO_MMIO_CONFIG) + 6, &mut b);
+        assert_eq!(u16::from_le_bytes(b), 1, "status: link up");
+        assert_eq!(net::config(MAC).len(), net::CONFIG_LEN);
+    }
+
+    #[test]
+    fn features_ok_needs_version_1_and_only_offered_bits() {
+        let mut n = Nic::new();
+        assert!(n.t.live());
+        // No VERSION_1; or bit 33, not offered.
+        for hi in [0, 3] {
+            n.init(hi);
+            assert_eq!(reg(&n.t, VIRTIO_MMIO_STATUS) & 8, 0, "word 1 = {hi}");
+            assert!(!n.t.live());
+        }
+        // An offload bit (CSUM, 0) not offered is refused too.
+        let t = &mut n.t;
+        set(t, VIRTIO_MMIO_STATUS, 0);
+        set(t, VIRTIO_MMIO_STATUS, 3);
+        set(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+        set(t, VIRTIO_MMIO_DRIVER_FEATURES, 1);
+        set(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+        set(t, VIRTIO_MMIO_DRIVER_FEATURES, 1);
+        set(t, VIRTIO_MMIO_STATUS, 0xb);
+        assert_eq!(reg(t, VIRTIO_MMIO_STATUS) & 8, 0);
+    }
+
+    #[test]
+    fn transmit_sends_the_frame_with_a_zero_header() {
+        let mut n = Nic::new();
+        let mut f = tap_frame(60, 0, 0);
+        // The guest's num_buffers means nothing on transmit; the tap gets zeros.
+        f[10] = 1;
+        f[11] = 0;
+        // The header and the frame in two chained buffers.
+        n.mem
+            .write_slice(&f[..HDR_LEN], GuestAddress(0x40000))
+            .unwrap();
+        n.mem
+            .write_slice(&f[HDR_LEN..], GuestAddress(0x41000))
+            .unwrap();
+        let r = ring(1);
+        // Descriptor 0 -> 1 chained.
+        let d = |addr: u64, len: u32, flags: u16, next: u16| {
+            let mut raw = [0u8; 16];
+            raw[..8].copy_from_slice(&addr.to_le_bytes());
+            raw[8..12].copy_from_slice(&len.to_le_bytes());
+            raw[12..14].copy_from_slice(&flags.to_le_bytes());
+            raw[14..].copy_from_slice(&next.to_le_bytes());
+            raw
+        };
+        n.mem
+            .write_slice(&d(0x40000, HDR_LEN as u32, 1, 1), GuestAddress(r))
+            .unwrap();
+        n.mem
+            .write_slice(&d(0x41000, 60, 0, 0), GuestAddress(r + 16))
+            .unwrap();
+        n.mem.write_obj(0u16, GuestAddress(r + 0x1000 + 4)).unwrap();
+        n.avail[1] = 1;
+        n.mem.write_obj(1u16, GuestAddress(r + 0x1000 + 2)).unwrap();
+        assert_eq!(n.kick(1), (true, 1, 0));
+        let tx = n.tap.0.lock().unwrap().tx.clone();
+        assert_eq!(tx.len(), 1);
+        assert_eq!(&tx[0][..HDR_LEN], &[0u8; HDR_LEN]);
+        assert_eq!(&tx[0][HDR_LEN..], &f[HDR_LEN..]);
+        assert!(!n.needs_reset());
+    }
+
+    #[test]
+    fn transmit_faults_on_a_bad_request() {
+        // Each bad request on a fresh device: a short header, a writable buffer, an offload
+        // asked for (NEEDS_CSUM, a GSO type), a frame over 64 KiB.
+        for (what, len, write, hdr0, hdr1) in [
+            ("short", 8u32, false, 0u8, 0u8),
+            ("writable", 60, true, 0, 0),
+            ("csum", 60, false, 1, 0),
+            ("gso", 60, false, 0, 1),
+            ("huge", 70_000, false, 0, 0),
+        ] {
+            let mut n = Nic::new();
+            n.mem.write_obj(hdr0, GuestAddress(0x40000)).unwrap();
+            n.mem.write_obj(hdr1, GuestAddress(0x40001)).unwrap();
+            n.offer(1, 0, 0x40000, len, write);
+            let (irq, used, _) = n.kick(1);
+            assert!(irq, "{what}");
+            assert_eq!(used, 0, "{what}: nothing used");
+            assert!(n.needs_reset(), "{what}");
+            assert!(matches!(n.t.fault(), Some(Fault::Layout(_))), "{what}");
+            assert!(n.tap.0.lock().unwrap().tx.is_empty(), "{what}");
+        }
+    }
+
+    #[test]
+    fn receive_fills_a_buffer_with_header_and_frame() {
+        let mut n = Nic::new();
+        n.push_rx(&tap_frame(98, 2, 0));
+        n.offer(0, 0, 0x50000, 1526, true);
+        let (irq, used, len) = n.kick(0);
+        assert_eq!((irq, used, len), (true, 1, (HDR_LEN + 98) as u32));
+        let mut got = vec![0u8; HDR_LEN + 98];
+        n.mem.read_slice(&mut got, GuestAddress(0x50000)).unwrap();
+        // Zeros but num_buffers = 1 (the tap's DATA_VALID and junk are gone).
+        assert_eq!(&got[..HDR_LEN], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
+        assert_eq!(&got[HDR_LEN..], &tap_frame(98, 0, 0)[HDR_LEN..]);
+    }
+
+    #[test]
+    fn a_frame_waits_for_a_receive_buffer_and_buffers_wait_for_frames() {
+        let mut n = Nic::new();
+        // No frame: the buffer stays available, nothing used, no interrupt.
+        n.offer(0, 0, 0x50000, 1526, true);
+        assert_eq!(n.kick(0), (false, 0, 0));
+        // A frame came: serving the queue (what the tap's readability does) uses the buffer.
+        n.push_rx(&tap_frame(60, 0, 0));
+        assert!(n.t.wants_input());
+        let (irq, more) = n.t.process(0, &n.mem);
+        assert_eq!((irq, more), (true, false));
+        // Two more frames and no buffer: one is read and held, the tap is no longer watched.
+        n.push_rx(&tap_frame(61, 0, 0));
+        n.push_rx(&tap_frame(62, 0, 0));
+        assert_eq!(n.t.process(0, &n.mem), (false, false));
+        assert!(!n.t.wants_input(), "a frame is held for a buffer");
+        assert_eq!(n.tap.0.lock().unwrap().rx.len(), 1);
+        // The guest gives two buffers: both frames, in order.
+        n.offer(0, 1, 0x51000, 1526, true);
+        n.offer(0, 2, 0x52000, 1526, true);
+        let (irq, used, len) = n.kick(0);
+        assert_eq!((irq, used, len), (true, 3, (HDR_LEN + 62) as u32));
+        let b: u8 = n
+            .mem
+            .read_obj(GuestAddress(0x51000 + HDR_LEN as u64 + 14))
+            .unwrap();
+        assert_eq!(b, 0, "first payload byte of the 61-byte frame");
+        assert!(n.t.wants_input());
+    }
+
+    #[test]
+    fn receive_drops_what_does_not_fit_and_what_the_tap_should_not_send() {
+        let mut n = Nic::new();
+        // Too long for the buffer: dropped, the buffer used empty.
+        n.push_rx(&tap_frame(1514, 0, 0));
+        n.offer(0, 0, 0x50000, 100, true);
+        assert_eq!(n.kick(0), (true, 1, 0));
+        // A GSO frame, a header with NEEDS_CSUM and a runt: dropped before any buffer.
+        n.push_rx(&tap_frame(60, 0, 1));
+        n.push_rx(&tap_frame(60, 1, 0));
+        n.push_rx(&[0u8; 20]);
+        n.push_rx(&tap_frame(60, 0, 0));
+        n.offer(0, 1, 0x51000, 1526, true);
+        assert_eq!(n.kick(0), (true, 2, (HDR_LEN + 60) as u32));
+        assert!(!n.needs_reset());
+        // A read-only receive buffer breaks the rules.
+        n.push_rx(&tap_frame(60, 0, 0));
+        n.offer(0, 2, 0x52000, 1526, false);
+        n.kick(0);
+        assert!(n.needs_reset());
+    }
+
+    #[test]
+    fn frames_before_the_driver_runs_or_across_a_reset_are_dropped() {
+        let mut n = Nic::new();
+        set(&mut n.t, VIRTIO_MMIO_STATUS, 0);
+        n.push_rx(&tap_frame(60, 0, 0));
+        n.push_rx(&tap_frame(60, 0, 0));
+        // Not live: nothing is served, and watching the tap drains it.
+        assert_eq!(n.t.process(0, &n.mem), (false, false));
+        assert!(n.t.wants_input());
+        assert!(n.tap.0.lock().unwrap().rx.is_empty());
+        // A held frame goes with a reset.
+        n.init(1);
+        n.push_rx(&tap_frame(60, 0, 0));
+        n.t.process(0, &n.mem);
+        assert!(!n.t.wants_input());
+        n.init(1);
+        assert!(n.t.wants_input(), "the reset dropped the held frame");
+        n.offer(0, 0, 0x50000, 1526, true);
+        assert_eq!(n.kick(0), (false, 0, 0));
+    }
+
+    #[test]
+    fn rx_and_tx_headers() {
+        assert_eq!(net::rx_frame(&[0u8; 25]), None, "shorter than both headers");
+        let f = net::rx_frame(&tap_frame(14, 2, 0)).unwrap();
+        assert_eq!(&f[..HDR_LEN], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
+        assert_eq!(net::rx_frame(&tap_frame(14, 1, 0)), None);
+        assert_eq!(net::rx_frame(&tap_frame(14, 0, 3)), None);
+        assert!(net::tx_header(&[0u8; 12]).is_ok());
+        assert!(net::tx_header(&[0u8; 11]).is_err());
+        let mut h = [0u8; 12];
+        h[10] = 7;
+        assert!(net::tx_header(&h).is_ok(), "num_buffers is ignored");
+        h[0] = 1;
+        assert!(net::tx_header(&h).is_err());
+    }
+
+    #[test]
+    fn net_options_parse() {
+        assert_eq!(
+            parse_net("tap=vm0"),
+            Ok(NetArg {
+                tap: "vm0".into(),
+                mac: None
+            })
+        );
+        assert_eq!(
+            parse_net("tap=vm0,mac=02:00:00:00:00:02"),
+            Ok(NetArg {
+                tap: "vm0".into(),
+                mac: Some(MAC)
+            })
+        );
+        assert_eq!(parse_net("mac=02:00:00:00:00:02,tap=t").unwrap().tap, "t");
+        for (bad, why) in [
+            ("", "unknown net option ''"),
+            ("vm0", "unknown net option 'vm0'"),
+            ("mac=02:00:00:00:00:02", "no tap in"),
+            ("tap=", "cannot be empty"),
+            ("tap=a-name-longer-than-15", "IFNAMSIZ"),
+            ("tap=a/b", "contains '/'"),
+            ("tap=t,mac=01:00:00:00:00:00", "multicast"),
+            ("tap=t,mac=zz", "not a MAC address"),
+            ("tap=t,queues=2", "unknown net option 'queues=2'"),
+        ] {
+            let e = parse_net(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        for _ in 0..16 {
+            let m = net::random_mac();
+            assert_eq!(m[0] & 3, 2, "unicast, locally administered: {m:02x?}");
+        }
+    }
+}

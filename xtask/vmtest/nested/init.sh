@@ -23,6 +23,8 @@ if ! loaded=$(insmod /lane/modules/irqbypass.ko 2>&1 && insmod /lane/modules/kvm
     echo "@@NESTED DONE"
     poweroff -f
 fi
+# The tap of --net (linux_virtio_net); without it that case fails with tinyvmm's message.
+insmod /lane/modules/tun.ko || echo "insmod tun failed"
 echo "@@NESTED SETUP cpus=$(grep -c ^processor /proc/cpuinfo) kvm_amd.nested=$(cat /sys/module/kvm_amd/parameters/nested)"
 
 run_case() {
