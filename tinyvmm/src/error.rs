@@ -71,6 +71,9 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The seccomp filter could not be built or installed (`--no-seccomp` runs without it).
+    #[error("seccomp: {0} (--no-seccomp runs without the filter)")]
+    Seccomp(String),
     /// The report file could not be written.
     #[error("cannot write report {}: {}", path.display(), conventions::output::errtext(source))]
     Report {
