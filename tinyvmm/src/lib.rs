@@ -128,7 +128,7 @@ pub struct RunArgs {
     /// Print the run's report as one JSON line on stdout after the guest's output.
     #[arg(long)]
     pub json: bool,
-    /// Write the run's report as JSON to FILE.
+    /// Write the run's report as JSON to FILE (created before the guest starts).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// Log every vCPU exit on stderr.
