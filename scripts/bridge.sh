@@ -13,6 +13,15 @@
 # Needs root, and unshare-rs, nsenter-rs, pivot and netwire on PATH.
 set -eu
 
+case ${1:-} in
+    -h | --help)
+        echo "usage: bridge.sh [ROOTFS]   (default: \$MICROTOOLS_ROOTFS, else target/rootfs next to this script)"
+        echo "Two containers on one netwire bridge in a switch namespace; a pings b and the bridge. Needs root, and unshare-rs, nsenter-rs, pivot and netwire on PATH."
+        echo "Example (as root, from the clone): PATH=\"\$PWD/target/x86_64-unknown-linux-gnu/release:\$PATH\" scripts/bridge.sh target/rootfs"
+        exit 0 ;;
+    -?*) echo "$0: unknown option $1 (try --help)" >&2; exit 1 ;;
+esac
+
 here=$(cd "$(dirname "$0")" && pwd)
 rootfs=${1:-${MICROTOOLS_ROOTFS:-$here/../target/rootfs}}
 [ -d "$rootfs" ] || { echo "$0: no rootfs at $rootfs (build one: cargo xtask rootfs)" >&2; exit 1; }

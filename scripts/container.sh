@@ -19,13 +19,20 @@
 # Nothing is left behind: cgctl removes the group, and the namespaces die with the process.
 #
 # Usage: container.sh [--memory SIZE] [--pids N] [--hostname NAME] [--name CGROUP] ROOTFS [CMD [ARG...]]
-# Example: sudo scripts/container.sh --memory 64M target/rootfs /bin/sh -c 'echo $$; hostname'
+# Example (as root): scripts/container.sh --memory 64M target/rootfs /bin/sh -c 'echo $$; hostname'
 set -eu
 
 usage() {
-    echo "usage: $0 [--memory SIZE] [--pids N] [--hostname NAME] [--name CGROUP] ROOTFS [CMD [ARG...]]" >&2
+    echo "usage: $0 [--memory SIZE] [--pids N] [--hostname NAME] [--name CGROUP] ROOTFS [CMD [ARG...]] (try --help)" >&2
     exit 1
 }
+case ${1:-} in
+    -h | --help)
+        echo "usage: container.sh [--memory SIZE] [--pids N] [--hostname NAME] [--name CGROUP] ROOTFS [CMD [ARG...]]"
+        echo "A container: cgctl run -> unshare-rs -> pivot --reaper -> setpriv-rs --default-container, CMD (default /bin/sh) in ROOTFS. Needs root, and cgctl, unshare-rs, pivot and setpriv-rs on PATH."
+        echo "Example (as root, from the clone): PATH=\"\$PWD/target/x86_64-unknown-linux-gnu/release:\$PATH\" scripts/container.sh --memory 64M target/rootfs /bin/sh -c 'echo \$\$; hostname'"
+        exit 0 ;;
+esac
 
 memory=64M
 pids=64

@@ -13,6 +13,15 @@
 # Needs root, and unshare-rs, nsenter-rs and pivot on PATH.
 set -eu
 
+case ${1:-} in
+    -h | --help)
+        echo "usage: enter.sh NAME [ROOTFS]   (default: \$MICROTOOLS_ROOTFS, else target/rootfs next to this script)"
+        echo "A long-running container NAME reports its namespaces in /run/microtools/NAME.json; nsenter-rs enters them from that report. Needs root, and unshare-rs, nsenter-rs and pivot on PATH."
+        echo "Example (as root, from the clone): PATH=\"\$PWD/target/x86_64-unknown-linux-gnu/release:\$PATH\" scripts/enter.sh web target/rootfs"
+        exit 0 ;;
+    -?*) echo "$0: unknown option $1 (try --help)" >&2; exit 1 ;;
+esac
+
 [ $# -ge 1 ] || { echo "usage: $0 NAME [ROOTFS]" >&2; exit 1; }
 name=$1
 case $name in

@@ -22,7 +22,7 @@
 #   (IMAGE, --kernel, --initrd, --disk, --rootfs) are bound into the jail under /vm and the
 #   arguments rewritten to point there. --report is refused (the jail's root is read-only:
 #   use --json).
-# Example: scripts/jailed-vm.sh --memory 768M -- --kernel bzImage --initrd initrd.cpio --mem 512M --cpus 2
+# Example (as root): scripts/jailed-vm.sh --memory 768M -- --kernel bzImage --initrd initrd.cpio --mem 512M --cpus 2
 # Needs cgctl, unshare-rs, pivot, setpriv-rs and tinyvmm on PATH, root and /dev/kvm.
 set -eu
 
@@ -30,11 +30,13 @@ usage() {
     echo "usage: $0 [--memory SIZE] [--pids N] [--name CGROUP] [--] TINYVMM_RUN_ARGS... (try --help)" >&2
     exit 1
 }
-
-help() {
-    sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-}
+case ${1:-} in
+    -h | --help)
+        echo "usage: jailed-vm.sh [--memory SIZE] [--pids N] [--name CGROUP] [--] TINYVMM_RUN_ARGS..."
+        echo "tinyvmm jailed as Firecracker's jailer runs Firecracker: cgctl run -> unshare-rs -fpmuinC -> pivot (an empty read-only root: tinyvmm, setpriv-rs, /dev/kvm, the guest's files under /vm) -> setpriv-rs (no capabilities, no_new_privs) -> tinyvmm run TINYVMM_RUN_ARGS (its seccomp filter). The files among them (IMAGE, --kernel, --initrd, --disk, --rootfs) are bound in; --report is refused (use --json). Defaults: --memory 1G --pids 64. Needs root, /dev/kvm, and cgctl, unshare-rs, pivot, setpriv-rs and tinyvmm on PATH."
+        echo "Example (as root, from the clone): PATH=\"\$PWD/target/x86_64-unknown-linux-gnu/release:\$PATH\" scripts/jailed-vm.sh --memory 768M -- --kernel target/kernel/vmlinuz --initrd initrd.cpio --mem 512M --cpus 2"
+        exit 0 ;;
+esac
 
 memory=1G
 pids=64
@@ -49,6 +51,7 @@ while [ $# -gt 0 ]; do
         --name) [ $# -ge 2 ] || usage; name=$2; shift 2 ;;
         --name=*) name=${1#*=}; shift ;;
         --) shift; break ;;
+        -*) usage ;;
         *) break ;;
     esac
 done

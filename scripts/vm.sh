@@ -11,10 +11,19 @@
 # Needs /dev/kvm and tinyvmm on PATH.
 set -eu
 
+case ${1:-} in
+    -h | --help)
+        echo "usage: vm.sh [--mem SIZE] [IMAGE]   (no IMAGE: tinyvmm's embedded guest)"
+        echo "A tinyvmm guest says what it sees from inside its VM, then tinyvmm's report. Needs /dev/kvm and tinyvmm on PATH."
+        echo "Example (as root, from the clone): PATH=\"\$PWD/target/x86_64-unknown-linux-gnu/release:\$PATH\" scripts/vm.sh --mem 16M"
+        exit 0 ;;
+esac
+
 mem=64M
 case ${1:-} in
     --mem) [ $# -ge 2 ] || { echo "usage: $0 [--mem SIZE] [IMAGE]" >&2; exit 1; }; mem=$2; shift 2 ;;
     --mem=*) mem=${1#*=}; shift ;;
+    -?*) echo "$0: unknown option $1 (try --help)" >&2; exit 1 ;;
 esac
 
 report=$(mktemp "${TMPDIR:-/tmp}/microtools-vm.XXXXXX")

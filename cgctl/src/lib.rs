@@ -138,12 +138,7 @@ pub enum Command {
         name: String,
         /// The command and its arguments (after `--`, or from the first word that is not an
         /// option, as cgexec takes it).
-        #[arg(
-            required = true,
-            trailing_var_arg = true,
-            allow_hyphen_values = true,
-            value_name = "COMMAND"
-        )]
+        #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
         command: Vec<OsString>,
     },
     /// Freeze every process of a group.
@@ -199,12 +194,7 @@ pub enum Command {
         json: bool,
         /// The command and its arguments (after `--`, or from the first word that is not an
         /// option, as cgexec takes it).
-        #[arg(
-            required = true,
-            trailing_var_arg = true,
-            allow_hyphen_values = true,
-            value_name = "COMMAND"
-        )]
+        #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
         command: Vec<OsString>,
     },
 }

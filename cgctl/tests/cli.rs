@@ -72,3 +72,26 @@ fn release_builds_ignore_the_test_hooks() {
     assert_eq!(hooked.stdout, plain.stdout);
     assert!(!hooked.stdout.contains("cgctl-hooks"), "{hooked:?}");
 }
+
+/// A mistyped option or subcommand names the nearest one (#24), in the usage error's one line.
+#[test]
+fn typos_suggest_the_nearest_name() {
+    testcaps::cli::assert_usage_line(
+        BIN,
+        &["craete", "demo"],
+        "cgctl: unrecognized subcommand 'craete'; did you mean 'create'? (try 'cgctl --help')",
+        1,
+    );
+    testcaps::cli::assert_usage_line(
+        BIN,
+        &["run", "--memroy", "64M", "--", "true"],
+        "cgctl: unexpected argument '--memroy' found; did you mean '--memory'? (try 'cgctl --help')",
+        1,
+    );
+    testcaps::cli::assert_usage_line(
+        BIN,
+        &["--memory", "64M", "run", "true"],
+        "cgctl: unexpected argument '--memory' found; did you mean 'run --memory'? (try 'cgctl --help')",
+        1,
+    );
+}

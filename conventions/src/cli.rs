@@ -36,12 +36,24 @@ where
 {
     match P::try_parse_from(args) {
         Ok(p) => Parsed::Run(p),
-        Err(e) => match e.kind() {
-            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                Parsed::Info(e.render().to_string())
-            }
-            _ => Parsed::Usage(usage_line(tool, &e.render().to_string())),
-        },
+        Err(e) => from_error(tool, &e),
+    }
+}
+
+/// Sorts a clap error into help/version text or the one-line usage error, with clap's "did you
+/// mean" (for a tool that drives clap itself, as pivot does for its option order).
+pub fn from_error<T>(tool: &str, e: &clap::Error) -> Parsed<T> {
+    match e.kind() {
+        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+            Parsed::Info(e.render().to_string())
+        }
+        _ => {
+            let line = usage_line(tool, &e.render().to_string());
+            Parsed::Usage(match suggestion(e) {
+                Some(s) => with_suggestion(&line, tool, &s),
+                None => line,
+            })
+        }
     }
 }
 
@@ -61,6 +73,59 @@ where
     }
 }
 
+/// The name among `names` nearest to `given`, if one is near enough to be a typo of it: the
+/// measure and threshold of clap's `suggestions` (Jaro similarity above 0.7, the most similar
+/// first), so that the drop-ins' getopt suggests as the clap tools do.
+pub fn nearest<'a>(given: &str, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    names
+        .into_iter()
+        .map(|n| (strsim::jaro(given, n), n))
+        .filter(|(score, _)| *score > 0.7)
+        .fold(None, |best: Option<(f64, &str)>, (score, n)| match best {
+            Some((b, _)) if b >= score => best,
+            _ => Some((score, n)),
+        })
+        .map(|(_, n)| n)
+}
+
+/// What clap found near a mistyped subcommand, option or value, as `did you mean 'X'?`
+/// (`'X' or 'Y'` when it found several, `'run --memory'` for an option of a subcommand).
+fn suggestion(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let quoted = |v: &ContextValue| match v {
+        ContextValue::String(s) => Some(format!("'{s}'")),
+        // clap orders them least similar first.
+        ContextValue::Strings(v) if !v.is_empty() => Some(
+            v.iter()
+                .rev()
+                .map(|s| format!("'{s}'"))
+                .collect::<Vec<_>>()
+                .join(" or "),
+        ),
+        _ => None,
+    };
+    let direct = [
+        ContextKind::SuggestedSubcommand,
+        ContextKind::SuggestedArg,
+        ContextKind::SuggestedValue,
+    ]
+    .into_iter()
+    .find_map(|k| e.get(k).and_then(quoted));
+    // An option that exists only in a subcommand comes as the tip "'run --memory' exists".
+    let in_subcommand = || match e.get(ContextKind::Suggested) {
+        Some(ContextValue::StyledStrs(tips)) => tips.iter().find_map(|t| {
+            let t = t.to_string();
+            t.strip_suffix(" exists")
+                .filter(|q| q.starts_with('\'') && q.ends_with('\''))
+                .map(str::to_string)
+        }),
+        _ => None,
+    };
+    direct
+        .or_else(in_subcommand)
+        .map(|s| format!("did you mean {s}?"))
+}
+
 /// Turns clap's multi-line error into `TOOL: message (try 'TOOL --help')`.
 pub fn usage_line(tool: &str, rendered: &str) -> String {
     let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());
@@ -77,6 +142,15 @@ pub fn usage_line(tool: &str, rendered: &str) -> String {
         }
     }
     format!("{tool}: {msg} (try '{tool} --help')")
+}
+
+/// Puts `; did you mean ...?` before the `(try 'TOOL --help')` of a usage line.
+fn with_suggestion(line: &str, tool: &str, suggestion: &str) -> String {
+    let tail = format!(" (try '{tool} --help')");
+    match line.strip_suffix(&tail) {
+        Some(head) => format!("{head}; {suggestion}{tail}"),
+        None => format!("{line}; {suggestion}"),
+    }
 }
 
 /// Parses the process's arguments; prints help/version and exits 0, or prints one line and exits
@@ -200,6 +274,70 @@ mod tests {
             try_parse_from::<Demo, _, _>("demo", ["demo", "--count", "3"]),
             Parsed::Run(Demo { count: Some(3) })
         ));
+    }
+
+    #[derive(Parser, Debug)]
+    #[command(name = "sub")]
+    struct Sub {
+        #[arg(long, value_parser = ["always", "never"])]
+        color: Option<String>,
+        #[command(subcommand)]
+        cmd: Option<SubCmd>,
+    }
+
+    #[derive(clap::Subcommand, Debug)]
+    enum SubCmd {
+        Run {
+            #[arg(long)]
+            memory: Option<String>,
+        },
+        Create,
+    }
+
+    fn usage<P: clap::Parser + std::fmt::Debug>(tool: &str, args: &[&str]) -> String {
+        match try_parse_from::<P, _, _>(tool, args) {
+            Parsed::Usage(line) => line,
+            other => panic!("{args:?}: expected a usage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn typos_name_the_nearest_choice() {
+        assert_eq!(
+            usage::<Demo>("demo", &["demo", "--cuont", "3"]),
+            "demo: unexpected argument '--cuont' found; did you mean '--count'? (try 'demo --help')"
+        );
+        assert_eq!(
+            usage::<Sub>("sub", &["sub", "runn"]),
+            "sub: unrecognized subcommand 'runn'; did you mean 'run'? (try 'sub --help')"
+        );
+        assert_eq!(
+            usage::<Sub>("sub", &["sub", "run", "--memroy", "1"]),
+            "sub: unexpected argument '--memroy' found; did you mean '--memory'? (try 'sub --help')"
+        );
+        assert_eq!(
+            usage::<Sub>("sub", &["sub", "--memory", "1", "run"]),
+            "sub: unexpected argument '--memory' found; did you mean 'run --memory'? (try 'sub --help')"
+        );
+        assert_eq!(
+            usage::<Sub>("sub", &["sub", "--color", "allways"]),
+            "sub: invalid value 'allways' for '--color <COLOR>'; did you mean 'always'? (try 'sub --help')"
+        );
+        // Nothing near: no suggestion.
+        assert_eq!(
+            usage::<Sub>("sub", &["sub", "xyzzy"]),
+            "sub: unrecognized subcommand 'xyzzy' (try 'sub --help')"
+        );
+    }
+
+    #[test]
+    fn nearest_follows_clap() {
+        let names = ["fork", "mount", "mount-proc", "map-user"];
+        assert_eq!(nearest("frok", names), Some("fork"));
+        assert_eq!(nearest("mount-porc", names), Some("mount-proc"));
+        assert_eq!(nearest("mape-user", names), Some("map-user"));
+        assert_eq!(nearest("xyzzy", names), None);
+        assert_eq!(nearest("", names), None);
     }
 
     #[test]

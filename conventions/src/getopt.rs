@@ -97,6 +97,9 @@ pub fn shapes<T>(specs: &[Spec<T>]) -> Vec<Shape> {
 pub enum GetoptError {
     /// An option that is not in the table (`--bogus`, `-x`).
     Unknown(String),
+    /// A long option that is not in the table but near one that is (`--forrk`: `fork`), by
+    /// [`crate::cli::nearest`].
+    Similar(String, &'static str),
     /// A prefix that matches several long options: the text as given, and their names.
     Ambiguous(String, Vec<&'static str>),
     /// A required argument is missing (`-t` at the end).
@@ -109,6 +112,12 @@ impl std::fmt::Display for GetoptError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             GetoptError::Unknown(o) => write!(f, "unexpected argument '{o}' found"),
+            GetoptError::Similar(o, near) => {
+                write!(
+                    f,
+                    "unexpected argument '{o}' found; did you mean '--{near}'?"
+                )
+            }
             GetoptError::Ambiguous(o, all) => {
                 write!(f, "option '{o}' is ambiguous; possibilities:")?;
                 for l in all {
@@ -144,7 +153,15 @@ pub fn find_long<'a, T: PartialEq>(
         }
     }
     match (found, ambiguous) {
-        (None, _) => Err(GetoptError::Unknown(shown.to_string())),
+        (None, _) => Err(
+            match std::str::from_utf8(name)
+                .ok()
+                .and_then(|n| crate::cli::nearest(n, specs.iter().map(|s| s.long)))
+            {
+                Some(near) => GetoptError::Similar(shown.to_string(), near),
+                None => GetoptError::Unknown(shown.to_string()),
+            },
+        ),
         (Some(s), false) => Ok(s),
         (Some(_), true) => Err(GetoptError::Ambiguous(
             shown.to_string(),
@@ -465,6 +482,16 @@ mod tests {
     #[test]
     fn errors() {
         assert_eq!(p(&["--bogus"]), Err(GetoptError::Unknown("--bogus".into())));
+        // A typo of a long option names the nearest one.
+        assert_eq!(
+            p(&["--frok"]),
+            Err(GetoptError::Similar("--frok".into(), "fork"))
+        );
+        assert_eq!(
+            p(&["--mount-porc=/p"]).map_err(|e| e.to_string()),
+            Err("unexpected argument '--mount-porc' found; did you mean '--mount-proc'?".into())
+        );
+        assert_eq!(p(&["--xyzzy"]), Err(GetoptError::Unknown("--xyzzy".into())));
         assert_eq!(p(&["-fZ"]), Err(GetoptError::Unknown("-Z".into())));
         assert_eq!(p(&["-R"]), Err(GetoptError::MissingArg("-R".into())));
         assert_eq!(p(&["-fR"]), Err(GetoptError::MissingArg("-R".into())));

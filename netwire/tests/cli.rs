@@ -33,3 +33,20 @@ fn help_and_version_into_a_full_disk_are_a_write_error() {
 fn a_usage_error_into_a_full_stderr_does_not_panic() {
     testcaps::cli::assert_stderr_write_error(bin(), 1);
 }
+
+/// A mistyped option or subcommand names the nearest one (#24), in the usage error's one line.
+#[test]
+fn typos_suggest_the_nearest_name() {
+    testcaps::cli::assert_usage_line(
+        bin(),
+        &["brige", "br0"],
+        "netwire: unrecognized subcommand 'brige'; did you mean 'bridge'? (try 'netwire --help')",
+        1,
+    );
+    testcaps::cli::assert_usage_line(
+        bin(),
+        &["bridge", "br0", "--adr", "10.0.0.1/24"],
+        "netwire: unexpected argument '--adr' found; did you mean '--addr'? (try 'netwire --help')",
+        1,
+    );
+}

@@ -46,3 +46,14 @@ fn ls_with_stdout_closed_writes_into_no_descriptor_of_its_own() {
         testcaps::cli::assert_write_error(BIN, args, testcaps::StdoutTo::Closed, "nsenter-rs", 1);
     }
 }
+
+/// A mistyped option or subcommand names the nearest one (#24), in the usage error's one line.
+#[test]
+fn typos_suggest_the_nearest_name() {
+    testcaps::cli::assert_usage_line(
+        BIN,
+        &["--targte", "1"],
+        "nsenter-rs: unexpected argument '--targte' found; did you mean '--target'? (try 'nsenter-rs --help')",
+        1,
+    );
+}

@@ -143,3 +143,20 @@ fn a_command_is_required() {
         "ocirun: a command is required (try 'ocirun --help')\n"
     );
 }
+
+/// A mistyped option or subcommand names the nearest one (#24), in the usage error's one line.
+#[test]
+fn typos_suggest_the_nearest_name() {
+    testcaps::cli::assert_usage_line(
+        BIN,
+        &["sate", "x"],
+        "ocirun: unrecognized subcommand 'sate'; did you mean 'state' or 'update'? (try 'ocirun --help')",
+        1,
+    );
+    testcaps::cli::assert_usage_line(
+        BIN,
+        &["run", "--bundel", "x", "id"],
+        "ocirun: unexpected argument '--bundel' found; did you mean '--bundle'? (try 'ocirun --help')",
+        1,
+    );
+}

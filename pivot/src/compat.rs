@@ -32,7 +32,7 @@ pub const MOVED: [&str; 4] = ["/dev", "/proc", "/sys", "/run"];
     version = conventions::VERSION,
     about = "Change the root mount (pivot_root(2)): NEW_ROOT becomes /, the old root moves to PUT_OLD",
     after_help = "Examples:\n  cd /new && pivot_root . old && exec chroot . /sbin/init\n  \
-                  unshare -m sh -c 'mount --bind /r /r; pivot root-compat /r /r/old; ls /old'\n\n\
+                  unshare-rs -m sh -c 'mount --bind /r /r; pivot root-compat /r /r/old; ls /old'\n\n\
                   Refuses the host's initial mount namespace unless \
                   --i-know-this-is-the-host-namespace is given."
 )]

@@ -32,31 +32,31 @@ use plan::{Options, Propagation, UserMount};
 
 const EXAMPLES: &str = "\
 Examples:
-  unshare -m -p -f -u -i -n -- pivot ./rootfs /bin/sh -c 'ps; mount'
-  unshare -m -p -f -- pivot --reaper ./rootfs /bin/sh -c 'daemon & exec server'
+  unshare-rs -m -p -f -u -i -n -- pivot ./rootfs /bin/sh -c 'ps; mount'
+  unshare-rs -m -p -f -- pivot --reaper ./rootfs /bin/sh -c 'daemon & exec server'
       (pivot stays PID 1: reaps orphans, forwards TERM and the like, exits as the command)
-  unshare -r -m -p -f -- pivot --ro --bind \"$PWD:/work\" -w /work ./rootfs make
-  unshare -m -- pivot --bare --put-old /old ./rootfs /bin/ls /old
-  unshare -m -p -f -- pivot --dev-bind /dev/fuse --ro-bind-try /etc/resolv.conf ./rootfs sh
+  unshare-rs -r -m -p -f -- pivot --ro --bind \"$PWD:/work\" -w /work ./rootfs make
+  unshare-rs -m -- pivot --bare --put-old /old ./rootfs /bin/ls /old
+  unshare-rs -m -p -f -- pivot --dev-bind /dev/fuse --ro-bind-try /etc/resolv.conf ./rootfs sh
       (--bind and --ro-bind are nosuid,nodev; --dev-bind is not; -try skips a missing SRC)
-  unshare -m -p -f -i -- pivot --tmpfs-root --ro --dir /work --file 3 /work/motd \\
+  unshare-rs -m -p -f -i -- pivot --tmpfs-root --ro --dir /work --file 3 /work/motd \\
       --symlink /proc/self/mounts /mtab --size 16777216 --tmpfs /tmp ./rootfs sh 3<motd
       (the new root is a tmpfs with ./rootfs's entries bound in: nothing is written to ./rootfs;
       creating anything inside those entries, /etc/x say, is refused)
-  unshare -m -p -f -i -- pivot --bind-data 3 /etc/hosts --perms 0700 --dir /run/app \\
+  unshare-rs -m -p -f -i -- pivot --bind-data 3 /etc/hosts --perms 0700 --dir /run/app \\
       --mqueue /dev/mqueue --remount-ro /dev/mqueue ./rootfs sh 3<hosts
-  unshare -m -p -f -- pivot --tmp-overlay-root --overlay-src \"$PWD\" --tmp-overlay /src \\
+  unshare-rs -m -p -f -- pivot --tmp-overlay-root --overlay-src \"$PWD\" --tmp-overlay /src \\
       ./rootfs make -C /src    (./rootfs and $PWD shared unchanged; all writes thrown away)
-  unshare -m -p -f -- pivot --new-session --die-with-parent ./rootfs sh
-      (no TIOCSTI into the caller's terminal; the container dies with unshare's parent)
-  unshare -m -p -f -- pivot --reaper --json-status-fd 3 --block-fd 4 ./rootfs sh 3>st 4<go
+  unshare-rs -m -p -f -- pivot --new-session --die-with-parent ./rootfs sh
+      (no TIOCSTI into the caller's terminal; the container dies with unshare-rs's parent)
+  unshare-rs -m -p -f -- pivot --reaper --json-status-fd 3 --block-fd 4 ./rootfs sh 3>st 4<go
       (st: the host pid and namespaces once set up, the exit code at the end; waits for go)
   env -i PATH=/bin pivot --clear-env --setenv PATH /usr/bin:/bin --setenv HOME /root \\
       --unsetenv TERM ./rootfs sh     (in command-line order; COMMAND is found with that PATH)
   pivot switch-root /newroot /sbin/init        (in an initramfs; also as `switch_root`)
   pivot root-compat /new /new/old              (pivot_root(8); also as `pivot_root`)
 
-pivot refuses to run in the host's initial mount namespace: run it under `unshare -m`.
+pivot refuses to run in the host's initial mount namespace: run it under `unshare-rs -m`.
 Exit status: 0 or the command's; 1 pivot failed; 126 COMMAND not executable; 127 not found.";
 
 /// `--propagation` values.
@@ -188,7 +188,7 @@ pub struct Cli {
     /// Start the command's environment empty (what comes after it still applies).
     #[arg(long = "clear-env", visible_alias = "clearenv")]
     pub clear_env: bool,
-    /// Do not exec COMMAND: fork it and stay as its parent (PID 1 under unshare -p), reaping
+    /// Do not exec COMMAND: fork it and stay as its parent (PID 1 under unshare-rs -p), reaping
     /// orphans, forwarding HUP INT QUIT TERM USR1 USR2 WINCH CONT, ending as COMMAND ended.
     #[arg(long)]
     pub reaper: bool,
@@ -574,23 +574,7 @@ fn apply_modifiers(events: impl Iterator<Item = Event>) -> Result<Vec<UserMount>
 
 /// Sorts a clap error into help/version text or a one-line usage error.
 pub fn clap_error<T>(tool: &str, e: clap::Error) -> conventions::cli::Parsed<T> {
-    use clap::error::ErrorKind;
-    use conventions::cli::Parsed;
-    match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Parsed::Info(e.render().to_string()),
-        _ => {
-            // clap ends some first lines with ':' and lists the culprits below; keep them.
-            let rendered = e.render().to_string();
-            let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
-            let mut first = lines.next().unwrap_or("invalid arguments").to_string();
-            if first.ends_with(':') {
-                if let Some(next) = lines.next() {
-                    first = format!("{first} {next}");
-                }
-            }
-            Parsed::Usage(conventions::cli::usage_line(tool, &first))
-        }
-    }
+    conventions::cli::from_error(tool, &e)
 }
 
 impl Invocation {

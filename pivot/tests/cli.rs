@@ -31,3 +31,14 @@ fn help_and_version_into_a_full_disk_are_a_write_error() {
 fn a_usage_error_into_a_full_stderr_does_not_panic() {
     testcaps::cli::assert_stderr_write_error(BIN, 1);
 }
+
+/// A mistyped option or subcommand names the nearest one (#24), in the usage error's one line.
+#[test]
+fn typos_suggest_the_nearest_name() {
+    testcaps::cli::assert_usage_line(
+        BIN,
+        &["--hostnme", "box", "/r", "true"],
+        "pivot: unexpected argument '--hostnme' found; did you mean '--hostname'? (try 'pivot --help')",
+        1,
+    );
+}

@@ -686,8 +686,13 @@ mod tests {
         assert_eq!(p(&["-h", "--bogus"]), Ok(Parsed::Help));
         assert_eq!(p(&["-V"]), Ok(Parsed::Version));
         assert_eq!(
+            p(&["--xyzzy"]),
+            Err("unexpected argument '--xyzzy' found".into())
+        );
+        // Near a name (by clap's measure, which finds "--groups" near "--bogus" too).
+        assert_eq!(
             p(&["--bogus"]),
-            Err("unexpected argument '--bogus' found".into())
+            Err("unexpected argument '--bogus' found; did you mean '--groups'?".into())
         );
     }
 

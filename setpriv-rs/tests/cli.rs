@@ -36,3 +36,14 @@ fn a_usage_error_into_a_full_stderr_does_not_panic() {
 fn dump_into_a_full_disk_is_a_write_error() {
     testcaps::cli::assert_write_error(BIN, &["-d"], testcaps::StdoutTo::Full, "setpriv-rs", 1);
 }
+
+/// A mistyped option or subcommand names the nearest one (#24), in the usage error's one line.
+#[test]
+fn typos_suggest_the_nearest_name() {
+    testcaps::cli::assert_usage_line(
+        BIN,
+        &["--reuiid", "0", "true"],
+        "setpriv-rs: unexpected argument '--reuiid' found; did you mean '--reuid'? (try 'setpriv-rs --help')",
+        1,
+    );
+}

@@ -930,6 +930,17 @@ pub mod cli {
         assert!(out.stdout.contains("Usage:"), "{out:?}");
         assert!(out.stdout.contains("Examples:"), "{out:?}");
         assert_eq!(out.stderr, "");
+        // The examples name the project's tools, not util-linux's (#24): `unshare-rs`, not
+        // `unshare` (a drop-in link speaks under the util-linux name and is not run here). The
+        // options' words ("unshare mounts namespace", as util-linux's) are not examples.
+        let examples = out.stdout.split("Examples:").skip(1).collect::<String>();
+        for word in examples.split(|c: char| c.is_whitespace() || "`'\"()|&;".contains(c)) {
+            assert!(
+                !["unshare", "nsenter", "setpriv"].contains(&word),
+                "--help names util-linux's `{word}`: {}",
+                out.stdout
+            );
+        }
     }
 
     /// `--version` prints exactly `NAME VERSION` and exits 0.
@@ -1029,6 +1040,17 @@ pub mod cli {
             (status.code(), status.signal()),
             (Some(code), None),
             "{status:?}"
+        );
+    }
+
+    /// A mistyped option or subcommand (`args`) gives exit `code`, nothing on stdout and exactly
+    /// the line `expected` on stderr: the usage error with its "did you mean" (#24).
+    pub fn assert_usage_line(bin: &str, args: &[&str], expected: &str, code: i32) {
+        let out = run(bin, args);
+        assert_eq!(
+            (out.code, out.stdout.as_str(), out.stderr.as_str()),
+            (Some(code), "", format!("{expected}\n").as_str()),
+            "{args:?}: {out:?}"
         );
     }
 

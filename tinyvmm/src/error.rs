@@ -74,6 +74,14 @@ pub enum Error {
     /// The seccomp filter could not be built or installed (`--no-seccomp` runs without it).
     #[error("seccomp: {0} (--no-seccomp runs without the filter)")]
     Seccomp(String),
+    /// `tinyvmm guests DIR` could not create DIR or write a guest into it.
+    #[error("cannot write {}: {} (choose a directory you can write)", path.display(), conventions::output::errtext(source))]
+    Guests {
+        /// The directory or file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The report file could not be written.
     #[error("cannot write report {}: {}", path.display(), conventions::output::errtext(source))]
     Report {

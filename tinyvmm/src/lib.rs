@@ -60,6 +60,33 @@ pub const EMBEDDED_GUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/info
 /// Directory holding the example guests built from tinyvmm/guests (used by the tests).
 pub const GUEST_DIR: &str = env!("OUT_DIR");
 
+macro_rules! guests {
+    ($($name:literal),* $(,)?) => {
+        /// The example guests `tinyvmm guests DIR` writes out (#24: a user finds them there, not
+        /// in a hashed build directory), by file name.
+        pub const GUESTS: &[(&str, &[u8])] = &[
+            $(($name, include_bytes!(concat!(env!("OUT_DIR"), "/", $name)))),*
+        ];
+    };
+}
+guests!(
+    "info.bin",
+    "hello-real.bin",
+    "hello-long.bin",
+    "primes.elf",
+    "pvh.elf",
+    "echo.bin",
+    "status.bin",
+    "spin.bin",
+    "fault.bin",
+    "fault-real.bin",
+    "reset.bin",
+    "chaos.bin",
+    "virtio.bin",
+    "testkernel-bz.bin",
+    "testkernel-pvh.elf",
+);
+
 const AFTER_HELP: &str = "\
 Exit status:
   N    the guest wrote byte N (0-255) to the status port 0xf4
@@ -76,10 +103,11 @@ Exit status:
 
 Examples:
   tinyvmm run                          # the built-in guest reports what it sees
-  tinyvmm run hello.bin                # a flat image, format by content
-  tinyvmm run --format real boot.bin   # 16-bit, loaded at 0x1000, entered at 0000:1000
-  tinyvmm run --mem 16M --timeout 5 prog.elf; echo \"guest said $?\"
-  echo hi | tinyvmm run --report run.json echo.bin
+  tinyvmm guests g                     # writes the example guests into g/
+  tinyvmm run g/hello-long.bin         # a flat image, format by content
+  tinyvmm run --format real g/hello-real.bin   # 16-bit, loaded at 0x1000, entered at 0000:1000
+  tinyvmm run --mem 16M --timeout 5 g/primes.elf; echo \"guest said $?\"
+  echo hi | tinyvmm run --report run.json g/echo.bin
   tinyvmm run --kernel vmlinux --initrd initrd.cpio --append quiet --mem 512M
   tinyvmm run --kernel bzImage --initrd initrd.cpio --disk root.img --rng
   tinyvmm run --kernel bzImage --rootfs ./rootfs -- sh -c 'exit 3'; echo $?   # 3";
@@ -99,11 +127,24 @@ pub struct Cli {
 }
 
 /// tinyvmm's subcommands.
+// One value per process, parsed once: a box for `run`'s options would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug, PartialEq)]
 pub enum Command {
     /// Run IMAGE (or the built-in guest) in a fresh VM until it ends.
     #[command(after_help = AFTER_HELP)]
     Run(RunArgs),
+    /// Write the example guests (ELF, PVH, flat, real mode, the synthetic kernels) into DIR,
+    /// which is created if missing, and print their paths.
+    #[command(
+        after_help = "Examples:\n  tinyvmm guests g && tinyvmm run g/primes.elf\n  \
+                      printf '\\007' | tinyvmm run g/status.bin; echo $?   # 7\n  \
+                      tinyvmm run --kernel g/testkernel-bz.bin     # what a kernel reads at boot"
+    )]
+    Guests {
+        /// Where to write them.
+        dir: PathBuf,
+    },
 }
 
 /// Options of `tinyvmm run`.
@@ -235,28 +276,56 @@ fn host_ram() -> u64 {
     }
 }
 
+/// Why a Linux kernel does not boot here, when /dev/kvm is PVM: the hint of the note before the
+/// run and of its ending line.
+pub const PVM_HINT: &str = "KVM here is PVM, software virtualization that cannot boot Linux \
+    to the end: boot it under hardware KVM, vmx or svm, as `cargo xtask nested` does";
+
+/// Whether /dev/kvm is PVM, the software virtualization some cloud VMs offer: it runs tiny
+/// guests but emulates a kernel's privileged code so slowly that Linux never finishes booting.
+fn kvm_is_pvm() -> bool {
+    std::path::Path::new("/sys/module/kvm_pvm").exists()
+}
+
 /// Runs the tool and returns the process exit code, for `main` to exit with at once: the VM is
 /// left to the process exit (see [`vm::RunConfig::leave_to_exit`]); library callers that go on
 /// running use [`run_vm`].
 pub fn run(tool: &str, cli: Cli) -> i32 {
-    let Some(Command::Run(args)) = cli.command else {
-        conventions::errln!("{tool}: missing subcommand 'run' (try '{tool} --help')");
-        return EXIT_FAILURE;
+    let args = match cli.command {
+        Some(Command::Run(args)) => args,
+        Some(Command::Guests { dir }) => {
+            return match write_guests(&dir) {
+                Ok(()) => 0,
+                Err(e) => {
+                    conventions::errln!("{tool}: {e}");
+                    EXIT_FAILURE
+                }
+            }
+        }
+        None => {
+            conventions::errln!("{tool}: missing subcommand 'run' (try '{tool} --help')");
+            return EXIT_FAILURE;
+        }
     };
-    match run_vm_then_exit(tool, &args) {
-        Ok(outcome) => {
+    match run_vm_with(tool, &args, true) {
+        Ok((outcome, linux_on_pvm)) => {
+            let hint = if linux_on_pvm {
+                format!(" ({PVM_HINT})")
+            } else {
+                String::new()
+            };
             match &outcome.end {
                 vm::End::Timeout => {
                     let secs = args.timeout.map(|d| d.as_secs_f64()).unwrap_or(0.0);
                     conventions::errln!(
-                        "{tool}: timeout: the guest was still running after {secs} s"
+                        "{tool}: timeout: the guest was still running after {secs} s{hint}"
                     );
                 }
                 vm::End::Crash { what, rip } => match rip {
                     Some(rip) => {
-                        conventions::errln!("{tool}: guest crashed: {what} at RIP 0x{rip:x}")
+                        conventions::errln!("{tool}: guest crashed: {what} at RIP 0x{rip:x}{hint}")
                     }
-                    None => conventions::errln!("{tool}: guest crashed: {what}"),
+                    None => conventions::errln!("{tool}: guest crashed: {what}{hint}"),
                 },
                 _ => {}
             }
@@ -269,19 +338,38 @@ pub fn run(tool: &str, cli: Cli) -> i32 {
     }
 }
 
+/// `tinyvmm guests DIR`: every [`GUESTS`] file into `dir` (replacing what is there), each path
+/// printed once written.
+fn write_guests(dir: &std::path::Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Guests {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    for (name, bytes) in GUESTS {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|source| Error::Guests {
+            path: path.clone(),
+            source,
+        })?;
+        conventions::outln!("{}", path.display());
+    }
+    Ok(())
+}
+
 /// Plans, runs and reports one guest; the error is tinyvmm's own failure. Everything the run
 /// opened and mapped is closed and unmapped before it returns.
 pub fn run_vm(tool: &str, args: &RunArgs) -> Result<vm::Outcome, Error> {
-    run_vm_with(tool, args, false)
+    run_vm_with(tool, args, false).map(|(outcome, _)| outcome)
 }
 
-/// [`run_vm`] for a process that exits right after: the VM is left to the process exit (see
+/// [`run_vm`], and whether the guest was a Linux kernel on a PVM host (which cannot boot it);
+/// `leave_to_exit` for a process that exits right after: the VM is left to the process exit (see
 /// [`vm::RunConfig::leave_to_exit`]).
-fn run_vm_then_exit(tool: &str, args: &RunArgs) -> Result<vm::Outcome, Error> {
-    run_vm_with(tool, args, true)
-}
-
-fn run_vm_with(tool: &str, args: &RunArgs, leave_to_exit: bool) -> Result<vm::Outcome, Error> {
+fn run_vm_with(
+    tool: &str,
+    args: &RunArgs,
+    leave_to_exit: bool,
+) -> Result<(vm::Outcome, bool), Error> {
     let ram = host_ram();
     if args.kernel.is_none()
         && (args.initrd.is_some() || args.append.is_some() || args.rootfs.is_some())
@@ -354,8 +442,8 @@ fn run_vm_with(tool: &str, args: &RunArgs, leave_to_exit: bool) -> Result<vm::Ou
         })?),
         None => None,
     };
-    let ran = run_guest(args, &cfg, ram, &read, &devices);
-    let (format, outcome) = match ran {
+    let ran = run_guest(tool, args, &cfg, ram, &read, &devices);
+    let (format, outcome, linux_on_pvm) = match ran {
         Ok(r) => r,
         Err(e) => {
             // No report of a run that did not happen (this is still before the filter).
@@ -380,21 +468,24 @@ fn run_vm_with(tool: &str, args: &RunArgs, leave_to_exit: bool) -> Result<vm::Ou
             conventions::outln!("{json}");
         }
     }
-    Ok(outcome)
+    Ok((outcome, linux_on_pvm))
 }
 
 type Devices<'a> = dyn Fn() -> Result<Vec<Box<dyn virtio::Device>>, Error> + 'a;
 type Reader<'a> = dyn Fn(&'static str, &PathBuf) -> Result<Vec<u8>, Error> + 'a;
 
-/// Reads the inputs, plans and runs the guest: the format's name for the report and the outcome.
+/// Reads the inputs, plans and runs the guest: the format's name for the report, the outcome,
+/// and whether it was Linux on PVM (see [`PVM_HINT`]).
 fn run_guest(
+    tool: &str,
     args: &RunArgs,
     cfg: &vm::RunConfig,
     ram: u64,
     read: &Reader<'_>,
     devices: &Devices<'_>,
-) -> Result<(&'static str, vm::Outcome), Error> {
-    Ok(if let Some(kpath) = &args.kernel {
+) -> Result<(&'static str, vm::Outcome, bool), Error> {
+    let mut linux_on_pvm = false;
+    let (format, outcome) = if let Some(kpath) = &args.kernel {
         let kernel = read("kernel", kpath)?;
         let initrd = match &args.rootfs {
             Some(dir) => Some(initramfs::build(dir, &args.command, args.mem).map_err(|e| {
@@ -420,6 +511,15 @@ fn run_guest(
             },
             PlanError::Option(why) => Error::BadOption(why),
         })?;
+        // Said before the run, which otherwise stays silent for as long as it is let run.
+        linux_on_pvm = plan.linux && kvm_is_pvm();
+        if linux_on_pvm {
+            let expect = match plan.kind {
+                linux::KernelKind::BzImage => "a bzImage printed nothing in 45 s",
+                _ => "a vmlinux prints its early console with earlyprintk=serial after 15 to 35 s, then stalls",
+            };
+            conventions::errln!("{tool}: note: {PVM_HINT} (here {expect})");
+        }
         let boot = vm::Boot::Kernel {
             plan: &plan,
             cpus: args.cpus,
@@ -470,5 +570,6 @@ fn run_guest(
             e => e,
         })?;
         (plan.format.name(), outcome)
-    })
+    };
+    Ok((format, outcome, linux_on_pvm))
 }

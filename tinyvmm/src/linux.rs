@@ -88,6 +88,16 @@ pub struct KernelPlan {
     pub e820: Vec<(u64, u64, u32)>,
     /// A bzImage's setup header (the bytes from 0x1f1 up to its end), copied into the zero page.
     pub setup_header: Option<setup_header>,
+    /// The kernel says it is Linux (a bzImage's kernel_version string, a vmlinux's "Linux" ELF
+    /// note), which a PVM host cannot boot to the end; the synthetic test kernels say neither.
+    pub linux: bool,
+}
+
+/// Whether a bzImage's setup header points at a version string ("6.1.0-57-cloud-amd64 (...)"):
+/// kernel_version is its offset from 0x200, 0 when there is none.
+fn bzimage_has_version(kernel: &[u8], h: &setup_header) -> bool {
+    let at = usize::from(h.kernel_version);
+    at != 0 && kernel.get(0x200 + at).is_some_and(|c| c.is_ascii_digit())
 }
 
 fn bad(why: impl Into<String>) -> PlanError {
@@ -151,6 +161,7 @@ pub fn plan(
     }
     let mut cmdline_max: u64 = 4095;
     let mut initrd_max: u64 = 0xffff_ffff;
+    let linux;
     let (kind, entry, kernel_end, setup_header) = if kernel.starts_with(b"\x7fELF") {
         let elf = plan::parse_elf(kernel)?;
         let mut end = 0;
@@ -173,6 +184,7 @@ pub fn plan(
             }
             end = end.max(stop);
         }
+        linux = elf.linux;
         match elf.pvh_entry {
             Some(e) => (KernelKind::Pvh, e, end, None),
             None => (KernelKind::Elf, elf.entry, end, None),
@@ -217,6 +229,7 @@ pub fn plan(
         }
         cmdline_max = u64::from(hdr.cmdline_size).max(255);
         initrd_max = u64::from(hdr.initrd_addr_max);
+        linux = bzimage_has_version(kernel, &hdr);
         (KernelKind::BzImage, BZIMAGE_LOAD + 0x200, end, Some(hdr))
     };
     if entry >= mem {
@@ -259,6 +272,7 @@ pub fn plan(
         initrd,
         e820: e820(mem),
         setup_header,
+        linux,
     })
 }
 
@@ -394,6 +408,16 @@ mod tests {
         assert_eq!(({ h.version }, { h.init_size }), (0x020f, 0x1_0000));
         // Past the header's end (0x202 + 0x66 = 0x268) nothing is copied.
         assert_eq!({ h.kernel_info_offset }, 0);
+        // No kernel_version string: not taken for Linux.
+        assert!(!p.linux);
+        let mut k = bz(0x020f, 1, 4096);
+        k[0x20e..0x210].copy_from_slice(&0x300u16.to_le_bytes());
+        k[0x500..0x506].copy_from_slice(b"6.1.0\0");
+        assert!(plan(&k, None, None, MEM, 0).unwrap().linux);
+        k[0x500] = 0;
+        assert!(!plan(&k, None, None, MEM, 0).unwrap().linux);
+        k[0x20e..0x210].copy_from_slice(&0xfff0u16.to_le_bytes());
+        assert!(!plan(&k, None, None, MEM, 0).unwrap().linux);
     }
 
     #[test]
@@ -484,6 +508,7 @@ mod tests {
             initrd: Some((0x300_0000, 100)),
             e820: e820(MEM),
             setup_header: None,
+            linux: true,
         };
         let parts = pvh_info(&p);
         let info = &parts[0].1;

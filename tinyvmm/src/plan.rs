@@ -2,6 +2,9 @@
 //! each piece goes, the entry point, the memory layout), with every check that bad input needs,
 //! before any KVM call.
 
+use linux_loader::elf;
+use vm_memory::ByteValued;
+
 use crate::layout;
 
 /// Guest memory tinyvmm accepts at most: below the 32-bit MMIO hole and the VMX TSS at
@@ -298,83 +301,78 @@ pub struct ElfInfo {
     pub pieces: Vec<Piece>,
     /// The PVH entry from the XEN_ELFNOTE_PHYS32_ENTRY note, if present.
     pub pvh_entry: Option<u64>,
+    /// A note owned by "Linux" (a vmlinux's build salt): the image is a Linux kernel, which a
+    /// PVM host cannot boot to the end.
+    pub linux: bool,
 }
 
-const PT_LOAD: u32 = 1;
-const PT_NOTE: u32 = 4;
-const EM_X86_64: u16 = 62;
 const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;
 
-fn u16_at(b: &[u8], off: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(off..off + 2)?.try_into().ok()?))
+/// The `T` (one of linux-loader's ELF structs) at `off`, copied out: an image's offsets need not
+/// be aligned, so the bytes are not viewed in place.
+fn read_at<T: ByteValued + Default>(b: &[u8], off: usize) -> Option<T> {
+    let mut t = T::default();
+    let len = std::mem::size_of::<T>();
+    t.as_mut_slice()
+        .copy_from_slice(b.get(off..off.checked_add(len)?)?);
+    Some(t)
 }
 
-fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(off..off + 4)?.try_into().ok()?))
-}
-
-fn u64_at(b: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(off..off + 8)?.try_into().ok()?))
-}
-
-/// Parses an ELF64 x86-64 executable's header, loadable segments and PVH note.
+/// Parses an ELF64 x86-64 executable's header, loadable segments and notes, with
+/// linux-loader's ELF structs. (Its `Elf::load` writes straight into guest memory; the plan must
+/// see every segment and the PVH note before any memory or KVM exists.)
 pub fn parse_elf(b: &[u8]) -> Result<ElfInfo, PlanError> {
     let truncated = |what: &str| image(format!("truncated ELF: {what} is cut off"));
-    if !b.starts_with(b"\x7fELF") {
+    if !b.starts_with(elf::ELFMAG) {
         return Err(image("not an ELF file"));
     }
-    if b.len() < 64 {
-        return Err(truncated("the ELF header"));
-    }
-    match b[4] {
-        2 => {}
-        1 => return Err(image("32-bit ELF; tinyvmm loads ELF64 (x86-64) images")),
+    let eh: elf::Elf64_Ehdr = read_at(b, 0).ok_or_else(|| truncated("the ELF header"))?;
+    match eh.e_ident[elf::EI_CLASS] {
+        elf::ELFCLASS64 => {}
+        elf::ELFCLASS32 => return Err(image("32-bit ELF; tinyvmm loads ELF64 (x86-64) images")),
         c => return Err(image(format!("unknown ELF class {c}"))),
     }
-    if b[5] != 1 {
+    if eh.e_ident[elf::EI_DATA] != elf::ELFDATA2LSB {
         return Err(image("big-endian ELF; x86-64 is little-endian"));
     }
-    let machine = u16_at(b, 18).ok_or_else(|| truncated("the ELF header"))?;
-    if machine != EM_X86_64 {
+    let machine = eh.e_machine;
+    if machine != elf::EM_X86_64 {
         return Err(image(format!("ELF for machine {machine}, not x86-64 (62)")));
     }
-    let entry = u64_at(b, 24).ok_or_else(|| truncated("the ELF header"))?;
-    let phoff = u64_at(b, 32).ok_or_else(|| truncated("the ELF header"))?;
-    let phentsize = u16_at(b, 54).ok_or_else(|| truncated("the ELF header"))?;
-    let phnum = u16_at(b, 56).ok_or_else(|| truncated("the ELF header"))?;
-    if phnum == 0 {
+    if eh.e_phnum == 0 {
         return Err(image("ELF without program headers: nothing to load"));
     }
-    if phentsize != 56 {
+    let phsize = std::mem::size_of::<elf::Elf64_Phdr>();
+    if usize::from(eh.e_phentsize) != phsize {
         return Err(image(format!(
-            "ELF program header size {phentsize}, expected 56"
+            "ELF program header size {}, expected {phsize}",
+            eh.e_phentsize
         )));
     }
-    let table_end = usize::try_from(phoff)
+    let phoff = usize::try_from(eh.e_phoff)
         .ok()
-        .and_then(|o| o.checked_add(usize::from(phnum) * 56))
-        .filter(|&end| end <= b.len());
-    let Some(_) = table_end else {
-        return Err(truncated("the program header table"));
+        .filter(|o| {
+            o.checked_add(usize::from(eh.e_phnum) * phsize)
+                .is_some_and(|end| end <= b.len())
+        })
+        .ok_or_else(|| truncated("the program header table"))?;
+    let mut info = ElfInfo {
+        entry: eh.e_entry,
+        pieces: Vec::new(),
+        pvh_entry: None,
+        linux: false,
     };
-    let phoff = phoff as usize;
-    let mut pieces = Vec::new();
-    let mut pvh_entry = None;
-    for i in 0..usize::from(phnum) {
-        let h = phoff + i * 56;
-        let field = |off| u64_at(b, h + off).ok_or_else(|| truncated("a program header"));
-        let kind = u32_at(b, h).ok_or_else(|| truncated("a program header"))?;
-        let offset = field(8)?;
-        let paddr = field(24)?;
-        let filesz = field(32)?;
-        let memsz = field(40)?;
+    for i in 0..usize::from(eh.e_phnum) {
+        let ph: elf::Elf64_Phdr =
+            read_at(b, phoff + i * phsize).ok_or_else(|| truncated("a program header"))?;
+        let (offset, filesz, memsz) = (ph.p_offset, ph.p_filesz, ph.p_memsz);
         let data = usize::try_from(offset)
             .ok()
             .zip(usize::try_from(filesz).ok())
             .and_then(|(o, n)| Some((o, o.checked_add(n)?)))
             .filter(|&(_, end)| end <= b.len());
-        match kind {
-            PT_LOAD => {
+        match ph.p_type {
+            elf::PT_LOAD => {
                 let (start, _) = data.ok_or_else(|| {
                     truncated(&format!("segment {i} (offset {offset}, {filesz} bytes)"))
                 })?;
@@ -383,56 +381,51 @@ pub fn parse_elf(b: &[u8]) -> Result<ElfInfo, PlanError> {
                         "segment {i} has more file bytes ({filesz}) than memory bytes ({memsz})"
                     )));
                 }
-                if memsz == 0 {
-                    continue;
+                if memsz > 0 {
+                    info.pieces.push(Piece {
+                        addr: ph.p_paddr,
+                        offset: start,
+                        len: filesz as usize,
+                        mem_len: memsz,
+                    });
                 }
-                pieces.push(Piece {
-                    addr: paddr,
-                    offset: start,
-                    len: filesz as usize,
-                    mem_len: memsz,
-                });
             }
-            PT_NOTE => {
+            elf::PT_NOTE => {
                 let (start, end) = data.ok_or_else(|| truncated(&format!("note segment {i}")))?;
-                if let Some(e) = find_pvh_note(&b[start..end]) {
-                    pvh_entry = Some(e);
+                for (name, kind, desc) in notes(&b[start..end]) {
+                    match (name, kind, desc.len()) {
+                        (b"Xen", XEN_ELFNOTE_PHYS32_ENTRY, 4) => {
+                            info.pvh_entry = read_at::<u32>(desc, 0).map(u64::from)
+                        }
+                        (b"Xen", XEN_ELFNOTE_PHYS32_ENTRY, 8) => info.pvh_entry = read_at(desc, 0),
+                        (b"Linux", _, _) => info.linux = true,
+                        _ => {}
+                    }
                 }
             }
             _ => {}
         }
     }
-    if pieces.is_empty() {
+    if info.pieces.is_empty() {
         return Err(image("ELF without loadable segments"));
     }
-    Ok(ElfInfo {
-        entry,
-        pieces,
-        pvh_entry,
-    })
+    Ok(info)
 }
 
-/// Finds the Xen PVH entry note in a PT_NOTE segment.
-fn find_pvh_note(mut notes: &[u8]) -> Option<u64> {
-    let align4 = |n: usize| n.checked_add(3).map(|n| n & !3);
-    while notes.len() >= 12 {
-        let namesz = u32_at(notes, 0)? as usize;
-        let descsz = u32_at(notes, 4)? as usize;
-        let kind = u32_at(notes, 8)?;
-        let name_end = 12usize.checked_add(align4(namesz)?)?;
-        let desc_end = name_end.checked_add(align4(descsz)?)?;
-        let name = notes.get(12..12 + namesz)?;
-        let desc = notes.get(name_end..name_end + descsz)?;
-        if name == b"Xen\0" && kind == XEN_ELFNOTE_PHYS32_ENTRY {
-            return match descsz {
-                4 => u32_at(desc, 0).map(u64::from),
-                8 => u64_at(desc, 0),
-                _ => None,
-            };
-        }
-        notes = notes.get(desc_end..)?;
-    }
-    None
+/// The notes of a PT_NOTE segment: owner (without its NUL), type and descriptor, each padded to
+/// 4 bytes; the walk ends at the first note that does not fit.
+fn notes(mut b: &[u8]) -> impl Iterator<Item = (&[u8], u32, &[u8])> {
+    std::iter::from_fn(move || {
+        let h: elf::Elf64_Nhdr = read_at(b, 0)?;
+        let pad = |n: u32| usize::try_from(n).ok()?.checked_add(3).map(|n| n & !3);
+        let name_at = std::mem::size_of::<elf::Elf64_Nhdr>();
+        let desc_at = name_at.checked_add(pad(h.n_namesz)?)?;
+        let next = desc_at.checked_add(pad(h.n_descsz)?)?;
+        let name = b.get(name_at..name_at + h.n_namesz as usize)?;
+        let desc = b.get(desc_at..desc_at + h.n_descsz as usize)?;
+        b = b.get(next..).unwrap_or(&[]);
+        Some((name.strip_suffix(b"\0").unwrap_or(name), h.n_type, desc))
+    })
 }
 
 #[cfg(test)]
@@ -572,6 +565,54 @@ mod tests {
         assert_eq!(p.format, Format::Pvh);
         assert_eq!(p.entry, 0x10_0010);
         assert_eq!(plan(&opts(FormatArg::Elf), &e).unwrap().entry, 0x10_0000);
+        assert!(!parse_elf(&e).unwrap().linux);
+    }
+
+    #[test]
+    fn notes_are_walked_to_the_pvh_entry_and_the_linux_owner() {
+        // A "Linux" build-salt note (odd sizes: padded), then a 64-bit PVH entry.
+        let mut n = Vec::new();
+        for (name, kind, desc) in [
+            (&b"Linux\0"[..], 0x100u32, &b"6.1.0\0"[..]),
+            (&b"Xen\0"[..], 18, &0x10_0020u64.to_le_bytes()[..]),
+        ] {
+            n.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            n.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+            n.extend_from_slice(&kind.to_le_bytes());
+            n.extend_from_slice(name);
+            n.resize(n.len().next_multiple_of(4), 0);
+            n.extend_from_slice(desc);
+            n.resize(n.len().next_multiple_of(4), 0);
+        }
+        let payload: Vec<u8> = [vec![0x90; 8], n.clone()].concat();
+        let e = elf(
+            62,
+            0x10_0000,
+            &[
+                (1, 176, 0x10_0000, 8, 8),
+                (4, 184, 0, n.len() as u64, n.len() as u64),
+            ],
+            &payload,
+        );
+        let info = parse_elf(&e).unwrap();
+        assert_eq!((info.pvh_entry, info.linux), (Some(0x10_0020), true));
+        // A note cut short ends the walk without a panic; what came before still counts.
+        let cut = elf(
+            62,
+            0x10_0000,
+            &[(1, 176, 0x10_0000, 8, 8), (4, 184, 0, 20, 20)],
+            &payload[..8 + 20],
+        );
+        let info = parse_elf(&cut).unwrap();
+        assert_eq!((info.pvh_entry, info.linux), (None, false));
+        let cut = elf(
+            62,
+            0x10_0000,
+            &[(1, 176, 0x10_0000, 8, 8), (4, 184, 0, 28, 28)],
+            &payload[..8 + 28],
+        );
+        let info = parse_elf(&cut).unwrap();
+        assert_eq!((info.pvh_entry, info.linux), (None, true));
     }
 
     #[test]
@@ -641,7 +682,7 @@ mod tests {
                 b[5] = 1;
             }
             let _ = plan(&o, &b);
-            let _ = find_pvh_note(&b);
+            let _ = notes(&b).count();
         }
     }
 }

@@ -59,3 +59,14 @@ fn help_and_version_into_a_full_disk_are_a_write_error() {
 fn a_usage_error_into_a_full_stderr_does_not_panic() {
     testcaps::cli::assert_stderr_write_error(BIN, 125);
 }
+
+/// A mistyped option or subcommand names the nearest one (#24), in the usage error's one line.
+#[test]
+fn typos_suggest_the_nearest_name() {
+    testcaps::cli::assert_usage_line(
+        BIN,
+        &["run", "--kernl", "x"],
+        "tinyvmm: unexpected argument '--kernl' found; did you mean '--kernel'? (try 'tinyvmm --help')",
+        125,
+    );
+}

@@ -434,3 +434,40 @@ fn one_shot_command_status_becomes_tinyvmms() {
     assert_eq!(out.code, Some(42), "{out:?}");
     assert!(out.stdout.contains("one-shot"), "{out:?}");
 }
+
+/// A Linux kernel on a PVM host (#24): a note before the run says that it cannot boot to the end
+/// here and points at the hardware-KVM lane, and the ending line repeats the hint; on hardware
+/// KVM neither appears. The synthetic kernels, which PVM runs, never get the note.
+#[test]
+fn linux_on_pvm_points_at_the_hardware_kvm_lane() {
+    require!(Cap::Kvm, Cap::Kernel);
+    let pvm = std::path::Path::new("/sys/module/kvm_pvm").exists();
+    let vmlinux = testcaps::kernel_image().with_file_name("vmlinux");
+    for (kernel, expect) in [
+        (testcaps::kernel_image(), "a bzImage printed nothing in 45 s"),
+        (
+            vmlinux,
+            "a vmlinux prints its early console with earlyprintk=serial after 15 to 35 s, then stalls",
+        ),
+    ] {
+        let kernel = kernel.to_str().expect("utf-8 path").to_string();
+        let out = tinyvmm(&["run", "--mem", "128M", "--timeout", "1", "--kernel", &kernel]);
+        if pvm {
+            assert_eq!(out.code, Some(124), "{kernel}: {out:?}");
+            assert_eq!(
+                out.stderr,
+                format!(
+                    "tinyvmm: note: {hint} (here {expect})\n\
+                     tinyvmm: timeout: the guest was still running after 1 s ({hint})\n",
+                    hint = tinyvmm::PVM_HINT
+                ),
+                "{kernel}"
+            );
+        } else {
+            assert!(!out.stderr.contains("PVM"), "{kernel}: {out:?}");
+        }
+    }
+    let out = boot_with_initrd("testkernel-pvh.elf", "16M", &[]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(!out.stderr.contains("PVM"), "{out:?}");
+}

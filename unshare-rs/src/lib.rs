@@ -30,6 +30,12 @@ pub enum Exit {
 
 /// The `--help` text for `tool`.
 pub fn help(tool: &str) -> String {
+    // The examples name the project's tools, or util-linux's when we run as the drop-in.
+    let nsenter = if tool == "unshare" {
+        "nsenter"
+    } else {
+        "nsenter-rs"
+    };
     format!(
         "Usage: {tool} [options] [<program> [<argument>...]]
 
@@ -112,7 +118,7 @@ Examples:
   {tool} -r id                          # root in a new user namespace
   {tool} -fp --mount-proc ps -ef         # a pid namespace with its own /proc
   {tool} -n --lo-up ping -c1 127.0.0.1   # a network namespace with lo up
-  {tool} --uts=/run/ns/uts hostname demo && nsenter --uts=/run/ns/uts hostname
+  {tool} --uts=/run/ns/uts hostname demo && {nsenter} --uts=/run/ns/uts hostname
   {tool} -fpm --report=3 sleep 60 3>ns.json &   # ns.json: pid and namespace inodes
   {tool} --unshare-all --disable-userns sh        # bwrap's namespaces, no new user ones
 "

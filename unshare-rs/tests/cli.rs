@@ -33,3 +33,20 @@ fn help_and_version_into_a_full_disk_are_a_write_error() {
 fn a_usage_error_into_a_full_stderr_does_not_panic() {
     testcaps::cli::assert_stderr_write_error(bin(), 1);
 }
+
+/// A mistyped option or subcommand names the nearest one (#24), in the usage error's one line.
+#[test]
+fn typos_suggest_the_nearest_name() {
+    testcaps::cli::assert_usage_line(
+        bin(),
+        &["--frok", "true"],
+        "unshare-rs: unexpected argument '--frok' found; did you mean '--fork'? (try 'unshare-rs --help')",
+        1,
+    );
+    testcaps::cli::assert_usage_line(
+        bin(),
+        &["--mount-porc", "true"],
+        "unshare-rs: unexpected argument '--mount-porc' found; did you mean '--mount-proc'? (try 'unshare-rs --help')",
+        1,
+    );
+}

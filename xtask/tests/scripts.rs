@@ -527,15 +527,55 @@ fn jailed_vm_sh_refuses_what_the_jail_cannot_hold() {
         ),
         "{out:?}"
     );
-    let help = testcaps::run(
-        sh("jailed-vm.sh", &JAIL_TOOLS).arg("--help"),
-        Duration::from_secs(30),
-    );
-    assert_eq!(help.code, Some(0), "{help:?}");
-    assert!(
-        help.stdout.starts_with("jailed-vm.sh: tinyvmm run in a jail")
-            && help.stdout.contains("\nUsage: jailed-vm.sh ")
-            && help.stdout.contains("\nExample: "),
-        "{help:?}"
-    );
+}
+
+/// Every script answers `--help` and `-h` with its usage and an example on stdout, exit 0, and
+/// runs nothing (no tool on PATH is needed for it); an unknown option is exit 1 (#24).
+#[test]
+fn every_script_answers_help() {
+    let dir = testcaps::workspace_root().join("scripts");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("scripts/")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".sh"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 5, "{names:?}");
+    for name in &names {
+        for flag in ["--help", "-h"] {
+            let out = testcaps::run(
+                Command::new("/bin/sh")
+                    .arg(dir.join(name))
+                    .arg(flag)
+                    .env("PATH", "/usr/bin:/bin"),
+                Duration::from_secs(30),
+            );
+            assert_eq!(
+                (out.code, out.stderr.as_str()),
+                (Some(0), ""),
+                "{name} {flag}: {out:?}"
+            );
+            let lines: Vec<&str> = out.stdout.lines().collect();
+            assert!(
+                lines
+                    .first()
+                    .is_some_and(|l| l.starts_with(&format!("usage: {name} "))),
+                "{name} {flag}: {out:?}"
+            );
+            assert!(
+                lines.iter().any(|l| l.contains(&format!("Example (as root, from the clone): PATH=\"$PWD/target/x86_64-unknown-linux-gnu/release:$PATH\" scripts/{name}"))),
+                "{name} {flag}: {out:?}"
+            );
+        }
+        let out = testcaps::run(
+            Command::new("/bin/sh").arg(dir.join(name)).arg("--bogus"),
+            Duration::from_secs(30),
+        );
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (Some(1), ""),
+            "{name} --bogus: {out:?}"
+        );
+        assert_eq!(out.stderr.lines().count(), 1, "{name} --bogus: {out:?}");
+    }
 }
