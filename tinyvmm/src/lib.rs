@@ -526,7 +526,7 @@ fn run_guest(
             kernel,
             initrd,
         };
-        let outcome = vm::run(boot, &cfg, devices()?).map_err(|e| match e {
+        let outcome = vm::run(boot, cfg, devices()?).map_err(|e| match e {
             Error::BadImage { why, .. } => Error::BadImage {
                 path: kpath.clone(),
                 why,
@@ -565,7 +565,7 @@ fn run_guest(
             plan: &plan,
             image: &bytes,
         };
-        let outcome = vm::run(boot, &cfg, devices()?).map_err(|e| match e {
+        let outcome = vm::run(boot, cfg, devices()?).map_err(|e| match e {
             Error::BadImage { why, .. } => Error::BadImage { path, why },
             e => e,
         })?;

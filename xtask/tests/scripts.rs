@@ -439,9 +439,16 @@ fn jailed_vm_sh_confines_tinyvmm() {
         let fields: Vec<String> = status
             .lines()
             .filter(|l| {
-                ["CapEff:", "CapPrm:", "CapBnd:", "CapAmb:", "NoNewPrivs:", "Seccomp:"]
-                    .iter()
-                    .any(|k| l.starts_with(k))
+                [
+                    "CapEff:",
+                    "CapPrm:",
+                    "CapBnd:",
+                    "CapAmb:",
+                    "NoNewPrivs:",
+                    "Seccomp:",
+                ]
+                .iter()
+                .any(|k| l.starts_with(k))
             })
             .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
             .collect();
@@ -461,7 +468,14 @@ fn jailed_vm_sh_confines_tinyvmm() {
             v.sort();
             v
         };
-        (fields, distinct, list("/"), list("/dev"), list("/vm"), list("/.jail"))
+        (
+            fields,
+            distinct,
+            list("/"),
+            list("/dev"),
+            list("/vm"),
+            list("/.jail"),
+        )
     });
     let status = testcaps::wait_bounded(&mut child, Duration::from_secs(60));
     let mut stderr = String::new();
@@ -488,7 +502,9 @@ fn jailed_vm_sh_confines_tinyvmm() {
         .filter(|e| ![".jail", "dev", "vm"].contains(&e.as_str()))
         .collect();
     assert!(
-        extra.iter().all(|e| ["lib", "lib64", "usr"].contains(&e.as_str())),
+        extra
+            .iter()
+            .all(|e| ["lib", "lib64", "usr"].contains(&e.as_str())),
         "{root:?}"
     );
     assert_eq!(dev, ["kvm"]);
