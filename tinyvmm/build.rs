@@ -9,6 +9,22 @@ use std::process::Command;
 #[path = "../build/static_unwinder.rs"]
 mod unwinder;
 
+/// tinyvmm's seccomp allow-list, compiled here to the kernel's BPF (src/seccomp/mod.rs says why).
+#[path = "src/seccomp/table.rs"]
+#[allow(dead_code)]
+mod seccomp_table;
+
+/// Compiles the allow-list into OUT_DIR/seccomp.bpf.
+fn seccomp_filter(out: &Path) {
+    println!("cargo:rerun-if-changed=src/seccomp/table.rs");
+    let bpf = seccomp_table::profile()
+        .and_then(|p| p.to_bpf().map_err(|e| e.to_string()))
+        .unwrap_or_else(|e| panic!("tinyvmm's seccomp filter: {e}"));
+    let bytes: Vec<u8> = bpf.to_bytes();
+    std::fs::write(out.join("seccomp.bpf"), bytes)
+        .unwrap_or_else(|e| panic!("writing seccomp.bpf: {e}"));
+}
+
 /// How a guest is linked.
 enum Link {
     /// A flat binary whose first byte is at this guest-physical address.
@@ -74,6 +90,7 @@ fn main() {
     println!("cargo:rerun-if-changed=../build/static_unwinder.rs");
     unwinder::link_static_unwinder();
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    seccomp_filter(&out);
     let src = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"))
         .join("guests");
     println!("cargo:rerun-if-changed=guests");

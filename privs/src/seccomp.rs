@@ -9,10 +9,12 @@
 //! each (ORed), as libseccomp cannot AND two comparisons of one argument.
 
 use crate::Error;
-use libseccomp::{
-    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
-};
+use libseccomp::{ScmpArch, ScmpArgCompare, ScmpFilterContext, ScmpSyscall};
 use serde_json::Value;
+
+/// libseccomp's types that a [`Profile`] built in code (rather than read from JSON) names:
+/// tinyvmm's own filter is such a table.
+pub use libseccomp::{ScmpAction, ScmpCompareOp};
 
 /// The project's default container profile (documented call by call in setpriv-rs/README.md).
 pub const DEFAULT_PROFILE: &str = include_str!("default-seccomp.json");
@@ -54,6 +56,26 @@ pub struct Profile {
     pub tsync: bool,
     /// `syscalls`.
     pub rules: Vec<Rule>,
+}
+
+impl Rule {
+    /// A rule for the calls named, resolved as a profile's `names` are: an unknown name is an
+    /// error naming it.
+    pub fn new(names: &[&str], action: ScmpAction, args: Vec<Arg>) -> Result<Rule, Error> {
+        let calls = names
+            .iter()
+            .map(|n| {
+                resolve(n)
+                    .map(|c| (n.to_string(), c))
+                    .ok_or_else(|| Error::Invalid(format!("unknown system call \"{n}\"")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Rule {
+            calls,
+            action,
+            args,
+        })
+    }
 }
 
 fn bad(field: &str, why: impl std::fmt::Display) -> Error {
@@ -500,6 +522,21 @@ impl Bpf {
         Ok(Bpf { prog, flags })
     }
 
+    /// The program's bytes, as [`Bpf::from_bytes`] reads them.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.prog
+            .iter()
+            .flat_map(|i| {
+                let mut b = [0u8; 8];
+                b[..2].copy_from_slice(&i.code.to_ne_bytes());
+                b[2] = i.jt;
+                b[3] = i.jf;
+                b[4..].copy_from_slice(&i.k.to_ne_bytes());
+                b
+            })
+            .collect()
+    }
+
     /// Instructions in the program.
     pub fn len(&self) -> usize {
         self.prog.len()
@@ -510,7 +547,13 @@ impl Bpf {
         self.prog.is_empty()
     }
 
-    /// Installs the filter on this thread: seccomp(SECCOMP_SET_MODE_FILTER). The kernel wants
+    /// The seccomp(2) flags it is installed with (SECCOMP_FILTER_FLAG_*).
+    pub fn flags(&self) -> libc::c_ulong {
+        self.flags
+    }
+
+    /// Installs the filter on this thread (on every thread of the process with
+    /// SECCOMP_FILTER_FLAG_TSYNC): seccomp(SECCOMP_SET_MODE_FILTER). The kernel wants
     /// no_new_privs set, or CAP_SYS_ADMIN.
     pub fn install(&self) -> std::io::Result<()> {
         let fprog = libc::sock_fprog {
@@ -526,10 +569,13 @@ impl Bpf {
                 &fprog as *const libc::sock_fprog,
             )
         };
-        if r == 0 {
-            Ok(())
-        } else {
-            Err(std::io::Error::last_os_error())
+        match r {
+            0 => Ok(()),
+            // TSYNC's failure: the thread that could not take the filter (it has another one).
+            tid if tid > 0 => Err(std::io::Error::other(format!(
+                "thread {tid} has a seccomp filter of its own (TSYNC)"
+            ))),
+            _ => Err(std::io::Error::last_os_error()),
         }
     }
 }
@@ -666,6 +712,7 @@ mod tests {
         assert_eq!(b.len(), 1);
         assert_eq!(b.prog[0].code, 0x06);
         assert_eq!(b.prog[0].k, 0x7fff_0000);
+        assert_eq!(b.to_bytes(), ret_allow);
         assert!(Bpf::from_bytes(&[], 0).is_err());
         assert!(Bpf::from_bytes(&ret_allow[..7], 0).is_err());
     }

@@ -80,6 +80,9 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The seccomp filter could not be built or installed (`--no-seccomp` runs without it).
+    #[error("seccomp: {0} (--no-seccomp runs without the filter)")]
+    Seccomp(String),
     /// `tinyvmm guests DIR` could not create DIR or write a guest into it.
     #[error("cannot write {}: {} (choose a directory you can write)", path.display(), conventions::output::errtext(source))]
     Guests {

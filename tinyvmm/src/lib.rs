@@ -15,6 +15,7 @@
 //! - [`devices`]: the UART, the status port, the i8042 reset.
 //! - [`coalesced`]: the UART's transmitter writes queued by KVM instead of an exit per byte.
 //! - [`report`]: the JSON report.
+//! - [`seccomp`]: the filter tinyvmm confines itself with once the VM is set up.
 //! - [`virtio`]: virtio-mmio devices: `--disk` (block), `--rng` (entropy) and `--net` (a tap).
 
 pub mod acpi;
@@ -30,6 +31,7 @@ pub mod mptable;
 pub mod plan;
 pub mod platform;
 pub mod report;
+pub mod seccomp;
 pub mod virtio;
 pub mod vm;
 
@@ -169,12 +171,16 @@ pub struct RunArgs {
     /// Print the run's report as one JSON line on stdout after the guest's output.
     #[arg(long)]
     pub json: bool,
-    /// Write the run's report as JSON to FILE.
+    /// Write the run's report as JSON to FILE (created before the guest starts).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// Log every vCPU exit on stderr.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Run without the seccomp filter tinyvmm confines itself with once the VM is set up (for
+    /// debugging: a refused call ends the run with 125 and a line naming it).
+    #[arg(long)]
+    pub no_seccomp: bool,
     /// Boot a Linux kernel instead of an image: a bzImage (64-bit boot protocol) or an ELF
     /// vmlinux (PVH entry when it has the note), with an interrupt controller, a PIT and the
     /// UART on IRQ 4.
@@ -224,6 +230,7 @@ impl Default for RunArgs {
             json: false,
             report: None,
             verbose: false,
+            no_seccomp: false,
             kernel: None,
             initrd: None,
             append: None,
@@ -390,12 +397,20 @@ fn run_vm_with(
     plan::check_mem(args.mem, ram).map_err(|e| match e {
         PlanError::Image(why) | PlanError::Option(why) => Error::BadOption(why),
     })?;
+    // Only the command confines itself: a library caller goes on living after the run, and a
+    // filter is for the rest of a process's life.
+    let seccomp = if leave_to_exit && !args.no_seccomp {
+        Some(seccomp::compile()?)
+    } else {
+        None
+    };
     let cfg = vm::RunConfig {
         timeout: args.timeout,
         cpuid: args.cpuid || args.image.is_none(),
         verbose: args.verbose,
         tool: tool.to_string(),
         leave_to_exit,
+        seccomp,
     };
     if args.disk.len() + usize::from(args.rng) + args.net.len() > virtio::MAX_DEVICES {
         return Err(Error::BadOption(format!(
@@ -434,6 +449,56 @@ fn run_vm_with(
             why,
         })
     };
+    // The report file is opened before the run: once the filter is on, nothing can be opened.
+    let mut report_file = match &args.report {
+        Some(path) => Some(std::fs::File::create(path).map_err(|source| Error::Report {
+            path: path.clone(),
+            source,
+        })?),
+        None => None,
+    };
+    let ran = run_guest(tool, args, &cfg, ram, &read, &devices);
+    let (format, outcome, linux_on_pvm) = match ran {
+        Ok(r) => r,
+        Err(e) => {
+            // No report of a run that did not happen (this is still before the filter).
+            if let Some(path) = &args.report {
+                drop(report_file.take());
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e);
+        }
+    };
+    if args.json || args.report.is_some() {
+        let json = report::json(format, args.mem, &outcome);
+        if let (Some(file), Some(path)) = (report_file.as_mut(), &args.report) {
+            use std::io::Write;
+            file.write_all(format!("{json}\n").as_bytes())
+                .map_err(|source| Error::Report {
+                    path: path.clone(),
+                    source,
+                })?;
+        }
+        if args.json {
+            conventions::outln!("{json}");
+        }
+    }
+    Ok((outcome, linux_on_pvm))
+}
+
+type Devices<'a> = dyn Fn() -> Result<Vec<Box<dyn virtio::Device>>, Error> + 'a;
+type Reader<'a> = dyn Fn(&'static str, &PathBuf) -> Result<Vec<u8>, Error> + 'a;
+
+/// Reads the inputs, plans and runs the guest: the format's name for the report, the outcome,
+/// and whether it was Linux on PVM (see [`PVM_HINT`]).
+fn run_guest(
+    tool: &str,
+    args: &RunArgs,
+    cfg: &vm::RunConfig,
+    ram: u64,
+    read: &Reader<'_>,
+    devices: &Devices<'_>,
+) -> Result<(&'static str, vm::Outcome, bool), Error> {
     let mut linux_on_pvm = false;
     let (format, outcome) = if let Some(kpath) = &args.kernel {
         let kernel = read("kernel", kpath)?;
@@ -476,7 +541,7 @@ fn run_vm_with(
             kernel,
             initrd,
         };
-        let outcome = vm::run(boot, &cfg, devices()?).map_err(|e| match e {
+        let outcome = vm::run(boot, cfg, devices()?).map_err(|e| match e {
             Error::BadImage { why, .. } => Error::BadImage {
                 path: kpath.clone(),
                 why,
@@ -515,23 +580,11 @@ fn run_vm_with(
             plan: &plan,
             image: &bytes,
         };
-        let outcome = vm::run(boot, &cfg, devices()?).map_err(|e| match e {
+        let outcome = vm::run(boot, cfg, devices()?).map_err(|e| match e {
             Error::BadImage { why, .. } => Error::BadImage { path, why },
             e => e,
         })?;
         (plan.format.name(), outcome)
     };
-    if args.json || args.report.is_some() {
-        let json = report::json(format, args.mem, &outcome);
-        if let Some(file) = &args.report {
-            std::fs::write(file, format!("{json}\n")).map_err(|source| Error::Report {
-                path: file.clone(),
-                source,
-            })?;
-        }
-        if args.json {
-            conventions::outln!("{json}");
-        }
-    }
-    Ok((outcome, linux_on_pvm))
+    Ok((format, outcome, linux_on_pvm))
 }

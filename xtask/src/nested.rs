@@ -516,6 +516,37 @@ pub const CASES: &[LaneCase] = &[
         16,
     ),
     linux(
+        "linux_jailed",
+        "scripts/jailed-vm.sh boots Linux jailed (cgctl run, unshare-rs, pivot's empty root, \
+         setpriv-rs with no capabilities and no_new_privs, tinyvmm's seccomp filter) with 2 vCPUs, \
+         a read-only disk and --rng; from outside, every thread of the jailed tinyvmm has CapEff 0, \
+         NoNewPrivs 1 and Seccomp 2; its cgroup is gone afterwards",
+        "D=/tmp/jail.$$.img; dd if=/dev/zero of=$D bs=1M count=1 2>/dev/null; G=lane-jail-$$; \
+         sh /lane/scripts/jailed-vm.sh --name $G --memory 512M -- --mem 256M --timeout 300 \
+         --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio --cpus 2 --disk $D,ro --rng \
+         --append \"quiet $FAST lane.end=poweroff\" & j=$!; seen=; \
+         while [ -z \"$seen\" ] && kill -0 $j 2>/dev/null; do \
+           for p in /proc/[0-9]*; do \
+             [ \"$(cat $p/comm 2>/dev/null)\" = tinyvmm ] && grep -qx \"0::/$G\" $p/cgroup 2>/dev/null || continue; \
+             grep -q '^Seccomp:.2' $p/status || continue; \
+             n=$(ls $p/task | wc -l); c=$(cat $p/task/*/status | grep -c '^Seccomp:.2$'); \
+             f=$(grep -E '^(CapEff|NoNewPrivs|Seccomp):' $p/status | tr -s '\\t\\n' '  '); \
+             w=\"all $n\"; [ $n = $c ] || w=\"$c of $n\"; \
+             seen=\"jailed tinyvmm: ${f}threads with the filter: $w\"; \
+             echo \"jailed root: $(ls -A $p/root | tr '\\n' ' ')| dev: $(ls $p/root/dev)\"; \
+           done; sleep 0.2; done; echo \"$seen\"; wait $j; s=$?; rm -f $D; \
+         [ -e /sys/fs/cgroup/$G ] && { echo \"cgroup $G left\"; exit 1; }; exit $s",
+        0,
+        &[
+            "nproc: 2",
+            "reboot: Power down",
+            "jailed tinyvmm: CapEff: 0000000000000000 NoNewPrivs: 1 Seccomp: 2 threads with the filter: all ",
+            "jailed root: .jail dev vm | dev: kvm",
+        ],
+        None,
+        14,
+    ),
+    linux(
         "linux_one_shot",
         "the one-shot mode: --rootfs DIR -- CMD gives CMD's status",
         "boot --kernel $K/cloud/vmlinuz --append \"quiet $FAST\" --rootfs $R -- \
@@ -1162,8 +1193,11 @@ const GUEST_FILES: &[&str] = &[
     "exit-helper",
 ];
 
-/// The tools level 1 and the suite's level-2 guest get.
-const TOOLS: [&str; 5] = demo::TOOLS;
+/// The tools level 1 and the suite's level-2 guest get (setpriv-rs for the jailed VM).
+const TOOLS: [&str; 6] = demo::DEMO_TOOLS;
+
+/// The composition scripts level 1 gets, at /lane/scripts/NAME.
+const SCRIPTS: [&str; 1] = ["jailed-vm.sh"];
 
 /// The probe's initramfs: the busybox rootfs, [`PROBE_INIT`], a marker file and tinyvmm's exit
 /// helper.
@@ -1292,6 +1326,10 @@ pub fn level1_initramfs(
             0o755,
             read(&host.bin_dir.join(t))?,
         );
+    }
+    for sc in SCRIPTS {
+        let p = util::root().join("scripts").join(sc);
+        a.file(&format!("/lane/scripts/{sc}"), 0o755, read(&p)?);
     }
     a.file("/lane/kernels/cloud/vmlinuz", 0o644, read(&host.cloud.0)?);
     a.file("/lane/kernels/cloud/vmlinux", 0o644, read(&host.cloud.1)?);
@@ -1967,6 +2005,7 @@ mod tests {
             assert_eq!(status(n), Some(want), "{n}");
         }
         assert_eq!(status("linux_one_shot"), Some(3));
+        assert_eq!(status("linux_jailed"), Some(0));
         assert_eq!(status("tiny_timeout"), Some(124));
         assert_eq!(status("tiny_triple_fault"), Some(123));
         assert_eq!(status("tiny_status_port"), Some(42));
@@ -2323,6 +2362,7 @@ not json
             "lane/initrd/vmtest.cpio",
             "lane/initrd/devices.cpio",
             "lane/initrd/root.ext4",
+            "lane/scripts/jailed-vm.sh",
             "lane/rootfs/bin/busybox",
             "bin/busybox",
             "bin/true",

@@ -39,6 +39,7 @@ fn the_case_list_has_one_exact_status_per_case() {
             n if n.ends_with("_panic") => assert_eq!(status, 121, "{line}"),
             n if n.ends_with("_poweroff") => assert_eq!(status, 0, "{line}"),
             "linux_one_shot" => assert_eq!(status, 3),
+            "linux_jailed" => assert_eq!(status, 0),
             "tiny_status_port" => assert_eq!(status, 42),
             _ => {}
         }
@@ -56,6 +57,7 @@ fn the_case_list_has_one_exact_status_per_case() {
         "linux_generic_cpus1_panic",
         "linux_generic_cpus2_reboot",
         "linux_generic_cpus4_poweroff",
+        "linux_jailed",
         "vmtest_suite_under_tinyvmm",
         "tinyvmm_linux_tests",
     ] {

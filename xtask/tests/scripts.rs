@@ -370,6 +370,181 @@ fn vm_sh_runs_the_embedded_guest() {
     assert!(report.is_object(), "{report}");
 }
 
+/// The jailed tinyvmm of cgroup `group`: its pid, found by its name and its cgroup.
+fn jailed_tinyvmm(group: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        (comm.trim() == "tinyvmm" && cgroup.contains(&format!("/{group}\n"))).then_some(pid)
+    })
+}
+
+const JAIL_TOOLS: [&str; 5] = ["cgctl", "unshare-rs", "pivot", "setpriv-rs", "tinyvmm"];
+
+/// issue #26: jailed-vm.sh runs tinyvmm as Firecracker's jailer runs Firecracker: a guest's
+/// status comes back through the chain; inside, tinyvmm has no capability, no_new_privs, its
+/// seccomp filter, its own pid and net namespaces, and a root of only itself, setpriv-rs,
+/// /dev/kvm and the guest's file (plus the libraries of a dynamic build); nothing is left.
+#[test]
+fn jailed_vm_sh_confines_tinyvmm() {
+    require!(Cap::Root, Cap::Kvm, Cap::Cgroup);
+    let guest = |name: &str| Path::new(tinyvmm::GUEST_DIR).join(name);
+    let tmp = testcaps::target_dir()
+        .join("tmp")
+        .join(testcaps::unique_name("jailed-vm"));
+    std::fs::create_dir_all(&tmp).expect("create the script's TMPDIR");
+    let input = tmp.join("stdin");
+    std::fs::write(&input, b"*").expect("write the guest's input");
+
+    // The status guest reads a byte from its console and exits with it: 42.
+    let out = testcaps::run(
+        sh("jailed-vm.sh", &JAIL_TOOLS)
+            .env("TMPDIR", &tmp)
+            .arg(guest("status.bin"))
+            .stdin(std::fs::File::open(&input).expect("open the input")),
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (Some(42), "", ""),
+        "{out:?}"
+    );
+
+    // A guest that spins until --timeout: looked at from outside while it runs.
+    let group = CgroupGuard::new("mt-jailed-vm");
+    let mut child = sh("jailed-vm.sh", &JAIL_TOOLS)
+        .env("TMPDIR", &tmp)
+        .args(["--name", group.name(), "--", "--timeout", "4"])
+        .arg(guest("spin.bin"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start jailed-vm.sh");
+    let mut pid = None;
+    for _ in 0..400 {
+        // Its seccomp mode is set once the VM is set up, so wait for it as well.
+        pid = jailed_tinyvmm(group.name()).filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/status"))
+                .is_ok_and(|s| s.contains("\nSeccomp:\t2\n"))
+        });
+        if pid.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let seen = pid.map(|pid| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let fields: Vec<String> = status
+            .lines()
+            .filter(|l| {
+                [
+                    "CapEff:",
+                    "CapPrm:",
+                    "CapBnd:",
+                    "CapAmb:",
+                    "NoNewPrivs:",
+                    "Seccomp:",
+                ]
+                .iter()
+                .any(|k| l.starts_with(k))
+            })
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        let ns = |n: &str| std::fs::read_link(format!("/proc/{pid}/ns/{n}")).ok();
+        let own_ns = |n: &str| std::fs::read_link(format!("/proc/self/ns/{n}")).ok();
+        let distinct: Vec<bool> = ["pid", "net", "mnt", "ipc", "uts", "cgroup"]
+            .iter()
+            .map(|n| ns(n).is_some() && ns(n) != own_ns(n))
+            .collect();
+        let list = |dir: &str| {
+            let mut v: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/root{dir}"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        (
+            fields,
+            distinct,
+            list("/"),
+            list("/dev"),
+            list("/vm"),
+            list("/.jail"),
+        )
+    });
+    let status = testcaps::wait_bounded(&mut child, Duration::from_secs(60));
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    let (fields, distinct, root, dev, vm, jail) = seen.expect("no jailed tinyvmm with its filter");
+    assert_eq!(
+        fields,
+        [
+            "CapPrm: 0000000000000000",
+            "CapEff: 0000000000000000",
+            "CapBnd: 0000000000000000",
+            "CapAmb: 0000000000000000",
+            "NoNewPrivs: 1",
+            "Seccomp: 2"
+        ]
+    );
+    assert_eq!(distinct, [true; 6], "namespaces shared with the host");
+    // A dynamic build brings its libraries (lib, lib64, usr); a static one has none.
+    let extra: Vec<&String> = root
+        .iter()
+        .filter(|e| ![".jail", "dev", "vm"].contains(&e.as_str()))
+        .collect();
+    assert!(
+        extra
+            .iter()
+            .all(|e| ["lib", "lib64", "usr"].contains(&e.as_str())),
+        "{root:?}"
+    );
+    assert_eq!(dev, ["kvm"]);
+    assert_eq!(vm, ["1-spin.bin"]);
+    assert_eq!(jail, ["setpriv-rs", "tinyvmm"]);
+    assert_eq!(status.code(), Some(124), "{stderr}");
+    assert_eq!(
+        stderr,
+        "tinyvmm: timeout: the guest was still running after 4 s\n"
+    );
+    assert!(
+        group.existing().is_empty(),
+        "cgctl left {:?}",
+        group.existing()
+    );
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .expect("list TMPDIR")
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n != "stdin")
+        .collect();
+    assert!(left.is_empty(), "the script left {left:?}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn jailed_vm_sh_refuses_what_the_jail_cannot_hold() {
+    let out = testcaps::run(
+        sh("jailed-vm.sh", &JAIL_TOOLS).args(["--", "--report", "r.json"]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.ends_with(
+            "--report is not available in the jail (its root is read-only): use --json\n"
+        ),
+        "{out:?}"
+    );
+}
+
 /// Every script answers `--help` and `-h` with its usage and an example on stdout, exit 0, and
 /// runs nothing (no tool on PATH is needed for it); an unknown option is exit 1 (#24).
 #[test]

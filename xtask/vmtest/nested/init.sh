@@ -12,6 +12,8 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /run /tmp
 mount -t tmpfs -o mode=0755 tmpfs /run
+# cgroup2 for cgctl (the jailed VM's case); level 1 is a guest, its mounts are its own.
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
 # Only emergencies on the console (kvm's "unhandled MSR" notes would scatter through the results).
 echo 1 >/proc/sys/kernel/printk
 # T G K I R FAST REQUIRE CASE_LIMIT: written by the host, see nested.rs.

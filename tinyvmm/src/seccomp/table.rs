@@ -1,0 +1,181 @@
+//! The allow-list of tinyvmm's seccomp filter, call by call, and the profile built from it:
+//! shared by the library ([`super`]) and build.rs, which compiles it to the kernel's BPF once,
+//! at build time, as Firecracker's build does (compiling it with libseccomp at each start cost
+//! about a millisecond here, most of a tiny guest's start to exit).
+
+use privs::seccomp::{Arg, Profile, Rule, ScmpAction, ScmpCompareOp};
+
+/// `KVM_RUN`, `_IO(KVMIO, 0x80)`: the run loop's one call into the guest.
+pub const KVM_RUN: u64 = 0xae80;
+/// `KVM_GET_REGS`, `_IOR(KVMIO, 0x81, struct kvm_regs)`: the guest's RIP for a crash's line and
+/// `--verbose`. (Numbers, not kvm-ioctls' functions: build.rs compiles this file with privs
+/// and libc only; a unit test checks them against the headers' definitions.)
+pub const KVM_GET_REGS: u64 = 0x8090_ae81;
+
+/// glibc's internal signal for set*id(2) across threads (SIGRTMIN - 1 to applications).
+pub const GLIBC_SIGSETXID: u64 = 33;
+
+/// clone(2)'s flags that must read CLONE_THREAD alone: a thread, in no new namespace.
+pub const CLONE_THREAD_NO_NAMESPACE: u64 = (libc::CLONE_THREAD
+    | libc::CLONE_NEWNS
+    | libc::CLONE_NEWCGROUP
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET) as u64;
+
+/// What a call may be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    /// Anything.
+    Any,
+    /// Argument `.0` (its low 32 bits, as the kernel reads an `unsigned int`) is one of these.
+    OneOf(u32, &'static [u64]),
+    /// Argument `.0` masked with `.1` is `.2`.
+    Masked(u32, u64, u64),
+    /// Argument `.0` has no bit of the mask set.
+    NoneOf(u32, u64),
+}
+
+/// What the filter does with the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Let it through (with [`Only`]'s condition).
+    Allow,
+    /// Fail it with this errno instead of trapping.
+    Errno(i32),
+}
+
+/// One row of the allow-list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowed {
+    /// The system call's name (x86_64).
+    pub call: &'static str,
+    /// Its condition.
+    pub only: Only,
+    /// Allowed, or failed with an errno.
+    pub verdict: Verdict,
+    /// Why tinyvmm needs it after set-up.
+    pub why: &'static str,
+}
+
+const fn allow(call: &'static str, only: Only, why: &'static str) -> Allowed {
+    Allowed {
+        call,
+        only,
+        verdict: Verdict::Allow,
+        why,
+    }
+}
+
+/// The allow-list, in the order of tinyvmm/README.md's table (a unit test keeps the two equal).
+pub const ALLOW: &[Allowed] = &[
+    allow(
+        "ioctl",
+        Only::OneOf(1, &[KVM_RUN, KVM_GET_REGS]),
+        "KVM_RUN on each vCPU fd; KVM_GET_REGS for the RIP of a crash or of `--verbose`. No other request: not on /dev/kvm, the VM fd or a terminal",
+    ),
+    allow("read", Only::Any, "stdin for the UART; eventfds (virtio notifications, the device thread's stop)"),
+    allow("write", Only::Any, "the guest's console to stdout, errors to stderr, the report to the file opened before the run, eventfds (interrupts through irqfds, the device thread's stop)"),
+    allow("pread64", Only::Any, "virtio-blk reads of the image"),
+    allow("pwrite64", Only::Any, "virtio-blk writes to the image"),
+    allow("fdatasync", Only::Any, "virtio-blk flush"),
+    allow("getrandom", Only::Any, "virtio-rng's entropy"),
+    allow("epoll_wait", Only::Any, "the virtio device thread waits on the queues' ioeventfds"),
+    allow("futex", Only::Any, "locks, condition variables and thread joins between the vCPUs, the watchdog, the device and stdin threads"),
+    allow("clock_gettime", Only::Any, "the timeout's deadline and the report's timings (when the vDSO falls back to the call)"),
+    allow("clock_nanosleep", Only::Any, "the stdin thread's pause while the guest's input buffer is full"),
+    allow("tgkill", Only::Any, "the watchdog's kick that takes a vCPU thread out of KVM_RUN"),
+    allow("getpid", Only::Any, "glibc's pthread_kill names the process to tgkill"),
+    allow("rt_sigreturn", Only::Any, "return from the kick's handler"),
+    allow("rt_sigprocmask", Only::Any, "glibc blocks signals around thread creation and exit"),
+    allow(
+        "clone",
+        Only::Masked(0, CLONE_THREAD_NO_NAMESPACE, libc::CLONE_THREAD as u64),
+        "a thread (the other vCPUs, the watchdog, an image's stdin reader), which inherits this filter; never a process, never a new namespace",
+    ),
+    Allowed {
+        call: "clone3",
+        only: Only::Any,
+        verdict: Verdict::Errno(libc::ENOSYS),
+        why: "refused with ENOSYS, not trapped: its flags are out of the filter's reach, and glibc then falls back to clone",
+    },
+    allow(
+        "rt_sigaction",
+        Only::OneOf(0, &[GLIBC_SIGSETXID]),
+        "glibc's first pthread_create installs the handler of its internal signal 33 (SIGSETXID); no other signal's handler can change",
+    ),
+    allow("set_robust_list", Only::Any, "a new thread's start in glibc"),
+    allow("rseq", Only::Any, "a new thread's start in glibc"),
+    allow("prctl", Only::OneOf(0, &[libc::PR_SET_NAME as u64]), "a new thread's name (vcpu1, watchdog...), nothing else of prctl"),
+    allow(
+        "mmap",
+        Only::NoneOf(2, libc::PROT_EXEC as u64),
+        "thread stacks and malloc's arenas and large blocks; never executable",
+    ),
+    allow(
+        "mprotect",
+        Only::NoneOf(2, libc::PROT_EXEC as u64),
+        "thread stacks' guard pages and malloc's arenas growing; never executable",
+    ),
+    allow("munmap", Only::Any, "freed blocks and thread stacks"),
+    allow("mremap", Only::Any, "large blocks growing"),
+    allow("madvise", Only::Any, "malloc and thread exit give memory back"),
+    allow("brk", Only::Any, "malloc's main heap"),
+    allow("close", Only::Any, "the device thread's descriptors when it ends"),
+    allow(
+        "fcntl",
+        Only::OneOf(1, &[libc::F_GETFD as u64]),
+        "Rust's check, in debug builds, that a descriptor it closes is open; no other command",
+    ),
+    allow("exit", Only::Any, "a thread's end"),
+    allow("exit_group", Only::Any, "tinyvmm's end, which leaves the VM's teardown to the kernel"),
+];
+
+/// The filter's profile: [`ALLOW`] over a trapping default, to be installed with TSYNC.
+pub fn profile() -> Result<Profile, String> {
+    let mut rules = Vec::new();
+    for a in ALLOW {
+        let action = match a.verdict {
+            Verdict::Allow => ScmpAction::Allow,
+            Verdict::Errno(e) => ScmpAction::Errno(e),
+        };
+        let mut rule = |args: Vec<Arg>| {
+            Rule::new(&[a.call], action, args)
+                .map(|r| rules.push(r))
+                .map_err(|e| format!("the allow-list: {e}"))
+        };
+        match a.only {
+            Only::Any => rule(Vec::new())?,
+            // One rule per value: the rules of a call are ORed.
+            Only::OneOf(index, values) => {
+                for &v in values {
+                    rule(vec![Arg {
+                        index,
+                        op: ScmpCompareOp::MaskedEqual(0xffff_ffff),
+                        datum: v & 0xffff_ffff,
+                    }])?;
+                }
+            }
+            Only::Masked(index, mask, value) => rule(vec![Arg {
+                index,
+                op: ScmpCompareOp::MaskedEqual(mask),
+                datum: value,
+            }])?,
+            Only::NoneOf(index, mask) => rule(vec![Arg {
+                index,
+                op: ScmpCompareOp::MaskedEqual(mask),
+                datum: 0,
+            }])?,
+        }
+    }
+    Ok(Profile {
+        default_action: ScmpAction::Trap,
+        architectures: Vec::new(),
+        log: false,
+        spec_allow: false,
+        tsync: true,
+        rules,
+    })
+}
