@@ -83,6 +83,11 @@ pub const ALLOW: &[Allowed] = &[
     allow("fdatasync", Only::Any, "virtio-blk flush"),
     allow("getrandom", Only::Any, "virtio-rng's entropy"),
     allow("epoll_wait", Only::Any, "the virtio device thread waits on the queues' ioeventfds"),
+    allow(
+        "epoll_ctl",
+        Only::OneOf(1, &[libc::EPOLL_CTL_MOD as u64]),
+        "the device thread re-arms its one-shot watch of a --net tap when the guest gives receive buffers; no descriptor is added or removed after set-up",
+    ),
     allow("futex", Only::Any, "locks, condition variables and thread joins between the vCPUs, the watchdog, the device and stdin threads"),
     allow("clock_gettime", Only::Any, "the timeout's deadline and the report's timings (when the vDSO falls back to the call)"),
     allow("clock_nanosleep", Only::Any, "the stdin thread's pause while the guest's input buffer is full"),
