@@ -92,6 +92,10 @@ pub struct LaneCase {
     /// Two 32-vCPU guests at once on level 1's two CPUs ended in level-2 triple faults, then a
     /// level 1 whose console went silent; one alone boots.
     pub alone: bool,
+    /// Left out of a run without FILTER (CI's): it runs only when FILTER selects it. For a
+    /// case that fails often for the emulation rather than for tinyvmm (see `known` for a
+    /// wrong result of tinyvmm's own).
+    pub on_request: bool,
 }
 
 const fn tiny(
@@ -113,6 +117,7 @@ const fn tiny(
         check: Check::Output,
         cost: 1,
         alone: false,
+        on_request: false,
     }
 }
 
@@ -137,6 +142,7 @@ const fn linux(
         check: Check::Output,
         cost,
         alone: false,
+        on_request: false,
     }
 }
 
@@ -314,6 +320,7 @@ pub const CASES: &[LaneCase] = &[
     ),
     LaneCase {
         alone: true,
+        on_request: true,
         ..linux(
         "linux_cloud_cpus32_poweroff",
         "--cpus 32, the most tinyvmm gives, on the cloud kernel: every CPU online, poweroff -f",
@@ -399,6 +406,7 @@ pub const CASES: &[LaneCase] = &[
         check: Check::Output,
         cost: 30,
         alone: false,
+        on_request: false,
     },
     linux(
         "linux_virtio_disk_round_trip",
@@ -572,6 +580,7 @@ pub const CASES: &[LaneCase] = &[
         check: Check::VmtestSuite,
         cost: 70,
         alone: false,
+        on_request: false,
     },
     LaneCase {
         name: "tinyvmm_linux_tests",
@@ -591,6 +600,7 @@ pub const CASES: &[LaneCase] = &[
         check: Check::Output,
         cost: 30,
         alone: false,
+        on_request: false,
     },
 ];
 
@@ -889,11 +899,14 @@ pub fn repeated(cases: Vec<&'static LaneCase>, repeat: usize) -> Vec<&'static La
     out
 }
 
-/// The cases `filter` selects.
+/// The cases `filter` selects; without one, all but those run only on request.
 pub fn select(filter: Option<&str>) -> Vec<&'static LaneCase> {
     CASES
         .iter()
-        .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
+        .filter(|c| match filter {
+            None => !c.on_request,
+            Some(f) => c.name.contains(f),
+        })
         .collect()
 }
 
@@ -1859,7 +1872,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 .known
                 .map(|k| format!(" (known: {k})"))
                 .unwrap_or_default();
-            let place = if c.host { "level1+host" } else { "level1" };
+            let place = match (c.host, c.on_request) {
+                (true, _) => "level1+host",
+                (false, false) => "level1",
+                (false, true) => "level1 (only when FILTER selects it)",
+            };
             println!("{} {} {place} {}{known}", c.name, c.status, c.what);
         }
         return Ok(());
@@ -1956,6 +1973,10 @@ mod tests {
             assert!(parse_args(&s(bad)).is_err(), "{bad:?}");
         }
         assert_eq!(parse_args(&s(&["--repeat", "3"])).map(|o| o.repeat), Ok(3));
+        let all: Vec<&str> = select(None).iter().map(|c| c.name).collect();
+        assert!(!all.contains(&"linux_cloud_cpus32_poweroff"));
+        assert_eq!(all.len(), CASES.len() - 1);
+        assert_eq!(select(Some("cpus32")).len(), 1);
         let names: Vec<&str> = repeated(select(Some("linux_one_shot")), 3)
             .iter()
             .map(|c| c.name)
