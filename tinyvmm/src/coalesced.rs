@@ -2,7 +2,8 @@
 //! writes to COM1's transmit register in a ring page shared with tinyvmm instead of stopping the
 //! vCPU for each, and the console takes them out in order before any other access to the UART
 //! (Linux reads the line or interrupt status after every burst, so nothing waits long) and when
-//! the run ends. Output stays byte for byte what the guest wrote; only the exits go.
+//! the run ends. Output stays byte for byte what the guest wrote; only the exits go. Opt-in
+//! (`--console-ring`): in the nested lane the ring was what crashed level 1 (tinyvmm's README).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

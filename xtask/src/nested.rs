@@ -34,7 +34,10 @@ const LEVEL1_MEM_MIB: u64 = 3072;
 /// behind level-2 memory, a level-2 Linux now and then ended in a triple fault (an SVM shutdown,
 /// reported at RIP 0xfff0), even before its first exit: 1 of 10 console-heavy boots in one
 /// `--repeat 10` run, and in CI; with 4 KiB pages 0 of 30 (`--repeat 30`), at no cost we could
-/// measure. TCG's emulated nested paging over huge host pages is the suspect, not proven.
+/// measure. TCG's emulated nested paging over huge host pages was the suspect, not proven: the
+/// later crashes of level 1 and triple faults in level 2 went on with it until tinyvmm stopped
+/// using KVM's coalesced-I/O ring for the console by default (tinyvmm's `--console-ring`); two
+/// whole lane runs without the ring had none. It stays, costing nothing we could measure.
 const LEVEL1_CMDLINE: &str =
     "console=ttyS0 reboot=k panic=-1 softlockup_panic=1 watchdog_thresh=30 quiet transparent_hugepage=never";
 
@@ -587,14 +590,16 @@ pub const CASES: &[LaneCase] = &[
         what: "tinyvmm's tests/linux.rs with MICROTOOLS_REQUIRE including hwkvm: \
                one_shot_command_status_becomes_tinyvmms runs instead of skipping",
         command: "MICROTOOLS_REQUIRE=$REQUIRE MICROTOOLS_KERNEL=$K/cloud/vmlinuz \
-                  MICROTOOLS_ROOTFS=$R $LINUX_TESTS --test-threads 1",
+                  MICROTOOLS_ROOTFS=$R $LINUX_TESTS --test-threads 1 --skip console_ring",
         status: 0,
         expect: &[
             "test one_shot_command_status_becomes_tinyvmms ... ok",
             "test debian_kernel_prints_its_early_console_through_pvh ... ok",
             "test result: ok.",
         ],
-        absent: &[],
+        // The coalesced-I/O ring crashed level 1 (see tinyvmm's --console-ring): the host runs
+        // that test, the lane must not.
+        absent: &["console_ring"],
         host: false,
         known: None,
         check: Check::Output,
