@@ -1,6 +1,8 @@
 //! netwire through a real CNI client: podman 4.3 with network_backend "cni", beside Debian's
 //! `bridge` plugin as the reference, all inside a sandbox (new network, mount and PID
-//! namespaces; tmpfs on /run, /var/lib/containers, /etc/cni, /var/lib/cni and /sys/fs/cgroup).
+//! namespaces; tmpfs on /run, /var/lib and /sys/fs/cgroup, the CNI configs in the test's own
+//! directory). A fresh host may have no /var/lib/containers or /var/lib/cni: the tmpfs on /var/lib
+//! holds both, so nothing is created on the host.
 //!
 //! podman calls ADD when a container starts and DEL when it is removed; it never calls CHECK,
 //! so the test calls CHECK the way libcni would, with the prevResult libcni cached for podman.
@@ -12,8 +14,8 @@ use common::{sandbox_with, HostUnchanged};
 use testcaps::Cap;
 
 const SCRIPT: &str = r#"
-for d in /run /var/lib/containers /etc/cni /var/lib/cni /sys/fs/cgroup; do mount -t tmpfs tmpfs "$d"; done
-mkdir -p plugins rootfs/bin /etc/cni/net.d
+for d in /run /var/lib /sys/fs/cgroup; do mount -t tmpfs tmpfs "$d"; done
+mkdir -p plugins rootfs/bin net.d /var/lib/containers /var/lib/cni
 ln -s "$NW" plugins/netwire
 cp "$(command -v busybox)" rootfs/bin/busybox
 for a in sh ip ping sleep; do ln -s busybox rootfs/bin/$a; done
@@ -21,7 +23,7 @@ cat > containers.conf <<X
 [network]
 network_backend = "cni"
 cni_plugin_dirs = ["$work/plugins", "/usr/lib/cni"]
-network_config_dir = "/etc/cni/net.d"
+network_config_dir = "$work/net.d"
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "none"
@@ -33,8 +35,8 @@ graphroot = "/var/lib/containers/storage"
 runroot = "/run/containers/storage"
 X
 NWCONF='"cniVersion":"1.0.0","name":"nwtest","type":"netwire","bridge":"nwpod0","subnet":"10.73.0.0/24"'
-echo '{"cniVersion":"1.0.0","name":"nwtest","plugins":[{'"$NWCONF"'}]}' > /etc/cni/net.d/nwtest.conflist
-echo '{"cniVersion":"1.0.0","name":"brtest","plugins":[{"type":"bridge","bridge":"brpod0","isGateway":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.74.0.0/24"}]],"routes":[{"dst":"0.0.0.0/0"}]}}]}' > /etc/cni/net.d/brtest.conflist
+echo '{"cniVersion":"1.0.0","name":"nwtest","plugins":[{'"$NWCONF"'}]}' > net.d/nwtest.conflist
+echo '{"cniVersion":"1.0.0","name":"brtest","plugins":[{"type":"bridge","bridge":"brpod0","isGateway":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.74.0.0/24"}]],"routes":[{"dst":"0.0.0.0/0"}]}}]}' > net.d/brtest.conflist
 export CONTAINERS_CONF=$work/containers.conf CONTAINERS_STORAGE_CONF=$work/storage.conf
 run() {
     opts=$1; shift
