@@ -7,8 +7,9 @@ use crate::util;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The guest: the Xen PVH entry note (type 18, XEN_ELFNOTE_PHYS32_ENTRY) pointing at 32-bit code.
-const SOURCE: &str = r#"
+/// What both guests start with: the Xen PVH entry note (type 18, XEN_ELFNOTE_PHYS32_ENTRY)
+/// pointing at 32-bit code at `_start`.
+const PVH_HEADER: &str = r#"
         .section .note.Xen, "a", @note
         .balign 4
         .long 4
@@ -20,6 +21,10 @@ const SOURCE: &str = r#"
         .code32
         .globl _start
 _start:
+"#;
+
+/// The guest's code: status 0 to the exit port, then halt.
+const EXIT_BODY: &str = r#"
         xor %eax, %eax
         outb %al, $0xf4
 1:      hlt
@@ -29,18 +34,7 @@ _start:
 /// The waiting guest of the scale bench: interrupts off, then HLT for ever. It runs where a
 /// VMM has an in-kernel interrupt controller (tinyvmm's `--kernel` path, QEMU with KVM), so that
 /// KVM parks the vCPU in the host kernel and the guest costs memory but no CPU until killed.
-const WAIT_SOURCE: &str = r#"
-        .section .note.Xen, "a", @note
-        .balign 4
-        .long 4
-        .long 4
-        .long 18
-        .asciz "Xen"
-        .long _start
-        .text
-        .code32
-        .globl _start
-_start:
+const WAIT_BODY: &str = r#"
         cli
 1:      hlt
         jmp 1b
@@ -51,22 +45,24 @@ pub const QEMU_STATUS: i32 = 1;
 
 /// Assembles and links the guest into `dir/pvh-exit.elf`.
 pub fn build(dir: &Path) -> Result<PathBuf, String> {
-    assemble(dir, "pvh-exit", SOURCE, "0x100000")
+    assemble(dir, "pvh-exit", EXIT_BODY, "0x100000")
 }
 
 /// Assembles and links the waiting guest into `dir/pvh-wait.elf`, its code at 2 MiB: tinyvmm's
 /// `--kernel` path keeps the first megabyte for boot structures, and ld puts the note segment
 /// a page below the code.
 pub fn build_waiting(dir: &Path) -> Result<PathBuf, String> {
-    assemble(dir, "pvh-wait", WAIT_SOURCE, "0x200000")
+    assemble(dir, "pvh-wait", WAIT_BODY, "0x200000")
 }
 
-fn assemble(dir: &Path, name: &str, source: &str, text: &str) -> Result<PathBuf, String> {
+/// Assembles `PVH_HEADER` followed by `body` and links it with its code at `text`.
+fn assemble(dir: &Path, name: &str, body: &str, text: &str) -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let src = dir.join(format!("{name}.s"));
     let obj = dir.join(format!("{name}.o"));
     let elf = dir.join(format!("{name}.elf"));
-    std::fs::write(&src, source).map_err(|e| format!("writing {}: {e}", src.display()))?;
+    std::fs::write(&src, format!("{PVH_HEADER}{body}"))
+        .map_err(|e| format!("writing {}: {e}", src.display()))?;
     util::output(Command::new("as").arg("--64").arg("-o").arg(&obj).arg(&src))
         .map_err(|e| format!("{e} (binutils' as is needed: cargo xtask deps)"))?;
     util::output(
@@ -106,4 +102,30 @@ pub fn qemu_argv(elf: &Path, mem: &str) -> Vec<String> {
     .map(|s| s.to_string())
     .chain([elf.display().to_string()])
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both guests carry the one PVH note and their own code at their own address.
+    #[test]
+    fn both_guests_assemble_with_the_pvh_note() {
+        let dir = std::env::temp_dir().join(format!("xtask-bench-guest-{}", std::process::id()));
+        let exit = build(&dir);
+        let wait = build_waiting(&dir);
+        let read = |p: &Result<PathBuf, String>| {
+            std::fs::read(p.as_ref().expect("assembled")).expect("readable")
+        };
+        let (exit_elf, wait_elf) = (read(&exit), read(&wait));
+        let _ = std::fs::remove_dir_all(&dir);
+        for elf in [&exit_elf, &wait_elf] {
+            assert_eq!(&elf[..4], b"\x7fELF");
+            assert!(elf.windows(4).any(|w| w == b"Xen\0"), "no PVH note");
+        }
+        // xor %eax,%eax; out %al,$0xf4 in one, cli; hlt in the other.
+        assert!(exit_elf.windows(4).any(|w| w == [0x31, 0xc0, 0xe6, 0xf4]));
+        assert!(wait_elf.windows(2).any(|w| w == [0xfa, 0xf4]));
+        assert!(!wait_elf.windows(2).any(|w| w == [0xe6, 0xf4]));
+    }
 }
