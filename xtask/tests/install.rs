@@ -1,6 +1,7 @@
 //! `cargo xtask install` and `cargo xtask deb` lay the tools out as system tools: installed into
 //! a temporary prefix, the util-linux names of `--drop-in` behave as those tools; the .deb
-//! installs into a throwaway dpkg root and removes with nothing left. Both take the test builds
+//! installs into a throwaway dpkg root and removes with nothing left, and apt installs and purges
+//! it on this host's Debian seen through an overlay. Both take the test builds
 //! (`--bin-dir`): the layout is what is tested here, and `cargo xtask install` without it builds
 //! the same tools as shipped (the demo and CI's shipped unshare-rs check that build).
 
@@ -204,6 +205,90 @@ fn deb_installs_into_a_throwaway_root_and_removes_cleanly() {
         .filter(|p| !admin.starts_with(p) && !p.starts_with(&admin))
         .collect();
     assert_eq!(left, Vec::<PathBuf>::new(), "left after dpkg -r");
+}
+
+/// apt on this host's own Debian, seen through a copy-on-write overlay: in a mount namespace of
+/// its own (unshare-rs -m), a tmpfs holds an overlay whose lower layer is `/`, and apt-get
+/// installs the .deb there in a chroot and purges it. Everything apt changed lands in the
+/// overlay's upper layer, so what is there afterwards, outside apt's and dpkg's own state under
+/// /var, is what the package left: only directories that `/` has too may remain (copied up on
+/// the way), nothing of the host changes.
+const APT_SCRIPT: &str = r#"
+set -e
+T=$1 DEB=$2
+mount -t tmpfs tmpfs "$T"
+mkdir "$T/up" "$T/work" "$T/root"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$T/up,workdir=$T/work" "$T/root"
+mount --rbind /dev "$T/root/dev"
+mount -t proc proc "$T/root/proc"
+# apt-get refuses a package file straight under / ("Pathname to install is not absolute").
+cp "$DEB" "$T/root/tmp/microtools.deb"
+apt() {
+    chroot "$T/root" env DEBIAN_FRONTEND=noninteractive apt-get -y -q "$@" >"$T/apt.log" 2>&1 \
+        || { cat "$T/apt.log" >&2; exit 1; }
+}
+apt install /tmp/microtools.deb
+echo "$(chroot "$T/root" dpkg-query -W -f '${Package} ${Version} ${Status}' microtools)"
+chroot "$T/root" unshare-rs --version | cut -d' ' -f1-2
+chroot "$T/root" man -w unshare-rs
+apt purge microtools
+chroot "$T/root" dpkg-query -W microtools 2>&1 || true
+rm "$T/root/tmp/microtools.deb"
+cd "$T/up"
+find . -mindepth 1 -path ./var -prune -o -print | while read -r p; do
+    [ -d "/$p" ] && [ ! -L "/$p" ] && [ -d "$p" ] || echo "left: $p"
+done
+find ./var -mindepth 1 ! -type d | grep -v -e '^./var/lib/dpkg/' -e '^./var/lib/apt/' \
+    -e '^./var/cache/' -e '^./var/log/' | sed 's/^/left: /' || true
+echo done
+"#;
+
+#[test]
+fn deb_installs_with_apt_on_this_debian_and_purges_cleanly() {
+    require!(Cap::Root);
+    assert!(
+        testcaps::find_in_path("apt-get").is_some(),
+        "apt-get is not installed: the .deb is for Debian"
+    );
+    let dir = Dir(std::env::temp_dir().join(testcaps::unique_name("xtask-apt-test")));
+    let out = xtask(&[
+        "deb",
+        "--compress",
+        "none",
+        "--out",
+        dir.0.join("out").to_str().expect("utf-8"),
+    ]);
+    let deb = PathBuf::from(out.stdout.trim_end());
+    let view = dir.0.join("view");
+    std::fs::create_dir_all(&view).expect("view dir");
+    let out = testcaps::run(
+        Command::new(testcaps::sibling_bin("unshare-rs"))
+            .args([
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                APT_SCRIPT,
+                "sh",
+            ])
+            .arg(&view)
+            .arg(&deb),
+        Duration::from_secs(120),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "microtools 0.1.0 install ok installed\n\
+         unshare-rs 0.1.0\n\
+         /usr/share/man/man1/unshare-rs.1.gz\n\
+         dpkg-query: no packages found matching microtools\n\
+         done\n",
+        "{out:?}"
+    );
+    // The overlay went with the namespace: nothing of it is mounted here.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(!mounts.contains(view.to_str().expect("utf-8")), "{mounts}");
 }
 
 /// Every file, link and directory under `dir`.
