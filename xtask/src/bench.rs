@@ -593,11 +593,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     }
     drop(holder);
-    eprintln!("\nxtask bench: networking (ping, iperf3) in a sandbox of new namespaces");
-    let net_rows = net::measure(&bin, &work, opts.quick).unwrap_or_else(|e| {
-        eprintln!("xtask bench: networking not measured: {e}");
+    // `--only TOOL` builds only that tool: the networking rows need netwire's build.
+    let net_rows = if opts.only.as_deref().is_some_and(|t| t != "netwire") {
         Vec::new()
-    });
+    } else {
+        eprintln!("\nxtask bench: networking (ping, iperf3) in a sandbox of new namespaces");
+        net::measure(&bin, &work, opts.quick).unwrap_or_else(|e| {
+            eprintln!("xtask bench: networking not measured: {e}");
+            Vec::new()
+        })
+    };
     for r in &net_rows {
         eprintln!(
             "xtask bench: {}: rtt {:?} ms, tcp {:?} Gbit/s",
@@ -662,6 +667,9 @@ fn boot_section(bin: &Path, opts: &Options) -> String {
     let runs = if opts.quick { 1 } else { 3 };
     if opts.no_boot {
         return boot::markdown(&[], runs, Some("skipped (--no-boot)"));
+    }
+    if opts.only.as_deref().is_some_and(|t| t != "tinyvmm") {
+        return boot::markdown(&[], runs, Some("skipped (--only another tool)"));
     }
     match boot::run(bin, runs) {
         Ok(boots) => boot::markdown(&boots, runs, None),
