@@ -81,6 +81,9 @@ pub struct Cgroup {
     pub name: String,
     /// The interface-file writes, in order.
     pub writes: Vec<Write>,
+    /// The v1 `tasks` files the init writes 0 to, joining the group itself (set by create
+    /// when it can: see `cgctl::Group::self_join_split`); empty when the runtime joins it.
+    pub self_join: Vec<std::path::PathBuf>,
 }
 
 /// Everything create needs, checked.
@@ -847,7 +850,11 @@ fn cgroup(
         linux.devices().as_deref().unwrap_or(&[]),
         route,
     )?;
-    Ok(Cgroup { name, writes })
+    Ok(Cgroup {
+        name,
+        writes,
+        self_join: Vec::new(),
+    })
 }
 
 /// The cgroup writes of linux.resources (and the devices the device cgroup must allow), for

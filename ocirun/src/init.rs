@@ -3,7 +3,7 @@
 //! ready, and waits on the exec fifo until `start` before it execs the user's program.
 
 use std::ffi::OsString;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use crate::config::{CapSets, Plan, Process};
@@ -84,6 +84,8 @@ fn join_and_clone(plan: &Plan) -> Result<libc::pid_t> {
         }
         flags &= !conventions::ns::CLONE_NEWTIME;
     }
+    // The cgroup namespace comes after the cgroup join: the init unshares it (see init).
+    flags &= !libc::CLONE_NEWCGROUP;
     // SAFETY: this process is a fork of the single-threaded ocirun.
     unsafe { clone_with(flags) }
 }
@@ -116,15 +118,29 @@ pub fn direct(plan: &Plan) -> bool {
 ///
 /// # Safety
 /// The caller must be single-threaded.
+/// With `cgroup` (a v2 group's directory) the init starts inside that group where the kernel
+/// can do that (clone3); the second value says whether it did.
 pub unsafe fn clone_init(
     plan: &Plan,
     sock: &OwnedFd,
     runtime_end: &OwnedFd,
     state_dir: &OwnedFd,
     console: Option<&OwnedFd>,
-) -> Result<libc::pid_t> {
+    cgroup: Option<&OwnedFd>,
+) -> Result<(libc::pid_t, bool)> {
+    // The cgroup namespace comes after the cgroup join: the init unshares it (see init).
+    let flags = plan.new_flags() & !libc::CLONE_NEWCGROUP;
     // SAFETY: the caller is single-threaded.
-    match unsafe { clone_with(plan.new_flags()) }? {
+    let into = cgroup
+        .and_then(|fd| unsafe { conventions::spawn::fork_into_cgroup(flags, fd.as_raw_fd()) }.ok());
+    let (pid, in_cgroup) = match into {
+        Some(pid) => (pid, true),
+        // No clone3 here, or a group it will not start a process in: the runtime joins the
+        // init by pid, and says why if that fails too.
+        // SAFETY: the caller is single-threaded.
+        None => (unsafe { clone_with(flags) }?, false),
+    };
+    match pid {
         0 => {
             // The runtime's end of the pair: the init must see EOF when the runtime dies.
             // SAFETY: closing a descriptor of this copy of the process; the OwnedFd is never
@@ -132,13 +148,33 @@ pub unsafe fn clone_init(
             unsafe { libc::close(std::os::fd::AsRawFd::as_raw_fd(runtime_end)) };
             init(plan, sock, state_dir, console)
         }
-        pid => Ok(pid),
+        pid => Ok((pid, in_cgroup)),
     }
 }
 
-/// The init: waits for the parent's go (maps written, cgroup joined), sets everything up,
-/// reports ready, blocks on the exec fifo, execs. Never returns.
+/// The init: joins the v1 hierarchies of its cgroup itself where the plan says so, waits for
+/// the parent's go (maps written, the other hierarchies joined), unshares the cgroup
+/// namespace, sets everything up, reports ready, blocks on the exec fifo, execs. Never returns.
 fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd, console: Option<&OwnedFd>) -> ! {
+    if !plan.cgroup.self_join.is_empty() {
+        for tasks in &plan.cgroup.self_join {
+            if let Err(e) = std::fs::write(tasks, "0") {
+                let _ = sys::send(
+                    sock,
+                    format!(
+                        "error joining the cgroup (linux.cgroupsPath): writing 0 to {}: {}",
+                        tasks.display(),
+                        errtext(&e)
+                    )
+                    .as_bytes(),
+                );
+                sys::exit_now(1);
+            }
+        }
+        if sys::send(sock, b"joined").is_err() {
+            sys::exit_now(1);
+        }
+    }
     // `go STATE` waits on the exec fifo for `start`; `run STATE` (ocirun run) execs at once.
     let (hook_state, wait_for_start): (serde_json::Value, bool) = match sys::recv(sock) {
         Ok(m) if m.starts_with(b"go ") => {
@@ -149,6 +185,21 @@ fn init(plan: &Plan, sock: &OwnedFd, state_dir: &OwnedFd, console: Option<&Owned
         }
         _ => sys::exit_now(1),
     };
+    if plan.new_flags() & libc::CLONE_NEWCGROUP != 0 {
+        // Only now, with every hierarchy joined (by the runtime too, before go), so that the
+        // namespace's root is the container's own cgroup, as runc does.
+        if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP) {
+            let _ = sys::send(
+                sock,
+                format!(
+                    "error unshare(CLONE_NEWCGROUP) (linux.namespaces cgroup): {}",
+                    errtext(&std::io::Error::from(e))
+                )
+                .as_bytes(),
+            );
+            sys::exit_now(1);
+        }
+    }
     let argv = match setup(plan, &hook_state, console) {
         Ok(argv) => argv,
         Err(e) => {

@@ -283,6 +283,24 @@ fn create_in<'a>(
         Some(p) => Some(crate::console::connect(p)?),
         None => None,
     };
+    // The init joins the v1 hierarchies itself where it can (cloned straight from here, no
+    // user namespace: it writes the host's cgroupfs as root): see cgctl's self_join_split.
+    // A lone v2 hierarchy left (this hybrid host's, or a pure v2 host) is joined at clone
+    // time (CLONE_INTO_CGROUP), so that no pid is written from here at all.
+    let direct = crate::init::direct(plan);
+    let mut by_pid = if direct && !plan.has(libc::CLONE_NEWUSER) {
+        let (tasks, by_pid) = group.self_join_split()?;
+        plan.cgroup.self_join = tasks;
+        by_pid
+    } else {
+        group.require()?
+    };
+    let v2_dir = match by_pid.as_slice() {
+        [h] if direct && layout.hierarchies[*h].version == cgctl::layout::Version::V2 => {
+            sys::open(&group.dir(*h), libc::O_RDONLY | libc::O_DIRECTORY).ok()
+        }
+        _ => None,
+    };
     let (ours, theirs) =
         sys::seqpacket_pair().map_err(|e| Error::sys("socketpair(AF_UNIX, SOCK_SEQPACKET)", e))?;
     if subreaper {
@@ -291,8 +309,19 @@ fn create_in<'a>(
     }
     let pid = if crate::init::direct(plan) {
         // SAFETY: ocirun is single-threaded.
-        let pid =
-            unsafe { crate::init::clone_init(plan, &theirs, &ours, &dir_fd, console.as_ref()) }?;
+        let (pid, in_cgroup) = unsafe {
+            crate::init::clone_init(
+                plan,
+                &theirs,
+                &ours,
+                &dir_fd,
+                console.as_ref(),
+                v2_dir.as_ref(),
+            )
+        }?;
+        if in_cgroup {
+            by_pid.clear();
+        }
         drop(theirs);
         drop(console);
         pid
@@ -313,7 +342,7 @@ fn create_in<'a>(
         }
     };
     undo.init = Some(pid);
-    parent_setup(plan, &group, pid)?;
+    parent_setup(plan, &group, &by_pid, pid, &ours)?;
     let annotations = serde_json::to_value(&plan.annotations).unwrap_or_default();
     let hook_state = crate::hooks::state(&o.id, "creating", pid, bundle, &annotations);
     // The spec's prestart hooks see the container as created (runtime-tools checks it);
@@ -371,6 +400,7 @@ fn write_pid_file(p: &Path, pid: libc::pid_t) -> Result<()> {
 
 enum Msg {
     Pid(libc::pid_t),
+    Joined,
     Ready,
 }
 
@@ -394,11 +424,21 @@ fn message(m: std::io::Result<Vec<u8>>, from: &str) -> Result<Msg> {
     if text == "ready" {
         return Ok(Msg::Ready);
     }
+    if text == "joined" {
+        return Ok(Msg::Joined);
+    }
     Err(Error::Init(format!("{from} sent '{text}'")))
 }
 
-/// What the runtime does for the init from outside: id maps, cgroup, oom score.
-fn parent_setup(plan: &Plan, group: &Group<'_>, pid: libc::pid_t) -> Result<()> {
+/// What the runtime does for the init from outside: id maps, cgroup (the hierarchies `by_pid`,
+/// after the init said it joined the others), oom score.
+fn parent_setup(
+    plan: &Plan,
+    group: &Group<'_>,
+    by_pid: &[usize],
+    pid: libc::pid_t,
+    sock: &std::os::fd::OwnedFd,
+) -> Result<()> {
     if plan.new_flags() & libc::CLONE_NEWUSER != 0 {
         for (file, lines, field) in [
             ("uid_map", &plan.uid_map, "linux.uidMappings"),
@@ -414,7 +454,17 @@ fn parent_setup(plan: &Plan, group: &Group<'_>, pid: libc::pid_t) -> Result<()> 
             })?;
         }
     }
-    group.join(pid)?;
+    if !plan.cgroup.self_join.is_empty() {
+        match message(sys::recv(sock), "the container's init")? {
+            Msg::Joined => {}
+            _ => {
+                return Err(Error::Init(
+                    "the container's init did not join its cgroup".into(),
+                ))
+            }
+        }
+    }
+    group.join_in(pid, by_pid)?;
     if let Some(adj) = plan.process.oom_score_adj {
         let path = format!("/proc/{pid}/oom_score_adj");
         std::fs::write(&path, adj.to_string())

@@ -341,6 +341,36 @@ fn the_container_gets_what_its_config_says() {
     );
 }
 
+/// A new cgroup namespace is made after the init joined its cgroup (the init joins the v1
+/// hierarchies itself, then unshares): the container sees its own cgroup as the root of every
+/// hierarchy, and the pids limit at the root of its /sys/fs/cgroup/pids is its own.
+#[test]
+fn a_cgroup_namespace_is_rooted_at_the_containers_cgroup() {
+    testcaps::require!(Cap::Root, Cap::Rootfs);
+    let env = Env::new(&[
+        "sh",
+        "-c",
+        "cat /proc/self/cgroup; cat /sys/fs/cgroup/pids/pids.max",
+    ]);
+    env.config(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "cgroup"}));
+        c["linux"]["resources"]["pids"] = json!({"limit": 20});
+    });
+    let b = env.bundle.to_str().unwrap().to_string();
+    let out = env.ocirun(&["run", "-b", &b, "cgns"]);
+    assert_eq!((out.code, out.stderr.as_str()), (Some(0), ""), "{out:?}");
+    let mut lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.pop(), Some("20"), "{out:?}");
+    let host = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    assert_eq!(lines.len(), host.lines().count(), "{out:?}");
+    for l in lines {
+        assert!(l.ends_with(":/"), "{l} in {out:?}");
+    }
+}
+
 #[test]
 fn limits_are_written_and_removed_with_the_container() {
     testcaps::require!(Cap::Root, Cap::Rootfs);
