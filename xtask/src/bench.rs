@@ -84,6 +84,9 @@ pub struct Group {
     pub reference: bool,
     /// Seconds per run: a few runs only.
     pub slow: bool,
+    /// A command hyperfine runs before each timed run (`--prepare`), not timed: e.g. a pause
+    /// that lets the host go quiet between containers.
+    pub prepare: Option<&'static str>,
 }
 
 #[derive(Debug)]
@@ -223,6 +226,7 @@ fn against_util_linux(
         tool: ours_tool,
         reference: false,
         slow: false,
+        prepare: None,
         ours: Case {
             label: format!("{ours_tool} {shown}"),
             argv: argv(ours.to_string()),
@@ -299,6 +303,7 @@ fn plan(
         tool: "pivot",
         reference: false,
         slow: false,
+        prepare: None,
         ours: container,
         peers: vec![(
             Case::new(
@@ -340,6 +345,7 @@ fn plan(
         tool: "cgctl",
         reference: false,
         slow: false,
+        prepare: None,
         ours: Case::new(
             "cgctl run --pids 64 --memory 64M -- /bin/true",
             &[
@@ -370,6 +376,7 @@ fn plan(
         tool: "composition",
         reference: false,
         slow: false,
+        prepare: None,
         ours: Case::new(
             "cgctl run --pids 64 --memory 64M -- unshare-rs -mpuinCf -- pivot ROOTFS /bin/true",
             &[
@@ -405,6 +412,7 @@ fn plan(
             tool: "tinyvmm",
             reference: false,
             slow: false,
+            prepare: None,
             ours: Case::new(
                 "tinyvmm run --mem 16M pvh-exit.elf",
                 &[&ours("tinyvmm"), "run", "--mem", "16M", &elf],
@@ -418,6 +426,7 @@ fn plan(
     }
     if let Some((work, bundle)) = oci_bundle {
         groups.push(oci::group(&bin.join("ocirun"), work, bundle));
+        groups.push(oci::spaced_group(&bin.join("ocirun"), work, bundle));
     }
     if let Some(l) = linux {
         let mut argv = vec![l.qemu_cmd.get_program().to_string_lossy().into_owned()];
@@ -438,6 +447,7 @@ fn plan(
             peers: Vec::new(),
             reference: true,
             slow: true,
+            prepare: None,
         });
     }
     if let Some(lane) = engines {
@@ -698,7 +708,7 @@ fn run_group(g: &Group, work: &Path, quick: bool) -> GroupResult {
         .map(|k| if k % 2 == 0 { &ok } else { &rev })
         .collect();
     for order in passes.into_iter().filter(|o| !o.is_empty()) {
-        if let Err(e) = hyperfine_pass(&mut cases, order, work, quick, g.slow) {
+        if let Err(e) = hyperfine_pass(&mut cases, order, work, quick, g.slow, g.prepare) {
             for &i in order {
                 cases[i].unavailable = Some(e.clone());
                 cases[i].times_ms.clear();
@@ -721,6 +731,7 @@ fn hyperfine_pass(
     work: &Path,
     quick: bool,
     slow: bool,
+    prepare: Option<&str>,
 ) -> Result<(), String> {
     let json = work.join("hyperfine.json");
     let mut h = Command::new("hyperfine");
@@ -733,6 +744,9 @@ fn hyperfine_pass(
         });
     if order.iter().any(|&i| cases[i].case.expect != 0) {
         h.arg("-i");
+    }
+    if let Some(p) = prepare {
+        h.args(["--prepare", p]);
     }
     for &i in order {
         h.args(["-n", &cases[i].case.label, &cases[i].case.command_line()]);

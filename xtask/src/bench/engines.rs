@@ -181,6 +181,7 @@ pub fn groups(lane: &Lane, ocirun: &Path) -> Vec<Group> {
             )],
             reference: false,
             slow: false,
+            prepare: None,
         },
         Group {
             title: "ctr run --rm --rootfs DIR ID true (containerd's runc shim)".into(),
@@ -192,6 +193,7 @@ pub fn groups(lane: &Lane, ocirun: &Path) -> Vec<Group> {
             )],
             reference: false,
             slow: false,
+            prepare: None,
         },
     ]
 }

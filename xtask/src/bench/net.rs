@@ -135,6 +135,7 @@ pub fn wiring_group(ours: &dyn Fn(&str) -> String) -> Group {
         tool: "netwire",
         reference: false,
         slow: false,
+        prepare: None,
         ours: Case::new(
             "unshare-rs -n -- netwire veth v0 --peer v1 --down",
             &[

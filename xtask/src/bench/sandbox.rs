@@ -134,6 +134,7 @@ pub fn groups(bin: &Path, rootfs: &Path, prepared: Option<&Prepared>) -> Vec<Gro
             tool: "setpriv-rs",
             reference: false,
             slow: false,
+            prepare: None,
             ours: case(
                 "unshare-rs -mpuinCf -- pivot ROOTFS setpriv-rs --default-container -- /bin/true",
                 container(&[INSIDE, "--default-container", "--", "/bin/true"]),
@@ -178,6 +179,7 @@ pub fn groups(bin: &Path, rootfs: &Path, prepared: Option<&Prepared>) -> Vec<Gro
         tool: "pivot",
         reference: false,
         slow: false,
+        prepare: None,
         ours: case(
             "unshare-rs -mpuinCf -- pivot --tmpfs-root ROOTFS /bin/true",
             argv("--tmpfs-root"),
@@ -189,6 +191,7 @@ pub fn groups(bin: &Path, rootfs: &Path, prepared: Option<&Prepared>) -> Vec<Gro
         tool: "pivot",
         reference: false,
         slow: false,
+        prepare: None,
         ours: case(
             "unshare-rs -mpuinCf -- pivot --tmp-overlay-root ROOTFS /bin/true",
             argv("--tmp-overlay-root"),
