@@ -24,7 +24,7 @@ pub const CTR_SOCK: &str = "/run/microtools-containerd/containerd.sock";
 /// containerd's namespace for the lane's containers.
 pub const CTR_NS: &str = "microtools";
 /// podman's storage, a tmpfs in the lanes.
-const MOUNT_POINT: &str = "/var/lib/containers";
+pub const MOUNT_POINT: &str = "/var/lib/containers";
 /// The environment variable naming (by inode) the mount namespace the recipe started in.
 pub const OUTER_NS: &str = "MICROTOOLS_ENGINES_OUTER_NS";
 

@@ -18,6 +18,9 @@ pub struct Lane {
     child: Child,
     dir: PathBuf,
     crun: PathBuf,
+    /// The holder's tmpfs needs /var/lib/containers as its mount point, made on the host's
+    /// filesystem when missing: removed again on drop if it was made for this lane.
+    made_var: bool,
 }
 
 impl Lane {
@@ -33,6 +36,7 @@ impl Lane {
             std::env::temp_dir().join(format!("microtools-bench-engines-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        let made_var = !Path::new(engines::MOUNT_POINT).exists();
         let child = Command::new("unshare")
             .args(["-m", "--propagation", "private", "--"])
             .arg(exe)
@@ -46,7 +50,12 @@ impl Lane {
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot run unshare: {e}"))?;
-        let mut lane = Lane { child, dir, crun };
+        let mut lane = Lane {
+            child,
+            dir,
+            crun,
+            made_var,
+        };
         let start = Instant::now();
         while !lane.dir.join("ready").exists() {
             if let Ok(Some(s)) = lane.child.try_wait() {
@@ -86,6 +95,9 @@ impl Drop for Lane {
             eprintln!("xtask bench: the engines' cgroups could not be removed: {left:?}");
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        if self.made_var {
+            let _ = std::fs::remove_dir(engines::MOUNT_POINT);
+        }
     }
 }
 
