@@ -293,6 +293,36 @@ fn remove_suite_cgroups() {
     }
 }
 
+/// ocirun's parent group for containers without linux.cgroupsPath (`ocirun/ID`), which many of
+/// the suite's configs are: ocirun removes the container's group, not the parent.
+const DEFAULT_PARENT: &str = "ocirun";
+
+/// On drop, removes the (empty) default parent group from each hierarchy where it did not
+/// exist when the recipe started: the suite's runs made it; one that was there stays.
+struct DefaultParents(Vec<std::path::PathBuf>);
+
+impl DefaultParents {
+    fn missing_now() -> DefaultParents {
+        let mounts = conventions::mountinfo::read_self().unwrap_or_default();
+        DefaultParents(
+            mounts
+                .iter()
+                .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
+                .map(|m| Path::new(&m.mount_point).join(DEFAULT_PARENT))
+                .filter(|d| !d.exists())
+                .collect(),
+        )
+    }
+}
+
+impl Drop for DefaultParents {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
 /// Containers under ocirun's default --root.
 fn ocirun_ids() -> Vec<String> {
     std::fs::read_dir("/run/ocirun")
@@ -396,6 +426,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         return Err("the conformance suite runs containers: run it as root".into());
     }
     util::run(util::cargo().args(["build", "-p", "ocirun"]))?;
+    let _parents = DefaultParents::missing_now();
     let dir = build_suite()?;
     let mut runtimes = vec![Runtime {
         name: "ocirun",
