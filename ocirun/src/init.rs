@@ -114,12 +114,12 @@ pub fn direct(plan: &Plan) -> bool {
 }
 
 /// Clones the init straight from the (single-threaded) runtime, for a [`direct`] plan: the
-/// child becomes the init and never returns; the parent gets its pid.
+/// child becomes the init and never returns; the parent gets its pid. With `cgroup` (a v2
+/// group's directory) the init starts inside that group where the kernel can do that (clone3);
+/// the second value says whether it did.
 ///
 /// # Safety
 /// The caller must be single-threaded.
-/// With `cgroup` (a v2 group's directory) the init starts inside that group where the kernel
-/// can do that (clone3); the second value says whether it did.
 pub unsafe fn clone_init(
     plan: &Plan,
     sock: &OwnedFd,
@@ -145,7 +145,7 @@ pub unsafe fn clone_init(
             // The runtime's end of the pair: the init must see EOF when the runtime dies.
             // SAFETY: closing a descriptor of this copy of the process; the OwnedFd is never
             // dropped here (init does not return).
-            unsafe { libc::close(std::os::fd::AsRawFd::as_raw_fd(runtime_end)) };
+            unsafe { libc::close(runtime_end.as_raw_fd()) };
             init(plan, sock, state_dir, console)
         }
         pid => Ok((pid, in_cgroup)),

@@ -307,7 +307,7 @@ fn create_in<'a>(
         // SAFETY: prctl with integer arguments only.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
-    let pid = if crate::init::direct(plan) {
+    let pid = if direct {
         // SAFETY: ocirun is single-threaded.
         let (pid, in_cgroup) = unsafe {
             crate::init::clone_init(

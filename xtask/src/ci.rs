@@ -93,9 +93,8 @@ fn steps(
     // kernel (Debian 6.1, nested kvm_amd under QEMU 7.2 TCG) died in two of two whole-lane runs
     // (stack guard page, soft lockup in __apic_accept_irq, "corrupted stack end"), with the
     // console ring off too; one run passed on its second boot, the other failed a case after
-    // three boots; with
-    // `-accel tcg,thread=single` multi-vCPU level-2 guests hung. A step that fails by chance
-    // would block every landing. xtask/tests/nested.rs still boots level 1 once.
+    // three boots; with `-accel tcg,thread=single` multi-vCPU level-2 guests hung. A step that
+    // fails by chance would block every landing. xtask/tests/nested.rs still boots level 1 once.
     Ok(())
 }
 
