@@ -9,6 +9,7 @@
         .intel_syntax noprefix
         .include "uart.inc"
         .include "status.inc"
+        .include "virtio-mmio.inc"
         .code64
         .globl _start
         .text
@@ -26,42 +27,9 @@
         .set QSIZE, 8
         .set FRAME, 12 + 60             # header and a minimum Ethernet frame
 
-        .set R_MAGIC, 0x00
-        .set R_DEVID, 0x08
-        .set R_DFEAT, 0x10
-        .set R_DFSEL, 0x14
-        .set R_GFEAT, 0x20
-        .set R_GFSEL, 0x24
-        .set R_QSEL, 0x30
-        .set R_QMAX, 0x34
-        .set R_QNUM, 0x38
-        .set R_QREADY, 0x44
-        .set R_NOTIFY, 0x50
-        .set R_STATUS, 0x70
-        .set R_DESC, 0x80
-        .set R_AVAIL, 0x90
-        .set R_USED, 0xa0
-        .set R_CONFIG, 0x100
-
-        .macro fail code
-        mov al, \code
-        out 0xf4, al
-        hlt
-        .endm
-
 _start:
-        # Map 3-4 GiB (2 MiB page at 0xd0000000, uncached) through a new page directory.
-        mov rax, 0xd0000000 | 0x9b      # present, writable, PWT, PCD, 2 MiB
-        mov [PD3 + 128 * 8], rax
-        mov qword ptr [0xa000 + 3 * 8], PD3 | 3
-        mov rax, cr3
-        mov cr3, rax
-
-        mov ebx, NET
-        cmp dword ptr [rbx + R_MAGIC], 0x74726976
-        jne bad_magic
-        cmp dword ptr [rbx + R_DEVID], 1
-        jne bad_magic
+        mmio_window PD3
+        expect_device NET, 1, bad_magic
         lea rsi, [rip + s_mac]
         call puts
         movzx eax, byte ptr [rbx + R_CONFIG + 5]
@@ -173,11 +141,11 @@ _start:
         out 0xf4, al
         hlt
 
-bad_magic:  fail 20
-bad_feat:   fail 21
-bad_config: fail 22
-bad_rx:     fail 23
-bad_tx:     fail 24
+bad_magic:  status_exit 20
+bad_feat:   status_exit 21
+bad_config: status_exit 22
+bad_rx:     status_exit 23
+bad_tx:     status_exit 24
 
 # queue: sets up queue eax (QSIZE entries) with its descriptors at edx, the available ring
 # 0x1000 and the used ring 0x2000 above, all zeroed.

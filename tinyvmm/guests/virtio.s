@@ -9,6 +9,7 @@
         .intel_syntax noprefix
         .include "uart.inc"
         .include "status.inc"
+        .include "virtio-mmio.inc"
         .code64
         .globl _start
         .text
@@ -27,29 +28,6 @@
         .set RNGBUF, 0x60000
         .set QSIZE, 8
 
-        # MMIO register offsets
-        .set R_MAGIC, 0x00
-        .set R_DEVID, 0x08
-        .set R_DFEAT, 0x10
-        .set R_DFSEL, 0x14
-        .set R_GFEAT, 0x20
-        .set R_GFSEL, 0x24
-        .set R_QSEL, 0x30
-        .set R_QMAX, 0x34
-        .set R_QNUM, 0x38
-        .set R_QREADY, 0x44
-        .set R_NOTIFY, 0x50
-        .set R_STATUS, 0x70
-        .set R_DESC, 0x80
-        .set R_AVAIL, 0x90
-        .set R_USED, 0xa0
-        .set R_CONFIG, 0x100
-
-        .macro fail code
-        mov al, \code
-        out 0xf4, al
-        hlt
-        .endm
 
         # desc index, addr, len, flags, next
         .macro desc i, addr, len, flags, next
@@ -63,18 +41,8 @@
         .set WRITE, 2
 
 _start:
-        # Map 3-4 GiB (2 MiB page at 0xd0000000, uncached) through a new page directory.
-        mov rax, 0xd0000000 | 0x9b      # present, writable, PWT, PCD, 2 MiB
-        mov [PD3 + 128 * 8], rax
-        mov qword ptr [0xa000 + 3 * 8], PD3 | 3
-        mov rax, cr3
-        mov cr3, rax
-
-        mov ebx, BLK
-        cmp dword ptr [rbx + R_MAGIC], 0x74726976
-        jne bad_magic
-        cmp dword ptr [rbx + R_DEVID], 2
-        jne bad_magic
+        mmio_window PD3
+        expect_device BLK, 2, bad_magic
         call init
         lea rsi, [rip + s_cap]
         call puts
@@ -176,9 +144,7 @@ _start:
         call print_status
 
         # The entropy device: 64 bytes into a zeroed buffer.
-        mov ebx, RNG
-        cmp dword ptr [rbx + R_DEVID], 4
-        jne bad_magic
+        expect_device RNG, 4, bad_magic
         call init
         desc 0, RNGBUF, 64, WRITE, 0
         xor eax, eax
@@ -194,14 +160,14 @@ _start:
         call puts
         status_exit 0
 
-bad_magic: fail 20
-bad_feat:  fail 21
-bad_init:  fail 22
-bad_wait:  fail 23
-bad_len:   fail 24
-bad_rng:   fail 25
-bad_reset: fail 26
-bad_used:  fail 27
+bad_magic: status_exit 20
+bad_feat:  status_exit 21
+bad_init:  status_exit 22
+bad_wait:  status_exit 23
+bad_len:   status_exit 24
+bad_rng:   status_exit 25
+bad_reset: status_exit 26
+bad_used:  status_exit 27
 
 # init: resets the device at rbx and sets up queue 0 (QSIZE entries, zeroed rings), driver OK.
 init:

@@ -18,7 +18,7 @@ use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
 use virtio_bindings::virtio_ids::VIRTIO_ID_BLOCK;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
-use super::chain::{read_from, total};
+use super::chain::{self, read_from, total};
 use super::{Buf, Device, Fault};
 
 /// The sector size of the protocol.
@@ -152,22 +152,14 @@ impl<B: Backing> Blk<B> {
                 let mut off = sector * SECTOR;
                 let mut chunk = vec![0u8; CHUNK.min(len as usize)];
                 let mut written = 0u32;
-                for b in data {
-                    let mut done = 0usize;
-                    while done < b.len as usize {
-                        let n = (b.len as usize - done).min(chunk.len());
-                        if self.backing.read_at(&mut chunk[..n], off).is_err() {
-                            return Ok((VIRTIO_BLK_S_IOERR, written));
-                        }
-                        mem.write_slice(&chunk[..n], GuestAddress(b.addr + done as u64))
-                            .map_err(|_| Fault::OutsideRam {
-                                addr: b.addr,
-                                len: b.len,
-                            })?;
-                        done += n;
-                        off += n as u64;
-                        written += n as u32;
+                for (addr, n, b) in chain::pieces(data, chunk.len()) {
+                    if self.backing.read_at(&mut chunk[..n], off).is_err() {
+                        return Ok((VIRTIO_BLK_S_IOERR, written));
                     }
+                    mem.write_slice(&chunk[..n], addr)
+                        .map_err(|_| b.outside())?;
+                    off += n as u64;
+                    written += n as u32;
                 }
                 Ok((VIRTIO_BLK_S_OK, written))
             }
@@ -180,21 +172,13 @@ impl<B: Backing> Blk<B> {
                 }
                 let mut off = sector * SECTOR;
                 let mut chunk = vec![0u8; CHUNK.min(len as usize)];
-                for b in data {
-                    let mut done = 0usize;
-                    while done < b.len as usize {
-                        let n = (b.len as usize - done).min(chunk.len());
-                        mem.read_slice(&mut chunk[..n], GuestAddress(b.addr + done as u64))
-                            .map_err(|_| Fault::OutsideRam {
-                                addr: b.addr,
-                                len: b.len,
-                            })?;
-                        if self.backing.write_at(&chunk[..n], off).is_err() {
-                            return Ok((VIRTIO_BLK_S_IOERR, 0));
-                        }
-                        done += n;
-                        off += n as u64;
+                for (addr, n, b) in chain::pieces(data, chunk.len()) {
+                    mem.read_slice(&mut chunk[..n], addr)
+                        .map_err(|_| b.outside())?;
+                    if self.backing.write_at(&chunk[..n], off).is_err() {
+                        return Ok((VIRTIO_BLK_S_IOERR, 0));
                     }
+                    off += n as u64;
                 }
                 Ok((VIRTIO_BLK_S_OK, 0))
             }
@@ -206,19 +190,7 @@ impl<B: Backing> Blk<B> {
                 // The serial, NUL-padded when shorter than the buffer.
                 let mut id = self.id.clone();
                 id.resize(VIRTIO_BLK_ID_BYTES as usize, 0);
-                let mut written = 0u32;
-                for b in data.iter().filter(|b| b.write) {
-                    let n = (b.len as usize).min(id.len() - written as usize);
-                    mem.write_slice(
-                        &id[written as usize..written as usize + n],
-                        GuestAddress(b.addr),
-                    )
-                    .map_err(|_| Fault::OutsideRam {
-                        addr: b.addr,
-                        len: b.len,
-                    })?;
-                    written += n as u32;
-                }
+                let written = chain::write_to(mem, data.iter().filter(|b| b.write), &id)?;
                 Ok((VIRTIO_BLK_S_OK, written))
             }
             _ => Ok((VIRTIO_BLK_S_UNSUPP, 0)),

@@ -62,6 +62,31 @@ impl fmt::Display for Fault {
     }
 }
 
+impl Buf {
+    /// The fault of a copy to or from this buffer that guest memory refused.
+    pub fn outside(&self) -> Fault {
+        Fault::OutsideRam {
+            addr: self.addr,
+            len: self.len,
+        }
+    }
+}
+
+/// The buffers cut into pieces of at most `max` bytes, in order, as (guest address, length,
+/// the buffer): the shape of every copy between a device's staging buffer and guest memory.
+pub fn pieces<'a>(
+    bufs: impl IntoIterator<Item = &'a Buf>,
+    max: usize,
+) -> impl Iterator<Item = (GuestAddress, usize, &'a Buf)> {
+    let max = max.max(1);
+    bufs.into_iter().flat_map(move |b| {
+        (0..b.len as usize).step_by(max).map(move |off| {
+            let n = (b.len as usize - off).min(max);
+            (GuestAddress(b.addr + off as u64), n, b)
+        })
+    })
+}
+
 /// The buffers of `chain`, each checked to lie in `mem`; a chain that stops early (an unreadable
 /// descriptor, a `next` out of the table) or loops is a [`Fault`].
 pub fn collect<M>(
@@ -133,10 +158,7 @@ pub fn read_from(
         }
         let n = ((len - skip) as usize).min(out.len() - done);
         mem.read_slice(&mut out[done..done + n], GuestAddress(b.addr + skip))
-            .map_err(|_| Fault::OutsideRam {
-                addr: b.addr,
-                len: b.len,
-            })?;
+            .map_err(|_| b.outside())?;
         done += n;
         skip = 0;
     }
@@ -144,6 +166,25 @@ pub fn read_from(
         return Err(Fault::Layout("request shorter than its header"));
     }
     Ok(())
+}
+
+/// Writes `data` across the buffers in order, as far as they hold it; returns the bytes written.
+pub fn write_to<'a>(
+    mem: &GuestMemoryMmap,
+    bufs: impl IntoIterator<Item = &'a Buf>,
+    data: &[u8],
+) -> Result<u32, Fault> {
+    let mut done = 0;
+    for b in bufs {
+        if done == data.len() {
+            break;
+        }
+        let n = (b.len as usize).min(data.len() - done);
+        mem.write_slice(&data[done..done + n], GuestAddress(b.addr))
+            .map_err(|_| b.outside())?;
+        done += n;
+    }
+    Ok(done as u32)
 }
 
 /// Total bytes of `bufs`.

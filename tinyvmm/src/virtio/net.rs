@@ -11,9 +11,9 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
 use virtio_bindings::virtio_ids::VIRTIO_ID_NET;
 use virtio_bindings::virtio_net::{VIRTIO_NET_F_MAC, VIRTIO_NET_F_STATUS, VIRTIO_NET_S_LINK_UP};
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::GuestMemoryMmap;
 
-use super::chain::{read_from, total};
+use super::chain::{read_from, total, write_to};
 use super::{Buf, Device, Fault};
 
 /// The header before every frame (virtio_net_hdr_v1, which VERSION_1 makes the only layout).
@@ -214,19 +214,7 @@ impl<T: Tap> Net<T> {
             self.counts.dropped += 1;
             return Ok(0);
         }
-        let mut off = 0usize;
-        for b in bufs {
-            if off == frame.len() {
-                break;
-            }
-            let n = (b.len as usize).min(frame.len() - off);
-            mem.write_slice(&frame[off..off + n], GuestAddress(b.addr))
-                .map_err(|_| Fault::OutsideRam {
-                    addr: b.addr,
-                    len: b.len,
-                })?;
-            off += n;
-        }
+        write_to(mem, bufs, &frame)?;
         self.counts.rx += 1;
         Ok(frame.len() as u32)
     }

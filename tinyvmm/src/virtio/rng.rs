@@ -1,8 +1,9 @@
 //! virtio-rng (`--rng`): every device-writable buffer of a request is filled from the host's
 //! getrandom(2), so a guest kernel's entropy pool is ready as soon as its driver probes.
 
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::{Bytes, GuestMemoryMmap};
 
+use super::chain;
 use super::{Buf, Device, Fault};
 use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
 use virtio_bindings::virtio_ids::VIRTIO_ID_RNG;
@@ -45,20 +46,16 @@ impl Device for Rng {
         let mut left = MAX_PER_REQUEST;
         let mut written = 0u32;
         let mut chunk = vec![0u8; 4096];
-        for b in bufs.iter().filter(|b| b.write) {
-            let mut off = 0usize;
-            while off < b.len as usize && left > 0 {
-                let n = (b.len as usize - off).min(chunk.len()).min(left);
-                fill(&mut chunk[..n]);
-                mem.write_slice(&chunk[..n], GuestAddress(b.addr + off as u64))
-                    .map_err(|_| Fault::OutsideRam {
-                        addr: b.addr,
-                        len: b.len,
-                    })?;
-                off += n;
-                left -= n;
-                written += n as u32;
+        for (addr, n, b) in chain::pieces(bufs.iter().filter(|b| b.write), chunk.len()) {
+            let n = n.min(left);
+            if n == 0 {
+                break;
             }
+            fill(&mut chunk[..n]);
+            mem.write_slice(&chunk[..n], addr)
+                .map_err(|_| b.outside())?;
+            left -= n;
+            written += n as u32;
         }
         Ok(written)
     }

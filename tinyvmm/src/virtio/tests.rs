@@ -796,3 +796,48 @@ mod net {
         }
     }
 }
+
+#[test]
+fn pieces_cut_each_buffer_at_the_chunk_size_and_skip_empty_ones() {
+    let b = |addr, len| Buf {
+        addr,
+        len,
+        write: true,
+    };
+    let bufs = [b(0x100, 10), b(0x200, 0), b(0x300, 5)];
+    let got: Vec<(u64, usize)> = super::chain::pieces(&bufs, 4)
+        .map(|(a, n, _)| (a.0, n))
+        .collect();
+    assert_eq!(
+        got,
+        [(0x100, 4), (0x104, 4), (0x108, 2), (0x300, 4), (0x304, 1)]
+    );
+    // A chunk size of 0 would never advance: it is taken as 1.
+    assert_eq!(super::chain::pieces(&bufs[2..], 0).count(), 5);
+}
+
+#[test]
+fn write_to_fills_buffers_in_order_and_stops_where_the_data_ends() {
+    let m = mem();
+    let b = |addr, len| Buf {
+        addr,
+        len,
+        write: true,
+    };
+    let bufs = [b(0x100, 3), b(0x200, 8), b(0x300, 8)];
+    assert_eq!(super::chain::write_to(&m, &bufs, b"abcdefg"), Ok(7));
+    let mut got = [0u8; 4];
+    m.read_slice(&mut got, GuestAddress(0x200)).unwrap();
+    assert_eq!(&got, b"defg");
+    let mut third = [0u8; 1];
+    m.read_slice(&mut third, GuestAddress(0x300)).unwrap();
+    assert_eq!(third, [0], "nothing past the data");
+    let outside = [b(2 << 20, 4)];
+    assert_eq!(
+        super::chain::write_to(&m, &outside, b"x"),
+        Err(Fault::OutsideRam {
+            addr: 2 << 20,
+            len: 4
+        })
+    );
+}
