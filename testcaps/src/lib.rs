@@ -22,7 +22,8 @@ pub enum Cap {
     Userns,
     /// `/dev/kvm` opens and answers KVM_GET_API_VERSION with 12.
     Kvm,
-    /// A guest kernel image from `cargo xtask kernel` is at [`kernel_image`].
+    /// A guest kernel from `cargo xtask kernel`: its bzImage at [`kernel_image`] and its ELF
+    /// vmlinux at [`kernel_elf`].
     Kernel,
     /// `qemu-system-x86_64` is on PATH.
     Qemu,
@@ -114,17 +115,16 @@ pub fn check(cap: Cap) -> Result<(), String> {
                 Err(format!("KVM_GET_API_VERSION answered {v}, not 12"))
             }
         }),
-        Cap::Kernel => {
-            let path = kernel_image();
-            if path.is_file() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "no guest kernel at {} (run `cargo xtask kernel`)",
-                    path.display()
-                ))
-            }
-        }
+        Cap::Kernel => match [kernel_image(), kernel_elf()]
+            .into_iter()
+            .find(|p| !p.is_file())
+        {
+            None => Ok(()),
+            Some(path) => Err(format!(
+                "no guest kernel at {} (run `cargo xtask kernel`)",
+                path.display()
+            )),
+        },
         Cap::Qemu => {
             if find_in_path("qemu-system-x86_64").is_some() {
                 Ok(())
@@ -425,6 +425,12 @@ pub fn kernel_image() -> PathBuf {
         Some(k) if !k.is_empty() => PathBuf::from(k),
         _ => target_dir().join("kernel/vmlinuz"),
     }
+}
+
+/// The same kernel as an uncompressed ELF (`vmlinux`, entered at its PVH note), which
+/// `cargo xtask kernel` extracts beside the bzImage.
+pub fn kernel_elf() -> PathBuf {
+    kernel_image().with_file_name("vmlinux")
 }
 
 /// A binary of another workspace crate, next to the running test's own profile directory

@@ -339,14 +339,7 @@ fn rootfs_becomes_a_cpio_initrd() {
 #[test]
 fn debian_kernel_prints_its_early_console_through_pvh() {
     require!(Cap::Kvm, Cap::Kernel);
-    let vmlinux = testcaps::kernel_image().with_file_name("vmlinux");
-    if !vmlinux.is_file() {
-        println!(
-            "SKIPPED debian_kernel_prints_its_early_console_through_pvh: no {} (cargo xtask kernel)",
-            vmlinux.display()
-        );
-        return;
-    }
+    let vmlinux = testcaps::kernel_elf();
     let mut child = Command::new(BIN)
         .args(["run", "--mem", "128M", "--timeout", "100", "--kernel"])
         .arg(&vmlinux)
@@ -470,7 +463,7 @@ fn one_shot_command_status_becomes_tinyvmms() {
 fn linux_on_pvm_points_at_the_hardware_kvm_lane() {
     require!(Cap::Kvm, Cap::Kernel);
     let pvm = std::path::Path::new("/sys/module/kvm_pvm").exists();
-    let vmlinux = testcaps::kernel_image().with_file_name("vmlinux");
+    let vmlinux = testcaps::kernel_elf();
     for (kernel, expect) in [
         (testcaps::kernel_image(), "a bzImage printed nothing in 45 s"),
         (
