@@ -113,6 +113,16 @@ pub fn read_self() -> std::io::Result<Vec<Mount>> {
     Ok(parse(&std::fs::read_to_string("/proc/self/mountinfo")?))
 }
 
+/// The cgroup hierarchies (v1 and v2) mounted in this process's mount namespace, in mountinfo
+/// order; none when it cannot be read (a cgroup walk then finds nothing to do).
+pub fn cgroup_mounts() -> Vec<Mount> {
+    read_self()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
+        .collect()
+}
+
 /// The mount that holds `path` (absolute, canonical): the longest mount point that is a prefix
 /// of it, the last one listed when several stack on the same point (the visible one).
 pub fn mount_of<'a>(mounts: &'a [Mount], path: &Path) -> Option<&'a Mount> {

@@ -755,10 +755,8 @@ pub fn strip_escapes(s: &str) -> String {
 
 /// Mount points of cgroup hierarchies (v1 and v2) seen in `/proc/self/mountinfo`.
 pub fn cgroup_mounts() -> Vec<PathBuf> {
-    conventions::mountinfo::read_self()
-        .unwrap_or_default()
+    conventions::mountinfo::cgroup_mounts()
         .into_iter()
-        .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
         .map(|m| PathBuf::from(m.mount_point))
         .collect()
 }

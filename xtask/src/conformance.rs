@@ -282,21 +282,11 @@ const SUITE_CGROUPS: [&str; 4] = [
 /// Removes what a runtime left of the suite's cgroups (rmdir: only empty ones go), so that one
 /// runtime's leftovers do not decide the next runtime's result.
 fn remove_suite_cgroups() {
-    for m in cgroup_mounts() {
+    for m in testcaps::cgroup_mounts() {
         for rel in SUITE_CGROUPS {
             let _ = std::fs::remove_dir(m.join(rel));
         }
     }
-}
-
-/// Where this namespace has a cgroup hierarchy mounted (v1 and v2).
-fn cgroup_mounts() -> Vec<std::path::PathBuf> {
-    conventions::mountinfo::read_self()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
-        .map(|m| std::path::PathBuf::from(m.mount_point))
-        .collect()
 }
 
 /// ocirun's parent group for containers without linux.cgroupsPath (`ocirun/ID`), which many of
@@ -310,7 +300,7 @@ struct DefaultParents(Vec<std::path::PathBuf>);
 impl DefaultParents {
     fn missing_now() -> DefaultParents {
         DefaultParents(
-            cgroup_mounts()
+            testcaps::cgroup_mounts()
                 .into_iter()
                 .map(|m| m.join(DEFAULT_PARENT))
                 .filter(|d| !d.exists())

@@ -1195,10 +1195,8 @@ fn machine() -> Value {
 /// Cgroup hierarchies mounted here: (mount point, fstype, super options), from the shared
 /// mountinfo parser.
 pub fn cgroup_mounts() -> Vec<(PathBuf, String, String)> {
-    conventions::mountinfo::read_self()
-        .unwrap_or_default()
+    conventions::mountinfo::cgroup_mounts()
         .into_iter()
-        .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
         .map(|m| (PathBuf::from(m.mount_point), m.fstype, m.super_options))
         .collect()
 }

@@ -204,50 +204,80 @@ pub(crate) fn become_subreaper() -> Result<(), String> {
     }
 }
 
-/// The state a soak must leave as it found it.
-#[derive(Debug, PartialEq, Eq)]
-struct World {
-    mounts: BTreeSet<String>,
-    fds: BTreeSet<String>,
+/// The state compared before and after a soak or a scale run: mounts (this namespace's and
+/// the host init's), the driver's descriptors, cgctl's run records.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    pub mounts: BTreeSet<String>,
+    pub init_mounts: BTreeSet<String>,
+    pub fds: BTreeSet<String>,
+    pub cgctl_records: BTreeSet<String>,
 }
 
-fn world() -> World {
-    World {
-        mounts: host_mounts(),
-        fds: std::fs::read_dir("/proc/self/fd")
+/// One mountinfo line as "mount point fstype source", or None for the mounts the kernel makes on
+/// first use (autofs-triggered tracefs, debugfs, binfmt_misc), which say nothing of the bench.
+pub fn mount_key(line: &str) -> Option<String> {
+    let m = conventions::mountinfo::parse_line(line)?;
+    if matches!(m.fstype.as_str(), "tracefs" | "debugfs" | "binfmt_misc") {
+        return None;
+    }
+    Some(format!("{} {} {}", m.mount_point, m.fstype, m.source))
+}
+
+fn mounts_of(path: &str) -> BTreeSet<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(mount_key)
+        .collect()
+}
+
+pub(crate) fn links(dir: &str) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .map(|p| p.display().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The world now.
+pub fn snapshot() -> Snapshot {
+    Snapshot {
+        mounts: mounts_of("/proc/self/mountinfo"),
+        init_mounts: mounts_of("/proc/1/mountinfo"),
+        fds: links("/proc/self/fd"),
+        cgctl_records: std::fs::read_dir("/run/cgctl")
             .map(|d| {
                 d.flatten()
-                    .filter_map(|e| std::fs::read_link(e.path()).ok())
-                    .map(|p| p.display().to_string())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
                     .collect()
             })
             .unwrap_or_default(),
     }
 }
 
-/// The host's mounts as "mount point fstype source", without the ones the kernel mounts by
-/// itself on first use (autofs-triggered tracefs, debugfs, binfmt_misc), which say nothing of us.
-fn host_mounts() -> BTreeSet<String> {
-    conventions::mountinfo::read_self()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|m| !matches!(m.fstype.as_str(), "tracefs" | "debugfs" | "binfmt_misc"))
-        .map(|m| format!("{} {} {}", m.mount_point, m.fstype, m.source))
-        .collect()
-}
-
-/// Differences between two worlds, each as a line for the report.
-fn compare(before: &World, after: &World) -> Vec<String> {
+/// What `after` has that `before` had not, and what went missing, one line each.
+pub fn compare(before: &Snapshot, after: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
-    for m in after.mounts.difference(&before.mounts) {
-        out.push(format!("mount {m}"));
-    }
-    for m in before.mounts.difference(&after.mounts) {
-        out.push(format!("mount gone: {m}"));
-    }
-    for f in after.fds.difference(&before.fds) {
-        out.push(format!("descriptor of the driver: {f}"));
-    }
+    let mut diff = |what: &str, b: &BTreeSet<String>, a: &BTreeSet<String>| {
+        for x in a.difference(b) {
+            out.push(format!("{what}: {x}"));
+        }
+        for x in b.difference(a) {
+            out.push(format!("{what} gone: {x}"));
+        }
+    };
+    diff("mount in this namespace", &before.mounts, &after.mounts);
+    diff("host mount", &before.init_mounts, &after.init_mounts);
+    diff("descriptor of the driver", &before.fds, &after.fds);
+    diff(
+        "cgctl run record in /run/cgctl",
+        &before.cgctl_records,
+        &after.cgctl_records,
+    );
     out
 }
 
@@ -287,7 +317,7 @@ fn soak(
 ) -> Result<Outcome, String> {
     let tmp = TempDir::new(name)?;
     let tmpdir = tmp.0.as_path();
-    let before = world();
+    let before = snapshot();
     let mut outcome = Outcome {
         name,
         ..Outcome::default()
@@ -354,7 +384,7 @@ fn soak(
             .leftovers
             .push(format!("processes still running: {adopted:?} (killed)"));
     }
-    outcome.leftovers.extend(compare(&before, &world()));
+    outcome.leftovers.extend(compare(&before, &snapshot()));
     let left: Vec<String> = std::fs::read_dir(tmpdir)
         .into_iter()
         .flatten()
@@ -544,7 +574,7 @@ impl ParentGroup {
     /// The memory charged to the parent and what is under it, in bytes (v1
     /// memory.usage_in_bytes, or v2 memory.current where the memory controller is on v2).
     pub(crate) fn memory_usage(&self) -> Result<u64, String> {
-        for mount in cgroup_mounts() {
+        for mount in testcaps::cgroup_mounts() {
             for file in ["memory.usage_in_bytes", "memory.current"] {
                 let path = mount.join(&self.name).join(file);
                 if let Ok(text) = std::fs::read_to_string(&path) {
@@ -568,7 +598,7 @@ impl ParentGroup {
     /// The first of `files` of the group that holds a number, in whichever hierarchy has it
     /// (e.g. v1's memory.kmem.usage_in_bytes); None where no hierarchy has one.
     pub(crate) fn read_u64(&self, files: &[&str]) -> Option<u64> {
-        cgroup_mounts().iter().find_map(|mount| {
+        testcaps::cgroup_mounts().iter().find_map(|mount| {
             files.iter().find_map(|f| {
                 std::fs::read_to_string(mount.join(&self.name).join(f))
                     .ok()
@@ -580,7 +610,7 @@ impl ParentGroup {
     /// Groups left under the parent, in any hierarchy.
     pub(crate) fn children(&self) -> Vec<String> {
         let mut out = Vec::new();
-        for mount in cgroup_mounts() {
+        for mount in testcaps::cgroup_mounts() {
             let dir = mount.join(&self.name);
             for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
                 if e.file_type().is_ok_and(|t| t.is_dir()) {
@@ -600,15 +630,6 @@ impl Drop for ParentGroup {
             .stderr(Stdio::null())
             .status();
     }
-}
-
-fn cgroup_mounts() -> Vec<PathBuf> {
-    conventions::mountinfo::read_self()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
-        .map(|m| PathBuf::from(m.mount_point))
-        .collect()
 }
 
 fn containers(opts: &Options, bin: &Path, rootfs: &Path) -> Result<Outcome, String> {
@@ -721,22 +742,44 @@ mod tests {
     }
 
     #[test]
-    fn a_new_mount_and_a_new_descriptor_are_reported() {
-        let before = World {
+    fn mountinfo_lines_become_keys_without_the_kernels_own() {
+        assert_eq!(
+            mount_key("36 35 98:0 / /mnt1 rw,noatime master:1 - ext3 /dev/root rw,errors=continue")
+                .as_deref(),
+            Some("/mnt1 ext3 /dev/root")
+        );
+        assert_eq!(
+            mount_key("40 22 0:36 / /sys/kernel/tracing rw - tracefs tracefs rw"),
+            None
+        );
+        assert_eq!(mount_key("garbage"), None);
+    }
+
+    #[test]
+    fn differences_name_the_kind_of_thing_left() {
+        let before = Snapshot {
             mounts: ["/ ext4 /dev/vda".to_string()].into(),
             fds: ["/dev/null".to_string()].into(),
+            ..Snapshot::default()
         };
-        let after = World {
-            mounts: ["/ ext4 /dev/vda".to_string(), "/x proc proc".to_string()].into(),
-            fds: ["/dev/null".to_string(), "/dev/kvm".to_string()].into(),
-        };
-        assert_eq!(compare(&before, &before), Vec::<String>::new());
+        let mut after = before.clone();
+        after.mounts.insert("/x proc proc".into());
+        after.fds.insert("anon_inode:kvm-vm".into());
+        after.cgctl_records.insert("1234".into());
+        after.init_mounts.insert("/y tmpfs tmpfs".into());
+        assert!(compare(&before, &before).is_empty());
         assert_eq!(
             compare(&before, &after),
-            vec![
-                "mount /x proc proc".to_string(),
-                "descriptor of the driver: /dev/kvm".to_string()
+            [
+                "mount in this namespace: /x proc proc",
+                "host mount: /y tmpfs tmpfs",
+                "descriptor of the driver: anon_inode:kvm-vm",
+                "cgctl run record in /run/cgctl: 1234"
             ]
+        );
+        assert_eq!(
+            compare(&after, &before)[0],
+            "mount in this namespace gone: /x proc proc"
         );
     }
 }
