@@ -32,6 +32,18 @@ pub struct Case {
     pub approach: Option<&'static str>,
 }
 
+/// bwrap as the container peer (here and in the scale section): every namespace, ROOTFS as /,
+/// a new /proc and /dev, then `prog`.
+pub fn bwrap_container(rootfs: &str, prog: &[&str]) -> Vec<String> {
+    let head = ["/usr/bin/bwrap", "--unshare-all", "--bind", rootfs, "/"];
+    let tail = ["--proc", "/proc", "--dev", "/dev"];
+    head.iter()
+        .chain(&tail)
+        .chain(prog)
+        .map(|s| s.to_string())
+        .collect()
+}
+
 impl Case {
     fn new(label: &str, argv: &[&str]) -> Case {
         Case {
@@ -306,21 +318,13 @@ fn plan(
         prepare: None,
         ours: container,
         peers: vec![(
-            Case::new(
-                "bwrap --unshare-all --bind ROOTFS / --proc /proc --dev /dev /bin/true",
-                &[
-                    "/usr/bin/bwrap",
-                    "--unshare-all",
-                    "--bind",
-                    &rootfs,
-                    "/",
-                    "--proc",
-                    "/proc",
-                    "--dev",
-                    "/dev",
-                    "/bin/true",
-                ],
-            )
+            Case {
+                label: "bwrap --unshare-all --bind ROOTFS / --proc /proc --dev /dev /bin/true"
+                    .into(),
+                argv: bwrap_container(&rootfs, &["/bin/true"]),
+                expect: 0,
+                approach: None,
+            }
             .on_chart("container"),
             Goal::Ratio(1.0),
         )],

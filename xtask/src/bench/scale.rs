@@ -207,23 +207,7 @@ pub fn plan(x: &Inputs) -> Vec<Case> {
         v.extend(prog.iter().map(|s| s.to_string()));
         Template(v)
     };
-    let bwrap = |prog: &[&str]| {
-        let mut v: Vec<String> = [
-            "/usr/bin/bwrap",
-            "--unshare-all",
-            "--bind",
-            &rootfs,
-            "/",
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-        ]
-        .map(String::from)
-        .to_vec();
-        v.extend(prog.iter().map(|s| s.to_string()));
-        v
-    };
+    let bwrap = |prog: &[&str]| super::bwrap_container(&rootfs, prog);
     let sleep = ["/bin/sleep", "3600"];
     let mut cases = vec![
         Case {

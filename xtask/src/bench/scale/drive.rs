@@ -488,7 +488,7 @@ pub fn measure_all(
                 }
             }
         }
-        let before = leftover::snapshot();
+        let before = soak::snapshot();
         let mut pids = BTreeSet::new();
         let mut parents = Vec::new();
         for &i in &idx {

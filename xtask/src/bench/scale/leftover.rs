@@ -6,88 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-/// The state compared before and after.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Snapshot {
-    pub mounts: BTreeSet<String>,
-    pub init_mounts: BTreeSet<String>,
-    pub fds: BTreeSet<String>,
-    pub cgctl_records: BTreeSet<String>,
-}
-
-/// One mountinfo line as "mount point fstype source", or None for the mounts the kernel makes on
-/// first use (autofs-triggered tracefs, debugfs, binfmt_misc), which say nothing of the bench.
-pub fn mount_key(line: &str) -> Option<String> {
-    let (left, right) = line.split_once(" - ")?;
-    let point = left.split_whitespace().nth(4)?;
-    let mut r = right.split_whitespace();
-    let (fstype, source) = (r.next()?, r.next().unwrap_or(""));
-    if matches!(fstype, "tracefs" | "debugfs" | "binfmt_misc") {
-        return None;
-    }
-    Some(format!("{point} {fstype} {source}"))
-}
-
-fn mounts_of(path: &str) -> BTreeSet<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(mount_key)
-        .collect()
-}
-
-fn links(dir: &str) -> BTreeSet<String> {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| std::fs::read_link(e.path()).ok())
-                .map(|p| p.display().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The world now.
-pub fn snapshot() -> Snapshot {
-    Snapshot {
-        mounts: mounts_of("/proc/self/mountinfo"),
-        init_mounts: mounts_of("/proc/1/mountinfo"),
-        fds: links("/proc/self/fd"),
-        cgctl_records: std::fs::read_dir("/run/cgctl")
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default(),
-    }
-}
-
-/// What `after` has that `before` had not, and what went missing, one line each.
-pub fn compare(before: &Snapshot, after: &Snapshot) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut diff = |what: &str, b: &BTreeSet<String>, a: &BTreeSet<String>| {
-        for x in a.difference(b) {
-            out.push(format!("{what}: {x}"));
-        }
-        for x in b.difference(a) {
-            out.push(format!("{what} gone: {x}"));
-        }
-    };
-    diff(
-        "mount in the bench's namespace",
-        &before.mounts,
-        &after.mounts,
-    );
-    diff("host mount", &before.init_mounts, &after.init_mounts);
-    diff("descriptor of the driver", &before.fds, &after.fds);
-    diff(
-        "cgctl run record in /run/cgctl",
-        &before.cgctl_records,
-        &after.cgctl_records,
-    );
-    out
-}
+use crate::soak::{compare, links, snapshot, Snapshot};
 
 /// Whether a descriptor's link names a KVM object: the device, a VM or a vCPU.
 pub fn is_kvm(link: &str) -> bool {
@@ -189,48 +108,6 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mountinfo_lines_become_keys_without_the_kernels_own() {
-        assert_eq!(
-            mount_key("36 35 98:0 / /mnt1 rw,noatime master:1 - ext3 /dev/root rw,errors=continue")
-                .as_deref(),
-            Some("/mnt1 ext3 /dev/root")
-        );
-        assert_eq!(
-            mount_key("40 22 0:36 / /sys/kernel/tracing rw - tracefs tracefs rw"),
-            None
-        );
-        assert_eq!(mount_key("garbage"), None);
-    }
-
-    #[test]
-    fn differences_name_the_kind_of_thing_left() {
-        let before = Snapshot {
-            mounts: ["/ ext4 /dev/vda".to_string()].into(),
-            fds: ["/dev/null".to_string()].into(),
-            ..Snapshot::default()
-        };
-        let mut after = before.clone();
-        after.mounts.insert("/x proc proc".into());
-        after.fds.insert("anon_inode:kvm-vm".into());
-        after.cgctl_records.insert("1234".into());
-        after.init_mounts.insert("/y tmpfs tmpfs".into());
-        assert!(compare(&before, &before).is_empty());
-        assert_eq!(
-            compare(&before, &after),
-            [
-                "mount in the bench's namespace: /x proc proc",
-                "host mount: /y tmpfs tmpfs",
-                "descriptor of the driver: anon_inode:kvm-vm",
-                "cgctl run record in /run/cgctl: 1234"
-            ]
-        );
-        assert_eq!(
-            compare(&after, &before)[0],
-            "mount in the bench's namespace gone: /x proc proc"
-        );
-    }
 
     #[test]
     fn kvm_descriptors_and_debugfs_entries() {
