@@ -33,7 +33,7 @@ Commands:
                 the shipped builds (static, not position independent; the command with its
                 RUSTFLAGS is printed) into target/x86_64-unknown-linux-gnu/release, printed
   ci            deps, rootfs, kernel; fmt check, clippy -D warnings, build, cargo test
-                --workspace, conformance --ci, cargo doc, fuzz targets check, vmtest (not nested)
+                --workspace, conformance --ci, cargo doc, fuzz targets check, vmtest, nested
   conformance [FILTER] [--timeout SECS] [--ocirun-only | --ci] [-v]
                 the OCI runtime-tools suite against ocirun (and crun, runc where installed)
   deb [--out DIR] [--bin-dir DIR] [--compress none|gzip|xz]
