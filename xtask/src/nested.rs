@@ -2005,7 +2005,10 @@ mod tests {
         let cpus32: Vec<&str> = select(Some("cpus32")).iter().map(|c| c.name).collect();
         assert_eq!(
             cpus32,
-            ["linux_cloud_cpus32_poweroff", "linux_generic_cpus32_poweroff"]
+            [
+                "linux_cloud_cpus32_poweroff",
+                "linux_generic_cpus32_poweroff"
+            ]
         );
         let names: Vec<&str> = repeated(select(Some("linux_one_shot")), 3)
             .iter()
