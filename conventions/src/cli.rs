@@ -57,22 +57,6 @@ pub fn from_error<T>(tool: &str, e: &clap::Error) -> Parsed<T> {
     }
 }
 
-/// What a tool's fast first parsing stage must keep (its differential tests and fuzz target
-/// check it): whatever the fast stage accepted (`fast`), clap parses `args` (without argv\[0\])
-/// to the same value; a line the fast stage left to clap (`None`) holds trivially.
-pub fn agrees_with_clap<P>(tool: &str, args: &[OsString], fast: Option<P>) -> bool
-where
-    P: clap::Parser + PartialEq,
-{
-    match fast {
-        None => true,
-        Some(fast) => {
-            let full = std::iter::once(OsString::from(tool)).chain(args.iter().cloned());
-            matches!(P::try_parse_from(full), Ok(p) if p == fast)
-        }
-    }
-}
-
 /// The name among `names` nearest to `given`, if one is near enough to be a typo of it: the
 /// measure and threshold of clap's `suggestions` (Jaro similarity above 0.7, the most similar
 /// first), so that the drop-ins' getopt suggests as the clap tools do.

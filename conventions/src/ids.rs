@@ -87,17 +87,24 @@ pub fn switch_to(uid: Option<u32>, gid: Option<u32>, drop_groups: bool) -> Resul
     Ok(())
 }
 
+/// `CALL failed: why`, the caps crate's message without std's errno tail.
+fn caps_failed(call: &str, e: &caps::errors::CapsError) -> String {
+    format!(
+        "{call} failed: {}",
+        crate::output::without_os_error(&e.to_string())
+    )
+}
+
 /// Raises every permitted capability into the inheritable and ambient sets so that it survives
 /// execve of an unprivileged program (`--keep-caps` of unshare and nsenter).
 pub fn keep_caps() -> Result<(), String> {
     use caps::CapSet;
-    let permitted =
-        caps::read(None, CapSet::Permitted).map_err(|e| format!("capget() failed: {e}"))?;
+    let permitted = caps::read(None, CapSet::Permitted).map_err(|e| caps_failed("capget()", &e))?;
     for cap in permitted {
         caps::raise(None, CapSet::Inheritable, cap)
-            .map_err(|e| format!("capset(inheritable {cap}) failed: {e}"))?;
+            .map_err(|e| caps_failed(&format!("capset(inheritable {cap})"), &e))?;
         caps::raise(None, CapSet::Ambient, cap)
-            .map_err(|e| format!("prctl(PR_CAP_AMBIENT_RAISE, {cap}) failed: {e}"))?;
+            .map_err(|e| caps_failed(&format!("prctl(PR_CAP_AMBIENT_RAISE, {cap})"), &e))?;
     }
     Ok(())
 }

@@ -314,7 +314,13 @@ pub fn main_with(tool: &str, args: Vec<OsString>) -> Exit {
                 .as_deref()
                 .unwrap_or(std::path::Path::new(""))
                 .display();
-            log::Log::stderr().error(tool, &format!("opening --log {shown} failed: {e}"));
+            log::Log::stderr().error(
+                tool,
+                &format!(
+                    "opening --log {shown} failed: {}",
+                    conventions::output::errtext(&e)
+                ),
+            );
             return Exit::Code(conventions::exit::FAILURE);
         }
     };

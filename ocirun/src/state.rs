@@ -166,7 +166,13 @@ pub fn load(root: &Path, id: &str) -> Loaded {
     let text = match std::fs::read_to_string(&file) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Loaded::Creating,
-        Err(e) => return Loaded::Corrupt(format!("reading {}: {e}", file.display())),
+        Err(e) => {
+            return Loaded::Corrupt(format!(
+                "reading {}: {}",
+                file.display(),
+                conventions::output::errtext(&e)
+            ))
+        }
     };
     let v: Value = match serde_json::from_str(&text) {
         Ok(v) => v,

@@ -88,6 +88,23 @@ fn errors_go_to_the_json_log_too() {
 }
 
 #[test]
+fn a_log_that_cannot_be_opened_is_one_line_with_strerror() {
+    let log = std::env::temp_dir()
+        .join(testcaps::unique_name("ocirun-nodir"))
+        .join("log.json");
+    let out = run(&["--log", log.to_str().unwrap(), "list"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "ocirun: opening --log {} failed: No such file or directory\n",
+            log.display()
+        )
+    );
+}
+
+#[test]
 fn spec_writes_a_config_that_ocirun_reads_and_refuses_to_overwrite() {
     let dir = std::env::temp_dir().join(testcaps::unique_name("ocirun-spec"));
     std::fs::create_dir_all(&dir).unwrap();

@@ -276,10 +276,10 @@ pub fn open(arg: &DiskArg) -> Result<Blk<File>, String> {
         .read(true)
         .write(!arg.ro)
         .open(&arg.path)
-        .map_err(|e| format!("cannot open it: {e}"))?;
+        .map_err(|e| format!("cannot open it: {}", conventions::output::errtext(&e)))?;
     let meta = file
         .metadata()
-        .map_err(|e| format!("cannot stat it: {e}"))?;
+        .map_err(|e| format!("cannot stat it: {}", conventions::output::errtext(&e)))?;
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let size = if meta.file_type().is_file() {
         meta.len()
@@ -287,7 +287,7 @@ pub fn open(arg: &DiskArg) -> Result<Blk<File>, String> {
         use std::io::Seek;
         (&file)
             .seek(std::io::SeekFrom::End(0))
-            .map_err(|e| format!("cannot size it: {e}"))?
+            .map_err(|e| format!("cannot size it: {}", conventions::output::errtext(&e)))?
     } else {
         return Err("not a regular file or a block device".into());
     };
@@ -311,5 +311,8 @@ fn lock(file: &File, ro: bool, path: &Path) -> Result<(), String> {
             if ro { " writable" } else { "" }
         ));
     }
-    Err(format!("flock failed: {e}"))
+    Err(format!(
+        "flock failed: {}",
+        conventions::output::errtext(&e)
+    ))
 }
