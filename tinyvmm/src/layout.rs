@@ -1,6 +1,9 @@
 //! Where tinyvmm puts things in guest memory and the bytes it puts there (GDT, page tables, the
 //! memory map): pure functions, so the boot structures are unit-tested without KVM.
 
+use linux_loader::loader::elf::start_info::{hvm_memmap_table_entry, hvm_start_info};
+use vm_memory::ByteValued;
+
 /// The GDT, for the long-mode and PVH entries.
 pub const GDT_ADDR: u64 = 0x500;
 /// tinyvmm's memory map ("TVMM", entry count, e820-like entries), passed in RSI/SI/ESI.
@@ -92,14 +95,15 @@ pub fn page_table_entries(mem: u64) -> Vec<(u64, u64)> {
     out
 }
 
-/// One entry of tinyvmm's own memory map: base, length, type (laid out as PVH's
-/// `hvm_memmap_table_entry`).
-pub fn map_entry(base: u64, len: u64, kind: u32) -> [u8; 24] {
-    let mut e = [0u8; 24];
-    e[0..8].copy_from_slice(&base.to_le_bytes());
-    e[8..16].copy_from_slice(&len.to_le_bytes());
-    e[16..20].copy_from_slice(&kind.to_le_bytes());
-    e
+/// One entry of a memory map: base, length, type, as PVH's `hvm_memmap_table_entry` (tinyvmm's
+/// own map uses the same entries).
+pub fn map_entry(base: u64, len: u64, kind: u32) -> hvm_memmap_table_entry {
+    hvm_memmap_table_entry {
+        addr: base,
+        size: len,
+        type_: kind,
+        reserved: 0,
+    }
 }
 
 /// tinyvmm's memory map: "TVMM", the entry count, then one RAM entry covering all guest memory.
@@ -107,32 +111,33 @@ pub fn boot_info(mem: u64) -> Vec<u8> {
     let mut b = Vec::with_capacity(32);
     b.extend_from_slice(&BOOT_INFO_MAGIC.to_le_bytes());
     b.extend_from_slice(&1u32.to_le_bytes());
-    b.extend_from_slice(&map_entry(0, mem, MAP_RAM));
+    b.extend_from_slice(map_entry(0, mem, MAP_RAM).as_slice());
     b
 }
 
-/// PVH's `hvm_start_info` (version 1) pointing at a one-entry memory map at [`PVH_MEMMAP_ADDR`],
-/// followed by that map; written at [`PVH_INFO_ADDR`].
-pub fn pvh_start_info(mem: u64) -> Vec<u8> {
-    use linux_loader::loader::elf::start_info::{hvm_memmap_table_entry, hvm_start_info};
-    use vm_memory::ByteValued;
+/// The one builder of PVH's `hvm_start_info` (version 1): `info`'s other fields (command line,
+/// RSDP, modules) as the caller fills them in, pointing at `map` (base, length, type) at
+/// [`PVH_MEMMAP_ADDR`]; the bytes from [`PVH_INFO_ADDR`] to the map's end.
+pub fn pvh_start_info_with(info: hvm_start_info, map: &[(u64, u64, u32)]) -> Vec<u8> {
     let info = hvm_start_info {
         magic: PVH_MAGIC,
         version: 1,
         memmap_paddr: PVH_MEMMAP_ADDR,
-        memmap_entries: 1,
-        ..hvm_start_info::default()
+        memmap_entries: map.len() as u32,
+        ..info
     };
     let mut b = info.as_slice().to_vec();
     b.resize((PVH_MEMMAP_ADDR - PVH_INFO_ADDR) as usize, 0);
-    let ram = hvm_memmap_table_entry {
-        addr: 0,
-        size: mem,
-        type_: MAP_RAM,
-        reserved: 0,
-    };
-    b.extend_from_slice(ram.as_slice());
+    for &(base, len, kind) in map {
+        b.extend_from_slice(map_entry(base, len, kind).as_slice());
+    }
     b
+}
+
+/// The start info of a `--format pvh` image: one RAM entry covering all guest memory, nothing
+/// else.
+pub fn pvh_start_info(mem: u64) -> Vec<u8> {
+    pvh_start_info_with(hvm_start_info::default(), &[(0, mem, MAP_RAM)])
 }
 
 #[cfg(test)]

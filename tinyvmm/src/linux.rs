@@ -49,7 +49,10 @@ pub const E820_RAM: u32 = 1;
 pub const E820_RESERVED: u32 = 2;
 
 // The boot structures stay clear of each other (the memory map has three entries).
-const _: () = assert!(layout::PVH_MEMMAP_ADDR + 3 * 24 <= PVH_MODLIST_ADDR);
+const _: () = assert!(
+    layout::PVH_MEMMAP_ADDR + 3 * std::mem::size_of::<hvm_memmap_table_entry>() as u64
+        <= PVH_MODLIST_ADDR
+);
 const _: () = assert!(PVH_MODLIST_ADDR + 32 <= ZERO_PAGE_ADDR);
 const _: () = assert!(ZERO_PAGE_ADDR + 4096 < BOOT_STACK && BOOT_STACK < layout::PML4_ADDR);
 const _: () = assert!(BOOT_STACK < CMDLINE_ADDR && CMDLINE_ADDR + 4096 < EBDA_START);
@@ -310,12 +313,11 @@ pub fn zero_page(p: &KernelPlan) -> Vec<u8> {
     z
 }
 
-/// PVH's start info with its memory map (at [`layout::PVH_MEMMAP_ADDR`]), and the module list
-/// for the initrd (at [`PVH_MODLIST_ADDR`]): (address, bytes) pieces to write.
+/// PVH's start info with its memory map (at [`layout::PVH_MEMMAP_ADDR`]), built by
+/// [`layout::pvh_start_info_with`], and the module list for the initrd (at
+/// [`PVH_MODLIST_ADDR`]): (address, bytes) pieces to write.
 pub fn pvh_info(p: &KernelPlan) -> Vec<(u64, Vec<u8>)> {
     let info = hvm_start_info {
-        magic: layout::PVH_MAGIC,
-        version: 1,
         nr_modules: u32::from(p.initrd.is_some()),
         modlist_paddr: if p.initrd.is_some() {
             PVH_MODLIST_ADDR
@@ -324,28 +326,12 @@ pub fn pvh_info(p: &KernelPlan) -> Vec<(u64, Vec<u8>)> {
         },
         cmdline_paddr: CMDLINE_ADDR,
         rsdp_paddr: crate::acpi::RSDP_ADDR,
-        memmap_paddr: layout::PVH_MEMMAP_ADDR,
-        memmap_entries: p.e820.len() as u32,
         ..hvm_start_info::default()
     };
-    let map: Vec<u8> = p
-        .e820
-        .iter()
-        .flat_map(|&(addr, size, type_)| {
-            hvm_memmap_table_entry {
-                addr,
-                size,
-                type_,
-                reserved: 0,
-            }
-            .as_slice()
-            .to_vec()
-        })
-        .collect();
-    let mut out = vec![
-        (layout::PVH_INFO_ADDR, info.as_slice().to_vec()),
-        (layout::PVH_MEMMAP_ADDR, map),
-    ];
+    let mut out = vec![(
+        layout::PVH_INFO_ADDR,
+        layout::pvh_start_info_with(info, &p.e820),
+    )];
     if let Some((paddr, size)) = p.initrd {
         let m = hvm_modlist_entry {
             paddr,
@@ -519,8 +505,11 @@ mod tests {
         // rsdp_paddr.
         let rsdp = u64::from_le_bytes(info[32..40].try_into().unwrap());
         assert_eq!(rsdp, crate::acpi::RSDP_ADDR);
-        assert_eq!(parts[1].1.len(), 3 * 24);
-        assert_eq!(parts[2].0, PVH_MODLIST_ADDR);
-        assert_eq!(u32_at(&parts[2].1, 0), 0x300_0000);
+        // The three e820 entries follow at memmap_paddr, the last one RAM.
+        let memmap = (layout::PVH_MEMMAP_ADDR - layout::PVH_INFO_ADDR) as usize;
+        assert_eq!(info.len(), memmap + 3 * 24);
+        assert_eq!(u32_at(info, memmap + 2 * 24 + 16), E820_RAM);
+        assert_eq!(parts[1].0, PVH_MODLIST_ADDR);
+        assert_eq!(u32_at(&parts[1].1, 0), 0x300_0000);
     }
 }

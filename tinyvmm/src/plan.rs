@@ -318,9 +318,12 @@ fn read_at<T: ByteValued + Default>(b: &[u8], off: usize) -> Option<T> {
     Some(t)
 }
 
-/// Parses an ELF64 x86-64 executable's header, loadable segments and notes, with
-/// linux-loader's ELF structs. (Its `Elf::load` writes straight into guest memory; the plan must
-/// see every segment and the PVH note before any memory or KVM exists.)
+/// Parses an ELF64 x86-64 executable's header, loadable segments and notes, reading
+/// linux-loader's own `Elf64_Ehdr`, `Elf64_Phdr` and `Elf64_Nhdr` (no byte offsets of its own).
+/// linux-loader 0.14 has no way to check an image without loading it: its header check
+/// (`validate_header`) and note walk (`parse_elf_note`) are private to `Elf::load`, which writes
+/// straight into guest memory and reports neither the segments nor a "Linux" note; the plan must
+/// see all of them before any memory or KVM exists.
 pub fn parse_elf(b: &[u8]) -> Result<ElfInfo, PlanError> {
     let truncated = |what: &str| image(format!("truncated ELF: {what} is cut off"));
     if !b.starts_with(elf::ELFMAG) {
