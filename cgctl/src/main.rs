@@ -8,7 +8,7 @@
 #[no_mangle]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     conventions::output::guard_std_fds();
-    let tool = conventions::cli::tool_name("cgctl");
+    let tool = conventions::output::tool_name("cgctl");
     let cli = conventions::cli::parse::<cgctl::Cli>(&tool);
     let code = cgctl::run(&tool, cli);
     conventions::output::exit(&tool, code, conventions::exit::FAILURE)

@@ -2,20 +2,6 @@
 
 use std::ffi::OsString;
 
-/// The name to use in messages: the base name of `argv[0]` (so a symlink named `unshare` speaks as
-/// `unshare`), or `default` when `argv[0]` is missing or empty.
-pub fn tool_name(default: &str) -> String {
-    std::env::args_os()
-        .next()
-        .and_then(|a| {
-            std::path::Path::new(&a)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-        })
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| default.to_string())
-}
-
 /// What parsing decided, for callers that want to act before exiting.
 #[derive(Debug)]
 pub enum Parsed<T> {

@@ -62,7 +62,7 @@ pub fn relay(outcome: Outcome) -> ! {
     match outcome {
         // As util-linux's close_stdout at exit: a failed write of ours turns the code into 1.
         Outcome::Exited(code) => {
-            crate::output::exit(&crate::cli::tool_name("microtools"), code, FAILURE)
+            crate::output::exit(&crate::output::tool_name("microtools"), code, FAILURE)
         }
         Outcome::Signaled(sig) => {
             // The signal ends us before process::exit could flush.

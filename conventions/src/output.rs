@@ -55,6 +55,20 @@ pub fn guard_std_fds() {
     }
 }
 
+/// The name to use in messages: the base name of `argv[0]` (so a symlink named `unshare` speaks as
+/// `unshare`), or `default` when `argv[0]` is missing or empty.
+pub fn tool_name(default: &str) -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
+
 /// The kernel's message for `errno`, as strerror gives it (without std's ` (os error N)`).
 pub fn strerror(errno: i32) -> String {
     errtext(&std::io::Error::from_raw_os_error(errno))

@@ -7,7 +7,7 @@
 #[no_mangle]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     conventions::output::guard_std_fds();
-    let tool = conventions::cli::tool_name("netwire");
+    let tool = conventions::output::tool_name("netwire");
     if std::env::var_os("CNI_COMMAND").is_some() {
         let code = netwire::cni::main();
         conventions::output::exit(&tool, code, conventions::exit::FAILURE)

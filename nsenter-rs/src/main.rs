@@ -9,7 +9,7 @@
 #[no_mangle]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     conventions::output::guard_std_fds();
-    let tool = conventions::cli::tool_name("nsenter-rs");
+    let tool = conventions::output::tool_name("nsenter-rs");
     let code = nsenter_rs::main_with(&tool, std::env::args_os().skip(1));
     conventions::output::exit(&tool, code, conventions::exit::FAILURE)
 }

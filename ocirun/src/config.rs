@@ -16,9 +16,6 @@ use unshare_rs::idmap::Range;
 
 use crate::error::{Error, Result};
 
-/// The runtime-spec version ocirun implements (`state`, `features`, `--version`).
-pub const SPEC_VERSION: &str = "1.1.0";
-
 /// One namespace of the config: new, or joined through a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {

@@ -7,12 +7,15 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 
+/// The runtime-spec version ocirun implements (`state`, `features`, `--version`).
+pub const SPEC_VERSION: &str = "1.1.0";
+
 /// The default config: a busybox-style shell in new pid, network, ipc, uts and mount
 /// namespaces with runc's mounts, capabilities, masked and read-only paths.
 pub fn spec() -> Value {
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     json!({
-        "ociVersion": crate::config::SPEC_VERSION,
+        "ociVersion": SPEC_VERSION,
         "process": {
             "terminal": false,
             "user": {"uid": 0, "gid": 0},
@@ -88,7 +91,7 @@ pub fn features() -> Value {
         .collect();
     json!({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": crate::config::SPEC_VERSION,
+        "ociVersionMax": SPEC_VERSION,
         "hooks": [],
         "mountOptions": [
             "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec",

@@ -97,7 +97,7 @@ pub fn state(
     annotations: &Value,
 ) -> Value {
     json!({
-        "ociVersion": crate::config::SPEC_VERSION,
+        "ociVersion": crate::defaults::SPEC_VERSION,
         "id": id,
         "status": status,
         "pid": pid,

@@ -277,7 +277,7 @@ pub fn version_text() -> String {
         "ocirun version {}\ncommit: {}\nspec: {}\n",
         env!("CARGO_PKG_VERSION"),
         conventions::COMMIT,
-        config::SPEC_VERSION
+        defaults::SPEC_VERSION
     )
 }
 

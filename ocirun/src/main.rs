@@ -7,7 +7,7 @@
 
 #[no_mangle]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
-    let tool = conventions::cli::tool_name("ocirun");
+    let tool = conventions::output::tool_name("ocirun");
     match ocirun::main_with(&tool, std::env::args_os().collect()) {
         ocirun::Exit::Code(code) => code,
         ocirun::Exit::Child(outcome) => conventions::exit::relay(outcome),

@@ -234,7 +234,7 @@ pub fn status(root: &Path, r: &Record, frozen: bool) -> Status {
 /// The JSON `state` prints: the spec's fields and runc's extra ones.
 pub fn state_json(r: &Record, status: Status) -> Value {
     json!({
-        "ociVersion": crate::config::SPEC_VERSION,
+        "ociVersion": crate::defaults::SPEC_VERSION,
         "id": r.id,
         "pid": if status == Status::Stopped { 0 } else { r.pid },
         "status": status.name(),
@@ -249,7 +249,7 @@ pub fn state_json(r: &Record, status: Status) -> Value {
 /// The JSON of a container still being created.
 pub fn creating_json(id: &str) -> Value {
     json!({
-        "ociVersion": crate::config::SPEC_VERSION,
+        "ociVersion": crate::defaults::SPEC_VERSION,
         "id": id,
         "pid": 0,
         "status": Status::Creating.name(),

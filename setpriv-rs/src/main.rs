@@ -8,7 +8,7 @@
 #[no_mangle]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     conventions::output::guard_std_fds();
-    let tool = conventions::cli::tool_name("setpriv-rs");
+    let tool = conventions::output::tool_name("setpriv-rs");
     let code = setpriv_rs::main_with(&tool, std::env::args_os().skip(1));
     conventions::output::exit(&tool, code, conventions::exit::FAILURE)
 }

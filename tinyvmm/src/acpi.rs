@@ -16,6 +16,10 @@ use acpi_tables::{aml, Aml};
 
 use crate::mptable::{IOAPIC_ADDR, LAPIC_ADDR};
 
+/// The CMOS register holding the century, which the FADT names (and [`crate::platform`]'s RTC
+/// answers).
+pub const CMOS_CENTURY: u8 = 0x32;
+
 /// Where the RSDP goes: the start of the BIOS area Linux scans for it (16-byte aligned), in the
 /// e820 hole below 1 MiB; the other tables follow it.
 pub const RSDP_ADDR: u64 = 0xe_0000;
@@ -136,7 +140,7 @@ pub fn fadt(dsdt_addr: u64) -> Vec<u8> {
         .flag(Flags::SlpButton);
     f.sci_int = SCI_IRQ.into();
     f.iapc_boot_arch = IAPC_VGA_NOT_PRESENT.into();
-    f.century = crate::platform::CMOS_CENTURY;
+    f.century = CMOS_CENTURY;
     f.reset_reg = io_register(RESET_PORT);
     f.reset_value = RESET_VALUE;
     f.sleep_control_reg = io_register(SLEEP_CONTROL_PORT);
@@ -263,7 +267,7 @@ mod tests {
         assert_ne!(flags & (1 << 10), 0, "RESET_REG_SUP");
         assert_eq!(u16_at(f, 46), SCI_IRQ);
         assert_eq!(u16_at(f, 109), IAPC_VGA_NOT_PRESENT, "no i8042, no VGA");
-        assert_eq!(f[108], crate::platform::CMOS_CENTURY);
+        assert_eq!(f[108], CMOS_CENTURY);
         // A generic address: space 1 (I/O), 8 bits wide, offset 0, byte access, the port.
         let gas = |off: usize, port: u16| {
             assert_eq!(&f[off..off + 4], &[1, 8, 0, 1], "GAS at {off}");

@@ -9,7 +9,7 @@
 #[no_mangle]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     conventions::output::guard_std_fds();
-    let tool = conventions::cli::tool_name("tinyvmm");
+    let tool = conventions::output::tool_name("tinyvmm");
     let cli = conventions::cli::parse_or_exit::<tinyvmm::Cli>(&tool, 125);
     let code = tinyvmm::run(&tool, cli);
     conventions::output::exit(&tool, code, tinyvmm::EXIT_FAILURE)

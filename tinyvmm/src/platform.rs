@@ -13,8 +13,6 @@ use crate::acpi;
 pub const CMOS_INDEX: u16 = 0x70;
 /// CMOS data port.
 pub const CMOS_DATA: u16 = 0x71;
-/// The CMOS register holding the century (named in the FADT).
-pub const CMOS_CENTURY: u8 = 0x32;
 /// i8042 data port.
 pub const I8042_DATA: u16 = 0x60;
 /// i8042 status/command port.
@@ -137,7 +135,7 @@ impl Platform {
             0x07 => enc(t[4]),
             0x08 => enc(t[5]),
             0x09 => enc(t[6]),
-            CMOS_CENTURY => enc(t[7]),
+            acpi::CMOS_CENTURY => enc(t[7]),
             // Never mid-update: UIP (bit 7) reads clear whatever was written.
             0x0a => self.cmos[0x0a].load(Ordering::Relaxed) & 0x7f,
             // Always 24-hour.
@@ -209,7 +207,7 @@ impl Platform {
             CMOS_DATA => {
                 let i = self.cmos_index.load(Ordering::Relaxed) & 0x7f;
                 // The clock stays the host's: only status and RAM take writes.
-                if i >= 0x0a && i != CMOS_CENTURY {
+                if i >= 0x0a && i != acpi::CMOS_CENTURY {
                     self.cmos[usize::from(i)].store(value, Ordering::Relaxed);
                 }
             }
@@ -267,7 +265,7 @@ mod tests {
         assert_eq!(cmos(&p, 0x07, t), 0x29);
         assert_eq!(cmos(&p, 0x08, t), 0x02);
         assert_eq!(cmos(&p, 0x09, t), 0x00);
-        assert_eq!(cmos(&p, CMOS_CENTURY, t), 0x20);
+        assert_eq!(cmos(&p, acpi::CMOS_CENTURY, t), 0x20);
         assert_eq!(cmos(&p, 0x0a, t) & 0x80, 0, "UIP");
         assert_eq!(cmos(&p, 0x0b, t), 0x02, "24-hour BCD");
         assert_eq!(cmos(&p, 0x0d, t), 0x80, "valid");
@@ -281,7 +279,7 @@ mod tests {
         p.io_out(CMOS_INDEX, &[0x0b]);
         p.io_out(CMOS_DATA, &[0x06]);
         assert_eq!(cmos(&p, 0x00, t), 56, "binary");
-        assert_eq!(cmos(&p, CMOS_CENTURY, t), 20);
+        assert_eq!(cmos(&p, acpi::CMOS_CENTURY, t), 20);
         p.io_out(CMOS_INDEX, &[0x40]);
         p.io_out(CMOS_DATA, &[0x5a]);
         assert_eq!(cmos(&p, 0x40, t), 0x5a);

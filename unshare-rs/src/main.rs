@@ -17,7 +17,7 @@ conventions::early_entry!(unshare_rs::early::entry);
 #[no_mangle]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     conventions::output::guard_std_fds();
-    let tool = conventions::cli::tool_name("unshare-rs");
+    let tool = conventions::output::tool_name("unshare-rs");
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     match unshare_rs::run(&tool, &args, unshare_rs::early::handover()) {
         Ok(unshare_rs::Exit::Code(code)) => conventions::output::exit(&tool, code, 1),

@@ -6,14 +6,13 @@ pub mod boot;
 pub mod chart;
 pub mod engines;
 pub mod guest;
-pub mod measure;
 pub mod net;
 pub mod oci;
 pub mod report;
 pub mod sandbox;
 pub mod scale;
 
-use crate::{deps, rootfs, util};
+use crate::{deps, measure, rootfs, util};
 use report::{CaseResult, Goal, GroupResult};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -494,7 +493,7 @@ fn measured_build(bin: &std::path::Path) -> String {
     let dir = bin.strip_prefix(util::root()).unwrap_or(bin);
     format!(
         "the shipped build, `{}` (static, not position independent), in `{}`; `{version}`",
-        crate::demo::shipped_build_command(&[]),
+        crate::release::shipped_build_command(&[]),
         dir.display()
     )
 }
@@ -516,12 +515,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let bin = match &opts.only {
         // Only what the group runs (the other tools' shipped builds take minutes).
         Some(t) => {
-            crate::demo::build_release_of(&[t.as_str()])?;
-            crate::demo::release_dir()
+            crate::release::build_release_of(&[t.as_str()])?;
+            crate::release::release_dir()
         }
         None => {
-            let bin = crate::demo::build_release();
-            if let Err(e) = crate::demo::build_release_of(&["ocirun", "netwire"]) {
+            let bin = crate::release::build_release();
+            if let Err(e) = crate::release::build_release_of(&["ocirun", "netwire"]) {
                 eprintln!("xtask bench: ocirun or netwire does not build now: {e}");
             }
             bin
@@ -563,7 +562,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             None
         }
     };
-    let engines = crate::demo::build_release_of(&["ocirun"])
+    let engines = crate::release::build_release_of(&["ocirun"])
         .and_then(|()| engines::Lane::start())
         .map_err(|e| eprintln!("xtask bench: no engines comparison: {e}"))
         .ok();
@@ -875,7 +874,7 @@ fn tinyvmm_split(tinyvmm: &Path, guest: &Path) -> Vec<(String, f64)> {
 /// Sizes of our release binaries and of the peers' (which link libc dynamically).
 fn binary_sizes(bin: &Path) -> Vec<(String, u64, String)> {
     let mut v = Vec::new();
-    for t in crate::demo::TOOLS {
+    for t in crate::release::TOOLS {
         if let Ok(m) = std::fs::metadata(bin.join(t)) {
             v.push((
                 t.to_string(),

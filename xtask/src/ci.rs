@@ -1,6 +1,6 @@
 //! `cargo xtask ci`: the whole test suite, the same steps on a laptop and in `.ci/run`.
 
-use crate::{conformance, demo, deps, early, kernel, nested, rootfs, util};
+use crate::{conformance, deps, early, kernel, nested, release, rootfs, util};
 
 /// Runs set-up (packages, rootfs, guest kernel), then fmt, clippy, build, the tests (unshare-rs's
 /// also on its shipped build, whose early code is audited first), docs, a
@@ -62,14 +62,14 @@ fn steps(
     // build only works if that code calls nothing of glibc's: audit it, then run unshare-rs's
     // integration tests again on the shipped binary.
     let tests = tests.and_then(|()| {
-        demo::build_release_of(&["unshare-rs"])?;
-        early::audit(&demo::release_dir().join("unshare-rs"))?;
-        release_names_its_commit(&demo::release_dir().join("unshare-rs"))?;
+        release::build_release_of(&["unshare-rs"])?;
+        early::audit(&release::release_dir().join("unshare-rs"))?;
+        release_names_its_commit(&release::release_dir().join("unshare-rs"))?;
         eprintln!("xtask ci: the shipped unshare-rs's early code calls nothing outside itself");
         util::run(
             util::cargo()
                 .args(["test", "-p", "unshare-rs", "--test", "*"])
-                .env("MICROTOOLS_BIN_DIR", demo::release_dir())
+                .env("MICROTOOLS_BIN_DIR", release::release_dir())
                 .env("MICROTOOLS_ROOTFS", rootfs)
                 .env("MICROTOOLS_KERNEL", kernel)
                 .env("MICROTOOLS_SKIP_LOG", skips),

@@ -4,7 +4,8 @@
 //! side, so that "a container is a process in namespaces, a VM divides the hardware" comes with
 //! numbers instead of words.
 
-use crate::bench::measure::{self, Run};
+use crate::measure::{self, Run};
+use crate::release::{build_release, DEMO_TOOLS};
 use crate::{deps, rootfs, util};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -21,19 +22,6 @@ const MEMORY: &str = "64M";
 const MEMORY_BYTES: u64 = 64 << 20;
 const PIDS: &str = "64";
 const HOSTNAME: &str = "microtools-demo";
-/// The tools the demo composes.
-pub const TOOLS: [&str; 5] = ["unshare-rs", "nsenter-rs", "pivot", "cgctl", "tinyvmm"];
-
-/// What the demo builds and runs: [`TOOLS`] and setpriv-rs, the container's last step.
-pub const DEMO_TOOLS: [&str; 6] = [
-    TOOLS[0],
-    TOOLS[1],
-    TOOLS[2],
-    TOOLS[3],
-    TOOLS[4],
-    "setpriv-rs",
-];
-
 /// What runs inside the container and the plain process: the same questions, asked from inside.
 /// `$1` is the directory holding the memory cgroup's interface files as this process sees them.
 const PROBE: &str = r#"echo "pid: $$"
@@ -305,86 +293,6 @@ fn setup(opts: &Options, rootfs: &Path) -> Result<(PathBuf, Vec<(String, String)
         })
         .collect();
     Ok((bin_dir, missing))
-}
-
-/// The target triple of the shipped builds: named explicitly so that `crt-static` applies to the
-/// tools and not to build scripts and proc macros.
-const RELEASE_TARGET: &str = "x86_64-unknown-linux-gnu";
-
-/// Builds the tools as they are shipped: release, statically linked (glibc's dynamic loading
-/// costs 0.1-0.3 ms of every start here, a fifth of what a tool takes) and not position
-/// independent (a static-pie binary relocates itself at start, dirtying a copy-on-write page
-/// for every page of pointers it has; 0.02-0.1 ms here, at the cost of the executable's own
-/// address not being randomized: the tools are not setuid and parse no network input), all at
-/// once, else one by one so that one crate that does not compile does not take the others
-/// down. Returns the directory of the binaries.
-pub fn build_release() -> std::path::PathBuf {
-    if build_release_of(&DEMO_TOOLS).is_err() {
-        for t in DEMO_TOOLS {
-            if let Err(e) = build_release_of(&[t]) {
-                eprintln!("xtask demo: {t} does not build now: {e}");
-            }
-        }
-    }
-    release_dir()
-}
-
-/// The flags of the shipped builds (see [`build_release`]). They are given here and not in
-/// .cargo/config.toml: a `[target.x86_64-unknown-linux-gnu]` rustflags there would apply to builds
-/// without `--target` too, proc macros included, and rustc cannot build a proc macro with
-/// `+crt-static` ("cannot produce proc-macro ... does not support these crate types").
-pub const SHIPPED_RUSTFLAGS: &str = "-C target-feature=+crt-static -C relocation-model=static";
-
-/// Every binary `cargo xtask install` and `deb` ship.
-pub const SHIPPED_TOOLS: [&str; 8] = [
-    "unshare-rs",
-    "nsenter-rs",
-    "pivot",
-    "setpriv-rs",
-    "cgctl",
-    "tinyvmm",
-    "ocirun",
-    "netwire",
-];
-
-/// The shell command that builds `pkgs` as shipped, as a user would type it (xtask prints it).
-pub fn shipped_build_command(pkgs: &[&str]) -> String {
-    let mut s =
-        format!("RUSTFLAGS='{SHIPPED_RUSTFLAGS}' cargo build --release --target {RELEASE_TARGET}");
-    for p in pkgs {
-        s.push_str(" -p ");
-        s.push_str(p);
-    }
-    s
-}
-
-/// Builds these packages as they are shipped (see [`build_release`]), into [`release_dir`].
-pub fn build_release_of(pkgs: &[&str]) -> Result<(), String> {
-    let mut cmd = util::cargo();
-    cmd.args(["build", "--release", "--target", RELEASE_TARGET])
-        .env("RUSTFLAGS", SHIPPED_RUSTFLAGS);
-    for p in pkgs {
-        cmd.args(["-p", p]);
-    }
-    eprintln!(
-        "xtask: $ {}    # into {}",
-        shipped_build_command(pkgs),
-        release_dir().display()
-    );
-    let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} failed with {status}",
-            shipped_build_command(pkgs)
-        ))
-    }
-}
-
-/// Where the shipped builds are.
-pub fn release_dir() -> std::path::PathBuf {
-    util::target_dir().join(RELEASE_TARGET).join("release")
 }
 
 fn unavailable_tool(missing: &[(String, String)], needed: &[&str]) -> Option<String> {
@@ -936,38 +844,13 @@ pub fn write_linux_initramfs(rootfs: &Path, path: &Path) -> Result<(), String> {
 
 /// QEMU booting `kernel` with `initrd`, the CPU emulated in software, exiting at power-off.
 pub fn linux_qemu(qemu: &Path, kernel: &Path, initrd: &Path) -> Command {
-    qemu_tcg(
+    crate::vmtest::qemu_tcg(
         qemu,
         kernel,
         initrd,
         LINUX_MEM_MIB,
         "console=ttyS0 reboot=k panic=-1 quiet loglevel=0",
     )
-}
-
-/// QEMU with the CPU emulated in software (KVM here cannot boot Linux; `-M microvm` stalled in
-/// TSC calibration under TCG, `-M pc` works), booting `kernel` with `initrd` and `append`, the
-/// serial line on stdio, no reboot: the one command line the demo, the bench and the guest-kernel
-/// lane use.
-pub fn qemu_tcg(qemu: &Path, kernel: &Path, initrd: &Path, mem_mib: u64, append: &str) -> Command {
-    let mut c = Command::new(qemu);
-    c.args(["-accel", "tcg", "-M", "pc", "-cpu", "max", "-m"])
-        .arg(mem_mib.to_string())
-        .arg("-kernel")
-        .arg(kernel)
-        .arg("-initrd")
-        .arg(initrd)
-        .arg("-append")
-        .arg(append)
-        .args([
-            "-nographic",
-            "-no-reboot",
-            "-nodefaults",
-            "-serial",
-            "stdio",
-        ]);
-    util::die_with_parent(&mut c);
-    c
 }
 
 fn process_row(say: &dyn Fn(&str)) -> Row {

@@ -1019,6 +1019,24 @@ fn processes_in_ns(ino: u64) -> Vec<String> {
     v
 }
 
+/// The bench's holder (`xtask engines --hold DIR`, in the new mount namespace that
+/// bench::engines::Lane made): prepares the
+/// lane, starts containerd, says ready, and waits for stdin to close.
+pub fn hold(dir: &Path) -> Result<(), String> {
+    prepare(dir, &crate::rootfs::default_dir())?;
+    let config = dir.join("containerd.toml");
+    std::fs::write(
+        &config,
+        containerd_config(Path::new("/var/lib/containers/containerd"), None),
+    )
+    .map_err(|e| e.to_string())?;
+    let _containerd = Containerd::start(&config, &dir.join("containerd.log"))?;
+    std::fs::write(dir.join("ready"), "").map_err(|e| e.to_string())?;
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
+    Ok(())
+}
+
 /// Runs the recipe.
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut lanes = Vec::new();
@@ -1028,10 +1046,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         match a.as_str() {
             "podman" | "containerd" | "cri" => lanes.push(a.clone()),
             "--inside" => inner_dir = Some(PathBuf::from(it.next().ok_or(USAGE)?)),
-            // The bench's namespace holder (bench::engines).
             "--hold" => {
                 let dir = PathBuf::from(it.next().ok_or(USAGE)?);
-                return crate::bench::engines::hold(&dir);
+                return hold(&dir);
             }
             _ => return Err(USAGE.to_string()),
         }

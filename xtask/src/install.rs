@@ -2,11 +2,11 @@
 //! completions laid out as system tools are (bin/, share/man/, share/*completion*), so that a
 //! clone becomes tools on PATH; `--drop-in` adds the util-linux names as links.
 
-use crate::{demo, man, util};
+use crate::{man, release, util};
 use std::path::{Path, PathBuf};
 
 /// The util-linux names `--drop-in` adds, and the binary each is a link to. Each tool speaks
-/// under the name it was called by (`conventions::cli::tool_name`): `unshare` is unshare-rs
+/// under the name it was called by (`conventions::output::tool_name`): `unshare` is unshare-rs
 /// as util-linux's unshare, and pivot called `pivot_root` or `switch_root` is that tool
 /// (pivot's `mode`).
 pub const DROP_INS: [(&str, &str); 4] = [
@@ -31,7 +31,7 @@ pub struct Layout {
 /// The pure plan of an install from `bin_dir` (the built tools).
 pub fn layout(bin_dir: &Path, drop_in: bool) -> Layout {
     Layout {
-        bins: demo::SHIPPED_TOOLS
+        bins: release::SHIPPED_TOOLS
             .iter()
             .map(|t| (bin_dir.join(t), Path::new("bin").join(t)))
             .collect(),
@@ -158,8 +158,8 @@ fn built(bin_dir: &Option<PathBuf>) -> Result<PathBuf, String> {
     match bin_dir {
         Some(d) => Ok(d.clone()),
         None => {
-            demo::build_release_of(&demo::SHIPPED_TOOLS)?;
-            Ok(demo::release_dir())
+            release::build_release_of(&release::SHIPPED_TOOLS)?;
+            Ok(release::release_dir())
         }
     }
 }
@@ -269,7 +269,7 @@ mod tests {
     #[test]
     fn layout_puts_every_tool_in_bin_and_links_only_with_drop_in() {
         let l = layout(Path::new("/b"), false);
-        assert_eq!(l.bins.len(), demo::SHIPPED_TOOLS.len());
+        assert_eq!(l.bins.len(), release::SHIPPED_TOOLS.len());
         assert_eq!(
             l.bins[0],
             (

@@ -11,7 +11,9 @@ mod engines;
 mod install;
 mod kernel;
 mod man;
+mod measure;
 mod nested;
+mod release;
 mod rootfs;
 mod soak;
 mod util;
@@ -75,12 +77,12 @@ Examples:
 /// their directory.
 fn build(args: &[String]) -> Result<(), String> {
     let pkgs: Vec<&str> = if args.is_empty() {
-        demo::SHIPPED_TOOLS.to_vec()
+        release::SHIPPED_TOOLS.to_vec()
     } else {
         args.iter().map(String::as_str).collect()
     };
-    demo::build_release_of(&pkgs)?;
-    println!("{}", demo::release_dir().display());
+    release::build_release_of(&pkgs)?;
+    println!("{}", release::release_dir().display());
     Ok(())
 }
 

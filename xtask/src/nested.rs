@@ -7,7 +7,7 @@
 
 use crate::cpio::Archive;
 use crate::kernel::{self, Flavour};
-use crate::{demo, rootfs, util, vmtest};
+use crate::{release, rootfs, util, vmtest};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -1228,7 +1228,7 @@ const GUEST_FILES: &[&str] = &[
 ];
 
 /// The tools level 1 and the suite's level-2 guest get (setpriv-rs for the jailed VM).
-const TOOLS: [&str; 6] = demo::DEMO_TOOLS;
+const TOOLS: [&str; 6] = release::DEMO_TOOLS;
 
 /// The composition scripts level 1 gets, at /lane/scripts/NAME.
 const SCRIPTS: [&str; 1] = ["jailed-vm.sh"];
@@ -1518,9 +1518,9 @@ fn gather(no_build: bool) -> Result<HostInputs, String> {
         return Err(format!("no {} (cargo xtask kernel)", vmlinux.display()));
     }
     if !no_build {
-        demo::build_release_of(&TOOLS)?;
+        release::build_release_of(&TOOLS)?;
     }
-    let bin_dir = demo::release_dir();
+    let bin_dir = release::release_dir();
     // Cheap when built: cargo only reports what is there.
     let json = util::output(util::cargo().args([
         "test",
@@ -1657,7 +1657,7 @@ pub fn level1_qemu(kernel: &Path, initrd: &Path, verbose: bool) -> Command {
     } else {
         LEVEL1_CMDLINE.to_string()
     };
-    let mut c = demo::qemu_tcg(
+    let mut c = vmtest::qemu_tcg(
         Path::new("qemu-system-x86_64"),
         kernel,
         initrd,
@@ -1690,7 +1690,7 @@ fn run_on_host(cases: &[&LaneCase], host: &HostInputs, tally: &mut Tally) -> Vec
     for c in host_cases {
         let script = format!("{env}{}\n", c.command);
         let started = Instant::now();
-        let run = crate::bench::measure::run(
+        let run = crate::measure::run(
             Command::new("sh").args(["-c", &script]),
             Duration::from_secs(CASE_LIMIT_SECS),
         );

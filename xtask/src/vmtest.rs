@@ -511,7 +511,7 @@ pub fn vmm_command(vmm: Vmm, kernel: &Path, initrd: &Path, verbose: bool) -> Com
         CMDLINE.to_string()
     };
     match vmm {
-        Vmm::Qemu => crate::demo::qemu_tcg(
+        Vmm::Qemu => qemu_tcg(
             Path::new("qemu-system-x86_64"),
             kernel,
             initrd,
@@ -641,6 +641,31 @@ pub fn collect_watched(
         eprintln!("xtask: the VMM's stderr: {}", err.trim());
     }
     Ok((serial, finished))
+}
+
+/// QEMU with the CPU emulated in software (KVM here cannot boot Linux; `-M microvm` stalled in
+/// TSC calibration under TCG, `-M pc` works), booting `kernel` with `initrd` and `append`, the
+/// serial line on stdio, no reboot: the one command line the demo, the bench and the guest-kernel
+/// lane use.
+pub fn qemu_tcg(qemu: &Path, kernel: &Path, initrd: &Path, mem_mib: u64, append: &str) -> Command {
+    let mut c = Command::new(qemu);
+    c.args(["-accel", "tcg", "-M", "pc", "-cpu", "max", "-m"])
+        .arg(mem_mib.to_string())
+        .arg("-kernel")
+        .arg(kernel)
+        .arg("-initrd")
+        .arg(initrd)
+        .arg("-append")
+        .arg(append)
+        .args([
+            "-nographic",
+            "-no-reboot",
+            "-nodefaults",
+            "-serial",
+            "stdio",
+        ]);
+    util::die_with_parent(&mut c);
+    c
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! private mount namespace (tmpfs on /run and /var/lib/containers), so a holder process keeps
 //! that namespace, with containerd in it, and each timed command enters it with nsenter.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -99,23 +98,6 @@ impl Drop for Lane {
             let _ = std::fs::remove_dir(engines::MOUNT_POINT);
         }
     }
-}
-
-/// The holder's side (`xtask engines --hold DIR`, in the new mount namespace): prepares the
-/// lane, starts containerd, says ready, and waits for stdin to close.
-pub fn hold(dir: &Path) -> Result<(), String> {
-    engines::prepare(dir, &crate::rootfs::default_dir())?;
-    let config = dir.join("containerd.toml");
-    std::fs::write(
-        &config,
-        engines::containerd_config(Path::new("/var/lib/containers/containerd"), None),
-    )
-    .map_err(|e| e.to_string())?;
-    let _containerd = engines::Containerd::start(&config, &dir.join("containerd.log"))?;
-    std::fs::write(dir.join("ready"), "").map_err(|e| e.to_string())?;
-    let mut sink = Vec::new();
-    let _ = std::io::stdin().read_to_end(&mut sink);
-    Ok(())
 }
 
 /// The two groups, ocirun (the shipped build at `ocirun`) against crun.

@@ -2,8 +2,8 @@
 //! that what the file says is unit-tested apart from the measuring.
 
 use super::chart::Bar;
-use super::measure::stats;
 use super::Case;
+use crate::measure::stats;
 use crate::util;
 use std::fmt::Write as _;
 use std::process::Command;

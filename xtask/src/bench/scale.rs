@@ -328,8 +328,8 @@ pub struct Options {
 /// BENCHMARKS.md and docs/scale.svg, and fails if anything failed or was left behind.
 pub fn run(opts: &Options) -> Result<(), String> {
     let tools = ["cgctl", "unshare-rs", "pivot", "tinyvmm", "ocirun"];
-    crate::demo::build_release_of(&tools)?;
-    let bin = crate::demo::release_dir();
+    crate::release::build_release_of(&tools)?;
+    let bin = crate::release::release_dir();
     let rootfs = crate::rootfs::default_dir();
     crate::rootfs::ensure(&rootfs)?;
     let rootfs = std::fs::canonicalize(&rootfs)
