@@ -151,9 +151,49 @@ fn is_static_elf(path: &Path) -> bool {
         return false;
     };
     (0..phnum).all(|i| {
-        let off = phoff as usize + i * phentsize;
-        data.get(off..off + 4)
+        // Checked: a malformed header must read as "not static", not overflow.
+        usize::try_from(phoff)
+            .ok()
+            .and_then(|p| p.checked_add(i * phentsize))
+            .and_then(|off| data.get(off..off.checked_add(4)?))
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) != 3)
             .unwrap_or(false)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ELF64 header with `phnum` program headers of 56 bytes at `phoff`, each of type `ty`.
+    fn elf(phoff: u64, phnum: u16, ty: u32) -> Vec<u8> {
+        let mut d = vec![0u8; 64];
+        d[..5].copy_from_slice(b"\x7fELF\x02");
+        d[0x20..0x28].copy_from_slice(&phoff.to_le_bytes());
+        d[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        d[0x38..0x3a].copy_from_slice(&phnum.to_le_bytes());
+        for _ in 0..phnum {
+            let mut ph = vec![0u8; 56];
+            ph[..4].copy_from_slice(&ty.to_le_bytes());
+            d.extend(ph);
+        }
+        d
+    }
+
+    #[test]
+    fn static_means_no_interpreter_and_bad_headers_are_not_static() {
+        let dir = std::env::temp_dir().join(format!("xtask-elf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let check = |name: &str, data: Vec<u8>| {
+            let p = dir.join(name);
+            std::fs::write(&p, data).unwrap();
+            is_static_elf(&p)
+        };
+        assert!(check("static", elf(64, 2, 1)), "PT_LOAD only");
+        assert!(!check("dynamic", elf(64, 2, 3)), "PT_INTERP");
+        assert!(!check("far", elf(u64::MAX - 2, 1, 1)), "phoff past the end");
+        assert!(!check("short", b"\x7fELF\x02".to_vec()));
+        assert!(!check("script", b"#!/bin/sh\n".to_vec()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
