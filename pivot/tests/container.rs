@@ -434,11 +434,14 @@ fn rootless_mode_binds_device_nodes() {
 #[test]
 fn host_namespace_is_refused() {
     require!(Cap::Root, Cap::Rootfs);
-    if pivot::hostns::mount_ns() != pivot::hostns::Verdict::Host {
-        // Running pivot here would pivot the test runner's own namespace: nothing to refuse.
-        println!("SKIPPED host_namespace_is_refused: the tests do not run in the host's namespace");
-        return;
-    }
+    // Elsewhere pivot would pivot the test runner's own namespace: nothing to refuse.
+    testcaps::require_that!(
+        "hostns",
+        match pivot::hostns::mount_ns() {
+            pivot::hostns::Verdict::Host => Ok(()),
+            v => Err(format!("pivot's verdict on this mount namespace: {v:?}")),
+        }
+    );
     let _host = HostMounts::now();
     for args in [
         vec![rootfs(), "/bin/true".to_string()],

@@ -317,15 +317,35 @@ pub enum Decision {
     Fail(String),
 }
 
-/// The pure decision: given whether `cap` is present and the demanded list.
-pub fn decide(test: &str, cap: Cap, present: Result<(), String>, demanded: &[String]) -> Decision {
+/// The pure decision: given whether the capability or condition `name` is present and the
+/// demanded list.
+pub fn decide(
+    test: &str,
+    name: &str,
+    present: Result<(), String>,
+    demanded: &[String],
+) -> Decision {
     match present {
         Ok(()) => Decision::Run,
-        Err(why) if demanded.iter().any(|d| d == cap.name()) => Decision::Fail(format!(
-            "{test}: needs {} ({why}), and MICROTOOLS_REQUIRE demands it",
-            cap.name()
+        Err(why) if demanded.iter().any(|d| d == name) => Decision::Fail(format!(
+            "{test}: needs {name} ({why}), and MICROTOOLS_REQUIRE demands it"
         )),
-        Err(why) => Decision::Skip(format!("SKIPPED {test}: needs {} ({why})", cap.name())),
+        Err(why) => Decision::Skip(format!("SKIPPED {test}: needs {name} ({why})")),
+    }
+}
+
+/// Carries out a [`Decision`]: true to run; prints and logs the skip line and returns false;
+/// panics (fails the test) when the missing one is demanded.
+fn act(decision: Decision) -> bool {
+    match decision {
+        Decision::Run => true,
+        Decision::Skip(line) => {
+            println!("{line}");
+            eprintln!("{line}");
+            log_skip(&line);
+            false
+        }
+        Decision::Fail(msg) => panic!("{msg}"),
     }
 }
 
@@ -333,19 +353,47 @@ pub fn decide(test: &str, cap: Cap, present: Result<(), String>, demanded: &[Str
 /// is missing; panics (fails the test) when a missing one is listed in `MICROTOOLS_REQUIRE`.
 pub fn require(test: &str, caps: &[Cap]) -> bool {
     let demanded = required();
-    for &cap in caps {
-        match decide(test, cap, check(cap), &demanded) {
-            Decision::Run => {}
-            Decision::Skip(line) => {
-                println!("{line}");
-                eprintln!("{line}");
-                log_skip(&line);
-                return false;
-            }
-            Decision::Fail(msg) => panic!("{msg}"),
+    caps.iter()
+        .all(|&cap| act(decide(test, cap.name(), check(cap), &demanded)))
+}
+
+/// Gates a test on a named condition that only the test can judge (a kernel feature its tool
+/// probes, where the test runs, how the host set a device up): skipped and demanded exactly as
+/// a [`Cap`], so that `MICROTOOLS_REQUIRE` listing `name` turns its absence into a failure.
+/// The names in use are [`CONDITIONS`].
+pub fn require_condition(test: &str, name: &str, present: Result<(), String>) -> bool {
+    act(decide(test, name, present, &required()))
+}
+
+/// The conditions tests gate on through [`require_condition`], with what each means.
+pub const CONDITIONS: [(&str, &str); 4] = [
+    (
+        "landlock",
+        "the kernel has Landlock (setpriv-rs's --landlock-* tests)",
+    ),
+    (
+        "noselinux",
+        "SELinux is not running (setpriv-rs's util-linux comparison of --selinux-label)",
+    ),
+    (
+        "hostns",
+        "the tests run in the host's mount namespace (pivot's refusal to pivot it)",
+    ),
+    (
+        "kvmprivate",
+        "/dev/kvm is not world-accessible (tinyvmm's permission-denied message)",
+    ),
+];
+
+/// `require_that!("name", result)`: [`require_condition`] for the enclosing test, returning
+/// early when it skips.
+#[macro_export]
+macro_rules! require_that {
+    ($name:expr, $present:expr $(,)?) => {
+        if !$crate::require_condition($crate::function_name!(), $name, $present) {
+            return;
         }
-    }
-    true
+    };
 }
 
 /// Appends a skip line to the file `MICROTOOLS_SKIP_LOG` names, if any: cargo test captures a
@@ -888,13 +936,13 @@ mod tests {
     #[test]
     fn decisions() {
         let demanded = vec!["kvm".to_string()];
-        assert_eq!(decide("t", Cap::Kvm, Ok(()), &demanded), Decision::Run);
+        assert_eq!(decide("t", "kvm", Ok(()), &demanded), Decision::Run);
         assert_eq!(
-            decide("t", Cap::Root, Err("uid 5".into()), &demanded),
+            decide("t", "root", Err("uid 5".into()), &demanded),
             Decision::Skip("SKIPPED t: needs root (uid 5)".into())
         );
         assert!(matches!(
-            decide("t", Cap::Kvm, Err("no /dev/kvm".into()), &demanded),
+            decide("t", "kvm", Err("no /dev/kvm".into()), &demanded),
             Decision::Fail(m) if m.contains("needs kvm (no /dev/kvm)") && m.contains("MICROTOOLS_REQUIRE")
         ));
     }

@@ -361,11 +361,15 @@ fn inaccessible_dev_kvm_gives_125_with_a_hint() {
             .expect("stat /dev/kvm")
             .permissions(),
     );
-    if mode & 0o006 != 0 {
-        // Everyone may use /dev/kvm here: there is no refusal to see.
-        println!("SKIPPED: /dev/kvm is world-accessible (mode {mode:o})");
-        return;
-    }
+    // Where everyone may use /dev/kvm there is no refusal to see.
+    testcaps::require_that!(
+        "kvmprivate",
+        if mode & 0o006 == 0 {
+            Ok(())
+        } else {
+            Err(format!("/dev/kvm is world-accessible (mode {mode:o})"))
+        }
+    );
     // A copy the unprivileged user can reach (the checkout may sit under a 0700 home).
     let dir = std::env::temp_dir().join(testcaps::unique_name("tinyvmm-nobody"));
     std::fs::create_dir_all(&dir).expect("mkdir in the temp dir");
