@@ -295,8 +295,7 @@ fn setns_hint(err: &io::Error, kind: NsKind, fd: Option<&OwnedFd>) -> String {
             }
         }
         Some(libc::EPERM) => {
-            // SAFETY: geteuid has no preconditions.
-            let euid = unsafe { libc::geteuid() };
+            let euid = nix::unistd::geteuid().as_raw();
             let owner = fd
                 .and_then(|f| {
                     if kind.proc_name == "user" {
@@ -495,13 +494,7 @@ fn join_cgroup(t: &Target) -> Result<(), Error> {
 
 /// setgroups(2) with an empty list.
 fn drop_groups() -> io::Result<()> {
-    // SAFETY: setgroups with an empty list reads no memory.
-    if unsafe { libc::setgroups(0, std::ptr::null()) } == 0 {
-        Ok(())
-    } else {
-        // Taken at once, before anything else can change errno.
-        Err(io::Error::last_os_error())
-    }
+    nix::unistd::setgroups(&[]).map_err(io::Error::from)
 }
 
 /// Switches to `gid` and `uid`, dropping the supplementary groups first when a gid is set.
@@ -522,21 +515,19 @@ fn set_ids(uid: Option<u32>, gid: Option<u32>, early: Option<&io::Error>) -> Res
             };
             return Err(Error::sys("setgroups([])", e, hint));
         }
-        // SAFETY: setgid has no memory arguments.
-        if unsafe { libc::setgid(g) } != 0 {
+        if let Err(e) = nix::unistd::setgid(nix::unistd::Gid::from_raw(g)) {
             return Err(Error::sys(
                 format!("setgid({g})"),
-                io::Error::last_os_error(),
+                io::Error::from(e),
                 "the gid must be mapped in the user namespace, and CAP_SETGID is needed",
             ));
         }
     }
     if let Some(u) = uid {
-        // SAFETY: setuid has no memory arguments.
-        if unsafe { libc::setuid(u) } != 0 {
+        if let Err(e) = nix::unistd::setuid(nix::unistd::Uid::from_raw(u)) {
             return Err(Error::sys(
                 format!("setuid({u})"),
-                io::Error::last_os_error(),
+                io::Error::from(e),
                 "the uid must be mapped in the user namespace, and CAP_SETUID is needed",
             ));
         }
