@@ -50,11 +50,11 @@ impl TempDir {
 
     fn fifo(&self, name: &str) -> String {
         let path = self.path(name);
-        let out = Command::new("mkfifo")
-            .arg(&path)
-            .status()
-            .expect("run mkfifo");
-        assert!(out.success(), "mkfifo {path}");
+        let out = testcaps::run(
+            Command::new("mkfifo").arg(&path),
+            std::time::Duration::from_secs(30),
+        );
+        assert_eq!(out.code, Some(0), "mkfifo {path}: {out:?}");
         path
     }
 }
