@@ -28,8 +28,12 @@ pub const LEVEL1_REQUIRE: &str = "root,kvm,hwkvm,kernel,rootfs";
 /// a GPF at a garbage address, soft lockups, "corrupted stack end"; on Debian's 6.1 kernel and
 /// on bookworm-backports' 6.12 alike (1 to 3 boots lost in each whole-lane run). With one CPU
 /// there is no second vCPU to race, TCG runs without its cross-vCPU flushes, and the whole
-/// lane took 4.4 min instead of about 9, all 40 cases passing at the first boot.
+/// lane took 4.4 min instead of about 9, all 40 cases passing at the first boot; with two
+/// such guests at once ([`LEVEL1_GUESTS`]) 3.5 min for 42.
 const LEVEL1_CPUS: u32 = 1;
+/// Level-1 guests at once by default (`--jobs`): one per host core of this 2-core machine, so
+/// that the lane still uses both; each needs [`LEVEL1_MEM_MIB`] at most.
+const LEVEL1_GUESTS: usize = 2;
 /// Holds the initramfs (kernels and images, ~110 MiB, twice while it unpacks) and two level-2
 /// guests at a time; QEMU maps it lazily.
 const LEVEL1_MEM_MIB: u64 = 3072;
@@ -842,7 +846,7 @@ fn level1_paths(host: &HostInputs) -> LanePaths {
 pub struct Opts {
     /// Run only cases whose name contains this.
     pub filter: Option<String>,
-    /// Parallel queues inside level 1.
+    /// Level-1 guests at once, each with [`LEVEL1_CPUS`] (the cases spread over them).
     pub jobs: usize,
     /// Limit for the whole level-1 run.
     pub timeout: Duration,
@@ -861,7 +865,7 @@ pub struct Opts {
 pub fn parse_args(args: &[String]) -> Result<Opts, String> {
     let mut o = Opts {
         filter: None,
-        jobs: LEVEL1_CPUS as usize,
+        jobs: LEVEL1_GUESTS,
         timeout: Duration::from_secs(1200),
         no_build: false,
         list: false,
@@ -1796,7 +1800,9 @@ fn print_tail(serial: &str) {
     }
 }
 
-/// Boots level 1 with `cases` and judges each as it reports.
+/// Boots level 1 with `cases` and judges each as it reports: `opts.jobs` level-1 guests at once
+/// (each of [`LEVEL1_CPUS`]), the cases spread over them by [`queues`]; what they report is one
+/// [`Attempt`].
 fn boot_level1(
     host: &HostInputs,
     cases: &[&LaneCase],
@@ -1804,16 +1810,72 @@ fn boot_level1(
     tally: &mut Tally,
     boot: usize,
 ) -> Result<Attempt, String> {
-    let last = boot == LEVEL1_BOOTS;
     tally.boots = boot;
+    let parts: Vec<Vec<&LaneCase>> = queues(cases, opts.jobs)
+        .into_iter()
+        .map(|q| q.into_iter().map(|i| cases[i]).collect::<Vec<_>>())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let many = parts.len() > 1;
+    let tally = std::sync::Mutex::new(tally);
+    let attempts: Vec<Result<Attempt, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .iter()
+            .enumerate()
+            .map(|(vm, part)| {
+                let tally = &tally;
+                s.spawn(move || boot_one(host, part, opts, tally, boot, many.then_some(vm + 1)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a level-1 thread panicked".to_string()))
+            })
+            .collect()
+    });
+    let mut merged = Attempt {
+        reported: Vec::new(),
+        serial: String::new(),
+        done: true,
+        exited: true,
+        setup_failed: None,
+        reset: Vec::new(),
+    };
+    for a in attempts {
+        let a = a?;
+        merged.reported.extend(a.reported);
+        merged.serial.push_str(&a.serial);
+        merged.done &= a.done;
+        merged.exited &= a.exited;
+        merged.setup_failed = merged.setup_failed.or(a.setup_failed);
+        merged.reset.extend(a.reset);
+    }
+    Ok(merged)
+}
+
+/// One level-1 guest (`vm`: its number when there are several) running `cases` one after
+/// another.
+fn boot_one(
+    host: &HostInputs,
+    cases: &[&LaneCase],
+    opts: &Opts,
+    tally: &std::sync::Mutex<&mut Tally>,
+    boot: usize,
+    vm: Option<usize>,
+) -> Result<Attempt, String> {
+    let last = boot == LEVEL1_BOOTS;
     let started = Instant::now();
-    let initrd = util::target_dir().join(format!("nested/level1-{}.cpio", std::process::id()));
+    let suffix = vm.map(|v| format!("-vm{v}")).unwrap_or_default();
+    let initrd =
+        util::target_dir().join(format!("nested/level1-{}{suffix}.cpio", std::process::id()));
     if let Some(parent) = initrd.parent() {
         std::fs::create_dir_all(parent)
             .map_err(|e| format!("creating {}: {e}", parent.display()))?;
     }
     {
-        let a = level1_initramfs(host, cases, opts.jobs)?;
+        let a = level1_initramfs(host, cases, LEVEL1_CPUS as usize)?;
         let f = std::fs::File::create(&initrd)
             .map_err(|e| format!("creating {}: {e}", initrd.display()))?;
         let mut w = std::io::BufWriter::new(f);
@@ -1821,10 +1883,10 @@ fn boot_level1(
             .and_then(|()| std::io::Write::flush(&mut w))
             .map_err(|e| format!("writing {}: {e}", initrd.display()))?;
     }
+    let name = vm.map(|v| format!(" #{v}")).unwrap_or_default();
     eprintln!(
-        "xtask nested: booting level 1 ({} case(s) in {} queue(s)); its image took {:.1} s",
+        "xtask nested: booting level 1{name} ({} case(s)); its image took {:.1} s",
         cases.len(),
-        opts.jobs,
         started.elapsed().as_secs_f64()
     );
     let suite_cases = host.vmtest_cases.len();
@@ -1838,7 +1900,7 @@ fn boot_level1(
         Some(LEVEL1_IDLE),
         &mut |line| {
             if verbose {
-                eprint!("    level1: {line}");
+                eprint!("    level1{name}: {line}");
             }
             if let Some(r) = parser.feed(line) {
                 let Some(c) = cases.iter().find(|c| c.name == r.name) else {
@@ -1854,7 +1916,8 @@ fn boot_level1(
                     reset.push(r.name.clone());
                     return;
                 }
-                let l = tally.record(c.name, c, verdict, r.took.as_deref(), &r.output);
+                let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
+                let l = t.record(c.name, c, verdict, r.took.as_deref(), &r.output);
                 for x in &l {
                     println!("{x}");
                 }
@@ -1867,13 +1930,16 @@ fn boot_level1(
     let _ = std::fs::remove_file(&initrd);
     let (serial, exited) = collected?;
     // A further boot keeps the earlier consoles beside its own.
-    let name = match boot {
-        1 => "console.log".to_string(),
-        n => format!("console-{n}.log"),
+    let log = match boot {
+        1 => format!("console{suffix}.log"),
+        n => format!("console-{n}{suffix}.log"),
     };
-    let log = util::target_dir().join("nested").join(name);
+    let log = util::target_dir().join("nested").join(log);
     if std::fs::write(&log, &serial).is_ok() {
-        eprintln!("xtask nested: level 1's console is in {}", log.display());
+        eprintln!(
+            "xtask nested: level 1{name}'s console is in {}",
+            log.display()
+        );
     }
     Ok(Attempt {
         reported,

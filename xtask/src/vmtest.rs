@@ -455,8 +455,11 @@ pub fn build_initramfs(cases: &[Case], bins: &[PathBuf], rootfs: &Path) -> Resul
 /// The binary without debug info (it would only cost guest memory), or as is when `strip` is
 /// missing.
 pub fn stripped(bin: &Path) -> Result<Vec<u8>, String> {
+    // Unique per call: the hardware-KVM lane builds its level-1 images in parallel threads.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = std::env::temp_dir().join(format!(
-        "xtask-vmtest-{}-{}",
+        "xtask-vmtest-{}-{call}-{}",
         std::process::id(),
         bin.file_name().and_then(|n| n.to_str()).unwrap_or("bin")
     ));
