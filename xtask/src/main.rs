@@ -55,8 +55,9 @@ Commands:
                 the tools' man pages and bash, zsh and fish completions, rendered from
                 their option definitions (default target/man); prints the directory
   nested [FILTER] [--jobs N] [--timeout SECS] [--no-build] [--list] [-v]
-                the hardware-KVM lane: Linux under tinyvmm inside a QEMU (TCG) guest with
-                nested KVM, every case with its exact status; N passed, N failed
+                the hardware-KVM lane: Linux under tinyvmm inside QEMU (TCG) guests with
+                nested KVM (--jobs of them at once, one CPU each, default 2), every case
+                with its exact status; N passed, N failed. e.g. cargo xtask nested cpus32
   rootfs [DIR]  build the busybox root filesystem (default target/rootfs)
   soak [--containers N] [--vms N] [--parallel N] [--time-limit SECS] [--bin-dir DIR]
                 1,000 containers and 1,000 tiny VMs, 20 at a time; fails if anything is left

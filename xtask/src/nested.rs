@@ -65,7 +65,9 @@ const CASE_LIMIT_SECS: u64 = 480;
 const TAIL: usize = 40;
 
 const USAGE: &str = "usage: cargo xtask nested [FILTER] [--jobs N] [--timeout SECS] [--no-build] \
-                     [--list] [-v] [--repeat N]";
+                     [--list] [-v] [--repeat N]
+  --jobs N  level-1 guests at once, one CPU each (default 2); the cases are spread over them
+  example:  cargo xtask nested linux_generic_cpus32 -v";
 
 /// What besides the status a case's output must show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
