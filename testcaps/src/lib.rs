@@ -362,6 +362,11 @@ pub fn require(test: &str, caps: &[Cap]) -> bool {
 /// a [`Cap`], so that `MICROTOOLS_REQUIRE` listing `name` turns its absence into a failure.
 /// The names in use are [`CONDITIONS`].
 pub fn require_condition(test: &str, name: &str, present: Result<(), String>) -> bool {
+    // A mistyped name would skip under a name nobody demands.
+    assert!(
+        CONDITIONS.iter().any(|(n, _)| *n == name),
+        "{test}: {name:?} is not in testcaps::CONDITIONS"
+    );
     act(decide(test, name, present, &required()))
 }
 
