@@ -9,16 +9,38 @@
 # via the bridge; then a pings b, and b pings the bridge. On exit (normal, error or signal) the
 # containers and the switch are killed by PID, and their namespaces go with them, links and all.
 #
-# Usage: bridge.sh [ROOTFS]   (default: $MICROTOOLS_ROOTFS, else target/rootfs next to this script)
-# Needs root, and unshare-rs, nsenter-rs, pivot and netwire on PATH.
+# With --vm KERNEL INITRD, a tinyvmm VM plugs into that tap (`--net tap=tap0`, run in the switch
+# namespace) beside the containers: the guest's kernel command line carries
+# `bridge.ip=10.201.0.4/24 bridge.peer=10.201.0.2`, which the guest's init is to read: give eth0
+# that address, ping the peer (container a), stay up until it has been pinged back. Container a
+# pings the VM; the script ends when tinyvmm does (its status is printed, the guest's own).
+# Debian's kernels build virtio_net as a module, so the INITRD carries and loads it
+# (`cargo xtask nested linux_bridge_container_vm` boots the lane's devices image this way).
+#
+# Usage: bridge.sh [--vm KERNEL INITRD] [ROOTFS]   (default ROOTFS: $MICROTOOLS_ROOTFS, else
+#        target/rootfs next to this script)
+# Needs root, and unshare-rs, nsenter-rs, pivot and netwire on PATH; --vm also tinyvmm and KVM
+# that boots Linux.
 set -eu
 
+usage="usage: bridge.sh [--vm KERNEL INITRD] [ROOTFS]   (default ROOTFS: \$MICROTOOLS_ROOTFS, else target/rootfs next to this script)"
+kernel=
+initrd=
 case ${1:-} in
     -h | --help)
-        echo "usage: bridge.sh [ROOTFS]   (default: \$MICROTOOLS_ROOTFS, else target/rootfs next to this script)"
-        echo "Two containers on one netwire bridge in a switch namespace; a pings b and the bridge. Needs root, and unshare-rs, nsenter-rs, pivot and netwire on PATH."
+        echo "$usage"
+        echo "Two containers on one netwire bridge in a switch namespace; a pings b and the bridge. With --vm, a tinyvmm VM on the bridge's tap too: container a and the VM ping each other. Needs root, and unshare-rs, nsenter-rs, pivot and netwire on PATH (--vm: tinyvmm, and KVM that boots Linux)."
         echo "Example (as root, from the clone): PATH=\"\$PWD/target/x86_64-unknown-linux-gnu/release:\$PATH\" scripts/bridge.sh target/rootfs"
         exit 0 ;;
+    --vm)
+        [ $# -ge 3 ] || { echo "$0: --vm needs KERNEL and INITRD (try --help)" >&2; exit 1; }
+        kernel=$2 initrd=$3
+        shift 3
+        for f in "$kernel" "$initrd"; do
+            [ -f "$f" ] || { echo "$0: --vm: no file $f" >&2; exit 1; }
+        done ;;
+esac
+case ${1:-} in
     -?*) echo "$0: unknown option $1 (try --help)" >&2; exit 1 ;;
 esac
 
@@ -80,3 +102,21 @@ else
     echo "bridge: a ping over br0 failed" >&2
     exit 1
 fi
+
+[ -n "$kernel" ] || exit 0
+# The VM: tinyvmm in the switch namespace, its NIC on tap0 (which it opens, and leaves there).
+nsenter-rs -t "$switch" -n -- tinyvmm run --mem 256M --timeout 300 --kernel "$kernel" \
+    --initrd "$initrd" --net tap=tap0,mac=02:00:0a:c9:00:04 \
+    --append "quiet bridge.ip=10.201.0.4/24 bridge.peer=10.201.0.2" &
+vm=$!
+pids="$pids $vm"
+n=0
+until nsenter-rs -t "$pid_a" -a -- /bin/ping -c 1 -W 1 10.201.0.4 >/dev/null 2>&1; do
+    n=$((n + 1))
+    kill -0 "$vm" 2>/dev/null && [ $n -lt 180 ] || { echo "bridge: a cannot ping the vm" >&2; exit 1; }
+    sleep 1
+done
+echo "bridge: a pinged the vm (10.201.0.4) over br0 and tap0"
+status=0
+wait "$vm" || status=$?
+echo "bridge: tinyvmm exit status $status"

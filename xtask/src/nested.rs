@@ -551,6 +551,69 @@ pub const CASES: &[LaneCase] = &[
         16,
     ),
     linux(
+        "linux_nothing_left_behind",
+        "tinyvmm with a tap it creates (--net) and a locked disk (--disk) ended three ways: \
+         SIGTERM and SIGKILL while the guest runs, and a guest kernel panic; each time the tap is \
+         gone and the image's lock is free (a second tinyvmm with the disk is refused while the \
+         first runs and starts after)",
+        "D=/tmp/left.$$.img; dd if=/dev/zero of=$D bs=1M count=1 2>/dev/null; \
+         second() { \"$T\" run --mem 16M --disk $D >second.out 2>&1; }; \
+         gone() { ip link show vmleft0 >/dev/null 2>&1 || echo \"$1: tap gone\"; \
+           second && echo \"$1: image unlocked\"; }; \
+         for sig in TERM KILL; do \
+           \"$T\" run --mem 256M --timeout 300 --kernel $K/cloud/vmlinuz --initrd $I/devices.cpio \
+             --net tap=vmleft0 --disk $D --append \"quiet $FAST lane.virtio=net\" >out.$sig 2>&1 & \
+           p=$!; n=0; \
+           until grep -q 'eth0 carrier' out.$sig || [ $n -ge 600 ]; do sleep 0.1; n=$((n + 1)); done; \
+           ip link show vmleft0 >/dev/null 2>&1 && echo \"$sig: tap there while it runs\"; \
+           second || echo \"$sig: while it runs, $(grep -o 'locked' second.out | head -n 1)\"; \
+           kill -$sig $p; wait $p; echo \"$sig: status $?\"; gone $sig; done; \
+         \"$T\" run --mem 256M --timeout 300 --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio \
+           --net tap=vmleft0 --disk $D --append \"quiet $FAST lane.end=panic\" >out.panic 2>&1; \
+         echo \"panic: status $?\"; gone panic; rm -f $D",
+        0,
+        &[
+            "TERM: tap there while it runs",
+            "TERM: while it runs, locked",
+            "TERM: status 143",
+            "TERM: tap gone",
+            "TERM: image unlocked",
+            "KILL: tap there while it runs",
+            "KILL: while it runs, locked",
+            "KILL: status 137",
+            "KILL: tap gone",
+            "KILL: image unlocked",
+            "panic: status 121",
+            "panic: tap gone",
+            "panic: image unlocked",
+        ],
+        None,
+        20,
+    ),
+    linux(
+        "linux_bridge_container_vm",
+        "scripts/bridge.sh --vm: two containers and a tinyvmm VM on one netwire bridge in a \
+         switch namespace (the VM's --net on the bridge's tap); container a pings the VM, the VM \
+         pings container a and is pinged back; no link is left in level 1",
+        "before=$(ls /sys/class/net | tr '\\n' ' '); \
+         sh /lane/scripts/bridge.sh --vm $K/cloud/vmlinuz $I/devices.cpio $R; s=$?; \
+         after=$(ls /sys/class/net | tr '\\n' ' '); \
+         [ \"$before\" = \"$after\" ] && echo \"level 1 links unchanged: $after\"; exit $s",
+        0,
+        &[
+            "bridge: a pinged b, and b the bridge, over br0",
+            "eth0 mac: 02:00:0a:c9:00:04",
+            "guest pings 10.201.0.2",
+            "bridge: a pinged the vm (10.201.0.4) over br0 and tap0",
+            "guest was pinged",
+            "devices: done",
+            "bridge: tinyvmm exit status 7",
+            "level 1 links unchanged: ",
+        ],
+        None,
+        18,
+    ),
+    linux(
         "linux_jailed",
         "scripts/jailed-vm.sh boots Linux jailed (cgctl run, unshare-rs, pivot's empty root, \
          setpriv-rs with no capabilities and no_new_privs, tinyvmm's seccomp filter) with 2 vCPUs, \
@@ -680,9 +743,10 @@ sleep 600
 /// DSDT), does what `lane.virtio=` says, and ends through the status port with 7:
 /// `roundtrip` reads /dev/vda's first bytes, writes sector 1 and a 1 MiB pattern at 1 MiB and
 /// reads it back; `ro` tries to write a read-only disk; `rng` shows the entropy device and the
-/// crng's state before and after it; `net` brings eth0 up as 10.0.2.2/24, pings 10.0.2.1 and
-/// waits to be pinged back; `switch` mounts `root=` (ext4) and switch_roots to its
-/// `/disk-init`.
+/// crng's state before and after it; `net` brings eth0 up as `bridge.ip=` (default
+/// 10.0.2.2/24), pings `bridge.peer=` (default 10.0.2.1) and waits to be pinged back (the
+/// words scripts/bridge.sh's `--vm` gives; `bridge.ip=` alone selects `net`); `switch` mounts `root=` (ext4) and switch_roots to
+/// its `/disk-init`.
 pub const DEVICES_INIT: &str = r#"#!/bin/sh
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
@@ -690,10 +754,14 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 act=none
 root=/dev/vda
+ip=10.0.2.2/24
+peer=10.0.2.1
 for w in $(cat /proc/cmdline); do
     case "$w" in
     lane.virtio=*) act=${w#lane.virtio=} ;;
     root=*) root=${w#root=} ;;
+    bridge.ip=*) ip=${w#bridge.ip=} act=net ;;
+    bridge.peer=*) peer=${w#bridge.peer=} ;;
     esac
 done
 crng() { if dmesg | grep -q 'crng init done'; then echo ready; else echo "not ready"; fi; }
@@ -738,13 +806,13 @@ net)
     while [ ! -e /sys/class/net/eth0 ] && [ $n -lt 10 ]; do sleep 1; n=$((n + 1)); done
     echo "eth0 mac: $(cat /sys/class/net/eth0/address)"
     ip link set lo up
-    ip addr add 10.0.2.2/24 dev eth0 && ip link set eth0 up
+    ip addr add "$ip" dev eth0 && ip link set eth0 up
     echo "eth0 carrier: $(cat /sys/class/net/eth0/carrier)"
     n=0
-    until ping -c 1 -W 1 10.0.2.1 >/dev/null 2>&1; do
+    until ping -c 1 -W 1 "$peer" >/dev/null 2>&1; do
         n=$((n + 1)); [ $n -ge 60 ] && break; sleep 1
     done
-    [ $n -lt 60 ] && echo "guest pings 10.0.2.1"
+    [ $n -lt 60 ] && echo "guest pings $peer"
     # Level 1 pings back; the guest stays up until an echo request has come (InEchos).
     echos() { awk '/^Icmp:/ { n++; if (n == 2) print $10 }' /proc/net/snmp; }
     n=0
@@ -1193,7 +1261,7 @@ pub struct HostInputs {
     pub rootfs: PathBuf,
     /// The static (shipped) tool builds.
     pub bin_dir: PathBuf,
-    /// The kvm modules, (file name, uncompressed bytes): irqbypass.ko kvm.ko kvm-amd.ko.
+    /// Level 1's modules, (file name, uncompressed bytes): [`kvm_modules`].
     pub modules: Vec<(String, Vec<u8>)>,
     /// The virtio modules level 2 loads ([`virtio_modules`]).
     pub virtio_modules: Vec<(String, Vec<u8>)>,
@@ -1233,11 +1301,20 @@ const GUEST_FILES: &[&str] = &[
     "exit-helper",
 ];
 
-/// The tools level 1 and the suite's level-2 guest get (setpriv-rs for the jailed VM).
-const TOOLS: [&str; 6] = release::DEMO_TOOLS;
+/// The tools level 1 and the suite's level-2 guest get (setpriv-rs for the jailed VM, netwire
+/// for scripts/bridge.sh's VM).
+const TOOLS: [&str; 7] = [
+    release::DEMO_TOOLS[0],
+    release::DEMO_TOOLS[1],
+    release::DEMO_TOOLS[2],
+    release::DEMO_TOOLS[3],
+    release::DEMO_TOOLS[4],
+    release::DEMO_TOOLS[5],
+    "netwire",
+];
 
 /// The composition scripts level 1 gets, at /lane/scripts/NAME.
-const SCRIPTS: [&str; 1] = ["jailed-vm.sh"];
+const SCRIPTS: [&str; 2] = ["jailed-vm.sh", "bridge.sh"];
 
 /// The probe's initramfs: the busybox rootfs, [`PROBE_INIT`], a marker file and tinyvmm's exit
 /// helper.
@@ -1411,13 +1488,18 @@ pub fn level1_initramfs(
 
 /// The kvm modules of the cloud kernel's package (the level-1 kernel), decompressed when the
 /// package ships them compressed (`.ko.xz`, `.ko.zst`), and tun (`=m` there too), which
-/// `--net` needs for the tap in level 1.
+/// `--net` needs for the tap in level 1, and the bridge (with llc and stp) and veth that
+/// scripts/bridge.sh wires.
 pub fn kvm_modules() -> Result<Vec<(String, Vec<u8>)>, String> {
     cloud_modules(&[
         ("kernel/virt/lib", "irqbypass.ko"),
         ("kernel/arch/x86/kvm", "kvm.ko"),
         ("kernel/arch/x86/kvm", "kvm-amd.ko"),
         ("kernel/drivers/net", "tun.ko"),
+        ("kernel/net/llc", "llc.ko"),
+        ("kernel/net/802", "stp.ko"),
+        ("kernel/net/bridge", "bridge.ko"),
+        ("kernel/drivers/net", "veth.ko"),
     ])
 }
 

@@ -25,8 +25,11 @@ if ! loaded=$(insmod /lane/modules/irqbypass.ko 2>&1 && insmod /lane/modules/kvm
     echo "@@NESTED DONE"
     poweroff -f
 fi
-# The tap of --net (linux_virtio_net); without it that case fails with tinyvmm's message.
-insmod /lane/modules/tun.ko || echo "insmod tun failed"
+# The tap of --net (linux_virtio_net); without it that case fails with tinyvmm's message. The
+# bridge and veth of scripts/bridge.sh (linux_bridge_container_vm), bridge after its llc and stp.
+for m in tun llc stp bridge veth; do
+    [ -f "/lane/modules/$m.ko" ] && { insmod "/lane/modules/$m.ko" || echo "insmod $m failed"; }
+done
 echo "@@NESTED SETUP cpus=$(grep -c ^processor /proc/cpuinfo) kvm_amd.nested=$(cat /sys/module/kvm_amd/parameters/nested)"
 
 run_case() {
