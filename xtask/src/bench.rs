@@ -4,6 +4,7 @@
 
 pub mod boot;
 pub mod chart;
+pub mod devices;
 pub mod engines;
 pub mod guest;
 pub mod net;
@@ -108,6 +109,8 @@ struct Options {
     no_boot: bool,
     /// Only the Linux guest boots: print their section, write nothing.
     boot_only: bool,
+    /// Only the VM devices and VM networking: print their section, write nothing.
+    devices_only: bool,
     /// Only the groups of this tool (`--only ocirun`), e.g. with `--out` to a scratch dir.
     only: Option<String>,
     /// Only the scale section ([`scale`]), N up to `scale_max`.
@@ -121,6 +124,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         out: util::root(),
         no_boot: false,
         boot_only: false,
+        devices_only: false,
         only: None,
         scale: false,
         scale_max: 1000,
@@ -131,6 +135,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--quick" => o.quick = true,
             "--no-boot" => o.no_boot = true,
             "--boot-only" => o.boot_only = true,
+            "--devices-only" => o.devices_only = true,
             "--out" => o.out = PathBuf::from(it.next().ok_or("--out needs a directory")?),
             "--only" => o.only = Some(it.next().ok_or("--only needs a tool name")?.clone()),
             "--scale" => o.scale = true,
@@ -145,7 +150,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             other => {
                 return Err(format!(
-                    "bench: unexpected argument '{other}' (usage: cargo xtask bench [--quick] [--no-boot | --boot-only] [--out DIR] [--only TOOL] | --scale [--scale-max N] [--out DIR])"
+                    "bench: unexpected argument '{other}' (usage: cargo xtask bench [--quick] [--no-boot | --boot-only | --devices-only] [--out DIR] [--only TOOL] | --scale [--scale-max N] [--out DIR])"
                 ))
             }
         }
@@ -530,6 +535,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         print!("{}", boot_section(&bin, &opts));
         return Ok(());
     }
+    if opts.devices_only {
+        print!("{}", devices_section(&bin, &opts));
+        return Ok(());
+    }
     let work = util::target_dir().join("bench");
     let guest = match guest::build(&work) {
         Ok(g) => Some(g),
@@ -634,6 +643,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut md = report::markdown(&machine, &results, &split, &sizes, opts.quick)
         + &net::markdown(&net_rows);
     md.push_str(&boot_section(&bin, &opts));
+    md.push_str(&devices_section(&bin, &opts));
     let docs = opts.out.join("docs");
     std::fs::create_dir_all(&docs).map_err(|e| format!("creating {}: {e}", docs.display()))?;
     let md_path = opts.out.join("BENCHMARKS.md");
@@ -689,6 +699,25 @@ fn boot_section(bin: &Path, opts: &Options) -> String {
         Err(e) => {
             eprintln!("xtask bench: no Linux guest boots: {e}");
             boot::markdown(&[], runs, Some(&e))
+        }
+    }
+}
+
+/// The VM-device group ([`devices`]), after the boots and for the same reason skipped by
+/// `--no-boot`.
+fn devices_section(bin: &Path, opts: &Options) -> String {
+    let runs = if opts.quick { 1 } else { 3 };
+    if opts.no_boot {
+        return devices::markdown(&[], runs, Some("skipped (--no-boot)"));
+    }
+    if opts.only.as_deref().is_some_and(|t| t != "tinyvmm") {
+        return devices::markdown(&[], runs, Some("skipped (--only another tool)"));
+    }
+    match devices::run(bin, runs) {
+        Ok(ms) => devices::markdown(&ms, runs, None),
+        Err(e) => {
+            eprintln!("xtask bench: no VM device measurements: {e}");
+            devices::markdown(&[], runs, Some(&e))
         }
     }
 }

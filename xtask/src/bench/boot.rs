@@ -276,23 +276,14 @@ const QEMU_DATA: &[&str] = &[
     "/usr/share/qemu/kvmvapic.bin",
 ];
 
-/// Level 1's initramfs: the lane's runner and env, the kvm modules, tinyvmm, QEMU with its
-/// libraries and firmware, the cloud kernel, the guest image and one script per boot.
-fn level1_initramfs(bin_dir: &Path, runs: usize) -> Result<Archive, String> {
+/// The start of a benchmark's level 1: the lane's runner and env, level 1's modules, tinyvmm,
+/// QEMU with its libraries and firmware, and the cloud kernel at /lane/kernels/cloud/vmlinuz.
+pub fn level1_with_vmms(bin_dir: &Path) -> Result<Archive, String> {
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
-    let root = rootfs::default_dir();
-    rootfs::ensure(&root)?;
     let kernel = kernel::ensure_flavour(Flavour::Cloud)?;
     let qemu = conventions::exec::find_in_path("qemu-system-x86_64")
         .ok_or("qemu-system-x86_64 is not installed (cargo xtask deps)")?;
     let mut a = nested::level1_base()?;
-    for (name, v) in plan(runs) {
-        a.file(
-            &format!("/lane/serial/{name}.sh"),
-            0o755,
-            script(&VMMS[v]).into_bytes(),
-        );
-    }
     for (name, data) in nested::kvm_modules()? {
         a.file(&format!("/lane/modules/{name}"), 0o644, data);
     }
@@ -301,18 +292,39 @@ fn level1_initramfs(bin_dir: &Path, runs: usize) -> Result<Archive, String> {
         0o755,
         vmtest::stripped(&bin_dir.join("tinyvmm"))?,
     );
-    let q = qemu.to_string_lossy().into_owned();
-    a.file(&q, 0o755, read(&qemu)?);
-    let ldd = util::output(Command::new("ldd").arg(&qemu)).unwrap_or_default();
-    for lib in vmtest::parse_ldd(&ldd) {
-        a.file(&lib, 0o755, read(Path::new(&lib))?);
-    }
+    add_with_libraries(&mut a, &qemu)?;
     for f in QEMU_DATA {
         if Path::new(f).exists() {
             a.file(f, 0o644, read(Path::new(f))?);
         }
     }
     a.file("/lane/kernels/cloud/vmlinuz", 0o644, read(&kernel)?);
+    Ok(a)
+}
+
+/// A dynamic executable at its host path, with the libraries `ldd` names.
+pub fn add_with_libraries(a: &mut Archive, exe: &Path) -> Result<(), String> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
+    a.file(&exe.to_string_lossy(), 0o755, read(exe)?);
+    let ldd = util::output(Command::new("ldd").arg(exe)).unwrap_or_default();
+    for lib in vmtest::parse_ldd(&ldd) {
+        a.file(&lib, 0o755, read(Path::new(&lib))?);
+    }
+    Ok(())
+}
+
+/// Level 1's initramfs: [`level1_with_vmms`], the guest image and one script per boot.
+fn level1_initramfs(bin_dir: &Path, runs: usize) -> Result<Archive, String> {
+    let root = rootfs::default_dir();
+    rootfs::ensure(&root)?;
+    let mut a = level1_with_vmms(bin_dir)?;
+    for (name, v) in plan(runs) {
+        a.file(
+            &format!("/lane/serial/{name}.sh"),
+            0o755,
+            script(&VMMS[v]).into_bytes(),
+        );
+    }
     let mut guest = Archive::new();
     guest.chardev("/dev/console", 0o600, 5, 1);
     guest.file("/init", 0o755, GUEST_INIT.as_bytes().to_vec());
@@ -325,17 +337,36 @@ fn level1_initramfs(bin_dir: &Path, runs: usize) -> Result<Archive, String> {
 
 /// Boots level 1 once and runs every boot `runs` times; the boots in the order they ran.
 pub fn run(bin_dir: &Path, runs: usize) -> Result<Vec<Boot>, String> {
+    let a = level1_initramfs(bin_dir, runs)?;
+    eprintln!("xtask bench: booting level 1 for {runs} round(s) of Linux boots");
+    let reported = run_level1(&a, "boot")?;
+    Ok(reported
+        .iter()
+        .filter_map(|r| {
+            let v: usize = r
+                .name
+                .strip_prefix("boot_")?
+                .split('_')
+                .next()?
+                .parse()
+                .ok()?;
+            Some(parse(VMMS.get(v)?.0, &r.output))
+        })
+        .collect())
+}
+
+/// Boots level 1 once with the initramfs `a` (its scripts in /lane/serial) and returns what each
+/// script reported; `what` names the temporary image.
+pub fn run_level1(a: &Archive, what: &str) -> Result<Vec<Reported>, String> {
     let kernel = kernel::ensure_flavour(Flavour::Cloud)?;
-    let initrd = util::target_dir().join(format!("bench/boot-l1-{}.cpio", std::process::id()));
+    let initrd = util::target_dir().join(format!("bench/{what}-l1-{}.cpio", std::process::id()));
     if let Some(dir) = initrd.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     }
-    let a = level1_initramfs(bin_dir, runs)?;
     std::fs::write(&initrd, a.to_bytes())
         .map_err(|e| format!("writing {}: {e}", initrd.display()))?;
     let mut parser = Parser::default();
     let mut reported: Vec<Reported> = Vec::new();
-    eprintln!("xtask bench: booting level 1 for {runs} round(s) of Linux boots");
     let collected = vmtest::collect(
         &mut nested::level1_qemu(&kernel, &initrd, false),
         testcaps::HANG_GUARD,
@@ -351,19 +382,7 @@ pub fn run(bin_dir: &Path, runs: usize) -> Result<Vec<Boot>, String> {
     if let Some(why) = parser.level1.setup_failed {
         return Err(format!("level 1 has no KVM: {why}"));
     }
-    Ok(reported
-        .iter()
-        .filter_map(|r| {
-            let v: usize = r
-                .name
-                .strip_prefix("boot_")?
-                .split('_')
-                .next()?
-                .parse()
-                .ok()?;
-            Some(parse(VMMS.get(v)?.0, &r.output))
-        })
-        .collect())
+    Ok(reported)
 }
 
 #[cfg(test)]

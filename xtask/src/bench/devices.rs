@@ -1,0 +1,451 @@
+//! `cargo xtask bench`'s VM-device group: virtio disk and network throughput and latency of a
+//! Linux guest under tinyvmm against QEMU `-M microvm`'s virtio-mmio devices, and a VM's network
+//! paths to a container and to another VM on one netwire bridge, all in the same level-1 guest
+//! of the hardware-KVM lane (this host's PVM cannot boot Linux). Level 1 runs one script per
+//! measurement ([`script`]) and reports through the lane's console protocol; this module builds
+//! the images, reads the `dev.` lines and writes the section of BENCHMARKS.md.
+
+use super::boot;
+use crate::cpio::Archive;
+use crate::{nested, rootfs, vmtest};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// The VMMs compared, as the section names them.
+pub const VMMS: [&str; 2] = ["tinyvmm", "qemu -M microvm"];
+
+/// Disk transfer of each sequential pass, MiB (the image lives in level 1's RAM).
+const DISK_MIB: u32 = 64;
+/// 4 KiB direct reads of the latency pass.
+const LAT_READS: u32 = 1000;
+/// Pings per network path, and iperf3's seconds.
+const PINGS: u32 = 50;
+const TCP_SECS: u32 = 3;
+
+/// PID 1 of the level-2 guest: the virtio modules, then the role the command line gives:
+/// `dev.role=disk` times direct sequential reads and writes of /dev/vda and 4 KiB reads by the
+/// kernel's clock (/proc/timer_list, ns) and powers off; `server` gives eth0 `dev.ip=`, starts
+/// an iperf3 server and waits to be ended; `client` also pings `dev.peer=` and runs iperf3
+/// against it (the VM-VM path), then powers off.
+const GUEST_INIT: &str = r#"#!/bin/sh
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /tmp
+for m in virtio_ring virtio virtio_mmio virtio_blk failover net_failover virtio_net; do
+    insmod /virtio/$m.ko 2>/dev/null || echo "insmod $m failed"
+done
+role=none
+for w in $(cat /proc/cmdline); do
+    case "$w" in
+    dev.role=*) role=${w#dev.role=} ;;
+    dev.ip=*) ip=${w#dev.ip=} ;;
+    dev.peer=*) peer=${w#dev.peer=} ;;
+    esac
+done
+now() { awk '/^now at/ { print $3; exit }' /proc/timer_list; }
+appear() { n=0; while [ ! -e "$1" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done; }
+case "$role" in
+disk)
+    appear /sys/block/vda
+    a=$(now); dd if=/dev/vda of=/dev/null bs=1M count={MIB} iflag=direct 2>/dev/null; b=$(now)
+    echo "dev.disk read_ns $((b - a))"
+    a=$(now); dd if=/dev/zero of=/dev/vda bs=1M count={MIB} oflag=direct conv=fsync 2>/dev/null; b=$(now)
+    echo "dev.disk write_ns $((b - a))"
+    a=$(now); dd if=/dev/vda of=/dev/null bs=4k count={READS} iflag=direct 2>/dev/null; b=$(now)
+    echo "dev.disk lat_ns $(((b - a) / {READS}))"
+    ;;
+server | client)
+    appear /sys/class/net/eth0
+    ip link set lo up
+    ip addr add "$ip" dev eth0 && ip link set eth0 up
+    iperf3 -s -D
+    echo "@@DEV-READY"
+    if [ "$role" = client ]; then
+        n=0
+        until ping -c 1 -W 1 "$peer" >/dev/null 2>&1 || [ $n -ge 60 ]; do n=$((n + 1)); done
+        echo "dev.ping vm-vm $(ping -c {PINGS} -i 0.02 -q "$peer" | grep min/avg/max)"
+        echo "dev.tcp vm-vm $(iperf3 -c "$peer" -t {SECS} -f m | grep receiver)"
+    else
+        sleep 600
+    fi
+    ;;
+esac
+poweroff -f
+"#;
+
+/// The guest's initramfs: [`GUEST_INIT`], the virtio modules, iperf3 with its libraries and the
+/// busybox rootfs.
+fn guest_initramfs(root: &Path, iperf3: &Path) -> Result<Archive, String> {
+    let mut g = Archive::new();
+    g.chardev("/dev/console", 0o600, 5, 1);
+    let init = GUEST_INIT
+        .replace("{MIB}", &DISK_MIB.to_string())
+        .replace("{READS}", &LAT_READS.to_string())
+        .replace("{PINGS}", &PINGS.to_string())
+        .replace("{SECS}", &TCP_SECS.to_string());
+    g.file("/init", 0o755, init.into_bytes());
+    for (name, data) in nested::virtio_modules()? {
+        g.file(&format!("/virtio/{name}"), 0o644, data);
+    }
+    boot::add_with_libraries(&mut g, iperf3)?;
+    vmtest::add_tree(&mut g, root, "").map_err(|e| format!("adding {}: {e}", root.display()))?;
+    Ok(g)
+}
+
+/// How each VMM boots the guest with a disk (`$D`) or a NIC on a tap (`$TAP`, `$MAC`), the
+/// guest's words in `$W`.
+fn vmm_command(vmm: usize, disk: bool) -> String {
+    let dev = match (vmm, disk) {
+        (0, true) => "--disk $D",
+        (0, false) => "--net tap=$TAP,mac=$MAC",
+        (_, true) => "-drive id=d0,file=$D,format=raw,if=none -device virtio-blk-device,drive=d0",
+        (_, false) => {
+            "-netdev tap,id=n0,ifname=$TAP,script=no,downscript=no \
+             -device virtio-net-device,netdev=n0,mac=$MAC"
+        }
+    };
+    if vmm == 0 {
+        format!(
+            "/lane/bin/tinyvmm run --mem 256M --timeout 400 --kernel $K --initrd $I {dev} \
+             --append \"quiet $W\""
+        )
+    } else {
+        format!(
+            "qemu-system-x86_64 -M microvm -accel kvm -cpu host -m 256M -smp 1 -nodefaults \
+             -no-user-config -display none -serial stdio -monitor none -no-reboot \
+             -kernel $K -initrd $I -append \"console=ttyS0 reboot=k panic=-1 quiet $W\" {dev}"
+        )
+    }
+}
+
+/// The measurements in level-1 order, VMMs taken in turn for `runs` rounds: (script name, script).
+pub fn plan(runs: usize) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for r in 0..runs {
+        for v in 0..VMMS.len() {
+            out.push((format!("{:02}-disk_{v}_{r}", out.len()), script(v, true)));
+            out.push((format!("{:02}-net_{v}_{r}", out.len()), script(v, false)));
+        }
+    }
+    out
+}
+
+/// Level 1's script for one measurement: the disk pass (the guest's own lines), or the network
+/// passes with a server guest on a tap on bridge br0 (10.0.2.1/24): from level 1 (guest-host),
+/// and under tinyvmm also from a container (unshare-rs -n, `netwire attach`) and from a second
+/// tinyvmm guest on its own tap (VM-VM). Level 1 ends the server guest with SIGTERM.
+pub fn script(vmm: usize, disk: bool) -> String {
+    let head = "# bench devices\n. /lane/env\nK=/lane/kernels/cloud/vmlinuz\n\
+                I=/lane/initrd/devices-bench.cpio\nexport K I\n";
+    if disk {
+        return format!(
+            "{head}D=/tmp/bench-disk.img\nW=dev.role=disk\nexport D W\n\
+             dd if=/dev/zero of=$D bs=1M count={DISK_MIB} 2>/dev/null\n\
+             {cmd} 2>&1 | grep '^dev\\.'\nrm -f $D\n",
+            cmd = vmm_command(vmm, true)
+        );
+    }
+    let server = vmm_command(vmm, false);
+    let client = vmm_command(0, false);
+    let extra = if vmm == 0 {
+        format!(
+            "unshare-rs -n -- sleep 600 &\nc=$!\n\
+             while [ \"$(readlink /proc/$c/ns/net)\" = \"$(readlink /proc/self/ns/net)\" ]; do sleep 0.01; done\n\
+             netwire attach br0 --to $c --addr 10.0.2.10/24 >/dev/null\n\
+             echo \"dev.ping vm-container $(nsenter-rs -t $c -n -- ping -c {PINGS} -i 0.02 -q 10.0.2.2 | grep min/avg/max)\"\n\
+             echo \"dev.tcp vm-container $(nsenter-rs -t $c -n -- iperf3 -c 10.0.2.2 -t {TCP_SECS} -f m | grep receiver)\"\n\
+             kill $c; wait $c\n\
+             netwire tap tap9 --master br0 >/dev/null\n\
+             TAP=tap9 MAC=02:00:00:00:00:03 W='dev.role=client dev.ip=10.0.2.3/24 dev.peer=10.0.2.2' \
+             sh -c '{client}' 2>&1 | grep '^dev\\.'\n\
+             netwire del tap9 >/dev/null\n"
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{head}netwire bridge br0 --addr 10.0.2.1/24 >/dev/null\n\
+         netwire tap tap0 --master br0 >/dev/null\n\
+         TAP=tap0 MAC=02:00:00:00:00:02 W='dev.role=server dev.ip=10.0.2.2/24' \
+         sh -c 'exec {server}' >/tmp/server.out 2>&1 &\nvm=$!\n\
+         n=0\nuntil grep -q @@DEV-READY /tmp/server.out || [ $n -ge 1200 ]; do sleep 0.1; n=$((n + 1)); done\n\
+         n=0\nuntil ping -c 1 -W 1 10.0.2.2 >/dev/null 2>&1 || [ $n -ge 60 ]; do n=$((n + 1)); done\n\
+         echo \"dev.ping guest-host $(ping -c {PINGS} -i 0.02 -q 10.0.2.2 | grep min/avg/max)\"\n\
+         echo \"dev.tcp guest-host $(iperf3 -c 10.0.2.2 -t {TCP_SECS} -f m | grep receiver)\"\n\
+         {extra}kill -TERM $vm; wait $vm\n\
+         netwire del tap0 br0 >/dev/null\nrm -f /tmp/server.out\n"
+    )
+}
+
+/// One measurement as level 1 reported it: which VMM, and the values it printed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Measured {
+    /// [`VMMS`] index.
+    pub vmm: usize,
+    /// Sequential direct read and write, MB/s; 4 KiB direct read latency, us.
+    pub read_mb_s: Option<f64>,
+    pub write_mb_s: Option<f64>,
+    pub lat_us: Option<f64>,
+    /// (path, average round trip ms).
+    pub rtt_ms: Vec<(String, f64)>,
+    /// (path, received Mbit/s).
+    pub tcp_mbit_s: Vec<(String, f64)>,
+}
+
+/// Reads one report's `dev.` lines.
+pub fn parse(vmm: usize, output: &[String]) -> Measured {
+    let mut m = Measured {
+        vmm,
+        ..Measured::default()
+    };
+    let mib = f64::from(DISK_MIB) * 1024.0 * 1024.0;
+    for line in output {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        match w.as_slice() {
+            ["dev.disk", "read_ns", ns] => m.read_mb_s = rate(mib, ns),
+            ["dev.disk", "write_ns", ns] => m.write_mb_s = rate(mib, ns),
+            ["dev.disk", "lat_ns", ns] => m.lat_us = ns.parse::<f64>().ok().map(|n| n / 1e3),
+            ["dev.ping", path, ..] => {
+                if let Some(v) = super::net::parse_ping(line) {
+                    m.rtt_ms.push((path.to_string(), v));
+                }
+            }
+            ["dev.tcp", path, rest @ ..] => {
+                let at = rest.iter().position(|t| *t == "Mbits/sec");
+                if let Some(v) = at.and_then(|i| rest.get(i.checked_sub(1)?)?.parse().ok()) {
+                    m.tcp_mbit_s.push((path.to_string(), v));
+                }
+            }
+            _ => {}
+        }
+    }
+    m
+}
+
+/// MB/s (10^6 bytes) of `bytes` in `ns` nanoseconds.
+fn rate(bytes: f64, ns: &str) -> Option<f64> {
+    let ns: f64 = ns.parse().ok()?;
+    (ns > 0.0).then(|| bytes / 1e6 / (ns / 1e9))
+}
+
+/// Boots level 1 once and runs [`plan`]; the measurements in the order they ran.
+pub fn run(bin_dir: &Path, runs: usize) -> Result<Vec<Measured>, String> {
+    let root = rootfs::default_dir();
+    rootfs::ensure(&root)?;
+    let iperf3 = conventions::exec::find_in_path("iperf3")
+        .ok_or("iperf3 is not installed (cargo xtask deps)")?;
+    let mut a = boot::level1_with_vmms(bin_dir)?;
+    for t in ["netwire", "unshare-rs", "nsenter-rs"] {
+        let p = bin_dir.join(t);
+        let data = std::fs::read(&p).map_err(|e| format!("reading {}: {e}", p.display()))?;
+        a.file(&format!("/lane/bin/{t}"), 0o755, data);
+    }
+    boot::add_with_libraries(&mut a, &iperf3)?;
+    a.file(
+        "/lane/initrd/devices-bench.cpio",
+        0o644,
+        guest_initramfs(&root, &iperf3)?.to_bytes(),
+    );
+    for (name, text) in plan(runs) {
+        a.file(&format!("/lane/serial/{name}.sh"), 0o755, text.into_bytes());
+    }
+    vmtest::add_tree(&mut a, &root, "").map_err(|e| format!("adding {}: {e}", root.display()))?;
+    eprintln!("xtask bench: booting level 1 for {runs} round(s) of VM device measurements");
+    let reported = boot::run_level1(&a, "devices")?;
+    Ok(reported
+        .iter()
+        .filter_map(|r| {
+            let v: usize = r.name.split('_').nth(1)?.parse().ok()?;
+            (v < VMMS.len()).then(|| parse(v, &r.output))
+        })
+        .collect())
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    (n > 0).then(|| {
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    })
+}
+
+/// The median of `pick` over `vmm`'s measurements.
+fn med(ms: &[Measured], vmm: usize, pick: impl Fn(&Measured) -> Option<f64>) -> Option<f64> {
+    median(
+        ms.iter()
+            .filter(|m| m.vmm == vmm)
+            .filter_map(pick)
+            .collect(),
+    )
+}
+
+fn on_path(list: &[(String, f64)], path: &str) -> Option<f64> {
+    list.iter().find(|(p, _)| p == path).map(|(_, v)| *v)
+}
+
+/// Which value of a measurement a table row shows.
+type Pick = fn(&Measured) -> Option<f64>;
+
+/// The BENCHMARKS.md section.
+pub fn markdown(ms: &[Measured], runs: usize, why_not: Option<&str>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\n## VM devices and VM networking (nested lane, level 1)\n"
+    );
+    if let Some(why) = why_not {
+        let _ = writeln!(s, "Not measured: {why}.\n");
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "Debian's cloud kernel with a busybox initramfs, 256 MiB, one vCPU, under tinyvmm and \
+         under QEMU `-M microvm` (virtio-mmio `virtio-blk-device` and `virtio-net-device` on a \
+         tap, userspace backends: level 1 has no vhost), one after another, {runs} round(s), in \
+         the level-1 guest of `cargo xtask nested` (QEMU TCG with nested AMD-V: every exit is \
+         emulated, so only the ratios carry over). Disk: a raw image in level 1's RAM, busybox \
+         `dd` with O_DIRECT in the guest, {DISK_MIB} MiB in 1 MiB requests each way and \
+         {LAT_READS} 4 KiB reads, timed by the guest kernel's clock. Network: busybox ping \
+         ({PINGS} at 20 ms) and iperf3 ({TCP_SECS} s, received rate) to a guest on a tap on a \
+         netwire bridge in level 1, from level 1 (guest-host), from a container on the bridge \
+         (unshare-rs -n + `netwire attach`) and from a second tinyvmm guest on its own tap \
+         (VM-VM). Medians.\n"
+    );
+    let f = |v: Option<f64>, d: usize| v.map(|x| format!("{x:.d$}")).unwrap_or("-".into());
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "-".into(),
+    };
+    let disk: [(&str, Pick); 3] = [
+        ("sequential read, MB/s", |m| m.read_mb_s),
+        ("sequential write, MB/s", |m| m.write_mb_s),
+        ("4 KiB read latency, us", |m| m.lat_us),
+    ];
+    let _ = writeln!(
+        s,
+        "| measure | tinyvmm | qemu -M microvm | tinyvmm / QEMU |\n|---|---|---|---|"
+    );
+    for (name, pick) in disk {
+        let (a, b) = (med(ms, 0, pick), med(ms, 1, pick));
+        let _ = writeln!(
+            s,
+            "| disk: {name} | {} | {} | {} |",
+            f(a, 1),
+            f(b, 1),
+            ratio(a, b)
+        );
+    }
+    for (path, label) in [
+        ("guest-host", "guest-host"),
+        ("vm-container", "VM-container (bridge)"),
+        ("vm-vm", "VM-VM (bridge)"),
+    ] {
+        let rtt = |v| med(ms, v, |m| on_path(&m.rtt_ms, path));
+        let tcp = |v| med(ms, v, |m| on_path(&m.tcp_mbit_s, path));
+        let _ = writeln!(
+            s,
+            "| net {label}: round trip, ms | {} | {} | {} |",
+            f(rtt(0), 3),
+            f(rtt(1), 3),
+            ratio(rtt(0), rtt(1))
+        );
+        let _ = writeln!(
+            s,
+            "| net {label}: TCP, Mbit/s | {} | {} | {} |",
+            f(tcp(0), 0),
+            f(tcp(1), 0),
+            ratio(tcp(0), tcp(1))
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nFor rates a ratio above 1 favours tinyvmm, for round trips and latency below 1. \
+         QEMU has no VM-container or VM-VM rows: only tinyvmm's guests are wired that way."
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn reports_parse() {
+        let m = parse(
+            0,
+            &s(&[
+                "dev.disk read_ns 500000000",
+                "dev.disk write_ns 1000000000",
+                "dev.disk lat_ns 45000",
+                "dev.ping guest-host round-trip min/avg/max = 0.100/0.250/0.900 ms",
+                "dev.tcp guest-host [  5]   0.00-3.00   sec   300 MBytes   838 Mbits/sec                  receiver",
+                "dev.tcp vm-vm",
+                "noise",
+            ]),
+        );
+        let mib = f64::from(DISK_MIB) * 1048576.0 / 1e6;
+        assert_eq!(m.read_mb_s, Some(mib * 2.0));
+        assert_eq!(m.write_mb_s, Some(mib));
+        assert_eq!(m.lat_us, Some(45.0));
+        assert_eq!(m.rtt_ms, vec![("guest-host".to_string(), 0.25)]);
+        assert_eq!(m.tcp_mbit_s, vec![("guest-host".to_string(), 838.0)]);
+    }
+
+    #[test]
+    fn the_plan_alternates_vmms_and_only_tinyvmm_gets_the_bridge_peers() {
+        let p = plan(2);
+        let names: Vec<&str> = p.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "00-disk_0_0",
+                "01-net_0_0",
+                "02-disk_1_0",
+                "03-net_1_0",
+                "04-disk_0_1",
+                "05-net_0_1",
+                "06-disk_1_1",
+                "07-net_1_1"
+            ]
+        );
+        assert!(p[1].1.contains("vm-container") && p[1].1.contains("tap9"));
+        assert!(!p[3].1.contains("vm-container") && p[3].1.contains("virtio-net-device"));
+        assert!(p[2].1.contains("virtio-blk-device") && p[0].1.contains("--disk $D"));
+    }
+
+    #[test]
+    fn the_section_gives_ratios_and_says_why_not() {
+        let a = Measured {
+            vmm: 0,
+            read_mb_s: Some(200.0),
+            tcp_mbit_s: vec![("guest-host".into(), 900.0)],
+            ..Measured::default()
+        };
+        let b = Measured {
+            vmm: 1,
+            read_mb_s: Some(100.0),
+            tcp_mbit_s: vec![("guest-host".into(), 600.0)],
+            ..Measured::default()
+        };
+        let md = markdown(&[a, b], 1, None);
+        assert!(
+            md.contains("| disk: sequential read, MB/s | 200.0 | 100.0 | 2.00x |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| net guest-host: TCP, Mbit/s | 900 | 600 | 1.50x |"),
+            "{md}"
+        );
+        assert!(markdown(&[], 1, Some("no kvm")).contains("Not measured: no kvm."));
+    }
+}
