@@ -16,6 +16,7 @@ const IFF_NO_PI: libc::c_short = 0x1000;
 const IFF_VNET_HDR: libc::c_short = 0x4000;
 // _IOW('T', 216, int).
 const TUNSETVNETHDRSZ: libc::c_ulong = 0x4004_54d8;
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
 /// The header before each frame read from or written to a descriptor of [`open`]: virtio's
 /// `virtio_net_hdr_v1` (the legacy 10 bytes and `num_buffers`), so that a virtio-net device
 /// passes frames with their header as they are.
@@ -112,7 +113,7 @@ fn set(
 /// Opens the tap `name` for a VMM, creating it if there is none: a tap made here goes away with
 /// the descriptor (the process's end, however it ends), one that was there stays. The
 /// descriptor is non-blocking, and every frame read or written has a [`VNET_HDR_LEN`]-byte
-/// virtio-net header before it (IFF_VNET_HDR, TUNSETVNETHDRSZ); no offloads are set, so the
+/// virtio-net header before it (IFF_VNET_HDR, TUNSETVNETHDRSZ); until [`set_offload`], the
 /// kernel hands over whole frames with their checksums done.
 pub fn open(name: &str) -> Result<OwnedFd, Error> {
     let fd = attach(name, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, libc::O_NONBLOCK)?;
@@ -125,6 +126,23 @@ pub fn open(name: &str) -> Result<OwnedFd, Error> {
         ));
     }
     Ok(fd)
+}
+
+/// Sets which offloads the tap open on `fd` may use in the frames it hands over
+/// (TUNSETOFFLOAD, TUN_F_* bits; 0 for whole, checksummed frames).
+pub fn set_offload(fd: &OwnedFd, tun_flags: u32) -> std::io::Result<()> {
+    // SAFETY: TUNSETOFFLOAD takes its flags as an integer argument by value.
+    if unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            TUNSETOFFLOAD,
+            libc::c_ulong::from(tun_flags),
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Creates the persistent tap `name` (at most 15 bytes, checked by the parser).

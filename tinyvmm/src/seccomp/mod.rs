@@ -25,7 +25,7 @@
 pub mod table;
 
 use privs::seccomp::Bpf;
-pub use table::{Allowed, Only, Verdict, ALLOW, KVM_GET_REGS, KVM_RUN};
+pub use table::{Allowed, Only, Verdict, ALLOW, KVM_GET_REGS, KVM_RUN, TUNSETOFFLOAD};
 
 use crate::Error;
 
@@ -135,6 +135,12 @@ mod tests {
         let regs = std::mem::size_of::<kvm_bindings::kvm_regs>() as u32;
         assert_eq!(KVM_RUN, ioctl_expr(_IOC_NONE, 0xae, 0x80, 0) as u64);
         assert_eq!(KVM_GET_REGS, ioctl_expr(_IOC_READ, 0xae, 0x81, regs) as u64);
+        // linux/if_tun.h: _IOW('T', 208, unsigned int).
+        let uint = std::mem::size_of::<libc::c_uint>() as u32;
+        assert_eq!(
+            TUNSETOFFLOAD,
+            ioctl_expr(vmm_sys_util::ioctl::_IOC_WRITE, u32::from(b'T'), 208, uint) as u64
+        );
     }
 
     #[test]
@@ -173,7 +179,7 @@ mod tests {
         }
         assert_eq!(
             row("ioctl").map(|a| a.only),
-            Some(Only::OneOf(1, &[KVM_RUN, KVM_GET_REGS]))
+            Some(Only::OneOf(1, &[KVM_RUN, KVM_GET_REGS, TUNSETOFFLOAD]))
         );
         assert_eq!(
             row("clone").map(|a| a.only),
@@ -200,15 +206,15 @@ mod tests {
         let p = table::profile().unwrap();
         assert_eq!(p.default_action, privs::seccomp::ScmpAction::Trap);
         assert!(p.tsync);
-        // One rule a row, ioctl's two requests as two.
-        assert_eq!(p.rules.len(), ALLOW.len() + 1);
+        // One rule a row, ioctl's three requests as three.
+        assert_eq!(p.rules.len(), ALLOW.len() + 2);
         let ioctl: Vec<_> = p
             .rules
             .iter()
             .filter(|r| r.calls[0].0 == "ioctl")
             .flat_map(|r| r.args.iter().map(|a| (a.index, a.datum)))
             .collect();
-        assert_eq!(ioctl, [(1, KVM_RUN), (1, KVM_GET_REGS)]);
+        assert_eq!(ioctl, [(1, KVM_RUN), (1, KVM_GET_REGS), (1, TUNSETOFFLOAD)]);
         let bpf = compile().unwrap();
         assert_eq!(bpf.flags(), libc::SECCOMP_FILTER_FLAG_TSYNC);
         assert!(bpf.len() > ALLOW.len(), "{bpf:?}");

@@ -12,6 +12,10 @@ pub const KVM_RUN: u64 = 0xae80;
 /// and libc only; a unit test checks them against the headers' definitions.)
 pub const KVM_GET_REGS: u64 = 0x8090_ae81;
 
+/// `TUNSETOFFLOAD`, `_IOW('T', 208, unsigned int)`: a --net tap told which offloads the guest's
+/// driver accepted, which it does when it sets the device up, long after the filter is in.
+pub const TUNSETOFFLOAD: u64 = 0x4004_54d0;
+
 /// glibc's internal signal for set*id(2) across threads (SIGRTMIN - 1 to applications).
 pub const GLIBC_SIGSETXID: u64 = 33;
 
@@ -73,8 +77,8 @@ const fn allow(call: &'static str, only: Only, why: &'static str) -> Allowed {
 pub const ALLOW: &[Allowed] = &[
     allow(
         "ioctl",
-        Only::OneOf(1, &[KVM_RUN, KVM_GET_REGS]),
-        "KVM_RUN on each vCPU fd; KVM_GET_REGS for the RIP of a crash or of `--verbose`. No other request: not on /dev/kvm, the VM fd or a terminal",
+        Only::OneOf(1, &[KVM_RUN, KVM_GET_REGS, TUNSETOFFLOAD]),
+        "KVM_RUN on each vCPU fd; KVM_GET_REGS for the RIP of a crash or of `--verbose`; TUNSETOFFLOAD on a --net tap when the guest's driver accepts its offloads. No other request: not on /dev/kvm, the VM fd or a terminal",
     ),
     allow("read", Only::Any, "stdin for the UART; eventfds (virtio notifications, the device thread's stop)"),
     allow("write", Only::Any, "the guest's console to stdout, errors to stderr, the report to the file opened before the run, eventfds (interrupts through irqfds, the device thread's stop)"),

@@ -219,7 +219,9 @@ impl Transport {
             // The driver may only accept offered features, and a modern device needs VERSION_1.
             let ok = self.drv_features & !self.dev.features() == 0
                 && self.drv_features & (1 << VIRTIO_F_VERSION_1) != 0;
-            if !ok {
+            if ok {
+                self.dev.negotiated(self.drv_features);
+            } else {
                 v &= !VIRTIO_CONFIG_S_FEATURES_OK;
             }
         }

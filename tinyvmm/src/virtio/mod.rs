@@ -75,6 +75,9 @@ pub trait Device: Send {
     /// Throws away what arrived while the driver does not run the device (a link that is down
     /// drops its frames).
     fn discard_input(&mut self) {}
+    /// The driver accepted `features` (FEATURES_OK): a device whose work depends on them
+    /// (the network's offloads) takes note.
+    fn negotiated(&mut self, _features: u64) {}
     /// The driver reset the device: forget what was in flight.
     fn reset(&mut self) {}
 }

@@ -434,6 +434,9 @@ mod net {
         fn send(&mut self, frame: &[u8]) -> std::io::Result<()> {
             self.0.lock().unwrap().send(frame)
         }
+        fn set_offload(&mut self, tun_flags: u32) -> std::io::Result<()> {
+            self.0.lock().unwrap().set_offload(tun_flags)
+        }
     }
 
     const MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
@@ -464,11 +467,16 @@ mod net {
         }
 
         fn init(&mut self, features_hi: u32) {
+            self.init_with(1 << 5 | 1 << 16, features_hi);
+        }
+
+        /// Sets the driver up accepting features `lo` (word 0) and `hi` (word 1).
+        fn init_with(&mut self, lo: u32, features_hi: u32) {
             let t = &mut self.t;
             set(t, VIRTIO_MMIO_STATUS, 0);
             set(t, VIRTIO_MMIO_STATUS, 3);
             set(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-            set(t, VIRTIO_MMIO_DRIVER_FEATURES, 1 << 5 | 1 << 16);
+            set(t, VIRTIO_MMIO_DRIVER_FEATURES, lo);
             set(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
             set(t, VIRTIO_MMIO_DRIVER_FEATURES, features_hi);
             set(t, VIRTIO_MMIO_STATUS, 0xb);
@@ -548,9 +556,13 @@ mod net {
     fn registers_config_space_and_features() {
         let n = Nic::new();
         assert_eq!(reg(&n.t, VIRTIO_MMIO_DEVICE_ID), 1);
-        // Word 0: MAC (5), STATUS (16); word 1: VERSION_1.
+        // Word 0: CSUM (0), GUEST_CSUM (1), MAC (5), GUEST_TSO4/6 (7, 8), HOST_TSO4/6 (11,
+        // 12), STATUS (16); word 1: VERSION_1.
         let mut t = Transport::new(Box::new(Net::new(MemTap::default(), MAC)));
-        assert_eq!(reg(&t, VIRTIO_MMIO_DEVICE_FEATURES), 1 << 5 | 1 << 16);
+        assert_eq!(
+            reg(&t, VIRTIO_MMIO_DEVICE_FEATURES),
+            1 | 1 << 1 | 1 << 5 | 1 << 7 | 1 << 8 | 1 << 11 | 1 << 12 | 1 << 16
+        );
         set(&mut t, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
         assert_eq!(reg(&t, VIRTIO_MMIO_DEVICE_FEATURES), 1);
         // Two queues, a third has no size.
@@ -579,12 +591,12 @@ mod net {
             assert_eq!(reg(&n.t, VIRTIO_MMIO_STATUS) & 8, 0, "word 1 = {hi}");
             assert!(!n.t.live());
         }
-        // An offload bit (CSUM, 0) not offered is refused too.
+        // An offload bit not offered (GUEST_ECN, 9) is refused too.
         let t = &mut n.t;
         set(t, VIRTIO_MMIO_STATUS, 0);
         set(t, VIRTIO_MMIO_STATUS, 3);
         set(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-        set(t, VIRTIO_MMIO_DRIVER_FEATURES, 1);
+        set(t, VIRTIO_MMIO_DRIVER_FEATURES, 1 << 9);
         set(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
         set(t, VIRTIO_MMIO_DRIVER_FEATURES, 1);
         set(t, VIRTIO_MMIO_STATUS, 0xb);
@@ -630,6 +642,41 @@ mod net {
         assert_eq!(&tx[0][..HDR_LEN], &[0u8; HDR_LEN]);
         assert_eq!(&tx[0][HDR_LEN..], &f[HDR_LEN..]);
         assert!(!n.needs_reset());
+    }
+
+    #[test]
+    fn accepted_offloads_reach_the_tap_and_a_segmentation_request_goes_through() {
+        let mut n = Nic::new();
+        assert_eq!(n.tap.0.lock().unwrap().offload, 0, "no offloads accepted");
+        // The driver takes everything offered: the tap is told CSUM | TSO4 | TSO6.
+        n.init_with(0x1983 | 1 << 5 | 1 << 16, 1);
+        assert!(n.t.live());
+        assert_eq!(n.tap.0.lock().unwrap().offload, 0x7);
+        // A TCPv4 GSO request with NEEDS_CSUM goes to the tap with its header (num_buffers
+        // cleared).
+        let mut f = tap_frame(60, 1, 1);
+        f[2..10].copy_from_slice(&[54, 0, 0xa8, 5, 34, 0, 16, 0]);
+        f[10] = 9;
+        n.mem.write_slice(&f, GuestAddress(0x40000)).unwrap();
+        n.offer(1, 0, 0x40000, f.len() as u32, false);
+        assert_eq!(n.kick(1), (true, 1, 0));
+        assert!(!n.needs_reset());
+        let sent = n.tap.0.lock().unwrap().tx[0].clone();
+        assert_eq!(
+            &sent[..HDR_LEN],
+            &[1, 1, 54, 0, 0xa8, 5, 34, 0, 16, 0, 0, 0]
+        );
+        assert_eq!(&sent[HDR_LEN..], &f[HDR_LEN..]);
+        // A received GSO frame reaches the guest with its header.
+        let mut r = tap_frame(60, 1, 1);
+        r[4] = 0xa8;
+        n.push_rx(&r);
+        n.offer(0, 0, 0x50000, 1526, true);
+        let (_, _, len) = n.kick(0);
+        assert_eq!(len as usize, r.len());
+        let mut got = vec![0u8; HDR_LEN];
+        n.mem.read_slice(&mut got, GuestAddress(0x50000)).unwrap();
+        assert_eq!(&got[..], &[1, 1, 0, 0, 0xa8, 0, 0, 0, 0, 0, 1, 0]);
     }
 
     #[test]
@@ -745,18 +792,77 @@ mod net {
 
     #[test]
     fn rx_and_tx_headers() {
-        assert_eq!(net::rx_frame(&[0u8; 25]), None, "shorter than both headers");
-        let f = net::rx_frame(&tap_frame(14, 2, 0)).unwrap();
+        let rx = |mut f: Vec<u8>, acked: u64| net::rx_frame(&mut f, acked).map(|()| f);
+        assert_eq!(rx(vec![0u8; 25], 0), None, "shorter than both headers");
+        // Without GUEST_CSUM: DATA_VALID is cleared, the header is zeros but num_buffers.
+        let f = rx(tap_frame(14, 2, 0), 0).unwrap();
         assert_eq!(&f[..HDR_LEN], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
-        assert_eq!(net::rx_frame(&tap_frame(14, 1, 0)), None);
-        assert_eq!(net::rx_frame(&tap_frame(14, 0, 3)), None);
-        assert!(net::tx_header(&[0u8; 12]).is_ok());
-        assert!(net::tx_header(&[0u8; 11]).is_err());
+        assert_eq!(rx(tap_frame(14, 1, 0), 0), None);
+        assert_eq!(rx(tap_frame(14, 0, 3), 0), None);
+        assert!(net::tx_header(&[0u8; 12], 0).is_ok());
+        assert!(net::tx_header(&[0u8; 11], 0).is_err());
         let mut h = [0u8; 12];
         h[10] = 7;
-        assert!(net::tx_header(&h).is_ok(), "num_buffers is ignored");
+        assert!(net::tx_header(&h, 0).is_ok(), "num_buffers is ignored");
         h[0] = 1;
-        assert!(net::tx_header(&h).is_err());
+        assert_eq!(
+            net::tx_header(&h, 0),
+            Err(Fault::Layout(
+                "a transmit header with flags (checksum offload was not negotiated)"
+            ))
+        );
+    }
+
+    #[test]
+    fn offloads_go_only_as_far_as_the_driver_accepted_them() {
+        use virtio_bindings::virtio_net::*;
+        let bit = |b: u32| 1u64 << b;
+        let csum = bit(VIRTIO_NET_F_GUEST_CSUM);
+        let tso = csum | bit(VIRTIO_NET_F_GUEST_TSO4) | bit(VIRTIO_NET_F_GUEST_TSO6);
+        // What the tap is told: nothing without GUEST_CSUM, TSO only with it.
+        assert_eq!(net::tun_offload(0), 0);
+        assert_eq!(net::tun_offload(bit(VIRTIO_NET_F_GUEST_TSO4)), 0);
+        assert_eq!(net::tun_offload(csum), net::TUN_F_CSUM);
+        assert_eq!(
+            net::tun_offload(tso),
+            net::TUN_F_CSUM | net::TUN_F_TSO4 | net::TUN_F_TSO6
+        );
+        let rx = |mut f: Vec<u8>, acked: u64| net::rx_frame(&mut f, acked).map(|()| f);
+        // With GUEST_CSUM the tap's header goes through (gso fields too), num_buffers set.
+        let mut t = tap_frame(60, 1, 1);
+        t[2..10].copy_from_slice(&[54, 0, 0xa8, 5, 34, 0, 16, 0]);
+        let f = rx(t.clone(), tso).unwrap();
+        assert_eq!(&f[..HDR_LEN], &[1, 1, 54, 0, 0xa8, 5, 34, 0, 16, 0, 1, 0]);
+        assert_eq!(&f[HDR_LEN..], &t[HDR_LEN..]);
+        assert_eq!(rx(t.clone(), csum), None, "TCPv4 GSO without GUEST_TSO4");
+        assert_eq!(
+            rx(tap_frame(60, 2, 0), csum).unwrap()[0],
+            2,
+            "DATA_VALID kept"
+        );
+        assert_eq!(rx(tap_frame(60, 1, 0x81), tso), None, "ECN was not offered");
+        assert_eq!(rx(tap_frame(60, 1, 3), tso), None, "UDP was not offered");
+        assert_eq!(rx(tap_frame(60, 4, 0), tso), None, "an unknown flag");
+        // Transmit: NEEDS_CSUM with CSUM, TCP GSO with HOST_TSO4/6 (and CSUM).
+        let host = bit(VIRTIO_NET_F_CSUM) | bit(VIRTIO_NET_F_HOST_TSO4);
+        let hdr = |flags: u8, gso: u8| {
+            let mut h = [0u8; HDR_LEN];
+            h[0] = flags;
+            h[1] = gso;
+            h
+        };
+        assert!(net::tx_header(&hdr(1, 1), host).is_ok());
+        assert!(net::tx_header(&hdr(1, 0), host).is_ok());
+        assert!(
+            net::tx_header(&hdr(2, 0), host).is_err(),
+            "DATA_VALID is not the driver's"
+        );
+        assert!(net::tx_header(&hdr(1, 4), host).is_err(), "no HOST_TSO6");
+        assert!(
+            net::tx_header(&hdr(1, 1), bit(VIRTIO_NET_F_HOST_TSO4)).is_err(),
+            "no CSUM"
+        );
+        assert!(net::tx_header(&hdr(1, 0x81), host | bit(VIRTIO_NET_F_HOST_TSO6)).is_err());
     }
 
     #[test]
