@@ -155,7 +155,8 @@ pub fn plan(runs: usize) -> Vec<(String, usize)> {
         .collect()
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
+/// The median of `v` (the mean of the middle two for an even count), `None` when empty.
+pub fn median(mut v: Vec<f64>) -> Option<f64> {
     v.sort_by(|a, b| a.total_cmp(b));
     (!v.is_empty()).then(|| {
         let n = v.len();

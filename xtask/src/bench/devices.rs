@@ -263,21 +263,9 @@ pub fn run(bin_dir: &Path, runs: usize) -> Result<Vec<Measured>, String> {
         .collect())
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    (n > 0).then(|| {
-        if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        }
-    })
-}
-
 /// The median of `pick` over `vmm`'s measurements.
 fn med(ms: &[Measured], vmm: usize, pick: impl Fn(&Measured) -> Option<f64>) -> Option<f64> {
-    median(
+    boot::median(
         ms.iter()
             .filter(|m| m.vmm == vmm)
             .filter_map(pick)
