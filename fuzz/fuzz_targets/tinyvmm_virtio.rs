@@ -1,5 +1,5 @@
-//! Fuzzes tinyvmm's virtio-mmio transport and the requests of its block, entropy and network
-//! devices: a driver's register writes and reads from the input, guest memory filled from the
+//! Fuzzes tinyvmm's virtio-mmio transport and the requests of its block, entropy, network and
+//! vsock devices (vsock without a host side: every packet parsed, answered or reset): a driver's register writes and reads from the input, guest memory filled from the
 //! rest, the queues served in between (the network device's tap in memory holds frames cut from
 //! the input too, so that its receive queue has something to fill). Whatever the rings and descriptors say (loops, addresses outside
 //! RAM, huge lengths), serving never panics or hangs, and a fault always shows as NEEDS_RESET.
@@ -10,6 +10,7 @@ use tinyvmm::virtio::blk::Blk;
 use tinyvmm::virtio::mmio::{Transport, Write};
 use tinyvmm::virtio::net::{MemTap, Net};
 use tinyvmm::virtio::rng::Rng;
+use tinyvmm::virtio::vsock::Vsock;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 const RAM: usize = 64 << 10;
@@ -20,9 +21,10 @@ fuzz_target!(|data: &[u8]| {
     let (ops, image) = rest.split_at(ops_len);
     let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), RAM)]).unwrap();
     mem.write_slice(&image[..image.len().min(RAM)], GuestAddress(0)).unwrap();
-    let dev: Box<dyn tinyvmm::virtio::Device> = match n % 3 {
+    let dev: Box<dyn tinyvmm::virtio::Device> = match n % 4 {
         0 => Box::new(Blk::new(vec![0u8; 8192], 8192, n & 4 != 0, "fuzz")),
         1 => Box::new(Rng),
+        3 => Box::new(Vsock::new(3, None).unwrap()),
         _ => {
             // Frames for the guest: the image cut in pieces of up to 2 KiB.
             let mut tap = MemTap::default();
@@ -44,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
                 let mut b = [0u8; 4];
                 t.read(off, &mut b[..usize::from(op[2] % 4) + 1]);
             }
-            _ => serve(&mut t, usize::from(op[2] % 2), &mem),
+            _ => serve(&mut t, usize::from(op[2] % 3), &mem),
         }
         // What the device thread does after each wake-up: drops input while not live.
         let _ = t.wants_input();

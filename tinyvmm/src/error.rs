@@ -61,6 +61,14 @@ pub enum Error {
         /// What failed, with the hint.
         why: String,
     },
+    /// The `--vsock` device could not be set up (its listener at PATH, mostly).
+    #[error("--vsock: cannot listen at {path}: {why} (remove it, or give another uds=PATH)")]
+    Vsock {
+        /// The listener's path.
+        path: String,
+        /// What failed.
+        why: String,
+    },
     /// Options that parse but cannot work together or with this host.
     #[error("{0}")]
     BadOption(String),

@@ -16,7 +16,8 @@
 //! - [`coalesced`]: `--console-ring`: the UART's transmitter writes queued by KVM, not exits.
 //! - [`report`]: the JSON report.
 //! - [`seccomp`]: the filter tinyvmm confines itself with once the VM is set up.
-//! - [`virtio`]: virtio-mmio devices: `--disk` (block), `--rng` (entropy) and `--net` (a tap).
+//! - [`virtio`]: virtio-mmio devices: `--disk` (block), `--rng` (entropy), `--net` (a tap) and
+//!   `--vsock` (host Unix sockets).
 
 pub mod acpi;
 pub mod coalesced;
@@ -112,6 +113,9 @@ Examples:
   tinyvmm run --kernel vmlinux --initrd initrd.cpio --append quiet --mem 512M
   tinyvmm run --kernel bzImage --initrd initrd.cpio --disk root.img --rng
   tinyvmm run --kernel bzImage --initrd initrd.cpio --net tap=vm0,mac=02:00:00:00:00:02
+  tinyvmm run --kernel bzImage --initrd initrd.cpio --vsock 3,uds=/run/vm.sock
+      # guest: connect to CID 2 port 52 -> host: /run/vm.sock_52 (a listener there)
+      # host:  socat - UNIX-CONNECT:/run/vm.sock, then write CONNECT 52 -> guest port 52
   tinyvmm run --kernel bzImage --rootfs ./rootfs -- sh -c 'exit 3'; echo $?   # 3";
 
 /// Command line of tinyvmm.
@@ -216,6 +220,12 @@ pub struct RunArgs {
     /// none, and then gone when tinyvmm ends; MAC defaults to a random local one. Repeatable.
     #[arg(long, value_name = "tap=NAME[,mac=MAC]", value_parser = virtio::net::parse_net)]
     pub net: Vec<virtio::net::NetArg>,
+    /// A virtio-vsock device: the guest's context id CID (3 and up); a guest connection to
+    /// the host (CID 2) port P goes to the Unix socket PATH_P, and a program that connects to
+    /// PATH and writes "CONNECT P\n" reaches the guest's port P (after "OK <port>\n").
+    /// PATH is created, and removed when tinyvmm ends.
+    #[arg(long, value_name = "CID[,uds=PATH]", value_parser = virtio::vsock::parse_vsock)]
+    pub vsock: Option<virtio::vsock::VsockArg>,
     /// Guest image; without one (and without --kernel), the built-in guest runs.
     pub image: Option<PathBuf>,
     /// The command the one-shot mode runs (after `--`).
@@ -245,6 +255,7 @@ impl Default for RunArgs {
             disk: Vec::new(),
             rng: false,
             net: Vec::new(),
+            vsock: None,
             image: None,
             command: Vec::new(),
         }
@@ -424,9 +435,10 @@ fn run_vm_with(
         seccomp,
         console_ring: args.console_ring,
     };
-    if args.disk.len() + usize::from(args.rng) + args.net.len() > virtio::MAX_DEVICES {
+    let count = args.disk.len() + usize::from(args.rng) + args.net.len();
+    if count + usize::from(args.vsock.is_some()) > virtio::MAX_DEVICES {
         return Err(Error::BadOption(format!(
-            "at most {} virtio devices (--disk, --rng, --net)",
+            "at most {} virtio devices (--disk, --rng, --net, --vsock)",
             virtio::MAX_DEVICES
         )));
     }
@@ -450,6 +462,17 @@ fn run_vm_with(
                 why: e.to_string(),
             })?;
             devices.push(Box::new(net));
+        }
+        if let Some(v) = &args.vsock {
+            let vsock = virtio::vsock::open(v).map_err(|e| Error::Vsock {
+                path: v
+                    .uds
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                why: e.to_string(),
+            })?;
+            devices.push(Box::new(vsock));
         }
         Ok(devices)
     };

@@ -26,6 +26,10 @@ pub const PACKAGES: &[(&str, &str)] = &[
         "Debian's CNI bridge plugin, the reference beside netwire's",
     ),
     (
+        "socat",
+        "both ends of tinyvmm --vsock in cargo xtask nested (VSOCK in level 2, Unix sockets in level 1)",
+    ),
+    (
         "iperf3",
         "TCP throughput in cargo xtask bench's networking rows",
     ),

@@ -551,26 +551,64 @@ pub const CASES: &[LaneCase] = &[
         16,
     ),
     linux(
+        "linux_virtio_vsock",
+        "--vsock 3,uds=PATH under Linux (vsock, vmw_vsock_virtio_transport): the guest connects \
+         to CID 2 port 5000 (level 1's PATH_5000, an upper-casing echo) and sends 1 MiB to \
+         PATH_5002; level 1 connects through PATH with CONNECT 5001 (the guest's echo) and \
+         sends 1 MiB with CONNECT 5003; both patterns arrive whole, and PATH is gone after",
+        "S=/tmp/vs.$$; P=/tmp/vs-pattern.$$; \
+         pattern() { yes tinyvmm-pattern | head -c 1048576; }; e=$(pattern | md5sum | cut -d' ' -f1); \
+         socat UNIX-LISTEN:${S}_5000,fork EXEC:'tr a-z A-Z' & echo_pid=$!; \
+         socat -u UNIX-LISTEN:${S}_5002 CREATE:$P & sink=$!; \
+         boot --kernel $K/cloud/vmlinuz --initrd $I/devices.cpio --vsock 3,uds=$S \
+         --append \"quiet $FAST lane.virtio=vsock\" & p=$!; \
+         n=0; until r=$( (printf 'CONNECT 5001\\nhello-from-level-1\\n'; sleep 1) | \
+           socat -t 5 - UNIX-CONNECT:$S 2>/dev/null) && [ -n \"$r\" ] || [ $n -ge 150 ]; do \
+           n=$((n + 1)); sleep 1; done; \
+         echo \"level 1 got back: $(echo \"$r\" | sed 's/^OK [0-9]*$/OK port/' | tr '\\n' ' ')\"; \
+         n=0; until { printf 'CONNECT 5003\\n'; pattern; } | socat -t 5 - UNIX-CONNECT:$S 2>/dev/null | \
+           grep -q '^OK ' || [ $n -ge 150 ]; do n=$((n + 1)); sleep 1; done; \
+         wait $p; s=$?; wait $sink; \
+         [ \"$(md5sum <$P | cut -d' ' -f1)\" = \"$e\" ] && echo \"level 1 received the 1 MiB pattern on 5002\"; \
+         [ -e $S ] || echo \"level 1: $S gone\"; kill $echo_pid; rm -f $P ${S}_5000 ${S}_5002; exit $s",
+        7,
+        &[
+            "vsock: guest listens on 5001",
+            "guest got back: HELLO-FROM-LEVEL-2",
+            "level 1 got back: OK port HELLO-FROM-LEVEL-1 ",
+            "guest sent 1 MiB to port 5002",
+            "guest received the 1 MiB pattern on 5003",
+            "level 1 received the 1 MiB pattern on 5002",
+            "level 1: /tmp/vs.",
+            "devices: done",
+        ],
+        None,
+        16,
+    ),
+    linux(
         "linux_nothing_left_behind",
-        "tinyvmm with a tap it creates (--net) and a locked disk (--disk) ended three ways: \
-         SIGTERM and SIGKILL while the guest runs, and a guest kernel panic; each time the tap is \
-         gone and the image's lock is free (a second tinyvmm with the disk is refused while the \
-         first runs and starts after)",
-        "D=/tmp/left.$$.img; dd if=/dev/zero of=$D bs=1M count=1 2>/dev/null; \
+        "tinyvmm with a tap it creates (--net), a locked disk (--disk) and a vsock listener \
+         (--vsock) ended three ways: SIGTERM and SIGKILL while the guest runs, and a guest kernel \
+         panic; each time the tap is gone and the image's lock is free (a second tinyvmm with the \
+         disk is refused while the first runs and starts after); the listener's socket is gone \
+         after SIGTERM and the panic, and the one SIGKILL leaves is replaced by the next start",
+        "D=/tmp/left.$$.img; V=/tmp/left.$$.sock; dd if=/dev/zero of=$D bs=1M count=1 2>/dev/null; \
          second() { \"$T\" run --mem 16M --disk $D >second.out 2>&1; }; \
          gone() { ip link show vmleft0 >/dev/null 2>&1 || echo \"$1: tap gone\"; \
-           second && echo \"$1: image unlocked\"; }; \
+           second && echo \"$1: image unlocked\"; \
+           if [ -e $V ]; then echo \"$1: socket left\"; else echo \"$1: socket gone\"; fi; }; \
          for sig in TERM KILL; do \
            \"$T\" run --mem 256M --timeout 300 --kernel $K/cloud/vmlinuz --initrd $I/devices.cpio \
-             --net tap=vmleft0 --disk $D --append \"quiet $FAST lane.virtio=net\" >out.$sig 2>&1 & \
+             --net tap=vmleft0 --disk $D --vsock 3,uds=$V --append \"quiet $FAST lane.virtio=net\" \
+             >out.$sig 2>&1 & \
            p=$!; n=0; \
            until grep -q 'eth0 carrier' out.$sig || [ $n -ge 600 ]; do sleep 0.1; n=$((n + 1)); done; \
            ip link show vmleft0 >/dev/null 2>&1 && echo \"$sig: tap there while it runs\"; \
            second || echo \"$sig: while it runs, $(grep -o 'locked' second.out | head -n 1)\"; \
            kill -$sig $p; wait $p; echo \"$sig: status $?\"; gone $sig; done; \
          \"$T\" run --mem 256M --timeout 300 --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio \
-           --net tap=vmleft0 --disk $D --append \"quiet $FAST lane.end=panic\" >out.panic 2>&1; \
-         echo \"panic: status $?\"; gone panic; rm -f $D",
+           --net tap=vmleft0 --disk $D --vsock 3,uds=$V --append \"quiet $FAST lane.end=panic\" \
+           >out.panic 2>&1; echo \"panic: status $?\"; gone panic; rm -f $D $V",
         0,
         &[
             "TERM: tap there while it runs",
@@ -578,14 +616,17 @@ pub const CASES: &[LaneCase] = &[
             "TERM: status 143",
             "TERM: tap gone",
             "TERM: image unlocked",
+            "TERM: socket gone",
             "KILL: tap there while it runs",
             "KILL: while it runs, locked",
             "KILL: status 137",
             "KILL: tap gone",
             "KILL: image unlocked",
+            "KILL: socket left",
             "panic: status 121",
             "panic: tap gone",
             "panic: image unlocked",
+            "panic: socket gone",
         ],
         None,
         20,
@@ -745,8 +786,9 @@ sleep 600
 /// reads it back; `ro` tries to write a read-only disk; `rng` shows the entropy device and the
 /// crng's state before and after it; `net` brings eth0 up as `bridge.ip=` (default
 /// 10.0.2.2/24), pings `bridge.peer=` (default 10.0.2.1) and waits to be pinged back (the
-/// words scripts/bridge.sh's `--vm` gives; `bridge.ip=` alone selects `net`); `switch` mounts `root=` (ext4) and switch_roots to
-/// its `/disk-init`.
+/// words scripts/bridge.sh's `--vm` gives; `bridge.ip=` alone selects `net`); `vsock` talks
+/// to level 1 over --vsock both ways (socat); `switch` mounts `root=` (ext4) and switch_roots
+/// to its `/disk-init`.
 pub const DEVICES_INIT: &str = r#"#!/bin/sh
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
@@ -766,10 +808,11 @@ for w in $(cat /proc/cmdline); do
 done
 crng() { if dmesg | grep -q 'crng init done'; then echo ready; else echo "not ready"; fi; }
 [ "$act" = rng ] && echo "crng before virtio-rng: $(crng)"
-for m in virtio_ring virtio virtio_mmio virtio_blk virtio-rng failover net_failover virtio_net; do
+for m in virtio_ring virtio virtio_mmio virtio_blk virtio-rng failover net_failover virtio_net \
+    vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport; do
     insmod /virtio/$m.ko || echo "insmod $m failed"
 done
-if [ "$act" != rng ] && [ "$act" != net ]; then
+if [ "$act" != rng ] && [ "$act" != net ] && [ "$act" != vsock ]; then
     n=0
     while [ ! -e /sys/block/vda ] && [ $n -lt 10 ]; do sleep 1; n=$((n + 1)); done
 fi
@@ -818,6 +861,18 @@ net)
     n=0
     while [ "$(echos)" = 0 ] && [ $n -lt 150 ]; do sleep 1; n=$((n + 1)); done
     [ "$(echos)" != 0 ] && echo "guest was pinged: $(echos) echo requests"
+    ;;
+vsock)
+    # An upper-casing echo server on port 5001 for level 1's connection through PATH, a
+    # connection to level 1's PATH_5000 (which echoes in upper case), 1 MiB to PATH_5002, and
+    # 1 MiB from level 1 on port 5003.
+    socat VSOCK-LISTEN:5001,fork EXEC:'tr a-z A-Z' &
+    echo "vsock: guest listens on 5001"
+    echo "guest got back: $(echo hello-from-level-2 | socat -t 10 - VSOCK-CONNECT:2:5000)"
+    pattern | socat -u - VSOCK-CONNECT:2:5002 && echo "guest sent 1 MiB to port 5002"
+    a=$(pattern | md5sum | cut -d' ' -f1)
+    b=$(socat -u VSOCK-LISTEN:5003 - | md5sum | cut -d' ' -f1)
+    [ "$a" = "$b" ] && echo "guest received the 1 MiB pattern on 5003"
     ;;
 switch)
     mkdir -p /newroot
@@ -1265,6 +1320,9 @@ pub struct HostInputs {
     pub modules: Vec<(String, Vec<u8>)>,
     /// The virtio modules level 2 loads ([`virtio_modules`]).
     pub virtio_modules: Vec<(String, Vec<u8>)>,
+    /// socat (Debian's, dynamic), for --vsock's both ends: VSOCK addresses in level 2, Unix
+    /// sockets in level 1.
+    pub socat: PathBuf,
     /// The ext4 root disk ([`root_disk`]).
     pub root_disk: Vec<u8>,
     /// The cloud kernel: its bzImage and its ELF vmlinux.
@@ -1457,11 +1515,10 @@ pub fn level1_initramfs(
         0o644,
         probe_initramfs(&host.rootfs, exit_helper.clone())?.to_bytes(),
     );
-    a.file(
-        "/lane/initrd/devices.cpio",
-        0o644,
-        devices_initramfs(&host.rootfs, exit_helper.clone(), &host.virtio_modules)?.to_bytes(),
-    );
+    let mut devices = devices_initramfs(&host.rootfs, exit_helper.clone(), &host.virtio_modules)?;
+    crate::bench::boot::add_with_libraries(&mut devices, &host.socat)?;
+    a.file("/lane/initrd/devices.cpio", 0o644, devices.to_bytes());
+    crate::bench::boot::add_with_libraries(&mut a, &host.socat)?;
     a.file("/lane/initrd/root.ext4", 0o644, host.root_disk.clone());
     let bins: Vec<PathBuf> = TOOLS.iter().map(|t| host.bin_dir.join(t)).collect();
     let mut suite = vmtest::build_initramfs(&host.vmtest_cases, &bins, &host.rootfs)?;
@@ -1511,7 +1568,9 @@ pub fn virtio_modules() -> Result<Vec<(String, Vec<u8>)>, String> {
 
 /// (directory in the package's module tree, file), in load order.
 /// virtio_net depends on net_failover, which depends on failover (`modinfo -F depends`).
-const VIRTIO_MODULES: [(&str, &str); 8] = [
+/// vmw_vsock_virtio_transport depends on vmw_vsock_virtio_transport_common, which depends on
+/// vsock.
+const VIRTIO_MODULES: [(&str, &str); 11] = [
     ("kernel/drivers/virtio", "virtio_ring.ko"),
     ("kernel/drivers/virtio", "virtio.ko"),
     ("kernel/drivers/virtio", "virtio_mmio.ko"),
@@ -1520,6 +1579,12 @@ const VIRTIO_MODULES: [(&str, &str); 8] = [
     ("kernel/net/core", "failover.ko"),
     ("kernel/drivers/net", "net_failover.ko"),
     ("kernel/drivers/net", "virtio_net.ko"),
+    ("kernel/net/vmw_vsock", "vsock.ko"),
+    (
+        "kernel/net/vmw_vsock",
+        "vmw_vsock_virtio_transport_common.ko",
+    ),
+    ("kernel/net/vmw_vsock", "vmw_vsock_virtio_transport.ko"),
 ];
 
 /// The modules `list` names from the cloud kernel's package, decompressed where compressed.
@@ -1632,6 +1697,8 @@ fn gather(no_build: bool) -> Result<HostInputs, String> {
         bin_dir,
         modules: kvm_modules()?,
         virtio_modules: virtio_modules()?,
+        socat: conventions::exec::find_in_path("socat")
+            .ok_or("socat is not installed (cargo xtask deps)")?,
         root_disk,
         cloud: (cloud, vmlinux),
         generic,
@@ -2540,6 +2607,7 @@ not json
                 .map(|m| (m.to_string(), m.as_bytes().to_vec()))
                 .to_vec(),
             virtio_modules: vec![("virtio.ko".to_string(), b"virtio".to_vec())],
+            socat: PathBuf::from("/bin/true"),
             root_disk: b"ext4".to_vec(),
             cloud: (mk("k/vmlinuz"), mk("k/vmlinux")),
             generic: mk("k/generic/vmlinuz"),

@@ -947,3 +947,438 @@ fn write_to_fills_buffers_in_order_and_stops_where_the_data_ends() {
         })
     );
 }
+
+mod vsock {
+    //! virtio-vsock against real Unix sockets in a temporary directory: guest connections to
+    //! PATH_PORT, host connections through PATH's CONNECT line, data and shutdowns both ways,
+    //! credit, resets, the listener's path, and malformed packets.
+
+    use std::io::{Read, Write as _};
+    use std::os::unix::net::{UnixListener, UnixStream};
+    use std::path::PathBuf;
+
+    use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+    use super::mem;
+    use crate::virtio::vsock::*;
+    use crate::virtio::{Buf, Device, Fault};
+
+    const CID: u32 = 3;
+    const TXB: u64 = 0x1000;
+    const RXB: u64 = 0x40000;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("tinyvmm-vsock-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn hdr(op: u16, src_port: u32, dst_port: u32) -> Hdr {
+        Hdr {
+            src_cid: u64::from(CID),
+            dst_cid: HOST_CID,
+            src_port,
+            dst_port,
+            kind: TYPE_STREAM,
+            op,
+            buf_alloc: 65536,
+            ..Hdr::default()
+        }
+    }
+
+    fn tx(v: &mut Vsock, m: &GuestMemoryMmap, h: Hdr, data: &[u8]) -> Result<u32, Fault> {
+        let h = Hdr {
+            len: data.len() as u32,
+            ..h
+        };
+        m.write_slice(&h.bytes(), GuestAddress(TXB)).unwrap();
+        m.write_slice(data, GuestAddress(TXB + HDR_LEN as u64))
+            .unwrap();
+        let len = (HDR_LEN + data.len()) as u32;
+        v.serve(
+            TX,
+            m,
+            &[Buf {
+                addr: TXB,
+                len,
+                write: false,
+            }],
+        )
+    }
+
+    /// The next packet for the guest in a 4 KiB buffer (as Linux's driver gives), if any.
+    fn rx(v: &mut Vsock, m: &GuestMemoryMmap) -> Option<(Hdr, Vec<u8>)> {
+        // The host side's bytes may need a moment to be readable.
+        for _ in 0..100 {
+            if v.ready(RX) {
+                let buf = Buf {
+                    addr: RXB,
+                    len: (HDR_LEN + 4096) as u32,
+                    write: true,
+                };
+                let n = v.serve(RX, m, &[buf]).unwrap() as usize;
+                let mut raw = [0u8; HDR_LEN];
+                m.read_slice(&mut raw, GuestAddress(RXB)).unwrap();
+                let h = Hdr::parse(&raw);
+                assert_eq!(n, HDR_LEN + h.len as usize);
+                let mut data = vec![0u8; h.len as usize];
+                m.read_slice(&mut data, GuestAddress(RXB + HDR_LEN as u64))
+                    .unwrap();
+                return Some((h, data));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        None
+    }
+
+    /// A device with its uds in `d`, a listener at PATH_5000, and an open guest connection
+    /// from guest port 1234 to host port 5000: (device, the host's end).
+    fn connected(d: &std::path::Path, m: &GuestMemoryMmap) -> (Vsock, UnixStream) {
+        let uds = d.join("v.sock");
+        let l = UnixListener::bind(d.join("v.sock_5000")).unwrap();
+        let mut v = Vsock::new(CID, Some(&uds)).unwrap();
+        tx(&mut v, m, hdr(OP_REQUEST, 1234, 5000), &[]).unwrap();
+        let (r, _) = rx(&mut v, m).expect("a response");
+        assert_eq!(
+            (r.op, r.src_cid, r.dst_cid, r.src_port, r.dst_port),
+            (OP_RESPONSE, HOST_CID, u64::from(CID), 5000, 1234)
+        );
+        let (s, _) = l.accept().unwrap();
+        (v, s)
+    }
+
+    #[test]
+    fn parses_the_option() {
+        assert_eq!(parse_vsock("3").unwrap(), VsockArg { cid: 3, uds: None });
+        assert_eq!(
+            parse_vsock("42,uds=/run/v.sock").unwrap(),
+            VsockArg {
+                cid: 42,
+                uds: Some("/run/v.sock".into())
+            }
+        );
+        for bad in [
+            "",
+            "0",
+            "2",
+            "4294967295",
+            "x",
+            "3,uds=",
+            "3,foo=1",
+            "3,uds",
+        ] {
+            assert!(parse_vsock(bad).is_err(), "{bad}");
+        }
+        let long = format!("3,uds=/{}", "a".repeat(96));
+        assert!(parse_vsock(&long).unwrap_err().contains("longer than 96"));
+    }
+
+    #[test]
+    fn header_and_connect_line() {
+        let h = Hdr {
+            src_cid: 3,
+            dst_cid: 2,
+            src_port: 0x0102_0304,
+            dst_port: 5,
+            len: 6,
+            kind: 1,
+            op: 7,
+            flags: 8,
+            buf_alloc: 9,
+            fwd_cnt: 10,
+        };
+        let b = h.bytes();
+        assert_eq!(&b[16..20], &[4, 3, 2, 1]);
+        assert_eq!(u16::from_le_bytes([b[30], b[31]]), 7);
+        assert_eq!(Hdr::parse(&b), h);
+        assert_eq!(parse_connect(b"CONNECT 52"), Some(52));
+        assert_eq!(parse_connect(b"CONNECT 52\r"), Some(52));
+        for bad in [
+            &b"CONNECT"[..],
+            b"CONNECT ",
+            b"CONNECT -1",
+            b"connect 5",
+            b"CONNECT 99999999999",
+        ] {
+            assert_eq!(parse_connect(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn guest_connection_carries_data_both_ways_and_closes() {
+        let d = dir("guest");
+        let m = mem();
+        let (mut v, mut s) = connected(&d, &m);
+        assert_eq!(v.features(), 1 << 32);
+        assert_eq!(v.queues(), 3);
+        assert_eq!(v.config(), 3u64.to_le_bytes());
+        tx(&mut v, &m, hdr(OP_RW, 1234, 5000), b"hello").unwrap();
+        let mut got = [0u8; 5];
+        s.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"hello");
+        s.write_all(b"world").unwrap();
+        let (h, data) = rx(&mut v, &m).expect("the host's bytes");
+        assert_eq!(
+            (h.op, h.len, h.fwd_cnt, h.buf_alloc),
+            (OP_RW, 5, 5, BUF_ALLOC)
+        );
+        assert_eq!(data, b"world");
+        // The host half-closes: the guest is told it sends no more.
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let (h, _) = rx(&mut v, &m).expect("a shutdown");
+        assert_eq!((h.op, h.flags), (OP_SHUTDOWN, SHUTDOWN_SEND));
+        // The guest can still send, then closes: RST, and the host reads the end.
+        tx(&mut v, &m, hdr(OP_RW, 1234, 5000), b"bye").unwrap();
+        tx(
+            &mut v,
+            &m,
+            Hdr {
+                flags: SHUTDOWN_RCV | SHUTDOWN_SEND,
+                ..hdr(OP_SHUTDOWN, 1234, 5000)
+            },
+            &[],
+        )
+        .unwrap();
+        let (h, _) = rx(&mut v, &m).expect("a reset");
+        assert_eq!(h.op, OP_RST);
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"bye");
+        assert_eq!(v.connections(), 0);
+        assert!(rx(&mut v, &m).is_none());
+        drop(v);
+        assert!(!d.join("v.sock").exists(), "the listener's path is removed");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn host_connection_goes_through_the_connect_line() {
+        let d = dir("host");
+        let m = mem();
+        let uds = d.join("v.sock");
+        let mut v = Vsock::new(CID, Some(&uds)).unwrap();
+        let mut s = UnixStream::connect(&uds).unwrap();
+        s.write_all(b"CONNECT 52\nping").unwrap();
+        let (h, _) = rx(&mut v, &m).expect("a request");
+        assert_eq!(
+            (h.op, h.src_cid, h.dst_cid, h.dst_port),
+            (OP_REQUEST, HOST_CID, u64::from(CID), 52)
+        );
+        assert!(h.src_port >= FIRST_HOST_PORT);
+        // Nothing of the stream before the guest accepts.
+        assert!(rx(&mut v, &m).is_none());
+        let resp = Hdr {
+            op: OP_RESPONSE,
+            src_port: 52,
+            dst_port: h.src_port,
+            ..hdr(0, 0, 0)
+        };
+        tx(&mut v, &m, resp, &[]).unwrap();
+        let mut line = [0u8; 64];
+        let n = s.read(&mut line).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&line[..n]).unwrap(),
+            format!("OK {}\n", h.src_port)
+        );
+        let (p, data) = rx(&mut v, &m).expect("the stream");
+        assert_eq!(
+            (p.op, p.dst_port, data.as_slice()),
+            (OP_RW, 52, &b"ping"[..])
+        );
+        // The guest resets: the host program reads the end.
+        tx(&mut v, &m, Hdr { op: OP_RST, ..resp }, &[]).unwrap();
+        assert_eq!(s.read(&mut line).unwrap(), 0);
+        assert_eq!(v.connections(), 0);
+        // A bad line is closed on, and the guest hears nothing.
+        let mut bad = UnixStream::connect(&uds).unwrap();
+        bad.write_all(b"HELLO 5\n").unwrap();
+        assert!(rx(&mut v, &m).is_none());
+        assert_eq!(bad.read(&mut line).unwrap(), 0);
+        drop(v);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn the_guests_credit_bounds_what_is_read() {
+        let d = dir("credit");
+        let m = mem();
+        let uds = d.join("v.sock");
+        let l = UnixListener::bind(d.join("v.sock_7")).unwrap();
+        let mut v = Vsock::new(CID, Some(&uds)).unwrap();
+        let small = Hdr {
+            buf_alloc: 6000,
+            ..hdr(OP_REQUEST, 9, 7)
+        };
+        tx(&mut v, &m, small, &[]).unwrap();
+        assert_eq!(rx(&mut v, &m).unwrap().0.op, OP_RESPONSE);
+        let (mut s, _) = l.accept().unwrap();
+        s.write_all(&[7u8; 20000]).unwrap();
+        let mut got = 0;
+        while let Some((h, data)) = rx(&mut v, &m) {
+            assert_eq!(h.op, OP_RW);
+            got += data.len();
+        }
+        assert_eq!(got, 6000, "no more than the guest's buf_alloc");
+        // The guest passed 6000 on: 6000 more.
+        let update = Hdr {
+            op: OP_CREDIT_UPDATE,
+            fwd_cnt: 6000,
+            ..small
+        };
+        tx(&mut v, &m, update, &[]).unwrap();
+        let mut more = 0;
+        while let Some((_, data)) = rx(&mut v, &m) {
+            more += data.len();
+        }
+        assert_eq!(more, 6000);
+        // A credit request is answered.
+        tx(
+            &mut v,
+            &m,
+            Hdr {
+                op: OP_CREDIT_REQUEST,
+                ..update
+            },
+            &[],
+        )
+        .unwrap();
+        let (h, _) = rx(&mut v, &m).unwrap();
+        assert_eq!((h.op, h.buf_alloc), (OP_CREDIT_UPDATE, BUF_ALLOC));
+        drop(v);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_guest_past_its_credit_is_reset() {
+        let d = dir("flood");
+        let m = mem();
+        let (mut v, s) = connected(&d, &m);
+        // The host reads nothing: the socket fills, then the device's room, then a reset.
+        let chunk = vec![1u8; MAX_PAYLOAD];
+        let mut reset = false;
+        for _ in 0..64 {
+            tx(&mut v, &m, hdr(OP_RW, 1234, 5000), &chunk).unwrap();
+            if v.connections() == 0 {
+                reset = true;
+                break;
+            }
+        }
+        assert!(reset, "the connection was reset");
+        let mut ops = Vec::new();
+        while let Some((h, _)) = rx(&mut v, &m) {
+            ops.push(h.op);
+        }
+        assert_eq!(ops.last(), Some(&OP_RST), "{ops:?}");
+        drop(s);
+        drop(v);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn strays_and_refusals_are_reset() {
+        let d = dir("strays");
+        let m = mem();
+        let uds = d.join("v.sock");
+        let mut v = Vsock::new(CID, Some(&uds)).unwrap();
+        // Nobody listens at PATH_5001.
+        tx(&mut v, &m, hdr(OP_REQUEST, 1, 5001), &[]).unwrap();
+        // Data for a connection there is not.
+        tx(&mut v, &m, hdr(OP_RW, 2, 5000), b"x").unwrap();
+        // From another CID, and to another CID.
+        tx(
+            &mut v,
+            &m,
+            Hdr {
+                src_cid: 4,
+                ..hdr(OP_REQUEST, 3, 5000)
+            },
+            &[],
+        )
+        .unwrap();
+        tx(
+            &mut v,
+            &m,
+            Hdr {
+                dst_cid: 7,
+                ..hdr(OP_REQUEST, 4, 5000)
+            },
+            &[],
+        )
+        .unwrap();
+        // A reset for nothing is not answered.
+        tx(&mut v, &m, hdr(OP_RST, 5, 5000), &[]).unwrap();
+        let mut resets = Vec::new();
+        while let Some((h, _)) = rx(&mut v, &m) {
+            assert_eq!(h.op, OP_RST);
+            resets.push(h.dst_port);
+        }
+        assert_eq!(resets, [1, 2, 3, 4]);
+        assert_eq!(v.counts.resets, 4);
+        // Without uds, every connection to the host is reset.
+        let mut none = Vsock::new(CID, None).unwrap();
+        tx(&mut none, &m, hdr(OP_REQUEST, 1, 5000), &[]).unwrap();
+        assert_eq!(rx(&mut none, &m).unwrap().0.op, OP_RST);
+        drop(v);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn malformed_packets_are_faults() {
+        let m = mem();
+        let mut v = Vsock::new(CID, None).unwrap();
+        let short = Buf {
+            addr: TXB,
+            len: 43,
+            write: false,
+        };
+        assert!(matches!(v.serve(TX, &m, &[short]), Err(Fault::Layout(_))));
+        let h = Hdr {
+            len: 100,
+            ..hdr(OP_RW, 1, 2)
+        };
+        m.write_slice(&h.bytes(), GuestAddress(TXB)).unwrap();
+        let just_hdr = Buf {
+            addr: TXB,
+            len: HDR_LEN as u32,
+            write: false,
+        };
+        assert!(matches!(
+            v.serve(TX, &m, &[just_hdr]),
+            Err(Fault::Layout(_))
+        ));
+        let writable = Buf {
+            write: true,
+            ..just_hdr
+        };
+        assert!(matches!(
+            v.serve(TX, &m, &[writable]),
+            Err(Fault::Layout(_))
+        ));
+        // The event queue is never used.
+        assert!(!v.ready(EVENT));
+    }
+
+    #[test]
+    fn the_listener_replaces_a_stale_socket_and_refuses_a_live_one() {
+        let d = dir("stale");
+        let uds = d.join("v.sock");
+        // A socket file nobody listens on (a killed tinyvmm's).
+        drop(UnixListener::bind(&uds).unwrap());
+        assert!(uds.exists());
+        let v = Vsock::new(CID, Some(&uds)).unwrap();
+        let e = Vsock::new(CID, Some(&uds))
+            .err()
+            .expect("a second listener is refused");
+        assert!(e.to_string().contains("listens on it already"), "{e}");
+        drop(v);
+        assert!(!uds.exists());
+        std::fs::write(&uds, b"not a socket").unwrap();
+        let e = Vsock::new(CID, Some(&uds))
+            .err()
+            .expect("a file is refused");
+        assert!(e.to_string().contains("not a socket"), "{e}");
+        assert!(uds.exists(), "the file is left as it was");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
