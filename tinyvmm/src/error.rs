@@ -62,7 +62,7 @@ pub enum Error {
         why: String,
     },
     /// The `--vsock` device could not be set up (its listener at PATH, mostly).
-    #[error("--vsock: cannot listen at {path}: {why} (remove it, or give another uds=PATH)")]
+    #[error("--vsock: cannot listen at {path}: {why}")]
     Vsock {
         /// The listener's path.
         path: String,

@@ -470,7 +470,7 @@ fn run_vm_with(
                     .as_ref()
                     .map(|p| p.display().to_string())
                     .unwrap_or_default(),
-                why: e.to_string(),
+                why: conventions::output::without_os_error(&e.to_string()).to_string(),
             })?;
             devices.push(Box::new(vsock));
         }

@@ -122,7 +122,7 @@ fn a_second_vm_on_the_same_path_is_refused_and_a_stale_socket_is_replaced() {
         out.stderr,
         format!(
             "tinyvmm: --vsock: cannot listen at {}: a program listens on it already (another \
-             VM's?) (remove it, or give another uds=PATH)\n",
+             VM's? give another uds=PATH)\n",
             s.display()
         )
     );
@@ -195,10 +195,25 @@ fn bad_vsock_options_are_usage_errors() {
         Duration::from_secs(10),
     );
     assert_eq!(out.code, Some(125), "{out:?}");
-    assert!(
-        out.stderr.contains("exists and is not a socket"),
-        "{}",
-        out.stderr
+    assert_eq!(
+        out.stderr,
+        format!(
+            "tinyvmm: --vsock: cannot listen at {}: exists and is not a socket (remove it, or \
+             give another uds=PATH)\n",
+            p.display()
+        )
+    );
+    let out = testcaps::run(
+        Command::new(BIN)
+            .args(["run", "--vsock", "3,uds=/nonexistent-dir/v.sock"])
+            .stdin(Stdio::null()),
+        Duration::from_secs(10),
+    );
+    assert_eq!(out.code, Some(125), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "tinyvmm: --vsock: cannot listen at /nonexistent-dir/v.sock: bind: No such file or \
+         directory (does its directory exist?)\n"
     );
     assert_eq!(std::fs::read(&p).unwrap(), b"x");
     std::fs::remove_file(&p).unwrap();

@@ -359,14 +359,17 @@ fn unix_socket() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Connects to the Unix socket `path` without blocking: a listener whose backlog is full
-/// refuses (EAGAIN) as one that is not there does.
-pub fn connect(path: &Path) -> io::Result<OwnedFd> {
+/// A new non-blocking Unix socket given `path`'s address through `call` (connect or bind).
+fn socket_at(
+    path: &Path,
+    call: unsafe extern "C" fn(libc::c_int, *const libc::sockaddr, libc::socklen_t) -> libc::c_int,
+) -> io::Result<OwnedFd> {
     let (sa, len) = sockaddr(path)?;
     let fd = unix_socket()?;
-    // SAFETY: sa is a valid sockaddr_un of `len` bytes.
+    // SAFETY: sa is a valid sockaddr_un of `len` bytes and fd a socket; `call` is connect(2)
+    // or bind(2), which read the address only.
     let r = unsafe {
-        libc::connect(
+        call(
             fd.as_raw_fd(),
             (&sa as *const libc::sockaddr_un).cast(),
             len,
@@ -378,6 +381,12 @@ pub fn connect(path: &Path) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Connects to the Unix socket `path` without blocking: a listener whose backlog is full
+/// refuses (EAGAIN) as one that is not there does.
+pub fn connect(path: &Path) -> io::Result<OwnedFd> {
+    socket_at(path, libc::connect)
+}
+
 /// Binds and listens at `path`. A socket already there that nobody listens on (a tinyvmm that
 /// was killed) is replaced; one that answers, or a file that is not a socket, is an error.
 fn listen(path: &Path) -> io::Result<OwnedFd> {
@@ -385,32 +394,28 @@ fn listen(path: &Path) -> io::Result<OwnedFd> {
         if !meta.file_type().is_socket() {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
-                "exists and is not a socket",
+                "exists and is not a socket (remove it, or give another uds=PATH)",
             ));
         }
         match connect(path) {
             Ok(_) => {
                 return Err(io::Error::new(
                     io::ErrorKind::AddrInUse,
-                    "a program listens on it already (another VM's?)",
+                    "a program listens on it already (another VM's? give another uds=PATH)",
                 ))
             }
             Err(_) => std::fs::remove_file(path).map_err(setup_err("removing the stale socket"))?,
         }
     }
-    let (sa, len) = sockaddr(path)?;
-    let fd = unix_socket()?;
-    // SAFETY: sa is a valid sockaddr_un of `len` bytes; fd is a socket.
-    let r = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&sa as *const libc::sockaddr_un).cast(),
-            len,
-        )
-    };
-    if r < 0 {
-        return Err(setup_err("bind")(io::Error::last_os_error()));
-    }
+    let fd = socket_at(path, libc::bind).map_err(|e| {
+        let hint = match e.kind() {
+            io::ErrorKind::NotFound => " (does its directory exist?)",
+            io::ErrorKind::PermissionDenied => " (can this user write its directory?)",
+            _ => "",
+        };
+        let text = conventions::output::without_os_error(&e.to_string()).to_string();
+        io::Error::new(e.kind(), format!("bind: {text}{hint}"))
+    })?;
     // SAFETY: listen(2) on the bound socket.
     if unsafe { libc::listen(fd.as_raw_fd(), 128) } < 0 {
         let e = io::Error::last_os_error();
