@@ -1516,9 +1516,9 @@ pub fn level1_initramfs(
         probe_initramfs(&host.rootfs, exit_helper.clone())?.to_bytes(),
     );
     let mut devices = devices_initramfs(&host.rootfs, exit_helper.clone(), &host.virtio_modules)?;
-    crate::bench::boot::add_with_libraries(&mut devices, &host.socat)?;
+    vmtest::add_with_libraries(&mut devices, &host.socat)?;
     a.file("/lane/initrd/devices.cpio", 0o644, devices.to_bytes());
-    crate::bench::boot::add_with_libraries(&mut a, &host.socat)?;
+    vmtest::add_with_libraries(&mut a, &host.socat)?;
     a.file("/lane/initrd/root.ext4", 0o644, host.root_disk.clone());
     let bins: Vec<PathBuf> = TOOLS.iter().map(|t| host.bin_dir.join(t)).collect();
     let mut suite = vmtest::build_initramfs(&host.vmtest_cases, &bins, &host.rootfs)?;

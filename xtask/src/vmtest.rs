@@ -184,6 +184,17 @@ pub fn load_cases(dir: &Path, filter: Option<&str>) -> Result<Vec<Case>, String>
     Ok(cases)
 }
 
+/// A dynamic executable at its host path, with the libraries `ldd` names.
+pub fn add_with_libraries(a: &mut Archive, exe: &Path) -> Result<(), String> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
+    a.file(&exe.to_string_lossy(), 0o755, read(exe)?);
+    let ldd = util::output(Command::new("ldd").arg(exe)).unwrap_or_default();
+    for lib in parse_ldd(&ldd) {
+        a.file(&lib, 0o755, read(Path::new(&lib))?);
+    }
+    Ok(())
+}
+
 /// The shared libraries (and the dynamic loader) `ldd` names for a binary.
 pub fn parse_ldd(out: &str) -> Vec<String> {
     let mut libs = Vec::new();

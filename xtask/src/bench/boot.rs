@@ -11,7 +11,6 @@ use crate::nested::{self, Parser, Reported};
 use crate::{rootfs, util, vmtest};
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Command;
 
 /// What the guest's /init prints first; level 1 takes the time when the line arrives.
 pub const INIT_MARK: &str = "@@BENCH-INIT";
@@ -303,16 +302,8 @@ pub fn level1_with_vmms(bin_dir: &Path) -> Result<Archive, String> {
     Ok(a)
 }
 
-/// A dynamic executable at its host path, with the libraries `ldd` names.
-pub fn add_with_libraries(a: &mut Archive, exe: &Path) -> Result<(), String> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
-    a.file(&exe.to_string_lossy(), 0o755, read(exe)?);
-    let ldd = util::output(Command::new("ldd").arg(exe)).unwrap_or_default();
-    for lib in vmtest::parse_ldd(&ldd) {
-        a.file(&lib, 0o755, read(Path::new(&lib))?);
-    }
-    Ok(())
-}
+/// The one copy lives in vmtest, which the nested lane shares without importing bench.
+pub use crate::vmtest::add_with_libraries;
 
 /// Level 1's initramfs: [`level1_with_vmms`], the guest image and one script per boot.
 fn level1_initramfs(bin_dir: &Path, runs: usize) -> Result<Archive, String> {
