@@ -222,7 +222,7 @@ pub struct RunArgs {
     pub net: Vec<virtio::net::NetArg>,
     /// A virtio-vsock device: the guest's context id CID (3 and up); a guest connection to
     /// the host (CID 2) port P goes to the Unix socket PATH_P, and a program that connects to
-    /// PATH and writes "CONNECT P\n" reaches the guest's port P (after "OK <port>\n").
+    /// PATH and writes "CONNECT P\n" reaches the guest's port P (after "OK PORT\n").
     /// PATH is created, and removed when tinyvmm ends.
     #[arg(long, value_name = "CID[,uds=PATH]", value_parser = virtio::vsock::parse_vsock)]
     pub vsock: Option<virtio::vsock::VsockArg>,
