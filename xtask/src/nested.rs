@@ -551,41 +551,6 @@ pub const CASES: &[LaneCase] = &[
         16,
     ),
     linux(
-        "linux_virtio_vsock",
-        "--vsock 3,uds=PATH under Linux (vsock, vmw_vsock_virtio_transport): the guest connects \
-         to CID 2 port 5000 (level 1's PATH_5000, an upper-casing echo) and sends 1 MiB to \
-         PATH_5002; level 1 connects through PATH with CONNECT 5001 (the guest's echo) and \
-         sends 1 MiB with CONNECT 5003; both patterns arrive whole, and PATH is gone after",
-        "S=/tmp/vs.$$; P=/tmp/vs-pattern.$$; \
-         pattern() { yes tinyvmm-pattern | head -c 1048576; }; e=$(pattern | md5sum | cut -d' ' -f1); \
-         socat UNIX-LISTEN:${S}_5000,fork EXEC:'tr a-z A-Z' & echo_pid=$!; \
-         socat -u UNIX-LISTEN:${S}_5002 CREATE:$P & sink=$!; \
-         boot --kernel $K/cloud/vmlinuz --initrd $I/devices.cpio --vsock 3,uds=$S \
-         --append \"quiet $FAST lane.virtio=vsock\" & p=$!; \
-         n=0; until r=$( (printf 'CONNECT 5001\\nhello-from-level-1\\n'; sleep 1) | \
-           socat -t 5 - UNIX-CONNECT:$S 2>/dev/null) && [ -n \"$r\" ] || [ $n -ge 150 ]; do \
-           n=$((n + 1)); sleep 1; done; \
-         echo \"level 1 got back: $(echo \"$r\" | sed 's/^OK [0-9]*$/OK port/' | tr '\\n' ' ')\"; \
-         n=0; until { printf 'CONNECT 5003\\n'; pattern; } | socat -t 5 - UNIX-CONNECT:$S 2>/dev/null | \
-           grep -q '^OK ' || [ $n -ge 150 ]; do n=$((n + 1)); sleep 1; done; \
-         wait $p; s=$?; wait $sink; \
-         [ \"$(md5sum <$P | cut -d' ' -f1)\" = \"$e\" ] && echo \"level 1 received the 1 MiB pattern on 5002\"; \
-         [ -e $S ] || echo \"level 1: $S gone\"; kill $echo_pid; rm -f $P ${S}_5000 ${S}_5002; exit $s",
-        7,
-        &[
-            "vsock: guest listens on 5001",
-            "guest got back: HELLO-FROM-LEVEL-2",
-            "level 1 got back: OK port HELLO-FROM-LEVEL-1 ",
-            "guest sent 1 MiB to port 5002",
-            "guest received the 1 MiB pattern on 5003",
-            "level 1 received the 1 MiB pattern on 5002",
-            "level 1: /tmp/vs.",
-            "devices: done",
-        ],
-        None,
-        16,
-    ),
-    linux(
         "linux_nothing_left_behind",
         "tinyvmm with a tap it creates (--net), a locked disk (--disk) and a vsock listener \
          (--vsock) ended three ways: SIGTERM and SIGKILL while the guest runs, and a guest kernel \
