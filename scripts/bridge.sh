@@ -105,18 +105,21 @@ fi
 
 [ -n "$kernel" ] || exit 0
 # The VM: tinyvmm in the switch namespace, its NIC on tap0 (which it opens, and leaves there).
+# Its console goes to a file, printed once it has ended: tinyvmm writes the guest's serial output
+# a byte at a time, so this script's own lines would otherwise split the guest's.
 nsenter-rs -t "$switch" -n -- tinyvmm run --mem 256M --timeout 300 --kernel "$kernel" \
     --initrd "$initrd" --net tap=tap0,mac=02:00:0a:c9:00:04 \
-    --append "quiet bridge.ip=10.201.0.4/24 bridge.peer=10.201.0.2" &
+    --append "quiet bridge.ip=10.201.0.4/24 bridge.peer=10.201.0.2" >"$dir/vm.log" 2>&1 &
 vm=$!
 pids="$pids $vm"
 n=0
 until nsenter-rs -t "$pid_a" -a -- /bin/ping -c 1 -W 1 10.201.0.4 >/dev/null 2>&1; do
     n=$((n + 1))
-    kill -0 "$vm" 2>/dev/null && [ $n -lt 180 ] || { echo "bridge: a cannot ping the vm" >&2; exit 1; }
+    kill -0 "$vm" 2>/dev/null && [ $n -lt 180 ] || { echo "bridge: a cannot ping the vm" >&2; cat "$dir/vm.log" >&2; exit 1; }
     sleep 1
 done
 echo "bridge: a pinged the vm (10.201.0.4) over br0 and tap0"
 status=0
 wait "$vm" || status=$?
+cat "$dir/vm.log"
 echo "bridge: tinyvmm exit status $status"

@@ -525,7 +525,8 @@ pub const CASES: &[LaneCase] = &[
          10.0.2.1/24, the guest's eth0 (10.0.2.2, the MAC of --net) and level 1 ping each other, \
          level 1 learns the guest's MAC, and the tap is gone when tinyvmm ends",
         "boot --kernel $K/cloud/vmlinuz --initrd $I/devices.cpio \
-         --net tap=vm0,mac=02:00:00:00:00:02 --append \"quiet $FAST lane.virtio=net\" & p=$!; \
+         --net tap=vm0,mac=02:00:00:00:00:02 --append \"quiet $FAST lane.virtio=net\" \
+         >/tmp/net.$$.out 2>&1 & p=$!; \
          n=0; while ! ip link show vm0 >/dev/null 2>&1 && [ $n -lt 300 ]; do \
          sleep 0.1; n=$((n + 1)); done; \
          ip addr add 10.0.2.1/24 dev vm0 && ip link set vm0 up && echo \"level 1: vm0 up\"; \
@@ -534,7 +535,8 @@ pub const CASES: &[LaneCase] = &[
          [ $n -lt 150 ] && echo \"level 1 pings 10.0.2.2\"; \
          ip neigh show dev vm0 | grep -q '^10.0.2.2 .*lladdr 02:00:00:00:00:02' && \
          echo \"level 1 knows the guest's MAC\"; \
-         wait $p; s=$?; ip link show vm0 >/dev/null 2>&1 || echo \"level 1: vm0 gone\"; exit $s",
+         wait $p; s=$?; cat /tmp/net.$$.out; rm -f /tmp/net.$$.out; \
+         ip link show vm0 >/dev/null 2>&1 || echo \"level 1: vm0 gone\"; exit $s",
         7,
         &[
             "eth0 mac: 02:00:00:00:00:02",
@@ -628,7 +630,7 @@ pub const CASES: &[LaneCase] = &[
         "D=/tmp/jail.$$.img; dd if=/dev/zero of=$D bs=1M count=1 2>/dev/null; G=lane-jail-$$; \
          sh /lane/scripts/jailed-vm.sh --name $G --memory 512M -- --mem 256M --timeout 300 \
          --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio --cpus 2 --disk $D,ro --rng \
-         --append \"quiet $FAST lane.end=poweroff\" & j=$!; seen=; \
+         --append \"quiet $FAST lane.end=poweroff\" >/tmp/jail.$$.out 2>&1 & j=$!; seen=; \
          while [ -z \"$seen\" ] && kill -0 $j 2>/dev/null; do \
            for p in /proc/[0-9]*; do \
              [ \"$(cat $p/comm 2>/dev/null)\" = tinyvmm ] && grep -qx \"0::/$G\" $p/cgroup 2>/dev/null || continue; \
@@ -638,7 +640,8 @@ pub const CASES: &[LaneCase] = &[
              w=\"all $n\"; [ $n = $c ] || w=\"$c of $n\"; \
              seen=\"jailed tinyvmm: ${f}threads with the filter: $w\"; \
              echo \"jailed root: $(ls -A $p/root | tr '\\n' ' ')| dev: $(ls $p/root/dev)\"; \
-           done; sleep 0.2; done; echo \"$seen\"; wait $j; s=$?; rm -f $D; \
+           done; sleep 0.2; done; echo \"$seen\"; wait $j; s=$?; cat /tmp/jail.$$.out; \
+         rm -f $D /tmp/jail.$$.out; \
          [ -e /sys/fs/cgroup/$G ] && { echo \"cgroup $G left\"; exit 1; }; exit $s",
         0,
         &[
