@@ -111,11 +111,22 @@ struct Options {
     boot_only: bool,
     /// Only the VM devices and VM networking: print their section, write nothing.
     devices_only: bool,
+    /// Rounds of the boot and device groups (`--rounds N`; default 3, 1 with `--quick`).
+    rounds: Option<usize>,
+    /// Print each level-1 script's output as its report arrives (`-v`).
+    verbose: bool,
     /// Only the groups of this tool (`--only ocirun`), e.g. with `--out` to a scratch dir.
     only: Option<String>,
     /// Only the scale section ([`scale`]), N up to `scale_max`.
     scale: bool,
     scale_max: usize,
+}
+
+impl Options {
+    /// Rounds of the level-1 groups (boots, devices).
+    fn rounds(&self) -> usize {
+        self.rounds.unwrap_or(if self.quick { 1 } else { 3 })
+    }
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -125,6 +136,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
         no_boot: false,
         boot_only: false,
         devices_only: false,
+        rounds: None,
+        verbose: false,
         only: None,
         scale: false,
         scale_max: 1000,
@@ -136,6 +149,16 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--no-boot" => o.no_boot = true,
             "--boot-only" => o.boot_only = true,
             "--devices-only" => o.devices_only = true,
+            "--rounds" => {
+                let v = it.next().ok_or("--rounds needs a number")?;
+                o.rounds = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|&n: &usize| (1..=20).contains(&n))
+                        .ok_or(format!("bench: --rounds: '{v}' is not a number from 1 to 20"))?,
+                );
+            }
+            "-v" | "--verbose" => o.verbose = true,
             "--out" => o.out = PathBuf::from(it.next().ok_or("--out needs a directory")?),
             "--only" => o.only = Some(it.next().ok_or("--only needs a tool name")?.clone()),
             "--scale" => o.scale = true,
@@ -150,7 +173,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             other => {
                 return Err(format!(
-                    "bench: unexpected argument '{other}' (usage: cargo xtask bench [--quick] [--no-boot | --boot-only | --devices-only] [--out DIR] [--only TOOL] | --scale [--scale-max N] [--out DIR])"
+                    "bench: unexpected argument '{other}' (usage: cargo xtask bench [--quick] [--no-boot | --boot-only | --devices-only] [--rounds N] [-v] [--out DIR] [--only TOOL] | --scale [--scale-max N] [--out DIR])"
                 ))
             }
         }
@@ -687,14 +710,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
 /// The guest-boot group ([`boot`]), run last: it boots a level-1 guest under QEMU TCG for
 /// minutes, which `--no-boot` skips.
 fn boot_section(bin: &Path, opts: &Options) -> String {
-    let runs = if opts.quick { 1 } else { 3 };
+    let runs = opts.rounds();
     if opts.no_boot {
         return boot::markdown(&[], runs, Some("skipped (--no-boot)"));
     }
     if opts.only.as_deref().is_some_and(|t| t != "tinyvmm") {
         return boot::markdown(&[], runs, Some("skipped (--only another tool)"));
     }
-    match boot::run(bin, runs) {
+    match boot::run(bin, runs, opts.verbose) {
         Ok(boots) => boot::markdown(&boots, runs, None),
         Err(e) => {
             eprintln!("xtask bench: no Linux guest boots: {e}");
@@ -706,14 +729,14 @@ fn boot_section(bin: &Path, opts: &Options) -> String {
 /// The VM-device group ([`devices`]), after the boots and for the same reason skipped by
 /// `--no-boot`.
 fn devices_section(bin: &Path, opts: &Options) -> String {
-    let runs = if opts.quick { 1 } else { 3 };
+    let runs = opts.rounds();
     if opts.no_boot {
         return devices::markdown(&[], runs, Some("skipped (--no-boot)"));
     }
     if opts.only.as_deref().is_some_and(|t| t != "tinyvmm") {
         return devices::markdown(&[], runs, Some("skipped (--only another tool)"));
     }
-    match devices::run(bin, runs) {
+    match devices::run(bin, runs, opts.verbose) {
         Ok(ms) => devices::markdown(&ms, runs, None),
         Err(e) => {
             eprintln!("xtask bench: no VM device measurements: {e}");
@@ -938,6 +961,23 @@ mod tests {
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn rounds_and_verbose_parse() {
+        let a = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let o = parse(&a(&["--devices-only", "--rounds", "2", "-v"])).unwrap();
+        assert!(o.devices_only && o.verbose);
+        assert_eq!(o.rounds(), 2);
+        assert_eq!(parse(&a(&["--quick"])).unwrap().rounds(), 1);
+        assert_eq!(parse(&a(&[])).unwrap().rounds(), 3);
+        assert_eq!(
+            parse(&a(&["--quick", "--rounds", "5"])).unwrap().rounds(),
+            5
+        );
+        for bad in [&["--rounds"][..], &["--rounds", "0"], &["--rounds", "x"]] {
+            assert!(parse(&a(bad)).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -27,10 +27,11 @@ Usage: cargo xtask <COMMAND> [ARGS]
 Commands:
   bench [--quick] [--out DIR] [--only TOOL]
                 each tool against its peer (hyperfine); writes BENCHMARKS.md, docs/bench.svg
-  bench --boot-only | --devices-only [--quick]
+  bench --boot-only | --devices-only [--quick] [--rounds N] [-v]
                 only the Linux boots, or only the VM disk and network measurements (tinyvmm
                 against QEMU microvm, VM-container, VM-VM), in the hardware-KVM lane's level 1;
-                prints the section, writes nothing
+                prints the section, writes nothing; N rounds (default 3, 1 with --quick), -v
+                prints each level-1 script's output as it is reported
   bench --scale [--scale-max N] [--out DIR]
                 only the scale section: N = 1..1000 containers, OCI runs and tiny VMs, one
                 after another and 20 at a time, beside bwrap, crun and QEMU; memory of up to 200
@@ -73,7 +74,7 @@ Examples:
   cargo xtask deb && apt-get install ./target/deb/microtools_0.1.0_amd64.deb
   cargo xtask demo --json > demo.json
   cargo xtask bench --quick --out /tmp/bench
-  cargo xtask bench --devices-only --quick
+  cargo xtask bench --devices-only --rounds 1 -v
   cargo xtask ci
   MICROTOOLS_REQUIRE=root,userns,kvm,rootfs cargo xtask ci
   cargo xtask rootfs /tmp/rootfs && chroot /tmp/rootfs /bin/sh -c 'echo ok'

@@ -11,6 +11,7 @@ use crate::nested::{self, Parser, Reported};
 use crate::{rootfs, util, vmtest};
 use std::fmt::Write as _;
 use std::path::Path;
+use std::time::Duration;
 
 /// What the guest's /init prints first; level 1 takes the time when the line arrives.
 pub const INIT_MARK: &str = "@@BENCH-INIT";
@@ -328,10 +329,11 @@ fn level1_initramfs(bin_dir: &Path, runs: usize) -> Result<Archive, String> {
 }
 
 /// Boots level 1 once and runs every boot `runs` times; the boots in the order they ran.
-pub fn run(bin_dir: &Path, runs: usize) -> Result<Vec<Boot>, String> {
+pub fn run(bin_dir: &Path, runs: usize, verbose: bool) -> Result<Vec<Boot>, String> {
     let a = level1_initramfs(bin_dir, runs)?;
     eprintln!("xtask bench: booting level 1 for {runs} round(s) of Linux boots");
-    let reported = run_level1(&a, "boot")?;
+    let limit = level1_limit(plan(runs).len() as u64 * BOOT_SCRIPT_SECS);
+    let reported = run_level1(&a, "boot", limit, verbose)?;
     Ok(reported
         .iter()
         .filter_map(|r| {
@@ -347,9 +349,33 @@ pub fn run(bin_dir: &Path, runs: usize) -> Result<Vec<Boot>, String> {
         .collect())
 }
 
+/// Level 1's own start under TCG before its first script: QEMU, the kernel, unpacking the
+/// initramfs (~150 MiB with QEMU, the cloud kernel and the guest images), the kvm modules.
+const LEVEL1_START_SECS: u64 = 180;
+
+/// What one boot script may take in level 1: a Linux boot under nested KVM took 10-30 s.
+const BOOT_SCRIPT_SECS: u64 = 90;
+
+/// A console silent this long means level 1 is stuck: its init.sh prints a heartbeat every 20 s
+/// (the nested lane's own guard).
+const LEVEL1_IDLE: Duration = Duration::from_secs(180);
+
+/// The wall-clock limit of a level 1 whose scripts are allowed `scripts_secs` together: level
+/// 1's start and that, so that more rounds get more time (a fixed 600 s ended the device group's
+/// 3 rounds in their first network script).
+pub fn level1_limit(scripts_secs: u64) -> Duration {
+    Duration::from_secs(LEVEL1_START_SECS + scripts_secs)
+}
+
 /// Boots level 1 once with the initramfs `a` (its scripts in /lane/serial) and returns what each
-/// script reported; `what` names the temporary image.
-pub fn run_level1(a: &Archive, what: &str) -> Result<Vec<Reported>, String> {
+/// script reported; `what` names the temporary image. Level 1 is killed after `limit`, or when
+/// its console is silent for [`LEVEL1_IDLE`]; `verbose` prints each script's output lines.
+pub fn run_level1(
+    a: &Archive,
+    what: &str,
+    limit: Duration,
+    verbose: bool,
+) -> Result<Vec<Reported>, String> {
     let kernel = kernel::ensure_flavour(Flavour::Cloud)?;
     let initrd = util::target_dir().join(format!("bench/{what}-l1-{}.cpio", std::process::id()));
     if let Some(dir) = initrd.parent() {
@@ -359,20 +385,40 @@ pub fn run_level1(a: &Archive, what: &str) -> Result<Vec<Reported>, String> {
         .map_err(|e| format!("writing {}: {e}", initrd.display()))?;
     let mut parser = Parser::default();
     let mut reported: Vec<Reported> = Vec::new();
-    let collected = vmtest::collect(
+    let started = std::time::Instant::now();
+    eprintln!("xtask bench: level 1 may run for {} s", limit.as_secs());
+    let collected = vmtest::collect_watched(
         &mut nested::level1_qemu(&kernel, &initrd, false),
-        testcaps::HANG_GUARD,
+        limit,
+        Some(LEVEL1_IDLE),
         &mut |line| {
             if let Some(r) = parser.feed(line) {
-                eprintln!("xtask bench: {} done ({:?})", r.name, r.status);
+                eprintln!(
+                    "xtask bench: {} done ({:?}, {} in level 1, {:.0} s since level 1 started)",
+                    r.name,
+                    r.status,
+                    r.took.as_deref().unwrap_or("?"),
+                    started.elapsed().as_secs_f64()
+                );
+                if verbose {
+                    for l in &r.output {
+                        eprintln!("    {}: {l}", r.name);
+                    }
+                }
                 reported.push(r);
             }
         },
     );
     let _ = std::fs::remove_file(&initrd);
-    collected?;
+    let (_, finished) = collected?;
     if let Some(why) = parser.level1.setup_failed {
         return Err(format!("level 1 has no KVM: {why}"));
+    }
+    if !finished {
+        eprintln!(
+            "xtask bench: level 1 did not finish; {} script(s) reported",
+            reported.len()
+        );
     }
     Ok(reported)
 }

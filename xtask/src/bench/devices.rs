@@ -21,6 +21,16 @@ const LAT_READS: u32 = 1000;
 /// Pings per network path, and iperf3's seconds.
 const PINGS: u32 = 50;
 const TCP_SECS: u32 = 3;
+/// The bound of each ping and iperf3 step (busybox `timeout`), s: far above the 1 s of 50 pings
+/// and iperf3's 3 s, so that a path that does not answer ends its step, not the script.
+const STEP_SECS: u32 = 30;
+/// The bound of the waits for the server guest's @@DEV-READY and for its first ping, and of the
+/// client guest's whole run, s (a Linux boot under nested KVM took 10-30 s).
+const GUEST_SECS: u32 = 150;
+/// What level 1 allows one script, s: the disk script one guest run; the network script under
+/// tinyvmm its bounded steps (the server's start, four pings and iperf3s, the client guest).
+const DISK_SCRIPT_SECS: u64 = 120;
+const NET_SCRIPT_SECS: u64 = 360;
 
 /// PID 1 of the level-2 guest: the virtio modules, then the role the command line gives:
 /// `dev.role=disk` times direct sequential reads and writes of /dev/vda and 4 KiB reads by the
@@ -65,8 +75,8 @@ server | client)
     if [ "$role" = client ]; then
         n=0
         until ping -c 1 -W 1 "$peer" >/dev/null 2>&1 || [ $n -ge 60 ]; do n=$((n + 1)); done
-        echo "dev.ping vm-vm $(ping -c {PINGS} -i 0.02 -q "$peer" | grep min/avg/max)"
-        echo "dev.tcp vm-vm $(iperf3 -c "$peer" -t {SECS} -f m | grep receiver)"
+        echo "dev.ping vm-vm $(timeout {BOUND} ping -c {PINGS} -i 0.02 -q "$peer" | grep min/avg/max)"
+        echo "dev.tcp vm-vm $(timeout {BOUND} iperf3 -c "$peer" -t {SECS} -f m | grep receiver)"
     else
         sleep 600
     fi
@@ -84,7 +94,8 @@ fn guest_initramfs(root: &Path, iperf3: &Path) -> Result<Archive, String> {
         .replace("{MIB}", &DISK_MIB.to_string())
         .replace("{READS}", &LAT_READS.to_string())
         .replace("{PINGS}", &PINGS.to_string())
-        .replace("{SECS}", &TCP_SECS.to_string());
+        .replace("{SECS}", &TCP_SECS.to_string())
+        .replace("{BOUND}", &STEP_SECS.to_string());
     g.file("/init", 0o755, init.into_bytes());
     for (name, data) in nested::virtio_modules()? {
         g.file(&format!("/virtio/{name}"), 0o644, data);
@@ -135,15 +146,21 @@ pub fn plan(runs: usize) -> Vec<(String, String)> {
 /// Level 1's script for one measurement: the disk pass (the guest's own lines), or the network
 /// passes with a server guest on a tap on bridge br0 (10.0.2.1/24): from level 1 (guest-host),
 /// and under tinyvmm also from a container (unshare-rs -n, `netwire attach`) and from a second
-/// tinyvmm guest on its own tap (VM-VM). Level 1 ends the server guest with SIGTERM.
+/// tinyvmm guest on its own tap (VM-VM). Level 1 ends the server guest with SIGTERM (SIGKILL
+/// 10 s later). Every wait and step is bounded, and `step` lines (level 1's uptime) and the
+/// tails of the guests' consoles show where a run spent its time or stopped.
 pub fn script(vmm: usize, disk: bool) -> String {
     let head = "# bench devices\n. /lane/env\nK=/lane/kernels/cloud/vmlinuz\n\
-                I=/lane/initrd/devices-bench.cpio\nexport K I\n";
+                I=/lane/initrd/devices-bench.cpio\nexport K I\n\
+                step() { read -r t _ </proc/uptime; echo \"step $1 $t\"; }\n\
+                tail_of() { grep -v '^dev\\.' \"$2\" | tail -n 8 | sed \"s/^/$1: /\"; }\n";
     if disk {
         return format!(
             "{head}D=/tmp/bench-disk.img\nW=dev.role=disk\nexport D W\n\
-             dd if=/dev/zero of=$D bs=1M count={DISK_MIB} 2>/dev/null\n\
-             {cmd} 2>&1 | grep '^dev\\.'\nrm -f $D\n",
+             dd if=/dev/zero of=$D bs=1M count={DISK_MIB} 2>/dev/null\nstep disk\n\
+             timeout -s KILL {GUEST_SECS} {cmd} >/tmp/disk.out 2>&1\necho \"vmm-status $?\"\n\
+             step end\ngrep '^dev\\.' /tmp/disk.out\ntail_of guest /tmp/disk.out\n\
+             rm -f $D /tmp/disk.out\n",
             cmd = vmm_command(vmm, true)
         );
     }
@@ -151,15 +168,16 @@ pub fn script(vmm: usize, disk: bool) -> String {
     let client = vmm_command(0, false);
     let extra = if vmm == 0 {
         format!(
-            "unshare-rs -n -- sleep 600 &\nc=$!\n\
-             while [ \"$(readlink /proc/$c/ns/net)\" = \"$(readlink /proc/self/ns/net)\" ]; do sleep 0.01; done\n\
+            "step container\nunshare-rs -n -- sleep 600 &\nc=$!\n\
+             n=0\nwhile [ \"$(readlink /proc/$c/ns/net)\" = \"$(readlink /proc/self/ns/net)\" ] && [ $n -lt 1000 ]; do sleep 0.01; n=$((n + 1)); done\n\
              netwire attach br0 --to $c --addr 10.0.2.10/24 >/dev/null\n\
-             echo \"dev.ping vm-container $(nsenter-rs -t $c -n -- ping -c {PINGS} -i 0.02 -q 10.0.2.2 | grep min/avg/max)\"\n\
-             echo \"dev.tcp vm-container $(nsenter-rs -t $c -n -- iperf3 -c 10.0.2.2 -t {TCP_SECS} -f m | grep receiver)\"\n\
+             echo \"dev.ping vm-container $(nsenter-rs -t $c -n -- timeout {STEP_SECS} ping -c {PINGS} -i 0.02 -q 10.0.2.2 | grep min/avg/max)\"\n\
+             echo \"dev.tcp vm-container $(nsenter-rs -t $c -n -- timeout {STEP_SECS} iperf3 -c 10.0.2.2 -t {TCP_SECS} -f m | grep receiver)\"\n\
              kill $c; wait $c\n\
-             netwire tap tap9 --master br0 >/dev/null\n\
+             step client\nnetwire tap tap9 --master br0 >/dev/null\n\
              TAP=tap9 MAC=02:00:00:00:00:03 W='dev.role=client dev.ip=10.0.2.3/24 dev.peer=10.0.2.2' \
-             sh -c '{client}' 2>&1 | grep '^dev\\.'\n\
+             timeout -s KILL {GUEST_SECS} sh -c 'exec {client}' >/tmp/client.out 2>&1\n\
+             echo \"client-status $?\"\ngrep '^dev\\.' /tmp/client.out\ntail_of client /tmp/client.out\n\
              netwire del tap9 >/dev/null\n"
         )
     } else {
@@ -168,14 +186,19 @@ pub fn script(vmm: usize, disk: bool) -> String {
     format!(
         "{head}netwire bridge br0 --addr 10.0.2.1/24 >/dev/null\n\
          netwire tap tap0 --master br0 >/dev/null\n\
+         step server\n\
          TAP=tap0 MAC=02:00:00:00:00:02 W='dev.role=server dev.ip=10.0.2.2/24' \
          sh -c 'exec {server}' >/tmp/server.out 2>&1 &\nvm=$!\n\
-         n=0\nuntil grep -q @@DEV-READY /tmp/server.out || [ $n -ge 1200 ]; do sleep 0.1; n=$((n + 1)); done\n\
+         n=0\nuntil grep -q @@DEV-READY /tmp/server.out || [ $n -ge {ready} ]; do sleep 0.1; n=$((n + 1)); done\n\
+         step ready\n\
          n=0\nuntil ping -c 1 -W 1 10.0.2.2 >/dev/null 2>&1 || [ $n -ge 60 ]; do n=$((n + 1)); done\n\
-         echo \"dev.ping guest-host $(ping -c {PINGS} -i 0.02 -q 10.0.2.2 | grep min/avg/max)\"\n\
-         echo \"dev.tcp guest-host $(iperf3 -c 10.0.2.2 -t {TCP_SECS} -f m | grep receiver)\"\n\
-         {extra}kill -TERM $vm; wait $vm\n\
-         netwire del tap0 br0 >/dev/null\nrm -f /tmp/server.out\n"
+         step guest-host\n\
+         echo \"dev.ping guest-host $(timeout {STEP_SECS} ping -c {PINGS} -i 0.02 -q 10.0.2.2 | grep min/avg/max)\"\n\
+         echo \"dev.tcp guest-host $(timeout {STEP_SECS} iperf3 -c 10.0.2.2 -t {TCP_SECS} -f m | grep receiver)\"\n\
+         {extra}step stop\nkill -TERM $vm\n(sleep 10; kill -KILL $vm 2>/dev/null) &\nk=$!\nwait $vm\n\
+         echo \"server-status $?\"\nkill $k 2>/dev/null\nstep end\ntail_of server /tmp/server.out\n\
+         netwire del tap0 br0 >/dev/null\nrm -f /tmp/server.out /tmp/client.out\n",
+        ready = GUEST_SECS * 10
     )
 }
 
@@ -231,7 +254,7 @@ fn rate(bytes: f64, ns: &str) -> Option<f64> {
 }
 
 /// Boots level 1 once and runs [`plan`]; the measurements in the order they ran.
-pub fn run(bin_dir: &Path, runs: usize) -> Result<Vec<Measured>, String> {
+pub fn run(bin_dir: &Path, runs: usize, verbose: bool) -> Result<Vec<Measured>, String> {
     let root = rootfs::default_dir();
     rootfs::ensure(&root)?;
     let iperf3 = conventions::exec::find_in_path("iperf3")
@@ -248,12 +271,14 @@ pub fn run(bin_dir: &Path, runs: usize) -> Result<Vec<Measured>, String> {
         0o644,
         guest_initramfs(&root, &iperf3)?.to_bytes(),
     );
-    for (name, text) in plan(runs) {
+    let plan = plan(runs);
+    let limit = boot::level1_limit(script_allowance(&plan));
+    for (name, text) in plan {
         a.file(&format!("/lane/serial/{name}.sh"), 0o755, text.into_bytes());
     }
     vmtest::add_tree(&mut a, &root, "").map_err(|e| format!("adding {}: {e}", root.display()))?;
     eprintln!("xtask bench: booting level 1 for {runs} round(s) of VM device measurements");
-    let reported = boot::run_level1(&a, "devices")?;
+    let reported = boot::run_level1(&a, "devices", limit, verbose)?;
     Ok(reported
         .iter()
         .filter_map(|r| {
@@ -261,6 +286,19 @@ pub fn run(bin_dir: &Path, runs: usize) -> Result<Vec<Measured>, String> {
             (v < VMMS.len()).then(|| parse(v, &r.output))
         })
         .collect())
+}
+
+/// The seconds level 1 allows the scripts of `plan` together.
+fn script_allowance(plan: &[(String, String)]) -> u64 {
+    plan.iter()
+        .map(|(name, _)| {
+            if name.contains("-disk_") {
+                DISK_SCRIPT_SECS
+            } else {
+                NET_SCRIPT_SECS
+            }
+        })
+        .sum()
 }
 
 /// The median of `pick` over `vmm`'s measurements.
