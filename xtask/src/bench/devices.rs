@@ -450,6 +450,28 @@ mod tests {
     }
 
     #[test]
+    fn every_script_is_valid_shell_and_level_1_allows_each_its_time() {
+        let p = plan(1);
+        let init = ("guest init".to_string(), GUEST_INIT.to_string());
+        for (name, text) in p.iter().chain([&init]) {
+            let out = std::process::Command::new("sh")
+                .args(["-n", "-c", text])
+                .output()
+                .expect("run sh -n");
+            assert!(out.status.success(), "{name}: {out:?}\n{text}");
+            assert!(text.contains("timeout "), "{name} has an unbounded step");
+        }
+        assert_eq!(
+            script_allowance(&p),
+            2 * DISK_SCRIPT_SECS + 2 * NET_SCRIPT_SECS
+        );
+        assert_eq!(
+            boot::level1_limit(script_allowance(&p)).as_secs(),
+            180 + 2 * DISK_SCRIPT_SECS + 2 * NET_SCRIPT_SECS
+        );
+    }
+
+    #[test]
     fn the_section_gives_ratios_and_says_why_not() {
         let a = Measured {
             vmm: 0,
