@@ -56,6 +56,11 @@ for w in $(cat /proc/cmdline); do
 done
 now() { awk '/^now at/ { print $3; exit }' /proc/timer_list; }
 appear() { n=0; while [ ! -e "$1" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done; }
+# What TCP resent and found corrupt, which tells a slow path from a lossy one.
+tcp_counts() {
+    awk '/^Tcp:/ { if (!h) { for (i = 2; i <= NF; i++) n[i] = $i; h = 1 }
+        else for (i = 2; i <= NF; i++) if (n[i] ~ /^(OutSegs|RetransSegs|InCsumErrors)$/) printf "%s %s ", n[i], $i }' /proc/net/snmp
+}
 case "$role" in
 disk)
     appear /sys/block/vda
@@ -77,6 +82,7 @@ server | client)
         until ping -c 1 -W 1 "$peer" >/dev/null 2>&1 || [ $n -ge 60 ]; do n=$((n + 1)); done
         echo "dev.ping vm-vm $(timeout {BOUND} ping -c {PINGS} -i 0.02 -q "$peer" | grep min/avg/max)"
         echo "dev.tcp vm-vm $(timeout {BOUND} iperf3 -c "$peer" -t {SECS} -f m | grep receiver)"
+        echo "dev.note client: $(tcp_counts)"
     else
         sleep 600
     fi
@@ -144,16 +150,19 @@ pub fn plan(runs: usize) -> Vec<(String, String)> {
 }
 
 /// Level 1's script for one measurement: the disk pass (the guest's own lines), or the network
-/// passes with a server guest on a tap on bridge br0 (10.0.2.1/24): from level 1 (guest-host),
-/// and under tinyvmm also from a container (unshare-rs -n, `netwire attach`) and from a second
-/// tinyvmm guest on its own tap (VM-VM). Level 1 ends the server guest with SIGTERM (SIGKILL
-/// 10 s later). Every wait and step is bounded, and `step` lines (level 1's uptime) and the
+/// passes with a server guest on a tap on bridge br0 (10.0.2.1/24): from level 1 (guest-host,
+/// TCP both ways), from a container (unshare-rs -n, `netwire attach`) and from a second guest
+/// of the same VMM on its own tap (VM-VM). Level 1 ends the server guest with SIGTERM (SIGKILL
+/// 10 s later). `dev.note` lines (TCP's resent segments, the taps' drops) are for reading
+/// (`-v`), not the table. Every wait and step is bounded, and `step` lines (level 1's uptime) and the
 /// tails of the guests' consoles show where a run spent its time or stopped.
 pub fn script(vmm: usize, disk: bool) -> String {
     let head = "# bench devices\n. /lane/env\nK=/lane/kernels/cloud/vmlinuz\n\
                 I=/lane/initrd/devices-bench.cpio\nexport K I\n\
                 step() { read -r t _ </proc/uptime; echo \"step $1 $t\"; }\n\
-                tail_of() { grep -v '^dev\\.' \"$2\" | tail -n 8 | sed \"s/^/$1: /\"; }\n";
+                tail_of() { grep -v '^dev\\.' \"$2\" | tail -n 8 | sed \"s/^/$1: /\"; }\n\
+                tap_note() { d=/sys/class/net/$1/statistics; echo \"dev.note $1: frames to the guest \
+                $(cat $d/tx_packets), dropped $(cat $d/tx_dropped), from it $(cat $d/rx_packets)\"; }\n";
     if disk {
         return format!(
             "{head}D=/tmp/bench-disk.img\nW=dev.role=disk\nexport D W\n\
@@ -165,9 +174,8 @@ pub fn script(vmm: usize, disk: bool) -> String {
         );
     }
     let server = vmm_command(vmm, false);
-    let client = vmm_command(0, false);
-    let extra = if vmm == 0 {
-        format!(
+    let client = vmm_command(vmm, false);
+    let extra = format!(
             "step container\nunshare-rs -n -- sleep 600 &\nc=$!\n\
              n=0\nwhile [ \"$(readlink /proc/$c/ns/net)\" = \"$(readlink /proc/self/ns/net)\" ] && [ $n -lt 1000 ]; do sleep 0.01; n=$((n + 1)); done\n\
              netwire attach br0 --to $c --addr 10.0.2.10/24 >/dev/null\n\
@@ -178,11 +186,8 @@ pub fn script(vmm: usize, disk: bool) -> String {
              TAP=tap9 MAC=02:00:00:00:00:03 W='dev.role=client dev.ip=10.0.2.3/24 dev.peer=10.0.2.2' \
              timeout -s KILL {GUEST_SECS} sh -c 'exec {client}' >/tmp/client.out 2>&1\n\
              echo \"client-status $?\"\ngrep '^dev\\.' /tmp/client.out\ntail_of client /tmp/client.out\n\
-             netwire del tap9 >/dev/null\n"
-        )
-    } else {
-        String::new()
-    };
+             tap_note tap9\nnetwire del tap9 >/dev/null\n"
+    );
     format!(
         "{head}netwire bridge br0 --addr 10.0.2.1/24 >/dev/null\n\
          netwire tap tap0 --master br0 >/dev/null\n\
@@ -195,7 +200,8 @@ pub fn script(vmm: usize, disk: bool) -> String {
          step guest-host\n\
          echo \"dev.ping guest-host $(timeout {STEP_SECS} ping -c {PINGS} -i 0.02 -q 10.0.2.2 | grep min/avg/max)\"\n\
          echo \"dev.tcp guest-host $(timeout {STEP_SECS} iperf3 -c 10.0.2.2 -t {TCP_SECS} -f m | grep receiver)\"\n\
-         {extra}step stop\nkill -TERM $vm\n(sleep 10; kill -KILL $vm 2>/dev/null) &\nk=$!\nwait $vm\n\
+         echo \"dev.tcp guest-to-host $(timeout {STEP_SECS} iperf3 -R -c 10.0.2.2 -t {TCP_SECS} -f m | grep receiver)\"\n\
+         {extra}tap_note tap0\nstep stop\nkill -TERM $vm\n(sleep 10; kill -KILL $vm 2>/dev/null) &\nk=$!\nwait $vm\n\
          echo \"server-status $?\"\nkill $k 2>/dev/null\nstep end\ntail_of server /tmp/server.out\n\
          netwire del tap0 br0 >/dev/null\nrm -f /tmp/server.out /tmp/client.out\n",
         ready = GUEST_SECS * 10
@@ -339,9 +345,9 @@ pub fn markdown(ms: &[Measured], runs: usize, why_not: Option<&str>) -> String {
          `dd` with O_DIRECT in the guest, {DISK_MIB} MiB in 1 MiB requests each way and \
          {LAT_READS} 4 KiB reads, timed by the guest kernel's clock. Network: busybox ping \
          ({PINGS} at 20 ms) and iperf3 ({TCP_SECS} s, received rate) to a guest on a tap on a \
-         netwire bridge in level 1, from level 1 (guest-host), from a container on the bridge \
-         (unshare-rs -n + `netwire attach`) and from a second tinyvmm guest on its own tap \
-         (VM-VM). Medians.\n"
+         netwire bridge in level 1, from level 1 (guest-host, TCP both ways), from a container \
+         on the bridge (unshare-rs -n + `netwire attach`) and from a second guest of the same \
+         VMM on its own tap (VM-VM). Medians.\n"
     );
     let f = |v: Option<f64>, d: usize| v.map(|x| format!("{x:.d$}")).unwrap_or("-".into());
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
@@ -367,32 +373,42 @@ pub fn markdown(ms: &[Measured], runs: usize, why_not: Option<&str>) -> String {
             ratio(a, b)
         );
     }
-    for (path, label) in [
-        ("guest-host", "guest-host"),
-        ("vm-container", "VM-container (bridge)"),
-        ("vm-vm", "VM-VM (bridge)"),
+    // (row, path, a round trip rather than a rate)
+    for (label, path, rtt) in [
+        ("guest-host: round trip, ms", "guest-host", true),
+        ("host to guest: TCP, Mbit/s", "guest-host", false),
+        ("guest to host: TCP, Mbit/s", "guest-to-host", false),
+        (
+            "VM-container (bridge): round trip, ms",
+            "vm-container",
+            true,
+        ),
+        (
+            "container to VM (bridge): TCP, Mbit/s",
+            "vm-container",
+            false,
+        ),
+        ("VM-VM (bridge): round trip, ms", "vm-vm", true),
+        ("VM to VM (bridge): TCP, Mbit/s", "vm-vm", false),
     ] {
-        let rtt = |v| med(ms, v, |m| on_path(&m.rtt_ms, path));
-        let tcp = |v| med(ms, v, |m| on_path(&m.tcp_mbit_s, path));
+        let v = |vmm| {
+            med(ms, vmm, |m| {
+                on_path(if rtt { &m.rtt_ms } else { &m.tcp_mbit_s }, path)
+            })
+        };
+        let d = if rtt { 3 } else { 0 };
         let _ = writeln!(
             s,
-            "| net {label}: round trip, ms | {} | {} | {} |",
-            f(rtt(0), 3),
-            f(rtt(1), 3),
-            ratio(rtt(0), rtt(1))
-        );
-        let _ = writeln!(
-            s,
-            "| net {label}: TCP, Mbit/s | {} | {} | {} |",
-            f(tcp(0), 0),
-            f(tcp(1), 0),
-            ratio(tcp(0), tcp(1))
+            "| net {label} | {} | {} | {} |",
+            f(v(0), d),
+            f(v(1), d),
+            ratio(v(0), v(1))
         );
     }
     let _ = writeln!(
         s,
         "\nFor rates a ratio above 1 favours tinyvmm, for round trips and latency below 1. \
-         QEMU has no VM-container or VM-VM rows: only tinyvmm's guests are wired that way."
+         The VM-VM rows are two guests of the same VMM, both on level 1's one vCPU."
     );
     s
 }
@@ -428,7 +444,7 @@ mod tests {
     }
 
     #[test]
-    fn the_plan_alternates_vmms_and_only_tinyvmm_gets_the_bridge_peers() {
+    fn the_plan_alternates_vmms_and_both_get_the_bridge_peers() {
         let p = plan(2);
         let names: Vec<&str> = p.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
@@ -444,8 +460,11 @@ mod tests {
                 "07-net_1_1"
             ]
         );
-        assert!(p[1].1.contains("vm-container") && p[1].1.contains("tap9"));
-        assert!(!p[3].1.contains("vm-container") && p[3].1.contains("virtio-net-device"));
+        for net in [&p[1].1, &p[3].1] {
+            assert!(net.contains("vm-container") && net.contains("tap9") && net.contains("-R -c"));
+        }
+        assert!(p[1].1.contains("--net tap=$TAP") && !p[1].1.contains("virtio-net-device"));
+        assert!(p[3].1.contains("virtio-net-device") && !p[3].1.contains("--net tap"));
         assert!(p[2].1.contains("virtio-blk-device") && p[0].1.contains("--disk $D"));
     }
 
@@ -491,7 +510,7 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| net guest-host: TCP, Mbit/s | 900 | 600 | 1.50x |"),
+            md.contains("| net host to guest: TCP, Mbit/s | 900 | 600 | 1.50x |"),
             "{md}"
         );
         assert!(markdown(&[], 1, Some("no kvm")).contains("Not measured: no kvm."));
