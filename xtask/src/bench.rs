@@ -559,7 +559,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         return Ok(());
     }
     if opts.devices_only {
-        print!("{}", devices_section(&bin, &opts));
+        print!("{}", devices_section(&bin, &opts).0);
         return Ok(());
     }
     let work = util::target_dir().join("bench");
@@ -666,7 +666,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut md = report::markdown(&machine, &results, &split, &sizes, opts.quick)
         + &net::markdown(&net_rows);
     md.push_str(&boot_section(&bin, &opts));
-    md.push_str(&devices_section(&bin, &opts));
+    let (devices_md, net_bars) = devices_section(&bin, &opts);
+    md.push_str(&devices_md);
     let docs = opts.out.join("docs");
     std::fs::create_dir_all(&docs).map_err(|e| format!("creating {}: {e}", docs.display()))?;
     let md_path = opts.out.join("BENCHMARKS.md");
@@ -680,12 +681,27 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "Start to exit on this machine ({}, {})",
             machine.kernel, machine.date
         ),
+        chart::START_MS,
         &report::chart_bars(&results),
     )?;
+    let net_svg = docs.join("net.svg");
+    if !net_bars.is_empty() {
+        chart::write(
+            &net_svg,
+            "TCP throughput per network path, all in level 1 of the nested lane",
+            chart::MBIT_S,
+            &net_bars,
+        )?;
+    }
     eprintln!(
-        "\nxtask bench: wrote {} and {}",
+        "\nxtask bench: wrote {}, {}{}",
         md_path.display(),
-        svg.display()
+        svg.display(),
+        if net_bars.is_empty() {
+            String::new()
+        } else {
+            format!(" and {}", net_svg.display())
+        }
     );
     let missing: Vec<String> = results
         .iter()
@@ -727,20 +743,21 @@ fn boot_section(bin: &Path, opts: &Options) -> String {
 }
 
 /// The VM-device group ([`devices`]), after the boots and for the same reason skipped by
-/// `--no-boot`.
-fn devices_section(bin: &Path, opts: &Options) -> String {
+/// `--no-boot`: its section and the networking chart's bars (none when not measured).
+fn devices_section(bin: &Path, opts: &Options) -> (String, Vec<chart::Bar>) {
     let runs = opts.rounds();
+    let not = |why: &str| (devices::markdown(&[], runs, Some(why)), Vec::new());
     if opts.no_boot {
-        return devices::markdown(&[], runs, Some("skipped (--no-boot)"));
+        return not("skipped (--no-boot)");
     }
     if opts.only.as_deref().is_some_and(|t| t != "tinyvmm") {
-        return devices::markdown(&[], runs, Some("skipped (--only another tool)"));
+        return not("skipped (--only another tool)");
     }
     match devices::run(bin, runs, opts.verbose) {
-        Ok(ms) => devices::markdown(&ms, runs, None),
+        Ok(ms) => (devices::markdown(&ms, runs, None), devices::net_bars(&ms)),
         Err(e) => {
             eprintln!("xtask bench: no VM device measurements: {e}");
-            devices::markdown(&[], runs, Some(&e))
+            not(&e)
         }
     }
 }

@@ -1,11 +1,13 @@
-//! The SVG charts of the bench, drawn with plotters' SVG backend: start latency per approach
-//! (process, container, VM; one horizontal bar per command, log-scale milliseconds, coloured by
-//! approach), and the scale section's cost per instance against the number of instances.
+//! The SVG charts of the bench, drawn with plotters' SVG backend: one horizontal bar per
+//! command or path on a log scale, coloured by approach (process, container, VM), for start
+//! latency and for network throughput; and the scale section's cost per instance against the
+//! number of instances.
 
 use plotters::prelude::*;
 use std::path::Path;
 
-/// One bar: label, approach ("process", "container" or "vm") and median milliseconds.
+/// One bar: label, approach ("process", "container" or "vm") and its value in the chart's
+/// [`Axis`] unit.
 #[derive(Debug, Clone)]
 pub struct Bar {
     /// Shown left of the bar.
@@ -15,6 +17,31 @@ pub struct Bar {
     /// Bar length.
     pub ms: f64,
 }
+
+/// What a bar chart's values are: the axis title and how a bar's value is written at its end.
+#[derive(Debug, Clone, Copy)]
+pub struct Axis {
+    pub desc: &'static str,
+    pub label: fn(f64) -> String,
+}
+
+/// Start to exit, in milliseconds.
+pub const START_MS: Axis = Axis {
+    desc: "milliseconds, start to exit (median; log scale)",
+    label: |ms| {
+        if ms >= 1000.0 {
+            format!("{:.2} s", ms / 1e3)
+        } else {
+            format!("{ms:.2} ms")
+        }
+    },
+};
+
+/// TCP throughput, in Mbit/s.
+pub const MBIT_S: Axis = Axis {
+    desc: "Mbit/s, one TCP stream (median; log scale)",
+    label: |v| format!("{v:.0} Mbit/s"),
+};
 
 fn colour(approach: &str) -> RGBColor {
     match approach {
@@ -33,7 +60,7 @@ fn kind(approach: &str) -> &'static str {
 }
 
 /// Writes the chart to `path`.
-pub fn write(path: &Path, title: &str, bars: &[Bar]) -> Result<(), String> {
+pub fn write(path: &Path, title: &str, axis: Axis, bars: &[Bar]) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| format!("drawing {}: {e}", path.display());
     if bars.is_empty() {
         return Err(err(&"no measured bar"));
@@ -65,7 +92,7 @@ pub fn write(path: &Path, title: &str, bars: &[Bar]) -> Result<(), String> {
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .x_desc("milliseconds, start to exit (median; log scale)")
+        .x_desc(axis.desc)
         .x_label_formatter(&|v| {
             if *v >= 1.0 {
                 format!("{v:.0}")
@@ -98,11 +125,7 @@ pub fn write(path: &Path, title: &str, bars: &[Bar]) -> Result<(), String> {
     chart
         .draw_series(bars.iter().enumerate().map(|(i, b)| {
             Text::new(
-                if b.ms >= 1000.0 {
-                    format!("{:.2} s", b.ms / 1e3)
-                } else {
-                    format!("{:.2} ms", b.ms)
-                },
+                (axis.label)(b.ms),
                 (b.ms.max(lo) * 1.08, SegmentValue::CenterOf(i as u32)),
                 ("sans-serif", 13).into_font(),
             )
@@ -220,12 +243,19 @@ mod tests {
                 ms: 60.0,
             },
         ];
-        write(&path, "t", &bars).expect("chart");
+        write(&path, "t", START_MS, &bars).expect("chart");
         let svg = std::fs::read_to_string(&path).expect("read");
-        let _ = std::fs::remove_file(&path);
         assert!(svg.starts_with("<svg"), "{svg}");
         assert!(svg.contains("/bin/true") && svg.contains("qemu"));
-        assert!(svg.contains("60.00 ms"));
+        assert!(svg.contains("60.00 ms") && svg.contains("start to exit"));
+        write(&path, "t", MBIT_S, &bars).expect("chart");
+        let svg = std::fs::read_to_string(&path).expect("read");
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            svg.contains("60 Mbit/s") && svg.contains("one TCP stream"),
+            "{svg}"
+        );
+        assert!(!svg.contains("60.00 ms"));
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! `cargo xtask bench`'s VM-device group: virtio disk and network throughput and latency of a
 //! Linux guest under tinyvmm against QEMU `-M microvm`'s virtio-mmio devices, and a VM's network
-//! paths to a container and to another VM on one netwire bridge, all in the same level-1 guest
-//! of the hardware-KVM lane (this host's PVM cannot boot Linux). Level 1 runs one script per
-//! measurement ([`script`]) and reports through the lane's console protocol; this module builds
-//! the images, reads the `dev.` lines and writes the section of BENCHMARKS.md.
+//! paths to a container and to another VM on one netwire bridge, beside container to container
+//! and loopback, all in the same level-1 guest of the hardware-KVM lane (this host's PVM cannot
+//! boot Linux). Level 1 runs one script per measurement ([`script`]) and reports through the
+//! lane's console protocol; this module builds the images, reads the `dev.` lines and writes the
+//! section of BENCHMARKS.md and the bars of the networking chart.
 
 use super::boot;
+use super::chart::Bar;
 use crate::cpio::Archive;
 use crate::{nested, rootfs, vmtest};
 use std::fmt::Write as _;
@@ -175,13 +177,33 @@ pub fn script(vmm: usize, disk: bool) -> String {
     }
     let server = vmm_command(vmm, false);
     let client = vmm_command(vmm, false);
+    // The paths without a VM, once per round (beside tinyvmm's): container to container on the
+    // same bridge, and level 1's loopback, for the table of every path in one environment.
+    let peers = if vmm == 0 {
+        format!(
+            "step containers\nunshare-rs -n -- sleep 600 &\nd=$!\n\
+             n=0\nwhile [ \"$(readlink /proc/$d/ns/net)\" = \"$(readlink /proc/self/ns/net)\" ] && [ $n -lt 1000 ]; do sleep 0.01; n=$((n + 1)); done\n\
+             netwire attach br0 --to $d --addr 10.0.2.11/24 >/dev/null\n\
+             nsenter-rs -t $d -n -- timeout {STEP_SECS} iperf3 -s -1 -B 10.0.2.11 >/dev/null &\n\
+             n=0\nuntil nsenter-rs -t $d -n -- grep -q ':1451 ' /proc/net/tcp || [ $n -ge 100 ]; do sleep 0.05; n=$((n + 1)); done\n\
+             echo \"dev.ping container-container $(nsenter-rs -t $c -n -- timeout {STEP_SECS} ping -c {PINGS} -i 0.02 -q 10.0.2.11 | grep min/avg/max)\"\n\
+             echo \"dev.tcp container-container $(nsenter-rs -t $c -n -- timeout {STEP_SECS} iperf3 -c 10.0.2.11 -t {TCP_SECS} -f m | grep receiver)\"\n\
+             kill $d; wait $d\n\
+             step loopback\ntimeout {STEP_SECS} iperf3 -s -1 -B 127.0.0.1 -p 5202 >/dev/null &\n\
+             n=0\nuntil grep -q ':1452 ' /proc/net/tcp || [ $n -ge 100 ]; do sleep 0.05; n=$((n + 1)); done\n\
+             echo \"dev.ping loopback $(timeout {STEP_SECS} ping -c {PINGS} -i 0.02 -q 127.0.0.1 | grep min/avg/max)\"\n\
+             echo \"dev.tcp loopback $(timeout {STEP_SECS} iperf3 -c 127.0.0.1 -p 5202 -t {TCP_SECS} -f m | grep receiver)\"\n"
+        )
+    } else {
+        String::new()
+    };
     let extra = format!(
             "step container\nunshare-rs -n -- sleep 600 &\nc=$!\n\
              n=0\nwhile [ \"$(readlink /proc/$c/ns/net)\" = \"$(readlink /proc/self/ns/net)\" ] && [ $n -lt 1000 ]; do sleep 0.01; n=$((n + 1)); done\n\
              netwire attach br0 --to $c --addr 10.0.2.10/24 >/dev/null\n\
              echo \"dev.ping vm-container $(nsenter-rs -t $c -n -- timeout {STEP_SECS} ping -c {PINGS} -i 0.02 -q 10.0.2.2 | grep min/avg/max)\"\n\
              echo \"dev.tcp vm-container $(nsenter-rs -t $c -n -- timeout {STEP_SECS} iperf3 -c 10.0.2.2 -t {TCP_SECS} -f m | grep receiver)\"\n\
-             kill $c; wait $c\n\
+             {peers}kill $c; wait $c\n\
              step client\nnetwire tap tap9 --master br0 >/dev/null\n\
              TAP=tap9 MAC=02:00:00:00:00:03 W='dev.role=client dev.ip=10.0.2.3/24 dev.peer=10.0.2.2' \
              timeout -s KILL {GUEST_SECS} sh -c 'exec {client}' >/tmp/client.out 2>&1\n\
@@ -410,7 +432,76 @@ pub fn markdown(ms: &[Measured], runs: usize, why_not: Option<&str>) -> String {
         "\nFor rates a ratio above 1 favours tinyvmm, for round trips and latency below 1. \
          The VM-VM rows are two guests of the same VMM, both on level 1's one vCPU."
     );
+    let _ = writeln!(
+        s,
+        "\n### Every network path in level 1, one run\n\n\
+         Containers and VMs side by side in the same level-1 guest and the same rounds: \
+         tinyvmm's guests, two containers (unshare-rs -n) on the same netwire bridge, and level \
+         1's loopback, with the same ping and iperf3. The container rows of the section \
+         above are the host's, where no Linux guest boots; these are all in the nested lane.\n"
+    );
+    if net_bars(ms).is_empty() {
+        let _ = writeln!(s, "No path was measured.");
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "![TCP throughput per path in level 1](docs/net.svg)\n\n\
+         | path | round trip, ms | TCP, Mbit/s | TCP vs loopback |\n|---|---|---|---|"
+    );
+    let lo = med(ms, 0, |m| on_path(&m.tcp_mbit_s, "loopback"));
+    for (path, rtt_path, label, _) in LEVEL1_PATHS {
+        let tcp = med(ms, 0, |m| on_path(&m.tcp_mbit_s, path));
+        let rtt = med(ms, 0, |m| on_path(&m.rtt_ms, rtt_path));
+        let _ = writeln!(
+            s,
+            "| {label} | {} | {} | {} |",
+            f(rtt, 3),
+            f(tcp, 0),
+            ratio(tcp, lo)
+        );
+    }
     s
+}
+
+/// The level-1 network paths in table order: (TCP path, round-trip path, label, approach).
+/// The guest's transmit direction has no round trip of its own: it is the guest-host ping.
+const LEVEL1_PATHS: [(&str, &str, &str, &str); 6] = [
+    (
+        "loopback",
+        "loopback",
+        "loopback (level 1, one namespace)",
+        "process",
+    ),
+    (
+        "container-container",
+        "container-container",
+        "container to container, veth + bridge",
+        "container",
+    ),
+    (
+        "vm-container",
+        "vm-container",
+        "container to VM, veth + bridge + tap",
+        "vm",
+    ),
+    ("guest-host", "guest-host", "level 1 to VM, tap", "vm"),
+    ("guest-to-host", "guest-host", "VM to level 1, tap", "vm"),
+    ("vm-vm", "vm-vm", "VM to VM, two taps on the bridge", "vm"),
+];
+
+/// The networking chart's bars: each level-1 path's median TCP throughput (tinyvmm's guests).
+pub fn net_bars(ms: &[Measured]) -> Vec<Bar> {
+    LEVEL1_PATHS
+        .iter()
+        .filter_map(|&(path, _, label, approach)| {
+            Some(Bar {
+                label: label.to_string(),
+                approach,
+                ms: med(ms, 0, |m| on_path(&m.tcp_mbit_s, path))?,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -514,5 +605,52 @@ mod tests {
             "{md}"
         );
         assert!(markdown(&[], 1, Some("no kvm")).contains("Not measured: no kvm."));
+        assert!(!md.contains("No path was measured."), "{md}");
+        assert!(markdown(&[Measured::default()], 1, None).contains("No path was measured."));
+    }
+
+    #[test]
+    fn every_level_1_path_is_a_row_and_a_bar_of_tinyvmms_medians() {
+        let m = |vmm, tcp: &[(&str, f64)]| Measured {
+            vmm,
+            rtt_ms: vec![("guest-host".into(), 2.0), ("loopback".into(), 0.1)],
+            tcp_mbit_s: tcp.iter().map(|(p, v)| (p.to_string(), *v)).collect(),
+            ..Measured::default()
+        };
+        let ms = [
+            m(0, &[("loopback", 1000.0), ("guest-to-host", 100.0)]),
+            m(0, &[("loopback", 3000.0), ("guest-to-host", 300.0)]),
+            // QEMU's guests are not in the level-1 table or the chart.
+            m(1, &[("guest-to-host", 5.0)]),
+        ];
+        let md = markdown(&ms, 2, None);
+        assert!(md.contains("![TCP throughput per path in level 1](docs/net.svg)"));
+        assert!(
+            md.contains("| loopback (level 1, one namespace) | 0.100 | 2000 | 1.00x |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| VM to level 1, tap | 2.000 | 200 | 0.10x |"),
+            "{md}"
+        );
+        assert!(md.contains("| VM to VM, two taps on the bridge | - | - | - |"));
+        let bars = net_bars(&ms);
+        let got: Vec<(&str, &str, f64)> = bars
+            .iter()
+            .map(|b| (b.label.as_str(), b.approach, b.ms))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("loopback (level 1, one namespace)", "process", 2000.0),
+                ("VM to level 1, tap", "vm", 200.0)
+            ]
+        );
+        // Only tinyvmm's rounds measure the paths without a VM, once each.
+        let p = plan(1);
+        assert!(
+            p[1].1.contains("dev.tcp container-container") && p[1].1.contains("dev.tcp loopback")
+        );
+        assert!(!p[3].1.contains("container-container") && !p[3].1.contains("loopback"));
     }
 }

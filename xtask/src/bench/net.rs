@@ -108,8 +108,10 @@ pub fn markdown(rows: &[Row]) -> String {
          Measured in one run inside a sandbox of new network and PID namespaces (nothing reaches \
          the host's): busybox `ping -i 0.01` (average round trip) and one iperf3 TCP stream \
          (received throughput), between two container namespaces joined by netwire (veth pairs \
-         on a bridge, and one bare veth pair) and over loopback. VM paths (a tap and tinyvmm's \
-         virtio-net) are not measured yet.\n\n\
+         on a bridge, and one bare veth pair) and over loopback. The VM paths (a tap and \
+         virtio-net) need a Linux guest, which this host's KVM does not boot: they are in the \
+         nested lane's section below, with container to container and loopback measured again \
+         there beside them.\n\n\
          | path | round trip | TCP throughput | vs loopback |\n|---|---|---|---|\n",
     );
     let lo = rows.iter().find(|r| r.path.starts_with("loopback"));
