@@ -299,14 +299,9 @@ pub fn run(bin_dir: &Path, runs: usize, verbose: bool) -> Result<Vec<Measured>, 
         0o644,
         guest_initramfs(&root, &iperf3)?.to_bytes(),
     );
-    let plan = plan(runs);
-    let limit = boot::level1_limit(script_allowance(&plan));
-    for (name, text) in plan {
-        a.file(&format!("/lane/serial/{name}.sh"), 0o755, text.into_bytes());
-    }
     vmtest::add_tree(&mut a, &root, "").map_err(|e| format!("adding {}: {e}", root.display()))?;
     eprintln!("xtask bench: booting level 1 for {runs} round(s) of VM device measurements");
-    let reported = boot::run_level1(&a, "devices", limit, verbose)?;
+    let reported = boot::run_scripts(&a, &plan(runs), allowance, "devices", verbose)?;
     Ok(reported
         .iter()
         .filter_map(|r| {
@@ -316,17 +311,19 @@ pub fn run(bin_dir: &Path, runs: usize, verbose: bool) -> Result<Vec<Measured>, 
         .collect())
 }
 
+/// The seconds level 1 allows the script `name` of [`plan`].
+fn allowance(name: &str) -> u64 {
+    if name.contains("-disk_") {
+        DISK_SCRIPT_SECS
+    } else {
+        NET_SCRIPT_SECS
+    }
+}
+
 /// The seconds level 1 allows the scripts of `plan` together.
+#[cfg(test)]
 fn script_allowance(plan: &[(String, String)]) -> u64 {
-    plan.iter()
-        .map(|(name, _)| {
-            if name.contains("-disk_") {
-                DISK_SCRIPT_SECS
-            } else {
-                NET_SCRIPT_SECS
-            }
-        })
-        .sum()
+    plan.iter().map(|(name, _)| allowance(name)).sum()
 }
 
 /// The median of `pick` over `vmm`'s measurements.
