@@ -559,8 +559,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         return Ok(());
     }
     if opts.devices_only {
-        print!("{}", devices_section(&bin, &opts).0);
-        return Ok(());
+        return devices_alone(&bin, &opts);
     }
     let work = util::target_dir().join("bench");
     let guest = match guest::build(&work) {
@@ -684,15 +683,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         chart::START_MS,
         &report::chart_bars(&results),
     )?;
-    let net_svg = docs.join("net.svg");
-    if !net_bars.is_empty() {
-        chart::write(
-            &net_svg,
-            "TCP throughput per network path, all in level 1 of the nested lane",
-            chart::MBIT_S,
-            &net_bars,
-        )?;
-    }
+    let net_svg = write_net_chart(&docs, &net_bars)?;
     eprintln!(
         "\nxtask bench: wrote {}, {}{}",
         md_path.display(),
@@ -744,6 +735,60 @@ fn boot_section(bin: &Path, opts: &Options) -> String {
 
 /// The VM-device group ([`devices`]), after the boots and for the same reason skipped by
 /// `--no-boot`: its section and the networking chart's bars (none when not measured).
+/// docs/net.svg from the level-1 network paths, when any was measured.
+fn write_net_chart(docs: &Path, bars: &[chart::Bar]) -> Result<PathBuf, String> {
+    let svg = docs.join("net.svg");
+    if !bars.is_empty() {
+        chart::write(
+            &svg,
+            "TCP throughput per network path, all in level 1 of the nested lane",
+            chart::MBIT_S,
+            bars,
+        )?;
+    }
+    Ok(svg)
+}
+
+/// `--devices-only`: the devices section measured alone replaces BENCHMARKS.md's, dated and
+/// with its build, since the file's header names another run; docs/net.svg goes with it.
+fn devices_alone(bin: &Path, opts: &Options) -> Result<(), String> {
+    let (section, bars) = devices_section(bin, opts);
+    let machine = report::Machine::here();
+    let stamp = format!(
+        "Measured alone by `cargo xtask bench --devices-only`, ending {} (load average {}), {}; \
+         the other sections are from the run named at the top.",
+        machine.date,
+        machine.load.1,
+        measured_build(bin)
+            .rsplit("; ")
+            .next()
+            .unwrap_or("build unknown")
+    );
+    let section = section.replacen(
+        &format!("{}\n\n", devices::HEADING),
+        &format!("{}\n\n{stamp}\n\n", devices::HEADING),
+        1,
+    );
+    print!("{section}");
+    let md_path = opts.out.join("BENCHMARKS.md");
+    let old = std::fs::read_to_string(&md_path).unwrap_or_default();
+    std::fs::write(&md_path, devices::splice(&old, &section))
+        .map_err(|e| format!("writing {}: {e}", md_path.display()))?;
+    let docs = opts.out.join("docs");
+    std::fs::create_dir_all(&docs).map_err(|e| format!("creating {}: {e}", docs.display()))?;
+    let svg = write_net_chart(&docs, &bars)?;
+    eprintln!(
+        "xtask bench: replaced the devices section of {}{}",
+        md_path.display(),
+        if bars.is_empty() {
+            String::new()
+        } else {
+            format!(" and wrote {}", svg.display())
+        }
+    );
+    Ok(())
+}
+
 fn devices_section(bin: &Path, opts: &Options) -> (String, Vec<chart::Bar>) {
     let runs = opts.rounds();
     let not = |why: &str| (devices::markdown(&[], runs, Some(why)), Vec::new());

@@ -30,8 +30,9 @@ Commands:
   bench --boot-only | --devices-only [--quick] [--rounds N] [-v]
                 only the Linux boots, or only the VM disk and network measurements (tinyvmm
                 against QEMU microvm, VM-container, VM-VM), in the hardware-KVM lane's level 1;
-                prints the section, writes nothing; N rounds (default 3, 1 with --quick), -v
-                prints each level-1 script's output as it is reported
+                --boot-only prints its section and writes nothing, --devices-only replaces
+                BENCHMARKS.md's devices section and docs/net.svg; N rounds (default 3, 1 with
+                --quick), -v prints each level-1 script's output as it is reported
   bench --scale [--scale-max N] [--out DIR]
                 only the scale section: N = 1..1000 containers, OCI runs and tiny VMs, one
                 after another and 20 at a time, beside bwrap, crun and QEMU; memory of up to 200

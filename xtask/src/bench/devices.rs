@@ -179,6 +179,7 @@ pub fn script(vmm: usize, disk: bool) -> String {
     let client = vmm_command(vmm, false);
     // The paths without a VM, once per round (beside tinyvmm's): container to container on the
     // same bridge, and level 1's loopback, for the table of every path in one environment.
+    // Level 1's init leaves lo down, so the loopback step brings it up.
     let peers = if vmm == 0 {
         format!(
             "step containers\nunshare-rs -n -- sleep 600 &\nd=$!\n\
@@ -189,7 +190,7 @@ pub fn script(vmm: usize, disk: bool) -> String {
              echo \"dev.ping container-container $(nsenter-rs -t $c -n -- timeout {STEP_SECS} ping -c {PINGS} -i 0.02 -q 10.0.2.11 | grep min/avg/max)\"\n\
              echo \"dev.tcp container-container $(nsenter-rs -t $c -n -- timeout {STEP_SECS} iperf3 -c 10.0.2.11 -t {TCP_SECS} -f m | grep receiver)\"\n\
              kill $d; wait $d\n\
-             step loopback\ntimeout {STEP_SECS} iperf3 -s -1 -B 127.0.0.1 -p 5202 >/dev/null &\n\
+             step loopback\nip link set lo up\ntimeout {STEP_SECS} iperf3 -s -1 -B 127.0.0.1 -p 5202 >/dev/null &\n\
              n=0\nuntil grep -q ':1452 ' /proc/net/tcp || [ $n -ge 100 ]; do sleep 0.05; n=$((n + 1)); done\n\
              echo \"dev.ping loopback $(timeout {STEP_SECS} ping -c {PINGS} -i 0.02 -q 127.0.0.1 | grep min/avg/max)\"\n\
              echo \"dev.tcp loopback $(timeout {STEP_SECS} iperf3 -c 127.0.0.1 -p 5202 -t {TCP_SECS} -f m | grep receiver)\"\n"
@@ -343,13 +344,38 @@ fn on_path(list: &[(String, f64)], path: &str) -> Option<f64> {
 /// Which value of a measurement a table row shows.
 type Pick = fn(&Measured) -> Option<f64>;
 
+/// The devices section's heading: `cargo xtask bench --devices-only` finds it to replace the
+/// section in BENCHMARKS.md.
+pub const HEADING: &str = "## VM devices and VM networking (nested lane, level 1)";
+
+/// `md` with its devices section (from [`HEADING`] to the next `## ` heading or the scale
+/// section's marker) replaced by `section`, or `section` appended when `md` has none.
+pub fn splice(md: &str, section: &str) -> String {
+    let section = section.trim_matches('\n');
+    let Some(b) = md.find(HEADING) else {
+        return format!("{}\n\n{section}\n", md.trim_end());
+    };
+    let rest = &md[b + HEADING.len()..];
+    let end = [
+        rest.find("\n## "),
+        rest.find(&format!("\n{}", super::scale::render::BEGIN)),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .map_or(md.len(), |e| b + HEADING.len() + e);
+    let tail = md[end..].trim_start_matches('\n');
+    if tail.is_empty() {
+        format!("{}{section}\n", &md[..b])
+    } else {
+        format!("{}{section}\n\n{tail}", &md[..b])
+    }
+}
+
 /// The BENCHMARKS.md section.
 pub fn markdown(ms: &[Measured], runs: usize, why_not: Option<&str>) -> String {
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "\n## VM devices and VM networking (nested lane, level 1)\n"
-    );
+    let _ = writeln!(s, "\n{HEADING}\n");
     if let Some(why) = why_not {
         let _ = writeln!(s, "Not measured: {why}.\n");
         return s;
@@ -507,6 +533,30 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn splice_replaces_only_the_devices_section() {
+        let scale = crate::bench::scale::render::BEGIN;
+        let old = format!(
+            "# Benchmarks\n\n## Boots\n\nb\n\n{HEADING}\n\nold\n\n### Every path\n\nold too\n\n{scale}\nkept\n"
+        );
+        let new = format!("\n{HEADING}\n\nnew\n\n### Every path\n\nnew too\n");
+        assert_eq!(
+            splice(&old, &new),
+            format!("# Benchmarks\n\n## Boots\n\nb\n\n{HEADING}\n\nnew\n\n### Every path\n\nnew too\n\n{scale}\nkept\n")
+        );
+        let last = format!("# B\n\n{HEADING}\n\nold\n");
+        assert_eq!(
+            splice(&last, &new),
+            format!("# B\n\n{HEADING}\n\nnew\n\n### Every path\n\nnew too\n")
+        );
+        let next = format!("{HEADING}\n\nold\n## Scale\n\ns\n");
+        assert_eq!(splice(&next, "x"), "x\n\n## Scale\n\ns\n");
+        assert_eq!(
+            splice("# B\n", &new),
+            format!("# B\n\n{HEADING}\n\nnew\n\n### Every path\n\nnew too\n")
+        );
     }
 
     #[test]
