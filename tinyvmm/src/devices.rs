@@ -1,6 +1,7 @@
-//! The guest's devices: the COM1 UART (vm-superio's 16550) wired to raw stdout and to stdin
-//! through a reader thread, the status port, the i8042 reset. Input reaches the UART both when
-//! the guest polls it and, for a guest that waits for its interrupt, as soon as it arrives.
+//! The guest's devices: the COM1 UART (vm-superio's 16550) wired to raw stdout (stderr in the
+//! one-shot mode) and to stdin through a reader thread, the status port, the i8042 reset. Input
+//! reaches the UART both when the guest polls it and, for a guest that waits for its interrupt,
+//! as soon as it arrives.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -38,27 +39,37 @@ impl Trigger for Irq {
     }
 }
 
-/// Guest output, written to fd 1 as it comes: unbuffered and unchanged, so that what the guest
-/// printed before a crash or a timeout is out, and a prompt without a newline shows.
-#[derive(Default)]
-pub struct RawStdout;
+/// Guest output, written to a descriptor of tinyvmm's (1, stdout; 2 for the serial console in
+/// the one-shot mode) as it comes: unbuffered and unchanged, so that what the guest printed
+/// before a crash or a timeout is out, and a prompt without a newline shows.
+#[derive(Debug, Clone, Copy)]
+pub struct RawOut(pub i32);
 
-impl Write for RawStdout {
+impl Default for RawOut {
+    fn default() -> RawOut {
+        RawOut(1)
+    }
+}
+
+impl Write for RawOut {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut done = 0;
         while done < buf.len() {
             let rest = &buf[done..];
-            // SAFETY: writes from a valid slice to fd 1; the kernel does not keep the pointer.
-            let n = unsafe { libc::write(1, rest.as_ptr().cast(), rest.len()) };
+            // SAFETY: writes from a valid slice to a descriptor this process holds open (or
+            // fails with EBADF); the kernel does not keep the pointer.
+            let n = unsafe { libc::write(self.0, rest.as_ptr().cast(), rest.len()) };
             if n >= 0 {
                 done += n as usize;
                 continue;
             }
             let err = io::Error::last_os_error();
             if err.kind() != io::ErrorKind::Interrupted {
-                // Lost guest output is a write error of tinyvmm's at exit (125), as for
-                // util-linux tools, not a silent success.
-                conventions::output::stdout_failed(&err);
+                // Lost guest output on stdout is a write error of tinyvmm's at exit (125), as
+                // for util-linux tools, not a silent success; stderr has no one to tell.
+                if self.0 == 1 {
+                    conventions::output::stdout_failed(&err);
+                }
                 return Err(err);
             }
         }
@@ -70,7 +81,7 @@ impl Write for RawStdout {
     }
 }
 
-type Uart = Serial<Irq, vm_superio::serial::NoEvents, RawStdout>;
+type Uart = Serial<Irq, vm_superio::serial::NoEvents, RawOut>;
 
 /// The UART, the input that did not fit in its FIFO yet, and the transmitter writes KVM queued.
 struct Shared {
@@ -116,12 +127,13 @@ fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 }
 
 impl Console {
-    /// A UART on stdout whose interrupt line is `irq` (None: no interrupt controller). Stdin is
-    /// read from the guest's first read of the UART on, or at once with [`Console::start_input`].
-    pub fn new(irq: Option<EventFd>) -> Console {
+    /// A UART writing to `out` whose interrupt line is `irq` (None: no interrupt controller).
+    /// Stdin is read from the guest's first read of the UART on, or at once with
+    /// [`Console::start_input`].
+    pub fn new(irq: Option<EventFd>, out: RawOut) -> Console {
         Console {
             shared: Arc::new(Mutex::new(Shared {
-                serial: Serial::new(Irq(irq), RawStdout),
+                serial: Serial::new(Irq(irq), out),
                 pending: VecDeque::new(),
                 tx: None,
             })),

@@ -32,24 +32,55 @@ pub const EXIT_HELPER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/exit-he
 /// Where the helper goes in the initramfs.
 pub const EXIT_HELPER_PATH: &str = "tinyvmm-exit";
 
-/// The /init script: mount the kernel filesystems, run `command` on the console, write its exit
-/// status to I/O port 0xf4 (with the helper) and power off.
+/// The /init script: mount the kernel filesystems, run `command` with its stdout on the virtio
+/// console (/dev/hvc0, tinyvmm's stdout) and its stdin and stderr on the serial console, write
+/// its exit status to I/O port 0xf4 (with the helper) and power off. The console's driver is the
+/// kernel's own or, as Debian builds it, modules of the tree for the running kernel
+/// (/lib/modules/VERSION, found by name: the package ships no modules.dep). Without either the
+/// command writes to the serial console, after a note saying why.
 pub fn init_script(command: &[String]) -> String {
     let cmd: Vec<String> = command.iter().map(|w| sh_quote(w)).collect();
+    let cmd = cmd.join(" ");
     format!(
         "#!/bin/sh\n\
-         # Written by tinyvmm: runs the command, then reports its status on I/O port 0xf4.\n\
+         # Written by tinyvmm: runs the command with its output on the virtio console, then\n\
+         # reports its status on I/O port 0xf4.\n\
          export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n\
          mount -t proc proc /proc 2>/dev/null\n\
          mount -t sysfs sysfs /sys 2>/dev/null\n\
          mount -t devtmpfs devtmpfs /dev 2>/dev/null\n\
-         {}\n\
-         s=$?\n\
-         /tinyvmm-exit \"$s\"\n\
-         poweroff -f\n",
-        cmd.join(" ")
+         drv=/sys/bus/virtio/drivers/virtio_console\n\
+         if [ ! -d $drv ]; then\n\
+         \x20   for m in {CONSOLE_MODULES}; do\n\
+         \x20       f=$(find /lib/modules/\"$(uname -r)\" -name \"$m.ko*\" 2>/dev/null | head -n 1)\n\
+         \x20       [ -n \"$f\" ] && insmod \"$f\" 2>/dev/null\n\
+         \x20   done\n\
+         fi\n\
+         # A subshell, since a failed redirection of exec would end init.\n\
+         hvc() {{ [ -c /dev/hvc0 ] && (: <>/dev/hvc0) 2>/dev/null; }}\n\
+         n=0\n\
+         while [ -d $drv ] && ! hvc && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done\n\
+         if hvc; then\n\
+         \x20   exec 3<>/dev/hvc0\n\
+         \x20   stty raw -echo <&3 2>/dev/null\n\
+         \x20   {cmd} >&3 3>&-\n\
+         \x20   s=$?\n\
+         else\n\
+         \x20   echo \"tinyvmm: {NO_CONSOLE} /lib/modules/$(uname -r)): the command's output goes to the serial console\" >&2\n\
+         \x20   {cmd}\n\
+         \x20   s=$?\n\
+         fi\n\
+         /{EXIT_HELPER_PATH} \"$s\"\n\
+         poweroff -f\n"
     )
 }
+
+/// The virtio console's modules in load order, as Debian's kernels build them.
+pub const CONSOLE_MODULES: &str = "virtio_ring virtio virtio_mmio virtio_console";
+
+/// The start of init's note when the guest has no virtio console.
+pub const NO_CONSOLE: &str =
+    "no virtio console in the guest (virtio_console is neither in the kernel nor under";
 
 /// One entry of the tree, found by the walk and written after it.
 enum Item {
@@ -213,9 +244,19 @@ mod tests {
         assert_eq!(sh_quote("$HOME"), "'$HOME'");
         let init = init_script(&["sh".into(), "-c".into(), "exit 3".into()]);
         assert!(init.starts_with("#!/bin/sh\n"));
-        assert!(init.contains("\nsh -c 'exit 3'\ns=$?\n"), "{init}");
+        assert!(
+            init.contains("\n    sh -c 'exit 3' >&3 3>&-\n    s=$?\n"),
+            "{init}"
+        );
+        assert!(init.contains("\n    sh -c 'exit 3'\n    s=$?\n"), "{init}");
+        assert!(init.contains("\n    exec 3<>/dev/hvc0\n"), "{init}");
         assert!(init.contains("\n/tinyvmm-exit \"$s\"\n"), "{init}");
         assert!(init.ends_with("poweroff -f\n"));
+        let check = std::process::Command::new("sh")
+            .args(["-n", "-c", &init])
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "{init}\n{check:?}");
     }
 
     #[test]
@@ -244,7 +285,7 @@ mod tests {
             ]
         );
         let init = parse(&bytes).into_iter().find(|e| e.0 == "init").unwrap();
-        assert!(String::from_utf8_lossy(&init.4).contains("\ntrue\n"));
+        assert!(String::from_utf8_lossy(&init.4).contains("\n    true >&3 3>&-\n"));
         assert!(build(Path::new("/nonexistent"), &[], 64 << 20).is_err());
     }
 

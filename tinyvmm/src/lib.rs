@@ -116,7 +116,8 @@ Examples:
   tinyvmm run --kernel bzImage --initrd initrd.cpio --vsock 3,uds=/run/vm.sock
       # guest: connect to CID 2 port 52 -> host: /run/vm.sock_52 (a listener there)
       # host:  socat - UNIX-CONNECT:/run/vm.sock, then write CONNECT 52 -> guest port 52
-  tinyvmm run --kernel bzImage --rootfs ./rootfs -- sh -c 'exit 3'; echo $?   # 3";
+  tinyvmm run --kernel bzImage --rootfs ./rootfs -- sh -c 'exit 3'; echo $?   # 3
+  tinyvmm run --kernel bzImage --rootfs ./rootfs -- uname -r > out 2> log  # out: CMD's output";
 
 /// Command line of tinyvmm.
 #[derive(Parser, Debug, PartialEq)]
@@ -202,7 +203,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "CMDLINE")]
     pub append: Option<String>,
     /// One-shot mode with --kernel: build an initramfs from DIR whose /init runs CMD and reports
-    /// its exit status, which becomes tinyvmm's.
+    /// its exit status, which becomes tinyvmm's. CMD's stdout comes over a virtio console to
+    /// tinyvmm's stdout; the serial console (the kernel's log, CMD's stderr) goes to stderr.
     #[arg(long, value_name = "DIR", conflicts_with = "initrd")]
     pub rootfs: Option<PathBuf>,
     /// vCPUs for --kernel (1 to 32), listed in the ACPI MADT and the MP table; the kernel starts
@@ -434,11 +436,15 @@ fn run_vm_with(
         leave_to_exit,
         seccomp,
         console_ring: args.console_ring,
+        // The one-shot mode's command writes to the virtio console (stdout); the serial
+        // console is the kernel's log.
+        serial: devices::RawOut(if args.rootfs.is_some() { 2 } else { 1 }),
     };
     let count = args.disk.len() + usize::from(args.rng) + args.net.len();
-    if count + usize::from(args.vsock.is_some()) > virtio::MAX_DEVICES {
+    let one_shot = args.rootfs.is_some();
+    if count + usize::from(args.vsock.is_some()) + usize::from(one_shot) > virtio::MAX_DEVICES {
         return Err(Error::BadOption(format!(
-            "at most {} virtio devices (--disk, --rng, --net, --vsock)",
+            "at most {} virtio devices (--disk, --rng, --net, --vsock, the one-shot mode's console)",
             virtio::MAX_DEVICES
         )));
     }
@@ -473,6 +479,9 @@ fn run_vm_with(
                 why: conventions::output::without_os_error(&e.to_string()).to_string(),
             })?;
             devices.push(Box::new(vsock));
+        }
+        if one_shot {
+            devices.push(Box::new(virtio::console::Console::new(1)));
         }
         Ok(devices)
     };

@@ -190,6 +190,9 @@ pub struct RunConfig {
     pub seccomp: Option<privs::seccomp::Bpf>,
     /// Queue a kernel's COM1 writes in KVM's coalesced-I/O ring (`--console-ring`).
     pub console_ring: bool,
+    /// Where COM1's output goes: stdout, or stderr in the one-shot mode, whose command writes
+    /// its output to the virtio console.
+    pub serial: crate::devices::RawOut,
 }
 
 /// What a run produced.
@@ -298,7 +301,7 @@ pub fn run(
         } => load_kernel(&mut m, plan, &kernel, initrd.as_deref(), &virtio_lines)?,
     }
     let t2 = Instant::now();
-    let console = Console::new(irq);
+    let console = Console::new(irq, cfg.serial);
     if kernel {
         // A kernel waits for the UART's interrupt rather than polling it.
         console.start_input();

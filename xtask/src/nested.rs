@@ -553,6 +553,46 @@ pub const CASES: &[LaneCase] = &[
         16,
     ),
     linux(
+        "linux_virtio_vsock",
+        "--vsock 3,uds=PATH under Linux (vsock, vmw_vsock_virtio_transport): the guest connects \
+         to CID 2 port 5000 (level 1's PATH_5000, an upper-casing echo) and sends 1 MiB to \
+         PATH_5002; level 1 connects through PATH with CONNECT 5001 (the guest's echo) and \
+         sends 1 MiB with CONNECT 5003; both patterns arrive whole, and PATH is gone after. \
+         Every wait is bounded, and the console goes to a file printed at the end",
+        "S=/tmp/vs.$$; P=/tmp/vs-pattern.$$; O=/tmp/vs.$$.out; \
+         pattern() { yes tinyvmm-pattern | head -c 1048576; }; e=$(pattern | md5sum | cut -d' ' -f1); \
+         timeout 240 socat UNIX-LISTEN:${S}_5000,fork EXEC:'tr a-z A-Z' & echo_pid=$!; \
+         timeout 240 socat -u UNIX-LISTEN:${S}_5002 CREATE:$P & sink=$!; \
+         boot --kernel $K/cloud/vmlinuz --initrd $I/devices.cpio --vsock 3,uds=$S \
+         --append \"quiet $FAST lane.virtio=vsock\" >$O 2>&1 & p=$!; \
+         n=0; until grep -q 'guest listens on 5001' $O || ! kill -0 $p 2>/dev/null || [ $n -ge 1500 ]; do \
+           sleep 0.1; n=$((n + 1)); done; \
+         n=0; until r=$( (printf 'CONNECT 5001\\nhello-from-level-1\\n'; sleep 1) | \
+           timeout 10 socat -t 5 - UNIX-CONNECT:$S 2>/dev/null) && [ -n \"$r\" ] || [ $n -ge 30 ]; do \
+           n=$((n + 1)); sleep 1; done; \
+         echo \"level 1 got back: $(echo \"$r\" | sed 's/^OK [0-9]*$/OK port/' | tr '\\n' ' ')\"; \
+         n=0; until { printf 'CONNECT 5003\\n'; pattern; } | timeout 20 socat -t 5 - UNIX-CONNECT:$S 2>/dev/null | \
+           grep -q '^OK ' || [ $n -ge 30 ]; do n=$((n + 1)); sleep 1; done; \
+         wait $p; s=$?; \
+         n=0; while kill -0 $sink 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done; \
+         kill $sink $echo_pid 2>/dev/null; wait $sink; wait $echo_pid; cat $O; \
+         [ \"$(md5sum <$P | cut -d' ' -f1)\" = \"$e\" ] && echo \"level 1 received the 1 MiB pattern on 5002\"; \
+         [ -e $S ] || echo \"level 1: $S gone\"; rm -f $O $P ${S}_5000 ${S}_5002; exit $s",
+        7,
+        &[
+            "vsock: guest listens on 5001",
+            "guest got back: HELLO-FROM-LEVEL-2",
+            "level 1 got back: OK port HELLO-FROM-LEVEL-1 ",
+            "guest sent 1 MiB to port 5002",
+            "guest received the 1 MiB pattern on 5003",
+            "level 1 received the 1 MiB pattern on 5002",
+            "level 1: /tmp/vs.",
+            "devices: done",
+        ],
+        None,
+        16,
+    ),
+    linux(
         "linux_nothing_left_behind",
         "tinyvmm with a tap it creates (--net), a locked disk (--disk) and a vsock listener \
          (--vsock) ended three ways: SIGTERM and SIGKILL while the guest runs, and a guest kernel \
@@ -655,14 +695,39 @@ pub const CASES: &[LaneCase] = &[
     ),
     linux(
         "linux_one_shot",
-        "the one-shot mode: --rootfs DIR -- CMD gives CMD's status",
+        "the one-shot mode: --rootfs DIR -- CMD gives CMD's status; without the virtio console's \
+         modules in DIR its output goes to the serial console, after a note",
         "boot --kernel $K/cloud/vmlinuz --append \"quiet $FAST\" --rootfs $R -- \
          sh -c 'echo one-shot-ran; exit 3'",
         3,
-        &["one-shot-ran"],
+        &[
+            "one-shot-ran",
+            "tinyvmm: no virtio console in the guest (virtio_console is neither in the kernel nor under /lib/modules/",
+        ],
         None,
         12,
     ),
+    LaneCase {
+        name: "linux_one_shot_console",
+        what: "the one-shot mode with the virtio console's modules in DIR: the command's stdout \
+               alone on tinyvmm's stdout (raw, over virtio-console), its stderr (and the kernel's \
+               log, quiet here) on tinyvmm's stderr (the serial console), its status as tinyvmm's",
+        command: "O=/tmp/oneshot.$$; cp -a $R $O; d=$O/lib/modules/$(uname -r)/kernel; \
+                  mkdir -p $d; for m in virtio_ring virtio virtio_mmio virtio_console; do \
+                  cp /lane/virtio/$m.ko $d/; done; \
+                  boot --kernel $K/cloud/vmlinuz --append \"quiet $FAST\" --rootfs $O -- \
+                  sh -c 'echo to-stdout; echo to-stderr >&2; exit 3' >$O.out 2>$O.err; s=$?; \
+                  echo \"stdout: [$(tr '\\r' R < $O.out)] $(wc -l < $O.out) line(s)\"; \
+                  sed 's/^/stderr: /' $O.err; rm -rf $O $O.out $O.err; exit $s",
+        status: 3,
+        expect: &["stdout: [to-stdout] 1 line(s)", "stderr: to-stderr"],
+        absent: &["no virtio console in the guest", "stderr: to-stdout"],
+        host: false,
+        known: None,
+        check: Check::Output,
+        cost: 12,
+        alone: false,
+    },
     LaneCase {
         name: "vmtest_suite_under_tinyvmm",
         what: "the guest-kernel suite (xtask/vmtest/cases) with tinyvmm as the VMM",
@@ -834,12 +899,16 @@ vsock)
     # An upper-casing echo server on port 5001 for level 1's connection through PATH, a
     # connection to level 1's PATH_5000 (which echoes in upper case), 1 MiB to PATH_5002, and
     # 1 MiB from level 1 on port 5003.
+    # A socat that cannot run says why (its file and loader's modes) rather than only failing.
+    socat -V >/dev/null 2>&1 ||
+        echo "socat does not run: $(socat -V 2>&1 | head -n 1); $(ls -lL "$(command -v socat)" \
+            /lib64/ld-linux-x86-64.so.2 2>&1 | tr '\n' ' ')"
     socat VSOCK-LISTEN:5001,fork EXEC:'tr a-z A-Z' &
     echo "vsock: guest listens on 5001"
-    echo "guest got back: $(echo hello-from-level-2 | socat -t 10 - VSOCK-CONNECT:2:5000)"
-    pattern | socat -u - VSOCK-CONNECT:2:5002 && echo "guest sent 1 MiB to port 5002"
+    echo "guest got back: $(echo hello-from-level-2 | timeout 30 socat -t 10 - VSOCK-CONNECT:2:5000)"
+    pattern | timeout 60 socat -u - VSOCK-CONNECT:2:5002 && echo "guest sent 1 MiB to port 5002"
     a=$(pattern | md5sum | cut -d' ' -f1)
-    b=$(socat -u VSOCK-LISTEN:5003 - | md5sum | cut -d' ' -f1)
+    b=$(timeout 90 socat -u VSOCK-LISTEN:5003 - | md5sum | cut -d' ' -f1)
     [ "$a" = "$b" ] && echo "guest received the 1 MiB pattern on 5003"
     ;;
 switch)
@@ -1357,11 +1426,19 @@ pub fn probe_initramfs(rootfs: &Path, exit_helper: Vec<u8>) -> Result<Archive, S
 }
 
 /// The devices initramfs: the busybox rootfs, [`DEVICES_INIT`], the virtio `modules` in
-/// /virtio and tinyvmm's exit helper.
+/// /virtio, tinyvmm's exit helper and the host programs `execs` with their libraries.
+///
+/// The programs go in before the rootfs: an archive keeps the first entry of a path, and the
+/// rootfs may hold empty files where a container had host libraries bound in (pivot's
+/// `--ro-bind` leaves its mount points, and the tests that run a dynamic setpriv-rs in
+/// target/rootfs bind its libraries and loader). Added after, such an empty, non-executable
+/// /lib64/ld-linux-x86-64.so.2 won, and socat failed to exec with EACCES in the full lane
+/// only, where those tests had run first.
 pub fn devices_initramfs(
     rootfs: &Path,
     exit_helper: Vec<u8>,
     modules: &[(String, Vec<u8>)],
+    execs: &[&Path],
 ) -> Result<Archive, String> {
     let mut a = Archive::new();
     a.chardev("/dev/console", 0o600, 5, 1);
@@ -1369,6 +1446,9 @@ pub fn devices_initramfs(
     a.file("/tinyvmm-exit", 0o755, exit_helper);
     for (name, data) in modules {
         a.file(&format!("/virtio/{name}"), 0o644, data.clone());
+    }
+    for exe in execs {
+        vmtest::add_with_libraries(&mut a, exe)?;
     }
     vmtest::add_tree(&mut a, rootfs, "")
         .map_err(|e| format!("adding {}: {e}", rootfs.display()))?;
@@ -1463,6 +1543,9 @@ pub fn level1_initramfs(
     for (name, data) in &host.modules {
         a.file(&format!("/lane/modules/{name}"), 0o644, data.clone());
     }
+    for (name, data) in &host.virtio_modules {
+        a.file(&format!("/lane/virtio/{name}"), 0o644, data.clone());
+    }
     for t in TOOLS {
         a.file(
             &format!("/lane/bin/{t}"),
@@ -1483,8 +1566,12 @@ pub fn level1_initramfs(
         0o644,
         probe_initramfs(&host.rootfs, exit_helper.clone())?.to_bytes(),
     );
-    let mut devices = devices_initramfs(&host.rootfs, exit_helper.clone(), &host.virtio_modules)?;
-    vmtest::add_with_libraries(&mut devices, &host.socat)?;
+    let devices = devices_initramfs(
+        &host.rootfs,
+        exit_helper.clone(),
+        &host.virtio_modules,
+        &[&host.socat],
+    )?;
     a.file("/lane/initrd/devices.cpio", 0o644, devices.to_bytes());
     vmtest::add_with_libraries(&mut a, &host.socat)?;
     a.file("/lane/initrd/root.ext4", 0o644, host.root_disk.clone());
@@ -1538,10 +1625,13 @@ pub fn virtio_modules() -> Result<Vec<(String, Vec<u8>)>, String> {
 /// virtio_net depends on net_failover, which depends on failover (`modinfo -F depends`).
 /// vmw_vsock_virtio_transport depends on vmw_vsock_virtio_transport_common, which depends on
 /// vsock.
-const VIRTIO_MODULES: [(&str, &str); 11] = [
+/// virtio_console is for the one-shot mode's guest ([`CASES`]' linux_one_shot_console), which
+/// finds it in its tree's /lib/modules.
+const VIRTIO_MODULES: [(&str, &str); 12] = [
     ("kernel/drivers/virtio", "virtio_ring.ko"),
     ("kernel/drivers/virtio", "virtio.ko"),
     ("kernel/drivers/virtio", "virtio_mmio.ko"),
+    ("kernel/drivers/char", "virtio_console.ko"),
     ("kernel/drivers/block", "virtio_blk.ko"),
     ("kernel/drivers/char/hw_random", "virtio-rng.ko"),
     ("kernel/net/core", "failover.ko"),
@@ -2195,13 +2285,17 @@ mod tests {
                 "linux_generic_cpus32_poweroff"
             ]
         );
-        let names: Vec<&str> = repeated(select(Some("linux_one_shot")), 3)
+        let names: Vec<&str> = repeated(select(Some("linux_one_shot_console")), 3)
             .iter()
             .map(|c| c.name)
             .collect();
         assert_eq!(
             names,
-            ["linux_one_shot", "linux_one_shot.2", "linux_one_shot.3"]
+            [
+                "linux_one_shot_console",
+                "linux_one_shot_console.2",
+                "linux_one_shot_console.3"
+            ]
         );
     }
 
@@ -2551,6 +2645,33 @@ not json
     /// Level 1's initramfs holds the runner, the modules, the static tools, both kernels, the
     /// level-2 images (the suite's with the exit helper and the tools), the guests and the test
     /// executable at their host paths with its libraries, and a case script per case.
+    #[test]
+    fn a_rootfs_mount_point_does_not_shadow_a_programs_loader() {
+        // What pivot's --ro-bind of the host's loader leaves in a rootfs: an empty 0644 file.
+        let root = std::env::temp_dir().join(format!("mt-devices-root-{}", std::process::id()));
+        let loader = "lib64/ld-linux-x86-64.so.2";
+        std::fs::create_dir_all(root.join("lib64")).expect("mkdir");
+        std::fs::write(root.join(loader), b"").expect("stub");
+        let exe = Path::new("/bin/sh");
+        let ldd = util::output(Command::new("ldd").arg(exe)).unwrap_or_default();
+        let a = devices_initramfs(&root, b"exit".to_vec(), &[], &[exe]);
+        let _ = std::fs::remove_dir_all(&root);
+        let entries = newc::entries(&a.expect("archive").finish()).expect("entries");
+        let sh = entries
+            .iter()
+            .find(|e| e.name == "bin/sh")
+            .expect("/bin/sh");
+        assert_eq!(sh.mode & 0o777, 0o755);
+        // Debian's dash is dynamic, with this loader.
+        assert!(
+            vmtest::parse_ldd(&ldd).contains(&format!("/{loader}")),
+            "{ldd}"
+        );
+        let ld = entries.iter().find(|e| e.name == loader).expect("loader");
+        assert_eq!(ld.mode & 0o777, 0o755);
+        assert!(!ld.body.is_empty(), "the rootfs's empty stub won");
+    }
+
     #[test]
     fn level1_initramfs_layout() {
         let dir = std::env::temp_dir().join(format!("xtask-nested-l1-{}", std::process::id()));

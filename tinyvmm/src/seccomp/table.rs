@@ -81,7 +81,7 @@ pub const ALLOW: &[Allowed] = &[
         "KVM_RUN on each vCPU fd; KVM_GET_REGS for the RIP of a crash or of `--verbose`; TUNSETOFFLOAD on a --net tap when the guest's driver accepts its offloads. No other request: not on /dev/kvm, the VM fd or a terminal",
     ),
     allow("read", Only::Any, "stdin for the UART; eventfds (virtio notifications, the device thread's stop)"),
-    allow("write", Only::Any, "the guest's console to stdout, errors to stderr, the report to the file opened before the run, eventfds (interrupts through irqfds, the device thread's stop)"),
+    allow("write", Only::Any, "the guest's console to stdout (the one-shot mode: its virtio console to stdout, the serial console to stderr), errors to stderr, the report to the file opened before the run, eventfds (interrupts through irqfds, the device thread's stop)"),
     allow("pread64", Only::Any, "virtio-blk reads of the image"),
     allow("pwrite64", Only::Any, "virtio-blk writes to the image"),
     allow("fdatasync", Only::Any, "virtio-blk flush"),

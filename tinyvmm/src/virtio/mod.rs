@@ -1,14 +1,16 @@
-//! virtio devices (virtio 1.x, modern) on the MMIO transport, for `--disk`, `--rng`, `--net` and `--vsock`: a device
-//! is a page of registers at [`MMIO_BASE`] + n * [`MMIO_STRIDE`] with its own interrupt line,
-//! described to a kernel in the DSDT (`LNRO0005`, as Linux's virtio_mmio driver matches), since
-//! Debian's kernels build no `virtio_mmio.device=` command-line parsing. The register model and
-//! request parsing are pure ([`mmio`], [`chain`], [`blk`], [`rng`], [`net`], [`vsock`]'s packets); [`bus`] wires them
-//! to KVM (ioeventfd, irqfd) and runs requests on a thread of their own, which also watches
-//! what a device receives from outside (a tap, vsock's host sockets).
+//! virtio devices (virtio 1.x, modern) on the MMIO transport, for `--disk`, `--rng`, `--net`,
+//! `--vsock` and the one-shot mode's console: a device is a page of registers at
+//! [`MMIO_BASE`] + n * [`MMIO_STRIDE`] with its own interrupt line, described to a kernel in the
+//! DSDT (`LNRO0005`, as Linux's virtio_mmio driver matches), since Debian's kernels build no
+//! `virtio_mmio.device=` command-line parsing. The register model and request parsing are pure
+//! ([`mmio`], [`chain`], [`blk`], [`rng`], [`net`], [`console`], [`vsock`]'s packets); [`bus`]
+//! wires them to KVM (ioeventfd, irqfd) and runs requests on a thread of their own, which also
+//! watches what a device receives from outside (a tap, vsock's host sockets).
 
 pub mod blk;
 pub mod bus;
 pub mod chain;
+pub mod console;
 pub mod mmio;
 pub mod net;
 pub mod rng;
@@ -40,7 +42,7 @@ pub fn mmio_addr(n: usize) -> u64 {
 /// What a virtio device is to its transport: its type, features, configuration space, queues,
 /// and how it serves one request.
 pub trait Device: Send {
-    /// The virtio device id (1 network, 2 block, 4 entropy, 19 vsock).
+    /// The virtio device id (1 network, 2 block, 3 console, 4 entropy, 19 vsock).
     fn device_id(&self) -> u32;
     /// Feature bits offered, VIRTIO_F_VERSION_1 included.
     fn features(&self) -> u64;

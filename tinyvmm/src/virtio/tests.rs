@@ -1382,3 +1382,37 @@ mod vsock {
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
+
+#[test]
+fn console_writes_the_guests_output_and_faults_on_a_bad_chain() {
+    use super::console::{Console, RX, TX};
+    use super::Device;
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let (mut host, out) = std::os::unix::net::UnixStream::pair().unwrap();
+    let m = mem();
+    m.write_slice(b"hello ", GuestAddress(0x10000)).unwrap();
+    m.write_slice(b"guest\n", GuestAddress(0x20000)).unwrap();
+    let mut c = Console::new(out.as_raw_fd());
+    assert_eq!((c.device_id(), c.queues(), c.config().len()), (3, 2, 12));
+    assert!(c.ready(TX) && !c.ready(RX));
+    let b = |addr, len, write| Buf { addr, len, write };
+    let chain = [b(0x10000, 6, false), b(0x20000, 6, false)];
+    assert!(matches!(c.serve(TX, &m, &chain), Ok(0)));
+    let mut got = [0u8; 12];
+    host.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"hello guest\n");
+    assert!(matches!(
+        c.serve(TX, &m, &[b(0x10000, 6, false), b(0x11000, 6, true)]),
+        Err(Fault::Layout(_))
+    ));
+    assert!(matches!(
+        c.serve(TX, &m, &[b((1 << 20) - 2, 4, false)]),
+        Err(Fault::OutsideRam { .. })
+    ));
+    // Nothing of the refused chains went out.
+    drop((c, out));
+    let mut rest = Vec::new();
+    host.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"");
+}
