@@ -2,7 +2,8 @@
 //! pivot), a tinyvmm guest, a Linux kernel under QEMU (when `cargo xtask kernel` fetched one) and a
 //! plain process on this machine, shows what each sees from inside, and measures them side by
 //! side, so that "a container is a process in namespaces, a VM divides the hardware" comes with
-//! numbers instead of words.
+//! numbers instead of words; last, the network between containers (round trip and TCP, as the
+//! bench measures it).
 
 use crate::measure::{self, Run};
 use crate::release::{build_release, DEMO_TOOLS};
@@ -199,6 +200,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let linux_tinyvmm = linux_tinyvmm_row(&bin_dir, &rootfs, &missing, &say);
     say("\n== 5. a plain process, the baseline");
     let process = process_row(&say);
+    say("\n== 6. the network between containers: netwire's veth pairs and bridge, loopback");
+    let network = network(&bin_dir, &say);
     let rows = [process, container, vm, linux, linux_tinyvmm];
     let verdict = verdict(&rows);
 
@@ -207,6 +210,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "machine": machine(),
             "repetitions": REPS,
             "rows": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
+            "network": network,
             "verdict": verdict,
         });
         println!("{out}");
@@ -234,6 +238,39 @@ pub fn run(args: &[String]) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("demo: not every row ran: {}", failed.join("; ")))
+    }
+}
+
+/// Round trip (busybox ping) and TCP throughput (iperf3) container to container and over
+/// loopback, measured as `cargo xtask bench` does (its quick settings), in a sandbox of new
+/// namespaces: a JSON array of the paths, or an object saying why not. The VM paths need a
+/// Linux guest, which this host's KVM cannot boot: the bench measures them in the nested lane.
+fn network(bin: &Path, say: &dyn Fn(&str)) -> Value {
+    let work = util::target_dir().join("demo");
+    match crate::bench::net::measure(bin, &work, true) {
+        Ok(rows) => {
+            for r in &rows {
+                let f = |v: Option<f64>, unit: &str| {
+                    v.map_or("not measured".to_string(), |x| format!("{x:.3} {unit}"))
+                };
+                say(&format!(
+                    "{}: round trip {}, TCP {}",
+                    r.path,
+                    f(r.rtt_ms, "ms"),
+                    f(r.gbit_s, "Gbit/s")
+                ));
+            }
+            say("VM to VM and VM to container (a tap and virtio-net) need a Linux guest: `cargo xtask bench` measures them in the hardware-KVM lane, beside these (BENCHMARKS.md, docs/net.svg)");
+            Value::Array(
+                rows.iter()
+                    .map(|r| json!({"path": r.path, "rtt_ms": r.rtt_ms, "tcp_gbit_s": r.gbit_s}))
+                    .collect(),
+            )
+        }
+        Err(e) => {
+            say(&format!("network not measured: {e}"));
+            json!({ "unavailable": e })
+        }
     }
 }
 
@@ -280,7 +317,14 @@ fn setup(opts: &Options, rootfs: &Path) -> Result<(PathBuf, Vec<(String, String)
     }
     let bin_dir = match &opts.bin_dir {
         Some(d) => d.clone(),
-        None => build_release(),
+        None => {
+            let bin = build_release();
+            // The network step wires with netwire, which is not among the demo's rows' tools.
+            if let Err(e) = crate::release::build_release_of(&["netwire"]) {
+                eprintln!("xtask demo: warning: netwire does not build now: {e}");
+            }
+            bin
+        }
     };
     let missing = DEMO_TOOLS
         .iter()

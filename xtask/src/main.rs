@@ -47,7 +47,8 @@ Commands:
   deb [--out DIR] [--bin-dir DIR] [--compress none|gzip|xz]
                 a .deb of the shipped builds, pages and completions under /usr (dpkg-deb;
                 default target/deb); prints its path
-  demo [--json] a container, a VM and a plain process on this machine, measured side by side
+  demo [--json] a container, a VM and a plain process on this machine, measured side by side,
+                and the network between containers
   engines [podman] [containerd] [cri]
                 podman and containerd driving ocirun (crun as the reference), and
                 containerd's CRI plugin with ocirun as a runtime handler; N passed, N failed

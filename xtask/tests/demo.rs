@@ -43,7 +43,14 @@ fn demo_json_has_every_row_and_the_container_and_vm_ran() {
         .parent()
         .map(Path::to_path_buf)
         .expect("target/debug");
-    for t in ["unshare-rs", "pivot", "tinyvmm", "setpriv-rs"] {
+    for t in [
+        "unshare-rs",
+        "pivot",
+        "tinyvmm",
+        "setpriv-rs",
+        "netwire",
+        "nsenter-rs",
+    ] {
         testcaps::sibling_bin(t);
     }
     let out = testcaps::run(
@@ -72,6 +79,24 @@ fn demo_json_has_every_row_and_the_container_and_vm_ran() {
     assert!(v["machine"]["kernel"]
         .as_str()
         .is_some_and(|s| !s.is_empty()));
+    // Container to container (bridge, bare veth) and loopback, each with a round trip and a
+    // throughput.
+    let net = v["network"].as_array().expect("network paths");
+    let paths: Vec<&str> = net.iter().filter_map(|p| p["path"].as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "container-container, veth + bridge",
+            "container-container, one veth pair",
+            "loopback (one namespace)"
+        ],
+        "{shown}"
+    );
+    for p in net {
+        for k in ["rtt_ms", "tcp_gbit_s"] {
+            assert!(p[k].as_f64().is_some_and(|x| x > 0.0), "{k}: {p}");
+        }
+    }
     let rows = v["rows"].as_array().expect("rows");
     let names: Vec<&str> = rows.iter().filter_map(|r| r["name"].as_str()).collect();
     assert_eq!(
