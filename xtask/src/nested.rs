@@ -67,7 +67,7 @@ const TAIL: usize = 40;
 const USAGE: &str = "usage: cargo xtask nested [FILTER] [--jobs N] [--timeout SECS] [--no-build] \
                      [--list] [-v] [--repeat N]
   --jobs N  level-1 guests at once, one CPU each (default 2); the cases are spread over them
-  example:  cargo xtask nested linux_generic_cpus32 -v";
+  example:  cargo xtask nested linux_generic -v";
 
 /// What besides the status a case's output must show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -392,18 +392,22 @@ pub const CASES: &[LaneCase] = &[
         None,
         18,
     ),
+    // 16, not 32: with 32 vCPUs on level 1's one CPU the generic kernel spun on a lock whose
+    // holder level 1 could not run, and the emulation fault of [`emulation_fault`] stalled
+    // 6 of 16 runs; with 16, 0 of 8 (2026-12-07). 32 stays covered by the cloud kernel above,
+    // which has not stalled so.
     LaneCase {
         alone: true,
         ..linux(
-            "linux_generic_cpus32_poweroff",
-            "--cpus 32 on the generic kernel (MP table and MADT both list them): every CPU \
+            "linux_generic_cpus16_poweroff",
+            "--cpus 16 on the generic kernel (MP table and MADT both list them): every CPU \
              online, poweroff -f",
-            "TIMEOUT=150 boot --cpus 32 --kernel $K/generic/vmlinuz --initrd $I/probe.cpio \
+            "TIMEOUT=150 boot --cpus 16 --kernel $K/generic/vmlinuz --initrd $I/probe.cpio \
              --append \"quiet $FAST lane.end=poweroff\"",
             0,
             &[
                 "flavour: generic",
-                "nproc: 32",
+                "nproc: 16",
                 "end: poweroff",
                 "reboot: Power down",
             ],
@@ -1284,8 +1288,8 @@ const STUCK: &str = "tinyvmm: timeout: the guest was still running";
 ///   `nokaslr` to look the RIP up in /proc/kallsyms) that RIP is in
 ///   `__pv_queued_spin_lock_slowpath`: a vCPU spinning on a lock whose holder, another vCPU
 ///   thread of level 1, cannot run until level 1 takes that interrupt. Most often with 32
-///   vCPUs on the generic kernel (6 of 16 runs of linux_generic_cpus32_poweroff on
-///   2026-12-07), but a one-vCPU guest too (the demo's). When it lasts, level 1 itself goes silent (its
+///   vCPUs on the generic kernel (6 of 16 runs on 2026-12-07, so that case now boots 16), but
+///   a one-vCPU guest too (the demo's). When it lasts, level 1 itself goes silent (its
 ///   heartbeat stops: [`LEVEL1_IDLE`]) and the lane boots it again for what it had not
 ///   reported; when level 1 gets its interrupt late enough, tinyvmm's timeout ends the guest.
 ///
@@ -2328,13 +2332,10 @@ mod tests {
         }
         assert_eq!(parse_args(&s(&["--repeat", "3"])).map(|o| o.repeat), Ok(3));
         assert_eq!(select(None).len(), CASES.len());
-        let cpus32: Vec<&str> = select(Some("cpus32")).iter().map(|c| c.name).collect();
+        let cpus: Vec<&str> = select(Some("cpus1")).iter().map(|c| c.name).collect();
         assert_eq!(
-            cpus32,
-            [
-                "linux_cloud_cpus32_poweroff",
-                "linux_generic_cpus32_poweroff"
-            ]
+            cpus,
+            ["linux_generic_cpus1_panic", "linux_generic_cpus16_poweroff"]
         );
         let names: Vec<&str> = repeated(select(Some("linux_one_shot_console")), 3)
             .iter()
@@ -2550,7 +2551,7 @@ mod tests {
         assert_eq!(tf.status, 123);
         assert_eq!(emulation_fault(tf, &out), None);
         let stuck = s(&["tinyvmm: timeout: the guest was still running after 150 s"]);
-        let cpus32 = case("linux_generic_cpus32_poweroff");
+        let cpus32 = case("linux_cloud_cpus32_poweroff");
         assert!(emulation_fault(cpus32, &stuck).is_some_and(|w| w.contains("--timeout")));
         // The spinning tiny guest is stopped by --timeout on purpose.
         let spin = case("tiny_timeout");

@@ -58,7 +58,7 @@ fn the_case_list_has_one_exact_status_per_case() {
         "linux_generic_cpus2_reboot",
         "linux_generic_cpus4_poweroff",
         "linux_cloud_cpus32_poweroff",
-        "linux_generic_cpus32_poweroff",
+        "linux_generic_cpus16_poweroff",
         "linux_jailed",
         "vmtest_suite_under_tinyvmm",
         "tinyvmm_linux_tests",
