@@ -195,8 +195,13 @@ impl<'a> Group<'a> {
         let comps: Vec<_> = self.rel.components().collect();
         for h in self.managed() {
             let hier = &self.layout.hierarchies[h];
+            // A parent that another process removes between our mkdirs (a shared parent left
+            // empty, see `remove_if_unused`) makes the next mkdir fail with ENOENT: start this
+            // hierarchy's chain again, a few times.
+            let mut restarts = 0;
             let mut dir = hier.mount.clone();
-            for (i, c) in comps.iter().enumerate() {
+            let mut i = 0;
+            while let Some(c) = comps.get(i) {
                 if hier.version == Version::V2 {
                     let needed: Vec<&str> = writes
                         .iter()
@@ -221,6 +226,13 @@ impl<'a> Group<'a> {
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                         return Err(Error::Exists(self.name()))
                     }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && i > 0 && restarts < 3 => {
+                        restarts += 1;
+                        made.retain(|m| m.is_dir());
+                        dir = hier.mount.clone();
+                        i = 0;
+                        continue;
+                    }
                     Err(e) => return Err(Error::sys("mkdir", &dir, e)),
                 }
                 if hier.version == Version::V1
@@ -237,9 +249,23 @@ impl<'a> Group<'a> {
                         }
                     }
                 }
+                i += 1;
             }
         }
         Ok(())
+    }
+
+    /// Removes the group's directory in every hierarchy where it is empty: no child groups, no
+    /// processes (the kernel's rmdir refuses a group with either, so it is the check). For a
+    /// parent that several groups share and none owns, such as ocirun's `ocirun/`: the last
+    /// one out removes it, a concurrent `create` that loses the race starts its mkdirs again.
+    pub fn remove_if_unused(&self) {
+        if self.rel.as_os_str().is_empty() {
+            return;
+        }
+        for h in self.managed() {
+            let _ = std::fs::remove_dir(self.dir(h));
+        }
     }
 
     /// Applies planned writes to the hierarchies that carry each controller.

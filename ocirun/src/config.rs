@@ -818,6 +818,15 @@ fn limit(v: i64) -> Limit {
     }
 }
 
+/// The parent of every container's cgroup without a linux.cgroupsPath: shared, owned by none,
+/// removed by the `delete` that leaves it empty.
+pub const DEFAULT_CGROUP_PARENT: &str = "ocirun";
+
+/// The cgroup of container `id` without a linux.cgroupsPath.
+pub fn default_cgroup(id: &str) -> String {
+    format!("{DEFAULT_CGROUP_PARENT}/{id}")
+}
+
 fn cgroup(
     linux: &oci_spec::runtime::Linux,
     id: &str,
@@ -834,7 +843,7 @@ fn cgroup(
             }
             s.trim_start_matches('/').to_string()
         }
-        _ => format!("ocirun/{id}"),
+        _ => default_cgroup(id),
     };
     if name.is_empty() || name.split('/').any(|c| c == ".." || c == ".") {
         return Err(Error::config(

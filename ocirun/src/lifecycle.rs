@@ -627,6 +627,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
                         g.delete(false)?;
                     }
                 }
+                remove_default_parent(layout, id, name.trim());
             }
             return std::fs::remove_dir_all(&dir)
                 .map_err(|e| Error::sys(format!("removing {}", dir.display()), e));
@@ -660,10 +661,21 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         g.kill(libc::SIGKILL)?;
         g.delete(false)?;
     }
+    remove_default_parent(layout, id, &r.cgroup);
     std::fs::remove_dir_all(&dir)
         .map_err(|e| Error::sys(format!("removing {}", dir.display()), e))?;
     hooks_of(&r, "stopped", |h| &h.poststop);
     Ok(())
+}
+
+/// Removes the shared parent of default cgroups when this container's was the last in it, so
+/// that no `ocirun/` stays behind once every container is deleted.
+fn remove_default_parent(layout: &Layout, id: &str, cgroup: &str) {
+    if cgroup == config::default_cgroup(id) {
+        if let Ok(p) = Group::new(layout, None, config::DEFAULT_CGROUP_PARENT) {
+            p.remove_if_unused();
+        }
+    }
 }
 
 /// `pause` / `resume`.
