@@ -69,6 +69,15 @@ pub enum Error {
         /// What failed.
         why: String,
     },
+    /// A `--share` directory could not be served (virtiofsd missing or refusing, a directory
+    /// that is not one).
+    #[error("--share {}: {why}", path.display())]
+    Share {
+        /// The directory or socket.
+        path: PathBuf,
+        /// What failed, with the hint.
+        why: String,
+    },
     /// Options that parse but cannot work together or with this host.
     #[error("{0}")]
     BadOption(String),

@@ -16,8 +16,8 @@
 //! - [`coalesced`]: `--console-ring`: the UART's transmitter writes queued by KVM, not exits.
 //! - [`report`]: the JSON report.
 //! - [`seccomp`]: the filter tinyvmm confines itself with once the VM is set up.
-//! - [`virtio`]: virtio-mmio devices: `--disk` (block), `--rng` (entropy), `--net` (a tap) and
-//!   `--vsock` (host Unix sockets).
+//! - [`virtio`]: virtio-mmio devices: `--disk` (block), `--rng` (entropy), `--net` (a tap),
+//!   `--vsock` (host Unix sockets) and `--share` (virtio-fs, run by virtiofsd).
 
 pub mod acpi;
 pub mod coalesced;
@@ -116,6 +116,8 @@ Examples:
   tinyvmm run --kernel bzImage --initrd initrd.cpio --vsock 3,uds=/run/vm.sock
       # guest: connect to CID 2 port 52 -> host: /run/vm.sock_52 (a listener there)
       # host:  socat - UNIX-CONNECT:/run/vm.sock, then write CONNECT 52 -> guest port 52
+  tinyvmm run --kernel bzImage --initrd initrd.cpio --share /srv/data:data,ro
+      # guest: mount -t virtiofs data /mnt (virtiofs.ko); writes there fail (EROFS)
   tinyvmm run --kernel bzImage --rootfs ./rootfs -- sh -c 'exit 3'; echo $?   # 3
   tinyvmm run --kernel bzImage --rootfs ./rootfs -- uname -r > out 2> log  # out: CMD's output";
 
@@ -228,6 +230,12 @@ pub struct RunArgs {
     /// PATH is created, and removed when tinyvmm ends.
     #[arg(long, value_name = "CID[,uds=PATH]", value_parser = virtio::vsock::parse_vsock)]
     pub vsock: Option<virtio::vsock::VsockArg>,
+    /// A host directory the guest mounts live with `mount -t virtiofs TAG DIR` (virtio-fs):
+    /// served by a virtiofsd that tinyvmm starts and stops (`,ro`: read-only), or by the
+    /// virtiofsd listening at `socket=PATH`. Guest memory is then a memfd virtiofsd maps.
+    /// Repeatable.
+    #[arg(long, value_name = "HOSTDIR:TAG[,ro]", value_parser = virtio::fs::parse_share)]
+    pub share: Vec<virtio::fs::ShareArg>,
     /// Guest image; without one (and without --kernel), the built-in guest runs.
     pub image: Option<PathBuf>,
     /// The command the one-shot mode runs (after `--`).
@@ -258,6 +266,7 @@ impl Default for RunArgs {
             rng: false,
             net: Vec::new(),
             vsock: None,
+            share: Vec::new(),
             image: None,
             command: Vec::new(),
         }
@@ -440,11 +449,11 @@ fn run_vm_with(
         // console is the kernel's log.
         serial: devices::RawOut(if args.rootfs.is_some() { 2 } else { 1 }),
     };
-    let count = args.disk.len() + usize::from(args.rng) + args.net.len();
+    let count = args.disk.len() + usize::from(args.rng) + args.net.len() + args.share.len();
     let one_shot = args.rootfs.is_some();
     if count + usize::from(args.vsock.is_some()) + usize::from(one_shot) > virtio::MAX_DEVICES {
         return Err(Error::BadOption(format!(
-            "at most {} virtio devices (--disk, --rng, --net, --vsock, the one-shot mode's console)",
+            "at most {} virtio devices (--disk, --rng, --net, --vsock, --share, the one-shot mode's console)",
             virtio::MAX_DEVICES
         )));
     }
@@ -479,6 +488,13 @@ fn run_vm_with(
                 why: conventions::output::without_os_error(&e.to_string()).to_string(),
             })?;
             devices.push(Box::new(vsock));
+        }
+        for sh in &args.share {
+            let fs = virtio::fs::open(sh).map_err(|why| Error::Share {
+                path: sh.path().to_path_buf(),
+                why,
+            })?;
+            devices.push(Box::new(fs));
         }
         if one_shot {
             devices.push(Box::new(virtio::console::Console::new(1)));

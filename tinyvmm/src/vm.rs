@@ -261,7 +261,8 @@ pub fn run(
         Boot::Image { .. } => 1,
     };
     let t0 = Instant::now();
-    let mut m = create(boot.mem(), kernel, cpus)?;
+    let shared = devices.iter().any(|d| d.shares_memory());
+    let mut m = create(boot.mem(), kernel, cpus, shared)?;
     // Only a kernel has an interrupt controller for the UART's line; an image guest polls.
     let irq = if kernel {
         let irq = EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC).map_err(|source| {
@@ -393,7 +394,26 @@ pub fn kernel_end(end: End, reset_flag: u16) -> End {
     }
 }
 
-fn create(mem_size: u64, irqchip: bool, cpus: u8) -> Result<Machine, Error> {
+/// A memfd of `size` bytes: guest memory another process (virtiofsd) can map too.
+fn memfd(size: u64) -> Result<std::fs::File, Error> {
+    use std::os::fd::FromRawFd;
+    let fail = |what: &str, e: std::io::Error| Error::Memory {
+        size,
+        why: format!("{what}: {}", conventions::output::errtext(&e)),
+    };
+    // SAFETY: memfd_create takes a NUL-terminated name and returns a new descriptor or -1.
+    let fd = unsafe { libc::memfd_create(c"tinyvmm-guest-ram".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(fail("memfd_create", std::io::Error::last_os_error()));
+    }
+    // SAFETY: fd is a new descriptor that nothing else owns.
+    let file = unsafe { std::fs::File::from_raw_fd(fd) };
+    file.set_len(size)
+        .map_err(|e| fail("ftruncate of the memfd", e))?;
+    Ok(file)
+}
+
+fn create(mem_size: u64, irqchip: bool, cpus: u8, shared: bool) -> Result<Machine, Error> {
     let kvm = Kvm::new().map_err(Error::kvm_open)?;
     let api = kvm.get_api_version();
     if api != 12 {
@@ -414,15 +434,22 @@ fn create(mem_size: u64, irqchip: bool, cpus: u8) -> Result<Machine, Error> {
         vm.create_pit2(pit)
             .map_err(Error::ioctl("KVM_CREATE_PIT2"))?;
     }
-    let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), mem_size as usize)]).map_err(
-        |e| Error::Memory {
-            size: mem_size,
-            why: format!(
-                "mmap failed: {}",
-                conventions::output::without_os_error(&e.to_string())
-            ),
-        },
-    )?;
+    // Anonymous memory, unless a device's backend must map it too (--share): then a memfd,
+    // mapped shared.
+    let file = if shared {
+        Some(vm_memory::FileOffset::new(memfd(mem_size)?, 0))
+    } else {
+        None
+    };
+    let mem =
+        GuestMemoryMmap::<()>::from_ranges_with_files([(GuestAddress(0), mem_size as usize, file)])
+            .map_err(|e| Error::Memory {
+                size: mem_size,
+                why: format!(
+                    "mmap failed: {}",
+                    conventions::output::without_os_error(&e.to_string())
+                ),
+            })?;
     let host = mem
         .get_host_address(GuestAddress(0))
         .map_err(|e| Error::Memory {
@@ -436,7 +463,7 @@ fn create(mem_size: u64, irqchip: bool, cpus: u8) -> Result<Machine, Error> {
         memory_size: mem_size,
         userspace_addr: host as u64,
     };
-    // SAFETY: the region is the whole of `mem`, a live anonymous mapping of `mem_size` bytes that
+    // SAFETY: the region is the whole of `mem`, a live mapping of `mem_size` bytes that
     // the Machine owns and drops only after the VM fd that refers to it.
     unsafe { vm.set_user_memory_region(region) }
         .map_err(Error::ioctl("KVM_SET_USER_MEMORY_REGION"))?;

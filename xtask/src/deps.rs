@@ -37,6 +37,10 @@ pub const PACKAGES: &[(&str, &str)] = &[
         "qemu-system-x86",
         "the guest-kernel test lane and the peer of tinyvmm",
     ),
+    (
+        "qemu-system-common",
+        "virtiofsd (/usr/lib/qemu/virtiofsd), the backend of tinyvmm --share",
+    ),
     ("binutils", "as/ld for tinyvmm's example guests"),
     (
         "e2fsprogs",

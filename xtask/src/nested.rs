@@ -597,6 +597,46 @@ pub const CASES: &[LaneCase] = &[
         16,
     ),
     linux(
+        "linux_virtio_fs",
+        "--share DIR:hostfs under Linux (fuse, virtiofs; virtiofsd in level 1): the guest mounts \
+         it, reads a file level 1 wrote, writes one level 1 reads while the guest runs, sees a \
+         file level 1 writes after that and reads a 4 MiB pattern whole; with ,ro the guest's \
+         write is refused (EROFS) and the file is not there; no virtiofsd is left after either \
+         run",
+        "D=/tmp/fs.$$; O=/tmp/fs.$$.out; mkdir -p $D; echo from-level-1 >$D/from-host; \
+         yes tinyvmm-pattern | head -c 4194304 >$D/pattern; e=$(md5sum <$D/pattern | cut -d' ' -f1); \
+         left() { n=$(grep -l virtiofsd /proc/[0-9]*/comm 2>/dev/null | wc -l); echo \"$1: $n virtiofsd left\"; }; \
+         boot --kernel $K/cloud/vmlinuz --initrd $I/devices.cpio --share $D:hostfs \
+         --append \"quiet $FAST lane.virtio=fs\" >$O 2>&1 & p=$!; \
+         n=0; until grep -q 'fs: wrote from-guest' $O || ! kill -0 $p 2>/dev/null || [ $n -ge 1500 ]; do \
+           sleep 0.1; n=$((n + 1)); done; \
+         echo \"level 1 reads: $(cat $D/from-guest)\"; echo written-while-mounted >$D/later; \
+         wait $p; s=$?; cat $O; grep -q \"fs: pattern $e\" $O && echo 'guest read the 4 MiB pattern'; \
+         left rw; rm -f $D/from-guest; \
+         boot --kernel $K/cloud/vmlinuz --initrd $I/devices.cpio --share $D:hostfs,ro \
+         --append \"quiet $FAST lane.virtio=fs-ro\" >$O 2>&1; s2=$?; cat $O; \
+         [ -e $D/from-guest ] || echo 'level 1: no from-guest after ro'; left ro; \
+         rm -rf $D $O; [ $s2 = 7 ] || exit $s2; exit $s",
+        7,
+        &[
+            "fs: mounted hostfs virtiofs",
+            "fs: level 1 wrote: from-level-1",
+            "fs: wrote from-guest",
+            "level 1 reads: from-level-2",
+            "fs: later: written-while-mounted",
+            "guest read the 4 MiB pattern",
+            "fs: unmounted",
+            "rw: 0 virtiofsd left",
+            "fs-ro: level 1 wrote: from-level-1",
+            "fs-ro: write refused: Read-only file system",
+            "level 1: no from-guest after ro",
+            "ro: 0 virtiofsd left",
+            "devices: done",
+        ],
+        None,
+        16,
+    ),
+    linux(
         "linux_nothing_left_behind",
         "tinyvmm with a tap it creates (--net), a locked disk (--disk) and a vsock listener \
          (--vsock) ended three ways: SIGTERM and SIGKILL while the guest runs, and a guest kernel \
@@ -824,7 +864,8 @@ sleep 600
 /// crng's state before and after it; `net` brings eth0 up as `bridge.ip=` (default
 /// 10.0.2.2/24), pings `bridge.peer=` (default 10.0.2.1) and waits to be pinged back (the
 /// words scripts/bridge.sh's `--vm` gives; `bridge.ip=` alone selects `net`); `vsock` talks
-/// to level 1 over --vsock both ways (socat); `switch` mounts `root=` (ext4) and switch_roots
+/// to level 1 over --vsock both ways (socat); `fs` and `fs-ro` mount level 1's `--share`
+/// (tag `hostfs`) and read and write there; `switch` mounts `root=` (ext4) and switch_roots
 /// to its `/disk-init`.
 pub const DEVICES_INIT: &str = r#"#!/bin/sh
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -846,10 +887,11 @@ done
 crng() { if dmesg | grep -q 'crng init done'; then echo ready; else echo "not ready"; fi; }
 [ "$act" = rng ] && echo "crng before virtio-rng: $(crng)"
 for m in virtio_ring virtio virtio_mmio virtio_blk virtio-rng failover net_failover virtio_net \
-    vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport; do
+    vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport fuse virtiofs; do
     insmod /virtio/$m.ko || echo "insmod $m failed"
 done
-if [ "$act" != rng ] && [ "$act" != net ] && [ "$act" != vsock ]; then
+if [ "$act" != rng ] && [ "$act" != net ] && [ "$act" != vsock ] && [ "$act" != fs ] &&
+    [ "$act" != fs-ro ]; then
     n=0
     while [ ! -e /sys/block/vda ] && [ $n -lt 10 ]; do sleep 1; n=$((n + 1)); done
 fi
@@ -914,6 +956,29 @@ vsock)
     a=$(pattern | md5sum | cut -d' ' -f1)
     b=$(timeout 90 socat -u VSOCK-LISTEN:5003 - | md5sum | cut -d' ' -f1)
     [ "$a" = "$b" ] && echo "guest received the 1 MiB pattern on 5003"
+    ;;
+fs)
+    # --share DIR:hostfs: read what level 1 put there, write a file level 1 reads while the
+    # guest runs, see a file level 1 writes after that (the share is live), read 4 MiB.
+    mkdir -p /share
+    if mount -t virtiofs hostfs /share; then
+        echo "fs: mounted $(awk '$2 == "/share" {print $1 " " $3}' /proc/mounts)"
+        echo "fs: level 1 wrote: $(cat /share/from-host)"
+        echo from-level-2 >/share/from-guest && sync && echo "fs: wrote from-guest"
+        n=0
+        while [ ! -e /share/later ] && [ $n -lt 120 ]; do sleep 1; n=$((n + 1)); done
+        echo "fs: later: $(cat /share/later 2>&1)"
+        echo "fs: pattern $(md5sum </share/pattern | cut -d' ' -f1)"
+        umount /share && echo "fs: unmounted"
+    else
+        echo "fs: mount failed"
+    fi
+    ;;
+fs-ro)
+    mkdir -p /share
+    mount -t virtiofs hostfs /share && echo "fs-ro: level 1 wrote: $(cat /share/from-host)"
+    if (echo x >/share/from-guest) 2>/tmp/err; then echo "fs-ro: write went through"
+    else echo "fs-ro: write refused: $(sed 's/.*: //' /tmp/err)"; fi
     ;;
 switch)
     mkdir -p /newroot
@@ -1388,6 +1453,9 @@ pub struct HostInputs {
     /// socat (Debian's, dynamic), for --vsock's both ends: VSOCK addresses in level 2, Unix
     /// sockets in level 1.
     pub socat: PathBuf,
+    /// virtiofsd (QEMU's or Debian's, dynamic), the backend of --share in level 1, at the path
+    /// tinyvmm looks for it.
+    pub virtiofsd: PathBuf,
     /// The ext4 root disk ([`root_disk`]).
     pub root_disk: Vec<u8>,
     /// The cloud kernel: its bzImage and its ELF vmlinux.
@@ -1602,6 +1670,7 @@ pub fn level1_initramfs(
     )?;
     a.file("/lane/initrd/devices.cpio", 0o644, devices.to_bytes());
     vmtest::add_with_libraries(&mut a, &host.socat)?;
+    vmtest::add_with_libraries(&mut a, &host.virtiofsd)?;
     a.file("/lane/initrd/root.ext4", 0o644, host.root_disk.clone());
     let bins: Vec<PathBuf> = TOOLS.iter().map(|t| host.bin_dir.join(t)).collect();
     let mut suite = vmtest::build_initramfs(&host.vmtest_cases, &bins, &host.rootfs)?;
@@ -1655,7 +1724,8 @@ pub fn virtio_modules() -> Result<Vec<(String, Vec<u8>)>, String> {
 /// vsock.
 /// virtio_console is for the one-shot mode's guest ([`CASES`]' linux_one_shot_console), which
 /// finds it in its tree's /lib/modules.
-const VIRTIO_MODULES: [(&str, &str); 12] = [
+/// virtiofs depends on fuse (and virtio, virtio_ring).
+const VIRTIO_MODULES: [(&str, &str); 14] = [
     ("kernel/drivers/virtio", "virtio_ring.ko"),
     ("kernel/drivers/virtio", "virtio.ko"),
     ("kernel/drivers/virtio", "virtio_mmio.ko"),
@@ -1671,6 +1741,8 @@ const VIRTIO_MODULES: [(&str, &str); 12] = [
         "vmw_vsock_virtio_transport_common.ko",
     ),
     ("kernel/net/vmw_vsock", "vmw_vsock_virtio_transport.ko"),
+    ("kernel/fs/fuse", "fuse.ko"),
+    ("kernel/fs/fuse", "virtiofs.ko"),
 ];
 
 /// The modules `list` names from the cloud kernel's package, decompressed where compressed.
@@ -1785,6 +1857,8 @@ fn gather(no_build: bool) -> Result<HostInputs, String> {
         virtio_modules: virtio_modules()?,
         socat: conventions::exec::find_in_path("socat")
             .ok_or("socat is not installed (cargo xtask deps)")?,
+        virtiofsd: tinyvmm::virtio::fs::find_virtiofsd()
+            .ok_or("virtiofsd is not installed (cargo xtask deps: qemu-system-common)")?,
         root_disk,
         cloud: (cloud, vmlinux),
         generic,
@@ -2757,6 +2831,7 @@ not json
                 .to_vec(),
             virtio_modules: vec![("virtio.ko".to_string(), b"virtio".to_vec())],
             socat: PathBuf::from("/bin/true"),
+            virtiofsd: PathBuf::from("/bin/true"),
             root_disk: b"ext4".to_vec(),
             cloud: (mk("k/vmlinuz"), mk("k/vmlinux")),
             generic: mk("k/generic/vmlinuz"),

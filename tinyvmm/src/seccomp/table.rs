@@ -100,6 +100,18 @@ pub const ALLOW: &[Allowed] = &[
     allow("connect", Only::Any, "--vsock: the connection to PATH_P (socket allows only AF_UNIX sockets)"),
     allow("accept4", Only::Any, "--vsock: a host program connecting to the listener at PATH"),
     allow(
+        "sendmsg",
+        Only::OneOf(2, &[libc::MSG_NOSIGNAL as u64]),
+        "--share: vhost-user requests to virtiofsd when the guest's driver starts or resets the device (with descriptors: the memfd of guest memory, the rings' eventfds), with MSG_NOSIGNAL",
+    ),
+    allow("recvmsg", Only::Any, "--share: virtiofsd's answers to vhost-user requests"),
+    allow(
+        "pidfd_send_signal",
+        Only::OneOf(1, &[libc::SIGKILL as u64]),
+        "--share: the virtiofsd tinyvmm started is killed when the device goes at the run's end, through the pidfd opened when it was started (no pidfd_open, and no kill(2), which could name any process)",
+    ),
+    allow("wait4", Only::Any, "--share: reaping the virtiofsd tinyvmm started (wait4 reaps only children)"),
+    allow(
         "sendto",
         Only::OneOf(3, &[libc::MSG_NOSIGNAL as u64]),
         "--vsock: the guest's bytes to a host socket, with MSG_NOSIGNAL (a closed peer is EPIPE, not SIGPIPE)",

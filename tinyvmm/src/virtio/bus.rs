@@ -175,8 +175,22 @@ impl Bus {
                 if let Write::Notify(q) = w {
                     self.serve(n, q);
                 }
-                // A driver that just started (or reset) the device may want its input watched.
                 if off == u64::from(VIRTIO_MMIO_STATUS) {
+                    // A driver that just started the device hands an external one's queues
+                    // to its backend.
+                    let irq = {
+                        let mut t = lock(&s.transport);
+                        let irq = t.activate(&self.mem);
+                        if irq {
+                            self.said_fault(&t, s.base);
+                        }
+                        irq
+                    };
+                    if irq {
+                        raise(s);
+                    }
+                    // A driver that just started (or reset) the device may want its input
+                    // watched.
                     self.rearm(n);
                 }
                 true
@@ -203,31 +217,59 @@ impl Bus {
         }
     }
 
+    /// Says why the device at `base` needs a reset. The guest goes on; its driver sees
+    /// NEEDS_RESET.
+    fn said_fault(&self, t: &Transport, base: u64) {
+        if let Some(f) = t.fault() {
+            conventions::errln!(
+                "{}: virtio device at 0x{:x} needs a reset: {f}",
+                self.tool,
+                base
+            );
+        }
+    }
+
     fn serve_queue(&self, s: &Slot, queue: usize) {
         loop {
             let (irq, more) = {
                 let mut t = lock(&s.transport);
                 let was = t.fault().is_some();
                 let r = t.process(queue, &self.mem);
-                if let (false, Some(f)) = (was, t.fault()) {
-                    // The guest goes on; its driver sees NEEDS_RESET. Said once per fault.
-                    conventions::errln!(
-                        "{}: virtio device at 0x{:x} needs a reset: {f}",
-                        self.tool,
-                        s.base
-                    );
+                if !was {
+                    // Said once per fault.
+                    self.said_fault(&t, s.base);
                 }
                 r
             };
             if irq {
-                if let Some(fd) = &s.irq {
-                    // A full eventfd counter still raises the line.
-                    let _ = fd.write(1);
-                }
+                raise(s);
             }
             if !more {
                 return;
             }
+        }
+    }
+
+    /// Device `n`'s input became readable: an external device's backend signalled (raise the
+    /// interrupt), or another device's queue may be served.
+    fn input(&self, n: usize) {
+        let Some(s) = self.slots.get(n) else { return };
+        let external = {
+            let mut t = lock(&s.transport);
+            if t.external() {
+                if t.signalled() {
+                    drop(t);
+                    raise(s);
+                }
+                true
+            } else {
+                false
+            }
+        };
+        if external {
+            self.rearm(n);
+        } else if let Some((_, q)) = s.input {
+            self.serve(n, q);
         }
     }
 
@@ -250,6 +292,14 @@ impl Bus {
             .iter()
             .filter_map(|s| lock(&s.transport).fault().map(|f| (s.base, f.to_string())))
             .collect()
+    }
+}
+
+/// Raises the device's interrupt line (none without an interrupt controller).
+fn raise(s: &Slot) {
+    if let Some(fd) = &s.irq {
+        // A full eventfd counter still raises the line.
+        let _ = fd.write(1);
     }
 }
 
@@ -319,18 +369,14 @@ pub fn start(bus: Arc<Bus>) -> Result<Worker, Error> {
                     let Some(s) = bus.slots.get(slot) else {
                         return;
                     };
-                    let queue = if what == INPUT {
-                        match s.input {
-                            Some((_, q)) => q,
-                            None => continue,
-                        }
-                    } else {
-                        if let Some(Some(fd)) = s.notify.get(what as usize) {
-                            let _ = fd.read();
-                        }
-                        what as usize
-                    };
-                    bus.serve(slot, queue);
+                    if what == INPUT {
+                        bus.input(slot);
+                        continue;
+                    }
+                    if let Some(Some(fd)) = s.notify.get(what as usize) {
+                        let _ = fd.read();
+                    }
+                    bus.serve(slot, what as usize);
                 }
             }
         })

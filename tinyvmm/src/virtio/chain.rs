@@ -44,6 +44,8 @@ pub enum Fault {
     },
     /// The request's layout is not the device's (too short, buffers in the wrong direction).
     Layout(&'static str),
+    /// The process that runs the device's queues (vhost-user) refused or did not answer.
+    Backend(String),
 }
 
 impl fmt::Display for Fault {
@@ -58,6 +60,7 @@ impl fmt::Display for Fault {
                 write!(f, "buffer 0x{addr:x} (+{len} bytes) is outside guest RAM")
             }
             Fault::Layout(why) => write!(f, "bad request: {why}"),
+            Fault::Backend(why) => write!(f, "its backend failed: {why}"),
         }
     }
 }

@@ -13,7 +13,7 @@ use virtio_queue::{Queue, QueueOwnedT, QueueT};
 use vm_memory::GuestMemoryMmap;
 
 use super::chain::{self, Fault};
-use super::Device;
+use super::{Device, QueueSetup};
 
 /// "virt", little-endian.
 pub const MAGIC: u32 = 0x7472_6976;
@@ -40,6 +40,8 @@ pub struct Transport {
     config_generation: u32,
     /// Why the device needs a reset, once the driver broke a rule.
     fault: Option<Fault>,
+    /// An external device ([`Device::external`]) has its queues with its backend.
+    active: bool,
 }
 
 impl std::fmt::Debug for Transport {
@@ -98,6 +100,7 @@ impl Transport {
             interrupt_status: 0,
             config_generation: 0,
             fault: None,
+            active: false,
         }
     }
 
@@ -123,6 +126,7 @@ impl Transport {
         self.status = 0;
         self.interrupt_status = 0;
         self.fault = None;
+        self.active = false;
     }
 
     /// A read of `data.len()` bytes at `offset` into the register page. Registers are 32-bit;
@@ -250,11 +254,25 @@ impl Transport {
         self.dev.input()
     }
 
+    /// Puts the device into NEEDS_RESET for `fault` and raises the configuration interrupt.
+    fn fail(&mut self, fault: Fault) {
+        self.fault = Some(fault);
+        self.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+        self.config_generation = self.config_generation.wrapping_add(1);
+        self.interrupt_status |= VIRTIO_MMIO_INT_CONFIG;
+    }
+
     /// Serves up to [`BATCH`] available requests of queue `index`: returns whether the guest
     /// must be interrupted (used buffers, or the device just went into NEEDS_RESET) and whether
-    /// requests remain.
+    /// requests remain. An external device's backend is told instead.
     pub fn process(&mut self, index: usize, mem: &GuestMemoryMmap) -> (bool, bool) {
         if !self.live() {
+            return (false, false);
+        }
+        if self.dev.external() {
+            if self.active {
+                self.dev.kick(index);
+            }
             return (false, false);
         }
         match self.serve_queue(index, mem) {
@@ -265,13 +283,55 @@ impl Transport {
                 (used, more)
             }
             Err(fault) => {
-                self.fault = Some(fault);
-                self.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-                self.config_generation = self.config_generation.wrapping_add(1);
-                self.interrupt_status |= VIRTIO_MMIO_INT_CONFIG;
+                self.fail(fault);
                 (true, false)
             }
         }
+    }
+
+    /// Whether the device's queues are run by another process ([`Device::external`]).
+    pub fn external(&self) -> bool {
+        self.dev.external()
+    }
+
+    /// Hands an external device's queues to its backend once the driver has it running (after
+    /// a status write); returns whether the guest must be interrupted (the backend refused,
+    /// and the device needs a reset).
+    pub fn activate(&mut self, mem: &GuestMemoryMmap) -> bool {
+        if !self.dev.external() || self.active || !self.live() {
+            return false;
+        }
+        let queues: Vec<QueueSetup> = self
+            .queues
+            .iter()
+            .map(|q| QueueSetup {
+                ready: q.ready(),
+                size: q.size(),
+                desc: q.desc_table(),
+                avail: q.avail_ring(),
+                used: q.used_ring(),
+            })
+            .collect();
+        match self.dev.activate(mem, self.drv_features, &queues) {
+            Ok(()) => {
+                self.active = true;
+                false
+            }
+            Err(fault) => {
+                self.fail(fault);
+                true
+            }
+        }
+    }
+
+    /// An external device's backend signalled: returns whether the guest must be interrupted
+    /// for used buffers.
+    pub fn signalled(&mut self) -> bool {
+        if self.dev.signalled() && self.active {
+            self.interrupt_status |= VIRTIO_MMIO_INT_VRING;
+            return true;
+        }
+        false
     }
 
     fn serve_queue(&mut self, index: usize, mem: &GuestMemoryMmap) -> Result<(bool, bool), Fault> {

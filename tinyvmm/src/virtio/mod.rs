@@ -1,16 +1,19 @@
 //! virtio devices (virtio 1.x, modern) on the MMIO transport, for `--disk`, `--rng`, `--net`,
-//! `--vsock` and the one-shot mode's console: a device is a page of registers at
+//! `--vsock`, `--share` and the one-shot mode's console: a device is a page of registers at
 //! [`MMIO_BASE`] + n * [`MMIO_STRIDE`] with its own interrupt line, described to a kernel in the
 //! DSDT (`LNRO0005`, as Linux's virtio_mmio driver matches), since Debian's kernels build no
 //! `virtio_mmio.device=` command-line parsing. The register model and request parsing are pure
 //! ([`mmio`], [`chain`], [`blk`], [`rng`], [`net`], [`console`], [`vsock`]'s packets); [`bus`]
 //! wires them to KVM (ioeventfd, irqfd) and runs requests on a thread of their own, which also
-//! watches what a device receives from outside (a tap, vsock's host sockets).
+//! watches what a device receives from outside (a tap, vsock's host sockets). [`fs`]'s queues
+//! are run by another process (virtiofsd, over vhost-user): the transport hands it the rings
+//! and forwards notifications and interrupts.
 
 pub mod blk;
 pub mod bus;
 pub mod chain;
 pub mod console;
+pub mod fs;
 pub mod mmio;
 pub mod net;
 pub mod rng;
@@ -37,6 +40,19 @@ pub const MAX_DEVICES: usize = IRQS.len();
 /// The guest-physical address of device `n`'s registers.
 pub fn mmio_addr(n: usize) -> u64 {
     MMIO_BASE + n as u64 * MMIO_STRIDE
+}
+
+/// Where the driver put one queue, as the transport holds it when the driver starts the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSetup {
+    /// The driver made the queue ready.
+    pub ready: bool,
+    /// Its size.
+    pub size: u16,
+    /// Guest-physical addresses of the descriptor table, the available and the used ring.
+    pub desc: u64,
+    pub avail: u64,
+    pub used: u64,
 }
 
 /// What a virtio device is to its transport: its type, features, configuration space, queues,
@@ -83,6 +99,33 @@ pub trait Device: Send {
     fn negotiated(&mut self, _features: u64) {}
     /// The driver reset the device: forget what was in flight.
     fn reset(&mut self) {}
+    /// Whether another process runs the device's queues (vhost-user): the transport then
+    /// serves no request itself, calls [`Device::activate`] when the driver starts the device,
+    /// [`Device::kick`] for each notification, and reads [`Device::input`] as the backend's
+    /// interrupt ([`Device::signalled`]).
+    fn external(&self) -> bool {
+        false
+    }
+    /// Whether guest memory must be shareable with another process (a memfd).
+    fn shares_memory(&self) -> bool {
+        false
+    }
+    /// The driver set DRIVER_OK with `features` and these queues: an external device hands
+    /// them to its backend.
+    fn activate(
+        &mut self,
+        _mem: &GuestMemoryMmap,
+        _features: u64,
+        _queues: &[QueueSetup],
+    ) -> Result<(), Fault> {
+        Ok(())
+    }
+    /// The driver notified `queue` of an external device.
+    fn kick(&mut self, _queue: usize) {}
+    /// An external device's backend signalled used buffers (reading its signal).
+    fn signalled(&mut self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]
