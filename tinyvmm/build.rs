@@ -55,6 +55,7 @@ const GUESTS: &[(&str, Link)] = &[
     ("virtio", Link::Flat(0x10_0000)),
     ("net", Link::Flat(0x10_0000)),
     ("exit-helper", Link::Program),
+    ("rootfs-init", Link::Program),
 ];
 
 fn tool(name: &str) -> PathBuf {

@@ -1,7 +1,10 @@
 //! The one-shot mode's initramfs (`run --kernel K --rootfs DIR -- CMD`): a newc cpio archive
 //! built in memory from DIR plus an /init that runs CMD and reports its exit status through the
-//! status port, so that tinyvmm exits with the status of the command run inside the VM. The
-//! archive is written by the workspace's one newc writer (the `newc` crate).
+//! status port, so that tinyvmm exits with the status of the command run inside the VM. With
+//! `--share-rootfs` DIR is not packed: the guest mounts it over virtio-fs, and the archive
+//! holds only [`ROOTFS_INIT`], the modules virtio-fs needs (from DIR/lib/modules) and the same
+//! script, run from DIR. The archive is written by the workspace's one newc writer (the `newc`
+//! crate).
 
 use conventions::output::errtext;
 use std::os::unix::fs::PermissionsExt;
@@ -32,6 +35,22 @@ pub const EXIT_HELPER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/exit-he
 /// Where the helper goes in the initramfs.
 pub const EXIT_HELPER_PATH: &str = "tinyvmm-exit";
 
+/// PID 1 of the `--share-rootfs` initramfs (built from guests/rootfs-init.s): loads
+/// /modules/a.ko, b.ko..., mounts the virtio-fs tag `rootfs` as the new root, keeps the exit
+/// helper open as descriptor 9 and runs /stage2 (the one-shot script) with DIR's /bin/sh.
+pub const ROOTFS_INIT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rootfs-init"));
+
+/// The virtio-fs tag of `--share-rootfs`'s root (ROOTFS_INIT mounts this one).
+pub const ROOTFS_TAG: &str = "rootfs";
+
+/// The modules a virtio-fs root needs before it is mounted, in load order, as Debian builds
+/// them (`virtiofs` depends on `fuse`, `virtio` and `virtio_ring`).
+pub const ROOTFS_MODULES: [&str; 5] = ["virtio_ring", "virtio", "virtio_mmio", "fuse", "virtiofs"];
+
+/// The exit helper as the `--share-rootfs` script reaches it once the initramfs is out of
+/// sight: ROOTFS_INIT's descriptor 9.
+pub const SHARED_EXIT_HELPER: &str = "/proc/self/fd/9";
+
 /// The /init script: mount the kernel filesystems, run `command` with its stdout on the virtio
 /// console (/dev/hvc0, tinyvmm's stdout) and its stdin and stderr on the serial console, write
 /// its exit status to I/O port 0xf4 (with the helper) and power off. The console's driver is the
@@ -39,6 +58,11 @@ pub const EXIT_HELPER_PATH: &str = "tinyvmm-exit";
 /// (/lib/modules/VERSION, found by name: the package ships no modules.dep). Without either the
 /// command writes to the serial console, after a note saying why.
 pub fn init_script(command: &[String]) -> String {
+    script(command, &format!("/{EXIT_HELPER_PATH}"))
+}
+
+/// [`init_script`] writing the status with the exit helper at `exit_helper`.
+fn script(command: &[String], exit_helper: &str) -> String {
     let cmd: Vec<String> = command.iter().map(|w| sh_quote(w)).collect();
     let cmd = cmd.join(" ");
     format!(
@@ -70,7 +94,7 @@ pub fn init_script(command: &[String]) -> String {
          \x20   {cmd}\n\
          \x20   s=$?\n\
          fi\n\
-         /{EXIT_HELPER_PATH} \"$s\"\n\
+         {exit_helper} \"$s\"\n\
          poweroff -f\n"
     )
 }
@@ -81,6 +105,69 @@ pub const CONSOLE_MODULES: &str = "virtio_ring virtio virtio_mmio virtio_console
 /// The start of init's note when the guest has no virtio console.
 pub const NO_CONSOLE: &str =
     "no virtio console in the guest (virtio_console is neither in the kernel nor under";
+
+/// The `--share-rootfs` initramfs for `command`: [`ROOTFS_INIT`] as /init, the exit helper,
+/// /stage2 (the one-shot script, run from DIR once DIR is the root), and as /modules/a.ko,
+/// b.ko... every uncompressed [`ROOTFS_MODULES`] file found under `root`/lib/modules, each
+/// module's files (one per kernel version there) before the next module's: the guest's kernel
+/// refuses the other versions' and loads its own.
+pub fn build_shared(root: &Path, command: &[String]) -> Result<Vec<u8>, ArchiveError> {
+    let meta = std::fs::metadata(root)
+        .map_err(|e| ArchiveError(format!("{}: {}", root.display(), errtext(&e))))?;
+    if !meta.is_dir() {
+        return Err(ArchiveError(format!("{}: not a directory", root.display())));
+    }
+    let mut found = Vec::new();
+    let modules = root.join("lib/modules");
+    let mut versions: Vec<_> = std::fs::read_dir(&modules)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    versions.sort();
+    for name in ROOTFS_MODULES {
+        for v in &versions {
+            if let Some(p) = find_file(v, &format!("{name}.ko"), 8) {
+                found.push(p);
+            }
+        }
+    }
+    // /modules/a.ko to z.ko: ROOTFS_INIT counts in letters.
+    if found.len() > 26 {
+        found.truncate(26);
+    }
+    let mut cpio = Archive::new();
+    for d in ["dev", "newroot", "modules"] {
+        cpio.dir(d, 0o755);
+    }
+    cpio.chardev("dev/console", 0o600, 5, 1);
+    for (i, p) in found.iter().enumerate() {
+        let body = crate::input::read(p, 64 << 20, crate::input::GUEST_MEMORY)
+            .map_err(|e| ArchiveError(format!("{}: {e}", p.display())))?;
+        cpio.file(&format!("modules/{}.ko", (b'a' + i as u8) as char), 0o644, body);
+    }
+    cpio.file(EXIT_HELPER_PATH, 0o755, EXIT_HELPER);
+    cpio.file("stage2", 0o644, script(command, SHARED_EXIT_HELPER).as_bytes());
+    cpio.file("init", 0o755, ROOTFS_INIT);
+    Ok(cpio.finish())
+}
+
+/// The first file named `name` under `dir` (depth-first in name order, at most `depth` levels).
+fn find_file(dir: &Path, name: &str, depth: u32) -> Option<std::path::PathBuf> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).ok()?.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in &entries {
+        let Ok(kind) = e.file_type() else { continue };
+        if kind.is_file() && e.file_name() == name {
+            return Some(e.path());
+        }
+    }
+    if depth == 0 {
+        return None;
+    }
+    entries
+        .iter()
+        .filter(|e| e.file_type().is_ok_and(|k| k.is_dir()))
+        .find_map(|e| find_file(&e.path(), name, depth - 1))
+}
 
 /// One entry of the tree, found by the walk and written after it.
 enum Item {
@@ -287,6 +374,63 @@ mod tests {
         let init = parse(&bytes).into_iter().find(|e| e.0 == "init").unwrap();
         assert!(String::from_utf8_lossy(&init.4).contains("\n    true >&3 3>&-\n"));
         assert!(build(Path::new("/nonexistent"), &[], 64 << 20).is_err());
+    }
+
+    #[test]
+    fn the_shared_root_archive_holds_the_stage_one_init_the_modules_and_the_script() {
+        let dir = std::env::temp_dir().join(format!("tinyvmm-cpio-shared-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for v in ["6.1.0-a", "6.1.0-b"] {
+            let k = dir.join("lib/modules").join(v).join("kernel/fs/fuse");
+            std::fs::create_dir_all(&k).unwrap();
+            std::fs::write(k.join("fuse.ko"), format!("fuse {v}")).unwrap();
+            std::fs::write(k.join("virtiofs.ko"), format!("virtiofs {v}")).unwrap();
+            // Compressed modules are left out: finit_module is given plain ELF.
+            std::fs::write(k.join("cuse.ko.xz"), "x").unwrap();
+        }
+        let d = dir.join("lib/modules/6.1.0-a/kernel/drivers/virtio");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("virtio_ring.ko"), "ring").unwrap();
+        std::fs::write(dir.join("big"), vec![0u8; 1 << 20]).unwrap();
+        let bytes = build_shared(&dir, &["true".into()]).unwrap();
+        assert!(build_shared(&dir.join("nope"), &[]).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+        let entries = parse(&bytes);
+        let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "dev",
+                "newroot",
+                "modules",
+                "dev/console",
+                "modules/a.ko",
+                "modules/b.ko",
+                "modules/c.ko",
+                "modules/d.ko",
+                "modules/e.ko",
+                "tinyvmm-exit",
+                "stage2",
+                "init"
+            ]
+        );
+        let body = |n: &str| {
+            let e = entries.iter().find(|e| e.0 == n).unwrap();
+            String::from_utf8_lossy(&e.4).into_owned()
+        };
+        // In load order, each module's versions together; DIR's other files stay out.
+        assert_eq!(body("modules/a.ko"), "ring");
+        assert_eq!(body("modules/b.ko"), "fuse 6.1.0-a");
+        assert_eq!(body("modules/c.ko"), "fuse 6.1.0-b");
+        assert_eq!(body("modules/d.ko"), "virtiofs 6.1.0-a");
+        assert_eq!(body("modules/e.ko"), "virtiofs 6.1.0-b");
+        assert!(bytes.len() < 64 << 10, "{}", bytes.len());
+        let stage2 = body("stage2");
+        assert!(stage2.contains("\n/proc/self/fd/9 \"$s\"\n"), "{stage2}");
+        assert!(stage2.contains("\n    true >&3 3>&-\n"), "{stage2}");
+        let init = entries.iter().find(|e| e.0 == "init").unwrap();
+        assert!(init.4.starts_with(b"\x7fELF"));
+        assert_eq!(init.1 & 0o777, 0o755);
     }
 
     #[test]

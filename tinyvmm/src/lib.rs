@@ -119,7 +119,8 @@ Examples:
   tinyvmm run --kernel bzImage --initrd initrd.cpio --share /srv/data:data,ro
       # guest: mount -t virtiofs data /mnt (virtiofs.ko); writes there fail (EROFS)
   tinyvmm run --kernel bzImage --rootfs ./rootfs -- sh -c 'exit 3'; echo $?   # 3
-  tinyvmm run --kernel bzImage --rootfs ./rootfs -- uname -r > out 2> log  # out: CMD's output";
+  tinyvmm run --kernel bzImage --rootfs ./rootfs -- uname -r > out 2> log  # out: CMD's output
+  tinyvmm run --kernel bzImage --rootfs ./rootfs --share-rootfs -- ls /  # ./rootfs over virtio-fs";
 
 /// Command line of tinyvmm.
 #[derive(Parser, Debug, PartialEq)]
@@ -209,6 +210,12 @@ pub struct RunArgs {
     /// tinyvmm's stdout; the serial console (the kernel's log, CMD's stderr) goes to stderr.
     #[arg(long, value_name = "DIR", conflicts_with = "initrd")]
     pub rootfs: Option<PathBuf>,
+    /// With --rootfs: give the guest DIR itself over virtio-fs (tag `rootfs`, a virtiofsd as
+    /// for --share) as its root instead of packing DIR into an initramfs at every start; the
+    /// initramfs holds only a small init and the modules virtio-fs needs, from
+    /// DIR/lib/modules. The command's writes land in DIR.
+    #[arg(long, requires = "rootfs")]
+    pub share_rootfs: bool,
     /// vCPUs for --kernel (1 to 32), listed in the ACPI MADT and the MP table; the kernel starts
     /// the others.
     #[arg(long, value_name = "N", default_value = "1", value_parser = clap::value_parser!(u8).range(1..=32))]
@@ -261,6 +268,7 @@ impl Default for RunArgs {
             initrd: None,
             append: None,
             rootfs: None,
+            share_rootfs: false,
             cpus: 1,
             disk: Vec::new(),
             rng: false,
@@ -449,7 +457,11 @@ fn run_vm_with(
         // console is the kernel's log.
         serial: devices::RawOut(if args.rootfs.is_some() { 2 } else { 1 }),
     };
-    let count = args.disk.len() + usize::from(args.rng) + args.net.len() + args.share.len();
+    let count = args.disk.len()
+        + usize::from(args.rng)
+        + args.net.len()
+        + args.share.len()
+        + usize::from(args.share_rootfs);
     let one_shot = args.rootfs.is_some();
     if count + usize::from(args.vsock.is_some()) + usize::from(one_shot) > virtio::MAX_DEVICES {
         return Err(Error::BadOption(format!(
@@ -492,6 +504,18 @@ fn run_vm_with(
         for sh in &args.share {
             let fs = virtio::fs::open(sh).map_err(|why| Error::Share {
                 path: sh.path().to_path_buf(),
+                why,
+            })?;
+            devices.push(Box::new(fs));
+        }
+        if let (true, Some(dir)) = (args.share_rootfs, &args.rootfs) {
+            let root = virtio::fs::ShareArg {
+                source: virtio::fs::Source::Dir(dir.clone()),
+                tag: initramfs::ROOTFS_TAG.to_string(),
+                read_only: false,
+            };
+            let fs = virtio::fs::open(&root).map_err(|why| Error::Share {
+                path: dir.clone(),
                 why,
             })?;
             devices.push(Box::new(fs));
@@ -563,9 +587,16 @@ fn run_guest(
     let (format, outcome) = if let Some(kpath) = &args.kernel {
         let kernel = read("kernel", kpath)?;
         let initrd = match &args.rootfs {
-            Some(dir) => Some(initramfs::build(dir, &args.command, args.mem).map_err(|e| {
-                Error::BadOption(format!("--rootfs: cannot build the initramfs: {}", e.0))
-            })?),
+            Some(dir) => {
+                let built = if args.share_rootfs {
+                    initramfs::build_shared(dir, &args.command)
+                } else {
+                    initramfs::build(dir, &args.command, args.mem)
+                };
+                Some(built.map_err(|e| {
+                    Error::BadOption(format!("--rootfs: cannot build the initramfs: {}", e.0))
+                })?)
+            }
             None => args
                 .initrd
                 .as_ref()

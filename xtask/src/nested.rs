@@ -773,6 +773,38 @@ pub const CASES: &[LaneCase] = &[
         alone: false,
     },
     LaneCase {
+        name: "linux_one_shot_share_rootfs",
+        what: "the one-shot mode with --share-rootfs: DIR is the guest's root over virtio-fs \
+               (virtiofsd in level 1; a small initramfs loads fuse and virtiofs from \
+               DIR/lib/modules and moves the share onto /); the command's output, status and \
+               a file it writes to / arrive in DIR",
+        command: "O=/tmp/oneshot-fs.$$; cp -a $R $O; d=$O/lib/modules/$(uname -r)/kernel; \
+                  mkdir -p $d; for m in virtio_ring virtio virtio_mmio virtio_console fuse virtiofs; do \
+                  cp /lane/virtio/$m.ko $d/; done; \
+                  boot --kernel $K/cloud/vmlinuz --append \"quiet $FAST\" --rootfs $O --share-rootfs -- \
+                  sh -c 'echo to-stdout; grep \" / virtiofs \" /proc/mounts >&2; echo to-stderr >&2; \
+                  echo guest-wrote >/from-guest; exit 3' >$O.out 2>$O.err; s=$?; \
+                  echo \"stdout: [$(tr '\\r' R < $O.out)] $(wc -l < $O.out) line(s)\"; \
+                  sed 's/^/stderr: /' $O.err; \
+                  [ \"$(cat $O/from-guest)\" = guest-wrote ] && echo 'level 1: the guest wrote into DIR'; \
+                  n=$(grep -l virtiofsd /proc/[0-9]*/comm 2>/dev/null | wc -l); echo \"$n virtiofsd left\"; \
+                  rm -rf $O $O.out $O.err; exit $s",
+        status: 3,
+        expect: &[
+            "stdout: [to-stdout] 1 line(s)",
+            "stderr: rootfs / virtiofs",
+            "stderr: to-stderr",
+            "level 1: the guest wrote into DIR",
+            "0 virtiofsd left",
+        ],
+        absent: &["no virtio console in the guest", "rootfs-init: cannot"],
+        host: false,
+        known: None,
+        check: Check::Output,
+        cost: 12,
+        alone: false,
+    },
+    LaneCase {
         name: "vmtest_suite_under_tinyvmm",
         what: "the guest-kernel suite (xtask/vmtest/cases) with tinyvmm as the VMM",
         // Level 2 runs the cases several times slower than QEMU runs them on the host: the
