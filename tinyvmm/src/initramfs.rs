@@ -142,10 +142,18 @@ pub fn build_shared(root: &Path, command: &[String]) -> Result<Vec<u8>, ArchiveE
     for (i, p) in found.iter().enumerate() {
         let body = crate::input::read(p, 64 << 20, crate::input::GUEST_MEMORY)
             .map_err(|e| ArchiveError(format!("{}: {e}", p.display())))?;
-        cpio.file(&format!("modules/{}.ko", (b'a' + i as u8) as char), 0o644, body);
+        cpio.file(
+            &format!("modules/{}.ko", (b'a' + i as u8) as char),
+            0o644,
+            body,
+        );
     }
     cpio.file(EXIT_HELPER_PATH, 0o755, EXIT_HELPER);
-    cpio.file("stage2", 0o644, script(command, SHARED_EXIT_HELPER).as_bytes());
+    cpio.file(
+        "stage2",
+        0o644,
+        script(command, SHARED_EXIT_HELPER).as_bytes(),
+    );
     cpio.file("init", 0o755, ROOTFS_INIT);
     Ok(cpio.finish())
 }

@@ -9,6 +9,7 @@ pub mod engines;
 pub mod guest;
 pub mod net;
 pub mod oci;
+pub mod oneshot;
 pub mod report;
 pub mod sandbox;
 pub mod scale;
@@ -111,6 +112,8 @@ struct Options {
     boot_only: bool,
     /// Only the VM devices and VM networking: print their section, write nothing.
     devices_only: bool,
+    /// Only the one-shot root both ways ([`oneshot`]): its section replaces BENCHMARKS.md's.
+    oneshot_only: bool,
     /// Rounds of the boot and device groups (`--rounds N`; default 3, 1 with `--quick`).
     rounds: Option<usize>,
     /// Print each level-1 script's output as its report arrives (`-v`).
@@ -136,6 +139,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         no_boot: false,
         boot_only: false,
         devices_only: false,
+        oneshot_only: false,
         rounds: None,
         verbose: false,
         only: None,
@@ -149,6 +153,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--no-boot" => o.no_boot = true,
             "--boot-only" => o.boot_only = true,
             "--devices-only" => o.devices_only = true,
+            "--oneshot-only" => o.oneshot_only = true,
             "--rounds" => {
                 let v = it.next().ok_or("--rounds needs a number")?;
                 o.rounds = Some(
@@ -561,6 +566,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if opts.devices_only {
         return devices_alone(&bin, &opts);
     }
+    if opts.oneshot_only {
+        return oneshot_alone(&bin, &opts);
+    }
     let work = util::target_dir().join("bench");
     let guest = match guest::build(&work) {
         Ok(g) => Some(g),
@@ -667,6 +675,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     md.push_str(&boot_section(&bin, &opts));
     let (devices_md, net_bars) = devices_section(&bin, &opts);
     md.push_str(&devices_md);
+    md.push_str(&oneshot_section(&bin, &opts));
     let docs = opts.out.join("docs");
     std::fs::create_dir_all(&docs).map_err(|e| format!("creating {}: {e}", docs.display()))?;
     let md_path = opts.out.join("BENCHMARKS.md");
@@ -787,6 +796,56 @@ fn devices_alone(bin: &Path, opts: &Options) -> Result<(), String> {
         }
     );
     Ok(())
+}
+
+/// `--oneshot-only`: the one-shot root section measured alone replaces BENCHMARKS.md's, dated.
+fn oneshot_alone(bin: &Path, opts: &Options) -> Result<(), String> {
+    let section = oneshot_section(bin, opts);
+    let machine = report::Machine::here();
+    let stamp = format!(
+        "Measured alone by `cargo xtask bench --oneshot-only`, ending {} (load average {}), {}.",
+        machine.date,
+        machine.load.1,
+        measured_build(bin)
+            .rsplit("; ")
+            .next()
+            .unwrap_or("build unknown")
+    );
+    let section = section.replacen(
+        &format!("{}\n\n", oneshot::HEADING),
+        &format!("{}\n\n{stamp}\n\n", oneshot::HEADING),
+        1,
+    );
+    print!("{section}");
+    let md_path = opts.out.join("BENCHMARKS.md");
+    let old = std::fs::read_to_string(&md_path).unwrap_or_default();
+    std::fs::write(
+        &md_path,
+        devices::splice_at(&old, oneshot::HEADING, &section),
+    )
+    .map_err(|e| format!("writing {}: {e}", md_path.display()))?;
+    eprintln!(
+        "xtask bench: replaced the one-shot root section of {}",
+        md_path.display()
+    );
+    Ok(())
+}
+
+fn oneshot_section(bin: &Path, opts: &Options) -> String {
+    let runs = opts.rounds();
+    if opts.no_boot {
+        return oneshot::markdown(&[], runs, Some("skipped (--no-boot)"));
+    }
+    if opts.only.as_deref().is_some_and(|t| t != "tinyvmm") {
+        return oneshot::markdown(&[], runs, Some("skipped (--only another tool)"));
+    }
+    match oneshot::run(bin, runs, opts.verbose) {
+        Ok(r) => oneshot::markdown(&r, runs, None),
+        Err(e) => {
+            eprintln!("xtask bench: no one-shot root measurements: {e}");
+            oneshot::markdown(&[], runs, Some(&e))
+        }
+    }
 }
 
 fn devices_section(bin: &Path, opts: &Options) -> (String, Vec<chart::Bar>) {

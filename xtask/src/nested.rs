@@ -1777,16 +1777,29 @@ const VIRTIO_MODULES: [(&str, &str); 14] = [
     ("kernel/fs/fuse", "virtiofs.ko"),
 ];
 
-/// The modules `list` names from the cloud kernel's package, decompressed where compressed.
-fn cloud_modules(list: &[(&str, &str)]) -> Result<Vec<(String, Vec<u8>)>, String> {
+/// The cloud kernel package's module tree, `lib/modules/RELEASE`.
+fn cloud_modules_dir() -> Result<PathBuf, String> {
     let pkg = kernel::package_dir(Flavour::Cloud)?;
     let modules = pkg.join("lib/modules");
-    let version = std::fs::read_dir(&modules)
+    std::fs::read_dir(&modules)
         .map_err(|e| format!("reading {}: {e}", modules.display()))?
         .flatten()
         .map(|e| e.path())
         .next()
-        .ok_or_else(|| format!("{} is empty", modules.display()))?;
+        .ok_or_else(|| format!("{} is empty", modules.display()))
+}
+
+/// The cloud kernel's release (`uname -r` in its guests), its module tree's name.
+pub fn cloud_release() -> Result<String, String> {
+    let dir = cloud_modules_dir()?;
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| format!("{}: no release in the name", dir.display()))
+}
+
+/// The modules `list` names from the cloud kernel's package, decompressed where compressed.
+fn cloud_modules(list: &[(&str, &str)]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let version = cloud_modules_dir()?;
     let mut out = Vec::new();
     for &(rel, name) in list {
         let base = version.join(rel).join(name);

@@ -351,11 +351,16 @@ pub const HEADING: &str = "## VM devices and VM networking (nested lane, level 1
 /// `md` with its devices section (from [`HEADING`] to the next `## ` heading or the scale
 /// section's marker) replaced by `section`, or `section` appended when `md` has none.
 pub fn splice(md: &str, section: &str) -> String {
+    splice_at(md, HEADING, section)
+}
+
+/// [`splice`] for the section under `heading` (the one-shot root's too).
+pub fn splice_at(md: &str, heading: &str, section: &str) -> String {
     let section = section.trim_matches('\n');
-    let Some(b) = md.find(HEADING) else {
+    let Some(b) = md.find(heading) else {
         return format!("{}\n\n{section}\n", md.trim_end());
     };
-    let rest = &md[b + HEADING.len()..];
+    let rest = &md[b + heading.len()..];
     let end = [
         rest.find("\n## "),
         rest.find(&format!("\n{}", super::scale::render::BEGIN)),
@@ -363,7 +368,7 @@ pub fn splice(md: &str, section: &str) -> String {
     .into_iter()
     .flatten()
     .min()
-    .map_or(md.len(), |e| b + HEADING.len() + e);
+    .map_or(md.len(), |e| b + heading.len() + e);
     let tail = md[end..].trim_start_matches('\n');
     if tail.is_empty() {
         format!("{}{section}\n", &md[..b])
