@@ -1416,3 +1416,159 @@ fn console_writes_the_guests_output_and_faults_on_a_bad_chain() {
     host.read_to_end(&mut rest).unwrap();
     assert_eq!(rest, b"");
 }
+
+/// An external device (vhost-user's shape) that records what the transport asks of it.
+#[derive(Default)]
+struct Backend {
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    refuse: bool,
+    signal: bool,
+}
+
+impl super::Device for Backend {
+    fn device_id(&self) -> u32 {
+        26
+    }
+    fn features(&self) -> u64 {
+        1 << 32
+    }
+    fn queues(&self) -> usize {
+        2
+    }
+    fn serve(&mut self, q: usize, _: &GuestMemoryMmap, _: &[Buf]) -> Result<u32, Fault> {
+        self.log.lock().unwrap().push(format!("serve {q}"));
+        Ok(0)
+    }
+    fn external(&self) -> bool {
+        true
+    }
+    fn activate(
+        &mut self,
+        _: &GuestMemoryMmap,
+        features: u64,
+        queues: &[super::QueueSetup],
+    ) -> Result<(), Fault> {
+        let qs: Vec<String> = queues
+            .iter()
+            .map(|q| {
+                format!(
+                    "{}:{}:{:x}:{:x}:{:x}",
+                    q.ready, q.size, q.desc, q.avail, q.used
+                )
+            })
+            .collect();
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("activate {features:x} {}", qs.join(" ")));
+        if self.refuse {
+            return Err(Fault::Backend("SET_MEM_TABLE: refused".into()));
+        }
+        Ok(())
+    }
+    fn kick(&mut self, q: usize) {
+        self.log.lock().unwrap().push(format!("kick {q}"));
+    }
+    fn signalled(&mut self) -> bool {
+        std::mem::take(&mut self.signal)
+    }
+    fn reset(&mut self) {
+        self.log.lock().unwrap().push("reset".into());
+    }
+}
+
+#[test]
+fn an_external_device_gets_its_rings_at_driver_ok_and_then_only_kicks() {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let dev = Backend {
+        log: log.clone(),
+        ..Default::default()
+    };
+    let m = mem();
+    let mut t = Transport::new(Box::new(dev));
+    assert!(t.external());
+    // Before DRIVER_OK nothing is handed over.
+    assert!(!t.activate(&m));
+    set(&mut t, VIRTIO_MMIO_STATUS, 3);
+    set(&mut t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+    set(&mut t, VIRTIO_MMIO_DRIVER_FEATURES, 1);
+    set(&mut t, VIRTIO_MMIO_STATUS, 0xb);
+    set(&mut t, VIRTIO_MMIO_QUEUE_SEL, 1);
+    set(&mut t, VIRTIO_MMIO_QUEUE_NUM, u32::from(SIZE));
+    set(&mut t, VIRTIO_MMIO_QUEUE_DESC_LOW, DESC as u32);
+    set(&mut t, VIRTIO_MMIO_QUEUE_AVAIL_LOW, AVAIL as u32);
+    set(&mut t, VIRTIO_MMIO_QUEUE_USED_LOW, USED as u32);
+    set(&mut t, VIRTIO_MMIO_QUEUE_READY, 1);
+    assert!(!t.activate(&m));
+    assert!(log.lock().unwrap().is_empty());
+    set(&mut t, VIRTIO_MMIO_STATUS, 0xf);
+    assert!(!t.activate(&m));
+    // Once: a second status write does not hand the rings over again.
+    assert!(!t.activate(&m));
+    // The notification is the backend's; the transport serves nothing itself.
+    assert_eq!(set(&mut t, VIRTIO_MMIO_QUEUE_NOTIFY, 1), Write::Notify(1));
+    assert_eq!(t.process(1, &m), (false, false));
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            format!("activate 100000000 false:{QUEUE_MAX}:0:0:0 true:{SIZE}:1000:2000:3000"),
+            "kick 1".to_string()
+        ]
+    );
+    // No signal, no interrupt; a reset takes the rings back and the next start hands them
+    // over again.
+    assert!(!t.signalled());
+    assert_eq!(reg(&t, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+    set(&mut t, VIRTIO_MMIO_STATUS, 0);
+    assert!(log.lock().unwrap().ends_with(&["reset".to_string()]));
+    assert_eq!(t.process(1, &m), (false, false));
+    assert!(!log.lock().unwrap().iter().any(|l| l.starts_with("serve")));
+}
+
+#[test]
+fn an_external_devices_signal_is_the_used_buffer_interrupt_and_a_refusal_needs_a_reset() {
+    let m = mem();
+    let start = |t: &mut Transport| {
+        set(t, VIRTIO_MMIO_STATUS, 3);
+        set(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+        set(t, VIRTIO_MMIO_DRIVER_FEATURES, 1);
+        set(t, VIRTIO_MMIO_STATUS, 0xb);
+        set(t, VIRTIO_MMIO_STATUS, 0xf);
+    };
+    let mut t = Transport::new(Box::new(Backend {
+        signal: true,
+        ..Default::default()
+    }));
+    // A signal before the rings were handed over is not the guest's.
+    assert!(!t.signalled());
+    let mut t2 = Transport::new(Box::new(Backend {
+        signal: true,
+        ..Default::default()
+    }));
+    start(&mut t2);
+    assert!(!t2.activate(&m));
+    assert!(t2.signalled());
+    assert_eq!(
+        reg(&t2, VIRTIO_MMIO_INTERRUPT_STATUS),
+        VIRTIO_MMIO_INT_VRING
+    );
+    assert!(!t2.signalled());
+    // A backend that refuses the rings: NEEDS_RESET, a configuration interrupt, the reason.
+    t = Transport::new(Box::new(Backend {
+        refuse: true,
+        ..Default::default()
+    }));
+    start(&mut t);
+    assert!(t.activate(&m));
+    assert_eq!(reg(&t, VIRTIO_MMIO_STATUS) & 0x40, 0x40);
+    assert_eq!(
+        reg(&t, VIRTIO_MMIO_INTERRUPT_STATUS),
+        VIRTIO_MMIO_INT_CONFIG
+    );
+    assert_eq!(
+        t.fault().map(ToString::to_string).as_deref(),
+        Some("its backend failed: SET_MEM_TABLE: refused")
+    );
+    // Kicks go nowhere while the device needs a reset.
+    assert_eq!(t.process(0, &m), (false, false));
+}
