@@ -762,27 +762,14 @@ fn write_net_chart(docs: &Path, bars: &[chart::Bar]) -> Result<PathBuf, String> 
 /// with its build, since the file's header names another run; docs/net.svg goes with it.
 fn devices_alone(bin: &Path, opts: &Options) -> Result<(), String> {
     let (section, bars) = devices_section(bin, opts);
-    let machine = report::Machine::here();
-    let stamp = format!(
-        "Measured alone by `cargo xtask bench --devices-only`, ending {} (load average {}), {}; \
-         the other sections are from the run named at the top.",
-        machine.date,
-        machine.load.1,
-        measured_build(bin)
-            .rsplit("; ")
-            .next()
-            .unwrap_or("build unknown")
-    );
-    let section = section.replacen(
-        &format!("{}\n\n", devices::HEADING),
-        &format!("{}\n\n{stamp}\n\n", devices::HEADING),
-        1,
-    );
-    print!("{section}");
-    let md_path = opts.out.join("BENCHMARKS.md");
-    let old = std::fs::read_to_string(&md_path).unwrap_or_default();
-    std::fs::write(&md_path, devices::splice(&old, &section))
-        .map_err(|e| format!("writing {}: {e}", md_path.display()))?;
+    let md_path = replace_section(
+        bin,
+        opts,
+        devices::HEADING,
+        "--devices-only",
+        "; the other sections are from the run named at the top.",
+        &section,
+    )?;
     let docs = opts.out.join("docs");
     std::fs::create_dir_all(&docs).map_err(|e| format!("creating {}: {e}", docs.display()))?;
     let svg = write_net_chart(&docs, &bars)?;
@@ -801,34 +788,45 @@ fn devices_alone(bin: &Path, opts: &Options) -> Result<(), String> {
 /// `--oneshot-only`: the one-shot root section measured alone replaces BENCHMARKS.md's, dated.
 fn oneshot_alone(bin: &Path, opts: &Options) -> Result<(), String> {
     let section = oneshot_section(bin, opts);
-    let machine = report::Machine::here();
-    let stamp = format!(
-        "Measured alone by `cargo xtask bench --oneshot-only`, ending {} (load average {}), {}.",
-        machine.date,
-        machine.load.1,
-        measured_build(bin)
-            .rsplit("; ")
-            .next()
-            .unwrap_or("build unknown")
-    );
-    let section = section.replacen(
-        &format!("{}\n\n", oneshot::HEADING),
-        &format!("{}\n\n{stamp}\n\n", oneshot::HEADING),
-        1,
-    );
-    print!("{section}");
-    let md_path = opts.out.join("BENCHMARKS.md");
-    let old = std::fs::read_to_string(&md_path).unwrap_or_default();
-    std::fs::write(
-        &md_path,
-        devices::splice_at(&old, oneshot::HEADING, &section),
-    )
-    .map_err(|e| format!("writing {}: {e}", md_path.display()))?;
+    let md_path = replace_section(bin, opts, oneshot::HEADING, "--oneshot-only", ".", &section)?;
     eprintln!(
         "xtask bench: replaced the one-shot root section of {}",
         md_path.display()
     );
     Ok(())
+}
+
+/// Prints `section` (under `heading`), measured alone by `cargo xtask bench FLAG`, with a line
+/// saying when and with which build (then `tail`), and puts it in place of BENCHMARKS.md's;
+/// returns the file's path.
+fn replace_section(
+    bin: &Path,
+    opts: &Options,
+    heading: &str,
+    flag: &str,
+    tail: &str,
+    section: &str,
+) -> Result<PathBuf, String> {
+    let machine = report::Machine::here();
+    // Both sections measure tinyvmm: its build is the one to name.
+    let version = util::output(Command::new(bin.join("tinyvmm")).arg("--version"))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|e| format!("tinyvmm, version unknown ({e})"));
+    let stamp = format!(
+        "Measured alone by `cargo xtask bench {flag}`, ending {} (load average {}), `{version}`{tail}",
+        machine.date, machine.load.1,
+    );
+    let section = section.replacen(
+        &format!("{heading}\n\n"),
+        &format!("{heading}\n\n{stamp}\n\n"),
+        1,
+    );
+    print!("{section}");
+    let md_path = opts.out.join("BENCHMARKS.md");
+    let old = std::fs::read_to_string(&md_path).unwrap_or_default();
+    std::fs::write(&md_path, devices::splice_at(&old, heading, &section))
+        .map_err(|e| format!("writing {}: {e}", md_path.display()))?;
+    Ok(md_path)
 }
 
 fn oneshot_section(bin: &Path, opts: &Options) -> String {

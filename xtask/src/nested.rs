@@ -36,7 +36,7 @@ const LEVEL1_CPUS: u32 = 1;
 const LEVEL1_GUESTS: usize = 2;
 /// Holds the initramfs (kernels and images, ~110 MiB, twice while it unpacks) and two level-2
 /// guests at a time; QEMU maps it lazily.
-const LEVEL1_MEM_MIB: u64 = 3072;
+pub const LEVEL1_MEM_MIB: u64 = 3072;
 /// `softlockup_panic`: when level 1's kernel soft-locks (seen with two CPUs, both stuck in nested
 /// kvm_amd running multi-vCPU level-2 guests under heavy host load), it panics and QEMU exits, so
 /// the lane boots level 1 again at once instead of waiting out `--timeout` while the lockup
@@ -638,46 +638,59 @@ pub const CASES: &[LaneCase] = &[
     ),
     linux(
         "linux_nothing_left_behind",
-        "tinyvmm with a tap it creates (--net), a locked disk (--disk) and a vsock listener \
-         (--vsock) ended three ways: SIGTERM and SIGKILL while the guest runs, and a guest kernel \
-         panic; each time the tap is gone and the image's lock is free (a second tinyvmm with the \
-         disk is refused while the first runs and starts after); the listener's socket is gone \
-         after SIGTERM and the panic, and the one SIGKILL leaves is replaced by the next start",
-        "D=/tmp/left.$$.img; V=/tmp/left.$$.sock; dd if=/dev/zero of=$D bs=1M count=1 2>/dev/null; \
+        "tinyvmm with a tap it creates (--net), a locked disk (--disk), a vsock listener \
+         (--vsock) and a virtiofsd (--share) ended three ways: SIGTERM and SIGKILL while the guest \
+         runs, and a guest kernel panic; each time the tap is gone, the image's lock is free (a \
+         second tinyvmm with the disk is refused while the first runs and starts after) and no \
+         virtiofsd runs; the listener's socket is gone after SIGTERM and the panic, and the one \
+         SIGKILL leaves is replaced by the next start",
+        "D=/tmp/left.$$.img; V=/tmp/left.$$.sock; S=/tmp/left.$$.share; mkdir -p $S; \
+         dd if=/dev/zero of=$D bs=1M count=1 2>/dev/null; \
          second() { \"$T\" run --mem 16M --disk $D >second.out 2>&1; }; \
+         fsd() { c=0; for f in /proc/[0-9]*/stat; do read -r l <$f 2>/dev/null || continue; \
+           case \"$l\" in *\"(virtiofsd) \"[!Z]*) c=$((c + 1)) ;; esac; done; echo $c; }; \
          gone() { ip link show vmleft0 >/dev/null 2>&1 || echo \"$1: tap gone\"; \
            second && echo \"$1: image unlocked\"; \
-           if [ -e $V ]; then echo \"$1: socket left\"; else echo \"$1: socket gone\"; fi; }; \
+           if [ -e $V ]; then echo \"$1: socket left\"; else echo \"$1: socket gone\"; fi; \
+           w=0; while [ \"$(fsd)\" != 0 ] && [ $w -lt 50 ]; do sleep 0.1; w=$((w + 1)); done; \
+           echo \"$1: $(fsd) virtiofsd running\"; }; \
          for sig in TERM KILL; do \
            \"$T\" run --mem 256M --timeout 300 --kernel $K/cloud/vmlinuz --initrd $I/devices.cpio \
-             --net tap=vmleft0 --disk $D --vsock 3,uds=$V --append \"quiet $FAST lane.virtio=net\" \
-             >out.$sig 2>&1 & \
+             --net tap=vmleft0 --disk $D --vsock 3,uds=$V --share $S:left \
+             --append \"quiet $FAST lane.virtio=net\" >out.$sig 2>&1 & \
            p=$!; n=0; \
            until grep -q 'eth0 carrier' out.$sig || [ $n -ge 600 ]; do sleep 0.1; n=$((n + 1)); done; \
            ip link show vmleft0 >/dev/null 2>&1 && echo \"$sig: tap there while it runs\"; \
+           [ \"$(fsd)\" = 1 ] && echo \"$sig: virtiofsd there while it runs\"; \
            second || echo \"$sig: while it runs, $(grep -o 'locked' second.out | head -n 1)\"; \
            kill -$sig $p; wait $p; echo \"$sig: status $?\"; gone $sig; done; \
          \"$T\" run --mem 256M --timeout 300 --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio \
-           --net tap=vmleft0 --disk $D --vsock 3,uds=$V --append \"quiet $FAST lane.end=panic\" \
-           >out.panic 2>&1; echo \"panic: status $?\"; gone panic; rm -f $D $V",
+           --net tap=vmleft0 --disk $D --vsock 3,uds=$V --share $S:left \
+           --append \"quiet $FAST lane.end=panic\" >out.panic 2>&1; echo \"panic: status $?\"; \
+           gone panic; rm -rf $D $V $S",
         0,
         &[
             "TERM: tap there while it runs",
+            "TERM: virtiofsd there while it runs",
             "TERM: while it runs, locked",
             "TERM: status 143",
             "TERM: tap gone",
             "TERM: image unlocked",
             "TERM: socket gone",
+            "TERM: 0 virtiofsd running",
             "KILL: tap there while it runs",
+            "KILL: virtiofsd there while it runs",
             "KILL: while it runs, locked",
             "KILL: status 137",
             "KILL: tap gone",
             "KILL: image unlocked",
             "KILL: socket left",
+            "KILL: 0 virtiofsd running",
             "panic: status 121",
             "panic: tap gone",
             "panic: image unlocked",
             "panic: socket gone",
+            "panic: 0 virtiofsd running",
         ],
         None,
         20,
@@ -2037,6 +2050,11 @@ pub fn demo_boots(rootfs: &Path, bin_dir: &Path, runs: usize) -> Result<Vec<Repo
 
 /// QEMU for level 1: TCG with AMD-V (`-cpu max`), `LEVEL1_CPUS` CPUs.
 pub fn level1_qemu(kernel: &Path, initrd: &Path, verbose: bool) -> Command {
+    level1_qemu_with(kernel, initrd, verbose, LEVEL1_MEM_MIB)
+}
+
+/// [`level1_qemu`] with `mem_mib` of memory (a bench group that needs more than the lane).
+pub fn level1_qemu_with(kernel: &Path, initrd: &Path, verbose: bool, mem_mib: u64) -> Command {
     let append = if verbose {
         format!("{LEVEL1_CMDLINE} lane.verbose")
     } else {
@@ -2046,7 +2064,7 @@ pub fn level1_qemu(kernel: &Path, initrd: &Path, verbose: bool) -> Command {
         Path::new("qemu-system-x86_64"),
         kernel,
         initrd,
-        LEVEL1_MEM_MIB,
+        mem_mib,
         &append,
     );
     c.args(["-smp", &LEVEL1_CPUS.to_string()]);

@@ -329,7 +329,14 @@ pub fn run(bin_dir: &Path, runs: usize, verbose: bool) -> Result<Vec<Boot>, Stri
         .map(|(name, v)| (name, script(&VMMS[v])))
         .collect();
     eprintln!("xtask bench: booting level 1 for {runs} round(s) of Linux boots");
-    let reported = run_scripts(&a, &scripts, |_| BOOT_SCRIPT_SECS, "boot", verbose)?;
+    let reported = run_scripts(
+        &a,
+        &scripts,
+        |_| BOOT_SCRIPT_SECS,
+        "boot",
+        nested::LEVEL1_MEM_MIB,
+        verbose,
+    )?;
     Ok(reported
         .iter()
         .filter_map(|r| {
@@ -364,7 +371,8 @@ pub fn level1_limit(scripts_secs: u64) -> Duration {
 }
 
 /// Boots level 1 with `base` and the `scripts` ((file name `NN-NAME`, text) in /lane/serial),
-/// each allowed `allowance(name)` seconds, and returns what each reported. A level 1 that stops
+/// each allowed `allowance(name)` seconds, in a level 1 of `mem_mib`, and returns what each
+/// reported. A level 1 that stops
 /// before the end (its console silent: a nested level 1 here sometimes stalls under load, as the
 /// lane's own guard knows) is booted again for the scripts not reported yet; the one that was
 /// running when it stopped is tried once more, then left out (said on stderr), so that one stall
@@ -374,6 +382,7 @@ pub fn run_scripts(
     scripts: &[(String, String)],
     allowance: impl Fn(&str) -> u64,
     what: &str,
+    mem_mib: u64,
     verbose: bool,
 ) -> Result<Vec<Reported>, String> {
     let mut reported: Vec<Reported> = Vec::new();
@@ -394,7 +403,7 @@ pub fn run_scripts(
                 left.len()
             );
         }
-        let got = run_level1(&a, what, limit, verbose)?;
+        let got = run_level1(&a, what, limit, mem_mib, verbose)?;
         let names: Vec<&str> = got.iter().map(|r| r.name.as_str()).collect();
         if let Some(out) = after_boot(&mut left, &names, &mut stalled) {
             eprintln!("xtask bench: {out} stopped level 1 twice; left out");
@@ -444,6 +453,7 @@ fn run_level1(
     a: &Archive,
     what: &str,
     limit: Duration,
+    mem_mib: u64,
     verbose: bool,
 ) -> Result<Vec<Reported>, String> {
     let kernel = kernel::ensure_flavour(Flavour::Cloud)?;
@@ -458,7 +468,7 @@ fn run_level1(
     let started = std::time::Instant::now();
     eprintln!("xtask bench: level 1 may run for {} s", limit.as_secs());
     let collected = vmtest::collect_watched(
-        &mut nested::level1_qemu(&kernel, &initrd, false),
+        &mut nested::level1_qemu_with(&kernel, &initrd, false, mem_mib),
         limit,
         Some(LEVEL1_IDLE),
         &mut |line| {

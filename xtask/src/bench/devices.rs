@@ -302,7 +302,14 @@ pub fn run(bin_dir: &Path, runs: usize, verbose: bool) -> Result<Vec<Measured>, 
     );
     vmtest::add_tree(&mut a, &root, "").map_err(|e| format!("adding {}: {e}", root.display()))?;
     eprintln!("xtask bench: booting level 1 for {runs} round(s) of VM device measurements");
-    let reported = boot::run_scripts(&a, &plan(runs), allowance, "devices", verbose)?;
+    let reported = boot::run_scripts(
+        &a,
+        &plan(runs),
+        allowance,
+        "devices",
+        crate::nested::LEVEL1_MEM_MIB,
+        verbose,
+    )?;
     Ok(reported
         .iter()
         .filter_map(|r| {
@@ -348,13 +355,9 @@ type Pick = fn(&Measured) -> Option<f64>;
 /// section in BENCHMARKS.md.
 pub const HEADING: &str = "## VM devices and VM networking (nested lane, level 1)";
 
-/// `md` with its devices section (from [`HEADING`] to the next `## ` heading or the scale
-/// section's marker) replaced by `section`, or `section` appended when `md` has none.
-pub fn splice(md: &str, section: &str) -> String {
-    splice_at(md, HEADING, section)
-}
-
-/// [`splice`] for the section under `heading` (the one-shot root's too).
+/// `md` with its section under `heading` (the devices' [`HEADING`], the one-shot root's; to
+/// the next `## ` heading or the scale section's marker) replaced by `section`, or `section`
+/// appended when `md` has none.
 pub fn splice_at(md: &str, heading: &str, section: &str) -> String {
     let section = section.trim_matches('\n');
     let Some(b) = md.find(heading) else {
@@ -548,18 +551,18 @@ mod tests {
         );
         let new = format!("\n{HEADING}\n\nnew\n\n### Every path\n\nnew too\n");
         assert_eq!(
-            splice(&old, &new),
+            splice_at(&old, HEADING, &new),
             format!("# Benchmarks\n\n## Boots\n\nb\n\n{HEADING}\n\nnew\n\n### Every path\n\nnew too\n\n{scale}\nkept\n")
         );
         let last = format!("# B\n\n{HEADING}\n\nold\n");
         assert_eq!(
-            splice(&last, &new),
+            splice_at(&last, HEADING, &new),
             format!("# B\n\n{HEADING}\n\nnew\n\n### Every path\n\nnew too\n")
         );
         let next = format!("{HEADING}\n\nold\n## Scale\n\ns\n");
-        assert_eq!(splice(&next, "x"), "x\n\n## Scale\n\ns\n");
+        assert_eq!(splice_at(&next, HEADING, "x"), "x\n\n## Scale\n\ns\n");
         assert_eq!(
-            splice("# B\n", &new),
+            splice_at("# B\n", HEADING, &new),
             format!("# B\n\n{HEADING}\n\nnew\n\n### Every path\n\nnew too\n")
         );
     }
