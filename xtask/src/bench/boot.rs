@@ -198,12 +198,11 @@ pub const OVERHEAD_GOAL_KIB: u64 = 5 * 1024;
 
 /// The BENCHMARKS.md section.
 pub fn markdown(boots: &[Boot], runs: usize, why_not: Option<&str>) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "\n## Linux guest boots (nested lane, level 1)\n");
-    if let Some(why) = why_not {
-        let _ = writeln!(s, "Not measured: {why}.\n");
-        return s;
-    }
+    let mut s =
+        match super::report::section_head("## Linux guest boots (nested lane, level 1)", why_not) {
+            Ok(s) => s,
+            Err(not) => return not,
+        };
     let _ = writeln!(
         s,
         "Debian's cloud kernel (bzImage) with a busybox initramfs whose /init prints a line, \

@@ -382,12 +382,10 @@ pub fn splice_at(md: &str, heading: &str, section: &str) -> String {
 
 /// The BENCHMARKS.md section.
 pub fn markdown(ms: &[Measured], runs: usize, why_not: Option<&str>) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "\n{HEADING}\n");
-    if let Some(why) = why_not {
-        let _ = writeln!(s, "Not measured: {why}.\n");
-        return s;
-    }
+    let mut s = match super::report::section_head(HEADING, why_not) {
+        Ok(s) => s,
+        Err(not) => return not,
+    };
     let _ = writeln!(
         s,
         "Debian's cloud kernel with a busybox initramfs, 256 MiB, one vCPU, under tinyvmm and \

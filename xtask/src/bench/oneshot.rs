@@ -149,12 +149,10 @@ pub fn markdown(
     runs: usize,
     why_not: Option<&str>,
 ) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "\n{HEADING}\n");
-    if let Some(why) = why_not {
-        let _ = writeln!(s, "Not measured: {why}.\n");
-        return s;
-    }
+    let mut s = match super::report::section_head(HEADING, why_not) {
+        Ok(s) => s,
+        Err(not) => return not,
+    };
     let _ = writeln!(
         s,
         "`tinyvmm run --kernel <cloud bzImage> --rootfs DIR -- true`, start to exit by level 1's \

@@ -65,6 +65,20 @@ pub struct GroupResult {
     pub cases: Vec<CaseResult>,
 }
 
+/// A level-1 section's start: its heading and, when it was not measured, the line saying why
+/// (then the section is only that: `Err` holds it).
+pub fn section_head(heading: &str, why_not: Option<&str>) -> Result<String, String> {
+    let mut s = String::new();
+    let _ = writeln!(s, "\n{heading}\n");
+    match why_not {
+        Some(why) => {
+            let _ = writeln!(s, "Not measured: {why}.\n");
+            Err(s)
+        }
+        None => Ok(s),
+    }
+}
+
 /// Verdict of one goal, as text.
 pub fn judge(goal: Goal, ours: f64, peer: f64) -> String {
     match goal {
