@@ -13,6 +13,7 @@ pub mod oneshot;
 pub mod report;
 pub mod sandbox;
 pub mod scale;
+pub mod vmscale;
 
 use crate::{deps, measure, rootfs, util};
 use report::{CaseResult, Goal, GroupResult};
@@ -114,6 +115,8 @@ struct Options {
     devices_only: bool,
     /// Only the one-shot root both ways ([`oneshot`]): its section replaces BENCHMARKS.md's.
     oneshot_only: bool,
+    /// Only Linux guests at scale ([`vmscale`]): its section replaces BENCHMARKS.md's.
+    vmscale_only: bool,
     /// Rounds of the boot and device groups (`--rounds N`; default 3, 1 with `--quick`).
     rounds: Option<usize>,
     /// Print each level-1 script's output as its report arrives (`-v`).
@@ -140,6 +143,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         boot_only: false,
         devices_only: false,
         oneshot_only: false,
+        vmscale_only: false,
         rounds: None,
         verbose: false,
         only: None,
@@ -154,6 +158,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--boot-only" => o.boot_only = true,
             "--devices-only" => o.devices_only = true,
             "--oneshot-only" => o.oneshot_only = true,
+            "--vmscale-only" => o.vmscale_only = true,
             "--rounds" => {
                 let v = it.next().ok_or("--rounds needs a number")?;
                 o.rounds = Some(
@@ -569,6 +574,22 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if opts.oneshot_only {
         return oneshot_alone(&bin, &opts);
     }
+    if opts.vmscale_only {
+        let section = vmscale_section(&bin, &opts);
+        let md_path = replace_section(
+            &bin,
+            &opts,
+            vmscale::HEADING,
+            "--vmscale-only",
+            ".",
+            &section,
+        )?;
+        eprintln!(
+            "xtask bench: replaced the Linux-at-scale section of {}",
+            md_path.display()
+        );
+        return Ok(());
+    }
     let work = util::target_dir().join("bench");
     let guest = match guest::build(&work) {
         Ok(g) => Some(g),
@@ -676,6 +697,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let (devices_md, net_bars) = devices_section(&bin, &opts);
     md.push_str(&devices_md);
     md.push_str(&oneshot_section(&bin, &opts));
+    md.push_str(&vmscale_section(&bin, &opts));
     let docs = opts.out.join("docs");
     std::fs::create_dir_all(&docs).map_err(|e| format!("creating {}: {e}", docs.display()))?;
     let md_path = opts.out.join("BENCHMARKS.md");
@@ -827,6 +849,22 @@ fn replace_section(
     std::fs::write(&md_path, devices::splice_at(&old, heading, &section))
         .map_err(|e| format!("writing {}: {e}", md_path.display()))?;
     Ok(md_path)
+}
+
+fn vmscale_section(bin: &Path, opts: &Options) -> String {
+    if opts.no_boot {
+        return vmscale::markdown(&[], Some("skipped (--no-boot)"));
+    }
+    if opts.only.as_deref().is_some_and(|t| t != "tinyvmm") {
+        return vmscale::markdown(&[], Some("skipped (--only another tool)"));
+    }
+    match vmscale::run(bin, opts.verbose) {
+        Ok(r) => vmscale::markdown(&r, None),
+        Err(e) => {
+            eprintln!("xtask bench: no Linux-at-scale measurements: {e}");
+            vmscale::markdown(&[], Some(&e))
+        }
+    }
 }
 
 fn oneshot_section(bin: &Path, opts: &Options) -> String {

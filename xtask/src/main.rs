@@ -27,13 +27,14 @@ Usage: cargo xtask <COMMAND> [ARGS]
 Commands:
   bench [--quick] [--out DIR] [--only TOOL]
                 each tool against its peer (hyperfine); writes BENCHMARKS.md, docs/bench.svg
-  bench --boot-only | --devices-only | --oneshot-only [--quick] [--rounds N] [-v]
+  bench --boot-only | --devices-only | --oneshot-only | --vmscale-only [--quick] [--rounds N] [-v]
                 only the Linux boots, or only the VM disk and network measurements (tinyvmm
                 against QEMU microvm, VM-container, VM-VM), or only the one-shot root packed
                 against --share-rootfs (virtio-fs), in the hardware-KVM lane's level 1;
                 --boot-only prints its section and writes nothing, --devices-only replaces
                 BENCHMARKS.md's devices section and docs/net.svg, --oneshot-only its one-shot
-                root section; N rounds (default 3, 1 with --quick), -v prints each level-1
+                root section, --vmscale-only its section of Linux guests at scale (N = 1 and
+                10, one after another and 10 at a time, tinyvmm beside QEMU microvm); N rounds (default 3, 1 with --quick), -v prints each level-1
                 script's output as it is reported
   bench --scale [--scale-max N] [--out DIR]
                 only the scale section: N = 1..1000 containers, OCI runs and tiny VMs, one

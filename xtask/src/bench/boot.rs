@@ -27,7 +27,7 @@ const GUEST_INIT: &str = "#!/bin/sh\necho @@BENCH-INIT\nsleep 2\necho @@BENCH-OF
 const GUEST_MIB: u64 = 256;
 
 /// The command line QEMU boots with: tinyvmm's default plus `quiet` (what tinyvmm boots with).
-const QEMU_APPEND: &str = "console=ttyS0 reboot=k,panic_warm panic=-1 quiet";
+pub const QEMU_APPEND: &str = "console=ttyS0 reboot=k,panic_warm panic=-1 quiet";
 
 /// The VMMs compared: the report's name, the process name level 1 samples, the command.
 pub const VMMS: [(&str, &str, &str); 3] = [
