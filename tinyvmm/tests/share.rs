@@ -181,6 +181,11 @@ fn virtiofsd_runs_while_the_vm_does_and_goes_with_it_however_it_ends() {
             _ => assert_eq!(status.signal(), Some(libc::SIGKILL), "{how}"),
         }
         assert_gone(fsd, how);
+        // The kernel lets go of a dead process's sockets a moment after it is reaped.
+        let start = Instant::now();
+        while !abstract_sockets(&prefix).is_empty() && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         assert_eq!(abstract_sockets(&prefix), Vec::<String>::new(), "{how}");
     }
     // The shared directory itself is as it was: virtiofsd wrote nothing there.
