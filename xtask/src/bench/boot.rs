@@ -305,19 +305,40 @@ pub fn level1_with_vmms(bin_dir: &Path) -> Result<Archive, String> {
 /// The one copy lives in vmtest, which the nested lane shares without importing bench.
 pub use crate::vmtest::add_with_libraries;
 
-/// Level 1's initramfs but for the scripts: [`level1_with_vmms`] and the guest image.
-fn level1_initramfs(bin_dir: &Path) -> Result<Archive, String> {
+/// Level 1's initramfs for a bench group but for its scripts: [`level1_with_vmms`], the
+/// group's own files (`add`, given the busybox rootfs), then the rootfs as level 1's own tree.
+pub fn level1_group(
+    bin_dir: &Path,
+    add: impl FnOnce(&mut Archive, &Path) -> Result<(), String>,
+) -> Result<Archive, String> {
     let root = rootfs::default_dir();
     rootfs::ensure(&root)?;
     let mut a = level1_with_vmms(bin_dir)?;
-    let mut guest = Archive::new();
-    guest.chardev("/dev/console", 0o600, 5, 1);
-    guest.file("/init", 0o755, GUEST_INIT.as_bytes().to_vec());
-    vmtest::add_tree(&mut guest, &root, "")
-        .map_err(|e| format!("adding {}: {e}", root.display()))?;
-    a.file("/lane/initrd/bench.cpio", 0o644, guest.to_bytes());
+    add(&mut a, &root)?;
     vmtest::add_tree(&mut a, &root, "").map_err(|e| format!("adding {}: {e}", root.display()))?;
     Ok(a)
+}
+
+/// A level-2 guest's initramfs: the busybox rootfs `root` with `init` as /init.
+pub fn guest_initramfs(root: &Path, init: &str) -> Result<Archive, String> {
+    let mut guest = Archive::new();
+    guest.chardev("/dev/console", 0o600, 5, 1);
+    guest.file("/init", 0o755, init.as_bytes().to_vec());
+    vmtest::add_tree(&mut guest, root, "")
+        .map_err(|e| format!("adding {}: {e}", root.display()))?;
+    Ok(guest)
+}
+
+/// Level 1's initramfs but for the scripts: [`level1_with_vmms`] and the guest image.
+fn level1_initramfs(bin_dir: &Path) -> Result<Archive, String> {
+    level1_group(bin_dir, |a, root| {
+        a.file(
+            "/lane/initrd/bench.cpio",
+            0o644,
+            guest_initramfs(root, GUEST_INIT)?.to_bytes(),
+        );
+        Ok(())
+    })
 }
 
 /// Boots level 1 once and runs every boot `runs` times; the boots in the order they ran.

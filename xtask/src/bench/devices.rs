@@ -9,7 +9,7 @@
 use super::boot;
 use super::chart::Bar;
 use crate::cpio::Archive;
-use crate::{nested, rootfs, vmtest};
+use crate::{nested, vmtest};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -284,23 +284,22 @@ fn rate(bytes: f64, ns: &str) -> Option<f64> {
 
 /// Boots level 1 once and runs [`plan`]; the measurements in the order they ran.
 pub fn run(bin_dir: &Path, runs: usize, verbose: bool) -> Result<Vec<Measured>, String> {
-    let root = rootfs::default_dir();
-    rootfs::ensure(&root)?;
     let iperf3 = conventions::exec::find_in_path("iperf3")
         .ok_or("iperf3 is not installed (cargo xtask deps)")?;
-    let mut a = boot::level1_with_vmms(bin_dir)?;
-    for t in ["netwire", "unshare-rs", "nsenter-rs"] {
-        let p = bin_dir.join(t);
-        let data = std::fs::read(&p).map_err(|e| format!("reading {}: {e}", p.display()))?;
-        a.file(&format!("/lane/bin/{t}"), 0o755, data);
-    }
-    boot::add_with_libraries(&mut a, &iperf3)?;
-    a.file(
-        "/lane/initrd/devices-bench.cpio",
-        0o644,
-        guest_initramfs(&root, &iperf3)?.to_bytes(),
-    );
-    vmtest::add_tree(&mut a, &root, "").map_err(|e| format!("adding {}: {e}", root.display()))?;
+    let a = boot::level1_group(bin_dir, |a, root| {
+        for t in ["netwire", "unshare-rs", "nsenter-rs"] {
+            let p = bin_dir.join(t);
+            let data = std::fs::read(&p).map_err(|e| format!("reading {}: {e}", p.display()))?;
+            a.file(&format!("/lane/bin/{t}"), 0o755, data);
+        }
+        boot::add_with_libraries(a, &iperf3)?;
+        a.file(
+            "/lane/initrd/devices-bench.cpio",
+            0o644,
+            guest_initramfs(root, &iperf3)?.to_bytes(),
+        );
+        Ok(())
+    })?;
     eprintln!("xtask bench: booting level 1 for {runs} round(s) of VM device measurements");
     let reported = boot::run_scripts(
         &a,

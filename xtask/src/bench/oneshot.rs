@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::boot;
-use crate::{nested, rootfs, vmtest};
+use crate::{nested, vmtest};
 
 /// The section's heading in BENCHMARKS.md.
 pub const HEADING: &str = "## One-shot root: initramfs against virtio-fs (nested lane, level 1)";
@@ -111,23 +111,22 @@ pub fn run(
     runs: usize,
     verbose: bool,
 ) -> Result<Vec<(usize, usize, f64, i32)>, String> {
-    let root = rootfs::default_dir();
-    rootfs::ensure(&root)?;
-    let mut a = boot::level1_with_vmms(bin_dir)?;
-    let virtiofsd = tinyvmm::virtio::fs::find_virtiofsd()
-        .ok_or("virtiofsd is not installed (cargo xtask deps: qemu-system-common)")?;
-    boot::add_with_libraries(&mut a, &virtiofsd)?;
-    let release = nested::cloud_release()?;
-    vmtest::add_tree(&mut a, &root, "/lane/oneshot")
-        .map_err(|e| format!("adding {}: {e}", root.display()))?;
-    for (name, data) in nested::virtio_modules()? {
-        a.file(
-            &format!("/lane/oneshot/lib/modules/{release}/kernel/{name}"),
-            0o644,
-            data,
-        );
-    }
-    vmtest::add_tree(&mut a, &root, "").map_err(|e| format!("adding {}: {e}", root.display()))?;
+    let a = boot::level1_group(bin_dir, |a, root| {
+        let virtiofsd = tinyvmm::virtio::fs::find_virtiofsd()
+            .ok_or("virtiofsd is not installed (cargo xtask deps: qemu-system-common)")?;
+        boot::add_with_libraries(a, &virtiofsd)?;
+        let release = nested::cloud_release()?;
+        vmtest::add_tree(a, root, "/lane/oneshot")
+            .map_err(|e| format!("adding {}: {e}", root.display()))?;
+        for (name, data) in nested::virtio_modules()? {
+            a.file(
+                &format!("/lane/oneshot/lib/modules/{release}/kernel/{name}"),
+                0o644,
+                data,
+            );
+        }
+        Ok(())
+    })?;
     eprintln!("xtask bench: booting level 1 for {runs} round(s) of one-shot roots");
     let reported = boot::run_scripts(
         &a,

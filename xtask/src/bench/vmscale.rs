@@ -7,8 +7,6 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::boot;
-use crate::cpio::Archive;
-use crate::{rootfs, vmtest};
 
 /// The section's heading in BENCHMARKS.md.
 pub const HEADING: &str = "## Linux guests at scale (nested lane, level 1)";
@@ -117,16 +115,11 @@ fn quantile(v: &[f64], q: f64) -> Option<f64> {
 
 /// Boots level 1 with the VMMs and the guest, and runs [`plan`] once.
 pub fn run(bin_dir: &Path, verbose: bool) -> Result<Vec<Run>, String> {
-    let root = rootfs::default_dir();
-    rootfs::ensure(&root)?;
-    let mut a = boot::level1_with_vmms(bin_dir)?;
-    let mut guest = Archive::new();
-    guest.chardev("/dev/console", 0o600, 5, 1);
-    guest.file("/init", 0o755, GUEST_INIT.as_bytes().to_vec());
-    vmtest::add_tree(&mut guest, &root, "")
-        .map_err(|e| format!("adding {}: {e}", root.display()))?;
-    a.file("/lane/initrd/scale.cpio", 0o644, guest.to_bytes());
-    vmtest::add_tree(&mut a, &root, "").map_err(|e| format!("adding {}: {e}", root.display()))?;
+    let a = boot::level1_group(bin_dir, |a, root| {
+        let guest = boot::guest_initramfs(root, GUEST_INIT)?;
+        a.file("/lane/initrd/scale.cpio", 0o644, guest.to_bytes());
+        Ok(())
+    })?;
     eprintln!("xtask bench: booting level 1 for Linux guests at scale");
     let reported = boot::run_scripts(
         &a,
