@@ -429,6 +429,12 @@ fn run_vm_with(
             "--console-ring goes with --kernel".to_string(),
         ));
     }
+    if args.share_rootfs && args.share.iter().any(|s| s.tag == initramfs::ROOTFS_TAG) {
+        return Err(Error::BadOption(format!(
+            "--share-rootfs shares DIR with the tag '{}': give the other --share another tag",
+            initramfs::ROOTFS_TAG
+        )));
+    }
     if args.rootfs.is_some() == args.command.is_empty() {
         return Err(Error::BadOption(
             "--rootfs DIR and a command after -- go together".to_string(),

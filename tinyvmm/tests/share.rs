@@ -246,17 +246,34 @@ fn what_cannot_be_shared_is_refused_in_one_line() {
     let file = dir.join("f");
     let missing = dir.join("missing");
     let sock = dir.join("no.sock");
+    let comma = dir.join("a,b");
+    std::fs::create_dir(&comma).expect("mkdir a,b");
+    let link = dir.join("link");
+    std::os::unix::fs::symlink(&comma, &link).expect("symlink");
     for (arg, line) in [
         (
             format!("{}:t", missing.display()),
             format!(
-                "tinyvmm: --share {}: No such file or directory\n",
+                "tinyvmm: --share {}: No such file or directory (HOSTDIR must be an existing \
+                 directory)\n",
                 missing.display()
             ),
         ),
         (
             format!("{}:t", file.display()),
-            format!("tinyvmm: --share {}: not a directory\n", file.display()),
+            format!(
+                "tinyvmm: --share {}: not a directory (HOSTDIR must be an existing directory)\n",
+                file.display()
+            ),
+        ),
+        (
+            format!("{}:t", link.display()),
+            format!(
+                "tinyvmm: --share {}: {} contains a comma, which virtiofsd's -o options cannot \
+                 carry\n",
+                link.display(),
+                std::fs::canonicalize(&comma).unwrap().display()
+            ),
         ),
         (
             format!("socket={}:t", sock.display()),
@@ -290,5 +307,21 @@ fn what_cannot_be_shared_is_refused_in_one_line() {
         assert!(err.contains(says), "{arg}: {err}");
         assert_eq!(err.lines().count(), 1, "{arg}: {err}");
     }
+    // The one-shot root's tag is taken.
+    let out = Command::new(BIN)
+        .args(["run", "--kernel", "/nonexistent-kernel", "--rootfs"])
+        .arg(&dir)
+        .arg("--share-rootfs")
+        .arg("--share")
+        .arg(format!("{}:rootfs", dir.display()))
+        .args(["--", "true"])
+        .output()
+        .expect("run tinyvmm");
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "tinyvmm: --share-rootfs shares DIR with the tag 'rootfs': give the other --share \
+         another tag\n"
+    );
     std::fs::remove_dir_all(&dir).expect("rm");
 }

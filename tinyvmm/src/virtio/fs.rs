@@ -252,15 +252,25 @@ fn start_virtiofsd(
     dir: &Path,
     read_only: bool,
 ) -> Result<((Child, Option<OwnedFd>), UnixStream), String> {
-    let meta = std::fs::metadata(dir).map_err(|e| conventions::output::errtext(&e))?;
+    let hint = "(HOSTDIR must be an existing directory)";
+    let meta = std::fs::metadata(dir)
+        .map_err(|e| format!("{} {hint}", conventions::output::errtext(&e)))?;
     if !meta.is_dir() {
-        return Err("not a directory".into());
+        return Err(format!("not a directory {hint}"));
     }
     let exe = find_virtiofsd().ok_or(
         "virtiofsd not found (in /usr/libexec, /usr/lib/qemu or PATH): install Debian's \
          virtiofsd or qemu-system-common",
     )?;
     let dir = std::fs::canonicalize(dir).map_err(|e| conventions::output::errtext(&e))?;
+    // Checked here too, on the path virtiofsd gets: --share-rootfs's DIR is not parsed by
+    // parse_share, and a symlink can lead to a name with a comma.
+    if dir.as_os_str().as_bytes().contains(&b',') {
+        return Err(format!(
+            "{} contains a comma, which virtiofsd's -o options cannot carry",
+            dir.display()
+        ));
+    }
     // Unique per process and device; the abstract namespace leaves no file.
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let name = format!(
