@@ -61,6 +61,11 @@ pub const EMBEDDED_GUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/info
 /// Directory holding the example guests built from tinyvmm/guests (used by the tests).
 pub const GUEST_DIR: &str = env!("OUT_DIR");
 
+/// The path of the example guest `name` in [`GUEST_DIR`], as the tests put it on a command line.
+pub fn guest_path(name: &str) -> String {
+    format!("{GUEST_DIR}/{name}")
+}
+
 macro_rules! guests {
     ($($name:literal),* $(,)?) => {
         /// The example guests `tinyvmm guests DIR` writes out (#24: a user finds them there, not

@@ -17,14 +17,6 @@ const AS_LIMIT: u64 = 512 << 20;
 /// Larger than the default --mem (64M) and than [`AS_LIMIT`]; sparse, so it costs no disk.
 const SPARSE: u64 = 6 << 30;
 
-fn guest(name: &str) -> String {
-    PathBuf::from(tinyvmm::GUEST_DIR)
-        .join(name)
-        .to_str()
-        .expect("utf-8 path")
-        .to_string()
-}
-
 /// A fresh directory under target/tmp, removed when dropped.
 struct TempDir(PathBuf);
 
@@ -100,7 +92,7 @@ const NOT_REGULAR: &str = "not a regular file";
 
 #[test]
 fn devices_are_refused_without_reading_them() {
-    let kernel = guest("testkernel-bz.bin");
+    let kernel = tinyvmm::guest_path("testkernel-bz.bin");
     refused(
         &["run", "/dev/zero"],
         "image /dev/zero",
@@ -122,7 +114,7 @@ fn devices_are_refused_without_reading_them() {
 fn fifos_are_refused_without_blocking() {
     let dir = TempDir::new("tinyvmm-fifo");
     let fifo = dir.fifo("fifo");
-    let kernel = guest("testkernel-bz.bin");
+    let kernel = tinyvmm::guest_path("testkernel-bz.bin");
     for args in [
         &["run", &fifo][..],
         &["run", "--kernel", &fifo],
@@ -136,7 +128,7 @@ fn fifos_are_refused_without_blocking() {
 fn files_larger_than_guest_memory_are_refused_before_reading() {
     let dir = TempDir::new("tinyvmm-sparse");
     let big = dir.sparse("big");
-    let kernel = guest("testkernel-bz.bin");
+    let kernel = tinyvmm::guest_path("testkernel-bz.bin");
     let limit = "6G (6442450944 bytes), more than the 64M of guest memory (--mem)";
     refused(&["run", &big], &format!("image {big}"), limit);
     refused(&["run", "--kernel", &big], &format!("kernel {big}"), limit);
@@ -162,7 +154,7 @@ fn a_rootfs_larger_than_guest_memory_is_refused_before_building() {
     let file = big.sparse("disk.img");
     std::mem::forget(big); // removed with dir
     let root = dir.path("root");
-    let kernel = guest("testkernel-bz.bin");
+    let kernel = tinyvmm::guest_path("testkernel-bz.bin");
     refused(
         &["run", "--kernel", &kernel, "--rootfs", &root, "--", "true"],
         &file,
@@ -176,12 +168,13 @@ fn a_rootfs_larger_than_guest_memory_is_refused_before_building() {
 #[test]
 fn bad_kernels_and_cpu_counts_are_refused() {
     let dir = TempDir::new("tinyvmm-badkernel");
-    let whole = std::fs::read(guest("testkernel-bz.bin")).expect("testkernel-bz is built");
+    let whole =
+        std::fs::read(tinyvmm::guest_path("testkernel-bz.bin")).expect("testkernel-bz is built");
     let cut = dir.path("cut.bin");
     std::fs::write(&cut, &whole[..0x400]).expect("write");
     let header_only = dir.path("header.bin");
     std::fs::write(&header_only, &whole[..0x220]).expect("write");
-    let kernel = guest("testkernel-bz.bin");
+    let kernel = tinyvmm::guest_path("testkernel-bz.bin");
     refused(
         &["run", "--kernel", &cut],
         "bad image",
@@ -193,7 +186,8 @@ fn bad_kernels_and_cpu_counts_are_refused() {
         "neither an ELF vmlinux nor a bzImage",
     );
     // The PVH ELF vmlinux cut inside its program headers, and inside its one segment.
-    let elf = std::fs::read(guest("testkernel-pvh.elf")).expect("testkernel-pvh is built");
+    let elf =
+        std::fs::read(tinyvmm::guest_path("testkernel-pvh.elf")).expect("testkernel-pvh is built");
     let elf_headers = dir.path("headers.elf");
     std::fs::write(&elf_headers, &elf[..100]).expect("write");
     let elf_segment = dir.path("segment.elf");

@@ -11,14 +11,6 @@ use testcaps::{require, Cap};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tinyvmm");
 
-fn guest(name: &str) -> String {
-    PathBuf::from(tinyvmm::GUEST_DIR)
-        .join(name)
-        .to_str()
-        .expect("utf-8 path")
-        .to_string()
-}
-
 fn tmp_file(name: &str, bytes: &[u8]) -> PathBuf {
     let dir = testcaps::target_dir().join("tmp");
     std::fs::create_dir_all(&dir).expect("create target/tmp");
@@ -38,7 +30,7 @@ fn tinyvmm(args: &[&str]) -> testcaps::Output {
 /// 17-byte initrd starting "TVMMINIT" (removed afterwards), plus `extra` options.
 fn boot_with_initrd(kernel: &str, mem: &str, extra: &[&str]) -> testcaps::Output {
     let initrd = tmp_file("initrd", b"TVMMINIT and more");
-    let kernel = guest(kernel);
+    let kernel = tinyvmm::guest_path(kernel);
     let mut args = vec![
         "run",
         "--kernel",
@@ -159,7 +151,7 @@ fn cpus_are_in_the_mp_table_and_the_run_ends() {
             "--cpus",
             cpus,
             "--kernel",
-            &guest("testkernel-bz.bin"),
+            &tinyvmm::guest_path("testkernel-bz.bin"),
             "--report",
             "/dev/null",
         ]);
@@ -183,7 +175,7 @@ fn cpus_are_in_the_mp_table_and_the_run_ends() {
         "--timeout",
         "20",
         "--kernel",
-        &guest("testkernel-bz.bin"),
+        &tinyvmm::guest_path("testkernel-bz.bin"),
     ]);
     assert_eq!(out.code, Some(0), "{out:?}");
 }
@@ -208,7 +200,7 @@ fn kernel_poweroff_reboot_and_panic_have_their_own_statuses() {
         let out = tinyvmm(&[
             "run",
             "--kernel",
-            &guest("testkernel-bz.bin"),
+            &tinyvmm::guest_path("testkernel-bz.bin"),
             "--append",
             &format!("end={end}"),
             "--report",
@@ -244,7 +236,7 @@ fn bad_kernels_and_options_give_125() {
     let g = garbage.to_str().expect("utf-8").to_string();
     let e = empty.to_str().expect("utf-8").to_string();
     let b = big.to_str().expect("utf-8").to_string();
-    let bz = guest("testkernel-bz.bin");
+    let bz = tinyvmm::guest_path("testkernel-bz.bin");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["run", "--kernel", &g],
@@ -317,7 +309,7 @@ fn rootfs_becomes_a_cpio_initrd() {
     let out = tinyvmm(&[
         "run",
         "--kernel",
-        &guest("testkernel-bz.bin"),
+        &tinyvmm::guest_path("testkernel-bz.bin"),
         "--rootfs",
         root.to_str().expect("utf-8"),
         "--",

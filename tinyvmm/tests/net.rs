@@ -5,20 +5,12 @@
 //! guest that is its own driver (guests/net.s). Linux's driver is shown in `cargo xtask nested`
 //! (linux_virtio_net): on this PVM host no Linux guest boots.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use testcaps::{require, Cap};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tinyvmm");
-
-fn guest(name: &str) -> String {
-    Path::new(tinyvmm::GUEST_DIR)
-        .join(name)
-        .display()
-        .to_string()
-}
 
 /// Runs `script` with `sh -c` in a new network namespace, with $T the tinyvmm binary, $G the
 /// guest that exits with the byte it reads and $N the guest driving the network device.
@@ -27,8 +19,8 @@ fn in_netns(script: &str) -> testcaps::Output {
         Command::new("unshare")
             .args(["-n", "sh", "-c", script])
             .env("T", BIN)
-            .env("G", guest("status.bin"))
-            .env("N", guest("net.bin"))
+            .env("G", tinyvmm::guest_path("status.bin"))
+            .env("N", tinyvmm::guest_path("net.bin"))
             .stdin(Stdio::null()),
         Duration::from_secs(60),
     )

@@ -9,10 +9,6 @@ use testcaps::{require, Cap};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tinyvmm");
 
-fn guest(name: &str) -> PathBuf {
-    PathBuf::from(tinyvmm::GUEST_DIR).join(name)
-}
-
 fn tmp(name: &str) -> PathBuf {
     let dir = testcaps::target_dir().join("tmp");
     std::fs::create_dir_all(&dir).expect("create target/tmp");
@@ -33,10 +29,10 @@ fn tinyvmm(args: &[&str], input: &[u8]) -> testcaps::Output {
 }
 
 fn run_guest(name: &str, extra: &[&str], input: &[u8]) -> testcaps::Output {
-    let path = guest(name);
+    let path = tinyvmm::guest_path(name);
     let mut args: Vec<&str> = vec!["run"];
     args.extend_from_slice(extra);
-    args.push(path.to_str().expect("utf-8 path"));
+    args.push(&path);
     tinyvmm(&args, input)
 }
 
@@ -287,7 +283,7 @@ fn bad_images_and_options_give_125() {
     let dir = tmp("bad");
     std::fs::create_dir_all(&dir).expect("mkdir");
     let path = |n: &str| dir.join(n).to_str().expect("utf-8").to_string();
-    let elf = std::fs::read(guest("primes.elf")).expect("primes.elf is built");
+    let elf = std::fs::read(tinyvmm::guest_path("primes.elf")).expect("primes.elf is built");
     std::fs::write(path("empty"), b"").expect("write");
     std::fs::write(path("truncated.elf"), &elf[..100]).expect("write");
     let mut arm = elf.clone();
@@ -300,7 +296,7 @@ fn bad_images_and_options_give_125() {
     refused(&["run", &path("truncated.elf")], "truncated ELF");
     refused(&["run", &path("arm.elf")], "not x86-64");
     refused(
-        &["run", "--mem", "1M", guest("primes.elf").to_str().unwrap()],
+        &["run", "--mem", "1M", &tinyvmm::guest_path("primes.elf")],
         "outside guest memory",
     );
     refused(&["run", "--mem", "2M", &path("big.bin")], "do not fit");
@@ -314,17 +310,12 @@ fn bad_images_and_options_give_125() {
             "run",
             "--load",
             "0x100000",
-            guest("primes.elf").to_str().unwrap(),
+            &tinyvmm::guest_path("primes.elf"),
         ],
         "--load applies to flat images",
     );
     refused(
-        &[
-            "run",
-            "--format",
-            "pvh",
-            guest("primes.elf").to_str().unwrap(),
-        ],
+        &["run", "--format", "pvh", &tinyvmm::guest_path("primes.elf")],
         "no PVH entry note",
     );
     refused(&["run", dir.to_str().unwrap()], "cannot read image");
@@ -449,7 +440,7 @@ fn guests_writes_the_examples_that_the_readme_runs() {
     for (name, _) in tinyvmm::GUESTS {
         assert_eq!(
             std::fs::read(g.join(name)).expect("written guest"),
-            std::fs::read(guest(name)).expect("built guest"),
+            std::fs::read(tinyvmm::guest_path(name)).expect("built guest"),
             "{name}"
         );
     }

@@ -11,14 +11,6 @@ use testcaps::{require, Cap};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tinyvmm");
 
-fn guest(name: &str) -> String {
-    PathBuf::from(tinyvmm::GUEST_DIR)
-        .join(name)
-        .to_str()
-        .expect("utf-8 path")
-        .to_string()
-}
-
 /// A directory under target/tmp, removed on drop.
 struct TmpDir(PathBuf);
 
@@ -92,7 +84,7 @@ fn spinning_threads(extra: &[&str]) -> Vec<(String, String, String)> {
         disk.to_str().expect("utf-8 path").into(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
-    args.push(guest("spin.bin"));
+    args.push(tinyvmm::guest_path("spin.bin"));
     let child = Command::new(BIN)
         .args(&args)
         .stdin(Stdio::null())
@@ -200,7 +192,7 @@ fn a_call_outside_the_allow_list_ends_the_run_with_one_line() {
     let run = |extra: &[&str]| {
         let mut args = vec!["run"];
         args.extend_from_slice(extra);
-        let image = guest("hello-long.bin");
+        let image = tinyvmm::guest_path("hello-long.bin");
         args.push(&image);
         testcaps::run(
             Command::new(BIN).args(&args).env("LD_PRELOAD", &so),

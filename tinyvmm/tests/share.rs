@@ -6,20 +6,13 @@
 //! boots.
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use testcaps::{require, Cap};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tinyvmm");
-
-fn spin_guest() -> String {
-    Path::new(tinyvmm::GUEST_DIR)
-        .join("spin.bin")
-        .display()
-        .to_string()
-}
 
 /// A fresh directory to share, removed by the caller.
 fn share_dir() -> PathBuf {
@@ -33,7 +26,7 @@ fn share_dir() -> PathBuf {
 fn spinner(share: &str, timeout: &str) -> Child {
     Command::new(BIN)
         .args(["run", "--timeout", timeout, "--share", share])
-        .arg(spin_guest())
+        .arg(tinyvmm::guest_path("spin.bin"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -286,7 +279,7 @@ fn what_cannot_be_shared_is_refused_in_one_line() {
     ] {
         let out = Command::new(BIN)
             .args(["run", "--timeout", "10", "--share", &arg])
-            .arg(spin_guest())
+            .arg(tinyvmm::guest_path("spin.bin"))
             .stdin(Stdio::null())
             .output()
             .expect("run tinyvmm");

@@ -58,14 +58,6 @@ fn tinyvmm(args: &[&str]) -> testcaps::Output {
     )
 }
 
-fn guest() -> String {
-    Path::new(tinyvmm::GUEST_DIR)
-        .join("virtio.bin")
-        .to_str()
-        .expect("utf-8 path")
-        .to_string()
-}
-
 fn expected_stdout(write_status: u8, serial: &str) -> String {
     format!(
         "blk: capacity in sectors 128\n\
@@ -101,7 +93,7 @@ fn disk_round_trip_misbehaving_driver_and_rng() {
         &img.arg(""),
         "--rng",
         "-v",
-        &guest(),
+        &tinyvmm::guest_path("virtio.bin"),
     ]);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout, expected_stdout(0, &img.serial()));
@@ -138,7 +130,7 @@ fn read_only_disk_refuses_the_write() {
         "--disk",
         &img.arg(",ro"),
         "--rng",
-        &guest(),
+        &tinyvmm::guest_path("virtio.bin"),
     ]);
     assert_eq!(out.code, Some(0), "{out:?}");
     // VIRTIO_BLK_S_IOERR (1) for the write; reads, the serial and the flush work.
@@ -166,7 +158,14 @@ fn image_lock_keeps_a_second_vm_out() {
     let rw = img.arg("");
     let ro = img.arg(",ro");
     let locked = |arg: &str, ro: bool| {
-        let out = tinyvmm(&["run", "--mem", "16M", "--disk", arg, &guest()]);
+        let out = tinyvmm(&[
+            "run",
+            "--mem",
+            "16M",
+            "--disk",
+            arg,
+            &tinyvmm::guest_path("virtio.bin"),
+        ]);
         assert_eq!(out.code, Some(125), "{out:?}");
         assert_eq!(out.stdout, "");
         let writable = if ro { " writable" } else { "" };
@@ -189,12 +188,28 @@ fn image_lock_keeps_a_second_vm_out() {
     // refused by the device, not by the lock.
     with_lock(&img.0, libc::LOCK_SH, || {
         locked(&rw, false);
-        let out = tinyvmm(&["run", "--mem", "16M", "--disk", &ro, "--rng", &guest()]);
+        let out = tinyvmm(&[
+            "run",
+            "--mem",
+            "16M",
+            "--disk",
+            &ro,
+            "--rng",
+            &tinyvmm::guest_path("virtio.bin"),
+        ]);
         assert_eq!(out.code, Some(0), "{out:?}");
         assert!(out.stdout.contains("write sector 1: status 1\n"), "{out:?}");
     });
     // The lock went with the process: the image is free again.
-    let out = tinyvmm(&["run", "--mem", "16M", "--disk", &rw, "--rng", &guest()]);
+    let out = tinyvmm(&[
+        "run",
+        "--mem",
+        "16M",
+        "--disk",
+        &rw,
+        "--rng",
+        &tinyvmm::guest_path("virtio.bin"),
+    ]);
     assert_eq!(out.code, Some(0), "{out:?}");
 }
 

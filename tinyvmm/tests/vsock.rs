@@ -17,13 +17,6 @@ use testcaps::{require, Cap};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tinyvmm");
 
-fn guest(name: &str) -> String {
-    Path::new(tinyvmm::GUEST_DIR)
-        .join(name)
-        .display()
-        .to_string()
-}
-
 /// A socket path short enough for sun_path.
 fn sock_path() -> PathBuf {
     std::env::temp_dir().join(format!("{}.sock", testcaps::unique_name("tvs")))
@@ -51,7 +44,7 @@ fn spinner(p: &Path) -> Child {
     Command::new(BIN)
         .args(["run", "--timeout", "30", "--vsock"])
         .arg(format!("3,uds={}", p.display()))
-        .arg(guest("spin.bin"))
+        .arg(tinyvmm::guest_path("spin.bin"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -80,7 +73,7 @@ fn the_listener_is_there_while_the_vm_runs_and_gone_after() {
                  [ -e \"$S\" ] && echo 'after: still there' || echo 'after: gone'",
             ])
             .env("T", BIN)
-            .env("G", guest("status.bin"))
+            .env("G", tinyvmm::guest_path("status.bin"))
             .env("S", &s)
             .stdin(Stdio::null()),
         Duration::from_secs(60),
@@ -113,7 +106,7 @@ fn a_second_vm_on_the_same_path_is_refused_and_a_stale_socket_is_replaced() {
         Command::new(BIN)
             .args(["run", "--vsock"])
             .arg(format!("3,uds={}", s.display()))
-            .arg(guest("status.bin"))
+            .arg(tinyvmm::guest_path("status.bin"))
             .stdin(Stdio::null()),
         Duration::from_secs(30),
     );
@@ -136,7 +129,7 @@ fn a_second_vm_on_the_same_path_is_refused_and_a_stale_socket_is_replaced() {
         Command::new("sh")
             .args(["-c", "printf '*' | \"$T\" run --vsock 3,uds=\"$S\" \"$G\""])
             .env("T", BIN)
-            .env("G", guest("status.bin"))
+            .env("G", tinyvmm::guest_path("status.bin"))
             .env("S", &s)
             .stdin(Stdio::null()),
         Duration::from_secs(30),
