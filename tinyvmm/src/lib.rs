@@ -335,9 +335,8 @@ fn kvm_is_pvm() -> bool {
     std::path::Path::new("/sys/module/kvm_pvm").exists()
 }
 
-/// Runs the tool and returns the process exit code, for `main` to exit with at once: the VM is
-/// left to the process exit (see [`vm::RunConfig::leave_to_exit`]); library callers that go on
-/// running use [`run_vm`].
+/// Runs the tool and returns the process exit code, for `main` to exit with at once; the command
+/// confines itself with seccomp, which library callers that go on running ([`run_vm`]) don't.
 pub fn run(tool: &str, cli: Cli) -> i32 {
     let args = match cli.command {
         Some(Command::Run(args)) => args,
@@ -411,13 +410,9 @@ pub fn run_vm(tool: &str, args: &RunArgs) -> Result<vm::Outcome, Error> {
 }
 
 /// [`run_vm`], and whether the guest was a Linux kernel on a PVM host (which cannot boot it);
-/// `leave_to_exit` for a process that exits right after: the VM is left to the process exit (see
-/// [`vm::RunConfig::leave_to_exit`]).
-fn run_vm_with(
-    tool: &str,
-    args: &RunArgs,
-    leave_to_exit: bool,
-) -> Result<(vm::Outcome, bool), Error> {
+/// `command` for the tinyvmm command, a process that exits right after (and so may confine
+/// itself).
+fn run_vm_with(tool: &str, args: &RunArgs, command: bool) -> Result<(vm::Outcome, bool), Error> {
     let ram = host_ram();
     if args.kernel.is_none()
         && (args.initrd.is_some() || args.append.is_some() || args.rootfs.is_some())
@@ -451,7 +446,7 @@ fn run_vm_with(
     })?;
     // Only the command confines itself: a library caller goes on living after the run, and a
     // filter is for the rest of a process's life.
-    let seccomp = if leave_to_exit && !args.no_seccomp {
+    let seccomp = if command && !args.no_seccomp {
         Some(seccomp::compile()?)
     } else {
         None
@@ -461,7 +456,6 @@ fn run_vm_with(
         cpuid: args.cpuid || args.image.is_none(),
         verbose: args.verbose,
         tool: tool.to_string(),
-        leave_to_exit,
         seccomp,
         console_ring: args.console_ring,
         // The one-shot mode's command writes to the virtio console (stdout); the serial

@@ -159,18 +159,26 @@ pub const ALLOW: &[Allowed] = &[
         Only::NoneOf(2, libc::PROT_EXEC as u64),
         "thread stacks' guard pages and malloc's arenas growing; never executable",
     ),
-    allow("munmap", Only::Any, "freed blocks and thread stacks"),
+    allow("munmap", Only::Any, "freed blocks, thread stacks, and guest memory at the end"),
     allow("mremap", Only::Any, "large blocks growing"),
     allow("madvise", Only::Any, "malloc and thread exit give memory back"),
     allow("brk", Only::Any, "malloc's main heap"),
-    allow("close", Only::Any, "the device thread's descriptors when it ends"),
+    allow(
+        "close",
+        Only::Any,
+        "the device thread's descriptors when it ends, and the vCPUs' and the VM's at the end",
+    ),
     allow(
         "fcntl",
         Only::OneOf(1, &[libc::F_GETFD as u64]),
         "Rust's check, in debug builds, that a descriptor it closes is open; no other command",
     ),
     allow("exit", Only::Any, "a thread's end"),
-    allow("exit_group", Only::Any, "tinyvmm's end, which leaves the VM's teardown to the kernel"),
+    allow(
+        "exit_group",
+        Only::Any,
+        "tinyvmm's end, once the VM is closed and its memory unmapped",
+    ),
 ];
 
 /// The filter's profile: [`ALLOW`] over a trapping default, to be installed with TSYNC.
