@@ -853,16 +853,16 @@ fn replace_section(
 
 fn vmscale_section(bin: &Path, opts: &Options) -> String {
     if opts.no_boot {
-        return vmscale::markdown(&[], Some("skipped (--no-boot)"));
+        return vmscale::markdown(&[], &[], Some("skipped (--no-boot)"));
     }
     if opts.only.as_deref().is_some_and(|t| t != "tinyvmm") {
-        return vmscale::markdown(&[], Some("skipped (--only another tool)"));
+        return vmscale::markdown(&[], &[], Some("skipped (--only another tool)"));
     }
     match vmscale::run(bin, opts.verbose) {
-        Ok(r) => vmscale::markdown(&r, None),
+        Ok((r, h)) => vmscale::markdown(&r, &h, None),
         Err(e) => {
             eprintln!("xtask bench: no Linux-at-scale measurements: {e}");
-            vmscale::markdown(&[], Some(&e))
+            vmscale::markdown(&[], &[], Some(&e))
         }
     }
 }

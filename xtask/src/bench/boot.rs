@@ -24,7 +24,7 @@ pub const OFF_MARK: &str = "@@BENCH-OFF";
 const GUEST_INIT: &str = "#!/bin/sh\necho @@BENCH-INIT\nsleep 2\necho @@BENCH-OFF\npoweroff -f\n";
 
 /// Guest memory of every boot (the mapping of at least this size is the guest RAM in smaps).
-const GUEST_MIB: u64 = 256;
+pub const GUEST_MIB: u64 = 256;
 
 /// The command line QEMU boots with: tinyvmm's default plus `quiet` (what tinyvmm boots with).
 pub const QEMU_APPEND: &str = "console=ttyS0 reboot=k,panic_warm panic=-1 quiet";
