@@ -25,6 +25,24 @@ fn seccomp_filter(out: &Path) {
         .unwrap_or_else(|e| panic!("writing seccomp.bpf: {e}"));
 }
 
+/// The x86-64 system call names by number into OUT_DIR/syscall_names.rs, for the SIGSYS
+/// handler's message (which cannot ask libseccomp: it runs in a signal).
+fn syscall_names(out: &Path) {
+    let names: Vec<String> = (0..SYSCALL_NUMBERS)
+        .map(|nr| privs::seccomp::x86_64_name(nr).unwrap_or_default())
+        .collect();
+    let text = format!(
+        "/// x86-64 system call names by number (empty: none), from libseccomp at build time.\n\
+         pub const SYSCALL_NAMES: [&str; {}] = {names:?};\n",
+        names.len()
+    );
+    std::fs::write(out.join("syscall_names.rs"), text)
+        .unwrap_or_else(|e| panic!("writing syscall_names.rs: {e}"));
+}
+
+/// Numbers below this get a name in [`syscall_names`] (x86-64's table ends in the 460s).
+const SYSCALL_NUMBERS: i32 = 512;
+
 /// How a guest is linked.
 enum Link {
     /// A flat binary whose first byte is at this guest-physical address.
@@ -92,6 +110,7 @@ fn main() {
     unwinder::link_static_unwinder();
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     seccomp_filter(&out);
+    syscall_names(&out);
     let src = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"))
         .join("guests");
     println!("cargo:rerun-if-changed=guests");

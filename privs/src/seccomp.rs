@@ -153,6 +153,16 @@ fn u64_field(obj: &serde_json::Map<String, Value>, key: &str, field: &str) -> Re
     }
 }
 
+/// The x86-64 name of system call `nr`, from libseccomp's table; None for a number it has no
+/// name for. For a program that reports a call by number (tinyvmm builds its SIGSYS message's
+/// table with it, since a signal handler cannot ask libseccomp).
+pub fn x86_64_name(nr: i32) -> Option<String> {
+    ScmpSyscall::from(nr)
+        .get_name_by_arch(ScmpArch::X8664)
+        .ok()
+        .filter(|n| !n.is_empty())
+}
+
 /// The call by name. A call the native architecture lacks but another has (vm86 on x86_64)
 /// gets libseccomp's negative pseudo-number, which its rules map to each architecture that has
 /// it; a number from another architecture's table would name a different native call.
@@ -666,6 +676,16 @@ mod tests {
             err(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/x"}"#)
                 .starts_with("listenerPath:")
         );
+    }
+
+    #[test]
+    fn x86_64_numbers_name_their_calls() {
+        assert_eq!(
+            x86_64_name(libc::SYS_openat as i32).as_deref(),
+            Some("openat")
+        );
+        assert_eq!(x86_64_name(0).as_deref(), Some("read"));
+        assert_eq!(x86_64_name(100_000), None);
     }
 
     #[test]

@@ -209,7 +209,7 @@ fn a_call_outside_the_allow_list_ends_the_run_with_one_line() {
     assert_eq!(
         confined.stderr,
         format!(
-            "tinyvmm: seccomp: system call {} is not in tinyvmm's allow-list (ausyscall names it; --no-seccomp turns the filter off)\n",
+            "tinyvmm: seccomp: system call {} (openat) is not in tinyvmm's allow-list (--no-seccomp turns the filter off)\n",
             libc::SYS_openat
         ),
         "{confined:?}"
