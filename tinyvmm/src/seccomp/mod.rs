@@ -9,9 +9,9 @@
 //!
 //! Any other call traps (SECCOMP_RET_TRAP): a SIGSYS handler prints one line naming the call's
 //! number and name and exits 125, tinyvmm's own failure, as Firecracker's SIGSYS handler logs
-//! the call and exits with its own status. That is more diagnosable than SECCOMP_RET_KILL_PROCESS (a bare
-//! SIGSYS death, the call only in the kernel log, if audit logs it) and safer than an errno that
-//! code not written to expect it would carry on past. The handler itself only calls write(2) and
+//! the call and exits with its own status. That is more diagnosable than
+//! SECCOMP_RET_KILL_PROCESS (a bare SIGSYS death, the call only in the kernel log, if audit logs
+//! it) and safer than an errno that code not written to expect it would carry on past. The handler itself only calls write(2) and
 //! exit_group(2), both allowed.
 //!
 //! The filter is installed once, from the main thread, with SECCOMP_FILTER_FLAG_TSYNC: the

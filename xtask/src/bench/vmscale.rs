@@ -173,9 +173,9 @@ pub struct Held {
 }
 
 impl Held {
-    /// The median over the VMMs of column `c` of [`Held::each`].
-    pub fn median(&self, c: usize) -> Option<u64> {
-        let mut v: Vec<u64> = self.each.iter().map(|m| m[c]).collect();
+    /// The median over the VMMs of `f` of each one's [`Held::each`] row.
+    pub fn median(&self, f: impl Fn(&[u64; 6]) -> u64) -> Option<u64> {
+        let mut v: Vec<u64> = self.each.iter().map(f).collect();
         v.sort_unstable();
         v.get(v.len().checked_sub(1)? / 2).copied()
     }
@@ -320,16 +320,12 @@ pub fn markdown(runs: &[Run], held: &[Held], why_not: Option<&str>) -> String {
             let _ = writeln!(s, "| {} | - | - | - | - | - | - | - | - |", boot::VMMS[v].0);
             continue;
         };
-        let kib = |c: usize| h.median(c).map_or("-".to_string(), |k| k.to_string());
+        let kib = |c: usize| {
+            h.median(|m| m[c])
+                .map_or("-".to_string(), |k| k.to_string())
+        };
         let beyond = h
-            .each
-            .iter()
-            .map(|m| m[0].saturating_sub(m[3]))
-            .collect::<Vec<_>>();
-        let mut b = beyond.clone();
-        b.sort_unstable();
-        let beyond = b
-            .get(b.len().saturating_sub(1) / 2)
+            .median(|m| m[0].saturating_sub(m[3]))
             .map_or("-".to_string(), |k| k.to_string());
         let _ = writeln!(
             s,
@@ -433,7 +429,7 @@ mod tests {
         );
         let h = parse_held("07-vmheld_1", &out).unwrap();
         assert_eq!((h.vmm, h.ready, h.each.len()), (1, 3, 3));
-        assert_eq!(h.median(0), Some(80000));
+        assert_eq!(h.median(|m| m[0]), Some(80000));
         assert_eq!(parse_held("07-vmheld_1", &out[1..]), None);
         assert_eq!(parse_held("02-vmscale_0_1", &out), None);
         let md = markdown(&[], &[h], None);
