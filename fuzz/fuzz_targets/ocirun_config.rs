@@ -22,7 +22,8 @@ fuzz_target!(|data: &[u8]| {
     };
     for version in [Version::V1, Version::V2] {
         let route = |_: &str| Some(version);
-        if let Err(e) = ocirun::config::plan(&spec, "fuzz", Path::new("/bundle"), &route) {
+        let seccomp = &ocirun::seccomp::compile;
+        if let Err(e) = ocirun::config::plan(&spec, "fuzz", Path::new("/bundle"), &route, seccomp) {
             one_line(e);
         }
     }

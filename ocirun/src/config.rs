@@ -439,12 +439,14 @@ fn cap_list(
 }
 
 /// Turns a checked spec into the plan for container `id` with bundle `bundle` (absolute).
-/// `route` says which cgroup version carries a controller on this host (cgctl's layout).
+/// `route` says which cgroup version carries a controller on this host (cgctl's layout);
+/// `seccomp` compiles linux.seccomp ([`crate::seccomp::compile`], or through the root's cache).
 pub fn plan(
     spec: &Spec,
     id: &str,
     bundle: &Path,
     route: &dyn Fn(&str) -> Option<Version>,
+    seccomp: &dyn Fn(&oci_spec::runtime::LinuxSeccomp) -> Result<crate::seccomp::Compiled>,
 ) -> Result<Plan> {
     let root = spec
         .root()
@@ -698,7 +700,7 @@ pub fn plan(
     }
 
     let (seccomp, seccomp_unknown) = match linux.seccomp() {
-        Some(s) => crate::seccomp::compile(s)?,
+        Some(s) => seccomp(s)?,
         None => (None, Vec::new()),
     };
 
@@ -1114,7 +1116,7 @@ mod tests {
     fn plan_of(v: Value) -> Result<Plan> {
         check(&v)?;
         let spec = typed(v)?;
-        plan(&spec, "c1", Path::new("/b"), &v1)
+        plan(&spec, "c1", Path::new("/b"), &v1, &crate::seccomp::compile)
     }
 
     fn err(v: Value) -> String {

@@ -38,12 +38,16 @@ pub struct ExecOpts {
 }
 
 /// The process an exec runs, checked: the file's, or the config's with argv and the flags.
-pub fn process(bundle: &Path, o: &ExecOpts) -> Result<(Process, Option<privs::seccomp::Bpf>)> {
+pub fn process(
+    root: &Path,
+    bundle: &Path,
+    o: &ExecOpts,
+) -> Result<(Process, Option<privs::seccomp::Bpf>)> {
     let cfg = config::read(bundle)?;
     config::check(&cfg)?;
     let spec = config::typed(cfg)?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => crate::seccomp::compile(s)?.0,
+        Some(s) => crate::seccomp::compile_cached(root, s)?.0,
         None => None,
     };
     let mut p = match &o.process_file {
@@ -124,7 +128,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<Option<conventions::e
             format!("cannot exec in a container that is {}", st.name()),
         ));
     }
-    let (p, seccomp) = process(&r.bundle, o)?;
+    let (p, seccomp) = process(root, &r.bundle, o)?;
     crate::console::check(p.terminal, o.console_socket.as_deref(), "exec")?;
     let console = match &o.console_socket {
         Some(path) => Some(crate::console::connect(path)?),

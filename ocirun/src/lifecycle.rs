@@ -43,14 +43,16 @@ pub struct CreateOpts {
     pub console_socket: Option<PathBuf>,
 }
 
-/// Reads, checks and plans a bundle's config for container `id` (no side effects).
-pub fn plan_bundle(id: &str, bundle: &Path, layout: &Layout) -> Result<Plan> {
+/// Reads, checks and plans a bundle's config for container `id` (no side effects but the
+/// compiled seccomp profile kept under `root`).
+pub fn plan_bundle(root: &Path, id: &str, bundle: &Path, layout: &Layout) -> Result<Plan> {
     let v = config::read(bundle)?;
     config::check(&v)?;
     config::check_labels(&v, config::host_selinux())?;
     let spec = config::typed(v)?;
     let route = |c: &str| layout.route_version(c);
-    let plan = config::plan(&spec, id, bundle, &route)?;
+    let seccomp = |s: &_| crate::seccomp::compile_cached(root, s);
+    let plan = config::plan(&spec, id, bundle, &route, &seccomp)?;
     let rootfs = &plan.root.newroot;
     match std::fs::metadata(rootfs) {
         Ok(m) if m.is_dir() => Ok(plan),
@@ -166,7 +168,7 @@ fn create_as(root: &Path, o: &CreateOpts, subreaper: bool, immediate: bool) -> R
         )
     })?;
     let layout = host_layout()?;
-    let mut plan = plan_bundle(&o.id, &bundle, layout)?;
+    let mut plan = plan_bundle(root, &o.id, &bundle, layout)?;
     plan.root.no_pivot = o.no_pivot;
     if !plan.seccomp_unknown.is_empty() {
         eprintln!(

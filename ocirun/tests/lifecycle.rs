@@ -650,6 +650,37 @@ fn seccomp_filters_the_container_s_syscalls() {
         assert!(out.stderr.contains("Permission denied"), "{out:?}");
     }
     assert!(!testcaps::rootfs().join("tmp/ocirun-seccomp-probe").exists());
+    // The first run compiled the profile and kept it under the root; the second ran on the kept
+    // filter (and was filtered all the same). No container id starts with a dot: list skips it.
+    let cached = || -> Vec<(String, u32)> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut v: Vec<(String, u32)> = std::fs::read_dir(env.root.join(".seccomp"))
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| {
+                let mode = e.metadata().unwrap().permissions().mode() & 0o7777;
+                (e.file_name().to_string_lossy().into_owned(), mode)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let one = cached();
+    assert_eq!(one.len(), 1, "{one:?}");
+    assert_eq!(one[0].1, 0o600);
+    let list = env.ocirun(&["list", "-q"]);
+    assert_eq!((list.code, list.stdout.as_str()), (Some(0), ""), "{list:?}");
+    // Another profile, another file; the first stays.
+    env.config(|c| {
+        c["linux"]["seccomp"]["syscalls"][0]["errnoRet"] = json!(libc::EPERM);
+    });
+    let b = env.bundle.to_str().unwrap().to_string();
+    let out = env.ocirun(&["run", "-b", &b, "sc"]);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(0), "1\n"), "{out:?}");
+    assert!(out.stderr.contains("Operation not permitted"), "{out:?}");
+    let two = cached();
+    assert_eq!(two.len(), 2, "{two:?}");
+    assert!(two.contains(&one[0]), "{two:?}");
 }
 
 #[test]
