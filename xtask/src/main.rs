@@ -134,7 +134,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
-            eprintln!("xtask: {msg}");
+            // Most recipe errors end in an io::Error's text: the one place that strips std's
+            // " (os error N)" does it here too.
+            eprintln!("xtask: {}", conventions::output::without_os_error(&msg));
             ExitCode::from(1)
         }
     }
