@@ -55,7 +55,7 @@ Exit status: 0, or the container's with `run` (a signal re-raised); 1 when ociru
     disable_version_flag = true
 )]
 pub struct Cli {
-    /// Directory of the containers' state.
+    /// Directory of the containers' state (and of compiled seccomp profiles, in .seccomp/).
     #[arg(long, global = true, value_name = "DIR", default_value = "/run/ocirun")]
     pub root: PathBuf,
     /// Also write errors (and --debug lines) to FILE.
