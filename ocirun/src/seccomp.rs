@@ -75,20 +75,20 @@ pub fn cache_dir(root: &Path) -> PathBuf {
 
 /// What a cached filter is valid for: this build of ocirun (its file's identity, since a debug
 /// build records no commit), the running kernel (libseccomp asks it which actions exist) and the
-/// profile itself, in the canonical form its typed value serializes to.
-pub fn cache_key(s: &LinuxSeccomp) -> Result<Vec<u8>> {
-    let exe = std::fs::metadata("/proc/self/exe")
-        .map(|m| {
-            format!(
-                "{}:{}:{}.{}:{}",
-                m.dev(),
-                m.ino(),
-                m.mtime(),
-                m.mtime_nsec(),
-                m.size()
-            )
-        })
-        .unwrap_or_default();
+/// profile itself, in the canonical form its typed value serializes to. `None` when the binary
+/// cannot be told (no /proc): then there is no cache.
+pub fn cache_key(s: &LinuxSeccomp) -> Result<Option<Vec<u8>>> {
+    let Ok(m) = std::fs::metadata("/proc/self/exe") else {
+        return Ok(None);
+    };
+    let exe = format!(
+        "{}:{}:{}.{}:{}",
+        m.dev(),
+        m.ino(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.size()
+    );
     let kernel = nix::sys::utsname::uname()
         .map(|u| {
             format!(
@@ -106,7 +106,7 @@ pub fn cache_key(s: &LinuxSeccomp) -> Result<Vec<u8>> {
     .into_bytes();
     serde_json::to_writer(&mut key, s)
         .map_err(|e| Error::config("linux.seccomp", format!("cannot re-read: {e}")))?;
-    Ok(key)
+    Ok(Some(key))
 }
 
 /// The file name of `key`: its hash (the key itself is in the file and compared whole, so a
@@ -211,7 +211,9 @@ fn cache_write(dir: &Path, key: &[u8], c: &Compiled) {
 
 /// [`compile`], through the cache under `root` (see the module's comment).
 pub fn compile_cached(root: &Path, s: &LinuxSeccomp) -> Result<Compiled> {
-    let key = cache_key(s)?;
+    let Some(key) = cache_key(s)? else {
+        return compile(s);
+    };
     let dir = cache_dir(root);
     if let Some(c) = cache_read(&dir, &key) {
         return Ok(c);
@@ -281,14 +283,16 @@ mod tests {
 
     #[test]
     fn the_key_is_the_profile_and_this_build() {
-        let a = cache_key(&profile_with_unknown()).unwrap();
-        assert_eq!(a, cache_key(&profile_with_unknown()).unwrap());
+        let a = cache_key(&profile_with_unknown()).unwrap().unwrap();
+        assert_eq!(a, cache_key(&profile_with_unknown()).unwrap().unwrap());
         let first = a.split(|b| *b == b'\n').next().unwrap();
         let first = String::from_utf8_lossy(first);
         assert!(
             first.starts_with("ocirun ") && first.contains(" exe ") && first.contains(" kernel ")
         );
-        let b = cache_key(&typed(json!({"defaultAction": "SCMP_ACT_KILL"}))).unwrap();
+        let b = cache_key(&typed(json!({"defaultAction": "SCMP_ACT_KILL"})))
+            .unwrap()
+            .unwrap();
         assert_ne!(a, b);
         assert_ne!(cache_name(&a), cache_name(&b));
     }
@@ -302,13 +306,13 @@ mod tests {
         let s = profile_with_unknown();
         let want = compile(&s).unwrap();
         assert_eq!(compile_cached(&root, &s).unwrap(), want);
-        let file = cache_dir(&root).join(cache_name(&cache_key(&s).unwrap()));
+        let file = cache_dir(&root).join(cache_name(&cache_key(&s).unwrap().unwrap()));
         let written = std::fs::read(&file).unwrap();
-        assert_eq!(written, encode(&cache_key(&s).unwrap(), &want));
+        assert_eq!(written, encode(&cache_key(&s).unwrap().unwrap(), &want));
         assert_eq!(std::fs::read_dir(cache_dir(&root)).unwrap().count(), 1);
         // A hit: the file's filter, even when it is not what the profile compiles to.
         let planted = (None, vec!["planted".to_string()]);
-        std::fs::write(&file, encode(&cache_key(&s).unwrap(), &planted)).unwrap();
+        std::fs::write(&file, encode(&cache_key(&s).unwrap().unwrap(), &planted)).unwrap();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(compile_cached(&root, &s).unwrap(), planted);
         // Writable by others: not read, compiled again and replaced.
