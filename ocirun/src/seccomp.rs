@@ -118,9 +118,9 @@ fn cache_name(key: &[u8]) -> String {
     format!("{:016x}", h.finish())
 }
 
-/// A cache file's bytes: [`MAGIC`], then `key`, the names left out (one per line) and the
-/// program, each after its length (u32, little-endian), then the flags (u64, little-endian).
-/// A profile that lets everything through has a program of 0 bytes.
+/// A cache file's bytes: its first line (the format), then `key`, the names left out (one per
+/// line) and the program, each after its length (u32, little-endian), then the flags (u64,
+/// little-endian). A profile that lets everything through has a program of 0 bytes.
 pub fn encode(key: &[u8], c: &Compiled) -> Vec<u8> {
     let names = c.1.join("\n");
     let (prog, flags) = match &c.0 {
