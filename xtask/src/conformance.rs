@@ -317,12 +317,47 @@ impl Drop for DefaultParents {
     }
 }
 
+/// ocirun's default --root, where the suite's runs keep their state.
+const DEFAULT_ROOT: &str = "/run/ocirun";
+
+/// On drop, removes what the suite's runs left in ocirun's default --root that was not there
+/// when the recipe started: the compiled seccomp profiles (`.seccomp/`), then the root itself
+/// if it is empty. The containers are deleted one by one ([`remove_new_containers`]).
+struct DefaultRoot {
+    root_was_there: bool,
+    cache_was_there: bool,
+}
+
+impl DefaultRoot {
+    fn now() -> DefaultRoot {
+        let root = Path::new(DEFAULT_ROOT);
+        DefaultRoot {
+            root_was_there: root.exists(),
+            cache_was_there: root.join(".seccomp").exists(),
+        }
+    }
+}
+
+impl Drop for DefaultRoot {
+    fn drop(&mut self) {
+        let root = Path::new(DEFAULT_ROOT);
+        if !self.cache_was_there {
+            let _ = std::fs::remove_dir_all(root.join(".seccomp"));
+        }
+        if !self.root_was_there {
+            let _ = std::fs::remove_dir(root);
+        }
+    }
+}
+
 /// Containers under ocirun's default --root.
 fn ocirun_ids() -> Vec<String> {
-    std::fs::read_dir("/run/ocirun")
+    std::fs::read_dir(DEFAULT_ROOT)
         .map(|d| {
             d.filter_map(|e| e.ok())
                 .filter_map(|e| e.file_name().into_string().ok())
+                // ocirun's own files (.seccomp/): no container id starts with a dot.
+                .filter(|n| !n.starts_with('.'))
                 .collect()
         })
         .unwrap_or_default()
@@ -421,6 +456,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     util::run(util::cargo().args(["build", "-p", "ocirun"]))?;
     let _parents = DefaultParents::missing_now();
+    let _root = DefaultRoot::now();
     let dir = build_suite()?;
     let mut runtimes = vec![Runtime {
         name: "ocirun",
