@@ -356,8 +356,8 @@ fn ocirun_ids() -> Vec<String> {
         .map(|d| {
             d.filter_map(|e| e.ok())
                 .filter_map(|e| e.file_name().into_string().ok())
-                // ocirun's own files (.seccomp/): no container id starts with a dot.
-                .filter(|n| !n.starts_with('.'))
+                // Only container ids: not ocirun's own files (.seccomp/).
+                .filter(|n| ocirun::state::check_id(n).is_ok())
                 .collect()
         })
         .unwrap_or_default()

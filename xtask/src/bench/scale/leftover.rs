@@ -85,9 +85,8 @@ pub fn check(
             .flatten()
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            // A runtime's own files (ocirun's compiled seccomp profiles in .seccomp/): no
-            // container id starts with a dot.
-            .filter(|name| !name.starts_with('.'))
+            // Only what names a container: not a runtime's own files (ocirun's .seccomp/).
+            .filter(|name| ocirun::state::check_id(name).is_ok())
             .collect();
         if !left.is_empty() {
             out.push(format!("container state in {}: {left:?}", d.display()));
