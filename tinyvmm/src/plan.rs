@@ -304,6 +304,9 @@ pub struct ElfInfo {
     /// A note owned by "Linux" (a vmlinux's build salt): the image is a Linux kernel, which a
     /// PVM host cannot boot to the end.
     pub linux: bool,
+    /// A PT_INTERP segment: a dynamically linked program, which needs a loader (xtask asks this
+    /// of the busybox it puts in test root filesystems, through this one ELF reader).
+    pub interpreter: bool,
 }
 
 const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;
@@ -364,6 +367,7 @@ pub fn parse_elf(b: &[u8]) -> Result<ElfInfo, PlanError> {
         pieces: Vec::new(),
         pvh_entry: None,
         linux: false,
+        interpreter: false,
     };
     for i in 0..usize::from(eh.e_phnum) {
         let ph: elf::Elf64_Phdr =
@@ -393,6 +397,7 @@ pub fn parse_elf(b: &[u8]) -> Result<ElfInfo, PlanError> {
                     });
                 }
             }
+            elf::PT_INTERP => info.interpreter = true,
             elf::PT_NOTE => {
                 let (start, end) = data.ok_or_else(|| truncated(&format!("note segment {i}")))?;
                 for (name, kind, desc) in notes(&b[start..end]) {
@@ -569,6 +574,22 @@ mod tests {
         assert_eq!(p.entry, 0x10_0010);
         assert_eq!(plan(&opts(FormatArg::Elf), &e).unwrap().entry, 0x10_0000);
         assert!(!parse_elf(&e).unwrap().linux);
+    }
+
+    #[test]
+    fn an_interpreter_segment_marks_a_dynamic_program() {
+        let interp = b"/lib64/ld-linux-x86-64.so.2\0";
+        let payload: Vec<u8> = [&[0x90; 8][..], interp].concat();
+        let load = (1, 176, 0x10_0000, 8, 8);
+        let dynamic = elf(
+            62,
+            0x10_0000,
+            &[load, (3, 184, 0, interp.len() as u64, interp.len() as u64)],
+            &payload,
+        );
+        assert!(parse_elf(&dynamic).unwrap().interpreter);
+        let fixed = elf(62, 0x10_0000, &[(1, 120, 0x10_0000, 8, 8)], &payload[..8]);
+        assert!(!parse_elf(&fixed).unwrap().interpreter);
     }
 
     #[test]

@@ -129,52 +129,34 @@ fn static_busybox() -> Result<PathBuf, String> {
     }
 }
 
-/// True for an ELF64 executable without a PT_INTERP program header.
+/// True for an x86-64 ELF executable without a PT_INTERP program header, read by tinyvmm's
+/// ELF reader (the workspace's one).
 fn is_static_elf(path: &Path) -> bool {
-    let Ok(data) = std::fs::read(path) else {
-        return false;
-    };
-    if data.len() < 64 || &data[..4] != b"\x7fELF" || data[4] != 2 {
-        return false;
-    }
-    let u16_at = |o: usize| {
-        data.get(o..o + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
-    };
-    let u64_at = |o: usize| {
-        data.get(o..o + 8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes)
-    };
-    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
-    else {
-        return false;
-    };
-    (0..phnum).all(|i| {
-        // Checked: a malformed header must read as "not static", not overflow.
-        usize::try_from(phoff)
-            .ok()
-            .and_then(|p| p.checked_add(i * phentsize))
-            .and_then(|off| data.get(off..off.checked_add(4)?))
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) != 3)
-            .unwrap_or(false)
-    })
+    std::fs::read(path)
+        .ok()
+        .and_then(|data| tinyvmm::plan::parse_elf(&data).ok())
+        .is_some_and(|elf| !elf.interpreter)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// An ELF64 header with `phnum` program headers of 56 bytes at `phoff`, each of type `ty`.
-    fn elf(phoff: u64, phnum: u16, ty: u32) -> Vec<u8> {
+    /// An x86-64 ELF64 executable whose program headers have these types, each covering the
+    /// file's first 64 bytes.
+    fn elf(types: &[u32]) -> Vec<u8> {
         let mut d = vec![0u8; 64];
-        d[..5].copy_from_slice(b"\x7fELF\x02");
-        d[0x20..0x28].copy_from_slice(&phoff.to_le_bytes());
+        d[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+        d[0x12..0x14].copy_from_slice(&62u16.to_le_bytes());
+        d[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
         d[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
-        d[0x38..0x3a].copy_from_slice(&phnum.to_le_bytes());
-        for _ in 0..phnum {
-            let mut ph = vec![0u8; 56];
+        d[0x38..0x3a].copy_from_slice(&(types.len() as u16).to_le_bytes());
+        for ty in types {
+            let mut ph = [0u8; 56];
             ph[..4].copy_from_slice(&ty.to_le_bytes());
+            ph[0x18..0x20].copy_from_slice(&0x40_0000u64.to_le_bytes());
+            ph[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+            ph[0x28..0x30].copy_from_slice(&64u64.to_le_bytes());
             d.extend(ph);
         }
         d
@@ -189,11 +171,15 @@ mod tests {
             std::fs::write(&p, data).unwrap();
             is_static_elf(&p)
         };
-        assert!(check("static", elf(64, 2, 1)), "PT_LOAD only");
-        assert!(!check("dynamic", elf(64, 2, 3)), "PT_INTERP");
-        assert!(!check("far", elf(u64::MAX - 2, 1, 1)), "phoff past the end");
-        assert!(!check("short", b"\x7fELF\x02".to_vec()));
-        assert!(!check("script", b"#!/bin/sh\n".to_vec()));
+        let results = [
+            check("static", elf(&[1])),
+            check("dynamic", elf(&[1, 3])),
+            check("short", b"\x7fELF\x02".to_vec()),
+            check("script", b"#!/bin/sh\n".to_vec()),
+        ];
         std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(results, [true, false, false, false]);
+        // This test program is linked dynamically.
+        assert!(!is_static_elf(Path::new("/proc/self/exe")));
     }
 }
