@@ -112,8 +112,9 @@ const SETUP_HEADER_AT: usize = 0x1f1;
 
 /// A bzImage's setup header, or None when `kernel` is too short to hold one. Bytes past the
 /// header's own end (0x202 + the jump's offset at 0x201: older protocols end earlier) stay 0,
-/// as the boot protocol asks of a loader that copies it.
-fn read_setup_header(kernel: &[u8]) -> Option<setup_header> {
+/// as the boot protocol asks of a loader that copies it. xtask reads a bzImage's payload fields
+/// with it too, so the setup header has one reader.
+pub fn read_setup_header(kernel: &[u8]) -> Option<setup_header> {
     let len = std::mem::size_of::<setup_header>();
     let bytes = kernel.get(SETUP_HEADER_AT..SETUP_HEADER_AT + len)?;
     let end = (0x202 + usize::from(*kernel.get(0x201)?)).clamp(0x268, SETUP_HEADER_AT + len);

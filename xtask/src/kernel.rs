@@ -201,27 +201,22 @@ fn find_deb(debs: &Path, pkg: &str) -> Option<PathBuf> {
 /// (`payload_offset`/`payload_length`, boot protocol 2.08+); Debian compresses it with LZ4 in the
 /// legacy frame format, which is decoded here so xtask needs no decompressor package.
 pub fn extract_vmlinux(bz: &[u8]) -> Result<Vec<u8>, String> {
-    let u16_at = |o: usize| bz.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let u32_at = |o: usize| {
-        bz.get(o..o + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    if u32_at(0x202) != Some(u32::from_le_bytes(*b"HdrS")) {
-        return Err("not a bzImage (no HdrS setup header)".to_string());
-    }
-    let version = u16_at(0x206).unwrap_or(0);
+    let h = tinyvmm::linux::read_setup_header(bz)
+        .filter(|h| ({ h.header }) == u32::from_le_bytes(*b"HdrS"))
+        .ok_or("not a bzImage (no HdrS setup header)")?;
+    let version = h.version;
     if version < 0x208 {
         return Err(format!(
             "boot protocol {version:#x} has no payload fields (needs 2.08+)"
         ));
     }
-    let setup_sects = match bz.get(0x1f1) {
-        Some(0) | None => 4,
-        Some(&n) => n as usize,
+    let setup_sects = match h.setup_sects {
+        0 => 4,
+        n => usize::from(n),
     };
     let base = (setup_sects + 1) * 512;
-    let off = base + u32_at(0x248).unwrap_or(0) as usize;
-    let len = u32_at(0x24c).unwrap_or(0) as usize;
+    let off = base.saturating_add(h.payload_offset as usize);
+    let len = h.payload_length as usize;
     let payload = bz
         .get(off..off.saturating_add(len))
         .ok_or("payload_offset/payload_length point past the end of the file")?;
