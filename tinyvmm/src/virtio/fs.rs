@@ -206,9 +206,23 @@ fn vhost_err(what: &str) -> impl Fn(vhost::Error) -> String + '_ {
 /// The words for a virtiofsd that answered nothing: its exit status when it is gone.
 fn why_gone(child: &mut Option<(Child, Option<OwnedFd>)>, e: String) -> String {
     match child.as_mut().map(|(c, _)| c.try_wait()) {
-        Some(Ok(Some(status))) => format!("virtiofsd ended ({status}) before it answered"),
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        Some(Ok(Some(status))) => ended_words(&status.to_string(), unsafe { libc::geteuid() }),
         _ => e,
     }
+}
+
+/// A virtiofsd that ended before it answered, and the likely cause when tinyvmm is not root:
+/// virtiofsd chroots into the directory it serves, which only root may do.
+fn ended_words(status: &str, euid: libc::uid_t) -> String {
+    let mut words = format!("virtiofsd ended ({status}) before it answered");
+    if euid != 0 {
+        words.push_str(
+            " (virtiofsd chroots into the directory, which needs root: run tinyvmm as root, or \
+             start a virtiofsd of your own and give --share socket=PATH:TAG)",
+        );
+    }
+    words
 }
 
 /// A pidfd of `child` (None on kernels before 5.3).
@@ -579,6 +593,20 @@ mod tests {
         let s = parse_share("socket=/run/fs.sock:root").unwrap();
         assert_eq!(s.source, Source::Socket("/run/fs.sock".into()));
         assert_eq!(s.path(), Path::new("/run/fs.sock"));
+    }
+
+    #[test]
+    fn a_virtiofsd_that_ended_says_why_when_tinyvmm_is_not_root() {
+        assert_eq!(
+            ended_words("exit status: 1", 0),
+            "virtiofsd ended (exit status: 1) before it answered"
+        );
+        assert_eq!(
+            ended_words("exit status: 1", 65534),
+            "virtiofsd ended (exit status: 1) before it answered (virtiofsd chroots into the \
+             directory, which needs root: run tinyvmm as root, or start a virtiofsd of your own \
+             and give --share socket=PATH:TAG)"
+        );
     }
 
     #[test]
