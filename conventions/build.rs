@@ -20,17 +20,29 @@ fn main() {
         _ if !release => "unknown".to_string(),
         _ => match git(&["rev-parse", "--short=12", "HEAD"]) {
             Some(c) => {
-                // Rebuild when HEAD moves: HEAD itself and the branch it names.
+                // Rebuild when HEAD moves: HEAD itself and the branch it names, as a loose ref
+                // (its directory too, where git writes it anew after packing) or in
+                // packed-refs. Only paths that exist: cargo reruns a build script that names a
+                // missing one at every build, which rebuilt the whole workspace each time in a
+                // repository without packed-refs.
+                let watch = |path: String| {
+                    if std::path::Path::new(&path).exists() {
+                        println!("cargo:rerun-if-changed={path}");
+                    }
+                };
                 if let Some(head) = git(&["rev-parse", "--git-path", "HEAD"]) {
-                    println!("cargo:rerun-if-changed={head}");
+                    watch(head);
                 }
                 if let Some(r) = git(&["symbolic-ref", "-q", "HEAD"]) {
                     if let Some(p) = git(&["rev-parse", "--git-path", &r]) {
-                        println!("cargo:rerun-if-changed={p}");
+                        if let Some(dir) = std::path::Path::new(&p).parent() {
+                            watch(dir.display().to_string());
+                        }
+                        watch(p);
                     }
                 }
                 if let Some(p) = git(&["rev-parse", "--git-path", "packed-refs"]) {
-                    println!("cargo:rerun-if-changed={p}");
+                    watch(p);
                 }
                 c
             }
