@@ -16,16 +16,16 @@ const BIN: &str = env!("CARGO_BIN_EXE_cgctl");
 
 /// A fake unified host: mountinfo names cgroup2 at /sys/fs/cgroup, the tree lives in a temp dir.
 struct Fake {
-    dir: PathBuf,
+    dir: testcaps::TempDir,
 }
 
 impl Fake {
     fn new(controllers: &str) -> Fake {
-        let dir = std::env::temp_dir().join(testcaps::unique_name("cgctl-fake"));
-        let root = dir.join("sys/fs/cgroup");
+        let dir = testcaps::TempDir::new("cgctl-fake").expect("temp dir");
+        let root = dir.path().join("sys/fs/cgroup");
         std::fs::create_dir_all(&root).unwrap();
         std::fs::write(
-            dir.join("mountinfo"),
+            dir.path().join("mountinfo"),
             "30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw,nsdelegate\n\
              31 23 0:27 / /tmp rw - tmpfs tmpfs rw\n",
         )
@@ -37,15 +37,15 @@ impl Fake {
     }
 
     fn root(&self) -> PathBuf {
-        self.dir.join("sys/fs/cgroup")
+        self.dir.path().join("sys/fs/cgroup")
     }
 
     fn run(&self, args: &[&str]) -> testcaps::Output {
         testcaps::run(
             Command::new(BIN)
                 .args(args)
-                .env("CGCTL_MOUNTINFO", self.dir.join("mountinfo"))
-                .env("CGCTL_ROOT", &self.dir),
+                .env("CGCTL_MOUNTINFO", self.dir.path().join("mountinfo"))
+                .env("CGCTL_ROOT", self.dir.path()),
             Duration::from_secs(30),
         )
     }
@@ -89,12 +89,6 @@ impl Fake {
 
     fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.root().join(rel)).unwrap_or_default()
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -300,17 +300,8 @@ mod tests {
     #[test]
     fn compile_cached_writes_once_then_reads_and_never_trusts_a_foreign_file() {
         use std::os::unix::fs::PermissionsExt;
-        struct Gone(std::path::PathBuf);
-        impl Drop for Gone {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
-        let root = std::env::temp_dir().join(format!("ocirun-seccomp-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        // Removed also when an assertion fails.
-        let _gone = Gone(root.clone());
+        let tmp = testcaps::TempDir::new("ocirun-seccomp").expect("temp dir");
+        let root = tmp.path().to_path_buf();
         let s = profile_with_unknown();
         let want = compile(&s).unwrap();
         assert_eq!(compile_cached(&root, &s).unwrap(), want);

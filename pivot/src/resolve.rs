@@ -301,25 +301,7 @@ pub fn check(root: &OwnedFd, path: &Path) -> Result<bool, ResolveError> {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
-
-    struct TempDir(PathBuf);
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            let p = std::env::temp_dir().join(format!(
-                "pivot-resolve-{tag}-{}-{:?}",
-                std::process::id(),
-                std::thread::current().id()
-            ));
-            let _ = std::fs::remove_dir_all(&p);
-            std::fs::create_dir_all(&p).expect("temp dir");
-            TempDir(p)
-        }
-    }
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use testcaps::TempDir;
 
     fn root_fd(p: &Path) -> OwnedFd {
         sys::open(p, libc::O_PATH | libc::O_DIRECTORY).expect("open root")
@@ -327,12 +309,12 @@ mod tests {
 
     /// A fake rootfs with a room inside and traps that point outside.
     fn fixture(tag: &str) -> (TempDir, PathBuf) {
-        let t = TempDir::new(tag);
-        let root = t.0.join("root");
+        let t = TempDir::new(&format!("pivot-resolve-{tag}")).expect("temp dir");
+        let root = t.path().join("root");
         std::fs::create_dir_all(root.join("etc")).unwrap();
         std::fs::create_dir_all(root.join("usr/lib")).unwrap();
         std::fs::write(root.join("etc/hosts"), "x").unwrap();
-        std::fs::create_dir_all(t.0.join("outside")).unwrap();
+        std::fs::create_dir_all(t.path().join("outside")).unwrap();
         symlink("/usr/lib", root.join("lib")).unwrap();
         symlink("usr/lib", root.join("lib-rel")).unwrap();
         symlink("../outside", root.join("up")).unwrap();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use testcaps::{require, Cap};
+use testcaps::{require, Cap, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pivot");
 const LIMIT: Duration = Duration::from_secs(30);
@@ -48,20 +48,8 @@ macro_rules! start {
 }
 
 /// A directory of the test's own under /tmp, removed at the end.
-struct Temp(PathBuf);
-
-impl Temp {
-    fn new(tag: &str) -> Temp {
-        let p = std::env::temp_dir().join(testcaps::unique_name(&format!("pivot-{tag}")));
-        std::fs::create_dir_all(&p).expect("temp dir");
-        Temp(p)
-    }
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn temp(tag: &str) -> TempDir {
+    TempDir::new(&format!("pivot-{tag}")).expect("temp dir")
 }
 
 fn rootfs() -> String {
@@ -321,9 +309,9 @@ fn ro_makes_the_root_read_only() {
 #[test]
 fn bind_and_ro_bind_appear_inside() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("bind");
-    std::fs::write(t.0.join("f"), "from the host\n").unwrap();
-    let src = t.0.display().to_string();
+    let t = temp("bind");
+    std::fs::write(t.path().join("f"), "from the host\n").unwrap();
+    let src = t.path().display().to_string();
     let out = sh_in_container_ok(
         &[
             "--bind",
@@ -346,10 +334,10 @@ fn bind_and_ro_bind_appear_inside() {
         "{out:?}"
     );
     assert!(
-        t.0.join("written").is_file(),
+        t.path().join("written").is_file(),
         "the rw bind wrote through to the host"
     );
-    assert!(!t.0.join("no").exists());
+    assert!(!t.path().join("no").exists());
 }
 
 #[test]
@@ -468,8 +456,8 @@ fn host_namespace_is_refused() {
 #[test]
 fn bad_input_is_one_line_with_the_right_code() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("bad");
-    let evil = t.0.join("evil");
+    let t = temp("bad");
+    let evil = t.path().join("evil");
     std::fs::create_dir_all(evil.join("etc")).unwrap();
     std::os::unix::fs::symlink("../../..", evil.join("up")).unwrap();
     let evil = evil.display().to_string();
@@ -522,10 +510,10 @@ fn bad_input_is_one_line_with_the_right_code() {
     }
     // Nothing was created outside the evil root.
     assert_eq!(
-        std::fs::read_dir(&t.0).unwrap().count(),
+        std::fs::read_dir(t.path()).unwrap().count(),
         1,
         "only evil/ in {}",
-        t.0.display()
+        t.path().display()
     );
 }
 
@@ -578,8 +566,8 @@ fn scaffold(tmpfs_at: &str, root: &str) -> String {
 #[test]
 fn initramfs_fallback_moves_and_chroots() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("fallback");
-    let top = t.0.display().to_string();
+    let t = temp("fallback");
+    let top = t.path().display().to_string();
     let sub = format!("{top}/sub");
     let script = format!(
         "{} set +e; chroot {sub} /bin/pivot -v /new /bin/sh -c 'echo inside; cat /proc/self/mountinfo'",
@@ -600,10 +588,10 @@ fn initramfs_fallback_moves_and_chroots() {
 #[test]
 fn switch_root_deletes_only_its_own_device() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("switch");
-    let old = format!("{}/old", t.0.display());
-    let view = format!("{}/view", t.0.display());
-    let keep = format!("{}/keep", t.0.display());
+    let t = temp("switch");
+    let old = format!("{}/old", t.path().display());
+    let view = format!("{}/view", t.path().display());
+    let keep = format!("{}/keep", t.path().display());
     std::fs::create_dir_all(&old).unwrap();
     std::fs::create_dir_all(&view).unwrap();
     std::fs::create_dir_all(&keep).unwrap();
@@ -637,8 +625,8 @@ fn switch_root_deletes_only_its_own_device() {
 #[test]
 fn pivot_root_compat_keeps_the_old_root_at_put_old() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("compat");
-    let link = t.0.join("pivot_root");
+    let t = temp("compat");
+    let link = t.path().join("pivot_root");
     std::os::unix::fs::symlink(BIN, &link).unwrap();
     let r = rootfs();
     let script = format!(
@@ -669,13 +657,13 @@ fn world_reachable(p: &Path) -> bool {
 
 /// The pivot binary and the rootfs as paths nobody (uid 65534) can reach: the real ones, or, when
 /// the clone sits under a private directory, copies in the test's world-readable temp dir.
-fn reachable_by_nobody(t: &Temp) -> (PathBuf, String) {
+fn reachable_by_nobody(t: &TempDir) -> (PathBuf, String) {
     if world_reachable(Path::new(BIN)) && world_reachable(&testcaps::rootfs()) {
         return (PathBuf::from(BIN), rootfs());
     }
-    let bin = t.0.join("pivot");
+    let bin = t.path().join("pivot");
     testcaps::copy_executable(BIN, &bin);
-    let root = t.0.join("rootfs");
+    let root = t.path().join("rootfs");
     let cp = testcaps::run(
         Command::new("cp")
             .arg("-a")
@@ -690,7 +678,7 @@ fn reachable_by_nobody(t: &Temp) -> (PathBuf, String) {
 #[test]
 fn without_privilege_the_error_names_the_call_and_a_hint() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("noprivs");
+    let t = temp("noprivs");
     let (bin, root) = reachable_by_nobody(&t);
     // A mount namespace of its own, but nobody has no capability in it.
     let out = testcaps::run(
@@ -713,7 +701,7 @@ fn without_privilege_the_error_names_the_call_and_a_hint() {
 #[test]
 fn rootless_as_an_unprivileged_user() {
     let _host = start!(Cap::Root, Cap::Rootfs, Cap::Userns);
-    let t = Temp::new("nobody");
+    let t = temp("nobody");
     let (bin, root) = reachable_by_nobody(&t);
     // nobody, in a user namespace of its own: the rootless container of an ordinary user.
     let out = testcaps::run(
@@ -841,9 +829,9 @@ fn composes_with_unshare_rs_as_root_and_rootless() {
 #[test]
 fn switch_root_deletes_a_very_deep_tree() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("deep");
-    let old = format!("{}/old", t.0.display());
-    let view = format!("{}/view", t.0.display());
+    let t = temp("deep");
+    let old = format!("{}/old", t.path().display());
+    let view = format!("{}/view", t.path().display());
     std::fs::create_dir_all(&old).unwrap();
     std::fs::create_dir_all(&view).unwrap();
     // Built bottom up: each round makes 2,000 levels with one mkdir -p (a path below PATH_MAX)
@@ -869,9 +857,9 @@ fn switch_root_deletes_a_very_deep_tree() {
 #[test]
 fn switch_root_works_without_proc() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("noproc");
-    let old = format!("{}/old", t.0.display());
-    let view = format!("{}/view", t.0.display());
+    let t = temp("noproc");
+    let old = format!("{}/old", t.path().display());
+    let view = format!("{}/view", t.path().display());
     std::fs::create_dir_all(&old).unwrap();
     std::fs::create_dir_all(&view).unwrap();
     let script = format!(
@@ -890,8 +878,8 @@ fn switch_root_works_without_proc() {
     );
 }
 /// A copy of the busybox rootfs under `t`, named `name`, for a test to make hostile.
-fn rootfs_copy(t: &Temp, name: &str) -> PathBuf {
-    let root = t.0.join(name);
+fn rootfs_copy(t: &TempDir, name: &str) -> PathBuf {
+    let root = t.path().join(name);
     let cp = testcaps::run(
         Command::new("cp")
             .arg("-a")
@@ -945,7 +933,7 @@ fn refused_in_ns(args: &[&str], root: &Path) -> testcaps::Output {
 #[test]
 fn hostile_proc_dev_sys_symlinks_are_refused_and_nothing_is_created() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("hostile");
+    let t = temp("hostile");
     let root = rootfs_copy(&t, "r");
     let r = root.display().to_string();
     for (dir, target, opt) in [
@@ -986,7 +974,7 @@ fn hostile_proc_dev_sys_symlinks_are_refused_and_nothing_is_created() {
     }
     // A masked path reached through a symlink (here in a directory bound over /proc) would put
     // the mask elsewhere: refused, and the mounts made so far are undone.
-    let fake = t.0.join("fakeproc");
+    let fake = t.path().join("fakeproc");
     std::fs::create_dir(&fake).unwrap();
     std::os::unix::fs::symlink("/etc/hostname", fake.join("kcore")).unwrap();
     let bind = format!("{}:/proc", fake.display());
@@ -1020,7 +1008,7 @@ fn hostile_proc_dev_sys_symlinks_are_refused_and_nothing_is_created() {
 #[test]
 fn a_normal_run_creates_nothing_in_the_rootfs_on_disk() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("pristine");
+    let t = temp("pristine");
     let root = rootfs_copy(&t, "r");
     let r = root.display().to_string();
     let before = tree_snapshot(&root);
@@ -1042,7 +1030,7 @@ fn a_normal_run_creates_nothing_in_the_rootfs_on_disk() {
 #[test]
 fn misleading_input_is_refused_with_the_real_reason() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("misreport");
+    let t = temp("misreport");
     let root = rootfs_copy(&t, "r");
     let r = root.display().to_string();
     let before = tree_snapshot(&root);
@@ -1142,13 +1130,13 @@ fn too_few_descriptors_is_not_reported_as_command_not_found() {
 #[test]
 fn switch_root_moves_mounts_only_onto_real_directories() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("switch-hostile");
+    let t = temp("switch-hostile");
     let copy = rootfs_copy(&t, "r");
     std::fs::remove_dir(copy.join("run")).unwrap();
     std::os::unix::fs::symlink("/", copy.join("run")).unwrap();
     let before = tree_snapshot(&copy);
-    let old = format!("{}/old", t.0.display());
-    let view = format!("{}/view", t.0.display());
+    let old = format!("{}/old", t.path().display());
+    let view = format!("{}/view", t.path().display());
     std::fs::create_dir_all(&old).unwrap();
     std::fs::create_dir_all(&view).unwrap();
     let script = format!(
@@ -1196,9 +1184,9 @@ fn bwrap(args: &[&str]) -> testcaps::Output {
 
 /// A directory holding a `null` device node (1:3) and a set-uid-root copy of busybox named `su`
 /// (busybox's su says "must be suid to work properly" when the set-uid bit did not take effect).
-fn dev_and_suid_dir(t: &Temp) -> String {
+fn dev_and_suid_dir(t: &TempDir) -> String {
     use std::os::unix::fs::PermissionsExt;
-    let d = t.0.join("devsuid");
+    let d = t.path().join("devsuid");
     std::fs::create_dir(&d).unwrap();
     std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mk = testcaps::run(
@@ -1227,7 +1215,7 @@ const DEV_SUID_SCRIPT: &str = "for d in a b; do \
 #[test]
 fn bind_is_nodev_nosuid_and_dev_bind_is_not_as_in_bwrap() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("devsuid");
+    let t = temp("devsuid");
     let d = dev_and_suid_dir(&t);
     let out = sh_in_container_ok(
         &[
@@ -1314,9 +1302,9 @@ const DEV_SCRIPT: &str = "for d in a b; do \
 #[test]
 fn try_binds_skip_a_missing_source() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("trybind");
-    let missing = t.0.join("missing").display().to_string();
-    let present = t.0.display().to_string();
+    let t = temp("trybind");
+    let missing = t.path().join("missing").display().to_string();
+    let present = t.path().display().to_string();
     for opt in ["--bind-try", "--ro-bind-try", "--dev-bind-try"] {
         let out = sh_in_container(
             &[
@@ -1416,10 +1404,10 @@ const MADE_SCRIPT: &str = "stat -c '%n %a %F' /data /data/p /data/f /data/bd /da
 #[test]
 fn tmpfs_root_writes_nothing_to_the_rootfs_and_matches_bwrap() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("tmpfsroot");
+    let t = temp("tmpfsroot");
     let root = rootfs_copy(&t, "r");
     let r = root.display().to_string();
-    let data = t.0.join("data");
+    let data = t.path().join("data");
     std::fs::write(&data, "some data\n").unwrap();
     let data = data.display().to_string();
     let ops = "--dir /data --perms 0700 --dir /data/p --file 3 /data/f --bind-data 4 /data/bd \
@@ -1508,7 +1496,7 @@ fn tmpfs_root_writes_nothing_to_the_rootfs_and_matches_bwrap() {
 #[test]
 fn tmpfs_root_refuses_to_write_into_the_rootfs() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("tmpfsroot-refuse");
+    let t = temp("tmpfsroot-refuse");
     let root = rootfs_copy(&t, "r");
     let r = root.display().to_string();
     let before = tree_with_mtimes(&root);
@@ -1675,12 +1663,12 @@ fn environment_options_match_bwrap() {
 }
 
 /// Two lower layers and the directories an overlay test writes to, under `t`.
-fn overlay_layers(t: &Temp) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+fn overlay_layers(t: &TempDir) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     let (l1, l2, up, wk) = (
-        t.0.join("l1"),
-        t.0.join("l2"),
-        t.0.join("up"),
-        t.0.join("wk"),
+        t.path().join("l1"),
+        t.path().join("l2"),
+        t.path().join("up"),
+        t.path().join("wk"),
     );
     for d in [&l1, &l2, &up, &wk] {
         std::fs::create_dir(d).unwrap();
@@ -1697,7 +1685,7 @@ fn overlay_layers(t: &Temp) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
 #[test]
 fn overlays_write_only_to_their_upper_layer() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("overlay");
+    let t = temp("overlay");
     let (l1, l2, up, wk) = overlay_layers(&t);
     let (l1s, l2s) = (l1.display().to_string(), l2.display().to_string());
     let before = (tree_with_mtimes(&l1), tree_with_mtimes(&l2));
@@ -1749,7 +1737,7 @@ fn overlays_write_only_to_their_upper_layer() {
 #[test]
 fn tmp_overlay_root_shares_an_unchanged_rootfs() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("ovlroot");
+    let t = temp("ovlroot");
     let root = rootfs_copy(&t, "r");
     let r = root.display().to_string();
     let before = tree_with_mtimes(&root);
@@ -1923,8 +1911,8 @@ fn die_with_parent_kills_the_command_with_its_parent() {
 #[test]
 fn tmpfs_root_of_an_empty_directory_is_bwraps_empty_root() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("emptyroot");
-    let empty = t.0.join("empty");
+    let t = temp("emptyroot");
+    let empty = t.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let root = testcaps::rootfs();
     let (bin, etc) = (root.join("bin"), root.join("etc"));
@@ -1986,9 +1974,9 @@ fn tmpfs_root_of_an_empty_directory_is_bwraps_empty_root() {
 #[test]
 fn tmpfs_root_and_overlay_root_as_an_unprivileged_user() {
     let _host = start!(Cap::Root, Cap::Rootfs, Cap::Userns);
-    let t = Temp::new("nobody-tmpfsroot");
+    let t = temp("nobody-tmpfsroot");
     // Copies of its own: the shared rootfs may get mount points from other tests meanwhile.
-    let bin = t.0.join("pivot");
+    let bin = t.path().join("pivot");
     std::fs::copy(BIN, &bin).expect("copy pivot");
     let root = rootfs_copy(&t, "r").display().to_string();
     let before = tree_with_mtimes(Path::new(&root));
@@ -2040,8 +2028,8 @@ fn tmpfs_root_and_overlay_root_as_an_unprivileged_user() {
 #[test]
 fn status_and_block_fds_tell_a_supervisor_the_start_and_the_end() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("status");
-    let d = t.0.display().to_string();
+    let t = temp("status");
+    let d = t.path().display().to_string();
     let root = rootfs();
     let script = format!(
         "mkfifo '{d}/block'; \
@@ -2084,7 +2072,7 @@ fn status_and_block_fds_tell_a_supervisor_the_start_and_the_end() {
 #[test]
 fn new_operations_refuse_destinations_outside_or_at_the_root() {
     let _host = start!(Cap::Root, Cap::Rootfs);
-    let t = Temp::new("newops-refuse");
+    let t = temp("newops-refuse");
     let root = rootfs_copy(&t, "r");
     let r = root.display().to_string();
     std::os::unix::fs::symlink("../..", root.join("up")).unwrap();
@@ -2201,11 +2189,11 @@ fn block_sync_and_info_fds_match_bwrap() {
             format!("bwrap --unshare-all --ro-bind '{root}' / --proc /proc --dev /dev --bind $d /mnt {fds}"),
         ),
     ] {
-        let t = Temp::new(&format!("supervise-{tag}"));
+        let t = temp(&format!("supervise-{tag}"));
         let out = testcaps::run(
             Command::new("sh")
                 .args(["-c", SUPERVISE_SCRIPT, "sh", &tool])
-                .arg(&t.0),
+                .arg(t.path()),
             LIMIT,
         );
         assert_eq!(out.stderr, "", "{tag}: {out:?}");

@@ -1,6 +1,6 @@
 //! What every tool's integration tests share: capability gating (skip with a printed reason, or
-//! fail when `MICROTOOLS_REQUIRE` demands the capability), cgroup cleanup guards, and bounded runs
-//! of built binaries.
+//! fail when `MICROTOOLS_REQUIRE` demands the capability), cgroup cleanup guards, temporary
+//! directories ([`TempDir`]), and bounded runs of built binaries.
 //!
 //! Tests never create user namespaces or call setns in the threaded test process: they run
 //! binaries (ours or util-linux's) that do.
@@ -12,6 +12,9 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod tempdir;
+pub use tempdir::TempDir;
 
 /// A capability a test may need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

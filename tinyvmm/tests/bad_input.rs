@@ -4,9 +4,11 @@
 //! far below the inputs' sizes, so a tool that read them whole would die of it instead.
 
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
+
+use testcaps::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tinyvmm");
 
@@ -18,43 +20,30 @@ const AS_LIMIT: u64 = 512 << 20;
 const SPARSE: u64 = 6 << 30;
 
 /// A fresh directory under target/tmp, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = testcaps::target_dir()
-            .join("tmp")
-            .join(testcaps::unique_name(name));
-        std::fs::create_dir_all(&dir).expect("create the temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).to_str().expect("utf-8 path").to_string()
-    }
-
-    fn sparse(&self, name: &str) -> String {
-        let path = self.path(name);
-        let f = std::fs::File::create(&path).expect("create the sparse file");
-        f.set_len(SPARSE).expect("size the sparse file");
-        path
-    }
-
-    fn fifo(&self, name: &str) -> String {
-        let path = self.path(name);
-        let out = testcaps::run(
-            Command::new("mkfifo").arg(&path),
-            std::time::Duration::from_secs(30),
-        );
-        assert_eq!(out.code, Some(0), "mkfifo {path}: {out:?}");
-        path
-    }
+fn temp_dir(name: &str) -> TempDir {
+    TempDir::new_in(testcaps::target_dir().join("tmp"), name).expect("create the temp dir")
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// `dir/name` as the string the command lines take.
+fn path_in(dir: &Path, name: &str) -> String {
+    dir.join(name).to_str().expect("utf-8 path").to_string()
+}
+
+fn sparse(dir: &Path, name: &str) -> String {
+    let path = path_in(dir, name);
+    let f = std::fs::File::create(&path).expect("create the sparse file");
+    f.set_len(SPARSE).expect("size the sparse file");
+    path
+}
+
+fn fifo(dir: &Path, name: &str) -> String {
+    let path = path_in(dir, name);
+    let out = testcaps::run(
+        Command::new("mkfifo").arg(&path),
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(out.code, Some(0), "mkfifo {path}: {out:?}");
+    path
 }
 
 /// Runs tinyvmm under [`AS_LIMIT`]; the time limit is only a hang guard (a FIFO that blocks).
@@ -112,8 +101,8 @@ fn devices_are_refused_without_reading_them() {
 
 #[test]
 fn fifos_are_refused_without_blocking() {
-    let dir = TempDir::new("tinyvmm-fifo");
-    let fifo = dir.fifo("fifo");
+    let dir = temp_dir("tinyvmm-fifo");
+    let fifo = fifo(dir.path(), "fifo");
     let kernel = tinyvmm::guest_path("testkernel-bz.bin");
     for args in [
         &["run", &fifo][..],
@@ -126,8 +115,8 @@ fn fifos_are_refused_without_blocking() {
 
 #[test]
 fn files_larger_than_guest_memory_are_refused_before_reading() {
-    let dir = TempDir::new("tinyvmm-sparse");
-    let big = dir.sparse("big");
+    let dir = temp_dir("tinyvmm-sparse");
+    let big = sparse(dir.path(), "big");
     let kernel = tinyvmm::guest_path("testkernel-bz.bin");
     let limit = "6G (6442450944 bytes), more than the 64M of guest memory (--mem)";
     refused(&["run", &big], &format!("image {big}"), limit);
@@ -146,14 +135,13 @@ fn files_larger_than_guest_memory_are_refused_before_reading() {
 
 #[test]
 fn a_rootfs_larger_than_guest_memory_is_refused_before_building() {
-    let dir = TempDir::new("tinyvmm-rootfs");
-    std::fs::create_dir_all(dir.path("root/bin")).expect("mkdir");
-    std::fs::write(dir.path("root/bin/small"), b"small").expect("write");
-    let big = TempDir(dir.0.join("root/big"));
-    std::fs::create_dir_all(&big.0).expect("mkdir");
-    let file = big.sparse("disk.img");
-    std::mem::forget(big); // removed with dir
-    let root = dir.path("root");
+    let dir = temp_dir("tinyvmm-rootfs");
+    std::fs::create_dir_all(path_in(dir.path(), "root/bin")).expect("mkdir");
+    std::fs::write(path_in(dir.path(), "root/bin/small"), b"small").expect("write");
+    let big = dir.path().join("root/big");
+    std::fs::create_dir_all(&big).expect("mkdir");
+    let file = sparse(&big, "disk.img");
+    let root = path_in(dir.path(), "root");
     let kernel = tinyvmm::guest_path("testkernel-bz.bin");
     refused(
         &["run", "--kernel", &kernel, "--rootfs", &root, "--", "true"],
@@ -167,12 +155,12 @@ fn a_rootfs_larger_than_guest_memory_is_refused_before_building() {
 /// bzImage header asks for, though the file fits).
 #[test]
 fn bad_kernels_and_cpu_counts_are_refused() {
-    let dir = TempDir::new("tinyvmm-badkernel");
+    let dir = temp_dir("tinyvmm-badkernel");
     let whole =
         std::fs::read(tinyvmm::guest_path("testkernel-bz.bin")).expect("testkernel-bz is built");
-    let cut = dir.path("cut.bin");
+    let cut = path_in(dir.path(), "cut.bin");
     std::fs::write(&cut, &whole[..0x400]).expect("write");
-    let header_only = dir.path("header.bin");
+    let header_only = path_in(dir.path(), "header.bin");
     std::fs::write(&header_only, &whole[..0x220]).expect("write");
     let kernel = tinyvmm::guest_path("testkernel-bz.bin");
     refused(
@@ -188,9 +176,9 @@ fn bad_kernels_and_cpu_counts_are_refused() {
     // The PVH ELF vmlinux cut inside its program headers, and inside its one segment.
     let elf =
         std::fs::read(tinyvmm::guest_path("testkernel-pvh.elf")).expect("testkernel-pvh is built");
-    let elf_headers = dir.path("headers.elf");
+    let elf_headers = path_in(dir.path(), "headers.elf");
     std::fs::write(&elf_headers, &elf[..100]).expect("write");
-    let elf_segment = dir.path("segment.elf");
+    let elf_segment = path_in(dir.path(), "segment.elf");
     // The segment is [0x1000, 0x1214) of the file (symbols and section headers follow it).
     std::fs::write(&elf_segment, &elf[..0x1100]).expect("write");
     refused(

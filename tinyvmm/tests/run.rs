@@ -407,22 +407,14 @@ fn guest_output_into_a_full_disk_is_a_write_error() {
     );
 }
 
-/// Removes a directory tree when dropped, also when the test fails.
-struct TmpDir(PathBuf);
-
-impl Drop for TmpDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// `tinyvmm guests DIR` writes every example guest, byte for byte the build's, prints each path,
 /// overwrites on a second run; the README's example then runs as written (#24). A directory
 /// it cannot create is one line and 125.
 #[test]
 fn guests_writes_the_examples_that_the_readme_runs() {
-    let dir = TmpDir(tmp("guests"));
-    let g = dir.0.join("g");
+    let dir =
+        testcaps::TempDir::new_in(testcaps::target_dir().join("tmp"), "guests").expect("temp dir");
+    let g = dir.path().join("g");
     let g_str = g.to_str().expect("utf-8 path");
     let expected: String = tinyvmm::GUESTS
         .iter()

@@ -12,22 +12,9 @@ use testcaps::{require, Cap};
 const BIN: &str = env!("CARGO_BIN_EXE_tinyvmm");
 
 /// A directory under target/tmp, removed on drop.
-struct TmpDir(PathBuf);
-
-impl TmpDir {
-    fn new(name: &str) -> TmpDir {
-        let dir = testcaps::target_dir()
-            .join("tmp")
-            .join(testcaps::unique_name(name));
-        std::fs::create_dir_all(&dir).expect("create the temporary directory");
-        TmpDir(dir)
-    }
-}
-
-impl Drop for TmpDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn temp_dir(name: &str) -> testcaps::TempDir {
+    testcaps::TempDir::new_in(testcaps::target_dir().join("tmp"), name)
+        .expect("create the temporary directory")
 }
 
 /// A running tinyvmm, killed by its PID and reaped on drop (also when an assertion fails).
@@ -71,8 +58,8 @@ fn threads(pid: u32) -> Vec<(String, String, String)> {
 /// and a timeout (its watchdog thread starts after it), and returns its threads once the
 /// watchdog is there, which is after the point where the filter is installed.
 fn spinning_threads(extra: &[&str]) -> Vec<(String, String, String)> {
-    let dir = TmpDir::new("tinyvmm-seccomp");
-    let disk = dir.0.join("disk.img");
+    let dir = temp_dir("tinyvmm-seccomp");
+    let disk = dir.path().join("disk.img");
     std::fs::write(&disk, vec![0u8; 1 << 20]).expect("write the disk image");
     let mut args = vec![
         "run".to_string(),
@@ -187,8 +174,8 @@ fn build_preload(dir: &Path) -> PathBuf {
 #[test]
 fn a_call_outside_the_allow_list_ends_the_run_with_one_line() {
     require!(Cap::Kvm);
-    let dir = TmpDir::new("tinyvmm-seccomp-probe");
-    let so = build_preload(&dir.0);
+    let dir = temp_dir("tinyvmm-seccomp-probe");
+    let so = build_preload(dir.path());
     let run = |extra: &[&str]| {
         let mut args = vec!["run"];
         args.extend_from_slice(extra);

@@ -194,15 +194,15 @@ fn persistence_behaves_like_util_linux() {
         nsenter --time="$D/time" cat /proc/uptime | awk '{ print ($1 >= 1000) }'
         awk '/ - nsfs / { split($4, a, ":"); print a[1] }' /proc/self/mountinfo | sort
     "#;
-    let dir_a = TempDir::new("unshare-rs-diff-a");
-    let dir_b = TempDir::new("unshare-rs-diff-b");
+    let dir_a = TempDir::new("unshare-rs-diff-a").expect("temp dir");
+    let dir_b = TempDir::new("unshare-rs-diff-b").expect("temp dir");
     let a = script_in_private_mnt_ns(script, &dir_a, bin());
     let b = script_in_private_mnt_ns(script, &dir_b, UTIL);
     assert_eq!(a.code, Some(0), "{a:?}");
     assert_eq!((a.code, &a.stdout), (b.code, &b.stdout), "{b:?}");
     assert_eq!(a.stdout, "same-name\n1\n1\nipc\nnet\npid\ntime\nuts\n");
-    assert!(host_mounts_with(dir_a.path()).is_empty());
-    assert!(host_mounts_with(dir_b.path()).is_empty());
+    assert!(host_mounts_with(path_str(&dir_a)).is_empty());
+    assert!(host_mounts_with(path_str(&dir_b)).is_empty());
 }
 
 #[test]
@@ -244,8 +244,8 @@ fn persistence_files_must_exist_and_a_failed_run_leaves_nothing_bound() {
         "$B" --uts="$D/uts" -f hostname kept; echo "kept rc=$?"
         grep -c ' - nsfs ' /proc/self/mountinfo
     "#;
-    let dir_a = TempDir::new("unshare-rs-undo-a");
-    let dir_b = TempDir::new("unshare-rs-undo-b");
+    let dir_a = TempDir::new("unshare-rs-undo-a").expect("temp dir");
+    let dir_b = TempDir::new("unshare-rs-undo-b").expect("temp dir");
     let a = script_in_private_mnt_ns(script, &dir_a, bin());
     let b = script_in_private_mnt_ns(script, &dir_b, UTIL);
     assert_eq!(
@@ -259,6 +259,6 @@ fn persistence_files_must_exist_and_a_failed_run_leaves_nothing_bound() {
         "missing rc=1\nnot created\nwd rc=1\n1\nfork wd rc=1\n3\nexec rc=127\n4\nfork exec rc=127\n5\nkept rc=0\n6\n",
         "{b:?}"
     );
-    assert!(host_mounts_with(dir_a.path()).is_empty());
-    assert!(host_mounts_with(dir_b.path()).is_empty());
+    assert!(host_mounts_with(path_str(&dir_a)).is_empty());
+    assert!(host_mounts_with(path_str(&dir_b)).is_empty());
 }

@@ -235,14 +235,14 @@ fn the_fast_path_runs_before_glibc_starts() {
 #[test]
 fn a_set_uid_start_takes_the_ordinary_path() {
     testcaps::require!(Cap::Root);
-    let dir = TempDir::new("unshare-rs-setuid");
-    let copy = dir.0.join("unshare-rs");
+    let dir = TempDir::new("unshare-rs-setuid").expect("temp dir");
+    let copy = dir.path().join("unshare-rs");
     testcaps::copy_executable(bin(), &copy);
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let traced = |mode: u32| {
         std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(mode)).expect("chmod");
-        let log = dir.0.join(format!("trace-{mode:o}"));
+        let log = dir.path().join(format!("trace-{mode:o}"));
         // strace -u runs the program as nobody with its set-uid bit honoured.
         let out = testcaps::run(
             Command::new("strace")

@@ -177,7 +177,7 @@ fn opts_lines(s: &str) -> usize {
 #[test]
 fn persisted_uts_namespace_is_entered_by_nsenter() {
     testcaps::require!(Cap::Root);
-    let dir = TempDir::new("unshare-rs-persist");
+    let dir = TempDir::new("unshare-rs-persist").expect("temp dir");
     let nsfs_before = host_nsfs_count();
     // Everything that mounts happens inside a private mount namespace made by util-linux.
     let script = r#"
@@ -209,7 +209,7 @@ fn persisted_uts_namespace_is_entered_by_nsenter() {
         out.stdout, "persisted-uts\n4\n1\nmarker-fs\nnot in the caller's\n13\nhalfway rc=1\n13\n",
         "{out:?}"
     );
-    assert!(host_mounts_with(dir.path()).is_empty());
+    assert!(host_mounts_with(path_str(&dir)).is_empty());
     assert_eq!(host_nsfs_count(), nsfs_before);
 }
 
@@ -246,8 +246,8 @@ fn exit_codes_pass_through() {
     // A time namespace takes the copying fork (CLONE_VM is refused there), with the same codes.
     let out = ours(&["-fT", "sh", "-c", "exit 9"]);
     assert_eq!(out.code, Some(9), "{out:?}");
-    let dir = TempDir::new("unshare-rs-noexec");
-    let file = dir.0.join("not-executable");
+    let dir = TempDir::new("unshare-rs-noexec").expect("temp dir");
+    let file = dir.path().join("not-executable");
     std::fs::write(&file, "exit 0\n").expect("write");
     let out = ours(&[file.to_str().expect("utf-8")]);
     assert_eq!(out.code, Some(126), "{out:?}");
@@ -312,9 +312,9 @@ fn state_of(pid: i32) -> Option<char> {
 #[test]
 fn kill_child_kills_the_child_when_unshare_rs_dies() {
     testcaps::require!(Cap::Root);
-    let dir = TempDir::new("unshare-rs-kc");
+    let dir = TempDir::new("unshare-rs-kc").expect("temp dir");
     for (opt, signal) in [("--kill-child", 9), ("--kill-child=TERM", 15)] {
-        let report = format!("{}/r{signal}.json", dir.path());
+        let report = format!("{}/r{signal}.json", dir.path().display());
         let mut child = spawn_ready(&[
             opt,
             "--report",
@@ -352,8 +352,8 @@ fn lo_up_brings_loopback_up() {
 #[test]
 fn report_names_the_pid_and_namespaces_of_the_program() {
     testcaps::require!(Cap::Root);
-    let dir = TempDir::new("unshare-rs-report");
-    let file = format!("{}/r.json", dir.path());
+    let dir = TempDir::new("unshare-rs-report").expect("temp dir");
+    let file = format!("{}/r.json", dir.path().display());
     let mut args = vec!["-fpun", "--report", &file];
     let tail = readlink_args();
     args.extend(tail.iter().map(String::as_str));
@@ -403,8 +403,8 @@ fn time_offsets_apply_to_the_program() {
 #[test]
 fn bad_input_is_one_line_exit_1_and_leaves_nothing() {
     testcaps::require!(Cap::Root);
-    let dir = TempDir::new("unshare-rs-bad");
-    let file = format!("--uts={}/f", dir.path());
+    let dir = TempDir::new("unshare-rs-bad").expect("temp dir");
+    let file = format!("--uts={}/f", dir.path().display());
     let nsfs_before = host_nsfs_count();
     for args in [
         &["--map-users=1:2", "true"][..],
@@ -439,12 +439,12 @@ fn bad_input_is_one_line_exit_1_and_leaves_nothing() {
         assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out:?}");
         assert!(out.stderr.starts_with("unshare-rs: "), "{args:?}: {out:?}");
         assert!(
-            !std::path::Path::new(&format!("{}/f", dir.path())).exists(),
+            !std::path::Path::new(&format!("{}/f", dir.path().display())).exists(),
             "{args:?} created the target"
         );
     }
     assert_eq!(host_nsfs_count(), nsfs_before);
-    assert!(host_mounts_with(dir.path()).is_empty());
+    assert!(host_mounts_with(path_str(&dir)).is_empty());
     // The map errors say what the kernel would refuse, not that a capability is missing.
     let out = ours(&["--map-users=0:0:10", "--map-users=5:100:1", "true"]);
     assert_eq!(
@@ -466,8 +466,8 @@ fn bad_input_is_one_line_exit_1_and_leaves_nothing() {
 
 #[test]
 fn invoked_as_unshare_it_speaks_as_unshare() {
-    let dir = TempDir::new("unshare-rs-link");
-    let link = dir.0.join("unshare");
+    let dir = TempDir::new("unshare-rs-link").expect("temp dir");
+    let link = dir.path().join("unshare");
     std::os::unix::fs::symlink(bin(), &link).expect("symlink");
     let out = testcaps::run(Command::new(&link).arg("--bogus"), LIMIT);
     assert_eq!(out.code, Some(1));
@@ -502,11 +502,11 @@ fn as_nobody(tool: &str, args: &[&str]) -> testcaps::Output {
 fn unprivileged_callers_get_maps_caps_and_hints() {
     testcaps::require!(Cap::Root, Cap::Userns);
     // A copy nobody can surely execute, wherever the build directory is.
-    let dir = TempDir::new("unshare-rs-nobody");
-    let copy = dir.0.join("unshare-rs");
+    let dir = TempDir::new("unshare-rs-nobody").expect("temp dir");
+    let copy = dir.path().join("unshare-rs");
     testcaps::copy_executable(bin(), &copy);
     use std::os::unix::fs::PermissionsExt;
-    for (p, mode) in [(&dir.0, 0o755), (&copy, 0o755)] {
+    for (p, mode) in [(dir.path(), 0o755), (&copy, 0o755)] {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
     }
     let bin = copy.to_str().expect("utf-8");
@@ -528,9 +528,9 @@ fn unprivileged_callers_get_maps_caps_and_hints() {
         assert_eq!((a.code, &a.stdout), (b.code, &b.stdout), "{args:?}");
     }
     // A failure after the report file was opened removes it again.
-    let report = dir.0.join("report.json");
+    let report = dir.path().join("report.json");
     let report_arg = format!("--report={}", report.display());
-    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
     let out = as_nobody(bin, &["-n", &report_arg, "true"]);
     assert_eq!(out.code, Some(1));
     assert!(!report.exists(), "the report file was left behind");
@@ -552,8 +552,8 @@ fn default_program_and_clear_env() {
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.starts_with("uid=0(root)"), "{out:?}");
     // No $SHELL: /bin/sh, which reads its commands from stdin here.
-    let dir = TempDir::new("unshare-rs-sh");
-    let script = dir.0.join("script");
+    let dir = TempDir::new("unshare-rs-sh").expect("temp dir");
+    let script = dir.path().join("script");
     std::fs::write(&script, "echo sh-ran\n").expect("write");
     let stdin = std::fs::File::open(&script).expect("open");
     let out = testcaps::run(
@@ -590,8 +590,8 @@ fn owner_creates_the_user_namespace_for_another_user() {
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout, format!("0\n0\n{}", line(0, 100000, 65536)));
     // The kernel names 100000 as the namespace's owner.
-    let dir = TempDir::new("unshare-rs-owner");
-    let report = format!("{}/r.json", dir.path());
+    let dir = TempDir::new("unshare-rs-owner").expect("temp dir");
+    let report = format!("{}/r.json", dir.path().display());
     let mut args = maps.to_vec();
     args.extend(["--kill-child", "--report", &report]);
     args.extend(["sh", "-c", "echo ready; exec sleep 30"]);
@@ -620,16 +620,19 @@ fn owner_creates_the_user_namespace_for_another_user() {
 fn unprivileged_ranges_go_through_newuidmap_and_newgidmap() {
     testcaps::require!(Cap::Root, Cap::Userns);
     // Stand-ins that record their arguments (the real ones may not be installed).
-    let dir = TempDir::new("unshare-rs-idmap-helpers");
+    let dir = TempDir::new("unshare-rs-idmap-helpers").expect("temp dir");
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
     for tool in ["newuidmap", "newgidmap"] {
-        let path = dir.0.join(tool);
-        let script = format!("#!/bin/sh\necho \"$*\" > '{}/{tool}.args'\n", dir.path());
+        let path = dir.path().join(tool);
+        let script = format!(
+            "#!/bin/sh\necho \"$*\" > '{}/{tool}.args'\n",
+            dir.path().display()
+        );
         std::fs::write(&path, script).expect("write");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
-    let copy = dir.0.join("unshare-rs");
+    let copy = dir.path().join("unshare-rs");
     testcaps::copy_executable(bin(), &copy);
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let out = testcaps::run(
@@ -644,12 +647,12 @@ fn unprivileged_ranges_go_through_newuidmap_and_newgidmap() {
                 "--map-groups=0:200000:10",
                 "true",
             ])
-            .env("PATH", format!("{}:/usr/bin:/bin", dir.path())),
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display())),
         LIMIT,
     );
     assert_eq!(out.code, Some(0), "{out:?}");
     let args = |tool: &str| {
-        let text = std::fs::read_to_string(dir.0.join(format!("{tool}.args"))).expect(tool);
+        let text = std::fs::read_to_string(dir.path().join(format!("{tool}.args"))).expect(tool);
         let (pid, rest) = text.trim_end().split_once(' ').expect("pid and ranges");
         assert!(pid.parse::<u32>().is_ok(), "{text}");
         rest.to_string()
@@ -723,9 +726,9 @@ fn whitelist_env_keeps_only_the_listed_variables() {
 #[test]
 fn binfmt_misc_of_the_new_user_namespace() {
     testcaps::require!(Cap::Root, Cap::Userns);
-    let dir = TempDir::new("unshare-rs-binfmt");
+    let dir = TempDir::new("unshare-rs-binfmt").expect("temp dir");
     let name = format!("urs{}", std::process::id());
-    let file = dir.0.join(format!("hello.{name}"));
+    let file = dir.path().join(format!("hello.{name}"));
     std::fs::write(&file, "interpreted\n").expect("write");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -757,7 +760,7 @@ fn binfmt_misc_of_the_new_user_namespace() {
         "{out:?}"
     );
     // Another directory, given: no /proc of its own is implied.
-    let mnt = dir.0.join("mnt");
+    let mnt = dir.path().join("mnt");
     std::fs::create_dir(&mnt).expect("mkdir");
     let at = format!("--mount-binfmt={}", mnt.display());
     let out = ours(&["-r", "-m", &at, "ls", &mnt.to_string_lossy()]);
@@ -796,7 +799,7 @@ fn binfmt_misc_of_the_new_user_namespace() {
         "{out:?}"
     );
     assert!(!std::path::Path::new(&format!("/proc/sys/fs/binfmt_misc/{name}")).exists());
-    assert!(host_mounts_with(dir.path()).is_empty());
+    assert!(host_mounts_with(path_str(&dir)).is_empty());
 }
 
 /// Failed syscalls are reported once, on one line, in strerror's words, as util-linux does:

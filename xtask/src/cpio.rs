@@ -20,16 +20,8 @@ mod tests {
         a.file("/empty", 0o644, Vec::new());
         a.symlink("/bin/sh", "tool");
         a.chardev("/dev/null-ish", 0o600, 1, 3);
-        struct Cleanup(std::path::PathBuf);
-        impl Drop for Cleanup {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
-        let dir = std::env::temp_dir().join(format!("xtask-cpio-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let _cleanup = Cleanup(dir.clone());
+        let tmp = testcaps::TempDir::new("xtask-cpio-test").expect("temp dir");
+        let dir = tmp.path();
         let tool = if Command::new("cpio").arg("--version").output().is_ok() {
             vec!["cpio", "--quiet"]
         } else {
@@ -38,7 +30,7 @@ mod tests {
         let mut child = Command::new(tool[0])
             .args(&tool[1..])
             .arg("-idm")
-            .current_dir(&dir)
+            .current_dir(dir)
             .stdin(Stdio::piped())
             .spawn()
             .expect("run cpio (cargo xtask deps installs it)");

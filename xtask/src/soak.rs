@@ -315,8 +315,15 @@ fn soak(
     parent: &ParentGroup,
     make: &dyn Fn(usize) -> Command,
 ) -> Result<Outcome, String> {
-    let tmp = TempDir::new(name)?;
-    let tmpdir = tmp.0.as_path();
+    // A private directory for the instances' TMPDIR, removed when the soak ends.
+    let under = crate::util::target_dir().join("tmp");
+    let tmp = testcaps::TempDir::new_in(&under, &format!("soak-{name}")).map_err(|e| {
+        format!(
+            "soak: cannot create a directory in {}: {e}",
+            under.display()
+        )
+    })?;
+    let tmpdir = tmp.path();
     let before = snapshot();
     let mut outcome = Outcome {
         name,
@@ -517,27 +524,6 @@ pub(crate) fn describe_status(status: i32) -> String {
         format!("killed by signal {}", libc::WTERMSIG(status))
     } else {
         format!("wait status {status:#x}")
-    }
-}
-
-/// A private directory for the instances' TMPDIR, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(what: &str) -> Result<TempDir, String> {
-        let dir = crate::util::target_dir()
-            .join("tmp")
-            .join(format!("soak-{what}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("soak: cannot create {}: {e}", dir.display()))?;
-        Ok(TempDir(dir))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -13,15 +13,6 @@ use testcaps::{require, Cap};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// The test's directory, removed when the test ends, also when it fails.
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn bin_dir() -> PathBuf {
     testcaps::sibling_bin("unshare-rs")
         .parent()
@@ -48,8 +39,8 @@ fn run(cmd: &mut Command) -> testcaps::Output {
 #[test]
 fn install_lays_out_tools_pages_completions_and_drop_in_links() {
     require!(Cap::Root);
-    let dir = Dir(std::env::temp_dir().join(testcaps::unique_name("xtask-install-test")));
-    let prefix = dir.0.join("usr");
+    let dir = testcaps::TempDir::new("xtask-install-test").expect("temp dir");
+    let prefix = dir.path().join("usr");
     let out = xtask(&[
         "install",
         "--drop-in",
@@ -148,8 +139,8 @@ fn install_lays_out_tools_pages_completions_and_drop_in_links() {
 #[test]
 fn deb_installs_into_a_throwaway_root_and_removes_cleanly() {
     require!(Cap::Root);
-    let dir = Dir(std::env::temp_dir().join(testcaps::unique_name("xtask-deb-test")));
-    let out_dir = dir.0.join("out");
+    let dir = testcaps::TempDir::new("xtask-deb-test").expect("temp dir");
+    let out_dir = dir.path().join("out");
     // The test builds are large (debug info): not compressed, they take a second, not ten.
     let out = xtask(&[
         "deb",
@@ -169,7 +160,7 @@ fn deb_installs_into_a_throwaway_root_and_removes_cleanly() {
         "{fields:?}"
     );
     // A dpkg database of its own: nothing of the host's /usr or /var/lib/dpkg is touched.
-    let root = dir.0.join("root");
+    let root = dir.path().join("root");
     let admin = root.join("var/lib/dpkg");
     for d in ["info", "updates", "triggers"] {
         std::fs::create_dir_all(admin.join(d)).expect("dpkg dirs");
@@ -250,16 +241,16 @@ fn deb_installs_with_apt_on_this_debian_and_purges_cleanly() {
         testcaps::find_in_path("apt-get").is_some(),
         "apt-get is not installed: the .deb is for Debian"
     );
-    let dir = Dir(std::env::temp_dir().join(testcaps::unique_name("xtask-apt-test")));
+    let dir = testcaps::TempDir::new("xtask-apt-test").expect("temp dir");
     let out = xtask(&[
         "deb",
         "--compress",
         "none",
         "--out",
-        dir.0.join("out").to_str().expect("utf-8"),
+        dir.path().join("out").to_str().expect("utf-8"),
     ]);
     let deb = PathBuf::from(out.stdout.trim_end());
-    let view = dir.0.join("view");
+    let view = dir.path().join("view");
     std::fs::create_dir_all(&view).expect("view dir");
     let out = testcaps::run(
         Command::new(testcaps::sibling_bin("unshare-rs"))

@@ -5,15 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// The test's directory, removed when the test ends, also when it fails.
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -23,16 +14,17 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn generate() -> Dir {
-    let dir = Dir(std::env::temp_dir().join(testcaps::unique_name("xtask-man-test")));
+/// The pages and completions in the test's own directory, removed when the test ends.
+fn generate() -> testcaps::TempDir {
+    let dir = testcaps::TempDir::new("xtask-man-test").expect("temp dir");
     let out = testcaps::run(
         Command::new(env!("CARGO_BIN_EXE_xtask"))
             .args(["man", "--drop-in", "--out"])
-            .arg(&dir.0),
+            .arg(dir.path()),
         Duration::from_secs(60),
     );
     assert_eq!(out.code, Some(0), "{out:?}");
-    assert_eq!(out.stdout, format!("{}\n", dir.0.display()));
+    assert_eq!(out.stdout, format!("{}\n", dir.path().display()));
     dir
 }
 
@@ -50,7 +42,7 @@ fn every_man_page_renders_with_exit_status_and_examples() {
             &["pivot", "pivot_root", "switch_root", "ocirun", "netwire"][..],
         ),
     ] {
-        let man_dir = dir.0.join(format!("share/man/man{section}"));
+        let man_dir = dir.path().join(format!("share/man/man{section}"));
         for t in tools {
             assert!(
                 man_dir.join(format!("{t}.{section}")).is_file(),
@@ -88,7 +80,8 @@ fn every_man_page_renders_with_exit_status_and_examples() {
     }
     assert!(names.iter().any(|n| n == "cgctl-run"), "{names:?}");
     // The drop-ins' option words come from their tables and help: one each.
-    let unshare = std::fs::read_to_string(dir.0.join("share/man/man1/unshare-rs.1")).expect("page");
+    let unshare =
+        std::fs::read_to_string(dir.path().join("share/man/man1/unshare-rs.1")).expect("page");
     assert!(unshare.contains("\\-\\-lo\\-up"), "{unshare}");
     assert!(
         unshare.contains("bring the loopback interface up"),
@@ -99,7 +92,7 @@ fn every_man_page_renders_with_exit_status_and_examples() {
 #[test]
 fn every_bash_completion_loads_and_completes_help() {
     let dir = generate();
-    let comp = dir.0.join("share/bash-completion/completions");
+    let comp = dir.path().join("share/bash-completion/completions");
     let scripts = files(&comp);
     assert_eq!(scripts.len(), 10, "{scripts:?}");
     for script in scripts {

@@ -268,7 +268,8 @@ pub fn pidfd_inode(pid: i32) -> u64 {
 /// that run it unprivileged (the checkout may sit in a directory only root can enter).
 /// Removed on drop.
 pub struct WorldExec {
-    dir: std::path::PathBuf,
+    /// Held only to be removed, with the copy, when this is dropped.
+    _dir: testcaps::TempDir,
     /// The copy.
     pub bin: std::path::PathBuf,
 }
@@ -277,10 +278,10 @@ impl WorldExec {
     /// Makes the copy.
     pub fn new() -> WorldExec {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(testcaps::unique_name("nsenter-rs-test"));
-        std::fs::create_dir(&dir).expect("temp dir");
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
-        let bin = dir.join("nsenter-rs");
+        let dir = testcaps::TempDir::new("nsenter-rs-test").expect("temp dir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod dir");
+        let bin = dir.path().join("nsenter-rs");
         // A hard link opens nothing for writing; a copy does, and a process another test thread
         // forks meanwhile may hold that descriptor until it execs (see `run_retrying`).
         if std::fs::hard_link(BIN, &bin).is_err() {
@@ -288,7 +289,7 @@ impl WorldExec {
             std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))
                 .expect("chmod bin");
         }
-        WorldExec { dir, bin }
+        WorldExec { _dir: dir, bin }
     }
 
     /// Runs `make()`'s command, again while exec of the copy fails with ETXTBSY (a sibling test
@@ -307,11 +308,5 @@ impl WorldExec {
     /// The copy's path as a string.
     pub fn path(&self) -> String {
         self.bin.to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for WorldExec {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

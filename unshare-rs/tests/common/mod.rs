@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -91,31 +90,17 @@ pub fn script_in_private_mnt_ns(script: &str, dir: &TempDir, tool: &str) -> test
         "-c",
         script,
         "sh",
-        dir.path(),
+        path_str(dir),
         tool,
     ];
     run_with(UTIL, &args)
 }
 
-/// A fresh directory under the temp dir, removed on drop.
-pub struct TempDir(pub PathBuf);
+pub use testcaps::TempDir;
 
-impl TempDir {
-    pub fn new(prefix: &str) -> TempDir {
-        let p = std::env::temp_dir().join(testcaps::unique_name(prefix));
-        std::fs::create_dir_all(&p).expect("temp dir");
-        TempDir(p)
-    }
-
-    pub fn path(&self) -> &str {
-        self.0.to_str().expect("utf-8 temp path")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// `dir`'s path as the string command lines and mountinfo lines hold.
+pub fn path_str(dir: &TempDir) -> &str {
+    dir.path().to_str().expect("utf-8 temp path")
 }
 
 /// The lines of the test process's mountinfo that mention `needle`.
