@@ -25,6 +25,14 @@ pub struct StepResult {
     pub failed: Vec<String>,
     /// Processes reparented to the driver that ended within [`GRACE`] after their instance.
     pub late: usize,
+    /// The peak the case's group was charged during the batch over its charge before it (v1
+    /// memory.max_usage_in_bytes), per instance running at once, bytes.
+    pub peak_bytes: Option<f64>,
+    /// Of it, kernel memory (v1 memory.kmem.max_usage_in_bytes), bytes.
+    pub peak_kmem_bytes: Option<f64>,
+    /// What the group is still charged after the batch over its charge before it, per instance
+    /// of the batch, bytes: what instances leave behind in the kernel's caches.
+    pub left_bytes: Option<f64>,
 }
 
 impl StepResult {
@@ -112,6 +120,76 @@ fn spawn(argv: &[String], tmpdir: &Path) -> Result<i32, String> {
     Ok(child.id() as i32)
 }
 
+/// A batch's memory high-water mark in the case's group. v1 keeps one per counter, and a write
+/// of 0 sets it to the usage of the moment, so the batch's peak is read over that base.
+struct Peak {
+    dir: PathBuf,
+    base: u64,
+    kbase: Option<u64>,
+}
+
+const MAX_USAGE: &str = "memory.max_usage_in_bytes";
+const USAGE: &str = "memory.usage_in_bytes";
+const KMEM_MAX_USAGE: &str = "memory.kmem.max_usage_in_bytes";
+
+fn read_number(path: &Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+impl Peak {
+    /// The group's directory in the v1 memory hierarchy, where the peak files are; None where
+    /// the memory controller is not on v1 (the batch then reports no peak).
+    fn dir_of(group: &str) -> Option<PathBuf> {
+        testcaps::cgroup_mounts()
+            .into_iter()
+            .map(|m| m.join(group))
+            .find(|d| d.join(MAX_USAGE).exists())
+    }
+
+    fn start(dir: &Path) -> Option<Peak> {
+        std::fs::write(dir.join(MAX_USAGE), "0").ok()?;
+        let kbase = std::fs::write(dir.join(KMEM_MAX_USAGE), "0")
+            .ok()
+            .and_then(|()| read_number(&dir.join(KMEM_MAX_USAGE)));
+        Some(Peak {
+            dir: dir.to_path_buf(),
+            base: read_number(&dir.join(MAX_USAGE))?,
+            kbase,
+        })
+    }
+
+    /// Per instance running at once: the peak over the base, and of it the kernel's; per
+    /// instance of the batch: the usage now over the base.
+    fn end(&self, at_once: usize, n: usize) -> (Option<f64>, Option<f64>, Option<f64>) {
+        let per = |now: Option<u64>, base: u64, k: usize| {
+            now.map(|p| p.saturating_sub(base) as f64 / k.max(1) as f64)
+        };
+        (
+            per(read_number(&self.dir.join(MAX_USAGE)), self.base, at_once),
+            self.kbase
+                .and_then(|b| per(read_number(&self.dir.join(KMEM_MAX_USAGE)), b, at_once)),
+            per(read_number(&self.dir.join(USAGE)), self.base, n),
+        )
+    }
+}
+
+/// Moves a just-spawned instance into the case's group (v1 memory hierarchy only), so that
+/// what it allocates from here on is charged there. The spawn returns once the instance has
+/// exec'd (posix_spawn's vfork), so only the exec's own pages are charged to the driver's group;
+/// doing it in the child (pre_exec) would make every spawn a fork of the driver. An instance
+/// that has already ended (ESRCH) charged little and is let be.
+fn join_memory_group(dir: &Path, pid: i32) -> Result<(), String> {
+    let procs = dir.join("cgroup.procs");
+    match std::fs::write(&procs, pid.to_string()) {
+        Err(e) if e.raw_os_error() != Some(libc::ESRCH) => Err(format!(
+            "moving instance {pid} into {}: {}",
+            procs.display(),
+            conventions::output::errtext(&e)
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn kill_group(pid: i32) {
     // SAFETY: kill takes plain integers; pid leads the process group of an instance we spawned
     // and have not reaped, so the group cannot belong to anyone else.
@@ -119,11 +197,13 @@ fn kill_group(pid: i32) {
 }
 
 /// One batch: `step.n` instances of `case`, `step.parallel` at a time; every PID it started goes
-/// into `pids`.
+/// into `pids`. With `memory` (the case's group in the v1 memory hierarchy) each instance joins
+/// it, and the batch's peak charge is read.
 pub fn batch(
     index: usize,
     case: &Case,
     step: Step,
+    memory: Option<&Path>,
     tmpdir: &Path,
     pids: &mut BTreeSet<i32>,
 ) -> StepResult {
@@ -134,7 +214,11 @@ pub fn batch(
         times_ms: Vec::with_capacity(step.n),
         failed: Vec::new(),
         late: 0,
+        peak_bytes: None,
+        peak_kmem_bytes: None,
+        left_bytes: None,
     };
+    let peak = memory.and_then(Peak::start);
     let limit = super::batch_limit(step);
     let mut running: HashMap<i32, (usize, Instant)> = HashMap::new();
     let mut free: Vec<usize> = (0..step.parallel).rev().collect();
@@ -149,6 +233,9 @@ pub fn batch(
                 Ok(pid) => {
                     pids.insert(pid);
                     running.insert(pid, (slot, t0));
+                    if let Some(e) = memory.and_then(|d| join_memory_group(d, pid).err()) {
+                        r.failed.push(e);
+                    }
                 }
                 Err(e) => {
                     r.failed.push(e);
@@ -199,6 +286,9 @@ pub fn batch(
     }
     r.wall = start.elapsed();
     r.late = strays + drain_late();
+    if let Some(p) = &peak {
+        (r.peak_bytes, r.peak_kmem_bytes, r.left_bytes) = p.end(step.parallel.min(step.n), step.n);
+    }
     r
 }
 
@@ -401,7 +491,8 @@ fn hold(
 }
 
 /// Per-slot OCI bundles of `key`: `base` (from `ocirun spec` as the OCI group writes it) with a
-/// cgroup per slot at the top of each hierarchy, named with the run's tag.
+/// cgroup per slot under the case's group, so that the batch's memory peak there covers the
+/// containers as well as the runtime.
 fn write_bundles(
     base: &serde_json::Value,
     work: &Path,
@@ -412,7 +503,7 @@ fn write_bundles(
         let dir = super::bundle_dir(work, key, slot);
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         let mut c = base.clone();
-        c["linux"]["cgroupsPath"] = serde_json::json!(format!("/{parent}-s{slot}"));
+        c["linux"]["cgroupsPath"] = serde_json::json!(format!("/{parent}/s{slot}"));
         let text = serde_json::to_string_pretty(&c).map_err(|e| e.to_string())?;
         std::fs::write(dir.join("config.json"), text)
             .map_err(|e| format!("writing {}/config.json: {e}", dir.display()))?;
@@ -507,11 +598,21 @@ pub fn measure_all(
                     idx.iter().rev().copied().collect()
                 };
                 for &i in &order {
-                    let s = batch(i, &cases[i], step, &tmpdir, &mut pids);
+                    let mut s = batch(i, &cases[i], step, None, &tmpdir, &mut pids);
+                    // Joining the group costs the driver about 0.12 ms per instance (a cgroup
+                    // migration), a sixth of a tiny VM's share 20 at a time, so the memory is
+                    // read in a batch of its own, untimed, right after the timed one.
+                    if let Some(dir) = Peak::dir_of(&cases[i].parent) {
+                        let mem = batch(i, &cases[i], step, Some(&dir), &tmpdir, &mut pids);
+                        (s.peak_bytes, s.peak_kmem_bytes, s.left_bytes) =
+                            (mem.peak_bytes, mem.peak_kmem_bytes, mem.left_bytes);
+                        s.failed.extend(mem.failed);
+                        s.late += mem.late;
+                    }
                     let p50 = super::percentile(&s.times_ms, 0.5);
                     let p99 = super::percentile(&s.times_ms, 0.99);
                     eprintln!(
-                        "  {:<9} N={:<4} x{:<2} {:>8.0}/s  {:>7.3} ms per instance  p50 {:.2} ms  p99 {:.2} ms{}",
+                        "  {:<9} N={:<4} x{:<2} {:>8.0}/s  {:>7.3} ms per instance  p50 {:.2} ms  p99 {:.2} ms  peak {:.0} KiB ({:.0} KiB kernel) each, {:.1} KiB each left{}",
                         cases[i].key,
                         step.n,
                         step.parallel,
@@ -519,6 +620,9 @@ pub fn measure_all(
                         s.cost_ms(),
                         p50,
                         p99,
+                        s.peak_bytes.unwrap_or(0.0) / 1024.0,
+                        s.peak_kmem_bytes.unwrap_or(0.0) / 1024.0,
+                        s.left_bytes.unwrap_or(0.0) / 1024.0,
                         if s.failed.is_empty() {
                             String::new()
                         } else {
@@ -603,6 +707,9 @@ mod tests {
             times_ms: vec![],
             failed: vec![],
             late: 0,
+            peak_bytes: None,
+            peak_kmem_bytes: None,
+            left_bytes: None,
         };
         assert_eq!(s.rate(), 2000.0);
         assert_eq!(s.cost_ms(), 0.5);
