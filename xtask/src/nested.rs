@@ -317,14 +317,12 @@ pub const CASES: &[LaneCase] = &[
         "--cpus 8 on the cloud kernel, a kernel panic (sysrq c)",
         "boot --cpus 8 --kernel $K/cloud/vmlinuz --initrd $I/probe.cpio \
          --append \"quiet $FAST lane.end=panic\"",
-        // The reset with the warm-boot flag reboot=panic_warm asks for.
+        // The reset with the warm-boot flag reboot=panic_warm asks for: only a panic ends so.
         121,
-        &[
-            "flavour: cloud",
-            "nproc: 8",
-            "end: panic",
-            "Kernel panic - not syncing",
-        ],
+        // No "Kernel panic - not syncing": with 8 CPUs the probe's last lines and the kernel's
+        // panic line reach the serial port at once and can interleave byte by byte (seen in CI,
+        // 2026-12-07: "ra[   23.m\nend: panic552599]"), so the exit status is the proof.
+        &["flavour: cloud", "nproc: 8", "end: panic"],
         None,
         30,
     ),
@@ -2709,11 +2707,8 @@ mod tests {
             "Kernel panic - not syncing: sysrq",
         ]);
         assert_eq!(judge(panic, Some(121), &out, 0), Ok(()));
-        let e = judge(panic, Some(124), &out[..3], 0).unwrap_err();
-        assert_eq!(
-            e,
-            "exit 124, expected 121; output lacks \"Kernel panic - not syncing\""
-        );
+        let e = judge(panic, Some(124), &out[..2], 0).unwrap_err();
+        assert_eq!(e, "exit 124, expected 121; output lacks \"end: panic\"");
         // A probe's complaint in the boot log fails the case, whatever its status.
         let mut noisy = out.clone();
         noisy.push("dmesg: [    1.2] i8042: Can't read CTR while initializing i8042".into());
