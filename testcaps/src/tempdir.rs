@@ -1,9 +1,8 @@
 //! The one "temporary directory removed when dropped" that tests (and xtask's recipes) share,
-//! instead of each file keeping its own copy of the guard.
+//! instead of each file keeping its own copy of the guard; named by [`crate::unique_name`].
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A fresh directory, `PREFIX-PID-N`, removed with everything in it when dropped, also when the
 /// test that made it fails.
@@ -20,14 +19,10 @@ impl TempDir {
 
     /// Makes a fresh directory under `parent`, creating `parent` first if it is missing.
     pub fn new_in(parent: impl AsRef<Path>, prefix: &str) -> io::Result<TempDir> {
-        // One counter for the process: parallel test threads get different names, and the pid
-        // keeps test binaries that run at the same time apart.
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
         let parent = parent.as_ref();
         std::fs::create_dir_all(parent)?;
         loop {
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let path = parent.join(format!("{prefix}-{}-{n}", std::process::id()));
+            let path = parent.join(crate::unique_name(prefix));
             // create_dir, not create_dir_all: a directory left by an earlier process that had
             // the same pid is never taken over (and later removed) as if it were ours.
             match std::fs::create_dir(&path) {
@@ -111,27 +106,18 @@ mod tests {
     }
 
     #[test]
-    fn new_in_creates_a_missing_parent_and_skips_a_taken_name() {
+    fn new_in_creates_a_missing_parent_and_leaves_its_siblings() {
         let outer = TempDir::new("testcaps-parent").expect("temp dir");
         let parent = outer.path().join("not/yet");
         let first = TempDir::new_in(&parent, "x").expect("temp dir");
         assert_eq!(first.path().parent(), Some(parent.as_path()));
-        // What the next counter value would name, taken as if by an earlier process with this
-        // pid: it must be passed over, never taken as ours.
-        let name = first.path().file_name().expect("a name").to_string_lossy();
-        let (stem, n) = name.rsplit_once('-').expect("PREFIX-PID-N");
-        let n: u32 = n.parse().expect("a counter");
-        let mut taken = Vec::new();
-        for k in 1..=64 {
-            let p = parent.join(format!("{stem}-{}", n + k));
-            std::fs::create_dir(&p).expect("mkdir");
-            std::fs::write(p.join("theirs"), b"").expect("write");
-            taken.push(p);
-        }
+        let theirs = parent.join("theirs");
+        std::fs::create_dir(&theirs).expect("mkdir");
         let second = TempDir::new_in(&parent, "x").expect("temp dir");
-        assert!(!taken.iter().any(|p| p == second.path()));
-        assert_eq!(std::fs::read_dir(second.path()).expect("read").count(), 0);
+        assert_ne!(first.path(), second.path());
+        drop(first);
         drop(second);
-        assert!(taken.iter().all(|p| p.join("theirs").is_file()));
+        assert!(theirs.is_dir(), "a sibling was removed");
+        assert_eq!(std::fs::read_dir(&parent).expect("read").count(), 1);
     }
 }
