@@ -140,7 +140,7 @@ pub fn check(cap: Cap) -> Result<(), String> {
             let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
             let loaded = |m: &str| Path::new("/sys/module").join(m).exists();
             hwkvm_verdict(
-                loaded("kvm_pvm"),
+                kvm_is_pvm(),
                 &cpuinfo,
                 loaded("kvm_intel") || loaded("kvm_amd"),
             )
@@ -244,6 +244,12 @@ fn check_cgroup(cap: Cap) -> Result<(), String> {
         Err(format!("no {}{what} here", missing.join(", ")))
     }
 }
+
+/// Whether /dev/kvm is PVM's (software virtualization: tiny guests run, stock Linux does not).
+pub fn kvm_is_pvm() -> bool {
+    Path::new("/sys/module/kvm_pvm").exists()
+}
+
 /// The pure part of the `hwkvm` check: not PVM, a CPU with vmx or svm, and KVM's hardware backend
 /// (kvm_intel or kvm_amd) loaded. True inside the nested lane's level 1 (kvm_amd on QEMU's
 /// emulated AMD-V), false on a PVM host.

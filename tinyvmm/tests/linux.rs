@@ -480,7 +480,7 @@ fn one_shot_command_status_becomes_tinyvmms() {
 #[test]
 fn linux_on_pvm_points_at_the_hardware_kvm_lane() {
     require!(Cap::Kvm, Cap::Kernel);
-    let pvm = std::path::Path::new("/sys/module/kvm_pvm").exists();
+    let pvm = testcaps::kvm_is_pvm();
     let vmlinux = testcaps::kernel_elf();
     for (kernel, expect) in [
         (testcaps::kernel_image(), "a bzImage printed nothing in 45 s"),
