@@ -158,18 +158,65 @@ impl Peak {
         })
     }
 
-    /// Per instance running at once: the peak over the base, and of it the kernel's; per
-    /// instance of the batch: the usage now over the base.
-    fn end(&self, at_once: usize, n: usize) -> (Option<f64>, Option<f64>, Option<f64>) {
-        let per = |now: Option<u64>, base: u64, k: usize| {
-            now.map(|p| p.saturating_sub(base) as f64 / k.max(1) as f64)
-        };
+    /// The high-water marks over their bases: all of it, and the kernel's.
+    fn high(&self) -> (Option<u64>, Option<u64>) {
         (
-            per(read_number(&self.dir.join(MAX_USAGE)), self.base, at_once),
-            self.kbase
-                .and_then(|b| per(read_number(&self.dir.join(KMEM_MAX_USAGE)), b, at_once)),
-            per(read_number(&self.dir.join(USAGE)), self.base, n),
+            read_number(&self.dir.join(MAX_USAGE)).map(|p| p.saturating_sub(self.base)),
+            self.kbase.and_then(|b| {
+                read_number(&self.dir.join(KMEM_MAX_USAGE)).map(|p| p.saturating_sub(b))
+            }),
         )
+    }
+
+    /// The usage now over the base.
+    fn left(&self) -> Option<u64> {
+        read_number(&self.dir.join(USAGE)).map(|u| u.saturating_sub(self.base))
+    }
+}
+
+/// A batch's memory: per instance running at once, its peak and the kernel's share of it; per
+/// instance of the batch, what is left charged. One at a time the marks are reset before each
+/// instance and the highest instance's peak is kept, so that what the earlier ones left (which
+/// adds up over the batch) is not counted as the instance's; 20 at a time a batch's leftovers
+/// over 20 are a few KiB, and the batch's peak over the instances at once is the measure.
+#[derive(Default)]
+struct Memory {
+    batch: Option<Peak>,
+    instance: Option<Peak>,
+    highest: (Option<u64>, Option<u64>),
+}
+
+impl Memory {
+    fn start(dir: Option<&Path>) -> Memory {
+        Memory {
+            batch: dir.and_then(Peak::start),
+            ..Memory::default()
+        }
+    }
+
+    /// Before an instance is spawned, when one runs at a time.
+    fn instance_starts(&mut self, one_at_a_time: bool) {
+        if let (true, Some(b)) = (one_at_a_time, &self.batch) {
+            self.instance = Peak::start(&b.dir);
+        }
+    }
+
+    /// After an instance is reaped, when one runs at a time.
+    fn instance_ended(&mut self) {
+        if let Some(p) = self.instance.take() {
+            let (all, kmem) = p.high();
+            self.highest = (all.max(self.highest.0), kmem.max(self.highest.1));
+        }
+    }
+
+    /// (peak, of it kernel) per instance running at once, left per instance of the batch.
+    fn end(&self, at_once: usize, n: usize) -> (Option<f64>, Option<f64>, Option<f64>) {
+        let Some(b) = &self.batch else {
+            return (None, None, None);
+        };
+        let per = |v: Option<u64>, k: usize| v.map(|v| v as f64 / k.max(1) as f64);
+        let (all, kmem) = if at_once == 1 { self.highest } else { b.high() };
+        (per(all, at_once), per(kmem, at_once), per(b.left(), n))
     }
 }
 
@@ -218,7 +265,8 @@ pub fn batch(
         peak_kmem_bytes: None,
         left_bytes: None,
     };
-    let peak = memory.and_then(Peak::start);
+    let mut mem = Memory::start(memory);
+    let one_at_a_time = step.parallel.min(step.n) == 1;
     let limit = super::batch_limit(step);
     let mut running: HashMap<i32, (usize, Instant)> = HashMap::new();
     let mut free: Vec<usize> = (0..step.parallel).rev().collect();
@@ -228,6 +276,7 @@ pub fn batch(
     loop {
         while next < step.n {
             let Some(slot) = free.pop() else { break };
+            mem.instance_starts(one_at_a_time);
             let t0 = Instant::now();
             match spawn(&case.argv.instantiate(next, slot), tmpdir) {
                 Ok(pid) => {
@@ -266,6 +315,7 @@ pub fn batch(
                 match running.remove(&pid) {
                     Some((slot, t0)) => {
                         r.times_ms.push(end.duration_since(t0).as_secs_f64() * 1e3);
+                        mem.instance_ended();
                         free.push(slot);
                         let ok =
                             libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == case.expect;
@@ -286,9 +336,7 @@ pub fn batch(
     }
     r.wall = start.elapsed();
     r.late = strays + drain_late();
-    if let Some(p) = &peak {
-        (r.peak_bytes, r.peak_kmem_bytes, r.left_bytes) = p.end(step.parallel.min(step.n), step.n);
-    }
+    (r.peak_bytes, r.peak_kmem_bytes, r.left_bytes) = mem.end(step.parallel.min(step.n), step.n);
     r
 }
 
@@ -538,11 +586,10 @@ pub fn measure_all(
         .first()
         .and_then(|c| c.parent.rsplit_once('-').map(|(t, _)| t.to_string()))
         .ok_or("bench --scale: no case")?;
-    let tmpdir = crate::util::target_dir()
-        .join("tmp")
-        .join(format!("scale-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmpdir);
-    std::fs::create_dir_all(&tmpdir).map_err(|e| format!("creating {}: {e}", tmpdir.display()))?;
+    let tmp_parent = crate::util::target_dir().join("tmp");
+    let tmp = testcaps::TempDir::new_in(&tmp_parent, "scale")
+        .map_err(|e| format!("creating a directory in {}: {e}", tmp_parent.display()))?;
+    let tmpdir = tmp.path();
     for family in [Family::Container, Family::Vm, Family::Oci] {
         let idx: Vec<usize> = (0..cases.len())
             .filter(|&i| cases[i].family == family)
@@ -598,12 +645,12 @@ pub fn measure_all(
                     idx.iter().rev().copied().collect()
                 };
                 for &i in &order {
-                    let mut s = batch(i, &cases[i], step, None, &tmpdir, &mut pids);
+                    let mut s = batch(i, &cases[i], step, None, tmpdir, &mut pids);
                     // Joining the group costs the driver about 0.12 ms per instance (a cgroup
                     // migration), a sixth of a tiny VM's share 20 at a time, so the memory is
                     // read in a batch of its own, untimed, right after the timed one.
                     if let Some(dir) = Peak::dir_of(&cases[i].parent) {
-                        let mem = batch(i, &cases[i], step, Some(&dir), &tmpdir, &mut pids);
+                        let mem = batch(i, &cases[i], step, Some(&dir), tmpdir, &mut pids);
                         (s.peak_bytes, s.peak_kmem_bytes, s.left_bytes) =
                             (mem.peak_bytes, mem.peak_kmem_bytes, mem.left_bytes);
                         s.failed.extend(mem.failed);
@@ -634,7 +681,7 @@ pub fn measure_all(
             }
             for (i, parent) in &parents {
                 if let Some(h) = &cases[*i].hold {
-                    let r = hold(*i, h, parent, max, &tmpdir, &mut pids);
+                    let r = hold(*i, h, parent, max, tmpdir, &mut pids);
                     eprintln!(
                         "  {:<9} held {} at once ({}): {:.0} KiB charged each, {:.0} KiB of it kernel; RSS {:.0} KiB, PSS {:.0} KiB, page tables {:.0} KiB",
                         cases[*i].key,
@@ -658,7 +705,7 @@ pub fn measure_all(
             }
         }
         drop(parents);
-        let left = leftover::check(&before, &tag, &pids, &state_dirs, &tmpdir);
+        let left = leftover::check(&before, &tag, &pids, &state_dirs, tmpdir);
         for l in &left {
             eprintln!("xtask bench --scale: LEFT BEHIND: {l}");
         }
@@ -677,7 +724,7 @@ pub fn measure_all(
             let _ = std::fs::remove_dir_all(d);
         }
     }
-    let _ = std::fs::remove_dir_all(&tmpdir);
+    drop(tmp);
     m.load.1 = report::load_average();
     Ok(m)
 }
@@ -713,5 +760,30 @@ mod tests {
         };
         assert_eq!(s.rate(), 2000.0);
         assert_eq!(s.cost_ms(), 0.5);
+    }
+
+    /// One at a time, each instance's marks are reset before it starts, so the highest
+    /// instance's peak is reported, not the batch's (which holds the earlier ones' leftovers);
+    /// many at a time, the batch's peak over the instances at once. Plain files stand in for
+    /// the v1 counters: a write of 0 reads back as a base of 0.
+    #[test]
+    fn memory_one_at_a_time_keeps_the_highest_instance() {
+        let dir = testcaps::TempDir::new("scale-memory").unwrap();
+        let d = dir.path();
+        for f in [MAX_USAGE, KMEM_MAX_USAGE, USAGE] {
+            std::fs::write(d.join(f), "0").unwrap();
+        }
+        let mut mem = Memory::start(Some(d));
+        for (peak, kmem) in [(3000, 1200), (1000, 400)] {
+            mem.instance_starts(true);
+            std::fs::write(d.join(MAX_USAGE), format!("{peak}")).unwrap();
+            std::fs::write(d.join(KMEM_MAX_USAGE), format!("{kmem}")).unwrap();
+            mem.instance_ended();
+        }
+        std::fs::write(d.join(USAGE), "400").unwrap();
+        assert_eq!(mem.end(1, 2), (Some(3000.0), Some(1200.0), Some(200.0)));
+        // The same files read as a batch of 2 at once: the group's peak, over 2.
+        assert_eq!(mem.end(2, 2), (Some(500.0), Some(200.0), Some(200.0)));
+        assert_eq!(Memory::start(None).end(1, 2), (None, None, None));
     }
 }

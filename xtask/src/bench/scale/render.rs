@@ -275,12 +275,15 @@ pub fn section(m: &Measured) -> String {
          memory hierarchy's cgroup.procs; an OCI runtime puts its container in a group under \
          it), and the group's high-water mark over the batch \
          (memory.max_usage_in_bytes, reset before it) over its usage before the batch, divided by \
-         the instances running at once; of it the kernel's (memory.kmem.max_usage_in_bytes: page \
-         tables, KVM's objects, namespaces, mounts, dentries). Left charged per instance: the \
-         group's usage after the batch over its usage before, divided by N: what ended instances \
-         leave in the kernel's caches (page cache, dentries, the charges of removed cgroups), \
-         which the kernel reclaims only under pressure. It adds up over a batch and is part of \
-         the peak, most of all one after another, where the peak is one instance's.\n"
+         the instances running at once; one at a time, the mark is reset before each instance \
+         and the highest instance's peak over its own base is given, so that what the earlier \
+         ones left is not counted as the instance's. Of it the kernel's \
+         (memory.kmem.max_usage_in_bytes: page tables, KVM's objects, namespaces, mounts, \
+         dentries). Left charged per instance: the group's usage after the batch over its usage \
+         before, divided by N: what ended instances leave in the kernel's caches (page cache, \
+         dentries, the charges of removed cgroups), which the kernel reclaims only under \
+         pressure. Many at a time it adds up over the batch inside the peak: the left per \
+         instance times N over the instances at once.\n"
     );
     let _ = writeln!(
         s,
