@@ -587,8 +587,13 @@ pub fn measure_all(
         .and_then(|c| c.parent.rsplit_once('-').map(|(t, _)| t.to_string()))
         .ok_or("bench --scale: no case")?;
     let tmp_parent = crate::util::target_dir().join("tmp");
-    let tmp = testcaps::TempDir::new_in(&tmp_parent, "scale")
-        .map_err(|e| format!("creating a directory in {}: {e}", tmp_parent.display()))?;
+    let tmp = testcaps::TempDir::new_in(&tmp_parent, "scale").map_err(|e| {
+        format!(
+            "creating a directory in {}: {} (check that target/ is writable and not full)",
+            tmp_parent.display(),
+            conventions::output::errtext(&e)
+        )
+    })?;
     let tmpdir = tmp.path();
     for family in [Family::Container, Family::Vm, Family::Oci] {
         let idx: Vec<usize> = (0..cases.len())
